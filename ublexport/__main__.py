@@ -1,0 +1,3 @@
+from ublexport.cli import main
+
+main()

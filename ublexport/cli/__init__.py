@@ -1,0 +1,73 @@
+"""The `ublexport` command. Subcommands are imported on demand so that `ublexport --help` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from ublexport import __version__
+
+# command name -> "module:attribute"; each module holds one command or group.
+COMMANDS = {
+    "render": "ublexport.cli.render:render",
+    "validate": "ublexport.cli.render:validate",
+    "schema": "ublexport.cli.render:schema",
+    "export": "ublexport.cli.export:export",
+    "inbox": "ublexport.cli.inbox:inbox",
+    "config": "ublexport.cli.config:config",
+    "company": "ublexport.cli.company:company",
+    "documents": "ublexport.cli.documents:documents",
+    "worker": "ublexport.cli.worker:worker",
+    "history": "ublexport.cli.worker:history",
+    "resend": "ublexport.cli.worker:resend",
+    "demo": "ublexport.cli.demo:demo",
+}
+HELP = {
+    "render": "Render a document (JSON) to validated UBL 2.1 XML.",
+    "validate": "Check UBL files against the UBL 2.1 XSD and the EN 16931 / Peppol rules.",
+    "schema": "Print the JSON Schema of the input documents.",
+    "export": "Export documents to the accountant's inbox(es) by e-mail.",
+    "inbox": "The embedded local inbox: serve, list and show what arrived.",
+    "config": "Show the settings in effect (secrets masked).",
+    "company": "Companies and their auto-export rule (the accountant's side).",
+    "documents": "Import documents and mark them sent (queues automatic export).",
+    "worker": "Send what is queued in the ledger, with retries.",
+    "history": "What went where and when, with the server's reply.",
+    "resend": "Send a delivery again on purpose.",
+    "demo": "Set up and run the whole flow on the samples into the local inbox.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._available(name))
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module = COMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not self._available(name):
+            return None
+        module, attr = COMMANDS[name].split(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ublexport")
+def main() -> None:
+    """Send a company's invoices, credit notes and expenses to its accountant's Yuki inbox as Peppol BIS 3.0
+    UBL e-invoices by e-mail, one document per e-mail, recorded in a ledger so nothing is sent twice or lost."""
+
+
+def run(*args: Any) -> None:  # pragma: no cover - convenience for python -m
+    main(*args)

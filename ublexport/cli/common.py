@@ -1,0 +1,62 @@
+"""Shared pieces of the command line: output (--json or a rich table), error handling and exit codes.
+
+Exit codes (documented in the README):
+  0  everything selected was done, or rightly refused (a quote, a draft)
+  1  unexpected error
+  2  invalid input: a bad file, field, address or option
+  3  a document failed the UBL schema or a business rule
+  4  delivery failed for at least one inbox
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from ublexport.errors import UblexportError
+
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INVALID, EXIT_DELIVERY = 0, 1, 2, 3, 4
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+
+
+def handle_errors(func: F) -> F:
+    """Turn ublexport's typed errors into a message on stderr and the matching exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UblexportError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, stderr: bool = False) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console(stderr).print(table)

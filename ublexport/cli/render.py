@@ -1,0 +1,87 @@
+"""`ublexport render`, `validate` and `schema`: the document side, no e-mail involved."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ublexport.cli.common import EXIT_INVALID, handle_errors, json_option, print_json, print_table
+
+PROFILE = click.option("--profile", type=click.Choice(["peppol", "nlcius"]), default="peppol", show_default=True,
+                       help="Rule set: Peppol BIS Billing 3.0, or NLCIUS (SI-UBL 2.0) for Dutch B2B.")
+
+
+@click.command()
+@click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the XML here (default: standard output).")
+@click.option("--pdf", "pdf_mode", type=click.Choice(["embed", "none"]), default="embed", show_default=True,
+              help="Embed the document's PDF (generated when it has none) or leave it out.")
+@PROFILE
+@handle_errors
+def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> None:
+    """Render DOCUMENT (JSON) to UBL 2.1 and validate it; an invalid document is never written.
+
+    A quote is refused (a quote never becomes an e-invoice); a draft renders as a preview."""
+    from ublexport.loader import load_document
+    from ublexport.model import Status
+    from ublexport.pipeline import PdfMode, prepare
+
+    doc = load_document(document)
+    prepared = prepare(doc, profile=profile, pdf=PdfMode(pdf_mode), source=str(document))
+    if output:
+        output.write_bytes(prepared.xml)
+        click.echo(f"{document}: {doc.label} -> {output} ({len(prepared.xml)} bytes, valid)", err=True)
+    else:
+        sys.stdout.buffer.write(prepared.xml)
+    for warning in prepared.report.violations:
+        click.echo(f"warning: {warning}", err=True)
+    if doc.status == Status.draft:
+        click.echo(f"note: {doc.label} is a draft: this is a preview, it will not be exported", err=True)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--profile", type=click.Choice(["auto", "peppol", "en16931", "nlcius"]), default="auto",
+              show_default=True, help="Rule set; auto reads the document's CustomizationID.")
+@json_option
+@handle_errors
+def validate(files: tuple[Path, ...], profile: str, as_json: bool) -> None:
+    """Check UBL FILES against the official UBL 2.1 XSD and the EN 16931 / Peppol BIS 3.0 rules.
+
+    Exits 0 when every file is valid (warnings allowed), 3 otherwise."""
+    from ublexport.errors import InputError, Violation
+    from ublexport.validate import Report, check_bytes
+
+    reports = []
+    for path in files:
+        try:
+            reports.append(check_bytes(path.read_bytes(), str(path), None if profile == "auto" else profile))
+        except InputError as exc:
+            reports.append(Report(str(path), None, profile, [Violation("XML", "fatal", str(exc))]))
+    if as_json:
+        print_json([r.as_dict() for r in reports])
+    else:
+        rows = []
+        for r in reports:
+            state = "valid" if r.valid else "INVALID"
+            rows.append((r.source, r.root or "-", r.profile, state, len(r.fatal), len(r.violations) - len(r.fatal)))
+        print_table("Validation", ["file", "root", "profile", "result", "fatal", "warnings"], rows)
+        for r in reports:
+            for v in r.violations:
+                click.echo(f"{r.source}: {v.flag}: {v}")
+    if not all(r.valid for r in reports):
+        sys.exit(EXIT_INVALID)
+
+
+@click.command()
+@click.option("--company", "which", flag_value="company", help="The schema of a company file instead.")
+def schema(which: str | None) -> None:
+    """Print the JSON Schema of a document file (or of a company file)."""
+    from ublexport.model import Company, Document
+
+    model = Company if which == "company" else Document
+    click.echo(json.dumps(model.model_json_schema(mode="validation"), indent=2, ensure_ascii=False))

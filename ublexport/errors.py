@@ -1,0 +1,85 @@
+"""Typed errors that carry their evidence; the CLI turns them into messages and exit codes at the edge only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+class UblexportError(Exception):
+    """Base of every error ublexport raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(UblexportError):
+    """Input that cannot become a document: names the file, the field and what to do."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, source: str | None = None, problems: Sequence[str] = ()) -> None:
+        self.source = source
+        self.problems = list(problems)
+        text = f"{source}: {message}" if source else message
+        if self.problems:
+            text += "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One failed check: a schema error or a business rule, with where it happened."""
+
+    rule: str
+    flag: str  # "fatal" or "warning"
+    message: str
+    location: str = ""
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f" at {self.location}" if self.location else ""
+        line = f" (line {self.line})" if self.line else ""
+        return f"[{self.rule}] {self.message}{where}{line}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"rule": self.rule, "flag": self.flag, "message": self.message, "location": self.location,
+                "line": self.line}
+
+
+class InvalidDocumentError(UblexportError):
+    """A rendered or received document failed the XSD or a fatal business rule: it must not leave."""
+
+    exit_code = 3
+
+    def __init__(self, document: str, violations: Sequence[Violation]) -> None:
+        self.document = document
+        self.violations = list(violations)
+        fatal = [v for v in self.violations if v.flag == "fatal"]
+        lines = "".join(f"\n  - {v}" for v in fatal[:50])
+        more = f"\n  ... and {len(fatal) - 50} more" if len(fatal) > 50 else ""
+        super().__init__(f"{document}: not a valid document ({len(fatal)} fatal){lines}{more}")
+
+
+class NotExportableError(UblexportError):
+    """The document may not leave (a quote, a draft, a cancelled document)."""
+
+    exit_code = 2
+
+    def __init__(self, document: str, reason: str) -> None:
+        self.document = document
+        self.reason = reason
+        super().__init__(f"{document}: {reason}")
+
+
+@dataclass
+class DeliveryError(UblexportError):
+    """An inbox refused or could not be reached; carries the server's reply."""
+
+    recipient: str
+    code: int | None
+    message: str
+    transient: bool = False
+    exit_code: int = field(default=4, init=False)
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.recipient}: {self.code or ''} {self.message}".strip())

@@ -1,0 +1,82 @@
+"""Company numbers, VAT numbers, IBANs and payment references, checked with python-stdnum.
+
+Each function returns the canonical (compact) form or raises ValueError with a message a bookkeeper can act on;
+pydantic turns that into an error naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stdnum import bic as std_bic
+from stdnum import iban as std_iban
+from stdnum import vatin
+from stdnum.be import ogm_vcs
+from stdnum.be import vat as be_vat
+from stdnum.exceptions import InvalidChecksum, ValidationError
+
+
+def _explain(exc: ValidationError, what: str, example: str) -> ValueError:
+    if isinstance(exc, InvalidChecksum):
+        return ValueError(f"{what} has a wrong check digit; copy it again from the official register")
+    return ValueError(f"{what} is not valid ({exc.message}); expected something like {example}")
+
+
+def vat_number(value: str) -> str:
+    """Any EU VAT number with its country prefix (BE0123456749, NL123456789B01), check digits verified."""
+    try:
+        compact = str(vatin.validate(value))
+    except ValidationError as exc:
+        raise _explain(exc, f"VAT number {value!r}", "BE0403019261 or NL004495445B01") from None
+    return compact.upper()
+
+
+def enterprise_number(value: str) -> str:
+    """Belgian enterprise number (KBO/BCE), ten digits with the mod-97 check, e.g. 0403.019.261."""
+    try:
+        return str(be_vat.validate(value))
+    except ValidationError as exc:
+        raise _explain(exc, f"enterprise number {value!r}", "0403.019.261") from None
+
+
+_KVK = re.compile(r"^\d{8}$")
+
+
+def kvk_number(value: str) -> str:
+    """Dutch KvK number: eight digits. The KvK publishes no check digit, so the format is all we can check."""
+    compact = re.sub(r"[\s.]", "", value)
+    if not _KVK.match(compact):
+        raise ValueError(f"KvK number {value!r} must be exactly 8 digits, e.g. 12345678")
+    return compact
+
+
+def iban(value: str) -> str:
+    try:
+        return str(std_iban.validate(value))
+    except ValidationError as exc:
+        raise _explain(exc, f"IBAN {value!r}", "BE71096123456769") from None
+
+
+def bic(value: str) -> str:
+    try:
+        return str(std_bic.validate(value))
+    except ValidationError as exc:
+        raise _explain(exc, f"BIC {value!r}", "GKCCBEBB") from None
+
+
+def structured_reference(value: str) -> str:
+    """A Belgian structured communication (+++123/4567/89012+++) is checked (mod 97) and kept in its printed
+    form; any other free payment reference is kept as given."""
+    text = value.strip()
+    if text.startswith(("+++", "***")) or re.fullmatch(r"\d{3}/\d{4}/\d{5}", text):
+        try:
+            digits = str(ogm_vcs.validate(text))
+        except ValidationError as exc:
+            raise _explain(exc, f"structured reference {value!r}", "+++010/8068/17183+++") from None
+        return f"+++{ogm_vcs.format(digits)}+++"
+    return text
+
+
+def enterprise_number_from_vat(vat: str) -> str | None:
+    """A Belgian VAT number is the enterprise number with a BE prefix."""
+    return vat[2:] if vat.startswith("BE") else None

@@ -1,0 +1,121 @@
+"""Read documents from JSON files: one document per file, the company inline or by reference to a company file.
+
+Errors name the file and the field (pydantic's location, e.g. `lines[2].vat_rate`), so a bookkeeper knows what to
+fix. Paths inside a document (`"company": "company.json"`, `"pdf": {"file": "x.pdf"}`) are relative to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ublexport.errors import InputError
+from ublexport.model import Company, Document
+
+_FILE_FIELDS = ("pdf", "received_ubl")
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def describe(error: ValidationError) -> list[str]:
+    """One line per problem: `lines[2].vat_rate: category S needs a vat_rate (BR-S-05)`."""
+    problems = []
+    for err in error.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field; check the spelling (see `ublexport schema`)"
+        problems.append(f"{_field_path(loc)}: {message}")
+    return problems
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("file not found", source=str(path)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc})", source=str(path)) from None
+
+
+def _inline_file(base: Path, value: Any, field: str, source: str) -> Any:
+    if isinstance(value, dict) and "file" in value:
+        extra = set(value) - {"file", "filename"}
+        if extra:
+            raise InputError(f"{field}: unknown field(s) {sorted(extra)}", source=source)
+        path = (base / str(value["file"])).resolve()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{field}.file: cannot read {path} ({exc.strerror})", source=source) from None
+        return {"filename": value.get("filename", path.name),
+                "content_base64": base64.b64encode(data).decode("ascii")}
+    return value
+
+
+def load_company(path: Path) -> Company:
+    try:
+        return Company.model_validate(read_json(path))
+    except ValidationError as exc:
+        raise InputError("not a valid company", source=str(path), problems=describe(exc)) from None
+
+
+def resolve(data: Any, base: Path, source: str) -> Any:
+    """Replace file references (company file, PDF, received UBL) by their content."""
+    if not isinstance(data, dict):
+        raise InputError("a document file holds one JSON object", source=source)
+    data = dict(data)
+    company = data.get("company")
+    if isinstance(company, str):
+        data["company"] = read_json((base / company).resolve())
+    for field in _FILE_FIELDS:
+        if field in data:
+            data[field] = _inline_file(base, data[field], field, source)
+    return data
+
+
+def load_document(path: Path) -> Document:
+    """Read and check one document file; raise InputError naming the file and every bad field."""
+    source = str(path)
+    data = resolve(read_json(path), path.parent, source)
+    try:
+        return Document.model_validate(data)
+    except ValidationError as exc:
+        raise InputError("not a valid document", source=source, problems=describe(exc)) from None
+
+
+def is_document_file(path: Path) -> bool:
+    """A JSON file whose top level has a "kind": company files and other JSON in a folder are skipped."""
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True  # let load_document report it properly
+    return isinstance(data, dict) and "kind" in data
+
+
+def document_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given; folders walked (sorted, so runs are repeatable) for document JSON files."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*.json")):
+                if is_document_file(child):
+                    yield child
+        elif path.exists():
+            yield path
+        else:
+            raise InputError("no such file or folder", source=str(path))

@@ -1,0 +1,421 @@
+"""The input model: what a company's document looks like before it becomes UBL.
+
+Frozen and closed (extra="forbid") so that a typo in a field name is an error, not silence. Money and quantities
+are Decimal; a binary float is refused because pydantic would otherwise turn 0.1 into Decimal('0.1000000000000000055')
+or silently accept a rounding error. Field names follow the Tribe CRM / Yuki mapping where one exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from ublexport import identifiers
+
+# --- scalar types -------------------------------------------------------------------------------------------
+
+
+def _refuse_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError(
+            f"{value!r} is a binary float; write amounts and quantities as strings such as \"12.50\" "
+            "so that no cent is lost"
+        )
+    if isinstance(value, bool):
+        raise ValueError("a yes/no value is not a number")
+    return value
+
+
+def _finite(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _two_decimals(value: Decimal) -> Decimal:
+    if value != value.quantize(Decimal("0.01")):
+        raise ValueError(f"{value} has more than 2 decimals; amounts are in cents (BR-DEC)")
+    return value
+
+
+Number = Annotated[
+    Decimal,
+    BeforeValidator(_refuse_float),
+    AfterValidator(_finite),
+    PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+]
+"""A quantity, unit price or rate: any number of decimals, never a float."""
+
+Amount = Annotated[Number, AfterValidator(_two_decimals)]
+"""A money amount: at most two decimals, never a float."""
+
+
+def _no_control(value: str) -> str:
+    """XML 1.0 cannot carry most control characters, and e-mail headers must never carry CR or LF."""
+    for ch in value:
+        code = ord(ch)
+        if (code < 0x20 and ch not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            raise ValueError(f"contains the control character U+{code:04X}, which XML cannot carry; remove it")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_control), Field(min_length=1)]
+"""Free text: may hold line breaks (notes, descriptions), never other control characters."""
+
+
+def _single_line(value: str) -> str:
+    if "\n" in value or "\r" in value or "\t" in value:
+        raise ValueError("must be a single line (no line breaks or tabs)")
+    return value.strip()
+
+
+Line1 = Annotated[Text, AfterValidator(_single_line)]
+"""A one-line text: names, numbers, references. Never a line break, so it is safe in a header or file name."""
+
+VatNumber = Annotated[str, AfterValidator(identifiers.vat_number)]
+EnterpriseNumber = Annotated[str, AfterValidator(identifiers.enterprise_number)]
+KvkNumber = Annotated[str, AfterValidator(identifiers.kvk_number)]
+Iban = Annotated[str, AfterValidator(identifiers.iban)]
+Bic = Annotated[str, AfterValidator(identifiers.bic)]
+PaymentReference = Annotated[Line1, AfterValidator(identifiers.structured_reference)]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. BE, NL")]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")]
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+# --- parties ------------------------------------------------------------------------------------------------
+
+
+class Address(Closed):
+    street: Line1 | None = None
+    additional_street: Line1 | None = None
+    city: Line1
+    postal_code: Line1 | None = None
+    region: Line1 | None = None
+    country: CountryCode
+
+
+class Language(StrEnum):
+    nl = "nl"
+    fr = "fr"
+    en = "en"
+
+
+class Company(Closed):
+    """The exporting business: the seller of its sales documents, the buyer of its expenses."""
+
+    name: Line1
+    vat_number: VatNumber | None = None
+    enterprise_number: EnterpriseNumber | None = Field(None, description="Belgian KBO/BCE number")
+    kvk_number: KvkNumber | None = Field(None, description="Dutch Chamber of Commerce number")
+    address: Address
+    iban: Iban | None = None
+    bic: Bic | None = None
+    email: Line1 | None = None
+    phone: Line1 | None = None
+    language: Language = Language.nl
+
+    @model_validator(mode="after")
+    def _identified(self) -> Company:
+        if not (self.vat_number or self.enterprise_number or self.kvk_number):
+            raise ValueError("a company needs a VAT number, a Belgian enterprise number or a KvK number")
+        if self.address.country == "NL" and not self.kvk_number:
+            raise ValueError("a Dutch company needs its KvK number (kvk_number), required by NL-R-003")
+        return self
+
+
+class Party(Closed):
+    """A customer or supplier: an organisation, or a private person (first name, infix, last name)."""
+
+    relation_code: Line1 | None = Field(None, description="debtor/creditor number; Yuki's relation code")
+    organisation_name: Line1 | None = None
+    first_name: Line1 | None = None
+    infix: Line1 | None = Field(None, description="tussenvoegsel, e.g. 'van der'")
+    last_name: Line1 | None = None
+    email: Line1 | None = None
+    phone: Line1 | None = None
+    mobile: Line1 | None = None
+    website: Line1 | None = None
+    vat_number: VatNumber | None = None
+    enterprise_number: EnterpriseNumber | None = None
+    kvk_number: KvkNumber | None = None
+    invoice_address: Address
+    postal_address: Address | None = None
+    iban: Iban | None = Field(None, description="a supplier's account, for expenses")
+    bic: Bic | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Party:
+        if not self.organisation_name and not self.last_name:
+            raise ValueError("a party needs an organisation_name, or a last_name for a person")
+        return self
+
+    @property
+    def is_person(self) -> bool:
+        return not self.organisation_name
+
+    @property
+    def full_name(self) -> str:
+        """Yuki's 'Naam': first name, infix and last name, or the organisation name."""
+        if self.organisation_name:
+            return self.organisation_name
+        return " ".join(p for p in (self.first_name, self.infix, self.last_name) if p)
+
+
+# --- lines and amounts --------------------------------------------------------------------------------------
+
+
+class VatCategory(StrEnum):
+    """UNCL5305 as restricted by EN 16931."""
+
+    S = "S"  # standard rate
+    Z = "Z"  # zero rated goods
+    E = "E"  # exempt
+    AE = "AE"  # reverse charge
+    K = "K"  # intra-community supply
+    G = "G"  # export outside the EU
+    O = "O"  # noqa: E741  # outside the scope of VAT
+    L = "L"  # Canary Islands IGIC
+    M = "M"  # Ceuta and Melilla IPSI
+
+
+ZERO_CATEGORIES = frozenset({VatCategory.Z, VatCategory.E, VatCategory.AE, VatCategory.K, VatCategory.G,
+                             VatCategory.O})
+EXEMPTION_NEEDED = frozenset({VatCategory.E, VatCategory.AE, VatCategory.K, VatCategory.G, VatCategory.O})
+DEFAULT_EXEMPTION = {
+    VatCategory.AE: ("VATEX-EU-AE", "Reverse charge"),
+    VatCategory.K: ("VATEX-EU-IC", "Intra-Community supply"),
+    VatCategory.G: ("VATEX-EU-G", "Export outside the EU"),
+    VatCategory.O: ("VATEX-EU-O", "Not subject to VAT"),
+}
+"""The VATEX code and text we fill in when the user gives none; exempt (E) has no safe default."""
+
+
+class VatMixin(Closed):
+    vat_category: VatCategory
+    vat_rate: Number | None = Field(None, ge=0, le=100, description="percent; omitted for category O")
+    exemption_reason: Line1 | None = None
+    exemption_reason_code: Annotated[str, Field(pattern=r"^VATEX-[A-Z0-9-]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _rate_fits_category(self) -> VatMixin:
+        cat, rate = self.vat_category, self.vat_rate
+        if cat == VatCategory.O and rate is not None:
+            raise ValueError("category O (outside the scope of VAT) takes no vat_rate (BR-O-05)")
+        if cat != VatCategory.O and rate is None:
+            raise ValueError(f"category {cat} needs a vat_rate (BR-{cat}-05)")
+        if cat in ZERO_CATEGORIES and rate is not None and rate != 0:
+            raise ValueError(f"category {cat} must have vat_rate 0 (BR-{cat}-05)")
+        if cat == VatCategory.S and rate is not None and rate <= 0:
+            raise ValueError("category S needs a rate above 0 (BR-S-05); use Z for zero-rated goods")
+        if cat == VatCategory.E and not (self.exemption_reason or self.exemption_reason_code):
+            raise ValueError("category E needs an exemption reason (BR-E-10)")
+        if cat not in EXEMPTION_NEEDED and cat != VatCategory.E and (
+            self.exemption_reason or self.exemption_reason_code
+        ):
+            raise ValueError(f"category {cat} takes no exemption reason (BR-{cat}-10)")
+        return self
+
+    @property
+    def vat_key(self) -> tuple[VatCategory, Decimal | None]:
+        rate = self.vat_rate.normalize() if self.vat_rate is not None else None
+        return (self.vat_category, rate)
+
+
+class LineAllowanceCharge(Closed):
+    """A discount (allowance) or surcharge (charge) on one line, in money of the document."""
+
+    charge: bool = False
+    amount: Amount = Field(ge=0)
+    reason: Line1 | None = None
+    reason_code: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,3}$")] | None = None
+
+    @model_validator(mode="after")
+    def _has_reason(self) -> LineAllowanceCharge:
+        if not (self.reason or self.reason_code):
+            raise ValueError("an allowance or charge needs a reason or reason_code (BR-41/42, BR-43/44)")
+        return self
+
+
+class DocumentAllowanceCharge(LineAllowanceCharge, VatMixin):
+    """A discount or surcharge on the whole document; it carries its own VAT category (BR-32, BR-37)."""
+
+
+class Line(VatMixin):
+    name: Line1
+    description: Text | None = None
+    quantity: Number
+    unit_code: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,3}$")] = Field("C62", description="UN/ECE rec 20")
+    unit_price: Number = Field(ge=0, description="net price per unit, before line allowances (BR-27)")
+    allowances_charges: list[LineAllowanceCharge] = Field(default_factory=list)
+    seller_item_id: Line1 | None = None
+
+
+# --- references and attachments ----------------------------------------------------------------------------
+
+
+class FileContent(Closed):
+    """Binary content given inline (base64) or, in JSON files, as a path beside the file (resolved on load)."""
+
+    filename: Line1 = Field(max_length=100)
+    content_base64: str
+
+    @field_validator("content_base64")
+    @classmethod
+    def _decodes(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("content_base64 is not valid base64") from None
+        return value
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if "/" in value or "\\" in value or value in {".", ".."}:
+            raise ValueError("a file name, not a path")
+        return value
+
+    @property
+    def content(self) -> bytes:
+        return base64.b64decode(self.content_base64)
+
+
+class CreditedInvoice(Closed):
+    number: Line1
+    issue_date: dt.date | None = None
+
+
+class Payment(Closed):
+    """How to pay: UNCL4461 code (30 credit transfer, 58 SEPA credit transfer, 49 direct debit, ...)."""
+
+    means_code: Annotated[str, Field(pattern=r"^\d{1,2}$")] = "30"
+    iban: Iban | None = Field(None, description="defaults to the seller's IBAN")
+    bic: Bic | None = None
+    reference: PaymentReference | None = Field(None, description="e.g. +++010/8068/17183+++")
+    terms: Text | None = None
+
+
+class Delivery(Closed):
+    date: dt.date | None = None
+    address: Address | None = None
+
+
+class DocumentKind(StrEnum):
+    invoice = "invoice"
+    credit_note = "credit_note"
+    proforma = "proforma"
+    expense = "expense"
+    quote = "quote"
+
+
+class Status(StrEnum):
+    draft = "draft"
+    sent = "sent"
+    paid = "paid"
+    cancelled = "cancelled"
+    received = "received"
+    booked = "booked"
+
+
+SALES_STATUSES = frozenset({Status.draft, Status.sent, Status.paid, Status.cancelled})
+EXPENSE_STATUSES = frozenset({Status.received, Status.booked, Status.paid, Status.cancelled})
+
+
+class StatedTotals(Closed):
+    """Totals as printed on the user's own copy; only checked, never used (ublexport computes totals)."""
+
+    line_total: Amount | None = None
+    tax_exclusive: Amount | None = None
+    vat: Amount | None = None
+    tax_inclusive: Amount | None = None
+    payable: Amount | None = None
+
+
+class Document(Closed):
+    kind: DocumentKind
+    status: Status
+    number: Line1 = Field(max_length=100)
+    issue_date: dt.date
+    due_date: dt.date | None = None
+    currency: CurrencyCode = "EUR"
+    tax_currency: CurrencyCode | None = Field(None, description="VAT also stated in this currency (BT-6)")
+    tax_exchange_rate: Number | None = Field(None, gt=0, description="1 document currency = rate tax currency")
+    buyer_reference: Line1 | None = None
+    order_reference: Line1 | None = None
+    note: Text | None = None
+    company: Company
+    customer: Party | None = Field(None, description="for invoices, credit notes, proformas and quotes")
+    supplier: Party | None = Field(None, description="for expenses: who sent us the purchase invoice")
+    lines: list[Line] = Field(min_length=1)
+    allowances_charges: list[DocumentAllowanceCharge] = Field(default_factory=list)
+    payment: Payment | None = None
+    delivery: Delivery | None = None
+    prepaid_amount: Amount = Decimal("0.00")
+    rounding_amount: Amount = Field(Decimal("0.00"), description="payable rounding (BT-114)")
+    credited_invoice: CreditedInvoice | None = None
+    pdf: FileContent | None = None
+    received_ubl: FileContent | None = Field(None, description="an expense's UBL as the supplier sent it")
+    stated_totals: StatedTotals | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Document:
+        kind = self.kind
+        if kind == DocumentKind.expense:
+            if self.supplier is None or self.customer is not None:
+                raise ValueError("an expense names its supplier (supplier), not a customer")
+            if self.status not in EXPENSE_STATUSES:
+                raise ValueError(f"an expense's status is received, booked, paid or cancelled, not {self.status}")
+        else:
+            if self.customer is None or self.supplier is not None:
+                raise ValueError(f"a {kind.value} names its customer (customer), not a supplier")
+            if self.status not in SALES_STATUSES:
+                raise ValueError(f"a {kind.value}'s status is draft, sent, paid or cancelled, not {self.status}")
+        if kind == DocumentKind.credit_note:
+            if self.credited_invoice is None and self.company.address.country in ("BE", "NL"):
+                raise ValueError(
+                    "a credit note must name the invoice it credits (credited_invoice: number and issue_date); "
+                    "Belgian and Dutch law require it (NL-R-001)"
+                )
+        elif self.credited_invoice is not None:
+            raise ValueError("only a credit note has a credited_invoice")
+        if self.received_ubl is not None and kind != DocumentKind.expense:
+            raise ValueError("only an expense can carry the UBL as received")
+        if (self.tax_currency is None) != (self.tax_exchange_rate is None):
+            raise ValueError("tax_currency and tax_exchange_rate go together (BR-53)")
+        if self.tax_currency is not None and self.tax_currency == self.currency:
+            raise ValueError("tax_currency must differ from the document currency (PEPPOL-EN16931-R005)")
+        if self.due_date is not None and self.due_date < self.issue_date:
+            raise ValueError("due_date is before issue_date")
+        return self
+
+    @property
+    def counterparty(self) -> Party:
+        party = self.supplier if self.kind == DocumentKind.expense else self.customer
+        assert party is not None  # guaranteed by _consistent
+        return party
+
+    @property
+    def label(self) -> str:
+        """How messages name this document: 'invoice 2026-001'."""
+        return f"{self.kind.value.replace('_', ' ')} {self.number}"
+
+
+Kind = Literal["invoice", "credit_note", "proforma", "expense", "quote"]

@@ -1,0 +1,38 @@
+"""May this document leave? Pure decisions with a reason, so every refusal can name the document and why.
+
+NumNum's rule, which ublexport follows: invoices, credit notes and proforma invoices only once sent to the
+customer (status sent or paid); expenses always (they were received, not sent); quotes, drafts and cancelled
+documents never. Validity is checked separately (ublexport.pipeline): an invalid document never leaves either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ublexport.model import Document, DocumentKind, Status
+
+SENT = frozenset({Status.sent, Status.paid})
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def exportable(document: Document) -> Decision:
+    kind, status = document.kind, document.status
+    if kind == DocumentKind.quote:
+        return Decision(False, "a quote is never exported; only invoices, credit notes, proformas and expenses")
+    if status == Status.cancelled:
+        return Decision(False, f"the {kind.value.replace('_', ' ')} is cancelled")
+    if kind == DocumentKind.expense:
+        return Decision(True, "expenses are always exported")
+    if status == Status.draft:
+        return Decision(False, "still a draft: only documents sent to the customer are exported")
+    if status in SENT:
+        return Decision(True, f"{status.value}")
+    return Decision(False, f"status {status.value} is not exportable")

@@ -1,0 +1,168 @@
+"""EN 16931 arithmetic, all in Decimal: the only place where ublexport adds, multiplies or rounds money.
+
+Each line's net amount is rounded to 2 decimals first (BT-131), then summed (BR-CO-10); VAT is computed per
+(category, rate) on the rounded taxable amount (BR-CO-17), never per line; document totals follow BR-CO-11 to
+BR-CO-16. Templates only print what this module returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from ublexport.errors import InputError
+from ublexport.model import (
+    DEFAULT_EXEMPTION,
+    Document,
+    DocumentAllowanceCharge,
+    Line,
+    VatCategory,
+    VatMixin,
+)
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def q2(value: Decimal) -> Decimal:
+    """Round to cents, half away from zero (commercial rounding, as the Peppol validators expect)."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class LineTotals:
+    line: Line
+    gross: Decimal  # quantity x price, rounded
+    allowances: Decimal
+    charges: Decimal
+    net: Decimal  # BT-131
+
+
+@dataclass(frozen=True)
+class VatGroup:
+    """One VAT breakdown (BG-23): one per (category, rate)."""
+
+    category: VatCategory
+    rate: Decimal | None
+    taxable: Decimal  # BT-116
+    tax: Decimal  # BT-117
+    exemption_reason: str | None
+    exemption_reason_code: str | None
+
+
+@dataclass(frozen=True)
+class Totals:
+    lines: tuple[LineTotals, ...]
+    line_total: Decimal  # BT-106
+    allowance_total: Decimal  # BT-107
+    charge_total: Decimal  # BT-108
+    tax_exclusive: Decimal  # BT-109
+    vat_total: Decimal  # BT-110
+    vat_total_tax_currency: Decimal | None  # BT-111
+    tax_inclusive: Decimal  # BT-112
+    prepaid: Decimal  # BT-113
+    rounding: Decimal  # BT-114
+    payable: Decimal  # BT-115
+    vat_groups: tuple[VatGroup, ...]
+
+
+def line_totals(line: Line) -> LineTotals:
+    gross = q2(line.quantity * line.unit_price)
+    allowances = sum((a.amount for a in line.allowances_charges if not a.charge), ZERO)
+    charges = sum((a.amount for a in line.allowances_charges if a.charge), ZERO)
+    return LineTotals(line, gross, allowances, charges, q2(gross - allowances + charges))
+
+
+def _signed(ac: DocumentAllowanceCharge) -> Decimal:
+    return ac.amount if ac.charge else -ac.amount
+
+
+def _exemption(items: Iterable[VatMixin], category: VatCategory, where: str) -> tuple[str | None, str | None]:
+    """The exemption reason of a VAT group: all its lines must agree (BR-CO-?), defaults per category."""
+    reasons = {(i.exemption_reason, i.exemption_reason_code) for i in items
+               if i.exemption_reason or i.exemption_reason_code}
+    if len(reasons) > 1:
+        raise InputError(
+            f"{where}: lines of VAT category {category} give different exemption reasons {sorted(map(str, reasons))};"
+            " one VAT breakdown has one reason"
+        )
+    if reasons:
+        text, code = reasons.pop()
+        if text is None and code is not None:
+            default = DEFAULT_EXEMPTION.get(category)
+            text = default[1] if default and default[0] == code else None
+        return text, code
+    default = DEFAULT_EXEMPTION.get(category)
+    return (default[1], default[0]) if default else (None, None)
+
+
+def compute(document: Document) -> Totals:
+    """All totals of a document. Raises InputError when stated totals disagree with the computed ones."""
+    lines = tuple(line_totals(line) for line in document.lines)
+    line_total = sum((lt.net for lt in lines), ZERO)
+    allowance_total = sum((a.amount for a in document.allowances_charges if not a.charge), ZERO)
+    charge_total = sum((a.amount for a in document.allowances_charges if a.charge), ZERO)
+    tax_exclusive = line_total - allowance_total + charge_total
+
+    keys: list[tuple[VatCategory, Decimal | None]] = []
+    for item in (*document.lines, *document.allowances_charges):
+        if item.vat_key not in keys:
+            keys.append(item.vat_key)
+    groups = []
+    for key in keys:
+        category, rate = key
+        members: list[VatMixin] = [x for x in (*document.lines, *document.allowances_charges) if x.vat_key == key]
+        taxable = sum((lt.net for lt in lines if lt.line.vat_key == key), ZERO) + sum(
+            (_signed(a) for a in document.allowances_charges if a.vat_key == key), ZERO
+        )
+        tax = q2(taxable * rate / 100) if rate else ZERO
+        text, code = _exemption(members, category, document.label)
+        groups.append(VatGroup(category, rate, taxable, tax, text, code))
+
+    vat_total = sum((g.tax for g in groups), ZERO)
+    tax_inclusive = tax_exclusive + vat_total
+    payable = tax_inclusive - document.prepaid_amount + document.rounding_amount
+    vat_tax_currency = (
+        q2(vat_total * document.tax_exchange_rate) if document.tax_exchange_rate is not None else None
+    )
+    totals = Totals(
+        lines=lines,
+        line_total=line_total,
+        allowance_total=allowance_total,
+        charge_total=charge_total,
+        tax_exclusive=tax_exclusive,
+        vat_total=vat_total,
+        vat_total_tax_currency=vat_tax_currency,
+        tax_inclusive=tax_inclusive,
+        prepaid=document.prepaid_amount,
+        rounding=document.rounding_amount,
+        payable=payable,
+        vat_groups=tuple(groups),
+    )
+    _check_stated(document, totals)
+    return totals
+
+
+def _check_stated(document: Document, totals: Totals) -> None:
+    stated = document.stated_totals
+    if stated is None:
+        return
+    computed = {
+        "line_total": totals.line_total,
+        "tax_exclusive": totals.tax_exclusive,
+        "vat": totals.vat_total,
+        "tax_inclusive": totals.tax_inclusive,
+        "payable": totals.payable,
+    }
+    wrong = [
+        f"stated_totals.{name}: {getattr(stated, name)} stated, {value} computed"
+        for name, value in computed.items()
+        if getattr(stated, name) is not None and getattr(stated, name) != value
+    ]
+    if wrong:
+        raise InputError(
+            f"{document.label}: the stated totals disagree with the lines (EN 16931 rounds each line to cents, "
+            "then sums; VAT per rate); fix the lines or the stated totals",
+            problems=wrong,
+        )

@@ -1,0 +1,341 @@
+"""The adapter between the model and the templates: roles, type codes, identifiers, formatted amounts.
+
+Every decision about what goes into the UBL is taken here, in Python, where it can be tested; the templates only
+print strings from these objects. An expense swaps the roles: its supplier is the AccountingSupplierParty and our
+company the AccountingCustomerParty.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ublexport.errors import InputError
+from ublexport.model import Address, Company, Document, DocumentKind, Party
+from ublexport.totals import Totals, compute
+
+PEPPOL_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+PEPPOL_PROFILE = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+EN16931_CUSTOMIZATION = "urn:cen.eu:en16931:2017"
+NLCIUS_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0"
+
+TYPE_CODES = {
+    DocumentKind.invoice: "380",
+    DocumentKind.credit_note: "381",
+    DocumentKind.proforma: "325",
+    DocumentKind.expense: "380",
+}
+
+# EAS codes (Peppol electronic address schemes) for VAT numbers, by country prefix.
+VAT_SCHEMES = {
+    "BE": "9925", "NL": "9944", "DE": "9930", "FR": "9957", "LU": "9938", "IT": "9906", "ES": "9920",
+    "AT": "9915", "IE": "9935", "PT": "9946", "DK": "9902", "SE": "9955", "FI": "0213", "PL": "9945",
+    "CZ": "9929", "SK": "9950", "HU": "9910", "SI": "9949", "HR": "9934", "RO": "9947", "BG": "9926",
+    "GR": "9933", "EL": "9933", "CY": "9928", "MT": "9943", "EE": "9931", "LV": "9939", "LT": "9937",
+}
+ENTERPRISE_SCHEME = "0208"  # Belgian enterprise number (KBO/BCE)
+KVK_SCHEME = "0106"  # Dutch Chamber of Commerce
+
+
+def money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def number(value: Decimal) -> str:
+    """A quantity, price or rate without exponent or trailing zeros: 2, 0.4567, 21."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+@dataclass(frozen=True)
+class AddressView:
+    street: str | None
+    additional_street: str | None
+    city: str
+    postal_code: str | None
+    region: str | None
+    country: str
+
+    @classmethod
+    def of(cls, a: Address) -> AddressView:
+        return cls(a.street, a.additional_street, a.city, a.postal_code, a.region, a.country)
+
+
+@dataclass(frozen=True)
+class PartyView:
+    endpoint: str
+    endpoint_scheme: str
+    identifier: str | None  # BT-29 / BT-46: the relation code
+    name: str
+    address: AddressView
+    vat_number: str | None
+    registration_name: str
+    legal_id: str | None
+    legal_scheme: str | None
+    contact_name: str | None
+    phone: str | None
+    email: str | None
+
+
+def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None) -> tuple[str | None, str | None]:
+    if enterprise:
+        return enterprise, ENTERPRISE_SCHEME
+    if kvk:
+        return kvk, KVK_SCHEME
+    if vat and vat.startswith("BE"):
+        return vat[2:], ENTERPRISE_SCHEME
+    return None, None
+
+
+def _endpoint(who: str, vat: str | None, enterprise: str | None, kvk: str | None,
+              email: str | None) -> tuple[str, str]:
+    """Peppol electronic address (BT-34/BT-49): enterprise number, KvK, then VAT number, then e-mail."""
+    legal, scheme = _legal_id(vat, enterprise, kvk)
+    if legal and scheme:
+        return legal, scheme
+    if vat and vat[:2] in VAT_SCHEMES:
+        return vat, VAT_SCHEMES[vat[:2]]
+    if email:
+        return email, "EM"
+    raise InputError(
+        f"{who} needs an enterprise number, KvK number, VAT number or e-mail address: Peppol requires an electronic "
+        "address for both parties (PEPPOL-EN16931-R010/R020)"
+    )
+
+
+def company_party(company: Company, who: str) -> PartyView:
+    endpoint, scheme = _endpoint(who, company.vat_number, company.enterprise_number, company.kvk_number,
+                                 company.email)
+    legal, legal_scheme = _legal_id(company.vat_number, company.enterprise_number, company.kvk_number)
+    return PartyView(
+        endpoint=endpoint, endpoint_scheme=scheme, identifier=None, name=company.name,
+        address=AddressView.of(company.address), vat_number=company.vat_number,
+        registration_name=company.name, legal_id=legal, legal_scheme=legal_scheme,
+        contact_name=None, phone=company.phone, email=company.email,
+    )
+
+
+def counterparty(party: Party, who: str) -> PartyView:
+    endpoint, scheme = _endpoint(who, party.vat_number, party.enterprise_number, party.kvk_number, party.email)
+    legal, legal_scheme = _legal_id(party.vat_number, party.enterprise_number, party.kvk_number)
+    return PartyView(
+        endpoint=endpoint, endpoint_scheme=scheme, identifier=party.relation_code, name=party.full_name,
+        address=AddressView.of(party.invoice_address), vat_number=party.vat_number,
+        registration_name=party.full_name, legal_id=legal, legal_scheme=legal_scheme,
+        contact_name=party.full_name if party.is_person else None,
+        phone=party.phone or party.mobile, email=party.email,
+    )
+
+
+@dataclass(frozen=True)
+class AllowanceChargeView:
+    charge: str  # "true" / "false"
+    reason_code: str | None
+    reason: str | None
+    amount: str
+    vat_category: str | None = None
+    vat_rate: str | None = None
+
+
+@dataclass(frozen=True)
+class LineView:
+    id: str
+    quantity: str
+    unit_code: str
+    net: str
+    allowances_charges: tuple[AllowanceChargeView, ...]
+    description: str | None
+    name: str
+    seller_item_id: str | None
+    vat_category: str
+    vat_rate: str | None
+    price: str
+
+
+@dataclass(frozen=True)
+class VatView:
+    taxable: str
+    tax: str
+    category: str
+    rate: str | None
+    exemption_reason_code: str | None
+    exemption_reason: str | None
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    means_code: str
+    reference: str | None
+    iban: str | None
+    account_name: str | None
+    bic: str | None
+    terms: str | None
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    id: str
+    description: str
+    filename: str
+    mime: str
+    content_base64: str
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    date: str | None
+    address: AddressView | None
+
+
+@dataclass(frozen=True)
+class UblView:
+    root: str  # "Invoice" or "CreditNote"
+    customization_id: str
+    profile_id: str | None
+    number: str
+    issue_date: str
+    due_date: str | None
+    type_code: str
+    note: str | None
+    currency: str
+    tax_currency: str | None
+    buyer_reference: str
+    order_reference: str | None
+    billing_reference: tuple[str, str | None] | None
+    attachments: tuple[AttachmentView, ...]
+    supplier: PartyView
+    customer: PartyView
+    delivery: DeliveryView | None
+    payment: PaymentView | None
+    allowances_charges: tuple[AllowanceChargeView, ...]
+    tax_amount: str
+    tax_amount_tax_currency: str | None
+    vat: tuple[VatView, ...]
+    line_total: str
+    tax_exclusive: str
+    tax_inclusive: str
+    allowance_total: str | None
+    charge_total: str | None
+    prepaid: str | None
+    rounding: str | None
+    payable: str
+    lines: tuple[LineView, ...] = field(default=())
+
+
+def _date(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _rate(value: Decimal | None) -> str | None:
+    return number(value) if value is not None else None
+
+
+def build(document: Document, *, profile: str = "peppol", pdf: bytes | None = None,
+          totals: Totals | None = None) -> UblView:
+    """The view of a document for the templates. `pdf` is embedded as an AdditionalDocumentReference."""
+    if document.kind == DocumentKind.quote:
+        raise InputError(f"{document.label}: a quote is not an invoice and never becomes an e-invoice")
+    totals = totals or compute(document)
+    company = company_party(document.company, f"{document.label}: company")
+    other = counterparty(document.counterparty, f"{document.label}: {'supplier' if document.kind == DocumentKind.expense else 'customer'}")
+    expense = document.kind == DocumentKind.expense
+    supplier, customer = (other, company) if expense else (company, other)
+
+    if document.kind == DocumentKind.proforma:
+        customization, profile_id = EN16931_CUSTOMIZATION, None
+    elif profile == "nlcius":
+        customization, profile_id = NLCIUS_CUSTOMIZATION, PEPPOL_PROFILE
+    else:
+        customization, profile_id = PEPPOL_CUSTOMIZATION, PEPPOL_PROFILE
+
+    payment = None
+    pay = document.payment
+    seller_iban = (document.counterparty.iban if expense else document.company.iban)
+    seller_bic = (document.counterparty.bic if expense else document.company.bic)
+    if pay is not None or seller_iban:
+        iban = (pay.iban if pay and pay.iban else seller_iban)
+        code = pay.means_code if pay else "30"
+        if code in ("30", "58") and not iban:
+            raise InputError(f"{document.label}: payment by credit transfer (code {code}) needs the seller's IBAN "
+                             "(payment.iban or the company's iban) (BR-61)")
+        payment = PaymentView(
+            means_code=code,
+            reference=pay.reference if pay else None,
+            iban=iban,
+            account_name=supplier.registration_name if iban else None,
+            bic=(pay.bic if pay and pay.bic else seller_bic) if iban else None,
+            terms=pay.terms if pay else None,
+        )
+
+    attachments = ()
+    if pdf is not None:
+        name = document.pdf.filename if document.pdf else f"{document.number}.pdf"
+        attachments = (AttachmentView(id=document.number, description=document.label, filename=name,
+                                      mime="application/pdf", content_base64=base64.b64encode(pdf).decode()),)
+
+    delivery = None
+    if document.delivery is not None or any(g.category == "K" for g in totals.vat_groups):
+        d = document.delivery
+        date = d.date if d and d.date else document.issue_date
+        address = d.address if d and d.address else document.counterparty.invoice_address if not expense \
+            else document.company.address
+        delivery = DeliveryView(_date(date), AddressView.of(address))
+
+    lines = tuple(
+        LineView(
+            id=str(i), quantity=number(lt.line.quantity), unit_code=lt.line.unit_code, net=money(lt.net),
+            allowances_charges=tuple(
+                AllowanceChargeView("true" if a.charge else "false", a.reason_code, a.reason, money(a.amount))
+                for a in lt.line.allowances_charges
+            ),
+            description=lt.line.description, name=lt.line.name, seller_item_id=lt.line.seller_item_id,
+            vat_category=lt.line.vat_category.value, vat_rate=_rate(lt.line.vat_rate),
+            price=number(lt.line.unit_price),
+        )
+        for i, lt in enumerate(totals.lines, start=1)
+    )
+    credited = document.credited_invoice
+    return UblView(
+        root="CreditNote" if document.kind == DocumentKind.credit_note else "Invoice",
+        customization_id=customization,
+        profile_id=profile_id,
+        number=document.number,
+        issue_date=document.issue_date.isoformat(),
+        due_date=_date(document.due_date),
+        type_code=TYPE_CODES[document.kind],
+        note=document.note,
+        currency=document.currency,
+        tax_currency=document.tax_currency,
+        buyer_reference=document.buyer_reference or document.number,
+        order_reference=document.order_reference,
+        billing_reference=(credited.number, _date(credited.issue_date)) if credited else None,
+        attachments=attachments,
+        supplier=supplier,
+        customer=customer,
+        delivery=delivery,
+        payment=payment,
+        allowances_charges=tuple(
+            AllowanceChargeView("true" if a.charge else "false", a.reason_code, a.reason, money(a.amount),
+                                a.vat_category.value, _rate(a.vat_rate))
+            for a in document.allowances_charges
+        ),
+        tax_amount=money(totals.vat_total),
+        tax_amount_tax_currency=money(totals.vat_total_tax_currency)
+        if totals.vat_total_tax_currency is not None else None,
+        vat=tuple(
+            VatView(money(g.taxable), money(g.tax), g.category.value, _rate(g.rate), g.exemption_reason_code,
+                    g.exemption_reason)
+            for g in totals.vat_groups
+        ),
+        line_total=money(totals.line_total),
+        tax_exclusive=money(totals.tax_exclusive),
+        tax_inclusive=money(totals.tax_inclusive),
+        allowance_total=money(totals.allowance_total) if document.allowances_charges else None,
+        charge_total=money(totals.charge_total) if document.allowances_charges else None,
+        prepaid=money(totals.prepaid) if totals.prepaid else None,
+        rounding=money(totals.rounding) if totals.rounding else None,
+        payable=money(totals.payable),
+        lines=lines,
+    )
