@@ -404,7 +404,29 @@ class Document(Closed):
             raise ValueError("tax_currency must differ from the document currency (PEPPOL-EN16931-R005)")
         if self.due_date is not None and self.due_date < self.issue_date:
             raise ValueError("due_date is before issue_date")
+        self._vat_parties()
         return self
+
+    def _vat_parties(self) -> None:
+        """Refuse early what the per-category VAT rules (BR-x-02, BR-O-11) would refuse after rendering."""
+        categories = {item.vat_category for item in (*self.lines, *self.allowances_charges)}
+        seller_vat, buyer = self.company.vat_number, self.customer
+        if self.kind == DocumentKind.expense:
+            seller_vat, buyer = (self.supplier.vat_number if self.supplier else None), None
+        buyer_vat = self.company.vat_number if buyer is None else buyer.vat_number
+        buyer_legal = (self.company.enterprise_number or self.company.kvk_number) if buyer is None else (
+            buyer.enterprise_number or buyer.kvk_number)
+        if VatCategory.O in categories and len(categories) > 1:
+            raise ValueError("category O (not subject to VAT) cannot be mixed with other VAT categories (BR-O-11)")
+        rule = {VatCategory.S: "BR-S-02", VatCategory.Z: "BR-Z-02", VatCategory.E: "BR-E-02",
+                VatCategory.AE: "BR-AE-02", VatCategory.K: "BR-IC-02", VatCategory.G: "BR-G-02"}
+        for category in sorted(categories & rule.keys()):
+            if not seller_vat:
+                raise ValueError(f"VAT category {category} needs the seller's VAT number ({rule[category]})")
+        if VatCategory.AE in categories and not (buyer_vat or buyer_legal):
+            raise ValueError("reverse charge (AE) needs the buyer's VAT or company number (BR-AE-02)")
+        if VatCategory.K in categories and not buyer_vat:
+            raise ValueError("an intra-community supply (K) needs the buyer's VAT number (BR-IC-02)")
 
     @property
     def counterparty(self) -> Party:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from ublexport.errors import InputError
@@ -47,6 +47,12 @@ def number(value: Decimal) -> str:
     """A quantity, price or rate without exponent or trailing zeros: 2, 0.4567, 21."""
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "") else text
+
+
+def price(value: Decimal) -> str:
+    """A unit price with at least two decimals (65.00), more only when given (0.4567)."""
+    normal = value.normalize()
+    return f"{value:.2f}" if -normal.as_tuple().exponent <= 2 else number(value)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -242,6 +248,9 @@ def build(document: Document, *, profile: str = "peppol", pdf: bytes | None = No
     other = counterparty(document.counterparty, f"{document.label}: {'supplier' if document.kind == DocumentKind.expense else 'customer'}")
     expense = document.kind == DocumentKind.expense
     supplier, customer = (other, company) if expense else (company, other)
+    if any(g.category == "O" for g in totals.vat_groups):
+        # BR-O-02/03/04: a document not subject to VAT carries no VAT identifier of either party.
+        supplier, customer = replace(supplier, vat_number=None), replace(customer, vat_number=None)
 
     if document.kind == DocumentKind.proforma:
         customization, profile_id = EN16931_CUSTOMIZATION, None
@@ -292,7 +301,7 @@ def build(document: Document, *, profile: str = "peppol", pdf: bytes | None = No
             ),
             description=lt.line.description, name=lt.line.name, seller_item_id=lt.line.seller_item_id,
             vat_category=lt.line.vat_category.value, vat_rate=_rate(lt.line.vat_rate),
-            price=number(lt.line.unit_price),
+            price=price(lt.line.unit_price),
         )
         for i, lt in enumerate(totals.lines, start=1)
     )

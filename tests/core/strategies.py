@@ -1,0 +1,90 @@
+"""Hypothesis strategies for valid documents: kinds, roots, VAT mixes, allowances, currencies, party types."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import strategies as st
+
+from tests.core.docs import COMPANY, CUSTOMER
+
+NL_COMPANY: dict[str, Any] = {
+    "name": "De Vries B.V.", "vat_number": "NL004495445B01", "kvk_number": "12345678",
+    "address": {"street": "Stationsweg 40", "city": "Utrecht", "postal_code": "3511 ED", "country": "NL"},
+    "iban": "NL91ABNA0417164300", "language": "nl",
+}
+PERSON: dict[str, Any] = {
+    "first_name": "Jan", "infix": "van der", "last_name": "Berg", "email": "jan@mail.example",
+    "invoice_address": {"street": "Lindelaan 9", "city": "Breda", "postal_code": "4811 AA", "country": "NL"},
+}
+NL_CUSTOMER: dict[str, Any] = {
+    "organisation_name": "Janssen Bouw B.V.", "vat_number": "NL123456782B01", "kvk_number": "87654321",
+    "invoice_address": {"street": "Industrieweg 7", "city": "Amersfoort", "postal_code": "3812 AB", "country": "NL"},
+}
+
+cents = st.integers(min_value=1, max_value=500_000).map(lambda c: Decimal(c).scaleb(-2))
+prices = st.one_of(cents, st.integers(min_value=1, max_value=99_999).map(lambda c: Decimal(c).scaleb(-4)))
+quantities = st.one_of(st.integers(1, 50).map(Decimal), st.integers(1, 9999).map(lambda q: Decimal(q).scaleb(-3)))
+
+# VAT mixes that a Belgian or Dutch seller really issues (O stands alone, BR-O-11).
+VAT_MIXES = [
+    [("S", "21")], [("S", "21"), ("S", "6")], [("S", "21"), ("S", "12"), ("S", "6")], [("S", "9"), ("S", "21")],
+    [("Z", "0")], [("S", "21"), ("Z", "0")], [("E", "0")], [("S", "21"), ("E", "0")], [("AE", "0")],
+    [("K", "0")], [("G", "0")], [("O", None)],
+]
+
+
+def vat_fields(category: str, rate: str | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"vat_category": category}
+    if rate is not None:
+        fields["vat_rate"] = rate
+    if category == "E":
+        fields["exemption_reason"] = "Vrijgesteld art. 44 WBTW"
+    return fields
+
+
+@st.composite
+def documents(draw: st.DrawFn, text: st.SearchStrategy[str] | None = None) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["invoice", "credit_note", "proforma", "expense"]))
+    mix = draw(st.sampled_from(VAT_MIXES))
+    categories = {c for c, _ in mix}
+    dutch = draw(st.booleans())
+    company = copy.deepcopy(NL_COMPANY if dutch else COMPANY)
+    needs_vat_buyer = bool(categories & {"AE", "K"})
+    party_choice = draw(st.sampled_from(["be", "nl"] if needs_vat_buyer or kind == "expense" else ["be", "nl", "person"]))
+    party = copy.deepcopy({"be": CUSTOMER, "nl": NL_CUSTOMER, "person": PERSON}[party_choice])
+    n_lines = draw(st.integers(1, 8))
+    lines = []
+    for i in range(n_lines):
+        category, rate = mix[i % len(mix)]
+        line: dict[str, Any] = {"name": f"Item {i}", "quantity": str(draw(quantities)),
+                                "unit_price": str(draw(prices)), **vat_fields(category, rate)}
+        if draw(st.integers(0, 4)) == 0:
+            line["allowances_charges"] = [{"charge": draw(st.booleans()), "amount": "0.50", "reason": "Adjust"}]
+        if text is not None:
+            line["description"] = draw(text)
+        lines.append(line)
+    data: dict[str, Any] = {
+        "kind": kind, "status": "received" if kind == "expense" else draw(st.sampled_from(["sent", "paid"])),
+        "number": f"H-{draw(st.integers(1, 99999))}", "issue_date": "2026-11-02",
+        "company": company, "lines": lines,
+    }
+    if draw(st.booleans()):
+        category, rate = mix[0]
+        data["allowances_charges"] = [{"charge": draw(st.booleans()), "amount": "1.00", "reason": "Document",
+                                       **vat_fields(category, rate)}]
+    if draw(st.integers(0, 5)) == 0:
+        data["currency"] = "USD"
+        data["tax_currency"] = "EUR"
+        data["tax_exchange_rate"] = "0.9213"
+    if kind == "expense":
+        data["supplier"] = party
+    else:
+        data["customer"] = party
+    if kind == "credit_note":
+        data["credited_invoice"] = {"number": "H-1", "issue_date": "2026-10-01"}
+    if text is not None:
+        data["note"] = draw(text)
+    return data
