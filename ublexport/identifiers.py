@@ -19,7 +19,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 def _explain(exc: ValidationError, what: str, example: str) -> ValueError:
     if isinstance(exc, InvalidChecksum):
         return ValueError(f"{what} has a wrong check digit; copy it again from the official register")
-    return ValueError(f"{what} is not valid ({exc.message}); expected something like {example}")
+    return ValueError(f"{what} is not valid ({exc}); expected something like {example}")
 
 
 def vat_number(value: str) -> str:

@@ -245,7 +245,8 @@ def build(document: Document, *, profile: str = "peppol", pdf: bytes | None = No
         raise InputError(f"{document.label}: a quote is not an invoice and never becomes an e-invoice")
     totals = totals or compute(document)
     company = company_party(document.company, f"{document.label}: company")
-    other = counterparty(document.counterparty, f"{document.label}: {'supplier' if document.kind == DocumentKind.expense else 'customer'}")
+    role = "supplier" if document.kind == DocumentKind.expense else "customer"
+    other = counterparty(document.counterparty, f"{document.label}: {role}")
     expense = document.kind == DocumentKind.expense
     supplier, customer = (other, company) if expense else (company, other)
     if any(g.category == "O" for g in totals.vat_groups):
@@ -278,7 +279,7 @@ def build(document: Document, *, profile: str = "peppol", pdf: bytes | None = No
             terms=pay.terms if pay else None,
         )
 
-    attachments = ()
+    attachments: tuple[AttachmentView, ...] = ()
     if pdf is not None:
         name = document.pdf.filename if document.pdf else f"{document.number}.pdf"
         attachments = (AttachmentView(id=document.number, description=document.label, filename=name,

@@ -53,7 +53,8 @@ def documents(draw: st.DrawFn, text: st.SearchStrategy[str] | None = None) -> di
     dutch = draw(st.booleans())
     company = copy.deepcopy(NL_COMPANY if dutch else COMPANY)
     needs_vat_buyer = bool(categories & {"AE", "K"})
-    party_choice = draw(st.sampled_from(["be", "nl"] if needs_vat_buyer or kind == "expense" else ["be", "nl", "person"]))
+    choices = ["be", "nl"] if needs_vat_buyer or kind == "expense" else ["be", "nl", "person"]
+    party_choice = draw(st.sampled_from(choices))
     party = copy.deepcopy({"be": CUSTOMER, "nl": NL_CUSTOMER, "person": PERSON}[party_choice])
     n_lines = draw(st.integers(1, 8))
     lines = []

@@ -24,7 +24,8 @@ def test_wheel_ships_templates_and_renders(tmp_path: Path) -> None:
         "import ublexport, pathlib, sys;"
         f"assert pathlib.Path(ublexport.__file__).is_relative_to({str(target)!r}), ublexport.__file__;"
         "from ublexport.loader import load_document; from ublexport.render import render;"
-        f"sys.stdout.buffer.write(render(load_document(pathlib.Path({str(ROOT / 'samples' / '01-invoice-be-be.json')!r}))))"
+        f"sample = pathlib.Path({str(ROOT / 'samples' / '01-invoice-be-be.json')!r});"
+        "sys.stdout.buffer.write(render(load_document(sample)))"
     )
     out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(target), "PATH": ""},
                          check=True, capture_output=True, cwd=tmp_path)

@@ -1,0 +1,156 @@
+"""Inbox addresses as a person types them: `Yuki <acme@yukiworks.nl>; second@office.be, ...`.
+
+One bad address refuses the whole list (naming every bad item) before anything is sent: a half-delivered export to a
+mistyped inbox is worse than none. No control character passes anywhere, because these strings end up in headers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+
+import email_validator
+
+from ublexport.errors import InputError
+
+_ANGLE = re.compile(r"^(?P<name>.*?)\s*<(?P<addr>[^<>]*)>$", re.DOTALL)
+
+
+def control_characters(text: str) -> list[str]:
+    """Every character that may break a header or a line: C0/C1 controls, DEL, Unicode line/paragraph separators."""
+    return sorted({f"U+{ord(ch):04X}" for ch in text
+                   if unicodedata.category(ch) in ("Cc", "Zl", "Zp")})
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str  # normalized addr-spec; an IDN domain stays in its (validated) Unicode form
+    display_name: str | None = None
+    ascii_address: str = field(default="", compare=False)  # the same address for SMTP envelopes (IDNA domain)
+
+    def __post_init__(self) -> None:
+        if not self.ascii_address:
+            object.__setattr__(self, "ascii_address", _ascii(self.address))
+
+    def header(self) -> str:
+        """For To/From: `"Name, Inc." <addr>` quoted as needed; non-ASCII names are RFC 2047-encoded on output."""
+        local, _, domain = self.ascii_address.rpartition("@")
+        return str(Address(display_name=self.display_name or "", username=local, domain=domain))
+
+    def __str__(self) -> str:
+        return self.address
+
+
+def _ascii(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    try:
+        domain.encode("ascii")
+        return address
+    except UnicodeEncodeError:
+        import idna
+
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+
+
+def split_items(text: str) -> list[str]:
+    """Split on `,` and `;` outside double quotes and angle brackets (a display name may hold a comma)."""
+    items: list[str] = []
+    current: list[str] = []
+    in_quote = in_angle = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif in_quote and ch == "\\":
+            escaped = True
+        elif ch == '"' and not in_angle:
+            in_quote = not in_quote
+        elif ch == "<" and not in_quote:
+            in_angle = True
+        elif ch == ">" and not in_quote:
+            in_angle = False
+        elif ch in ",;" and not in_quote and not in_angle:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    items.append("".join(current))
+    return items
+
+
+def _unquote(name: str) -> str:
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", name[1:-1], flags=re.DOTALL)
+    if '"' in name:
+        raise ValueError("unbalanced double quote in the display name")
+    return name
+
+
+def validate_address(addr: str, *, check_deliverability: bool = False,
+                     allow_localhost: bool = False) -> tuple[str, str]:
+    """(normalized, ascii) or ValueError. `.test` domains pass (RFC 2606) unless deliverability is checked."""
+    if allow_localhost and addr.lower().endswith("@localhost"):
+        local = addr[: -len("@localhost")]
+        validate_address(f"{local}@example.com")
+        return f"{local}@localhost", f"{local}@localhost"
+    try:
+        result = email_validator.validate_email(
+            addr, check_deliverability=check_deliverability, allow_smtputf8=False,
+            test_environment=not check_deliverability)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    return result.normalized, result.ascii_email or result.normalized
+
+
+def parse_one(item: str, *, check_deliverability: bool = False, allow_localhost: bool = False) -> Recipient:
+    """One `addr`, `<addr>`, `Name <addr>` or `"Name, quoted" <addr>`; ValueError says what is wrong."""
+    bad = control_characters(item)
+    if bad:
+        raise ValueError(f"contains control character(s) {', '.join(bad)}")
+    text = item.strip()
+    match = _ANGLE.match(text)
+    if match:
+        name = _unquote(match.group("name").strip()).strip() or None
+        addr = match.group("addr").strip()
+    elif any(ch in text for ch in '<>"'):
+        raise ValueError("expected `address`, `Name <address>` or `\"Name\" <address>`")
+    else:
+        name, addr = None, text
+    if not addr:
+        raise ValueError("no address")
+    normalized, ascii_addr = validate_address(addr, check_deliverability=check_deliverability,
+                                              allow_localhost=allow_localhost)
+    return Recipient(normalized, name, ascii_addr)
+
+
+def parse_recipients(text: str, *, check_deliverability: bool = False) -> list[Recipient]:
+    """Every inbox in `text`, deduplicated case-insensitively; InputError naming every bad item."""
+    recipients: list[Recipient] = []
+    seen: set[str] = set()
+    problems: list[str] = []
+    for item in split_items(text):
+        if not control_characters(item) and not item.strip():
+            continue  # stray separator or blank
+        try:
+            recipient = parse_one(item, check_deliverability=check_deliverability)
+        except ValueError as exc:
+            problems.append(f"{item.strip()!r}: {exc}")
+            continue
+        key = recipient.address.casefold()
+        if key not in seen:
+            seen.add(key)
+            recipients.append(recipient)
+    if problems:
+        raise InputError("invalid recipient address(es); nothing was sent", problems=problems)
+    if not recipients:
+        raise InputError("no recipient address given (e.g. --to \"Yuki <acme@yukiworks.nl>\")")
+    return recipients
+
+
+def parse_sender(text: str) -> Recipient:
+    """The From address: one address; `name@localhost` is allowed (the embedded inbox default)."""
+    try:
+        return parse_one(text, allow_localhost=True)
+    except ValueError as exc:
+        raise InputError(f"invalid sender address {text.strip()!r}: {exc}") from None

@@ -1,0 +1,195 @@
+"""Settings from CLI options, the environment and a TOML file, in that order of precedence.
+
+The SMTP password is read from the environment only (never from a file or a command line, where it would end up in
+shell history or backups), and every printable form of the settings masks it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ublexport.errors import InputError
+
+SECURITIES = ("tls", "starttls", "none")
+DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+MASK = "********"
+
+# setting name -> (environment variable, TOML key)
+SOURCES: dict[str, tuple[str, str | None]] = {
+    "home": ("UBLEXPORT_HOME", "home"),
+    "smtp_host": ("UBLEXPORT_SMTP_HOST", "smtp_host"),
+    "smtp_port": ("UBLEXPORT_SMTP_PORT", "smtp_port"),
+    "smtp_security": ("UBLEXPORT_SMTP_SECURITY", "smtp_security"),
+    "smtp_user": ("UBLEXPORT_SMTP_USER", "smtp_user"),
+    "smtp_password": ("UBLEXPORT_SMTP_PASSWORD", None),  # environment only
+    "smtp_cafile": ("UBLEXPORT_SMTP_CAFILE", "smtp_cafile"),
+    "sender": ("UBLEXPORT_FROM", "from"),
+    "reply_to": ("UBLEXPORT_REPLY_TO", "reply_to"),
+    "db_url": ("UBLEXPORT_DB", "db"),
+    "max_connections": ("UBLEXPORT_MAX_CONNECTIONS", "max_connections"),
+    "timeout": ("UBLEXPORT_TIMEOUT", "timeout"),
+    "local_hostname": ("UBLEXPORT_LOCAL_HOSTNAME", "local_hostname"),
+}
+TOML_KEYS = {toml: name for name, (_, toml) in SOURCES.items() if toml}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    sender: str = "ublexport@localhost"
+    reply_to: str | None = None
+    db_url: str = ""
+    max_connections: int = 4
+    timeout: float = 60.0
+    local_hostname: str = "localhost"
+    smtp_cafile: Path | None = None  # extra CA bundle to trust (a private CA, or tests with trustme)
+
+    def __post_init__(self) -> None:
+        if not self.db_url:
+            object.__setattr__(self, "db_url", f"sqlite:///{self.home}/ublexport.db")
+        if self.smtp_host and self.smtp_port is None:
+            object.__setattr__(self, "smtp_port", DEFAULT_PORTS[self.smtp_security])
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The embedded local inbox (a Maildir)."""
+        return self.home / "inbox"
+
+    @property
+    def data_timeout(self) -> float:
+        """RFC 5321 4.5.3.2.6: wait at least 10 minutes for the reply to the end of DATA."""
+        return max(600.0, self.timeout)
+
+    def masked(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "smtp_password":
+                value = MASK if value else None
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.masked().items())
+        return f"Settings({inner})"
+
+    __str__ = __repr__
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError("configuration file not found", source=str(path)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML ({exc})", source=str(path)) from None
+    section = data.get("ublexport", data)  # accept a [ublexport] table or top-level keys
+    if not isinstance(section, dict):
+        raise InputError("expected key = value pairs", source=str(path))
+    if "smtp_password" in section or "password" in section:
+        raise InputError("the SMTP password is not read from files; set UBLEXPORT_SMTP_PASSWORD in the environment",
+                         source=str(path))
+    unknown = sorted(set(section) - set(TOML_KEYS))
+    if unknown:
+        raise InputError(f"unknown setting(s) {unknown}; known: {sorted(TOML_KEYS)}", source=str(path))
+    return {TOML_KEYS[k]: v for k, v in section.items()}
+
+
+def _coerce(raw: Mapping[str, Any], where: Mapping[str, str]) -> dict[str, Any]:
+    """Turn strings from env/TOML into typed values, naming the source of every bad value."""
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        src = where.get(name, name)
+        try:
+            if name in ("home", "smtp_cafile"):
+                out[name] = Path(str(value)).expanduser()
+            elif name in ("smtp_port", "max_connections"):
+                number = int(value)
+                low, high = (1, 65535) if name == "smtp_port" else (1, 64)
+                if not low <= number <= high:
+                    raise ValueError(f"must be between {low} and {high}")
+                out[name] = number
+            elif name == "timeout":
+                number_f = float(value)
+                if not number_f > 0:
+                    raise ValueError("must be positive")
+                out[name] = number_f
+            elif name == "smtp_security":
+                text = str(value).strip().lower()
+                if text not in SECURITIES:
+                    raise ValueError(f"must be one of {', '.join(SECURITIES)}")
+                out[name] = text
+            else:
+                text = str(value).strip()
+                out[name] = text or None
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{src}: {value!r}: {exc}")
+    if problems:
+        raise InputError("invalid settings", problems=problems)
+    return out
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Explicit overrides (None = not given) > environment (UBLEXPORT_*) > TOML file > defaults."""
+    unknown = set(overrides) - set(SOURCES)
+    if unknown:
+        raise TypeError(f"unknown setting(s): {sorted(unknown)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    env = {name: os.environ[var] for name, (var, _) in SOURCES.items() if os.environ.get(var)}
+    where = {name: var for name, (var, _) in SOURCES.items()}
+
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        file_values = _read_toml(config_file)
+    home_raw = given.get("home") or env.get("home") or file_values.get("home") or Path("~/.ublexport")
+    home = Path(str(home_raw)).expanduser()
+    if config_file is None and (home / "config.toml").is_file():
+        config_file = home / "config.toml"
+        file_values = _read_toml(config_file)
+
+    merged: dict[str, Any] = {**file_values, **env, **given, "home": home}
+    if config_file is not None:
+        for name in file_values:
+            if name not in env and name not in given:
+                where[name] = f"{config_file}: {SOURCES[name][1]}"
+    values = _coerce(merged, where)
+    if values.get("smtp_host") and "smtp_security" not in values:
+        values["smtp_security"] = "starttls"
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    from ublexport.recipients import parse_recipients
+
+    problems: list[str] = []
+    for label, value in (("from (UBLEXPORT_FROM)", settings.sender), ("reply_to (UBLEXPORT_REPLY_TO)",
+                                                                      settings.reply_to)):
+        if value is None:
+            continue
+        try:
+            if len(parse_recipients(value)) != 1:
+                problems.append(f"{label}: exactly one address, not {value!r}")
+        except InputError as exc:
+            problems.append(f"{label}: {exc}")
+    if settings.smtp_password and not settings.smtp_user:
+        problems.append("UBLEXPORT_SMTP_PASSWORD is set but no SMTP user (UBLEXPORT_SMTP_USER)")
+    if problems:
+        raise InputError("invalid settings", problems=problems)
