@@ -23,7 +23,6 @@ COMMANDS = {
     "worker": "ublexport.cli.worker:worker",
     "history": "ublexport.cli.worker:history",
     "resend": "ublexport.cli.worker:resend",
-    "demo": "ublexport.cli.demo:demo",
 }
 HELP = {
     "render": "Render a document (JSON) to validated UBL 2.1 XML.",
@@ -37,7 +36,6 @@ HELP = {
     "worker": "Send what is queued in the ledger, with retries.",
     "history": "What went where and when, with the server's reply.",
     "resend": "Send a delivery again on purpose.",
-    "demo": "Set up and run the whole flow on the samples into the local inbox.",
 }
 
 
