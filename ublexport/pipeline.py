@@ -14,6 +14,7 @@ from ublexport.model import Document, DocumentKind
 from ublexport.render import render
 from ublexport.totals import Totals, compute
 from ublexport.validate import Report, check_bytes
+from ublexport.view import profile_for
 
 
 class PdfMode(StrEnum):
@@ -33,11 +34,6 @@ class Prepared:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.xml).hexdigest()
-
-
-def profile_for(document: Document, requested: str = "peppol") -> str:
-    """Peppol BIS 3.0 forbids type code 325, so a proforma is checked as plain EN 16931."""
-    return "en16931" if document.kind == DocumentKind.proforma else requested
 
 
 def document_pdf(document: Document, totals: Totals) -> bytes:

@@ -32,7 +32,7 @@ class Recipient:
 
     def __post_init__(self) -> None:
         if not self.ascii_address:
-            object.__setattr__(self, "ascii_address", _ascii(self.address))
+            object.__setattr__(self, "ascii_address", to_ascii(self.address))
 
     def header(self) -> str:
         """For To/From: `"Name, Inc." <addr>` quoted as needed; non-ASCII names are RFC 2047-encoded on output."""
@@ -43,7 +43,8 @@ class Recipient:
         return self.address
 
 
-def _ascii(address: str) -> str:
+def to_ascii(address: str) -> str:
+    """The address with its domain in IDNA (xn--) form, as SMTP envelopes need it."""
     local, _, domain = address.rpartition("@")
     try:
         domain.encode("ascii")

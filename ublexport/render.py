@@ -53,7 +53,7 @@ def render_view(view: UblView) -> bytes:
     return template(view.root).render(d=view).encode("utf-8")
 
 
-def render(document: Document, *, profile: str = "peppol", pdf: bytes | None = None,
+def render(document: Document, *, profile: str | None = None, pdf: bytes | None = None,
            totals: Totals | None = None) -> bytes:
     """The UBL of a document, not yet validated (see ublexport.pipeline for the checked version)."""
     return render_view(build(document, profile=profile, pdf=pdf, totals=totals))

@@ -177,18 +177,19 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
 
 
 def _check(settings: Settings) -> None:
-    from ublexport.recipients import parse_recipients
+    from ublexport.recipients import parse_recipients, parse_sender
 
     problems: list[str] = []
-    for label, value in (("from (UBLEXPORT_FROM)", settings.sender), ("reply_to (UBLEXPORT_REPLY_TO)",
-                                                                      settings.reply_to)):
-        if value is None:
-            continue
+    try:
+        parse_sender(settings.sender)
+    except InputError as exc:
+        problems.append(f"from (UBLEXPORT_FROM): {exc}")
+    if settings.reply_to is not None:
         try:
-            if len(parse_recipients(value)) != 1:
-                problems.append(f"{label}: exactly one address, not {value!r}")
+            if len(parse_recipients(settings.reply_to)) != 1:
+                problems.append(f"reply_to (UBLEXPORT_REPLY_TO): exactly one address, not {settings.reply_to!r}")
         except InputError as exc:
-            problems.append(f"{label}: {exc}")
+            problems.append(f"reply_to (UBLEXPORT_REPLY_TO): {exc}")
     if settings.smtp_password and not settings.smtp_user:
         problems.append("UBLEXPORT_SMTP_PASSWORD is set but no SMTP user (UBLEXPORT_SMTP_USER)")
     if problems:

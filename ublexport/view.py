@@ -71,8 +71,8 @@ class AddressView:
 
 @dataclass(frozen=True)
 class PartyView:
-    endpoint: str
-    endpoint_scheme: str
+    endpoint: str | None
+    endpoint_scheme: str | None
     identifier: str | None  # BT-29 / BT-46: the relation code
     name: str
     address: AddressView
@@ -95,9 +95,9 @@ def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None) -> tuple
     return None, None
 
 
-def _endpoint(who: str, vat: str | None, enterprise: str | None, kvk: str | None,
-              email: str | None) -> tuple[str, str]:
-    """Peppol electronic address (BT-34/BT-49): enterprise number, KvK, then VAT number, then e-mail."""
+def _endpoint(vat: str | None, enterprise: str | None, kvk: str | None,
+              email: str | None) -> tuple[str, str] | tuple[None, None]:
+    """Electronic address (BT-34/BT-49): enterprise number, KvK, then VAT number, then e-mail (EN 16931 only)."""
     legal, scheme = _legal_id(vat, enterprise, kvk)
     if legal and scheme:
         return legal, scheme
@@ -105,14 +105,29 @@ def _endpoint(who: str, vat: str | None, enterprise: str | None, kvk: str | None
         return vat, VAT_SCHEMES[vat[:2]]
     if email:
         return email, "EM"
-    raise InputError(
-        f"{who} needs an enterprise number, KvK number, VAT number or e-mail address: Peppol requires an electronic "
-        "address for both parties (PEPPOL-EN16931-R010/R020)"
-    )
+    return None, None
 
 
-def company_party(company: Company, who: str) -> PartyView:
-    endpoint, scheme = _endpoint(who, company.vat_number, company.enterprise_number, company.kvk_number,
+def has_peppol_address(party: Party) -> bool:
+    """A private person without enterprise, KvK or VAT number has no Peppol address: Peppol is B2B."""
+    endpoint, _ = _endpoint(party.vat_number, party.enterprise_number, party.kvk_number, None)
+    return endpoint is not None
+
+
+def profile_for(document: Document, requested: str = "peppol") -> str:
+    """The rule set a document is rendered and checked for.
+
+    Peppol BIS 3.0 is the default. Two kinds of document cannot be Peppol documents and go out as plain EN 16931
+    (which Yuki reads just the same): a proforma (Peppol forbids type code 325), and a document whose counterparty
+    is a private person without enterprise, KvK or VAT number (Peppol is B2B and requires an electronic address
+    for both parties, PEPPOL-EN16931-R010/R020; the person's e-mail becomes the EN 16931 address instead)."""
+    if document.kind == DocumentKind.proforma or not has_peppol_address(document.counterparty):
+        return "en16931"
+    return requested
+
+
+def company_party(company: Company) -> PartyView:
+    endpoint, scheme = _endpoint(company.vat_number, company.enterprise_number, company.kvk_number,
                                  company.email)
     legal, legal_scheme = _legal_id(company.vat_number, company.enterprise_number, company.kvk_number)
     return PartyView(
@@ -123,8 +138,8 @@ def company_party(company: Company, who: str) -> PartyView:
     )
 
 
-def counterparty(party: Party, who: str) -> PartyView:
-    endpoint, scheme = _endpoint(who, party.vat_number, party.enterprise_number, party.kvk_number, party.email)
+def counterparty(party: Party) -> PartyView:
+    endpoint, scheme = _endpoint(party.vat_number, party.enterprise_number, party.kvk_number, party.email)
     legal, legal_scheme = _legal_id(party.vat_number, party.enterprise_number, party.kvk_number)
     return PartyView(
         endpoint=endpoint, endpoint_scheme=scheme, identifier=party.relation_code, name=party.full_name,
@@ -238,22 +253,27 @@ def _rate(value: Decimal | None) -> str | None:
     return number(value) if value is not None else None
 
 
-def build(document: Document, *, profile: str = "peppol", pdf: bytes | None = None,
+def build(document: Document, *, profile: str | None = None, pdf: bytes | None = None,
           totals: Totals | None = None) -> UblView:
-    """The view of a document for the templates. `pdf` is embedded as an AdditionalDocumentReference."""
+    """The view of a document for the templates. `pdf` is embedded as an AdditionalDocumentReference.
+
+    `profile` is "peppol", "nlcius" or "en16931"; by default the one profile_for chooses."""
+    profile = profile or profile_for(document)
     if document.kind == DocumentKind.quote:
         raise InputError(f"{document.label}: a quote is not an invoice and never becomes an e-invoice")
     totals = totals or compute(document)
-    company = company_party(document.company, f"{document.label}: company")
-    role = "supplier" if document.kind == DocumentKind.expense else "customer"
-    other = counterparty(document.counterparty, f"{document.label}: {role}")
+    company = company_party(document.company)
+    other = counterparty(document.counterparty)
     expense = document.kind == DocumentKind.expense
     supplier, customer = (other, company) if expense else (company, other)
+    if profile != "en16931" and not (supplier.endpoint and customer.endpoint):
+        raise InputError(f"{document.label}: both parties need an enterprise, KvK or VAT number for a Peppol "
+                         "electronic address (PEPPOL-EN16931-R010/R020)")
     if any(g.category == "O" for g in totals.vat_groups):
         # BR-O-02/03/04: a document not subject to VAT carries no VAT identifier of either party.
         supplier, customer = replace(supplier, vat_number=None), replace(customer, vat_number=None)
 
-    if document.kind == DocumentKind.proforma:
+    if profile == "en16931":
         customization, profile_id = EN16931_CUSTOMIZATION, None
     elif profile == "nlcius":
         customization, profile_id = NLCIUS_CUSTOMIZATION, PEPPOL_PROFILE
@@ -262,6 +282,13 @@ def build(document: Document, *, profile: str = "peppol", pdf: bytes | None = No
 
     payment = None
     pay = document.payment
+    seller_country = (document.counterparty.invoice_address if expense else document.company.address).country
+    has_account = bool((pay and pay.iban) or (document.counterparty.iban if expense else document.company.iban))
+    if seller_country == "NL" and totals.payable > 0 and not (has_account or (pay and pay.means_code not in
+                                                                                ("30", "58"))):
+        field = "supplier.iban" if expense else "company.iban"
+        raise InputError(f"{document.label}: a Dutch supplier's invoice must say how to pay (NL-R-007): "
+                         f"give {field} or payment.iban")
     seller_iban = (document.counterparty.iban if expense else document.company.iban)
     seller_bic = (document.counterparty.bic if expense else document.company.bic)
     if pay is not None or seller_iban:

@@ -21,6 +21,7 @@ PERSON: dict[str, Any] = {
 }
 NL_CUSTOMER: dict[str, Any] = {
     "organisation_name": "Janssen Bouw B.V.", "vat_number": "NL123456782B01", "kvk_number": "87654321",
+    "iban": "NL91ABNA0417164300",
     "invoice_address": {"street": "Industrieweg 7", "city": "Amersfoort", "postal_code": "3812 AB", "country": "NL"},
 }
 

@@ -1,0 +1,87 @@
+"""Reference documents and small mutation helpers for the business rule tests."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+
+from lxml import etree
+
+REFERENCE = Path(__file__).parents[2].parent / "shared" / "reference" / "ubl-examples"
+PEPPOL_DIR = REFERENCE / "peppol-3.0.21"
+NORWAY = REFERENCE / "peppol-3.0.19-national" / "NO" / "Norwegian-example-1.xml"
+CEN_DIR = REFERENCE / "cen-1.3.16"
+
+NS = {
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "inv": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    "cn": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+}
+
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+
+
+@cache
+def _parsed(path: Path) -> etree._Element:
+    return etree.parse(str(path), PARSER).getroot()
+
+
+def load(name: str = "base-example.xml") -> etree._Element:
+    """A fresh, mutable copy of a reference document (``name`` relative to peppol-3.0.21/, or a Path)."""
+    path = name if isinstance(name, Path) else PEPPOL_DIR / name
+    return copy.deepcopy(_parsed(path))
+
+
+def xp(root: etree._Element, path: str) -> list[etree._Element]:
+    return root.xpath(path, namespaces=NS)  # type: ignore[no-any-return]
+
+
+def one(root: etree._Element, path: str) -> etree._Element:
+    found = xp(root, path)
+    assert found, f"{path} matches nothing"
+    return found[0]
+
+
+def set_text(root: etree._Element, path: str, value: str) -> None:
+    for el in xp(root, path):
+        el.text = value
+
+
+def remove(root: etree._Element, path: str) -> None:
+    found = xp(root, path)
+    assert found, f"{path} matches nothing"
+    for el in found:
+        el.getparent().remove(el)
+
+
+def set_attr(root: etree._Element, path: str, name: str, value: str | None) -> None:
+    found = xp(root, path)
+    assert found, f"{path} matches nothing"
+    for el in found:
+        if value is None:
+            el.attrib.pop(name, None)
+        else:
+            el.set(name, value)
+
+
+def insert(root: etree._Element, parent_path: str, snippet: str, before: str | None = None) -> etree._Element:
+    """Insert a UBL snippet (one or more elements; prefixes cac/cbc available) into the first match of parent_path,
+    before the first match of ``before`` (relative to the parent) or at the end."""
+    wrapped = f'<w xmlns:cac="{NS["cac"]}" xmlns:cbc="{NS["cbc"]}">{snippet}</w>'
+    new = list(etree.fromstring(wrapped))
+    parent = one(root, parent_path)
+    anchor = one(parent, before) if before is not None else None
+    for el in new:
+        if anchor is not None:
+            anchor.addprevious(el)
+        else:
+            parent.append(el)
+    return new[0]
+
+
+def fired(root: etree._Element, profile: str = "peppol") -> set[str]:
+    from ublexport.rules import check
+
+    return {v.rule for v in check(root, profile)}

@@ -1,0 +1,538 @@
+"""The ledger: the only place that decides "was this sent?".
+
+One row per (document, version, inbox) in `deliveries`, with the Message-ID minted and the XML stored before any
+SMTP session starts, so that a retry (after a transient failure or a crash) re-sends byte-identical content under the
+same Message-ID and Yuki can drop the duplicate. Rows are claimed under a lease before sending and recorded after;
+nothing is ever deleted.
+
+Claiming between several workers:
+- PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then mark the rows `sending` with a lease, in one transaction;
+  a second worker skips the locked rows instead of waiting for them or taking them too.
+- SQLite: every transaction starts with `BEGIN IMMEDIATE` (see ublexport.store.engine), so the select-and-mark is
+  atomic between processes.
+A worker killed with SIGKILL leaves its rows `sending`; they become claimable again when the lease expires, or at
+once when a worker on the same host sees that the owning process is gone (`recover_dead_owners`).
+
+SMTP cannot deliver exactly once: a worker killed between the server's 250 and our commit re-sends that message.
+It does so with the same Message-ID; that is the only duplicate the ledger allows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ublexport.errors import InputError
+from ublexport.store import Store, catalog
+from ublexport.store.models import (
+    AttemptRow,
+    CompanyRow,
+    DeliveryRow,
+    DeliveryState,
+    DocumentRow,
+    DocumentVersion,
+    Payload,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from ublexport.model import Document
+    from ublexport.pipeline import Prepared
+    from ublexport.recipients import Recipient
+    from ublexport.settings import Settings
+
+S = DeliveryState
+_DELIVERIES = DeliveryRow.__table__
+
+
+class OutcomeLike(Protocol):
+    """What a transport reports for one recipient (ublexport.deliver.Outcome)."""
+
+    recipient: Any
+    state: str  # "sent" | "transient" | "permanent"
+    code: int | None
+    message: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Retry schedule for transient failures: first, doubling, capped; given up after `give_up_after`.
+
+    The last retry is scheduled at the deadline itself, so a message gets its chance right before it expires."""
+
+    first: dt.timedelta = dt.timedelta(minutes=5)
+    factor: float = 2.0
+    cap: dt.timedelta = dt.timedelta(hours=1)
+    give_up_after: dt.timedelta = dt.timedelta(days=5)
+
+    def delay(self, attempts: int) -> dt.timedelta:
+        seconds = self.first.total_seconds() * self.factor ** max(0, attempts - 1)
+        return dt.timedelta(seconds=min(seconds, self.cap.total_seconds()))
+
+    def next_attempt(self, created_at: dt.datetime, now: dt.datetime, attempts: int) -> dt.datetime | None:
+        """When to try again after `attempts` tries, or None: give up (expired)."""
+        deadline = created_at + self.give_up_after
+        if now >= deadline:
+            return None
+        return min(now + self.delay(attempts), deadline)
+
+
+def default_owner(role: str = "worker") -> str:
+    """`role:host:pid:token`: the host and pid let a restarted worker see that a lease's owner is dead."""
+    return f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owner_dead(owner: str | None) -> bool:
+    """True only when the owner is a process of this host that no longer exists (else we cannot know)."""
+    parts = (owner or "").split(":")
+    if len(parts) != 4 or parts[1] != socket.gethostname() or not parts[2].isdigit():
+        return False
+    return not _pid_alive(int(parts[2]))
+
+
+def default_by() -> str:
+    """Who made a change, when not given with --by: the login name."""
+    return os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery handed to a sender under a lease: everything needed to compose the message."""
+
+    id: int
+    document_id: int
+    company_id: int
+    version: int
+    inbox: str
+    recipient: str
+    message_id: str
+    sha256: str | None
+    attempts: int
+    created_at: dt.datetime
+    origin: str
+
+
+@dataclass
+class HistoryEntry:
+    id: int
+    company_id: int
+    company: str
+    document_id: int
+    document: str
+    kind: str
+    version: int
+    inbox: str
+    recipient: str
+    state: str
+    origin: str
+    resend_of: int | None
+    attempts: int
+    last_code: int | None
+    last_message: str | None
+    message_id: str
+    sha256: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sent_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    tries: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        for key in ("created_at", "updated_at", "sent_at", "next_attempt_at"):
+            value = out[key]
+            out[key] = value.isoformat() if value else None
+        return out
+
+
+# --- low-level statements (module functions so that tests can compare them with a naive claim) ----------------
+
+
+def due_query(now: dt.datetime, limit: int, *, lock: bool = True) -> Select[tuple[int]]:
+    """Rows that may be sent now: queued/deferred and due, or `sending` with an expired lease (a dead worker)."""
+    query = (
+        select(DeliveryRow.id)
+        .where(or_(and_(DeliveryRow.state.in_([S.queued.value, S.deferred.value]),
+                        DeliveryRow.next_attempt_at <= now),
+                   and_(DeliveryRow.state == S.sending.value, DeliveryRow.lease_expires_at <= now)))
+        .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+        .limit(limit)
+    )
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def mark_claimed(session: Session, ids: Sequence[int], *, owner: str, now: dt.datetime,
+                 lease: dt.timedelta) -> None:
+    session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(list(ids)))
+                    .values(state=S.sending.value, lease_owner=owner, lease_expires_at=now + lease, updated_at=now))
+
+
+def _claimed(session: Session, ids: Sequence[int]) -> list[Claimed]:
+    rows = session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(list(ids))).order_by(DeliveryRow.id))
+    return [Claimed(r.id, r.document_id, r.company_id, r.version, r.inbox, r.recipient, r.message_id, r.sha256,
+                    r.attempts, r.created_at, r.origin) for r in rows]
+
+
+def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_elements: Sequence[str],
+                  table: Any = _DELIVERIES) -> list[int]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows actually inserted.
+
+    The unique constraint, not a prior SELECT, is what keeps "one row per (document, version, inbox)" true when
+    the same event arrives twice at the same moment."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # no .values(rows): an executemany of one cached statement ("insertmanyvalues" keeps RETURNING per row)
+    stmt = insert_fn(table).on_conflict_do_nothing(index_elements=list(index_elements))
+    if "id" in table.c:
+        return [int(i) for i in session.scalars(stmt.returning(table.c.id), list(rows)) if i is not None]
+    session.execute(stmt, list(rows))
+    return []
+
+
+def store_payload(session: Session, xml: bytes) -> str:
+    digest = hashlib.sha256(xml).hexdigest()
+    insert_ignore(session, [{"sha256": digest, "xml": xml, "size": len(xml), "created_at": utcnow()}],
+                  index_elements=["sha256"], table=Payload.__table__)
+    return digest
+
+
+def new_message_id(sender: str) -> str:
+    from ublexport.compose import new_message_id as mint
+
+    return mint(sender)
+
+
+def recipient_key(recipient: Recipient) -> str:
+    return recipient.address.casefold()
+
+
+def queue_rows(session: Session, document: DocumentRow, recipients: Iterable[Recipient], *, sender: str,
+               origin: str, by: str, sha256: str | None, failure: str | None = None,
+               now: dt.datetime | None = None) -> list[int]:
+    """Queue the original (resend_seq 0) delivery of this document version to each inbox; ids of new rows.
+
+    A failure (the document did not pass validation) is recorded as a `failed` row without payload, so that
+    history shows why it was not forwarded; an edited document is a new version and gets new rows."""
+    now = now or utcnow()
+    values = []
+    for recipient in recipients:
+        values.append({
+            "document_id": document.id, "company_id": document.company_id, "version": document.version,
+            "inbox": recipient_key(recipient), "recipient": recipient.header(), "resend_seq": 0, "resend_of": None,
+            "origin": origin, "message_id": new_message_id(sender), "sha256": sha256,
+            "state": S.failed.value if failure else S.queued.value, "attempts": 0,
+            "next_attempt_at": None if failure else now, "lease_owner": None, "lease_expires_at": None,
+            "last_code": None, "last_message": failure, "created_by": by, "created_at": now, "updated_at": now,
+            "sent_at": None,
+        })
+    return insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"])
+
+
+def existing_inboxes(session: Session, document: DocumentRow) -> set[str]:
+    return set(session.scalars(select(DeliveryRow.inbox).where(
+        DeliveryRow.document_id == document.id, DeliveryRow.version == document.version,
+        DeliveryRow.resend_seq == 0)))
+
+
+# --- the ledger -----------------------------------------------------------------------------------------------
+
+
+class Ledger:
+    """Claims, outcomes, resends and history over a Store. Implements ublexport.export.ExportLedger."""
+
+    def __init__(self, store: Store, *, sender: str = "ublexport@localhost", backoff: Backoff | None = None,
+                 lease: dt.timedelta = dt.timedelta(minutes=5), owner: str | None = None,
+                 by: str | None = None) -> None:
+        self.store = store
+        self.sender = sender
+        self.backoff = backoff or Backoff()
+        self.lease = lease
+        self.owner = owner or default_owner("ledger")
+        self.by = by or default_by()
+
+    @classmethod
+    def open(cls, settings: Settings, *, db_url: str | None = None, **kwargs: Any) -> Ledger:
+        """The ledger of these settings (their db_url, created or upgraded on first use)."""
+        return cls(Store.open(db_url or settings.db_url), sender=settings.sender, **kwargs)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the manual export (ExportLedger) ----------------------------------------------------------------
+
+    def claim(self, prepared: Prepared, inbox: str, *, resend: bool) -> tuple[int, str] | None:
+        """Before sending PREPARED to INBOX by hand: (delivery_id, message_id) to send under, or None when this
+        inbox already received this version (or it is being sent right now by a worker).
+
+        An unfinished row (queued, deferred, failed, expired, or `sending` with a dead lease) is reused with its
+        Message-ID, so a manual export after a failed one is a retry, not a second message. With `resend`, a
+        document already received gets a new row (a new Message-ID) pointing at the first."""
+        from ublexport.recipients import parse_recipients
+
+        recipients = parse_recipients(inbox)
+        if len(recipients) != 1:
+            raise InputError(f"claim takes one inbox, got {len(recipients)}: {inbox!r}")
+        recipient = recipients[0]
+        now = utcnow()
+        with self.store.transaction() as session:
+            # a manual export may name a company nobody registered: record it (rule off) rather than refuse
+            company = (catalog.find_company(session, prepared.document.company)
+                       or catalog.register_company(session, prepared.document.company, by=self.by)[0])
+            upserted = catalog.upsert_document(session, prepared.document, company.id, by=self.by, source="export",
+                                               now=now)
+            document = upserted.row
+            sha = store_payload(session, prepared.xml)
+            key = recipient_key(recipient)
+            queue_rows(session, document, [recipient], sender=self.sender, origin="export", by=self.by, sha256=sha,
+                       now=now)
+            rows = list(session.scalars(
+                select(DeliveryRow).where(DeliveryRow.document_id == document.id,
+                                          DeliveryRow.version == document.version, DeliveryRow.inbox == key)
+                .order_by(DeliveryRow.resend_seq).with_for_update()))
+            original = rows[0]
+            busy = (original.state == S.sending.value and original.lease_expires_at is not None
+                    and original.lease_expires_at > now and original.lease_owner != self.owner
+                    and not owner_dead(original.lease_owner))
+            if original.state == S.sent.value or busy:
+                if not resend:
+                    return None
+                target = self._new_resend(session, original, recipient, seq=rows[-1].resend_seq + 1, sha256=sha,
+                                          origin="export", now=now)
+            else:
+                target = original
+            target.state, target.lease_owner = S.sending.value, self.owner
+            target.lease_expires_at, target.sha256, target.updated_at = now + self.lease, sha, now
+            session.flush()
+            return target.id, target.message_id
+
+    def record(self, delivery_id: int, outcome: OutcomeLike) -> None:
+        """After sending: the server's answer for a row claimed with `claim`."""
+        with self.store.transaction() as session:
+            row = session.get(DeliveryRow, delivery_id)
+            if row is None:
+                raise InputError(f"no delivery with id {delivery_id}")
+            claimed = _claimed(session, [delivery_id])[0]
+            self._record(session, [(claimed, outcome)], owner=row.lease_owner or self.owner, now=utcnow())
+
+    # --- the worker ----------------------------------------------------------------------------------------
+
+    def claim_due(self, limit: int, *, owner: str | None = None, now: dt.datetime | None = None) -> list[Claimed]:
+        """Take up to LIMIT due rows under a lease, in one short transaction."""
+        now = now or utcnow()
+        with self.store.transaction() as session:
+            ids = list(session.scalars(due_query(now, limit)))
+            if not ids:
+                return []
+            mark_claimed(session, ids, owner=owner or self.owner, now=now, lease=self.lease)
+            return _claimed(session, ids)
+
+    def record_outcomes(self, results: Sequence[tuple[Claimed, OutcomeLike]], *, owner: str | None = None,
+                        now: dt.datetime | None = None) -> None:
+        """Record a batch of outcomes in one transaction (one commit per batch, not per e-mail)."""
+        if results:
+            with self.store.transaction() as session:
+                self._record(session, results, owner=owner or self.owner, now=now or utcnow())
+
+    def _record(self, session: Session, results: Sequence[tuple[Claimed, OutcomeLike]], *, owner: str,
+                now: dt.datetime) -> None:
+        sent: list[dict[str, Any]] = []
+        other: list[dict[str, Any]] = []
+        attempts: list[dict[str, Any]] = []
+        for claimed, outcome in results:
+            tries = max(1, int(getattr(outcome, "attempts", 1) or 1))
+            total = claimed.attempts + tries
+            params = {"b_id": claimed.id, "b_tries": tries, "b_code": outcome.code,
+                      "b_message": (outcome.message or "")[:4000], "b_now": now, "b_owner": owner}
+            if outcome.state == "sent":
+                sent.append(params)
+            else:
+                when = (None if outcome.state == "permanent"
+                        else self.backoff.next_attempt(claimed.created_at, now, total))
+                state = S.failed if outcome.state == "permanent" else (S.deferred if when else S.expired)
+                other.append({**params, "b_state": state.value, "b_next": when})
+            attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": outcome.state,
+                             "code": outcome.code, "message": (outcome.message or "")[:4000], "tries": tries,
+                             "message_id": claimed.message_id, "sha256": claimed.sha256})
+        t = _DELIVERIES.c
+        common = {"attempts": t.attempts + bindparam("b_tries"), "last_code": bindparam("b_code"),
+                  "last_message": bindparam("b_message"), "updated_at": bindparam("b_now"),
+                  "lease_owner": None, "lease_expires_at": None}
+        if sent:
+            # "sent" always wins (never downgraded), even if our lease was lost meanwhile
+            session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"), t.state != S.sent.value)
+                            .values(state=S.sent.value, sent_at=bindparam("b_now"), next_attempt_at=None, **common),
+                            sent)
+        if other:
+            session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"), t.state == S.sending.value,
+                                                      t.lease_owner == bindparam("b_owner"))
+                            .values(state=bindparam("b_state"), next_attempt_at=bindparam("b_next"), **common),
+                            other)
+        session.execute(AttemptRow.__table__.insert(), attempts)
+
+    def release(self, ids: Sequence[int], *, owner: str | None = None) -> None:
+        """Give back rows that were claimed but not tried (a clean stop): due again at once."""
+        if not ids:
+            return
+        t = _DELIVERIES.c
+        with self.store.transaction() as session:
+            session.execute(update(_DELIVERIES).where(t.id.in_(list(ids)), t.state == S.sending.value,
+                                                      t.lease_owner == (owner or self.owner))
+                            .values(state=case((t.attempts > 0, S.deferred.value), else_=S.queued.value),
+                                    lease_owner=None, lease_expires_at=None, updated_at=utcnow()))
+
+    def renew(self, *, owner: str | None = None) -> int:
+        """Extend the lease of every row this owner is still sending (a heartbeat)."""
+        t = _DELIVERIES.c
+        now = utcnow()
+        with self.store.transaction() as session:
+            result = session.execute(update(_DELIVERIES).where(t.state == S.sending.value,
+                                                               t.lease_owner == (owner or self.owner))
+                                     .values(lease_expires_at=now + self.lease))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def recover_dead_owners(self) -> int:
+        """Leases held by processes of this host that no longer exist expire now: their rows may have been in
+        flight, and will be re-sent with the same Message-ID by whoever claims them next."""
+        now = utcnow()
+        t = _DELIVERIES.c
+        recovered = 0
+        with self.store.transaction() as session:
+            owners = session.scalars(select(DeliveryRow.lease_owner).where(
+                DeliveryRow.state == S.sending.value, DeliveryRow.lease_expires_at > now).distinct())
+            for owner in list(owners):
+                if owner == self.owner or not owner_dead(owner):
+                    continue
+                result = session.execute(update(_DELIVERIES).where(t.state == S.sending.value,
+                                                                   t.lease_owner == owner)
+                                         .values(lease_expires_at=now))
+                recovered += int(getattr(result, "rowcount", 0) or 0)
+        return recovered
+
+    def load(self, claimed: Sequence[Claimed]) -> tuple[dict[tuple[int, int], dict[str, Any]], dict[str, bytes]]:
+        """The document content (per document and version) and the XML (per sha256) for a claimed batch."""
+        keys = {(c.document_id, c.version) for c in claimed}
+        hashes = {c.sha256 for c in claimed if c.sha256}
+        with self.store.transaction() as session:
+            contents: dict[tuple[int, int], dict[str, Any]] = {}
+            if keys:
+                doc_ids = {k[0] for k in keys}
+                for v in session.scalars(select(DocumentVersion).where(DocumentVersion.document_id.in_(doc_ids))):
+                    if (v.document_id, v.version) in keys:
+                        contents[(v.document_id, v.version)] = v.content
+            xml = {p.sha256: p.xml for p in session.scalars(select(Payload).where(Payload.sha256.in_(hashes)))}
+        return contents, xml
+
+    # --- resend and history -----------------------------------------------------------------------------------
+
+    def _new_resend(self, session: Session, first: DeliveryRow, recipient: Recipient, *, seq: int,
+                    sha256: str | None, origin: str, now: dt.datetime) -> DeliveryRow:
+        row = DeliveryRow(document_id=first.document_id, company_id=first.company_id, version=first.version,
+                          inbox=recipient_key(recipient), recipient=recipient.header(), resend_seq=seq,
+                          resend_of=first.resend_of or first.id, origin=origin,
+                          message_id=new_message_id(self.sender), sha256=sha256, state=S.queued.value, attempts=0,
+                          next_attempt_at=now, created_by=self.by, created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+        return row
+
+    def resend(self, delivery_id: int, to: Sequence[Recipient] | None = None) -> list[int]:
+        """Queue the same document version again on purpose: a new row (new Message-ID) per inbox, pointing at
+        the first delivery. Without `to`, to the inbox of DELIVERY_ID."""
+        from ublexport.recipients import parse_recipients
+
+        now = utcnow()
+        with self.store.transaction() as session:
+            base = session.get(DeliveryRow, delivery_id)
+            if base is None:
+                raise InputError(f"no delivery with id {delivery_id} (see `ublexport history`)")
+            if base.sha256 is None:
+                raise InputError(f"delivery {delivery_id} has no stored UBL (the document did not pass "
+                                 f"validation: {base.last_message}); fix the document and import it again")
+            targets = list(to) if to else parse_recipients(base.recipient)
+            new_ids = []
+            for recipient in targets:
+                key = recipient_key(recipient)
+                seq = session.scalar(select(func.max(DeliveryRow.resend_seq)).where(
+                    DeliveryRow.document_id == base.document_id, DeliveryRow.version == base.version,
+                    DeliveryRow.inbox == key))
+                first = base if seq is None else session.scalars(select(DeliveryRow).where(
+                    DeliveryRow.document_id == base.document_id, DeliveryRow.version == base.version,
+                    DeliveryRow.inbox == key).order_by(DeliveryRow.resend_seq)).first() or base
+                row = self._new_resend(session, first, recipient, seq=(seq if seq is not None else 0) + 1,
+                                       sha256=base.sha256, origin="resend", now=now)
+                new_ids.append(row.id)
+            return new_ids
+
+    def history(self, *, company_id: int | None = None, document_id: int | None = None,
+                ids: Sequence[int] | None = None, with_tries: bool = True,
+                limit: int | None = None) -> list[HistoryEntry]:
+        """What went where and when, with the server's last reply (and every try when asked)."""
+        query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name)
+                 .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
+                 .join(CompanyRow, CompanyRow.id == DeliveryRow.company_id)
+                 .order_by(DeliveryRow.id))
+        if company_id is not None:
+            query = query.where(DeliveryRow.company_id == company_id)
+        if document_id is not None:
+            query = query.where(DeliveryRow.document_id == document_id)
+        if ids is not None:
+            query = query.where(DeliveryRow.id.in_(list(ids)))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.store.transaction() as session:
+            entries = [HistoryEntry(
+                id=d.id, company_id=d.company_id, company=name, document_id=d.document_id, document=number,
+                kind=kind, version=d.version, inbox=d.inbox, recipient=d.recipient, state=d.state, origin=d.origin,
+                resend_of=d.resend_of, attempts=d.attempts, last_code=d.last_code, last_message=d.last_message,
+                message_id=d.message_id, sha256=d.sha256, created_at=d.created_at, updated_at=d.updated_at,
+                sent_at=d.sent_at, next_attempt_at=d.next_attempt_at)
+                for d, number, kind, name in session.execute(query)]
+            if with_tries and entries:
+                by_id = {e.id: e for e in entries}
+                tries = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id.in_(list(by_id)))
+                                        .order_by(AttemptRow.id))
+                for a in tries:
+                    by_id[a.delivery_id].tries.append({"at": a.at.isoformat(), "owner": a.owner, "result": a.result,
+                                                       "code": a.code, "message": a.message, "tries": a.tries})
+        return entries
+
+    def counts(self) -> dict[str, int]:
+        """Deliveries per state: for progress output and tests."""
+        with self.store.transaction() as session:
+            return {state: int(n) for state, n in session.execute(
+                select(DeliveryRow.state, func.count()).group_by(DeliveryRow.state))}
+
+    def document(self, document_id: int) -> Document:
+        with self.store.transaction() as session:
+            return catalog.as_document(catalog.get_document(session, document_id))

@@ -1,0 +1,231 @@
+"""Automatic forwarding: when a document becomes sent, queue its export in the same transaction (an outbox).
+
+The status change and the queued deliveries commit together or not at all, so a crash can neither forward a
+document whose "sent" was rolled back nor lose the forwarding of one that was committed. The worker (ublexport.worker)
+sends what is queued.
+
+What is queued, and why:
+- only when the company's rule is on and has inboxes; an expense goes to the separate expenses inbox when set;
+- only exportable documents (ublexport.policy: sent/paid sales documents, expenses; never quotes, drafts,
+  cancelled documents);
+- only documents issued on or after the rule's start date (a switch turned on today does not forward last year);
+- once per (document, version, inbox): the unique key makes a second or concurrent event a no-op; an edited
+  document is a new version and is forwarded again, under a new Message-ID.
+
+The UBL is rendered here, at queue time, and stored with its sha256: a retry after a crash re-sends the exact bytes
+under the same Message-ID, and a document that fails validation is known (and shown in history) at the moment it is
+marked sent rather than days later in a worker log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ublexport.errors import InputError, InvalidDocumentError, NotExportableError
+from ublexport.ledger import Ledger, default_by, existing_inboxes, queue_rows, store_payload
+from ublexport.model import Document, DocumentKind, Status
+from ublexport.policy import exportable
+from ublexport.store import Store, catalog
+from ublexport.store.models import CompanyRow, DocumentRow, utcnow
+
+if TYPE_CHECKING:
+    from ublexport.recipients import Recipient
+    from ublexport.settings import Settings
+
+Renderer = Callable[[Document], bytes]
+"""Document -> the validated UBL bytes that will leave; raises InvalidDocumentError when it may not leave."""
+
+
+def default_renderer(document: Document) -> bytes:
+    """The checked pipeline with the PDF embedded (one attachment per e-mail, as Yuki expects)."""
+    from ublexport.pipeline import PdfMode, prepare
+
+    return prepare(document, pdf=PdfMode.embed).xml
+
+
+@dataclass
+class Forwarded:
+    """What one event did: the document's id and version, the rows it queued, or why none."""
+
+    document_id: int
+    version: int
+    label: str
+    queued: list[int] = field(default_factory=list)
+    inboxes: list[str] = field(default_factory=list)
+    reason: str = ""
+    failed: str | None = None  # the document did not pass validation
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _recipients(company: CompanyRow, document: DocumentRow) -> list[Recipient]:
+    from ublexport.recipients import Recipient
+
+    items = company.inboxes or []
+    if document.kind == DocumentKind.expense.value and company.expenses_inboxes:
+        items = company.expenses_inboxes
+    return [Recipient(i["address"], i.get("display_name")) for i in items]
+
+
+def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
+            renderer: Renderer | None = None, now: dt.datetime | None = None) -> Forwarded:
+    """Queue the automatic export of DOCUMENT (its current version) inside the caller's transaction."""
+    result = Forwarded(document.id, document.version, f"{document.kind.replace('_', ' ')} {document.number}")
+    company = session.get(CompanyRow, document.company_id)
+    assert company is not None
+    model = catalog.as_document(document)
+    decision = exportable(model)
+    if not company.auto_export:
+        result.reason = "auto-export is off for this company"
+    elif not company.inboxes:
+        result.reason = "the company has no inbox set (ublexport company set-inbox)"
+    elif not decision:
+        result.reason = decision.reason
+    elif company.auto_export_since and document.issue_date < company.auto_export_since:
+        result.reason = (f"issued {document.issue_date.isoformat()}, before the auto-export start date "
+                         f"{company.auto_export_since.isoformat()}")
+    if result.reason:
+        return result
+    recipients = _recipients(company, document)
+    done = existing_inboxes(session, document)
+    todo = [r for r in recipients if r.address.casefold() not in done]
+    if not todo:
+        result.reason = "already queued for every inbox"
+        return result
+    sha, failure = None, None
+    try:
+        xml = (renderer or default_renderer)(model)
+        sha = store_payload(session, xml)
+    except (InvalidDocumentError, NotExportableError, InputError) as exc:
+        failure = f"not forwarded: {exc}"
+        result.failed = str(exc)
+    result.queued = queue_rows(session, document, todo, sender=sender, origin="auto", by=by, sha256=sha,
+                               failure=failure, now=now)
+    result.inboxes = [r.address for r in todo]
+    if not result.queued:
+        result.reason = "already queued for every inbox"
+    return result
+
+
+# --- entry points -----------------------------------------------------------------------------------------------
+
+
+Target = Ledger | Store | Session
+
+
+@contextmanager
+def _session(target: Target) -> Iterator[Session]:
+    if isinstance(target, Session):
+        yield target  # the host's transaction: it commits or rolls back
+    else:
+        store = target.store if isinstance(target, Ledger) else target
+        with store.transaction() as session:
+            yield session
+
+
+def _retrying(target: Target, work: Callable[[Session], Any]) -> Any:
+    """Run WORK in a transaction; on PostgreSQL a concurrent first insert of the same document or company
+    raises IntegrityError for the loser, which then simply runs again and finds the winner's row."""
+    attempts = 1 if isinstance(target, Session) else 3
+    for attempt in range(attempts):
+        try:
+            with _session(target) as session:
+                return work(session)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _sender(target: Target, sender: str | None) -> str:
+    if sender:
+        return sender
+    if isinstance(target, Ledger):
+        return target.sender
+    return "ublexport@localhost"
+
+
+def document_sent(target: Target | Settings, document: int | Document, *, by: str | None = None,
+                  renderer: Renderer | None = None, sender: str | None = None,
+                  source: str = "api") -> Forwarded:
+    """The "document sent" event (documents mark-sent, or a host application): mark it sent and queue its
+    automatic export in the same transaction. Twice or concurrently: still one delivery per inbox.
+
+    TARGET is a Ledger, a Store, the caller's own Session (joined, not committed), or Settings.
+    DOCUMENT is a stored document's id, or a Document (imported first, matched to its registered company)."""
+    from ublexport.settings import Settings
+
+    if isinstance(target, Settings):
+        with Ledger.open(target) as ledger:
+            return document_sent(ledger, document, by=by, renderer=renderer, sender=sender, source=source)
+    who = by or default_by()
+    mail_from = _sender(target, sender)
+
+    def work(session: Session) -> Forwarded:
+        now = utcnow()
+        if isinstance(document, Document):
+            doc = document
+            if doc.kind != DocumentKind.expense and doc.status not in (Status.sent, Status.paid):
+                doc = _with_status(doc, Status.sent)
+            return _import_one(session, doc, by=who, source=source, sender=mail_from, renderer=renderer, now=now)
+        row = catalog.get_document(session, document, lock=True)
+        current = catalog.as_document(row)
+        if current.kind == DocumentKind.expense:
+            raise InputError(f"document {document}: an expense is received, not sent; it is forwarded when "
+                             "imported (if the rule is on)")
+        if current.status == Status.cancelled:
+            raise InputError(f"document {document}: {current.label} is cancelled; it cannot be marked sent")
+        if current.status != Status.sent and current.status != Status.paid:
+            catalog.upsert_document(session, _with_status(current, Status.sent), row.company_id, by=who,
+                                    source=source, now=now)
+        return forward(session, row, sender=mail_from, by=who, renderer=renderer, now=now)
+
+    result: Forwarded = _retrying(target, work)
+    return result
+
+
+def _with_status(document: Document, status: Status) -> Document:
+    return Document.model_validate({**document.model_dump(mode="json"), "status": status.value})
+
+
+def _import_one(session: Session, document: Document, *, by: str, source: str, sender: str,
+                renderer: Renderer | None, now: dt.datetime) -> Forwarded:
+    company = catalog.find_company(session, document.company)
+    if company is None:
+        ids = ", ".join(f"{k} {v}" for k, v in (("VAT", document.company.vat_number),
+                                                 ("enterprise", document.company.enterprise_number),
+                                                 ("KvK", document.company.kvk_number)) if v)
+        raise InputError(f"{document.label}: its company {document.company.name} ({ids}) is not registered; "
+                         "register it first with `ublexport company add COMPANY.json`")
+    upserted = catalog.upsert_document(session, document, company.id, by=by, source=source, now=now)
+    return forward(session, upserted.row, sender=sender, by=by, renderer=renderer, now=now)
+
+
+def import_documents(target: Ledger | Store, documents: Sequence[tuple[str, Document]], *, by: str | None = None,
+                     renderer: Renderer | None = None, sender: str | None = None,
+                     progress: Callable[[str, Forwarded | Exception], None] | None = None
+                     ) -> list[tuple[str, Forwarded | Exception]]:
+    """Import (source, document) pairs, one transaction each: a sent (or received expense) document is forwarded
+    in the same transaction as its import. A document of an unregistered company is refused (InputError)."""
+    who = by or default_by()
+    mail_from = _sender(target, sender)
+    results: list[tuple[str, Forwarded | Exception]] = []
+    for source, document in documents:
+        outcome: Forwarded | Exception
+        try:
+            outcome = _retrying(target, lambda s, d=document: _import_one(  # type: ignore[misc]
+                s, d, by=who, source="import", sender=mail_from, renderer=renderer, now=utcnow()))
+        except InputError as exc:
+            outcome = exc
+        results.append((source, outcome))
+        if progress:
+            progress(source, outcome)
+    return results

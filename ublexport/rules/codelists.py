@@ -1,0 +1,276 @@
+"""EN 16931 code list rules BR-CL-* (``Codesmodel`` pattern) and BR-CL-08 (note subject codes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ublexport.rules import codes
+from ublexport.rules._doc import (
+    T_ALLOWANCE_CHARGE,
+    T_ID,
+    Doc,
+    Element,
+    cac,
+    cbc,
+    child,
+    norm,
+    parent_is,
+    string,
+    xbool,
+)
+from ublexport.rules.registry import rule
+
+AMOUNT_TAGS = tuple(
+    cbc(n)
+    for n in (
+        "Amount",
+        "BaseAmount",
+        "PriceAmount",
+        "TaxAmount",
+        "TaxableAmount",
+        "LineExtensionAmount",
+        "TaxExclusiveAmount",
+        "TaxInclusiveAmount",
+        "AllowanceTotalAmount",
+        "ChargeTotalAmount",
+        "PrepaidAmount",
+        "PayableRoundingAmount",
+        "PayableAmount",
+    )
+)
+
+
+def in_list(value: str | None, allowed: frozenset[str]) -> bool:
+    """``not(contains(normalize-space(v), ' ')) and contains(' LIST ', concat(' ', normalize-space(v), ' '))``."""
+    v = norm(value or "")
+    return " " not in v and v in allowed
+
+
+@rule(
+    "BR-CL-01",
+    "fatal",
+    "The document type code MUST be coded by the invoice and credit note related code lists of UNTDID 1001.",
+)
+def br_cl_01(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("InvoiceTypeCode")):
+        if not in_list(string(el), codes.UNTDID1001_INVOICE):
+            yield el
+    for el in doc.all(cbc("CreditNoteTypeCode")):
+        if not in_list(string(el), codes.UNTDID1001_CREDITNOTE):
+            yield el
+
+
+@rule("BR-CL-03", "fatal", "currencyID MUST be coded using ISO code list 4217 alpha-3")
+def br_cl_03(doc: Doc) -> Iterator[Element]:
+    for el in doc.iter_all(*AMOUNT_TAGS):
+        if not in_list(el.get("currencyID"), codes.ISO4217):
+            yield el
+
+
+@rule("BR-CL-04", "fatal", "Invoice currency code MUST be coded using ISO code list 4217 alpha-3")
+def br_cl_04(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("DocumentCurrencyCode")):
+        if not in_list(string(el), codes.ISO4217):
+            yield el
+
+
+@rule("BR-CL-05", "fatal", "Tax currency code MUST be coded using ISO code list 4217 alpha-3")
+def br_cl_05(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("TaxCurrencyCode")):
+        if not in_list(string(el), codes.ISO4217):
+            yield el
+
+
+@rule("BR-CL-06", "fatal", "Value added tax point date code MUST be coded using a restriction of UNTDID 2005.")
+def br_cl_06(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("DescriptionCode")):
+        if parent_is(el, cac("InvoicePeriod")) and not in_list(string(el), codes.UNTDID2005):
+            yield el
+
+
+@rule(
+    "BR-CL-07",
+    "fatal",
+    "Object identifier identification scheme identifier MUST be coded using a restriction of UNTDID 1153.",
+)
+def br_cl_07(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(T_ID):
+        scheme = el.get("schemeID")
+        if scheme is None:
+            continue
+        ref = el.getparent()
+        if ref is None or ref.tag not in (cac("AdditionalDocumentReference"), cac("DocumentReference")):
+            continue
+        if not any(string(c) == "130" for c in ref.iterchildren(cbc("DocumentTypeCode"))):
+            continue
+        if not in_list(scheme, codes.UNTDID1153):
+            yield el
+
+
+@rule("BR-CL-08", "fatal", "Invoiced note subject code shall be coded using UNCL4451")
+def br_cl_08(doc: Doc) -> Iterator[Element]:
+    for note in doc.tops(cbc("Note")):
+        text = string(note)
+        if "#" not in text:
+            continue
+        after = text.split("#", 1)[1]
+        code = after.split("#", 1)[0] if "#" in after else ""
+        if len(code) == 3 and code not in codes.UNCL4451_STRING:
+            yield note
+
+
+@rule(
+    "BR-CL-10",
+    "fatal",
+    "Any identifier identification scheme identifier MUST be coded using one of the ISO 6523 ICD list.",
+)
+def br_cl_10(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(T_ID):
+        scheme = el.get("schemeID")
+        if scheme is None or not parent_is(el, cac("PartyIdentification")):
+            continue
+        if in_list(scheme, codes.ICD):
+            continue
+        if norm(scheme) == "SEPA" and any(
+            a.tag in (cac("AccountingSupplierParty"), cac("PayeeParty")) for a in el.iterancestors()
+        ):
+            continue
+        yield el
+
+
+@rule(
+    "BR-CL-11",
+    "fatal",
+    "Any registration identifier identification scheme identifier MUST be coded using one of the ISO 6523 ICD list.",
+)
+def br_cl_11(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("CompanyID")):
+        scheme = el.get("schemeID")
+        if scheme is not None and parent_is(el, cac("PartyLegalEntity")) and not in_list(scheme, codes.ICD):
+            yield el
+
+
+@rule(
+    "BR-CL-13",
+    "fatal",
+    "Item classification identifier identification scheme identifier MUST be coded using one of the UNTDID 7143 list.",
+)
+def br_cl_13(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("ItemClassificationCode")):
+        list_id = el.get("listID")
+        if (
+            list_id is not None
+            and parent_is(el, cac("CommodityClassification"))
+            and not in_list(list_id, codes.UNTDID7143)
+        ):
+            yield el
+
+
+@rule("BR-CL-14", "fatal", "Country codes in an invoice MUST be coded using ISO code list 3166-1")
+def br_cl_14(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("IdentificationCode")):
+        if parent_is(el, cac("Country")) and not in_list(string(el), codes.ISO3166):
+            yield el
+
+
+@rule("BR-CL-15", "fatal", "Country codes in an invoice MUST be coded using ISO code list 3166-1")
+def br_cl_15(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("IdentificationCode")):
+        if parent_is(el, cac("OriginCountry")) and not in_list(string(el), codes.ISO3166):
+            yield el
+
+
+@rule("BR-CL-16", "fatal", "Payment means in an invoice MUST be coded using UNCL4461 code list")
+def br_cl_16(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("PaymentMeansCode")):
+        if parent_is(el, cac("PaymentMeans")) and not in_list(string(el), codes.UNCL4461):
+            yield el
+
+
+@rule("BR-CL-17", "fatal", "Invoice tax categories MUST be coded using UNCL5305 code list")
+def br_cl_17(doc: Doc) -> Iterator[Element]:
+    for cat in doc.all(cac("TaxCategory")):
+        for el in cat.iterchildren(T_ID):
+            if not in_list(string(el), codes.UNCL5305):
+                yield el
+
+
+@rule("BR-CL-18", "fatal", "Invoice tax categories MUST be coded using UNCL5305 code list")
+def br_cl_18(doc: Doc) -> Iterator[Element]:
+    for cat in doc.all(cac("ClassifiedTaxCategory")):
+        for el in cat.iterchildren(T_ID):
+            if not in_list(string(el), codes.UNCL5305):
+                yield el
+
+
+def _reason_codes(doc: Doc, charge: bool) -> Iterator[Element]:
+    for el in doc.all(cbc("AllowanceChargeReasonCode")):
+        ac = el.getparent()
+        if ac is not None and ac.tag == T_ALLOWANCE_CHARGE and xbool(child(ac, cbc("ChargeIndicator"))) is charge:
+            yield el
+
+
+@rule("BR-CL-19", "fatal", "Coded allowance reasons MUST belong to the UNCL 5189 code list")
+def br_cl_19(doc: Doc) -> Iterator[Element]:
+    for el in _reason_codes(doc, charge=False):
+        if not in_list(string(el), codes.UNCL5189):
+            yield el
+
+
+@rule("BR-CL-20", "fatal", "Coded charge reasons MUST belong to the UNCL 7161 code list")
+def br_cl_20(doc: Doc) -> Iterator[Element]:
+    for el in _reason_codes(doc, charge=True):
+        if not in_list(string(el), codes.UNCL7161):
+            yield el
+
+
+@rule("BR-CL-21", "fatal", "Item standard identifier scheme identifier MUST belong to the ISO 6523 ICD code list")
+def br_cl_21(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(T_ID):
+        scheme = el.get("schemeID")
+        if scheme is not None and parent_is(el, cac("StandardItemIdentification")) and not in_list(scheme, codes.ICD):
+            yield el
+
+
+@rule(
+    "BR-CL-22",
+    "fatal",
+    "Tax exemption reason code identifier scheme identifier MUST belong to the CEF VATEX code list",
+)
+def br_cl_22(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("TaxExemptionReasonCode")):
+        value = norm(el)
+        if " " in value or value.upper() not in codes.VATEX:
+            yield el
+
+
+@rule("BR-CL-23", "fatal", "Unit code MUST be coded according to the UN/ECE Recommendation 20 with Rec 21 extension")
+def br_cl_23(doc: Doc) -> Iterator[Element]:
+    for el in doc.iter_all(cbc("InvoicedQuantity"), cbc("BaseQuantity"), cbc("CreditedQuantity")):
+        unit = el.get("unitCode")
+        if unit is not None and not in_list(unit, codes.REC20):
+            yield el
+
+
+@rule("BR-CL-24", "fatal", "For Mime code in attribute use MIMEMediaType.")
+def br_cl_24(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("EmbeddedDocumentBinaryObject")):
+        mime = el.get("mimeCode")
+        if mime is not None and mime not in codes.MIMECODES:
+            yield el
+
+
+@rule("BR-CL-25", "fatal", "Endpoint identifier scheme identifier MUST belong to the CEF EAS code list")
+def br_cl_25(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("EndpointID")):
+        scheme = el.get("schemeID")
+        if scheme is not None and not in_list(scheme, codes.EAS):
+            yield el
+
+
+@rule("BR-CL-26", "fatal", "Delivery location identifier scheme identifier MUST belong to the ISO 6523 ICD code list")
+def br_cl_26(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(T_ID):
+        scheme = el.get("schemeID")
+        if scheme is not None and parent_is(el, cac("DeliveryLocation")) and not in_list(scheme, codes.ICD):
+            yield el

@@ -1,0 +1,887 @@
+"""Peppol BIS Billing 3.0.21 rules: PEPPOL-EN16931-R*, -P*, -CL*, -F001 and PEPPOL-COMMON-R* (identifier checks).
+
+National rules other than the Dutch NL-R-* (see ``nl.py``) are not implemented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+from ublexport.rules import codes
+from ublexport.rules._doc import (
+    T_ALLOWANCE_CHARGE,
+    T_ID,
+    T_LINES,
+    T_PARTY,
+    ZERO,
+    Doc,
+    Element,
+    cac,
+    cbc,
+    child,
+    dec,
+    norm,
+    parent_is,
+    path_all,
+    path_find,
+    round2,
+    string,
+    xdate,
+)
+from ublexport.rules.registry import Check, rule
+
+FAMILY = "peppol"
+SLACK = Decimal("0.02")
+
+PROFILE_01 = (
+    "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0",
+    "urn:peppol:france:billing:regulated",
+    "urn:peppol:france:billing:non-regulated",
+)
+PROFILE_02 = "urn:peppol:bis:billing_with_response"
+CUSTOMIZATION_PREFIX = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+
+
+def profile_of(doc: Doc) -> str:
+    value = norm(doc.top(cbc("ProfileID")))
+    if value in PROFILE_01:
+        return "01"
+    if value == PROFILE_02:
+        return "02"
+    return "Unknown"
+
+
+def slack(expected: Decimal, value: Decimal, tolerance: Decimal = SLACK) -> bool:
+    """u:slack(exp, val, slack): exp - slack <= val <= exp + slack."""
+    return expected - tolerance <= value <= expected + tolerance
+
+
+def _both_german(doc: Doc) -> bool:
+    return doc.supplier_country == "DE" and doc.customer_country == "DE"
+
+
+def peppol_rule(rule_id: str, flag: str, message: str) -> Callable[[Check], Check]:
+    return rule(rule_id, flag, message, FAMILY)
+
+
+# --- document level -----------------------------------------------------------------------------------------------
+
+
+@peppol_rule("PEPPOL-EN16931-R001", "fatal", "Business process MUST be provided.")
+def r001(doc: Doc) -> Iterator[Element]:
+    if doc.top(cbc("ProfileID")) is None:
+        yield doc.root
+
+
+@peppol_rule("PEPPOL-EN16931-R007", "fatal", "Business process MUST have an approved identifier.")
+def r007(doc: Doc) -> Iterator[Element]:
+    if profile_of(doc) == "Unknown":
+        profile = doc.top(cbc("ProfileID"))
+        yield profile if profile is not None else doc.root
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R002",
+    "fatal",
+    "No more than one note is allowed on document level, unless both the buyer and seller are German organizations.",
+)
+def r002(doc: Doc) -> Iterator[Element]:
+    notes = doc.tops(cbc("Note"))
+    if len(notes) > 1 and not _both_german(doc):
+        yield notes[1]
+
+
+@peppol_rule("PEPPOL-EN16931-R003", "fatal", "A buyer reference or purchase order reference MUST be provided.")
+def r003(doc: Doc) -> Iterator[Element]:
+    if doc.top(cbc("BuyerReference")) is None and path_find(doc.root, cac("OrderReference"), T_ID) is None:
+        yield doc.root
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R004",
+    "fatal",
+    "Specification identifier MUST begin with the value 'urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:"
+    "poacc:billing:3.0' and follow the format rules for the identifier.",
+)
+def r004(doc: Doc) -> Iterator[Element]:
+    el = doc.top(cbc("CustomizationID"))
+    value = norm(el.text or "") if el is not None else ""
+    if not value.startswith(CUSTOMIZATION_PREFIX) or "::" in value:
+        yield el if el is not None else doc.root
+
+
+@peppol_rule("PEPPOL-EN16931-R053", "fatal", "Only one tax total with tax subtotals MUST be provided.")
+def r053(doc: Doc) -> Iterator[Element]:
+    if sum(1 for tt in doc.tax_totals if tt.find(cac("TaxSubtotal")) is not None) != 1:
+        yield doc.root
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R054",
+    "fatal",
+    "Only one tax total without tax subtotals MUST be provided when tax currency code is provided.",
+)
+def r054(doc: Doc) -> Iterator[Element]:
+    without = sum(1 for tt in doc.tax_totals if tt.find(cac("TaxSubtotal")) is None)
+    if without != (1 if doc.top(cbc("TaxCurrencyCode")) is not None else 0):
+        yield doc.root
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R055",
+    "fatal",
+    "Invoice total VAT amount and Invoice total VAT amount in accounting currency MUST have the same operational sign",
+)
+def r055(doc: Doc) -> Iterator[Element]:
+    tax_currency = doc.top(cbc("TaxCurrencyCode"))
+    if tax_currency is None:
+        return
+
+    def amounts(code: str) -> list[Decimal]:
+        out = []
+        for tt in doc.tax_totals:
+            for ta in tt.iterchildren(cbc("TaxAmount")):
+                value = dec(ta)
+                if ta.get("currencyID") == code and value is not None:
+                    out.append(value)
+        return out
+
+    in_tax = amounts(norm(tax_currency))
+    in_doc = amounts(norm(doc.document_currency))
+    negative = any(v <= 0 for v in in_tax) and any(v <= 0 for v in in_doc)
+    positive = any(v >= 0 for v in in_tax) and any(v >= 0 for v in in_doc)
+    if not (negative or positive):
+        yield doc.root
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R005",
+    "fatal",
+    "VAT accounting currency code MUST be different from invoice currency code when provided.",
+)
+def r005(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("TaxCurrencyCode")):
+        parent = el.getparent()
+        doc_currency = child(parent, cbc("DocumentCurrencyCode"))
+        if doc_currency is not None and norm(el.text or "") == norm(doc_currency.text or ""):
+            yield el
+
+
+@peppol_rule("PEPPOL-EN16931-R008", "fatal", "Document MUST not contain empty elements.")
+def r008(doc: Doc) -> Iterator[Element]:
+    yield from doc.empty_elements
+
+
+@peppol_rule("PEPPOL-EN16931-R010", "fatal", "Buyer electronic address MUST be provided")
+def r010(doc: Doc) -> Iterator[Element]:
+    for party in doc.all(T_PARTY):
+        if parent_is(party, cac("AccountingCustomerParty")) and child(party, cbc("EndpointID")) is None:
+            yield party
+
+
+@peppol_rule("PEPPOL-EN16931-R020", "fatal", "Seller electronic address MUST be provided")
+def r020(doc: Doc) -> Iterator[Element]:
+    for party in doc.all(T_PARTY):
+        if parent_is(party, cac("AccountingSupplierParty")) and child(party, cbc("EndpointID")) is None:
+            yield party
+
+
+@peppol_rule("PEPPOL-EN16931-R080", "fatal", "Only one project reference is allowed on document level")
+def r080(doc: Doc) -> Iterator[Element]:
+    if not doc.is_creditnote:
+        return
+    refs = [
+        adr
+        for adr in doc.tops(cac("AdditionalDocumentReference"))
+        if any(string(c) == "50" for c in adr.iterchildren(cbc("DocumentTypeCode")))
+    ]
+    if len(refs) > 1:
+        yield refs[1]
+
+
+# --- allowances and charges ----------------------------------------------------------------------------------------
+
+
+def _peppol_acs(doc: Doc) -> Iterator[Element]:
+    """Document level and line level allowances/charges (not price discounts)."""
+    for ac in doc.all(T_ALLOWANCE_CHARGE):
+        parent = ac.getparent()
+        if parent is doc.root or (parent is not None and parent.tag in T_LINES and parent.getparent() is doc.root):
+            yield ac
+
+
+def _ac_kind(ac: Element) -> str:
+    """Which of the three Schematron rules (R041 / R042 / R040+R043) matches this allowance or charge first."""
+    has_factor = child(ac, cbc("MultiplierFactorNumeric")) is not None
+    has_base = child(ac, cbc("BaseAmount")) is not None
+    if has_factor and not has_base:
+        return "R041"
+    if has_base and not has_factor:
+        return "R042"
+    return "general"
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R041",
+    "fatal",
+    "Allowance/charge base amount MUST be provided when allowance/charge percentage is provided.",
+)
+def r041(doc: Doc) -> Iterator[Element]:
+    for ac in _peppol_acs(doc):
+        if _ac_kind(ac) == "R041":
+            yield ac
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R042",
+    "fatal",
+    "Allowance/charge percentage MUST be provided when allowance/charge base amount is provided.",
+)
+def r042(doc: Doc) -> Iterator[Element]:
+    for ac in _peppol_acs(doc):
+        if _ac_kind(ac) == "R042":
+            yield ac
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R040",
+    "fatal",
+    "Allowance/charge amount must equal base amount * percentage/100 if base amount and percentage exists",
+)
+def r040(doc: Doc) -> Iterator[Element]:
+    for ac in _peppol_acs(doc):
+        if _ac_kind(ac) != "general":
+            continue
+        factor_el, base_el = child(ac, cbc("MultiplierFactorNumeric")), child(ac, cbc("BaseAmount"))
+        if factor_el is None or base_el is None:
+            continue
+        amount_el = child(ac, cbc("Amount"))
+        amount = dec(amount_el) if amount_el is not None else ZERO
+        factor, base = dec(factor_el), dec(base_el)
+        if amount is None or factor is None or base is None or not slack(amount, base * factor / 100):
+            yield amount_el if amount_el is not None else ac
+
+
+@peppol_rule("PEPPOL-EN16931-R043", "fatal", "Allowance/charge ChargeIndicator value MUST equal 'true' or 'false'")
+def r043(doc: Doc) -> Iterator[Element]:
+    for ac in _peppol_acs(doc):
+        if _ac_kind(ac) == "general" and norm(child(ac, cbc("ChargeIndicator"))) not in ("true", "false"):
+            yield ac
+
+
+@peppol_rule("PEPPOL-EN16931-R044", "fatal", "Charge on price level is NOT allowed. Only value 'false' allowed.")
+def r044(doc: Doc) -> Iterator[Element]:
+    for ac in doc.all(T_ALLOWANCE_CHARGE):
+        if parent_is(ac, cac("Price")) and norm(child(ac, cbc("ChargeIndicator"))) != "false":
+            yield ac
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R046",
+    "fatal",
+    "Item net price MUST equal (Gross price - Allowance amount) when gross price is provided.",
+)
+def r046(doc: Doc) -> Iterator[Element]:
+    for ac in doc.all(T_ALLOWANCE_CHARGE):
+        if not parent_is(ac, cac("Price")) or child(ac, cbc("BaseAmount")) is None:
+            continue
+        price = dec(child(ac.getparent(), cbc("PriceAmount")))
+        base, amount = dec(child(ac, cbc("BaseAmount"))), dec(child(ac, cbc("Amount")))
+        if price is None or base is None or amount is None or price != base - amount:
+            yield ac
+
+
+# --- payment ---------------------------------------------------------------------------------------------------------
+
+
+@peppol_rule("PEPPOL-EN16931-R061", "fatal", "Mandate reference MUST be provided for direct debit.")
+def r061(doc: Doc) -> Iterator[Element]:
+    for pm in doc.all(cac("PaymentMeans")):
+        if (
+            norm(child(pm, cbc("PaymentMeansCode"))) in ("49", "59")
+            and path_find(pm, cac("PaymentMandate"), T_ID) is None
+        ):
+            yield pm
+
+
+# --- currencies --------------------------------------------------------------------------------------------------
+
+_R051_TAGS = tuple(
+    cbc(n)
+    for n in (
+        "Amount",
+        "BaseAmount",
+        "PriceAmount",
+        "TaxableAmount",
+        "LineExtensionAmount",
+        "TaxExclusiveAmount",
+        "TaxInclusiveAmount",
+        "AllowanceTotalAmount",
+        "ChargeTotalAmount",
+        "PrepaidAmount",
+        "PayableRoundingAmount",
+        "PayableAmount",
+    )
+)
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R051",
+    "fatal",
+    "All currencyID attributes must have the same value as the invoice currency code (BT-5), except for the "
+    "invoice total VAT amount in accounting currency (BT-111).",
+)
+def r051(doc: Doc) -> Iterator[Element]:
+    currencies = {string(c) for c in doc.tops(cbc("DocumentCurrencyCode"))}
+    candidates = list(doc.iter_all(*_R051_TAGS))
+    for ta in doc.all(cbc("TaxAmount")):
+        parent = ta.getparent()
+        if parent is None:
+            continue
+        if parent.tag == cac("TaxSubtotal") or (
+            parent.tag == cac("TaxTotal") and parent.find(cac("TaxSubtotal")) is not None
+        ):
+            candidates.append(ta)
+    for el in candidates:
+        if el.get("currencyID") not in currencies:
+            yield el
+
+
+# --- lines -----------------------------------------------------------------------------------------------------------
+
+
+@peppol_rule("PEPPOL-EN16931-R110", "fatal", "Start date of line period MUST be within invoice period.")
+def r110(doc: Doc) -> Iterator[Element]:
+    yield from _line_period_within(doc, "StartDate", later=True)
+
+
+@peppol_rule("PEPPOL-EN16931-R111", "fatal", "End date of line period MUST be within invoice period.")
+def r111(doc: Doc) -> Iterator[Element]:
+    yield from _line_period_within(doc, "EndDate", later=False)
+
+
+def _line_period_within(doc: Doc, name: str, later: bool) -> Iterator[Element]:
+    bounds = path_all(doc.root, cac("InvoicePeriod"), cbc(name))
+    if not bounds:
+        return
+    bound = xdate(bounds[0]) if len(bounds) == 1 else None
+    for line in doc.lines:
+        for el in path_all(line, cac("InvoicePeriod"), cbc(name)):
+            value = xdate(el)
+            if value is None or bound is None or (value < bound if later else value > bound):
+                yield el
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-R120",
+    "fatal",
+    "Invoice line net amount MUST equal (Invoiced quantity * (Item net price/item price base quantity) + Sum of "
+    "invoice line charge amount - sum of invoice line allowance amount",
+)
+def r120(doc: Doc) -> Iterator[Element]:
+    quantity_tag = cbc("InvoicedQuantity") if doc.is_invoice else cbc("CreditedQuantity")
+    for line in doc.all_lines:
+        net_el = child(line, cbc("LineExtensionAmount"))
+        net = dec(net_el) if net_el is not None else ZERO
+        quantity_el = child(line, quantity_tag)
+        quantity = dec(quantity_el) if quantity_el is not None else Decimal(1)
+        price_el = path_find(line, cac("Price"), cbc("PriceAmount"))
+        price = dec(price_el) if price_el is not None else ZERO
+        base_el = path_find(line, cac("Price"), cbc("BaseQuantity"))
+        base: Decimal | None = Decimal(1)
+        if base_el is not None:
+            base = dec(base_el)
+            if base is not None and base == 0:
+                base = Decimal(1)
+        allowances = _line_ac_total(line, "false")
+        charges = _line_ac_total(line, "true")
+        if None in (net, quantity, price, base, allowances, charges):
+            yield net_el if net_el is not None else line
+            continue
+        assert net is not None and quantity is not None and price is not None and base is not None
+        assert allowances is not None and charges is not None
+        expected = quantity * (price / base) + charges - allowances
+        if not slack(net, expected):
+            yield net_el if net_el is not None else line
+
+
+def _line_ac_total(line: Element, indicator: str) -> Decimal | None:
+    """round(sum(cac:AllowanceCharge[normalize-space(cbc:ChargeIndicator) = indicator]/cbc:Amount) * 100) div 100."""
+    total = ZERO
+    for ac in line.iterchildren(T_ALLOWANCE_CHARGE):
+        if norm(child(ac, cbc("ChargeIndicator"))) != indicator:
+            continue
+        for amount in ac.iterchildren(cbc("Amount")):
+            value = dec(amount)
+            if value is None:
+                return None
+            total += value
+    return round2(total)
+
+
+@peppol_rule("PEPPOL-EN16931-R121", "fatal", "Base quantity MUST be a positive number above zero.")
+def r121(doc: Doc) -> Iterator[Element]:
+    for line in doc.all_lines:
+        base_el = path_find(line, cac("Price"), cbc("BaseQuantity"))
+        if base_el is not None:
+            base = dec(base_el)
+            if base is None or base <= 0:
+                yield base_el
+
+
+@peppol_rule("PEPPOL-EN16931-R100", "fatal", "Only one invoiced object is allowed pr line")
+def r100(doc: Doc) -> Iterator[Element]:
+    for line in doc.all_lines:
+        refs = line.findall(cac("DocumentReference"))
+        if len(refs) > 1:
+            yield refs[1]
+
+
+@peppol_rule("PEPPOL-EN16931-R101", "fatal", "Element Document reference can only be used for Invoice line object")
+def r101(doc: Doc) -> Iterator[Element]:
+    for line in doc.all_lines:
+        refs = line.findall(cac("DocumentReference"))
+        if refs and not any(string(c) == "130" for r in refs for c in r.iterchildren(cbc("DocumentTypeCode"))):
+            yield refs[0]
+
+
+@peppol_rule("PEPPOL-EN16931-R130", "fatal", "Unit code of price base quantity MUST be same as invoiced quantity.")
+def r130(doc: Doc) -> Iterator[Element]:
+    quantity_tag = cbc("InvoicedQuantity") if doc.is_invoice else cbc("CreditedQuantity")
+    for base in doc.all(cbc("BaseQuantity")):
+        unit = base.get("unitCode")
+        price = base.getparent()
+        if unit is None or price is None or price.tag != cac("Price"):
+            continue
+        line = price.getparent()
+        if line is None:
+            continue
+        has_quantity = line.find(cbc("InvoicedQuantity")) is not None or line.find(cbc("CreditedQuantity")) is not None
+        if has_quantity and unit not in {q.get("unitCode") for q in line.iterchildren(quantity_tag)}:
+            yield base
+
+
+# --- PEPPOL-COMMON: identifiers ------------------------------------------------------------------------------------
+
+
+def _digits(value: str) -> list[int]:
+    return [ord(ch) - 48 for ch in value]
+
+
+def gln_ok(value: str) -> bool:
+    """u:gln: GS1 check digit (weights 3,1,3,... from the right, check digit excluded)."""
+    if not re.fullmatch(r"[0-9]+", value):
+        return False
+    body = list(reversed(_digits(value[:-1])))
+    weighted = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(body))
+    return (10 - weighted % 10) % 10 == int(value[-1])
+
+
+def mod11_ok(value: str) -> bool:
+    """u:mod11 (Norwegian organisation number): weights 2..7 from the right."""
+    if not value or not re.fullmatch(r"[0-9]+", value) or int(value) <= 0:
+        return False
+    body = list(reversed(_digits(value[:-1])))
+    weighted = sum(d * ((i % 6) + 2) for i, d in enumerate(body))
+    return (11 - weighted % 11) % 11 == int(value[-1])
+
+
+def mod97_0208_ok(value: str) -> bool:
+    """u:mod97-0208 (Belgian enterprise number): the last two digits are 97 - (first eight mod 97)."""
+    return int(value[8:10]) == 97 - int(value[:8]) % 97
+
+
+def codice_ipa_ok(value: str) -> bool:
+    return len(value) == 6 and value.isascii() and value.isalnum()
+
+
+def _castable_integer(value: str) -> bool:
+    return re.fullmatch(r"\s*[+-]?[0-9]+\s*", value) is not None
+
+
+def codice_fiscale_ok(value: str) -> bool:
+    """u:checkCF: 16 characters in the personal layout, or 11 digits."""
+    if len(value) == 16:
+        letters = re.compile(r"[A-Za-z]*")
+        return (
+            letters.fullmatch(value[0:6]) is not None
+            and _castable_integer(value[6:8])
+            and letters.fullmatch(value[8:9]) is not None
+            and _castable_integer(value[9:11])
+            and _castable_integer(value[14:15])
+            and letters.fullmatch(value[15:16]) is not None
+        )
+    if len(value) == 11:
+        return _castable_integer(value)
+    return False
+
+
+def partita_iva_ok(value: str) -> bool:
+    """u:checkPIVAseIT: an IT-prefixed VAT number must be 11 digits with a valid Luhn-like checksum."""
+    if value[:2] not in ("IT", "it"):
+        return True
+    code = value[2:]
+    if len(code) != 11 or not code.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(code):
+        d = int(ch)
+        total += int("0246813579"[d]) if i % 2 == 1 else d
+    return total % 10 == 0
+
+
+def se_orgnr_ok(value: str) -> bool:
+    """u:checkSEOrgnr: Luhn check of the 10th digit over the first nine."""
+    if not re.fullmatch(r"[0-9]+", value):
+        return False
+    main, check = value[:9], value[9:10]
+    total = 0
+    for pos in range(1, len(main) + 1):
+        d = int(main[len(main) - pos])
+        total += (d * 2) % 10 + (d * 2) // 10 if pos % 2 == 1 else d
+    return check.isdigit() and (10 - total % 10) % 10 == int(check)
+
+
+def abn_ok(value: str) -> bool:
+    weights = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+    digits = _digits(value)
+    digits[0] -= 1
+    return sum(d * w for d, w in zip(digits, weights, strict=True)) % 89 == 0
+
+
+def _is_number(value: str) -> bool:
+    return re.fullmatch(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*", value) is not None
+
+
+# Each scheme: (rule id, flag, message, test, endpoint only). Order = priority order in the Schematron pattern.
+_COMMON: list[tuple[str, str, str, str, object, bool]] = [
+    (
+        "0088",
+        "PEPPOL-COMMON-R040",
+        "fatal",
+        "GLN must have a valid format according to GS1 rules.",
+        lambda v: gln_ok(norm(v)),
+        False,
+    ),
+    (
+        "0192",
+        "PEPPOL-COMMON-R041",
+        "fatal",
+        "Norwegian organization number MUST be stated in the correct format.",
+        lambda v: re.fullmatch(r"[0-9]{9}", norm(v)) is not None and mod11_ok(norm(v)),
+        False,
+    ),
+    (
+        "0184",
+        "PEPPOL-COMMON-R042",
+        "fatal",
+        "Danish organization number (CVR) MUST be stated in the correct format.",
+        lambda v: (len(v) == 10 and v[:2] == "DK" and v[2:10].isdigit()) or (len(v) == 8 and v.isdigit()),
+        False,
+    ),
+    (
+        "0096",
+        "PEPPOL-COMMON-R052",
+        "fatal",
+        "Danish chamber of commerce number (P) MUST be stated in the correct format.",
+        lambda v: len(v) == 10 and v.isdigit(),
+        False,
+    ),
+    (
+        "0198",
+        "PEPPOL-COMMON-R053",
+        "fatal",
+        "Danish ERSTORG number (SE) MUST be stated in the correct format.",
+        lambda v: len(v) == 10 and v[:2] == "DK" and v[2:10].isdigit(),
+        False,
+    ),
+    (
+        "0208",
+        "PEPPOL-COMMON-R043",
+        "fatal",
+        "Belgian enterprise number MUST be stated in the correct format.",
+        lambda v: re.fullmatch(r"[0-9]{10}", norm(v)) is not None and mod97_0208_ok(norm(v)),
+        False,
+    ),
+    (
+        "0201",
+        "PEPPOL-COMMON-R044",
+        "warning",
+        "IPA Code (Codice Univoco Unità Organizzativa) must be stated in the correct format",
+        lambda v: codice_ipa_ok(norm(v)),
+        False,
+    ),
+    (
+        "0210",
+        "PEPPOL-COMMON-R045",
+        "warning",
+        "Tax Code (Codice Fiscale) must be stated in the correct format",
+        lambda v: codice_fiscale_ok(norm(v)),
+        False,
+    ),
+    (
+        "9907",
+        "PEPPOL-COMMON-R046",
+        "warning",
+        "Tax Code (Codice Fiscale) must be stated in the correct format",
+        lambda v: codice_fiscale_ok(norm(v)),
+        True,
+    ),
+    (
+        "0211",
+        "PEPPOL-COMMON-R047",
+        "warning",
+        "Italian VAT Code (Partita Iva) must be stated in the correct format",
+        lambda v: partita_iva_ok(norm(v)),
+        False,
+    ),
+    (
+        "0007",
+        "PEPPOL-COMMON-R049",
+        "fatal",
+        "Swedish organization number MUST be stated in the correct format.",
+        lambda v: len(norm(v)) == 10 and _is_number(norm(v)) and se_orgnr_ok(norm(v)),
+        False,
+    ),
+    (
+        "0151",
+        "PEPPOL-COMMON-R050",
+        "fatal",
+        "Australian Business Number (ABN) MUST be stated in the correct format.",
+        lambda v: re.fullmatch(r"[0-9]{11}", norm(v)) is not None and abn_ok(norm(v)),
+        False,
+    ),
+    (
+        "0106",
+        "PEPPOL-COMMON-R054",
+        "warning",
+        "Dutch Chamber of Commerce (KVK) numbers (0106) MUST be stated in the correct format (12345678).",
+        lambda v: re.fullmatch(r"[0-9]{8}", norm(v)) is not None,
+        False,
+    ),
+    (
+        "0190",
+        "PEPPOL-COMMON-R055",
+        "warning",
+        "Dutch organization identification numbers (0190) MUST be stated in the correct format (12345678901234567890).",
+        lambda v: re.fullmatch(r"[0-9]{20}", norm(v)) is not None,
+        False,
+    ),
+    (
+        "9944",
+        "PEPPOL-COMMON-R056-1",
+        "warning",
+        "Dutch VAT numbers (9944) MUST be stated in the correct format (NL123456789B12).",
+        lambda v: re.fullmatch(r"NL[0-9]{9}B[0-9]{2}", norm(v)) is not None,
+        False,
+    ),
+    (
+        "NL-VAT",
+        "PEPPOL-COMMON-R056-2",
+        "warning",
+        "Dutch VAT numbers MUST have the format (NL123456789B12).",
+        lambda v: re.fullmatch(r"NL[0-9]{9}B[0-9]{2}", norm(v)) is not None,
+        False,
+    ),
+    (
+        "0217",
+        "PEPPOL-COMMON-R057",
+        "warning",
+        "Dutch Chamber of Commerce Establishment numbers (0217) MUST be stated in the correct format (123456789012).",
+        lambda v: re.fullmatch(r"[0-9]{12}", norm(v)) is not None,
+        False,
+    ),
+]
+
+
+def _identifier_candidates(doc: Doc) -> list[Element]:
+    out = list(doc.all(cbc("EndpointID"))) + list(doc.all(cbc("CompanyID")))
+    out += [el for el in doc.all(T_ID) if parent_is(el, cac("PartyIdentification"))]
+    return out
+
+
+def _matching_scheme(el: Element) -> str | None:
+    """The first identifier rule of the Peppol pattern whose context matches this element."""
+    scheme = el.get("schemeID")
+    is_endpoint = el.tag == cbc("EndpointID")
+    for key, _rid, _flag, _msg, _test, endpoint_only in _COMMON:
+        if key == "NL-VAT":
+            if (
+                el.tag == cbc("CompanyID")
+                and parent_is(el, cac("PartyTaxScheme"))
+                and _vat_scheme_normalized(el.getparent())
+                and norm(el).startswith("NL")
+            ):
+                return key
+            continue
+        if scheme == key and (is_endpoint or not endpoint_only):
+            return key
+    return None
+
+
+def _vat_scheme_normalized(pts: Element | None) -> bool:
+    """[normalize-space(cac:TaxScheme/cbc:ID) = 'VAT'] (no upper-case here)."""
+    return pts is not None and any(norm(i) == "VAT" for i in path_all(pts, cac("TaxScheme"), T_ID))
+
+
+def _identifiers_by_scheme(doc: Doc) -> dict[str, list[Element]]:
+    """Identifier elements grouped by the PEPPOL-COMMON rule that applies to them (computed once per document)."""
+    cached: dict[str, list[Element]] | None = doc.memo.get("common")
+    if cached is None:
+        cached = {}
+        for el in _identifier_candidates(doc):
+            key = _matching_scheme(el)
+            if key is not None:
+                cached.setdefault(key, []).append(el)
+        doc.memo["common"] = cached
+    return cached
+
+
+def _make_common(key: str, rule_id: str, flag: str, message: str, test: object) -> None:
+    def check(doc: Doc) -> Iterator[Element]:
+        for el in _identifiers_by_scheme(doc).get(key, ()):
+            if not test(string(el)):  # type: ignore[operator]
+                yield el
+
+    rule(rule_id, flag, message, FAMILY)(check)
+
+
+for _key, _rid, _flag, _msg, _test, _endpoint_only in _COMMON:
+    _make_common(_key, _rid, _flag, _msg, _test)
+
+
+# --- code lists and profile (PEPPOL-EN16931-CL*, -P*, -F001) --------------------------------------------------------
+
+
+@peppol_rule("PEPPOL-EN16931-CL001", "fatal", "Mime code must be according to subset of IANA code list.")
+def cl001(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("EmbeddedDocumentBinaryObject")):
+        mime = el.get("mimeCode")
+        if mime is not None and mime not in codes.MIMECODES:
+            yield el
+
+
+def _reason_codes(doc: Doc, indicator: str) -> Iterator[Element]:
+    for el in doc.all(cbc("AllowanceChargeReasonCode")):
+        ac = el.getparent()
+        if (
+            ac is not None
+            and ac.tag == T_ALLOWANCE_CHARGE
+            and any(string(ci) == indicator for ci in ac.iterchildren(cbc("ChargeIndicator")))
+        ):
+            yield el
+
+
+@peppol_rule("PEPPOL-EN16931-CL002", "fatal", "Reason code MUST be according to subset of UNCL 5189 D.16B.")
+def cl002(doc: Doc) -> Iterator[Element]:
+    for el in _reason_codes(doc, "false"):
+        if norm(el.text or "") not in codes.UNCL5189:
+            yield el
+
+
+@peppol_rule("PEPPOL-EN16931-CL003", "fatal", "Reason code MUST be according to UNCL 7161 D.16B.")
+def cl003(doc: Doc) -> Iterator[Element]:
+    for el in _reason_codes(doc, "true"):
+        if norm(el.text or "") not in codes.UNCL7161:
+            yield el
+
+
+@peppol_rule("PEPPOL-EN16931-CL006", "fatal", "Invoice period description code must be according to UNCL 2005 D.16B.")
+def cl006(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("DescriptionCode")):
+        if parent_is(el, cac("InvoicePeriod")) and norm(el.text or "") not in codes.UNTDID2005:
+            yield el
+
+
+_CL007_TAGS = (*_R051_TAGS, cbc("TaxAmount"))
+
+
+@peppol_rule("PEPPOL-EN16931-CL007", "fatal", "Currency code must be according to ISO 4217:2005")
+def cl007(doc: Doc) -> Iterator[Element]:
+    for el in doc.iter_all(*_CL007_TAGS):
+        if el.get("currencyID") not in codes.PEPPOL_ISO4217:
+            yield el
+
+
+@peppol_rule("PEPPOL-EN16931-P0100", "fatal", "Invoice type code MUST be set according to the profile.")
+def p0100(doc: Doc) -> Iterator[Element]:
+    if profile_of(doc) not in ("01", "02"):
+        return
+    for el in doc.all(cbc("InvoiceTypeCode")):
+        if norm(el.text or "") not in codes.PEPPOL_INVOICE_TYPES:
+            yield el
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-P0112",
+    "fatal",
+    "Invoice type code 326 or 384 are only allowed when both buyer and seller are German organizations",
+)
+def p0112(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("InvoiceTypeCode")):
+        if norm(el) in ("326", "384") and not _both_german(doc):
+            yield el
+
+
+@peppol_rule("PEPPOL-EN16931-P0101", "fatal", "Credit note type code MUST be set according to the profile.")
+def p0101(doc: Doc) -> Iterator[Element]:
+    if profile_of(doc) not in ("01", "02"):
+        return
+    for el in doc.all(cbc("CreditNoteTypeCode")):
+        if norm(el.text or "") not in codes.PEPPOL_CREDITNOTE_TYPES:
+            yield el
+
+
+_DATE_TAGS = tuple(
+    cbc(n) for n in ("IssueDate", "DueDate", "TaxPointDate", "StartDate", "EndDate", "ActualDeliveryDate")
+)
+
+
+@peppol_rule("PEPPOL-EN16931-F001", "fatal", "A date MUST be formatted YYYY-MM-DD.")
+def f001(doc: Doc) -> Iterator[Element]:
+    for el in doc.iter_all(*_DATE_TAGS):
+        text = el.text or ""
+        if len(text) != 10 or xdate(string(el)) is None:
+            yield el
+
+
+@peppol_rule(
+    "PEPPOL-EN16931-CL008",
+    "fatal",
+    'Electronic address identifier scheme must be from the codelist "Electronic Address Identifier Scheme"',
+)
+def cl008(doc: Doc) -> Iterator[Element]:
+    for el in doc.all(cbc("EndpointID")):
+        scheme = el.get("schemeID")
+        if scheme is not None and scheme not in codes.PEPPOL_EAS:
+            yield el
+
+
+_VATEX_CATEGORY = (
+    ("VATEX-EU-G", "G", "PEPPOL-EN16931-P0104"),
+    ("VATEX-EU-O", "O", "PEPPOL-EN16931-P0105"),
+    ("VATEX-EU-IC", "K", "PEPPOL-EN16931-P0106"),
+    ("VATEX-EU-AE", "AE", "PEPPOL-EN16931-P0107"),
+    ("VATEX-EU-D", "E", "PEPPOL-EN16931-P0108"),
+    ("VATEX-EU-F", "E", "PEPPOL-EN16931-P0109"),
+    ("VATEX-EU-I", "E", "PEPPOL-EN16931-P0110"),
+    ("VATEX-EU-J", "E", "PEPPOL-EN16931-P0111"),
+)
+
+
+def _make_vatex(code: str, category: str, rule_id: str) -> None:
+    message = f"Tax Category {category} MUST be used when exemption reason code is {code}"
+
+    def check(doc: Doc) -> Iterator[Element]:
+        for cat in doc.all(cac("TaxCategory")):
+            reasons = [string(r).upper() for r in cat.iterchildren(cbc("TaxExemptionReasonCode"))]
+            if code in reasons and norm(child(cat, T_ID)) != category:
+                yield cat
+
+    rule(rule_id, "fatal", message, FAMILY)(check)
+
+
+for _code, _category, _rule_id in _VATEX_CATEGORY:
+    _make_vatex(_code, _category, _rule_id)

@@ -1,0 +1,451 @@
+"""EN 16931 calculation and conditional rules (BR-CO-*) and decimal rules (BR-DEC-*).
+
+Arithmetic is Decimal throughout. ``round2`` reproduces the Schematron idiom ``round(x * 10 * 10) div 100``
+(fn:round rounds halves towards positive infinity). Comparisons are exact unless the rule itself allows a slack
+(BR-CO-17 tolerates a difference below 1, as the CEN artefact does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from ublexport.rules import codes
+from ublexport.rules._doc import (
+    T_ALLOWANCE_CHARGE,
+    T_ID,
+    T_LINES,
+    T_PARTY,
+    ZERO,
+    Doc,
+    Element,
+    cac,
+    cbc,
+    child,
+    dec,
+    decimals_after_point,
+    parent_is,
+    path_all,
+    round2,
+    scheme_is_vat,
+    string,
+    xbool,
+    xround,
+)
+from ublexport.rules.registry import rule
+
+
+def _sum(elements: list[Element]) -> Decimal | None:
+    """sum(xs:decimal(...)); None if one of the values is not a decimal (the cast would fail)."""
+    total = ZERO
+    for el in elements:
+        value = dec(el)
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def _lmts(doc: Doc) -> list[Element]:
+    return doc.all(cac("LegalMonetaryTotal"))
+
+
+def _amount(lmt: Element, name: str) -> Element | None:
+    return child(lmt, cbc(name))
+
+
+def _doc_ac_amounts(doc: Doc, lmt: Element, charge: bool) -> list[Element] | None:
+    """../cac:AllowanceCharge[cbc:ChargeIndicator=charge]/cbc:Amount from a LegalMonetaryTotal."""
+    parent = lmt.getparent()
+    if parent is None:
+        return None
+    out: list[Element] = []
+    for ac in parent.iterchildren(T_ALLOWANCE_CHARGE):
+        if xbool(child(ac, cbc("ChargeIndicator"))) is charge:
+            out.extend(ac.iterchildren(cbc("Amount")))
+    return out
+
+
+def _has_doc_acs(lmt: Element, charge: bool) -> bool:
+    parent = lmt.getparent()
+    if parent is None:
+        return False
+    return any(xbool(child(ac, cbc("ChargeIndicator"))) is charge for ac in parent.iterchildren(T_ALLOWANCE_CHARGE))
+
+
+# --- BR-CO-10 .. BR-CO-16: document totals ------------------------------------------------------------------------
+
+
+@rule("BR-CO-10", "fatal", "Sum of Invoice line net amount (BT-106) = Σ Invoice line net amount (BT-131).")
+def br_co_10(doc: Doc) -> Iterator[Element]:
+    line_sum = _sum([a for line in doc.all_lines for a in line.iterchildren(cbc("LineExtensionAmount"))])
+    for lmt in _lmts(doc):
+        total = dec(_amount(lmt, "LineExtensionAmount"))
+        if total is None or line_sum is None or total != round2(line_sum):
+            total_el = _amount(lmt, "LineExtensionAmount")
+            yield total_el if total_el is not None else lmt
+
+
+@rule("BR-CO-11", "fatal", "Sum of allowances on document level (BT-107) = Σ Document level allowance amount (BT-92).")
+def br_co_11(doc: Doc) -> Iterator[Element]:
+    yield from _ac_total(doc, "AllowanceTotalAmount", charge=False)
+
+
+@rule("BR-CO-12", "fatal", "Sum of charges on document level (BT-108) = Σ Document level charge amount (BT-99).")
+def br_co_12(doc: Doc) -> Iterator[Element]:
+    yield from _ac_total(doc, "ChargeTotalAmount", charge=True)
+
+
+def _ac_total(doc: Doc, name: str, charge: bool) -> Iterator[Element]:
+    for lmt in _lmts(doc):
+        total_el = _amount(lmt, name)
+        if total_el is None:
+            if _has_doc_acs(lmt, charge):
+                yield lmt
+            continue
+        amounts = _doc_ac_amounts(doc, lmt, charge)
+        total, summed = dec(total_el), _sum(amounts or [])
+        if total is None or summed is None or total != round2(summed):
+            yield total_el
+
+
+@rule(
+    "BR-CO-13",
+    "fatal",
+    "Invoice total amount without VAT (BT-109) = Σ Invoice line net amount (BT-131) - Sum of allowances on "
+    "document level (BT-107) + Sum of charges on document level (BT-108).",
+)
+def br_co_13(doc: Doc) -> Iterator[Element]:
+    for lmt in _lmts(doc):
+        tax_excl_el = _amount(lmt, "TaxExclusiveAmount")
+        tax_excl = dec(tax_excl_el)
+        lines = dec(_amount(lmt, "LineExtensionAmount"))
+        charges_el, allowances_el = _amount(lmt, "ChargeTotalAmount"), _amount(lmt, "AllowanceTotalAmount")
+        ok = False
+        if tax_excl is not None and lines is not None:
+            charges = dec(charges_el) if charges_el is not None else ZERO
+            allowances = dec(allowances_el) if allowances_el is not None else ZERO
+            if charges is not None and allowances is not None:
+                if charges_el is None and allowances_el is None:
+                    ok = tax_excl == lines
+                else:
+                    ok = tax_excl == round2(lines + charges - allowances)
+        if not ok:
+            yield tax_excl_el if tax_excl_el is not None else lmt
+
+
+@rule(
+    "BR-CO-15",
+    "fatal",
+    "Invoice total amount with VAT (BT-112) = Invoice total amount without VAT (BT-109) + Invoice total VAT "
+    "amount (BT-110).",
+)
+def br_co_15(doc: Doc) -> Iterator[Element]:
+    lmt = doc.lmt
+    for currency in doc.tops(cbc("DocumentCurrencyCode")):
+        code = string(currency)
+        amounts = [
+            ta for tt in doc.tax_totals for ta in tt.iterchildren(cbc("TaxAmount")) if ta.get("currencyID") == code
+        ]
+        ok = False
+        if len(amounts) == 1 and lmt is not None:
+            incl, excl, vat = (
+                dec(_amount(lmt, "TaxInclusiveAmount")),
+                dec(_amount(lmt, "TaxExclusiveAmount")),
+                dec(amounts[0]),
+            )
+            ok = incl is not None and excl is not None and vat is not None and incl == round2(excl + vat)
+        if not ok:
+            incl_el = _amount(lmt, "TaxInclusiveAmount") if lmt is not None else None
+            yield incl_el if incl_el is not None else doc.root
+            return
+
+
+@rule(
+    "BR-CO-16",
+    "fatal",
+    "Amount due for payment (BT-115) = Invoice total amount with VAT (BT-112) -Paid amount (BT-113) +Rounding "
+    "amount (BT-114).",
+)
+def br_co_16(doc: Doc) -> Iterator[Element]:
+    for lmt in _lmts(doc):
+        payable_el = _amount(lmt, "PayableAmount")
+        prepaid_el, rounding_el = _amount(lmt, "PrepaidAmount"), _amount(lmt, "PayableRoundingAmount")
+        payable, incl = dec(payable_el), dec(_amount(lmt, "TaxInclusiveAmount"))
+        prepaid = dec(prepaid_el) if prepaid_el is not None else ZERO
+        rounding = dec(rounding_el) if rounding_el is not None else ZERO
+        ok = False
+        if payable is not None and incl is not None and prepaid is not None and rounding is not None:
+            if prepaid_el is not None and rounding_el is None:
+                ok = payable == round2(incl - prepaid)
+            elif prepaid_el is None and rounding_el is None:
+                ok = payable == incl
+            elif prepaid_el is not None:
+                ok = round2(payable - rounding) == round2(incl - prepaid)
+            else:
+                ok = round2(payable - rounding) == incl
+        if not ok:
+            yield payable_el if payable_el is not None else lmt
+
+
+# --- BR-CO-14, BR-CO-17, BR-CO-18: VAT ------------------------------------------------------------------------------
+
+
+@rule("BR-CO-14", "fatal", "Invoice total VAT amount (BT-110) = Σ VAT category tax amount (BT-117).")
+def br_co_14(doc: Doc) -> Iterator[Element]:
+    for tt in doc.tax_totals:
+        subtotals = tt.findall(cac("TaxSubtotal"))
+        if not subtotals:
+            continue
+        total_el = child(tt, cbc("TaxAmount"))
+        total = dec(total_el)
+        summed = _sum([a for st in subtotals for a in st.iterchildren(cbc("TaxAmount"))])
+        if total is None or summed is None or total != round2(summed):
+            yield total_el if total_el is not None else tt
+
+
+@rule(
+    "BR-CO-17",
+    "fatal",
+    "VAT category tax amount (BT-117) = VAT category taxable amount (BT-116) x (VAT category rate (BT-119) / "
+    "100), rounded to two decimals.",
+)
+def br_co_17(doc: Doc) -> Iterator[Element]:
+    for st in doc.all(cac("TaxSubtotal")):
+        if not parent_is(st, cac("TaxTotal")):
+            continue
+        percents = [
+            p
+            for cat in st.iterchildren(cac("TaxCategory"))
+            if scheme_is_vat(cat)
+            for p in cat.iterchildren(cbc("Percent"))
+        ]
+        tax_el = child(st, cbc("TaxAmount"))
+        tax, taxable = dec(tax_el), dec(child(st, cbc("TaxableAmount")))
+        ok = False
+        if tax is not None:
+            if not percents:
+                ok = xround(tax) == 0
+            else:
+                rate = dec(percents[0])
+                if rate is not None and len(percents) == 1:
+                    if xround(rate) == 0:
+                        ok = xround(tax) == 0
+                    elif taxable is not None:
+                        expected = round2(abs(taxable) * (rate / 100))
+                        ok = abs(tax) - 1 < expected < abs(tax) + 1
+        if not ok:
+            yield tax_el if tax_el is not None else st
+
+
+@rule("BR-CO-18", "fatal", "An Invoice shall at least have one VAT breakdown group (BG-23).")
+def br_co_18(doc: Doc) -> Iterator[Element]:
+    if not doc.subtotals:
+        yield doc.root
+
+
+# --- other conditions -----------------------------------------------------------------------------------------------
+
+
+@rule(
+    "BR-CO-03",
+    "fatal",
+    "Value added tax point date (BT-7) and Value added tax point date code (BT-8) are mutually exclusive.",
+)
+def br_co_03(doc: Doc) -> Iterator[Element]:
+    tax_point = doc.top(cbc("TaxPointDate"))
+    codes_ = path_all(doc.root, cac("InvoicePeriod"), cbc("DescriptionCode"))
+    if tax_point is not None and codes_:
+        yield tax_point
+
+
+@rule(
+    "BR-CO-04",
+    "fatal",
+    "Each Invoice line (BG-25) shall be categorized with an Invoiced item VAT category code (BT-151).",
+)
+def br_co_04(doc: Doc) -> Iterator[Element]:
+    for line in doc.all_lines:
+        cats = path_all(line, cac("Item"), cac("ClassifiedTaxCategory"))
+        if not any(scheme_is_vat(c) and child(c, T_ID) is not None for c in cats):
+            yield line
+
+
+@rule(
+    "BR-CO-09",
+    "fatal",
+    "The Seller VAT identifier (BT-31), the Seller tax representative VAT identifier (BT-63) and the Buyer VAT "
+    "identifier (BT-48) shall have a prefix in accordance with ISO code ISO 3166-1 alpha-2 by which the country "
+    "of issue may be identified. Nevertheless, Greece may use the prefix ‘EL’.",
+)
+def br_co_09(doc: Doc) -> Iterator[Element]:
+    for pts in doc.all(cac("PartyTaxScheme")):
+        if not scheme_is_vat(pts):
+            continue
+        company_id = child(pts, cbc("CompanyID"))
+        prefix = string(company_id)[:2]
+        if prefix not in codes.VAT_PREFIX_STRING:
+            yield company_id if company_id is not None else pts
+
+
+@rule(
+    "BR-CO-19",
+    "fatal",
+    "If Invoicing period (BG-14) is used, the Invoicing period start date (BT-73) or the Invoicing period end date "
+    "(BT-74) shall be filled, or both.",
+)
+def br_co_19(doc: Doc) -> Iterator[Element]:
+    for period in doc.all(cac("InvoicePeriod")):
+        parent = period.getparent()
+        if parent is not None and parent.tag in T_LINES:
+            continue  # a line period is checked by BR-CO-20 only
+        if not any(child(period, cbc(n)) is not None for n in ("StartDate", "EndDate", "DescriptionCode")):
+            yield period
+
+
+@rule(
+    "BR-CO-20",
+    "fatal",
+    "If Invoice line period (BG-26) is used, the Invoice line period start date (BT-134) or the Invoice line "
+    "period end date (BT-135) shall be filled, or both.",
+)
+def br_co_20(doc: Doc) -> Iterator[Element]:
+    for line in doc.all_lines:
+        for period in line.iterchildren(cac("InvoicePeriod")):
+            if child(period, cbc("StartDate")) is None and child(period, cbc("EndDate")) is None:
+                yield period
+
+
+def _reason_missing(acs: list[Element]) -> Iterator[Element]:
+    for ac in acs:
+        if child(ac, cbc("AllowanceChargeReason")) is None and child(ac, cbc("AllowanceChargeReasonCode")) is None:
+            yield ac
+
+
+def _line_acs(doc: Doc, charge: bool) -> list[Element]:
+    return [
+        ac
+        for line in doc.all_lines
+        for ac in line.iterchildren(T_ALLOWANCE_CHARGE)
+        if xbool(child(ac, cbc("ChargeIndicator"))) is charge
+    ]
+
+
+@rule(
+    "BR-CO-21",
+    "fatal",
+    "Each Document level allowance (BG-20) shall contain a Document level allowance reason (BT-97) or a Document "
+    "level allowance reason code (BT-98), or both.",
+)
+def br_co_21(doc: Doc) -> Iterator[Element]:
+    yield from _reason_missing(doc.doc_acs(False))
+
+
+@rule(
+    "BR-CO-22",
+    "fatal",
+    "Each Document level charge (BG-21) shall contain a Document level charge reason (BT-104) or a Document level "
+    "charge reason code (BT-105), or both.",
+)
+def br_co_22(doc: Doc) -> Iterator[Element]:
+    yield from _reason_missing(doc.doc_acs(True))
+
+
+@rule(
+    "BR-CO-23",
+    "fatal",
+    "Each Invoice line allowance (BG-27) shall contain an Invoice line allowance reason (BT-139) or an Invoice "
+    "line allowance reason code (BT-140), or both.",
+)
+def br_co_23(doc: Doc) -> Iterator[Element]:
+    yield from _reason_missing(_line_acs(doc, False))
+
+
+@rule(
+    "BR-CO-24",
+    "fatal",
+    "Each Invoice line charge (BG-28) shall contain an Invoice line charge reason (BT-144) or an Invoice line "
+    "charge reason code (BT-145), or both.",
+)
+def br_co_24(doc: Doc) -> Iterator[Element]:
+    yield from _reason_missing(_line_acs(doc, True))
+
+
+@rule(
+    "BR-CO-26",
+    "fatal",
+    "In order for the buyer to automatically identify a supplier, the Seller identifier (BT-29), the Seller legal "
+    "registration identifier (BT-30) and/or the Seller VAT identifier (BT-31) shall be present.",
+)
+def br_co_26(doc: Doc) -> Iterator[Element]:
+    for asp in doc.all(cac("AccountingSupplierParty")):
+        party = path_all(asp, T_PARTY)
+        vat = any(
+            scheme_is_vat(pts) and child(pts, cbc("CompanyID")) is not None
+            for p in party
+            for pts in p.iterchildren(cac("PartyTaxScheme"))
+        )
+        ident = any(i.get("schemeID") != "SEPA" for p in party for i in path_all(p, cac("PartyIdentification"), T_ID))
+        legal = any(path_all(p, cac("PartyLegalEntity"), cbc("CompanyID")) for p in party)
+        if not (vat or ident or legal):
+            yield asp
+
+
+# --- BR-DEC-*: at most two decimals -------------------------------------------------------------------------------
+
+
+def _too_many_decimals(elements: list[Element | None]) -> Iterator[Element]:
+    for el in elements:
+        if el is not None and decimals_after_point(el) > 2:
+            yield el
+
+
+def _first(parent: Element, name: str) -> Element | None:
+    return child(parent, cbc(name))
+
+
+def _dec_rule(rule_id: str, what: str, bt: str, scope: str, name: str) -> None:
+    message = f"The allowed maximum number of decimals for the {what} ({bt}) is 2."
+
+    def check(doc: Doc) -> Iterator[Element]:
+        if scope == "lmt":
+            parents = _lmts(doc)
+        elif scope == "doc_allowance":
+            parents = doc.doc_acs(False)
+        elif scope == "doc_charge":
+            parents = doc.doc_acs(True)
+        elif scope == "line_allowance":
+            parents = _line_acs(doc, False)
+        elif scope == "line_charge":
+            parents = _line_acs(doc, True)
+        elif scope == "subtotal":
+            parents = [st for st in doc.all(cac("TaxSubtotal")) if parent_is(st, cac("TaxTotal"))]
+        else:  # line
+            parents = doc.all_lines
+        yield from _too_many_decimals([_first(p, name) for p in parents])
+
+    rule(rule_id, "fatal", message)(check)
+
+
+for _id, _what, _bt, _scope, _name in (
+    ("BR-DEC-01", "Document level allowance amount", "BT-92", "doc_allowance", "Amount"),
+    ("BR-DEC-02", "Document level allowance base amount", "BT-93", "doc_allowance", "BaseAmount"),
+    ("BR-DEC-05", "Document level charge amount", "BT-99", "doc_charge", "Amount"),
+    ("BR-DEC-06", "Document level charge base amount", "BT-100", "doc_charge", "BaseAmount"),
+    ("BR-DEC-09", "Sum of Invoice line net amount", "BT-106", "lmt", "LineExtensionAmount"),
+    ("BR-DEC-10", "Sum of allowanced on document level", "BT-107", "lmt", "AllowanceTotalAmount"),
+    ("BR-DEC-11", "Sum of charges on document level", "BT-108", "lmt", "ChargeTotalAmount"),
+    ("BR-DEC-12", "Invoice total amount without VAT", "BT-109", "lmt", "TaxExclusiveAmount"),
+    ("BR-DEC-14", "Invoice total amount with VAT", "BT-112", "lmt", "TaxInclusiveAmount"),
+    ("BR-DEC-16", "Paid amount", "BT-113", "lmt", "PrepaidAmount"),
+    ("BR-DEC-17", "Rounding amount", "BT-114", "lmt", "PayableRoundingAmount"),
+    ("BR-DEC-18", "Amount due for payment", "BT-115", "lmt", "PayableAmount"),
+    ("BR-DEC-19", "VAT category taxable amount", "BT-116", "subtotal", "TaxableAmount"),
+    ("BR-DEC-20", "VAT category tax amount", "BT-117", "subtotal", "TaxAmount"),
+    ("BR-DEC-23", "Invoice line net amount", "BT-131", "line", "LineExtensionAmount"),
+    ("BR-DEC-24", "Invoice line allowance amount", "BT-136", "line_allowance", "Amount"),
+    ("BR-DEC-25", "Invoice line allowance base amount", "BT-137", "line_allowance", "BaseAmount"),
+    ("BR-DEC-27", "Invoice line charge amount", "BT-141", "line_charge", "Amount"),
+    ("BR-DEC-28", "Invoice line charge base amount", "BT-142", "line_charge", "BaseAmount"),
+):
+    _dec_rule(_id, _what, _bt, _scope, _name)

@@ -1,0 +1,218 @@
+"""The worker: claims due deliveries, composes them with their stored Message-ID and XML, sends, records.
+
+Crash safety comes from the ledger, not from this loop: a row is `sending` under a lease while it may be in flight,
+and its Message-ID and bytes were fixed when it was queued. Killed at any moment (SIGKILL), the worker leaves rows
+that the next worker claims again (at once when it sees the owning process is gone, else when the lease expires)
+and re-sends under the same Message-ID. SIGTERM/SIGINT stop it cleanly: no new claims, in-flight sends finish and
+are recorded, claimed rows not yet tried are released.
+
+Outcomes are recorded in small batches (one commit per group of sends, not per e-mail); the price is that a crash
+re-sends up to one group, always with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
+
+if TYPE_CHECKING:
+    from ublexport.deliver import Outcome, Transport
+    from ublexport.settings import Settings
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    sent: int = 0
+    deferred: int = 0  # transient failures (deferred or, past the retry window, expired)
+    failed: int = 0
+    released: int = 0
+    recovered: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+Progress = Callable[[WorkerStats], None]
+
+
+def _outcome(recipient: str, state: str, code: int | None, message: str) -> Outcome:
+    from ublexport.deliver import Outcome
+
+    return Outcome(recipient, state, code, message)
+
+
+class Worker:
+    """One worker process: a ledger, a transport and a stop flag."""
+
+    def __init__(self, ledger: Ledger, transport: Transport, *, sender: str, reply_to: str | None = None,
+                 batch: int = 50, concurrency: int = 4, poll: float = 2.0, flush_every: int | None = None,
+                 progress: Progress | None = None) -> None:
+        self.ledger = ledger
+        self.transport = transport
+        self.sender = sender
+        self.reply_to = reply_to
+        self.batch = max(1, batch)
+        self.concurrency = max(1, concurrency)
+        self.poll = poll
+        self.flush_every = flush_every or max(self.concurrency, 10)
+        self.progress = progress
+        self.owner = ledger.owner
+        self.stats = WorkerStats()
+        self.stop = asyncio.Event()
+        self._pending: list[tuple[Claimed, Outcome]] = []
+        self._flush_lock = asyncio.Lock()
+
+    # --- one message ------------------------------------------------------------------------------------------
+
+    def _compose(self, claimed: Claimed, content: dict[str, Any] | None, xml: bytes | None) -> Any:
+        from ublexport.compose import compose
+        from ublexport.model import Document
+        from ublexport.pipeline import Prepared
+        from ublexport.validate import Report
+
+        if xml is None or content is None:
+            raise LookupError("the stored UBL or document content is missing")
+        document = Document.model_validate(content)
+        # totals=None: compose reads the amount from the XML itself, which is exactly what leaves
+        prepared = Prepared(document, xml, Report(document.label, None, "stored"), None, None)
+        return compose(prepared, claimed.recipient, sender=self.sender, message_id=claimed.message_id,
+                       reply_to=self.reply_to)
+
+    async def _send_one(self, claimed: Claimed, content: dict[str, Any] | None, xml: bytes | None) -> Outcome:
+        from ublexport.errors import UblexportError
+        from ublexport.recipients import parse_recipients
+
+        address = parse_recipients(claimed.recipient)[0].address
+        try:
+            message = self._compose(claimed, content, xml)
+        except (UblexportError, LookupError, ValueError) as exc:
+            return _outcome(address, "permanent", None, f"cannot compose the message: {exc}")
+        return await self.transport.send(message, address)
+
+    # --- batches ---------------------------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        async with self._flush_lock:
+            pending, self._pending = self._pending, []
+            if pending:
+                await asyncio.to_thread(self.ledger.record_outcomes, pending, owner=self.owner)
+                for _, outcome in pending:
+                    if outcome.state == "sent":
+                        self.stats.sent += 1
+                    elif outcome.state == "transient":
+                        self.stats.deferred += 1
+                    else:
+                        self.stats.failed += 1
+
+    async def _run_batch(self, claimed: Sequence[Claimed]) -> None:
+        from ublexport.deliver import TransportError
+
+        contents, payloads = await asyncio.to_thread(self.ledger.load, claimed)
+        slots = asyncio.Semaphore(self.concurrency)
+        untried: list[int] = []
+        fatal: list[BaseException] = []
+
+        async def one(c: Claimed) -> None:
+            async with slots:
+                if self.stop.is_set() or fatal:
+                    untried.append(c.id)
+                    return
+                try:
+                    outcome = await self._send_one(c, contents.get((c.document_id, c.version)),
+                                                   payloads.get(c.sha256 or ""))
+                except TransportError as exc:  # misconfigured: every send would fail alike
+                    fatal.append(exc)
+                    untried.append(c.id)
+                    return
+                self._pending.append((c, outcome))
+                if len(self._pending) >= self.flush_every:
+                    await self._flush()
+
+        try:
+            await asyncio.gather(*(one(c) for c in claimed))
+        finally:
+            await self._flush()
+            if untried:
+                await asyncio.to_thread(self.ledger.release, untried, owner=self.owner)
+                self.stats.released += len(untried)
+        if fatal:
+            raise fatal[0]
+
+    async def _heartbeat(self) -> None:
+        interval = max(1.0, self.ledger.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(self.ledger.renew, owner=self.owner)
+
+    async def run(self, *, once: bool) -> WorkerStats:
+        """Send until nothing is due (once) or until stopped."""
+        self.stats.recovered = await asyncio.to_thread(self.ledger.recover_dead_owners)
+        beat = asyncio.create_task(self._heartbeat())
+        try:
+            async with self.transport:
+                while not self.stop.is_set():
+                    claimed = await asyncio.to_thread(self.ledger.claim_due, self.batch, owner=self.owner)
+                    if not claimed:
+                        if once:
+                            break
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self.stop.wait(), self.poll)
+                        continue
+                    self.stats.claimed += len(claimed)
+                    self.stats.batches += 1
+                    await self._run_batch(claimed)
+                    if self.progress:
+                        self.progress(self.stats)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        return self.stats
+
+
+def run_worker(settings: Settings, *, once: bool, batch: int = 50, concurrency: int | None = None,
+               backoff: Backoff | None = None, lease: dt.timedelta | None = None, poll: float = 2.0,
+               db_url: str | None = None, transport: Transport | None = None, progress: Progress | None = None,
+               install_signals: bool = True) -> WorkerStats:
+    """Run a worker in this process until nothing is due (`once`) or until SIGTERM/SIGINT."""
+    from ublexport.deliver import open_transport
+
+    kwargs: dict[str, Any] = {"owner": default_owner("worker")}
+    if backoff is not None:
+        kwargs["backoff"] = backoff
+    if lease is not None:
+        kwargs["lease"] = lease
+    ledger = Ledger.open(settings, db_url=db_url, **kwargs)
+    try:
+        chosen = transport or open_transport(settings)
+        worker = Worker(ledger, chosen, sender=settings.sender, reply_to=settings.reply_to, batch=batch,
+                        concurrency=concurrency or settings.max_connections, poll=poll, progress=progress)
+
+        async def main() -> WorkerStats:
+            if install_signals:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    with contextlib.suppress(NotImplementedError, RuntimeError):
+                        loop.add_signal_handler(sig, worker.stop.set)
+            return await worker.run(once=once)
+
+        return asyncio.run(main())
+    finally:
+        ledger.close()
+
+
+def print_progress(stats: WorkerStats) -> None:
+    """One status line per batch on stderr (stdout stays for --json)."""
+    print(f"worker: claimed {stats.claimed}, sent {stats.sent}, deferred {stats.deferred}, failed {stats.failed}",
+          file=sys.stderr, flush=True)
