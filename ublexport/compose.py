@@ -164,6 +164,7 @@ def compose(prepared: Prepared, recipient: Recipient | str, *, sender: str, mess
         recipient = found[0]
     if not _MESSAGE_ID.match(message_id):
         raise InputError(f"not a valid Message-ID: {message_id!r}")
+    check_header("To", f"{recipient.display_name or ''} {recipient.address} {recipient.ascii_address}")
     from_ = parse_sender(sender)
     document = prepared.document
     subject, body = subject_and_body(prepared)

@@ -248,7 +248,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                          message_id=message_id, refusal=INPUT))
                 return
             try:
-                outcome = await send_with_retry(transport, message, inbox.ascii_address, attempts=attempts,
+                outcome = await send_with_retry(transport, message, inbox.address, attempts=attempts,
                                                 base_delay=base_delay, max_delay=max_delay)
             except TransportError as exc:
                 abort.append(exc.message)
@@ -267,8 +267,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             slots.release()
 
     order_of = {id(item): n for n, item in enumerate(plan.items)}
-    for item in plan.refused:
-        done(order_of[id(item)], 0, _refused(item))
+    for refused in plan.refused:
+        done(order_of[id(refused)], 0, _refused(refused))
 
     queue: asyncio.Queue[PlanItem | None] = asyncio.Queue(maxsize=max(1, lookahead))
 

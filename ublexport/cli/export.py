@@ -1,0 +1,147 @@
+"""`ublexport export PATHS... --to "a@x.nl; b@y.nl"`: plan, deliver (one e-mail per document and inbox), summary."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import click
+
+from ublexport.cli.common import console, handle_errors, json_option, print_json, print_table
+from ublexport.cli.config import settings_options
+from ublexport.model import DocumentKind, Status
+
+if TYPE_CHECKING:
+    from ublexport.export import ExportLedger, Plan, Result
+    from ublexport.settings import Settings
+
+PROGRESS_FROM = 6  # show a progress bar from this many deliveries on
+
+
+def open_ledger(settings: Settings) -> ExportLedger | None:
+    """The ledger (settings.db_url) that remembers what went where, so a second export skips what arrived."""
+    from ublexport.ledger import Ledger
+
+    # cast: ledger.OutcomeLike declares writable attributes, which a frozen Outcome cannot match for mypy
+    return cast("ExportLedger", Ledger.open(settings))
+
+
+def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) -> None:
+    rows = []
+    for item in plan.items:
+        doc = item.document
+        rows.append((item.label, doc.status.value if doc else "-", Path(item.source).name,
+                     "goes" if item.state == "go" else "REFUSED", item.reason))
+    print_table("Plan", ["document", "status", "file", "decision", "reason"], rows, stderr=stderr)
+    out = console(stderr)
+    filtered = f", {plan.filtered_out} not selected by the filters" if plan.filtered_out else ""
+    out.print(f"{len(plan.going)} document(s) go to {len(inboxes)} inbox(es) ({', '.join(inboxes)}): "
+              f"{len(plan.going) * len(inboxes)} e-mail(s); {len(plan.refused)} refused{filtered}.")
+    out.print(f"Via {transport}. Each document is rendered and validated just before it is sent; "
+              "an invalid one never leaves.")
+
+
+def print_summary(results: list[Result]) -> None:
+    rows = []
+    for r in results:
+        detail = r.reason
+        if r.message and r.status != "refused":
+            detail = f"{detail}: {r.message}" if detail else r.message
+        rows.append((r.document, r.inbox or "-", r.status, r.code if r.code is not None else "", detail))
+    print_table("Summary", ["document", "inbox", "result", "code", "reason / server reply"], rows)
+    counts = Counter(r.status for r in results)
+    console().print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to do")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--to", "to", required=True, envvar="UBLEXPORT_TO", show_envvar=True,
+              help='Inbox address(es), separated by , or ; e.g. "Yuki <acme@yukiworks.nl>; b@office.be".')
+@click.option("--kind", "kinds", multiple=True, type=click.Choice([k.value for k in DocumentKind]),
+              help="Only these kinds (repeatable).")
+@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]),
+              help="Only these statuses (repeatable).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only documents issued on or after this date.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Only documents issued on or before this date.")
+@click.option("--number", "numbers", multiple=True, help="Only these document numbers (repeatable).")
+@click.option("--pdf", "pdf_mode", type=click.Choice(["embed", "attach"]), default="embed", show_default=True,
+              help="Embed the PDF in the UBL, or attach <number>.pdf beside <number>.xml.")
+@click.option("--profile", type=click.Choice(["peppol", "nlcius"]), default="peppol", show_default=True,
+              help="Rule set: Peppol BIS Billing 3.0, or NLCIUS (SI-UBL 2.0) for Dutch B2B.")
+@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the composed .eml files into this folder instead of sending.")
+@click.option("--resend", is_flag=True, help="Send again to inboxes that already received the document.")
+@click.option("--attempts", type=click.IntRange(1, 20), default=4, show_default=True,
+              help="Attempts per inbox within this run for temporary failures (4xx, lost connection).")
+@click.option("--retry-delay", type=click.FloatRange(0, 600), default=1.0, show_default=True,
+              help="Seconds before the first retry; doubles each time (at most 30 s).")
+@json_option
+@handle_errors
+@settings_options
+def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: tuple[str, ...],
+           since: Any, until: Any, numbers: tuple[str, ...], pdf_mode: str, profile: str, dry_run: Path | None,
+           resend: bool, attempts: int, retry_delay: float, as_json: bool, settings: Settings) -> None:
+    """Send the documents in PATHS (files or folders) to the accountant's inbox(es), one e-mail per document
+    and inbox, as validated UBL.
+
+    Invoices, credit notes and proformas go once sent (status sent or paid), expenses always; quotes, drafts,
+    cancelled and invalid documents never. Without an SMTP server configured, mail goes to the embedded local
+    inbox (see `ublexport inbox list`) and nothing leaves this machine.
+
+    Exit codes: 0 all delivered or rightly refused, 2 invalid input (address, file), 3 a document is invalid,
+    4 delivery failed for at least one inbox."""
+    from ublexport.deliver import open_transport
+    from ublexport.export import Filters, exit_code, plan, run
+    from ublexport.pipeline import PdfMode
+    from ublexport.recipients import parse_recipients
+
+    inboxes = parse_recipients(to)  # one bad address refuses the whole export, before anything happens
+    filters = Filters(frozenset(kinds), frozenset(statuses), since.date() if since else None,
+                      until.date() if until else None, frozenset(numbers))
+    the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile)
+    transport = open_transport(settings, dry_run_dir=dry_run)
+    print_plan(the_plan, [r.address for r in inboxes], transport.description, stderr=as_json)
+    ledger = open_ledger(settings) if dry_run is None else None
+
+    total = the_plan.total_steps(len(inboxes))
+    show_bar = not as_json and sys.stderr.isatty() and total >= PROGRESS_FROM
+
+    async def go() -> list[Result]:
+        async with transport:
+            if not show_bar:
+                return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
+                                 reply_to=settings.reply_to, resend=resend, attempts=attempts,
+                                 base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2))
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console(stderr=True), transient=True) as bar:
+                task = bar.add_task("exporting", total=total)
+                return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
+                                 reply_to=settings.reply_to, resend=resend, attempts=attempts,
+                                 base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
+                                 progress=lambda _r: bar.advance(task))
+
+    try:
+        results = asyncio.run(go())
+    finally:
+        close = getattr(ledger, "close", None)
+        if close is not None:
+            close()
+    code = exit_code(results)
+    local = not settings.smtp_host and dry_run is None
+    if as_json:
+        print_json({"transport": transport.description, "nothing_left_this_machine": local or dry_run is not None,
+                    "plan": the_plan.as_dict(), "results": [r.as_dict() for r in results],
+                    "summary": dict(Counter(r.status for r in results)), "exit_code": code})
+    else:
+        print_summary(results)
+        if local:
+            console().print(f"Nothing left this machine: the e-mails are in the local inbox {settings.inbox_dir} "
+                            "(`ublexport inbox list`, `ublexport inbox show N`).")
+        elif dry_run is not None:
+            console().print(f"Dry run: nothing was sent; the .eml files are in {dry_run}.")
+    sys.exit(code)

@@ -1,0 +1,112 @@
+"""`ublexport inbox serve | list | show N`: the embedded local inbox, to try the whole flow without a mail account."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ublexport.cli.common import console, handle_errors, json_option, print_json, print_table
+from ublexport.cli.config import settings_options
+
+
+@click.group()
+def inbox() -> None:
+    """The embedded local inbox (a Maildir in the data directory)."""
+
+
+@inbox.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=2525, show_default=True, help="Port (0: any free).")
+@handle_errors
+@settings_options
+def serve(host: str, port: int, settings: Any) -> None:
+    """Run an SMTP server that stores everything it receives into the local inbox (Ctrl-C to stop).
+
+    It has no authentication and no TLS: keep it on 127.0.0.1."""
+    from ublexport.inbox import ServerThread
+    from ublexport.inbox import serve as run_server
+
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        click.echo(f"warning: listening on {host}: anyone who can reach it can drop mail into the inbox", err=True)
+
+    def ready(server: ServerThread) -> None:
+        click.echo(f"Local inbox SMTP server on {server.host}:{server.port}, storing into {settings.inbox_dir}.\n"
+                   f"Send to it with: UBLEXPORT_SMTP_HOST={server.host} UBLEXPORT_SMTP_PORT={server.port} "
+                   "UBLEXPORT_SMTP_SECURITY=none ublexport export ...\nCtrl-C to stop.", err=True)
+
+    try:
+        run_server(settings, host, port, ready=ready)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _valid_text(valid: bool | None) -> str:
+    return {True: "valid", False: "INVALID", None: "-"}[valid]
+
+
+@inbox.command("list")
+@json_option
+@handle_errors
+@settings_options
+def list_(as_json: bool, settings: Any) -> None:
+    """List what arrived, oldest first: the number is what `show` takes."""
+    from ublexport.inbox import list_messages
+
+    messages = list_messages(settings)
+    if as_json:
+        print_json([m.as_dict() for m in messages])
+        return
+    rows = [(m.number, m.date.strftime("%Y-%m-%d %H:%M") if m.date else "-", m.recipient, m.subject,
+             ", ".join(a.filename for a in m.attachments), _valid_text(m.ubl_valid)) for m in messages]
+    print_table(f"Local inbox {settings.inbox_dir}", ["#", "date", "to", "subject", "attachments", "UBL"], rows)
+    if not messages:
+        console().print("The local inbox is empty.")
+
+
+@inbox.command()
+@click.argument("number", type=click.IntRange(1))
+@json_option
+@click.option("--save-attachments", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the attachments into this folder.")
+@handle_errors
+@settings_options
+def show(number: int, as_json: bool, save_attachments: Path | None, settings: Any) -> None:
+    """Show message NUMBER: headers, text, attachments and whether the UBL is valid."""
+    from ublexport.compose import safe_filename
+    from ublexport.inbox import show_message
+
+    message = show_message(settings, number)
+    saved: list[str] = []
+    if save_attachments is not None:
+        save_attachments.mkdir(parents=True, exist_ok=True)
+        for attachment in message.attachments:
+            stem, _, ext = (attachment.filename or "attachment.bin").rpartition(".")
+            path = save_attachments / safe_filename(stem or ext, ext if stem else "bin")
+            path.write_bytes(attachment.content)
+            saved.append(str(path))
+    if as_json:
+        data = message.as_dict(body=True)
+        data["saved"] = saved
+        print_json(data)
+        return
+    out = console()
+    for label, value in (("From", message.sender), ("To", message.recipient), ("Subject", message.subject),
+                         ("Date", message.date.isoformat() if message.date else "-"),
+                         ("Message-ID", message.message_id)):
+        out.print(f"[bold]{label}:[/bold] {value}", markup=True, highlight=False)
+    out.print("")
+    out.print(message.body, markup=False)
+    rows = [(a.filename, a.content_type, a.size, _valid_text(a.valid), a.root or "") for a in message.attachments]
+    print_table("Attachments", ["file", "type", "bytes", "UBL", "root"], rows)
+    for attachment in message.attachments:
+        for problem in attachment.problems:
+            click.echo(f"{attachment.filename}: {problem}")
+    for written in saved:
+        click.echo(f"saved {written}", err=True)

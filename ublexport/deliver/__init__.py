@@ -1,0 +1,120 @@
+"""Transports: SMTP, the embedded local inbox, a directory of .eml files; one closed outcome vocabulary.
+
+A transport makes exactly one attempt per call and reports, never raises, for delivery problems: 4xx replies and lost
+connections are "transient", 5xx replies "permanent". Retrying is the caller's business (`send_with_retry` within a
+run, the ledger's worker across runs), and always with the same message and Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from ublexport.errors import DeliveryError, InputError
+
+if TYPE_CHECKING:
+    import ssl
+
+    from ublexport.settings import Settings
+
+STATES = ("sent", "transient", "permanent")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    recipient: str
+    state: str  # "sent" | "transient" | "permanent"
+    code: int | None  # the server's reply code, None when there was none (connection lost, timeout)
+    message: str  # the server's reply text, or what went wrong
+    attempts: int = 1
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise ValueError(f"unknown outcome state {self.state!r}")
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "sent"
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+class TransportError(DeliveryError):
+    """The transport cannot work at all (TLS refused, no STARTTLS, AUTH failed): every send would fail alike.
+
+    Raised rather than reported so that a run stops instead of hammering a misconfigured server."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    description: str
+
+    async def __aenter__(self) -> Transport: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def send(self, message: EmailMessage, recipient: str) -> Outcome: ...
+
+
+def classify(code: int | None) -> str:
+    """RFC 5321: 2yz done, 4yz try again later, 5yz do not repeat; anything odd counts as transient."""
+    if code is not None and 200 <= code < 300:
+        return "sent"
+    if code is not None and 500 <= code < 600:
+        return "permanent"
+    return "transient"
+
+
+def open_transport(settings: Settings, *, dry_run_dir: Path | None = None,
+                   tls_context: ssl.SSLContext | None = None) -> Transport:
+    """--dry-run DIR, else SMTP when a host is configured, else the embedded local inbox."""
+    if dry_run_dir is not None:
+        from ublexport.deliver.files import FilesTransport
+
+        return FilesTransport(dry_run_dir)
+    if settings.smtp_host:
+        if settings.smtp_user and settings.smtp_security == "none":
+            raise InputError("SMTP credentials are configured but UBLEXPORT_SMTP_SECURITY is 'none': refusing to "
+                             "send the password in clear text; use 'starttls' or 'tls'")
+        from ublexport.deliver.smtp import SmtpTransport
+
+        return SmtpTransport(settings, tls_context=tls_context)
+    from ublexport.deliver.local import LocalInboxTransport
+
+    return LocalInboxTransport(settings.inbox_dir, settings.sender)
+
+
+def backoff(attempt: int, base_delay: float, max_delay: float) -> float:
+    """Delay before attempt `attempt + 1`: base, 2x base, 4x base ... capped."""
+    return float(min(max_delay, base_delay * (2 ** (attempt - 1))))
+
+
+async def send_with_retry(transport: Transport, message: EmailMessage, recipient: str, *, attempts: int = 4,
+                          base_delay: float = 1.0, max_delay: float = 30.0) -> Outcome:
+    """Retry transient outcomes with exponential backoff; a permanent outcome is final at once."""
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    outcome: Outcome | None = None
+    for attempt in range(1, attempts + 1):
+        outcome = dataclasses.replace(await transport.send(message, recipient), attempts=attempt)
+        if outcome.state != "transient" or attempt == attempts:
+            return outcome
+        await asyncio.sleep(backoff(attempt, base_delay, max_delay))
+    assert outcome is not None
+    return outcome
+
+
+def envelope_sender(sender: str) -> str:
+    from ublexport.recipients import parse_sender
+
+    return parse_sender(sender).ascii_address
+
+
+__all__ = ["Outcome", "Transport", "TransportError", "classify", "envelope_sender", "open_transport",
+           "send_with_retry"]
+

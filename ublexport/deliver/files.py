@@ -1,0 +1,46 @@
+"""--dry-run DIR: write each composed message as an .eml file instead of sending it (compose is not transport)."""
+
+from __future__ import annotations
+
+import asyncio
+from email.message import EmailMessage
+from pathlib import Path
+
+from ublexport.compose import message_bytes, safe_filename
+from ublexport.deliver import Outcome
+
+
+def eml_name(message: EmailMessage, recipient: str) -> str:
+    """`<kind>-<number>--<inbox>.eml`: one per document and inbox, the same name on every run."""
+    kind = str(message.get("X-UBLExport-Kind", "") or "message")
+    stem = "document"
+    for part in message.iter_attachments():
+        filename = part.get_filename()
+        if filename:
+            stem = filename.rsplit(".", 1)[0]
+            break
+    return safe_filename(f"{kind}-{stem}--{recipient.replace('@', '_at_')}", "eml")
+
+
+class FilesTransport:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.description = f"dry run: .eml files in {directory} (nothing was sent)"
+        self.dry_run = True
+        self.written: list[Path] = []
+
+    async def __aenter__(self) -> FilesTransport:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def send(self, message: EmailMessage, recipient: str) -> Outcome:
+        path = self.directory / eml_name(message, recipient)
+        try:
+            await asyncio.to_thread(path.write_bytes, message_bytes(message))
+        except OSError as exc:
+            return Outcome(recipient, "transient", None, f"cannot write {path}: {exc}")
+        self.written.append(path)
+        return Outcome(recipient, "sent", None, f"written to {path} (dry run, not sent)")

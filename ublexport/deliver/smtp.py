@@ -1,0 +1,221 @@
+"""SMTP delivery with aiosmtplib: TLS enforced, one transaction per recipient, a small pool of reused connections.
+
+We drive the session by hand (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA) instead of aiosmtplib's
+`send_message` so that: STARTTLS is required rather than opportunistic (aiosmtplib's default start_tls=None sends
+AUTH in clear text when a server does not offer it), AUTH only ever runs on an encrypted connection, SIZE is
+checked before the data goes out, and every reply keeps its code for the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from ublexport.compose import message_bytes
+from ublexport.deliver import Outcome, TransportError, classify, envelope_sender
+from ublexport.recipients import to_ascii
+from ublexport.settings import Settings
+
+SECURITY_LABEL = {"tls": "implicit TLS", "starttls": "STARTTLS", "none": "no encryption"}
+
+
+def make_tls_context(cafile: str | None = None) -> ssl.SSLContext:
+    """The system's trust store (plus an optional private CA); certificate and host name verification on."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if cafile:
+        context.load_verify_locations(cafile=cafile)
+    return context
+
+
+def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class _Stale(Exception):
+    """A reused connection turned out to be closed before the transaction began: reconnect, no harm done."""
+
+
+class SmtpTransport:
+    """At most `settings.max_connections` connections, each kept open for the next message."""
+
+    def __init__(self, settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> None:
+        assert settings.smtp_host, "SmtpTransport needs a host"
+        self.settings = settings
+        self.host: str = settings.smtp_host
+        self.port: int = settings.smtp_port or 587
+        self.security = settings.smtp_security
+        user = f"{settings.smtp_user}@" if settings.smtp_user else ""
+        self.description = f"smtp://{user}{self.host}:{self.port} ({SECURITY_LABEL[self.security]})"
+        self._tls_context = tls_context
+        self._slots = asyncio.Semaphore(settings.max_connections)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._sender = envelope_sender(settings.sender)
+        self.connections_opened = 0  # for tests and diagnostics: proves reuse
+
+    def _context(self) -> ssl.SSLContext:
+        if self._tls_context is None:
+            cafile = str(self.settings.smtp_cafile) if self.settings.smtp_cafile else None
+            self._tls_context = make_tls_context(cafile)
+        return self._tls_context
+
+    async def __aenter__(self) -> SmtpTransport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        idle, self._idle = self._idle, []
+        for smtp in idle:
+            try:
+                await smtp.quit(timeout=5)
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                smtp.close()
+
+    # --- connections -----------------------------------------------------------------------------------------
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        """A ready connection (TLS as configured, logged in); TransportError when it can never work."""
+        s = self.settings
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, use_tls=self.security == "tls", start_tls=False,
+                               validate_certs=True,
+                               tls_context=self._context() if self.security != "none" else None,
+                               local_hostname=s.local_hostname, timeout=s.timeout)
+        try:
+            await smtp.connect()
+            self.connections_opened += 1
+            await smtp.ehlo()
+            if self.security == "starttls":
+                if not smtp.supports_extension("starttls"):
+                    smtp.close()
+                    secret = " and never sends the password in clear text" if s.smtp_user else ""
+                    raise TransportError(self.description, None,
+                                         f"the server does not offer STARTTLS; ublexport requires it{secret} "
+                                         "(set UBLEXPORT_SMTP_SECURITY=tls for implicit TLS on port 465)")
+                await smtp.starttls(server_hostname=self.host)
+                await smtp.ehlo()
+            if s.smtp_user:
+                if smtp.get_transport_info("sslcontext") is None:  # belt and braces: never AUTH in clear
+                    smtp.close()
+                    raise TransportError(self.description, None, "refusing AUTH on an unencrypted connection")
+                await self._login(smtp)
+        except TransportError:
+            raise
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            raise TransportError(self.description, exc.code, f"login refused: {exc.message}") from None
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            cause = _ssl_cause(exc)
+            if cause is not None:
+                raise TransportError(self.description, None,
+                                     f"TLS failed, the server's certificate is not trusted or does not match "
+                                     f"{self.host} ({cause}); nothing was sent") from None
+            raise
+        return smtp
+
+    async def _login(self, smtp: aiosmtplib.SMTP) -> None:
+        """One mechanism (PLAIN, else LOGIN), one try: a wrong password is wrong in every mechanism, and
+        aiosmtplib's login() cycling through all of them can lock an account or hang on some servers."""
+        user, password = self.settings.smtp_user or "", self.settings.smtp_password or ""
+        methods = smtp.server_auth_methods
+        if "plain" in methods:
+            await smtp.auth_plain(user, password)
+        elif "login" in methods:
+            await smtp.auth_login(user, password)
+        else:
+            smtp.close()
+            offered = ", ".join(methods) or "none"
+            raise TransportError(self.description, None,
+                                 f"the server offers no PLAIN or LOGIN authentication (offers: {offered})")
+
+    def _release(self, smtp: aiosmtplib.SMTP, healthy: bool) -> None:
+        if healthy and smtp.is_connected:
+            self._idle.append(smtp)
+        else:
+            smtp.close()
+
+    async def _reset(self, smtp: aiosmtplib.SMTP) -> bool:
+        """After a refusal the session is still usable once RSET clears the transaction."""
+        if not smtp.is_connected:
+            return False
+        try:
+            await smtp.rset()
+            return True
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
+            smtp.close()
+            return False
+
+    # --- one transaction ----------------------------------------------------------------------------------------
+
+    async def send(self, message: EmailMessage, recipient: str) -> Outcome:
+        """One attempt, one transaction with this single RCPT; delivery problems become an Outcome."""
+        data = message_bytes(message)
+        rcpt = to_ascii(recipient)
+        async with self._slots:
+            for _ in range(2):  # the second round only after a stale idle connection
+                while self._idle and not self._idle[-1].is_connected:  # the server closed it meanwhile
+                    self._idle.pop().close()
+                reused = bool(self._idle)
+                try:
+                    smtp = self._idle.pop() if reused else await self._connect()
+                except TransportError:
+                    raise
+                except aiosmtplib.SMTPResponseException as exc:
+                    return Outcome(recipient, classify(exc.code), exc.code, f"connecting: {exc.message}")
+                except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+                    return Outcome(recipient, "transient", None, f"cannot connect to {self.host}:{self.port}: "
+                                                                 f"{exc}")
+                try:
+                    return await self._transaction(smtp, reused, data, rcpt, recipient)
+                except _Stale:
+                    continue
+        return Outcome(recipient, "transient", None, "connection closed by the server before the transaction")
+
+    async def _transaction(self, smtp: aiosmtplib.SMTP, reused: bool, data: bytes, rcpt: str,
+                           recipient: str) -> Outcome:
+        limit_text = smtp.esmtp_extensions.get("size", "") if smtp.supports_extension("size") else ""
+        options: list[str] = []
+        if smtp.supports_extension("size"):
+            limit = int(limit_text) if limit_text.strip().isdigit() else 0
+            if limit and len(data) > limit:
+                self._release(smtp, True)
+                return Outcome(recipient, "permanent", None,
+                               f"message is {len(data)} bytes, the server accepts at most {limit} (ESMTP SIZE); "
+                               "not sent")
+            options.append(f"SIZE={len(data)}")
+        stage = "MAIL FROM"
+        try:
+            try:
+                await smtp.mail(self._sender, options=options)
+            except aiosmtplib.SMTPServerDisconnected:
+                if reused:
+                    smtp.close()
+                    raise _Stale() from None
+                raise
+            stage = "RCPT TO"
+            await smtp.rcpt(rcpt)
+            stage = "DATA"
+            response = await smtp.data(data, timeout=self.settings.data_timeout)
+        except (TimeoutError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            smtp.close()
+            text = str(exc) or type(exc).__name__
+            if stage == "DATA":
+                text = (f"connection lost during DATA ({text}); the server may or may not have accepted the "
+                        "message, a retry re-sends it with the same Message-ID")
+            else:
+                text = f"connection lost at {stage}: {text}"
+            return Outcome(recipient, "transient", None, text)
+        except aiosmtplib.SMTPResponseException as exc:
+            self._release(smtp, exc.code != 421 and await self._reset(smtp))
+            return Outcome(recipient, classify(exc.code), exc.code, f"{stage}: {exc.message}")
+        except aiosmtplib.SMTPException as exc:  # e.g. SMTPNotSupported: our side cannot express the message
+            self._release(smtp, await self._reset(smtp))
+            return Outcome(recipient, "permanent", None, f"{stage}: {exc}")
+        self._release(smtp, True)
+        return Outcome(recipient, classify(response.code), response.code, response.message)
