@@ -1,15 +1,15 @@
 """Model -> view -> Jinja2 templates -> UBL bytes.
 
 One template environment per process (building it and compiling the templates costs far more than a render).
-Autoescape is on for every template, undefined names fail loudly, and every printed value is checked for
-characters XML 1.0 cannot carry, so a note can neither add an element nor produce an unreadable file.
+Autoescape is on for every template, undefined names fail loudly, and the output is checked once for characters
+XML 1.0 cannot carry (one regex over the whole document is cheaper than a check per printed value), so a note can
+neither add an element nor produce an unreadable file.
 """
 
 from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
 
 import jinja2
 
@@ -22,12 +22,12 @@ from ublexport.view import UblView, build
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def _xml_safe(value: Any) -> Any:
-    if isinstance(value, str) and _XML_ILLEGAL.search(value):
-        bad = _XML_ILLEGAL.search(value)
-        assert bad is not None
-        raise InputError(f"the text {value[:40]!r} contains U+{ord(bad.group()):04X}, which XML cannot carry")
-    return value
+def _refuse_xml_illegal(xml: str) -> str:
+    bad = _XML_ILLEGAL.search(xml)
+    if bad is not None:
+        start = max(0, bad.start() - 30)
+        raise InputError(f"the text {xml[start:bad.end()]!r} contains U+{ord(bad.group()):04X}, which XML cannot carry")
+    return xml
 
 
 @cache
@@ -36,7 +36,6 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
-        finalize=_xml_safe,
         trim_blocks=False,
         lstrip_blocks=False,
         keep_trailing_newline=True,
@@ -50,7 +49,7 @@ def template(root: str) -> jinja2.Template:
 
 
 def render_view(view: UblView) -> bytes:
-    return template(view.root).render(d=view).encode("utf-8")
+    return _refuse_xml_illegal(template(view.root).render(d=view)).encode("utf-8")
 
 
 def render(document: Document, *, profile: str | None = None, pdf: bytes | None = None,

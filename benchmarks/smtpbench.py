@@ -1,0 +1,112 @@
+"""A counting SMTP server in its own process, and the raw aiosmtplib baseline that sends into it.
+
+The server runs in a child process so that it never shares the event loop (or the GIL) with the code measured;
+both the export and the raw baseline talk to the same kind of server over loopback. It accepts every message and
+only counts it: no disk, no parsing beyond what aiosmtpd does for every client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+SENDER = "ublexport-bench@example.com"
+RCPT = "acme.bench@yukiworks.example"
+
+
+class _CountingHandler:
+    def __init__(self, counter: Synchronized[int]) -> None:
+        self.counter = counter
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.counter.value += 1
+        return "250 2.0.0 counted"
+
+
+def _serve(conn: Connection, counter: Synchronized[int]) -> None:
+    """Child process: serve on an ephemeral loopback port, report it, run until the parent says stop."""
+    from aiosmtpd.smtp import SMTP
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        handler = _CountingHandler(counter)
+        server = await loop.create_server(
+            lambda: SMTP(handler, hostname="bench.local", ident="bench", data_size_limit=0), "127.0.0.1", 0)
+        conn.send(server.sockets[0].getsockname()[1])
+        stop = asyncio.Event()
+        loop.add_reader(conn.fileno(), stop.set)
+        await stop.wait()
+        server.close()
+
+    asyncio.run(main())
+
+
+@dataclass
+class CountingServer:
+    port: int
+    counter: Synchronized[int]
+
+    @property
+    def count(self) -> int:
+        return int(self.counter.value)
+
+    def reset(self) -> None:
+        self.counter.value = 0
+
+
+@contextmanager
+def counting_server() -> Iterator[CountingServer]:
+    """Start the counting server in a child process; stop that child (and only it) on exit."""
+    ctx = mp.get_context("spawn")
+    counter: Synchronized[int] = ctx.Value("q", 0, lock=False)  # type: ignore[assignment]
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(child, counter), daemon=True)
+    process.start()
+    try:
+        if not parent.poll(30):
+            raise RuntimeError("the counting SMTP server did not start")
+        yield CountingServer(parent.recv(), counter)
+    finally:
+        parent.send("stop")
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+
+
+async def _raw_worker(port: int, data: bytes, count: int) -> None:
+    import aiosmtplib
+
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="localhost", start_tls=False,
+                           use_tls=False, timeout=60)
+    await smtp.connect()
+    for _ in range(count):
+        await smtp.sendmail(SENDER, [RCPT], data)
+    await smtp.quit()
+
+
+async def raw_send(port: int, data: bytes, total: int, connections: int) -> float:
+    """Send `total` copies of `data` over `connections` connections, split evenly; seconds taken."""
+    shares = [total // connections + (1 if i < total % connections else 0) for i in range(connections)]
+    start = time.perf_counter()
+    await asyncio.gather(*(_raw_worker(port, data, n) for n in shares if n))
+    return time.perf_counter() - start
+
+
+def same_size_message(size: int) -> bytes:
+    """A plain RFC 5322 message of exactly `size` bytes (CRLF line ends, lines under 998 characters)."""
+    head = (f"From: {SENDER}\r\nTo: {RCPT}\r\nSubject: raw baseline\r\n"
+            "Message-ID: <raw@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n").encode()
+    body_size = max(0, size - len(head))
+    line = b"x" * 76 + b"\r\n"
+    body = (line * (body_size // len(line) + 1))[:body_size]
+    if body_size >= 2:
+        body = body[:-2] + b"\r\n"
+    return head + body

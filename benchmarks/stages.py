@@ -1,0 +1,216 @@
+"""Section 1: the cost of every stage per document, next to bare Jinja2 / lxml / stdlib baselines, same run.
+
+Every row times the same documents one call at a time (see timing.per_call). Inputs a row does not own are prepared
+outside the timed region: the bare render gets plain dicts, the parsed-tree rows get trees, compose gets a
+prepared document, so each row measures exactly what its name says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from benchmarks import baseline
+from benchmarks.timing import Stats, once_ms, per_call
+from ublexport import render as ub_render
+from ublexport import xsd
+from ublexport.model import Document
+from ublexport.pipeline import PdfMode, Prepared, prepare, profile_for
+from ublexport.totals import compute
+from ublexport.view import build
+
+SENDER = "ublexport-bench@example.com"
+INBOX = "Yuki <acme.bench@yukiworks.example>"
+
+
+@dataclass
+class Row:
+    """One line of the stage table. `stats` is None when the stage could not run (module not there yet)."""
+
+    key: str
+    label: str
+    stats: Stats | None
+    baseline: str | None = None  # key of the row (or sum of rows, "a+b") this one is compared with
+    target_ms: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Section1:
+    rows: list[Row] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def stats(self, key: str) -> Stats | None:
+        for row in self.rows:
+            if row.key == key:
+                return row.stats
+        return None
+
+    def baseline_ms(self, spec: str) -> float | None:
+        parts = [self.stats(k) for k in spec.split("+")]
+        return None if any(p is None for p in parts) else sum(p.median for p in parts if p is not None)
+
+
+class Compilations:
+    """Counts XSD compilations and Jinja2 environments created while active: either is a per-process cost, so
+    any count above zero during the timed loops is the 'compiled more than once' trap."""
+
+    def __init__(self) -> None:
+        self.schemas = 0
+        self.environments = 0
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[Compilations]:
+        import jinja2
+        from lxml import etree
+
+        real_schema, real_init = etree.XMLSchema, jinja2.Environment.__init__
+
+        def counting_schema(*args: Any, **kwargs: Any) -> Any:
+            self.schemas += 1
+            return real_schema(*args, **kwargs)
+
+        def counting_init(env: Any, *args: Any, **kwargs: Any) -> None:
+            self.environments += 1
+            real_init(env, *args, **kwargs)
+
+        etree.XMLSchema = counting_schema  # type: ignore[misc]
+        jinja2.Environment.__init__ = counting_init  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            etree.XMLSchema = real_schema  # type: ignore[misc]
+            jinja2.Environment.__init__ = real_init  # type: ignore[method-assign]
+
+
+def _optional(module: str) -> tuple[Any, str]:
+    """A module that may not have landed yet: (module, "") or (None, why)."""
+    try:
+        return importlib.import_module(module), ""
+    except Exception as exc:  # ImportError, or a half-written package failing on import
+        return None, f"not available yet ({type(exc).__name__}: {exc})"[:160]
+
+
+def _first_use_costs() -> dict[str, float]:
+    """What the per-process caches save: compiling both XSDs and building the template environment, cold."""
+    xsd.schema.cache_clear()
+    ub_render.template.cache_clear()
+    ub_render.environment.cache_clear()
+    costs = {"compile Invoice XSD": once_ms(lambda: xsd.schema("Invoice")),
+             "compile CreditNote XSD": once_ms(lambda: xsd.schema("CreditNote")),
+             "build template environment + compile both templates": once_ms(
+                 lambda: (ub_render.template("Invoice"), ub_render.template("CreditNote")))}
+    baseline.template.cache_clear()
+    costs["compile the baseline template"] = once_ms(baseline.template)
+    return {k: round(v, 1) for k, v in costs.items()}
+
+
+def _bare_email(xml: bytes) -> bytes:
+    """The stdlib floor for compose: headers, a short text body, the XML attached, flattened for SMTP."""
+    import email.policy
+
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"], msg["To"], msg["Subject"] = SENDER, "acme.bench@yukiworks.example", "Invoice"
+    msg["Message-ID"] = "<0123456789abcdef@example.com>"
+    msg.set_content("Attached is one invoice as a UBL e-invoice.\n")
+    msg.add_attachment(xml, maintype="application", subtype="xml", filename="invoice.xml")
+    return msg.as_bytes()
+
+
+def run(docs: list[Document], *, pdf_docs: int = 200) -> Section1:
+    """Time every stage over `docs`; rows whose module has not landed are reported as such."""
+    out = Section1()
+    out.facts["documents"] = len(docs)
+    out.facts["lines per document"] = sorted({len(d.lines) for d in docs})
+    out.facts["first-use costs (ms)"] = _first_use_costs()
+    rules, rules_why = _optional("ublexport.rules")
+    compose_mod, compose_why = _optional("ublexport.compose")
+
+    # Inputs prepared outside every timed region.
+    profiles = [profile_for(d) for d in docs]
+    views = [build(d, profile=p) for d, p in zip(docs, profiles, strict=True)]
+    dicts = [baseline.view_dict(v) for v in views]
+    xmls = [ub_render.render_view(v) for v in views]
+    trees = [xsd.parse(x) for x in xmls]
+    out.facts["mean UBL size (bytes)"] = round(sum(map(len, xmls)) / len(xmls))
+    mismatched = sum(baseline.canonical(x) != baseline.canonical(baseline.bare_render(d))
+                     for x, d in zip(xmls[:100], dicts[:100], strict=True))
+    out.facts["baseline XML == ublexport XML (C14N, first 100)"] = "yes" if not mismatched else f"{mismatched} differ"
+
+    def xsd_bytes(x: bytes) -> None:
+        assert not xsd.validate(xsd.parse(x))
+
+    def render_xsd(i: int) -> None:
+        assert not xsd.validate(xsd.parse(ub_render.render(docs[i], profile=profiles[i], pdf=None)))
+
+    def full(i: int) -> Prepared:
+        return prepare(docs[i], profile="peppol", pdf=PdfMode.none)
+
+    indexes = list(range(len(docs)))
+    baseline.schemas()
+    watch = Compilations()
+    with watch.watch():
+        rows = out.rows
+        rows.append(Row("bare_jinja", "baseline: bare Jinja2 render (plain dicts, compiled once)",
+                        per_call(baseline.bare_render, dicts)))
+        rows.append(Row("bare_xsd", "baseline: bare lxml parse + XSD (bytes)",
+                        per_call(baseline.bare_xsd_bytes, xmls)))
+        rows.append(Row("bare_xsd_tree", "baseline: XSD on an already parsed tree",
+                        per_call(baseline.bare_xsd_tree, [t.getroot() for t in trees])))
+        rows.append(Row("totals", "  part: totals.compute", per_call(compute, docs)))
+        rows.append(Row("view", "  part: view.build (totals included)",
+                        per_call(lambda i: build(docs[i], profile=profiles[i]), indexes)))
+        rows.append(Row("template", "  part: templates only (render_view)", per_call(ub_render.render_view, views),
+                        baseline="bare_jinja"))
+        rows.append(Row("parse", "  part: xsd.parse (safe parser)", per_call(xsd.parse, xmls)))
+        rows.append(Row("render", "render (no PDF: pdf=None)",
+                        per_call(lambda i: ub_render.render(docs[i], profile=profiles[i], pdf=None), indexes),
+                        baseline="bare_jinja"))
+        rows.append(Row("xsd", "  part: XSD check of rendered bytes (parse + validate)", per_call(xsd_bytes, xmls),
+                        baseline="bare_xsd"))
+        rows.append(Row("render_xsd", "render + XSD", per_call(render_xsd, indexes),
+                        baseline="bare_jinja+bare_xsd", target_ms=0.5))
+        if rules is not None:
+            rows.append(Row("rules", "  part: business rules on a parsed tree",
+                            per_call(lambda i: rules.check(trees[i].getroot(), profiles[i]), indexes)))
+            rows.append(Row("render_xsd_rules", "render + XSD + rules (pipeline.prepare, no PDF)",
+                            per_call(full, indexes), baseline="bare_jinja+bare_xsd", target_ms=1.0))
+        else:
+            rows.append(Row("rules", "  part: business rules on a parsed tree", None, note=rules_why))
+            rows.append(Row("render_xsd_rules", "render + XSD + rules (pipeline.prepare, no PDF)", None,
+                            target_ms=1.0, note=rules_why))
+        rows.append(Row("bare_email", "baseline: bare stdlib EmailMessage + flatten", per_call(_bare_email, xmls)))
+        if compose_mod is not None and rules is not None:
+            prepared = [full(i) for i in indexes]
+            recipient = compose_mod.parse_recipients(INBOX)[0]
+            ids = [compose_mod.new_message_id(SENDER) for _ in indexes]
+
+            def compose_flat(i: int) -> bytes:
+                msg = compose_mod.compose(prepared[i], recipient, sender=SENDER, message_id=ids[i])
+                return bytes(compose_mod.message_bytes(msg))
+
+            rows.append(Row("compose", "compose the e-mail + flatten to bytes", per_call(compose_flat, indexes),
+                            baseline="bare_email"))
+            out.facts["mean e-mail size (bytes)"] = round(sum(len(compose_flat(i)) for i in indexes[:100]) / 100)
+        else:
+            rows.append(Row("compose", "compose the e-mail + flatten to bytes", None,
+                            note=compose_why or rules_why))
+    out.facts["XSD compilations during the timed loops"] = watch.schemas
+    out.facts["Jinja2 environments built during the timed loops (baseline excluded)"] = watch.environments
+    out.rows.append(_pdf_row(docs[:pdf_docs]))
+    return out
+
+
+def _pdf_row(docs: list[Document]) -> Row:
+    """PDF generation is excluded from every row above (pdf=None); this is its own cost."""
+    from ublexport.pdf import make_pdf
+
+    totals = [compute(d) for d in docs]
+    stats = per_call(lambda i: make_pdf(docs[i], totals[i]), list(range(len(docs))), warmup=5)
+    return Row("pdf", "PDF generation (fpdf2), not in the rows above", stats,
+               note=f"over the first {len(docs)} documents")
+
