@@ -265,6 +265,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                      outcome.message, outcome.attempts, message_id))
         finally:
             slots.release()
+            remaining[id(item)] -= 1
+            if remaining[id(item)] == 0:
+                item.prepared = None  # all inboxes done: do not hold every rendered XML until the end of the run
 
     order_of = {id(item): n for n, item in enumerate(plan.items)}
     for refused in plan.refused:
@@ -283,16 +286,21 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
 
     slots = asyncio.Semaphore(max(1, concurrency))
     producer = asyncio.create_task(produce())
-    tasks: list[asyncio.Task[None]] = []
+    tasks: set[asyncio.Task[None]] = set()
+    remaining: dict[int, int] = {}
     try:
         while (item := await queue.get()) is not None:
             order = order_of[id(item)]
             if item.prepared is None:  # refused while preparing: invalid or unreadable
                 done(order, 0, _refused(item))
                 continue
+            remaining[id(item)] = len(inboxes)
+            prepared = item.prepared
             for slot, inbox in enumerate(inboxes):
                 await slots.acquire()
-                tasks.append(asyncio.create_task(deliver(order, item, item.prepared, slot, inbox)))
+                task = asyncio.create_task(deliver(order, item, prepared, slot, inbox))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)  # finished tasks are not kept for the whole run
         await producer
         await asyncio.gather(*tasks)
     finally:
