@@ -26,9 +26,9 @@ import socket
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,17 +52,25 @@ if TYPE_CHECKING:
     from ublexport.settings import Settings
 
 S = DeliveryState
-_DELIVERIES = DeliveryRow.__table__
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_ATTEMPTS = cast(Table, AttemptRow.__table__)
+_PAYLOADS = cast(Table, Payload.__table__)
 
 
 class OutcomeLike(Protocol):
     """What a transport reports for one recipient (ublexport.deliver.Outcome)."""
 
-    recipient: Any
-    state: str  # "sent" | "transient" | "permanent"
-    code: int | None
-    message: str
-    attempts: int
+    @property
+    def state(self) -> str: ...  # "sent" | "transient" | "permanent"
+
+    @property
+    def code(self) -> int | None: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -169,7 +177,7 @@ class HistoryEntry:
 # --- low-level statements (module functions so that tests can compare them with a naive claim) ----------------
 
 
-def due_query(now: dt.datetime, limit: int, *, lock: bool = True) -> Select[tuple[int]]:
+def due_query(now: dt.datetime, limit: int, *, lock: bool = True) -> Select[Any]:
     """Rows that may be sent now: queued/deferred and due, or `sending` with an expired lease (a dead worker)."""
     query = (
         select(DeliveryRow.id)
@@ -217,7 +225,7 @@ def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_ele
 def store_payload(session: Session, xml: bytes) -> str:
     digest = hashlib.sha256(xml).hexdigest()
     insert_ignore(session, [{"sha256": digest, "xml": xml, "size": len(xml), "created_at": utcnow()}],
-                  index_elements=["sha256"], table=Payload.__table__)
+                  index_elements=["sha256"], table=_PAYLOADS)
     return digest
 
 
@@ -398,7 +406,7 @@ class Ledger:
                                                       t.lease_owner == bindparam("b_owner"))
                             .values(state=bindparam("b_state"), next_attempt_at=bindparam("b_next"), **common),
                             other)
-        session.execute(AttemptRow.__table__.insert(), attempts)
+        session.execute(_ATTEMPTS.insert(), attempts)
 
     def release(self, ids: Sequence[int], *, owner: str | None = None) -> None:
         """Give back rows that were claimed but not tried (a clean stop): due again at once."""

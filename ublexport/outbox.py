@@ -76,12 +76,15 @@ def _recipients(company: CompanyRow, document: DocumentRow) -> list[Recipient]:
 
 
 def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
-            renderer: Renderer | None = None, now: dt.datetime | None = None) -> Forwarded:
-    """Queue the automatic export of DOCUMENT (its current version) inside the caller's transaction."""
+            renderer: Renderer | None = None, now: dt.datetime | None = None,
+            model: Document | None = None) -> Forwarded:
+    """Queue the automatic export of DOCUMENT (its current version) inside the caller's transaction.
+
+    MODEL is the same document already validated (saves a validation when the caller has it)."""
     result = Forwarded(document.id, document.version, f"{document.kind.replace('_', ' ')} {document.number}")
     company = session.get(CompanyRow, document.company_id)
     assert company is not None
-    model = catalog.as_document(document)
+    model = model if model is not None else catalog.as_document(document)
     decision = exportable(model)
     if not company.auto_export:
         result.reason = "auto-export is off for this company"
@@ -206,7 +209,7 @@ def _import_one(session: Session, document: Document, *, by: str, source: str, s
         raise InputError(f"{document.label}: its company {document.company.name} ({ids}) is not registered; "
                          "register it first with `ublexport company add COMPANY.json`")
     upserted = catalog.upsert_document(session, document, company.id, by=by, source=source, now=now)
-    return forward(session, upserted.row, sender=sender, by=by, renderer=renderer, now=now)
+    return forward(session, upserted.row, sender=sender, by=by, renderer=renderer, now=now, model=document)
 
 
 def import_documents(target: Ledger | Store, documents: Sequence[tuple[str, Document]], *, by: str | None = None,

@@ -25,6 +25,8 @@ from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
 
 if TYPE_CHECKING:
     from ublexport.deliver import Outcome, Transport
+    from ublexport.model import Document
+    from ublexport.recipients import Recipient
     from ublexport.settings import Settings
 
 
@@ -72,10 +74,13 @@ class Worker:
         self.stop = asyncio.Event()
         self._pending: list[tuple[Claimed, Outcome]] = []
         self._flush_lock = asyncio.Lock()
+        self._recipients: dict[str, Recipient] = {}
+        self._documents: dict[tuple[int, int], Document] = {}
 
     # --- one message ------------------------------------------------------------------------------------------
 
-    def _compose(self, claimed: Claimed, content: dict[str, Any] | None, xml: bytes | None) -> Any:
+    def _compose(self, claimed: Claimed, recipient: Recipient, content: dict[str, Any] | None,
+                 xml: bytes | None) -> Any:
         from ublexport.compose import compose
         from ublexport.model import Document
         from ublexport.pipeline import Prepared
@@ -83,19 +88,25 @@ class Worker:
 
         if xml is None or content is None:
             raise LookupError("the stored UBL or document content is missing")
-        document = Document.model_validate(content)
+        key = (claimed.document_id, claimed.version)
+        document = self._documents.get(key)
+        if document is None:  # one validation per document version, not per inbox
+            document = self._documents[key] = Document.model_validate(content)
         # totals=None: compose reads the amount from the XML itself, which is exactly what leaves
         prepared = Prepared(document, xml, Report(document.label, None, "stored"), None, None)
-        return compose(prepared, claimed.recipient, sender=self.sender, message_id=claimed.message_id,
+        return compose(prepared, recipient, sender=self.sender, message_id=claimed.message_id,
                        reply_to=self.reply_to)
 
     async def _send_one(self, claimed: Claimed, content: dict[str, Any] | None, xml: bytes | None) -> Outcome:
         from ublexport.errors import UblexportError
         from ublexport.recipients import parse_recipients
 
-        address = parse_recipients(claimed.recipient)[0].address
+        recipient = self._recipients.get(claimed.recipient)
+        if recipient is None:
+            recipient = self._recipients[claimed.recipient] = parse_recipients(claimed.recipient)[0]
+        address = recipient.address
         try:
-            message = self._compose(claimed, content, xml)
+            message = self._compose(claimed, recipient, content, xml)
         except (UblexportError, LookupError, ValueError) as exc:
             return _outcome(address, "permanent", None, f"cannot compose the message: {exc}")
         return await self.transport.send(message, address)
@@ -119,6 +130,7 @@ class Worker:
         from ublexport.deliver import TransportError
 
         contents, payloads = await asyncio.to_thread(self.ledger.load, claimed)
+        self._documents.clear()
         slots = asyncio.Semaphore(self.concurrency)
         untried: list[int] = []
         fatal: list[BaseException] = []

@@ -1,0 +1,254 @@
+"""Claiming and recording: leases, backoff, expiry, the manual export's claim, resends, and several workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from tests.ledger.conftest import fake_render, make_document, setup_company
+from ublexport.ledger import Backoff, Ledger, due_query, mark_claimed
+from ublexport.outbox import import_documents
+from ublexport.pipeline import Prepared
+from ublexport.recipients import parse_recipients
+from ublexport.store import DeliveryRow, Store, utcnow
+from ublexport.store.models import AttemptRow
+from ublexport.validate import Report
+
+
+@dataclass(frozen=True)
+class Out:
+    recipient: str
+    state: str
+    code: int | None
+    message: str
+    attempts: int = 1
+
+
+def queue(store: Store, count: int, prefix: str = "Q") -> None:
+    docs = [make_document("invoice", f"{prefix}-{i:04d}", "sent") for i in range(count)]
+    for _, result in import_documents(store, [(d.number, d) for d in docs], renderer=fake_render, by="t"):
+        assert not isinstance(result, Exception), result
+
+
+def rows(store: Store) -> list[DeliveryRow]:
+    with store.transaction() as session:
+        return list(session.scalars(select(DeliveryRow).order_by(DeliveryRow.id)))
+
+
+def test_claim_record_sent(store: Store) -> None:
+    setup_company(store)
+    queue(store, 3)
+    ledger = Ledger(store, owner="worker:h:1:a")
+    claimed = ledger.claim_due(4)
+    assert len(claimed) == 4
+    assert {r.state for r in rows(store) if r.id in {c.id for c in claimed}} == {"sending"}
+    assert len(ledger.claim_due(10, owner="worker:h:2:b")) == 2  # the rest, not the leased ones
+    ledger.record_outcomes([(c, Out(c.inbox, "sent", 250, "queued as X")) for c in claimed])
+    done = [r for r in rows(store) if r.id in {c.id for c in claimed}]
+    assert {(r.state, r.attempts, r.last_code, r.lease_owner) for r in done} == {("sent", 1, 250, None)}
+    assert all(r.sent_at for r in done)
+
+
+def test_transient_backoff_then_expired(store: Store) -> None:
+    setup_company(store, inboxes="dewaele@yukiworks.nl")
+    queue(store, 1)
+    backoff = Backoff(first=dt.timedelta(minutes=5), cap=dt.timedelta(hours=1), give_up_after=dt.timedelta(days=5))
+    ledger = Ledger(store, backoff=backoff)
+    created = rows(store)[0].created_at
+    now = created
+    delays = []
+    for _ in range(8):
+        (c,) = ledger.claim_due(1, now=now)
+        ledger.record_outcomes([(c, Out(c.inbox, "transient", 451, "try later"))], now=now)
+        (r,) = rows(store)
+        assert r.state == "deferred" and r.next_attempt_at is not None
+        delays.append((r.next_attempt_at - now).total_seconds() / 60)
+        assert ledger.claim_due(1, now=now + dt.timedelta(seconds=1)) == []  # not due yet
+        now = r.next_attempt_at
+    assert delays == [5, 10, 20, 40, 60, 60, 60, 60]
+    # the last retry is at the deadline; failing then gives up
+    deadline = created + backoff.give_up_after
+    (c,) = ledger.claim_due(1, now=deadline)
+    ledger.record_outcomes([(c, Out(c.inbox, "transient", 421, "still down"))], now=deadline)
+    (r,) = rows(store)
+    assert r.state == "expired" and r.attempts == 9 and r.last_code == 421
+    with store.transaction() as session:
+        assert len(list(session.scalars(select(AttemptRow)))) == 9
+
+
+def test_permanent_failure_is_final(store: Store) -> None:
+    setup_company(store, inboxes="dewaele@yukiworks.nl")
+    queue(store, 1)
+    ledger = Ledger(store)
+    (c,) = ledger.claim_due(5)
+    ledger.record_outcomes([(c, Out(c.inbox, "permanent", 550, "no such mailbox"))])
+    (r,) = rows(store)
+    assert (r.state, r.last_code, r.last_message) == ("failed", 550, "no such mailbox")
+    assert ledger.claim_due(5, now=utcnow() + dt.timedelta(days=30)) == []
+
+
+def test_release_and_lease_expiry(store: Store) -> None:
+    setup_company(store, inboxes="dewaele@yukiworks.nl")
+    queue(store, 2)
+    ledger = Ledger(store, lease=dt.timedelta(seconds=30))
+    first = ledger.claim_due(2)
+    ledger.release([first[0].id])
+    again = ledger.claim_due(5)
+    assert [c.id for c in again] == [first[0].id]
+    # the other row is still leased; after the lease expires any worker may take it, same Message-ID
+    later = utcnow() + dt.timedelta(seconds=31)
+    taken = ledger.claim_due(5, owner="worker:other:1:x", now=later)
+    assert {c.id for c in taken} == {first[0].id, first[1].id}
+    assert {c.message_id for c in taken} == {first[0].message_id, first[1].message_id}
+
+
+def test_dead_owner_recovered_at_once(store: Store) -> None:
+    import socket
+
+    setup_company(store, inboxes="dewaele@yukiworks.nl")
+    queue(store, 2)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead = f"worker:{socket.gethostname()}:{proc.pid}:dead"
+    ledger = Ledger(store)
+    claimed = ledger.claim_due(5, owner=dead)
+    assert ledger.claim_due(5) == []
+    assert ledger.recover_dead_owners() == 2
+    assert {c.message_id for c in ledger.claim_due(5)} == {c.message_id for c in claimed}
+
+
+def prepared(number: str, status: str = "sent", note: str | None = None) -> Prepared:
+    doc = make_document("invoice", number, status, note=note)
+    return Prepared(doc, fake_render(doc), Report(doc.label, None, "test"), None, None)
+
+
+def test_manual_claim_skips_what_the_inbox_received(store: Store) -> None:
+    ledger = Ledger(store, sender="export@dewaele.be")
+    p = prepared("M-1")
+    first = ledger.claim(p, "acme@yukiworks.nl", resend=False)
+    assert first is not None
+    delivery_id, message_id = first
+    ledger.record(delivery_id, Out("acme@yukiworks.nl", "sent", 250, "ok"))
+    assert ledger.claim(p, "ACME@yukiworks.nl", resend=False) is None  # already exported
+    again = ledger.claim(p, "acme@yukiworks.nl", resend=True)
+    assert again is not None and again[1] != message_id
+    (orig, resent) = rows(store)
+    assert resent.resend_of == orig.id and resent.resend_seq == 1 and resent.origin == "export"
+    # an edited document is a new version: exported again
+    assert ledger.claim(prepared("M-1", note="edited"), "acme@yukiworks.nl", resend=False) is not None
+
+
+def test_manual_claim_reuses_unfinished_row_and_message_id(store: Store) -> None:
+    setup_company(store, inboxes="dewaele@yukiworks.nl")
+    queue(store, 1, prefix="R")  # the auto-export queued it
+    (auto,) = rows(store)
+    ledger = Ledger(store)
+    p = prepared("R-0000")
+    claimed = ledger.claim(p, "dewaele@yukiworks.nl", resend=False)
+    assert claimed == (auto.id, auto.message_id)
+    ledger.record(auto.id, Out("dewaele@yukiworks.nl", "transient", 421, "busy"))
+    assert rows(store)[0].state == "deferred"  # the worker will retry it, same Message-ID
+    assert ledger.claim(p, "dewaele@yukiworks.nl", resend=False) == (auto.id, auto.message_id)
+
+
+def test_resend_is_a_new_row_pointing_at_the_first(store: Store) -> None:
+    setup_company(store, inboxes="dewaele@yukiworks.nl")
+    queue(store, 1)
+    ledger = Ledger(store)
+    (c,) = ledger.claim_due(1)
+    ledger.record_outcomes([(c, Out(c.inbox, "sent", 250, "ok"))])
+    (one,) = ledger.resend(c.id)
+    two, three = ledger.resend(one, to=parse_recipients("dewaele@yukiworks.nl, other@kantoor.nl"))
+    by_id = {r.id: r for r in rows(store)}
+    assert [by_id[i].resend_of for i in (one, two, three)] == [c.id, c.id, c.id]
+    assert (by_id[one].resend_seq, by_id[two].resend_seq, by_id[three].resend_seq) == (1, 2, 1)
+    assert len({r.message_id for r in by_id.values()}) == 4
+    assert {r.sha256 for r in by_id.values()} == {c.sha256}
+    assert {r.state for r in by_id.values() if r.id != c.id} == {"queued"}
+
+
+def test_history_shows_reply(store: Store) -> None:
+    company_id = setup_company(store)
+    queue(store, 1)
+    ledger = Ledger(store)
+    claimed = ledger.claim_due(5)
+    ledger.record_outcomes([(c, Out(c.inbox, "sent", 250, "2.0.0 queued as ABC")) for c in claimed])
+    history = ledger.history(company_id=company_id)
+    assert len(history) == 2
+    assert {(h.state, h.last_code, h.last_message) for h in history} == {("sent", 250, "2.0.0 queued as ABC")}
+    assert all(h.tries and h.tries[0]["code"] == 250 for h in history)
+    assert history[0].as_dict()["document"] == "Q-0000"
+
+
+# --- several workers on PostgreSQL -------------------------------------------------------------------------------
+
+
+def hammer(url: str, *, lock: bool, workers: int = 4, batch: int = 5) -> Counter[int]:
+    """WORKERS threads, each with its own engine, claim until nothing is due; returns claims per row id.
+
+    The pause between the select and the update is where a naive claim lets two workers take the same rows."""
+    claims: Counter[int] = Counter()
+    guard = threading.Lock()
+    start = threading.Barrier(workers)
+
+    def run(n: int) -> None:
+        store = Store.open(url)
+        try:
+            start.wait()
+            while True:
+                with store.transaction() as session:
+                    now = utcnow()
+                    ids = list(session.scalars(due_query(now, batch, lock=lock)))
+                    if not ids:
+                        return
+                    time.sleep(0.01)
+                    mark_claimed(session, ids, owner=f"worker:h:{n}:t", now=now, lease=dt.timedelta(minutes=5))
+                with guard:
+                    claims.update(ids)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return claims
+
+
+@pytest.mark.postgres
+def test_postgres_four_workers_never_claim_the_same_row(pg_url: str) -> None:
+    store = Store.open(pg_url)
+    setup_company(store)
+    queue(store, 100)
+    store.close()
+    claims = hammer(pg_url, lock=True)
+    assert len(claims) == 200
+    assert max(claims.values()) == 1
+
+
+@pytest.mark.postgres
+def test_postgres_naive_claim_would_double_claim(pg_url: str) -> None:
+    """The same harness without FOR UPDATE SKIP LOCKED: rows are claimed twice, so the test above can fail."""
+    store = Store.open(pg_url)
+    setup_company(store)
+    queue(store, 100)
+    store.close()
+    claims = hammer(pg_url, lock=False)
+    assert len(claims) == 200
+    assert max(claims.values()) > 1
+
+
+def test_sqlite_four_workers_never_claim_the_same_row(store: Store, sqlite_url: str) -> None:
+    setup_company(store)
+    queue(store, 50)
+    claims = hammer(sqlite_url, lock=True)
+    assert len(claims) == 100 and max(claims.values()) == 1

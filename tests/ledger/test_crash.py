@@ -1,0 +1,78 @@
+"""Crash safety: a worker SIGKILLed at random moments and restarted loses nothing, and a second copy of an e-mail
+(possible only for what was in flight) carries the same Message-ID."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.ledger.conftest import SmtpServer, seed_sent_documents, setup_company
+from ublexport.ledger import Ledger
+from ublexport.store import DeliveryRow, Store
+
+DOCUMENTS = 2000
+KILLS = 10
+
+
+def wait_for(condition: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.005)
+
+
+@pytest.mark.slow
+def test_sigkill_ten_times_loses_nothing_and_duplicates_keep_their_message_id(
+        sqlite_url: str, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    store = Store.open(sqlite_url)
+    company_id = setup_company(store)  # two inboxes
+    seed_sent_documents(store, company_id, DOCUMENTS)
+    with store.transaction() as session:
+        expected = {r.message_id: (r.document_id, r.inbox) for r in session.scalars(select(DeliveryRow))}
+    assert len(expected) == 2 * DOCUMENTS
+
+    seed = int(os.environ.get("UBLEXPORT_CRASH_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    env = {**os.environ, **smtp_server.env(), "UBLEXPORT_DB": sqlite_url, "UBLEXPORT_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "ublexport", "worker", "--poll", "0.1", "--batch", "20", "--concurrency", "4"]
+    progress = []
+    for kill in range(KILLS):
+        before = len(smtp_server.received)
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if kill in (0, 5):  # somewhere in start-up: imports, opening the database, recovering leases, claiming
+            time.sleep(rng.uniform(0.0, 1.5))
+        else:  # mid-flight: once it sends, at a random moment (in a send, between the 250 and the commit, ...)
+            wait_for(lambda b=before: len(smtp_server.received) > b, 30)
+            time.sleep(rng.uniform(0.0, 0.6))
+        proc.kill()
+        proc.wait()
+        progress.append(len(smtp_server.received))
+    # the rest by two workers at once (processes sharing the SQLite file): the claim keeps them apart
+    finals = [subprocess.Popen([*command, "--once"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    for proc in finals:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+
+    counts = Ledger(store).counts()
+    assert counts == {"sent": 2 * DOCUMENTS}, (seed, counts)
+    copies: dict[tuple[int, str], set[str]] = defaultdict(set)
+    for message in smtp_server.received:
+        pair = expected.get(message.message_id)
+        assert pair is not None, f"unknown Message-ID {message.message_id} (seed {seed})"
+        assert pair[1] == message.rcpt, f"{message.message_id} went to {message.rcpt}, not {pair[1]}"
+        copies[pair].add(message.message_id)
+    assert set(copies) == set(expected.values()), f"lost deliveries (seed {seed})"
+    assert all(len(ids) == 1 for ids in copies.values())  # a second copy carries the same Message-ID
+    duplicates = len(smtp_server.received) - len(expected)
+    assert progress[-1] > 0
+    print(f"crash test seed {seed}: received after each kill {progress}; {duplicates} duplicate copies, "
+          "all with their original Message-ID")
+    store.close()

@@ -1,0 +1,74 @@
+"""The store: URLs, the versioned schema created on first use and upgraded in place, SQLite's BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+
+from ublexport.errors import InputError
+from ublexport.store import LATEST, Store
+from ublexport.store.engine import normalize_url
+from ublexport.store.migrations import MIGRATIONS, SchemaTooNewError, migrate
+
+
+def test_normalize_url() -> None:
+    assert normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    with pytest.raises(InputError):
+        normalize_url("mysql://u@h/db")
+    with pytest.raises(InputError):
+        normalize_url("postgresql+asyncpg://u@h/db")
+    with pytest.raises(InputError, match="SQLite file"):
+        Store.open("sqlite://")
+
+
+def test_created_on_first_use_in_a_new_folder(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'new' / 'folder' / 'l.db'}")
+    with store.transaction() as session:
+        assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == LATEST
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    store.close()
+
+
+def test_upgraded_in_place_from_version_1(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    store = Store.open(url, upgrade=False)
+    with store.engine.begin() as conn:  # a database left at version 1 by an older ublexport
+        from ublexport.store.models import SchemaVersion, utcnow
+
+        SchemaVersion.__table__.create(conn)
+        MIGRATIONS[0].apply(conn)
+        conn.execute(SchemaVersion.__table__.insert().values(version=1, description="old", applied_at=utcnow()))
+    assert migrate(store.engine) == LATEST
+    with store.transaction() as session:
+        triggers = session.execute(text("SELECT name FROM sqlite_master WHERE type='trigger'")).scalars().all()
+        assert "ublexport_no_delete_deliveries" in triggers
+        versions = session.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
+        assert versions == [1, 2]
+    store.close()
+
+
+def test_newer_schema_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    store = Store.open(url)
+    with store.transaction() as session:
+        session.execute(text("INSERT INTO schema_version (version, description, applied_at) "
+                             "VALUES (99, 'future', '2030-01-01 00:00:00')"))
+    with pytest.raises(SchemaTooNewError, match="upgrade ublexport"):
+        migrate(store.engine)
+    store.close()
+
+
+def test_sqlite_transactions_begin_immediate(store: Store) -> None:
+    statements: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def spy(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    with store.transaction() as session:
+        session.execute(text("SELECT 1"))
+    assert statements[0] == "BEGIN IMMEDIATE"

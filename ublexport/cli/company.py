@@ -1,0 +1,246 @@
+"""`ublexport company ...`: register companies and set the accountant's auto-export rule.
+
+Also holds the options every ledger command shares (--db, --home, --by) and how they open the ledger; the
+`documents` and `worker` command modules import them from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from ublexport.cli.common import handle_errors, json_option, print_json, print_table
+
+if TYPE_CHECKING:
+    from ublexport.ledger import Ledger
+    from ublexport.settings import Settings
+    from ublexport.store.models import CompanyRow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def store_options(func: F) -> F:
+    """--db and --home, with their environment variables."""
+    func = click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="UBLEXPORT_HOME",
+                        show_envvar=True, help="Data directory (default ~/.ublexport).")(func)
+    func = click.option("--db", "db_url", envvar="UBLEXPORT_DB", show_envvar=True, metavar="URL",
+                        help="Ledger database: sqlite:///PATH or postgresql://USER@HOST/DB "
+                             "(default: ublexport.db in the data directory).")(func)
+    return func
+
+
+by_option = click.option("--by", metavar="NAME", envvar="UBLEXPORT_BY", show_envvar=True,
+                         help="Who makes this change, for the history (default: $USER).")
+
+
+def load(home: Path | None, db_url: str | None) -> Settings:
+    from ublexport.settings import load_settings
+
+    return load_settings(home=home, db_url=db_url)
+
+
+def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, **kwargs: Any) -> Ledger:
+    from ublexport.ledger import Ledger
+
+    ledger = Ledger.open(load(home, db_url), by=by, **kwargs)
+    return ledger
+
+
+def company_dict(row: CompanyRow) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "vat_number": row.vat_number,
+            "enterprise_number": row.enterprise_number, "kvk_number": row.kvk_number,
+            "inboxes": row.inboxes, "expenses_inboxes": row.expenses_inboxes, "auto_export": row.auto_export,
+            "auto_export_since": row.auto_export_since.isoformat() if row.auto_export_since else None,
+            "rule_changed_at": row.rule_changed_at.isoformat() if row.rule_changed_at else None,
+            "rule_changed_by": row.rule_changed_by}
+
+
+def _addresses(items: list[dict[str, Any]] | None) -> str:
+    if not items:
+        return ""
+    return "; ".join(f"{i['display_name']} <{i['address']}>" if i.get("display_name") else i["address"]
+                     for i in items)
+
+
+def _recipient_dicts(text: str) -> list[dict[str, Any]]:
+    from ublexport.recipients import parse_recipients
+
+    return [{"address": r.address, "display_name": r.display_name} for r in parse_recipients(text)]
+
+
+@click.group()
+def company() -> None:
+    """Companies and their auto-export rule: the accountant's inbox(es) and the on/off switch."""
+
+
+@company.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@store_options
+@by_option
+@json_option
+@handle_errors
+def add(file: Path, db_url: str | None, home: Path | None, by: str | None, as_json: bool) -> None:
+    """Register the company in FILE (a company JSON file, as `ublexport schema --company` describes).
+
+    A company already registered under one of its numbers (VAT, enterprise, KvK) is updated; its rule is kept."""
+    from ublexport.loader import load_company
+    from ublexport.store import catalog
+
+    identity = load_company(file)
+    with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
+        row, created = catalog.register_company(session, identity, by=ledger.by)
+        session.flush()
+        data = company_dict(row)
+    if as_json:
+        print_json({**data, "created": created})
+    else:
+        verb = "registered" if created else "updated"
+        click.echo(f"{verb} company {data['id']}: {data['name']}")
+        if created:
+            click.echo(f"next: ublexport company set-inbox {data['id']} \"ADDRESS; ADDRESS\" and "
+                       f"ublexport company auto-export {data['id']} on", err=True)
+
+
+@company.command("list")
+@store_options
+@json_option
+@handle_errors
+def list_(db_url: str | None, home: Path | None, as_json: bool) -> None:
+    """Every registered company with its inboxes and whether auto-export is on."""
+    from sqlalchemy import select
+
+    from ublexport.store.models import CompanyRow
+
+    with open_ledger(home, db_url) as ledger, ledger.store.transaction() as session:
+        data = [company_dict(r) for r in session.scalars(select(CompanyRow).order_by(CompanyRow.id))]
+    if as_json:
+        print_json(data)
+        return
+    print_table("Companies", ["id", "name", "VAT / enterprise / KvK", "inboxes", "expenses inbox", "auto-export",
+                              "since"],
+                [(d["id"], d["name"], " ".join(x for x in (d["vat_number"], d["enterprise_number"], d["kvk_number"])
+                                                if x),
+                  _addresses(d["inboxes"]), _addresses(d["expenses_inboxes"]), "on" if d["auto_export"] else "off",
+                  d["auto_export_since"] or "") for d in data])
+
+
+@company.command("show")
+@click.argument("company_id", metavar="ID", type=int)
+@store_options
+@json_option
+@handle_errors
+def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) -> None:
+    """A company's identity, rule and the history of rule changes (who, when, what)."""
+    from sqlalchemy import select
+
+    from ublexport.store import catalog
+    from ublexport.store.models import RuleChange
+
+    with open_ledger(home, db_url) as ledger, ledger.store.transaction() as session:
+        row = catalog.get_company(session, company_id)
+        data = {**company_dict(row), "identity": row.identity}
+        changes: list[dict[str, Any]] = [
+            {"at": c.at.isoformat(), "by": c.by, "change": c.field, "before": c.before, "after": c.after}
+            for c in session.scalars(select(RuleChange).where(RuleChange.company_id == company_id)
+                                     .order_by(RuleChange.id))]
+    if as_json:
+        print_json({**data, "rule_history": changes})
+        return
+    rows = [("name", data["name"]), ("VAT number", data["vat_number"]),
+            ("enterprise number", data["enterprise_number"]), ("KvK number", data["kvk_number"]),
+            ("inboxes", _addresses(data["inboxes"]) or "(none)"),
+            ("expenses inbox", _addresses(data["expenses_inboxes"]) or "(same as inboxes)"),
+            ("auto-export", "on" if data["auto_export"] else "off"), ("since", data["auto_export_since"]),
+            ("rule changed", f"{data['rule_changed_at'] or ''} by {data['rule_changed_by'] or ''}")]
+    print_table(f"Company {company_id}", ["field", "value"], rows)
+    print_table("Rule history", ["at", "by", "change", "now"],
+                [(c["at"], c["by"], c["change"], _summary(c["after"])) for c in changes])
+
+
+def _summary(rule: dict[str, Any] | None) -> str:
+    if not rule:
+        return ""
+    text = f"auto-export {'on' if rule.get('auto_export') else 'off'}"
+    if rule.get("since"):
+        text += f" since {rule['since']}"
+    if rule.get("inboxes"):
+        text += f"; inboxes {_addresses(rule['inboxes'])}"
+    if rule.get("expenses_inboxes"):
+        text += f"; expenses {_addresses(rule['expenses_inboxes'])}"
+    return text
+
+
+@company.command("set-inbox")
+@click.argument("company_id", metavar="ID", type=int)
+@click.argument("addresses", metavar="ADDRESSES")
+@click.option("--expenses", metavar="ADDRESSES", help="A separate inbox for expenses (purchase documents).")
+@click.option("--no-expenses", is_flag=True, help="Send expenses to the main inbox(es) again.")
+@store_options
+@by_option
+@json_option
+@handle_errors
+def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses: bool, db_url: str | None,
+              home: Path | None, by: str | None, as_json: bool) -> None:
+    """Set the accountant's inbox(es): ADDRESSES separated by `,` or `;`, e.g.
+    "acme@yukiworks.nl; Kantoor <boekhouding@kantoor.nl>". Every address is checked; one bad address
+    changes nothing."""
+    inboxes = _recipient_dicts(addresses)
+    values: dict[str, Any] = {"inboxes": inboxes}
+    if expenses is not None:
+        values["expenses_inboxes"] = _recipient_dicts(expenses)
+    elif no_expenses:
+        values["expenses_inboxes"] = None
+    from ublexport.store import catalog
+
+    with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
+        row = catalog.get_company(session, company_id)
+        catalog.change_rule(session, row, by=ledger.by, field="inboxes", **values)
+        data = company_dict(row)
+    if as_json:
+        print_json(data)
+    else:
+        click.echo(f"company {company_id}: inboxes {_addresses(data['inboxes'])}"
+                   + (f"; expenses to {_addresses(data['expenses_inboxes'])}" if data["expenses_inboxes"] else ""))
+
+
+@company.command("auto-export")
+@click.argument("company_id", metavar="ID", type=int)
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Forward documents issued on or after this date (default when switching on: today).")
+@store_options
+@by_option
+@json_option
+@handle_errors
+def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: str | None, home: Path | None,
+                by: str | None, as_json: bool) -> None:
+    """Switch automatic forwarding of sent documents ON or OFF for company ID.
+
+    From then on, every document that becomes sent (and every expense imported) is queued for the company's
+    inbox(es); `ublexport worker` sends it. Documents issued before the start date are not forwarded."""
+    from ublexport.errors import InputError
+    from ublexport.store import catalog
+
+    with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
+        row = catalog.get_company(session, company_id)
+        if state == "on":
+            if not row.inboxes:
+                raise InputError(f"company {company_id} has no inbox yet; set it first: "
+                                 f"ublexport company set-inbox {company_id} \"ADDRESS\"")
+            start = since.date() if since else (row.auto_export_since if row.auto_export else None) or dt.date.today()
+            catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=True,
+                                auto_export_since=start)
+        else:
+            catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=False)
+        data = company_dict(row)
+    if as_json:
+        print_json(data)
+    elif data["auto_export"]:
+        click.echo(f"company {company_id}: auto-export on for documents issued since {data['auto_export_since']}, "
+                   f"to {_addresses(data['inboxes'])}")
+    else:
+        click.echo(f"company {company_id}: auto-export off")

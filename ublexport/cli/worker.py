@@ -1,0 +1,117 @@
+"""`ublexport worker`, `history` and `resend`: the sending side of the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from ublexport.cli.common import EXIT_DELIVERY, handle_errors, json_option, print_json, print_table
+from ublexport.cli.company import by_option, load, open_ledger, store_options
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Send what is due now, then stop (for cron); default: keep running.")
+@click.option("--batch", type=click.IntRange(1, 1000), default=50, show_default=True,
+              help="Rows claimed per transaction.")
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Messages in flight at once "
+              "(default: the max_connections setting).")
+@click.option("--poll", type=click.FloatRange(0.05), default=2.0, show_default=True, metavar="SECONDS",
+              help="How often a running worker looks for new work.")
+@click.option("--lease", type=click.IntRange(5), default=300, show_default=True, metavar="SECONDS",
+              envvar="UBLEXPORT_LEASE", show_envvar=True,
+              help="How long a claimed row stays ours without a heartbeat before another worker may take it.")
+@click.option("--retry-first", type=click.IntRange(1), default=300, show_default=True, metavar="SECONDS",
+              envvar="UBLEXPORT_RETRY_FIRST", show_envvar=True, help="Delay after the first transient failure.")
+@click.option("--retry-cap", type=click.IntRange(1), default=3600, show_default=True, metavar="SECONDS",
+              envvar="UBLEXPORT_RETRY_CAP", show_envvar=True, help="Longest delay between retries (doubling).")
+@click.option("--give-up-after", type=click.FloatRange(0.001), default=120.0, show_default=True, metavar="HOURS",
+              envvar="UBLEXPORT_GIVE_UP_AFTER", show_envvar=True,
+              help="Stop retrying a delivery this long after it was queued (it becomes expired).")
+@store_options
+@json_option
+@handle_errors
+def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: int, retry_first: int,
+           retry_cap: int, give_up_after: float, db_url: str | None, home: Path | None, as_json: bool) -> None:
+    """Send what is queued in the ledger to the inboxes, with retries; stops cleanly on SIGTERM or Ctrl-C.
+
+    A transient failure (4xx, no connection) is retried with backoff; a permanent one (5xx) is marked failed.
+    Several workers may run at once (processes, or machines sharing PostgreSQL): none claims another's rows.
+    Exits 4 when a delivery failed permanently in this run."""
+    from ublexport.ledger import Backoff
+    from ublexport.worker import print_progress, run_worker
+
+    settings = load(home, db_url)
+    backoff = Backoff(first=dt.timedelta(seconds=retry_first), cap=dt.timedelta(seconds=retry_cap),
+                      give_up_after=dt.timedelta(hours=give_up_after))
+    stats = run_worker(settings, once=once, batch=batch, concurrency=concurrency, backoff=backoff,
+                       lease=dt.timedelta(seconds=lease), poll=poll, progress=print_progress)
+    if as_json:
+        print_json(stats.as_dict())
+    else:
+        click.echo(f"sent {stats.sent}, deferred {stats.deferred}, failed {stats.failed}"
+                   + (f", released {stats.released}" if stats.released else "")
+                   + (f" ({stats.recovered} recovered from a stopped worker)" if stats.recovered else ""), err=True)
+    if stats.failed:
+        sys.exit(EXIT_DELIVERY)
+
+
+@click.command()
+@click.option("--company", "company_id", type=int, metavar="ID", help="Only this company.")
+@click.option("--document", "document_id", type=int, metavar="ID", help="Only this document.")
+@click.option("--tries", is_flag=True, help="Also list every try with the server's reply.")
+@store_options
+@json_option
+@handle_errors
+def history(company_id: int | None, document_id: int | None, tries: bool, db_url: str | None, home: Path | None,
+            as_json: bool) -> None:
+    """What went where and when, with the server's reply: one row per e-mail (document version x inbox)."""
+    with open_ledger(home, db_url) as ledger:
+        entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries)
+    if as_json:
+        print_json([e.as_dict() for e in entries])
+        return
+    columns = ["id", *([] if company_id else ["company"]), "document", "v", "inbox", "state", "tries", "reply",
+               "when"]
+    rows = []
+    for e in entries:
+        when = (e.sent_at or e.updated_at).strftime("%Y-%m-%d %H:%M")
+        if e.state == "deferred" and e.next_attempt_at:
+            when += f", next {e.next_attempt_at:%H:%M}"
+        rows.append((e.id, *([] if company_id else [e.company]), f"{e.kind.replace('_', ' ')} {e.document}",
+                     e.version, e.inbox, e.state + (f" (resend of {e.resend_of})" if e.resend_of else ""),
+                     e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
+    print_table("History", columns, rows)
+    if tries:
+        for e in entries:
+            click.echo(f"{e.id}: Message-ID {e.message_id}")
+            for t in e.tries:
+                click.echo(f"{e.id}: {t['at']} {t['result']} {t['code'] or ''} {t['message'] or ''}")
+
+
+@click.command()
+@click.argument("delivery_id", metavar="ID", type=int)
+@click.option("--to", "to", metavar="ADDRESSES", help="Send to these addresses instead (`,` or `;` separated).")
+@store_options
+@by_option
+@json_option
+@handle_errors
+def resend(delivery_id: int, to: str | None, db_url: str | None, home: Path | None, by: str | None,
+           as_json: bool) -> None:
+    """Send delivery ID (see `ublexport history`) again on purpose: a new e-mail with a new Message-ID,
+    recorded as a resend of the first. The worker sends it (`ublexport worker --once`)."""
+    from ublexport.recipients import parse_recipients
+
+    recipients = parse_recipients(to) if to else None
+    with open_ledger(home, db_url, by) as ledger:
+        ids = ledger.resend(delivery_id, recipients)
+        entries = ledger.history(ids=ids, with_tries=False)
+    if as_json:
+        print_json([e.as_dict() for e in entries])
+        return
+    for e in entries:
+        click.echo(f"queued delivery {e.id}: {e.kind.replace('_', ' ')} {e.document} to {e.inbox} "
+                   f"(resend of {e.resend_of})")
+    click.echo("run `ublexport worker --once` to send it now", err=True)

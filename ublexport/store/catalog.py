@@ -1,0 +1,166 @@
+"""Companies and documents in the store: registration, matching by identifier, versions and status history.
+
+A document's *version* is a hash of its content without its status: marking an invoice sent or paid does not make
+it a new document for the accountant, but any edit of its content does (and is then exported again, with a new
+Message-ID). Every version's content is kept (document_versions), and every status change is appended
+(document_status_history), so nothing that was ever imported is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ublexport.errors import InputError
+from ublexport.identifiers import enterprise_number_from_vat
+from ublexport.model import Company, Document, DocumentKind
+from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, RuleChange, StatusChange, utcnow
+
+
+def content_sha256(document: Document) -> str:
+    data = document.model_dump(mode="json")
+    data.pop("status", None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def document_key(document: Document) -> str:
+    """What makes two imports the same document: kind and number, and for an expense also its supplier (two
+    suppliers may both send an invoice numbered 1001)."""
+    if document.kind == DocumentKind.expense:
+        supplier = document.counterparty
+        who = (supplier.vat_number or supplier.enterprise_number or supplier.kvk_number or supplier.relation_code
+               or supplier.full_name)
+        return f"expense:{who}:{document.number}"
+    return f"{document.kind.value}:{document.number}"
+
+
+def _identifiers(company: Company) -> dict[str, str | None]:
+    enterprise = company.enterprise_number or (
+        enterprise_number_from_vat(company.vat_number) if company.vat_number else None)
+    return {"vat_number": company.vat_number, "enterprise_number": enterprise, "kvk_number": company.kvk_number}
+
+
+def find_company(session: Session, company: Company) -> CompanyRow | None:
+    """The registered company with any of this company's numbers; InputError if they point at two companies."""
+    ids = {k: v for k, v in _identifiers(company).items() if v}
+    conditions = [getattr(CompanyRow, k) == v for k, v in ids.items()]
+    rows = session.scalars(select(CompanyRow).where(or_(*conditions)).order_by(CompanyRow.id)).all()
+    if len(rows) > 1:
+        raise InputError(f"{company.name}: its numbers match several registered companies "
+                         f"({', '.join(str(r.id) for r in rows)}); check the VAT, enterprise and KvK numbers")
+    return rows[0] if rows else None
+
+
+def get_company(session: Session, company_id: int) -> CompanyRow:
+    row = session.get(CompanyRow, company_id)
+    if row is None:
+        raise InputError(f"no company with id {company_id} (see `ublexport company list`)")
+    return row
+
+
+def register_company(session: Session, company: Company, *, by: str) -> tuple[CompanyRow, bool]:
+    """(row, created). A company already known by one of its numbers gets its identity updated, rule untouched."""
+    row = find_company(session, company)
+    identity = company.model_dump(mode="json")
+    ids = _identifiers(company)
+    now = utcnow()
+    if row is None:
+        row = CompanyRow(name=company.name, identity=identity, inboxes=[], expenses_inboxes=None,
+                         auto_export=False, auto_export_since=None, created_at=now, updated_at=now, **ids)
+        session.add(row)
+        session.flush()
+        session.add(RuleChange(company_id=row.id, at=now, by=by, field="registered", before=None,
+                               after={"auto_export": False}))
+        return row, True
+    if row.identity != identity:
+        row.identity, row.name, row.updated_at = identity, company.name, now
+        for key, value in ids.items():
+            if value:
+                setattr(row, key, value)
+    return row, False
+
+
+def rule_of(row: CompanyRow) -> dict[str, Any]:
+    return {"inboxes": list(row.inboxes or []), "expenses_inboxes": row.expenses_inboxes,
+            "auto_export": row.auto_export,
+            "since": row.auto_export_since.isoformat() if row.auto_export_since else None}
+
+
+def change_rule(session: Session, row: CompanyRow, *, by: str, field: str, **values: Any) -> None:
+    """Apply a rule change and append who/when/before/after to company_rule_history."""
+    before = rule_of(row)
+    for key, value in values.items():
+        setattr(row, key, value)
+    now = utcnow()
+    row.rule_changed_at, row.rule_changed_by, row.updated_at = now, by, now
+    session.add(RuleChange(company_id=row.id, at=now, by=by, field=field, before=before, after=rule_of(row)))
+
+
+@dataclass(frozen=True)
+class Upserted:
+    row: DocumentRow
+    created: bool
+    new_version: bool  # the content changed (or the document is new)
+    status_changed: bool
+    previous_status: str | None
+
+
+def upsert_document(session: Session, document: Document, company_id: int, *, by: str, source: str,
+                    now: dt.datetime | None = None) -> Upserted:
+    """Insert or update by (company, key); the row is locked (FOR UPDATE) so concurrent events serialize."""
+    now = now or utcnow()
+    key = document_key(document)
+    digest = content_sha256(document)
+    content = document.model_dump(mode="json")
+    row = session.scalars(select(DocumentRow).where(DocumentRow.company_id == company_id,
+                                                    DocumentRow.doc_key == key).with_for_update()).one_or_none()
+    status = document.status.value
+    if row is None:
+        row = DocumentRow(company_id=company_id, doc_key=key, kind=document.kind.value, number=document.number,
+                          issue_date=document.issue_date, status=status, version=1, content_sha256=digest,
+                          content=content, created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+        session.add(DocumentVersion(document_id=row.id, version=1, content_sha256=digest, content=content,
+                                    created_at=now))
+        session.add(StatusChange(document_id=row.id, version=1, from_status=None, to_status=status, source=source,
+                                 by=by, at=now))
+        return Upserted(row, True, True, True, None)
+    new_version = row.content_sha256 != digest
+    previous = row.status
+    if new_version:
+        row.version += 1
+        row.content_sha256 = digest
+        row.issue_date, row.number = document.issue_date, document.number
+        session.add(DocumentVersion(document_id=row.id, version=row.version, content_sha256=digest,
+                                    content=content, created_at=now))
+    if new_version or row.content != content:
+        row.content = content
+        row.updated_at = now
+    changed = previous != status
+    if changed:
+        row.status = status
+        session.add(StatusChange(document_id=row.id, version=row.version, from_status=previous, to_status=status,
+                                 source=source, by=by, at=now))
+    return Upserted(row, False, new_version, changed, previous)
+
+
+def get_document(session: Session, document_id: int, *, lock: bool = False) -> DocumentRow:
+    query = select(DocumentRow).where(DocumentRow.id == document_id)
+    if lock:
+        query = query.with_for_update()
+    row = session.scalars(query).one_or_none()
+    if row is None:
+        raise InputError(f"no document with id {document_id} (see `ublexport documents list`)")
+    return row
+
+
+def as_document(row: DocumentRow) -> Document:
+    return Document.model_validate(row.content)

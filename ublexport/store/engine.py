@@ -1,0 +1,68 @@
+"""Engines for the ledger: SQLite (the default, a file in the data directory) or PostgreSQL (by URL).
+
+SQLite needs care to be a correct multi-process ledger:
+- pysqlite starts transactions lazily and with a plain (deferred) BEGIN, so two workers can both read the same
+  queued row and only collide when they write, where SQLite then fails with "database is locked" instead of
+  waiting. We switch pysqlite's own transaction handling off and emit `BEGIN IMMEDIATE` ourselves (the recipe of
+  SQLAlchemy's pysqlite documentation, "Serializable isolation / Savepoints / Transactional DDL"): a transaction
+  takes the write lock up front, so the claim (select due rows + mark them) is atomic between processes.
+- WAL lets readers continue during a write; busy_timeout makes a writer wait for the lock instead of failing.
+- synchronous=FULL: a committed "queued" row must survive a power cut, or an e-mail is lost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from ublexport.errors import InputError
+
+SQLITE_BUSY_SECONDS = 60
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people write (postgres://, postgresql://) and pick the psycopg 3 driver for them."""
+    text = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if text.startswith(prefix):
+            return "postgresql+psycopg://" + text[len(prefix):]
+    if text.startswith("postgresql+") and not text.startswith("postgresql+psycopg://"):
+        raise InputError(f"unsupported PostgreSQL driver in {text.split('://')[0]!r}; use postgresql://")
+    if not (text.startswith("sqlite:") or text.startswith("postgresql+psycopg://")):
+        raise InputError(f"database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+    return text
+
+
+def _sqlite_listeners(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for URL (already normalized or not); creates the SQLite file's folder when needed."""
+    text = normalize_url(url)
+    parsed = make_url(text)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise InputError("the ledger needs a SQLite file (sqlite:///PATH), not an in-memory database")
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(text, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
+                               **kwargs)
+        _sqlite_listeners(engine)
+        return engine
+    return create_engine(text, pool_pre_ping=True, **kwargs)

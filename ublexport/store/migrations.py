@@ -1,0 +1,85 @@
+"""The versioned schema: a `schema_version` table and small, ordered, idempotent steps applied in place.
+
+Why idempotent steps rather than a frozen DDL dump per version: step 1 creates the tables from the current models
+(`create_all` with checkfirst), so a later step that adds a column must check that the column is missing before
+adding it (a fresh database already has it). Every step runs inside one transaction that holds a lock
+(`pg_advisory_xact_lock` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), so two processes that open a fresh
+database at the same moment do not both create it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text
+
+from ublexport.errors import UblexportError
+from ublexport.store.models import NO_DELETE_TABLES, Base, SchemaVersion, utcnow
+
+_ADVISORY_LOCK = 0x75626C65  # "uble"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _create_tables(conn: Connection) -> None:
+    Base.metadata.create_all(conn, checkfirst=True)
+
+
+def _refuse_delete(conn: Connection) -> None:
+    """Make "never deleted" a property of the database, not only of our code."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(
+            "CREATE OR REPLACE FUNCTION ublexport_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'ublexport never deletes from %', TG_TABLE_NAME; END $$"))
+        for table in NO_DELETE_TABLES:
+            for when in ("DELETE", "TRUNCATE"):  # per statement: refused even when no row matches
+                name = f"ublexport_no_{when.lower()}_{table}"
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON {table}"))
+                conn.execute(text(f"CREATE TRIGGER {name} BEFORE {when} ON {table} FOR EACH STATEMENT "
+                                  "EXECUTE FUNCTION ublexport_refuse_delete()"))
+    else:
+        for table in NO_DELETE_TABLES:
+            conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS ublexport_no_delete_{table} BEFORE DELETE ON {table} "
+                              f"BEGIN SELECT RAISE(ABORT, 'ublexport never deletes from {table}'); END"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "companies, documents, deliveries, attempts", _create_tables),
+    Migration(2, "refuse DELETE on every table", _refuse_delete),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+class SchemaTooNewError(UblexportError):
+    exit_code = 1
+
+
+def current_version(conn: Connection) -> int:
+    version = conn.execute(select(func.max(SchemaVersion.version))).scalar()
+    return int(version or 0)
+
+
+def migrate(engine: Engine) -> int:
+    """Create or upgrade the schema; returns the version now in effect."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+        cast(Table, SchemaVersion.__table__).create(conn, checkfirst=True)
+        version = current_version(conn)
+        if version > LATEST:
+            raise SchemaTooNewError(f"the database schema is version {version}, newer than this ublexport knows "
+                                    f"({LATEST}); upgrade ublexport")
+        for step in MIGRATIONS:
+            if step.version > version:
+                step.apply(conn)
+                conn.execute(insert(SchemaVersion).values(version=step.version, description=step.description,
+                                                          applied_at=utcnow()))
+                version = step.version
+        return version
