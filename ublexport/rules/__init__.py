@@ -54,7 +54,7 @@ def check(root: Any, profile: str = "peppol") -> list[Violation]:
                 getattr(root, "sourceline", None),
             )
         ]
-    clear_caches()
+    clear_caches(active=True)
     try:
         return _run(Doc(root), selected)
     finally:
@@ -64,7 +64,17 @@ def check(root: Any, profile: str = "peppol") -> list[Violation]:
 def _run(doc: Doc, selected: list[Rule]) -> list[Violation]:
     root = doc.root
     out: list[Violation] = []
+    has = doc.has
     for entry in selected:
+        needs = entry.needs
+        if needs:
+            for tag in needs:
+                if has(tag):
+                    break
+            else:
+                continue  # none of the elements the rule looks at is present: it cannot fire
+        if entry.when is not None and not entry.when(doc):
+            continue
         try:
             for el in entry.check(doc):
                 out.append(Violation(entry.id, entry.flag, entry.message, location(el), el.sourceline))

@@ -13,6 +13,7 @@ from ublexport.rules._doc import (
     cac,
     cbc,
     child,
+    children,
     norm,
     parent_is,
     string,
@@ -67,21 +68,36 @@ def br_cl_03(doc: Doc) -> Iterator[Element]:
             yield el
 
 
-@rule("BR-CL-04", "fatal", "Invoice currency code MUST be coded using ISO code list 4217 alpha-3")
+@rule(
+    "BR-CL-04",
+    "fatal",
+    "Invoice currency code MUST be coded using ISO code list 4217 alpha-3",
+    needs=(cbc("DocumentCurrencyCode"),),
+)
 def br_cl_04(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("DocumentCurrencyCode")):
         if not in_list(string(el), codes.ISO4217):
             yield el
 
 
-@rule("BR-CL-05", "fatal", "Tax currency code MUST be coded using ISO code list 4217 alpha-3")
+@rule(
+    "BR-CL-05",
+    "fatal",
+    "Tax currency code MUST be coded using ISO code list 4217 alpha-3",
+    needs=(cbc("TaxCurrencyCode"),),
+)
 def br_cl_05(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("TaxCurrencyCode")):
         if not in_list(string(el), codes.ISO4217):
             yield el
 
 
-@rule("BR-CL-06", "fatal", "Value added tax point date code MUST be coded using a restriction of UNTDID 2005.")
+@rule(
+    "BR-CL-06",
+    "fatal",
+    "Value added tax point date code MUST be coded using a restriction of UNTDID 2005.",
+    needs=(cbc("DescriptionCode"),),
+)
 def br_cl_06(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("DescriptionCode")):
         if parent_is(el, cac("InvoicePeriod")) and not in_list(string(el), codes.UNTDID2005):
@@ -92,6 +108,7 @@ def br_cl_06(doc: Doc) -> Iterator[Element]:
     "BR-CL-07",
     "fatal",
     "Object identifier identification scheme identifier MUST be coded using a restriction of UNTDID 1153.",
+    needs=(T_ID,),
 )
 def br_cl_07(doc: Doc) -> Iterator[Element]:
     for el in doc.all(T_ID):
@@ -101,13 +118,13 @@ def br_cl_07(doc: Doc) -> Iterator[Element]:
         ref = el.getparent()
         if ref is None or ref.tag not in (cac("AdditionalDocumentReference"), cac("DocumentReference")):
             continue
-        if not any(string(c) == "130" for c in ref.iterchildren(cbc("DocumentTypeCode"))):
+        if not any(string(c) == "130" for c in children(ref, cbc("DocumentTypeCode"))):
             continue
         if not in_list(scheme, codes.UNTDID1153):
             yield el
 
 
-@rule("BR-CL-08", "fatal", "Invoiced note subject code shall be coded using UNCL4451")
+@rule("BR-CL-08", "fatal", "Invoiced note subject code shall be coded using UNCL4451", needs=(cbc("Note"),))
 def br_cl_08(doc: Doc) -> Iterator[Element]:
     for note in doc.tops(cbc("Note")):
         text = string(note)
@@ -123,6 +140,7 @@ def br_cl_08(doc: Doc) -> Iterator[Element]:
     "BR-CL-10",
     "fatal",
     "Any identifier identification scheme identifier MUST be coded using one of the ISO 6523 ICD list.",
+    needs=(T_ID,),
 )
 def br_cl_10(doc: Doc) -> Iterator[Element]:
     for el in doc.all(T_ID):
@@ -142,6 +160,7 @@ def br_cl_10(doc: Doc) -> Iterator[Element]:
     "BR-CL-11",
     "fatal",
     "Any registration identifier identification scheme identifier MUST be coded using one of the ISO 6523 ICD list.",
+    needs=(cbc("CompanyID"),),
 )
 def br_cl_11(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("CompanyID")):
@@ -154,6 +173,7 @@ def br_cl_11(doc: Doc) -> Iterator[Element]:
     "BR-CL-13",
     "fatal",
     "Item classification identifier identification scheme identifier MUST be coded using one of the UNTDID 7143 list.",
+    needs=(cbc("ItemClassificationCode"),),
 )
 def br_cl_13(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("ItemClassificationCode")):
@@ -166,39 +186,59 @@ def br_cl_13(doc: Doc) -> Iterator[Element]:
             yield el
 
 
-@rule("BR-CL-14", "fatal", "Country codes in an invoice MUST be coded using ISO code list 3166-1")
+@rule(
+    "BR-CL-14",
+    "fatal",
+    "Country codes in an invoice MUST be coded using ISO code list 3166-1",
+    needs=(cbc("IdentificationCode"),),
+)
 def br_cl_14(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("IdentificationCode")):
         if parent_is(el, cac("Country")) and not in_list(string(el), codes.ISO3166):
             yield el
 
 
-@rule("BR-CL-15", "fatal", "Country codes in an invoice MUST be coded using ISO code list 3166-1")
+@rule(
+    "BR-CL-15",
+    "fatal",
+    "Country codes in an invoice MUST be coded using ISO code list 3166-1",
+    needs=(cbc("IdentificationCode"),),
+)
 def br_cl_15(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("IdentificationCode")):
         if parent_is(el, cac("OriginCountry")) and not in_list(string(el), codes.ISO3166):
             yield el
 
 
-@rule("BR-CL-16", "fatal", "Payment means in an invoice MUST be coded using UNCL4461 code list")
+@rule(
+    "BR-CL-16",
+    "fatal",
+    "Payment means in an invoice MUST be coded using UNCL4461 code list",
+    needs=(cbc("PaymentMeansCode"),),
+)
 def br_cl_16(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("PaymentMeansCode")):
         if parent_is(el, cac("PaymentMeans")) and not in_list(string(el), codes.UNCL4461):
             yield el
 
 
-@rule("BR-CL-17", "fatal", "Invoice tax categories MUST be coded using UNCL5305 code list")
+@rule("BR-CL-17", "fatal", "Invoice tax categories MUST be coded using UNCL5305 code list", needs=(cac("TaxCategory"),))
 def br_cl_17(doc: Doc) -> Iterator[Element]:
     for cat in doc.all(cac("TaxCategory")):
-        for el in cat.iterchildren(T_ID):
+        for el in children(cat, T_ID):
             if not in_list(string(el), codes.UNCL5305):
                 yield el
 
 
-@rule("BR-CL-18", "fatal", "Invoice tax categories MUST be coded using UNCL5305 code list")
+@rule(
+    "BR-CL-18",
+    "fatal",
+    "Invoice tax categories MUST be coded using UNCL5305 code list",
+    needs=(cac("ClassifiedTaxCategory"),),
+)
 def br_cl_18(doc: Doc) -> Iterator[Element]:
     for cat in doc.all(cac("ClassifiedTaxCategory")):
-        for el in cat.iterchildren(T_ID):
+        for el in children(cat, T_ID):
             if not in_list(string(el), codes.UNCL5305):
                 yield el
 
@@ -210,21 +250,36 @@ def _reason_codes(doc: Doc, charge: bool) -> Iterator[Element]:
             yield el
 
 
-@rule("BR-CL-19", "fatal", "Coded allowance reasons MUST belong to the UNCL 5189 code list")
+@rule(
+    "BR-CL-19",
+    "fatal",
+    "Coded allowance reasons MUST belong to the UNCL 5189 code list",
+    needs=(cbc("AllowanceChargeReasonCode"),),
+)
 def br_cl_19(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, charge=False):
         if not in_list(string(el), codes.UNCL5189):
             yield el
 
 
-@rule("BR-CL-20", "fatal", "Coded charge reasons MUST belong to the UNCL 7161 code list")
+@rule(
+    "BR-CL-20",
+    "fatal",
+    "Coded charge reasons MUST belong to the UNCL 7161 code list",
+    needs=(cbc("AllowanceChargeReasonCode"),),
+)
 def br_cl_20(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, charge=True):
         if not in_list(string(el), codes.UNCL7161):
             yield el
 
 
-@rule("BR-CL-21", "fatal", "Item standard identifier scheme identifier MUST belong to the ISO 6523 ICD code list")
+@rule(
+    "BR-CL-21",
+    "fatal",
+    "Item standard identifier scheme identifier MUST belong to the ISO 6523 ICD code list",
+    needs=(T_ID,),
+)
 def br_cl_21(doc: Doc) -> Iterator[Element]:
     for el in doc.all(T_ID):
         scheme = el.get("schemeID")
@@ -236,6 +291,7 @@ def br_cl_21(doc: Doc) -> Iterator[Element]:
     "BR-CL-22",
     "fatal",
     "Tax exemption reason code identifier scheme identifier MUST belong to the CEF VATEX code list",
+    needs=(cbc("TaxExemptionReasonCode"),),
 )
 def br_cl_22(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("TaxExemptionReasonCode")):
@@ -244,7 +300,12 @@ def br_cl_22(doc: Doc) -> Iterator[Element]:
             yield el
 
 
-@rule("BR-CL-23", "fatal", "Unit code MUST be coded according to the UN/ECE Recommendation 20 with Rec 21 extension")
+@rule(
+    "BR-CL-23",
+    "fatal",
+    "Unit code MUST be coded according to the UN/ECE Recommendation 20 with Rec 21 extension",
+    needs=(cbc("InvoicedQuantity"), cbc("BaseQuantity"), cbc("CreditedQuantity")),
+)
 def br_cl_23(doc: Doc) -> Iterator[Element]:
     for el in doc.iter_all(cbc("InvoicedQuantity"), cbc("BaseQuantity"), cbc("CreditedQuantity")):
         unit = el.get("unitCode")
@@ -252,7 +313,9 @@ def br_cl_23(doc: Doc) -> Iterator[Element]:
             yield el
 
 
-@rule("BR-CL-24", "fatal", "For Mime code in attribute use MIMEMediaType.")
+@rule(
+    "BR-CL-24", "fatal", "For Mime code in attribute use MIMEMediaType.", needs=(cbc("EmbeddedDocumentBinaryObject"),)
+)
 def br_cl_24(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("EmbeddedDocumentBinaryObject")):
         mime = el.get("mimeCode")
@@ -260,7 +323,12 @@ def br_cl_24(doc: Doc) -> Iterator[Element]:
             yield el
 
 
-@rule("BR-CL-25", "fatal", "Endpoint identifier scheme identifier MUST belong to the CEF EAS code list")
+@rule(
+    "BR-CL-25",
+    "fatal",
+    "Endpoint identifier scheme identifier MUST belong to the CEF EAS code list",
+    needs=(cbc("EndpointID"),),
+)
 def br_cl_25(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("EndpointID")):
         scheme = el.get("schemeID")
@@ -268,7 +336,12 @@ def br_cl_25(doc: Doc) -> Iterator[Element]:
             yield el
 
 
-@rule("BR-CL-26", "fatal", "Delivery location identifier scheme identifier MUST belong to the ISO 6523 ICD code list")
+@rule(
+    "BR-CL-26",
+    "fatal",
+    "Delivery location identifier scheme identifier MUST belong to the ISO 6523 ICD code list",
+    needs=(T_ID,),
+)
 def br_cl_26(doc: Doc) -> Iterator[Element]:
     for el in doc.all(T_ID):
         scheme = el.get("schemeID")

@@ -19,6 +19,7 @@ from ublexport.rules._doc import (
     cac,
     cbc,
     child,
+    children,
     norm,
     num,
     parent_is,
@@ -135,6 +136,7 @@ def br_11(doc: Doc) -> Iterator[Element]:
     "BR-17",
     "fatal",
     "The Payee name (BT-59) shall be provided in the Invoice, if the Payee (BG-10) is different from the Seller (BG-4)",
+    needs=(cac("PayeeParty"),),
 )
 def br_17(doc: Doc) -> Iterator[Element]:
     for payee in doc.all(cac("PayeeParty")):
@@ -152,6 +154,7 @@ def br_17(doc: Doc) -> Iterator[Element]:
     "fatal",
     "The Seller tax representative name (BT-62) shall be provided in the Invoice, if the Seller (BG-4) has a "
     "Seller tax representative party (BG-11)",
+    needs=(cac("TaxRepresentativeParty"),),
 )
 def br_18(doc: Doc) -> Iterator[Element]:
     for party in doc.all(cac("TaxRepresentativeParty")):
@@ -164,6 +167,7 @@ def br_18(doc: Doc) -> Iterator[Element]:
     "fatal",
     "The Seller tax representative postal address (BG-12) shall be provided in the Invoice, if the Seller (BG-4) "
     "has a Seller tax representative party (BG-11).",
+    needs=(cac("TaxRepresentativeParty"),),
 )
 def br_19(doc: Doc) -> Iterator[Element]:
     for party in doc.all(cac("TaxRepresentativeParty")):
@@ -176,6 +180,7 @@ def br_19(doc: Doc) -> Iterator[Element]:
     "fatal",
     "The Seller tax representative postal address (BG-12) shall contain a Tax representative country code "
     "(BT-69), if the Seller (BG-4) has a Seller tax representative party (BG-11).",
+    needs=(cac("TaxRepresentativeParty"),),
 )
 def br_20(doc: Doc) -> Iterator[Element]:
     for address in _postal_addresses(doc, cac("TaxRepresentativeParty")):
@@ -187,24 +192,32 @@ def br_20(doc: Doc) -> Iterator[Element]:
     "BR-56",
     "fatal",
     "Each Seller tax representative party (BG-11) shall have a Seller tax representative VAT identifier (BT-63).",
+    needs=(cac("TaxRepresentativeParty"),),
 )
 def br_56(doc: Doc) -> Iterator[Element]:
     for party in doc.all(cac("TaxRepresentativeParty")):
         if not any(
             scheme_is_vat(pts) and child(pts, cbc("CompanyID")) is not None
-            for pts in party.iterchildren(cac("PartyTaxScheme"))
+            for pts in children(party, cac("PartyTaxScheme"))
         ):
             yield party
 
 
-@rule("BR-62", "fatal", "The Seller electronic address (BT-34) shall have a Scheme identifier.")
+@rule(
+    "BR-62",
+    "fatal",
+    "The Seller electronic address (BT-34) shall have a Scheme identifier.",
+    needs=(cbc("EndpointID"),),
+)
 def br_62(doc: Doc) -> Iterator[Element]:
     for endpoint in doc.all(cbc("EndpointID")):
         if parent_is(endpoint, T_PARTY, cac("AccountingSupplierParty")) and endpoint.get("schemeID") is None:
             yield endpoint
 
 
-@rule("BR-63", "fatal", "The Buyer electronic address (BT-49) shall have a Scheme identifier.")
+@rule(
+    "BR-63", "fatal", "The Buyer electronic address (BT-49) shall have a Scheme identifier.", needs=(cbc("EndpointID"),)
+)
 def br_63(doc: Doc) -> Iterator[Element]:
     for endpoint in doc.all(cbc("EndpointID")):
         if parent_is(endpoint, T_PARTY, cac("AccountingCustomerParty")) and endpoint.get("schemeID") is None:
@@ -264,7 +277,7 @@ def br_22(doc: Doc) -> Iterator[Element]:
 @rule("BR-23", "fatal", "An Invoice line (BG-25) shall have an Invoiced quantity unit of measure code (BT-130).")
 def br_23(doc: Doc) -> Iterator[Element]:
     for line in _lines(doc):
-        quantities = line.findall(cbc("InvoicedQuantity")) + line.findall(cbc("CreditedQuantity"))
+        quantities = children(line, cbc("InvoicedQuantity")) + children(line, cbc("CreditedQuantity"))
         if not any(q.get("unitCode") is not None for q in quantities):
             yield line
 
@@ -328,10 +341,15 @@ def _has_reason(ac: Element) -> bool:
 
 
 def _has_vat_category(ac: Element) -> bool:
-    return any(scheme_is_vat(cat) and child(cat, T_ID) is not None for cat in ac.iterchildren(cac("TaxCategory")))
+    return any(scheme_is_vat(cat) and child(cat, T_ID) is not None for cat in children(ac, cac("TaxCategory")))
 
 
-@rule("BR-31", "fatal", "Each Document level allowance (BG-20) shall have a Document level allowance amount (BT-92).")
+@rule(
+    "BR-31",
+    "fatal",
+    "Each Document level allowance (BG-20) shall have a Document level allowance amount (BT-92).",
+    needs=(T_ALLOWANCE_CHARGE,),
+)
 def br_31(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, False):
         if child(ac, cbc("Amount")) is None:
@@ -342,6 +360,7 @@ def br_31(doc: Doc) -> Iterator[Element]:
     "BR-32",
     "fatal",
     "Each Document level allowance (BG-20) shall have a Document level allowance VAT category code (BT-95).",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_32(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, False):
@@ -354,6 +373,7 @@ def br_32(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Document level allowance (BG-20) shall have a Document level allowance reason (BT-97) or a Document "
     "level allowance reason code (BT-98).",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_33(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, False):
@@ -361,7 +381,12 @@ def br_33(doc: Doc) -> Iterator[Element]:
             yield ac
 
 
-@rule("BR-36", "fatal", "Each Document level charge (BG-21) shall have a Document level charge amount (BT-99).")
+@rule(
+    "BR-36",
+    "fatal",
+    "Each Document level charge (BG-21) shall have a Document level charge amount (BT-99).",
+    needs=(T_ALLOWANCE_CHARGE,),
+)
 def br_36(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, True):
         if child(ac, cbc("Amount")) is None:
@@ -372,6 +397,7 @@ def br_36(doc: Doc) -> Iterator[Element]:
     "BR-37",
     "fatal",
     "Each Document level charge (BG-21) shall have a Document level charge VAT category code (BT-102).",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_37(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, True):
@@ -384,6 +410,7 @@ def br_37(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Document level charge (BG-21) shall have a Document level charge reason (BT-104) or a Document level "
     "charge reason code (BT-105).",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_38(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, True):
@@ -391,7 +418,12 @@ def br_38(doc: Doc) -> Iterator[Element]:
             yield ac
 
 
-@rule("BR-41", "fatal", "Each Invoice line allowance (BG-27) shall have an Invoice line allowance amount (BT-136).")
+@rule(
+    "BR-41",
+    "fatal",
+    "Each Invoice line allowance (BG-27) shall have an Invoice line allowance amount (BT-136).",
+    needs=(T_ALLOWANCE_CHARGE,),
+)
 def br_41(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, False):
         if child(ac, cbc("Amount")) is None:
@@ -403,6 +435,7 @@ def br_41(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Invoice line allowance (BG-27) shall have an Invoice line allowance reason (BT-139) or an Invoice line "
     "allowance reason code (BT-140).",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_42(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, False):
@@ -410,7 +443,12 @@ def br_42(doc: Doc) -> Iterator[Element]:
             yield ac
 
 
-@rule("BR-43", "fatal", "Each Invoice line charge (BG-28) shall have an Invoice line charge amount (BT-141).")
+@rule(
+    "BR-43",
+    "fatal",
+    "Each Invoice line charge (BG-28) shall have an Invoice line charge amount (BT-141).",
+    needs=(T_ALLOWANCE_CHARGE,),
+)
 def br_43(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, True):
         if child(ac, cbc("Amount")) is None:
@@ -421,6 +459,7 @@ def br_43(doc: Doc) -> Iterator[Element]:
     "BR-44",
     "fatal",
     "Each Invoice line charge shall have an Invoice line charge reason or an invoice line allowance reason code.",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_44(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, True):
@@ -451,6 +490,7 @@ def _end_not_before_start(period: Element) -> bool:
     "fatal",
     "If both Invoicing period start date (BT-73) and Invoicing period end date (BT-74) are given then the "
     "Invoicing period end date (BT-74) shall be later or equal to the Invoicing period start date (BT-73).",
+    needs=(cac("InvoicePeriod"),),
 )
 def br_29(doc: Doc) -> Iterator[Element]:
     for period in _periods(doc, on_line=False):
@@ -463,6 +503,7 @@ def br_29(doc: Doc) -> Iterator[Element]:
     "fatal",
     "If both Invoice line period start date (BT-134) and Invoice line period end date (BT-135) are given then the "
     "Invoice line period end date (BT-135) shall be later or equal to the Invoice line period start date (BT-134).",
+    needs=(cac("InvoicePeriod"),),
 )
 def br_30(doc: Doc) -> Iterator[Element]:
     for period in _periods(doc, on_line=True):
@@ -474,7 +515,7 @@ def br_30(doc: Doc) -> Iterator[Element]:
 
 
 def _vat_categories(subtotal: Element) -> list[Element]:
-    return [c for c in subtotal.iterchildren(cac("TaxCategory")) if scheme_is_vat(c)]
+    return [c for c in children(subtotal, cac("TaxCategory")) if scheme_is_vat(c)]
 
 
 def _subtotals(doc: Doc) -> Iterator[Element]:
@@ -521,7 +562,12 @@ def br_48(doc: Doc) -> Iterator[Element]:
 # --- payment ------------------------------------------------------------------------------------------------------
 
 
-@rule("BR-49", "fatal", "A Payment instruction (BG-16) shall specify the Payment means type code (BT-81).")
+@rule(
+    "BR-49",
+    "fatal",
+    "A Payment instruction (BG-16) shall specify the Payment means type code (BT-81).",
+    needs=(cac("PaymentMeans"),),
+)
 def br_49(doc: Doc) -> Iterator[Element]:
     for pm in doc.all(cac("PaymentMeans")):
         if child(pm, cbc("PaymentMeansCode")) is None:
@@ -533,13 +579,14 @@ def br_49(doc: Doc) -> Iterator[Element]:
     "fatal",
     "A Payment account identifier (BT-84) shall be present if Credit transfer (BG-17) information is provided in "
     "the Invoice.",
+    needs=(cac("PaymentMeans"),),
 )
 def br_50(doc: Doc) -> Iterator[Element]:
     for pm in doc.all(cac("PaymentMeans")):
-        codes = {c.text or "" for c in pm.iterchildren(cbc("PaymentMeansCode"))}
+        codes = {c.text or "" for c in children(pm, cbc("PaymentMeansCode"))}
         if not codes & {"30", "58"}:
             continue
-        for account in pm.iterchildren(cac("PayeeFinancialAccount")):
+        for account in children(pm, cac("PayeeFinancialAccount")):
             if norm(child(account, T_ID)) == "":
                 yield account
 
@@ -550,6 +597,7 @@ def br_50(doc: Doc) -> Iterator[Element]:
     "In accordance with card payments security standards an invoice should never include a full card primary "
     "account number (BT-87). At the moment PCI Security Standards Council has defined that the first 6 digits "
     "and last 4 digits are the maximum number of digits to be shown.",
+    needs=(cbc("PrimaryAccountNumberID"),),
 )
 def br_51(doc: Doc) -> Iterator[Element]:
     for pan in doc.all(cbc("PrimaryAccountNumberID")):
@@ -562,6 +610,7 @@ def br_51(doc: Doc) -> Iterator[Element]:
     "fatal",
     "If the Payment means type code (BT-81) means SEPA credit transfer, Local credit transfer or Non-SEPA "
     "international credit transfer, the Payment account identifier (BT-84) shall be present.",
+    needs=(cac("PaymentMeans"),),
 )
 def br_61(doc: Doc) -> Iterator[Element]:
     for pm in doc.all(cac("PaymentMeans")):
@@ -577,6 +626,7 @@ def br_61(doc: Doc) -> Iterator[Element]:
     "BR-52",
     "fatal",
     "Each Additional supporting document (BG-24) shall contain a Supporting document reference (BT-122).",
+    needs=(cac("AdditionalDocumentReference"),),
 )
 def br_52(doc: Doc) -> Iterator[Element]:
     for adr in doc.all(cac("AdditionalDocumentReference")):
@@ -588,6 +638,7 @@ def br_52(doc: Doc) -> Iterator[Element]:
     "BR-54",
     "fatal",
     "Each Item attribute (BG-32) shall contain an Item attribute name (BT-160) and an Item attribute value (BT-161).",
+    needs=(cac("AdditionalItemProperty"),),
 )
 def br_54(doc: Doc) -> Iterator[Element]:
     for prop in doc.all(cac("AdditionalItemProperty")):
@@ -595,21 +646,31 @@ def br_54(doc: Doc) -> Iterator[Element]:
             yield prop
 
 
-@rule("BR-55", "fatal", "Each Preceding Invoice reference (BG-3) shall contain a Preceding Invoice reference (BT-25).")
+@rule(
+    "BR-55",
+    "fatal",
+    "Each Preceding Invoice reference (BG-3) shall contain a Preceding Invoice reference (BT-25).",
+    needs=(cac("BillingReference"),),
+)
 def br_55(doc: Doc) -> Iterator[Element]:
     for ref in doc.all(cac("BillingReference")):
         if path_find(ref, cac("InvoiceDocumentReference"), T_ID) is None:
             yield ref
 
 
-@rule("BR-57", "fatal", "Each Deliver to address (BG-15) shall contain a Deliver to country code (BT-80).")
+@rule(
+    "BR-57",
+    "fatal",
+    "Each Deliver to address (BG-15) shall contain a Deliver to country code (BT-80).",
+    needs=(cac("Address"),),
+)
 def br_57(doc: Doc) -> Iterator[Element]:
     for address in doc.all(cac("Address")):
         if parent_is(address, cac("DeliveryLocation"), cac("Delivery")) and path_find(address, *T_COUNTRY_CODE) is None:
             yield address
 
 
-@rule("BR-64", "fatal", "The Item standard identifier (BT-157) shall have a Scheme identifier.")
+@rule("BR-64", "fatal", "The Item standard identifier (BT-157) shall have a Scheme identifier.", needs=(T_ID,))
 def br_64(doc: Doc) -> Iterator[Element]:
     for el in doc.all(T_ID):
         if parent_is(el, cac("StandardItemIdentification"), cac("Item")) and el.get("schemeID") is None:
@@ -618,7 +679,12 @@ def br_64(doc: Doc) -> Iterator[Element]:
                 yield el
 
 
-@rule("BR-65", "fatal", "The Item classification identifier (BT-158) shall have a Scheme identifier.")
+@rule(
+    "BR-65",
+    "fatal",
+    "The Item classification identifier (BT-158) shall have a Scheme identifier.",
+    needs=(cbc("ItemClassificationCode"),),
+)
 def br_65(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("ItemClassificationCode")):
         if parent_is(el, cac("CommodityClassification"), cac("Item")) and el.get("listID") is None:

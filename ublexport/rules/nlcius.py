@@ -22,6 +22,7 @@ from ublexport.rules._doc import (
     cac,
     cbc,
     child,
+    children,
     dec,
     norm,
     num,
@@ -47,8 +48,8 @@ def _schemes(company_ids: list[Element]) -> set[str]:
     return {c.get("schemeID") or "" for c in company_ids}
 
 
-def nl_rule(rule_id: str, flag: str, message: str) -> Callable[[Check], Check]:
-    return rule(rule_id, flag, message, FAMILY)
+def nl_rule(rule_id: str, flag: str, message: str, needs: tuple[str, ...] = ()) -> Callable[[Check], Check]:
+    return rule(rule_id, flag, message, FAMILY, needs=needs)
 
 
 @nl_rule(
@@ -195,7 +196,7 @@ def br_nl_10(doc: Doc) -> Iterator[Element]:
     for entity in doc.all(cac("PartyLegalEntity")):
         if not parent_is(entity, T_PARTY, cac("AccountingCustomerParty")):
             continue
-        ids = list(entity.iterchildren(cbc("CompanyID")))
+        ids = list(children(entity, cbc("CompanyID")))
         scheme_ok = not customer_nl or bool(_schemes(all_ids) & {"0106", "0190"})
         value_ok = not ids or any(norm(i) != "" for i in ids)
         if not (scheme_ok and value_ok):
@@ -227,7 +228,7 @@ def br_nl_12(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
     for pm in doc.all(cac("PaymentMeans")):
-        values = [num(c) for c in pm.iterchildren(cbc("PaymentMeansCode"))]
+        values = [num(c) for c in children(pm, cbc("PaymentMeansCode"))]
         if not any(v is not None and v in (30, 48, 49, 57, 58, 59) for v in values):
             yield pm
 
@@ -243,7 +244,7 @@ def br_nl_31(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
     for pm in doc.all(cac("PaymentMeans")):
-        sepa = any(num(c) in (58, 59) for c in pm.iterchildren(cbc("PaymentMeansCode")))
+        sepa = any(num(c) in (58, 59) for c in children(pm, cbc("PaymentMeansCode")))
         if sepa and path_find(pm, cac("PayeeFinancialAccount"), cac("FinancialInstitutionBranch"), T_ID) is not None:
             yield pm
 

@@ -21,6 +21,7 @@ from ublexport.rules._doc import (
     cac,
     cbc,
     child,
+    children,
     dec,
     norm,
     parent_is,
@@ -62,8 +63,8 @@ def _both_german(doc: Doc) -> bool:
     return doc.supplier_country == "DE" and doc.customer_country == "DE"
 
 
-def peppol_rule(rule_id: str, flag: str, message: str) -> Callable[[Check], Check]:
-    return rule(rule_id, flag, message, FAMILY)
+def peppol_rule(rule_id: str, flag: str, message: str, needs: tuple[str, ...] = ()) -> Callable[[Check], Check]:
+    return rule(rule_id, flag, message, FAMILY, needs=needs)
 
 
 # --- document level -----------------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def r004(doc: Doc) -> Iterator[Element]:
 
 @peppol_rule("PEPPOL-EN16931-R053", "fatal", "Only one tax total with tax subtotals MUST be provided.")
 def r053(doc: Doc) -> Iterator[Element]:
-    if sum(1 for tt in doc.tax_totals if tt.find(cac("TaxSubtotal")) is not None) != 1:
+    if sum(1 for tt in doc.tax_totals if child(tt, cac("TaxSubtotal")) is not None) != 1:
         yield doc.root
 
 
@@ -124,7 +125,7 @@ def r053(doc: Doc) -> Iterator[Element]:
     "Only one tax total without tax subtotals MUST be provided when tax currency code is provided.",
 )
 def r054(doc: Doc) -> Iterator[Element]:
-    without = sum(1 for tt in doc.tax_totals if tt.find(cac("TaxSubtotal")) is None)
+    without = sum(1 for tt in doc.tax_totals if child(tt, cac("TaxSubtotal")) is None)
     if without != (1 if doc.top(cbc("TaxCurrencyCode")) is not None else 0):
         yield doc.root
 
@@ -142,7 +143,7 @@ def r055(doc: Doc) -> Iterator[Element]:
     def amounts(code: str) -> list[Decimal]:
         out = []
         for tt in doc.tax_totals:
-            for ta in tt.iterchildren(cbc("TaxAmount")):
+            for ta in children(tt, cbc("TaxAmount")):
                 value = dec(ta)
                 if ta.get("currencyID") == code and value is not None:
                     out.append(value)
@@ -160,6 +161,7 @@ def r055(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R005",
     "fatal",
     "VAT accounting currency code MUST be different from invoice currency code when provided.",
+    needs=(cbc("TaxCurrencyCode"),),
 )
 def r005(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("TaxCurrencyCode")):
@@ -174,14 +176,14 @@ def r008(doc: Doc) -> Iterator[Element]:
     yield from doc.empty_elements
 
 
-@peppol_rule("PEPPOL-EN16931-R010", "fatal", "Buyer electronic address MUST be provided")
+@peppol_rule("PEPPOL-EN16931-R010", "fatal", "Buyer electronic address MUST be provided", needs=(T_PARTY,))
 def r010(doc: Doc) -> Iterator[Element]:
     for party in doc.all(T_PARTY):
         if parent_is(party, cac("AccountingCustomerParty")) and child(party, cbc("EndpointID")) is None:
             yield party
 
 
-@peppol_rule("PEPPOL-EN16931-R020", "fatal", "Seller electronic address MUST be provided")
+@peppol_rule("PEPPOL-EN16931-R020", "fatal", "Seller electronic address MUST be provided", needs=(T_PARTY,))
 def r020(doc: Doc) -> Iterator[Element]:
     for party in doc.all(T_PARTY):
         if parent_is(party, cac("AccountingSupplierParty")) and child(party, cbc("EndpointID")) is None:
@@ -195,7 +197,7 @@ def r080(doc: Doc) -> Iterator[Element]:
     refs = [
         adr
         for adr in doc.tops(cac("AdditionalDocumentReference"))
-        if any(string(c) == "50" for c in adr.iterchildren(cbc("DocumentTypeCode")))
+        if any(string(c) == "50" for c in children(adr, cbc("DocumentTypeCode")))
     ]
     if len(refs) > 1:
         yield refs[1]
@@ -227,6 +229,7 @@ def _ac_kind(ac: Element) -> str:
     "PEPPOL-EN16931-R041",
     "fatal",
     "Allowance/charge base amount MUST be provided when allowance/charge percentage is provided.",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def r041(doc: Doc) -> Iterator[Element]:
     for ac in _peppol_acs(doc):
@@ -238,6 +241,7 @@ def r041(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R042",
     "fatal",
     "Allowance/charge percentage MUST be provided when allowance/charge base amount is provided.",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def r042(doc: Doc) -> Iterator[Element]:
     for ac in _peppol_acs(doc):
@@ -249,6 +253,7 @@ def r042(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R040",
     "fatal",
     "Allowance/charge amount must equal base amount * percentage/100 if base amount and percentage exists",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def r040(doc: Doc) -> Iterator[Element]:
     for ac in _peppol_acs(doc):
@@ -264,14 +269,24 @@ def r040(doc: Doc) -> Iterator[Element]:
             yield amount_el if amount_el is not None else ac
 
 
-@peppol_rule("PEPPOL-EN16931-R043", "fatal", "Allowance/charge ChargeIndicator value MUST equal 'true' or 'false'")
+@peppol_rule(
+    "PEPPOL-EN16931-R043",
+    "fatal",
+    "Allowance/charge ChargeIndicator value MUST equal 'true' or 'false'",
+    needs=(T_ALLOWANCE_CHARGE,),
+)
 def r043(doc: Doc) -> Iterator[Element]:
     for ac in _peppol_acs(doc):
         if _ac_kind(ac) == "general" and norm(child(ac, cbc("ChargeIndicator"))) not in ("true", "false"):
             yield ac
 
 
-@peppol_rule("PEPPOL-EN16931-R044", "fatal", "Charge on price level is NOT allowed. Only value 'false' allowed.")
+@peppol_rule(
+    "PEPPOL-EN16931-R044",
+    "fatal",
+    "Charge on price level is NOT allowed. Only value 'false' allowed.",
+    needs=(T_ALLOWANCE_CHARGE,),
+)
 def r044(doc: Doc) -> Iterator[Element]:
     for ac in doc.all(T_ALLOWANCE_CHARGE):
         if parent_is(ac, cac("Price")) and norm(child(ac, cbc("ChargeIndicator"))) != "false":
@@ -282,6 +297,7 @@ def r044(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R046",
     "fatal",
     "Item net price MUST equal (Gross price - Allowance amount) when gross price is provided.",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def r046(doc: Doc) -> Iterator[Element]:
     for ac in doc.all(T_ALLOWANCE_CHARGE):
@@ -296,7 +312,9 @@ def r046(doc: Doc) -> Iterator[Element]:
 # --- payment ---------------------------------------------------------------------------------------------------------
 
 
-@peppol_rule("PEPPOL-EN16931-R061", "fatal", "Mandate reference MUST be provided for direct debit.")
+@peppol_rule(
+    "PEPPOL-EN16931-R061", "fatal", "Mandate reference MUST be provided for direct debit.", needs=(cac("PaymentMeans"),)
+)
 def r061(doc: Doc) -> Iterator[Element]:
     for pm in doc.all(cac("PaymentMeans")):
         if (
@@ -341,7 +359,7 @@ def r051(doc: Doc) -> Iterator[Element]:
         if parent is None:
             continue
         if parent.tag == cac("TaxSubtotal") or (
-            parent.tag == cac("TaxTotal") and parent.find(cac("TaxSubtotal")) is not None
+            parent.tag == cac("TaxTotal") and child(parent, cac("TaxSubtotal")) is not None
         ):
             candidates.append(ta)
     for el in candidates:
@@ -410,10 +428,10 @@ def r120(doc: Doc) -> Iterator[Element]:
 def _line_ac_total(line: Element, indicator: str) -> Decimal | None:
     """round(sum(cac:AllowanceCharge[normalize-space(cbc:ChargeIndicator) = indicator]/cbc:Amount) * 100) div 100."""
     total = ZERO
-    for ac in line.iterchildren(T_ALLOWANCE_CHARGE):
+    for ac in children(line, T_ALLOWANCE_CHARGE):
         if norm(child(ac, cbc("ChargeIndicator"))) != indicator:
             continue
-        for amount in ac.iterchildren(cbc("Amount")):
+        for amount in children(ac, cbc("Amount")):
             value = dec(amount)
             if value is None:
                 return None
@@ -434,7 +452,7 @@ def r121(doc: Doc) -> Iterator[Element]:
 @peppol_rule("PEPPOL-EN16931-R100", "fatal", "Only one invoiced object is allowed pr line")
 def r100(doc: Doc) -> Iterator[Element]:
     for line in doc.all_lines:
-        refs = line.findall(cac("DocumentReference"))
+        refs = children(line, cac("DocumentReference"))
         if len(refs) > 1:
             yield refs[1]
 
@@ -442,8 +460,8 @@ def r100(doc: Doc) -> Iterator[Element]:
 @peppol_rule("PEPPOL-EN16931-R101", "fatal", "Element Document reference can only be used for Invoice line object")
 def r101(doc: Doc) -> Iterator[Element]:
     for line in doc.all_lines:
-        refs = line.findall(cac("DocumentReference"))
-        if refs and not any(string(c) == "130" for r in refs for c in r.iterchildren(cbc("DocumentTypeCode"))):
+        refs = children(line, cac("DocumentReference"))
+        if refs and not any(string(c) == "130" for r in refs for c in children(r, cbc("DocumentTypeCode"))):
             yield refs[0]
 
 
@@ -458,8 +476,10 @@ def r130(doc: Doc) -> Iterator[Element]:
         line = price.getparent()
         if line is None:
             continue
-        has_quantity = line.find(cbc("InvoicedQuantity")) is not None or line.find(cbc("CreditedQuantity")) is not None
-        if has_quantity and unit not in {q.get("unitCode") for q in line.iterchildren(quantity_tag)}:
+        has_quantity = (
+            child(line, cbc("InvoicedQuantity")) is not None or child(line, cbc("CreditedQuantity")) is not None
+        )
+        if has_quantity and unit not in {q.get("unitCode") for q in children(line, quantity_tag)}:
             yield base
 
 
@@ -755,7 +775,12 @@ for _key, _rid, _flag, _msg, _test, _endpoint_only in _COMMON:
 # --- code lists and profile (PEPPOL-EN16931-CL*, -P*, -F001) --------------------------------------------------------
 
 
-@peppol_rule("PEPPOL-EN16931-CL001", "fatal", "Mime code must be according to subset of IANA code list.")
+@peppol_rule(
+    "PEPPOL-EN16931-CL001",
+    "fatal",
+    "Mime code must be according to subset of IANA code list.",
+    needs=(cbc("EmbeddedDocumentBinaryObject"),),
+)
 def cl001(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("EmbeddedDocumentBinaryObject")):
         mime = el.get("mimeCode")
@@ -769,26 +794,41 @@ def _reason_codes(doc: Doc, indicator: str) -> Iterator[Element]:
         if (
             ac is not None
             and ac.tag == T_ALLOWANCE_CHARGE
-            and any(string(ci) == indicator for ci in ac.iterchildren(cbc("ChargeIndicator")))
+            and any(string(ci) == indicator for ci in children(ac, cbc("ChargeIndicator")))
         ):
             yield el
 
 
-@peppol_rule("PEPPOL-EN16931-CL002", "fatal", "Reason code MUST be according to subset of UNCL 5189 D.16B.")
+@peppol_rule(
+    "PEPPOL-EN16931-CL002",
+    "fatal",
+    "Reason code MUST be according to subset of UNCL 5189 D.16B.",
+    needs=(cbc("AllowanceChargeReasonCode"),),
+)
 def cl002(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, "false"):
         if norm(el.text or "") not in codes.UNCL5189:
             yield el
 
 
-@peppol_rule("PEPPOL-EN16931-CL003", "fatal", "Reason code MUST be according to UNCL 7161 D.16B.")
+@peppol_rule(
+    "PEPPOL-EN16931-CL003",
+    "fatal",
+    "Reason code MUST be according to UNCL 7161 D.16B.",
+    needs=(cbc("AllowanceChargeReasonCode"),),
+)
 def cl003(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, "true"):
         if norm(el.text or "") not in codes.UNCL7161:
             yield el
 
 
-@peppol_rule("PEPPOL-EN16931-CL006", "fatal", "Invoice period description code must be according to UNCL 2005 D.16B.")
+@peppol_rule(
+    "PEPPOL-EN16931-CL006",
+    "fatal",
+    "Invoice period description code must be according to UNCL 2005 D.16B.",
+    needs=(cbc("DescriptionCode"),),
+)
 def cl006(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("DescriptionCode")):
         if parent_is(el, cac("InvoicePeriod")) and norm(el.text or "") not in codes.UNTDID2005:
@@ -818,6 +858,7 @@ def p0100(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-P0112",
     "fatal",
     "Invoice type code 326 or 384 are only allowed when both buyer and seller are German organizations",
+    needs=(cbc("InvoiceTypeCode"),),
 )
 def p0112(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("InvoiceTypeCode")):
@@ -851,6 +892,7 @@ def f001(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-CL008",
     "fatal",
     'Electronic address identifier scheme must be from the codelist "Electronic Address Identifier Scheme"',
+    needs=(cbc("EndpointID"),),
 )
 def cl008(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc("EndpointID")):
@@ -876,7 +918,7 @@ def _make_vatex(code: str, category: str, rule_id: str) -> None:
 
     def check(doc: Doc) -> Iterator[Element]:
         for cat in doc.all(cac("TaxCategory")):
-            reasons = [string(r).upper() for r in cat.iterchildren(cbc("TaxExemptionReasonCode"))]
+            reasons = [string(r).upper() for r in children(cat, cbc("TaxExemptionReasonCode"))]
             if code in reasons and norm(child(cat, T_ID)) != category:
                 yield cat
 

@@ -22,6 +22,7 @@ from ublexport.rules._doc import (
     cac,
     cbc,
     child,
+    children,
     dec,
     decimals_after_point,
     parent_is,
@@ -60,9 +61,9 @@ def _doc_ac_amounts(doc: Doc, lmt: Element, charge: bool) -> list[Element] | Non
     if parent is None:
         return None
     out: list[Element] = []
-    for ac in parent.iterchildren(T_ALLOWANCE_CHARGE):
+    for ac in children(parent, T_ALLOWANCE_CHARGE):
         if xbool(child(ac, cbc("ChargeIndicator"))) is charge:
-            out.extend(ac.iterchildren(cbc("Amount")))
+            out.extend(children(ac, cbc("Amount")))
     return out
 
 
@@ -70,7 +71,7 @@ def _has_doc_acs(lmt: Element, charge: bool) -> bool:
     parent = lmt.getparent()
     if parent is None:
         return False
-    return any(xbool(child(ac, cbc("ChargeIndicator"))) is charge for ac in parent.iterchildren(T_ALLOWANCE_CHARGE))
+    return any(xbool(child(ac, cbc("ChargeIndicator"))) is charge for ac in children(parent, T_ALLOWANCE_CHARGE))
 
 
 # --- BR-CO-10 .. BR-CO-16: document totals ------------------------------------------------------------------------
@@ -78,7 +79,7 @@ def _has_doc_acs(lmt: Element, charge: bool) -> bool:
 
 @rule("BR-CO-10", "fatal", "Sum of Invoice line net amount (BT-106) = Σ Invoice line net amount (BT-131).")
 def br_co_10(doc: Doc) -> Iterator[Element]:
-    line_sum = _sum([a for line in doc.all_lines for a in line.iterchildren(cbc("LineExtensionAmount"))])
+    line_sum = _sum([a for line in doc.all_lines for a in children(line, cbc("LineExtensionAmount"))])
     for lmt in _lmts(doc):
         total = dec(_amount(lmt, "LineExtensionAmount"))
         if total is None or line_sum is None or total != round2(line_sum):
@@ -144,9 +145,7 @@ def br_co_15(doc: Doc) -> Iterator[Element]:
     lmt = doc.lmt
     for currency in doc.tops(cbc("DocumentCurrencyCode")):
         code = string(currency)
-        amounts = [
-            ta for tt in doc.tax_totals for ta in tt.iterchildren(cbc("TaxAmount")) if ta.get("currencyID") == code
-        ]
+        amounts = [ta for tt in doc.tax_totals for ta in children(tt, cbc("TaxAmount")) if ta.get("currencyID") == code]
         ok = False
         if len(amounts) == 1 and lmt is not None:
             incl, excl, vat = (
@@ -194,12 +193,12 @@ def br_co_16(doc: Doc) -> Iterator[Element]:
 @rule("BR-CO-14", "fatal", "Invoice total VAT amount (BT-110) = Σ VAT category tax amount (BT-117).")
 def br_co_14(doc: Doc) -> Iterator[Element]:
     for tt in doc.tax_totals:
-        subtotals = tt.findall(cac("TaxSubtotal"))
+        subtotals = children(tt, cac("TaxSubtotal"))
         if not subtotals:
             continue
         total_el = child(tt, cbc("TaxAmount"))
         total = dec(total_el)
-        summed = _sum([a for st in subtotals for a in st.iterchildren(cbc("TaxAmount"))])
+        summed = _sum([a for st in subtotals for a in children(st, cbc("TaxAmount"))])
         if total is None or summed is None or total != round2(summed):
             yield total_el if total_el is not None else tt
 
@@ -209,16 +208,14 @@ def br_co_14(doc: Doc) -> Iterator[Element]:
     "fatal",
     "VAT category tax amount (BT-117) = VAT category taxable amount (BT-116) x (VAT category rate (BT-119) / "
     "100), rounded to two decimals.",
+    needs=(cac("TaxSubtotal"),),
 )
 def br_co_17(doc: Doc) -> Iterator[Element]:
     for st in doc.all(cac("TaxSubtotal")):
         if not parent_is(st, cac("TaxTotal")):
             continue
         percents = [
-            p
-            for cat in st.iterchildren(cac("TaxCategory"))
-            if scheme_is_vat(cat)
-            for p in cat.iterchildren(cbc("Percent"))
+            p for cat in children(st, cac("TaxCategory")) if scheme_is_vat(cat) for p in children(cat, cbc("Percent"))
         ]
         tax_el = child(st, cbc("TaxAmount"))
         tax, taxable = dec(tax_el), dec(child(st, cbc("TaxableAmount")))
@@ -277,6 +274,7 @@ def br_co_04(doc: Doc) -> Iterator[Element]:
     "The Seller VAT identifier (BT-31), the Seller tax representative VAT identifier (BT-63) and the Buyer VAT "
     "identifier (BT-48) shall have a prefix in accordance with ISO code ISO 3166-1 alpha-2 by which the country "
     "of issue may be identified. Nevertheless, Greece may use the prefix ‘EL’.",
+    needs=(cac("PartyTaxScheme"),),
 )
 def br_co_09(doc: Doc) -> Iterator[Element]:
     for pts in doc.all(cac("PartyTaxScheme")):
@@ -293,6 +291,7 @@ def br_co_09(doc: Doc) -> Iterator[Element]:
     "fatal",
     "If Invoicing period (BG-14) is used, the Invoicing period start date (BT-73) or the Invoicing period end date "
     "(BT-74) shall be filled, or both.",
+    needs=(cac("InvoicePeriod"),),
 )
 def br_co_19(doc: Doc) -> Iterator[Element]:
     for period in doc.all(cac("InvoicePeriod")):
@@ -311,7 +310,7 @@ def br_co_19(doc: Doc) -> Iterator[Element]:
 )
 def br_co_20(doc: Doc) -> Iterator[Element]:
     for line in doc.all_lines:
-        for period in line.iterchildren(cac("InvoicePeriod")):
+        for period in children(line, cac("InvoicePeriod")):
             if child(period, cbc("StartDate")) is None and child(period, cbc("EndDate")) is None:
                 yield period
 
@@ -326,7 +325,7 @@ def _line_acs(doc: Doc, charge: bool) -> list[Element]:
     return [
         ac
         for line in doc.all_lines
-        for ac in line.iterchildren(T_ALLOWANCE_CHARGE)
+        for ac in children(line, T_ALLOWANCE_CHARGE)
         if xbool(child(ac, cbc("ChargeIndicator"))) is charge
     ]
 
@@ -376,6 +375,7 @@ def br_co_24(doc: Doc) -> Iterator[Element]:
     "fatal",
     "In order for the buyer to automatically identify a supplier, the Seller identifier (BT-29), the Seller legal "
     "registration identifier (BT-30) and/or the Seller VAT identifier (BT-31) shall be present.",
+    needs=(cac("AccountingSupplierParty"),),
 )
 def br_co_26(doc: Doc) -> Iterator[Element]:
     for asp in doc.all(cac("AccountingSupplierParty")):
@@ -383,7 +383,7 @@ def br_co_26(doc: Doc) -> Iterator[Element]:
         vat = any(
             scheme_is_vat(pts) and child(pts, cbc("CompanyID")) is not None
             for p in party
-            for pts in p.iterchildren(cac("PartyTaxScheme"))
+            for pts in children(p, cac("PartyTaxScheme"))
         )
         ident = any(i.get("schemeID") != "SEPA" for p in party for i in path_all(p, cac("PartyIdentification"), T_ID))
         legal = any(path_all(p, cac("PartyLegalEntity"), cbc("CompanyID")) for p in party)

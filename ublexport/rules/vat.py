@@ -31,12 +31,14 @@ from ublexport.rules._doc import (
     category_id,
     cbc,
     child,
+    children,
     dec,
     num,
     path_find,
     round2,
     scheme_is_vat,
     string,
+    uses_category,
     xbool,
 )
 from ublexport.rules.registry import rule
@@ -87,17 +89,17 @@ def _seller_ok(doc: Doc, code: str) -> bool:
 
 
 def _line_net(line: Element) -> list[Element]:
-    return list(line.iterchildren(cbc("LineExtensionAmount")))
+    return list(children(line, cbc("LineExtensionAmount")))
 
 
 def _line_has_category(line: Element, code: str) -> bool:
     """[cac:Item/cac:ClassifiedTaxCategory/normalize-space(cbc:ID) = code]."""
     item = child(line, cac("Item"))
-    return item is not None and any(category_id(c) == code for c in item.iterchildren(T_CLASSIFIED_TAX_CATEGORY))
+    return item is not None and any(category_id(c) == code for c in children(item, T_CLASSIFIED_TAX_CATEGORY))
 
 
 def _ac_has_category(ac: Element, code: str) -> bool:
-    return any(category_id(c) == code for c in ac.iterchildren(T_TAX_CATEGORY))
+    return any(category_id(c) == code for c in children(ac, T_TAX_CATEGORY))
 
 
 def _category_sum(doc: Doc, code: str, lines: list[Element]) -> Decimal | None:
@@ -114,7 +116,7 @@ def _category_sum(doc: Doc, code: str, lines: list[Element]) -> Decimal | None:
         indicator = xbool(child(ac, cbc("ChargeIndicator")))
         if indicator is None or not _ac_has_category(ac, code):
             continue
-        for amount in ac.iterchildren(cbc("Amount")):
+        for amount in children(ac, cbc("Amount")):
             value = dec(amount)
             if value is None:
                 return None
@@ -123,13 +125,13 @@ def _category_sum(doc: Doc, code: str, lines: list[Element]) -> Decimal | None:
 
 
 def _rate_matches(categories: list[Element], rate: Decimal) -> bool:
-    return any(dec(p) == rate for c in categories for p in c.iterchildren(T_PERCENT))
+    return any(dec(p) == rate for c in categories for p in children(c, T_PERCENT))
 
 
 def _category_sum_at_rate(doc: Doc, code: str, rate: Decimal, lines: list[Element]) -> Decimal | None:
     total = ZERO
     for line in lines:
-        cats = [c for item in line.iterchildren(cac("Item")) for c in item.iterchildren(T_CLASSIFIED_TAX_CATEGORY)]
+        cats = [c for item in children(line, cac("Item")) for c in children(item, T_CLASSIFIED_TAX_CATEGORY)]
         if any(category_id(c) == code for c in cats) and _rate_matches(cats, rate):
             for amount in _line_net(line):
                 value = dec(amount)
@@ -138,10 +140,10 @@ def _category_sum_at_rate(doc: Doc, code: str, rate: Decimal, lines: list[Elemen
                 total += value
     for ac in doc.doc_allowance_charges:
         indicator = xbool(child(ac, cbc("ChargeIndicator")))
-        cats = list(ac.iterchildren(T_TAX_CATEGORY))
+        cats = list(children(ac, T_TAX_CATEGORY))
         if indicator is None or not any(category_id(c) == code for c in cats) or not _rate_matches(cats, rate):
             continue
-        for amount in ac.iterchildren(cbc("Amount")):
+        for amount in children(ac, cbc("Amount")):
             value = dec(amount)
             if value is None:
                 return None
@@ -152,8 +154,9 @@ def _category_sum_at_rate(doc: Doc, code: str, rate: Decimal, lines: list[Elemen
 Check = Callable[[Doc], Iterator[Element]]
 
 
-def _register(rule_id: str, message: str, check: Check) -> None:
-    rule(rule_id, "fatal", message)(check)
+def _register(rule_id: str, message: str, check: Check, code: str) -> None:
+    """Every rule of a category family needs a (classified) tax category with that code, else it cannot fire."""
+    rule(rule_id, "fatal", message, when=uses_category(code))(check)
 
 
 # --- -01: the VAT breakdown ---------------------------------------------------------------------------------------
@@ -203,7 +206,7 @@ def _rule_01(code: str) -> None:
             if used and len(_subtotal_categories(doc, code)) != 1:
                 yield doc.root
 
-    _register(rid, message, check)
+    _register(rid, message, check, code)
 
 
 # --- -02 .. -04: identifiers ----------------------------------------------------------------------------------------
@@ -248,7 +251,7 @@ def _rule_02(code: str) -> None:
         if triggered and not ok:
             yield doc.root
 
-    _register(f"BR-{PREFIX[code]}-02", message, check)
+    _register(f"BR-{PREFIX[code]}-02", message, check, code)
 
 
 def _rule_03_04(code: str, charge: bool) -> None:
@@ -264,14 +267,14 @@ def _rule_03_04(code: str, charge: bool) -> None:
         if cats and not _seller_ok(doc, code):
             yield doc.root
 
-    _register(f"BR-{PREFIX[code]}-{'04' if charge else '03'}", message, check)
+    _register(f"BR-{PREFIX[code]}-{'04' if charge else '03'}", message, check, code)
 
 
 # --- -05 .. -07: rates --------------------------------------------------------------------------------------------
 
 
 def _rate_ok(code: str, category: Element) -> bool:
-    percents = list(category.iterchildren(T_PERCENT))
+    percents = list(children(category, T_PERCENT))
     if code == "O":
         return not percents
     if code == "S":
@@ -311,7 +314,7 @@ def _rule_05(code: str) -> None:
             if not _rate_ok(code, cat):
                 yield cat
 
-    _register(f"BR-{PREFIX[code]}-05", message, check)
+    _register(f"BR-{PREFIX[code]}-05", message, check, code)
 
 
 def _rule_06_07(code: str, charge: bool) -> None:
@@ -334,7 +337,7 @@ def _rule_06_07(code: str, charge: bool) -> None:
             if not _rate_ok(code, cat):
                 yield cat
 
-    _register(f"BR-{PREFIX[code]}-{'07' if charge else '06'}", message, check)
+    _register(f"BR-{PREFIX[code]}-{'07' if charge else '06'}", message, check, code)
 
 
 # --- -08 .. -10: the VAT breakdown group --------------------------------------------------------------------------
@@ -369,7 +372,7 @@ def _rule_08(code: str) -> None:
             taxable = dec(taxable_el)
             ok = False
             if code == "S":
-                percents = list(cat.iterchildren(T_PERCENT))
+                percents = list(children(cat, T_PERCENT))
                 if not percents:
                     ok = True
                 else:
@@ -380,8 +383,8 @@ def _rule_08(code: str) -> None:
                             and _rate_matches(
                                 [
                                     c
-                                    for i in line.iterchildren(cac("Item"))
-                                    for c in i.iterchildren(T_CLASSIFIED_TAX_CATEGORY)
+                                    for i in children(line, cac("Item"))
+                                    for c in children(i, T_CLASSIFIED_TAX_CATEGORY)
                                 ],
                                 rate,
                             )
@@ -392,15 +395,15 @@ def _rule_08(code: str) -> None:
                             and _rate_matches(
                                 [
                                     c
-                                    for i in line.iterchildren(cac("Item"))
-                                    for c in i.iterchildren(T_CLASSIFIED_TAX_CATEGORY)
+                                    for i in children(line, cac("Item"))
+                                    for c in children(i, T_CLASSIFIED_TAX_CATEGORY)
                                 ],
                                 rate,
                             )
                             for line in doc.all(cac("CreditNoteLine"))
                         )
                         used_on_ac = any(
-                            _ac_has_category(ac, code) and _rate_matches(list(ac.iterchildren(T_TAX_CATEGORY)), rate)
+                            _ac_has_category(ac, code) and _rate_matches(list(children(ac, T_TAX_CATEGORY)), rate)
                             for ac in doc.all(T_ALLOWANCE_CHARGE)
                         )
                         for used, lines in ((used_on_line, invoice_lines), (used_on_cn_line, credit_lines)):
@@ -416,7 +419,7 @@ def _rule_08(code: str) -> None:
             if not ok:
                 yield taxable_el if taxable_el is not None else cat
 
-    _register(f"BR-{PREFIX[code]}-08", message, check)
+    _register(f"BR-{PREFIX[code]}-08", message, check, code)
 
 
 def _rule_09(code: str) -> None:
@@ -449,7 +452,7 @@ def _rule_09(code: str) -> None:
             if not ok:
                 yield tax_el if tax_el is not None else cat
 
-    _register(f"BR-{PREFIX[code]}-09", message, check)
+    _register(f"BR-{PREFIX[code]}-09", message, check, code)
 
 
 def _rule_10(code: str) -> None:
@@ -480,7 +483,7 @@ def _rule_10(code: str) -> None:
             if has_reason == forbidden:
                 yield cat
 
-    _register(f"BR-{PREFIX[code]}-10", message, check)
+    _register(f"BR-{PREFIX[code]}-10", message, check, code)
 
 
 for _code in ("S", "Z", "E", "AE", "K", "G", "O"):
@@ -510,6 +513,7 @@ for _code in ("L", "M"):
     "fatal",
     'In an Invoice with a VAT breakdown (BG-23) where the VAT category code (BT-118) is "Intra-community supply" '
     "the Actual delivery date (BT-72) or the Invoicing period (BG-14) shall not be blank.",
+    when=uses_category("K"),
 )
 def br_ic_11(doc: Doc) -> Iterator[Element]:
     if not _subtotal_categories(doc, "K"):
@@ -528,6 +532,7 @@ def br_ic_11(doc: Doc) -> Iterator[Element]:
     "fatal",
     'In an Invoice with a VAT breakdown (BG-23) where the VAT category code (BT-118) is "Intra-community supply" '
     "the Deliver to country code (BT-80) shall not be blank.",
+    when=uses_category("K"),
 )
 def br_ic_12(doc: Doc) -> Iterator[Element]:
     if not _subtotal_categories(doc, "K"):
@@ -548,6 +553,7 @@ def _o_breakdown(doc: Doc) -> bool:
     "fatal",
     'An Invoice that contains a VAT breakdown group (BG-23) with a VAT category code (BT-118) "Not subject to VAT" '
     "shall not contain other VAT breakdown groups (BG-23).",
+    when=uses_category("O"),
 )
 def br_o_11(doc: Doc) -> Iterator[Element]:
     if _o_breakdown(doc) and any(category_id(c) != "O" and scheme_is_vat(c) for c in doc.subtotal_categories):
@@ -560,6 +566,7 @@ def br_o_11(doc: Doc) -> Iterator[Element]:
     'An Invoice that contains a VAT breakdown group (BG-23) with a VAT category code (BT-118) "Not subject to VAT" '
     'shall not contain an Invoice line (BG-25) where the Invoiced item VAT category code (BT-151) is not "Not '
     'subject to VAT".',
+    when=uses_category("O"),
 )
 def br_o_12(doc: Doc) -> Iterator[Element]:
     if _o_breakdown(doc) and any(category_id(c) != "O" and scheme_is_vat(c) for c in doc.classified_categories()):
@@ -572,6 +579,7 @@ def br_o_12(doc: Doc) -> Iterator[Element]:
     'An Invoice that contains a VAT breakdown group (BG-23) with a VAT category code (BT-118) "Not subject to VAT" '
     "shall not contain Document level allowances (BG-20) where Document level allowance VAT category code (BT-95) "
     'is not "Not subject to VAT".',
+    when=uses_category("O"),
 )
 def br_o_13(doc: Doc) -> Iterator[Element]:
     if _o_breakdown(doc) and any(category_id(c) != "O" and scheme_is_vat(c) for c in doc.ac_categories(False)):
@@ -584,6 +592,7 @@ def br_o_13(doc: Doc) -> Iterator[Element]:
     'An Invoice that contains a VAT breakdown group (BG-23) with a VAT category code (BT-118) "Not subject to VAT" '
     "shall not contain Document level charges (BG-21) where Document level charge VAT category code (BT-102) is "
     'not "Not subject to VAT".',
+    when=uses_category("O"),
 )
 def br_o_14(doc: Doc) -> Iterator[Element]:
     if _o_breakdown(doc) and any(category_id(c) != "O" and scheme_is_vat(c) for c in doc.ac_categories(True)):
@@ -601,6 +610,7 @@ def _b_used(doc: Doc) -> bool:
     "fatal",
     "An Invoice where the VAT category code (BT-151, BT-95 or BT-102) is “Split payment” shall be a domestic Italian "
     "invoice.",
+    when=uses_category("B"),
 )
 def br_b_01(doc: Doc) -> Iterator[Element]:
     if _b_used(doc) and any(string(c) != "IT" for c in doc.all(cbc("IdentificationCode"))):
@@ -614,15 +624,14 @@ def br_b_01(doc: Doc) -> Iterator[Element]:
     '(BG-21) where the VAT category code (BT-151, BT-95, BT-118 or BT-102) is “Split payment" shall not contain an '
     "invoice line (BG-25), a Document level allowance (BG-20) or  a Document level charge (BG-21) where the VAT "
     "category code (BT-151, BT-95, BT-118 or BT-102) is “Standard rated”.",
+    when=uses_category("B"),
 )
 def br_b_02(doc: Doc) -> Iterator[Element]:
     def used(code: str) -> bool:
         return (
             any(string(child(c, T_ID)) == code for c in doc.subtotal_categories)
             or any(
-                string(child(c, T_ID)) == code
-                for ac in doc.doc_allowance_charges
-                for c in ac.iterchildren(T_TAX_CATEGORY)
+                string(child(c, T_ID)) == code for ac in doc.doc_allowance_charges for c in children(ac, T_TAX_CATEGORY)
             )
             or any(string(child(c, T_ID)) == code for c in doc.classified_categories())
         )
