@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
-REFERENCE = ROOT.parent / "shared" / "reference" / "ubl-examples"
+REFERENCE = ROOT / "tests" / "fixtures" / "ubl-examples"  # official examples, see its README
 
 
 @pytest.fixture(autouse=True)

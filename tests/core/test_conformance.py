@@ -18,7 +18,7 @@ from ublexport.model import Document
 from ublexport.pipeline import PdfMode, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference" / "ubl-examples"
+REFERENCE = ROOT / "tests" / "fixtures" / "ubl-examples"  # official examples, see its README
 PEPPOL_EXAMPLES = sorted((REFERENCE / "peppol-3.0.21").glob("*.xml")) + sorted(
     (REFERENCE / "peppol-3.0.19-national").rglob("*.xml"))
 CEN_EXAMPLES = sorted((REFERENCE / "cen-1.3.16").glob("*.*"))

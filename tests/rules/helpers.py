@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lxml import etree
 
-REFERENCE = Path(__file__).parents[2].parent / "shared" / "reference" / "ubl-examples"
+REFERENCE = Path(__file__).parents[1] / "fixtures" / "ubl-examples"  # official examples, see its README
 PEPPOL_DIR = REFERENCE / "peppol-3.0.21"
 NORWAY = REFERENCE / "peppol-3.0.19-national" / "NO" / "Norwegian-example-1.xml"
 CEN_DIR = REFERENCE / "cen-1.3.16"

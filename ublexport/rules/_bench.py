@@ -20,7 +20,7 @@ from pathlib import Path
 from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_EXAMPLE = ROOT.parent / "shared" / "reference" / "ubl-examples" / "peppol-3.0.21" / "base-example.xml"
+BASE_EXAMPLE = ROOT / "tests" / "fixtures" / "ubl-examples" / "peppol-3.0.21" / "base-example.xml"
 SAMPLE = ROOT / "samples" / "01-invoice-be-be.json"
 
 
