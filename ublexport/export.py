@@ -8,15 +8,16 @@ Call `plan(..., prepare_now=True)` for a plan that already knows which documents
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ublexport.compose import compose, new_message_id
 from ublexport.deliver import Outcome, Transport, TransportError, send_with_retry
-from ublexport.errors import InputError, InvalidDocumentError, Violation
+from ublexport.errors import InputError, InvalidDocumentError, NotExportableError, Violation
 from ublexport.loader import document_paths, load_document
 from ublexport.model import Document
 from ublexport.pipeline import PdfMode, Prepared, prepare
@@ -37,6 +38,15 @@ class ExportLedger(Protocol):
         ...
 
     def record(self, delivery_id: int, outcome: Outcome) -> None: ...
+
+    def claim_many(self, requests: Sequence[tuple[Prepared, str | Recipient]], *,
+                   resend: bool) -> list[tuple[int, str] | None]:
+        """`claim` for a batch, in one transaction."""
+        ...
+
+    def record_many(self, outcomes: Sequence[tuple[int, Outcome]]) -> None:
+        """`record` for a batch, in one transaction."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -59,24 +69,49 @@ class Filters:
         return not (self.numbers and document.number not in self.numbers)
 
 
-@dataclass
-class PlanItem:
-    source: str
-    document: Document | None
-    state: str  # "go" | "refused"
-    reason: str
-    refusal: str | None = None  # POLICY | INVALID | INPUT when refused
-    violations: list[Violation] = field(default_factory=list)
-    prepared: Prepared | None = None
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the plan shows of a document; kept when the document itself is dropped to bound memory (slots, a
+    date rather than a string: a year-end batch holds tens of thousands of these)."""
+
+    kind: str
+    number: str
+    status: str
+    issue_date: dt.date
+
+    @classmethod
+    def of(cls, document: Document) -> Summary:
+        return cls(document.kind.value, document.number, document.status.value, document.issue_date)
 
     @property
     def label(self) -> str:
-        return self.document.label if self.document else Path(self.source).name
+        return f"{self.kind.replace('_', ' ')} {self.number}"  # as Document.label
+
+
+@dataclass(slots=True)
+class PlanItem:
+    source: str
+    document: Document | None  # None when unreadable, or dropped after planning (reloaded from `source` by run)
+    state: str  # "go" | "refused"
+    reason: str
+    refusal: str | None = None  # POLICY | INVALID | INPUT when refused
+    violations: Sequence[Violation] = ()
+    prepared: Prepared | None = None
+    summary: Summary | None = None
+    order: int = 0  # position in the plan: results are reported in this order
+
+    def __post_init__(self) -> None:
+        if self.summary is None and self.document is not None:
+            self.summary = Summary.of(self.document)
+
+    @property
+    def label(self) -> str:
+        return self.summary.label if self.summary else Path(self.source).name
 
     def as_dict(self) -> dict[str, object]:
-        doc = self.document
-        return {"file": self.source, "document": self.label, "kind": doc.kind.value if doc else None,
-                "number": doc.number if doc else None, "status": doc.status.value if doc else None,
+        doc = self.summary
+        return {"file": self.source, "document": self.label, "kind": doc.kind if doc else None,
+                "number": doc.number if doc else None, "status": doc.status if doc else None,
                 "issue_date": doc.issue_date.isoformat() if doc else None, "state": self.state,
                 "reason": self.reason, "refusal": self.refusal,
                 "violations": [v.as_dict() for v in self.violations]}
@@ -149,21 +184,43 @@ def exit_code(results: Iterable[Result]) -> int:
 
 def _prepare(item: PlanItem, profile: str, pdf: PdfMode) -> None:
     """Render and validate one document; on failure the item becomes a refusal with the evidence."""
-    assert item.document is not None
     try:
-        item.prepared = prepare(item.document, profile=profile, pdf=pdf, source=item.source)
+        document = item.document or _reload(item)
+        item.prepared = prepare(document, profile=profile, pdf=pdf, source=item.source)
     except InvalidDocumentError as exc:
         item.state, item.refusal, item.violations = "refused", INVALID, exc.violations
         fatal = [v for v in exc.violations if v.flag == "fatal"]
         item.reason = f"not a valid document ({len(fatal)} fatal): " + "; ".join(str(v) for v in fatal[:3])
     except InputError as exc:
         item.state, item.refusal, item.reason = "refused", INPUT, str(exc)
+    except NotExportableError as exc:
+        item.state, item.refusal, item.reason = "refused", POLICY, str(exc)
+
+
+def _reload(item: PlanItem) -> Document:
+    """A document the plan dropped, read again just before it is rendered. The file may have changed since the
+    plan was shown: what goes must still be the same document and still be exportable."""
+    document = load_document(Path(item.source))
+    if item.summary is not None and document.label != item.summary.label:
+        raise InputError(f"{item.source}: now holds {document.label}, not {item.summary.label} as when the export "
+                         "was planned; run the export again")
+    decision = exportable(document)
+    if not decision:
+        raise NotExportableError(document.label, f"changed since the export was planned: {decision.reason}")
+    return document
+
+
+KEEP_DOCUMENTS = 256
 
 
 def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode = PdfMode.embed,
-         profile: str = "peppol", prepare_now: bool = False) -> Plan:
-    """Load every document under `paths`, keep those the filters select, decide with the export policy."""
+         profile: str = "peppol", prepare_now: bool = False, keep: int = KEEP_DOCUMENTS) -> Plan:
+    """Load every document under `paths`, keep those the filters select, decide with the export policy.
+
+    Only the first `keep` going documents stay loaded (about 25 kB each); the others keep a summary and are read
+    again when their turn comes, so exporting a year of 20,000 invoices needs no more memory than 2,000."""
     filters = filters or Filters()
+    kept = 0
     items: list[PlanItem] = []
     filtered_out = 0
     for path in paths:
@@ -183,9 +240,15 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
                 continue
             decision = exportable(document)
             if decision:
-                items.append(PlanItem(str(file), document, "go", decision.reason))
+                item = PlanItem(str(file), document, "go", decision.reason)
+                kept += 1
+                if kept > keep and not prepare_now:
+                    item.document = None
+                items.append(item)
             else:
                 items.append(PlanItem(str(file), document, "refused", decision.reason, POLICY))
+    for n, item in enumerate(items):
+        item.order = n
     result = Plan(items, filtered_out, pdf, profile)
     if prepare_now:
         for item in result.going:
@@ -201,49 +264,82 @@ def _refused(item: PlanItem) -> Result:
                   violations=tuple(str(v) for v in item.violations))
 
 
+class GroupCommit:
+    """Outcomes wait here for the ledger; one transaction records all that arrived while the previous commit was
+    on its way to disk (group commit). On SQLite with synchronous=FULL a commit is an fsync, so one per e-mail
+    would make the disk, not SMTP, the limit. A crash before the commit leaves those rows `sending`: the next run
+    re-sends them with the same Message-ID, the one duplicate the ledger allows (see ublexport.ledger)."""
+
+    def __init__(self, ledger: ExportLedger) -> None:
+        self.ledger = ledger
+        self.pending: list[tuple[int, Outcome]] = []
+        self.wakeup = asyncio.Event()
+        self.closing = False
+
+    def add(self, delivery_id: int, outcome: Outcome) -> None:
+        self.pending.append((delivery_id, outcome))
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.pending:
+                batch, self.pending = self.pending, []
+                await asyncio.to_thread(self.ledger.record_many, batch)
+            if self.closing:
+                return
+
+    def flush_now(self) -> None:
+        """Synchronously, for a run that is being torn down (Ctrl-C): what was sent must be on record."""
+        batch, self.pending = self.pending, []
+        if batch:
+            self.ledger.record_many(batch)
+
+
+Claims = list[tuple[int, str] | None]
+
+
 async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Transport, *,
               ledger: ExportLedger | None = None, progress: Callable[[Result], None] | None = None,
               sender: str = "ublexport@localhost", reply_to: str | None = None, resend: bool = False,
               attempts: int = 4, base_delay: float = 1.0, max_delay: float = 30.0, concurrency: int = 8,
-              lookahead: int = 4) -> list[Result]:
+              lookahead: int = 4, batch: int = 64, keep_ok: bool = True) -> list[Result]:
     """Deliver every going document to every inbox, one e-mail each; return one Result per document and inbox.
 
+    Documents are rendered and validated on the event loop, one at a time, just ahead of the sends (a worker
+    thread would fight the loop for the GIL and delay every SMTP reply); ledger claims and records run in a
+    thread, in batches (up to `batch` documents per claim, growing from 1 so the first e-mail leaves at once).
     The transport must already be entered (`async with transport`). A TransportError (TLS, AUTH, no STARTTLS)
-    stops the run: what was not attempted yet is reported as failed with that error."""
+    stops the run: what was not attempted yet is reported as failed with that error.
+    With `keep_ok=False` only the results that need attention are returned (every result still goes to
+    `progress`), so that memory does not grow with the size of the batch."""
     inboxes = parse_recipients(recipients) if isinstance(recipients, str) else list(recipients)
     dry_run = bool(getattr(transport, "dry_run", False))
     use_ledger = ledger if not dry_run else None
+    commits = GroupCommit(use_ledger) if use_ledger is not None else None
     collected: list[tuple[int, int, Result]] = []
     abort: list[str] = []
 
     def done(order: int, slot: int, result: Result) -> None:
-        collected.append((order, slot, result))
+        if keep_ok or not result.ok:
+            collected.append((order, slot, result))
         if progress is not None:
             progress(result)
 
-    async def deliver(order: int, item: PlanItem, prepared: Prepared, slot: int, inbox: Recipient) -> None:
-        claimed: tuple[int, str] | None = None
+    async def deliver(order: int, item: PlanItem, prepared: Prepared, slot: int, inbox: Recipient,
+                      claimed: tuple[int, str] | None) -> None:
         try:
             if abort:
                 done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
                                          f"not attempted: {abort[0]}"))
                 return
-            if use_ledger is not None:
-                claimed = use_ledger.claim(prepared, inbox.address, resend=resend)
-                if claimed is None:
-                    done(order, slot, Result(item.source, item.label, inbox.address, ALREADY,
-                                             "this inbox already received this version (use --resend to send "
-                                             "it again)"))
-                    return
-                message_id = claimed[1]
-            else:
-                message_id = new_message_id(sender)
+            message_id = claimed[1] if claimed is not None else new_message_id(sender)
             try:
                 message = compose(prepared, inbox, sender=sender, message_id=message_id, reply_to=reply_to)
             except InputError as exc:
-                outcome = Outcome(inbox.address, "permanent", None, str(exc))
-                if claimed is not None and use_ledger is not None:
-                    use_ledger.record(claimed[0], outcome)
+                if claimed is not None and commits is not None:
+                    commits.add(claimed[0], Outcome(inbox.address, "permanent", None, str(exc)))
                 done(order, slot, Result(item.source, item.label, inbox.address, REFUSED, str(exc),
                                          message_id=message_id, refusal=INPUT))
                 return
@@ -253,8 +349,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             except TransportError as exc:
                 abort.append(exc.message)
                 outcome = Outcome(inbox.address, "transient", exc.code, exc.message)
-            if claimed is not None and use_ledger is not None:
-                use_ledger.record(claimed[0], outcome)
+            if claimed is not None and commits is not None:
+                commits.add(claimed[0], outcome)
             if outcome.ok:
                 status, reason = (WRITTEN if dry_run else SENT), ""
             else:
@@ -265,47 +361,91 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                      outcome.message, outcome.attempts, message_id))
         finally:
             slots.release()
-            remaining[id(item)] -= 1
-            if remaining[id(item)] == 0:
-                item.prepared = None  # all inboxes done: do not hold every rendered XML until the end of the run
+            finished(item)
 
-    order_of = {id(item): n for n, item in enumerate(plan.items)}
+    def finished(item: PlanItem) -> None:
+        """One inbox done; after the last, drop what the item holds (the XML, the document) for the rest of the
+        run, so a batch of 20,000 needs no more memory than one of 2,000."""
+        remaining[id(item)] -= 1
+        if remaining[id(item)] == 0:
+            del remaining[id(item)]
+            item.prepared = None
+            if item.summary is not None:
+                item.document = None
+
     for refused in plan.refused:
-        done(order_of[id(refused)], 0, _refused(refused))
+        done(refused.order, 0, _refused(refused))
 
-    queue: asyncio.Queue[PlanItem | None] = asyncio.Queue(maxsize=max(1, lookahead))
+    queue: asyncio.Queue[tuple[PlanItem, Claims] | None] = asyncio.Queue(maxsize=max(1, lookahead))
+
+    async def claim(items: list[PlanItem]) -> None:
+        """Claim every (document, inbox) of a batch in one ledger transaction, then hand them to the senders."""
+        ready = [i for i in items if i.prepared is not None]
+        requests = [(i.prepared, inbox) for i in ready for inbox in inboxes if i.prepared is not None]
+        claims: Claims = ([None] * len(requests) if use_ledger is None else
+                          await asyncio.to_thread(use_ledger.claim_many, requests, resend=resend))
+        position = {id(i): n * len(inboxes) for n, i in enumerate(ready)}
+        for item in items:
+            start = position.get(id(item))
+            await queue.put((item, [] if start is None else claims[start:start + len(inboxes)]))
 
     async def produce() -> None:
         try:
+            waiting: list[PlanItem] = []
+            size = 1
             for item in plan.going:
                 if item.prepared is None:
-                    await asyncio.to_thread(_prepare, item, plan.profile, plan.pdf)
-                await queue.put(item)
+                    _prepare(item, plan.profile, plan.pdf)
+                    await asyncio.sleep(0)  # let the SMTP replies that arrived meanwhile be handled
+                waiting.append(item)
+                if len(waiting) >= size:
+                    await claim(waiting)
+                    waiting, size = [], min(size * 2, max(1, batch))
+            await claim(waiting)
         finally:
             await queue.put(None)
 
     slots = asyncio.Semaphore(max(1, concurrency))
     producer = asyncio.create_task(produce())
+    recorder = asyncio.create_task(commits.run()) if commits is not None else None
     tasks: set[asyncio.Task[None]] = set()
     remaining: dict[int, int] = {}
     try:
-        while (item := await queue.get()) is not None:
-            order = order_of[id(item)]
+        while (entry := await queue.get()) is not None:
+            item, claims = entry
+            order = item.order
             if item.prepared is None:  # refused while preparing: invalid or unreadable
                 done(order, 0, _refused(item))
                 continue
             remaining[id(item)] = len(inboxes)
             prepared = item.prepared
             for slot, inbox in enumerate(inboxes):
+                if use_ledger is not None and claims[slot] is None:
+                    done(order, slot, Result(item.source, item.label, inbox.address, ALREADY,
+                                             "this inbox already received this version (use --resend to send "
+                                             "it again)"))
+                    finished(item)
+                    continue
                 await slots.acquire()
-                task = asyncio.create_task(deliver(order, item, prepared, slot, inbox))
+                task = asyncio.create_task(deliver(order, item, prepared, slot, inbox,
+                                                   claims[slot] if use_ledger is not None else None))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)  # finished tasks are not kept for the whole run
         await producer
         await asyncio.gather(*tasks)
+        if commits is not None and recorder is not None:
+            commits.closing = True
+            commits.wakeup.set()
+            await recorder
     finally:
         for task in [producer, *tasks]:
             if not task.done():
                 task.cancel()
+        if recorder is not None and not recorder.done():
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await recorder
+        if commits is not None:
+            commits.flush_now()
     collected.sort(key=lambda entry: (entry[0], entry[1]))
     return [result for _, _, result in collected]

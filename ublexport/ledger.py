@@ -223,10 +223,16 @@ def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_ele
 
 
 def store_payload(session: Session, xml: bytes) -> str:
-    digest = hashlib.sha256(xml).hexdigest()
-    insert_ignore(session, [{"sha256": digest, "xml": xml, "size": len(xml), "created_at": utcnow()}],
+    return store_payloads(session, [xml], now=utcnow())[0]
+
+
+def store_payloads(session: Session, xmls: Sequence[bytes], *, now: dt.datetime) -> list[str]:
+    """Store each XML once by its sha256 (content-addressed, never overwritten); the hashes, in order."""
+    digests = [hashlib.sha256(xml).hexdigest() for xml in xmls]
+    unique = {d: x for d, x in zip(digests, xmls, strict=True)}
+    insert_ignore(session, [{"sha256": d, "xml": x, "size": len(x), "created_at": now} for d, x in unique.items()],
                   index_elements=["sha256"], table=_PAYLOADS)
-    return digest
+    return digests
 
 
 def new_message_id(sender: str) -> str:
@@ -247,18 +253,25 @@ def queue_rows(session: Session, document: DocumentRow, recipients: Iterable[Rec
     A failure (the document did not pass validation) is recorded as a `failed` row without payload, so that
     history shows why it was not forwarded; an edited document is a new version and gets new rows."""
     now = now or utcnow()
-    values = []
-    for recipient in recipients:
-        values.append({
-            "document_id": document.id, "company_id": document.company_id, "version": document.version,
-            "inbox": recipient_key(recipient), "recipient": recipient.header(), "resend_seq": 0, "resend_of": None,
-            "origin": origin, "message_id": new_message_id(sender), "sha256": sha256,
-            "state": S.failed.value if failure else S.queued.value, "attempts": 0,
-            "next_attempt_at": None if failure else now, "lease_owner": None, "lease_expires_at": None,
-            "last_code": None, "last_message": failure, "created_by": by, "created_at": now, "updated_at": now,
-            "sent_at": None,
-        })
+    values = [delivery_values(document.id, document.company_id, document.version, recipient, sender=sender,
+                              origin=origin, by=by, sha256=sha256, now=now, failure=failure)
+              for recipient in recipients]
     return insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"])
+
+
+def delivery_values(document_id: int, company_id: int, version: int, recipient: Recipient, *, sender: str,
+                    origin: str, by: str, sha256: str | None, now: dt.datetime,
+                    failure: str | None = None) -> dict[str, Any]:
+    """The columns of a new original delivery row (resend_seq 0) with a freshly minted Message-ID."""
+    return {
+        "document_id": document_id, "company_id": company_id, "version": version,
+        "inbox": recipient_key(recipient), "recipient": recipient.header(), "resend_seq": 0, "resend_of": None,
+        "origin": origin, "message_id": new_message_id(sender), "sha256": sha256,
+        "state": S.failed.value if failure else S.queued.value, "attempts": 0,
+        "next_attempt_at": None if failure else now, "lease_owner": None, "lease_expires_at": None,
+        "last_code": None, "last_message": failure, "created_by": by, "created_at": now, "updated_at": now,
+        "sent_at": None,
+    }
 
 
 def existing_inboxes(session: Session, document: DocumentRow) -> set[str]:
@@ -306,52 +319,102 @@ class Ledger:
         An unfinished row (queued, deferred, failed, expired, or `sending` with a dead lease) is reused with its
         Message-ID, so a manual export after a failed one is a retry, not a second message. With `resend`, a
         document already received gets a new row (a new Message-ID) pointing at the first."""
+        return self.claim_many([(prepared, inbox)], resend=resend)[0]
+
+    def claim_many(self, requests: Sequence[tuple[Prepared, str | Recipient]], *,
+                   resend: bool) -> list[tuple[int, str] | None]:
+        """`claim` for a batch of (document, inbox) pairs in ONE transaction: one commit (one fsync on SQLite)
+        per batch instead of per e-mail, which is what a year-end export of thousands of documents needs."""
         from ublexport.recipients import parse_recipients
 
-        recipients = parse_recipients(inbox)
-        if len(recipients) != 1:
-            raise InputError(f"claim takes one inbox, got {len(recipients)}: {inbox!r}")
-        recipient = recipients[0]
+        parsed = []
+        for prepared, inbox in requests:
+            if not isinstance(inbox, str):  # already parsed and validated by the caller
+                parsed.append((prepared, inbox))
+                continue
+            recipients = parse_recipients(inbox)
+            if len(recipients) != 1:
+                raise InputError(f"claim takes one inbox, got {len(recipients)}: {inbox!r}")
+            parsed.append((prepared, recipients[0]))
+        if not parsed:
+            return []
         now = utcnow()
         with self.store.transaction() as session:
-            # a manual export may name a company nobody registered: record it (rule off) rather than refuse
-            company = (catalog.find_company(session, prepared.document.company)
-                       or catalog.register_company(session, prepared.document.company, by=self.by)[0])
-            upserted = catalog.upsert_document(session, prepared.document, company.id, by=self.by, source="export",
-                                               now=now)
-            document = upserted.row
-            sha = store_payload(session, prepared.xml)
-            key = recipient_key(recipient)
-            queue_rows(session, document, [recipient], sender=self.sender, origin="export", by=self.by, sha256=sha,
-                       now=now)
-            rows = list(session.scalars(
-                select(DeliveryRow).where(DeliveryRow.document_id == document.id,
-                                          DeliveryRow.version == document.version, DeliveryRow.inbox == key)
-                .order_by(DeliveryRow.resend_seq).with_for_update()))
-            original = rows[0]
-            busy = (original.state == S.sending.value and original.lease_expires_at is not None
-                    and original.lease_expires_at > now and original.lease_owner != self.owner
-                    and not owner_dead(original.lease_owner))
-            if original.state == S.sent.value or busy:
-                if not resend:
-                    return None
-                target = self._new_resend(session, original, recipient, seq=rows[-1].resend_seq + 1, sha256=sha,
-                                          origin="export", now=now)
-            else:
-                target = original
-            target.state, target.lease_owner = S.sending.value, self.owner
-            target.lease_expires_at, target.sha256, target.updated_at = now + self.lease, sha, now
+            documents = self._documents(session, [prepared for prepared, _ in parsed], now=now)
+            hashes = store_payloads(session, [prepared.xml for prepared, _ in parsed], now=now)
+            values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
+                                      origin="export", by=self.by, sha256=sha, now=now)
+                      for (_, recipient), (document_id, version, company_id), sha
+                      in zip(parsed, documents, hashes, strict=True)]
+            insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"])
+            rows: dict[tuple[int, int, str], list[DeliveryRow]] = {}
+            for row in session.scalars(
+                    select(DeliveryRow).where(DeliveryRow.document_id.in_({d[0] for d in documents}))
+                    .order_by(DeliveryRow.resend_seq).with_for_update()):
+                rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
+            out: list[tuple[int, str] | None] = []
+            for (_, recipient), (document_id, version, _), sha in zip(parsed, documents, hashes, strict=True):
+                found = rows[(document_id, version, recipient_key(recipient))]
+                original = found[0]
+                busy = (original.state == S.sending.value and original.lease_expires_at is not None
+                        and original.lease_expires_at > now and original.lease_owner != self.owner
+                        and not owner_dead(original.lease_owner))
+                if original.state == S.sent.value or busy:
+                    if not resend:
+                        out.append(None)
+                        continue
+                    target = self._new_resend(session, original, recipient, seq=found[-1].resend_seq + 1,
+                                              sha256=sha, origin="export", now=now)
+                    found.append(target)
+                else:
+                    target = original
+                target.state, target.lease_owner = S.sending.value, self.owner
+                target.lease_expires_at, target.sha256, target.updated_at = now + self.lease, sha, now
+                out.append((target.id, target.message_id))
             session.flush()
-            return target.id, target.message_id
+            return out
+
+    def _documents(self, session: Session, prepared: Sequence[Prepared], *,
+                   now: dt.datetime) -> list[tuple[int, int, int]]:
+        """(document id, version, company id) of each document, registering its company (rule off) if nobody
+        did: a manual export may name a company the accountant has not set up yet; it is recorded, not refused."""
+        companies: dict[tuple[str | None, ...], int] = {}  # a batch is usually one company: look it up once
+        items = []
+        for p in prepared:
+            company = p.document.company
+            key = (company.vat_number, company.enterprise_number, company.kvk_number, company.name)
+            if key not in companies:
+                row = (catalog.find_company(session, company)
+                       or catalog.register_company(session, company, by=self.by)[0])
+                companies[key] = row.id
+            items.append((p.document, companies[key]))
+        ids = catalog.upsert_documents(session, items, by=self.by, source="export", now=now)
+        return [(document_id, version, company_id)
+                for (document_id, version), (_, company_id) in zip(ids, items, strict=True)]
 
     def record(self, delivery_id: int, outcome: OutcomeLike) -> None:
         """After sending: the server's answer for a row claimed with `claim`."""
+        self.record_many([(delivery_id, outcome)])
+
+    def record_many(self, outcomes: Sequence[tuple[int, OutcomeLike]]) -> None:
+        """`record` for a batch in one transaction (group commit): the export records what the pool finished
+        while the previous commit was on its way to disk."""
+        if not outcomes:
+            return
         with self.store.transaction() as session:
-            row = session.get(DeliveryRow, delivery_id)
-            if row is None:
-                raise InputError(f"no delivery with id {delivery_id}")
-            claimed = _claimed(session, [delivery_id])[0]
-            self._record(session, [(claimed, outcome)], owner=row.lease_owner or self.owner, now=utcnow())
+            ids = [delivery_id for delivery_id, _ in outcomes]
+            by_id = {c.id: c for c in _claimed(session, ids)}
+            owners = dict(session.execute(select(DeliveryRow.id, DeliveryRow.lease_owner)
+                                          .where(DeliveryRow.id.in_(ids))).all())
+            missing = [i for i in ids if i not in by_id]
+            if missing:
+                raise InputError(f"no delivery with id {missing[0]}")
+            now = utcnow()
+            groups: dict[str, list[tuple[Claimed, OutcomeLike]]] = {}
+            for delivery_id, outcome in outcomes:
+                groups.setdefault(owners[delivery_id] or self.owner, []).append((by_id[delivery_id], outcome))
+            for owner, results in groups.items():
+                self._record(session, results, owner=owner, now=now)
 
     # --- the worker ----------------------------------------------------------------------------------------
 

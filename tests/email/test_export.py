@@ -7,6 +7,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from typing import Any
+
 import pytest
 from click.testing import CliRunner
 
@@ -150,6 +152,13 @@ class MemoryLedger:
             if row["id"] == delivery_id:
                 row["state"] = outcome.state
 
+    def claim_many(self, requests: list[tuple[Prepared, Any]], *, resend: bool) -> list[tuple[int, str] | None]:
+        return [self.claim(prepared, getattr(inbox, "address", inbox), resend=resend) for prepared, inbox in requests]
+
+    def record_many(self, outcomes: list[tuple[int, Outcome]]) -> None:
+        for delivery_id, outcome in outcomes:
+            self.record(delivery_id, outcome)
+
 
 def test_ledger_claims_before_and_records_after_and_skips_what_arrived(smtp_server: ServerFactory,
                                                                         home: Path) -> None:
@@ -190,3 +199,68 @@ def test_bad_recipient_refuses_before_anything(home: Path) -> None:
     with pytest.raises(InputError) as caught:
         run_async(run(plan([SAMPLES / "01-invoice-be-be.json"]), "a@x.test; nope", None))  # type: ignore[arg-type]
     assert "nope" in str(caught.value)
+
+
+def test_a_large_plan_drops_documents_and_reloads_them_just_in_time(smtp_server: ServerFactory, home: Path,
+                                                                    tmp_path: Path) -> None:
+    """Only `keep` documents stay in memory after planning; the rest are read again when their turn comes, and
+    what is sent is byte for byte what a fully loaded plan sends."""
+    server, handler = smtp_server()
+    settings = settings_for(server, home)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for path in [*sorted(SAMPLES.glob("0[1-9]-*.json")), SAMPLES / "company.json"]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "files").mkdir()
+    for path in (SAMPLES / "files").iterdir():
+        (folder / "files" / path.name).write_bytes(path.read_bytes())
+    light = plan([folder], keep=1)
+    assert sum(i.document is not None for i in light.going) == 1
+    assert [i.as_dict() for i in light.items] == [i.as_dict() for i in plan([folder]).items]
+
+    seen: list[Result] = []
+
+    async def go(the_plan: Any, keep_ok: bool) -> list[Result]:
+        async with open_transport(settings) as transport:
+            return await run(the_plan, "a@x.test", transport, sender=settings.sender, keep_ok=keep_ok,
+                             progress=seen.append, **FAST)
+
+    results = run_async(go(light, keep_ok=False))
+    assert results == []  # everything went: nothing needs attention, nothing kept
+    assert [r.status for r in seen] == ["sent"] * len(light.going)
+    assert all(i.document is None and i.prepared is None for i in light.going)  # dropped after sending
+    first = {r.message["X-UBLExport-SHA256"] for r in handler.received}
+
+    handler.received.clear()
+    run_async(go(plan([folder]), keep_ok=True))
+    assert {r.message["X-UBLExport-SHA256"] for r in handler.received} == first
+
+
+def test_a_document_changed_after_planning_is_checked_again(smtp_server: ServerFactory, home: Path,
+                                                            tmp_path: Path) -> None:
+    server, handler = smtp_server()
+    settings = settings_for(server, home)
+    for name in ("01-invoice-be-be.json", "02-invoice-nl-nl.json", "06-credit-note.json", "company.json"):
+        (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())
+    the_plan = plan([tmp_path], keep=0)
+    assert len(the_plan.going) == 3
+    draft = json.loads((tmp_path / "01-invoice-be-be.json").read_text())
+    draft["status"] = "draft"  # withdrawn to draft after the plan was shown
+    (tmp_path / "01-invoice-be-be.json").write_text(json.dumps(draft))
+    renumbered = json.loads((tmp_path / "02-invoice-nl-nl.json").read_text())
+    renumbered["number"] = "NL-9999"  # now a different document
+    (tmp_path / "02-invoice-nl-nl.json").write_text(json.dumps(renumbered))
+
+    async def go() -> list[Result]:
+        async with open_transport(settings) as transport:
+            return await run(the_plan, "a@x.test", transport, sender=settings.sender, **FAST)
+
+    results = {Path(r.source).name: r for r in run_async(go())}
+    assert results["01-invoice-be-be.json"].status == "refused"
+    assert results["01-invoice-be-be.json"].refusal == "policy"
+    assert "changed since the export was planned" in results["01-invoice-be-be.json"].reason
+    assert results["02-invoice-nl-nl.json"].status == "refused"
+    assert results["02-invoice-nl-nl.json"].refusal == "input"
+    assert "NL-9999" in results["02-invoice-nl-nl.json"].reason
+    assert results["06-credit-note.json"].status == "sent"
+    assert len(handler.received) == 1

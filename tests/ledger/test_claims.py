@@ -252,3 +252,46 @@ def test_sqlite_four_workers_never_claim_the_same_row(store: Store, sqlite_url: 
     queue(store, 50)
     claims = hammer(sqlite_url, lock=True)
     assert len(claims) == 100 and max(claims.values()) == 1
+
+
+def test_claim_many_is_one_transaction_with_the_same_answers_as_claim(store: Store) -> None:
+    """A batch mixes new documents, one already received, one known in an older version, and two inboxes."""
+    ledger = Ledger(store, sender="export@dewaele.be")
+    done = ledger.claim(prepared("B-0"), "acme@yukiworks.nl", resend=False)
+    assert done is not None
+    ledger.record(done[0], Out("acme@yukiworks.nl", "sent", 250, "ok"))
+    old = ledger.claim(prepared("B-1"), "acme@yukiworks.nl", resend=False)
+    assert old is not None
+    batch = [(prepared("B-0"), "acme@yukiworks.nl"), (prepared("B-1", note="edited"), "acme@yukiworks.nl"),
+             (prepared("B-2"), "acme@yukiworks.nl"), (prepared("B-2"), "other@kantoor.nl"),
+             (prepared("B-3"), "acme@yukiworks.nl")]
+    got = ledger.claim_many(batch, resend=False)
+    assert got[0] is None  # already received: skipped, as claim() would
+    assert all(g is not None for g in got[1:])
+    assert len({g[1] for g in got[1:] if g is not None}) == 4  # a Message-ID per document version and inbox
+    assert got[1] is not None and got[1][1] != old[1]  # the edited document is a new version: a new e-mail
+    by_id = {r.id: r for r in rows(store)}
+    assert {by_id[g[0]].state for g in got[1:] if g is not None} == {"sending"}
+    assert {(by_id[g[0]].inbox, by_id[g[0]].version) for g in got[1:] if g is not None} == {
+        ("acme@yukiworks.nl", 2), ("acme@yukiworks.nl", 1), ("other@kantoor.nl", 1)}
+    # the same batch again (a crashed run restarted) reuses every unfinished row and its Message-ID
+    assert ledger.claim_many(batch, resend=False) == got
+    ledger.record_many([(g[0], Out("x", "sent", 250, "ok")) for g in got[1:] if g is not None])
+    assert ledger.claim_many(batch, resend=False) == [None] * 5
+    resent = ledger.claim_many(batch[:1], resend=True)[0]
+    assert resent is not None and resent[1] not in {g[1] for g in got if g is not None} | {done[1]}
+
+
+def test_record_many_records_each_outcome_with_its_own_state(store: Store) -> None:
+    ledger = Ledger(store)
+    claims = ledger.claim_many([(prepared(f"G-{i}"), "acme@yukiworks.nl") for i in range(3)], resend=False)
+    ids = [c[0] for c in claims if c is not None]
+    ledger.record_many([(ids[0], Out("a", "sent", 250, "ok")), (ids[1], Out("a", "transient", 451, "later")),
+                        (ids[2], Out("a", "permanent", 550, "no such user"))])
+    by_id = {r.id: r for r in rows(store)}
+    assert [(by_id[i].state, by_id[i].last_code) for i in ids] == [("sent", 250), ("deferred", 451),
+                                                                   ("failed", 550)]
+    with store.transaction() as session:
+        assert session.query(AttemptRow).count() == 3
+    with pytest.raises(Exception, match="no delivery with id 999"):
+        ledger.record_many([(999, Out("a", "sent", 250, "ok"))])

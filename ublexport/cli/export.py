@@ -32,8 +32,8 @@ def open_ledger(settings: Settings) -> ExportLedger | None:
 def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) -> None:
     rows = []
     for item in plan.items:
-        doc = item.document
-        rows.append((item.label, doc.status.value if doc else "-", Path(item.source).name,
+        doc = item.summary
+        rows.append((item.label, doc.status if doc else "-", Path(item.source).name,
                      "goes" if item.state == "go" else "REFUSED", item.reason))
     print_table("Plan", ["document", "status", "file", "decision", "reason"], rows, stderr=stderr)
     out = console(stderr)
