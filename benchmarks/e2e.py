@@ -93,8 +93,9 @@ def export_once(paths: list[Path], settings: Any, db_url: str | None, pdf: str) 
 
     async def go(the_plan: Any) -> list[Any]:
         async with open_transport(settings) as transport:
+            # keep_ok=False as the CLI does for a large batch: only results that need attention are kept
             return await run(the_plan, RCPT, transport, ledger=ledger, sender=settings.sender,
-                             concurrency=max(2, settings.max_connections * 2))
+                             concurrency=max(2, settings.max_connections * 2), keep_ok=False)
 
     try:
         start = time.perf_counter()

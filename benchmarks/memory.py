@@ -44,8 +44,9 @@ def child(docs_dir: Path, count: int, ledger: str, connections: int) -> dict[str
 
             settings = settings_for(server.port, connections, workdir, url)
             before = _status_mb("VmRSS")
+            before_count = server.count
             seconds, _, results = export_once(paths, settings, url, "none")
-            sent = sum(r.status == "sent" for r in results)
+            sent = server.count - before_count
             del results
     return {"count": count, "ledger": ledger, "rss_before_mb": round(before, 1),
             "peak_rss_mb": round(_status_mb("VmHWM"), 1), "ru_maxrss_mb": round(_maxrss_mb(), 1),

@@ -195,3 +195,20 @@ def test_second_export_skips_what_arrived_and_resend_sends_again(home: Path, tmp
     third = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json", "--resend"])
     assert json.loads(third.stdout)["results"][0]["status"] == "sent"
     assert len(json.loads(invoke("inbox", "list", "--json").output)) == 2
+
+
+def test_a_large_batch_prints_only_what_needs_attention_and_counts_the_rest(home: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import ublexport.cli.export as cli_export
+
+    monkeypatch.setattr(cli_export, "SUMMARY_ROWS", 2)  # a "large" batch without writing thousands of files
+    docs = copy_samples(tmp_path, "01-invoice-be-be.json", "02-invoice-nl-nl.json", "06-credit-note.json",
+                        "11-draft-invoice.json")
+    (docs / "broken.json").write_text('{"kind": "invoice", "status": "sent", "number": 5}')
+    result = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test"])
+    assert result.exit_code == 2
+    attention = result.stdout.split("Needs attention", 1)[1]
+    assert "broken.json" in attention  # the unreadable file is listed ...
+    assert "2026-0001" not in attention and "2026-0006" not in attention  # ... what went or was rightly refused not
+    assert "3 sent" in attention and "2 refused" in attention  # but every result is counted
+    assert len(json.loads(invoke("inbox", "list", "--json").output)) == 3

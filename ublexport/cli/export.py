@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ublexport.settings import Settings
 
 PROGRESS_FROM = 6  # show a progress bar from this many deliveries on
+SUMMARY_ROWS = 200  # above this many results, the summary lists only those that need attention
 
 
 def open_ledger(settings: Settings) -> ExportLedger | None:
@@ -44,15 +45,18 @@ def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) 
               "an invalid one never leaves.")
 
 
-def print_summary(results: list[Result]) -> None:
+def print_summary(results: list[Result], counts: Counter[str] | None = None) -> None:
+    """One row per result; for a large batch only the results that need attention, with the counts of all."""
     rows = []
     for r in results:
         detail = r.reason
         if r.message and r.status != "refused":
             detail = f"{detail}: {r.message}" if detail else r.message
         rows.append((r.document, r.inbox or "-", r.status, r.code if r.code is not None else "", detail))
-    print_table("Summary", ["document", "inbox", "result", "code", "reason / server reply"], rows)
-    counts = Counter(r.status for r in results)
+    if rows or counts is None:
+        title = "Summary" if counts is None else "Needs attention"
+        print_table(title, ["document", "inbox", "result", "code", "reason / server reply"], rows)
+    counts = counts if counts is not None else Counter(r.status for r in results)
     console().print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to do")
 
 
@@ -108,22 +112,34 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
 
     total = the_plan.total_steps(len(inboxes))
     show_bar = not as_json and sys.stderr.isatty() and total >= PROGRESS_FROM
+    # a year-end batch: keep (and print) only what needs attention, count the rest; memory stays flat
+    keep_ok = as_json or total <= SUMMARY_ROWS
+    counts: Counter[str] = Counter()
+
+    def counted(result: Result) -> None:
+        counts[result.status] += 1
 
     async def go() -> list[Result]:
         async with transport:
             if not show_bar:
                 return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
                                  reply_to=settings.reply_to, resend=resend, attempts=attempts,
-                                 base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2))
+                                 base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
+                                 keep_ok=keep_ok, progress=counted)
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console(stderr=True), transient=True) as bar:
                 task = bar.add_task("exporting", total=total)
+
+                def advance(result: Result) -> None:
+                    counted(result)
+                    bar.advance(task)
+
                 return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
                                  reply_to=settings.reply_to, resend=resend, attempts=attempts,
                                  base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                 progress=lambda _r: bar.advance(task))
+                                 keep_ok=keep_ok, progress=advance)
 
     try:
         results = asyncio.run(go())
@@ -138,7 +154,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                     "plan": the_plan.as_dict(), "results": [r.as_dict() for r in results],
                     "summary": dict(Counter(r.status for r in results)), "exit_code": code})
     else:
-        print_summary(results)
+        print_summary(results, None if keep_ok else counts)
         if local:
             console().print(f"Nothing left this machine: the e-mails are in the local inbox {settings.inbox_dir} "
                             "(`ublexport inbox list`, `ublexport inbox show N`).")
