@@ -76,3 +76,58 @@ def test_sigkill_ten_times_loses_nothing_and_duplicates_keep_their_message_id(
     print(f"crash test seed {seed}: received after each kill {progress}; {duplicates} duplicate copies, "
           "all with their original Message-ID")
     store.close()
+
+
+EXPORTED = 120
+
+
+def write_invoices(folder: Path, count: int) -> None:
+    """COUNT sent invoices of the sample company, numbered E-0000..."""
+    import json
+
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    folder.mkdir()
+    (folder / "company.json").write_bytes((samples / "company.json").read_bytes())
+    base = json.loads((samples / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    for i in range(count):
+        (folder / f"inv-{i:04d}.json").write_text(json.dumps({**base, "number": f"E-{i:04d}"}), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_export_killed_three_times_then_rerun_delivers_everything_once_per_message_id(
+        sqlite_url: str, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    """The manual export claims in batches and records outcomes in group commits: killing it loses nothing,
+    and re-running it re-sends only what was in doubt, under the Message-ID it was first sent with."""
+    docs = tmp_path / "docs"
+    write_invoices(docs, EXPORTED)
+    seed = int(os.environ.get("UBLEXPORT_CRASH_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    smtp_server.handler.delay = 0.005  # a server that takes its time, so the kills land mid-flight
+    env = {**os.environ, **smtp_server.env(), "UBLEXPORT_DB": sqlite_url, "UBLEXPORT_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "ublexport", "export", str(docs), "--to", "a@yukiworks.nl; b@kantoor.nl",
+               "--pdf", "attach", "--json"]
+    for _ in range(3):
+        before = len(smtp_server.received)
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda b=before: len(smtp_server.received) > b, 60)
+        time.sleep(rng.uniform(0.0, 0.5))
+        proc.kill()
+        proc.wait()
+    killed_at = len(smtp_server.received)
+    assert 0 < killed_at < 2 * EXPORTED, f"the kills did not land mid-export (seed {seed})"
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert final.returncode == 0, final.stderr
+
+    store = Store.open(sqlite_url)
+    with store.transaction() as session:
+        rows = list(session.scalars(select(DeliveryRow)))
+    store.close()
+    assert {r.state for r in rows} == {"sent"} and len(rows) == 2 * EXPORTED, (seed, len(rows))
+    expected = {r.message_id: r.inbox for r in rows}
+    copies: dict[str, list[str]] = defaultdict(list)
+    for message in smtp_server.received:
+        assert expected.get(message.message_id) == message.rcpt, f"unknown or misrouted message (seed {seed})"
+        copies[message.message_id].append(message.rcpt)
+    assert set(copies) == set(expected), f"lost deliveries (seed {seed})"
+    duplicates = len(smtp_server.received) - len(expected)
+    assert duplicates <= 3 * 64 * 2, f"more re-sent than three kills can leave in doubt (seed {seed})"
