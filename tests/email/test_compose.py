@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import email.header
 import email.policy
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -12,10 +14,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.email.conftest import prepared
-from ublexport.compose import compose, message_bytes, new_message_id, safe_filename, xml_attachments
+from ublexport.compose import (
+    boundary_for,
+    compose,
+    message_bytes,
+    new_message_id,
+    safe_filename,
+    subject_and_body,
+    xml_attachments,
+)
 from ublexport.errors import InputError
 from ublexport.pipeline import PdfMode, Prepared
-from ublexport.recipients import Recipient
+from ublexport.recipients import Recipient, parse_recipients
 
 SENDER = "Dewaele boekhouding <boekhouding@dewaele.example>"
 MID = "<abc123@dewaele.example>"
@@ -140,3 +150,221 @@ def test_control_characters_never_produce_an_extra_header(number: str, customer:
     assert filename is not None and filename.endswith(".xml") and len(filename) <= 100
     assert "/" not in filename and "\\" not in filename
     assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in filename)
+
+
+# --- the bytes themselves: parsed back with the stdlib, they decode to exactly what went in -------------------------
+
+WHEN = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+LIMIT = 78  # RFC 5322 2.1.1 SHOULD; 998 is the MUST
+
+
+def strict(data: bytes) -> email.message.EmailMessage:
+    """policy.strict raises on any defect the parser finds; headers and parts are checked for defects as well."""
+    msg = email.message_from_bytes(data, policy=email.policy.strict)
+    assert isinstance(msg, email.message.EmailMessage)
+    for part in msg.walk():
+        assert part.defects == []
+        for name, value in part.items():
+            assert getattr(value, "defects", ()) == (), (name, value)
+    return msg
+
+
+def unfolded_headers(data: bytes) -> dict[str, str]:
+    """The raw header fields after RFC 5322 unfolding (removing each CRLF that precedes a space)."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("ascii").replace("\r\n ", " ")
+    fields = [line.split(": ", 1) for line in head.split("\r\n")]
+    return {name: value for name, value in fields}
+
+
+def display_name(data: bytes, name: str, back: email.message.EmailMessage) -> str:
+    """The display name of a one-mailbox header, decoded as RFC 2047 6.2 and RFC 5322 3.2.4 say.
+
+    CPython 3.11's address parser is not exact here, so its display_name is only compared with whitespace runs
+    collapsed: it keeps the space between two adjacent encoded-words (gh-128110, fixed upstream in 2025) and splits
+    decoded text on every Unicode space (a no-break space between words becomes a plain one). Its own generator's
+    output does not survive that either."""
+    raw = unfolded_headers(data)[name]
+    phrase = raw.rsplit(" <", 1)[0] if raw.endswith(">") else ""
+    if phrase.startswith('"'):
+        exact = re.sub(r"\\(.)", r"\1", phrase[1:-1])
+    elif phrase.startswith("=?"):
+        assert all(w.startswith("=?") and w.endswith("?=") for w in phrase.split(" "))  # encoded whole, never mixed
+        exact = str(email.header.make_header(email.header.decode_header(phrase)))
+    else:
+        exact = phrase
+    [parsed] = back[name].addresses
+    glue = "" if re.search(r"\?= +=\?", phrase) else " "  # adjacent encoded-words: CPython may add a space anywhere
+    assert glue.join(parsed.display_name.split()) == glue.join(exact.split())
+    return exact
+
+
+def check_wire(data: bytes, boundary: str, parts: int, *, limit: int = LIMIT) -> None:
+    """7-bit, CRLF only, every line short, the boundary only where it belongs."""
+    assert data.isascii()
+    assert b"\r" not in data.replace(b"\r\n", b"") and b"\n" not in data.replace(b"\r\n", b"")
+    assert data.endswith(b"\r\n")
+    lines = data.split(b"\r\n")
+    too_long = [line for line in lines if len(line) > limit]
+    assert not too_long, too_long
+    assert all(len(line) < 998 for line in lines)
+    delimiter = f"--{boundary}".encode()
+    assert [i for i, line in enumerate(lines) if boundary.encode() in line and not line.startswith(b" boundary=")] \
+        == [i for i, line in enumerate(lines) if line in (delimiter, delimiter + b"--")]
+    assert data.count(delimiter) == parts + 1 and data.count(delimiter + b"--") == 1
+    assert data.count(boundary.encode()) == parts + 2  # + the Content-Type parameter
+
+
+def roundtrip(p: Prepared, recipient: Recipient, *, reply_to: str | None = None,
+              limit: int = LIMIT) -> email.message.EmailMessage:
+    """Compose, check the wire form, parse back strictly, and check every value against its source."""
+    msg = compose(p, recipient, sender=SENDER, message_id=MID, reply_to=reply_to, date=WHEN)
+    data = message_bytes(msg)
+    assert data == msg.data
+    again = compose(p, recipient, sender=SENDER, message_id=MID, reply_to=reply_to, date=WHEN)
+    assert again.data == data  # a retry re-sends byte-identical data
+    boundary = str(msg["Content-Type"]).split('boundary="')[1].rstrip('"')
+    check_wire(data, boundary, 2 + (p.pdf is not None), limit=limit)
+    back = strict(data)
+    subject, body = subject_and_body(p)
+    assert back["Subject"] == msg["Subject"] == subject
+    [to] = back["To"].addresses
+    assert to.addr_spec == recipient.ascii_address
+    name = (recipient.display_name or "").strip()  # whitespace around a name is dropped, as parse_recipients does
+    assert display_name(data, "To", back) == name
+    assert msg["To"] == Recipient(recipient.address, name or None).header()
+    if name == " ".join(name.split()) and not re.search(r"\?= +=\?", unfolded_headers(data)["To"]):
+        assert str(back["To"]) == msg["To"]  # CPython's parser reads it back exactly (see display_name)
+    assert str(back["From"]) == msg["From"] == SENDER
+    assert back["Date"] == msg["Date"] == "Fri, 20 Nov 2026 09:30:00 +0000"
+    assert back["Message-ID"] == msg["Message-ID"] == MID
+    assert back["X-UBLExport-Kind"] == msg.get("X-UBLExport-Kind") == p.document.kind.value
+    # folded before the value (64 characters do not fit after the name); the parser keeps that leading space
+    assert unfolded_headers(data)["X-UBLExport-SHA256"] == msg["X-UBLExport-SHA256"] == p.sha256
+    assert back["MIME-Version"] == "1.0" and back.get_content_type() == "multipart/mixed"
+    assert back.get_param("boundary") == boundary == boundary_for(MID, p.sha256)
+    if reply_to is not None:
+        assert [(a.display_name, a.addr_spec) for a in back["Reply-To"].addresses] == \
+            [(r.display_name or "", r.ascii_address) for r in parse_recipients(reply_to)]
+    text = back.get_body(("plain",))
+    assert text is not None and text.get_content_type() == "text/plain" and text.get_content_charset() == "utf-8"
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    assert text.get_content() == "\r\n".join(body.splitlines()) + "\r\n"
+    stem = safe_filename(p.document.number, "xml")[: -len(".xml")]
+    expected = [(f"{stem}.xml", "application/xml", p.xml)]
+    if p.pdf is not None:
+        expected.append((f"{stem}.pdf", "application/pdf", p.pdf))
+    got = [(a.get_filename(), a.get_content_type(), a.get_content()) for a in back.iter_attachments()]
+    assert got == expected
+    assert all(a["Content-Transfer-Encoding"] == "base64" for a in back.iter_attachments())
+    assert msg.filenames == tuple(name for name, _, _ in expected) and msg.attachment_stem == stem
+    assert xml_attachments(msg) == [(f"{stem}.xml", p.xml)]
+    return back
+
+
+def _in_language(p: Prepared, language: str) -> Prepared:
+    company = p.document.company.model_copy(update={"language": language})
+    return dataclasses.replace(p, document=p.document.model_copy(update={"company": company}))
+
+
+@pytest.mark.parametrize("pdf", [PdfMode.embed, PdfMode.attach])
+@pytest.mark.parametrize("language", ["nl", "fr", "en"])
+def test_every_sample_decodes_to_exactly_what_went_in(language: str, pdf: PdfMode) -> None:
+    for name in ("01-invoice-be-be.json", "06-credit-note.json", "08-expense.json"):
+        roundtrip(_in_language(prepared(name, pdf), language), Recipient("acme@yukiworks.nl", "Yuki"),
+                  reply_to="me@dewaele.example, Zoë Dewaele <zoe@dewaele.example>")
+
+
+@pytest.mark.parametrize("customer", [
+    "Café Müller",  # the subject the brief names: Note de crédit ... - Café Müller - 1 234,56 EUR
+    "Bäckerei Müller & Söhne GmbH, \"Zur Mühle\" (Filiale 3)",
+    "Ωμέγα Ανώνυμη Εταιρεία Τροφίμων και Ποτών Μονοπρόσωπη Ι.Κ.Ε. Θεσσαλονίκη",  # base64 is shorter here
+    "株式会社テスト 東京本社 経理部",
+    "Emoji 🍞🥐 Bakery 🎉",
+    "=?utf-8?q?not_an_encoded_word?= Ltd",  # a literal that a decoder must not decode
+    "A" * 120,  # one word longer than a line
+    "word " * 40 + "end",  # long, foldable
+    "  leading, trailing and  double  spaces  ",
+    "Zoë's = café; <b@c.d> \\ \"x\"",
+])
+def test_subjects_and_names_decode_exactly(customer: str) -> None:
+    p = _with(_in_language(prepared("06-credit-note.json"), "fr"), customer=customer)
+    back = roundtrip(p, Recipient("a@x.test", customer.strip() or None))
+    assert customer in str(back["Subject"])
+
+
+def test_the_subject_the_brief_names() -> None:
+    p = _with(_in_language(prepared("06-credit-note.json"), "fr"), number="F-1", customer="Café Müller")
+    back = roundtrip(p, Recipient("a@x.test", "Café Müller"))
+    assert back["Subject"] == "Note de crédit F-1 - Café Müller - 78,65 EUR"
+    head = message_bytes(compose(p, "a@x.test", sender=SENDER, message_id=MID, date=WHEN)).split(b"\r\n\r\n")[0]
+    # only the words that need it are encoded (B or Q, whichever is shorter, as the stdlib picks), the rest stays
+    # readable; a short run is moved to the next line whole rather than cut in two
+    assert b"\r\nSubject: Note de =?utf-8?q?cr=C3=A9dit?= F-1 -\r\n =?utf-8?b?Q2Fmw6kgTcO8bGxlcg==?= - 78,65 EUR\r\n" \
+        in head
+
+
+def test_idn_domain_goes_out_in_its_ascii_form() -> None:
+    [recipient] = parse_recipients("Zoë <info@bücher.test>")
+    assert recipient.ascii_address == "info@xn--bcher-kva.test"
+    back = roundtrip(prepared("01-invoice-be-be.json"), recipient)
+    assert back["To"].addresses[0].domain == "xn--bcher-kva.test"
+
+
+def test_a_non_ascii_local_part_is_refused_not_mangled() -> None:
+    """It would need SMTPUTF8; the stdlib wrote `<=?utf-8?q?=C3=BC?=@x.test>`, which no server delivers."""
+    with pytest.raises(InputError, match="SMTPUTF8"):
+        compose(prepared("01-invoice-be-be.json"), Recipient("ü@x.test"), sender=SENDER, message_id=MID)
+
+
+@pytest.mark.parametrize("number", [
+    "2026/0001", "Facture n°42 été", "X" * 95, "é" * 60, "=?utf-8?q?x?=", "=_ublexport_x", "a \"b\" c", "it's (1)",
+])
+def test_attachment_file_names(number: str) -> None:
+    p = _with(prepared("08-expense.json", PdfMode.attach), number=number)
+    back = roundtrip(p, Recipient("a@x.test"))
+    names = [a.get_filename() for a in back.iter_attachments()]
+    assert names == [safe_filename(number, "xml"), safe_filename(number, "pdf")[:-4] + ".pdf"]
+
+
+def test_a_long_address_goes_on_its_own_line_and_still_decodes() -> None:
+    """An addr-spec cannot be folded: the one case where a line may pass 78 characters (never 998)."""
+    recipient = Recipient("a" * 64 + "@" + "b" * 40 + ".example", "Somebody")
+    roundtrip(prepared("01-invoice-be-be.json"), recipient, limit=998)
+
+
+def test_a_message_id_too_long_for_any_line_is_refused() -> None:
+    with pytest.raises(InputError, match="998"):
+        compose(prepared("01-invoice-be-be.json"), "a@x.test", sender=SENDER, message_id=f"<{'x' * 990}@d.example>")
+
+
+def test_boundary_is_derived_not_random() -> None:
+    p = prepared("01-invoice-be-be.json")
+    one = compose(p, "a@x.test", sender=SENDER, message_id=MID, date=WHEN)
+    two = compose(p, "a@x.test", sender=SENDER, message_id="<other@dewaele.example>", date=WHEN)
+    b1, b2 = boundary_for(MID, p.sha256), boundary_for("<other@dewaele.example>", p.sha256)
+    assert b1 != b2 and b1.startswith("=_") and len(b1) <= 70  # RFC 2046: at most 70 characters
+    assert f'boundary="{b1}"' in str(one["Content-Type"]) and f'boundary="{b2}"' in str(two["Content-Type"])
+
+
+def test_composed_is_immutable_and_looks_up_headers_like_a_message() -> None:
+    msg = compose(prepared("01-invoice-be-be.json"), "a@x.test", sender=SENDER, message_id=MID, date=WHEN)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        msg.data = b""  # type: ignore[misc]
+    assert msg["message-id"] == msg["Message-ID"] == msg.message_id == MID
+    assert msg["Bcc"] is None and msg.get("Bcc", "-") == "-" and "Subject" in msg and "Bcc" not in msg
+    assert msg.kind == "invoice" and msg.attachment_stem == "2026-0001" and msg.filenames == ("2026-0001.xml",)
+    assert msg.as_bytes() is msg.data and str(len(msg.data)) not in repr(msg.data[:0])
+
+
+PRINTABLE = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=90)
+SPECIAL = st.text(st.sampled_from(list(' ,;:"\'\\<>()[]@.=?_-éüß€ΩЖ中🍞\u00a0\u200b')), max_size=30)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(number=PRINTABLE | SPECIAL, customer=PRINTABLE | SPECIAL, name=PRINTABLE | SPECIAL,
+       language=st.sampled_from(["nl", "fr", "en"]), attach=st.booleans())
+def test_any_printable_text_decodes_exactly(number: str, customer: str, name: str, language: str,
+                                            attach: bool) -> None:
+    base = _in_language(prepared("01-invoice-be-be.json", PdfMode.attach if attach else PdfMode.embed), language)
+    p = _with(base, number=number or "1", customer=customer or "X")
+    roundtrip(p, Recipient("a@x.test", name or None))

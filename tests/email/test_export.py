@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import json
 from pathlib import Path
-
 from typing import Any
 
 import pytest

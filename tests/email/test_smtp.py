@@ -105,6 +105,28 @@ def test_connection_dropped_mid_data_is_retried_and_no_partial_message(smtp_serv
     assert got.message["Message-ID"] == msg["Message-ID"]
 
 
+def test_a_message_composed_again_later_is_byte_identical_on_the_wire(smtp_server: ServerFactory,
+                                                                      home: Path) -> None:
+    """The ledger's worker composes a deferred delivery again on a later run, from the stored Message-ID and XML:
+    nothing in the message is random (the boundary comes from the Message-ID and the document's hash), so the server
+    gets exactly the bytes of the first attempt and Yuki can drop a duplicate by its Message-ID."""
+    from datetime import UTC, datetime
+
+    server, handler = smtp_server()
+    handler.drop_data = 1
+    mid, when = new_message_id(SENDER), datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    first = compose(prepared(INVOICE), "a@x.test", sender=SENDER, message_id=mid, date=when)
+    settings = settings_for(server, home)
+    [lost] = run_async(send_all(settings, [(first, "a@x.test")], attempts=1))
+    assert lost.state == "transient" and handler.received == []
+    again = compose(prepared(INVOICE), "a@x.test", sender=SENDER, message_id=mid, date=when)
+    assert again is not first and again.data == first.data
+    [outcome] = run_async(send_all(settings, [(again, "a@x.test")]))
+    assert outcome.state == "sent"
+    [got] = handler.received
+    assert got.data == message_bytes(first)
+
+
 def test_connection_dropped_every_time_is_transient_without_code(smtp_server: ServerFactory, home: Path) -> None:
     server, handler = smtp_server()
     handler.drop_data = 10

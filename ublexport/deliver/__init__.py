@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -19,6 +18,7 @@ from ublexport.errors import DeliveryError, InputError
 if TYPE_CHECKING:
     import ssl
 
+    from ublexport.compose import Composed
     from ublexport.settings import Settings
 
 STATES = ("sent", "transient", "permanent")
@@ -58,7 +58,7 @@ class Transport(Protocol):
 
     async def __aexit__(self, *exc: object) -> None: ...
 
-    async def send(self, message: EmailMessage, recipient: str) -> Outcome: ...
+    async def send(self, message: Composed, recipient: str) -> Outcome: ...
 
 
 def classify(code: int | None) -> str:
@@ -94,7 +94,7 @@ def backoff(attempt: int, base_delay: float, max_delay: float) -> float:
     return float(min(max_delay, base_delay * (2 ** (attempt - 1))))
 
 
-async def send_with_retry(transport: Transport, message: EmailMessage, recipient: str, *, attempts: int = 4,
+async def send_with_retry(transport: Transport, message: Composed, recipient: str, *, attempts: int = 4,
                           base_delay: float = 1.0, max_delay: float = 30.0) -> Outcome:
     """Retry transient outcomes with exponential backoff; a permanent outcome is final at once."""
     if attempts < 1:

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
 from pathlib import Path
 
-from ublexport.compose import message_bytes, safe_filename
+from ublexport.compose import Composed, message_bytes, safe_filename
 from ublexport.deliver import Outcome
 
 
-def eml_name(message: EmailMessage, recipient: str) -> str:
+def eml_name(message: Composed, recipient: str) -> str:
     """`<kind>-<number>--<inbox>.eml`: one per document and inbox, the same name on every run."""
-    kind = str(message.get("X-UBLExport-Kind", "") or "message")
-    stem = "document"
-    for part in message.iter_attachments():
-        filename = part.get_filename()
-        if filename:
-            stem = filename.rsplit(".", 1)[0]
-            break
+    kind = message.kind or "message"
+    stem = message.attachment_stem or "document"
     return safe_filename(f"{kind}-{stem}--{recipient.replace('@', '_at_')}", "eml")
 
 
@@ -36,7 +30,7 @@ class FilesTransport:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def send(self, message: EmailMessage, recipient: str) -> Outcome:
+    async def send(self, message: Composed, recipient: str) -> Outcome:
         path = self.directory / eml_name(message, recipient)
         try:
             await asyncio.to_thread(path.write_bytes, message_bytes(message))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
-from email.message import EmailMessage
 from pathlib import Path
 
-from ublexport.compose import message_bytes
+from ublexport.compose import Composed, message_bytes
 from ublexport.deliver import Outcome, envelope_sender
 from ublexport.recipients import control_characters, to_ascii
 
@@ -47,7 +46,7 @@ class LocalInboxTransport:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def send(self, message: EmailMessage, recipient: str) -> Outcome:
+    async def send(self, message: Composed, recipient: str) -> Outcome:
         data = message_bytes(message)
         try:
             key = await asyncio.to_thread(store, self.inbox_dir, data, recipient, self.sender)

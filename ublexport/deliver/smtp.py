@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from email.message import EmailMessage
 
 import aiosmtplib
 
-from ublexport.compose import message_bytes
+from ublexport.compose import Composed, message_bytes
 from ublexport.deliver import Outcome, TransportError, classify, envelope_sender
 from ublexport.recipients import to_ascii
 from ublexport.settings import Settings
@@ -153,7 +152,7 @@ class SmtpTransport:
 
     # --- one transaction ----------------------------------------------------------------------------------------
 
-    async def send(self, message: EmailMessage, recipient: str) -> Outcome:
+    async def send(self, message: Composed, recipient: str) -> Outcome:
         """One attempt, one transaction with this single RCPT; delivery problems become an Outcome."""
         data = message_bytes(message)
         rcpt = to_ascii(recipient)
