@@ -2,7 +2,7 @@
 
 One template environment per process (building it and compiling the templates costs far more than a render).
 Autoescape is on for every template, undefined names fail loudly, and the output is checked once for characters
-XML 1.0 cannot carry (one regex over the whole document is cheaper than a check per printed value), so a note can
+XML 1.0 cannot carry (one pass over the whole document is cheaper than a check per printed value), so a note can
 neither add an element nor produce an unreadable file.
 """
 
@@ -20,6 +20,8 @@ from ublexport.totals import Totals
 from ublexport.view import UblView, build
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Every byte but the C0 controls XML 1.0 refuses: deleting these from the UTF-8 leaves only the refused ones.
+_NOT_CONTROL = bytes(b for b in range(256) if not (b < 0x20 and b not in b"\t\n\r"))
 
 
 def _refuse_xml_illegal(xml: str) -> str:
@@ -28,6 +30,25 @@ def _refuse_xml_illegal(xml: str) -> str:
         start = max(0, bad.start() - 30)
         raise InputError(f"the text {xml[start:bad.end()]!r} contains U+{ord(bad.group()):04X}, which XML cannot carry")
     return xml
+
+
+def _xml_bytes(xml: str) -> bytes:
+    """The document as UTF-8, refused (by _refuse_xml_illegal, for its message) when it holds a character that
+    _XML_ILLEGAL matches.
+
+    The same set as the regex, found several times faster than the regex scans a 10 kB document (which cost more
+    than a tenth of a render): a lone surrogate cannot be encoded at all, a C0 control is the only source of a byte
+    below 0x20 in UTF-8 (bytes of multi-byte sequences are all >= 0x80), so bytes.translate deleting every other
+    byte leaves nothing on clean output; U+FFFE/U+FFFF are two substring tests (instant on the common all-Latin-1
+    string, which cannot hold them)."""
+    try:
+        data = xml.encode("utf-8")
+    except UnicodeEncodeError:
+        _refuse_xml_illegal(xml)
+        raise
+    if data.translate(None, _NOT_CONTROL) or "\ufffe" in xml or "\uffff" in xml:
+        _refuse_xml_illegal(xml)
+    return data
 
 
 @cache
@@ -49,7 +70,7 @@ def template(root: str) -> jinja2.Template:
 
 
 def render_view(view: UblView) -> bytes:
-    return _refuse_xml_illegal(template(view.root).render(d=view)).encode("utf-8")
+    return _xml_bytes(template(view.root).render(d=view))
 
 
 def render(document: Document, *, profile: str | None = None, pdf: bytes | None = None,

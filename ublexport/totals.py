@@ -69,8 +69,12 @@ class Totals:
 
 def line_totals(line: Line) -> LineTotals:
     gross = q2(line.quantity * line.unit_price)
-    allowances = sum((a.amount for a in line.allowances_charges if not a.charge), ZERO)
-    charges = sum((a.amount for a in line.allowances_charges if a.charge), ZERO)
+    adjustments = line.allowances_charges
+    if adjustments:
+        allowances = sum((a.amount for a in adjustments if not a.charge), ZERO)
+        charges = sum((a.amount for a in adjustments if a.charge), ZERO)
+    else:  # most lines: the two sums of nothing, without their generators
+        allowances = charges = ZERO
     return LineTotals(line, gross, allowances, charges, q2(gross - allowances + charges))
 
 
@@ -100,24 +104,39 @@ def _exemption(items: Iterable[VatMixin], category: VatCategory, where: str) -> 
 def compute(document: Document) -> Totals:
     """All totals of a document. Raises InputError when stated totals disagree with the computed ones."""
     lines = tuple(line_totals(line) for line in document.lines)
+    adjustments = document.allowances_charges
     line_total = sum((lt.net for lt in lines), ZERO)
-    allowance_total = sum((a.amount for a in document.allowances_charges if not a.charge), ZERO)
-    charge_total = sum((a.amount for a in document.allowances_charges if a.charge), ZERO)
+    allowance_total = sum((a.amount for a in adjustments if not a.charge), ZERO)
+    charge_total = sum((a.amount for a in adjustments if a.charge), ZERO)
     tax_exclusive = line_total - allowance_total + charge_total
 
-    keys: list[tuple[VatCategory, Decimal | None]] = []
-    for item in (*document.lines, *document.allowances_charges):
-        if item.vat_key not in keys:
-            keys.append(item.vat_key)
+    # One pass groups lines, then document allowances/charges, by (category, rate) in order of first appearance;
+    # vat_key (which normalises the rate) is read once per item. Each group sums its lines from ZERO, then its
+    # allowances/charges from ZERO, and adds the two: the same additions in the same order as one sum per group.
+    members: dict[tuple[VatCategory, Decimal | None], list[VatMixin]] = {}
+    line_sums: dict[tuple[VatCategory, Decimal | None], Decimal] = {}
+    adjustment_sums: dict[tuple[VatCategory, Decimal | None], Decimal] = {}
+    for lt in lines:
+        key = lt.line.vat_key
+        if key in members:
+            members[key].append(lt.line)
+            line_sums[key] += lt.net
+        else:
+            members[key] = [lt.line]
+            line_sums[key] = ZERO + lt.net
+    for a in adjustments:
+        key = a.vat_key
+        if key in members:
+            members[key].append(a)
+        else:
+            members[key] = [a]
+        adjustment_sums[key] = adjustment_sums.get(key, ZERO) + _signed(a)
     groups = []
-    for key in keys:
+    for key, items in members.items():
         category, rate = key
-        members: list[VatMixin] = [x for x in (*document.lines, *document.allowances_charges) if x.vat_key == key]
-        taxable = sum((lt.net for lt in lines if lt.line.vat_key == key), ZERO) + sum(
-            (_signed(a) for a in document.allowances_charges if a.vat_key == key), ZERO
-        )
+        taxable = line_sums.get(key, ZERO) + adjustment_sums.get(key, ZERO)
         tax = q2(taxable * rate / 100) if rate else ZERO
-        text, code = _exemption(members, category, document.label)
+        text, code = _exemption(items, category, document.label)
         groups.append(VatGroup(category, rate, taxable, tax, text, code))
 
     vat_total = sum((g.tax for g in groups), ZERO)

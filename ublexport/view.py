@@ -3,6 +3,10 @@
 Every decision about what goes into the UBL is taken here, in Python, where it can be tested; the templates only
 print strings from these objects. An expense swaps the roles: its supplier is the AccountingSupplierParty and our
 company the AccountingCustomerParty.
+
+The view classes are plain slotted dataclasses, not frozen ones: a frozen dataclass sets each field through
+object.__setattr__, about five times slower, which cost ~12 µs on the ~20 view objects of a 10-line invoice (a
+render is ~0.2 ms). Nothing changes them after build() returns; build() itself uses dataclasses.replace.
 """
 
 from __future__ import annotations
@@ -52,10 +56,12 @@ def number(value: Decimal) -> str:
 def price(value: Decimal) -> str:
     """A unit price with at least two decimals (65.00), more only when given (0.4567)."""
     normal = value.normalize()
-    return f"{value:.2f}" if -normal.as_tuple().exponent <= 2 else number(value)  # type: ignore[operator]
+    if normal.as_tuple().exponent >= -2:  # type: ignore[operator]
+        return f"{value:.2f}"
+    return format(normal, "f")  # number(value) without normalising twice: never "-0" or "", it has decimals
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AddressView:
     street: str | None
     additional_street: str | None
@@ -69,7 +75,7 @@ class AddressView:
         return cls(a.street, a.additional_street, a.city, a.postal_code, a.region, a.country)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PartyView:
     endpoint: str | None
     endpoint_scheme: str | None
@@ -98,7 +104,12 @@ def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None) -> tuple
 def _endpoint(vat: str | None, enterprise: str | None, kvk: str | None,
               email: str | None) -> tuple[str, str] | tuple[None, None]:
     """Electronic address (BT-34/BT-49): enterprise number, KvK, then VAT number, then e-mail (EN 16931 only)."""
-    legal, scheme = _legal_id(vat, enterprise, kvk)
+    return _endpoint_of(*_legal_id(vat, enterprise, kvk), vat, email)
+
+
+def _endpoint_of(legal: str | None, scheme: str | None, vat: str | None,
+                 email: str | None) -> tuple[str, str] | tuple[None, None]:
+    """_endpoint for a party whose legal id (_legal_id) is already known."""
     if legal and scheme:
         return legal, scheme
     if vat and vat[:2] in VAT_SCHEMES:
@@ -127,30 +138,31 @@ def profile_for(document: Document, requested: str = "peppol") -> str:
 
 
 def company_party(company: Company) -> PartyView:
-    endpoint, scheme = _endpoint(company.vat_number, company.enterprise_number, company.kvk_number,
-                                 company.email)
-    legal, legal_scheme = _legal_id(company.vat_number, company.enterprise_number, company.kvk_number)
+    vat, email = company.vat_number, company.email
+    legal, legal_scheme = _legal_id(vat, company.enterprise_number, company.kvk_number)
+    endpoint, scheme = _endpoint_of(legal, legal_scheme, vat, email)
     return PartyView(
         endpoint=endpoint, endpoint_scheme=scheme, identifier=None, name=company.name,
-        address=AddressView.of(company.address), vat_number=company.vat_number,
+        address=AddressView.of(company.address), vat_number=vat,
         registration_name=company.name, legal_id=legal, legal_scheme=legal_scheme,
-        contact_name=None, phone=company.phone, email=company.email,
+        contact_name=None, phone=company.phone, email=email,
     )
 
 
 def counterparty(party: Party) -> PartyView:
-    endpoint, scheme = _endpoint(party.vat_number, party.enterprise_number, party.kvk_number, party.email)
-    legal, legal_scheme = _legal_id(party.vat_number, party.enterprise_number, party.kvk_number)
+    vat, email, name = party.vat_number, party.email, party.full_name
+    legal, legal_scheme = _legal_id(vat, party.enterprise_number, party.kvk_number)
+    endpoint, scheme = _endpoint_of(legal, legal_scheme, vat, email)
     return PartyView(
-        endpoint=endpoint, endpoint_scheme=scheme, identifier=party.relation_code, name=party.full_name,
-        address=AddressView.of(party.invoice_address), vat_number=party.vat_number,
-        registration_name=party.full_name, legal_id=legal, legal_scheme=legal_scheme,
-        contact_name=party.full_name if party.is_person else None,
-        phone=party.phone or party.mobile, email=party.email,
+        endpoint=endpoint, endpoint_scheme=scheme, identifier=party.relation_code, name=name,
+        address=AddressView.of(party.invoice_address), vat_number=vat,
+        registration_name=name, legal_id=legal, legal_scheme=legal_scheme,
+        contact_name=name if party.is_person else None,
+        phone=party.phone or party.mobile, email=email,
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AllowanceChargeView:
     charge: str  # "true" / "false"
     reason_code: str | None
@@ -160,7 +172,7 @@ class AllowanceChargeView:
     vat_rate: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LineView:
     id: str
     quantity: str
@@ -175,7 +187,7 @@ class LineView:
     price: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class VatView:
     taxable: str
     tax: str
@@ -185,7 +197,7 @@ class VatView:
     exemption_reason: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PaymentView:
     means_code: str
     reference: str | None
@@ -195,7 +207,7 @@ class PaymentView:
     terms: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttachmentView:
     id: str
     description: str
@@ -204,13 +216,13 @@ class AttachmentView:
     content_base64: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DeliveryView:
     date: str | None
     address: AddressView | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UblView:
     root: str  # "Invoice" or "CreditNote"
     customization_id: str
@@ -320,19 +332,25 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             else document.company.address
         delivery = DeliveryView(_date(date), AddressView.of(address))
 
-    lines = tuple(
-        LineView(
-            id=str(i), quantity=number(lt.line.quantity), unit_code=lt.line.unit_code, net=money(lt.net),
+    lines = []
+    rates: dict[Decimal, str] = {}  # a document has few distinct rates: format each once (equal Decimals print alike)
+    for i, lt in enumerate(totals.lines, start=1):
+        line = lt.line
+        rate, vat_rate = line.vat_rate, None
+        if rate is not None:
+            vat_rate = rates.get(rate)
+            if vat_rate is None:
+                vat_rate = rates[rate] = number(rate)
+        lines.append(LineView(
+            id=str(i), quantity=number(line.quantity), unit_code=line.unit_code, net=money(lt.net),
             allowances_charges=tuple(
                 AllowanceChargeView("true" if a.charge else "false", a.reason_code, a.reason, money(a.amount))
-                for a in lt.line.allowances_charges
-            ),
-            description=lt.line.description, name=lt.line.name, seller_item_id=lt.line.seller_item_id,
-            vat_category=lt.line.vat_category.value, vat_rate=_rate(lt.line.vat_rate),
-            price=price(lt.line.unit_price),
-        )
-        for i, lt in enumerate(totals.lines, start=1)
-    )
+                for a in line.allowances_charges
+            ) if line.allowances_charges else (),
+            description=line.description, name=line.name, seller_item_id=line.seller_item_id,
+            vat_category=line.vat_category.value, vat_rate=vat_rate,
+            price=price(line.unit_price),
+        ))
     credited = document.credited_invoice
     return UblView(
         root="CreditNote" if document.kind == DocumentKind.credit_note else "Invoice",
@@ -374,5 +392,5 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         prepaid=money(totals.prepaid) if totals.prepaid else None,
         rounding=money(totals.rounding) if totals.rounding else None,
         payable=money(totals.payable),
-        lines=lines,
+        lines=tuple(lines),
     )
