@@ -69,10 +69,12 @@ class Filters:
         return not (self.numbers and document.number not in self.numbers)
 
 
+_SEP = "\x1f"  # unit separator: cannot occur in a kind, status or date; the number comes last and may hold anything
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """What the plan shows of a document; kept when the document itself is dropped to bound memory (slots, a
-    date rather than a string: a year-end batch holds tens of thousands of these)."""
+    """What the plan shows of a document; kept when the document itself is dropped to bound memory."""
 
     kind: str
     number: str
@@ -87,6 +89,15 @@ class Summary:
     def label(self) -> str:
         return f"{self.kind.replace('_', ' ')} {self.number}"  # as Document.label
 
+    def pack(self) -> str:
+        """One string instead of four objects: a year-end batch keeps tens of thousands of these."""
+        return _SEP.join((self.kind, self.status, self.issue_date.isoformat(), self.number))
+
+    @classmethod
+    def unpack(cls, packed: str) -> Summary:
+        kind, status, issue_date, number = packed.split(_SEP, 3)
+        return cls(kind, number, status, dt.date.fromisoformat(issue_date))
+
 
 @dataclass(slots=True)
 class PlanItem:
@@ -97,16 +108,21 @@ class PlanItem:
     refusal: str | None = None  # POLICY | INVALID | INPUT when refused
     violations: Sequence[Violation] = ()
     prepared: Prepared | None = None
-    summary: Summary | None = None
+    packed: str | None = None  # Summary.pack() of the document, None when it could not be read
     order: int = 0  # position in the plan: results are reported in this order
 
     def __post_init__(self) -> None:
-        if self.summary is None and self.document is not None:
-            self.summary = Summary.of(self.document)
+        if self.packed is None and self.document is not None:
+            self.packed = Summary.of(self.document).pack()
+
+    @property
+    def summary(self) -> Summary | None:
+        return Summary.unpack(self.packed) if self.packed is not None else None
 
     @property
     def label(self) -> str:
-        return self.summary.label if self.summary else Path(self.source).name
+        summary = self.summary
+        return summary.label if summary else Path(self.source).name
 
     def as_dict(self) -> dict[str, object]:
         doc = self.summary
@@ -201,8 +217,9 @@ def _reload(item: PlanItem) -> Document:
     """A document the plan dropped, read again just before it is rendered. The file may have changed since the
     plan was shown: what goes must still be the same document and still be exportable."""
     document = load_document(Path(item.source))
-    if item.summary is not None and document.label != item.summary.label:
-        raise InputError(f"{item.source}: now holds {document.label}, not {item.summary.label} as when the export "
+    planned = item.summary
+    if planned is not None and document.label != planned.label:
+        raise InputError(f"{item.source}: now holds {document.label}, not {planned.label} as when the export "
                          "was planned; run the export again")
     decision = exportable(document)
     if not decision:
@@ -370,7 +387,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         if remaining[id(item)] == 0:
             del remaining[id(item)]
             item.prepared = None
-            if item.summary is not None:
+            if item.packed is not None:
                 item.document = None
 
     for refused in plan.refused:
