@@ -102,8 +102,8 @@ def _first_use_costs() -> dict[str, float]:
     ub_render.environment.cache_clear()
     costs = {"compile Invoice XSD": once_ms(lambda: xsd.schema("Invoice")),
              "compile CreditNote XSD": once_ms(lambda: xsd.schema("CreditNote")),
-             "build template environment + compile both templates": once_ms(
-                 lambda: (ub_render.template("Invoice"), ub_render.template("CreditNote")))}
+             "build template environment + compile the template": once_ms(
+                 lambda: ub_render.template())}
     baseline.template.cache_clear()
     costs["compile the baseline template"] = once_ms(baseline.template)
     return {k: round(v, 1) for k, v in costs.items()}

@@ -65,12 +65,13 @@ def environment() -> jinja2.Environment:
 
 
 @cache
-def template(root: str) -> jinja2.Template:
-    return environment().get_template(f"{root}.xml.j2")
+def template() -> jinja2.Template:
+    """The one template for both roots (Invoice, CreditNote), compiled once per process."""
+    return environment().get_template("Document.xml.j2")
 
 
 def render_view(view: UblView) -> bytes:
-    return _xml_bytes(template(view.root).render(d=view))
+    return _xml_bytes(template().render(d=view))
 
 
 def render(document: Document, *, profile: str | None = None, pdf: bytes | None = None,
