@@ -15,7 +15,6 @@ from ublexport.rules._doc import (
     child,
     children,
     norm,
-    parent_is,
     string,
     xbool,
 )
@@ -43,6 +42,8 @@ AMOUNT_TAGS = tuple(
 
 def in_list(value: str | None, allowed: frozenset[str]) -> bool:
     """``not(contains(normalize-space(v), ' ')) and contains(' LIST ', concat(' ', normalize-space(v), ' '))``."""
+    if value in allowed:  # the common case; a listed code has no space, so normalising it changes nothing
+        return True
     v = norm(value or "")
     return " " not in v and v in allowed
 
@@ -51,31 +52,36 @@ def in_list(value: str | None, allowed: frozenset[str]) -> bool:
     "BR-CL-01",
     "fatal",
     "The document type code MUST be coded by the invoice and credit note related code lists of UNTDID 1001.",
+    needs=(cbc.InvoiceTypeCode, cbc.CreditNoteTypeCode),
 )
 def br_cl_01(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("InvoiceTypeCode")):
+    for el in doc.all(cbc.InvoiceTypeCode):
         if not in_list(string(el), codes.UNTDID1001_INVOICE):
             yield el
-    for el in doc.all(cbc("CreditNoteTypeCode")):
+    for el in doc.all(cbc.CreditNoteTypeCode):
         if not in_list(string(el), codes.UNTDID1001_CREDITNOTE):
             yield el
 
 
 @rule("BR-CL-03", "fatal", "currencyID MUST be coded using ISO code list 4217 alpha-3")
 def br_cl_03(doc: Doc) -> Iterator[Element]:
-    for el in doc.iter_all(*AMOUNT_TAGS):
-        if not in_list(el.get("currencyID"), codes.ISO4217):
-            yield el
+    for tag in AMOUNT_TAGS:
+        values = doc.attribute_values(tag, "currencyID")
+        if codes.ISO4217.issuperset(values):  # each value is a code as it stands, so in_list holds for each
+            continue
+        for el, value in zip(doc.all(tag), values, strict=True):
+            if not in_list(value, codes.ISO4217):
+                yield el
 
 
 @rule(
     "BR-CL-04",
     "fatal",
     "Invoice currency code MUST be coded using ISO code list 4217 alpha-3",
-    needs=(cbc("DocumentCurrencyCode"),),
+    needs=(cbc.DocumentCurrencyCode,),
 )
 def br_cl_04(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("DocumentCurrencyCode")):
+    for el in doc.all(cbc.DocumentCurrencyCode):
         if not in_list(string(el), codes.ISO4217):
             yield el
 
@@ -84,10 +90,10 @@ def br_cl_04(doc: Doc) -> Iterator[Element]:
     "BR-CL-05",
     "fatal",
     "Tax currency code MUST be coded using ISO code list 4217 alpha-3",
-    needs=(cbc("TaxCurrencyCode"),),
+    needs=(cbc.TaxCurrencyCode,),
 )
 def br_cl_05(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("TaxCurrencyCode")):
+    for el in doc.all(cbc.TaxCurrencyCode):
         if not in_list(string(el), codes.ISO4217):
             yield el
 
@@ -96,11 +102,11 @@ def br_cl_05(doc: Doc) -> Iterator[Element]:
     "BR-CL-06",
     "fatal",
     "Value added tax point date code MUST be coded using a restriction of UNTDID 2005.",
-    needs=(cbc("DescriptionCode"),),
+    needs=(cbc.DescriptionCode,),
 )
 def br_cl_06(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("DescriptionCode")):
-        if parent_is(el, cac("InvoicePeriod")) and not in_list(string(el), codes.UNTDID2005):
+    for el in doc.under(cbc.DescriptionCode, cac.InvoicePeriod):
+        if not in_list(string(el), codes.UNTDID2005):
             yield el
 
 
@@ -111,22 +117,26 @@ def br_cl_06(doc: Doc) -> Iterator[Element]:
     needs=(T_ID,),
 )
 def br_cl_07(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(T_ID):
+    in_additional = doc.under(T_ID, cac.AdditionalDocumentReference)
+    in_reference = doc.under(T_ID, cac.DocumentReference)
+    if in_additional and in_reference:
+        candidates = doc.in_document_order(in_additional + in_reference)
+    else:
+        candidates = in_additional or in_reference
+    for el in candidates:
         scheme = el.get("schemeID")
         if scheme is None:
             continue
         ref = el.getparent()
-        if ref is None or ref.tag not in (cac("AdditionalDocumentReference"), cac("DocumentReference")):
-            continue
-        if not any(string(c) == "130" for c in children(ref, cbc("DocumentTypeCode"))):
+        if not any(string(c) == "130" for c in children(ref, cbc.DocumentTypeCode)):
             continue
         if not in_list(scheme, codes.UNTDID1153):
             yield el
 
 
-@rule("BR-CL-08", "fatal", "Invoiced note subject code shall be coded using UNCL4451", needs=(cbc("Note"),))
+@rule("BR-CL-08", "fatal", "Invoiced note subject code shall be coded using UNCL4451", needs=(cbc.Note,))
 def br_cl_08(doc: Doc) -> Iterator[Element]:
-    for note in doc.tops(cbc("Note")):
+    for note in doc.tops(cbc.Note):
         text = string(note)
         if "#" not in text:
             continue
@@ -143,14 +153,14 @@ def br_cl_08(doc: Doc) -> Iterator[Element]:
     needs=(T_ID,),
 )
 def br_cl_10(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(T_ID):
+    for el in doc.under(T_ID, cac.PartyIdentification):
         scheme = el.get("schemeID")
-        if scheme is None or not parent_is(el, cac("PartyIdentification")):
+        if scheme is None:
             continue
         if in_list(scheme, codes.ICD):
             continue
         if norm(scheme) == "SEPA" and any(
-            a.tag in (cac("AccountingSupplierParty"), cac("PayeeParty")) for a in el.iterancestors()
+            a.tag in (cac.AccountingSupplierParty, cac.PayeeParty) for a in el.iterancestors()
         ):
             continue
         yield el
@@ -160,12 +170,12 @@ def br_cl_10(doc: Doc) -> Iterator[Element]:
     "BR-CL-11",
     "fatal",
     "Any registration identifier identification scheme identifier MUST be coded using one of the ISO 6523 ICD list.",
-    needs=(cbc("CompanyID"),),
+    needs=(cbc.CompanyID,),
 )
 def br_cl_11(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("CompanyID")):
+    for el in doc.under(cbc.CompanyID, cac.PartyLegalEntity):
         scheme = el.get("schemeID")
-        if scheme is not None and parent_is(el, cac("PartyLegalEntity")) and not in_list(scheme, codes.ICD):
+        if scheme is not None and not in_list(scheme, codes.ICD):
             yield el
 
 
@@ -173,16 +183,12 @@ def br_cl_11(doc: Doc) -> Iterator[Element]:
     "BR-CL-13",
     "fatal",
     "Item classification identifier identification scheme identifier MUST be coded using one of the UNTDID 7143 list.",
-    needs=(cbc("ItemClassificationCode"),),
+    needs=(cbc.ItemClassificationCode,),
 )
 def br_cl_13(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("ItemClassificationCode")):
+    for el in doc.under(cbc.ItemClassificationCode, cac.CommodityClassification):
         list_id = el.get("listID")
-        if (
-            list_id is not None
-            and parent_is(el, cac("CommodityClassification"))
-            and not in_list(list_id, codes.UNTDID7143)
-        ):
+        if list_id is not None and not in_list(list_id, codes.UNTDID7143):
             yield el
 
 
@@ -190,11 +196,11 @@ def br_cl_13(doc: Doc) -> Iterator[Element]:
     "BR-CL-14",
     "fatal",
     "Country codes in an invoice MUST be coded using ISO code list 3166-1",
-    needs=(cbc("IdentificationCode"),),
+    needs=(cbc.IdentificationCode,),
 )
 def br_cl_14(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("IdentificationCode")):
-        if parent_is(el, cac("Country")) and not in_list(string(el), codes.ISO3166):
+    for el in doc.under(cbc.IdentificationCode, cac.Country):
+        if not in_list(string(el), codes.ISO3166):
             yield el
 
 
@@ -202,11 +208,11 @@ def br_cl_14(doc: Doc) -> Iterator[Element]:
     "BR-CL-15",
     "fatal",
     "Country codes in an invoice MUST be coded using ISO code list 3166-1",
-    needs=(cbc("IdentificationCode"),),
+    needs=(cbc.IdentificationCode,),
 )
 def br_cl_15(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("IdentificationCode")):
-        if parent_is(el, cac("OriginCountry")) and not in_list(string(el), codes.ISO3166):
+    for el in doc.under(cbc.IdentificationCode, cac.OriginCountry):
+        if not in_list(string(el), codes.ISO3166):
             yield el
 
 
@@ -214,17 +220,17 @@ def br_cl_15(doc: Doc) -> Iterator[Element]:
     "BR-CL-16",
     "fatal",
     "Payment means in an invoice MUST be coded using UNCL4461 code list",
-    needs=(cbc("PaymentMeansCode"),),
+    needs=(cbc.PaymentMeansCode,),
 )
 def br_cl_16(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("PaymentMeansCode")):
-        if parent_is(el, cac("PaymentMeans")) and not in_list(string(el), codes.UNCL4461):
+    for el in doc.under(cbc.PaymentMeansCode, cac.PaymentMeans):
+        if not in_list(string(el), codes.UNCL4461):
             yield el
 
 
-@rule("BR-CL-17", "fatal", "Invoice tax categories MUST be coded using UNCL5305 code list", needs=(cac("TaxCategory"),))
+@rule("BR-CL-17", "fatal", "Invoice tax categories MUST be coded using UNCL5305 code list", needs=(cac.TaxCategory,))
 def br_cl_17(doc: Doc) -> Iterator[Element]:
-    for cat in doc.all(cac("TaxCategory")):
+    for cat in doc.all(cac.TaxCategory):
         for el in children(cat, T_ID):
             if not in_list(string(el), codes.UNCL5305):
                 yield el
@@ -234,19 +240,19 @@ def br_cl_17(doc: Doc) -> Iterator[Element]:
     "BR-CL-18",
     "fatal",
     "Invoice tax categories MUST be coded using UNCL5305 code list",
-    needs=(cac("ClassifiedTaxCategory"),),
+    needs=(cac.ClassifiedTaxCategory,),
 )
 def br_cl_18(doc: Doc) -> Iterator[Element]:
-    for cat in doc.all(cac("ClassifiedTaxCategory")):
+    for cat in doc.all(cac.ClassifiedTaxCategory):
         for el in children(cat, T_ID):
             if not in_list(string(el), codes.UNCL5305):
                 yield el
 
 
 def _reason_codes(doc: Doc, charge: bool) -> Iterator[Element]:
-    for el in doc.all(cbc("AllowanceChargeReasonCode")):
+    for el in doc.all(cbc.AllowanceChargeReasonCode):
         ac = el.getparent()
-        if ac is not None and ac.tag == T_ALLOWANCE_CHARGE and xbool(child(ac, cbc("ChargeIndicator"))) is charge:
+        if ac is not None and ac.tag == T_ALLOWANCE_CHARGE and xbool(child(ac, cbc.ChargeIndicator)) is charge:
             yield el
 
 
@@ -254,7 +260,7 @@ def _reason_codes(doc: Doc, charge: bool) -> Iterator[Element]:
     "BR-CL-19",
     "fatal",
     "Coded allowance reasons MUST belong to the UNCL 5189 code list",
-    needs=(cbc("AllowanceChargeReasonCode"),),
+    needs=(cbc.AllowanceChargeReasonCode,),
 )
 def br_cl_19(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, charge=False):
@@ -266,7 +272,7 @@ def br_cl_19(doc: Doc) -> Iterator[Element]:
     "BR-CL-20",
     "fatal",
     "Coded charge reasons MUST belong to the UNCL 7161 code list",
-    needs=(cbc("AllowanceChargeReasonCode"),),
+    needs=(cbc.AllowanceChargeReasonCode,),
 )
 def br_cl_20(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, charge=True):
@@ -281,9 +287,9 @@ def br_cl_20(doc: Doc) -> Iterator[Element]:
     needs=(T_ID,),
 )
 def br_cl_21(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(T_ID):
+    for el in doc.under(T_ID, cac.StandardItemIdentification):
         scheme = el.get("schemeID")
-        if scheme is not None and parent_is(el, cac("StandardItemIdentification")) and not in_list(scheme, codes.ICD):
+        if scheme is not None and not in_list(scheme, codes.ICD):
             yield el
 
 
@@ -291,10 +297,10 @@ def br_cl_21(doc: Doc) -> Iterator[Element]:
     "BR-CL-22",
     "fatal",
     "Tax exemption reason code identifier scheme identifier MUST belong to the CEF VATEX code list",
-    needs=(cbc("TaxExemptionReasonCode"),),
+    needs=(cbc.TaxExemptionReasonCode,),
 )
 def br_cl_22(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("TaxExemptionReasonCode")):
+    for el in doc.all(cbc.TaxExemptionReasonCode):
         value = norm(el)
         if " " in value or value.upper() not in codes.VATEX:
             yield el
@@ -304,20 +310,21 @@ def br_cl_22(doc: Doc) -> Iterator[Element]:
     "BR-CL-23",
     "fatal",
     "Unit code MUST be coded according to the UN/ECE Recommendation 20 with Rec 21 extension",
-    needs=(cbc("InvoicedQuantity"), cbc("BaseQuantity"), cbc("CreditedQuantity")),
+    needs=(cbc.InvoicedQuantity, cbc.BaseQuantity, cbc.CreditedQuantity),
 )
 def br_cl_23(doc: Doc) -> Iterator[Element]:
-    for el in doc.iter_all(cbc("InvoicedQuantity"), cbc("BaseQuantity"), cbc("CreditedQuantity")):
-        unit = el.get("unitCode")
-        if unit is not None and not in_list(unit, codes.REC20):
-            yield el
+    for tag in (cbc.InvoicedQuantity, cbc.BaseQuantity, cbc.CreditedQuantity):
+        units = doc.attribute_values(tag, "unitCode")
+        if codes.REC20.issuperset(units):
+            continue
+        for el, unit in zip(doc.all(tag), units, strict=True):
+            if unit is not None and not in_list(unit, codes.REC20):
+                yield el
 
 
-@rule(
-    "BR-CL-24", "fatal", "For Mime code in attribute use MIMEMediaType.", needs=(cbc("EmbeddedDocumentBinaryObject"),)
-)
+@rule("BR-CL-24", "fatal", "For Mime code in attribute use MIMEMediaType.", needs=(cbc.EmbeddedDocumentBinaryObject,))
 def br_cl_24(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("EmbeddedDocumentBinaryObject")):
+    for el in doc.all(cbc.EmbeddedDocumentBinaryObject):
         mime = el.get("mimeCode")
         if mime is not None and mime not in codes.MIMECODES:
             yield el
@@ -327,10 +334,10 @@ def br_cl_24(doc: Doc) -> Iterator[Element]:
     "BR-CL-25",
     "fatal",
     "Endpoint identifier scheme identifier MUST belong to the CEF EAS code list",
-    needs=(cbc("EndpointID"),),
+    needs=(cbc.EndpointID,),
 )
 def br_cl_25(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("EndpointID")):
+    for el in doc.all(cbc.EndpointID):
         scheme = el.get("schemeID")
         if scheme is not None and not in_list(scheme, codes.EAS):
             yield el
@@ -343,7 +350,7 @@ def br_cl_25(doc: Doc) -> Iterator[Element]:
     needs=(T_ID,),
 )
 def br_cl_26(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(T_ID):
+    for el in doc.under(T_ID, cac.DeliveryLocation):
         scheme = el.get("schemeID")
-        if scheme is not None and parent_is(el, cac("DeliveryLocation")) and not in_list(scheme, codes.ICD):
+        if scheme is not None and not in_list(scheme, codes.ICD):
             yield el

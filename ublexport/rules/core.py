@@ -17,12 +17,13 @@ from ublexport.rules._doc import (
     Doc,
     Element,
     cac,
+    category_id,
     cbc,
     child,
     children,
+    kids,
     norm,
     num,
-    parent_is,
     path_all,
     path_find,
     scheme_is_vat,
@@ -31,7 +32,7 @@ from ublexport.rules._doc import (
 )
 from ublexport.rules.registry import rule
 
-T_COUNTRY_CODE = (cac("Country"), cbc("IdentificationCode"))
+T_COUNTRY_CODE = (cac.Country, cbc.IdentificationCode)
 
 
 def _root_fails(doc: Doc, ok: bool) -> Iterator[Element]:
@@ -44,7 +45,7 @@ def _root_fails(doc: Doc, ok: bool) -> Iterator[Element]:
 
 @rule("BR-01", "fatal", "An Invoice shall have a Specification identifier (BT-24).")
 def br_01(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, norm(doc.top(cbc("CustomizationID"))) != "")
+    yield from _root_fails(doc, norm(doc.top(cbc.CustomizationID)) != "")
 
 
 @rule("BR-02", "fatal", "An Invoice shall have an Invoice number (BT-1).")
@@ -54,12 +55,12 @@ def br_02(doc: Doc) -> Iterator[Element]:
 
 @rule("BR-03", "fatal", "An Invoice shall have an Invoice issue date (BT-2).")
 def br_03(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, norm(doc.top(cbc("IssueDate"))) != "")
+    yield from _root_fails(doc, norm(doc.top(cbc.IssueDate)) != "")
 
 
 @rule("BR-04", "fatal", "An Invoice shall have an Invoice type code (BT-3).")
 def br_04(doc: Doc) -> Iterator[Element]:
-    ok = norm(doc.top(cbc("InvoiceTypeCode"))) != "" or norm(doc.top(cbc("CreditNoteTypeCode"))) != ""
+    ok = norm(doc.top(cbc.InvoiceTypeCode)) != "" or norm(doc.top(cbc.CreditNoteTypeCode)) != ""
     yield from _root_fails(doc, ok)
 
 
@@ -70,24 +71,24 @@ def br_05(doc: Doc) -> Iterator[Element]:
 
 @rule("BR-06", "fatal", "An Invoice shall contain the Seller name (BT-27).")
 def br_06(doc: Doc) -> Iterator[Element]:
-    name = path_find(doc.supplier_party, cac("PartyLegalEntity"), cbc("RegistrationName"))
+    name = path_find(doc.supplier_party, cac.PartyLegalEntity, cbc.RegistrationName)
     yield from _root_fails(doc, norm(name) != "")
 
 
 @rule("BR-07", "fatal", "An Invoice shall contain the Buyer name (BT-44).")
 def br_07(doc: Doc) -> Iterator[Element]:
-    name = path_find(doc.customer_party, cac("PartyLegalEntity"), cbc("RegistrationName"))
+    name = path_find(doc.customer_party, cac.PartyLegalEntity, cbc.RegistrationName)
     yield from _root_fails(doc, norm(name) != "")
 
 
 @rule("BR-08", "fatal", "An Invoice shall contain the Seller postal address.")
 def br_08(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, path_find(doc.supplier_party, cac("PostalAddress")) is not None)
+    yield from _root_fails(doc, path_find(doc.supplier_party, cac.PostalAddress) is not None)
 
 
 @rule("BR-10", "fatal", "An Invoice shall contain the Buyer postal address (BG-8).")
 def br_10(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, path_find(doc.customer_party, cac("PostalAddress")) is not None)
+    yield from _root_fails(doc, path_find(doc.customer_party, cac.PostalAddress) is not None)
 
 
 @rule("BR-16", "fatal", "An Invoice shall have at least one Invoice line (BG-25)")
@@ -100,10 +101,11 @@ def br_16(doc: Doc) -> Iterator[Element]:
     "fatal",
     "If the VAT accounting currency code (BT-6) is present, then the Invoice total VAT amount in accounting "
     "currency (BT-111) shall be provided.",
+    needs=(cbc.TaxCurrencyCode,),
 )
 def br_53(doc: Doc) -> Iterator[Element]:
-    amounts = [ta.get("currencyID") for ta in doc.all(cbc("TaxAmount")) if parent_is(ta, cac("TaxTotal"))]
-    for code in doc.tops(cbc("TaxCurrencyCode")):
+    amounts = [ta.get("currencyID") for ta in doc.under(cbc.TaxAmount, cac.TaxTotal)]
+    for code in doc.tops(cbc.TaxCurrencyCode):
         if (code.text or "") not in amounts:
             yield doc.root
             return
@@ -112,22 +114,20 @@ def br_53(doc: Doc) -> Iterator[Element]:
 # --- parties ------------------------------------------------------------------------------------------------------
 
 
-def _postal_addresses(doc: Doc, *parents: str) -> Iterator[Element]:
-    for address in doc.all(cac("PostalAddress")):
-        if parent_is(address, *parents):
-            yield address
+def _postal_addresses(doc: Doc, *parents: str) -> list[Element]:
+    return doc.under(cac.PostalAddress, *parents)
 
 
 @rule("BR-09", "fatal", "The Seller postal address (BG-5) shall contain a Seller country code (BT-40).")
 def br_09(doc: Doc) -> Iterator[Element]:
-    for address in _postal_addresses(doc, T_PARTY, cac("AccountingSupplierParty")):
+    for address in _postal_addresses(doc, T_PARTY, cac.AccountingSupplierParty):
         if norm(path_find(address, *T_COUNTRY_CODE)) == "":
             yield address
 
 
 @rule("BR-11", "fatal", "The Buyer postal address shall contain a Buyer country code (BT-55).")
 def br_11(doc: Doc) -> Iterator[Element]:
-    for address in _postal_addresses(doc, T_PARTY, cac("AccountingCustomerParty")):
+    for address in _postal_addresses(doc, T_PARTY, cac.AccountingCustomerParty):
         if norm(path_find(address, *T_COUNTRY_CODE)) == "":
             yield address
 
@@ -136,15 +136,15 @@ def br_11(doc: Doc) -> Iterator[Element]:
     "BR-17",
     "fatal",
     "The Payee name (BT-59) shall be provided in the Invoice, if the Payee (BG-10) is different from the Seller (BG-4)",
-    needs=(cac("PayeeParty"),),
+    needs=(cac.PayeeParty,),
 )
 def br_17(doc: Doc) -> Iterator[Element]:
-    for payee in doc.all(cac("PayeeParty")):
-        names = {n.text or "" for n in path_all(payee, cac("PartyName"), cbc("Name"))}
-        ids = {i.text or "" for i in path_all(payee, cac("PartyIdentification"), T_ID)}
-        seller = path_find(payee.getparent(), cac("AccountingSupplierParty"), T_PARTY)
-        seller_names = {n.text or "" for n in path_all(seller, cac("PartyName"), cbc("Name"))}
-        seller_ids = {i.text or "" for i in path_all(seller, cac("PartyIdentification"), T_ID)}
+    for payee in doc.all(cac.PayeeParty):
+        names = {n.text or "" for n in path_all(payee, cac.PartyName, cbc.Name)}
+        ids = {i.text or "" for i in path_all(payee, cac.PartyIdentification, T_ID)}
+        seller = path_find(payee.getparent(), cac.AccountingSupplierParty, T_PARTY)
+        seller_names = {n.text or "" for n in path_all(seller, cac.PartyName, cbc.Name)}
+        seller_ids = {i.text or "" for i in path_all(seller, cac.PartyIdentification, T_ID)}
         if not names or names & seller_names or ids & seller_ids:
             yield payee
 
@@ -154,11 +154,11 @@ def br_17(doc: Doc) -> Iterator[Element]:
     "fatal",
     "The Seller tax representative name (BT-62) shall be provided in the Invoice, if the Seller (BG-4) has a "
     "Seller tax representative party (BG-11)",
-    needs=(cac("TaxRepresentativeParty"),),
+    needs=(cac.TaxRepresentativeParty,),
 )
 def br_18(doc: Doc) -> Iterator[Element]:
-    for party in doc.all(cac("TaxRepresentativeParty")):
-        if norm(path_find(party, cac("PartyName"), cbc("Name"))) == "":
+    for party in doc.all(cac.TaxRepresentativeParty):
+        if norm(path_find(party, cac.PartyName, cbc.Name)) == "":
             yield party
 
 
@@ -167,11 +167,11 @@ def br_18(doc: Doc) -> Iterator[Element]:
     "fatal",
     "The Seller tax representative postal address (BG-12) shall be provided in the Invoice, if the Seller (BG-4) "
     "has a Seller tax representative party (BG-11).",
-    needs=(cac("TaxRepresentativeParty"),),
+    needs=(cac.TaxRepresentativeParty,),
 )
 def br_19(doc: Doc) -> Iterator[Element]:
-    for party in doc.all(cac("TaxRepresentativeParty")):
-        if child(party, cac("PostalAddress")) is None:
+    for party in doc.all(cac.TaxRepresentativeParty):
+        if child(party, cac.PostalAddress) is None:
             yield party
 
 
@@ -180,10 +180,10 @@ def br_19(doc: Doc) -> Iterator[Element]:
     "fatal",
     "The Seller tax representative postal address (BG-12) shall contain a Tax representative country code "
     "(BT-69), if the Seller (BG-4) has a Seller tax representative party (BG-11).",
-    needs=(cac("TaxRepresentativeParty"),),
+    needs=(cac.TaxRepresentativeParty,),
 )
 def br_20(doc: Doc) -> Iterator[Element]:
-    for address in _postal_addresses(doc, cac("TaxRepresentativeParty")):
+    for address in _postal_addresses(doc, cac.TaxRepresentativeParty):
         if norm(path_find(address, *T_COUNTRY_CODE)) == "":
             yield address
 
@@ -192,13 +192,12 @@ def br_20(doc: Doc) -> Iterator[Element]:
     "BR-56",
     "fatal",
     "Each Seller tax representative party (BG-11) shall have a Seller tax representative VAT identifier (BT-63).",
-    needs=(cac("TaxRepresentativeParty"),),
+    needs=(cac.TaxRepresentativeParty,),
 )
 def br_56(doc: Doc) -> Iterator[Element]:
-    for party in doc.all(cac("TaxRepresentativeParty")):
+    for party in doc.all(cac.TaxRepresentativeParty):
         if not any(
-            scheme_is_vat(pts) and child(pts, cbc("CompanyID")) is not None
-            for pts in children(party, cac("PartyTaxScheme"))
+            scheme_is_vat(pts) and child(pts, cbc.CompanyID) is not None for pts in children(party, cac.PartyTaxScheme)
         ):
             yield party
 
@@ -207,20 +206,18 @@ def br_56(doc: Doc) -> Iterator[Element]:
     "BR-62",
     "fatal",
     "The Seller electronic address (BT-34) shall have a Scheme identifier.",
-    needs=(cbc("EndpointID"),),
+    needs=(cbc.EndpointID,),
 )
 def br_62(doc: Doc) -> Iterator[Element]:
-    for endpoint in doc.all(cbc("EndpointID")):
-        if parent_is(endpoint, T_PARTY, cac("AccountingSupplierParty")) and endpoint.get("schemeID") is None:
+    for endpoint in doc.under(cbc.EndpointID, T_PARTY, cac.AccountingSupplierParty):
+        if endpoint.get("schemeID") is None:
             yield endpoint
 
 
-@rule(
-    "BR-63", "fatal", "The Buyer electronic address (BT-49) shall have a Scheme identifier.", needs=(cbc("EndpointID"),)
-)
+@rule("BR-63", "fatal", "The Buyer electronic address (BT-49) shall have a Scheme identifier.", needs=(cbc.EndpointID,))
 def br_63(doc: Doc) -> Iterator[Element]:
-    for endpoint in doc.all(cbc("EndpointID")):
-        if parent_is(endpoint, T_PARTY, cac("AccountingCustomerParty")) and endpoint.get("schemeID") is None:
+    for endpoint in doc.under(cbc.EndpointID, T_PARTY, cac.AccountingCustomerParty):
+        if endpoint.get("schemeID") is None:
             yield endpoint
 
 
@@ -228,7 +225,7 @@ def br_63(doc: Doc) -> Iterator[Element]:
 
 
 def _lmt_requires(doc: Doc, name: str) -> Iterator[Element]:
-    for lmt in doc.all(cac("LegalMonetaryTotal")):
+    for lmt in doc.all(cac.LegalMonetaryTotal):
         if child(lmt, cbc(name)) is None:
             yield lmt
 
@@ -256,66 +253,83 @@ def br_15(doc: Doc) -> Iterator[Element]:
 # --- lines (context cac:InvoiceLine | cac:CreditNoteLine) ---------------------------------------------------------
 
 
-def _lines(doc: Doc) -> list[Element]:
-    return doc.all_lines
-
-
 @rule("BR-21", "fatal", "Each Invoice line (BG-25) shall have an Invoice line identifier (BT-126).")
 def br_21(doc: Doc) -> Iterator[Element]:
-    for line in _lines(doc):
-        if norm(child(line, T_ID)) == "":
-            yield line
+    for row in doc.line_rows:
+        ids = row.ids
+        if not ids or norm(ids[0]) == "":
+            yield row.el
 
 
 @rule("BR-22", "fatal", "Each Invoice line (BG-25) shall have an Invoiced quantity (BT-129).")
 def br_22(doc: Doc) -> Iterator[Element]:
-    for line in _lines(doc):
-        if child(line, cbc("InvoicedQuantity")) is None and child(line, cbc("CreditedQuantity")) is None:
-            yield line
+    for row in doc.line_rows:
+        if not row.invoiced and not row.credited:
+            yield row.el
 
 
 @rule("BR-23", "fatal", "An Invoice line (BG-25) shall have an Invoiced quantity unit of measure code (BT-130).")
 def br_23(doc: Doc) -> Iterator[Element]:
-    for line in _lines(doc):
-        quantities = children(line, cbc("InvoicedQuantity")) + children(line, cbc("CreditedQuantity"))
-        if not any(q.get("unitCode") is not None for q in quantities):
-            yield line
+    for row in doc.line_rows:
+        if not _has_unit(row.invoiced) and not _has_unit(row.credited):
+            yield row.el
+
+
+def _has_unit(quantities: list[Element]) -> bool:
+    """Some quantity has a unitCode (a plain loop: any() over a generator costs more, ten times a check)."""
+    for quantity in quantities:  # noqa: SIM110
+        if quantity.get("unitCode") is not None:
+            return True
+    return False
 
 
 @rule("BR-24", "fatal", "Each Invoice line (BG-25) shall have an Invoice line net amount (BT-131).")
 def br_24(doc: Doc) -> Iterator[Element]:
-    for line in _lines(doc):
-        if child(line, cbc("LineExtensionAmount")) is None:
-            yield line
+    for row in doc.line_rows:
+        if not row.nets:
+            yield row.el
 
 
 @rule("BR-25", "fatal", "Each Invoice line (BG-25) shall contain the Item name (BT-153).")
 def br_25(doc: Doc) -> Iterator[Element]:
-    for line in _lines(doc):
-        if norm(path_find(line, cac("Item"), cbc("Name"))) == "":
-            yield line
+    name_tag = cbc.Name
+    for row in doc.line_rows:
+        name = None
+        for item in row.items:  # path_find(line, cac:Item, cbc:Name)
+            names = kids(item).get(name_tag)
+            if names:
+                name = names[0]
+                break
+        if name is None or norm(name) == "":
+            yield row.el
 
 
 @rule("BR-26", "fatal", "Each Invoice line (BG-25) shall contain the Item net price (BT-146).")
 def br_26(doc: Doc) -> Iterator[Element]:
-    for line in _lines(doc):
-        if path_find(line, cac("Price"), cbc("PriceAmount")) is None:
-            yield line
+    for row in doc.line_rows:
+        if not row.price_amounts:
+            yield row.el
 
 
 @rule("BR-27", "fatal", "The Item net price (BT-146) shall NOT be negative.")
 def br_27(doc: Doc) -> Iterator[Element]:
-    for line in _lines(doc):
-        prices = [num(p) for p in path_all(line, cac("Price"), cbc("PriceAmount"))]
-        if not any(p is not None and p >= 0 for p in prices):
-            price = path_find(line, cac("Price"), cbc("PriceAmount"))
-            yield price if price is not None else line
+    for row in doc.line_rows:
+        prices = row.price_amounts
+        for el in prices:
+            price = num(el)
+            if price is not None and price >= 0:
+                break
+        else:
+            yield prices[0] if prices else row.el
 
 
-@rule("BR-28", "fatal", "The Item gross price (BT-148) shall NOT be negative.")
+@rule("BR-28", "fatal", "The Item gross price (BT-148) shall NOT be negative.", needs=(cbc.BaseAmount,))
 def br_28(doc: Doc) -> Iterator[Element]:
-    for line in _lines(doc):
-        bases = path_all(line, cac("Price"), T_ALLOWANCE_CHARGE, cbc("BaseAmount"))
+    base_tag = cbc.BaseAmount
+    for row in doc.line_rows:
+        bases = [
+            b for price in row.prices for ac in children(price, T_ALLOWANCE_CHARGE) for b in children(ac, base_tag)
+        ]
         if bases and not any((v := num(b)) is not None and v >= 0 for b in bases):
             yield bases[0]
 
@@ -335,13 +349,11 @@ def _line_acs(doc: Doc, charge: bool) -> Iterator[Element]:
 
 
 def _has_reason(ac: Element) -> bool:
-    return (
-        child(ac, cbc("AllowanceChargeReason")) is not None or child(ac, cbc("AllowanceChargeReasonCode")) is not None
-    )
+    return child(ac, cbc.AllowanceChargeReason) is not None or child(ac, cbc.AllowanceChargeReasonCode) is not None
 
 
 def _has_vat_category(ac: Element) -> bool:
-    return any(scheme_is_vat(cat) and child(cat, T_ID) is not None for cat in children(ac, cac("TaxCategory")))
+    return any(scheme_is_vat(cat) and child(cat, T_ID) is not None for cat in children(ac, cac.TaxCategory))
 
 
 @rule(
@@ -352,7 +364,7 @@ def _has_vat_category(ac: Element) -> bool:
 )
 def br_31(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, False):
-        if child(ac, cbc("Amount")) is None:
+        if child(ac, cbc.Amount) is None:
             yield ac
 
 
@@ -389,7 +401,7 @@ def br_33(doc: Doc) -> Iterator[Element]:
 )
 def br_36(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, True):
-        if child(ac, cbc("Amount")) is None:
+        if child(ac, cbc.Amount) is None:
             yield ac
 
 
@@ -426,7 +438,7 @@ def br_38(doc: Doc) -> Iterator[Element]:
 )
 def br_41(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, False):
-        if child(ac, cbc("Amount")) is None:
+        if child(ac, cbc.Amount) is None:
             yield ac
 
 
@@ -451,7 +463,7 @@ def br_42(doc: Doc) -> Iterator[Element]:
 )
 def br_43(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, True):
-        if child(ac, cbc("Amount")) is None:
+        if child(ac, cbc.Amount) is None:
             yield ac
 
 
@@ -471,14 +483,14 @@ def br_44(doc: Doc) -> Iterator[Element]:
 
 
 def _periods(doc: Doc, on_line: bool) -> Iterator[Element]:
-    for period in doc.all(cac("InvoicePeriod")):
+    for period in doc.all(cac.InvoicePeriod):
         parent = period.getparent()
         if (parent is not None and parent.tag in T_LINES) is on_line:
             yield period
 
 
 def _end_not_before_start(period: Element) -> bool:
-    start, end = child(period, cbc("StartDate")), child(period, cbc("EndDate"))
+    start, end = child(period, cbc.StartDate), child(period, cbc.EndDate)
     if start is None or end is None:
         return True
     s, e = xdate(start), xdate(end)
@@ -490,7 +502,7 @@ def _end_not_before_start(period: Element) -> bool:
     "fatal",
     "If both Invoicing period start date (BT-73) and Invoicing period end date (BT-74) are given then the "
     "Invoicing period end date (BT-74) shall be later or equal to the Invoicing period start date (BT-73).",
-    needs=(cac("InvoicePeriod"),),
+    needs=(cac.InvoicePeriod,),
 )
 def br_29(doc: Doc) -> Iterator[Element]:
     for period in _periods(doc, on_line=False):
@@ -503,7 +515,7 @@ def br_29(doc: Doc) -> Iterator[Element]:
     "fatal",
     "If both Invoice line period start date (BT-134) and Invoice line period end date (BT-135) are given then the "
     "Invoice line period end date (BT-135) shall be later or equal to the Invoice line period start date (BT-134).",
-    needs=(cac("InvoicePeriod"),),
+    needs=(cac.InvoicePeriod,),
 )
 def br_30(doc: Doc) -> Iterator[Element]:
     for period in _periods(doc, on_line=True):
@@ -515,30 +527,43 @@ def br_30(doc: Doc) -> Iterator[Element]:
 
 
 def _vat_categories(subtotal: Element) -> list[Element]:
-    return [c for c in children(subtotal, cac("TaxCategory")) if scheme_is_vat(c)]
+    return [c for c in children(subtotal, cac.TaxCategory) if scheme_is_vat(c)]
 
 
-def _subtotals(doc: Doc) -> Iterator[Element]:
-    for st in doc.all(cac("TaxSubtotal")):
-        if parent_is(st, cac("TaxTotal")):
-            yield st
+def _subtotals(doc: Doc) -> list[Element]:
+    return doc.under(cac.TaxSubtotal, cac.TaxTotal)
 
 
-@rule("BR-45", "fatal", "Each VAT breakdown (BG-23) shall have a VAT category taxable amount (BT-116).")
+@rule(
+    "BR-45",
+    "fatal",
+    "Each VAT breakdown (BG-23) shall have a VAT category taxable amount (BT-116).",
+    needs=(cac.TaxSubtotal,),
+)
 def br_45(doc: Doc) -> Iterator[Element]:
     for st in _subtotals(doc):
-        if child(st, cbc("TaxableAmount")) is None:
+        if child(st, cbc.TaxableAmount) is None:
             yield st
 
 
-@rule("BR-46", "fatal", "Each VAT breakdown (BG-23) shall have a VAT category tax amount (BT-117).")
+@rule(
+    "BR-46",
+    "fatal",
+    "Each VAT breakdown (BG-23) shall have a VAT category tax amount (BT-117).",
+    needs=(cac.TaxSubtotal,),
+)
 def br_46(doc: Doc) -> Iterator[Element]:
     for st in _subtotals(doc):
-        if child(st, cbc("TaxAmount")) is None:
+        if child(st, cbc.TaxAmount) is None:
             yield st
 
 
-@rule("BR-47", "fatal", "Each VAT breakdown (BG-23) shall be defined through a VAT category code (BT-118).")
+@rule(
+    "BR-47",
+    "fatal",
+    "Each VAT breakdown (BG-23) shall be defined through a VAT category code (BT-118).",
+    needs=(cac.TaxSubtotal,),
+)
 def br_47(doc: Doc) -> Iterator[Element]:
     for st in _subtotals(doc):
         if not any(child(c, T_ID) is not None for c in _vat_categories(st)):
@@ -549,13 +574,12 @@ def br_47(doc: Doc) -> Iterator[Element]:
     "BR-48",
     "fatal",
     "Each VAT breakdown (BG-23) shall have a VAT category rate (BT-119), except if the Invoice is not subject to VAT.",
+    needs=(cac.TaxSubtotal,),
 )
 def br_48(doc: Doc) -> Iterator[Element]:
     for st in _subtotals(doc):
         cats = _vat_categories(st)
-        has_rate = any(child(c, cbc("Percent")) is not None for c in cats)
-        is_o = any(norm(child(c, T_ID)) == "O" for c in cats)
-        if not (has_rate or is_o):
+        if not any(child(c, cbc.Percent) is not None for c in cats) and not any(category_id(c) == "O" for c in cats):
             yield st
 
 
@@ -566,11 +590,11 @@ def br_48(doc: Doc) -> Iterator[Element]:
     "BR-49",
     "fatal",
     "A Payment instruction (BG-16) shall specify the Payment means type code (BT-81).",
-    needs=(cac("PaymentMeans"),),
+    needs=(cac.PaymentMeans,),
 )
 def br_49(doc: Doc) -> Iterator[Element]:
-    for pm in doc.all(cac("PaymentMeans")):
-        if child(pm, cbc("PaymentMeansCode")) is None:
+    for pm in doc.all(cac.PaymentMeans):
+        if child(pm, cbc.PaymentMeansCode) is None:
             yield pm
 
 
@@ -579,14 +603,14 @@ def br_49(doc: Doc) -> Iterator[Element]:
     "fatal",
     "A Payment account identifier (BT-84) shall be present if Credit transfer (BG-17) information is provided in "
     "the Invoice.",
-    needs=(cac("PaymentMeans"),),
+    needs=(cac.PaymentMeans,),
 )
 def br_50(doc: Doc) -> Iterator[Element]:
-    for pm in doc.all(cac("PaymentMeans")):
-        codes = {c.text or "" for c in children(pm, cbc("PaymentMeansCode"))}
+    for pm in doc.all(cac.PaymentMeans):
+        codes = {c.text or "" for c in children(pm, cbc.PaymentMeansCode)}
         if not codes & {"30", "58"}:
             continue
-        for account in children(pm, cac("PayeeFinancialAccount")):
+        for account in children(pm, cac.PayeeFinancialAccount):
             if norm(child(account, T_ID)) == "":
                 yield account
 
@@ -597,11 +621,11 @@ def br_50(doc: Doc) -> Iterator[Element]:
     "In accordance with card payments security standards an invoice should never include a full card primary "
     "account number (BT-87). At the moment PCI Security Standards Council has defined that the first 6 digits "
     "and last 4 digits are the maximum number of digits to be shown.",
-    needs=(cbc("PrimaryAccountNumberID"),),
+    needs=(cbc.PrimaryAccountNumberID,),
 )
 def br_51(doc: Doc) -> Iterator[Element]:
-    for pan in doc.all(cbc("PrimaryAccountNumberID")):
-        if parent_is(pan, cac("CardAccount"), cac("PaymentMeans")) and len(norm(pan)) > 10:
+    for pan in doc.under(cbc.PrimaryAccountNumberID, cac.CardAccount, cac.PaymentMeans):
+        if len(norm(pan)) > 10:
             yield pan
 
 
@@ -610,12 +634,12 @@ def br_51(doc: Doc) -> Iterator[Element]:
     "fatal",
     "If the Payment means type code (BT-81) means SEPA credit transfer, Local credit transfer or Non-SEPA "
     "international credit transfer, the Payment account identifier (BT-84) shall be present.",
-    needs=(cac("PaymentMeans"),),
+    needs=(cac.PaymentMeans,),
 )
 def br_61(doc: Doc) -> Iterator[Element]:
-    for pm in doc.all(cac("PaymentMeans")):
-        code = norm(child(pm, cbc("PaymentMeansCode")))
-        if code in ("30", "58") and path_find(pm, cac("PayeeFinancialAccount"), T_ID) is None:
+    for pm in doc.all(cac.PaymentMeans):
+        code = norm(child(pm, cbc.PaymentMeansCode))
+        if code in ("30", "58") and path_find(pm, cac.PayeeFinancialAccount, T_ID) is None:
             yield pm
 
 
@@ -626,10 +650,10 @@ def br_61(doc: Doc) -> Iterator[Element]:
     "BR-52",
     "fatal",
     "Each Additional supporting document (BG-24) shall contain a Supporting document reference (BT-122).",
-    needs=(cac("AdditionalDocumentReference"),),
+    needs=(cac.AdditionalDocumentReference,),
 )
 def br_52(doc: Doc) -> Iterator[Element]:
-    for adr in doc.all(cac("AdditionalDocumentReference")):
+    for adr in doc.all(cac.AdditionalDocumentReference):
         if norm(child(adr, T_ID)) == "":
             yield adr
 
@@ -638,11 +662,11 @@ def br_52(doc: Doc) -> Iterator[Element]:
     "BR-54",
     "fatal",
     "Each Item attribute (BG-32) shall contain an Item attribute name (BT-160) and an Item attribute value (BT-161).",
-    needs=(cac("AdditionalItemProperty"),),
+    needs=(cac.AdditionalItemProperty,),
 )
 def br_54(doc: Doc) -> Iterator[Element]:
-    for prop in doc.all(cac("AdditionalItemProperty")):
-        if child(prop, cbc("Name")) is None or child(prop, cbc("Value")) is None:
+    for prop in doc.all(cac.AdditionalItemProperty):
+        if child(prop, cbc.Name) is None or child(prop, cbc.Value) is None:
             yield prop
 
 
@@ -650,11 +674,11 @@ def br_54(doc: Doc) -> Iterator[Element]:
     "BR-55",
     "fatal",
     "Each Preceding Invoice reference (BG-3) shall contain a Preceding Invoice reference (BT-25).",
-    needs=(cac("BillingReference"),),
+    needs=(cac.BillingReference,),
 )
 def br_55(doc: Doc) -> Iterator[Element]:
-    for ref in doc.all(cac("BillingReference")):
-        if path_find(ref, cac("InvoiceDocumentReference"), T_ID) is None:
+    for ref in doc.all(cac.BillingReference):
+        if path_find(ref, cac.InvoiceDocumentReference, T_ID) is None:
             yield ref
 
 
@@ -662,18 +686,18 @@ def br_55(doc: Doc) -> Iterator[Element]:
     "BR-57",
     "fatal",
     "Each Deliver to address (BG-15) shall contain a Deliver to country code (BT-80).",
-    needs=(cac("Address"),),
+    needs=(cac.Address,),
 )
 def br_57(doc: Doc) -> Iterator[Element]:
-    for address in doc.all(cac("Address")):
-        if parent_is(address, cac("DeliveryLocation"), cac("Delivery")) and path_find(address, *T_COUNTRY_CODE) is None:
+    for address in doc.under(cac.Address, cac.DeliveryLocation, cac.Delivery):
+        if path_find(address, *T_COUNTRY_CODE) is None:
             yield address
 
 
 @rule("BR-64", "fatal", "The Item standard identifier (BT-157) shall have a Scheme identifier.", needs=(T_ID,))
 def br_64(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(T_ID):
-        if parent_is(el, cac("StandardItemIdentification"), cac("Item")) and el.get("schemeID") is None:
+    for el in doc.under(T_ID, cac.StandardItemIdentification, cac.Item):
+        if el.get("schemeID") is None:
             grand = el.getparent().getparent().getparent()  # type: ignore[union-attr]
             if grand is not None and grand.tag in T_LINES:
                 yield el
@@ -683,11 +707,11 @@ def br_64(doc: Doc) -> Iterator[Element]:
     "BR-65",
     "fatal",
     "The Item classification identifier (BT-158) shall have a Scheme identifier.",
-    needs=(cbc("ItemClassificationCode"),),
+    needs=(cbc.ItemClassificationCode,),
 )
 def br_65(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("ItemClassificationCode")):
-        if parent_is(el, cac("CommodityClassification"), cac("Item")) and el.get("listID") is None:
+    for el in doc.under(cbc.ItemClassificationCode, cac.CommodityClassification, cac.Item):
+        if el.get("listID") is None:
             grand = el.getparent().getparent().getparent()  # type: ignore[union-attr]
             if grand is not None and grand.tag in T_LINES:
                 yield el

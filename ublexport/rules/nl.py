@@ -18,7 +18,6 @@ from ublexport.rules._doc import (
     child,
     dec,
     norm,
-    parent_is,
     path_find,
 )
 from ublexport.rules.registry import rule
@@ -31,7 +30,7 @@ def _nl(doc: Doc) -> bool:
 
 
 def _country(el: Element | None) -> str:
-    return norm(path_find(el, cac("PostalAddress"), cac("Country"), cbc("IdentificationCode"))).upper()
+    return norm(path_find(el, cac.PostalAddress, cac.Country, cbc.IdentificationCode)).upper()
 
 
 def _address_complete(address: Element) -> bool:
@@ -52,8 +51,8 @@ def _kvk_or_oin(company_id: Element) -> bool:
 def nl_r_001(doc: Doc) -> Iterator[Element]:
     if not _nl(doc):
         return
-    for code in doc.all(cbc("CreditNoteTypeCode")):
-        if path_find(doc.root, cac("BillingReference"), cac("InvoiceDocumentReference"), T_ID) is None:
+    for code in doc.all(cbc.CreditNoteTypeCode):
+        if path_find(doc.root, cac.BillingReference, cac.InvoiceDocumentReference, T_ID) is None:
             yield code
 
 
@@ -68,8 +67,8 @@ def nl_r_001(doc: Doc) -> Iterator[Element]:
 def nl_r_002(doc: Doc) -> Iterator[Element]:
     if not _nl(doc):
         return
-    for address in doc.all(cac("PostalAddress")):
-        if parent_is(address, T_PARTY, cac("AccountingSupplierParty")) and not _address_complete(address):
+    for address in doc.under(cac.PostalAddress, T_PARTY, cac.AccountingSupplierParty):
+        if not _address_complete(address):
             yield address
 
 
@@ -83,8 +82,8 @@ def nl_r_002(doc: Doc) -> Iterator[Element]:
 def nl_r_003(doc: Doc) -> Iterator[Element]:
     if not _nl(doc):
         return
-    for cid in doc.all(cbc("CompanyID")):
-        if parent_is(cid, cac("PartyLegalEntity"), T_PARTY, cac("AccountingSupplierParty")) and not _kvk_or_oin(cid):
+    for cid in doc.under(cbc.CompanyID, cac.PartyLegalEntity, T_PARTY, cac.AccountingSupplierParty):
+        if not _kvk_or_oin(cid):
             yield cid
 
 
@@ -99,8 +98,8 @@ def nl_r_003(doc: Doc) -> Iterator[Element]:
 def nl_r_004(doc: Doc) -> Iterator[Element]:
     if not (_nl(doc) and doc.customer_country == "NL"):
         return
-    for address in doc.all(cac("PostalAddress")):
-        if parent_is(address, T_PARTY, cac("AccountingCustomerParty")) and not _address_complete(address):
+    for address in doc.under(cac.PostalAddress, T_PARTY, cac.AccountingCustomerParty):
+        if not _address_complete(address):
             yield address
 
 
@@ -114,8 +113,8 @@ def nl_r_004(doc: Doc) -> Iterator[Element]:
 def nl_r_005(doc: Doc) -> Iterator[Element]:
     if not (_nl(doc) and doc.customer_country == "NL"):
         return
-    for cid in doc.all(cbc("CompanyID")):
-        if parent_is(cid, cac("PartyLegalEntity"), T_PARTY, cac("AccountingCustomerParty")) and not _kvk_or_oin(cid):
+    for cid in doc.under(cbc.CompanyID, cac.PartyLegalEntity, T_PARTY, cac.AccountingCustomerParty):
+        if not _kvk_or_oin(cid):
             yield cid
 
 
@@ -128,10 +127,10 @@ def nl_r_005(doc: Doc) -> Iterator[Element]:
     FAMILY,
 )
 def nl_r_006(doc: Doc) -> Iterator[Element]:
-    if not _nl(doc) or _country(doc.top(cac("TaxRepresentativeParty"))) != "NL":
+    if not _nl(doc) or _country(doc.top(cac.TaxRepresentativeParty)) != "NL":
         return
-    for address in doc.all(cac("PostalAddress")):
-        if parent_is(address, cac("TaxRepresentativeParty")) and not _address_complete(address):
+    for address in doc.under(cac.PostalAddress, cac.TaxRepresentativeParty):
+        if not _address_complete(address):
             yield address
 
 
@@ -143,10 +142,10 @@ def nl_r_006(doc: Doc) -> Iterator[Element]:
     FAMILY,
 )
 def nl_r_007(doc: Doc) -> Iterator[Element]:
-    if not _nl(doc) or doc.all(cac("PaymentMeans")):
+    if not _nl(doc) or doc.all(cac.PaymentMeans):
         return
-    for lmt in doc.all(cac("LegalMonetaryTotal")):
-        payable = dec(child(lmt, cbc("PayableAmount")))
+    for lmt in doc.all(cac.LegalMonetaryTotal):
+        payable = dec(child(lmt, cbc.PayableAmount))
         no_payment_needed = payable is not None and (
             (doc.is_invoice and payable <= 0) or (doc.is_creditnote and payable >= 0)
         )
@@ -164,8 +163,8 @@ def nl_r_007(doc: Doc) -> Iterator[Element]:
 def nl_r_008(doc: Doc) -> Iterator[Element]:
     if not (_nl(doc) and doc.customer_country == "NL"):
         return
-    for pm in doc.all(cac("PaymentMeans")):
-        if norm(child(pm, cbc("PaymentMeansCode"))) not in ("30", "48", "49", "57", "58", "59"):
+    for pm in doc.all(cac.PaymentMeans):
+        if norm(child(pm, cbc.PaymentMeansCode)) not in ("30", "48", "49", "57", "58", "59"):
             yield pm
 
 
@@ -177,8 +176,6 @@ def nl_r_008(doc: Doc) -> Iterator[Element]:
     FAMILY,
 )
 def nl_r_009(doc: Doc) -> Iterator[Element]:
-    if not _nl(doc) or path_find(doc.root, cac("OrderReference"), T_ID) is not None:
+    if not _nl(doc) or path_find(doc.root, cac.OrderReference, T_ID) is not None:
         return
-    for line_id in doc.all(cbc("LineID")):
-        if parent_is(line_id, cac("OrderLineReference")):
-            yield line_id
+    yield from doc.under(cbc.LineID, cac.OrderLineReference)

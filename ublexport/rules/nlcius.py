@@ -26,7 +26,6 @@ from ublexport.rules._doc import (
     dec,
     norm,
     num,
-    parent_is,
     path_all,
     path_find,
     string,
@@ -61,10 +60,8 @@ def nl_rule(rule_id: str, flag: str, message: str, needs: tuple[str, ...] = ()) 
 def br_nl_1(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    for party in doc.all(T_PARTY):
-        if not parent_is(party, cac("AccountingSupplierParty")):
-            continue
-        ids = path_all(party, cac("PartyLegalEntity"), cbc("CompanyID"))
+    for party in doc.under(T_PARTY, cac.AccountingSupplierParty):
+        ids = path_all(party, cac.PartyLegalEntity, cbc.CompanyID)
         if not (_schemes(ids) & {"0106", "0190"} and any(norm(i) != "" for i in ids)):
             yield party
 
@@ -76,7 +73,7 @@ def br_nl_1(doc: Doc) -> Iterator[Element]:
     "the order reference (cac:OrderReference/cbc:ID)",
 )
 def br_nl_2(doc: Doc) -> Iterator[Element]:
-    if _s(doc) and doc.top(cbc("BuyerReference")) is None and path_find(doc.root, cac("OrderReference"), T_ID) is None:
+    if _s(doc) and doc.top(cbc.BuyerReference) is None and path_find(doc.root, cac.OrderReference, T_ID) is None:
         yield doc.root
 
 
@@ -90,13 +87,13 @@ def br_nl_2(doc: Doc) -> Iterator[Element]:
 def br_nl_3(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    for address in doc.all(cac("PostalAddress")):
-        if parent_is(address, T_PARTY, cac("AccountingSupplierParty")) and not _complete(address):
+    for address in doc.under(cac.PostalAddress, T_PARTY, cac.AccountingSupplierParty):
+        if not _complete(address):
             yield address
 
 
 def _foreign_or_complete(address: Element) -> bool:
-    countries = [string(c) for c in path_all(address, cac("Country"), cbc("IdentificationCode"))]
+    countries = [string(c) for c in path_all(address, cac.Country, cbc.IdentificationCode)]
     return any(c != "NL" for c in countries) or _complete(address)
 
 
@@ -110,8 +107,8 @@ def _foreign_or_complete(address: Element) -> bool:
 def br_nl_4(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    for address in doc.all(cac("PostalAddress")):
-        if parent_is(address, T_PARTY, cac("AccountingCustomerParty")) and not _foreign_or_complete(address):
+    for address in doc.under(cac.PostalAddress, T_PARTY, cac.AccountingCustomerParty):
+        if not _foreign_or_complete(address):
             yield address
 
 
@@ -125,13 +122,13 @@ def br_nl_4(doc: Doc) -> Iterator[Element]:
 def br_nl_5(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    for address in doc.all(cac("PostalAddress")):
-        if parent_is(address, cac("TaxRepresentativeParty")) and not _foreign_or_complete(address):
+    for address in doc.under(cac.PostalAddress, cac.TaxRepresentativeParty):
+        if not _foreign_or_complete(address):
             yield address
 
 
 def _type_codes(doc: Doc) -> list[Element]:
-    return doc.all(cbc("InvoiceTypeCode")) + doc.all(cbc("CreditNoteTypeCode"))
+    return doc.all(cbc.InvoiceTypeCode) + doc.all(cbc.CreditNoteTypeCode)
 
 
 @nl_rule(
@@ -172,7 +169,7 @@ def br_nl_8(doc: Doc) -> Iterator[Element]:
 def br_nl_9(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    reference = path_find(doc.root, cac("BillingReference"), cac("InvoiceDocumentReference"), T_ID)
+    reference = path_find(doc.root, cac.BillingReference, cac.InvoiceDocumentReference, T_ID)
     for el in _type_codes(doc):
         if string(el) == "384" and reference is None:
             yield el
@@ -189,14 +186,11 @@ def br_nl_10(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
     customer_nl = any(
-        string(c) == "NL"
-        for c in path_all(doc.customer_party, cac("PostalAddress"), cac("Country"), cbc("IdentificationCode"))
+        string(c) == "NL" for c in path_all(doc.customer_party, cac.PostalAddress, cac.Country, cbc.IdentificationCode)
     )
-    all_ids = path_all(doc.customer_party, cac("PartyLegalEntity"), cbc("CompanyID"))
-    for entity in doc.all(cac("PartyLegalEntity")):
-        if not parent_is(entity, T_PARTY, cac("AccountingCustomerParty")):
-            continue
-        ids = list(children(entity, cbc("CompanyID")))
+    all_ids = path_all(doc.customer_party, cac.PartyLegalEntity, cbc.CompanyID)
+    for entity in doc.under(cac.PartyLegalEntity, T_PARTY, cac.AccountingCustomerParty):
+        ids = list(children(entity, cbc.CompanyID))
         scheme_ok = not customer_nl or bool(_schemes(all_ids) & {"0106", "0190"})
         value_ok = not ids or any(norm(i) != "" for i in ids)
         if not (scheme_ok and value_ok):
@@ -210,10 +204,10 @@ def br_nl_10(doc: Doc) -> Iterator[Element]:
     "payment is from customer to supplier",
 )
 def br_nl_11(doc: Doc) -> Iterator[Element]:
-    if not _s(doc) or doc.all(cac("PaymentMeans")):
+    if not _s(doc) or doc.all(cac.PaymentMeans):
         return
-    for lmt in doc.all(cac("LegalMonetaryTotal")):
-        payable = dec(child(lmt, cbc("PayableAmount")))
+    for lmt in doc.all(cac.LegalMonetaryTotal):
+        payable = dec(child(lmt, cbc.PayableAmount))
         if payable is None or payable > 0:
             yield lmt
 
@@ -227,8 +221,8 @@ def br_nl_11(doc: Doc) -> Iterator[Element]:
 def br_nl_12(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    for pm in doc.all(cac("PaymentMeans")):
-        values = [num(c) for c in children(pm, cbc("PaymentMeansCode"))]
+    for pm in doc.all(cac.PaymentMeans):
+        values = [num(c) for c in children(pm, cbc.PaymentMeansCode)]
         if not any(v is not None and v in (30, 48, 49, 57, 58, 59) for v in values):
             yield pm
 
@@ -243,9 +237,9 @@ def br_nl_12(doc: Doc) -> Iterator[Element]:
 def br_nl_31(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    for pm in doc.all(cac("PaymentMeans")):
-        sepa = any(num(c) in (58, 59) for c in children(pm, cbc("PaymentMeansCode")))
-        if sepa and path_find(pm, cac("PayeeFinancialAccount"), cac("FinancialInstitutionBranch"), T_ID) is not None:
+    for pm in doc.all(cac.PaymentMeans):
+        sepa = any(num(c) in (58, 59) for c in children(pm, cbc.PaymentMeansCode))
+        if sepa and path_find(pm, cac.PayeeFinancialAccount, cac.FinancialInstitutionBranch, T_ID) is not None:
             yield pm
 
 
@@ -255,11 +249,9 @@ def br_nl_31(doc: Doc) -> Iterator[Element]:
     "If an order line reference (BT-132) is used, there must be an order reference on the document level (BT-13)",
 )
 def br_nl_13(doc: Doc) -> Iterator[Element]:
-    if path_find(doc.root, cac("OrderReference"), T_ID) is not None:
+    if path_find(doc.root, cac.OrderReference, T_ID) is not None:
         return
-    for line_id in doc.all(cbc("LineID")):
-        if parent_is(line_id, cac("OrderLineReference")):
-            yield line_id
+    yield from doc.under(cbc.LineID, cac.OrderLineReference)
 
 
 # --- recommendations (warnings) -------------------------------------------------------------------------------------
@@ -269,89 +261,87 @@ def _not_recommended(rule_id: str, message: str, tag: str, *parents: str) -> Non
     def check(doc: Doc) -> Iterator[Element]:
         if not _s(doc):
             return
-        for el in doc.all(tag):
-            if parent_is(el, *parents):
-                yield el
+        yield from doc.under(tag, *parents) if parents else doc.all(tag)
 
-    rule(rule_id, "warning", message, FAMILY)(check)
+    rule(rule_id, "warning", message, FAMILY, needs=(tag,))(check)
 
 
-_SUPPLIER = (T_PARTY, cac("AccountingSupplierParty"))
-_CUSTOMER = (T_PARTY, cac("AccountingCustomerParty"))
+_SUPPLIER = (T_PARTY, cac.AccountingSupplierParty)
+_CUSTOMER = (T_PARTY, cac.AccountingCustomerParty)
 
 _not_recommended(
-    "BR-NL-19", "The use of a tax currency code (cbc:TaxCurrencyCode) is not recommended", cbc("TaxCurrencyCode")
+    "BR-NL-19", "The use of a tax currency code (cbc:TaxCurrencyCode) is not recommended", cbc.TaxCurrencyCode
 )
 _not_recommended(
     "BR-NL-20",
     "The use of a tax point date (cbc:TaxPointDate) is not recommended, and its value will be ignored",
-    cbc("TaxPointDate"),
+    cbc.TaxPointDate,
 )
 _not_recommended(
     "BR-NL-21",
     "The use of a tax point date code (cac:InvoicePeriod/cbc:DescriptionCode) is not recommended, and its value will "
     "be ignored",
-    cbc("DescriptionCode"),
-    cac("InvoicePeriod"),
+    cbc.DescriptionCode,
+    cac.InvoicePeriod,
 )
 _not_recommended(
     "BR-NL-24",
     "The use of a preceding invoice issue date (cac:BillingReference/cac:InvoiceDocumentReference/cbc:IssueDate) is "
     "not recommended",
-    cbc("IssueDate"),
-    cac("InvoiceDocumentReference"),
-    cac("BillingReference"),
+    cbc.IssueDate,
+    cac.InvoiceDocumentReference,
+    cac.BillingReference,
 )
 _not_recommended(
     "BR-NL-26",
     "The use of the seller additional legal information field (cac:AccountingSupplierParty/cac:Party/"
     "cac:PartyLegalEntity/cbc:CompanyLegalForm) is not recommended, since this is not applicable for suppliers in "
     "the Netherlands",
-    cbc("CompanyLegalForm"),
-    cac("PartyLegalEntity"),
+    cbc.CompanyLegalForm,
+    cac.PartyLegalEntity,
     *_SUPPLIER,
 )
 for _suffix, _what, _parents in (
-    ("1", "seller", (cac("PostalAddress"), *_SUPPLIER)),
-    ("2", "customer", (cac("PostalAddress"), *_CUSTOMER)),
-    ("3", "tax representative", (cac("PostalAddress"), cac("TaxRepresentativeParty"))),
-    ("4", "delivery", (cac("Address"), cac("DeliveryLocation"), cac("Delivery"))),
+    ("1", "seller", (cac.PostalAddress, *_SUPPLIER)),
+    ("2", "customer", (cac.PostalAddress, *_CUSTOMER)),
+    ("3", "tax representative", (cac.PostalAddress, cac.TaxRepresentativeParty)),
+    ("4", "delivery", (cac.Address, cac.DeliveryLocation, cac.Delivery)),
 ):
     _not_recommended(
         f"BR-NL-27-{_suffix}",
         f"The use of the {_what} address line 3 (cac:AddressLine/cbc:Line) is not recommended",
-        cbc("Line"),
-        cac("AddressLine"),
+        cbc.Line,
+        cac.AddressLine,
         *_parents,
     )
     _not_recommended(
         f"BR-NL-28-{_suffix}",
         f"The use of a country subdivision (cbc:CountrySubentity) in the {_what} address is not recommended",
-        cbc("CountrySubentity"),
+        cbc.CountrySubentity,
         *_parents,
     )
 _not_recommended(
     "BR-NL-30",
     "The use of a payment account name (cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:Name) is not recommended",
-    cbc("Name"),
-    cac("PayeeFinancialAccount"),
-    cac("PaymentMeans"),
+    cbc.Name,
+    cac.PayeeFinancialAccount,
+    cac.PaymentMeans,
 )
 _not_recommended(
     "BR-NL-32-1",
     "The use of an allowance or charge reason code (cac:AllowanceCharge/cbc:AllowanceChargeReasonCode) is not "
     "recommended",
-    cbc("AllowanceChargeReasonCode"),
+    cbc.AllowanceChargeReasonCode,
     T_ALLOWANCE_CHARGE,
 )
 _not_recommended(
     "BR-NL-35",
     "The use of a tax exemption reason code (cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReasonCode) "
     "is not recommended",
-    cbc("TaxExemptionReasonCode"),
-    cac("TaxCategory"),
-    cac("TaxSubtotal"),
-    cac("TaxTotal"),
+    cbc.TaxExemptionReasonCode,
+    cac.TaxCategory,
+    cac.TaxSubtotal,
+    cac.TaxTotal,
 )
 
 
@@ -365,10 +355,10 @@ _not_recommended(
 def br_nl_25(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    for pts in doc.all(cac("PartyTaxScheme")):
-        if not parent_is(pts, *_SUPPLIER) or child(pts, cbc("CompanyID")) is None:
+    for pts in doc.under(cac.PartyTaxScheme, *_SUPPLIER):
+        if child(pts, cbc.CompanyID) is None:
             continue
-        if not any(string(i) == "VAT" for i in path_all(pts, cac("TaxScheme"), T_ID)):
+        if not any(string(i) == "VAT" for i in path_all(pts, cac.TaxScheme, T_ID)):
             yield pts
 
 
@@ -380,8 +370,8 @@ def br_nl_25(doc: Doc) -> Iterator[Element]:
 def br_nl_29(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    for code in doc.all(cbc("PaymentMeansCode")):
-        if parent_is(code, cac("PaymentMeans")) and code.get("name") is not None:
+    for code in doc.under(cbc.PaymentMeansCode, cac.PaymentMeans):
+        if code.get("name") is not None:
             yield code
 
 
@@ -394,9 +384,9 @@ def br_nl_29(doc: Doc) -> Iterator[Element]:
 def br_nl_33(doc: Doc) -> Iterator[Element]:
     if not _s(doc):
         return
-    currencies = {string(c) for c in doc.all(cbc("DocumentCurrencyCode"))}
-    for amount in doc.all(cbc("TaxAmount")):
-        if parent_is(amount, cac("TaxTotal")) and amount.get("currencyID") not in currencies:
+    currencies = {string(c) for c in doc.all(cbc.DocumentCurrencyCode)}
+    for amount in doc.under(cbc.TaxAmount, cac.TaxTotal):
+        if amount.get("currencyID") not in currencies:
             yield amount
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from ublexport.rules import codes
 from ublexport.rules._doc import (
+    ONE,
     T_ALLOWANCE_CHARGE,
     T_ID,
     T_LINES,
@@ -46,7 +47,7 @@ CUSTOMIZATION_PREFIX = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017
 
 
 def profile_of(doc: Doc) -> str:
-    value = norm(doc.top(cbc("ProfileID")))
+    value = norm(doc.top(cbc.ProfileID))
     if value in PROFILE_01:
         return "01"
     if value == PROFILE_02:
@@ -72,14 +73,14 @@ def peppol_rule(rule_id: str, flag: str, message: str, needs: tuple[str, ...] = 
 
 @peppol_rule("PEPPOL-EN16931-R001", "fatal", "Business process MUST be provided.")
 def r001(doc: Doc) -> Iterator[Element]:
-    if doc.top(cbc("ProfileID")) is None:
+    if doc.top(cbc.ProfileID) is None:
         yield doc.root
 
 
 @peppol_rule("PEPPOL-EN16931-R007", "fatal", "Business process MUST have an approved identifier.")
 def r007(doc: Doc) -> Iterator[Element]:
     if profile_of(doc) == "Unknown":
-        profile = doc.top(cbc("ProfileID"))
+        profile = doc.top(cbc.ProfileID)
         yield profile if profile is not None else doc.root
 
 
@@ -87,16 +88,17 @@ def r007(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R002",
     "fatal",
     "No more than one note is allowed on document level, unless both the buyer and seller are German organizations.",
+    needs=(cbc.Note,),
 )
 def r002(doc: Doc) -> Iterator[Element]:
-    notes = doc.tops(cbc("Note"))
+    notes = doc.tops(cbc.Note)
     if len(notes) > 1 and not _both_german(doc):
         yield notes[1]
 
 
 @peppol_rule("PEPPOL-EN16931-R003", "fatal", "A buyer reference or purchase order reference MUST be provided.")
 def r003(doc: Doc) -> Iterator[Element]:
-    if doc.top(cbc("BuyerReference")) is None and path_find(doc.root, cac("OrderReference"), T_ID) is None:
+    if doc.top(cbc.BuyerReference) is None and path_find(doc.root, cac.OrderReference, T_ID) is None:
         yield doc.root
 
 
@@ -107,7 +109,7 @@ def r003(doc: Doc) -> Iterator[Element]:
     "poacc:billing:3.0' and follow the format rules for the identifier.",
 )
 def r004(doc: Doc) -> Iterator[Element]:
-    el = doc.top(cbc("CustomizationID"))
+    el = doc.top(cbc.CustomizationID)
     value = norm(el.text or "") if el is not None else ""
     if not value.startswith(CUSTOMIZATION_PREFIX) or "::" in value:
         yield el if el is not None else doc.root
@@ -115,7 +117,7 @@ def r004(doc: Doc) -> Iterator[Element]:
 
 @peppol_rule("PEPPOL-EN16931-R053", "fatal", "Only one tax total with tax subtotals MUST be provided.")
 def r053(doc: Doc) -> Iterator[Element]:
-    if sum(1 for tt in doc.tax_totals if child(tt, cac("TaxSubtotal")) is not None) != 1:
+    if sum(1 for tt in doc.tax_totals if child(tt, cac.TaxSubtotal) is not None) != 1:
         yield doc.root
 
 
@@ -125,8 +127,8 @@ def r053(doc: Doc) -> Iterator[Element]:
     "Only one tax total without tax subtotals MUST be provided when tax currency code is provided.",
 )
 def r054(doc: Doc) -> Iterator[Element]:
-    without = sum(1 for tt in doc.tax_totals if child(tt, cac("TaxSubtotal")) is None)
-    if without != (1 if doc.top(cbc("TaxCurrencyCode")) is not None else 0):
+    without = sum(1 for tt in doc.tax_totals if child(tt, cac.TaxSubtotal) is None)
+    if without != (1 if doc.top(cbc.TaxCurrencyCode) is not None else 0):
         yield doc.root
 
 
@@ -134,16 +136,17 @@ def r054(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R055",
     "fatal",
     "Invoice total VAT amount and Invoice total VAT amount in accounting currency MUST have the same operational sign",
+    needs=(cbc.TaxCurrencyCode,),
 )
 def r055(doc: Doc) -> Iterator[Element]:
-    tax_currency = doc.top(cbc("TaxCurrencyCode"))
+    tax_currency = doc.top(cbc.TaxCurrencyCode)
     if tax_currency is None:
         return
 
     def amounts(code: str) -> list[Decimal]:
         out = []
         for tt in doc.tax_totals:
-            for ta in children(tt, cbc("TaxAmount")):
+            for ta in children(tt, cbc.TaxAmount):
                 value = dec(ta)
                 if ta.get("currencyID") == code and value is not None:
                     out.append(value)
@@ -161,12 +164,12 @@ def r055(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R005",
     "fatal",
     "VAT accounting currency code MUST be different from invoice currency code when provided.",
-    needs=(cbc("TaxCurrencyCode"),),
+    needs=(cbc.TaxCurrencyCode,),
 )
 def r005(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("TaxCurrencyCode")):
+    for el in doc.all(cbc.TaxCurrencyCode):
         parent = el.getparent()
-        doc_currency = child(parent, cbc("DocumentCurrencyCode"))
+        doc_currency = child(parent, cbc.DocumentCurrencyCode)
         if doc_currency is not None and norm(el.text or "") == norm(doc_currency.text or ""):
             yield el
 
@@ -178,26 +181,31 @@ def r008(doc: Doc) -> Iterator[Element]:
 
 @peppol_rule("PEPPOL-EN16931-R010", "fatal", "Buyer electronic address MUST be provided", needs=(T_PARTY,))
 def r010(doc: Doc) -> Iterator[Element]:
-    for party in doc.all(T_PARTY):
-        if parent_is(party, cac("AccountingCustomerParty")) and child(party, cbc("EndpointID")) is None:
+    for party in doc.under(T_PARTY, cac.AccountingCustomerParty):
+        if child(party, cbc.EndpointID) is None:
             yield party
 
 
 @peppol_rule("PEPPOL-EN16931-R020", "fatal", "Seller electronic address MUST be provided", needs=(T_PARTY,))
 def r020(doc: Doc) -> Iterator[Element]:
-    for party in doc.all(T_PARTY):
-        if parent_is(party, cac("AccountingSupplierParty")) and child(party, cbc("EndpointID")) is None:
+    for party in doc.under(T_PARTY, cac.AccountingSupplierParty):
+        if child(party, cbc.EndpointID) is None:
             yield party
 
 
-@peppol_rule("PEPPOL-EN16931-R080", "fatal", "Only one project reference is allowed on document level")
+@peppol_rule(
+    "PEPPOL-EN16931-R080",
+    "fatal",
+    "Only one project reference is allowed on document level",
+    needs=(cac.AdditionalDocumentReference,),
+)
 def r080(doc: Doc) -> Iterator[Element]:
     if not doc.is_creditnote:
         return
     refs = [
         adr
-        for adr in doc.tops(cac("AdditionalDocumentReference"))
-        if any(string(c) == "50" for c in children(adr, cbc("DocumentTypeCode")))
+        for adr in doc.tops(cac.AdditionalDocumentReference)
+        if any(string(c) == "50" for c in children(adr, cbc.DocumentTypeCode))
     ]
     if len(refs) > 1:
         yield refs[1]
@@ -206,18 +214,26 @@ def r080(doc: Doc) -> Iterator[Element]:
 # --- allowances and charges ----------------------------------------------------------------------------------------
 
 
-def _peppol_acs(doc: Doc) -> Iterator[Element]:
-    """Document level and line level allowances/charges (not price discounts)."""
-    for ac in doc.all(T_ALLOWANCE_CHARGE):
-        parent = ac.getparent()
-        if parent is doc.root or (parent is not None and parent.tag in T_LINES and parent.getparent() is doc.root):
-            yield ac
+def _peppol_acs(doc: Doc) -> list[tuple[Element, str]]:
+    """Document level and line level allowances/charges (not price discounts), each with its ``_ac_kind``.
+
+    Memoised per check: the four rules R041, R042, R040 and R043 walk the same list.
+    """
+    found: list[tuple[Element, str]] | None = doc.memo.get("peppol_acs")
+    if found is None:
+        found = doc.memo["peppol_acs"] = []
+        root = doc.root
+        for ac in doc.all(T_ALLOWANCE_CHARGE):
+            parent = ac.getparent()
+            if parent is root or (parent is not None and parent.tag in T_LINES and parent.getparent() is root):
+                found.append((ac, _ac_kind(ac)))
+    return found
 
 
 def _ac_kind(ac: Element) -> str:
     """Which of the three Schematron rules (R041 / R042 / R040+R043) matches this allowance or charge first."""
-    has_factor = child(ac, cbc("MultiplierFactorNumeric")) is not None
-    has_base = child(ac, cbc("BaseAmount")) is not None
+    has_factor = child(ac, cbc.MultiplierFactorNumeric) is not None
+    has_base = child(ac, cbc.BaseAmount) is not None
     if has_factor and not has_base:
         return "R041"
     if has_base and not has_factor:
@@ -232,8 +248,8 @@ def _ac_kind(ac: Element) -> str:
     needs=(T_ALLOWANCE_CHARGE,),
 )
 def r041(doc: Doc) -> Iterator[Element]:
-    for ac in _peppol_acs(doc):
-        if _ac_kind(ac) == "R041":
+    for ac, kind in _peppol_acs(doc):
+        if kind == "R041":
             yield ac
 
 
@@ -244,8 +260,8 @@ def r041(doc: Doc) -> Iterator[Element]:
     needs=(T_ALLOWANCE_CHARGE,),
 )
 def r042(doc: Doc) -> Iterator[Element]:
-    for ac in _peppol_acs(doc):
-        if _ac_kind(ac) == "R042":
+    for ac, kind in _peppol_acs(doc):
+        if kind == "R042":
             yield ac
 
 
@@ -256,13 +272,13 @@ def r042(doc: Doc) -> Iterator[Element]:
     needs=(T_ALLOWANCE_CHARGE,),
 )
 def r040(doc: Doc) -> Iterator[Element]:
-    for ac in _peppol_acs(doc):
-        if _ac_kind(ac) != "general":
+    for ac, kind in _peppol_acs(doc):
+        if kind != "general":
             continue
-        factor_el, base_el = child(ac, cbc("MultiplierFactorNumeric")), child(ac, cbc("BaseAmount"))
+        factor_el, base_el = child(ac, cbc.MultiplierFactorNumeric), child(ac, cbc.BaseAmount)
         if factor_el is None or base_el is None:
             continue
-        amount_el = child(ac, cbc("Amount"))
+        amount_el = child(ac, cbc.Amount)
         amount = dec(amount_el) if amount_el is not None else ZERO
         factor, base = dec(factor_el), dec(base_el)
         if amount is None or factor is None or base is None or not slack(amount, base * factor / 100):
@@ -276,8 +292,8 @@ def r040(doc: Doc) -> Iterator[Element]:
     needs=(T_ALLOWANCE_CHARGE,),
 )
 def r043(doc: Doc) -> Iterator[Element]:
-    for ac in _peppol_acs(doc):
-        if _ac_kind(ac) == "general" and norm(child(ac, cbc("ChargeIndicator"))) not in ("true", "false"):
+    for ac, kind in _peppol_acs(doc):
+        if kind == "general" and norm(child(ac, cbc.ChargeIndicator)) not in ("true", "false"):
             yield ac
 
 
@@ -288,8 +304,8 @@ def r043(doc: Doc) -> Iterator[Element]:
     needs=(T_ALLOWANCE_CHARGE,),
 )
 def r044(doc: Doc) -> Iterator[Element]:
-    for ac in doc.all(T_ALLOWANCE_CHARGE):
-        if parent_is(ac, cac("Price")) and norm(child(ac, cbc("ChargeIndicator"))) != "false":
+    for ac in doc.under(T_ALLOWANCE_CHARGE, cac.Price):
+        if norm(child(ac, cbc.ChargeIndicator)) != "false":
             yield ac
 
 
@@ -300,11 +316,11 @@ def r044(doc: Doc) -> Iterator[Element]:
     needs=(T_ALLOWANCE_CHARGE,),
 )
 def r046(doc: Doc) -> Iterator[Element]:
-    for ac in doc.all(T_ALLOWANCE_CHARGE):
-        if not parent_is(ac, cac("Price")) or child(ac, cbc("BaseAmount")) is None:
+    for ac in doc.under(T_ALLOWANCE_CHARGE, cac.Price):
+        if child(ac, cbc.BaseAmount) is None:
             continue
-        price = dec(child(ac.getparent(), cbc("PriceAmount")))
-        base, amount = dec(child(ac, cbc("BaseAmount"))), dec(child(ac, cbc("Amount")))
+        price = dec(child(ac.getparent(), cbc.PriceAmount))
+        base, amount = dec(child(ac, cbc.BaseAmount)), dec(child(ac, cbc.Amount))
         if price is None or base is None or amount is None or price != base - amount:
             yield ac
 
@@ -313,14 +329,11 @@ def r046(doc: Doc) -> Iterator[Element]:
 
 
 @peppol_rule(
-    "PEPPOL-EN16931-R061", "fatal", "Mandate reference MUST be provided for direct debit.", needs=(cac("PaymentMeans"),)
+    "PEPPOL-EN16931-R061", "fatal", "Mandate reference MUST be provided for direct debit.", needs=(cac.PaymentMeans,)
 )
 def r061(doc: Doc) -> Iterator[Element]:
-    for pm in doc.all(cac("PaymentMeans")):
-        if (
-            norm(child(pm, cbc("PaymentMeansCode"))) in ("49", "59")
-            and path_find(pm, cac("PaymentMandate"), T_ID) is None
-        ):
+    for pm in doc.all(cac.PaymentMeans):
+        if norm(child(pm, cbc.PaymentMeansCode)) in ("49", "59") and path_find(pm, cac.PaymentMandate, T_ID) is None:
             yield pm
 
 
@@ -352,41 +365,54 @@ _R051_TAGS = tuple(
     "invoice total VAT amount in accounting currency (BT-111).",
 )
 def r051(doc: Doc) -> Iterator[Element]:
-    currencies = {string(c) for c in doc.tops(cbc("DocumentCurrencyCode"))}
-    candidates = list(doc.iter_all(*_R051_TAGS))
-    for ta in doc.all(cbc("TaxAmount")):
+    currencies = {string(c) for c in doc.tops(cbc.DocumentCurrencyCode)}
+    for tag in _R051_TAGS:
+        values = doc.attribute_values(tag, "currencyID")
+        if currencies.issuperset(values):
+            continue
+        for el, value in zip(doc.all(tag), values, strict=True):
+            if value not in currencies:
+                yield el
+    if currencies.issuperset(doc.attribute_values(cbc.TaxAmount, "currencyID")):
+        return
+    for ta in doc.all(cbc.TaxAmount):
         parent = ta.getparent()
         if parent is None:
             continue
-        if parent.tag == cac("TaxSubtotal") or (
-            parent.tag == cac("TaxTotal") and child(parent, cac("TaxSubtotal")) is not None
-        ):
-            candidates.append(ta)
-    for el in candidates:
-        if el.get("currencyID") not in currencies:
-            yield el
+        in_breakdown = parent.tag == cac.TaxSubtotal or (
+            parent.tag == cac.TaxTotal and child(parent, cac.TaxSubtotal) is not None
+        )
+        if in_breakdown and ta.get("currencyID") not in currencies:
+            yield ta
 
 
 # --- lines -----------------------------------------------------------------------------------------------------------
 
 
-@peppol_rule("PEPPOL-EN16931-R110", "fatal", "Start date of line period MUST be within invoice period.")
+@peppol_rule(
+    "PEPPOL-EN16931-R110",
+    "fatal",
+    "Start date of line period MUST be within invoice period.",
+    needs=(cac.InvoicePeriod,),
+)
 def r110(doc: Doc) -> Iterator[Element]:
     yield from _line_period_within(doc, "StartDate", later=True)
 
 
-@peppol_rule("PEPPOL-EN16931-R111", "fatal", "End date of line period MUST be within invoice period.")
+@peppol_rule(
+    "PEPPOL-EN16931-R111", "fatal", "End date of line period MUST be within invoice period.", needs=(cac.InvoicePeriod,)
+)
 def r111(doc: Doc) -> Iterator[Element]:
     yield from _line_period_within(doc, "EndDate", later=False)
 
 
 def _line_period_within(doc: Doc, name: str, later: bool) -> Iterator[Element]:
-    bounds = path_all(doc.root, cac("InvoicePeriod"), cbc(name))
+    bounds = path_all(doc.root, cac.InvoicePeriod, cbc(name))
     if not bounds:
         return
     bound = xdate(bounds[0]) if len(bounds) == 1 else None
     for line in doc.lines:
-        for el in path_all(line, cac("InvoicePeriod"), cbc(name)):
+        for el in path_all(line, cac.InvoicePeriod, cbc(name)):
             value = xdate(el)
             if value is None or bound is None or (value < bound if later else value > bound):
                 yield el
@@ -399,39 +425,41 @@ def _line_period_within(doc: Doc, name: str, later: bool) -> Iterator[Element]:
     "invoice line charge amount - sum of invoice line allowance amount",
 )
 def r120(doc: Doc) -> Iterator[Element]:
-    quantity_tag = cbc("InvoicedQuantity") if doc.is_invoice else cbc("CreditedQuantity")
-    for line in doc.all_lines:
-        net_el = child(line, cbc("LineExtensionAmount"))
+    invoice = doc.is_invoice
+    for row in doc.line_rows:
+        nets = row.nets
+        net_el = nets[0] if nets else None
         net = dec(net_el) if net_el is not None else ZERO
-        quantity_el = child(line, quantity_tag)
-        quantity = dec(quantity_el) if quantity_el is not None else Decimal(1)
-        price_el = path_find(line, cac("Price"), cbc("PriceAmount"))
-        price = dec(price_el) if price_el is not None else ZERO
-        base_el = path_find(line, cac("Price"), cbc("BaseQuantity"))
-        base: Decimal | None = Decimal(1)
-        if base_el is not None:
-            base = dec(base_el)
+        quantities = row.invoiced if invoice else row.credited
+        quantity = dec(quantities[0]) if quantities else ONE
+        prices = row.price_amounts
+        price = dec(prices[0]) if prices else ZERO
+        base: Decimal | None = ONE
+        bases = row.base_quantities
+        if bases:
+            base = dec(bases[0])
             if base is not None and base == 0:
-                base = Decimal(1)
-        allowances = _line_ac_total(line, "false")
-        charges = _line_ac_total(line, "true")
-        if None in (net, quantity, price, base, allowances, charges):
-            yield net_el if net_el is not None else line
+                base = ONE
+        if row.acs:
+            allowances = _line_ac_total(row.acs, "false")
+            charges = _line_ac_total(row.acs, "true")
+        else:  # what the sums below come to without allowances and charges
+            allowances = charges = ZERO
+        if net is None or quantity is None or price is None or base is None or allowances is None or charges is None:
+            yield net_el if net_el is not None else row.el
             continue
-        assert net is not None and quantity is not None and price is not None and base is not None
-        assert allowances is not None and charges is not None
         expected = quantity * (price / base) + charges - allowances
-        if not slack(net, expected):
-            yield net_el if net_el is not None else line
+        if not net - SLACK <= expected <= net + SLACK:  # slack(net, expected), inlined
+            yield net_el if net_el is not None else row.el
 
 
-def _line_ac_total(line: Element, indicator: str) -> Decimal | None:
+def _line_ac_total(acs: list[Element], indicator: str) -> Decimal | None:
     """round(sum(cac:AllowanceCharge[normalize-space(cbc:ChargeIndicator) = indicator]/cbc:Amount) * 100) div 100."""
     total = ZERO
-    for ac in children(line, T_ALLOWANCE_CHARGE):
-        if norm(child(ac, cbc("ChargeIndicator"))) != indicator:
+    for ac in acs:
+        if norm(child(ac, cbc.ChargeIndicator)) != indicator:
             continue
-        for amount in children(ac, cbc("Amount")):
+        for amount in children(ac, cbc.Amount):
             value = dec(amount)
             if value is None:
                 return None
@@ -439,51 +467,78 @@ def _line_ac_total(line: Element, indicator: str) -> Decimal | None:
     return round2(total)
 
 
-@peppol_rule("PEPPOL-EN16931-R121", "fatal", "Base quantity MUST be a positive number above zero.")
+@peppol_rule(
+    "PEPPOL-EN16931-R121", "fatal", "Base quantity MUST be a positive number above zero.", needs=(cbc.BaseQuantity,)
+)
 def r121(doc: Doc) -> Iterator[Element]:
-    for line in doc.all_lines:
-        base_el = path_find(line, cac("Price"), cbc("BaseQuantity"))
-        if base_el is not None:
-            base = dec(base_el)
+    for row in doc.line_rows:
+        bases = row.base_quantities
+        if bases:
+            base = dec(bases[0])
             if base is None or base <= 0:
-                yield base_el
+                yield bases[0]
 
 
-@peppol_rule("PEPPOL-EN16931-R100", "fatal", "Only one invoiced object is allowed pr line")
+@peppol_rule(
+    "PEPPOL-EN16931-R100", "fatal", "Only one invoiced object is allowed pr line", needs=(cac.DocumentReference,)
+)
 def r100(doc: Doc) -> Iterator[Element]:
-    for line in doc.all_lines:
-        refs = children(line, cac("DocumentReference"))
+    tag = cac.DocumentReference
+    for row in doc.line_rows:
+        refs = row.kids.get(tag, ())
         if len(refs) > 1:
             yield refs[1]
 
 
-@peppol_rule("PEPPOL-EN16931-R101", "fatal", "Element Document reference can only be used for Invoice line object")
+@peppol_rule(
+    "PEPPOL-EN16931-R101",
+    "fatal",
+    "Element Document reference can only be used for Invoice line object",
+    needs=(cac.DocumentReference,),
+)
 def r101(doc: Doc) -> Iterator[Element]:
-    for line in doc.all_lines:
-        refs = children(line, cac("DocumentReference"))
-        if refs and not any(string(c) == "130" for r in refs for c in children(r, cbc("DocumentTypeCode"))):
+    tag = cac.DocumentReference
+    for row in doc.line_rows:
+        refs = row.kids.get(tag, ())
+        if refs and not any(string(c) == "130" for r in refs for c in children(r, cbc.DocumentTypeCode)):
             yield refs[0]
 
 
-@peppol_rule("PEPPOL-EN16931-R130", "fatal", "Unit code of price base quantity MUST be same as invoiced quantity.")
+@peppol_rule(
+    "PEPPOL-EN16931-R130",
+    "fatal",
+    "Unit code of price base quantity MUST be same as invoiced quantity.",
+    needs=(cbc.BaseQuantity,),
+)
 def r130(doc: Doc) -> Iterator[Element]:
-    quantity_tag = cbc("InvoicedQuantity") if doc.is_invoice else cbc("CreditedQuantity")
-    for base in doc.all(cbc("BaseQuantity")):
+    quantity_tag = cbc.InvoicedQuantity if doc.is_invoice else cbc.CreditedQuantity
+    for base in doc.all(cbc.BaseQuantity):
         unit = base.get("unitCode")
         price = base.getparent()
-        if unit is None or price is None or price.tag != cac("Price"):
+        if unit is None or price is None or price.tag != cac.Price:
             continue
         line = price.getparent()
         if line is None:
             continue
-        has_quantity = (
-            child(line, cbc("InvoicedQuantity")) is not None or child(line, cbc("CreditedQuantity")) is not None
-        )
+        has_quantity = child(line, cbc.InvoicedQuantity) is not None or child(line, cbc.CreditedQuantity) is not None
         if has_quantity and unit not in {q.get("unitCode") for q in children(line, quantity_tag)}:
             yield base
 
 
 # --- PEPPOL-COMMON: identifiers ------------------------------------------------------------------------------------
+
+
+# The identifier patterns, compiled once (re.fullmatch with a string pattern looks it up in re's cache each call).
+_DIGITS = re.compile(r"[0-9]+")
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
+_NUMBER = re.compile(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
+_DIGITS_9 = re.compile(r"[0-9]{9}")
+_DIGITS_10 = re.compile(r"[0-9]{10}")
+_DIGITS_11 = re.compile(r"[0-9]{11}")
+_DIGITS_8 = re.compile(r"[0-9]{8}")
+_DIGITS_20 = re.compile(r"[0-9]{20}")
+_NL_VAT_NUMBER = re.compile(r"NL[0-9]{9}B[0-9]{2}")
+_DIGITS_12 = re.compile(r"[0-9]{12}")
 
 
 def _digits(value: str) -> list[int]:
@@ -492,7 +547,7 @@ def _digits(value: str) -> list[int]:
 
 def gln_ok(value: str) -> bool:
     """u:gln: GS1 check digit (weights 3,1,3,... from the right, check digit excluded)."""
-    if not re.fullmatch(r"[0-9]+", value):
+    if not _DIGITS.fullmatch(value):
         return False
     body = list(reversed(_digits(value[:-1])))
     weighted = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(body))
@@ -501,7 +556,7 @@ def gln_ok(value: str) -> bool:
 
 def mod11_ok(value: str) -> bool:
     """u:mod11 (Norwegian organisation number): weights 2..7 from the right."""
-    if not value or not re.fullmatch(r"[0-9]+", value) or int(value) <= 0:
+    if not value or not _DIGITS.fullmatch(value) or int(value) <= 0:
         return False
     body = list(reversed(_digits(value[:-1])))
     weighted = sum(d * ((i % 6) + 2) for i, d in enumerate(body))
@@ -518,7 +573,7 @@ def codice_ipa_ok(value: str) -> bool:
 
 
 def _castable_integer(value: str) -> bool:
-    return re.fullmatch(r"\s*[+-]?[0-9]+\s*", value) is not None
+    return _INTEGER.fullmatch(value) is not None
 
 
 def codice_fiscale_ok(value: str) -> bool:
@@ -554,7 +609,7 @@ def partita_iva_ok(value: str) -> bool:
 
 def se_orgnr_ok(value: str) -> bool:
     """u:checkSEOrgnr: Luhn check of the 10th digit over the first nine."""
-    if not re.fullmatch(r"[0-9]+", value):
+    if not _DIGITS.fullmatch(value):
         return False
     main, check = value[:9], value[9:10]
     total = 0
@@ -572,7 +627,7 @@ def abn_ok(value: str) -> bool:
 
 
 def _is_number(value: str) -> bool:
-    return re.fullmatch(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*", value) is not None
+    return _NUMBER.fullmatch(value) is not None
 
 
 # Each scheme: (rule id, flag, message, test, endpoint only). Order = priority order in the Schematron pattern.
@@ -590,7 +645,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R041",
         "fatal",
         "Norwegian organization number MUST be stated in the correct format.",
-        lambda v: re.fullmatch(r"[0-9]{9}", norm(v)) is not None and mod11_ok(norm(v)),
+        lambda v: _DIGITS_9.fullmatch(norm(v)) is not None and mod11_ok(norm(v)),
         False,
     ),
     (
@@ -622,7 +677,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R043",
         "fatal",
         "Belgian enterprise number MUST be stated in the correct format.",
-        lambda v: re.fullmatch(r"[0-9]{10}", norm(v)) is not None and mod97_0208_ok(norm(v)),
+        lambda v: _DIGITS_10.fullmatch(norm(v)) is not None and mod97_0208_ok(norm(v)),
         False,
     ),
     (
@@ -670,7 +725,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R050",
         "fatal",
         "Australian Business Number (ABN) MUST be stated in the correct format.",
-        lambda v: re.fullmatch(r"[0-9]{11}", norm(v)) is not None and abn_ok(norm(v)),
+        lambda v: _DIGITS_11.fullmatch(norm(v)) is not None and abn_ok(norm(v)),
         False,
     ),
     (
@@ -678,7 +733,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R054",
         "warning",
         "Dutch Chamber of Commerce (KVK) numbers (0106) MUST be stated in the correct format (12345678).",
-        lambda v: re.fullmatch(r"[0-9]{8}", norm(v)) is not None,
+        lambda v: _DIGITS_8.fullmatch(norm(v)) is not None,
         False,
     ),
     (
@@ -686,7 +741,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R055",
         "warning",
         "Dutch organization identification numbers (0190) MUST be stated in the correct format (12345678901234567890).",
-        lambda v: re.fullmatch(r"[0-9]{20}", norm(v)) is not None,
+        lambda v: _DIGITS_20.fullmatch(norm(v)) is not None,
         False,
     ),
     (
@@ -694,7 +749,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R056-1",
         "warning",
         "Dutch VAT numbers (9944) MUST be stated in the correct format (NL123456789B12).",
-        lambda v: re.fullmatch(r"NL[0-9]{9}B[0-9]{2}", norm(v)) is not None,
+        lambda v: _NL_VAT_NUMBER.fullmatch(norm(v)) is not None,
         False,
     ),
     (
@@ -702,7 +757,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R056-2",
         "warning",
         "Dutch VAT numbers MUST have the format (NL123456789B12).",
-        lambda v: re.fullmatch(r"NL[0-9]{9}B[0-9]{2}", norm(v)) is not None,
+        lambda v: _NL_VAT_NUMBER.fullmatch(norm(v)) is not None,
         False,
     ),
     (
@@ -710,40 +765,45 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R057",
         "warning",
         "Dutch Chamber of Commerce Establishment numbers (0217) MUST be stated in the correct format (123456789012).",
-        lambda v: re.fullmatch(r"[0-9]{12}", norm(v)) is not None,
+        lambda v: _DIGITS_12.fullmatch(norm(v)) is not None,
         False,
     ),
 ]
 
 
 def _identifier_candidates(doc: Doc) -> list[Element]:
-    out = list(doc.all(cbc("EndpointID"))) + list(doc.all(cbc("CompanyID")))
-    out += [el for el in doc.all(T_ID) if parent_is(el, cac("PartyIdentification"))]
+    out = list(doc.all(cbc.EndpointID)) + list(doc.all(cbc.CompanyID))
+    out += doc.under(T_ID, cac.PartyIdentification)
     return out
+
+
+# schemeID -> (position in _COMMON, endpoint only); the keys are distinct, so an element's schemeID matches one
+# entry at most, and only the NL-VAT entry (which tests the element, not its schemeID) can come before it.
+_BY_SCHEME = {entry[0]: (position, entry[5]) for position, entry in enumerate(_COMMON) if entry[0] != "NL-VAT"}
+_NL_VAT_POSITION = next(position for position, entry in enumerate(_COMMON) if entry[0] == "NL-VAT")
 
 
 def _matching_scheme(el: Element) -> str | None:
     """The first identifier rule of the Peppol pattern whose context matches this element."""
     scheme = el.get("schemeID")
-    is_endpoint = el.tag == cbc("EndpointID")
-    for key, _rid, _flag, _msg, _test, endpoint_only in _COMMON:
-        if key == "NL-VAT":
-            if (
-                el.tag == cbc("CompanyID")
-                and parent_is(el, cac("PartyTaxScheme"))
-                and _vat_scheme_normalized(el.getparent())
-                and norm(el).startswith("NL")
-            ):
-                return key
-            continue
-        if scheme == key and (is_endpoint or not endpoint_only):
-            return key
-    return None
+    entry = _BY_SCHEME.get(scheme) if scheme is not None else None
+    if entry is not None and entry[1] and el.tag != cbc.EndpointID:
+        entry = None  # that rule applies to an EndpointID only
+    if entry is not None and entry[0] < _NL_VAT_POSITION:
+        return scheme
+    if (
+        el.tag == cbc.CompanyID
+        and parent_is(el, cac.PartyTaxScheme)
+        and _vat_scheme_normalized(el.getparent())
+        and norm(el).startswith("NL")
+    ):
+        return "NL-VAT"
+    return scheme if entry is not None else None
 
 
 def _vat_scheme_normalized(pts: Element | None) -> bool:
     """[normalize-space(cac:TaxScheme/cbc:ID) = 'VAT'] (no upper-case here)."""
-    return pts is not None and any(norm(i) == "VAT" for i in path_all(pts, cac("TaxScheme"), T_ID))
+    return pts is not None and any(norm(i) == "VAT" for i in path_all(pts, cac.TaxScheme, T_ID))
 
 
 def _identifiers_by_scheme(doc: Doc) -> dict[str, list[Element]]:
@@ -779,22 +839,22 @@ for _key, _rid, _flag, _msg, _test, _endpoint_only in _COMMON:
     "PEPPOL-EN16931-CL001",
     "fatal",
     "Mime code must be according to subset of IANA code list.",
-    needs=(cbc("EmbeddedDocumentBinaryObject"),),
+    needs=(cbc.EmbeddedDocumentBinaryObject,),
 )
 def cl001(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("EmbeddedDocumentBinaryObject")):
+    for el in doc.all(cbc.EmbeddedDocumentBinaryObject):
         mime = el.get("mimeCode")
         if mime is not None and mime not in codes.MIMECODES:
             yield el
 
 
 def _reason_codes(doc: Doc, indicator: str) -> Iterator[Element]:
-    for el in doc.all(cbc("AllowanceChargeReasonCode")):
+    for el in doc.all(cbc.AllowanceChargeReasonCode):
         ac = el.getparent()
         if (
             ac is not None
             and ac.tag == T_ALLOWANCE_CHARGE
-            and any(string(ci) == indicator for ci in children(ac, cbc("ChargeIndicator")))
+            and any(string(ci) == indicator for ci in children(ac, cbc.ChargeIndicator))
         ):
             yield el
 
@@ -803,7 +863,7 @@ def _reason_codes(doc: Doc, indicator: str) -> Iterator[Element]:
     "PEPPOL-EN16931-CL002",
     "fatal",
     "Reason code MUST be according to subset of UNCL 5189 D.16B.",
-    needs=(cbc("AllowanceChargeReasonCode"),),
+    needs=(cbc.AllowanceChargeReasonCode,),
 )
 def cl002(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, "false"):
@@ -815,7 +875,7 @@ def cl002(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-CL003",
     "fatal",
     "Reason code MUST be according to UNCL 7161 D.16B.",
-    needs=(cbc("AllowanceChargeReasonCode"),),
+    needs=(cbc.AllowanceChargeReasonCode,),
 )
 def cl003(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, "true"):
@@ -827,29 +887,38 @@ def cl003(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-CL006",
     "fatal",
     "Invoice period description code must be according to UNCL 2005 D.16B.",
-    needs=(cbc("DescriptionCode"),),
+    needs=(cbc.DescriptionCode,),
 )
 def cl006(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("DescriptionCode")):
-        if parent_is(el, cac("InvoicePeriod")) and norm(el.text or "") not in codes.UNTDID2005:
+    for el in doc.under(cbc.DescriptionCode, cac.InvoicePeriod):
+        if norm(el.text or "") not in codes.UNTDID2005:
             yield el
 
 
-_CL007_TAGS = (*_R051_TAGS, cbc("TaxAmount"))
+_CL007_TAGS = (*_R051_TAGS, cbc.TaxAmount)
 
 
 @peppol_rule("PEPPOL-EN16931-CL007", "fatal", "Currency code must be according to ISO 4217:2005")
 def cl007(doc: Doc) -> Iterator[Element]:
-    for el in doc.iter_all(*_CL007_TAGS):
-        if el.get("currencyID") not in codes.PEPPOL_ISO4217:
-            yield el
+    for tag in _CL007_TAGS:
+        values = doc.attribute_values(tag, "currencyID")
+        if codes.PEPPOL_ISO4217.issuperset(values):
+            continue
+        for el, value in zip(doc.all(tag), values, strict=True):
+            if value not in codes.PEPPOL_ISO4217:
+                yield el
 
 
-@peppol_rule("PEPPOL-EN16931-P0100", "fatal", "Invoice type code MUST be set according to the profile.")
+@peppol_rule(
+    "PEPPOL-EN16931-P0100",
+    "fatal",
+    "Invoice type code MUST be set according to the profile.",
+    needs=(cbc.InvoiceTypeCode,),
+)
 def p0100(doc: Doc) -> Iterator[Element]:
     if profile_of(doc) not in ("01", "02"):
         return
-    for el in doc.all(cbc("InvoiceTypeCode")):
+    for el in doc.all(cbc.InvoiceTypeCode):
         if norm(el.text or "") not in codes.PEPPOL_INVOICE_TYPES:
             yield el
 
@@ -858,19 +927,24 @@ def p0100(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-P0112",
     "fatal",
     "Invoice type code 326 or 384 are only allowed when both buyer and seller are German organizations",
-    needs=(cbc("InvoiceTypeCode"),),
+    needs=(cbc.InvoiceTypeCode,),
 )
 def p0112(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("InvoiceTypeCode")):
+    for el in doc.all(cbc.InvoiceTypeCode):
         if norm(el) in ("326", "384") and not _both_german(doc):
             yield el
 
 
-@peppol_rule("PEPPOL-EN16931-P0101", "fatal", "Credit note type code MUST be set according to the profile.")
+@peppol_rule(
+    "PEPPOL-EN16931-P0101",
+    "fatal",
+    "Credit note type code MUST be set according to the profile.",
+    needs=(cbc.CreditNoteTypeCode,),
+)
 def p0101(doc: Doc) -> Iterator[Element]:
     if profile_of(doc) not in ("01", "02"):
         return
-    for el in doc.all(cbc("CreditNoteTypeCode")):
+    for el in doc.all(cbc.CreditNoteTypeCode):
         if norm(el.text or "") not in codes.PEPPOL_CREDITNOTE_TYPES:
             yield el
 
@@ -892,10 +966,10 @@ def f001(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-CL008",
     "fatal",
     'Electronic address identifier scheme must be from the codelist "Electronic Address Identifier Scheme"',
-    needs=(cbc("EndpointID"),),
+    needs=(cbc.EndpointID,),
 )
 def cl008(doc: Doc) -> Iterator[Element]:
-    for el in doc.all(cbc("EndpointID")):
+    for el in doc.all(cbc.EndpointID):
         scheme = el.get("schemeID")
         if scheme is not None and scheme not in codes.PEPPOL_EAS:
             yield el
@@ -917,12 +991,12 @@ def _make_vatex(code: str, category: str, rule_id: str) -> None:
     message = f"Tax Category {category} MUST be used when exemption reason code is {code}"
 
     def check(doc: Doc) -> Iterator[Element]:
-        for cat in doc.all(cac("TaxCategory")):
-            reasons = [string(r).upper() for r in children(cat, cbc("TaxExemptionReasonCode"))]
+        for cat in doc.all(cac.TaxCategory):
+            reasons = [string(r).upper() for r in children(cat, cbc.TaxExemptionReasonCode)]
             if code in reasons and norm(child(cat, T_ID)) != category:
                 yield cat
 
-    rule(rule_id, "fatal", message, FAMILY)(check)
+    rule(rule_id, "fatal", message, FAMILY, needs=(cbc.TaxExemptionReasonCode,))(check)
 
 
 for _code, _category, _rule_id in _VATEX_CATEGORY:

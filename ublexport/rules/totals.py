@@ -25,7 +25,7 @@ from ublexport.rules._doc import (
     children,
     dec,
     decimals_after_point,
-    parent_is,
+    kids,
     path_all,
     round2,
     scheme_is_vat,
@@ -48,7 +48,7 @@ def _sum(elements: list[Element]) -> Decimal | None:
 
 
 def _lmts(doc: Doc) -> list[Element]:
-    return doc.all(cac("LegalMonetaryTotal"))
+    return doc.all(cac.LegalMonetaryTotal)
 
 
 def _amount(lmt: Element, name: str) -> Element | None:
@@ -62,8 +62,8 @@ def _doc_ac_amounts(doc: Doc, lmt: Element, charge: bool) -> list[Element] | Non
         return None
     out: list[Element] = []
     for ac in children(parent, T_ALLOWANCE_CHARGE):
-        if xbool(child(ac, cbc("ChargeIndicator"))) is charge:
-            out.extend(children(ac, cbc("Amount")))
+        if xbool(child(ac, cbc.ChargeIndicator)) is charge:
+            out.extend(children(ac, cbc.Amount))
     return out
 
 
@@ -71,7 +71,7 @@ def _has_doc_acs(lmt: Element, charge: bool) -> bool:
     parent = lmt.getparent()
     if parent is None:
         return False
-    return any(xbool(child(ac, cbc("ChargeIndicator"))) is charge for ac in children(parent, T_ALLOWANCE_CHARGE))
+    return any(xbool(child(ac, cbc.ChargeIndicator)) is charge for ac in children(parent, T_ALLOWANCE_CHARGE))
 
 
 # --- BR-CO-10 .. BR-CO-16: document totals ------------------------------------------------------------------------
@@ -79,7 +79,7 @@ def _has_doc_acs(lmt: Element, charge: bool) -> bool:
 
 @rule("BR-CO-10", "fatal", "Sum of Invoice line net amount (BT-106) = Σ Invoice line net amount (BT-131).")
 def br_co_10(doc: Doc) -> Iterator[Element]:
-    line_sum = _sum([a for line in doc.all_lines for a in children(line, cbc("LineExtensionAmount"))])
+    line_sum = _sum([a for row in doc.line_rows for a in row.nets])
     for lmt in _lmts(doc):
         total = dec(_amount(lmt, "LineExtensionAmount"))
         if total is None or line_sum is None or total != round2(line_sum):
@@ -87,12 +87,22 @@ def br_co_10(doc: Doc) -> Iterator[Element]:
             yield total_el if total_el is not None else lmt
 
 
-@rule("BR-CO-11", "fatal", "Sum of allowances on document level (BT-107) = Σ Document level allowance amount (BT-92).")
+@rule(
+    "BR-CO-11",
+    "fatal",
+    "Sum of allowances on document level (BT-107) = Σ Document level allowance amount (BT-92).",
+    needs=(T_ALLOWANCE_CHARGE, cbc.AllowanceTotalAmount),
+)
 def br_co_11(doc: Doc) -> Iterator[Element]:
     yield from _ac_total(doc, "AllowanceTotalAmount", charge=False)
 
 
-@rule("BR-CO-12", "fatal", "Sum of charges on document level (BT-108) = Σ Document level charge amount (BT-99).")
+@rule(
+    "BR-CO-12",
+    "fatal",
+    "Sum of charges on document level (BT-108) = Σ Document level charge amount (BT-99).",
+    needs=(T_ALLOWANCE_CHARGE, cbc.ChargeTotalAmount),
+)
 def br_co_12(doc: Doc) -> Iterator[Element]:
     yield from _ac_total(doc, "ChargeTotalAmount", charge=True)
 
@@ -143,9 +153,9 @@ def br_co_13(doc: Doc) -> Iterator[Element]:
 )
 def br_co_15(doc: Doc) -> Iterator[Element]:
     lmt = doc.lmt
-    for currency in doc.tops(cbc("DocumentCurrencyCode")):
+    for currency in doc.tops(cbc.DocumentCurrencyCode):
         code = string(currency)
-        amounts = [ta for tt in doc.tax_totals for ta in children(tt, cbc("TaxAmount")) if ta.get("currencyID") == code]
+        amounts = [ta for tt in doc.tax_totals for ta in children(tt, cbc.TaxAmount) if ta.get("currencyID") == code]
         ok = False
         if len(amounts) == 1 and lmt is not None:
             incl, excl, vat = (
@@ -190,15 +200,20 @@ def br_co_16(doc: Doc) -> Iterator[Element]:
 # --- BR-CO-14, BR-CO-17, BR-CO-18: VAT ------------------------------------------------------------------------------
 
 
-@rule("BR-CO-14", "fatal", "Invoice total VAT amount (BT-110) = Σ VAT category tax amount (BT-117).")
+@rule(
+    "BR-CO-14",
+    "fatal",
+    "Invoice total VAT amount (BT-110) = Σ VAT category tax amount (BT-117).",
+    needs=(cac.TaxSubtotal,),
+)
 def br_co_14(doc: Doc) -> Iterator[Element]:
     for tt in doc.tax_totals:
-        subtotals = children(tt, cac("TaxSubtotal"))
+        subtotals = children(tt, cac.TaxSubtotal)
         if not subtotals:
             continue
-        total_el = child(tt, cbc("TaxAmount"))
+        total_el = child(tt, cbc.TaxAmount)
         total = dec(total_el)
-        summed = _sum([a for st in subtotals for a in children(st, cbc("TaxAmount"))])
+        summed = _sum([a for st in subtotals for a in children(st, cbc.TaxAmount)])
         if total is None or summed is None or total != round2(summed):
             yield total_el if total_el is not None else tt
 
@@ -208,17 +223,15 @@ def br_co_14(doc: Doc) -> Iterator[Element]:
     "fatal",
     "VAT category tax amount (BT-117) = VAT category taxable amount (BT-116) x (VAT category rate (BT-119) / "
     "100), rounded to two decimals.",
-    needs=(cac("TaxSubtotal"),),
+    needs=(cac.TaxSubtotal,),
 )
 def br_co_17(doc: Doc) -> Iterator[Element]:
-    for st in doc.all(cac("TaxSubtotal")):
-        if not parent_is(st, cac("TaxTotal")):
-            continue
+    for st in doc.under(cac.TaxSubtotal, cac.TaxTotal):
         percents = [
-            p for cat in children(st, cac("TaxCategory")) if scheme_is_vat(cat) for p in children(cat, cbc("Percent"))
+            p for cat in children(st, cac.TaxCategory) if scheme_is_vat(cat) for p in children(cat, cbc.Percent)
         ]
-        tax_el = child(st, cbc("TaxAmount"))
-        tax, taxable = dec(tax_el), dec(child(st, cbc("TaxableAmount")))
+        tax_el = child(st, cbc.TaxAmount)
+        tax, taxable = dec(tax_el), dec(child(st, cbc.TaxableAmount))
         ok = False
         if tax is not None:
             if not percents:
@@ -248,10 +261,11 @@ def br_co_18(doc: Doc) -> Iterator[Element]:
     "BR-CO-03",
     "fatal",
     "Value added tax point date (BT-7) and Value added tax point date code (BT-8) are mutually exclusive.",
+    needs=(cbc.TaxPointDate,),
 )
 def br_co_03(doc: Doc) -> Iterator[Element]:
-    tax_point = doc.top(cbc("TaxPointDate"))
-    codes_ = path_all(doc.root, cac("InvoicePeriod"), cbc("DescriptionCode"))
+    tax_point = doc.top(cbc.TaxPointDate)
+    codes_ = path_all(doc.root, cac.InvoicePeriod, cbc.DescriptionCode)
     if tax_point is not None and codes_:
         yield tax_point
 
@@ -262,10 +276,12 @@ def br_co_03(doc: Doc) -> Iterator[Element]:
     "Each Invoice line (BG-25) shall be categorized with an Invoiced item VAT category code (BT-151).",
 )
 def br_co_04(doc: Doc) -> Iterator[Element]:
-    for line in doc.all_lines:
-        cats = path_all(line, cac("Item"), cac("ClassifiedTaxCategory"))
-        if not any(scheme_is_vat(c) and child(c, T_ID) is not None for c in cats):
-            yield line
+    for row in doc.line_rows:
+        for category in row.categories:
+            if scheme_is_vat(category) and child(category, T_ID) is not None:
+                break
+        else:
+            yield row.el
 
 
 @rule(
@@ -274,13 +290,13 @@ def br_co_04(doc: Doc) -> Iterator[Element]:
     "The Seller VAT identifier (BT-31), the Seller tax representative VAT identifier (BT-63) and the Buyer VAT "
     "identifier (BT-48) shall have a prefix in accordance with ISO code ISO 3166-1 alpha-2 by which the country "
     "of issue may be identified. Nevertheless, Greece may use the prefix ‘EL’.",
-    needs=(cac("PartyTaxScheme"),),
+    needs=(cac.PartyTaxScheme,),
 )
 def br_co_09(doc: Doc) -> Iterator[Element]:
-    for pts in doc.all(cac("PartyTaxScheme")):
+    for pts in doc.all(cac.PartyTaxScheme):
         if not scheme_is_vat(pts):
             continue
-        company_id = child(pts, cbc("CompanyID"))
+        company_id = child(pts, cbc.CompanyID)
         prefix = string(company_id)[:2]
         if prefix not in codes.VAT_PREFIX_STRING:
             yield company_id if company_id is not None else pts
@@ -291,10 +307,10 @@ def br_co_09(doc: Doc) -> Iterator[Element]:
     "fatal",
     "If Invoicing period (BG-14) is used, the Invoicing period start date (BT-73) or the Invoicing period end date "
     "(BT-74) shall be filled, or both.",
-    needs=(cac("InvoicePeriod"),),
+    needs=(cac.InvoicePeriod,),
 )
 def br_co_19(doc: Doc) -> Iterator[Element]:
-    for period in doc.all(cac("InvoicePeriod")):
+    for period in doc.all(cac.InvoicePeriod):
         parent = period.getparent()
         if parent is not None and parent.tag in T_LINES:
             continue  # a line period is checked by BR-CO-20 only
@@ -307,27 +323,30 @@ def br_co_19(doc: Doc) -> Iterator[Element]:
     "fatal",
     "If Invoice line period (BG-26) is used, the Invoice line period start date (BT-134) or the Invoice line "
     "period end date (BT-135) shall be filled, or both.",
+    needs=(cac.InvoicePeriod,),
 )
 def br_co_20(doc: Doc) -> Iterator[Element]:
-    for line in doc.all_lines:
-        for period in children(line, cac("InvoicePeriod")):
-            if child(period, cbc("StartDate")) is None and child(period, cbc("EndDate")) is None:
+    period_tag = cac.InvoicePeriod
+    for row in doc.line_rows:
+        for period in row.kids.get(period_tag, ()):
+            if child(period, cbc.StartDate) is None and child(period, cbc.EndDate) is None:
                 yield period
 
 
 def _reason_missing(acs: list[Element]) -> Iterator[Element]:
     for ac in acs:
-        if child(ac, cbc("AllowanceChargeReason")) is None and child(ac, cbc("AllowanceChargeReasonCode")) is None:
+        if child(ac, cbc.AllowanceChargeReason) is None and child(ac, cbc.AllowanceChargeReasonCode) is None:
             yield ac
 
 
 def _line_acs(doc: Doc, charge: bool) -> list[Element]:
-    return [
-        ac
-        for line in doc.all_lines
-        for ac in children(line, T_ALLOWANCE_CHARGE)
-        if xbool(child(ac, cbc("ChargeIndicator"))) is charge
-    ]
+    """The line allowances (charge false) or charges of every line, line by line (memoised: six rules ask)."""
+    key = "line_charges" if charge else "line_allowances"
+    found: list[Element] | None = doc.memo.get(key)
+    if found is None:
+        indicator = cbc.ChargeIndicator
+        found = doc.memo[key] = [ac for row in doc.line_rows for ac in row.acs if xbool(child(ac, indicator)) is charge]
+    return found
 
 
 @rule(
@@ -335,6 +354,7 @@ def _line_acs(doc: Doc, charge: bool) -> list[Element]:
     "fatal",
     "Each Document level allowance (BG-20) shall contain a Document level allowance reason (BT-97) or a Document "
     "level allowance reason code (BT-98), or both.",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_co_21(doc: Doc) -> Iterator[Element]:
     yield from _reason_missing(doc.doc_acs(False))
@@ -345,6 +365,7 @@ def br_co_21(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Document level charge (BG-21) shall contain a Document level charge reason (BT-104) or a Document level "
     "charge reason code (BT-105), or both.",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_co_22(doc: Doc) -> Iterator[Element]:
     yield from _reason_missing(doc.doc_acs(True))
@@ -355,6 +376,7 @@ def br_co_22(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Invoice line allowance (BG-27) shall contain an Invoice line allowance reason (BT-139) or an Invoice "
     "line allowance reason code (BT-140), or both.",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_co_23(doc: Doc) -> Iterator[Element]:
     yield from _reason_missing(_line_acs(doc, False))
@@ -365,6 +387,7 @@ def br_co_23(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Invoice line charge (BG-28) shall contain an Invoice line charge reason (BT-144) or an Invoice line "
     "charge reason code (BT-145), or both.",
+    needs=(T_ALLOWANCE_CHARGE,),
 )
 def br_co_24(doc: Doc) -> Iterator[Element]:
     yield from _reason_missing(_line_acs(doc, True))
@@ -375,33 +398,23 @@ def br_co_24(doc: Doc) -> Iterator[Element]:
     "fatal",
     "In order for the buyer to automatically identify a supplier, the Seller identifier (BT-29), the Seller legal "
     "registration identifier (BT-30) and/or the Seller VAT identifier (BT-31) shall be present.",
-    needs=(cac("AccountingSupplierParty"),),
+    needs=(cac.AccountingSupplierParty,),
 )
 def br_co_26(doc: Doc) -> Iterator[Element]:
-    for asp in doc.all(cac("AccountingSupplierParty")):
+    for asp in doc.all(cac.AccountingSupplierParty):
         party = path_all(asp, T_PARTY)
         vat = any(
-            scheme_is_vat(pts) and child(pts, cbc("CompanyID")) is not None
+            scheme_is_vat(pts) and child(pts, cbc.CompanyID) is not None
             for p in party
-            for pts in children(p, cac("PartyTaxScheme"))
+            for pts in children(p, cac.PartyTaxScheme)
         )
-        ident = any(i.get("schemeID") != "SEPA" for p in party for i in path_all(p, cac("PartyIdentification"), T_ID))
-        legal = any(path_all(p, cac("PartyLegalEntity"), cbc("CompanyID")) for p in party)
+        ident = any(i.get("schemeID") != "SEPA" for p in party for i in path_all(p, cac.PartyIdentification, T_ID))
+        legal = any(path_all(p, cac.PartyLegalEntity, cbc.CompanyID) for p in party)
         if not (vat or ident or legal):
             yield asp
 
 
 # --- BR-DEC-*: at most two decimals -------------------------------------------------------------------------------
-
-
-def _too_many_decimals(elements: list[Element | None]) -> Iterator[Element]:
-    for el in elements:
-        if el is not None and decimals_after_point(el) > 2:
-            yield el
-
-
-def _first(parent: Element, name: str) -> Element | None:
-    return child(parent, cbc(name))
 
 
 def _dec_rule(rule_id: str, what: str, bt: str, scope: str, name: str) -> None:
@@ -419,12 +432,16 @@ def _dec_rule(rule_id: str, what: str, bt: str, scope: str, name: str) -> None:
         elif scope == "line_charge":
             parents = _line_acs(doc, True)
         elif scope == "subtotal":
-            parents = [st for st in doc.all(cac("TaxSubtotal")) if parent_is(st, cac("TaxTotal"))]
+            parents = doc.under(cac.TaxSubtotal, cac.TaxTotal)
         else:  # line
             parents = doc.all_lines
-        yield from _too_many_decimals([_first(p, name) for p in parents])
+        tag = cbc(name)
+        for parent in parents:
+            found = kids(parent).get(tag)
+            if found and decimals_after_point(found[0]) > 2:
+                yield found[0]
 
-    rule(rule_id, "fatal", message)(check)
+    rule(rule_id, "fatal", message, needs=(cbc(name),))(check)  # it reports only cbc:name elements
 
 
 for _id, _what, _bt, _scope, _name in (

@@ -21,12 +21,14 @@ from ublexport.rules._doc import (
     T_ALLOWANCE_CHARGE,
     T_CLASSIFIED_TAX_CATEGORY,
     T_ID,
+    T_ITEM,
     T_LINES,
     T_PERCENT,
     T_TAX_CATEGORY,
     ZERO,
     Doc,
     Element,
+    LineRow,
     cac,
     category_id,
     cbc,
@@ -64,15 +66,48 @@ def _vat_cats(cats: list[Element], code: str) -> list[Element]:
     return [c for c in cats if category_id(c) == code and scheme_is_vat(c)]
 
 
+def _by_code(doc: Doc, key: str, cats: list[Element]) -> dict[str, list[Element]]:
+    """The categories grouped by normalize-space(cbc:ID), each group in document order (memoised per check).
+
+    Each category family asks for its own code, so this turns ~10 scans per family into one dict look-up.
+    """
+    found: dict[str, list[Element]] | None = doc.memo.get(key)
+    if found is None:
+        found = {}
+        for cat in cats:
+            code = category_id(cat)
+            group = found.get(code)
+            if group is None:
+                found[code] = [cat]
+            else:
+                group.append(cat)
+        doc.memo[key] = found
+    return found
+
+
+def _classified(doc: Doc, code: str) -> list[Element]:
+    """//cac:ClassifiedTaxCategory[normalize-space(cbc:ID) = code]."""
+    return _by_code(doc, "classified_by_code", doc.classified_categories()).get(code, _NONE)
+
+
+def _tax_categories(doc: Doc, code: str) -> list[Element]:
+    """//cac:TaxCategory[normalize-space(cbc:ID) = code]."""
+    return _by_code(doc, "tax_categories_by_code", doc.tax_categories()).get(code, _NONE)
+
+
+_NONE: list[Element] = []
+
+
 def _line_categories(doc: Doc, code: str, vat_only: bool = True) -> list[Element]:
     """//cac:ClassifiedTaxCategory[normalize-space(cbc:ID) = code][VAT]."""
-    cats = [c for c in doc.classified_categories() if category_id(c) == code]
+    cats = _classified(doc, code)
     return [c for c in cats if scheme_is_vat(c)] if vat_only else cats
 
 
 def _subtotal_categories(doc: Doc, code: str) -> list[Element]:
     """cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory[VAT][normalize-space(cbc:ID) = code] from the root."""
-    return _vat_cats(doc.subtotal_categories, code)
+    cats = _by_code(doc, "subtotal_categories_by_code", doc.subtotal_categories).get(code, _NONE)
+    return [c for c in cats if scheme_is_vat(c)]
 
 
 def _seller_ok(doc: Doc, code: str) -> bool:
@@ -88,35 +123,74 @@ def _seller_ok(doc: Doc, code: str) -> bool:
     return doc.seller_any_tax_id or doc.taxrep_vat_id
 
 
-def _line_net(line: Element) -> list[Element]:
-    return list(children(line, cbc("LineExtensionAmount")))
+def _rates(categories: list[Element]) -> list[Decimal | None]:
+    """xs:decimal(cbc:Percent) of each of the categories, in order."""
+    return [dec(p) for c in categories for p in children(c, T_PERCENT)]
 
 
-def _line_has_category(line: Element, code: str) -> bool:
-    """[cac:Item/cac:ClassifiedTaxCategory/normalize-space(cbc:ID) = code]."""
-    item = child(line, cac("Item"))
-    return item is not None and any(category_id(c) == code for c in children(item, T_CLASSIFIED_TAX_CATEGORY))
+class _LineVat:
+    """What the -08 rules read of a line: the category codes of its first item and of all its items, the rates
+    of all its items' categories, and its net amounts."""
+
+    __slots__ = ("codes", "first_item_codes", "nets", "rates")
+
+    def __init__(self, row: LineRow) -> None:
+        items = row.items
+        first = children(items[0], T_CLASSIFIED_TAX_CATEGORY) if items else _NONE
+        cats = row.categories
+        self.first_item_codes = [category_id(c) for c in first]
+        self.codes = [category_id(c) for c in cats]
+        self.rates = _rates(cats)
+        self.nets = row.nets
 
 
-def _ac_has_category(ac: Element, code: str) -> bool:
-    return any(category_id(c) == code for c in children(ac, T_TAX_CATEGORY))
+class _AcVat:
+    """What the -08 rules read of an allowance or charge: its category codes and rates, its (xs:boolean)
+    ChargeIndicator and its amounts."""
+
+    __slots__ = ("amounts", "codes", "indicator", "rates")
+
+    def __init__(self, ac: Element) -> None:
+        cats = children(ac, T_TAX_CATEGORY)
+        self.codes = [category_id(c) for c in cats]
+        self.rates = _rates(cats)
+        self.indicator = xbool(child(ac, cbc.ChargeIndicator))
+        self.amounts = children(ac, cbc.Amount)
+
+
+def _line_vat(doc: Doc, line: Element) -> _LineVat:
+    """The _LineVat of a line (of any line: each is one of doc.all_lines, so all are made at once)."""
+    memo: dict[Element, _LineVat] | None = doc.memo.get("line_vat")
+    if memo is None:
+        memo = doc.memo["line_vat"] = {row.el: _LineVat(row) for row in doc.line_rows}
+    return memo[line]
+
+
+def _ac_vat(doc: Doc, ac: Element) -> _AcVat:
+    memo: dict[Element, _AcVat] = doc.memo.setdefault("ac_vat", {})
+    found = memo.get(ac)
+    if found is None:
+        found = memo[ac] = _AcVat(ac)
+    return found
 
 
 def _category_sum(doc: Doc, code: str, lines: list[Element]) -> Decimal | None:
     """Σ line net amounts + Σ document charges - Σ document allowances, all of the category (exact)."""
     total = ZERO
     for line in lines:
-        if _line_has_category(line, code):
-            for amount in _line_net(line):
+        row = _line_vat(doc, line)
+        if code in row.first_item_codes:
+            for amount in row.nets:
                 value = dec(amount)
                 if value is None:
                     return None
                 total += value
     for ac in doc.doc_allowance_charges:
-        indicator = xbool(child(ac, cbc("ChargeIndicator")))
-        if indicator is None or not _ac_has_category(ac, code):
+        acv = _ac_vat(doc, ac)
+        indicator = acv.indicator
+        if indicator is None or code not in acv.codes:
             continue
-        for amount in children(ac, cbc("Amount")):
+        for amount in acv.amounts:
             value = dec(amount)
             if value is None:
                 return None
@@ -124,26 +198,22 @@ def _category_sum(doc: Doc, code: str, lines: list[Element]) -> Decimal | None:
     return total
 
 
-def _rate_matches(categories: list[Element], rate: Decimal) -> bool:
-    return any(dec(p) == rate for c in categories for p in children(c, T_PERCENT))
-
-
 def _category_sum_at_rate(doc: Doc, code: str, rate: Decimal, lines: list[Element]) -> Decimal | None:
     total = ZERO
     for line in lines:
-        cats = [c for item in children(line, cac("Item")) for c in children(item, T_CLASSIFIED_TAX_CATEGORY)]
-        if any(category_id(c) == code for c in cats) and _rate_matches(cats, rate):
-            for amount in _line_net(line):
+        row = _line_vat(doc, line)
+        if code in row.codes and rate in row.rates:
+            for amount in row.nets:
                 value = dec(amount)
                 if value is None:
                     return None
                 total += value
     for ac in doc.doc_allowance_charges:
-        indicator = xbool(child(ac, cbc("ChargeIndicator")))
-        cats = list(children(ac, T_TAX_CATEGORY))
-        if indicator is None or not any(category_id(c) == code for c in cats) or not _rate_matches(cats, rate):
+        acv = _ac_vat(doc, ac)
+        indicator = acv.indicator
+        if indicator is None or code not in acv.codes or rate not in acv.rates:
             continue
-        for amount in children(ac, cbc("Amount")):
+        for amount in acv.amounts:
             value = dec(amount)
             if value is None:
                 return None
@@ -157,6 +227,29 @@ Check = Callable[[Doc], Iterator[Element]]
 def _register(rule_id: str, message: str, check: Check, code: str) -> None:
     """Every rule of a category family needs a (classified) tax category with that code, else it cannot fire."""
     rule(rule_id, "fatal", message, when=uses_category(code))(check)
+
+
+def _root_lines(doc: Doc) -> tuple[list[Element], list[Element]]:
+    """The invoice lines and the credit note lines among the root's children."""
+    found: tuple[list[Element], list[Element]] | None = doc.memo.get("root_lines")
+    if found is None:
+        invoice_tag = cac.InvoiceLine
+        invoice = [el for el in doc.lines if el.tag == invoice_tag]
+        credit = [el for el in doc.lines if el.tag != invoice_tag]
+        found = doc.memo["root_lines"] = (invoice, credit)
+    return found
+
+
+def _used_on_ac_at_rate(doc: Doc, code: str, rate: Decimal) -> bool:
+    """Some //cac:AllowanceCharge has code and rate on its categories."""
+    return any(code in (acv := _ac_vat(doc, ac)).codes and rate in acv.rates for ac in doc.all(T_ALLOWANCE_CHARGE))
+
+
+def _used_at_rate(doc: Doc, line_tag: str, code: str, rate: Decimal) -> bool:
+    """Some //line_tag has code on its first item and rate on one of its items' categories."""
+    return any(
+        code in (row := _line_vat(doc, line)).first_item_codes and rate in row.rates for line in doc.all(line_tag)
+    )
 
 
 # --- -01: the VAT breakdown ---------------------------------------------------------------------------------------
@@ -174,23 +267,24 @@ def _rule_01(code: str) -> None:
 
         def check(doc: Doc) -> Iterator[Element]:
             vat_only = code != "S"
-            used = [
-                c
-                for c in doc.tax_categories()
-                if c.getparent() is not None
-                and c.getparent().tag == T_ALLOWANCE_CHARGE  # type: ignore[union-attr]
-                and category_id(c) == code
-                and (scheme_is_vat(c) or not vat_only)
-            ] + _line_categories(doc, code, vat_only=vat_only)
+            used = any(
+                (parent := c.getparent()) is not None
+                and parent.tag == T_ALLOWANCE_CHARGE
+                and (not vat_only or scheme_is_vat(c))
+                for c in _tax_categories(doc, code)
+            ) or bool(_line_categories(doc, code, vat_only=vat_only))
+            breakdown_cats = _by_code(doc, "subtotal_categories_by_code", doc.subtotal_categories).get(code, _NONE)
             if code == "S":
-                in_breakdown = [c for c in doc.subtotal_categories if category_id(c) == code]
-            elif code == "L":
-                in_breakdown = [c for c in doc.subtotal_categories if string(child(c, T_ID)) == code]
+                in_breakdown = bool(breakdown_cats)
+                exact = in_breakdown
             else:
-                in_breakdown = [
-                    c for c in doc.subtotal_categories if string(child(c, T_ID)) == code and scheme_is_vat(c)
-                ]
-            exact = [c for c in doc.subtotal_categories if category_id(c) == code and (scheme_is_vat(c) or code == "S")]
+                if code == "L":
+                    in_breakdown = any(string(child(c, T_ID)) == code for c in doc.subtotal_categories)
+                else:
+                    in_breakdown = any(
+                        string(child(c, T_ID)) == code and scheme_is_vat(c) for c in doc.subtotal_categories
+                    )
+                exact = any(scheme_is_vat(c) for c in breakdown_cats)
             if (used and not in_breakdown) or (not used and exact):
                 yield doc.root
 
@@ -202,7 +296,7 @@ def _rule_01(code: str) -> None:
         )
 
         def check(doc: Doc) -> Iterator[Element]:
-            used = _vat_cats(doc.tax_categories(), code) or _line_categories(doc, code)
+            used = any(scheme_is_vat(c) for c in _tax_categories(doc, code)) or bool(_line_categories(doc, code))
             if used and len(_subtotal_categories(doc, code)) != 1:
                 yield doc.root
 
@@ -274,11 +368,15 @@ def _rule_03_04(code: str, charge: bool) -> None:
 
 
 def _rate_ok(code: str, category: Element) -> bool:
-    percents = list(children(category, T_PERCENT))
+    percents = children(category, T_PERCENT)
     if code == "O":
         return not percents
     if code == "S":
-        return any((v := num(p)) is not None and v > 0 for p in percents)
+        for p in percents:
+            v = num(p)
+            if v is not None and v > 0:
+                return True
+        return False
     if code in ("L", "M"):
         return any((v := num(p)) is not None and v >= 0 for p in percents)
     return len(percents) == 1 and dec(percents[0]) == 0
@@ -309,7 +407,7 @@ def _rule_05(code: str) -> None:
         for cat in _line_categories(doc, code):
             item = cat.getparent()
             line = item.getparent() if item is not None else None
-            if item is None or item.tag != cac("Item") or line is None or line.tag not in T_LINES:
+            if item is None or item.tag != T_ITEM or line is None or line.tag not in T_LINES:
                 continue
             if not _rate_ok(code, cat):
                 yield cat
@@ -362,52 +460,27 @@ def _rule_08(code: str) -> None:
         )
 
     def check(doc: Doc) -> Iterator[Element]:
-        invoice_lines = [el for el in doc.lines if el.tag == cac("InvoiceLine")]
-        credit_lines = [el for el in doc.lines if el.tag == cac("CreditNoteLine")]
-        has_invoice_lines = bool(doc.all(cac("InvoiceLine")))
-        has_credit_lines = bool(doc.all(cac("CreditNoteLine")))
+        invoice_lines, credit_lines = _root_lines(doc)
+        has_invoice_lines = doc.has(cac.InvoiceLine)
+        has_credit_lines = doc.has(cac.CreditNoteLine)
         for cat in _subtotal_categories(doc, code):
             subtotal = cat.getparent()
-            taxable_el = child(subtotal, cbc("TaxableAmount"))
+            taxable_el = child(subtotal, cbc.TaxableAmount)
             taxable = dec(taxable_el)
             ok = False
             if code == "S":
-                percents = list(children(cat, T_PERCENT))
+                percents = children(cat, T_PERCENT)
                 if not percents:
                     ok = True
                 else:
                     rate = dec(percents[0])
                     if rate is not None and taxable is not None:
-                        used_on_line = any(
-                            _line_has_category(line, code)
-                            and _rate_matches(
-                                [
-                                    c
-                                    for i in children(line, cac("Item"))
-                                    for c in children(i, T_CLASSIFIED_TAX_CATEGORY)
-                                ],
-                                rate,
-                            )
-                            for line in doc.all(cac("InvoiceLine"))
-                        )
-                        used_on_cn_line = any(
-                            _line_has_category(line, code)
-                            and _rate_matches(
-                                [
-                                    c
-                                    for i in children(line, cac("Item"))
-                                    for c in children(i, T_CLASSIFIED_TAX_CATEGORY)
-                                ],
-                                rate,
-                            )
-                            for line in doc.all(cac("CreditNoteLine"))
-                        )
-                        used_on_ac = any(
-                            _ac_has_category(ac, code) and _rate_matches(list(children(ac, T_TAX_CATEGORY)), rate)
-                            for ac in doc.all(T_ALLOWANCE_CHARGE)
-                        )
-                        for used, lines in ((used_on_line, invoice_lines), (used_on_cn_line, credit_lines)):
-                            if ok or not (used or used_on_ac):
+                        # The rate is used on a line of that kind or on an allowance/charge: asked only when the
+                        # answer matters (usually the invoice lines are and already give the sum).
+                        for line_tag, lines in ((cac.InvoiceLine, invoice_lines), (cac.CreditNoteLine, credit_lines)):
+                            if ok or not (
+                                _used_at_rate(doc, line_tag, code, rate) or _used_on_ac_at_rate(doc, code, rate)
+                            ):
                                 continue
                             expected = _category_sum_at_rate(doc, code, rate, lines)
                             ok = expected is not None and taxable - 1 < expected < taxable + 1
@@ -439,10 +512,10 @@ def _rule_09(code: str) -> None:
     def check(doc: Doc) -> Iterator[Element]:
         for cat in _subtotal_categories(doc, code):
             subtotal = cat.getparent()
-            tax_el = child(subtotal, cbc("TaxAmount"))
+            tax_el = child(subtotal, cbc.TaxAmount)
             tax = dec(tax_el)
             if code == "S":
-                taxable, rate = dec(child(subtotal, cbc("TaxableAmount"))), dec(child(cat, T_PERCENT))
+                taxable, rate = dec(child(subtotal, cbc.TaxableAmount)), dec(child(cat, T_PERCENT))
                 ok = False
                 if tax is not None and taxable is not None and rate is not None:
                     expected = round2(abs(taxable) * (rate / 100))
@@ -477,8 +550,8 @@ def _rule_10(code: str) -> None:
 
     def check(doc: Doc) -> Iterator[Element]:
         for cat in _subtotal_categories(doc, code):
-            has_reason = child(cat, cbc("TaxExemptionReason")) is not None or (
-                child(cat, cbc("TaxExemptionReasonCode")) is not None
+            has_reason = child(cat, cbc.TaxExemptionReason) is not None or (
+                child(cat, cbc.TaxExemptionReasonCode) is not None
             )
             if has_reason == forbidden:
                 yield cat
@@ -519,10 +592,10 @@ def br_ic_11(doc: Doc) -> Iterator[Element]:
     if not _subtotal_categories(doc, "K"):
         return
     delivery_date = None
-    delivery = doc.top(cac("Delivery"))
+    delivery = doc.top(cac.Delivery)
     if delivery is not None:
-        delivery_date = child(delivery, cbc("ActualDeliveryDate"))
-    period_children = any(len(p) for p in doc.tops(cac("InvoicePeriod")))
+        delivery_date = child(delivery, cbc.ActualDeliveryDate)
+    period_children = any(len(p) for p in doc.tops(cac.InvoicePeriod))
     if not (len(string(delivery_date)) > 1 or period_children):
         yield doc.root
 
@@ -537,9 +610,7 @@ def br_ic_11(doc: Doc) -> Iterator[Element]:
 def br_ic_12(doc: Doc) -> Iterator[Element]:
     if not _subtotal_categories(doc, "K"):
         return
-    code = path_find(
-        doc.root, cac("Delivery"), cac("DeliveryLocation"), cac("Address"), cac("Country"), cbc("IdentificationCode")
-    )
+    code = path_find(doc.root, cac.Delivery, cac.DeliveryLocation, cac.Address, cac.Country, cbc.IdentificationCode)
     if len(string(code)) <= 1:
         yield doc.root
 
@@ -613,7 +684,7 @@ def _b_used(doc: Doc) -> bool:
     when=uses_category("B"),
 )
 def br_b_01(doc: Doc) -> Iterator[Element]:
-    if _b_used(doc) and any(string(c) != "IT" for c in doc.all(cbc("IdentificationCode"))):
+    if _b_used(doc) and any(string(c) != "IT" for c in doc.all(cbc.IdentificationCode)):
         yield doc.root
 
 
