@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ublexport.compose import compose, new_message_id
 from ublexport.deliver import Outcome, Transport, TransportError, send_with_retry
@@ -287,8 +289,9 @@ class GroupCommit:
     would make the disk, not SMTP, the limit. A crash before the commit leaves those rows `sending`: the next run
     re-sends them with the same Message-ID, the one duplicate the ledger allows (see ublexport.ledger)."""
 
-    def __init__(self, ledger: ExportLedger) -> None:
+    def __init__(self, ledger: ExportLedger, in_thread: Callable[..., Awaitable[Any]]) -> None:
         self.ledger = ledger
+        self.in_thread = in_thread
         self.pending: list[tuple[int, Outcome]] = []
         self.wakeup = asyncio.Event()
         self.closing = False
@@ -303,7 +306,7 @@ class GroupCommit:
             self.wakeup.clear()
             while self.pending:
                 batch, self.pending = self.pending, []
-                await asyncio.to_thread(self.ledger.record_many, batch)
+                await self.in_thread(self.ledger.record_many, batch)
             if self.closing:
                 return
 
@@ -334,7 +337,15 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     inboxes = parse_recipients(recipients) if isinstance(recipients, str) else list(recipients)
     dry_run = bool(getattr(transport, "dry_run", False))
     use_ledger = ledger if not dry_run else None
-    commits = GroupCommit(use_ledger) if use_ledger is not None else None
+    # one thread for every ledger call: one database connection, one malloc arena (a pool of threads each holding
+    # a SQLite connection with its own page cache made the resident memory grow with the batch)
+    ledger_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ublexport-ledger")
+    loop = asyncio.get_running_loop()
+
+    async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await loop.run_in_executor(ledger_thread, functools.partial(function, *args, **kwargs))
+
+    commits = GroupCommit(use_ledger, in_thread) if use_ledger is not None else None
     collected: list[tuple[int, int, Result]] = []
     abort: list[str] = []
 
@@ -400,7 +411,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         ready = [i for i in items if i.prepared is not None]
         requests = [(i.prepared, inbox) for i in ready for inbox in inboxes if i.prepared is not None]
         claims: Claims = ([None] * len(requests) if use_ledger is None else
-                          await asyncio.to_thread(use_ledger.claim_many, requests, resend=resend))
+                          await in_thread(use_ledger.claim_many, requests, resend=resend))
         position = {id(i): n * len(inboxes) for n, i in enumerate(ready)}
         for item in items:
             start = position.get(id(item))
@@ -462,6 +473,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await recorder
+        ledger_thread.shutdown(wait=True)  # a record still running there finishes before flush_now
         if commits is not None:
             commits.flush_now()
     collected.sort(key=lambda entry: (entry[0], entry[1]))
