@@ -73,6 +73,26 @@ def load_company(path: Path) -> Company:
         raise InputError("not a valid company", source=str(path), problems=describe(exc)) from None
 
 
+_COMPANY_FILES: dict[Path, tuple[tuple[int, int], Any]] = {}
+
+
+def _company_json(path: Path) -> Any:
+    """The company file every document of a folder refers to, read once while it does not change (size and
+    modification time). The parsed JSON is shared between documents: it is only ever read (pydantic validates
+    input without changing it)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_json(path)  # reports the missing file
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _COMPANY_FILES.get(path)
+    if cached is None or cached[0] != key:
+        if len(_COMPANY_FILES) > 64:
+            _COMPANY_FILES.clear()
+        cached = _COMPANY_FILES[path] = (key, read_json(path))
+    return cached[1]
+
+
 def resolve(data: Any, base: Path, source: str) -> Any:
     """Replace file references (company file, PDF, received UBL) by their content."""
     if not isinstance(data, dict):
@@ -80,7 +100,7 @@ def resolve(data: Any, base: Path, source: str) -> Any:
     data = dict(data)
     company = data.get("company")
     if isinstance(company, str):
-        data["company"] = read_json((base / company).resolve())
+        data["company"] = _company_json((base / company).resolve())
     for field in _FILE_FIELDS:
         if field in data:
             data[field] = _inline_file(base, data[field], field, source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -64,12 +65,16 @@ Amount = Annotated[Number, AfterValidator(_two_decimals)]
 """A money amount: at most two decimals, never a float."""
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _no_control(value: str) -> str:
-    """XML 1.0 cannot carry most control characters, and e-mail headers must never carry CR or LF."""
-    for ch in value:
-        code = ord(ch)
-        if (code < 0x20 and ch not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
-            raise ValueError(f"contains the control character U+{code:04X}, which XML cannot carry; remove it")
+    """XML 1.0 cannot carry most control characters, and e-mail headers must never carry CR or LF.
+    (One regex search: every text field of every document passes here, a Python loop per character showed up.)"""
+    bad = _CONTROL.search(value)
+    if bad is not None:
+        raise ValueError(f"contains the control character U+{ord(bad.group()):04X}, which XML cannot carry; "
+                         "remove it")
     return value
 
 

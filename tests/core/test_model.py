@@ -147,3 +147,28 @@ def test_stated_total_that_disagrees(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path, invoice(stated_totals={"payable": "24.19"})))
     with pytest.raises(InputError, match=r"stated_totals.payable: 24.19 stated, 24.20 computed"):
         compute(doc)
+
+
+def test_a_changed_company_file_is_read_again(tmp_path: Path) -> None:
+    """The company file is read once for all documents that refer to it, but never served stale."""
+    import json
+
+    from ublexport.loader import load_document
+
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    (tmp_path / "company.json").write_bytes((samples / "company.json").read_bytes())
+    (tmp_path / "inv.json").write_bytes((samples / "01-invoice-be-be.json").read_bytes())
+    first = load_document(tmp_path / "inv.json").company.name
+    company = json.loads((tmp_path / "company.json").read_text())
+    company["name"] = "Renamed BV"
+    (tmp_path / "company.json").write_text(json.dumps(company))
+    assert load_document(tmp_path / "inv.json").company.name == "Renamed BV" != first
+
+
+def test_control_characters_are_refused_in_text_fields() -> None:
+    from ublexport.model import _no_control
+
+    for bad in ("a\x00b", "x\x1f", "\ud800", "\ufffe", "\x0b"):
+        with pytest.raises(ValueError, match="control character U\\+"):
+            _no_control(bad)
+    assert _no_control("tab\tnew\nline\rok é €") == "tab\tnew\nline\rok é €"
