@@ -90,8 +90,13 @@ _CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-
 
 def new_message_id(sender: str) -> str:
     """Minted once per (document, inbox) and reused on every retry; no socket.getfqdn() (it can block)."""
-    domain = parse_sender(sender).ascii_address.rpartition("@")[2]
-    return f"<{uuid.uuid4().hex}@{domain}>"
+    return f"<{uuid.uuid4().hex}@{_sender_domain(sender)}>"
+
+
+@functools.lru_cache(maxsize=64)
+def _sender_domain(sender: str) -> str:
+    """The sender is the same for a whole export: validate it once, not once per e-mail."""
+    return parse_sender(sender).ascii_address.rpartition("@")[2]
 
 
 def check_header(name: str, value: str) -> str:

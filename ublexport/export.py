@@ -8,11 +8,14 @@ Call `plan(..., prepare_now=True)` for a plan that already knows which documents
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -215,6 +218,45 @@ def _prepare(item: PlanItem, profile: str, pdf: PdfMode) -> None:
         item.state, item.refusal, item.reason = "refused", POLICY, str(exc)
 
 
+@dataclass(frozen=True)
+class Preparation:
+    """What preparing one item produced, as it crosses back from a worker process."""
+
+    prepared: Prepared | None
+    state: str
+    refusal: str | None
+    reason: str
+    violations: Sequence[Violation]
+
+    def apply(self, item: PlanItem) -> None:
+        item.prepared, item.state, item.refusal = self.prepared, self.state, self.refusal
+        item.reason, item.violations = self.reason, self.violations
+
+
+def prepare_in_worker(source: str, packed: str | None, profile: str, pdf: PdfMode) -> Preparation:
+    """Runs in a worker process: read the document again from its file (cheaper than pickling it over), render,
+    validate; the same checks and refusals as `_prepare` on the event loop."""
+    item = PlanItem(source, None, "go", "", packed=packed)
+    _prepare(item, profile, pdf)
+    return Preparation(item.prepared, item.state, item.refusal, item.reason, item.violations)
+
+
+def _warm_up() -> None:
+    """Worker start-up: compile the XSDs and the template before the first document, not during it."""
+    from ublexport import render, xsd
+
+    xsd.schema("Invoice")
+    xsd.schema("CreditNote")
+    render.template()
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes that render and validate while this one talks SMTP and to the ledger: in one process, every
+    rendering blocks the event loop between SMTP round trips. Spawned, not forked (the loop has threads)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_warm_up)
+
+
 def _reload(item: PlanItem) -> Document:
     """A document the plan dropped, read again just before it is rendered. The file may have changed since the
     plan was shown: what goes must still be the same document and still be exportable."""
@@ -230,6 +272,7 @@ def _reload(item: PlanItem) -> Document:
 
 
 KEEP_DOCUMENTS = 256
+WORKERS_FROM = 100  # from this many documents on, render and validate in worker processes (start-up ~1 s)
 
 
 def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode = PdfMode.embed,
@@ -324,12 +367,13 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
               ledger: ExportLedger | None = None, progress: Callable[[Result], None] | None = None,
               sender: str = "ublexport@localhost", reply_to: str | None = None, resend: bool = False,
               attempts: int = 4, base_delay: float = 1.0, max_delay: float = 30.0, concurrency: int = 8,
-              lookahead: int = 4, batch: int = 64, keep_ok: bool = True) -> list[Result]:
+              batch: int = 64, keep_ok: bool = True, workers: int | None = None) -> list[Result]:
     """Deliver every going document to every inbox, one e-mail each; return one Result per document and inbox.
 
-    Documents are rendered and validated on the event loop, one at a time, just ahead of the sends (a worker
-    thread would fight the loop for the GIL and delay every SMTP reply); ledger claims and records run in a
-    thread, in batches (up to `batch` documents per claim, growing from 1 so the first e-mail leaves at once).
+    Documents are rendered and validated just ahead of the sends: for a large batch in `workers` worker processes
+    (default: one per core but one, from WORKERS_FROM documents on), else on the event loop one at a time (a
+    thread would fight the loop for the GIL). Ledger claims and records run on one thread, in batches (up to
+    `batch` documents per claim, growing from 1 so the first e-mail leaves at once), overlapping the rendering.
     The transport must already be entered (`async with transport`). A TransportError (TLS, AUTH, no STARTTLS)
     stops the run: what was not attempted yet is reported as failed with that error.
     With `keep_ok=False` only the results that need attention are returned (every result still goes to
@@ -404,7 +448,12 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     for refused in plan.refused:
         done(refused.order, 0, _refused(refused))
 
-    queue: asyncio.Queue[tuple[PlanItem, Claims] | None] = asyncio.Queue(maxsize=max(1, lookahead))
+    # room for two claimed batches: the senders keep going while the next batch is rendered and claimed
+    queue: asyncio.Queue[tuple[PlanItem, Claims] | None] = asyncio.Queue(maxsize=2 * max(1, batch))
+    going = plan.going
+    if workers is None:
+        workers = max(1, (os.cpu_count() or 1) - 1) if len(going) >= WORKERS_FROM else 0
+    pool = worker_pool(workers) if workers > 0 and any(i.prepared is None for i in going) else None
 
     async def claim(items: list[PlanItem]) -> None:
         """Claim every (document, inbox) of a batch in one ledger transaction, then hand them to the senders."""
@@ -417,20 +466,51 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             start = position.get(id(item))
             await queue.put((item, [] if start is None else claims[start:start + len(inboxes)]))
 
-    async def produce() -> None:
-        try:
-            waiting: list[PlanItem] = []
-            size = 1
-            for item in plan.going:
+    async def prepared_items() -> AsyncIterator[PlanItem]:
+        """The going items in plan order, each rendered and validated (or turned into a refusal)."""
+        if pool is None:
+            for item in going:
                 if item.prepared is None:
                     _prepare(item, plan.profile, plan.pdf)
                     await asyncio.sleep(0)  # let the SMTP replies that arrived meanwhile be handled
+                yield item
+            return
+        ahead: collections.deque[tuple[PlanItem, asyncio.Future[Preparation] | None]] = collections.deque()
+        for item in going:
+            future = None
+            if item.prepared is None:
+                future = loop.run_in_executor(pool, prepare_in_worker, item.source, item.packed, plan.profile,
+                                              plan.pdf)
+            ahead.append((item, future))
+            if len(ahead) >= 2 * max(1, batch):  # enough work queued for the workers; take the oldest
+                item, future = ahead.popleft()
+                if future is not None:
+                    (await future).apply(item)
+                yield item
+        while ahead:
+            item, future = ahead.popleft()
+            if future is not None:
+                (await future).apply(item)
+            yield item
+
+    async def produce() -> None:
+        claiming: asyncio.Task[None] | None = None
+        try:
+            waiting: list[PlanItem] = []
+            size = 1
+            async for item in prepared_items():
                 waiting.append(item)
                 if len(waiting) >= size:
-                    await claim(waiting)
+                    if claiming is not None:
+                        await claiming  # one claim at a time, in order; the next batch was prepared meanwhile
+                    claiming = asyncio.create_task(claim(waiting))
                     waiting, size = [], min(size * 2, max(1, batch))
+            if claiming is not None:
+                await claiming
             await claim(waiting)
         finally:
+            if claiming is not None and not claiming.done():
+                claiming.cancel()
             await queue.put(None)
 
     slots = asyncio.Semaphore(max(1, concurrency))
@@ -473,6 +553,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await recorder
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         ledger_thread.shutdown(wait=True)  # a record still running there finishes before flush_now
         if commits is not None:
             commits.flush_now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from ublexport.errors import InputError
 from ublexport.model import Document, DocumentKind
@@ -31,8 +32,9 @@ class Prepared:
     totals: Totals | None  # None for an expense passed on as received
     pdf: bytes | None  # the PDF to attach beside the XML (PdfMode.attach only)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Asked by the ledger and by every e-mail of the document: hashed once."""
         return hashlib.sha256(self.xml).hexdigest()
 
 

@@ -263,3 +263,49 @@ def test_a_document_changed_after_planning_is_checked_again(smtp_server: ServerF
     assert "NL-9999" in results["02-invoice-nl-nl.json"].reason
     assert results["06-credit-note.json"].status == "sent"
     assert len(handler.received) == 1
+
+
+def test_worker_processes_render_exactly_what_the_event_loop_renders(smtp_server: ServerFactory, home: Path,
+                                                                     tmp_path: Path) -> None:
+    """A large batch renders and validates in worker processes: same e-mails, same refusals (an invalid document,
+    a file changed after planning) as when everything runs on the event loop."""
+    server, handler = smtp_server()
+    settings = settings_for(server, home)
+    for path in [*SAMPLES.glob("*.json")]:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "files").mkdir()
+    for path in (SAMPLES / "files").iterdir():
+        (tmp_path / "files" / path.name).write_bytes(path.read_bytes())
+    expense = json.loads((SAMPLES / "08-expense.json").read_text())  # passed on as received: the UBL is invalid
+    expense.pop("pdf")
+    bad_ubl = b'<?xml version="1.0"?><Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+    expense["number"] = "BAD-1"
+    expense["received_ubl"] = {"filename": "supplier.xml", "content_base64": base64.b64encode(bad_ubl).decode()}
+    (tmp_path / "12-invalid.json").write_text(json.dumps(expense))
+
+    async def go(workers: int) -> list[Result]:
+        the_plan = plan([tmp_path], keep=2)
+        changed = json.loads((tmp_path / "06-credit-note.json").read_text())
+        (tmp_path / "06-credit-note.json").write_text(json.dumps({**changed, "status": "draft"}))
+        try:
+            async with open_transport(settings) as transport:
+                return await run(the_plan, "a@x.test", transport, sender=settings.sender, workers=workers,
+                                 **FAST)
+        finally:
+            (tmp_path / "06-credit-note.json").write_text(json.dumps(changed))
+
+    in_loop = run_async(go(0))
+    sent_in_loop = sorted(r.message["X-UBLExport-SHA256"] for r in handler.received)
+    handler.received.clear()
+    in_workers = run_async(go(1))
+    sent_in_workers = sorted(r.message["X-UBLExport-SHA256"] for r in handler.received)
+
+    def outline(results: list[Result]) -> list[tuple[str, str, str | None, str, tuple[str, ...]]]:
+        return [(Path(r.source).name, r.status, r.refusal, r.reason, r.violations) for r in results]
+
+    assert outline(in_workers) == outline(in_loop)
+    assert sent_in_workers == sent_in_loop and len(sent_in_loop) >= 7
+    statuses = {Path(r.source).name: (r.status, r.refusal) for r in in_workers}
+    assert statuses["12-invalid.json"] == ("refused", "invalid")
+    assert statuses["06-credit-note.json"] == ("refused", "policy")
+    assert any("cvc-complex-type" in v or "XSD" in v.upper() for r in in_workers for v in r.violations)
