@@ -229,8 +229,10 @@ class Preparation:
     violations: Sequence[Violation]
 
     def apply(self, item: PlanItem) -> None:
-        item.prepared, item.state, item.refusal = self.prepared, self.state, self.refusal
-        item.reason, item.violations = self.reason, self.violations
+        item.prepared = self.prepared
+        if self.state != item.state:  # refused: take the evidence; else keep the plan's own strings, not the
+            item.state, item.refusal = self.state, self.refusal  # unpickled copies (a batch keeps every item)
+            item.reason, item.violations = self.reason, self.violations
 
 
 def prepare_in_worker(source: str, packed: str | None, profile: str, pdf: PdfMode) -> Preparation:
