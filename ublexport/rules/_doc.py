@@ -28,6 +28,8 @@ Element = etree._Element
 # The node classes that are not elements (a comment, a processing instruction, an entity reference; lxml's custom
 # classes for them derive from these), i.e. the nodes for which ``isinstance(node.tag, str)`` is false.
 _NOT_ELEMENTS = (etree._Comment, etree._ProcessingInstruction, etree._Entity)
+# The ``tag`` of each of those nodes (lxml answers with the factory function): the keys they have in Doc.index.
+_NODE_TAGS = (etree.Comment, etree.ProcessingInstruction, etree.Entity)
 
 
 class _Namespace:
@@ -82,6 +84,28 @@ T_INVOICED_QUANTITY = cbc.InvoicedQuantity
 T_CREDITED_QUANTITY = cbc.CreditedQuantity
 T_PRICE_AMOUNT = cbc.PriceAmount
 T_BASE_QUANTITY = cbc.BaseQuantity
+T_TAXABLE_AMOUNT = cbc.TaxableAmount
+T_TAX_AMOUNT = cbc.TaxAmount
+
+#: The amount elements, whose currencyID three rules check (BR-CL-03, PEPPOL-EN16931-R051 and -CL007).
+AMOUNT_TAGS = tuple(
+    cbc(n)
+    for n in (
+        "Amount",
+        "BaseAmount",
+        "PriceAmount",
+        "TaxAmount",
+        "TaxableAmount",
+        "LineExtensionAmount",
+        "TaxExclusiveAmount",
+        "TaxInclusiveAmount",
+        "AllowanceTotalAmount",
+        "ChargeTotalAmount",
+        "PrepaidAmount",
+        "PayableRoundingAmount",
+        "PayableAmount",
+    )
+)
 
 _WS = re.compile(r"[ \t\r\n]+")
 _DECIMAL = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$")
@@ -112,9 +136,25 @@ def norm(value: str | Element | None) -> str:
         if value is None:
             return ""
         value = (value.text or "") if len(value) == 0 else "".join(value.itertext())  # string(value), inlined
+    if " " not in value and value.isprintable():  # no XML whitespace at all (tab, CR, LF are not printable)
+        return value
     if value.isascii():  # in XML 1.0 text, split() then only meets the four XML whitespace characters
         return " ".join(value.split())
     return _WS.sub(" ", value).strip(" \t\r\n")
+
+
+def blank(el: Element | None) -> bool:
+    """normalize-space(el) = '' (true of an absent element).
+
+    A filled-in leaf is ruled out by its first text alone: a character that is no whitespace at all is no XML
+    whitespace either, and string(el) begins with that text.
+    """
+    if el is None:
+        return True
+    text = el.text
+    if text and not text.isspace():
+        return False
+    return norm(el) == ""
 
 
 def dec(value: str | Element | None) -> Decimal | None:
@@ -138,15 +178,48 @@ def dec(value: str | Element | None) -> Decimal | None:
 _UNSEEN = object()
 
 
+# Decimal(text) of the plain decimal texts met so far (digits and at most one point: nearly every amount, rate
+# and quantity), across checks. A document repeats its rates, quantities and totals, and documents repeat each
+# other's: a look-up costs less than half a Decimal(). Bounded by starting afresh; Decimals are immutable.
+_PLAIN: dict[str, Decimal] = {}
+_PLAIN_LIMIT = 4096
+
+
+def _plain(text: str) -> Decimal | None:
+    """Decimal(text) if text is a plain decimal (digits and at most one point), else None."""
+    found = _PLAIN.get(text)
+    if found is None and text.isascii() and text.replace(".", "", 1).isdigit():
+        if len(_PLAIN) >= _PLAIN_LIMIT:
+            _PLAIN.clear()
+        found = _PLAIN[text] = Decimal(text)
+    return found
+
+
 def _decimal(text: str) -> Decimal | None:
+    found = _PLAIN.get(text)
+    if found is not None:
+        return found
     if text.isascii() and text.replace(".", "", 1).isdigit():  # digits and at most one point: nearly every amount
-        return Decimal(text)
+        return _plain(text)
     if not _DECIMAL.match(text):
         return None
     try:
         return Decimal(text.strip())
     except InvalidOperation:  # pragma: no cover - the regex already excludes this
         return None
+
+
+def leaf_dec(el: Element) -> Decimal | None:
+    """dec(el), for a value that a row reads once: the common case (a leaf with a plain decimal text) without the
+    memo and the call chain of dec()."""
+    text = el.text
+    if text is not None and not len(el):
+        found = _PLAIN.get(text)  # inlined _plain() for the common case of a text met before
+        if found is None:
+            found = _plain(text)
+        if found is not None:
+            return found
+    return dec(el)
 
 
 def num(value: str | Element | None) -> Decimal | None:
@@ -163,8 +236,9 @@ def num(value: str | Element | None) -> Decimal | None:
             if found is not None:
                 return found
             text = (value.text or "") if len(value) == 0 else string(value)
-            if text.isascii() and text.replace(".", "", 1).isdigit():
-                found = memo[value] = Decimal(text)
+            found = _plain(text)
+            if found is not None:
+                memo[value] = found
                 return found
             value = text
         else:
@@ -183,8 +257,8 @@ def xround(value: Decimal) -> Decimal:
 
 
 def round2(value: Decimal) -> Decimal:
-    """The Schematron idiom ``round(x * 10 * 10) div 100``."""
-    return xround(value * HUNDRED) / HUNDRED
+    """The Schematron idiom ``round(x * 10 * 10) div 100`` (xround inlined: a few rules do this per line)."""
+    return (value * HUNDRED + HALF).to_integral_value(ROUND_FLOOR) / HUNDRED
 
 
 def xbool(el: Element | None) -> bool | None:
@@ -236,6 +310,8 @@ def decimals_after_point(el: Element | None) -> int:
 _KIDS: dict[Element, dict[Any, list[Element]]] | None = None
 _NO_KIDS: list[Element] = []
 _DEC: dict[Element, Decimal | None] | None = None  # dec() of elements, per check (like _KIDS)
+_CHARGES: dict[Element, bool | None] | None = None  # is_charge() of allowances/charges, per check
+_INDICATORS: dict[Element, str] | None = None  # indicator_text() of allowances/charges, per check
 
 
 def _kids(el: Element) -> dict[Any, list[Element]]:
@@ -248,7 +324,7 @@ def _kids(el: Element) -> dict[Any, list[Element]]:
     kids = cache_.get(el)
     if kids is None:
         kids = {}
-        for c in el:
+        for c in el[:]:  # a list of the children in one C call: cheaper than lxml's child iterator
             tag = c.tag
             bucket = kids.get(tag)
             if bucket is None:
@@ -346,7 +422,7 @@ def _vat_owners(doc: Doc) -> set[Element]:
     global _VAT_OWNERS
     owners = _VAT_OWNERS = set()
     for i in doc.under(T_ID, T_TAX_SCHEME):
-        if norm(i).upper() == "VAT":
+        if (i.text == "VAT" and not len(i)) or norm(i).upper() == "VAT":
             owner = i.getparent().getparent()  # type: ignore[union-attr]  # i is a TaxScheme's child
             if owner is not None:
                 owners.add(owner)
@@ -361,9 +437,19 @@ def category_id(category: Element) -> str:
             return norm(child(category, T_ID))
         ids = _category_ids(_CURRENT)
     found = ids.get(category)
-    if found is None:  # no cbc:ID (or not a category at all)
-        found = ids[category] = norm(child(category, T_ID))
+    if found is None:  # no cbc:ID (or not a category at all): not added to ids, see category_has_id
+        return norm(child(category, T_ID))
     return found
+
+
+def category_has_id(category: Element) -> bool:
+    """exists(cbc:ID) on a cac:TaxCategory or cac:ClassifiedTaxCategory: a look-up in the map of category_id."""
+    ids = _CATEGORY_IDS
+    if ids is None:
+        if _CURRENT is None:  # outside a check
+            return child(category, T_ID) is not None
+        ids = _category_ids(_CURRENT)
+    return category in ids
 
 
 def _category_ids(doc: Doc) -> dict[Element, str]:
@@ -378,12 +464,38 @@ def _category_ids(doc: Doc) -> dict[Element, str]:
     return ids
 
 
+def is_charge(ac: Element) -> bool | None:
+    """xbool(cbc:ChargeIndicator) of an allowance or charge: True for a charge, False for an allowance, None if the
+    indicator is absent or no boolean. A dozen rules ask this of each allowance and charge: memoised per check."""
+    memo = _CHARGES
+    if memo is None:
+        return xbool(child(ac, T_CHARGE_INDICATOR))
+    found = memo.get(ac, _UNSEEN)
+    if found is _UNSEEN:
+        found = memo[ac] = xbool(child(ac, T_CHARGE_INDICATOR))
+    return found  # type: ignore[return-value]  # not _UNSEEN any more
+
+
+def indicator_text(ac: Element) -> str:
+    """normalize-space(cbc:ChargeIndicator) of an allowance or charge (the Peppol rules compare the text, not the
+    boolean); memoised per check like is_charge."""
+    memo = _INDICATORS
+    if memo is None:
+        return norm(child(ac, T_CHARGE_INDICATOR))
+    found = memo.get(ac)
+    if found is None:
+        found = memo[ac] = norm(child(ac, T_CHARGE_INDICATOR))
+    return found
+
+
 def clear_caches(active: bool = False) -> None:
     """Forget the per-element memos; ``active`` switches the child index on (start of a check) or off (end)."""
-    global _KIDS, _DEC, _CURRENT, _VAT_OWNERS, _CATEGORY_IDS
+    global _KIDS, _DEC, _CHARGES, _INDICATORS, _CURRENT, _VAT_OWNERS, _CATEGORY_IDS
     _CURRENT = _VAT_OWNERS = _CATEGORY_IDS = None
     _KIDS = {} if active else None
     _DEC = {} if active else None
+    _CHARGES = {} if active else None
+    _INDICATORS = {} if active else None
 
 
 def location(el: Element) -> str:
@@ -420,6 +532,27 @@ def uses_category(code: str) -> Callable[[Doc], bool]:
 
 
 _CATEGORY_GUARDS: dict[str, Callable[[Doc], bool]] = {}
+
+
+def ac_without_amount(doc: Doc) -> bool:
+    """A rule guard: some allowance or charge has no cbc:Amount (see Doc.ac_gaps)."""
+    return "amount" in doc.ac_gaps
+
+
+def ac_without_reason(doc: Doc) -> bool:
+    """A rule guard: some allowance or charge has neither reason nor reason code (see Doc.ac_gaps)."""
+    return "reason" in doc.ac_gaps
+
+
+def ac_with_bad_indicator(doc: Doc) -> bool:
+    """A rule guard: some allowance or charge has no ChargeIndicator of 'true' or 'false' (see Doc.ac_gaps)."""
+    return "indicator" in doc.ac_gaps
+
+
+def doc_ac_without_category(doc: Doc) -> bool:
+    """A rule guard: some document level allowance or charge has no VAT category with an ID (see Doc.ac_gaps)."""
+    return "category" in doc.ac_gaps
+
 
 _T = TypeVar("_T")
 
@@ -479,6 +612,7 @@ class Doc:
         self.index = index
         self._by_parent: dict[str, dict[Any, list[Element]]] = {}
         self._under: dict[tuple[str, tuple[str, ...]], list[Element]] = {}
+        self._child_maps: dict[str, dict[Element, list[Element]]] = {}
         self._attributes: dict[tuple[str, str], list[str | None]] = {}
         self._positions: dict[Element, int] | None = None
         self.memo: dict[Any, Any] = {}  # per-check results of the rule modules' own helpers, by a key of theirs
@@ -508,20 +642,45 @@ class Doc:
         if found is None:
             by_parent = self._by_parent.get(tag)
             if by_parent is None:
-                by_parent = self._by_parent[tag] = {}
-                for el in self.all(tag):
-                    parent = el.getparent()
-                    parent_tag = parent.tag if parent is not None else None
-                    group = by_parent.get(parent_tag)
-                    if group is None:
-                        by_parent[parent_tag] = [el]
-                    else:
-                        group.append(el)
+                by_parent = self._group(tag)
             found = by_parent.get(parents[0], _NO_KIDS)
             if len(parents) > 1 and found:
                 found = [el for el in found if parent_is(el.getparent(), *parents[1:])]  # type: ignore[arg-type]
             self._under[key] = found
         return found
+
+    def child_map(self, tag: str) -> dict[Element, list[Element]]:
+        """The elements of ``all(tag)`` grouped by their parent: ``child_map(tag).get(el)`` is ``children(el, tag)``
+        (or None); memoised per check, shared lists.
+
+        Where a rule needs one tag's children of many elements (the cbc:Percent of every category), one pass over
+        that tag's elements is cheaper than grouping all the children of each of them.
+        """
+        found = self._child_maps.get(tag)
+        if found is None:
+            found = self._child_maps[tag] = {}
+            for el in self.index.get(tag, _NO_KIDS):
+                parent = el.getparent()
+                group = found.get(parent)  # type: ignore[arg-type]  # the root's None is never asked for
+                if group is None:
+                    found[parent] = [el]  # type: ignore[index]
+                else:
+                    group.append(el)
+        return found
+
+    def _group(self, tag: str) -> dict[Any, list[Element]]:
+        """The elements of ``all(tag)`` grouped by their parent's tag (for ``under``)."""
+        by_tag: dict[Any, list[Element]] = {}
+        for el in self.index.get(tag, _NO_KIDS):
+            parent = el.getparent()
+            parent_tag = parent.tag if parent is not None else None
+            group = by_tag.get(parent_tag)
+            if group is None:
+                by_tag[parent_tag] = [el]
+            else:
+                group.append(el)
+        self._by_parent[tag] = by_tag
+        return by_tag
 
     def attribute_values(self, tag: str, name: str) -> list[str | None]:
         """The ``name`` attribute of each element of ``all(tag)``, in the same order (None where absent).
@@ -534,6 +693,61 @@ class Doc:
         if found is None:
             found = self._attributes[key] = [el.get(name) for el in self.all(tag)]
         return found
+
+    @lazy
+    def rates(self) -> RateMap:
+        """xs:decimal of the cbc:Percent children of each element that has some (the tax categories), in document
+        order; shared lists.
+
+        Read once for the line rows, the rate rules of each VAT category and the breakdown checks alike.
+        """
+        return {parent: [leaf_dec(p) for p in percents] for parent, percents in self.child_map(T_PERCENT).items()}
+
+    @lazy
+    def amount_currencies(self) -> set[str | None]:
+        """The currencyID of every amount element (``AMOUNT_TAGS``; None for one without).
+
+        Each of the three currency rules first checks this set against its allowed codes: in a valid document all
+        are allowed, and the rule then has nothing to look at element by element.
+        """
+        return self._scan_amounts()[0]
+
+    @lazy
+    def long_decimals(self) -> bool:
+        """Some amount other than a price (the amounts of the BR-DEC rules) may have more than two decimals.
+
+        Each BR-DEC rule looks at one tag in one context; in a valid document no such amount has more than two
+        decimals, and this one look at all of them lets the nineteen rules be skipped.
+        """
+        return self._scan_amounts()[1]
+
+    def _scan_amounts(self) -> tuple[set[str | None], bool]:
+        """amount_currencies and long_decimals, in one pass over the amounts (they read the same elements)."""
+        index = self.index
+        currencies: set[str | None] = set()
+        add = currencies.add
+        long_decimals = False
+        for tag in AMOUNT_TAGS:
+            elements = index.get(tag)
+            if elements is None:
+                continue
+            if long_decimals or tag == T_PRICE_AMOUNT:  # a price may have more decimals
+                for el in elements:
+                    add(el.get("currencyID"))
+                continue
+            for el in elements:
+                add(el.get("currencyID"))
+                text = el.text
+                if text is None:
+                    # its string value is that of its children, if any: leave those to the rules
+                    long_decimals = long_decimals or len(el) > 0
+                    continue
+                point = text.find(".")
+                if (point >= 0 and len(text) - point > 3) or len(el):
+                    long_decimals = True
+        self.__dict__["amount_currencies"] = currencies
+        self.__dict__["long_decimals"] = long_decimals
+        return currencies, long_decimals
 
     def in_document_order(self, elements: list[Element]) -> list[Element]:
         """The elements sorted by their place in the document (for a union of per-tag or per-context lists)."""
@@ -565,11 +779,28 @@ class Doc:
     def empty_elements(self) -> list[Element]:
         """//*[not(*) and not(normalize-space())], in document order.
 
-        The only check that must see every element, so it reads as little as it can: an element whose own leading
-        text has a non-space character can never be empty (the common case: every filled-in leaf). Of the rest, a
-        node with children is nearly always followed in document order by an element child, which rules it out
-        without asking lxml for anything.
+        The only check that must see every element, so it reads as little as it can. In a document with elements
+        only (no comment, processing instruction or entity: the index has none of their tags), an element has an
+        element child exactly when it has a child at all, which a len() tells without building its text; only the
+        leaves have their text read.
         """
+        index = self.index
+        if _NODE_TAGS[0] not in index and _NODE_TAGS[1] not in index and _NODE_TAGS[2] not in index:
+            out = []
+            for el in self.nodes:
+                if len(el):
+                    continue
+                text = el.text
+                if not text or text.isspace():
+                    out.append(el)
+            return out
+        return self._empty_elements_among_nodes()
+
+    def _empty_elements_among_nodes(self) -> list[Element]:
+        """empty_elements for a document with comments or processing instructions: an element whose own leading
+        text has a non-space character can never be empty (the common case: every filled-in leaf); of the rest, a
+        node with children is nearly always followed in document order by an element child, which rules it out
+        without asking lxml for anything."""
         out = []
         nodes = self.nodes
         following = 0
@@ -607,7 +838,26 @@ class Doc:
     @lazy
     def line_rows(self) -> list[LineRow]:
         """A :class:`LineRow` for each of ``all_lines``, in the same order."""
-        return [LineRow(line) for line in self.all_lines]
+        maps = (
+            self.child_map(T_CLASSIFIED_TAX_CATEGORY),
+            self.child_map(T_PRICE_AMOUNT),
+            self.child_map(T_BASE_QUANTITY),
+        )
+        rates = self.rates
+        return [LineRow(line, maps, rates) for line in self.all_lines]
+
+    @lazy
+    def row_of(self) -> dict[Element, LineRow]:
+        """The LineRow of each of ``all_lines``."""
+        return {row.el: row for row in self.line_rows}
+
+    @lazy
+    def root_line_rows(self) -> tuple[list[LineRow], list[LineRow]]:
+        """The rows of the invoice lines and of the credit note lines among the root's children."""
+        row_of = self.row_of
+        invoice = [row_of[el] for el in self.root_kids.get(T_INVOICE_LINE, _NO_KIDS)]
+        credit = [row_of[el] for el in self.root_kids.get(T_CREDITNOTE_LINE, _NO_KIDS)]
+        return invoice, credit
 
     @lazy
     def doc_allowance_charges(self) -> list[Element]:
@@ -618,10 +868,39 @@ class Doc:
         key = "doc_charges" if charge else "doc_allowances"
         found: list[Element] | None = self.memo.get(key)
         if found is None:
-            found = self.memo[key] = [
-                ac for ac in self.doc_allowance_charges if xbool(child(ac, T_CHARGE_INDICATOR)) is charge
-            ]
+            found = self.memo[key] = [ac for ac in self.doc_allowance_charges if is_charge(ac) is charge]
         return found
+
+    @lazy
+    def ac_gaps(self) -> frozenset[str]:
+        """What some cac:AllowanceCharge, anywhere, lacks: ``"amount"`` (a cbc:Amount), ``"reason"`` (a
+        cbc:AllowanceChargeReason or -ReasonCode), ``"indicator"`` (a cbc:ChargeIndicator of 'true' or 'false') and,
+        of those on the document level, ``"category"`` (a VAT cac:TaxCategory with a cbc:ID).
+
+        A dozen rules report the allowances or charges of some level lacking one of these; with one look at each
+        allowance and charge, the guards below let the runner skip all of them in a complete document.
+        """
+        gaps: set[str] = set()
+        root = self.root
+        amount, reason, reason_code = T_AMOUNT, cbc.AllowanceChargeReason, cbc.AllowanceChargeReasonCode
+        for ac in self.index.get(T_ALLOWANCE_CHARGE, _NO_KIDS):
+            grouped = kids(ac)
+            if amount not in grouped:
+                gaps.add("amount")
+            if reason not in grouped and reason_code not in grouped:
+                gaps.add("reason")
+            if indicator_text(ac) not in ("true", "false"):
+                gaps.add("indicator")
+            if ac.getparent() is root and not any(
+                scheme_is_vat(c) and category_has_id(c) for c in grouped.get(T_TAX_CATEGORY, _NO_KIDS)
+            ):
+                gaps.add("category")
+        return frozenset(gaps)
+
+    @lazy
+    def subtotal_rows(self) -> list[SubtotalRow]:
+        """A :class:`SubtotalRow` for each //cac:TaxTotal/cac:TaxSubtotal, in document order."""
+        return [SubtotalRow(st) for st in self.under(cac.TaxSubtotal, cac.TaxTotal)]
 
     @lazy
     def tax_totals(self) -> list[Element]:
@@ -723,7 +1002,7 @@ class Doc:
                 continue
             if doc_level_only and ac.getparent() is not self.root:
                 continue
-            if charge is not None and xbool(child(ac, T_CHARGE_INDICATOR)) is not charge:
+            if charge is not None and is_charge(ac) is not charge:
                 continue
             out.append(cat)
         return out
@@ -743,50 +1022,112 @@ class Doc:
         return norm(path_find(self.customer_party, cac.PostalAddress, cac.Country, cbc.IdentificationCode)).upper()
 
 
+#: Doc.rates: the xs:decimal of each cbc:Percent, by the element holding them.
+RateMap = dict[Element, list[Decimal | None]]
+_NO_RATES: list[Decimal | None] = []
+
+
 class LineRow:
-    """One invoice or credit note line with the children that a dozen line rules read, looked up once per check.
+    """One invoice or credit note line with what a dozen line rules read of it, looked up once per check.
 
     Every list is the element's own children with that tag in document order (``path_all`` for the two-step
-    ones); the lists are shared between the rules and must not be modified.
+    ones); the lists are shared between the rules and must not be modified. The values are read here once rather
+    than by each rule through the memoised helpers: ``net`` and ``price`` are ``dec`` of the first net amount and
+    of the first price amount, ``net_total`` the sum of the net amounts, and ``codes``,
+    ``first_codes`` and ``rates`` are what the VAT category rules (-08) compare, for all of the line's categories
+    and for those of its first cac:Item.
     """
 
     __slots__ = (
         "acs",
         "base_quantities",
         "categories",
+        "codes",
         "credited",
         "el",
+        "first_codes",
         "ids",
         "invoiced",
         "items",
         "kids",
+        "net",
+        "net_total",
         "nets",
+        "price",
         "price_amounts",
         "prices",
+        "rates",
     )
 
-    def __init__(self, line: Element) -> None:
+    def __init__(self, line: Element, maps: tuple[dict[Element, list[Element]], ...], rates: RateMap) -> None:
         grouped = kids(line)
         get = grouped.get
         self.el = line
         self.kids = grouped
         self.ids = get(T_ID, _NO_KIDS)
-        self.nets = get(T_LINE_EXTENSION_AMOUNT, _NO_KIDS)
+        self.nets = nets = get(T_LINE_EXTENSION_AMOUNT, _NO_KIDS)
         self.invoiced = get(T_INVOICED_QUANTITY, _NO_KIDS)
         self.credited = get(T_CREDITED_QUANTITY, _NO_KIDS)
         self.items = items = get(T_ITEM, _NO_KIDS)
         self.prices = prices = get(T_PRICE, _NO_KIDS)
         self.acs = get(T_ALLOWANCE_CHARGE, _NO_KIDS)
+        # The grandchildren come from per-tag maps (Doc.child_map), cheaper than grouping each item's and price's
+        # children, and in the same order as path_all.
+        category_map, amount_map, base_map = maps
+        if len(items) == 1:
+            first_categories = categories = category_map.get(items[0], _NO_KIDS)
+        else:
+            first_categories = category_map.get(items[0], _NO_KIDS) if items else _NO_KIDS
+            categories = [c for item in items for c in category_map.get(item, _NO_KIDS)]
         #: cac:Item/cac:ClassifiedTaxCategory
-        self.categories = _grandchildren(items, T_CLASSIFIED_TAX_CATEGORY)
-        #: cac:Price/cbc:PriceAmount
-        self.price_amounts = _grandchildren(prices, T_PRICE_AMOUNT)
-        #: cac:Price/cbc:BaseQuantity
-        self.base_quantities = _grandchildren(prices, T_BASE_QUANTITY)
+        self.categories = categories
+        if len(prices) == 1:
+            price = prices[0]
+            #: cac:Price/cbc:PriceAmount
+            self.price_amounts = price_amounts = amount_map.get(price, _NO_KIDS)
+            #: cac:Price/cbc:BaseQuantity
+            self.base_quantities = base_map.get(price, _NO_KIDS)
+        else:
+            self.price_amounts = price_amounts = [a for p in prices for a in amount_map.get(p, _NO_KIDS)]
+            self.base_quantities = [b for p in prices for b in base_map.get(p, _NO_KIDS)]
+        self.price = leaf_dec(price_amounts[0]) if price_amounts else None
+        self.net = net = leaf_dec(nets[0]) if nets else None
+        if len(nets) == 1:
+            self.net_total = net
+        else:  #: sum(xs:decimal(cbc:LineExtensionAmount)): zero without one, None if one is no decimal
+            total: Decimal | None = ZERO
+            for amount in nets:
+                value = dec(amount)
+                if value is None:
+                    total = None
+                    break
+                total += value  # type: ignore[operator]  # not None until the break
+            self.net_total = total
+        if len(categories) == 1:  # the common case, without the loops below
+            category = categories[0]
+            self.codes = codes = [category_id(category)]
+            self.rates = rates.get(category, _NO_RATES)
+        else:
+            codes = self.codes = [category_id(c) for c in categories]
+            #: xs:decimal(cbc:Percent) of each category, in order
+            self.rates = [v for c in categories for v in rates.get(c, _NO_RATES)]
+        if first_categories is categories:  # the first item's categories are all of them
+            self.first_codes = codes
+        else:
+            self.first_codes = [category_id(c) for c in first_categories]
 
 
-def _grandchildren(parents: list[Element], tag: str) -> list[Element]:
-    """The children with this tag of each of parents, in document order (path_all's second step)."""
-    if len(parents) == 1:
-        return kids(parents[0]).get(tag, _NO_KIDS)
-    return [c for p in parents for c in kids(p).get(tag, _NO_KIDS)]
+class SubtotalRow:
+    """One VAT breakdown (cac:TaxSubtotal) with what the breakdown rules read of it: its first cbc:TaxableAmount
+    and cbc:TaxAmount (None if absent) and its cac:TaxCategory children of the VAT scheme."""
+
+    __slots__ = ("el", "tax", "taxable", "vat_categories")
+
+    def __init__(self, subtotal: Element) -> None:
+        get = kids(subtotal).get
+        self.el = subtotal
+        taxable = get(T_TAXABLE_AMOUNT)
+        self.taxable = taxable[0] if taxable else None
+        tax = get(T_TAX_AMOUNT)
+        self.tax = tax[0] if tax else None
+        self.vat_categories = [c for c in get(T_TAX_CATEGORY, _NO_KIDS) if scheme_is_vat(c)]

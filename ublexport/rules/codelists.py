@@ -6,38 +6,19 @@ from collections.abc import Iterator
 
 from ublexport.rules import codes
 from ublexport.rules._doc import (
+    AMOUNT_TAGS,
     T_ALLOWANCE_CHARGE,
     T_ID,
     Doc,
     Element,
     cac,
     cbc,
-    child,
     children,
+    is_charge,
     norm,
     string,
-    xbool,
 )
 from ublexport.rules.registry import rule
-
-AMOUNT_TAGS = tuple(
-    cbc(n)
-    for n in (
-        "Amount",
-        "BaseAmount",
-        "PriceAmount",
-        "TaxAmount",
-        "TaxableAmount",
-        "LineExtensionAmount",
-        "TaxExclusiveAmount",
-        "TaxInclusiveAmount",
-        "AllowanceTotalAmount",
-        "ChargeTotalAmount",
-        "PrepaidAmount",
-        "PayableRoundingAmount",
-        "PayableAmount",
-    )
-)
 
 
 def in_list(value: str | None, allowed: frozenset[str]) -> bool:
@@ -48,6 +29,23 @@ def in_list(value: str | None, allowed: frozenset[str]) -> bool:
     return " " not in v and v in allowed
 
 
+def listed(el: Element, allowed: frozenset[str]) -> bool:
+    """in_list(string(el), allowed), without a call for the common case of a leaf holding a listed code."""
+    text = el.text
+    if text in allowed and len(el) == 0:
+        return True
+    return in_list(string(el), allowed)
+
+
+def _all_listed(elements: list[Element], allowed: frozenset[str]) -> bool:
+    """Every element is a leaf holding a listed code: then none of them breaks a code list rule, whatever order
+    the rule reports them in (the cheap answer for a valid document, before walking the rule's own order)."""
+    for el in elements:  # noqa: SIM110  (a plain loop: all() over a generator costs more)
+        if el.text not in allowed or len(el):
+            return False
+    return True
+
+
 @rule(
     "BR-CL-01",
     "fatal",
@@ -56,15 +54,17 @@ def in_list(value: str | None, allowed: frozenset[str]) -> bool:
 )
 def br_cl_01(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc.InvoiceTypeCode):
-        if not in_list(string(el), codes.UNTDID1001_INVOICE):
+        if not listed(el, codes.UNTDID1001_INVOICE):
             yield el
     for el in doc.all(cbc.CreditNoteTypeCode):
-        if not in_list(string(el), codes.UNTDID1001_CREDITNOTE):
+        if not listed(el, codes.UNTDID1001_CREDITNOTE):
             yield el
 
 
 @rule("BR-CL-03", "fatal", "currencyID MUST be coded using ISO code list 4217 alpha-3")
 def br_cl_03(doc: Doc) -> Iterator[Element]:
+    if codes.ISO4217.issuperset(doc.amount_currencies):
+        return
     for tag in AMOUNT_TAGS:
         values = doc.attribute_values(tag, "currencyID")
         if codes.ISO4217.issuperset(values):  # each value is a code as it stands, so in_list holds for each
@@ -82,7 +82,7 @@ def br_cl_03(doc: Doc) -> Iterator[Element]:
 )
 def br_cl_04(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc.DocumentCurrencyCode):
-        if not in_list(string(el), codes.ISO4217):
+        if not listed(el, codes.ISO4217):
             yield el
 
 
@@ -94,7 +94,7 @@ def br_cl_04(doc: Doc) -> Iterator[Element]:
 )
 def br_cl_05(doc: Doc) -> Iterator[Element]:
     for el in doc.all(cbc.TaxCurrencyCode):
-        if not in_list(string(el), codes.ISO4217):
+        if not listed(el, codes.ISO4217):
             yield el
 
 
@@ -106,7 +106,7 @@ def br_cl_05(doc: Doc) -> Iterator[Element]:
 )
 def br_cl_06(doc: Doc) -> Iterator[Element]:
     for el in doc.under(cbc.DescriptionCode, cac.InvoicePeriod):
-        if not in_list(string(el), codes.UNTDID2005):
+        if not listed(el, codes.UNTDID2005):
             yield el
 
 
@@ -200,7 +200,7 @@ def br_cl_13(doc: Doc) -> Iterator[Element]:
 )
 def br_cl_14(doc: Doc) -> Iterator[Element]:
     for el in doc.under(cbc.IdentificationCode, cac.Country):
-        if not in_list(string(el), codes.ISO3166):
+        if not listed(el, codes.ISO3166):
             yield el
 
 
@@ -212,7 +212,7 @@ def br_cl_14(doc: Doc) -> Iterator[Element]:
 )
 def br_cl_15(doc: Doc) -> Iterator[Element]:
     for el in doc.under(cbc.IdentificationCode, cac.OriginCountry):
-        if not in_list(string(el), codes.ISO3166):
+        if not listed(el, codes.ISO3166):
             yield el
 
 
@@ -224,15 +224,17 @@ def br_cl_15(doc: Doc) -> Iterator[Element]:
 )
 def br_cl_16(doc: Doc) -> Iterator[Element]:
     for el in doc.under(cbc.PaymentMeansCode, cac.PaymentMeans):
-        if not in_list(string(el), codes.UNCL4461):
+        if not listed(el, codes.UNCL4461):
             yield el
 
 
 @rule("BR-CL-17", "fatal", "Invoice tax categories MUST be coded using UNCL5305 code list", needs=(cac.TaxCategory,))
 def br_cl_17(doc: Doc) -> Iterator[Element]:
+    if _all_listed(doc.under(T_ID, cac.TaxCategory), codes.UNCL5305):  # the same cbc:IDs, in document order
+        return
     for cat in doc.all(cac.TaxCategory):
         for el in children(cat, T_ID):
-            if not in_list(string(el), codes.UNCL5305):
+            if not listed(el, codes.UNCL5305):
                 yield el
 
 
@@ -243,16 +245,18 @@ def br_cl_17(doc: Doc) -> Iterator[Element]:
     needs=(cac.ClassifiedTaxCategory,),
 )
 def br_cl_18(doc: Doc) -> Iterator[Element]:
+    if _all_listed(doc.under(T_ID, cac.ClassifiedTaxCategory), codes.UNCL5305):
+        return
     for cat in doc.all(cac.ClassifiedTaxCategory):
         for el in children(cat, T_ID):
-            if not in_list(string(el), codes.UNCL5305):
+            if not listed(el, codes.UNCL5305):
                 yield el
 
 
 def _reason_codes(doc: Doc, charge: bool) -> Iterator[Element]:
     for el in doc.all(cbc.AllowanceChargeReasonCode):
         ac = el.getparent()
-        if ac is not None and ac.tag == T_ALLOWANCE_CHARGE and xbool(child(ac, cbc.ChargeIndicator)) is charge:
+        if ac is not None and ac.tag == T_ALLOWANCE_CHARGE and is_charge(ac) is charge:
             yield el
 
 
@@ -264,7 +268,7 @@ def _reason_codes(doc: Doc, charge: bool) -> Iterator[Element]:
 )
 def br_cl_19(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, charge=False):
-        if not in_list(string(el), codes.UNCL5189):
+        if not listed(el, codes.UNCL5189):
             yield el
 
 
@@ -276,7 +280,7 @@ def br_cl_19(doc: Doc) -> Iterator[Element]:
 )
 def br_cl_20(doc: Doc) -> Iterator[Element]:
     for el in _reason_codes(doc, charge=True):
-        if not in_list(string(el), codes.UNCL7161):
+        if not listed(el, codes.UNCL7161):
             yield el
 
 

@@ -10,24 +10,27 @@ from collections.abc import Iterator
 
 from ublexport.rules._doc import (
     T_ALLOWANCE_CHARGE,
-    T_CHARGE_INDICATOR,
     T_ID,
     T_LINES,
     T_PARTY,
     Doc,
     Element,
+    ac_without_amount,
+    ac_without_reason,
+    blank,
     cac,
+    category_has_id,
     category_id,
     cbc,
     child,
     children,
-    kids,
+    doc_ac_without_category,
+    is_charge,
     norm,
     num,
     path_all,
     path_find,
     scheme_is_vat,
-    xbool,
     xdate,
 )
 from ublexport.rules.registry import rule
@@ -35,65 +38,66 @@ from ublexport.rules.registry import rule
 T_COUNTRY_CODE = (cac.Country, cbc.IdentificationCode)
 
 
-def _root_fails(doc: Doc, ok: bool) -> Iterator[Element]:
-    if not ok:
-        yield doc.root
+def _root_fails(doc: Doc, ok: bool) -> tuple[Element, ...]:
+    """The document element when a document level assertion fails, else nothing (a tuple: cheaper to return than
+    a generator to run, for rules that report at most the root)."""
+    return () if ok else (doc.root,)
 
 
 # --- document level (context /ubl:Invoice | /cn:CreditNote) -----------------------------------------------------
 
 
 @rule("BR-01", "fatal", "An Invoice shall have a Specification identifier (BT-24).")
-def br_01(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, norm(doc.top(cbc.CustomizationID)) != "")
+def br_01(doc: Doc) -> tuple[Element, ...]:
+    return _root_fails(doc, not blank(doc.top(cbc.CustomizationID)))
 
 
 @rule("BR-02", "fatal", "An Invoice shall have an Invoice number (BT-1).")
-def br_02(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, norm(doc.top(T_ID)) != "")
+def br_02(doc: Doc) -> tuple[Element, ...]:
+    return _root_fails(doc, not blank(doc.top(T_ID)))
 
 
 @rule("BR-03", "fatal", "An Invoice shall have an Invoice issue date (BT-2).")
-def br_03(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, norm(doc.top(cbc.IssueDate)) != "")
+def br_03(doc: Doc) -> tuple[Element, ...]:
+    return _root_fails(doc, not blank(doc.top(cbc.IssueDate)))
 
 
 @rule("BR-04", "fatal", "An Invoice shall have an Invoice type code (BT-3).")
-def br_04(doc: Doc) -> Iterator[Element]:
-    ok = norm(doc.top(cbc.InvoiceTypeCode)) != "" or norm(doc.top(cbc.CreditNoteTypeCode)) != ""
-    yield from _root_fails(doc, ok)
+def br_04(doc: Doc) -> tuple[Element, ...]:
+    ok = not blank(doc.top(cbc.InvoiceTypeCode)) or not blank(doc.top(cbc.CreditNoteTypeCode))
+    return _root_fails(doc, ok)
 
 
 @rule("BR-05", "fatal", "An Invoice shall have an Invoice currency code (BT-5).")
-def br_05(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, norm(doc.document_currency) != "")
+def br_05(doc: Doc) -> tuple[Element, ...]:
+    return _root_fails(doc, not blank(doc.document_currency))
 
 
 @rule("BR-06", "fatal", "An Invoice shall contain the Seller name (BT-27).")
-def br_06(doc: Doc) -> Iterator[Element]:
+def br_06(doc: Doc) -> tuple[Element, ...]:
     name = path_find(doc.supplier_party, cac.PartyLegalEntity, cbc.RegistrationName)
-    yield from _root_fails(doc, norm(name) != "")
+    return _root_fails(doc, not blank(name))
 
 
 @rule("BR-07", "fatal", "An Invoice shall contain the Buyer name (BT-44).")
-def br_07(doc: Doc) -> Iterator[Element]:
+def br_07(doc: Doc) -> tuple[Element, ...]:
     name = path_find(doc.customer_party, cac.PartyLegalEntity, cbc.RegistrationName)
-    yield from _root_fails(doc, norm(name) != "")
+    return _root_fails(doc, not blank(name))
 
 
 @rule("BR-08", "fatal", "An Invoice shall contain the Seller postal address.")
-def br_08(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, path_find(doc.supplier_party, cac.PostalAddress) is not None)
+def br_08(doc: Doc) -> tuple[Element, ...]:
+    return _root_fails(doc, path_find(doc.supplier_party, cac.PostalAddress) is not None)
 
 
 @rule("BR-10", "fatal", "An Invoice shall contain the Buyer postal address (BG-8).")
-def br_10(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, path_find(doc.customer_party, cac.PostalAddress) is not None)
+def br_10(doc: Doc) -> tuple[Element, ...]:
+    return _root_fails(doc, path_find(doc.customer_party, cac.PostalAddress) is not None)
 
 
 @rule("BR-16", "fatal", "An Invoice shall have at least one Invoice line (BG-25)")
-def br_16(doc: Doc) -> Iterator[Element]:
-    yield from _root_fails(doc, bool(doc.lines))
+def br_16(doc: Doc) -> tuple[Element, ...]:
+    return _root_fails(doc, bool(doc.lines))
 
 
 @rule(
@@ -121,14 +125,14 @@ def _postal_addresses(doc: Doc, *parents: str) -> list[Element]:
 @rule("BR-09", "fatal", "The Seller postal address (BG-5) shall contain a Seller country code (BT-40).")
 def br_09(doc: Doc) -> Iterator[Element]:
     for address in _postal_addresses(doc, T_PARTY, cac.AccountingSupplierParty):
-        if norm(path_find(address, *T_COUNTRY_CODE)) == "":
+        if blank(path_find(address, *T_COUNTRY_CODE)):
             yield address
 
 
 @rule("BR-11", "fatal", "The Buyer postal address shall contain a Buyer country code (BT-55).")
 def br_11(doc: Doc) -> Iterator[Element]:
     for address in _postal_addresses(doc, T_PARTY, cac.AccountingCustomerParty):
-        if norm(path_find(address, *T_COUNTRY_CODE)) == "":
+        if blank(path_find(address, *T_COUNTRY_CODE)):
             yield address
 
 
@@ -158,7 +162,7 @@ def br_17(doc: Doc) -> Iterator[Element]:
 )
 def br_18(doc: Doc) -> Iterator[Element]:
     for party in doc.all(cac.TaxRepresentativeParty):
-        if norm(path_find(party, cac.PartyName, cbc.Name)) == "":
+        if blank(path_find(party, cac.PartyName, cbc.Name)):
             yield party
 
 
@@ -184,7 +188,7 @@ def br_19(doc: Doc) -> Iterator[Element]:
 )
 def br_20(doc: Doc) -> Iterator[Element]:
     for address in _postal_addresses(doc, cac.TaxRepresentativeParty):
-        if norm(path_find(address, *T_COUNTRY_CODE)) == "":
+        if blank(path_find(address, *T_COUNTRY_CODE)):
             yield address
 
 
@@ -224,30 +228,28 @@ def br_63(doc: Doc) -> Iterator[Element]:
 # --- monetary totals ----------------------------------------------------------------------------------------------
 
 
-def _lmt_requires(doc: Doc, name: str) -> Iterator[Element]:
-    for lmt in doc.all(cac.LegalMonetaryTotal):
-        if child(lmt, cbc(name)) is None:
-            yield lmt
+def _lmt_requires(doc: Doc, tag: str) -> list[Element]:
+    return [lmt for lmt in doc.all(cac.LegalMonetaryTotal) if child(lmt, tag) is None]
 
 
 @rule("BR-12", "fatal", "An Invoice shall have the Sum of Invoice line net amount (BT-106).")
-def br_12(doc: Doc) -> Iterator[Element]:
-    yield from _lmt_requires(doc, "LineExtensionAmount")
+def br_12(doc: Doc) -> list[Element]:
+    return _lmt_requires(doc, cbc.LineExtensionAmount)
 
 
 @rule("BR-13", "fatal", "An Invoice shall have the Invoice total amount without VAT (BT-109).")
-def br_13(doc: Doc) -> Iterator[Element]:
-    yield from _lmt_requires(doc, "TaxExclusiveAmount")
+def br_13(doc: Doc) -> list[Element]:
+    return _lmt_requires(doc, cbc.TaxExclusiveAmount)
 
 
 @rule("BR-14", "fatal", "An Invoice shall have the Invoice total amount with VAT (BT-112).")
-def br_14(doc: Doc) -> Iterator[Element]:
-    yield from _lmt_requires(doc, "TaxInclusiveAmount")
+def br_14(doc: Doc) -> list[Element]:
+    return _lmt_requires(doc, cbc.TaxInclusiveAmount)
 
 
 @rule("BR-15", "fatal", "An Invoice shall have the Amount due for payment (BT-115).")
-def br_15(doc: Doc) -> Iterator[Element]:
-    yield from _lmt_requires(doc, "PayableAmount")
+def br_15(doc: Doc) -> list[Element]:
+    return _lmt_requires(doc, cbc.PayableAmount)
 
 
 # --- lines (context cac:InvoiceLine | cac:CreditNoteLine) ---------------------------------------------------------
@@ -257,7 +259,7 @@ def br_15(doc: Doc) -> Iterator[Element]:
 def br_21(doc: Doc) -> Iterator[Element]:
     for row in doc.line_rows:
         ids = row.ids
-        if not ids or norm(ids[0]) == "":
+        if not ids or blank(ids[0]):
             yield row.el
 
 
@@ -292,15 +294,15 @@ def br_24(doc: Doc) -> Iterator[Element]:
 
 @rule("BR-25", "fatal", "Each Invoice line (BG-25) shall contain the Item name (BT-153).")
 def br_25(doc: Doc) -> Iterator[Element]:
-    name_tag = cbc.Name
+    name_map = doc.child_map(cbc.Name)
     for row in doc.line_rows:
         name = None
         for item in row.items:  # path_find(line, cac:Item, cbc:Name)
-            names = kids(item).get(name_tag)
+            names = name_map.get(item)
             if names:
                 name = names[0]
                 break
-        if name is None or norm(name) == "":
+        if name is None or blank(name):
             yield row.el
 
 
@@ -314,6 +316,9 @@ def br_26(doc: Doc) -> Iterator[Element]:
 @rule("BR-27", "fatal", "The Item net price (BT-146) shall NOT be negative.")
 def br_27(doc: Doc) -> Iterator[Element]:
     for row in doc.line_rows:
+        price = row.price  # xs:decimal of the first: where it is a number, num() of it is the same number
+        if price is not None and price >= 0:
+            continue
         prices = row.price_amounts
         for el in prices:
             price = num(el)
@@ -344,7 +349,7 @@ def _doc_acs(doc: Doc, charge: bool) -> list[Element]:
 def _line_acs(doc: Doc, charge: bool) -> Iterator[Element]:
     for ac in doc.all(T_ALLOWANCE_CHARGE):
         parent = ac.getparent()
-        if parent is not None and parent.tag in T_LINES and xbool(child(ac, T_CHARGE_INDICATOR)) is charge:
+        if parent is not None and parent.tag in T_LINES and is_charge(ac) is charge:
             yield ac
 
 
@@ -361,6 +366,7 @@ def _has_vat_category(ac: Element) -> bool:
     "fatal",
     "Each Document level allowance (BG-20) shall have a Document level allowance amount (BT-92).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_amount,
 )
 def br_31(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, False):
@@ -373,6 +379,7 @@ def br_31(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Document level allowance (BG-20) shall have a Document level allowance VAT category code (BT-95).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=doc_ac_without_category,
 )
 def br_32(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, False):
@@ -386,6 +393,7 @@ def br_32(doc: Doc) -> Iterator[Element]:
     "Each Document level allowance (BG-20) shall have a Document level allowance reason (BT-97) or a Document "
     "level allowance reason code (BT-98).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_reason,
 )
 def br_33(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, False):
@@ -398,6 +406,7 @@ def br_33(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Document level charge (BG-21) shall have a Document level charge amount (BT-99).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_amount,
 )
 def br_36(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, True):
@@ -410,6 +419,7 @@ def br_36(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Document level charge (BG-21) shall have a Document level charge VAT category code (BT-102).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=doc_ac_without_category,
 )
 def br_37(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, True):
@@ -423,6 +433,7 @@ def br_37(doc: Doc) -> Iterator[Element]:
     "Each Document level charge (BG-21) shall have a Document level charge reason (BT-104) or a Document level "
     "charge reason code (BT-105).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_reason,
 )
 def br_38(doc: Doc) -> Iterator[Element]:
     for ac in _doc_acs(doc, True):
@@ -435,6 +446,7 @@ def br_38(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Invoice line allowance (BG-27) shall have an Invoice line allowance amount (BT-136).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_amount,
 )
 def br_41(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, False):
@@ -448,6 +460,7 @@ def br_41(doc: Doc) -> Iterator[Element]:
     "Each Invoice line allowance (BG-27) shall have an Invoice line allowance reason (BT-139) or an Invoice line "
     "allowance reason code (BT-140).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_reason,
 )
 def br_42(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, False):
@@ -460,6 +473,7 @@ def br_42(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Invoice line charge (BG-28) shall have an Invoice line charge amount (BT-141).",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_amount,
 )
 def br_43(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, True):
@@ -472,6 +486,7 @@ def br_43(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Each Invoice line charge shall have an Invoice line charge reason or an invoice line allowance reason code.",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_reason,
 )
 def br_44(doc: Doc) -> Iterator[Element]:
     for ac in _line_acs(doc, True):
@@ -526,14 +541,6 @@ def br_30(doc: Doc) -> Iterator[Element]:
 # --- VAT breakdown ------------------------------------------------------------------------------------------------
 
 
-def _vat_categories(subtotal: Element) -> list[Element]:
-    return [c for c in children(subtotal, cac.TaxCategory) if scheme_is_vat(c)]
-
-
-def _subtotals(doc: Doc) -> list[Element]:
-    return doc.under(cac.TaxSubtotal, cac.TaxTotal)
-
-
 @rule(
     "BR-45",
     "fatal",
@@ -541,9 +548,9 @@ def _subtotals(doc: Doc) -> list[Element]:
     needs=(cac.TaxSubtotal,),
 )
 def br_45(doc: Doc) -> Iterator[Element]:
-    for st in _subtotals(doc):
-        if child(st, cbc.TaxableAmount) is None:
-            yield st
+    for row in doc.subtotal_rows:
+        if row.taxable is None:
+            yield row.el
 
 
 @rule(
@@ -553,9 +560,9 @@ def br_45(doc: Doc) -> Iterator[Element]:
     needs=(cac.TaxSubtotal,),
 )
 def br_46(doc: Doc) -> Iterator[Element]:
-    for st in _subtotals(doc):
-        if child(st, cbc.TaxAmount) is None:
-            yield st
+    for row in doc.subtotal_rows:
+        if row.tax is None:
+            yield row.el
 
 
 @rule(
@@ -565,9 +572,9 @@ def br_46(doc: Doc) -> Iterator[Element]:
     needs=(cac.TaxSubtotal,),
 )
 def br_47(doc: Doc) -> Iterator[Element]:
-    for st in _subtotals(doc):
-        if not any(child(c, T_ID) is not None for c in _vat_categories(st)):
-            yield st
+    for row in doc.subtotal_rows:
+        if not any(category_has_id(c) for c in row.vat_categories):
+            yield row.el
 
 
 @rule(
@@ -577,10 +584,11 @@ def br_47(doc: Doc) -> Iterator[Element]:
     needs=(cac.TaxSubtotal,),
 )
 def br_48(doc: Doc) -> Iterator[Element]:
-    for st in _subtotals(doc):
-        cats = _vat_categories(st)
-        if not any(child(c, cbc.Percent) is not None for c in cats) and not any(category_id(c) == "O" for c in cats):
-            yield st
+    rates = doc.rates  # the elements with a cbc:Percent
+    for row in doc.subtotal_rows:
+        cats = row.vat_categories
+        if not any(c in rates for c in cats) and not any(category_id(c) == "O" for c in cats):
+            yield row.el
 
 
 # --- payment ------------------------------------------------------------------------------------------------------
@@ -611,7 +619,7 @@ def br_50(doc: Doc) -> Iterator[Element]:
         if not codes & {"30", "58"}:
             continue
         for account in children(pm, cac.PayeeFinancialAccount):
-            if norm(child(account, T_ID)) == "":
+            if blank(child(account, T_ID)):
                 yield account
 
 
@@ -654,7 +662,7 @@ def br_61(doc: Doc) -> Iterator[Element]:
 )
 def br_52(doc: Doc) -> Iterator[Element]:
     for adr in doc.all(cac.AdditionalDocumentReference):
-        if norm(child(adr, T_ID)) == "":
+        if blank(child(adr, T_ID)):
             yield adr
 
 

@@ -1,7 +1,9 @@
 """Dutch national rules of Peppol BIS Billing 3.0.21 (NL-R-001 .. NL-R-009).
 
 They apply when the supplier's postal address country is NL (``$supplierCountryIsNL`` in the Schematron); some
-also require the customer (or the fiscal representative) to be in the Netherlands.
+also require the customer (or the fiscal representative) to be in the Netherlands. Each rule asks this itself (so it
+stands on its own) and also has it as its guard, so that for any other supplier the runner skips all nine with one
+call.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from ublexport.rules._doc import (
     T_PARTY,
     Doc,
     Element,
+    blank,
     cac,
     cbc,
     child,
@@ -38,7 +41,7 @@ def _address_complete(address: Element) -> bool:
 
 
 def _kvk_or_oin(company_id: Element) -> bool:
-    return company_id.get("schemeID") in ("0106", "0190") and norm(company_id) != ""
+    return company_id.get("schemeID") in ("0106", "0190") and not blank(company_id)
 
 
 @rule(
@@ -47,6 +50,7 @@ def _kvk_or_oin(company_id: Element) -> bool:
     "For suppliers in the Netherlands, if the document is a creditnote, the document MUST contain an invoice "
     "reference (cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID)",
     FAMILY,
+    when=_nl,
 )
 def nl_r_001(doc: Doc) -> Iterator[Element]:
     if not _nl(doc):
@@ -63,6 +67,7 @@ def nl_r_001(doc: Doc) -> Iterator[Element]:
     "cac:PostalAddress) MUST contain street name (cbc:StreetName), city (cbc:CityName) and post code "
     "(cbc:PostalZone)",
     FAMILY,
+    when=_nl,
 )
 def nl_r_002(doc: Doc) -> Iterator[Element]:
     if not _nl(doc):
@@ -78,6 +83,7 @@ def nl_r_002(doc: Doc) -> Iterator[Element]:
     "For suppliers in the Netherlands, the legal entity identifier MUST be either a KVK or OIN number (schemeID "
     "0106 or 0190)",
     FAMILY,
+    when=_nl,
 )
 def nl_r_003(doc: Doc) -> Iterator[Element]:
     if not _nl(doc):
@@ -94,6 +100,7 @@ def nl_r_003(doc: Doc) -> Iterator[Element]:
     "(cac:AccountingCustomerParty/cac:Party/cac:PostalAddress) MUST contain the street name (cbc:StreetName), the "
     "city (cbc:CityName) and post code (cbc:PostalZone)",
     FAMILY,
+    when=_nl,
 )
 def nl_r_004(doc: Doc) -> Iterator[Element]:
     if not (_nl(doc) and doc.customer_country == "NL"):
@@ -109,6 +116,7 @@ def nl_r_004(doc: Doc) -> Iterator[Element]:
     "For suppliers in the Netherlands, if the customer is in the Netherlands, the customer's legal entity "
     "identifier MUST be either a KVK or OIN number (schemeID 0106 or 0190)",
     FAMILY,
+    when=_nl,
 )
 def nl_r_005(doc: Doc) -> Iterator[Element]:
     if not (_nl(doc) and doc.customer_country == "NL"):
@@ -125,6 +133,7 @@ def nl_r_005(doc: Doc) -> Iterator[Element]:
     "address (cac:TaxRepresentativeParty/cac:PostalAddress) MUST contain street name (cbc:StreetName), city "
     "(cbc:CityName) and post code (cbc:PostalZone)",
     FAMILY,
+    when=_nl,
 )
 def nl_r_006(doc: Doc) -> Iterator[Element]:
     if not _nl(doc) or _country(doc.top(cac.TaxRepresentativeParty)) != "NL":
@@ -140,6 +149,7 @@ def nl_r_006(doc: Doc) -> Iterator[Element]:
     "For suppliers in the Netherlands, the supplier MUST provide a means of payment (cac:PaymentMeans) if the "
     "payment is from customer to supplier",
     FAMILY,
+    when=_nl,
 )
 def nl_r_007(doc: Doc) -> Iterator[Element]:
     if not _nl(doc) or doc.all(cac.PaymentMeans):
@@ -159,6 +169,7 @@ def nl_r_007(doc: Doc) -> Iterator[Element]:
     "For suppliers in the Netherlands, if the customer is in the Netherlands, the payment means code "
     "(cac:PaymentMeans/cbc:PaymentMeansCode) MUST be one of 30, 48, 49, 57, 58 or 59",
     FAMILY,
+    when=_nl,
 )
 def nl_r_008(doc: Doc) -> Iterator[Element]:
     if not (_nl(doc) and doc.customer_country == "NL"):
@@ -174,6 +185,7 @@ def nl_r_008(doc: Doc) -> Iterator[Element]:
     "For suppliers in the Netherlands, if an order line reference (cac:OrderLineReference/cbc:LineID) is used, "
     "there must be an order reference on the document level (cac:OrderReference/cbc:ID)",
     FAMILY,
+    when=_nl,
 )
 def nl_r_009(doc: Doc) -> Iterator[Element]:
     if not _nl(doc) or path_find(doc.root, cac.OrderReference, T_ID) is not None:

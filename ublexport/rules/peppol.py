@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from functools import lru_cache
 
 from ublexport.rules import codes
 from ublexport.rules._doc import (
@@ -19,20 +20,22 @@ from ublexport.rules._doc import (
     ZERO,
     Doc,
     Element,
+    ac_with_bad_indicator,
     cac,
     cbc,
     child,
     children,
     dec,
+    indicator_text,
+    leaf_dec,
     norm,
-    parent_is,
     path_all,
     path_find,
     round2,
     string,
     xdate,
 )
-from ublexport.rules.registry import Check, rule
+from ublexport.rules.registry import Check, Guard, rule
 
 FAMILY = "peppol"
 SLACK = Decimal("0.02")
@@ -64,8 +67,10 @@ def _both_german(doc: Doc) -> bool:
     return doc.supplier_country == "DE" and doc.customer_country == "DE"
 
 
-def peppol_rule(rule_id: str, flag: str, message: str, needs: tuple[str, ...] = ()) -> Callable[[Check], Check]:
-    return rule(rule_id, flag, message, FAMILY, needs=needs)
+def peppol_rule(
+    rule_id: str, flag: str, message: str, needs: tuple[str, ...] = (), when: Guard | None = None
+) -> Callable[[Check], Check]:
+    return rule(rule_id, flag, message, FAMILY, needs=needs, when=when)
 
 
 # --- document level -----------------------------------------------------------------------------------------------
@@ -245,7 +250,7 @@ def _ac_kind(ac: Element) -> str:
     "PEPPOL-EN16931-R041",
     "fatal",
     "Allowance/charge base amount MUST be provided when allowance/charge percentage is provided.",
-    needs=(T_ALLOWANCE_CHARGE,),
+    needs=(cbc.MultiplierFactorNumeric,),  # a percentage without a base amount
 )
 def r041(doc: Doc) -> Iterator[Element]:
     for ac, kind in _peppol_acs(doc):
@@ -257,7 +262,7 @@ def r041(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R042",
     "fatal",
     "Allowance/charge percentage MUST be provided when allowance/charge base amount is provided.",
-    needs=(T_ALLOWANCE_CHARGE,),
+    needs=(cbc.BaseAmount,),  # a base amount without a percentage
 )
 def r042(doc: Doc) -> Iterator[Element]:
     for ac, kind in _peppol_acs(doc):
@@ -269,7 +274,7 @@ def r042(doc: Doc) -> Iterator[Element]:
     "PEPPOL-EN16931-R040",
     "fatal",
     "Allowance/charge amount must equal base amount * percentage/100 if base amount and percentage exists",
-    needs=(T_ALLOWANCE_CHARGE,),
+    needs=(cbc.MultiplierFactorNumeric,),  # it compares a percentage with the amount
 )
 def r040(doc: Doc) -> Iterator[Element]:
     for ac, kind in _peppol_acs(doc):
@@ -290,10 +295,11 @@ def r040(doc: Doc) -> Iterator[Element]:
     "fatal",
     "Allowance/charge ChargeIndicator value MUST equal 'true' or 'false'",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_with_bad_indicator,
 )
 def r043(doc: Doc) -> Iterator[Element]:
     for ac, kind in _peppol_acs(doc):
-        if kind == "general" and norm(child(ac, cbc.ChargeIndicator)) not in ("true", "false"):
+        if kind == "general" and indicator_text(ac) not in ("true", "false"):
             yield ac
 
 
@@ -305,7 +311,7 @@ def r043(doc: Doc) -> Iterator[Element]:
 )
 def r044(doc: Doc) -> Iterator[Element]:
     for ac in doc.under(T_ALLOWANCE_CHARGE, cac.Price):
-        if norm(child(ac, cbc.ChargeIndicator)) != "false":
+        if indicator_text(ac) != "false":
             yield ac
 
 
@@ -366,6 +372,8 @@ _R051_TAGS = tuple(
 )
 def r051(doc: Doc) -> Iterator[Element]:
     currencies = {string(c) for c in doc.tops(cbc.DocumentCurrencyCode)}
+    if currencies.issuperset(doc.amount_currencies):  # all amounts (the tags below and cbc:TaxAmount) agree
+        return
     for tag in _R051_TAGS:
         values = doc.attribute_values(tag, "currencyID")
         if currencies.issuperset(values):
@@ -428,43 +436,55 @@ def r120(doc: Doc) -> Iterator[Element]:
     invoice = doc.is_invoice
     for row in doc.line_rows:
         nets = row.nets
-        net_el = nets[0] if nets else None
-        net = dec(net_el) if net_el is not None else ZERO
+        net = row.net if nets else ZERO
         quantities = row.invoiced if invoice else row.credited
-        quantity = dec(quantities[0]) if quantities else ONE
-        prices = row.price_amounts
-        price = dec(prices[0]) if prices else ZERO
+        quantity = leaf_dec(quantities[0]) if quantities else ONE
+        price = row.price if row.price_amounts else ZERO
         base: Decimal | None = ONE
         bases = row.base_quantities
         if bases:
-            base = dec(bases[0])
+            base = leaf_dec(bases[0])
             if base is not None and base == 0:
                 base = ONE
         if row.acs:
-            allowances = _line_ac_total(row.acs, "false")
-            charges = _line_ac_total(row.acs, "true")
+            allowances, charges = _line_ac_totals(row.acs)
         else:  # what the sums below come to without allowances and charges
             allowances = charges = ZERO
         if net is None or quantity is None or price is None or base is None or allowances is None or charges is None:
-            yield net_el if net_el is not None else row.el
+            yield nets[0] if nets else row.el
             continue
         expected = quantity * (price / base) + charges - allowances
         if not net - SLACK <= expected <= net + SLACK:  # slack(net, expected), inlined
-            yield net_el if net_el is not None else row.el
+            yield nets[0] if nets else row.el
 
 
-def _line_ac_total(acs: list[Element], indicator: str) -> Decimal | None:
-    """round(sum(cac:AllowanceCharge[normalize-space(cbc:ChargeIndicator) = indicator]/cbc:Amount) * 100) div 100."""
-    total = ZERO
+def _line_ac_totals(acs: list[Element]) -> tuple[Decimal | None, Decimal | None]:
+    """round(sum(cac:AllowanceCharge[normalize-space(cbc:ChargeIndicator) = X]/cbc:Amount) * 100) div 100 for X
+    'false' (the allowances) and 'true' (the charges), in one pass; None where an amount is no decimal."""
+    allowances: Decimal | None = ZERO
+    charges: Decimal | None = ZERO
     for ac in acs:
-        if norm(child(ac, cbc.ChargeIndicator)) != indicator:
-            continue
-        for amount in children(ac, cbc.Amount):
-            value = dec(amount)
-            if value is None:
-                return None
-            total += value
-    return round2(total)
+        indicator = indicator_text(ac)
+        if indicator == "false":
+            if allowances is not None:
+                allowances = _plus_amounts(allowances, ac)
+        elif indicator == "true" and charges is not None:
+            charges = _plus_amounts(charges, ac)
+    # round2(ZERO) is Decimal(0), ZERO itself: only a sum that was added to needs the rounding.
+    return (
+        allowances if allowances is None or allowances is ZERO else round2(allowances),
+        charges if charges is None or charges is ZERO else round2(charges),
+    )
+
+
+def _plus_amounts(total: Decimal, ac: Element) -> Decimal | None:
+    """total + the xs:decimal of each cbc:Amount of ac; None if one is no decimal."""
+    for amount in children(ac, cbc.Amount):
+        value = dec(amount)
+        if value is None:
+            return None
+        total += value
+    return total
 
 
 @peppol_rule(
@@ -783,27 +803,41 @@ _BY_SCHEME = {entry[0]: (position, entry[5]) for position, entry in enumerate(_C
 _NL_VAT_POSITION = next(position for position, entry in enumerate(_COMMON) if entry[0] == "NL-VAT")
 
 
+_T_ENDPOINT_ID = cbc.EndpointID
+_T_COMPANY_ID = cbc.CompanyID
+_T_PARTY_TAX_SCHEME = cac.PartyTaxScheme
+
+
 def _matching_scheme(el: Element) -> str | None:
     """The first identifier rule of the Peppol pattern whose context matches this element."""
     scheme = el.get("schemeID")
     entry = _BY_SCHEME.get(scheme) if scheme is not None else None
-    if entry is not None and entry[1] and el.tag != cbc.EndpointID:
+    if entry is not None and entry[1] and el.tag != _T_ENDPOINT_ID:
         entry = None  # that rule applies to an EndpointID only
     if entry is not None and entry[0] < _NL_VAT_POSITION:
         return scheme
-    if (
-        el.tag == cbc.CompanyID
-        and parent_is(el, cac.PartyTaxScheme)
-        and _vat_scheme_normalized(el.getparent())
-        and norm(el).startswith("NL")
-    ):
-        return "NL-VAT"
+    if el.tag == _T_COMPANY_ID:
+        pts = el.getparent()
+        if pts is not None and pts.tag == _T_PARTY_TAX_SCHEME and _starts_nl(el) and _vat_scheme_normalized(pts):
+            return "NL-VAT"
     return scheme if entry is not None else None
 
 
-def _vat_scheme_normalized(pts: Element | None) -> bool:
+def _starts_nl(el: Element) -> bool:
+    """normalize-space(el) starts with 'NL' (a text starting so needs no normalising)."""
+    text = el.text
+    if text is not None and text.startswith("NL"):
+        return True
+    return norm(el).startswith("NL")
+
+
+def _vat_scheme_normalized(pts: Element) -> bool:
     """[normalize-space(cac:TaxScheme/cbc:ID) = 'VAT'] (no upper-case here)."""
-    return pts is not None and any(norm(i) == "VAT" for i in path_all(pts, cac.TaxScheme, T_ID))
+    for scheme in children(pts, cac.TaxScheme):
+        for i in children(scheme, T_ID):
+            if (i.text == "VAT" and not len(i)) or norm(i) == "VAT":
+                return True
+    return False
 
 
 def _identifiers_by_scheme(doc: Doc) -> dict[str, list[Element]]:
@@ -819,17 +853,44 @@ def _identifiers_by_scheme(doc: Doc) -> dict[str, list[Element]]:
     return cached
 
 
-def _make_common(key: str, rule_id: str, flag: str, message: str, test: object) -> None:
+_TESTS = {entry[0]: entry[4] for entry in _COMMON}
+
+
+@lru_cache(maxsize=2048)
+def _identifier_ok(key: str, value: str) -> bool:
+    """The test of the PEPPOL-COMMON rule for ``key`` on an identifier's string value. Cached: a supplier's and its
+    customers' identifiers come back invoice after invoice, and the checksums cost more than a look-up."""
+    return bool(_TESTS[key](value))  # type: ignore[operator]
+
+
+def _bad_identifier(doc: Doc) -> bool:
+    """The guard of the PEPPOL-COMMON rules: some identifier fails the test of the rule that applies to it.
+
+    Every rule tests its own identifiers; asking all the tests once here lets the runner skip the seventeen rules
+    together when all identifiers are well-formed (and their checks then find the same failures again).
+    """
+    found: bool | None = doc.memo.get("bad_identifier")
+    if found is None:
+        found = any(
+            not _identifier_ok(key, string(el))
+            for key, elements in _identifiers_by_scheme(doc).items()
+            for el in elements
+        )
+        doc.memo["bad_identifier"] = found
+    return found
+
+
+def _make_common(key: str, rule_id: str, flag: str, message: str) -> None:
     def check(doc: Doc) -> Iterator[Element]:
         for el in _identifiers_by_scheme(doc).get(key, ()):
-            if not test(string(el)):  # type: ignore[operator]
+            if not _identifier_ok(key, string(el)):
                 yield el
 
-    rule(rule_id, flag, message, FAMILY)(check)
+    rule(rule_id, flag, message, FAMILY, when=_bad_identifier)(check)
 
 
 for _key, _rid, _flag, _msg, _test, _endpoint_only in _COMMON:
-    _make_common(_key, _rid, _flag, _msg, _test)
+    _make_common(_key, _rid, _flag, _msg)
 
 
 # --- code lists and profile (PEPPOL-EN16931-CL*, -P*, -F001) --------------------------------------------------------
@@ -900,6 +961,8 @@ _CL007_TAGS = (*_R051_TAGS, cbc.TaxAmount)
 
 @peppol_rule("PEPPOL-EN16931-CL007", "fatal", "Currency code must be according to ISO 4217:2005")
 def cl007(doc: Doc) -> Iterator[Element]:
+    if codes.PEPPOL_ISO4217.issuperset(doc.amount_currencies):  # _CL007_TAGS are the AMOUNT_TAGS
+        return
     for tag in _CL007_TAGS:
         values = doc.attribute_values(tag, "currencyID")
         if codes.PEPPOL_ISO4217.issuperset(values):

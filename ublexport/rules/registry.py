@@ -9,7 +9,13 @@ runner then skips it without calling it:
 - ``needs``: element tags (Clark notation); the rule can only fire if at least one of them occurs in the document
   (e.g. BR-17 needs a cac:PayeeParty). The runner looks them up in the tag index it builds anyway.
 - ``when``: a predicate on the document, e.g. "a VAT category K is used" for the BR-IC-* family or "the supplier
-  is Dutch" for NL-R-*. Predicates are shared between the rules of a family and memoised per check.
+  is Dutch" for NL-R-*. Predicates are shared between the rules of a family and memoised per check; consecutive
+  rules with the same predicate form one block, and the runner asks it once for the block.
+
+  A predicate may also be a family's cheap verdict on the whole document: "no amount has more than two decimals"
+  for BR-DEC-*, "every allowance and charge has an amount / a reason" for the dozen rules that report one without,
+  "every identifier passes its checksum" for PEPPOL-COMMON-*. It must then only be false where none of its rules
+  can fire: the rules still do their own checks whenever it is true.
 
 A guard must never change the outcome, only avoid work: every rule has a test that makes it fire.
 """

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from ublexport.rules import codes
 from ublexport.rules._doc import (
+    HUNDRED,
     T_ALLOWANCE_CHARGE,
     T_ID,
     T_LINES,
@@ -19,18 +20,20 @@ from ublexport.rules._doc import (
     ZERO,
     Doc,
     Element,
+    ac_without_reason,
     cac,
+    category_has_id,
     cbc,
     child,
     children,
     dec,
     decimals_after_point,
+    is_charge,
     kids,
     path_all,
     round2,
     scheme_is_vat,
     string,
-    xbool,
     xround,
 )
 from ublexport.rules.registry import rule
@@ -51,8 +54,23 @@ def _lmts(doc: Doc) -> list[Element]:
     return doc.all(cac.LegalMonetaryTotal)
 
 
+_LMT_TAGS = {
+    n: cbc(n)
+    for n in (
+        "LineExtensionAmount",
+        "TaxExclusiveAmount",
+        "TaxInclusiveAmount",
+        "AllowanceTotalAmount",
+        "ChargeTotalAmount",
+        "PrepaidAmount",
+        "PayableRoundingAmount",
+        "PayableAmount",
+    )
+}
+
+
 def _amount(lmt: Element, name: str) -> Element | None:
-    return child(lmt, cbc(name))
+    return child(lmt, _LMT_TAGS[name])
 
 
 def _doc_ac_amounts(doc: Doc, lmt: Element, charge: bool) -> list[Element] | None:
@@ -62,7 +80,7 @@ def _doc_ac_amounts(doc: Doc, lmt: Element, charge: bool) -> list[Element] | Non
         return None
     out: list[Element] = []
     for ac in children(parent, T_ALLOWANCE_CHARGE):
-        if xbool(child(ac, cbc.ChargeIndicator)) is charge:
+        if is_charge(ac) is charge:
             out.extend(children(ac, cbc.Amount))
     return out
 
@@ -71,7 +89,7 @@ def _has_doc_acs(lmt: Element, charge: bool) -> bool:
     parent = lmt.getparent()
     if parent is None:
         return False
-    return any(xbool(child(ac, cbc.ChargeIndicator)) is charge for ac in children(parent, T_ALLOWANCE_CHARGE))
+    return any(is_charge(ac) is charge for ac in children(parent, T_ALLOWANCE_CHARGE))
 
 
 # --- BR-CO-10 .. BR-CO-16: document totals ------------------------------------------------------------------------
@@ -79,7 +97,13 @@ def _has_doc_acs(lmt: Element, charge: bool) -> bool:
 
 @rule("BR-CO-10", "fatal", "Sum of Invoice line net amount (BT-106) = Σ Invoice line net amount (BT-131).")
 def br_co_10(doc: Doc) -> Iterator[Element]:
-    line_sum = _sum([a for row in doc.line_rows for a in row.nets])
+    line_sum: Decimal | None = ZERO
+    for row in doc.line_rows:
+        value = row.net_total
+        if value is None:
+            line_sum = None
+            break
+        line_sum += value  # type: ignore[operator]  # not None until the break
     for lmt in _lmts(doc):
         total = dec(_amount(lmt, "LineExtensionAmount"))
         if total is None or line_sum is None or total != round2(line_sum):
@@ -226,26 +250,25 @@ def br_co_14(doc: Doc) -> Iterator[Element]:
     needs=(cac.TaxSubtotal,),
 )
 def br_co_17(doc: Doc) -> Iterator[Element]:
-    for st in doc.under(cac.TaxSubtotal, cac.TaxTotal):
-        percents = [
-            p for cat in children(st, cac.TaxCategory) if scheme_is_vat(cat) for p in children(cat, cbc.Percent)
-        ]
-        tax_el = child(st, cbc.TaxAmount)
-        tax, taxable = dec(tax_el), dec(child(st, cbc.TaxableAmount))
+    rates = doc.rates
+    for row in doc.subtotal_rows:
+        percents = [v for cat in row.vat_categories for v in rates.get(cat, ())]
+        tax_el = row.tax
+        tax, taxable = dec(tax_el), dec(row.taxable)
         ok = False
         if tax is not None:
             if not percents:
                 ok = xround(tax) == 0
             else:
-                rate = dec(percents[0])
+                rate = percents[0]
                 if rate is not None and len(percents) == 1:
                     if xround(rate) == 0:
                         ok = xround(tax) == 0
                     elif taxable is not None:
-                        expected = round2(abs(taxable) * (rate / 100))
+                        expected = round2(abs(taxable) * (rate / HUNDRED))
                         ok = abs(tax) - 1 < expected < abs(tax) + 1
         if not ok:
-            yield tax_el if tax_el is not None else st
+            yield tax_el if tax_el is not None else row.el
 
 
 @rule("BR-CO-18", "fatal", "An Invoice shall at least have one VAT breakdown group (BG-23).")
@@ -278,7 +301,7 @@ def br_co_03(doc: Doc) -> Iterator[Element]:
 def br_co_04(doc: Doc) -> Iterator[Element]:
     for row in doc.line_rows:
         for category in row.categories:
-            if scheme_is_vat(category) and child(category, T_ID) is not None:
+            if scheme_is_vat(category) and category_has_id(category):
                 break
         else:
             yield row.el
@@ -344,8 +367,7 @@ def _line_acs(doc: Doc, charge: bool) -> list[Element]:
     key = "line_charges" if charge else "line_allowances"
     found: list[Element] | None = doc.memo.get(key)
     if found is None:
-        indicator = cbc.ChargeIndicator
-        found = doc.memo[key] = [ac for row in doc.line_rows for ac in row.acs if xbool(child(ac, indicator)) is charge]
+        found = doc.memo[key] = [ac for row in doc.line_rows for ac in row.acs if is_charge(ac) is charge]
     return found
 
 
@@ -355,6 +377,7 @@ def _line_acs(doc: Doc, charge: bool) -> list[Element]:
     "Each Document level allowance (BG-20) shall contain a Document level allowance reason (BT-97) or a Document "
     "level allowance reason code (BT-98), or both.",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_reason,
 )
 def br_co_21(doc: Doc) -> Iterator[Element]:
     yield from _reason_missing(doc.doc_acs(False))
@@ -366,6 +389,7 @@ def br_co_21(doc: Doc) -> Iterator[Element]:
     "Each Document level charge (BG-21) shall contain a Document level charge reason (BT-104) or a Document level "
     "charge reason code (BT-105), or both.",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_reason,
 )
 def br_co_22(doc: Doc) -> Iterator[Element]:
     yield from _reason_missing(doc.doc_acs(True))
@@ -377,6 +401,7 @@ def br_co_22(doc: Doc) -> Iterator[Element]:
     "Each Invoice line allowance (BG-27) shall contain an Invoice line allowance reason (BT-139) or an Invoice "
     "line allowance reason code (BT-140), or both.",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_reason,
 )
 def br_co_23(doc: Doc) -> Iterator[Element]:
     yield from _reason_missing(_line_acs(doc, False))
@@ -388,6 +413,7 @@ def br_co_23(doc: Doc) -> Iterator[Element]:
     "Each Invoice line charge (BG-28) shall contain an Invoice line charge reason (BT-144) or an Invoice line "
     "charge reason code (BT-145), or both.",
     needs=(T_ALLOWANCE_CHARGE,),
+    when=ac_without_reason,
 )
 def br_co_24(doc: Doc) -> Iterator[Element]:
     yield from _reason_missing(_line_acs(doc, True))
@@ -401,17 +427,20 @@ def br_co_24(doc: Doc) -> Iterator[Element]:
     needs=(cac.AccountingSupplierParty,),
 )
 def br_co_26(doc: Doc) -> Iterator[Element]:
+    # The three ways to identify the seller, cheapest and most common first: any one of them settles it.
     for asp in doc.all(cac.AccountingSupplierParty):
-        party = path_all(asp, T_PARTY)
-        vat = any(
+        parties = path_all(asp, T_PARTY)
+        if any(path_all(p, cac.PartyLegalEntity, cbc.CompanyID) for p in parties):
+            continue
+        if any(
             scheme_is_vat(pts) and child(pts, cbc.CompanyID) is not None
-            for p in party
+            for p in parties
             for pts in children(p, cac.PartyTaxScheme)
-        )
-        ident = any(i.get("schemeID") != "SEPA" for p in party for i in path_all(p, cac.PartyIdentification, T_ID))
-        legal = any(path_all(p, cac.PartyLegalEntity, cbc.CompanyID) for p in party)
-        if not (vat or ident or legal):
-            yield asp
+        ):
+            continue
+        if any(i.get("schemeID") != "SEPA" for p in parties for i in path_all(p, cac.PartyIdentification, T_ID)):
+            continue
+        yield asp
 
 
 # --- BR-DEC-*: at most two decimals -------------------------------------------------------------------------------
@@ -441,7 +470,14 @@ def _dec_rule(rule_id: str, what: str, bt: str, scope: str, name: str) -> None:
             if found and decimals_after_point(found[0]) > 2:
                 yield found[0]
 
-    rule(rule_id, "fatal", message, needs=(cbc(name),))(check)  # it reports only cbc:name elements
+    # It reports only cbc:name elements, and only one with more than two decimals.
+    rule(rule_id, "fatal", message, needs=(cbc(name),), when=_some_long_decimals)(check)
+
+
+def _some_long_decimals(doc: Doc) -> bool:
+    """The guard of the BR-DEC rules: some amount of their tags, anywhere, may have more than two decimals (see
+    Doc.long_decimals)."""
+    return doc.long_decimals
 
 
 for _id, _what, _bt, _scope, _name in (

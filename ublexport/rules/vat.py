@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 from ublexport.rules._doc import (
+    HUNDRED,
     T_ALLOWANCE_CHARGE,
-    T_CLASSIFIED_TAX_CATEGORY,
     T_ID,
     T_ITEM,
     T_LINES,
@@ -35,13 +35,13 @@ from ublexport.rules._doc import (
     child,
     children,
     dec,
+    is_charge,
     num,
     path_find,
     round2,
     scheme_is_vat,
     string,
     uses_category,
-    xbool,
 )
 from ublexport.rules.registry import rule
 
@@ -96,12 +96,20 @@ def _tax_categories(doc: Doc, code: str) -> list[Element]:
 
 
 _NONE: list[Element] = []
+_NONE_RATES: list[Decimal | None] = []
 
 
 def _line_categories(doc: Doc, code: str, vat_only: bool = True) -> list[Element]:
-    """//cac:ClassifiedTaxCategory[normalize-space(cbc:ID) = code][VAT]."""
+    """//cac:ClassifiedTaxCategory[normalize-space(cbc:ID) = code][VAT]; memoised per check (three rules of each
+    category ask), shared list."""
     cats = _classified(doc, code)
-    return [c for c in cats if scheme_is_vat(c)] if vat_only else cats
+    if not vat_only:
+        return cats
+    key = ("vat_line_categories", code)
+    found: list[Element] | None = doc.memo.get(key)
+    if found is None:
+        found = doc.memo[key] = [c for c in cats if scheme_is_vat(c)]
+    return found
 
 
 def _subtotal_categories(doc: Doc, code: str) -> list[Element]:
@@ -123,25 +131,12 @@ def _seller_ok(doc: Doc, code: str) -> bool:
     return doc.seller_any_tax_id or doc.taxrep_vat_id
 
 
-def _rates(categories: list[Element]) -> list[Decimal | None]:
+def _rates(doc: Doc, categories: list[Element]) -> list[Decimal | None]:
     """xs:decimal(cbc:Percent) of each of the categories, in order."""
-    return [dec(p) for c in categories for p in children(c, T_PERCENT)]
-
-
-class _LineVat:
-    """What the -08 rules read of a line: the category codes of its first item and of all its items, the rates
-    of all its items' categories, and its net amounts."""
-
-    __slots__ = ("codes", "first_item_codes", "nets", "rates")
-
-    def __init__(self, row: LineRow) -> None:
-        items = row.items
-        first = children(items[0], T_CLASSIFIED_TAX_CATEGORY) if items else _NONE
-        cats = row.categories
-        self.first_item_codes = [category_id(c) for c in first]
-        self.codes = [category_id(c) for c in cats]
-        self.rates = _rates(cats)
-        self.nets = row.nets
+    rates = doc.rates
+    if len(categories) == 1:
+        return rates.get(categories[0], _NONE_RATES)
+    return [v for c in categories for v in rates.get(c, _NONE_RATES)]
 
 
 class _AcVat:
@@ -150,68 +145,51 @@ class _AcVat:
 
     __slots__ = ("amounts", "codes", "indicator", "rates")
 
-    def __init__(self, ac: Element) -> None:
+    def __init__(self, doc: Doc, ac: Element) -> None:
         cats = children(ac, T_TAX_CATEGORY)
         self.codes = [category_id(c) for c in cats]
-        self.rates = _rates(cats)
-        self.indicator = xbool(child(ac, cbc.ChargeIndicator))
+        self.rates = _rates(doc, cats)
+        self.indicator = is_charge(ac)
         self.amounts = children(ac, cbc.Amount)
-
-
-def _line_vat(doc: Doc, line: Element) -> _LineVat:
-    """The _LineVat of a line (of any line: each is one of doc.all_lines, so all are made at once)."""
-    memo: dict[Element, _LineVat] | None = doc.memo.get("line_vat")
-    if memo is None:
-        memo = doc.memo["line_vat"] = {row.el: _LineVat(row) for row in doc.line_rows}
-    return memo[line]
 
 
 def _ac_vat(doc: Doc, ac: Element) -> _AcVat:
     memo: dict[Element, _AcVat] = doc.memo.setdefault("ac_vat", {})
     found = memo.get(ac)
     if found is None:
-        found = memo[ac] = _AcVat(ac)
+        found = memo[ac] = _AcVat(doc, ac)
     return found
 
 
-def _category_sum(doc: Doc, code: str, lines: list[Element]) -> Decimal | None:
+def _category_sum(doc: Doc, code: str, lines: list[LineRow]) -> Decimal | None:
     """Σ line net amounts + Σ document charges - Σ document allowances, all of the category (exact)."""
     total = ZERO
-    for line in lines:
-        row = _line_vat(doc, line)
-        if code in row.first_item_codes:
-            for amount in row.nets:
-                value = dec(amount)
-                if value is None:
-                    return None
-                total += value
-    for ac in doc.doc_allowance_charges:
-        acv = _ac_vat(doc, ac)
-        indicator = acv.indicator
-        if indicator is None or code not in acv.codes:
-            continue
-        for amount in acv.amounts:
-            value = dec(amount)
+    for row in lines:
+        if code in row.first_codes:
+            value = row.net_total
             if value is None:
                 return None
-            total += value if indicator else -value
-    return total
+            total += value
+    return _add_doc_acs(doc, total, code, None)
 
 
-def _category_sum_at_rate(doc: Doc, code: str, rate: Decimal, lines: list[Element]) -> Decimal | None:
+def _category_sum_at_rate(doc: Doc, code: str, rate: Decimal, lines: list[LineRow]) -> Decimal | None:
     total = ZERO
-    for line in lines:
-        row = _line_vat(doc, line)
+    for row in lines:
         if code in row.codes and rate in row.rates:
-            for amount in row.nets:
-                value = dec(amount)
-                if value is None:
-                    return None
-                total += value
+            value = row.net_total
+            if value is None:
+                return None
+            total += value
+    return _add_doc_acs(doc, total, code, rate)
+
+
+def _add_doc_acs(doc: Doc, total: Decimal, code: str, rate: Decimal | None) -> Decimal | None:
+    """total + Σ document charges - Σ document allowances of the category (and rate, if given)."""
     for ac in doc.doc_allowance_charges:
         acv = _ac_vat(doc, ac)
         indicator = acv.indicator
-        if indicator is None or code not in acv.codes or rate not in acv.rates:
+        if indicator is None or code not in acv.codes or (rate is not None and rate not in acv.rates):
             continue
         for amount in acv.amounts:
             value = dec(amount)
@@ -229,17 +207,6 @@ def _register(rule_id: str, message: str, check: Check, code: str) -> None:
     rule(rule_id, "fatal", message, when=uses_category(code))(check)
 
 
-def _root_lines(doc: Doc) -> tuple[list[Element], list[Element]]:
-    """The invoice lines and the credit note lines among the root's children."""
-    found: tuple[list[Element], list[Element]] | None = doc.memo.get("root_lines")
-    if found is None:
-        invoice_tag = cac.InvoiceLine
-        invoice = [el for el in doc.lines if el.tag == invoice_tag]
-        credit = [el for el in doc.lines if el.tag != invoice_tag]
-        found = doc.memo["root_lines"] = (invoice, credit)
-    return found
-
-
 def _used_on_ac_at_rate(doc: Doc, code: str, rate: Decimal) -> bool:
     """Some //cac:AllowanceCharge has code and rate on its categories."""
     return any(code in (acv := _ac_vat(doc, ac)).codes and rate in acv.rates for ac in doc.all(T_ALLOWANCE_CHARGE))
@@ -247,9 +214,12 @@ def _used_on_ac_at_rate(doc: Doc, code: str, rate: Decimal) -> bool:
 
 def _used_at_rate(doc: Doc, line_tag: str, code: str, rate: Decimal) -> bool:
     """Some //line_tag has code on its first item and rate on one of its items' categories."""
-    return any(
-        code in (row := _line_vat(doc, line)).first_item_codes and rate in row.rates for line in doc.all(line_tag)
-    )
+    row_of = doc.row_of
+    for line in doc.all(line_tag):
+        row = row_of[line]
+        if code in row.first_codes and rate in row.rates:
+            return True
+    return False
 
 
 # --- -01: the VAT breakdown ---------------------------------------------------------------------------------------
@@ -367,19 +337,36 @@ def _rule_03_04(code: str, charge: bool) -> None:
 # --- -05 .. -07: rates --------------------------------------------------------------------------------------------
 
 
-def _rate_ok(code: str, category: Element) -> bool:
-    percents = children(category, T_PERCENT)
+def _rate_ok(doc: Doc, code: str, category: Element) -> bool:
+    """The -05 .. -07 rate test of a category with this code: no cbc:Percent for O; for S some rate above zero,
+    for L and M some rate of zero or more; for the others exactly one rate, of zero.
+
+    The rates compare as xs:double (num), which is the xs:decimal already read into doc.rates wherever that is a
+    number; only a rate that is not (an exponent, or no number at all) is read again, by _rate_ok_by_num.
+    """
+    rates = doc.rates.get(category)
     if code == "O":
-        return not percents
-    if code == "S":
-        for p in percents:
-            v = num(p)
-            if v is not None and v > 0:
-                return True
+        return rates is None
+    if rates is None:  # no cbc:Percent
         return False
-    if code in ("L", "M"):
-        return any((v := num(p)) is not None and v >= 0 for p in percents)
-    return len(percents) == 1 and dec(percents[0]) == 0
+    if code == "S" or code == "L" or code == "M":
+        undecided = False
+        for v in rates:
+            if v is None:
+                undecided = True
+            elif v > ZERO or (v == ZERO and code != "S"):
+                return True
+        return undecided and _rate_ok_by_num(doc, code, category)
+    return len(rates) == 1 and rates[0] == ZERO
+
+
+def _rate_ok_by_num(doc: Doc, code: str, category: Element) -> bool:
+    """_rate_ok for S, L and M, each rate read as xs:double."""
+    for p in doc.child_map(T_PERCENT).get(category, _NONE):
+        v = num(p)
+        if v is not None and (v > 0 if code == "S" else v >= 0):
+            return True
+    return False
 
 
 def _rate_text(code: str, bt: str) -> str:
@@ -409,7 +396,7 @@ def _rule_05(code: str) -> None:
             line = item.getparent() if item is not None else None
             if item is None or item.tag != T_ITEM or line is None or line.tag not in T_LINES:
                 continue
-            if not _rate_ok(code, cat):
+            if not _rate_ok(doc, code, cat):
                 yield cat
 
     _register(f"BR-{PREFIX[code]}-05", message, check, code)
@@ -432,7 +419,7 @@ def _rule_06_07(code: str, charge: bool) -> None:
 
     def check(doc: Doc) -> Iterator[Element]:
         for cat in _vat_cats(doc.ac_categories(charge), code):
-            if not _rate_ok(code, cat):
+            if not _rate_ok(doc, code, cat):
                 yield cat
 
     _register(f"BR-{PREFIX[code]}-{'07' if charge else '06'}", message, check, code)
@@ -460,7 +447,7 @@ def _rule_08(code: str) -> None:
         )
 
     def check(doc: Doc) -> Iterator[Element]:
-        invoice_lines, credit_lines = _root_lines(doc)
+        invoice_lines, credit_lines = doc.root_line_rows
         has_invoice_lines = doc.has(cac.InvoiceLine)
         has_credit_lines = doc.has(cac.CreditNoteLine)
         for cat in _subtotal_categories(doc, code):
@@ -469,11 +456,11 @@ def _rule_08(code: str) -> None:
             taxable = dec(taxable_el)
             ok = False
             if code == "S":
-                percents = children(cat, T_PERCENT)
-                if not percents:
+                rates = doc.rates.get(cat)
+                if not rates:
                     ok = True
                 else:
-                    rate = dec(percents[0])
+                    rate = rates[0]
                     if rate is not None and taxable is not None:
                         # The rate is used on a line of that kind or on an allowance/charge: asked only when the
                         # answer matters (usually the invoice lines are and already give the sum).
@@ -515,10 +502,11 @@ def _rule_09(code: str) -> None:
             tax_el = child(subtotal, cbc.TaxAmount)
             tax = dec(tax_el)
             if code == "S":
-                taxable, rate = dec(child(subtotal, cbc.TaxableAmount)), dec(child(cat, T_PERCENT))
+                rates = doc.rates.get(cat)
+                taxable, rate = dec(child(subtotal, cbc.TaxableAmount)), (rates[0] if rates else None)
                 ok = False
                 if tax is not None and taxable is not None and rate is not None:
-                    expected = round2(abs(taxable) * (rate / 100))
+                    expected = round2(abs(taxable) * (rate / HUNDRED))
                     ok = abs(tax) - 1 < expected < abs(tax) + 1
             else:
                 ok = tax is not None and tax == 0
