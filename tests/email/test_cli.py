@@ -207,6 +207,8 @@ def test_a_large_batch_prints_only_what_needs_attention_and_counts_the_rest(home
     (docs / "broken.json").write_text('{"kind": "invoice", "status": "sent", "number": 5}')
     result = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test"])
     assert result.exit_code == 2
+    assert "goes" not in result.stdout and "Refused" in result.stdout  # the plan, too, lists only the refusals
+    assert "3 document(s) go to 1 inbox(es)" in result.stdout
     attention = result.stdout.split("Needs attention", 1)[1]
     assert "broken.json" in attention  # the unreadable file is listed ...
     assert "2026-0001" not in attention and "2026-0006" not in attention  # ... what went or was rightly refused not

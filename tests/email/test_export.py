@@ -72,7 +72,7 @@ def test_samples_to_two_inboxes_byte_identical_to_render(smtp_server: ServerFact
 def test_plan_filters_and_policy() -> None:
     the_plan = plan([SAMPLES], Filters(kinds=frozenset({"invoice"}), since=dt.date(2026, 11, 1),
                                        until=dt.date(2026, 11, 6)))
-    numbers = [i.document.number for i in the_plan.items if i.document]
+    numbers = [i.summary.number for i in the_plan.items if i.summary and i.state == "go"]
     assert numbers == ["2026-0001", "2026-0002", "2026-0003"]
     assert the_plan.filtered_out == 8
     only = plan([SAMPLES], Filters(numbers=frozenset({"Q-2026-0031", "2026-0006"}), statuses=frozenset({"sent",
@@ -309,3 +309,22 @@ def test_worker_processes_render_exactly_what_the_event_loop_renders(smtp_server
     assert statuses["12-invalid.json"] == ("refused", "invalid")
     assert statuses["06-credit-note.json"] == ("refused", "policy")
     assert any("cvc-complex-type" in v or "XSD" in v.upper() for r in in_workers for v in r.violations)
+
+
+def test_a_compact_plan_keeps_file_order_and_odd_file_names(tmp_path: Path) -> None:
+    """Going documents beyond `keep` live in one buffer; they come back in file order between the refusals, with
+    names that are not plain ASCII (even bytes that are no UTF-8) intact."""
+    names = ["a-café.json", "b-draft.json", "c-\udcff.json", "d-quote.json", "e-last.json"]
+    base = json.loads((SAMPLES / "01-invoice-be-be.json").read_text())
+    base["company"] = json.loads((SAMPLES / "company.json").read_text())
+    for n, name in enumerate(names):
+        status = "draft" if "draft" in name else "sent"
+        kind = "quote" if "quote" in name else "invoice"
+        (tmp_path / name).write_text(json.dumps({**base, "number": f"N-{n}", "status": status, "kind": kind}))
+    full, compact = plan([tmp_path]), plan([tmp_path], keep=0)
+    assert len(compact.compact) == 3 and all(i.state == "refused" for i in compact.kept)
+    assert [i.as_dict() for i in compact.items] == [i.as_dict() for i in full.items]
+    assert [Path(i.source).name for i in compact.going] == ["a-café.json", "c-\udcff.json", "e-last.json"]
+    assert [i.order for i in compact.going] == [0, 2, 4]
+    assert [i.summary.label for i in compact.going if i.summary] == ["invoice N-0", "invoice N-2", "invoice N-4"]
+    assert compact.going_count == 3 and compact.total_steps(2) == 3 * 2 + 2

@@ -31,16 +31,21 @@ def open_ledger(settings: Settings) -> ExportLedger | None:
 
 
 def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) -> None:
+    """Every document and its decision; for a large batch only the refusals (the rest is counted)."""
+    large = plan.going_count + len(plan.refused) > SUMMARY_ROWS
     rows = []
-    for item in plan.items:
+    for item in plan.refused if large else plan.items:
         doc = item.summary
         rows.append((item.label, doc.status if doc else "-", Path(item.source).name,
                      "goes" if item.state == "go" else "REFUSED", item.reason))
-    print_table("Plan", ["document", "status", "file", "decision", "reason"], rows, stderr=stderr)
+    if rows or not large:
+        print_table("Refused" if large else "Plan", ["document", "status", "file", "decision", "reason"], rows,
+                    stderr=stderr)
     out = console(stderr)
     filtered = f", {plan.filtered_out} not selected by the filters" if plan.filtered_out else ""
-    out.print(f"{len(plan.going)} document(s) go to {len(inboxes)} inbox(es) ({', '.join(inboxes)}): "
-              f"{len(plan.going) * len(inboxes)} e-mail(s); {len(plan.refused)} refused{filtered}.")
+    going = plan.going_count
+    out.print(f"{going} document(s) go to {len(inboxes)} inbox(es) ({', '.join(inboxes)}): "
+              f"{going * len(inboxes)} e-mail(s); {len(plan.refused)} refused{filtered}.")
     out.print(f"Via {transport}. Each document is rendered and validated just before it is sent; "
               "an invalid one never leaves.")
 
