@@ -1,8 +1,9 @@
 """Section 3: peak RSS of one export in a fresh process, for a small and a large batch.
 
-Run by the parent as `python -m benchmarks.memory DOCS_DIR COUNT --ledger sqlite`; the child exports the first
-COUNT documents of DOCS_DIR into its own counting server (a grandchild, so the server's memory is not counted) and
-prints one JSON line with ru_maxrss. The growth between the two batch sizes is what the export keeps per document.
+Run by the parent as `python -m benchmarks.memory DOCS_DIR COUNT --ledger sqlite`; the child exports the folder
+DOCS_DIR (holding COUNT documents, as `ublexport export DOCS_DIR` would) into its own counting server (a
+grandchild, so the server's memory is not counted) and prints one JSON line with its peak RSS. The growth between
+the two batch sizes is what the export keeps per document.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def child(docs_dir: Path, count: int, ledger: str, connections: int) -> dict[str
     from benchmarks.e2e import export_once, ledger_url, settings_for
     from benchmarks.smtpbench import counting_server
 
-    paths = sorted(docs_dir.glob("doc-*.json"))[:count]
+    paths = [docs_dir]  # the folder, as `ublexport export DOCS_DIR` is given it (it holds COUNT documents)
     with tempfile.TemporaryDirectory(prefix="ublexport-mem-") as work, counting_server() as server:
         workdir = Path(work)
         with ledger_url(ledger, workdir, f"mem{count}") as url:

@@ -153,10 +153,12 @@ def section_memory(sizes: Sizes, seed: int, workdir: Path, ledger: str) -> dict[
     from ublexport.settings import Settings
 
     small, large = sizes.mem_counts
-    docs_dir = workdir / "memdocs"
-    write_files(docs_dir, large, seed=seed)
     pool = Settings(home=workdir).max_connections
-    results = [memory.measure(docs_dir, count, ledger, pool) for count in (small, large)]
+    results = []
+    for count in (small, large):  # one folder per batch (the small one is the start of the large one)
+        docs_dir = workdir / f"memdocs-{count}"
+        write_files(docs_dir, count, seed=seed)
+        results.append(memory.measure(docs_dir, count, ledger, pool))
     table = Table(title=f"3. Peak RSS of one export in a fresh process (VmHWM; ru_maxrss inherits the parent's peak "
                         f"across exec, see memory.py), ledger {ledger}",
                   title_justify="left")

@@ -354,12 +354,10 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
         result.kept.append(item)
 
     for path in paths:
-        try:
-            files = list(document_paths([path]))
-        except InputError as exc:
-            add(PlanItem(str(path), None, "refused", str(exc), INPUT))
+        if not path.exists():
+            add(PlanItem(str(path), None, "refused", "no such file or folder", INPUT))
             continue
-        for file in files:
+        for file in document_paths([path]):  # one at a time: a folder may hold a year of documents
             try:
                 document = load_document(file)
             except InputError as exc:

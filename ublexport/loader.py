@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -129,10 +130,15 @@ def is_document_file(path: Path) -> bool:
 
 
 def document_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; folders walked (sorted, so runs are repeatable) for document JSON files."""
+    """Files as given; folders walked (sorted, so runs are repeatable) for document JSON files.
+
+    A folder's listing is held as plain strings, sorted like paths (by their parts), and each Path is made only
+    when its turn comes: a year of 20,000 invoices is then a 2 MB listing, not 20,000 Path objects."""
     for path in paths:
         if path.is_dir():
-            for child in sorted(path.rglob("*.json")):
+            names = sorted((str(child) for child in path.rglob("*.json")), key=lambda name: name.split(os.sep))
+            for name in names:
+                child = Path(name)
                 if is_document_file(child):
                     yield child
         elif path.exists():
