@@ -386,14 +386,17 @@ def _refused(item: PlanItem) -> Result:
 
 
 class GroupCommit:
-    """Outcomes wait here for the ledger; one transaction records all that arrived while the previous commit was
-    on its way to disk (group commit). On SQLite with synchronous=FULL a commit is an fsync, so one per e-mail
-    would make the disk, not SMTP, the limit. A crash before the commit leaves those rows `sending`: the next run
-    re-sends them with the same Message-ID, the one duplicate the ledger allows (see ublexport.ledger)."""
+    """Outcomes wait here for the ledger; one transaction records what arrived within `linger` seconds (group
+    commit). On SQLite with synchronous=FULL a commit is an fsync: committing as soon as one outcome arrived made
+    one fsync per e-mail on a single connection, and the next batch's claim waited behind them on the ledger thread.
+    A crash before the commit leaves those rows `sending`: the next run re-sends them with the same Message-ID, the
+    one duplicate the ledger allows (see ublexport.ledger)."""
 
-    def __init__(self, ledger: ExportLedger, in_thread: Callable[..., Awaitable[Any]]) -> None:
+    def __init__(self, ledger: ExportLedger, in_thread: Callable[..., Awaitable[Any]], *,
+                 linger: float = 0.1) -> None:
         self.ledger = ledger
         self.in_thread = in_thread
+        self.linger = linger
         self.pending: list[tuple[int, Outcome]] = []
         self.wakeup = asyncio.Event()
         self.closing = False
@@ -405,6 +408,8 @@ class GroupCommit:
     async def run(self) -> None:
         while True:
             await self.wakeup.wait()
+            if not self.closing:
+                await asyncio.sleep(self.linger)  # let the outcomes of the next sends join this commit
             self.wakeup.clear()
             while self.pending:
                 batch, self.pending = self.pending, []
