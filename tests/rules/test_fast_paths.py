@@ -83,3 +83,16 @@ def test_plain_decimals_are_cached_with_their_exponent_and_within_bounds() -> No
     for i in range(_doc._PLAIN_LIMIT + 10):
         _doc._plain(str(i))
     assert len(_doc._PLAIN) <= _doc._PLAIN_LIMIT
+
+
+def test_a_no_break_space_is_content_not_emptiness() -> None:
+    """normalize-space() strips space, tab, CR and LF only: an element holding a no-break space is not empty for
+    the official Schematron, so it must not be refused here either (str.isspace() would call it blank)."""
+    for comments in (False, True):
+        root = load()
+        set_text(root, "cbc:AccountingCost", "\u00a0")
+        set_text(root, "cbc:BuyerReference", " \t\r\n")
+        if comments:
+            root.insert(0, etree.Comment("a comment"))
+        found = [v.location for v in check(root) if v.rule == "PEPPOL-EN16931-R008"]
+        assert found == ["/Invoice/cbc:BuyerReference"], comments

@@ -143,6 +143,10 @@ def norm(value: str | Element | None) -> str:
     return _WS.sub(" ", value).strip(" \t\r\n")
 
 
+# normalize-space() strips these four only: a no-break space (which str.isspace() accepts) is content
+_XML_SPACE = " \t\r\n"
+
+
 def blank(el: Element | None) -> bool:
     """normalize-space(el) = '' (true of an absent element).
 
@@ -791,7 +795,7 @@ class Doc:
                 if len(el):
                     continue
                 text = el.text
-                if not text or text.isspace():
+                if not text or (text.isspace() and not text.strip(_XML_SPACE)):
                     out.append(el)
             return out
         return self._empty_elements_among_nodes()
@@ -811,8 +815,9 @@ class Doc:
                 continue
             if isinstance(el, _NOT_ELEMENTS):
                 continue
-            if len(el) == 0 or (
-                isinstance(nodes[following], _NOT_ELEMENTS)  # its first child (next in document order) is no element
+            if (len(el) == 0 and not (text or "").strip(_XML_SPACE)) or (
+                len(el) > 0
+                and isinstance(nodes[following], _NOT_ELEMENTS)  # its first child (next in document order): no element
                 and not any(not isinstance(c, _NOT_ELEMENTS) for c in el)
                 and norm(string(el)) == ""
             ):
