@@ -1,0 +1,288 @@
+"""What an export will do, decided before anything is sent: which documents go and which are refused, and why.
+
+`plan` is cheap (load, filter, policy) so it can be printed first. It keeps the first `keep` documents loaded and
+the others as one packed buffer (see CompactItems), so a year of documents needs no more memory than a month.
+`prepare_item` renders and validates one item just before it is sent (`ublexport.export.run`), on the event loop or
+in a worker process (`prepare_in_worker`); `plan(..., prepare_now=True)` does it for every item at once.
+"""
+
+from __future__ import annotations
+
+import array
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ublexport.errors import InputError, InvalidDocumentError, NotExportableError, Violation
+from ublexport.loader import document_paths, load_document
+from ublexport.model import Document
+from ublexport.pipeline import PdfMode, Prepared, prepare
+from ublexport.policy import exportable
+
+# PlanItem.refusal: why a document was refused, which decides the exit code
+POLICY, INVALID, INPUT = "policy", "invalid", "input"
+
+
+@dataclass(frozen=True)
+class Filters:
+    kinds: frozenset[str] = frozenset()
+    statuses: frozenset[str] = frozenset()
+    since: dt.date | None = None
+    until: dt.date | None = None
+    numbers: frozenset[str] = frozenset()
+
+    def matches(self, document: Document) -> bool:
+        if self.kinds and document.kind.value not in self.kinds:
+            return False
+        if self.statuses and document.status.value not in self.statuses:
+            return False
+        if self.since and document.issue_date < self.since:
+            return False
+        if self.until and document.issue_date > self.until:
+            return False
+        return not (self.numbers and document.number not in self.numbers)
+
+
+_SEP = "\x1f"  # unit separator: cannot occur in a kind, status or date; the number comes last and may hold anything
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the plan shows of a document; kept when the document itself is dropped to bound memory."""
+
+    kind: str
+    number: str
+    status: str
+    issue_date: dt.date
+
+    @classmethod
+    def of(cls, document: Document) -> Summary:
+        return cls(document.kind.value, document.number, document.status.value, document.issue_date)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.replace('_', ' ')} {self.number}"  # as Document.label
+
+    def pack(self) -> str:
+        """One string instead of four objects: a year-end batch keeps tens of thousands of these."""
+        return _SEP.join((self.kind, self.status, self.issue_date.isoformat(), self.number))
+
+    @classmethod
+    def unpack(cls, packed: str) -> Summary:
+        kind, status, issue_date, number = packed.split(_SEP, 3)
+        return cls(kind, number, status, dt.date.fromisoformat(issue_date))
+
+
+@dataclass(slots=True)
+class PlanItem:
+    source: str
+    document: Document | None  # None when unreadable, or dropped after planning (reloaded from `source` by run)
+    state: str  # "go" | "refused"
+    reason: str
+    refusal: str | None = None  # POLICY | INVALID | INPUT when refused
+    violations: Sequence[Violation] = ()
+    prepared: Prepared | None = None
+    packed: str | None = None  # Summary.pack() of the document, None when it could not be read
+    order: int = 0  # position in the plan: results are reported in this order
+
+    def __post_init__(self) -> None:
+        if self.packed is None and self.document is not None:
+            self.packed = Summary.of(self.document).pack()
+
+    @property
+    def summary(self) -> Summary | None:
+        return Summary.unpack(self.packed) if self.packed is not None else None
+
+    @property
+    def label(self) -> str:
+        summary = self.summary
+        return summary.label if summary else Path(self.source).name
+
+    def as_dict(self) -> dict[str, object]:
+        doc = self.summary
+        return {"file": self.source, "document": self.label, "kind": doc.kind if doc else None,
+                "number": doc.number if doc else None, "status": doc.status if doc else None,
+                "issue_date": doc.issue_date.isoformat() if doc else None, "state": self.state,
+                "reason": self.reason, "refusal": self.refusal,
+                "violations": [v.as_dict() for v in self.violations]}
+
+
+class CompactItems:
+    """Going documents beyond the plan's `keep`, packed into one growing buffer: no Python object per document.
+
+    A year-end plan of 20,000 documents would otherwise keep 20,000 small objects, allocated between the
+    temporaries of loading each document, and that scatter alone made the resident memory grow by a kilobyte
+    per document. An item becomes a PlanItem again only while it is being exported."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._ends = array.array("Q")
+
+    def append(self, item: PlanItem) -> None:
+        # NUL cannot occur in a path, a reason of ours or a packed summary (the model refuses control characters)
+        entry = "\0".join((str(item.order), item.source, item.reason, item.packed or ""))
+        self._data += entry.encode("utf-8", "surrogateescape")
+        self._ends.append(len(self._data))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __iter__(self) -> Iterator[PlanItem]:
+        start = 0
+        for end in self._ends:
+            order, source, reason, packed = bytes(self._data[start:end]).decode("utf-8", "surrogateescape").split(
+                "\0", 3)
+            start = end
+            yield PlanItem(source, None, "go", reason, packed=packed or None, order=int(order))
+
+
+@dataclass
+class Plan:
+    kept: list[PlanItem]  # refusals, and the first `keep` going documents, in file order
+    filtered_out: int = 0
+    pdf: PdfMode = PdfMode.embed
+    profile: str = "peppol"
+    compact: CompactItems = field(default_factory=CompactItems)  # the other going documents
+
+    @property
+    def items(self) -> list[PlanItem]:
+        """Every selected document (and unreadable file) in file order; builds the compact ones anew."""
+        return sorted([*self.kept, *self.compact], key=lambda i: i.order)
+
+    def iter_going(self) -> Iterator[PlanItem]:
+        """The going documents in file order, one at a time (the compact ones built as they come)."""
+        compact = iter(self.compact)
+        pending = next(compact, None)
+        for item in self.kept:
+            while pending is not None and pending.order < item.order:
+                yield pending
+                pending = next(compact, None)
+            if item.state == "go":
+                yield item
+        while pending is not None:
+            yield pending
+            pending = next(compact, None)
+
+    @property
+    def going(self) -> list[PlanItem]:
+        return list(self.iter_going())
+
+    @property
+    def refused(self) -> list[PlanItem]:
+        return [i for i in self.kept if i.state == "refused"]
+
+    @property
+    def going_count(self) -> int:
+        return sum(i.state == "go" for i in self.kept) + len(self.compact)
+
+    def total_steps(self, inboxes: int) -> int:
+        """Results `run` will produce at most: one per going document and inbox, one per refusal."""
+        return self.going_count * inboxes + len(self.refused)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"going": self.going_count, "refused": len(self.refused), "filtered_out": self.filtered_out,
+                "pdf": self.pdf.value, "profile": self.profile, "documents": [i.as_dict() for i in self.items]}
+
+
+def prepare_item(item: PlanItem, profile: str, pdf: PdfMode) -> None:
+    """Render and validate one document; on failure the item becomes a refusal with the evidence."""
+    try:
+        document = item.document or _reload(item)
+        item.prepared = prepare(document, profile=profile, pdf=pdf, source=item.source)
+    except InvalidDocumentError as exc:
+        item.state, item.refusal, item.violations = "refused", INVALID, exc.violations
+        fatal = [v for v in exc.violations if v.flag == "fatal"]
+        item.reason = f"not a valid document ({len(fatal)} fatal): " + "; ".join(str(v) for v in fatal[:3])
+    except InputError as exc:
+        item.state, item.refusal, item.reason = "refused", INPUT, str(exc)
+    except NotExportableError as exc:
+        item.state, item.refusal, item.reason = "refused", POLICY, str(exc)
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What preparing one item produced, as it crosses back from a worker process."""
+
+    prepared: Prepared | None
+    state: str
+    refusal: str | None
+    reason: str
+    violations: Sequence[Violation]
+
+    def apply(self, item: PlanItem) -> None:
+        item.prepared = self.prepared
+        if self.state != item.state:  # refused: take the evidence; else keep the plan's own strings, not the
+            item.state, item.refusal = self.state, self.refusal  # unpickled copies (a batch keeps every item)
+            item.reason, item.violations = self.reason, self.violations
+
+
+def prepare_in_worker(source: str, packed: str | None, profile: str, pdf: PdfMode) -> Preparation:
+    """Runs in a worker process: read the document again from its file (cheaper than pickling it over), render,
+    validate; the same checks and refusals as `_prepare` on the event loop."""
+    item = PlanItem(source, None, "go", "", packed=packed)
+    prepare_item(item, profile, pdf)
+    return Preparation(item.prepared, item.state, item.refusal, item.reason, item.violations)
+
+
+def _reload(item: PlanItem) -> Document:
+    """A document the plan dropped, read again just before it is rendered. The file may have changed since the
+    plan was shown: what goes must still be the same document and still be exportable."""
+    document = load_document(Path(item.source))
+    planned = item.summary
+    if planned is not None and document.label != planned.label:
+        raise InputError(f"{item.source}: now holds {document.label}, not {planned.label} as when the export "
+                         "was planned; run the export again")
+    decision = exportable(document)
+    if not decision:
+        raise NotExportableError(document.label, f"changed since the export was planned: {decision.reason}")
+    return document
+
+
+KEEP_DOCUMENTS = 256
+
+
+def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode = PdfMode.embed,
+         profile: str = "peppol", prepare_now: bool = False, keep: int = KEEP_DOCUMENTS) -> Plan:
+    """Load every document under `paths`, keep those the filters select, decide with the export policy.
+
+    Only the first `keep` going documents stay loaded (about 25 kB each); the others keep a summary and are read
+    again when their turn comes, so exporting a year of 20,000 invoices needs no more memory than 2,000."""
+    filters = filters or Filters()
+    result = Plan([], 0, pdf, profile)
+    loaded = order = 0
+
+    def add(item: PlanItem) -> None:
+        nonlocal order, loaded
+        item.order, order = order, order + 1
+        if item.state == "go" and (loaded >= keep and not prepare_now):
+            result.compact.append(item)  # read again when its turn comes
+            return
+        if item.state == "go":
+            loaded += 1
+        elif item.packed is not None:
+            item.document = None  # a refusal is reported from its summary
+        result.kept.append(item)
+
+    for path in paths:
+        if not path.exists():
+            add(PlanItem(str(path), None, "refused", "no such file or folder", INPUT))
+            continue
+        for file in document_paths([path]):  # one at a time: a folder may hold a year of documents
+            try:
+                document = load_document(file)
+            except InputError as exc:
+                add(PlanItem(str(file), None, "refused", str(exc), INPUT))
+                continue
+            if not filters.matches(document):
+                result.filtered_out += 1
+                continue
+            decision = exportable(document)
+            if decision:
+                add(PlanItem(str(file), document, "go", decision.reason))
+            else:
+                add(PlanItem(str(file), document, "refused", decision.reason, POLICY))
+    if prepare_now:
+        for item in result.going:
+            prepare_item(item, profile, pdf)
+    return result
