@@ -102,7 +102,7 @@ def test_export_killed_three_times_then_rerun_delivers_everything_once_per_messa
     write_invoices(docs, EXPORTED)
     seed = int(os.environ.get("UBLEXPORT_CRASH_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
-    smtp_server.handler.delay = 0.005  # a server that takes its time, so the kills land mid-flight
+    smtp_server.handler.delay = 0.05  # a slow server (240 e-mails take 3 s on 4 connections): kills land mid-run
     env = {**os.environ, **smtp_server.env(), "UBLEXPORT_DB": sqlite_url, "UBLEXPORT_HOME": str(tmp_path)}
     command = [sys.executable, "-m", "ublexport", "export", str(docs), "--to", "a@yukiworks.nl; b@kantoor.nl",
                "--pdf", "attach", "--json"]
@@ -110,11 +110,11 @@ def test_export_killed_three_times_then_rerun_delivers_everything_once_per_messa
         before = len(smtp_server.received)
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda b=before: len(smtp_server.received) > b, 60)
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, 0.3))
+        assert proc.poll() is None, f"the export ended before it was killed (seed {seed})"
         proc.kill()
         proc.wait()
-    killed_at = len(smtp_server.received)
-    assert 0 < killed_at < 2 * EXPORTED, f"the kills did not land mid-export (seed {seed})"
+    assert len(smtp_server.received) > 0
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert final.returncode == 0, final.stderr
 
