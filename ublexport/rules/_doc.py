@@ -87,24 +87,21 @@ T_BASE_QUANTITY = cbc.BaseQuantity
 T_TAXABLE_AMOUNT = cbc.TaxableAmount
 T_TAX_AMOUNT = cbc.TaxAmount
 
+#: The amounts of cac:LegalMonetaryTotal (BG-22), in syntax order.
+MONETARY_TOTAL_NAMES = (
+    "LineExtensionAmount",
+    "TaxExclusiveAmount",
+    "TaxInclusiveAmount",
+    "AllowanceTotalAmount",
+    "ChargeTotalAmount",
+    "PrepaidAmount",
+    "PayableRoundingAmount",
+    "PayableAmount",
+)
+
 #: The amount elements, whose currencyID three rules check (BR-CL-03, PEPPOL-EN16931-R051 and -CL007).
 AMOUNT_TAGS = tuple(
-    cbc(n)
-    for n in (
-        "Amount",
-        "BaseAmount",
-        "PriceAmount",
-        "TaxAmount",
-        "TaxableAmount",
-        "LineExtensionAmount",
-        "TaxExclusiveAmount",
-        "TaxInclusiveAmount",
-        "AllowanceTotalAmount",
-        "ChargeTotalAmount",
-        "PrepaidAmount",
-        "PayableRoundingAmount",
-        "PayableAmount",
-    )
+    cbc(n) for n in ("Amount", "BaseAmount", "PriceAmount", "TaxAmount", "TaxableAmount", *MONETARY_TOTAL_NAMES)
 )
 
 _WS = re.compile(r"[ \t\r\n]+")

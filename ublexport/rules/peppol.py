@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from ublexport.rules import codes
 from ublexport.rules._doc import (
+    AMOUNT_TAGS,
     ONE,
     T_ALLOWANCE_CHARGE,
     T_ID,
@@ -345,23 +346,7 @@ def r061(doc: Doc) -> Iterator[Element]:
 
 # --- currencies --------------------------------------------------------------------------------------------------
 
-_R051_TAGS = tuple(
-    cbc(n)
-    for n in (
-        "Amount",
-        "BaseAmount",
-        "PriceAmount",
-        "TaxableAmount",
-        "LineExtensionAmount",
-        "TaxExclusiveAmount",
-        "TaxInclusiveAmount",
-        "AllowanceTotalAmount",
-        "ChargeTotalAmount",
-        "PrepaidAmount",
-        "PayableRoundingAmount",
-        "PayableAmount",
-    )
-)
+_R051_TAGS = tuple(tag for tag in AMOUNT_TAGS if tag != cbc.TaxAmount)  # all amounts but the VAT total (BT-111)
 
 
 @peppol_rule(

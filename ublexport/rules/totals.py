@@ -13,6 +13,7 @@ from decimal import Decimal
 from ublexport.rules import codes
 from ublexport.rules._doc import (
     HUNDRED,
+    MONETARY_TOTAL_NAMES,
     T_ALLOWANCE_CHARGE,
     T_ID,
     T_LINES,
@@ -54,19 +55,7 @@ def _lmts(doc: Doc) -> list[Element]:
     return doc.all(cac.LegalMonetaryTotal)
 
 
-_LMT_TAGS = {
-    n: cbc(n)
-    for n in (
-        "LineExtensionAmount",
-        "TaxExclusiveAmount",
-        "TaxInclusiveAmount",
-        "AllowanceTotalAmount",
-        "ChargeTotalAmount",
-        "PrepaidAmount",
-        "PayableRoundingAmount",
-        "PayableAmount",
-    )
-}
+_LMT_TAGS = {n: cbc(n) for n in MONETARY_TOTAL_NAMES}
 
 
 def _amount(lmt: Element, name: str) -> Element | None:
