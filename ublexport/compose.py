@@ -516,6 +516,40 @@ class Composed:
         return self.get("Message-ID") or ""
 
 
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """What every e-mail of one document shares, encoded once: the subject and body, the document's own headers and
+    its parts. Built where the document is rendered (a worker process in a large export), so that the sending
+    process only adds the envelope headers (From, To, Date, Message-ID) and the boundaries."""
+
+    subject: str
+    body: str
+    kind: str  # the document kind, as X-UBLExport-Kind
+    stem: str  # the attachments' file name without extension
+    filenames: tuple[str, ...]
+    subject_line: str  # the encoded Subject header
+    own_lines: str  # the encoded X-UBLExport-* headers
+    parts: tuple[bytes, ...]  # the text part, the XML attachment, the PDF attachment (--pdf attach)
+
+
+def letter_of(prepared: Prepared) -> Letter:
+    """The e-mail of `prepared` minus what depends on the inbox; InputError if a header would carry a line break."""
+    record = prepared.record
+    subject, body = subject_and_body(prepared)
+    check_header("Subject", subject)
+    own = (("X-UBLExport-Kind", record.kind), ("X-UBLExport-SHA256", prepared.sha256))
+    for name, value in own:
+        check_header(name, value)
+    stem = safe_filename(record.number, "xml")[: -len(".xml")]
+    filenames: tuple[str, ...] = (f"{stem}.xml", f"{stem}.pdf") if prepared.pdf is not None else (f"{stem}.xml",)
+    parts = [b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+             + text_body(body), _attachment("application/xml", filenames[0], prepared.xml)]
+    if prepared.pdf is not None:
+        parts.append(_attachment("application/pdf", filenames[1], prepared.pdf))
+    return Letter(subject, body, record.kind, stem, filenames, unstructured("Subject", subject),
+                  "".join(structured(name, value) for name, value in own), tuple(parts))
+
+
 def compose(prepared: Prepared, recipient: Recipient | str, *, sender: str, message_id: str,
             reply_to: str | None = None, date: datetime | None = None) -> Composed:
     """Exactly one document for exactly one inbox: `<number>.xml` (+ `<number>.pdf` with --pdf attach)."""
@@ -523,43 +557,30 @@ def compose(prepared: Prepared, recipient: Recipient | str, *, sender: str, mess
         recipient = _recipient(recipient)
     if not _MESSAGE_ID.match(message_id):
         raise InputError(f"not a valid Message-ID: {message_id!r}")
-    document = prepared.document
-    sha256 = prepared.sha256
-    subject, body = subject_and_body(prepared)
+    letter = prepared.letter
     when = date or datetime.now(UTC)
     if when.tzinfo is None:
         when = when.astimezone()
-    kind = document.kind.value
-    boundary = boundary_for(message_id, sha256)
+    boundary = boundary_for(message_id, prepared.sha256)
 
     from_value, from_lines = _sender_header(sender)
     to_value, to_lines = _to_header(recipient.address, recipient.display_name, recipient.ascii_address)
-    decoded: list[tuple[str, str]] = [("From", from_value), ("To", to_value),
-                                      ("Subject", check_header("Subject", subject)),
+    decoded: list[tuple[str, str]] = [("From", from_value), ("To", to_value), ("Subject", letter.subject),
                                       ("Date", format_datetime(when)), ("Message-ID", message_id)]
-    lines = [from_lines, to_lines, unstructured("Subject", subject), structured("Date", decoded[3][1]),
+    lines = [from_lines, to_lines, letter.subject_line, structured("Date", decoded[3][1]),
              structured("Message-ID", message_id)]
     if reply_to:
         reply_value, reply_lines = _reply_to_header(reply_to)
         decoded.append(("Reply-To", reply_value))
         lines.append(reply_lines)
-    for name, value in (("X-UBLExport-Kind", kind), ("X-UBLExport-SHA256", sha256)):
-        decoded.append((name, check_header(name, value)))
-        lines.append(structured(name, value))
-    decoded += [("MIME-Version", "1.0"), ("Content-Type", f'multipart/mixed; boundary="{boundary}"')]
+    lines.append(letter.own_lines)
+    decoded += [("X-UBLExport-Kind", letter.kind), ("X-UBLExport-SHA256", prepared.sha256), ("MIME-Version", "1.0"),
+                ("Content-Type", f'multipart/mixed; boundary="{boundary}"')]
     lines.append(f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary="{boundary}"\r\n\r\n')
-
-    base = safe_filename(document.number, "xml")[: -len(".xml")]
-    filenames = [f"{base}.xml"]
     delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
-    chunks = ["".join(lines).encode("ascii"), delimiter[2:],
-              b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
-              text_body(body), delimiter, _attachment("application/xml", filenames[0], prepared.xml)]
-    if prepared.pdf is not None:
-        filenames.append(f"{base}.pdf")
-        chunks += [delimiter, _attachment("application/pdf", filenames[1], prepared.pdf)]
-    chunks.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
-    return Composed(b"".join(chunks), tuple(decoded), kind, base, tuple(filenames))
+    chunks = ["".join(lines).encode("ascii"), delimiter[2:], delimiter.join(letter.parts),
+              f"\r\n--{boundary}--\r\n".encode("ascii")]
+    return Composed(b"".join(chunks), tuple(decoded), letter.kind, letter.stem, letter.filenames)
 
 
 def message_bytes(msg: Composed) -> bytes:

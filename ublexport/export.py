@@ -11,7 +11,9 @@ import collections
 import contextlib
 import functools
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -106,10 +108,25 @@ def exit_code(results: Iterable[Result]) -> int:
 WORKERS_FROM = 100  # from this many documents on, render and validate in worker processes (start-up ~1 s)
 
 
+def _exit_with_parent() -> None:
+    """A worker waits on its task queue, whose writing end it holds itself: when the export process is killed
+    (kill -9, the OOM killer) the worker would never see end-of-file and live on. Watch the parent instead."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ublexport-parent-watch", daemon=True).start()
+
+
 def _warm_up() -> None:
-    """Worker start-up: compile the XSDs and the template before the first document, not during it."""
+    """Worker start-up: exit with the parent; compile the XSDs and the template before the first document."""
     from ublexport import render, xsd
 
+    _exit_with_parent()
     xsd.schema("Invoice")
     xsd.schema("CreditNote")
     render.template()

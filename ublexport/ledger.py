@@ -33,6 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
+from ublexport.model import Company
+from ublexport.record import company_of
 from ublexport.store import Store, catalog
 from ublexport.store.models import (
     AttemptRow,
@@ -381,13 +383,14 @@ class Ledger:
         companies: dict[tuple[str | None, ...], int] = {}  # a batch is usually one company: look it up once
         items = []
         for p in prepared:
-            company = p.document.company
-            key = (company.vat_number, company.enterprise_number, company.kvk_number, company.name)
+            record = p.record  # plain values: no model is validated or dumped here (see ublexport.record)
+            key, identity = company_of(record.content)
             if key not in companies:
+                company = Company.model_validate(identity)
                 row = (catalog.find_company(session, company)
                        or catalog.register_company(session, company, by=self.by)[0])
                 companies[key] = row.id
-            items.append((p.document, companies[key]))
+            items.append((record, companies[key]))
         ids = catalog.upsert_documents(session, items, by=self.by, source="export", now=now)
         return [(document_id, version, company_id)
                 for (document_id, version), (_, company_id) in zip(ids, items, strict=True)]

@@ -41,12 +41,6 @@ def _refuse_float(value: Any) -> Any:
     return value
 
 
-def _finite(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("must be a finite number")
-    return value
-
-
 def _two_decimals(value: Decimal) -> Decimal:
     if value != value.quantize(Decimal("0.01")):
         raise ValueError(f"{value} has more than 2 decimals; amounts are in cents (BR-DEC)")
@@ -55,8 +49,8 @@ def _two_decimals(value: Decimal) -> Decimal:
 
 Number = Annotated[
     Decimal,
+    Field(allow_inf_nan=False),  # checked inside pydantic-core: NaN and Infinity are refused without a Python call
     BeforeValidator(_refuse_float),
-    AfterValidator(_finite),
     PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
 ]
 """A quantity, unit price or rate: any number of decimals, never a float."""
@@ -78,17 +72,20 @@ def _no_control(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_control), Field(min_length=1)]
+# min_length before the Python check: a constraint after a Python validator cannot run inside pydantic-core and
+# becomes one more Python call per field
+Text = Annotated[str, Field(min_length=1), AfterValidator(_no_control)]
 """Free text: may hold line breaks (notes, descriptions), never other control characters."""
 
 
 def _single_line(value: str) -> str:
+    """Control characters and line breaks in one call: names and numbers are most of a document's fields."""
     if "\n" in value or "\r" in value or "\t" in value:
         raise ValueError("must be a single line (no line breaks or tabs)")
-    return value.strip()
+    return _no_control(value).strip()
 
 
-Line1 = Annotated[Text, AfterValidator(_single_line)]
+Line1 = Annotated[str, Field(min_length=1), AfterValidator(_single_line)]
 """A one-line text: names, numbers, references. Never a line break, so it is safe in a header or file name."""
 
 VatNumber = Annotated[str, AfterValidator(identifiers.vat_number)]

@@ -9,13 +9,18 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from ublexport.errors import InputError
 from ublexport.model import Document, DocumentKind
+from ublexport.record import Record
 from ublexport.render import render
 from ublexport.totals import Totals, compute
 from ublexport.validate import Report, check_bytes
 from ublexport.view import profile_for
+
+if TYPE_CHECKING:
+    from ublexport.compose import Letter
 
 
 class PdfMode(StrEnum):
@@ -26,16 +31,58 @@ class PdfMode(StrEnum):
 
 @dataclass(frozen=True)
 class Prepared:
+    """A document that passed every check, with what its e-mails and the ledger need.
+
+    Sent to another process (a large export renders in worker processes), it travels as plain values: the XML,
+    the e-mail's subject and body, and the ledger's Record. The receiving side gets `totals` None and rebuilds
+    `document` from the Record only if something asks for it: re-validating a model there cost as much per
+    document as sending it."""
+
     document: Document
     xml: bytes
     report: Report
-    totals: Totals | None  # None for an expense passed on as received
+    totals: Totals | None  # None for an expense passed on as received, and after crossing to another process
     pdf: bytes | None  # the PDF to attach beside the XML (PdfMode.attach only)
 
     @cached_property
     def sha256(self) -> str:
         """Asked by the ledger and by every e-mail of the document: hashed once."""
         return hashlib.sha256(self.xml).hexdigest()
+
+    @cached_property
+    def record(self) -> Record:
+        """What the ledger stores of the document."""
+        return Record.of(self.document)
+
+    @cached_property
+    def letter(self) -> Letter:
+        """What every e-mail of the document shares (subject, body, parts), encoded once."""
+        from ublexport.compose import letter_of
+
+        return letter_of(self)
+
+    def ship(self) -> Prepared:
+        """Compute here what the sending process needs (before this crosses to it); InputError as compose."""
+        _ = self.record, self.letter, self.sha256
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _arrived, (self.record, self.letter, self.sha256, self.xml, self.report, self.pdf)
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for a missing attribute: the document of a Prepared that came from another process."""
+        if name == "document" and "record" in self.__dict__:
+            document = self.__dict__["document"] = self.record.document()
+            return document
+        raise AttributeError(name)
+
+
+def _arrived(record: Record, letter: Letter, sha256: str, xml: bytes, report: Report,
+             pdf: bytes | None) -> Prepared:
+    prepared = object.__new__(Prepared)
+    prepared.__dict__.update(record=record, letter=letter, sha256=sha256, xml=xml, report=report, totals=None,
+                             pdf=pdf)
+    return prepared
 
 
 def document_pdf(document: Document, totals: Totals) -> bytes:

@@ -185,11 +185,14 @@ class Plan:
                 "pdf": self.pdf.value, "profile": self.profile, "documents": [i.as_dict() for i in self.items]}
 
 
-def prepare_item(item: PlanItem, profile: str, pdf: PdfMode) -> None:
-    """Render and validate one document; on failure the item becomes a refusal with the evidence."""
+def prepare_item(item: PlanItem, profile: str, pdf: PdfMode, *, ship: bool = False) -> None:
+    """Render and validate one document; on failure the item becomes a refusal with the evidence. With `ship`,
+    also compose what its e-mails share and what the ledger records (Prepared.ship), before it crosses to the
+    sending process."""
     try:
         document = item.document or _reload(item)
-        item.prepared = prepare(document, profile=profile, pdf=pdf, source=item.source)
+        prepared = prepare(document, profile=profile, pdf=pdf, source=item.source)
+        item.prepared = prepared.ship() if ship else prepared
     except InvalidDocumentError as exc:
         item.state, item.refusal, item.violations = "refused", INVALID, exc.violations
         fatal = [v for v in exc.violations if v.flag == "fatal"]
@@ -221,7 +224,7 @@ def prepare_in_worker(source: str, packed: str | None, profile: str, pdf: PdfMod
     """Runs in a worker process: read the document again from its file (cheaper than pickling it over), render,
     validate; the same checks and refusals as `_prepare` on the event loop."""
     item = PlanItem(source, None, "go", "", packed=packed)
-    prepare_item(item, profile, pdf)
+    prepare_item(item, profile, pdf, ship=True)
     return Preparation(item.prepared, item.state, item.refusal, item.reason, item.violations)
 
 

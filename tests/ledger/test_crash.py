@@ -93,6 +93,22 @@ def write_invoices(folder: Path, count: int) -> None:
         (folder / f"inv-{i:04d}.json").write_text(json.dumps({**base, "number": f"E-{i:04d}"}), encoding="utf-8")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 @pytest.mark.slow
 def test_export_killed_three_times_then_rerun_delivers_everything_once_per_message_id(
         sqlite_url: str, smtp_server: SmtpServer, tmp_path: Path) -> None:
@@ -112,8 +128,13 @@ def test_export_killed_three_times_then_rerun_delivers_everything_once_per_messa
         wait_for(lambda b=before: len(smtp_server.received) > b, 60)
         time.sleep(rng.uniform(0.0, 0.3))
         assert proc.poll() is None, f"the export ended before it was killed (seed {seed})"
+        workers = children(proc.pid)
+        assert workers, "a batch this size renders in worker processes"
         proc.kill()
         proc.wait()
+        # its worker processes (rendering in parallel) go with it, not live on as orphans
+        wait_for(lambda w=workers: not any(alive(pid) for pid in w), 10)
+        assert not [pid for pid in workers if alive(pid)], "worker processes outlived the killed export"
     assert len(smtp_server.received) > 0
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert final.returncode == 0, final.stderr

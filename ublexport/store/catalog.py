@@ -9,8 +9,6 @@ Message-ID). Every version's content is kept (document_versions), and every stat
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -20,34 +18,13 @@ from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
 from ublexport.identifiers import enterprise_number_from_vat
-from ublexport.model import Company, Document, DocumentKind
+from ublexport.model import Company, Document
+from ublexport.record import Record
 from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, RuleChange, StatusChange, utcnow
 
 _DOCUMENTS = cast(Table, DocumentRow.__table__)
 _VERSIONS = cast(Table, DocumentVersion.__table__)
 _STATUSES = cast(Table, StatusChange.__table__)
-
-
-def content_sha256(document: Document) -> str:
-    return content_digest(document.model_dump(mode="json"))
-
-
-def content_digest(content: dict[str, Any]) -> str:
-    """The version hash of a dumped document: everything but its status."""
-    data = {k: v for k, v in content.items() if k != "status"}
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def document_key(document: Document) -> str:
-    """What makes two imports the same document: kind and number, and for an expense also its supplier (two
-    suppliers may both send an invoice numbered 1001)."""
-    if document.kind == DocumentKind.expense:
-        supplier = document.counterparty
-        who = (supplier.vat_number or supplier.enterprise_number or supplier.kvk_number or supplier.relation_code
-               or supplier.full_name)
-        return f"expense:{who}:{document.number}"
-    return f"{document.kind.value}:{document.number}"
 
 
 def _identifiers(company: Company) -> dict[str, str | None]:
@@ -121,19 +98,18 @@ class Upserted:
     previous_status: str | None
 
 
-def upsert_document(session: Session, document: Document, company_id: int, *, by: str, source: str,
+def upsert_document(session: Session, document: Document | Record, company_id: int, *, by: str, source: str,
                     now: dt.datetime | None = None) -> Upserted:
     """Insert or update by (company, key); the row is locked (FOR UPDATE) so concurrent events serialize."""
     now = now or utcnow()
-    key = document_key(document)
-    content = document.model_dump(mode="json")
-    digest = content_digest(content)
+    record = document if isinstance(document, Record) else Record.of(document)
+    key, content, digest = record.key, record.content, record.digest
     row = session.scalars(select(DocumentRow).where(DocumentRow.company_id == company_id,
                                                     DocumentRow.doc_key == key).with_for_update()).one_or_none()
-    status = document.status.value
+    status = record.status
     if row is None:
-        row = DocumentRow(company_id=company_id, doc_key=key, kind=document.kind.value, number=document.number,
-                          issue_date=document.issue_date, status=status, version=1, content_sha256=digest,
+        row = DocumentRow(company_id=company_id, doc_key=key, kind=record.kind, number=record.number,
+                          issue_date=record.issue_date, status=status, version=1, content_sha256=digest,
                           content=content, created_at=now, updated_at=now)
         session.add(row)
         session.flush()
@@ -147,7 +123,7 @@ def upsert_document(session: Session, document: Document, company_id: int, *, by
     if new_version:
         row.version += 1
         row.content_sha256 = digest
-        row.issue_date, row.number = document.issue_date, document.number
+        row.issue_date, row.number = record.issue_date, record.number
         session.add(DocumentVersion(document_id=row.id, version=row.version, content_sha256=digest,
                                     content=content, created_at=now))
     if new_version or row.content != content:
@@ -161,14 +137,14 @@ def upsert_document(session: Session, document: Document, company_id: int, *, by
     return Upserted(row, False, new_version, changed, previous)
 
 
-def upsert_documents(session: Session, items: Sequence[tuple[Document, int]], *, by: str, source: str,
+def upsert_documents(session: Session, items: Sequence[tuple[Record, int]], *, by: str, source: str,
                      now: dt.datetime) -> list[tuple[int, int]]:
     """`upsert_document` for a batch: (document id, version) per item, in order.
 
     Documents the store has never seen (the common case when a year is exported for the first time) are inserted
     with three multi-row statements instead of three ORM flushes each; known ones take the per-row path, which
     also records a new version or a status change."""
-    keys = [(company_id, document_key(document)) for document, company_id in items]
+    keys = [(company_id, record.key) for record, company_id in items]
     known: set[tuple[int, str]] = set()
     for company_id in {c for c, _ in keys}:
         wanted = [k for c, k in keys if c == company_id]
@@ -183,12 +159,11 @@ def upsert_documents(session: Session, items: Sequence[tuple[Document, int]], *,
     if fresh:
         rows = []
         for n in fresh.values():
-            document, company_id = items[n]
-            content = document.model_dump(mode="json")
-            rows.append({"company_id": company_id, "doc_key": keys[n][1], "kind": document.kind.value,
-                         "number": document.number, "issue_date": document.issue_date,
-                         "status": document.status.value, "version": 1, "content_sha256": content_digest(content),
-                         "content": content, "created_at": now, "updated_at": now})
+            record, company_id = items[n]
+            rows.append({"company_id": company_id, "doc_key": record.key, "kind": record.kind,
+                         "number": record.number, "issue_date": record.issue_date, "status": record.status,
+                         "version": 1, "content_sha256": record.digest, "content": record.content,
+                         "created_at": now, "updated_at": now})
         ids = session.execute(insert(_DOCUMENTS).returning(_DOCUMENTS.c.id, sort_by_parameter_order=True),
                               rows).scalars().all()
         session.execute(insert(_VERSIONS), [
@@ -199,9 +174,9 @@ def upsert_documents(session: Session, items: Sequence[tuple[Document, int]], *,
              "by": by, "at": now} for i, r in zip(ids, rows, strict=True)])
         for n, i in zip(fresh.values(), ids, strict=True):
             out[n] = (int(i), 1)
-    for n, (document, company_id) in enumerate(items):
+    for n, (record, company_id) in enumerate(items):
         if n not in out:  # known, or a second copy of a document in this batch
-            row = upsert_document(session, document, company_id, by=by, source=source, now=now).row
+            row = upsert_document(session, record, company_id, by=by, source=source, now=now).row
             out[n] = (row.id, row.version)
     return [out[n] for n in range(len(items))]
 

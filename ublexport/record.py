@@ -1,0 +1,70 @@
+"""What the store keeps of a document: the key that makes two imports the same document, its content as JSON, and
+the hash that names its version.
+
+A Record holds plain values only. A large export renders in worker processes and sends from another; the sending
+process records each document in the ledger from its Record, so it never re-validates or re-dumps a model (that
+cost as much per document as sending it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ublexport.model import Document, DocumentKind
+
+
+def content_digest(content: dict[str, Any]) -> str:
+    """The version hash of a dumped document: everything but its status."""
+    data = {k: v for k, v in content.items() if k != "status"}
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def document_key(document: Document) -> str:
+    """What makes two imports the same document: kind and number, and for an expense also its supplier (two
+    suppliers may both send an invoice numbered 1001)."""
+    if document.kind == DocumentKind.expense:
+        supplier = document.counterparty
+        who = (supplier.vat_number or supplier.enterprise_number or supplier.kvk_number or supplier.relation_code
+               or supplier.full_name)
+        return f"expense:{who}:{document.number}"
+    return f"{document.kind.value}:{document.number}"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    key: str  # document_key
+    kind: str
+    number: str
+    issue_date: dt.date
+    status: str
+    content_json: str  # Document.model_dump_json(): the model as JSON, status included
+    digest: str  # content_digest: the version
+
+    @classmethod
+    def of(cls, document: Document) -> Record:
+        content_json = document.model_dump_json()
+        return cls(document_key(document), document.kind.value, document.number, document.issue_date,
+                   document.status.value, content_json, content_digest(json.loads(content_json)))
+
+    @property
+    def content(self) -> dict[str, Any]:
+        """The JSON the store's content columns hold (what Document.model_dump(mode="json") gives)."""
+        data: dict[str, Any] = json.loads(self.content_json)
+        return data
+
+    def document(self) -> Document:
+        """The model again, validated: for callers that need more than the store keeps."""
+        return Document.model_validate_json(self.content_json)
+
+
+def company_of(content: dict[str, Any]) -> tuple[tuple[str | None, ...], dict[str, Any]]:
+    """(identity key, company JSON) of a dumped document: a batch is usually one company, looked up once."""
+    company: dict[str, Any] = content["company"]
+    key = (company.get("vat_number"), company.get("enterprise_number"), company.get("kvk_number"),
+           company.get("name"))
+    return key, company
