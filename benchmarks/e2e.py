@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.smtpbench import RCPT, SENDER, CountingServer, raw_send, same_size_message
+from benchmarks.smtpbench import RCPT, SENDER, CountingServer, CpuUse, cpu_use, raw_send, same_size_message
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -35,6 +35,7 @@ class Run:
     delivered: int = 0
     raw_per_s: float | None = None
     note: str = ""
+    cpu: CpuUse | None = None
 
     @property
     def per_s(self) -> float | None:
@@ -48,7 +49,10 @@ class Run:
         return {"label": self.label, "ledger": self.ledger, "connections": self.connections, "pdf": self.pdf,
                 "documents": self.documents, "seconds": self.seconds, "plan_seconds": self.plan_seconds,
                 "docs_per_s": self.per_s, "delivered": self.delivered, "raw_msgs_per_s": self.raw_per_s,
-                "ratio_to_raw": self.ratio, "note": self.note}
+                "ratio_to_raw": self.ratio, "note": self.note,
+                "cpu_ms_per_doc": None if self.cpu is None else {
+                    "server": self.cpu.server_ms, "sender": self.cpu.sender_ms, "workers": self.cpu.workers_ms,
+                    "total": self.cpu.total_ms}}
 
 
 @contextlib.contextmanager
@@ -111,27 +115,31 @@ def export_once(paths: list[Path], settings: Any, db_url: str | None, pdf: str) 
 def run_export(server: CountingServer, paths: list[Path], *, ledger: str, connections: int, pdf: str,
                workdir: Path, raw_per_s: float | None) -> Run:
     tag = f"{ledger}-{connections}-{pdf}-{len(paths)}"
+    cpu: list[CpuUse] = []
     label = f"export, ledger {ledger}, {connections} conn., PDF {pdf}"
     try:
         with ledger_url(ledger, workdir, tag) as url:
             settings = settings_for(server.port, connections, workdir, url)
             before = server.count
-            seconds, plan_s, results = export_once(paths, settings, url, pdf)
+            with cpu_use(server, len(paths), cpu):
+                seconds, plan_s, results = export_once(paths, settings, url, pdf)
             delivered = server.count - before
     except Exception as exc:  # a part that has not landed, or a database that is not there
         return Run(label, ledger, connections, pdf, len(paths), None, raw_per_s=raw_per_s,
                    note=f"failed: {type(exc).__name__}: {exc}"[:200])
     bad = [r for r in results if r.status != "sent"]
     note = f"{len(bad)} not sent, e.g. {bad[0].status}: {bad[0].reason[:80]}" if bad else ""
-    return Run(label, ledger, connections, pdf, len(paths), seconds, plan_s, delivered, raw_per_s, note)
+    return Run(label, ledger, connections, pdf, len(paths), seconds, plan_s, delivered, raw_per_s, note, cpu[0])
 
 
 def run_raw(server: CountingServer, count: int, size: int, connections: int) -> Run:
     """The floor: `count` pre-flattened messages of `size` bytes over `connections` connections."""
     before = server.count
-    seconds = asyncio.run(raw_send(server.port, same_size_message(size), count, connections))
+    cpu: list[CpuUse] = []
+    with cpu_use(server, count, cpu):
+        seconds = asyncio.run(raw_send(server.port, same_size_message(size), count, connections))
     return Run(f"raw aiosmtplib sendmail, {connections} conn.", "-", connections, "-", count, seconds,
-               delivered=server.count - before, note=f"{size} bytes per message")
+               delivered=server.count - before, note=f"{size} bytes per message", cpu=cpu[0])
 
 
 def mean_message_size(paths: list[Path], pdf: str, sample: int = 50) -> int:

@@ -132,16 +132,25 @@ def section_e2e(sizes: Sizes, seed: int, workdir: Path, ledgers: list[str], pdf_
                                        workdir=workdir, raw_per_s=raw.per_s))
     table = Table(title=f"2. End-to-end export into a counting aiosmtpd on 127.0.0.1 (mean e-mail {size} bytes "
                         f"without PDF); default pool = {default_pool} connections", title_justify="left")
-    for column in ("run", "docs", "seconds", "docs/s", "vs raw", "target", "met", "note"):
+    for column in ("run", "docs", "seconds", "docs/s", "vs raw", "target", "met", "CPU ms/doc srv+send+wrk",
+                   "note"):
         table.add_column(column, justify="left" if column in ("run", "note") else "right")
     for run in runs:
         is_export = run.ledger != "-"
         met = (run.ratio >= 0.8) if is_export and run.ratio is not None else None
         table.add_row(run.label, str(run.documents), fmt(run.seconds, 2), fmt(run.per_s, 1),
                       fmt(run.ratio, 2) + "x" if run.ratio else "-", ">= 0.8x raw" if is_export else "-",
-                      verdict(met), run.note + (f" plan {run.plan_seconds:.1f}s" if run.plan_seconds else ""))
+                      verdict(met), cpu_text(run.cpu),
+                      run.note + (f" plan {run.plan_seconds:.1f}s" if run.plan_seconds else ""))
     console.print(table)
     return {"message_size": size, "default_pool": default_pool, "runs": [r.as_dict() for r in runs]}
+
+
+def cpu_text(cpu: Any) -> str:
+    """`server + sender + workers = total` CPU milliseconds per document."""
+    if cpu is None:
+        return "-"
+    return f"{cpu.server_ms:.2f}+{cpu.sender_ms:.2f}+{cpu.workers_ms:.2f}={cpu.total_ms:.2f}"
 
 
 # --- section 3 -------------------------------------------------------------------------------------------------

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
+import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
 from typing import Any
 
 SENDER = "ublexport-bench@example.com"
@@ -52,6 +55,11 @@ def _serve(conn: Connection, counter: Synchronized[int]) -> None:
 class CountingServer:
     port: int
     counter: Synchronized[int]
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system, Linux /proc)."""
+        return process_cpu_seconds(self.pid)
 
     @property
     def count(self) -> int:
@@ -72,13 +80,45 @@ def counting_server() -> Iterator[CountingServer]:
     try:
         if not parent.poll(30):
             raise RuntimeError("the counting SMTP server did not start")
-        yield CountingServer(parent.recv(), counter)
+        yield CountingServer(parent.recv(), counter, int(process.pid or 0))
     finally:
         parent.send("stop")
         process.join(10)
         if process.is_alive():
             process.terminate()
             process.join(5)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU time per document of a run, by process: on a machine with few cores, the sum is what bounds the rate."""
+
+    server_ms: float  # the counting SMTP server
+    sender_ms: float  # the process that sends (the export, or the raw aiosmtplib client)
+    workers_ms: float  # the export's worker processes (render + validate)
+
+    @property
+    def total_ms(self) -> float:
+        return self.server_ms + self.sender_ms + self.workers_ms
+
+
+@contextmanager
+def cpu_use(server: CountingServer, documents: int, out: list[CpuUse]) -> Iterator[None]:
+    """Measure the CPU time of the block: the server, this process, and this process's finished children."""
+    def now() -> tuple[float, float, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return server.cpu_seconds(), time.process_time(), children.ru_utime + children.ru_stime
+
+    before = now()
+    yield
+    after = now()
+    per = [1000 * (a - b) / max(1, documents) for a, b in zip(after, before, strict=True)]
+    out.append(CpuUse(*per))
 
 
 async def _raw_worker(port: int, data: bytes, count: int) -> None:

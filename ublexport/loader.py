@@ -7,6 +7,7 @@ fix. Paths inside a document (`"company": "company.json"`, `"pdf": {"file": "x.p
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -94,6 +95,13 @@ def _company_json(path: Path) -> Any:
     return cached[1]
 
 
+@functools.lru_cache(maxsize=256)
+def _real_path(base: Path, name: str) -> Path:
+    """Where a document's company reference points: every document of a folder names the same file, and
+    resolving it (a system call per path component) cost as much as reading the document."""
+    return (base / name).resolve()
+
+
 def resolve(data: Any, base: Path, source: str) -> Any:
     """Replace file references (company file, PDF, received UBL) by their content."""
     if not isinstance(data, dict):
@@ -101,36 +109,29 @@ def resolve(data: Any, base: Path, source: str) -> Any:
     data = dict(data)
     company = data.get("company")
     if isinstance(company, str):
-        data["company"] = _company_json((base / company).resolve())
+        data["company"] = _company_json(_real_path(base, company))
     for field in _FILE_FIELDS:
         if field in data:
             data[field] = _inline_file(base, data[field], field, source)
     return data
 
 
-def load_document(path: Path) -> Document:
-    """Read and check one document file; raise InputError naming the file and every bad field."""
+def load_document(path: Path, data: Any = None) -> Document:
+    """Read and check one document file (`data`: its JSON, when already read); raise InputError naming the file
+    and every bad field."""
     source = str(path)
-    data = resolve(read_json(path), path.parent, source)
+    data = resolve(read_json(path) if data is None else data, path.parent, source)
     try:
         return Document.model_validate(data)
     except ValidationError as exc:
         raise InputError("not a valid document", source=source, problems=describe(exc)) from None
 
 
-def is_document_file(path: Path) -> bool:
-    """A JSON file whose top level has a "kind": company files and other JSON in a folder are skipped."""
-    if path.suffix.lower() != ".json":
-        return False
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True  # let load_document report it properly
-    return isinstance(data, dict) and "kind" in data
-
-
-def document_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; folders walked (sorted, so runs are repeatable) for document JSON files.
+def read_documents(paths: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
+    """Each document file with its JSON (or the InputError reading it gave): files as given; folders walked
+    (sorted, so runs are repeatable) for JSON files whose top level has a "kind" (company files and other JSON
+    are skipped). A folder's files are parsed to tell them apart, once: that parse is what the document is then
+    loaded from.
 
     A folder's listing is held as plain strings, sorted like paths (by their parts), and each Path is made only
     when its turn comes: a year of 20,000 invoices is then a 2 MB listing, not 20,000 Path objects."""
@@ -139,9 +140,22 @@ def document_paths(paths: Iterable[Path]) -> Iterator[Path]:
             names = sorted((str(child) for child in path.rglob("*.json")), key=lambda name: name.split(os.sep))
             for name in names:
                 child = Path(name)
-                if is_document_file(child):
-                    yield child
+                try:
+                    data = read_json(child)
+                except InputError as exc:
+                    yield child, exc  # let the caller report it as the document it may be
+                    continue
+                if isinstance(data, dict) and "kind" in data:
+                    yield child, data
         elif path.exists():
-            yield path
+            try:
+                yield path, read_json(path)
+            except InputError as exc:
+                yield path, exc
         else:
             raise InputError("no such file or folder", source=str(path))
+
+
+def document_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """The document files of `read_documents`."""
+    return (path for path, _ in read_documents(paths))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError, Violation
-from ublexport.loader import document_paths, load_document
+from ublexport.loader import load_document, read_documents
 from ublexport.model import Document
 from ublexport.pipeline import PdfMode, Prepared, prepare
 from ublexport.policy import exportable
@@ -271,9 +271,11 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
         if not path.exists():
             add(PlanItem(str(path), None, "refused", "no such file or folder", INPUT))
             continue
-        for file in document_paths([path]):  # one at a time: a folder may hold a year of documents
+        for file, data in read_documents([path]):  # one at a time: a folder may hold a year of documents
             try:
-                document = load_document(file)
+                if isinstance(data, InputError):
+                    raise data
+                document = load_document(file, data)
             except InputError as exc:
                 add(PlanItem(str(file), None, "refused", str(exc), INPUT))
                 continue
