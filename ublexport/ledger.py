@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
 from ublexport.model import Company
-from ublexport.record import company_of
 from ublexport.store import Store, catalog
 from ublexport.store.models import (
     AttemptRow,
@@ -380,17 +379,16 @@ class Ledger:
                    now: dt.datetime) -> list[tuple[int, int, int]]:
         """(document id, version, company id) of each document, registering its company (rule off) if nobody
         did: a manual export may name a company the accountant has not set up yet; it is recorded, not refused."""
-        companies: dict[tuple[str | None, ...], int] = {}  # a batch is usually one company: look it up once
+        companies: dict[str, int] = {}  # a batch is usually one company: look it up once
         items = []
         for p in prepared:
             record = p.record  # plain values: no model is validated or dumped here (see ublexport.record)
-            key, identity = company_of(record.content)
-            if key not in companies:
-                company = Company.model_validate(identity)
+            if record.company not in companies:
+                company = Company.model_validate_json(record.company)
                 row = (catalog.find_company(session, company)
                        or catalog.register_company(session, company, by=self.by)[0])
-                companies[key] = row.id
-            items.append((record, companies[key]))
+                companies[record.company] = row.id
+            items.append((record, companies[record.company]))
         ids = catalog.upsert_documents(session, items, by=self.by, source="export", now=now)
         return [(document_id, version, company_id)
                 for (document_id, version), (_, company_id) in zip(ids, items, strict=True)]

@@ -17,6 +17,15 @@ from typing import Any
 from ublexport.model import Document, DocumentKind
 
 
+class RawJSON(str):
+    """JSON text already serialized, for a JSON column: `json_dumps` passes it through instead of encoding a
+    parsed copy again (the store's engines use json_dumps as their JSON serializer)."""
+
+
+def json_dumps(value: Any) -> str:
+    return value if isinstance(value, RawJSON) else json.dumps(value)
+
+
 def content_digest(content: dict[str, Any]) -> str:
     """The version hash of a dumped document: everything but its status."""
     data = {k: v for k, v in content.items() if k != "status"}
@@ -44,12 +53,15 @@ class Record:
     status: str
     content_json: str  # Document.model_dump_json(): the model as JSON, status included
     digest: str  # content_digest: the version
+    company: str  # the company as JSON: the same text for every document of a company, looked up once per batch
 
     @classmethod
     def of(cls, document: Document) -> Record:
         content_json = document.model_dump_json()
+        content = json.loads(content_json)
         return cls(document_key(document), document.kind.value, document.number, document.issue_date,
-                   document.status.value, content_json, content_digest(json.loads(content_json)))
+                   document.status.value, content_json, content_digest(content),
+                   json.dumps(content["company"], sort_keys=True))
 
     @property
     def content(self) -> dict[str, Any]:
@@ -60,11 +72,3 @@ class Record:
     def document(self) -> Document:
         """The model again, validated: for callers that need more than the store keeps."""
         return Document.model_validate_json(self.content_json)
-
-
-def company_of(content: dict[str, Any]) -> tuple[tuple[str | None, ...], dict[str, Any]]:
-    """(identity key, company JSON) of a dumped document: a batch is usually one company, looked up once."""
-    company: dict[str, Any] = content["company"]
-    key = (company.get("vat_number"), company.get("enterprise_number"), company.get("kvk_number"),
-           company.get("name"))
-    return key, company

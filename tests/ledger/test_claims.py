@@ -295,3 +295,37 @@ def test_record_many_records_each_outcome_with_its_own_state(store: Store) -> No
         assert session.query(AttemptRow).count() == 3
     with pytest.raises(Exception, match="no delivery with id 999"):
         ledger.record_many([(999, Out("a", "sent", 250, "ok"))])
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_a_document_from_a_worker_process_is_stored_as_its_model_dumps_it(
+        database: str, sqlite_url: str, request: pytest.FixtureRequest) -> None:
+    """A large export claims what worker processes prepared: they send the ledger plain values (a Record with
+    the document's JSON text, stored as it is), and the store must hold exactly what the model dumps, with the same
+    version hash, as for a document prepared in this process."""
+    import pickle
+
+    from ublexport.record import Record
+    from ublexport.store.models import DocumentRow, DocumentVersion
+
+    url = sqlite_url if database == "sqlite" else request.getfixturevalue("pg_url")
+    store = Store.open(url)
+    try:
+        ledger = Ledger(store)
+        local = prepared("W-0001", note="café, « quotes » & <angles>")
+        crossed = pickle.loads(pickle.dumps(prepared("W-0002")))
+        assert "document" not in crossed.__dict__ and crossed.totals is None  # no model crossed over
+        inbox = parse_recipients("acme@yukiworks.nl")[0]
+        claims = ledger.claim_many([(local, inbox), (crossed, inbox)], resend=False)
+        assert all(c is not None for c in claims)
+        with store.transaction() as session:
+            stored = {r.number: r for r in session.scalars(select(DocumentRow))}
+            versions = {v.document_id: v for v in session.scalars(select(DocumentVersion))}
+            for number, source in (("W-0001", local), ("W-0002", crossed)):
+                row = stored[number]
+                assert row.content == source.document.model_dump(mode="json")
+                assert versions[row.id].content == row.content
+                assert row.content_sha256 == Record.of(source.document).digest
+        assert crossed.document == prepared("W-0002").document  # rebuilt on demand, equal to the original
+    finally:
+        store.close()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ublexport.errors import InputError
 from ublexport.identifiers import enterprise_number_from_vat
 from ublexport.model import Company, Document
-from ublexport.record import Record
+from ublexport.record import RawJSON, Record
 from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, RuleChange, StatusChange, utcnow
 
 _DOCUMENTS = cast(Table, DocumentRow.__table__)
@@ -162,7 +162,7 @@ def upsert_documents(session: Session, items: Sequence[tuple[Record, int]], *, b
             record, company_id = items[n]
             rows.append({"company_id": company_id, "doc_key": record.key, "kind": record.kind,
                          "number": record.number, "issue_date": record.issue_date, "status": record.status,
-                         "version": 1, "content_sha256": record.digest, "content": record.content,
+                         "version": 1, "content_sha256": record.digest, "content": RawJSON(record.content_json),
                          "created_at": now, "updated_at": now})
         ids = session.execute(insert(_DOCUMENTS).returning(_DOCUMENTS.c.id, sort_by_parameter_order=True),
                               rows).scalars().all()

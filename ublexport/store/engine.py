@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from ublexport.errors import InputError
+from ublexport.record import json_dumps
 
 SQLITE_BUSY_SECONDS = 60
 
@@ -62,7 +63,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             raise InputError("the ledger needs a SQLite file (sqlite:///PATH), not an in-memory database")
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(text, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
-                               **kwargs)
+                               json_serializer=json_dumps, **kwargs)
         _sqlite_listeners(engine)
         return engine
-    return create_engine(text, pool_pre_ping=True, **kwargs)
+    return create_engine(text, pool_pre_ping=True, json_serializer=json_dumps, **kwargs)
