@@ -117,33 +117,55 @@ def section_e2e(sizes: Sizes, seed: int, workdir: Path, ledgers: list[str], pdf_
     runs: list[e2e.Run] = []
     with counting_server() as server:
         for connections in (1, default_pool):
+            # raw, export, raw, export, ...: each export is compared with the mean of the raw runs just before and
+            # just after it, so that a machine whose speed drifts (shared hosts do) skews both sides alike
             raw = e2e.run_raw(server, len(paths), size, connections)
             runs.append(raw)
             for ledger in ledgers:
                 console.print(f"  [dim]export of {len(paths)} documents, ledger {ledger}, {connections} conn. ...[/]")
-                runs.append(e2e.run_export(server, paths, ledger=ledger, connections=connections, pdf="none",
-                                           workdir=workdir, raw_per_s=raw.per_s))
+                export = e2e.run_export(server, paths, ledger=ledger, connections=connections, pdf="none",
+                                        workdir=workdir, raw_per_s=None)
+                after = e2e.run_raw(server, len(paths), size, connections)
+                export.raw_per_s = mean_rate(raw, after)
+                runs += [export, after]
+                raw = after
         if pdf_docs:
             subset = paths[:pdf_docs]
             pdf_size = e2e.mean_message_size(subset, "embed")
             raw = e2e.run_raw(server, len(subset), pdf_size, default_pool)
-            runs.append(raw)
-            runs.append(e2e.run_export(server, subset, ledger=ledgers[0], connections=default_pool, pdf="embed",
-                                       workdir=workdir, raw_per_s=raw.per_s))
+            export = e2e.run_export(server, subset, ledger=ledgers[0], connections=default_pool, pdf="embed",
+                                    workdir=workdir, raw_per_s=None)
+            after = e2e.run_raw(server, len(subset), pdf_size, default_pool)
+            export.raw_per_s = mean_rate(raw, after)
+            runs += [raw, export, after]
     table = Table(title=f"2. End-to-end export into a counting aiosmtpd on 127.0.0.1 (mean e-mail {size} bytes "
                         f"without PDF); default pool = {default_pool} connections", title_justify="left")
+    cores = os.cpu_count() or 1
     for column in ("run", "docs", "seconds", "docs/s", "vs raw", "target", "met", "CPU ms/doc srv+send+wrk",
-                   "note"):
+                   f"CPU bound ({cores} cores)", "note"):
         table.add_column(column, justify="left" if column in ("run", "note") else "right")
     for run in runs:
         is_export = run.ledger != "-"
         met = (run.ratio >= 0.8) if is_export and run.ratio is not None else None
         table.add_row(run.label, str(run.documents), fmt(run.seconds, 2), fmt(run.per_s, 1),
                       fmt(run.ratio, 2) + "x" if run.ratio else "-", ">= 0.8x raw" if is_export else "-",
-                      verdict(met), cpu_text(run.cpu),
+                      verdict(met), cpu_text(run.cpu), cpu_bound(run, cores),
                       run.note + (f" plan {run.plan_seconds:.1f}s" if run.plan_seconds else ""))
     console.print(table)
     return {"message_size": size, "default_pool": default_pool, "runs": [r.as_dict() for r in runs]}
+
+
+def mean_rate(*runs: Any) -> float | None:
+    rates = [r.per_s for r in runs if r.per_s]
+    return sum(rates) / len(rates) if rates else None
+
+
+def cpu_bound(run: Any, cores: int) -> str:
+    """The rate the run's CPU time allows if every core were busy all the time: what no scheduling can beat."""
+    if run.cpu is None or run.cpu.total_ms <= 0:
+        return "-"
+    bound = cores * 1000 / run.cpu.total_ms
+    return f"{bound:.0f}/s" + (f" = {bound / run.raw_per_s:.2f}x" if run.raw_per_s else "")
 
 
 def cpu_text(cpu: Any) -> str:

@@ -37,6 +37,7 @@ from ublexport.plan import (
     plan,
     prepare_in_worker,
     prepare_item,
+    prepare_many_in_worker,
 )
 from ublexport.recipients import Recipient, parse_recipients
 
@@ -106,6 +107,7 @@ def exit_code(results: Iterable[Result]) -> int:
 
 
 WORKERS_FROM = 100  # from this many documents on, render and validate in worker processes (start-up ~1 s)
+CHUNK = 16  # documents per worker task, at most
 
 
 def _exit_with_parent() -> None:
@@ -301,23 +303,48 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                     await asyncio.sleep(0)  # let the SMTP replies that arrived meanwhile be handled
                 yield item
             return
-        ahead: collections.deque[tuple[PlanItem, asyncio.Future[Preparation] | None]] = collections.deque()
+        # Items go to the workers in chunks (1, 2, 4, ... up to CHUNK): one task per document cost a pickled call,
+        # a queue hand-off and a wake-up of this loop each, on the process that also talks SMTP.
+        ahead: collections.deque[tuple[list[PlanItem], asyncio.Future[list[Preparation]]]] = collections.deque()
+        queued = 0
+        chunk: list[PlanItem] = []
+        size = 1
+
+        def submit() -> None:
+            nonlocal chunk, size, queued
+            jobs = [(i.source, i.packed) for i in chunk]
+            ahead.append((chunk, loop.run_in_executor(pool, prepare_many_in_worker, jobs, plan.profile, plan.pdf)))
+            queued += len(chunk)
+            chunk, size = [], min(2 * size, CHUNK)
+
+        async def oldest() -> list[PlanItem]:
+            nonlocal queued
+            items, future = ahead.popleft()
+            queued -= len(items)
+            for item, preparation in zip(items, await future, strict=True):
+                preparation.apply(item)
+            return items
+
         for item in plan.iter_going():
-            future = None
-            if item.prepared is None:
-                future = loop.run_in_executor(pool, prepare_in_worker, item.source, item.packed, plan.profile,
-                                              plan.pdf)
-            ahead.append((item, future))
-            if len(ahead) >= 2 * max(1, batch):  # enough work queued for the workers; take the oldest
-                item, future = ahead.popleft()
-                if future is not None:
-                    (await future).apply(item)
+            if item.prepared is not None:  # prepared already (plan(prepare_now=True)): after those before it
+                if chunk:
+                    submit()
+                while ahead:
+                    for done_item in await oldest():
+                        yield done_item
                 yield item
+                continue
+            chunk.append(item)
+            if len(chunk) >= size:
+                submit()
+            while queued >= 2 * max(1, batch):  # enough work queued for the workers; take the oldest
+                for done_item in await oldest():
+                    yield done_item
+        if chunk:
+            submit()
         while ahead:
-            item, future = ahead.popleft()
-            if future is not None:
-                (await future).apply(item)
-            yield item
+            for done_item in await oldest():
+                yield done_item
 
     async def produce() -> None:
         claiming: asyncio.Task[None] | None = None

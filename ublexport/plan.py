@@ -228,6 +228,12 @@ def prepare_in_worker(source: str, packed: str | None, profile: str, pdf: PdfMod
     return Preparation(item.prepared, item.state, item.refusal, item.reason, item.violations)
 
 
+def prepare_many_in_worker(jobs: Sequence[tuple[str, str | None]], profile: str,
+                           pdf: PdfMode) -> list[Preparation]:
+    """`prepare_in_worker` for a chunk of (source, packed summary): one task, one result to send back."""
+    return [prepare_in_worker(source, packed, profile, pdf) for source, packed in jobs]
+
+
 def _reload(item: PlanItem) -> Document:
     """A document the plan dropped, read again just before it is rendered. The file may have changed since the
     plan was shown: what goes must still be the same document and still be exportable."""
