@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.email.conftest import prepared
+from tests.email.conftest import SAMPLES, prepared
 from ublexport.compose import (
     boundary_for,
     compose,
@@ -368,3 +368,28 @@ def test_any_printable_text_decodes_exactly(number: str, customer: str, name: st
     base = _in_language(prepared("01-invoice-be-be.json", PdfMode.attach if attach else PdfMode.embed), language)
     p = _with(base, number=number or "1", customer=customer or "X")
     roundtrip(p, Recipient("a@x.test", name or None))
+
+
+@pytest.mark.parametrize("pdf", [PdfMode.embed, PdfMode.attach])
+def test_a_document_prepared_in_a_worker_process_gives_the_same_bytes(pdf: PdfMode) -> None:
+    """A large export composes in the worker what every e-mail of a document shares (Prepared.ship) and sends
+    only plain values to the sending process: the e-mail composed there is byte for byte the one composed here."""
+    import pickle
+
+    from ublexport.errors import InputError, InvalidDocumentError
+
+    recipient = Recipient("yuki@yukiworks.nl", "Yuki inbox")
+    compared = 0
+    for path in sorted(SAMPLES.glob("*.json")):
+        try:
+            local = prepared(path.name, pdf)
+        except (InputError, InvalidDocumentError):  # company.json, a quote: no e-mail to compare
+            continue
+        shipped = pickle.loads(pickle.dumps(local.ship()))
+        assert "document" not in shipped.__dict__  # no model crossed over
+        here = compose(local, recipient, sender=SENDER, message_id=MID, date=WHEN)
+        there = compose(shipped, recipient, sender=SENDER, message_id=MID, date=WHEN)
+        assert there.data == here.data and there.headers == here.headers, path.name
+        assert "document" not in shipped.__dict__  # composing did not need it either
+        compared += 1
+    assert compared >= 8
