@@ -59,9 +59,9 @@ def schemas() -> dict[str, etree.XMLSchema]:
 def bare_xsd_bytes(data: bytes) -> bool:
     """lxml parse + XSD validation, nothing else: the floor for 'is this schema-valid UBL?'."""
     root = bare_parse(data)
-    return bool(schemas()[root.tag].validate(root))
+    return bool(schemas()[str(root.tag)].validate(root))
 
 
 def bare_xsd_tree(root: etree._Element) -> bool:
     """XSD validation of a tree already in memory: what re-parsing our own bytes costs on top."""
-    return bool(schemas()[root.tag].validate(root))
+    return bool(schemas()[str(root.tag)].validate(root))

@@ -73,7 +73,7 @@ class CountingServer:
 def counting_server() -> Iterator[CountingServer]:
     """Start the counting server in a child process; stop that child (and only it) on exit."""
     ctx = mp.get_context("spawn")
-    counter: Synchronized[int] = ctx.Value("q", 0, lock=False)  # type: ignore[assignment]
+    counter: Synchronized[int] = ctx.Value("q", 0, lock=False)
     parent, child = ctx.Pipe()
     process = ctx.Process(target=_serve, args=(child, counter), daemon=True)
     process.start()

@@ -19,9 +19,9 @@ from benchmarks.timing import Stats, once_ms, per_call
 from ublexport import render as ub_render
 from ublexport import xsd
 from ublexport.model import Document
-from ublexport.pipeline import PdfMode, Prepared, prepare, profile_for
+from ublexport.pipeline import PdfMode, Prepared, prepare
 from ublexport.totals import compute
-from ublexport.view import build
+from ublexport.view import build, profile_for
 
 SENDER = "ublexport-bench@example.com"
 INBOX = "Yuki <acme.bench@yukiworks.example>"
@@ -78,8 +78,8 @@ class Compilations:
             self.environments += 1
             real_init(env, *args, **kwargs)
 
-        etree.XMLSchema = counting_schema  # type: ignore[misc]
-        jinja2.Environment.__init__ = counting_init  # type: ignore[method-assign]
+        etree.XMLSchema = counting_schema  # type: ignore[misc, assignment]
+        jinja2.Environment.__init__ = counting_init  # type: ignore[method-assign, assignment]
         try:
             yield self
         finally:
