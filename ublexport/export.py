@@ -41,25 +41,40 @@ from ublexport.plan import (
 )
 from ublexport.recipients import Recipient, parse_recipients
 
-__all__ = ["ALREADY", "FAILED", "INPUT", "INVALID", "KEEP_DOCUMENTS", "POLICY", "REFUSED", "SENT", "WORKERS_FROM",
-           "WRITTEN", "CompactItems", "ExportLedger", "Filters", "GroupCommit", "Plan", "PlanItem", "Preparation",
-           "Result", "Summary", "exit_code", "plan", "prepare_in_worker", "prepare_item", "run", "worker_pool"]
+__all__ = ["ALREADY", "FAILED", "INPUT", "INVALID", "IN_FLIGHT", "KEEP_DOCUMENTS", "POLICY", "REFUSED", "SENT",
+           "WORKERS_FROM", "WRITTEN", "Claim", "CompactItems", "ExportLedger", "Filters", "GroupCommit", "InFlight",
+           "Plan", "PlanItem", "Preparation", "Result", "Summary", "exit_code", "plan", "prepare_in_worker",
+           "prepare_item", "run", "worker_pool"]
 
 # Result.status vocabulary
 SENT, WRITTEN, REFUSED, FAILED, ALREADY = "sent", "written", "refused", "failed", "already-exported"
+IN_FLIGHT = "in-flight"  # being sent right now by another process
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A claim found the e-mail being sent right now by another live process (the worker, another export): it is
+    not sent twice, and not reported as received either; the process holding it records the outcome."""
+
+    owner: str
+    message_id: str
+
+
+Claim = tuple[int, str] | InFlight | None
+"""(delivery_id, message_id) to send under; None: this inbox already received this version; or InFlight."""
 
 
 class ExportLedger(Protocol):
     """Remembers what went where; implemented by the ledger (ublexport.ledger)."""
 
-    def claim(self, prepared: Prepared, inbox: str, *, resend: bool) -> tuple[int, str] | None:
-        """None => this inbox already received this document version; else (delivery_id, message_id)."""
+    def claim(self, prepared: Prepared, inbox: str, *, resend: bool) -> Claim:
+        """See Claim."""
         ...
 
     def record(self, delivery_id: int, outcome: Outcome) -> None: ...
 
     def claim_many(self, requests: Sequence[tuple[Prepared, str | Recipient]], *,
-                   resend: bool) -> list[tuple[int, str] | None]:
+                   resend: bool) -> list[Claim]:
         """`claim` for a batch, in one transaction."""
         ...
 
@@ -73,7 +88,7 @@ class Result:
     source: str
     document: str  # "invoice 2026-0001"
     inbox: str | None  # None when the document was refused before any inbox
-    status: str  # sent | written | refused | failed | already-exported
+    status: str  # sent | written | refused | failed | already-exported | in-flight
     reason: str = ""
     code: int | None = None
     message: str = ""
@@ -85,7 +100,7 @@ class Result:
     @property
     def ok(self) -> bool:
         """Delivered, written, already there, or rightly refused (a quote, a draft, a cancelled document)."""
-        return self.status in (SENT, WRITTEN, ALREADY) or (self.status == REFUSED and self.refusal == POLICY)
+        return self.status in (SENT, WRITTEN, ALREADY, IN_FLIGHT) or (self.status == REFUSED and self.refusal == POLICY)
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.source, "document": self.document, "inbox": self.inbox, "status": self.status,
@@ -188,7 +203,7 @@ class GroupCommit:
             self.ledger.record_many(batch)
 
 
-Claims = list[tuple[int, str] | None]
+Claims = list[Claim]
 
 
 async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Transport, *,
@@ -381,15 +396,21 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             remaining[id(item)] = len(inboxes)
             prepared = item.prepared
             for slot, inbox in enumerate(inboxes):
-                if use_ledger is not None and claims[slot] is None:
-                    done(order, slot, Result(item.source, item.label, inbox.address, ALREADY,
-                                             "this inbox already received this version (use --resend to send "
-                                             "it again)"))
+                claimed = claims[slot] if use_ledger is not None else None
+                if use_ledger is not None and not isinstance(claimed, tuple):
+                    if isinstance(claimed, InFlight):
+                        result = Result(item.source, item.label, inbox.address, IN_FLIGHT,
+                                        f"being sent right now by {claimed.owner or 'another process'}; not sent twice",
+                                        message_id=claimed.message_id)
+                    else:
+                        result = Result(item.source, item.label, inbox.address, ALREADY,
+                                        "this inbox already received this version (use --resend to send it again)")
+                    done(order, slot, result)
                     finished(item)
                     continue
                 await slots.acquire()
                 task = asyncio.create_task(deliver(order, item, prepared, slot, inbox,
-                                                   claims[slot] if use_ledger is not None else None))
+                                                   claimed if isinstance(claimed, tuple) else None))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)  # finished tasks are not kept for the whole run
         await producer

@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
+from ublexport.export import Claim, InFlight
 from ublexport.model import Company
 from ublexport.store import Store, catalog
 from ublexport.store.models import (
@@ -313,9 +314,9 @@ class Ledger:
 
     # --- the manual export (ExportLedger) ----------------------------------------------------------------
 
-    def claim(self, prepared: Prepared, inbox: str, *, resend: bool) -> tuple[int, str] | None:
-        """Before sending PREPARED to INBOX by hand: (delivery_id, message_id) to send under, or None when this
-        inbox already received this version (or it is being sent right now by a worker).
+    def claim(self, prepared: Prepared, inbox: str, *, resend: bool) -> Claim:
+        """Before sending PREPARED to INBOX by hand: (delivery_id, message_id) to send under, None when this
+        inbox already received this version, InFlight when another live process is sending it right now.
 
         An unfinished row (queued, deferred, failed, expired, or `sending` with a dead lease) is reused with its
         Message-ID, so a manual export after a failed one is a retry, not a second message. With `resend`, a
@@ -323,7 +324,7 @@ class Ledger:
         return self.claim_many([(prepared, inbox)], resend=resend)[0]
 
     def claim_many(self, requests: Sequence[tuple[Prepared, str | Recipient]], *,
-                   resend: bool) -> list[tuple[int, str] | None]:
+                   resend: bool) -> list[Claim]:
         """`claim` for a batch of (document, inbox) pairs in ONE transaction: one commit (one fsync on SQLite)
         per batch instead of per e-mail, which is what a year-end export of thousands of documents needs."""
         from ublexport.recipients import parse_recipients
@@ -353,7 +354,7 @@ class Ledger:
                     select(DeliveryRow).where(DeliveryRow.document_id.in_({d[0] for d in documents}))
                     .order_by(DeliveryRow.resend_seq).with_for_update()):
                 rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
-            out: list[tuple[int, str] | None] = []
+            out: list[Claim] = []
             for (_, recipient), (document_id, version, _), sha in zip(parsed, documents, hashes, strict=True):
                 found = rows[(document_id, version, recipient_key(recipient))]
                 original = found[0]
@@ -362,7 +363,7 @@ class Ledger:
                         and not owner_dead(original.lease_owner))
                 if original.state == S.sent.value or busy:
                     if not resend:
-                        out.append(None)
+                        out.append(InFlight(original.lease_owner or "", original.message_id) if busy else None)
                         continue
                     target = self._new_resend(session, original, recipient, seq=found[-1].resend_seq + 1,
                                               sha256=sha, origin="export", now=now)

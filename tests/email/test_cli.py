@@ -197,6 +197,38 @@ def test_second_export_skips_what_arrived_and_resend_sends_again(home: Path, tmp
     assert len(json.loads(invoke("inbox", "list", "--json").output)) == 2
 
 
+def test_an_export_of_what_another_process_is_sending_reports_it_in_flight(home: Path, tmp_path: Path) -> None:
+    """The worker on another machine holds the e-mail under a live lease: the export names the holder, sends nothing
+    and exits 0; once the lease has run out (the holder died) the same command sends it, same Message-ID."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from ublexport.settings import load_settings
+    from ublexport.store import DeliveryRow, Store, utcnow
+
+    docs = copy_samples(tmp_path, "01-invoice-be-be.json")
+    first = json.loads(CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"]).stdout)
+    message_id = first["results"][0]["message_id"]
+    store = Store.open(load_settings().db_url)
+    try:
+        with store.transaction() as session:  # as if a worker elsewhere had claimed it and were sending it now
+            session.execute(update(DeliveryRow).values(state="sending", lease_owner="worker:elsewhere:7:t",
+                                                       lease_expires_at=utcnow() + dt.timedelta(minutes=5)))
+        second = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"])
+        assert second.exit_code == 0, second.output
+        [result] = json.loads(second.stdout)["results"]
+        assert result["status"] == "in-flight" and "worker:elsewhere:7:t" in result["reason"]
+        assert result["message_id"] == message_id
+        assert len(json.loads(invoke("inbox", "list", "--json").output)) == 1  # nothing sent twice
+        with store.transaction() as session:  # the holder died: its lease ran out
+            session.execute(update(DeliveryRow).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    finally:
+        store.close()
+    third = json.loads(CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"]).stdout)
+    assert third["results"][0]["status"] == "sent" and third["results"][0]["message_id"] == message_id
+
+
 def test_a_large_batch_prints_only_what_needs_attention_and_counts_the_rest(home: Path, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import ublexport.cli.export as cli_export

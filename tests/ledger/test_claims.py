@@ -336,3 +336,20 @@ def test_a_document_from_a_worker_process_is_stored_as_its_model_dumps_it(
         assert crossed.document == prepared("W-0002").document  # rebuilt on demand, equal to the original
     finally:
         store.close()
+
+
+def test_manual_claim_of_what_a_live_worker_is_sending_is_in_flight_not_already_received(store: Store) -> None:
+    """The worker (on another host: its lease cannot be judged dead) is sending the queued e-mail right now: a manual
+    export neither sends it a second time nor reports it as received; it names the holder and the Message-ID."""
+    from ublexport.export import InFlight
+
+    setup_company(store, inboxes="dewaele@yukiworks.nl")
+    queue(store, 1, prefix="F")
+    ledger = Ledger(store)
+    [held] = ledger.claim_due(5, owner="worker:other-host:4242:t")
+    claim = ledger.claim(prepared("F-0000"), "dewaele@yukiworks.nl", resend=False)
+    assert claim == InFlight("worker:other-host:4242:t", held.message_id)
+    assert rows(store)[0].lease_owner == "worker:other-host:4242:t"  # still the worker's
+    ledger.record_outcomes([(held, Out("dewaele@yukiworks.nl", "sent", 250, "ok"))],
+                           owner="worker:other-host:4242:t")
+    assert ledger.claim(prepared("F-0000"), "dewaele@yukiworks.nl", resend=False) is None  # now: received
