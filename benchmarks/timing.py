@@ -47,6 +47,29 @@ def per_call(fn: Callable[[T], Any], items: Sequence[T], *, warmup: int = 20) ->
     return Stats.of(samples)
 
 
+def interleaved(cases: dict[str, tuple[Callable[[Any], Any], Sequence[Any]]], *, rounds: int = 10,
+                warmup: int = 20) -> dict[str, Stats]:
+    """`per_call` for several cases at once, in `rounds` rounds: each round times every case on the next slice of
+    its items. On a shared machine whose speed drifts within a minute, timing the cases one after the other would
+    charge the drift to whichever case ran during it; interleaved, every case sees the same mix, so the ratios
+    between cases (ours against the baselines) hold even when the absolute numbers move."""
+    for fn, items in cases.values():
+        for item in items[:warmup]:
+            fn(item)
+    samples: dict[str, list[int]] = {key: [] for key in cases}
+    clock = time.perf_counter_ns
+    for r in range(rounds):
+        gc.collect()
+        for key, (fn, items) in cases.items():
+            size = -(-len(items) // rounds)
+            out = samples[key]
+            for item in items[r * size:(r + 1) * size]:
+                start = clock()
+                fn(item)
+                out.append(clock() - start)
+    return {key: Stats.of(values) for key, values in samples.items()}
+
+
 def once_ms(fn: Callable[[], Any]) -> float:
     start = time.perf_counter_ns()
     fn()

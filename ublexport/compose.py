@@ -534,19 +534,20 @@ class Letter:
 
 def letter_of(prepared: Prepared) -> Letter:
     """The e-mail of `prepared` minus what depends on the inbox; InputError if a header would carry a line break."""
-    record = prepared.record
+    document = prepared.document
+    kind = document.kind.value
     subject, body = subject_and_body(prepared)
     check_header("Subject", subject)
-    own = (("X-UBLExport-Kind", record.kind), ("X-UBLExport-SHA256", prepared.sha256))
+    own = (("X-UBLExport-Kind", kind), ("X-UBLExport-SHA256", prepared.sha256))
     for name, value in own:
         check_header(name, value)
-    stem = safe_filename(record.number, "xml")[: -len(".xml")]
+    stem = safe_filename(document.number, "xml")[: -len(".xml")]
     filenames: tuple[str, ...] = (f"{stem}.xml", f"{stem}.pdf") if prepared.pdf is not None else (f"{stem}.xml",)
     parts = [b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
              + text_body(body), _attachment("application/xml", filenames[0], prepared.xml)]
     if prepared.pdf is not None:
         parts.append(_attachment("application/pdf", filenames[1], prepared.pdf))
-    return Letter(subject, body, record.kind, stem, filenames, unstructured("Subject", subject),
+    return Letter(subject, body, kind, stem, filenames, unstructured("Subject", subject),
                   "".join(structured(name, value) for name, value in own), tuple(parts))
 
 
