@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,9 @@ def test_ledger_claims_before_and_records_after_and_skips_what_arrived(smtp_serv
             return await run(the_plan, "a@x.test; b@y.test", transport, ledger=ledger, sender=settings.sender,
                              resend=resend, attempts=2, **FAST)
 
+    switch_interval = sys.getswitchinterval()
     first = run_async(go())
+    assert sys.getswitchinterval() == switch_interval  # shortened for the ledger thread only while running
     assert [(r.inbox, r.status) for r in first] == [("a@x.test", "sent"), ("b@y.test", "failed")]
     assert first[0].message_id == "<fixed1@dewaele.example>"  # the ledger's Message-ID is the one sent
     assert handler.to("a@x.test")[0].message["Message-ID"] == "<fixed1@dewaele.example>"
