@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,47 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _children() -> list[int]:
+    return [int(pid) for task in Path("/proc/self/task").iterdir()
+            for pid in (task / "children").read_text().split()]
+
+
+def _hwm_mb(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class WorkerPeak:
+    """The largest VmHWM of this process's children but the SMTP server, sampled every 0.2 s while the export
+    runs: the worker processes that render. (ru_maxrss of a reaped child is no use here: a spawned child starts
+    at its parent's high-water mark, see _maxrss_mb.)"""
+
+    def __init__(self, exclude: int) -> None:
+        self.exclude, self.peak_mb = exclude, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            for pid in _children():
+                if pid != self.exclude:
+                    self.peak_mb = max(self.peak_mb, _hwm_mb(pid))
+
+    def __enter__(self) -> WorkerPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def child(docs_dir: Path, count: int, ledger: str, connections: int) -> dict[str, Any]:
     from benchmarks.e2e import export_once, ledger_url, settings_for
     from benchmarks.smtpbench import counting_server
@@ -46,12 +88,13 @@ def child(docs_dir: Path, count: int, ledger: str, connections: int) -> dict[str
             settings = settings_for(server.port, connections, workdir, url)
             before = _status_mb("VmRSS")
             before_count = server.count
-            seconds, _, results = export_once(paths, settings, url, "none")
+            with WorkerPeak(exclude=server.pid) as workers:
+                seconds, _, results = export_once(paths, settings, url, "none")
             sent = server.count - before_count
             del results
     return {"count": count, "ledger": ledger, "rss_before_mb": round(before, 1),
             "peak_rss_mb": round(_status_mb("VmHWM"), 1), "ru_maxrss_mb": round(_maxrss_mb(), 1),
-            "seconds": round(seconds, 2), "sent": sent}
+            "worker_peak_rss_mb": round(workers.peak_mb, 1), "seconds": round(seconds, 2), "sent": sent}
 
 
 def measure(docs_dir: Path, count: int, ledger: str, connections: int) -> dict[str, Any]:

@@ -193,15 +193,17 @@ def section_memory(sizes: Sizes, seed: int, workdir: Path, ledger: str) -> dict[
     table = Table(title=f"3. Peak RSS of one export in a fresh process (VmHWM; ru_maxrss inherits the parent's peak "
                         f"across exec, see memory.py), ledger {ledger}",
                   title_justify="left")
-    for column in ("documents", "RSS before export MB", "peak RSS MB", "seconds", "sent", "note"):
+    for column in ("documents", "RSS before export MB", "peak RSS MB", "worker peak RSS MB", "seconds", "sent",
+                   "note"):
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(str(r["count"]), fmt(r.get("rss_before_mb"), 1), fmt(r.get("peak_rss_mb"), 1),
+                      fmt(r.get("worker_peak_rss_mb"), 1),
                       fmt(r.get("seconds"), 1), str(r.get("sent", "-")), r.get("error", ""))
     growth = None
     if all("peak_rss_mb" in r for r in results):
         growth = results[1]["peak_rss_mb"] - results[0]["peak_rss_mb"]
-    table.add_row(f"growth {small} -> {large}", "", fmt(growth, 1), "", "", "target <= 10 MB: "
+    table.add_row(f"growth {small} -> {large}", "", fmt(growth, 1), "", "", "", "target <= 10 MB: "
                   + verdict(growth <= 10 if growth is not None else None))
     console.print(table)
     per_doc = growth * 1024 / (large - small) if growth is not None else None
