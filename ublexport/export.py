@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ublexport.compose import compose, new_message_id
 from ublexport.deliver import Outcome, Transport, TransportError, send_with_retry
@@ -42,27 +42,17 @@ from ublexport.plan import (
 )
 from ublexport.recipients import Recipient, parse_recipients
 
+if TYPE_CHECKING:
+    from ublexport.ledger import Claim
+
 __all__ = ["ALREADY", "FAILED", "INPUT", "INVALID", "IN_FLIGHT", "KEEP_DOCUMENTS", "POLICY", "REFUSED", "SENT",
-           "WORKERS_FROM", "WRITTEN", "Claim", "CompactItems", "ExportLedger", "Filters", "GroupCommit", "InFlight",
+           "WORKERS_FROM", "WRITTEN", "CompactItems", "ExportLedger", "Filters", "GroupCommit",
            "Plan", "PlanItem", "Preparation", "Result", "Summary", "exit_code", "plan", "prepare_in_worker",
            "prepare_item", "run", "worker_pool"]
 
 # Result.status vocabulary
 SENT, WRITTEN, REFUSED, FAILED, ALREADY = "sent", "written", "refused", "failed", "already-exported"
 IN_FLIGHT = "in-flight"  # being sent right now by another process
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """A claim found the e-mail being sent right now by another live process (the worker, another export): it is
-    not sent twice, and not reported as received either; the process holding it records the outcome."""
-
-    owner: str
-    message_id: str
-
-
-Claim = tuple[int, str] | InFlight | None
-"""(delivery_id, message_id) to send under; None: this inbox already received this version; or InFlight."""
 
 
 class ExportLedger(Protocol):
@@ -205,7 +195,7 @@ class GroupCommit:
             self.ledger.record_many(batch)
 
 
-Claims = list[Claim]
+Claims = list["Claim"]
 
 
 async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Transport, *,
@@ -406,7 +396,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             for slot, inbox in enumerate(inboxes):
                 claimed = claims[slot] if use_ledger is not None else None
                 if use_ledger is not None and not isinstance(claimed, tuple):
-                    if isinstance(claimed, InFlight):
+                    if claimed is not None:  # InFlight (ublexport.ledger): another live process is sending it
                         result = Result(item.source, item.label, inbox.address, IN_FLIGHT,
                                         f"being sent right now by {claimed.owner or 'another process'}; not sent twice",
                                         message_id=claimed.message_id)

@@ -34,7 +34,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
-from ublexport.export import Claim, InFlight
 from ublexport.model import Company
 from ublexport.store import Store, catalog
 from ublexport.store.models import (
@@ -125,6 +124,20 @@ def owner_dead(owner: str | None) -> bool:
 def default_by() -> str:
     """Who made a change, when not given with --by: the login name."""
     return os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A claim found the e-mail being sent right now by another live process (the worker, another export): it is
+    not sent twice, and not reported as received either; the process holding it records the outcome."""
+
+    owner: str
+    message_id: str
+
+
+Claim = tuple[int, str] | InFlight | None
+"""What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version;
+or InFlight."""
 
 
 @dataclass(frozen=True)

@@ -341,7 +341,7 @@ def test_a_document_from_a_worker_process_is_stored_as_its_model_dumps_it(
 def test_manual_claim_of_what_a_live_worker_is_sending_is_in_flight_not_already_received(store: Store) -> None:
     """The worker (on another host: its lease cannot be judged dead) is sending the queued e-mail right now: a manual
     export neither sends it a second time nor reports it as received; it names the holder and the Message-ID."""
-    from ublexport.export import InFlight
+    from ublexport.ledger import InFlight
 
     setup_company(store, inboxes="dewaele@yukiworks.nl")
     queue(store, 1, prefix="F")
