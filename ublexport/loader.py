@@ -149,9 +149,10 @@ def read_documents(paths: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
                     yield child, data
         elif path.exists():
             try:
-                yield path, read_json(path)
+                data = read_json(path)
             except InputError as exc:
-                yield path, exc
+                data = exc
+            yield path, data
         else:
             raise InputError("no such file or folder", source=str(path))
 
