@@ -14,7 +14,17 @@ from typing import Any
 from lxml import etree
 
 from ublexport.errors import Violation
-from ublexport.rules import codelists, core, nl, nlcius, peppol, totals, vat  # noqa: F401  (register the rules)
+from ublexport.rules import (  # noqa: F401  (register the rules)
+    codelists,
+    core,
+    nl,
+    nlcius,
+    peppol,
+    restrictions,
+    syntax,
+    totals,
+    vat,
+)
 from ublexport.rules._doc import CREDITNOTE, INVOICE, Doc, clear_caches, location
 from ublexport.rules.registry import BY_ID, RULES, Rule
 
