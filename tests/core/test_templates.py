@@ -27,10 +27,20 @@ def _body(name: str) -> str:
 
 def test_templates_escape_and_fail_loudly() -> None:
     env = ub_render.environment()
-    assert env.autoescape is True
+    assert env.finalize is ub_render.xml_escape  # every printed value goes through it
     source = _body("Document.xml.j2").replace(" ", "")
     assert "|safe" not in source and "{%autoescape" not in source and "{%-autoescape" not in source
     assert ub_render.template() is ub_render.template()  # compiled once per process
+
+
+def test_escaping_cannot_be_bypassed_from_a_template() -> None:
+    """Stricter than Jinja2's autoescape: Markup and |safe are escaped too, and non-strings are printed escaped."""
+    from markupsafe import Markup
+
+    env = ub_render.environment()
+    assert env.from_string("{{ x|safe }}|{{ y }}|{{ z }}").render(x="<a>", y=Markup("<b>&"), z=3) == (
+        "&lt;a&gt;|&lt;b&gt;&amp;|3")
+    assert ub_render.xml_escape("a&b<c>d\"e'f") == "a&amp;b&lt;c&gt;d&#34;e&#39;f"
 
 
 def test_every_printed_view_value_is_escaped() -> None:
