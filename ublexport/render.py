@@ -12,7 +12,7 @@ import re
 from functools import cache
 
 import jinja2
-from markupsafe import _escape_inner  # markupsafe >= 3: the C escape inside markupsafe.escape, without Markup
+from markupsafe import _escape_inner  # type: ignore[attr-defined]  # >= 3.0: markupsafe.escape without its Markup
 
 from ublexport import templates_dir
 from ublexport.errors import InputError
