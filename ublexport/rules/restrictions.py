@@ -13,20 +13,27 @@ violation points at the first offending element in document order.
 Speed: calling 679 checks would cost more than all the other rules together. Instead one pass (``found``, memoised per
 check) finds every violation at once and the rules only read their part of it:
 
-- the paths are compiled into one tree read from the end: last element, then its parent, grandparent, ... The tag
-  index of the document says in one look which of those last elements occur at all (a few dozen of some three
-  hundred); only their elements are looked at, and each climbs only as long as its ancestors' tags follow some
-  forbidden path (one look per level), so an element in an allowed place is usually done after its parent's tag.
-  Elements the other rules already grouped by parent tag are taken a group at a time. An attribute at the end of a
-  path is read before climbing.
+- the paths are compiled into one tree read from the end: last element, then its parent, grandparent, ... and, for a
+  path that starts at the document element, that element. The tags of a document decide which parts of the tree it
+  can follow at all; that plan is worked out once for each sequence of tags a document's tag index has (documents of
+  one kind share it) and kept. A document then only has the elements of the last steps present looked at, most of
+  them only as far as their parent's tag: from the root's children for what is forbidden there, from the groupings
+  the other rules already made (the elements of a tag by parent tag, or by parent) where there are some, element by
+  element otherwise. An attribute a path ends in is read (its name only) before climbing.
+- ``not(//@unitCodeListID)`` is one XPath over the whole tree, in C.
 - the rules are registered in a few blocks of consecutive ids, each guarded by "the pass found something in this
   block": in a clean document the runner asks a handful of guards and calls no rule at all.
+
+The pass reads two per-check caches of ``Doc`` directly (``_by_parent``, behind ``Doc.under``, and ``_child_maps``,
+behind ``Doc.child_map``), never writing them: a grouping another rule made is free here, and one made here for this
+alone would cost more than looking at the elements.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import chain
 from typing import Any, NamedTuple
 
 from lxml import etree
@@ -235,31 +242,55 @@ _TREE_TAGS = frozenset(_LEAVES).union(*(_tags(node) for node in _LEAVES.values()
 # The tags of a document decide which parts of the tree it can follow at all: for each last element's tag present,
 # its node with only the parts above it whose tags are present too (and the tests that end there). Documents of one
 # kind have the same tags, in the same order in the tag index: the plan is worked out once for each such sequence.
-_Step = tuple[str, _Node, bool]  # (last element's tag, its live node, forbidden only as a child of the root)
-_PLANS: dict[tuple[Any, ...], list[_Step]] = {}
+class _Plan(NamedTuple):
+    at_root: list[tuple[str, _Node, str | None]]  # (tag, node of the root, its attribute): only under the root
+    anywhere: list[tuple[str, list[Test], str | None]]  # (tag, the tests of //tag, their attribute): any element
+    below: list[tuple[str, dict[Any, _Node]]]  # (tag, node by parent tag): the other last elements present
+
+
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
 _PLANS_LIMIT = 1024
 
 
-def _plan(tags: tuple[Any, ...]) -> list[_Step]:
-    """A _Step for each last element present that can fail: its node pruned to the tags present."""
+def _plan(tags: tuple[Any, ...]) -> _Plan:
+    """The plan for a document whose tag index has these keys, in this order (the root's tag first)."""
     plan = _PLANS.get(tags)
     if plan is None:
         if len(_PLANS) >= _PLANS_LIMIT:
             _PLANS.clear()
         present = _TREE_TAGS.intersection(tags)
-        plan = []
+        plan = _Plan([], [], [])
         for leaf in sorted(present.intersection(_LEAVES)):
             live = _pruned(_LEAVES[leaf], present)
-            if live is not None:
-                plan.append((leaf, live, not live.ends and _ROOTS.issuperset(live.up)))
+            if live is None:
+                continue
+            if live.ends:
+                plan.anywhere.append((leaf, live.ends, live.ends_attribute))
+            if not live.up:
+                continue
+            if _ROOTS.issuperset(live.up):
+                above = live.up.get(tags[0])  # the document element's tag comes first in the index
+                if above is not None:
+                    plan.at_root.append((leaf, above, above.attribute))
+            else:
+                plan.below.append((leaf, live.up))
         _PLANS[tags] = plan
     return plan
+
+
+def _has(attribute: str, elements: list[Element]) -> bool:
+    """Some of the elements carries the attribute (one C loop over their attribute names)."""
+    return attribute in _ATTRIBUTE_NAMES(map(_KEYS, elements))
+
+
+_KEYS = etree._Element.keys
+_ATTRIBUTE_NAMES = chain.from_iterable
 
 
 # not(//@attribute): one look at every element of the tree for each, in C (the elements themselves are read only
 # when one of them has it)
 _ANYWHERE = [
-    (rule_id, attribute, etree.XPath(f"boolean(descendant-or-self::*/@{attribute})"))
+    (rule_id, attribute, etree.XPath(f"boolean(descendant::*/@{attribute})"))
     for rule_id, attribute in _ANYWHERE_ATTRIBUTES
 ]
 
@@ -315,66 +346,60 @@ def _climb(doc: Doc, node: _Node, el: Element, at: Element, hits: dict[str, Elem
         node, at = above, parent
 
 
-def _parent_tags(doc: Doc, tag: str) -> Any:
-    """The tags of the parents of the elements of a tag (a view of the document's grouping behind Doc.under, which
-    the other rules share), or None where that grouping is not at hand and would cost more than it saves."""
-    groups = doc._by_parent.get(tag)
-    if groups is None:
-        if len(doc.index[tag]) > _GROUP_LIMIT:
-            return None
-        groups = doc._group(tag)
-    return groups.keys()
-
-
-_GROUP_LIMIT = 6  # group the elements of a tag by parent tag when there are at most this many
-
-
 def _scan(doc: Doc) -> dict[str, Element]:
     hits: dict[str, Element] = {}
     index = doc.index
     root = doc.root
-    grouped = doc._by_parent  # the grouping behind Doc.under, which the document keeps for the other rules
-    for leaf, node, at_root in _plan(tuple(index)):
-        up = node.up
-        if at_root:  # forbidden as a child of the document element only: the root's children by tag are at hand
-            kept = doc.root_kids.get(leaf)
-            if kept is not None:
-                above = up.get(root.tag)
+    plan = _plan(tuple(index))
+    if plan.at_root:  # forbidden as children of the document element: the root's children by tag are at hand
+        kids = doc.root_kids
+        for leaf, node, attribute in plan.at_root:
+            kept = kids.get(leaf)
+            if kept is None:
+                continue
+            if attribute is not None:  # nearly always an attribute of an element that occurs once
+                if len(kept) == 1:
+                    if attribute not in kept[0].keys():  # noqa: SIM118  (not a dict)
+                        continue
+                elif not _has(attribute, kept):
+                    continue
+            for el in kept:
+                _climb(doc, node, el, root, hits, False)
+    for leaf, ends, attribute in plan.anywhere:  # //tag: any element of the tag, in document order
+        elements = index[leaf]
+        if attribute is None or _has(attribute, elements):
+            for el in elements:
+                _end(doc, ends, el, el, hits, False)
+    grouped = doc._by_parent  # the grouping behind Doc.under, kept per check for the other rules
+    maps = doc._child_maps  # and the one behind Doc.child_map
+    for leaf, up in plan.below:
+        elements = index[leaf]
+        if len(elements) > 2:
+            groups = grouped.get(leaf)
+            if groups is not None:  # the elements of the tag by the tag of their parent: a group at a time
+                for tag, members in groups.items():
+                    above = up.get(tag)
+                    if above is not None and (above.attribute is None or _has(above.attribute, members)):
+                        for el in members:
+                            _climb(doc, above, el, el.getparent(), hits, True)  # type: ignore[arg-type]
+                continue
+            below = maps.get(leaf)
+            if below is not None:  # the elements of the tag by parent: from the parents it is forbidden under
+                for tag, node in up.items():
+                    parents = index[tag]
+                    if not below.keys().isdisjoint(parents):
+                        for parent in parents:
+                            for el in below.get(parent, ()):
+                                _climb(doc, node, el, parent, hits, True)
+                continue
+        for el in elements:  # element by element, in document order: a rule's first offending element first
+            at = el.getparent()
+            if at is not None:
+                above = up.get(at.tag)
                 if above is not None:
-                    for el in kept:
-                        _climb(doc, above, el, root, hits, False)
-            continue
-        if node.ends:  # a path of one step after //: any element of the tag, in document order
-            attribute, ends = node.ends_attribute, node.ends
-            for el in index[leaf]:
-                if attribute is None or attribute in el.keys():  # noqa: SIM118  (not a dict)
-                    _end(doc, ends, el, el, hits, False)
-        groups = grouped.get(leaf)
-        below = None
-        for parent_tag, above in up.items():
-            if not above.ends and above.up:
-                # the tags above the parents say whether any path through them can go on (no element read)
-                tags = _parent_tags(doc, parent_tag)
-                if tags is not None and tags.isdisjoint(above.up):
-                    continue
-            if groups is not None:  # the other rules grouped the tag by the tag of the parent
-                members = groups.get(parent_tag)
-                if members is None:
-                    continue
-            else:  # from the parents, through the elements of the tag by parent (kept for the other rules too)
-                if below is None:
-                    below = doc.child_map(leaf)
-                parents = index[parent_tag]
-                if below.keys().isdisjoint(parents):
-                    continue
-                members = [el for parent in parents for el in below.get(parent, ())]
-            attribute = above.attribute
-            if attribute is not None:
-                members = [el for el in members if attribute in el.keys()]  # noqa: SIM118
-            for el in members:
-                _climb(doc, above, el, el.getparent(), hits, True)  # type: ignore[arg-type]
-    for rule_id, attribute, somewhere in _ANYWHERE:
-        if somewhere(root):
+                    _climb(doc, above, el, at, hits, False)
+    for rule_id, attribute, below_root in _ANYWHERE:
+        if attribute in root.keys() or below_root(root):  # noqa: SIM118  (not a dict)
             for el in doc.nodes:
                 if isinstance(el.tag, str) and attribute in el.keys():  # noqa: SIM118
                     hits[rule_id] = el
@@ -386,7 +411,7 @@ def _scan(doc: Doc) -> dict[str, Element]:
 
 # Consecutive rules share a guard, "the pass found a failing rule in this block": the runner asks it once per block.
 # Small enough blocks keep a document with a warning from calling hundreds of rules, few enough keep a clean one from
-# asking many guards.
+# asking many guards (four blocks).
 _BLOCK = 170
 
 

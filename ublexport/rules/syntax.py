@@ -7,7 +7,7 @@ cac:PaymentMeans, every cac:AllowanceCharge, ...), a node is the context of the 
 it (an allowance of UBL-SR-30 is no charge of UBL-SR-31), and ``count(p/q) <= 1`` counts every node the path reaches
 from one context node.
 
-Speed: some eighty rules that nearly every document passes, most of them on contexts every document has. One pass,
+Speed: seventy-five rules that nearly every document passes, most of them on contexts every document has. One pass,
 ``violations``, works out all of their violations at once, memoised per check; it is also the guard of the whole
 block, so that in a clean document the runner asks it once and calls none of the rules. The pass looks closely only
 where a rule can fail: most cardinality rules are tied to a tag (``_TRIGGERS``) without two elements of which the
