@@ -25,8 +25,9 @@ check) finds every violation at once and the rules only read their part of it:
   block": in a clean document the runner asks a handful of guards and calls no rule at all.
 
 The pass reads two per-check caches of ``Doc`` directly (``_by_parent``, behind ``Doc.under``, and ``_child_maps``,
-behind ``Doc.child_map``), never writing them: a grouping another rule made is free here, and one made here for this
-alone would cost more than looking at the elements.
+behind ``Doc.child_map``): a grouping another rule made is free here, and one made here for this alone would cost more
+than looking at the elements. The one it asks ``Doc`` to make (``Doc._group``, the allowances and charges by parent
+tag) is one the other rules make in every check anyway.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 
-from ublexport.rules._doc import CAC, CBC, CREDITNOTE, EXT, INVOICE, Doc, Element, cbc, children, string
+from ublexport.rules._doc import CAC, CBC, CREDITNOTE, EXT, INVOICE, Doc, Element, cac, cbc, children, kids, string
 from ublexport.rules.registry import Check, Guard, register
 from ublexport.rules.restrictions_table import UBL_CR
 
@@ -245,7 +246,9 @@ _TREE_TAGS = frozenset(_LEAVES).union(*(_tags(node) for node in _LEAVES.values()
 class _Plan(NamedTuple):
     at_root: list[tuple[str, _Node, str | None]]  # (tag, node of the root, its attribute): only under the root
     anywhere: list[tuple[str, list[Test], str | None]]  # (tag, the tests of //tag, their attribute): any element
-    below: list[tuple[str, dict[Any, _Node]]]  # (tag, node by parent tag): the other last elements present
+    # the other last elements present: (tag, node by parent tag, the parent tag if it is the only one and one that
+    # the other rules group by parent tag anyway)
+    below: list[tuple[str, dict[Any, _Node], str | None]]
 
 
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
@@ -273,7 +276,9 @@ def _plan(tags: tuple[Any, ...]) -> _Plan:
                 if above is not None:
                     plan.at_root.append((leaf, above, above.attribute))
             else:
-                plan.below.append((leaf, live.up))
+                (parent_tag, above), *more = live.up.items()
+                shared = not more and not above.ends and bool(above.up) and parent_tag in _GROUPED_ANYWAY
+                plan.below.append((leaf, live.up, parent_tag if shared else None))
         _PLANS[tags] = plan
     return plan
 
@@ -285,6 +290,12 @@ def _has(attribute: str, elements: list[Element]) -> bool:
 
 _KEYS = etree._Element.keys
 _ATTRIBUTE_NAMES = chain.from_iterable
+
+# Tags whose elements the other rules group by the tag of their parent in every check (Doc.under): an allowance or
+# charge of the document, of a line or of a price (UBL-SR-37, PEPPOL-EN16931-R044 ...). A restricted element under one
+# is looked for from its allowances or charges in the places its paths go through, by their children as the document
+# keeps them (Doc.ac_gaps reads them all): most paths through an allowance or charge go through a price's.
+_GROUPED_ANYWAY = frozenset((cac.AllowanceCharge,))
 
 
 # not(//@attribute): one look at every element of the tree for each, in C (the elements themselves are read only
@@ -352,9 +363,9 @@ def _scan(doc: Doc) -> dict[str, Element]:
     root = doc.root
     plan = _plan(tuple(index))
     if plan.at_root:  # forbidden as children of the document element: the root's children by tag are at hand
-        kids = doc.root_kids
+        root_kids = doc.root_kids
         for leaf, node, attribute in plan.at_root:
-            kept = kids.get(leaf)
+            kept = root_kids.get(leaf)
             if kept is None:
                 continue
             if attribute is not None:  # nearly always an attribute of an element that occurs once
@@ -372,7 +383,18 @@ def _scan(doc: Doc) -> dict[str, Element]:
                 _end(doc, ends, el, el, hits, False)
     grouped = doc._by_parent  # the grouping behind Doc.under, kept per check for the other rules
     maps = doc._child_maps  # and the one behind Doc.child_map
-    for leaf, up in plan.below:
+    for leaf, up, parent_tag in plan.below:
+        if parent_tag is not None:  # under an allowance or charge: from those in the places a path goes through
+            through = up[parent_tag]
+            attribute = through.attribute
+            for grandparent_tag, parents in (grouped.get(parent_tag) or doc._group(parent_tag)).items():
+                beyond = through.up.get(grandparent_tag)
+                if beyond is not None:
+                    for parent in parents:
+                        for el in kids(parent).get(leaf, ()):
+                            if attribute is None or attribute in el.keys():  # noqa: SIM118
+                                _climb(doc, beyond, el, parent.getparent(), hits, True)  # type: ignore[arg-type]
+            continue
         elements = index[leaf]
         if len(elements) > 2:
             groups = grouped.get(leaf)
