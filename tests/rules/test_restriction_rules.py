@@ -431,14 +431,14 @@ def test_invoiced_object_identifier_may_have_a_scheme_but_no_attachment() -> Non
 
 def test_an_element_is_restricted_in_its_place_only() -> None:
     root = load()
-    # cbc:Description of an item and cbc:ID of an invoice line are core; cbc:CopyIndicator, cbc:UUID of a party,
-    # cbc:Name of a tax scheme of no restricted path: no official test looks there
+    # elements some test forbids elsewhere, where no official test looks: a UUID of a party or of a price, a copy
+    # indicator of a legal entity, a name of an item's standard identification
     insert(root, f"{SUP}", "<cbc:UUID>1</cbc:UUID>", before="cbc:EndpointID")
     insert(root, f"{SUP}/cac:PartyLegalEntity", "<cbc:CopyIndicator>true</cbc:CopyIndicator>")
     insert(root, f"{LINE}/cac:Item/cac:StandardItemIdentification", "<cbc:Name>n</cbc:Name>")
     insert(root, f"{LINE}/cac:Price", "<cbc:UUID>1</cbc:UUID>")
     assert fired(root) == set()
-    # the document's own invoice period description is restricted, and so is a line's: two rules
+    # the description of a line's invoice period has its own rule (not UBL-CR-015, the document's)
     insert(root, LINE, "<cac:InvoicePeriod><cbc:Description>x</cbc:Description></cac:InvoicePeriod>", before="cac:Item")
     assert fired(root) == {"UBL-CR-524"}
 

@@ -27,7 +27,7 @@ check) finds every violation at once and the rules only read their part of it:
 The pass reads two per-check caches of ``Doc`` directly (``_by_parent``, behind ``Doc.under``, and ``_child_maps``,
 behind ``Doc.child_map``): a grouping another rule made is free here, and one made here for this alone would cost more
 than looking at the elements. The one it asks ``Doc`` to make (``Doc._group``, the allowances and charges by parent
-tag) is one the other rules make in every check anyway.
+tag) is one the other rules make anyway whenever a document has prices and allowances or charges.
 """
 
 from __future__ import annotations
@@ -291,17 +291,17 @@ def _has(attribute: str, elements: list[Element]) -> bool:
 _KEYS = etree._Element.keys
 _ATTRIBUTE_NAMES = chain.from_iterable
 
-# Tags whose elements the other rules group by the tag of their parent in every check (Doc.under): an allowance or
-# charge of the document, of a line or of a price (UBL-SR-37, PEPPOL-EN16931-R044 ...). A restricted element under one
-# is looked for from its allowances or charges in the places its paths go through, by their children as the document
-# keeps them (Doc.ac_gaps reads them all): most paths through an allowance or charge go through a price's.
+# Tags whose elements the other rules group by the tag of their parent anyway (Doc.under): an allowance or charge of
+# the document, of a line or of a price (UBL-SR-37, PEPPOL-EN16931-R044, -R046). A restricted element under one is
+# looked for from the allowances and charges in the places its paths go through, among their children as the document
+# keeps them (Doc.ac_gaps reads them all): most such paths go through a price's, which a document rarely has.
 _GROUPED_ANYWAY = frozenset((cac.AllowanceCharge,))
 
 
 # not(//@attribute): one look at every element of the tree for each, in C (the elements themselves are read only
 # when one of them has it)
 _ANYWHERE = [
-    (rule_id, attribute, etree.XPath(f"boolean(descendant::*/@{attribute})"))
+    (rule_id, attribute, etree.XPath(f"boolean(descendant::*/@{attribute})", regexp=False, smart_strings=False))
     for rule_id, attribute in _ANYWHERE_ATTRIBUTES
 ]
 
