@@ -624,3 +624,31 @@ def test_paths_built_in_random_places_agree_with_the_official_tests(seed: int) -
             if rule_id in PLAIN:
                 first = _offenders(root, TABLE[rule_id][2])[0]
                 assert locations == [location(first)], rule_id
+
+
+def _shape(node: object) -> object:
+    """A pruned node as plain data: its tests, its attributes and the same of every node above it."""
+    return ([t.rule_id for t in node.ends], node.attribute, node.ends_attribute,  # type: ignore[attr-defined]
+            {tag: _shape(above) for tag, above in node.up.items()})  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["base-example.xml", CN, "Allowance-example.xml", "sales-order-example.xml"])
+def test_memoised_pruning_is_the_pruning_of_the_whole_tree(name: str) -> None:
+    """Each last element's part of the tree is memoised by the tags above it present only; pruned with all the
+    document's tags it must be the same, and the same plan comes back whatever the order of the tags."""
+    from ublexport.rules import restrictions as r
+
+    root = load(name)
+    tags = tuple(dict.fromkeys(el.tag for el in root.iter() if isinstance(el.tag, str)))
+    present = r._TREE_TAGS.intersection(tags)
+    for memo in (r._PLANS, r._PLANS_BY_SET, r._LIVE):
+        memo.clear()
+    for leaf in present.intersection(r._LEAVES):
+        whole = r._pruned(r._LEAVES[leaf], present)[0]
+        memoised = r._live(leaf, present)
+        assert (whole is None) == (memoised is None), leaf
+        if whole is not None:
+            assert _shape(whole) == _shape(memoised), leaf
+    plan = r._plan(tags)
+    assert r._plan((tags[0], *reversed(tags[1:]))) is plan
+    assert r._plan(tags) is plan
