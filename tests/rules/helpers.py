@@ -20,6 +20,15 @@ NS = {
     "cn": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
 }
 
+# Places in a document the rule tests mutate (XPath, relative to the document element), and a VAT scheme to insert.
+SUP = "cac:AccountingSupplierParty/cac:Party"
+CUS = "cac:AccountingCustomerParty/cac:Party"
+L1 = "(cac:InvoiceLine|cac:CreditNoteLine)[1]"  # the first line of an invoice or a credit note
+ST = "cac:TaxTotal/cac:TaxSubtotal"
+LMT = "cac:LegalMonetaryTotal"
+VAT = "<cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>"
+CN = "base-creditnote-correction.xml"  # the official Peppol credit note example
+
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from lxml import etree
 
-from tests.rules.helpers import fired, insert, load, one, set_text
+from tests.rules.helpers import SUP, fired, insert, load, one, set_text
 from ublexport.rules import _doc, check
 
-SUP = "cac:AccountingSupplierParty/cac:Party"
 LINE_CATEGORY = "cac:InvoiceLine[1]/cac:Item/cac:ClassifiedTaxCategory"
 
 
@@ -96,3 +95,25 @@ def test_a_no_break_space_is_content_not_emptiness() -> None:
             root.insert(0, etree.Comment("a comment"))
         found = [v.location for v in check(root) if v.rule == "PEPPOL-EN16931-R008"]
         assert found == ["/Invoice/cbc:BuyerReference"], comments
+
+
+def test_groupings_made_by_one_rule_are_offered_to_the_others() -> None:
+    """``by_parent_tag_made`` and ``child_map_made`` answer None until a rule has made the grouping, then the very
+    grouping ``under`` and ``child_map`` keep (one per check, shared)."""
+    root = load()
+    _doc.clear_caches(active=True)
+    try:
+        doc = _doc.Doc(root)
+        party, endpoint = _doc.cac.Party, _doc.cbc.EndpointID
+        assert doc.by_parent_tag_made(party) is None
+        assert doc.child_map_made(endpoint) is None
+        customer = doc.under(party, _doc.cac.AccountingCustomerParty)
+        grouped = doc.by_parent_tag_made(party)
+        assert grouped is not None and grouped is doc.by_parent_tag(party)
+        assert sum(map(len, grouped.values())) == len(doc.all(party)) == 2
+        assert customer == [one(root, "cac:AccountingCustomerParty/cac:Party")]
+        made = doc.child_map(endpoint)
+        assert doc.child_map_made(endpoint) is made
+        assert made[customer[0]] == [one(root, "cac:AccountingCustomerParty/cac:Party/cbc:EndpointID")]
+    finally:
+        _doc.clear_caches()

@@ -20,7 +20,22 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.rules.helpers import CEN_DIR, NORWAY, NS, PARSER, PEPPOL_DIR, insert, load, one, set_attr, set_text
+from tests.rules.helpers import (
+    CEN_DIR,
+    CN,
+    CUS,
+    L1,
+    NORWAY,
+    NS,
+    PARSER,
+    PEPPOL_DIR,
+    SUP,
+    insert,
+    load,
+    one,
+    set_attr,
+    set_text,
+)
 from ublexport.rules import BY_ID, check, rules_for
 from ublexport.rules._doc import EXT, INVOICE_NS, location
 from ublexport.rules.restrictions import TESTS, found
@@ -29,10 +44,6 @@ from ublexport.rules.restrictions_table import UBL_CR
 ROOT = Path(__file__).resolve().parents[2]
 ORACLE_NS = {**NS, "ext": EXT, "ubl": INVOICE_NS}
 TABLE = {rule_id: (flag, message, test) for rule_id, flag, message, test in UBL_CR}
-CN = "base-creditnote-correction.xml"
-LINE = "(cac:InvoiceLine|cac:CreditNoteLine)[1]"
-SUP = "cac:AccountingSupplierParty/cac:Party"
-CUS = "cac:AccountingCustomerParty/cac:Party"
 
 
 @cache
@@ -262,48 +273,48 @@ CASES: list[Case] = [
     Case("UBL-CR-514", add("cac:LegalMonetaryTotal", '<cbc:PayableAlternativeAmount currencyID="SEK">1'
                            "</cbc:PayableAlternativeAmount>")),
     # the lines, of an invoice and of a credit note
-    Case("UBL-CR-515", add(LINE, "<cbc:UUID>1</cbc:UUID>", before="cbc:InvoicedQuantity")),
-    Case("UBL-CR-515", add(LINE, "<cbc:UUID>1</cbc:UUID>", before="cbc:CreditedQuantity"), CN, "creditnote"),
-    Case("UBL-CR-519", add(LINE, "<cbc:FreeOfChargeIndicator>false</cbc:FreeOfChargeIndicator>",
+    Case("UBL-CR-515", add(L1, "<cbc:UUID>1</cbc:UUID>", before="cbc:InvoicedQuantity")),
+    Case("UBL-CR-515", add(L1, "<cbc:UUID>1</cbc:UUID>", before="cbc:CreditedQuantity"), CN, "creditnote"),
+    Case("UBL-CR-519", add(L1, "<cbc:FreeOfChargeIndicator>false</cbc:FreeOfChargeIndicator>",
                            before="cac:Item"), CN),
-    Case("UBL-CR-523", add(LINE, "<cac:InvoicePeriod><cbc:DescriptionCode>3</cbc:DescriptionCode>"
+    Case("UBL-CR-523", add(L1, "<cac:InvoicePeriod><cbc:DescriptionCode>3</cbc:DescriptionCode>"
                            "</cac:InvoicePeriod>", before="cac:Item")),
-    Case("UBL-CR-528", add(LINE, "<cac:OrderLineReference><cbc:LineID>1</cbc:LineID><cac:OrderReference>"
+    Case("UBL-CR-528", add(L1, "<cac:OrderLineReference><cbc:LineID>1</cbc:LineID><cac:OrderReference>"
                            "<cbc:ID>O</cbc:ID></cac:OrderReference></cac:OrderLineReference>", before="cac:Item")),
-    Case("UBL-CR-544", add(LINE, "<cac:DocumentReference><cbc:ID>D</cbc:ID><cac:Attachment/>"
+    Case("UBL-CR-544", add(L1, "<cac:DocumentReference><cbc:ID>D</cbc:ID><cac:Attachment/>"
                            "</cac:DocumentReference>", before="cac:Item")),
-    Case("UBL-CR-550", add(LINE, "<cac:Delivery/>", before="cac:Item"), CN),
-    Case("UBL-CR-552", add(LINE, LINE_AC.format(x="").replace("<cbc:Charge", "<cbc:ID>1</cbc:ID><cbc:Charge"),
+    Case("UBL-CR-550", add(L1, "<cac:Delivery/>", before="cac:Item"), CN),
+    Case("UBL-CR-552", add(L1, LINE_AC.format(x="").replace("<cbc:Charge", "<cbc:ID>1</cbc:ID><cbc:Charge"),
                            before="cac:Item")),
-    Case("UBL-CR-558", add(LINE, LINE_AC.format(x="<cac:TaxCategory><cbc:ID>S</cbc:ID></cac:TaxCategory>"),
+    Case("UBL-CR-558", add(L1, LINE_AC.format(x="<cac:TaxCategory><cbc:ID>S</cbc:ID></cac:TaxCategory>"),
                            before="cac:Item"), CN),
-    Case("UBL-CR-561", add(LINE, "<cac:TaxTotal/>", before="cac:Item")),
-    Case("UBL-CR-567", add(f"{LINE}/cac:Item", "<cbc:AdditionalInformation>x</cbc:AdditionalInformation>",
+    Case("UBL-CR-561", add(L1, "<cac:TaxTotal/>", before="cac:Item")),
+    Case("UBL-CR-567", add(f"{L1}/cac:Item", "<cbc:AdditionalInformation>x</cbc:AdditionalInformation>",
                            before="cac:StandardItemIdentification")),
-    Case("UBL-CR-576", add(f"{LINE}/cac:Item", "<cac:SellersItemIdentification><cbc:ID>1</cbc:ID><cbc:ExtendedID>1"
+    Case("UBL-CR-576", add(f"{L1}/cac:Item", "<cac:SellersItemIdentification><cbc:ID>1</cbc:ID><cbc:ExtendedID>1"
                            "</cbc:ExtendedID></cac:SellersItemIdentification>",
                            before="cac:StandardItemIdentification")),
-    Case("UBL-CR-583", add(f"{LINE}/cac:Item", "<cac:StandardItemIdentification><cbc:ID schemeID='0160'>1</cbc:ID>"
+    Case("UBL-CR-583", add(f"{L1}/cac:Item", "<cac:StandardItemIdentification><cbc:ID schemeID='0160'>1</cbc:ID>"
                            "<cbc:BarcodeSymbologyID>EAN</cbc:BarcodeSymbologyID></cac:StandardItemIdentification>",
                            before="cac:ClassifiedTaxCategory")),
-    Case("UBL-CR-591", add(f"{LINE}/cac:Item/cac:OriginCountry", "<cbc:Name>Norway</cbc:Name>")),
-    Case("UBL-CR-597", add(f"{LINE}/cac:Item/cac:ClassifiedTaxCategory", "<cbc:Name>Standard</cbc:Name>",
+    Case("UBL-CR-591", add(f"{L1}/cac:Item/cac:OriginCountry", "<cbc:Name>Norway</cbc:Name>")),
+    Case("UBL-CR-597", add(f"{L1}/cac:Item/cac:ClassifiedTaxCategory", "<cbc:Name>Standard</cbc:Name>",
                            before="cbc:Percent"), CN),
-    Case("UBL-CR-601", add(f"{LINE}/cac:Item/cac:ClassifiedTaxCategory", "<cbc:TaxExemptionReason>x"
+    Case("UBL-CR-601", add(f"{L1}/cac:Item/cac:ClassifiedTaxCategory", "<cbc:TaxExemptionReason>x"
                            "</cbc:TaxExemptionReason>", before="cac:TaxScheme")),
-    Case("UBL-CR-605", add(f"{LINE}/cac:Item/cac:ClassifiedTaxCategory/cac:TaxScheme",
+    Case("UBL-CR-605", add(f"{L1}/cac:Item/cac:ClassifiedTaxCategory/cac:TaxScheme",
                            "<cbc:TaxTypeCode>VAT</cbc:TaxTypeCode>")),
-    Case("UBL-CR-612", add(f"{LINE}/cac:Item", "<cac:AdditionalItemProperty><cbc:Name>n</cbc:Name><cbc:Value>v"
+    Case("UBL-CR-612", add(f"{L1}/cac:Item", "<cac:AdditionalItemProperty><cbc:Name>n</cbc:Name><cbc:Value>v"
                            "</cbc:Value><cbc:ValueQualifier>q</cbc:ValueQualifier></cac:AdditionalItemProperty>")),
-    Case("UBL-CR-622", add(f"{LINE}/cac:Item", "<cac:ItemInstance/>")),
-    Case("UBL-CR-625", add(f"{LINE}/cac:Price", "<cbc:PriceChangeReason>x</cbc:PriceChangeReason>")),
-    Case("UBL-CR-630", add(f"{LINE}/cac:Price", "<cbc:PriceList/>"), CN),
-    Case("UBL-CR-632", add(f"{LINE}/cac:Price", PRICE_AC.format(x="").replace("<cbc:Charge", "<cbc:ID>1</cbc:ID>"
+    Case("UBL-CR-622", add(f"{L1}/cac:Item", "<cac:ItemInstance/>")),
+    Case("UBL-CR-625", add(f"{L1}/cac:Price", "<cbc:PriceChangeReason>x</cbc:PriceChangeReason>")),
+    Case("UBL-CR-630", add(f"{L1}/cac:Price", "<cbc:PriceList/>"), CN),
+    Case("UBL-CR-632", add(f"{L1}/cac:Price", PRICE_AC.format(x="").replace("<cbc:Charge", "<cbc:ID>1</cbc:ID>"
                                                                                "<cbc:Charge"))),
-    Case("UBL-CR-641", add(f"{LINE}/cac:Price", PRICE_AC.format(x="") .replace("</cac:AllowanceCharge>",
+    Case("UBL-CR-641", add(f"{L1}/cac:Price", PRICE_AC.format(x="") .replace("</cac:AllowanceCharge>",
                            "<cac:TaxCategory/></cac:AllowanceCharge>"))),
-    Case("UBL-CR-644", add(f"{LINE}/cac:Price", "<cac:PricingExchangeRate/>")),
-    Case("UBL-CR-646", add(LINE, "<cac:SubInvoiceLine/>")),
+    Case("UBL-CR-644", add(f"{L1}/cac:Price", "<cac:PricingExchangeRate/>")),
+    Case("UBL-CR-646", add(L1, "<cac:SubInvoiceLine/>")),
     # attributes
     Case("UBL-CR-648", attr("cbc:CustomizationID", "schemeID")),
     Case("UBL-CR-650", attr("cbc:ID", "schemeID", "")),  # an empty attribute is an attribute
@@ -318,11 +329,11 @@ CASES: list[Case] = [
     Case("UBL-CR-661", attr("cac:PaymentMeans/cbc:PaymentMeansCode", "listID", "UNCL4461")),
     Case("UBL-CR-662", add("cac:AllowanceCharge", "<cbc:AllowanceChargeReasonCode listID='UNCL7161'>FC"
                            "</cbc:AllowanceChargeReasonCode>", before="cbc:AllowanceChargeReason")),
-    Case("UBL-CR-663", attr(f"{LINE}/cbc:InvoicedQuantity", "unitCodeListID", "UNECERec20")),
+    Case("UBL-CR-663", attr(f"{L1}/cbc:InvoicedQuantity", "unitCodeListID", "UNECERec20")),
     Case("UBL-CR-663", attr("cac:Delivery/cac:DeliveryLocation", "unitCodeListID"), label="any-element"),
-    Case("UBL-CR-667", add(f"{LINE}/cac:Item", "<cac:BuyersItemIdentification><cbc:ID schemeID='0160'>1</cbc:ID>"
+    Case("UBL-CR-667", add(f"{L1}/cac:Item", "<cac:BuyersItemIdentification><cbc:ID schemeID='0160'>1</cbc:ID>"
                            "</cac:BuyersItemIdentification>", before="cac:StandardItemIdentification")),
-    Case("UBL-CR-668", add(f"{LINE}/cac:Item", "<cac:SellersItemIdentification><cbc:ID schemeID='0160'>1</cbc:ID>"
+    Case("UBL-CR-668", add(f"{L1}/cac:Item", "<cac:SellersItemIdentification><cbc:ID schemeID='0160'>1</cbc:ID>"
                            "</cac:SellersItemIdentification>", before="cac:StandardItemIdentification")),
     Case("UBL-CR-672", attr("cbc:CreditNoteTypeCode", "listID", "UNCL1001"), CN),
     # the official test names cbc:PrimaryAccountNumber, an element UBL does not have (its card number is
@@ -334,14 +345,14 @@ CASES: list[Case] = [
                                                               "</cbc:ID></cac:PayerFinancialAccount>"))),
     Case("UBL-CR-678", attr("cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:ID", "schemeID", "UNCL5305")),
     Case("UBL-CR-678", attr("cac:AllowanceCharge[1]/cac:TaxCategory/cbc:ID", "schemeID"), label="allowance"),
-    Case("UBL-CR-679", attr(f"{LINE}/cac:Item/cac:ClassifiedTaxCategory/cbc:ID", "schemeID", "UNCL5305"), CN),
+    Case("UBL-CR-679", attr(f"{L1}/cac:Item/cac:ClassifiedTaxCategory/cbc:ID", "schemeID", "UNCL5305"), CN),
     # anywhere (//)
     Case("UBL-CR-664", add("cac:PaymentMeans/cac:PayeeFinancialAccount", "<cac:FinancialInstitutionBranch><cbc:ID>B"
                            "</cbc:ID><cac:FinancialInstitution/></cac:FinancialInstitutionBranch>")),
-    Case("UBL-CR-669", add(f"{LINE}/cac:Price", PRICE_AC.format(x="<cbc:AllowanceChargeReasonCode>95"
+    Case("UBL-CR-669", add(f"{L1}/cac:Price", PRICE_AC.format(x="<cbc:AllowanceChargeReasonCode>95"
                                                                  "</cbc:AllowanceChargeReasonCode>")),
          also=("UBL-CR-633",)),  # also the path from the line
-    Case("UBL-CR-671", add(f"{LINE}/cac:Price", PRICE_AC.format(x="<cbc:MultiplierFactorNumeric>1"
+    Case("UBL-CR-671", add(f"{L1}/cac:Price", PRICE_AC.format(x="<cbc:MultiplierFactorNumeric>1"
                                                                  "</cbc:MultiplierFactorNumeric>")), CN,
          also=("UBL-CR-635",)),
     Case("UBL-CR-670", add("cac:Delivery", "<cac:Price>" + PRICE_AC.format(x="<cbc:AllowanceChargeReason>x"
@@ -435,11 +446,11 @@ def test_an_element_is_restricted_in_its_place_only() -> None:
     # indicator of a legal entity, a name of an item's standard identification
     insert(root, f"{SUP}", "<cbc:UUID>1</cbc:UUID>", before="cbc:EndpointID")
     insert(root, f"{SUP}/cac:PartyLegalEntity", "<cbc:CopyIndicator>true</cbc:CopyIndicator>")
-    insert(root, f"{LINE}/cac:Item/cac:StandardItemIdentification", "<cbc:Name>n</cbc:Name>")
-    insert(root, f"{LINE}/cac:Price", "<cbc:UUID>1</cbc:UUID>")
+    insert(root, f"{L1}/cac:Item/cac:StandardItemIdentification", "<cbc:Name>n</cbc:Name>")
+    insert(root, f"{L1}/cac:Price", "<cbc:UUID>1</cbc:UUID>")
     assert fired(root) == set()
     # the description of a line's invoice period has its own rule (not UBL-CR-015, the document's)
-    insert(root, LINE, "<cac:InvoicePeriod><cbc:Description>x</cbc:Description></cac:InvoicePeriod>", before="cac:Item")
+    insert(root, L1, "<cac:InvoicePeriod><cbc:Description>x</cbc:Description></cac:InvoicePeriod>", before="cac:Item")
     assert fired(root) == {"UBL-CR-524"}
 
 
@@ -461,8 +472,8 @@ def test_many_rules_at_once_are_each_reported() -> None:
     root = load()
     extension(root)  # the first of the table
     insert(root, "cac:Delivery", "<cac:DeliveryAddress/>")  # the last of the table
-    set_attr(root, f"{LINE}/cac:Item/cac:ClassifiedTaxCategory/cbc:ID", "schemeID", "x")
-    insert(root, f"{LINE}/cac:Price", "<cbc:PriceType>x</cbc:PriceType>")
+    set_attr(root, f"{L1}/cac:Item/cac:ClassifiedTaxCategory/cbc:ID", "schemeID", "x")
+    insert(root, f"{L1}/cac:Price", "<cbc:PriceType>x</cbc:PriceType>")
     assert fired(root) == {"UBL-CR-001", "UBL-CR-627", "UBL-CR-679", "UBL-CR-682"}
     assert set(found_of(root)) == {"UBL-CR-001", "UBL-CR-627", "UBL-CR-679", "UBL-CR-682"}
 
@@ -479,10 +490,10 @@ def found_of(root: etree._Element) -> dict[str, etree._Element]:
 
 def test_a_document_with_comments_and_processing_instructions() -> None:
     root = load()
-    line = one(root, LINE)
+    line = one(root, L1)
     line.insert(0, etree.Comment("a comment"))
     line.append(etree.ProcessingInstruction("pi", "x"))
-    insert(root, LINE, "<cbc:UUID>1</cbc:UUID>", before="cbc:InvoicedQuantity")
+    insert(root, L1, "<cbc:UUID>1</cbc:UUID>", before="cbc:InvoicedQuantity")
     assert fired(root) == {"UBL-CR-515"}
 
 

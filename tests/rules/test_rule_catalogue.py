@@ -11,18 +11,12 @@ from dataclasses import dataclass
 import pytest
 from lxml import etree
 
-from tests.rules.helpers import fired, insert, load, one, remove, set_attr, set_text, xp
+from tests.rules.helpers import CUS, L1, LMT, ST, SUP, VAT, fired, insert, load, one, remove, set_attr, set_text, xp
 
 Mutation = Callable[[etree._Element], None]
 
-SUP = "cac:AccountingSupplierParty/cac:Party"
-CUS = "cac:AccountingCustomerParty/cac:Party"
-LMT = "cac:LegalMonetaryTotal"
-L1 = "(cac:InvoiceLine|cac:CreditNoteLine)[1]"
-ST = "cac:TaxTotal/cac:TaxSubtotal"
 CHARGE = "cac:AllowanceCharge[cbc:ChargeIndicator='true']"
 ALLOW = "cac:AllowanceCharge[cbc:ChargeIndicator='false']"
-VAT = "<cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>"
 
 
 def cat(code: str, percent: str | None = "25") -> str:

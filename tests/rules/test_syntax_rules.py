@@ -17,7 +17,24 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.rules.helpers import CEN_DIR, NORWAY, NS, PARSER, PEPPOL_DIR, fired, insert, load, one, remove, set_attr
+from tests.rules.helpers import (
+    CEN_DIR,
+    CN,
+    CUS,
+    L1,
+    NORWAY,
+    NS,
+    PARSER,
+    PEPPOL_DIR,
+    SUP,
+    VAT,
+    fired,
+    insert,
+    load,
+    one,
+    remove,
+    set_attr,
+)
 from tests.rules.helpers import set_text as set_text_of
 from ublexport.errors import Violation
 from ublexport.rules import BY_ID, check, rules_for
@@ -26,11 +43,6 @@ from ublexport.rules._doc import location
 ROOT = Path(__file__).resolve().parents[2]
 Mutation = Callable[[etree._Element], None]
 
-SUP = "cac:AccountingSupplierParty/cac:Party"
-CUS = "cac:AccountingCustomerParty/cac:Party"
-L1 = "(cac:InvoiceLine|cac:CreditNoteLine)[1]"
-CN = "base-creditnote-correction.xml"
-VAT = "<cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>"
 SYNTAX_IDS = sorted(r.id for r in BY_ID.values() if r.check.__module__ == "ublexport.rules.syntax")
 
 

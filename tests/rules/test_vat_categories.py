@@ -11,12 +11,8 @@ from collections.abc import Callable
 import pytest
 from lxml import etree
 
-from tests.rules.helpers import fired, insert, load, one, remove, set_text, xp
+from tests.rules.helpers import LMT, ST, SUP, VAT, fired, insert, load, one, remove, set_text, xp
 
-SUP = "cac:AccountingSupplierParty/cac:Party"
-ST = "cac:TaxTotal/cac:TaxSubtotal"
-LMT = "cac:LegalMonetaryTotal"
-VAT = "<cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>"
 PREFIX = {"S": "S", "Z": "Z", "E": "E", "AE": "AE", "K": "IC", "G": "G", "O": "O"}
 RATE = {"S": "25", "O": None}  # every other category: 0
 

@@ -669,6 +669,22 @@ class Doc:
                     group.append(el)
         return found
 
+    def by_parent_tag(self, tag: str) -> dict[Any, list[Element]]:
+        """The elements of ``all(tag)`` grouped by their parent's tag, as ``under`` keeps them (memoised per check,
+        shared lists)."""
+        found = self._by_parent.get(tag)
+        return found if found is not None else self._group(tag)
+
+    def by_parent_tag_made(self, tag: str) -> dict[Any, list[Element]] | None:
+        """``by_parent_tag(tag)`` if some rule has asked for it already in this check, else None: for a pass that
+        uses a grouping when it is free and looks at the elements one by one otherwise."""
+        return self._by_parent.get(tag)
+
+    def child_map_made(self, tag: str) -> dict[Element, list[Element]] | None:
+        """``child_map(tag)`` if some rule has asked for it already in this check, else None (see
+        by_parent_tag_made)."""
+        return self._child_maps.get(tag)
+
     def _group(self, tag: str) -> dict[Any, list[Element]]:
         """The elements of ``all(tag)`` grouped by their parent's tag (for ``under``)."""
         by_tag: dict[Any, list[Element]] = {}

@@ -24,10 +24,11 @@ check) finds every violation at once and the rules only read their part of it:
 - the rules are registered in a few blocks of consecutive ids, each guarded by "the pass found something in this
   block": in a clean document the runner asks a handful of guards and calls no rule at all.
 
-The pass reads two per-check caches of ``Doc`` directly (``_by_parent``, behind ``Doc.under``, and ``_child_maps``,
-behind ``Doc.child_map``): a grouping another rule made is free here, and one made here for this alone would cost more
-than looking at the elements. The one it asks ``Doc`` to make (``Doc._group``, the allowances and charges by parent
-tag) is one the other rules make anyway whenever a document has prices and allowances or charges.
+The pass uses two per-check groupings of ``Doc`` only when another rule has made them already
+(``Doc.by_parent_tag_made``, behind ``Doc.under``, and ``Doc.child_map_made``, behind
+``Doc.child_map``): a grouping another rule made is free here, and one made here for this alone would cost more than
+looking at the elements. The one it asks ``Doc`` to make (the allowances and charges by parent tag) is one the other
+rules make anyway whenever a document has prices and allowances or charges.
 """
 
 from __future__ import annotations
@@ -407,13 +408,11 @@ def _scan(doc: Doc) -> dict[str, Element]:
         if attribute is None or _has(attribute, elements):
             for el in elements:
                 _end(doc, ends, el, el, hits, False)
-    grouped = doc._by_parent  # the grouping behind Doc.under, kept per check for the other rules
-    maps = doc._child_maps  # and the one behind Doc.child_map
     for leaf, up, parent_tag in plan.below:
         if parent_tag is not None:  # under an allowance or charge: from those in the places a path goes through
             through = up[parent_tag]
             attribute = through.attribute
-            for grandparent_tag, parents in (grouped.get(parent_tag) or doc._group(parent_tag)).items():
+            for grandparent_tag, parents in doc.by_parent_tag(parent_tag).items():
                 beyond = through.up.get(grandparent_tag)
                 if beyond is not None:
                     for parent in parents:
@@ -423,7 +422,7 @@ def _scan(doc: Doc) -> dict[str, Element]:
             continue
         elements = index[leaf]
         if len(elements) > 2:
-            groups = grouped.get(leaf)
+            groups = doc.by_parent_tag_made(leaf)  # free when another rule grouped them
             if groups is not None:  # the elements of the tag by the tag of their parent: a group at a time
                 for tag, members in groups.items():
                     above = up.get(tag)
@@ -431,7 +430,7 @@ def _scan(doc: Doc) -> dict[str, Element]:
                         for el in members:
                             _climb(doc, above, el, el.getparent(), hits, True)  # type: ignore[arg-type]
                 continue
-            below = maps.get(leaf)
+            below = doc.child_map_made(leaf)
             if below is not None:  # the elements of the tag by parent: from the parents it is forbidden under
                 for tag, node in up.items():
                     parents = index[tag]
