@@ -230,8 +230,9 @@ def _claimed(session: Session, ids: Sequence[int]) -> list[Claimed]:
 
 
 def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_elements: Sequence[str],
-                  table: Any = _DELIVERIES) -> list[int]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows actually inserted.
+                  table: Any = _DELIVERIES, returning: bool = True) -> list[int]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows actually inserted ([] without
+    `returning`, or for a table without ids).
 
     The unique constraint, not a prior SELECT, is what keeps "one row per (document, version, inbox)" true when
     the same event arrives twice at the same moment."""
@@ -239,9 +240,11 @@ def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_ele
         return []
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # no .values(rows): an executemany of one cached statement ("insertmanyvalues" keeps RETURNING per row)
+    # no .values(rows): an executemany of one cached statement. With RETURNING, SQLAlchemy folds the rows into one
+    # long multi-row statement ("insertmanyvalues") whose text the driver parses afresh each time (psycopg caches
+    # only statements up to 4 kB): a caller that does not need the ids saves that
     stmt = insert_fn(table).on_conflict_do_nothing(index_elements=list(index_elements))
-    if "id" in table.c:
+    if returning and "id" in table.c:
         return [int(i) for i in session.scalars(stmt.returning(table.c.id), list(rows)) if i is not None]
     session.execute(stmt, list(rows))
     return []
@@ -320,6 +323,10 @@ class Ledger:
         self.lease = lease
         self.owner = owner or default_owner("ledger")
         self.by = by or default_by()
+        # company JSON -> its row id, once found or registered: a year-end export is one company in hundreds of
+        # batches, and looking it up (and validating its model) again for each batch showed up in the profile.
+        # Companies are never deleted, so an id stays valid for the life of this ledger.
+        self._company_ids: dict[str, int] = {}
 
     @classmethod
     def open(cls, settings: Settings, *, db_url: str | None = None, **kwargs: Any) -> Ledger:
@@ -371,7 +378,8 @@ class Ledger:
                                       origin="export", by=self.by, sha256=sha, now=now)
                       for (_, recipient), (document_id, version, company_id), sha
                       in zip(parsed, documents, hashes, strict=True)]
-            insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"])
+            insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"],
+                          returning=False)  # the rows are read back below, new or not
             # plain rows, not ORM objects: a batch of 64 documents loaded and flushed 64 DeliveryRows
             t = _DELIVERIES.c
             rows: dict[tuple[int, int, str], list[Any]] = {}
@@ -411,16 +419,21 @@ class Ledger:
                    now: dt.datetime) -> list[tuple[int, int, int]]:
         """(document id, version, company id) of each document, registering its company (rule off) if nobody
         did: a manual export may name a company the accountant has not set up yet; it is recorded, not refused."""
-        companies: dict[str, int] = {}  # a batch is usually one company: look it up once
+        known = self._company_ids
+        companies: dict[str, int] = {}  # of this batch: one registered here is not known until the commit
         items = []
         for p in prepared:
             record = p.record  # plain values: no model is validated or dumped here (see ublexport.record)
-            if record.company not in companies:
+            company_id = known.get(record.company) or companies.get(record.company)
+            if company_id is None:
                 company = Company.model_validate_json(record.company)
-                row = (catalog.find_company(session, company)
-                       or catalog.register_company(session, company, by=self.by)[0])
-                companies[record.company] = row.id
-            items.append((record, companies[record.company]))
+                row = catalog.find_company(session, company)
+                if row is not None:  # committed before this transaction: safe to remember
+                    known[record.company] = row.id
+                else:
+                    row = catalog.register_company(session, company, by=self.by)[0]
+                company_id = companies[record.company] = row.id
+            items.append((record, company_id))
         ids = catalog.upsert_documents(session, items, by=self.by, source="export", now=now)
         return [(document_id, version, company_id)
                 for (document_id, version), (_, company_id) in zip(ids, items, strict=True)]

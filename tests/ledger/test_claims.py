@@ -304,6 +304,33 @@ def test_record_many_records_each_outcome_with_its_own_state(store: Store) -> No
         ledger.record_many([(999, Out("a", "sent", 250, "ok"))])
 
 
+def test_a_company_registered_in_a_claim_that_failed_is_not_remembered(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger remembers company ids across batches, but only once they are committed: a batch that fails after
+    registering its company rolls the registration back, and the next batch registers it again."""
+    import ublexport.ledger as ledger_module
+    from ublexport.store import CompanyRow
+
+    ledger = Ledger(store)
+    real = ledger_module.store_payloads
+
+    def failing(*args: object, **kwargs: object) -> list[str]:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(ledger_module, "store_payloads", failing)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        ledger.claim_many([(prepared("C-1"), "acme@yukiworks.nl")], resend=False)
+    with store.transaction() as session:
+        assert session.scalars(select(CompanyRow)).all() == []  # rolled back with the batch
+    monkeypatch.setattr(ledger_module, "store_payloads", real)
+    first = ledger.claim_many([(prepared("C-1"), "acme@yukiworks.nl")], resend=False)[0]
+    second = ledger.claim_many([(prepared("C-2"), "acme@yukiworks.nl")], resend=False)[0]
+    assert first is not None and second is not None
+    with store.transaction() as session:
+        (company,) = session.scalars(select(CompanyRow)).all()
+        assert {r.company_id for r in session.scalars(select(DeliveryRow))} == {company.id}
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_a_document_from_a_worker_process_is_stored_as_its_model_dumps_it(
         database: str, sqlite_url: str, request: pytest.FixtureRequest) -> None:
