@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from email.headerregistry import Address
+from functools import lru_cache
 
 import email_validator
 
@@ -24,6 +25,13 @@ def control_characters(text: str) -> list[str]:
                    if unicodedata.category(ch) in ("Cc", "Zl", "Zp")})
 
 
+@lru_cache(maxsize=256)
+def _header(display_name: str, ascii_address: str) -> str:
+    """Recipient.header, remembered: the ledger stores it on every row of a batch, mostly for the same inbox."""
+    local, _, domain = ascii_address.rpartition("@")
+    return str(Address(display_name=display_name, username=local, domain=domain))
+
+
 @dataclass(frozen=True)
 class Recipient:
     address: str  # normalized addr-spec; an IDN domain stays in its (validated) Unicode form
@@ -36,8 +44,7 @@ class Recipient:
 
     def header(self) -> str:
         """For To/From: `"Name, Inc." <addr>` quoted as needed; non-ASCII names are RFC 2047-encoded on output."""
-        local, _, domain = self.ascii_address.rpartition("@")
-        return str(Address(display_name=self.display_name or "", username=local, domain=domain))
+        return _header(self.display_name or "", self.ascii_address)
 
     def __str__(self) -> str:
         return self.address

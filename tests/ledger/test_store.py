@@ -72,3 +72,35 @@ def test_sqlite_transactions_begin_immediate(store: Store) -> None:
     with store.transaction() as session:
         session.execute(text("SELECT 1"))
     assert statements[0] == "BEGIN IMMEDIATE"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_datetimes_bound_many_times_in_a_batch_are_each_stored_as_given(
+        database: str, sqlite_url: str, request: pytest.FixtureRequest) -> None:
+    """UTCDateTime remembers its last conversion (a batch binds one `now` many times): the same object, equal
+    objects, other instants, other time zones and NULL in one executemany must each be stored as given."""
+    import datetime as dt
+
+    from sqlalchemy import Column, Integer, MetaData, Table, insert, select
+
+    from ublexport.store.engine import make_engine
+    from ublexport.store.models import UTCDateTime
+
+    url = sqlite_url if database == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    table = Table("instants", MetaData(), Column("n", Integer, primary_key=True), Column("at", UTCDateTime))
+    now = dt.datetime(2026, 12, 6, 9, 30, 15, 123456, tzinfo=dt.UTC)
+    brussels = dt.timezone(dt.timedelta(hours=1))
+    given = [now, now, now + dt.timedelta(seconds=1), now, None, now.astimezone(brussels),
+             dt.datetime(2026, 12, 6, 9, 30, 15, 123456, tzinfo=dt.UTC), now]
+    try:
+        with engine.begin() as conn:
+            table.create(conn)
+            conn.execute(insert(table), [{"n": i, "at": at} for i, at in enumerate(given)])
+            stored = [at for _, at in conn.execute(select(table).order_by(table.c.n))]
+            with pytest.raises(Exception, match="naive datetime"):
+                conn.execute(insert(table), [{"n": 99, "at": now}, {"n": 100, "at": now.replace(tzinfo=None)}])
+    finally:
+        engine.dispose()
+    assert stored == given
+    assert stored[5] is not None and stored[5].tzinfo == dt.UTC  # read back in UTC, the same instant
