@@ -252,14 +252,17 @@ class _Plan(NamedTuple):
 # look-up), by the root's tag and the tree's tags present (varied documents share few orders of first appearance but
 # more sets), and each last element's pruned part of the tree by the tags above it present (shared by most plans:
 # pruning the whole tree afresh cost 0.8 ms, more than all the other rules together).
+# The limits bound the memory of a worker process that renders a year of varied documents: a plan and its key
+# are a few kB (a key of the second memo holds some sixty tags), a pruned part of the tree is small.
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
 _PLANS_BY_SET: dict[tuple[Any, frozenset[str]], _Plan] = {}
 _LIVE: dict[tuple[str, frozenset[str]], _Node | None] = {}
-_MEMO_LIMIT = 4096
+_PLANS_LIMIT = 512
+_LIVE_LIMIT = 4096
 
 
-def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(memo) >= _MEMO_LIMIT:
+def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    if len(memo) >= limit:
         memo.clear()
     memo[key] = value
 
@@ -271,7 +274,7 @@ def _live(leaf: str, present: frozenset[str]) -> _Node | None:
         return _LIVE[key]
     except KeyError:
         live = _pruned(_LEAVES[leaf], key[1])[0]
-        _remember(_LIVE, key, live)
+        _remember(_LIVE, key, live, _LIVE_LIMIT)
         return live
 
 
@@ -283,8 +286,8 @@ def _plan(tags: tuple[Any, ...]) -> _Plan:
         plan = _PLANS_BY_SET.get((tags[0], present))
         if plan is None:
             plan = _make_plan(tags[0], present)
-            _remember(_PLANS_BY_SET, (tags[0], present), plan)
-        _remember(_PLANS, tags, plan)
+            _remember(_PLANS_BY_SET, (tags[0], present), plan, _PLANS_LIMIT)
+        _remember(_PLANS, tags, plan, _PLANS_LIMIT)
     return plan
 
 
