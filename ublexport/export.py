@@ -182,10 +182,15 @@ class GroupCommit:
             if not self.closing:
                 await asyncio.sleep(self.linger)  # let the outcomes of the next sends join this commit
             self.wakeup.clear()
-            while self.pending:
-                batch, self.pending = self.pending, []
+            batch, self.pending = self.pending, []
+            if batch:
+                # What arrives while this commit runs waits for the next linger: recording it straight away made a
+                # commit of the few outcomes of each few milliseconds (six on average, 0.5 ms of CPU per e-mail).
                 await self.in_thread(self.ledger.record_many, batch)
             if self.closing:
+                while self.pending:
+                    batch, self.pending = self.pending, []
+                    await self.in_thread(self.ledger.record_many, batch)
                 return
 
     def flush_now(self) -> None:

@@ -380,3 +380,46 @@ def test_manual_claim_of_what_a_live_worker_is_sending_is_in_flight_not_already_
     ledger.record_outcomes([(held, Out("dewaele@yukiworks.nl", "sent", 250, "ok"))],
                            owner="worker:other-host:4242:t")
     assert ledger.claim(prepared("F-0000"), "dewaele@yukiworks.nl", resend=False) is None  # now: received
+
+
+def test_group_commit_lingers_before_each_commit_not_only_the_first(store: Store) -> None:
+    """Outcomes that arrive while a commit runs wait for the next linger and go together in one transaction:
+    committing them as soon as the previous commit returned made a transaction of every few outcomes."""
+    import asyncio
+
+    from ublexport.export import GroupCommit
+
+    ledger = Ledger(store)
+    claims = ledger.claim_many([(prepared(f"L-{i}"), "acme@yukiworks.nl") for i in range(5)], resend=False)
+    ids = [c[0] for c in claims if c is not None]
+    calls: list[tuple[float, list[int]]] = []
+
+    async def scenario() -> float:
+        release = asyncio.Event()
+
+        async def in_thread(function: object, batch: list[tuple[int, Out]]) -> None:
+            await asyncio.to_thread(ledger.record_many, batch)
+            calls.append((time.monotonic(), [delivery_id for delivery_id, _ in batch]))
+            if len(calls) == 1:
+                await release.wait()  # the first commit is slow: outcomes arrive meanwhile
+
+        commits = GroupCommit(ledger, in_thread, linger=0.2)
+        recorder = asyncio.create_task(commits.run())
+        commits.add(ids[0], Out("acme@yukiworks.nl", "sent", 250, "ok"))
+        while not calls:
+            await asyncio.sleep(0.01)
+        for delivery_id in ids[1:]:
+            commits.add(delivery_id, Out("acme@yukiworks.nl", "sent", 250, "ok"))
+        released = time.monotonic()
+        release.set()
+        while len(calls) < 2:
+            await asyncio.sleep(0.01)
+        commits.closing = True
+        commits.wakeup.set()
+        await recorder
+        return released
+
+    released = asyncio.run(scenario())
+    assert [batch for _, batch in calls] == [ids[:1], ids[1:]]  # one transaction for the four that waited
+    assert calls[1][0] - released >= 0.15  # after a linger, not straight after the first commit
+    assert {r.state for r in rows(store)} == {"sent"}
