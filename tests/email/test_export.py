@@ -331,3 +331,57 @@ def test_a_compact_plan_keeps_file_order_and_odd_file_names(tmp_path: Path) -> N
     assert [i.order for i in compact.going] == [0, 2, 4]
     assert [i.summary.label for i in compact.going if i.summary] == ["invoice N-0", "invoice N-2", "invoice N-4"]
     assert compact.going_count == 3 and compact.total_steps(2) == 3 * 2 + 2
+
+
+def _copy_samples(target: Path) -> None:
+    for path in SAMPLES.glob("*.json"):
+        (target / path.name).write_bytes(path.read_bytes())
+    (target / "files").mkdir()
+    for path in (SAMPLES / "files").iterdir():
+        (target / "files" / path.name).write_bytes(path.read_bytes())
+
+
+def test_a_plan_read_by_worker_processes_is_the_plan_read_here(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a pool, the plan's files are read in chunks by the workers and by this process side by side: the same
+    items in the same order (going, refused by policy, unreadable, not a document, filtered out, a missing path
+    between two folders), and no document kept loaded."""
+    import ublexport.plan as plan_module
+    from ublexport.export import worker_pool
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    _copy_samples(first)
+    _copy_samples(second)
+    (first / "00-broken.json").write_text("{ not json")
+    (second / "notes.json").write_text(json.dumps({"remark": "no kind: not a document"}))
+    paths = [first, tmp_path / "missing", second, SAMPLES / "01-invoice-be-be.json"]
+    filters = Filters(kinds=frozenset({"invoice", "credit_note", "expense", "quote"}))
+    monkeypatch.setattr(plan_module, "PLAN_CHUNK", 3)  # many chunks from a few files, some in each process
+    here = plan(paths, filters)
+    pool = worker_pool(1)
+    try:
+        there = plan(paths, filters, pool=pool)
+    finally:
+        pool.shutdown()
+    assert [i.as_dict() for i in there.items] == [i.as_dict() for i in here.items]
+    assert (there.filtered_out, there.going_count, len(there.refused)) == (
+        here.filtered_out, here.going_count, len(here.refused))
+    assert here.filtered_out == 2 and {"input", "policy"} <= {i.refusal for i in here.refused}
+    assert all(i.document is None for i in there.items)
+
+
+def test_workers_start_before_the_plan_only_for_a_large_export(tmp_path: Path) -> None:
+    from ublexport.export import WORKERS_FROM, workers_for
+
+    for n in range(WORKERS_FROM - 1):
+        (tmp_path / f"{n:04d}.json").write_text("{}")
+    with workers_for([tmp_path, tmp_path / "missing"]) as pool:
+        assert pool is None
+    (tmp_path / "last.json").write_text("{}")
+    with workers_for([tmp_path]) as pool:
+        assert pool is not None
+        assert pool.submit(sum, [1, 2]).result() == 3
+    with pytest.raises(RuntimeError):
+        pool.submit(sum, [1, 2])  # shut down on leaving
