@@ -127,33 +127,6 @@ def load_document(path: Path, data: Any = None) -> Document:
         raise InputError("not a valid document", source=source, problems=describe(exc)) from None
 
 
-def list_documents(paths: Iterable[Path]) -> Iterator[tuple[str, bool]]:
-    """The candidate document files of `read_documents`, in its order, not read yet: (name, found in a folder).
-
-    Listing and reading are apart so that a large plan can have its files read in several processes."""
-    for path in paths:
-        if path.is_dir():
-            yield from ((name, True) for name in sorted((str(child) for child in path.rglob("*.json")),
-                                                        key=lambda name: name.split(os.sep)))
-        elif path.exists():
-            yield str(path), False
-        else:
-            raise InputError("no such file or folder", source=str(path))
-
-
-def read_listed(name: str, in_folder: bool) -> tuple[Path, Any] | None:
-    """One entry of `list_documents` with its JSON (or the InputError reading it gave); None for a file of a folder
-    that is no document (its top level has no "kind")."""
-    path = Path(name)
-    try:
-        data = read_json(path)
-    except InputError as exc:
-        return path, exc  # let the caller report it as the document it may be
-    if in_folder and not (isinstance(data, dict) and "kind" in data):
-        return None
-    return path, data
-
-
 def read_documents(paths: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
     """Each document file with its JSON (or the InputError reading it gave): files as given; folders walked
     (sorted, so runs are repeatable) for JSON files whose top level has a "kind" (company files and other JSON
@@ -162,10 +135,26 @@ def read_documents(paths: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
 
     A folder's listing is held as plain strings, sorted like paths (by their parts), and each Path is made only
     when its turn comes: a year of 20,000 invoices is then a 2 MB listing, not 20,000 Path objects."""
-    for name, in_folder in list_documents(paths):
-        found = read_listed(name, in_folder)
-        if found is not None:
-            yield found
+    for path in paths:
+        if path.is_dir():
+            names = sorted((str(child) for child in path.rglob("*.json")), key=lambda name: name.split(os.sep))
+            for name in names:
+                child = Path(name)
+                try:
+                    data = read_json(child)
+                except InputError as exc:
+                    yield child, exc  # let the caller report it as the document it may be
+                    continue
+                if isinstance(data, dict) and "kind" in data:
+                    yield child, data
+        elif path.exists():
+            try:
+                data = read_json(path)
+            except InputError as exc:
+                data = exc
+            yield path, data
+        else:
+            raise InputError("no such file or folder", source=str(path))
 
 
 def document_paths(paths: Iterable[Path]) -> Iterator[Path]:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import array
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
 
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError, Violation
-from ublexport.loader import list_documents, load_document, read_documents, read_listed
+from ublexport.loader import load_document, read_documents
 from ublexport.model import Document
 from ublexport.pipeline import PdfMode, Prepared, prepare
 from ublexport.policy import exportable
@@ -253,85 +251,15 @@ def _reload(item: PlanItem) -> Document:
 KEEP_DOCUMENTS = 256
 
 
-# A decision as it crosses back from a worker process: (source, state, reason, refusal, packed summary); None when
-# the filters leave the document out, False when the file is no document (a folder's company file, ...).
-Decided = tuple[str, str, str, str | None, str | None] | None | Literal[False]
-PLAN_CHUNK = 64  # files per worker task of a parallel plan
-PLAN_AHEAD = 2  # worker tasks of a parallel plan in flight; the planning process reads the other files itself
-
-
-def decide(file: Path, data: Any, filters: Filters) -> PlanItem | None:
-    """The plan's decision on one document file and its JSON (or the InputError reading it gave): refused as
-    unreadable or invalid input, left out by the filters (None), refused by the export policy, or going."""
-    try:
-        if isinstance(data, InputError):
-            raise data
-        document = load_document(file, data)
-    except InputError as exc:
-        return PlanItem(str(file), None, "refused", str(exc), INPUT)
-    if not filters.matches(document):
-        return None
-    decision = exportable(document)
-    if decision:
-        return PlanItem(str(file), document, "go", decision.reason)
-    return PlanItem(str(file), document, "refused", decision.reason, POLICY)
-
-
-def decide_listed(listed: Sequence[tuple[str, bool]], filters: Filters) -> list[Decided]:
-    """`decide` for a chunk of `list_documents` entries, as plain values (runs in a worker process)."""
-    out: list[Decided] = []
-    for name, in_folder in listed:
-        found = read_listed(name, in_folder)
-        item = decide(*found, filters) if found is not None else None
-        out.append(False if found is None else
-                   None if item is None else (item.source, item.state, item.reason, item.refusal, item.packed))
-    return out
-
-
-def _decided_in_parallel(listed: list[tuple[str, bool]], filters: Filters,
-                         pool: Executor) -> Iterator[Decided]:
-    """`decide_listed` over every entry, in order: chunks go to the worker processes while this process reads
-    the others itself (so a plan on two cores takes about half as long, and the workers start up meanwhile)."""
-    chunks = [listed[i:i + PLAN_CHUNK] for i in range(0, len(listed), PLAN_CHUNK)]
-    done: dict[int, list[Decided] | Future[list[Decided]]] = {}
-    in_flight: list[Future[list[Decided]]] = []
-    emitted = 0
-
-    def ready(n: int) -> bool:
-        part = done.get(n)
-        return part is not None and (not isinstance(part, Future) or part.done())
-
-    for n, chunk in enumerate(chunks):
-        in_flight = [f for f in in_flight if not f.done()]
-        if len(in_flight) < PLAN_AHEAD:
-            future = pool.submit(decide_listed, chunk, filters)
-            in_flight.append(future)
-            done[n] = future
-        else:
-            done[n] = decide_listed(chunk, filters)
-        while ready(emitted):  # pass on what is complete, in order, so little waits here
-            part = done.pop(emitted)
-            yield from part.result() if isinstance(part, Future) else part
-            emitted += 1
-    for n in range(emitted, len(chunks)):
-        part = done.pop(n)
-        yield from part.result() if isinstance(part, Future) else part
-
-
 def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode = PdfMode.embed,
-         profile: str = "peppol", prepare_now: bool = False, keep: int = KEEP_DOCUMENTS,
-         pool: Executor | None = None) -> Plan:
+         profile: str = "peppol", prepare_now: bool = False, keep: int = KEEP_DOCUMENTS) -> Plan:
     """Load every document under `paths`, keep those the filters select, decide with the export policy.
 
     Only the first `keep` going documents stay loaded (about 25 kB each); the others keep a summary and are read
-    again when their turn comes, so exporting a year of 20,000 invoices needs no more memory than 2,000. With a
-    `pool` of worker processes (a large export's, see `ublexport.export.workers_for`), the files are read in
-    those processes and in this one side by side, and no document stays loaded: the workers read each again when
-    its turn comes, as they would anyway."""
+    again when their turn comes, so exporting a year of 20,000 invoices needs no more memory than 2,000."""
     filters = filters or Filters()
     result = Plan([], 0, pdf, profile)
     loaded = order = 0
-    parallel = pool if not prepare_now else None  # prepare_now needs every document in this process
 
     def add(item: PlanItem) -> None:
         nonlocal order, loaded
@@ -345,33 +273,26 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
             item.document = None  # a refusal is reported from its summary
         result.kept.append(item)
 
-    def add_listed(listed: list[tuple[str, bool]], pool: Executor) -> None:
-        for decided in _decided_in_parallel(listed, filters, pool):
-            if decided is None:
-                result.filtered_out += 1
-            elif decided is not False:
-                source, state, reason, refusal, packed = decided
-                add(PlanItem(source, None, state, reason, refusal, packed=packed))
-
-    listed: list[tuple[str, bool]] = []  # a parallel plan's files so far: many paths make one listing
     for path in paths:
         if not path.exists():
-            if parallel is not None and listed:
-                add_listed(listed, parallel)
-                listed = []
             add(PlanItem(str(path), None, "refused", "no such file or folder", INPUT))
             continue
-        if parallel is not None:
-            listed.extend(list_documents([path]))
-            continue
         for file, data in read_documents([path]):  # one at a time: a folder may hold a year of documents
-            item = decide(file, data, filters)
-            if item is None:
+            try:
+                if isinstance(data, InputError):
+                    raise data
+                document = load_document(file, data)
+            except InputError as exc:
+                add(PlanItem(str(file), None, "refused", str(exc), INPUT))
+                continue
+            if not filters.matches(document):
                 result.filtered_out += 1
+                continue
+            decision = exportable(document)
+            if decision:
+                add(PlanItem(str(file), document, "go", decision.reason))
             else:
-                add(item)
-    if parallel is not None and listed:
-        add_listed(listed, parallel)
+                add(PlanItem(str(file), document, "refused", decision.reason, POLICY))
     if prepare_now:
         for item in result.going:
             prepare_item(item, profile, pdf)
