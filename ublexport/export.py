@@ -177,20 +177,19 @@ class GroupCommit:
         self.wakeup.set()
 
     async def run(self) -> None:
+        """Until closed and nothing is pending. What arrives while a commit runs waits for the next linger:
+        recording it as soon as the commit returned made a transaction of the few outcomes of each few
+        milliseconds (six on average, 0.5 ms of CPU per e-mail). Closing, nothing lingers."""
         while True:
-            await self.wakeup.wait()
+            if not self.closing:
+                await self.wakeup.wait()
             if not self.closing:
                 await asyncio.sleep(self.linger)  # let the outcomes of the next sends join this commit
             self.wakeup.clear()
             batch, self.pending = self.pending, []
             if batch:
-                # What arrives while this commit runs waits for the next linger: recording it straight away made a
-                # commit of the few outcomes of each few milliseconds (six on average, 0.5 ms of CPU per e-mail).
                 await self.in_thread(self.ledger.record_many, batch)
-            if self.closing:
-                while self.pending:
-                    batch, self.pending = self.pending, []
-                    await self.in_thread(self.ledger.record_many, batch)
+            if self.closing and not self.pending:
                 return
 
     def flush_now(self) -> None:
