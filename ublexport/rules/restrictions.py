@@ -20,7 +20,8 @@ check) finds every violation at once and the rules only read their part of it:
   them only as far as their parent's tag: from the root's children for what is forbidden there, from the groupings
   the other rules already made (the elements of a tag by parent tag, or by parent) where there are some, element by
   element otherwise. An attribute a path ends in is read (its name only) before climbing.
-- ``not(//@unitCodeListID)`` is one XPath over the whole tree, in C.
+- ``not(//@unitCodeListID)`` is one XPath over the whole tree, in C, and only when the document has an attribute
+  of an unusual kind (``syntax.usual_attributes_only``, which the syntax rules ask anyway).
 - the rules are registered in a few blocks of consecutive ids, each guarded by "the pass found something in this
   block": in a clean document the runner asks a handful of guards and calls no rule at all.
 
@@ -43,6 +44,7 @@ from lxml import etree
 from ublexport.rules._doc import CAC, CBC, CREDITNOTE, EXT, INVOICE, Doc, Element, cac, cbc, children, kids, string
 from ublexport.rules.registry import Check, Guard, register
 from ublexport.rules.restrictions_table import UBL_CR
+from ublexport.rules.syntax import USUAL_ATTRIBUTE_NAMES, usual_attributes_only
 
 __all__ = ["TESTS", "Test", "compile_test", "found"]
 
@@ -328,6 +330,10 @@ _ATTRIBUTE_NAMES = chain.from_iterable
 _GROUPED_ANYWAY = frozenset((cac.AllowanceCharge,))
 
 
+# The short cut in _scan (no unusual attribute, none of these) holds only for attributes of no usual kind.
+if not USUAL_ATTRIBUTE_NAMES.isdisjoint(attribute for _, attribute in _ANYWHERE_ATTRIBUTES):
+    raise ValueError("a not(//@attribute) test names a usual attribute: _scan's short cut would skip it")
+
 # not(//@attribute): one look at every element of the tree for each, in C (the elements themselves are read only
 # when one of them has it)
 _ANYWHERE = [
@@ -448,6 +454,8 @@ def _scan(doc: Doc) -> dict[str, Element]:
                 above = up.get(at.tag)
                 if above is not None:
                     _climb(doc, above, el, at, hits, False)
+    if _ANYWHERE and usual_attributes_only(doc):  # every attribute is of a usual kind: none of these is there
+        return hits
     for rule_id, attribute, below_root in _ANYWHERE:
         if attribute in root.keys() or below_root(root):  # noqa: SIM118  (not a dict)
             for el in doc.nodes:

@@ -847,6 +847,10 @@ _USUAL_ATTRIBUTES = (
 )
 
 
+#: the names of the usual attributes: a document with ``usual_attributes_only`` has attributes of no other name
+USUAL_ATTRIBUTE_NAMES = frozenset(("currencyID", "unitCode", *(name for _, name in _USUAL_ATTRIBUTES)))
+
+
 def _attributes(doc: Doc, found: Found) -> None:
     if usual_attributes_only(doc):
         return
