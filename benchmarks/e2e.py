@@ -85,7 +85,7 @@ def settings_for(port: int, connections: int, home: Path, db_url: str | None) ->
 def export_once(paths: list[Path], settings: Any, db_url: str | None, pdf: str) -> tuple[float, float, list[Any]]:
     """plan + run as `ublexport export` does; (total seconds, plan seconds, results)."""
     from ublexport.deliver import open_transport
-    from ublexport.export import plan, run
+    from ublexport.export import plan, run, workers_for
     from ublexport.pipeline import PdfMode
 
     ledger = None
@@ -95,17 +95,18 @@ def export_once(paths: list[Path], settings: Any, db_url: str | None, pdf: str) 
 
         ledger = Ledger(Store.open(db_url), sender=settings.sender)  # schema created here, outside the clock
 
-    async def go(the_plan: Any) -> list[Any]:
+    async def go(the_plan: Any, pool: Any) -> list[Any]:
         async with open_transport(settings) as transport:
             # keep_ok=False as the CLI does for a large batch: only results that need attention are kept
             return await run(the_plan, RCPT, transport, ledger=ledger, sender=settings.sender,
-                             concurrency=max(2, settings.max_connections * 2), keep_ok=False)
+                             concurrency=max(2, settings.max_connections * 2), keep_ok=False, pool=pool)
 
     try:
         start = time.perf_counter()
-        the_plan = plan(paths, pdf=PdfMode(pdf))
-        planned = time.perf_counter()
-        results = asyncio.run(go(the_plan))
+        with workers_for(paths) as pool:  # as the CLI: the workers start up while the plan is made
+            the_plan = plan(paths, pdf=PdfMode(pdf))
+            planned = time.perf_counter()
+            results = asyncio.run(go(the_plan, pool))
         return time.perf_counter() - start, planned - start, results
     finally:
         if ledger is not None:

@@ -10,14 +10,16 @@ import asyncio
 import collections
 import contextlib
 import functools
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ublexport.compose import compose, new_message_id
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["ALREADY", "FAILED", "INPUT", "INVALID", "IN_FLIGHT", "KEEP_DOCUMENTS", "POLICY", "REFUSED", "SENT",
            "WORKERS_FROM", "WRITTEN", "CompactItems", "ExportLedger", "Filters", "GroupCommit",
            "Plan", "PlanItem", "Preparation", "Result", "Summary", "exit_code", "plan", "prepare_in_worker",
-           "prepare_item", "run", "worker_pool"]
+           "prepare_item", "run", "worker_pool", "workers_for"]
 
 # Result.status vocabulary
 SENT, WRITTEN, REFUSED, FAILED, ALREADY = "sent", "written", "refused", "failed", "already-exported"
@@ -141,6 +143,35 @@ def _warm_up() -> None:
     render.template()
 
 
+def default_workers() -> int:
+    """One worker process per core but one: the sending process needs the other."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+@contextlib.contextmanager
+def workers_for(paths: Sequence[Path], workers: int | None = None) -> Iterator[ProcessPoolExecutor | None]:
+    """Worker processes for an export of these files (None for fewer than WORKERS_FROM JSON files), started now:
+    a worker's start-up (a new interpreter, the imports, both XSDs) takes most of a second, which then passes
+    while the plan is made instead of before the first e-mail. Give the pool to `run`; shut down on leaving."""
+    found = 0
+    for path in paths:
+        if path.is_dir():
+            found += sum(1 for _ in itertools.islice(path.rglob("*.json"), WORKERS_FROM - found))
+        elif path.exists():
+            found += 1
+        if found >= WORKERS_FROM:
+            break
+    if found < WORKERS_FROM:
+        yield None
+        return
+    pool = worker_pool(workers or default_workers())
+    try:
+        pool.submit(int)  # a first task: the processes start, and run their warm-up, while the caller plans
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """Processes that render and validate while this one talks SMTP and to the ledger: in one process, every
     rendering blocks the event loop between SMTP round trips. Spawned, not forked (the loop has threads)."""
@@ -206,12 +237,14 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
               ledger: ExportLedger | None = None, progress: Callable[[Result], None] | None = None,
               sender: str = "ublexport@localhost", reply_to: str | None = None, resend: bool = False,
               attempts: int = 4, base_delay: float = 1.0, max_delay: float = 30.0, concurrency: int = 8,
-              batch: int = 64, keep_ok: bool = True, workers: int | None = None) -> list[Result]:
+              batch: int = 64, keep_ok: bool = True, workers: int | None = None,
+              pool: ProcessPoolExecutor | None = None) -> list[Result]:
     """Deliver every going document to every inbox, one e-mail each; return one Result per document and inbox.
 
     Documents are rendered and validated just ahead of the sends: for a large batch in `workers` worker processes
     (default: one per core but one, from WORKERS_FROM documents on), else on the event loop one at a time (a
-    thread would fight the loop for the GIL). Ledger claims and records run on one thread, in batches (up to
+    thread would fight the loop for the GIL), or in `pool` when given (`workers_for`: the caller shuts it
+    down). Ledger claims and records run on one thread, in batches (up to
     `batch` documents per claim, growing from 1 so the first e-mail leaves at once), overlapping the rendering.
     The transport must already be entered (`async with transport`). A TransportError (TLS, AUTH, no STARTTLS)
     stops the run: what was not attempted yet is reported as failed with that error.
@@ -296,9 +329,11 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     # room for two claimed batches: the senders keep going while the next batch is rendered and claimed
     queue: asyncio.Queue[tuple[PlanItem, Claims] | None] = asyncio.Queue(maxsize=2 * max(1, batch))
     if workers is None:
-        workers = max(1, (os.cpu_count() or 1) - 1) if plan.going_count >= WORKERS_FROM else 0
+        workers = default_workers() if plan.going_count >= WORKERS_FROM else 0
     unprepared = len(plan.compact) > 0 or any(i.prepared is None for i in plan.kept if i.state == "go")
-    pool = worker_pool(workers) if workers > 0 and unprepared else None
+    own_pool = pool is None
+    if pool is None:
+        pool = worker_pool(workers) if workers > 0 and unprepared else None
 
     async def claim(items: list[PlanItem]) -> None:
         """Claim every (document, inbox) of a batch in one ledger transaction, then hand them to the senders."""
@@ -429,7 +464,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await recorder
-        if pool is not None:
+        if pool is not None and own_pool:
             pool.shutdown(wait=True, cancel_futures=True)
         ledger_thread.shutdown(wait=True)  # a record still running there finishes before flush_now
         sys.setswitchinterval(switch_interval)

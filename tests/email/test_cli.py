@@ -246,3 +246,23 @@ def test_a_large_batch_prints_only_what_needs_attention_and_counts_the_rest(home
     assert "2026-0001" not in attention and "2026-0006" not in attention  # ... what went or was rightly refused not
     assert "3 sent" in attention and "2 refused" in attention  # but every result is counted
     assert len(json.loads(invoke("inbox", "list", "--json").output)) == 3
+
+
+def test_a_large_export_renders_in_worker_processes_started_before_the_plan(home: Path, tmp_path: Path) -> None:
+    """From WORKERS_FROM documents on, the CLI starts the worker processes before it plans and hands them to the
+    export: every document still arrives once, the draft is refused in the plan, and a second run sends nothing."""
+    from ublexport.export import WORKERS_FROM
+
+    docs = copy_samples(tmp_path, "01-invoice-be-be.json", "11-draft-invoice.json")
+    invoice = json.loads((docs / "01-invoice-be-be.json").read_text())
+    for n in range(WORKERS_FROM):
+        (docs / f"bulk-{n:04d}.json").write_text(json.dumps({**invoice, "number": f"BULK-{n:04d}"}))
+    first = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"])
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert data["plan"]["going"] == WORKERS_FROM + 1 and data["plan"]["refused"] == 1
+    assert data["summary"] == {"sent": WORKERS_FROM + 1, "refused": 1}
+    listed = json.loads(invoke("inbox", "list", "--json").output)
+    assert len(listed) == WORKERS_FROM + 1 and all(m["ubl_valid"] is True for m in listed)
+    again = json.loads(CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"]).stdout)
+    assert again["summary"] == {"already-exported": WORKERS_FROM + 1, "refused": 1}

@@ -331,3 +331,23 @@ def test_a_compact_plan_keeps_file_order_and_odd_file_names(tmp_path: Path) -> N
     assert [i.order for i in compact.going] == [0, 2, 4]
     assert [i.summary.label for i in compact.going if i.summary] == ["invoice N-0", "invoice N-2", "invoice N-4"]
     assert compact.going_count == 3 and compact.total_steps(2) == 3 * 2 + 2
+
+
+def test_workers_start_before_the_plan_only_for_a_large_export(tmp_path: Path) -> None:
+    """`workers_for` starts the pool (its processes warm up at once) from WORKERS_FROM JSON files on, counting
+    folders and single files alike, and shuts it down on leaving."""
+    from ublexport.export import WORKERS_FROM, workers_for
+
+    for n in range(WORKERS_FROM - 2):
+        (tmp_path / f"{n:04d}.json").write_text("{}")
+    single = tmp_path.parent / f"{tmp_path.name}-single.json"
+    single.write_text("{}")
+    with workers_for([tmp_path, tmp_path / "missing", single]) as pool:
+        assert pool is None
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "last.json").write_text("{}")
+    with workers_for([tmp_path, single]) as pool:
+        assert pool is not None
+        assert pool.submit(sum, [1, 2]).result() == 3
+    with pytest.raises(RuntimeError):
+        pool.submit(sum, [1, 2])  # shut down on leaving

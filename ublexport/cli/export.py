@@ -103,66 +103,68 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     Exit codes: 0 all delivered or rightly refused, 2 invalid input (address, file), 3 a document is invalid,
     4 delivery failed for at least one inbox."""
     from ublexport.deliver import open_transport
-    from ublexport.export import Filters, exit_code, plan, run
+    from ublexport.export import Filters, exit_code, plan, run, workers_for
     from ublexport.pipeline import PdfMode
     from ublexport.recipients import parse_recipients
 
     inboxes = parse_recipients(to)  # one bad address refuses the whole export, before anything happens
-    filters = Filters(frozenset(kinds), frozenset(statuses), since.date() if since else None,
-                      until.date() if until else None, frozenset(numbers))
-    the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile)
-    transport = open_transport(settings, dry_run_dir=dry_run)
-    print_plan(the_plan, [r.address for r in inboxes], transport.description, stderr=as_json)
-    ledger = open_ledger(settings) if dry_run is None else None
+    # a large export's worker processes start first: their start-up passes while the plan is made
+    with workers_for(list(paths)) as pool:
+        filters = Filters(frozenset(kinds), frozenset(statuses), since.date() if since else None,
+                          until.date() if until else None, frozenset(numbers))
+        the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile)
+        transport = open_transport(settings, dry_run_dir=dry_run)
+        print_plan(the_plan, [r.address for r in inboxes], transport.description, stderr=as_json)
+        ledger = open_ledger(settings) if dry_run is None else None
 
-    total = the_plan.total_steps(len(inboxes))
-    show_bar = not as_json and sys.stderr.isatty() and total >= PROGRESS_FROM
-    # a year-end batch: keep (and print) only what needs attention, count the rest; memory stays flat
-    keep_ok = as_json or total <= SUMMARY_ROWS
-    counts: Counter[str] = Counter()
+        total = the_plan.total_steps(len(inboxes))
+        show_bar = not as_json and sys.stderr.isatty() and total >= PROGRESS_FROM
+        # a year-end batch: keep (and print) only what needs attention, count the rest; memory stays flat
+        keep_ok = as_json or total <= SUMMARY_ROWS
+        counts: Counter[str] = Counter()
 
-    def counted(result: Result) -> None:
-        counts[result.status] += 1
+        def counted(result: Result) -> None:
+            counts[result.status] += 1
 
-    async def go() -> list[Result]:
-        async with transport:
-            if not show_bar:
-                return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
-                                 reply_to=settings.reply_to, resend=resend, attempts=attempts,
-                                 base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                 keep_ok=keep_ok, progress=counted)
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        async def go() -> list[Result]:
+            async with transport:
+                if not show_bar:
+                    return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
+                                     reply_to=settings.reply_to, resend=resend, attempts=attempts,
+                                     base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
+                                     keep_ok=keep_ok, progress=counted, pool=pool)
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=console(stderr=True), transient=True) as bar:
-                task = bar.add_task("exporting", total=total)
+                with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=console(stderr=True), transient=True) as bar:
+                    task = bar.add_task("exporting", total=total)
 
-                def advance(result: Result) -> None:
-                    counted(result)
-                    bar.advance(task)
+                    def advance(result: Result) -> None:
+                        counted(result)
+                        bar.advance(task)
 
-                return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
-                                 reply_to=settings.reply_to, resend=resend, attempts=attempts,
-                                 base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                 keep_ok=keep_ok, progress=advance)
+                    return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
+                                     reply_to=settings.reply_to, resend=resend, attempts=attempts,
+                                     base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
+                                     keep_ok=keep_ok, progress=advance, pool=pool)
 
-    try:
-        results = asyncio.run(go())
-    finally:
-        close = getattr(ledger, "close", None)
-        if close is not None:
-            close()
-    code = exit_code(results)
-    local = not settings.smtp_host and dry_run is None
-    if as_json:
-        print_json({"transport": transport.description, "nothing_left_this_machine": local or dry_run is not None,
-                    "plan": the_plan.as_dict(), "results": [r.as_dict() for r in results],
-                    "summary": dict(Counter(r.status for r in results)), "exit_code": code})
-    else:
-        print_summary(results, None if keep_ok else counts)
-        if local:
-            console().print(f"Nothing left this machine: the e-mails are in the local inbox {settings.inbox_dir} "
-                            "(`ublexport inbox list`, `ublexport inbox show N`).")
-        elif dry_run is not None:
-            console().print(f"Dry run: nothing was sent; the .eml files are in {dry_run}.")
-    sys.exit(code)
+        try:
+            results = asyncio.run(go())
+        finally:
+            close = getattr(ledger, "close", None)
+            if close is not None:
+                close()
+        code = exit_code(results)
+        local = not settings.smtp_host and dry_run is None
+        if as_json:
+            print_json({"transport": transport.description, "nothing_left_this_machine": local or dry_run is not None,
+                        "plan": the_plan.as_dict(), "results": [r.as_dict() for r in results],
+                        "summary": dict(Counter(r.status for r in results)), "exit_code": code})
+        else:
+            print_summary(results, None if keep_ok else counts)
+            if local:
+                console().print(f"Nothing left this machine: the e-mails are in the local inbox {settings.inbox_dir} "
+                                "(`ublexport inbox list`, `ublexport inbox show N`).")
+            elif dry_run is not None:
+                console().print(f"Dry run: nothing was sent; the .eml files are in {dry_run}.")
+        sys.exit(code)
