@@ -323,7 +323,7 @@ class Ledger:
         self.lease = lease
         self.owner = owner or default_owner("ledger")
         self.by = by or default_by()
-        # company JSON -> its row id, once found or registered: a year-end export is one company in hundreds of
+        # company JSON -> its row id, once found committed: a year-end export is one company in hundreds of
         # batches, and looking it up (and validating its model) again for each batch showed up in the profile.
         # Companies are never deleted, so an id stays valid for the life of this ledger.
         self._company_ids: dict[str, int] = {}

@@ -641,10 +641,7 @@ class Doc:
         key = (tag, parents)
         found = self._under.get(key)
         if found is None:
-            by_parent = self._by_parent.get(tag)
-            if by_parent is None:
-                by_parent = self._group(tag)
-            found = by_parent.get(parents[0], _NO_KIDS)
+            found = self.by_parent_tag(tag).get(parents[0], _NO_KIDS)
             if len(parents) > 1 and found:
                 found = [el for el in found if parent_is(el.getparent(), *parents[1:])]  # type: ignore[arg-type]
             self._under[key] = found
