@@ -309,6 +309,7 @@ CASES: list[Case] = [
     Case("BR-CO-22", drop(f"{CHARGE}/cbc:AllowanceChargeReason")),
     Case("BR-CO-23", add_line_ac(ac(False, "0", None))),
     Case("BR-CO-24", add_line_ac(ac(True, "0", None))),
+    Case("BR-CO-25", seq(drop("cbc:DueDate"), drop("cac:PaymentTerms"))),
     Case(
         "BR-CO-26",
         seq(

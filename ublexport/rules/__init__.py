@@ -3,7 +3,8 @@
 ``check(root, profile)`` returns every violated rule as a :class:`~ublexport.errors.Violation`:
 
 - ``en16931``: CEN/TC 434 EN 16931 rules (BR-*, BR-CO-*, BR-DEC-*, per VAT category, BR-CL-*).
-- ``peppol``: EN 16931 + Peppol BIS Billing 3.0.21 (PEPPOL-EN16931-*, PEPPOL-COMMON-*) + NL-R-* (Dutch suppliers).
+- ``peppol``: EN 16931 + Peppol BIS Billing 3.0.21 (PEPPOL-EN16931-*, PEPPOL-COMMON-*) + the national rules NO-R-*,
+  DK-R-* and NL-R-* (Norwegian, Danish, Dutch suppliers).
 - ``nlcius``: EN 16931 + NLCIUS / SI-UBL 2.0 (BR-NL-*).
 """
 
@@ -17,6 +18,7 @@ from ublexport.errors import Violation
 from ublexport.rules import (  # noqa: F401  (register the rules)
     codelists,
     core,
+    national,
     nl,
     nlcius,
     peppol,

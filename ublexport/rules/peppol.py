@@ -1,6 +1,7 @@
 """Peppol BIS Billing 3.0.21 rules: PEPPOL-EN16931-R*, -P*, -CL*, -F001 and PEPPOL-COMMON-R* (identifier checks).
 
-National rules other than the Dutch NL-R-* (see ``nl.py``) are not implemented.
+National rules: Dutch NL-R-* in ``nl.py``, Norwegian NO-R-* and Danish DK-R-* in ``national.py``; the others
+(DE, GR, IS, IT, SE, ...) are not implemented.
 """
 
 from __future__ import annotations

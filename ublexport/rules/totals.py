@@ -31,6 +31,7 @@ from ublexport.rules._doc import (
     decimals_after_point,
     is_charge,
     kids,
+    num,
     path_all,
     round2,
     scheme_is_vat,
@@ -208,6 +209,31 @@ def br_co_16(doc: Doc) -> Iterator[Element]:
                 ok = round2(payable - rounding) == incl
         if not ok:
             yield payable_el if payable_el is not None else lmt
+
+
+@rule(
+    "BR-CO-25",
+    "fatal",
+    "In case the Amount due for payment (BT-115) is positive, either the Payment due date (BT-9) or the Payment "
+    "terms (BT-20) shall be present.",
+    needs=(cbc.PayableAmount,),
+)
+def br_co_25(doc: Doc) -> Iterator[Element]:
+    """As CEN's UBL binding had it up to validation 1.3.15 (1.3.16 dropped the rule, EN 16931 still has it):
+    context /Invoice/cac:LegalMonetaryTotal/cbc:PayableAmount, test ``(. > 0 and (exists(//cbc:DueDate) or
+    exists(//cac:PaymentTerms/cbc:Note))) or . <= 0``.
+
+    Invoices only: CEN took credit notes out of the context in 2020 (eInvoicing-EN16931 #84, #241), as a positive
+    amount on a credit note is owed to the buyer; checking them would fail the official ubl-tc434-creditnote1.xml,
+    which has neither a due date nor terms and passes the official artefacts.
+    """
+    if not doc.is_invoice or doc.has(cbc.DueDate) or doc.under(cbc.Note, cac.PaymentTerms):
+        return
+    for lmt in children(doc.root, cac.LegalMonetaryTotal):
+        for payable in children(lmt, cbc.PayableAmount):
+            value = num(payable)  # a value that is no number is reported by the data type rules, not here
+            if value is not None and value > 0:
+                yield payable
 
 
 # --- BR-CO-14, BR-CO-17, BR-CO-18: VAT ------------------------------------------------------------------------------
