@@ -14,6 +14,9 @@ from ublexport.cli.company import by_option, open_ledger, store_options
 if TYPE_CHECKING:
     from ublexport.outbox import Forwarded
 
+# ublexport.model.Status, spelled out so that `documents --help` does not import pydantic (a test keeps them equal)
+STATUSES = ("draft", "sent", "paid", "cancelled", "received", "booked")
+
 
 def _forwarded_text(result: Forwarded) -> str:
     if result.failed:
@@ -91,41 +94,59 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
 
 @documents.command("list")
 @click.option("--company", "company_id", type=int, metavar="ID", help="Only this company's documents.")
-@click.option("--status", help="Only documents with this status (draft, sent, paid, ...).")
+@click.option("--status", type=click.Choice(STATUSES, case_sensitive=False),
+              help="Only documents with this status.")
 @store_options
 @json_option
 @handle_errors
 def list_(company_id: int | None, status: str | None, db_url: str | None, home: Path | None,
           as_json: bool) -> None:
-    """The imported documents with their status, version and how many deliveries are sent/pending."""
+    """The imported documents with their status, version and the deliveries of that version (an edited
+    document is a new version, sent anew; earlier versions' deliveries are shown apart).
+
+    Exits 2 when --company names no registered company."""
     from sqlalchemy import func, select
 
+    from ublexport.store import catalog
     from ublexport.store.models import DeliveryRow, DocumentRow
 
     with open_ledger(home, db_url) as ledger, ledger.store.transaction() as session:
+        if company_id is not None:
+            catalog.get_company(session, company_id)  # an unknown id is an error, not an empty list
         query = select(DocumentRow).order_by(DocumentRow.id)
         if company_id is not None:
             query = query.where(DocumentRow.company_id == company_id)
         if status:
             query = query.where(DocumentRow.status == status)
         docs = list(session.scalars(query))
-        counts: dict[int, dict[str, int]] = {}
+        # document id -> version -> state -> count: "2 sent" of version 1 says nothing about version 2
+        counts: dict[int, dict[int, dict[str, int]]] = {}
         if docs:
-            for doc_id, state, n in session.execute(
-                    select(DeliveryRow.document_id, DeliveryRow.state, func.count())
+            for doc_id, version, state, n in session.execute(
+                    select(DeliveryRow.document_id, DeliveryRow.version, DeliveryRow.state, func.count())
                     .where(DeliveryRow.document_id.in_([d.id for d in docs]))
-                    .group_by(DeliveryRow.document_id, DeliveryRow.state)):
-                counts.setdefault(doc_id, {})[state] = int(n)
-        data: list[dict[str, Any]] = [{"id": d.id, "company_id": d.company_id, "kind": d.kind, "number": d.number,
-                 "issue_date": d.issue_date.isoformat(), "status": d.status, "version": d.version,
-                 "deliveries": counts.get(d.id, {})} for d in docs]
+                    .group_by(DeliveryRow.document_id, DeliveryRow.version, DeliveryRow.state)):
+                counts.setdefault(doc_id, {}).setdefault(int(version), {})[state] = int(n)
+        data: list[dict[str, Any]] = [
+            {"id": d.id, "company_id": d.company_id, "kind": d.kind, "number": d.number,
+             "issue_date": d.issue_date.isoformat(), "status": d.status, "version": d.version,
+             "deliveries": counts.get(d.id, {}).get(d.version, {}),
+             "deliveries_by_version": {str(v): c for v, c in sorted(counts.get(d.id, {}).items())}}
+            for d in docs]
     if as_json:
         print_json(data)
         return
-    print_table("Documents", ["id", "company", "kind", "number", "issued", "status", "version", "deliveries"],
+    print_table("Documents", ["id", "company", "kind", "number", "issued", "status", "version",
+                              "deliveries of this version", "earlier versions"],
                 [(d["id"], d["company_id"], d["kind"].replace("_", " "), d["number"], d["issue_date"], d["status"],
-                  d["version"], ", ".join(f"{n} {s}" for s, n in sorted(d["deliveries"].items())))
+                  d["version"], _state_counts(d["deliveries"]),
+                  "; ".join(f"v{v}: {_state_counts(c)}" for v, c in d["deliveries_by_version"].items()
+                            if int(v) != d["version"]))
                  for d in data])
+
+
+def _state_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
 @documents.command("mark-sent")
@@ -136,15 +157,34 @@ def list_(company_id: int | None, status: str | None, db_url: str | None, home: 
 @handle_errors
 def mark_sent(ids: tuple[int, ...], db_url: str | None, home: Path | None, by: str | None, as_json: bool) -> None:
     """The "invoice sent" event: mark documents sent and, when the company's rule is on, queue them for its
-    inbox(es) in the same transaction. Marking a document sent twice sends it once."""
+    inbox(es) in the same transaction. Marking a document sent twice sends it once.
+
+    Each ID is its own transaction: an unknown or refused ID is reported and the others go on; exits 2 when
+    any ID was refused."""
+    from ublexport.errors import UblexportError
     from ublexport.outbox import document_sent
 
-    results = []
+    # one row per ID, in the order given: a refusal must not hide what was already committed and queued
+    rows: list[dict[str, Any]] = []
+    exit_code = 0
     with open_ledger(home, db_url, by) as ledger:
         for document_id in ids:
-            results.append(document_sent(ledger, document_id, source="mark-sent"))
+            try:
+                result = document_sent(ledger, document_id, source="mark-sent")
+            except UblexportError as exc:
+                rows.append({"document_id": document_id, "error": str(exc)})
+                exit_code = max(exit_code, exc.exit_code)
+                continue
+            rows.append(result.as_dict())
     if as_json:
-        print_json([r.as_dict() for r in results])
-        return
-    for r in results:
-        click.echo(f"document {r.document_id} ({r.label}, version {r.version}): sent; {_forwarded_text(r)}")
+        print_json(rows)
+    else:
+        print_table("Marked sent", ["id", "document", "version", "result"],
+                    [(r["document_id"], r.get("label"), r.get("version"),
+                      f"NOT marked sent: {r['error']}" if "error" in r else f"sent; {_forwarded_text_dict(r)}")
+                     for r in rows])
+    for r in rows:  # on stderr with --json too, as every other refusal is
+        if "error" in r:
+            click.echo(f"error: {r['error']}", err=True)
+    if exit_code:
+        sys.exit(exit_code)

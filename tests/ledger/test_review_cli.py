@@ -1,0 +1,152 @@
+"""Review fixes in `documents` and `history`: every ID reported, unknown filters refused, local times said to be
+local, delivery counts of the current version. Real SQLite files, a real aiosmtpd server, the real CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.ledger.conftest import SmtpServer, make_document
+from ublexport.cli import main
+
+
+def run(env: dict[str, str], *args: str, code: int = 0) -> Any:
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path),
+            "UBLEXPORT_BY": "anna", "COLUMNS": "250"}
+
+
+def write(tmp_path: Path, number: str, status: str, *, note: str | None = None) -> str:
+    path = tmp_path / f"{number}-{note or 'v1'}.json"
+    path.write_text(json.dumps(make_document("invoice", number, status, note=note).model_dump(mode="json")))
+    return str(path)
+
+
+def register(env: dict[str, str], inboxes: str = "a@yukiworks.nl; b@kantoor.nl") -> None:
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    run(env, "company", "add", str(samples / "company.json"))
+    run(env, "company", "set-inbox", "1", inboxes)
+    run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+
+
+def test_mark_sent_reports_every_id_and_goes_on_after_an_unknown_one(env: dict[str, str], tmp_path: Path) -> None:
+    register(env)
+    imported = json.loads(run(env, "documents", "import", write(tmp_path, "R-0001", "draft"),
+                              write(tmp_path, "R-0002", "draft"), "--json").stdout)
+    first, second = (r["document_id"] for r in imported)
+    marked = run(env, "documents", "mark-sent", str(first), "999", str(second), "--json", code=2)
+    rows = json.loads(marked.stdout)
+    assert [r["document_id"] for r in rows] == [first, 999, second]
+    assert rows[0]["inboxes"] == rows[2]["inboxes"] == ["a@yukiworks.nl", "b@kantoor.nl"]
+    assert "no document with id 999" in rows[1]["error"] and "documents list" in rows[1]["error"]
+    assert "no document with id 999" in marked.stderr
+    docs = json.loads(run(env, "documents", "list", "--json").stdout)
+    assert [(d["number"], d["status"], d["deliveries"]) for d in docs] == [
+        ("R-0001", "sent", {"queued": 2}), ("R-0002", "sent", {"queued": 2})]
+    # the table too: each ID on its own row, the unknown one with its reason, then exit 2
+    table = run(env, "documents", "mark-sent", str(first), "999", str(second), code=2)
+    assert "invoice R-0001" in table.stdout and "invoice R-0002" in table.stdout
+    assert "NOT marked sent: no document with id 999" in table.stdout
+    assert table.stdout.count("already queued for every inbox") == 2
+
+
+def test_unknown_filters_are_refused(env: dict[str, str], tmp_path: Path) -> None:
+    register(env)
+    run(env, "documents", "import", write(tmp_path, "R-0001", "sent"))
+    for args, wanted in ((["history", "--company", "99"], "no company with id 99"),
+                         (["history", "--document", "77"], "no document with id 77"),
+                         (["history", "--company", "99", "--json"], "no company with id 99"),
+                         (["documents", "list", "--company", "42"], "no company with id 42"),
+                         (["documents", "list", "--company", "42", "--json"], "no company with id 42")):
+        result = run(env, *args, code=2)
+        assert wanted in result.stderr and result.stdout == "", args
+    bogus = run(env, "documents", "list", "--status", "bogus", code=2)
+    assert "'bogus' is not one of" in bogus.stderr and "'received'" in bogus.stderr
+    assert [d["number"] for d in json.loads(run(env, "documents", "list", "--status", "SENT", "--json").stdout)] \
+        == ["R-0001"]
+    assert json.loads(run(env, "documents", "list", "--status", "draft", "--json").stdout) == []
+    assert len(json.loads(run(env, "history", "--company", "1", "--json").stdout)) == 2
+
+
+def test_status_choices_are_the_models_statuses() -> None:
+    from ublexport.cli.documents import STATUSES
+    from ublexport.model import Status
+
+    assert set(STATUSES) == {s.value for s in Status}
+
+
+@pytest.fixture
+def brussels() -> Iterator[zoneinfo.ZoneInfo]:
+    """The process's local zone set to Europe/Brussels (as TZ=Europe/Brussels does for a shell), then restored."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Brussels"
+    time.tzset()
+    yield zoneinfo.ZoneInfo("Europe/Brussels")
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def test_history_table_shows_local_time_with_its_offset(env: dict[str, str], tmp_path: Path,
+                                                        smtp_server: SmtpServer,
+                                                        brussels: zoneinfo.ZoneInfo) -> None:
+    env = {**env, **smtp_server.env()}
+    smtp_server.handler.refuse["b@kantoor.nl"] = "451 4.3.0 try again later"
+    register(env)
+    run(env, "documents", "import", write(tmp_path, "R-0001", "sent"))
+    run(env, "worker", "--once")
+    entries = {e["inbox"]: e for e in json.loads(run(env, "history", "--json").stdout)}
+    sent, deferred = entries["a@yukiworks.nl"], entries["b@kantoor.nl"]
+    assert (sent["state"], deferred["state"]) == ("sent", "deferred")
+    # JSON stays ISO 8601 in UTC, offset included
+    assert sent["sent_at"].endswith("+00:00") and deferred["next_attempt_at"].endswith("+00:00")
+
+    def local(iso: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        at = dt.datetime.fromisoformat(iso).astimezone(brussels)
+        offset = at.strftime("%z")
+        return f"{at.strftime(fmt)} {offset[:3]}:{offset[3:]}"
+
+    table = run(env, "history", "--tries").stdout
+    assert "when (local time)" in table
+    assert local(sent["sent_at"]) in table
+    assert f"next {local(deferred['next_attempt_at'])}" in table
+    utc = dt.datetime.fromisoformat(sent["sent_at"]).strftime("%Y-%m-%d %H:%M")
+    assert utc != local(sent["sent_at"])[:16]  # Brussels is never at UTC: the UTC time is no longer shown
+    assert utc not in table
+    assert f"{sent['id']}: {local(sent['tries'][0]['at'], '%Y-%m-%d %H:%M:%S')} sent 250" in table
+
+
+def test_documents_list_counts_the_current_versions_deliveries(env: dict[str, str], tmp_path: Path) -> None:
+    register(env)
+    run(env, "documents", "import", write(tmp_path, "R-0001", "sent"))
+    run(env, "worker", "--once")  # no SMTP host: the local inbox
+    run(env, "company", "auto-export", "1", "off")
+    edited = json.loads(run(env, "documents", "import", write(tmp_path, "R-0001", "sent", note="corrected"),
+                            "--json").stdout)
+    assert edited[0]["version"] == 2 and edited[0]["queued"] == []
+    doc, = json.loads(run(env, "documents", "list", "--json").stdout)
+    assert doc["version"] == 2
+    assert doc["deliveries"] == {}  # version 2 went nowhere yet; version 1's "2 sent" must not pass for it
+    assert doc["deliveries_by_version"] == {"1": {"sent": 2}}
+    table = run(env, "documents", "list").stdout
+    assert "deliveries of this version" in table and "v1: 2 sent" in table
+    row = next(line for line in table.splitlines() if "R-0001" in line)
+    cells = [c.strip() for c in row.split("│")]
+    assert cells[8] == "" and cells[9] == "v1: 2 sent"
