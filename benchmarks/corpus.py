@@ -9,6 +9,7 @@ Documents are produced lazily (a generator) so that a 20,000-document run never 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import random
 from collections.abc import Iterator
@@ -109,6 +110,8 @@ def document_data(rng: random.Random, serial: int, n_lines: int = 10) -> dict[st
         "company": company,
         "lines": [_line(rng, i, *mix[i % len(mix)]) for i in range(n_lines)],
     }
+    # BR-CO-25: an invoice with an amount due names its due date (or terms); drawn from nothing, the corpus stays
+    data["due_date"] = (dt.date.fromisoformat(data["issue_date"]) + dt.timedelta(days=30)).isoformat()
     if rng.random() < 0.5:
         data["note"] = "Bedankt voor uw vertrouwen. Betaling binnen 30 dagen."
     if rng.random() < 0.5:

@@ -1,0 +1,186 @@
+"""The PDF copy (pdf.py) is the image the accountant books from in Yuki: it must add up, show every VAT rate with
+its exemption text, and carry what Belgian and Dutch law require (both VAT numbers, the IBAN, the credited invoice).
+
+No PDF text extractor is installed, so _rows reads what fpdf2 writes: each piece of text is `BT x y Td (text) Tj ET`
+in a Flate-compressed page stream. Rows are pieces on the same baseline, left to right."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tests.core.docs import invoice
+from ublexport.loader import load_document
+from ublexport.model import Document
+from ublexport.pdf import make_pdf
+from ublexport.totals import compute
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
+_TEXT = re.compile(r"BT ([\d.]+) ([\d.]+) Td \(((?:\\.|[^\\)])*)\) Tj ET")
+
+
+def _rows(data: bytes) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for stream in _STREAM.finditer(data):
+        try:
+            content = zlib.decompress(stream.group(1)).decode("latin-1")
+        except zlib.error:  # not a page (fpdf2 writes page contents compressed)
+            continue
+        page: dict[float, list[tuple[float, str]]] = {}
+        for x, y, text in _TEXT.findall(content):
+            text = re.sub(r"\\(.)", lambda m: "\r" if m.group(1) == "r" else m.group(1), text)
+            page.setdefault(round(float(y), 1), []).append((float(x), text))
+        rows += [[text for _, text in sorted(page[y])] for y in sorted(page, reverse=True)]
+    return rows
+
+
+def _pdf_rows(document: Document) -> list[list[str]]:
+    return _rows(make_pdf(document, compute(document)))
+
+
+def _sample(name: str) -> list[list[str]]:
+    return _pdf_rows(load_document(SAMPLES / name))
+
+
+def _amount(text: str) -> Decimal:
+    return Decimal(text.removesuffix(" EUR"))
+
+
+def _texts(rows: list[list[str]]) -> list[str]:
+    return [text for row in rows for text in row]
+
+
+def _check_sums(rows: list[list[str]]) -> None:
+    """Printed lines (after their own allowances and charges) + document allowances/charges = total excl. VAT,
+    and on down to the amount due, using only numbers read back from the PDF."""
+    head = next(i for i, row in enumerate(rows) if row[0] == "Omschrijving")
+    end = next(i for i, row in enumerate(rows) if row[0] == "Totaal excl. btw")
+    lines, adjustments, line = Decimal(0), Decimal(0), None
+    for row in rows[head + 1:end]:
+        if len(row) == 5:  # name, quantity, price, VAT rate, net amount
+            if line is not None:
+                assert line[0] + line[1] == line[2], line
+            line = [Decimal(row[1]) * Decimal(row[2]), Decimal(0), Decimal(row[4])]
+            lines += Decimal(row[4])
+        elif len(row) == 2 and row[0].startswith(("Korting:", "Toeslag:")):
+            if line is not None and not row[1].endswith("EUR"):  # a line's own allowance or charge
+                line[1] += Decimal(row[1])
+            else:  # a document-level allowance or charge, in the totals
+                adjustments += _amount(row[1])
+    assert line is not None and line[0] + line[1] == line[2], line
+    by_label = {row[0]: _amount(row[-1]) for row in rows[end:] if len(row) == 2}
+    if "Totaal lijnen" in by_label:
+        assert by_label["Totaal lijnen"] == lines
+    assert lines + adjustments == _amount(rows[end][1])
+    vat_head = next(i for i, row in enumerate(rows) if row[0] == "Btw-tarief")
+    vat_rows = [row for row in rows[vat_head + 1:] if len(row) == 3]
+    assert sum(_amount(row[1]) for row in vat_rows) == _amount(rows[end][1])
+    assert sum(_amount(row[2]) for row in vat_rows) == by_label["Totaal btw"]
+    assert by_label["Totaal excl. btw"] + by_label["Totaal btw"] == by_label["Totaal incl. btw"]
+    assert (by_label["Totaal incl. btw"] + by_label.get("Reeds betaald", Decimal(0))
+            + by_label.get("Afronding", Decimal(0))) == by_label["Te betalen"]
+
+
+def test_sample_invoice_shows_both_vat_rates_the_discounts_and_adds_up() -> None:
+    rows = _sample("01-invoice-be-be.json")
+
+    assert ["Vervangstuk thermostaat", "2", "48.50", "21%", "87.30"] in rows
+    assert ["Korting: Klantenkorting 10%", "-9.70"] in rows  # the line's own discount
+    assert ["Korting: Getrouwheidskorting (Btw 21%)", "-10.00 EUR"] in rows  # the document discount
+    assert ["Totaal lijnen", "307.25 EUR"] in rows
+    assert ["Totaal excl. btw", "297.25 EUR"] in rows
+    assert ["21%", "272.30 EUR", "57.18 EUR"] in rows  # one VAT row per rate
+    assert ["6%", "24.95 EUR", "1.50 EUR"] in rows
+    assert ["Te betalen", "355.93 EUR"] in rows
+    _check_sums(rows)
+
+
+def test_sample_invoice_names_both_parties_the_due_date_and_how_to_pay() -> None:
+    texts = _texts(_sample("01-invoice-be-be.json"))
+
+    for expected in ("Atelier Dewaele BV", "Veldstraat 12", "9000 Gent", "Btw-nr. BE0812345603",
+                     "Ondernemingsnr. 0812345603", "Bakkerij Peeters NV", "Kerkstraat 5", "2000 Antwerpen",
+                     "Btw-nr. BE0765432146", "Ondernemingsnr. 0765432146", "Vervaldatum: 2026-12-02",
+                     "IBAN: BE71096123456769   BIC: GKCCBEBB", "Mededeling: +++202/6000/00192+++",
+                     "Betalingsvoorwaarden: Betaling binnen 30 dagen", "Bedankt voor uw vertrouwen."):
+        assert expected in texts, expected
+
+
+def test_dutch_invoice_shows_the_kvk_numbers() -> None:
+    texts = _texts(_sample("02-invoice-nl-nl.json"))
+
+    assert {"KvK-nr. 12345678", "KvK-nr. 87654321", "Btw-nr. NL004495445B01", "Btw-nr. NL123456782B01",
+            "IBAN: NL91ABNA0417164300"} <= set(texts)
+
+
+def test_reverse_charge_and_intra_community_invoices_carry_the_legal_mention() -> None:
+    reverse = _sample("04-invoice-reverse-charge.json")
+    assert ["0% AE", "880.00 EUR", "0.00 EUR"] in reverse
+    assert ["Verlegging van heffing - art. 20 KB nr. 1 - medecontractant"] in reverse  # the text given, as given
+    _check_sums(reverse)
+
+    intra = _sample("03-invoice-be-nl-intracommunity.json")
+    assert ["0% K", "5000.00 EUR", "0.00 EUR"] in intra
+    # the UBL carries our English default; the PDF says it in the document's language
+    assert ["Intracommunautaire levering (VATEX-EU-IC)"] in intra
+    assert "Leverdatum: 2026-11-04" in _texts(intra)
+
+
+def test_credit_note_names_the_invoice_it_credits() -> None:
+    rows = _sample("06-credit-note.json")
+
+    assert ["Creditnota voor factuur: 2026-0001 van 2026-11-02"] in rows
+    _check_sums(rows)
+
+
+def test_charges_prepaid_and_rounding_are_shown_and_add_up() -> None:
+    line: dict[str, Any] = {"name": "Werk", "quantity": "3", "unit_price": "19.99", "vat_category": "S",
+                            "vat_rate": "21", "allowances_charges": [
+                                {"amount": "2.00", "reason": "Korting"},
+                                {"charge": True, "amount": "1.50", "reason": "Spoedtoeslag"}]}
+    document = Document.model_validate(invoice(
+        due_date="2026-12-02",
+        lines=[line, {"name": "Boek", "quantity": "1", "unit_price": "12.00", "vat_category": "S", "vat_rate": "6"}],
+        allowances_charges=[{"charge": True, "amount": "7.50", "reason": "Verzending", "vat_category": "S",
+                             "vat_rate": "21"}],
+        prepaid_amount="20.00", rounding_amount="0.01",
+    ))
+    rows = _pdf_rows(document)
+
+    assert ["Toeslag: Spoedtoeslag", "1.50"] in rows
+    assert ["Toeslag: Verzending (Btw 21%)", "7.50 EUR"] in rows
+    assert ["Reeds betaald", "-20.00 EUR"] in rows
+    assert ["Afronding", "0.01 EUR"] in rows
+    assert ["Te betalen", f"{compute(document).payable} EUR"] in rows
+    _check_sums(rows)
+
+
+def test_french_document_is_in_french_with_the_exemption_in_french() -> None:
+    data = invoice(due_date="2026-12-02", lines=[{"name": "Pose", "quantity": "1", "unit_price": "100.00",
+                                                  "vat_category": "AE", "vat_rate": "0"}])
+    data["company"]["language"] = "fr"
+    texts = _texts(_pdf_rows(Document.model_validate(data)))
+
+    assert {"Total HTVA", "Taux de TVA", "Autoliquidation (VATEX-EU-AE)", "N° TVA BE0765432146",
+            "À payer"} <= set(texts)
+
+
+def test_long_names_and_many_lines_lose_nothing_over_several_pages() -> None:
+    long_name = "Onderhoudscontract voor alle koelinstallaties in de vestigingen te Gent, Brugge en Kortrijk"
+    lines = [{"name": f"{long_name} {i}", "quantity": "1", "unit_price": "10.00", "vat_category": "S",
+              "vat_rate": "21"} for i in range(60)]
+    document = Document.model_validate(invoice(due_date="2026-12-02", lines=lines, note="Eerste regel\nTweede"))
+    data = make_pdf(document, compute(document))
+    rows = _rows(data)
+    descriptions = " ".join(row[0] for row in rows)
+
+    assert data.count(b"/Type /Page\n") >= 2
+    for i in range(60):  # a name too long for its column wraps onto the next rows, whole
+        assert f"{long_name} {i}" in descriptions
+    _check_sums(rows)
+    assert {"Te betalen", "Eerste regel", "Tweede"} <= set(_texts(rows))
+    assert make_pdf(document, compute(document)) == data  # deterministic: a retried e-mail is identical
