@@ -26,7 +26,6 @@ import functools
 import hashlib
 import re
 import string
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,22 +37,20 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ublexport.errors import InputError
+from ublexport.filetypes import safe_filename as safe_filename  # re-exported: callers name attachments with it
+from ublexport.filetypes import visual_copy_type
 from ublexport.model import DocumentKind, Language
 from ublexport.recipients import Recipient, control_characters, parse_recipients, parse_sender
 
 if TYPE_CHECKING:
     from ublexport.pipeline import Prepared
 
-MAX_FILENAME = 100
 MAX_LINE = 78  # RFC 5322 2.1.1: lines SHOULD NOT be longer than 78 characters without the CRLF ...
 HARD_MAX_LINE = 998  # ... and MUST NOT be longer than 998
 _EW_MAX = 75  # RFC 2047 2: an encoded-word is at most 75 characters long
 _EW_CHROME = len("=?utf-8?q??=")  # the same length for ?b?
 _B64_LINE = 76  # RFC 2045 6.8: encoded lines are at most 76 characters
 _MESSAGE_ID = re.compile(r"^<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+>$")
-_UNSAFE_FILENAME = re.compile(r'[\\/:*?"<>|]+')
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-                     *(f"LPT{i}" for i in range(1, 10))}
 _ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")  # RFC 5322 3.2.3
 
 KIND_NAMES: dict[str, dict[DocumentKind, str]] = {
@@ -120,19 +117,6 @@ def _utf8(what: str, text: str) -> bytes:
     except UnicodeEncodeError:
         raise InputError(f"the {what} contains text that is not valid Unicode (a lone surrogate); "
                          "refusing to compose the message") from None
-
-
-def safe_filename(name: str, extension: str) -> str:
-    """A plain attachment name: no path, no control characters, at most 100 characters with the extension."""
-    text = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp", "Cs"))
-    text = _UNSAFE_FILENAME.sub("-", text)
-    text = re.sub(r"\s+", " ", text).strip(" .")
-    if not text:
-        text = "document"
-    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
-        text = f"_{text}"
-    suffix = f".{extension}"
-    return text[: MAX_FILENAME - len(suffix)].rstrip(" .") + suffix
 
 
 def format_amount(amount: Decimal, currency: str, language: str) -> str:
@@ -542,11 +526,15 @@ def letter_of(prepared: Prepared) -> Letter:
     for name, value in own:
         check_header(name, value)
     stem = safe_filename(document.number, "xml")[: -len(".xml")]
-    filenames: tuple[str, ...] = (f"{stem}.xml", f"{stem}.pdf") if prepared.pdf is not None else (f"{stem}.xml",)
+    filenames: tuple[str, ...] = (f"{stem}.xml",)
     parts = [b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
              + text_body(body), _attachment("application/xml", filenames[0], prepared.xml)]
     if prepared.pdf is not None:
-        parts.append(_attachment("application/pdf", filenames[1], prepared.pdf))
+        # --pdf attach: the name's extension and the Content-Type follow the content (a receipt may be a JPEG).
+        given = document.pdf.filename if document.pdf else None
+        filetype = visual_copy_type(prepared.pdf, document.label, given)
+        filenames += (f"{stem}.{filetype.extension}",)
+        parts.append(_attachment(filetype.mime, filenames[1], prepared.pdf))
     return Letter(subject, body, kind, stem, filenames, unstructured("Subject", subject),
                   "".join(structured(name, value) for name, value in own), tuple(parts))
 

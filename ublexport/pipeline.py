@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ublexport.errors import InputError
+from ublexport.filetypes import visual_copy_type
 from ublexport.model import Document, DocumentKind
 from ublexport.record import Record
 from ublexport.render import render
@@ -85,6 +86,12 @@ def _arrived(record: Record, letter: Letter, sha256: str, xml: bytes, report: Re
     return prepared
 
 
+def _check_visual_copy(document: Document, content: bytes) -> None:
+    """--pdf attach: refuse a file that is no PDF, PNG or JPEG here, as embedding it does (view.build), rather
+    than when the e-mail is composed."""
+    visual_copy_type(content, document.label, document.pdf.filename if document.pdf else None)
+
+
 def document_pdf(document: Document, totals: Totals) -> bytes:
     if document.pdf is not None:
         return document.pdf.content
@@ -101,12 +108,20 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
         xml = document.received_ubl.content
         report = check_bytes(xml, name)
         report.raise_if_invalid()
+        # The subject and the ledger describe the JSON: the XML passed on must be that same invoice.
+        from ublexport.received import check_matches
+
+        check_matches(document, xml, compute(document), source)
         attached = document.pdf.content if pdf == PdfMode.attach and document.pdf else None
+        if attached is not None:
+            _check_visual_copy(document, attached)
         return Prepared(document, xml, report, None, attached)
     if document.kind == DocumentKind.quote:
         raise InputError(f"{document.label}: a quote is not an invoice and never becomes an e-invoice", source=source)
     totals = compute(document)
     pdf_bytes = document_pdf(document, totals) if pdf != PdfMode.none else None
+    if pdf == PdfMode.attach and pdf_bytes is not None:
+        _check_visual_copy(document, pdf_bytes)
     chosen = profile_for(document, profile)
     xml = render(document, profile=chosen, pdf=pdf_bytes if pdf == PdfMode.embed else None, totals=totals)
     report = check_bytes(xml, name, chosen)

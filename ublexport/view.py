@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from ublexport.errors import InputError
+from ublexport.filetypes import named_for, safe_filename, visual_copy_type
 from ublexport.model import Address, Company, Document, DocumentKind, Party
 from ublexport.totals import Totals, compute
 
@@ -234,7 +235,7 @@ class UblView:
     note: str | None
     currency: str
     tax_currency: str | None
-    buyer_reference: str
+    buyer_reference: str | None
     order_reference: str | None
     billing_reference: tuple[str, str | None] | None
     attachments: tuple[AttachmentView, ...]
@@ -314,15 +315,20 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             reference=pay.reference if pay else None,
             iban=iban,
             account_name=supplier.registration_name if iban else None,
-            bic=(pay.bic if pay and pay.bic else seller_bic) if iban else None,
+            # The seller's BIC belongs to the seller's IBAN only: another account gets its own BIC or none.
+            bic=(pay.bic if pay and pay.bic else seller_bic if iban == seller_iban else None) if iban else None,
             terms=pay.terms if pay else None,
         )
 
     attachments: tuple[AttachmentView, ...] = ()
     if pdf is not None:
-        name = document.pdf.filename if document.pdf else f"{document.number}.pdf"
+        # BT-125: the mimeCode and the file name follow the content (a photographed receipt is a JPEG), and the
+        # name is a plain file name (a number such as 2026/0001 is not a path), as the e-mail attachment's is.
+        given = document.pdf.filename if document.pdf else None
+        filetype = visual_copy_type(pdf, document.label, given)
+        name = named_for(given, filetype) if given else safe_filename(document.number, filetype.extension)
         attachments = (AttachmentView(id=document.number, description=document.label, filename=name,
-                                      mime="application/pdf", content_base64=base64.b64encode(pdf).decode()),)
+                                      mime=filetype.mime, content_base64=base64.b64encode(pdf).decode()),)
 
     delivery = None
     if document.delivery is not None or any(g.category == "K" for g in totals.vat_groups):
@@ -363,7 +369,8 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         note=document.note,
         currency=document.currency,
         tax_currency=document.tax_currency,
-        buyer_reference=document.buyer_reference or document.number,
+        # PEPPOL-EN16931-R003 wants a buyer reference or an order reference: our own number only fills the gap.
+        buyer_reference=document.buyer_reference or (None if document.order_reference else document.number),
         order_reference=document.order_reference,
         billing_reference=(credited.number, _date(credited.issue_date)) if credited else None,
         attachments=attachments,
