@@ -9,11 +9,10 @@ Documents are produced lazily (a generator) so that a 20,000-document run never 
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 import random
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,14 @@ def _money(rng: random.Random, low: int, high: int) -> str:
     return str(Decimal(rng.randint(low, high)).scaleb(-2))
 
 
+def _net(line: dict[str, Any]) -> Decimal:
+    """A line's net amount, to keep discounts within what they discount (the model refuses more)."""
+    net = (Decimal(line["quantity"]) * Decimal(line["unit_price"])).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    for ac in line.get("allowances_charges", ()):
+        net += Decimal(ac["amount"]) if ac["charge"] else -Decimal(ac["amount"])
+    return net
+
+
 def _line(rng: random.Random, i: int, category: str, rate: str | None) -> dict[str, Any]:
     quantity = str(rng.randint(1, 40)) if rng.random() < 0.7 else str(Decimal(rng.randint(1, 9999)).scaleb(-3))
     price = _money(rng, 100, 250_000) if rng.random() < 0.85 else str(Decimal(rng.randint(1, 99_999)).scaleb(-4))
@@ -81,6 +88,8 @@ def _line(rng: random.Random, i: int, category: str, rate: str | None) -> dict[s
         adjustment: dict[str, Any] = {"charge": rng.random() < 0.3, "amount": "0.50", "reason": "Aanpassing"}
         if not adjustment["charge"] and rng.random() < 0.5:
             adjustment["reason_code"] = "95"  # UNCL5189 'discount'; charges take UNCL7161 codes, so none here
+        if not adjustment["charge"] and _net(line) < Decimal("0.50"):  # a discount never makes a line negative
+            adjustment = {"charge": True, "amount": "0.50", "reason": "Aanpassing"}
         line["allowances_charges"] = [adjustment]
     if rng.random() < 0.4:
         line["seller_item_id"] = f"SKU-{rng.randint(100, 999)}"
@@ -107,11 +116,10 @@ def document_data(rng: random.Random, serial: int, n_lines: int = 10) -> dict[st
         "status": "received" if kind == "expense" else rng.choice(["sent", "paid"]),
         "number": f"B-{serial:06d}",
         "issue_date": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        "due_date": "2026-12-31",  # an amount due needs a due date or payment terms (BR-CO-25)
         "company": company,
         "lines": [_line(rng, i, *mix[i % len(mix)]) for i in range(n_lines)],
     }
-    # BR-CO-25: an invoice with an amount due names its due date (or terms); drawn from nothing, the corpus stays
-    data["due_date"] = (dt.date.fromisoformat(data["issue_date"]) + dt.timedelta(days=30)).isoformat()
     if rng.random() < 0.5:
         data["note"] = "Bedankt voor uw vertrouwen. Betaling binnen 30 dagen."
     if rng.random() < 0.5:
@@ -120,10 +128,19 @@ def document_data(rng: random.Random, serial: int, n_lines: int = 10) -> dict[st
         category, rate = mix[0]
         data["allowances_charges"] = [{"charge": rng.random() < 0.3, "amount": _money(rng, 100, 2000),
                                        "reason": "Getrouwheidskorting", **_vat_fields(category, rate)}]
+        covered = sum((_net(li) for li in data["lines"] if li["vat_category"] == category
+                       and li.get("vat_rate") == rate), Decimal(0))
+        if Decimal(data["allowances_charges"][0]["amount"]) > covered:  # never more than the lines it discounts
+            data["allowances_charges"][0]["charge"] = True
     if rng.random() < 0.1:
         data.update(currency="USD", tax_currency="EUR", tax_exchange_rate="0.9213")
     if kind != "expense" and rng.random() < 0.5:
         data["payment"] = {"terms": "Betaling binnen 30 dagen"}
+    if "K" in categories and party["invoice_address"]["country"] == company["address"]["country"]:
+        # an intra-community supply goes to another country than the seller's
+        party = copy.deepcopy(PARTIES["nl" if company["address"]["country"] == "BE" else "be"])
+        if kind == "expense":
+            party["iban"] = SUPPLIER_IBANS[party["invoice_address"]["country"]]
     data["supplier" if kind == "expense" else "customer"] = party
     if kind == "credit_note":
         data["credited_invoice"] = {"number": "B-000001", "issue_date": "2026-01-05"}

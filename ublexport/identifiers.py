@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import email_validator
 from stdnum import bic as std_bic
 from stdnum import iban as std_iban
 from stdnum import vatin
@@ -43,7 +44,8 @@ def enterprise_number(value: str) -> str:
         raise _explain(exc, f"enterprise number {value!r}", "0403.019.261") from None
 
 
-_KVK = re.compile(r"^\d{8}$")
+# [0-9], not \d: \d also matches Arabic-Indic and other Unicode digits, which no register issues
+_KVK = re.compile(r"^[0-9]{8}$")
 
 
 def kvk_number(value: str) -> str:
@@ -70,17 +72,32 @@ def bic(value: str) -> str:
         raise _explain(exc, f"BIC {value!r}", "GKCCBEBB") from None
 
 
+_OGM = re.compile(r"[0-9]{3}/[0-9]{4}/[0-9]{5}|[0-9]{12}")
+
+
 def structured_reference(value: str) -> str:
     """A Belgian structured communication (+++123/4567/89012+++) is checked (mod 97) and kept in its printed
     form; any other free payment reference is kept as given."""
     text = value.strip()
-    if text.startswith(("+++", "***")) or re.fullmatch(r"\d{3}/\d{4}/\d{5}", text):
+    # 12 digits typed without the +++ and slashes are a structured communication too: check them
+    if text.startswith(("+++", "***")) or _OGM.fullmatch(text):
         try:
             digits = str(ogm_vcs.validate(text))
         except ValidationError as exc:
             raise _explain(exc, f"structured reference {value!r}", "+++010/8068/17183+++") from None
         return f"+++{ogm_vcs.format(digits)}+++"
     return text
+
+
+@lru_cache(maxsize=4096)
+def email_address(value: str) -> str:
+    """An e-mail address becomes a private person's Peppol address (scheme EM): check its syntax (no DNS look-up,
+    the same check as the recipients'); memoised, as email_validator is not free."""
+    try:
+        return str(email_validator.validate_email(value, check_deliverability=False, test_environment=True).normalized)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"e-mail address {value!r} is not valid ({exc}); expected something like "
+                         "name@example.be") from None
 
 
 def enterprise_number_from_vat(vat: str) -> str | None:

@@ -44,13 +44,34 @@ def describe(error: ValidationError) -> list[str]:
     return problems
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json keeps the last of two equal keys without a word: a document saying "number" twice is ambiguous."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise InputError("file not found", source=str(path)) from None
+    except _DuplicateKey as exc:
+        raise InputError(f"the key {exc.args[0]!r} appears twice in one object; keep one of them",
+                         source=str(path)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"not valid JSON ({exc})", source=str(path)) from None
+    except OSError as exc:  # a folder named x.json, no permission, an I/O error: this file only, not the export
+        raise InputError(f"cannot read this file ({exc.strerror or exc})", source=str(path)) from None
 
 
 def _inline_file(base: Path, value: Any, field: str, source: str) -> Any:
@@ -109,7 +130,13 @@ def resolve(data: Any, base: Path, source: str) -> Any:
     data = dict(data)
     company = data.get("company")
     if isinstance(company, str):
-        data["company"] = _company_json(_real_path(base, company))
+        try:
+            data["company"] = _company_json(_real_path(base, company))
+        except InputError as exc:  # name the document and its field, not only the company file
+            reason = exc.args[0].removeprefix(f"{exc.source}: ") if exc.source else exc.args[0]
+            message = (f"company: file {company} not found" if reason == "file not found"
+                       else f"company: file {company}: {reason}")
+            raise InputError(message, source=source, problems=exc.problems) from None
     for field in _FILE_FIELDS:
         if field in data:
             data[field] = _inline_file(base, data[field], field, source)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,13 +21,28 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
 
 from ublexport import identifiers
+from ublexport.errors import InputError
+
+if TYPE_CHECKING:
+    from ublexport.totals import Totals
 
 # --- scalar types -------------------------------------------------------------------------------------------
+
+
+MAX_INTEGER_DIGITS = 15
+"""Digits before the point of any number: 999 999 999 999 999.99 is beyond any invoice, and with 10 decimals a
+product of two numbers stays exact in the arithmetic (totals.py); unbounded, 1e999999 crashed it."""
+MAX_DECIMALS = 10
+_LIMIT = 10**MAX_INTEGER_DIGITS
+
+# Plain digits only: an exponent ("1e999999") or a thousands separator is a typo or an attack, not an amount.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def _refuse_float(value: Any) -> Any:
@@ -38,11 +53,35 @@ def _refuse_float(value: Any) -> Any:
         )
     if isinstance(value, bool):
         raise ValueError("a yes/no value is not a number")
+    # The bounds are checked here, on the text, in the one Python call a number costs anyway.
+    if isinstance(value, str):
+        value = value.strip()
+        if not _PLAIN_NUMBER.fullmatch(value):
+            raise ValueError(f"{value[:40]!r} is not a plain number; write digits with an optional decimal point, "
+                             "such as \"1200.50\" (no exponent, no thousands separator)")
+        integer, _, fraction = value.lstrip("+-").partition(".")
+        too_large, decimals = len(integer.lstrip("0")) > MAX_INTEGER_DIGITS, len(fraction)
+    elif isinstance(value, int):
+        too_large, decimals = not -_LIMIT < value < _LIMIT, 0
+    elif isinstance(value, Decimal) and value.is_finite():  # from Python callers
+        exponent = value.as_tuple().exponent
+        too_large = bool(value) and value.adjusted() >= MAX_INTEGER_DIGITS
+        decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    else:
+        return value  # pydantic refuses or checks the rest (NaN, Infinity, other types)
+    if too_large:
+        raise ValueError(f"{str(value)[:40]} is too large: at most {MAX_INTEGER_DIGITS} digits before the point")
+    if decimals > MAX_DECIMALS:
+        raise ValueError(f"{str(value)[:40]} has more than {MAX_DECIMALS} decimals; round it")
     return value
 
 
 def _two_decimals(value: Decimal) -> Decimal:
-    if value != value.quantize(Decimal("0.01")):
+    try:
+        exact = value == value.quantize(Decimal("0.01"))
+    except DecimalException:  # bounded above, so never expected; still a field error, not a traceback
+        exact = False
+    if not exact:
         raise ValueError(f"{value} has more than 2 decimals; amounts are in cents (BR-DEC)")
     return value
 
@@ -51,9 +90,10 @@ Number = Annotated[
     Decimal,
     Field(allow_inf_nan=False),  # checked inside pydantic-core: NaN and Infinity are refused without a Python call
     BeforeValidator(_refuse_float),
-    PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+    # plain digits ("0.0000001", never str()'s "1E-7"): a stored document is validated again when read back
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
 ]
-"""A quantity, unit price or rate: any number of decimals, never a float."""
+"""A quantity, unit price or rate: up to 15 digits before the point and 10 after, never a float."""
 
 Amount = Annotated[Number, AfterValidator(_two_decimals)]
 """A money amount: at most two decimals, never a float."""
@@ -88,12 +128,28 @@ def _single_line(value: str) -> str:
 Line1 = Annotated[str, Field(min_length=1), AfterValidator(_single_line)]
 """A one-line text: names, numbers, references. Never a line break, so it is safe in a header or file name."""
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """pydantic would take 0, "86400" (Unix seconds) or a datetime string as a date: a typo becomes 1970-01-01."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        return value.strip()
+    raise ValueError(f"{str(value)[:40]!r} is not a date; write it as YYYY-MM-DD, e.g. \"2026-11-02\"")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+"""A calendar date, written YYYY-MM-DD."""
+
 VatNumber = Annotated[str, AfterValidator(identifiers.vat_number)]
 EnterpriseNumber = Annotated[str, AfterValidator(identifiers.enterprise_number)]
 KvkNumber = Annotated[str, AfterValidator(identifiers.kvk_number)]
 Iban = Annotated[str, AfterValidator(identifiers.iban)]
 Bic = Annotated[str, AfterValidator(identifiers.bic)]
 PaymentReference = Annotated[Line1, AfterValidator(identifiers.structured_reference)]
+Email = Annotated[Line1, AfterValidator(identifiers.email_address)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. BE, NL")]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")]
 
@@ -130,7 +186,7 @@ class Company(Closed):
     address: Address
     iban: Iban | None = None
     bic: Bic | None = None
-    email: Line1 | None = None
+    email: Email | None = None
     phone: Line1 | None = None
     language: Language = Language.nl
 
@@ -140,7 +196,17 @@ class Company(Closed):
             raise ValueError("a company needs a VAT number, a Belgian enterprise number or a KvK number")
         if self.address.country == "NL" and not self.kvk_number:
             raise ValueError("a Dutch company needs its KvK number (kvk_number), required by NL-R-003")
+        _same_belgian_company(self.vat_number, self.enterprise_number)
         return self
+
+
+def _same_belgian_company(vat: str | None, enterprise: str | None) -> None:
+    """A Belgian VAT number is BE + the enterprise number: two different numbers name two companies, and the
+    UBL would identify the party by one and tax it under the other."""
+    expected = identifiers.enterprise_number_from_vat(vat) if vat else None
+    if expected is not None and enterprise is not None and expected != enterprise:
+        raise ValueError(f"vat_number {vat} and enterprise_number {enterprise} name different companies (a Belgian "
+                         f"VAT number is BE + the enterprise number, here {expected}); copy both from the KBO/BCE")
 
 
 class Party(Closed):
@@ -151,7 +217,7 @@ class Party(Closed):
     first_name: Line1 | None = None
     infix: Line1 | None = Field(None, description="tussenvoegsel, e.g. 'van der'")
     last_name: Line1 | None = None
-    email: Line1 | None = None
+    email: Email | None = Field(None, description="a private person's electronic address (scheme EM)")
     phone: Line1 | None = None
     mobile: Line1 | None = None
     website: Line1 | None = None
@@ -167,6 +233,7 @@ class Party(Closed):
     def _named(self) -> Party:
         if not self.organisation_name and not self.last_name:
             raise ValueError("a party needs an organisation_name, or a last_name for a person")
+        _same_belgian_company(self.vat_number, self.enterprise_number)
         return self
 
     @property
@@ -269,6 +336,15 @@ class Line(VatMixin):
     allowances_charges: list[LineAllowanceCharge] = Field(default_factory=list)
     seller_item_id: Line1 | None = None
 
+    @model_validator(mode="after")
+    def _bounded_amount(self) -> Line:
+        """Each factor is bounded; their product must be too, or the line amount is not an amount."""
+        gross = self.quantity * self.unit_price  # magnitude only: the exact product is taken in totals.py
+        if gross and gross.adjusted() >= MAX_INTEGER_DIGITS:
+            raise ValueError(f"quantity x unit_price is {gross:.3E}: a line amount has at most {MAX_INTEGER_DIGITS} "
+                             "digits before the point")
+        return self
+
 
 # --- references and attachments ----------------------------------------------------------------------------
 
@@ -302,13 +378,34 @@ class FileContent(Closed):
 
 class CreditedInvoice(Closed):
     number: Line1
-    issue_date: dt.date | None = None
+    issue_date: IsoDate | None = None
+
+
+PAYMENT_MEANS = {
+    "1": "instrument not defined", "10": "in cash", "20": "cheque", "30": "credit transfer",
+    "31": "debit transfer", "42": "payment to bank account", "48": "bank card", "54": "credit card",
+    "55": "debit card", "57": "standing agreement", "58": "SEPA credit transfer", "68": "online payment service",
+    "97": "clearing between partners",
+}
+"""The UNCL4461 codes a document can carry: the UBL we write has a payee account, a payment reference and
+terms. Direct debit (49, 59) needs a mandate reference and the debited account (PEPPOL-EN16931-R061), which the
+input has no field for, so it could never render; codes outside this list are refused at input for the same
+reason."""
+
+
+def _supported_means(value: str) -> str:
+    if value not in PAYMENT_MEANS:
+        why = (" is direct debit, which needs a mandate reference (PEPPOL-EN16931-R061) that ublexport cannot carry;"
+               if value in ("49", "59") else " is not a payment means ublexport can carry;")
+        supported = ", ".join(f"{code} ({name})" for code, name in PAYMENT_MEANS.items())
+        raise ValueError(f"code {value}{why} use one of {supported}")
+    return value
 
 
 class Payment(Closed):
-    """How to pay: UNCL4461 code (30 credit transfer, 58 SEPA credit transfer, 49 direct debit, ...)."""
+    """How to pay: UNCL4461 code (30 credit transfer, 58 SEPA credit transfer, ...; see PAYMENT_MEANS)."""
 
-    means_code: Annotated[str, Field(pattern=r"^\d{1,2}$")] = "30"
+    means_code: Annotated[str, Field(pattern=r"^[0-9]{1,2}$"), AfterValidator(_supported_means)] = "30"
     iban: Iban | None = Field(None, description="defaults to the seller's IBAN")
     bic: Bic | None = None
     reference: PaymentReference | None = Field(None, description="e.g. +++010/8068/17183+++")
@@ -316,7 +413,7 @@ class Payment(Closed):
 
 
 class Delivery(Closed):
-    date: dt.date | None = None
+    date: IsoDate | None = None
     address: Address | None = None
 
 
@@ -355,8 +452,8 @@ class Document(Closed):
     kind: DocumentKind
     status: Status
     number: Line1 = Field(max_length=100)
-    issue_date: dt.date
-    due_date: dt.date | None = None
+    issue_date: IsoDate
+    due_date: IsoDate | None = None
     currency: CurrencyCode = "EUR"
     tax_currency: CurrencyCode | None = Field(None, description="VAT also stated in this currency (BT-6)")
     tax_exchange_rate: Number | None = Field(None, gt=0, description="1 document currency = rate tax currency")
@@ -376,6 +473,7 @@ class Document(Closed):
     pdf: FileContent | None = None
     received_ubl: FileContent | None = Field(None, description="an expense's UBL as the supplier sent it")
     stated_totals: StatedTotals | None = None
+    _totals: Any = PrivateAttr(default=None)  # Totals, computed once while validating (totals.compute reuses it)
 
     @model_validator(mode="after")
     def _consistent(self) -> Document:
@@ -407,7 +505,71 @@ class Document(Closed):
         if self.due_date is not None and self.due_date < self.issue_date:
             raise ValueError("due_date is before issue_date")
         self._vat_parties()
+        self._currencies()
+        self._amounts()
         return self
+
+    def _currencies(self) -> None:
+        """Belgian and Dutch VAT law (Art. 230 VAT Directive) want the VAT amount in euro: a seller there who
+        invoices in another currency states the VAT in EUR too (BT-6, BT-111), and in no other currency."""
+        expense = self.kind == DocumentKind.expense
+        seller = (self.supplier.invoice_address if expense and self.supplier else self.company.address).country
+        if seller not in ("BE", "NL"):
+            return
+        who = f"a {'Belgian' if seller == 'BE' else 'Dutch'} {'supplier' if expense else 'seller'}"
+        if self.tax_currency is not None and self.tax_currency != "EUR":
+            raise ValueError(f"tax_currency {self.tax_currency}: {who} states the VAT in euro (Art. 230 VAT "
+                             "Directive); write \"tax_currency\": \"EUR\" with the euro rate in tax_exchange_rate")
+        if self.currency != "EUR" and self.tax_currency is None:
+            raise ValueError(f"currency {self.currency}: {who} must also state the VAT in euro (Art. 230 VAT "
+                             f"Directive); add \"tax_currency\": \"EUR\" and \"tax_exchange_rate\" (euro per 1 "
+                             f"{self.currency})")
+
+    def _amounts(self) -> None:
+        """Refuse, before anything renders, amounts that would make a valid-looking but wrong booking."""
+        from ublexport import totals  # totals.py imports this module
+
+        try:
+            computed = totals.summarise(self)
+        except DecimalException:  # the inputs are bounded; a last guard, so that no traceback reaches a user
+            raise ValueError("the amounts are too large to compute; check quantities and prices") from None
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        self._totals = computed
+        kind = self.kind
+        line_keys = {line.vat_key for line in self.lines}
+        for i, ac in enumerate(self.allowances_charges):
+            # A discount at a rate no line has takes off VAT that was never charged (a negative VAT breakdown);
+            # a charge at its own rate is legitimate (shipping at 21 % on goods at 6 %).
+            if not ac.charge and ac.vat_key not in line_keys:
+                raise ValueError(f"allowances_charges[{i}]: a discount at VAT {_vat_label(ac.vat_key)}, but no line "
+                                 "has that category and rate; give it the category and rate of the lines it "
+                                 "discounts")
+        for group in computed.vat_groups:
+            if group.taxable < 0 <= group.lines_taxable:
+                raise ValueError(f"allowances_charges: the discounts at VAT {_vat_label((group.category, group.rate))}"
+                                 f" take off more than the lines at that rate ({group.lines_taxable}); a discount "
+                                 "cannot exceed what it discounts")
+        total = computed.tax_exclusive
+        if kind == DocumentKind.credit_note and total < 0:
+            raise ValueError(f"lines: this credit note totals {total} before VAT; a credit note's amounts are "
+                             "positive: it credits by being a credit note; write quantity 1, not -1")
+        if kind in (DocumentKind.invoice, DocumentKind.proforma) and total < 0:
+            remedy = ("make it a credit note (kind credit_note) with positive amounts" if kind == DocumentKind.invoice
+                      else "a proforma announces an invoice; credit with a credit note instead")
+            raise ValueError(f"lines: this {kind.value} totals {total} before VAT; {remedy}")
+        # Expenses are excepted: a supplier's negative invoice is booked as the supplier sent it (Peppol allows it).
+        if (kind in (DocumentKind.invoice, DocumentKind.proforma, DocumentKind.expense) and computed.payable > 0
+                and self.due_date is None and not (self.payment and self.payment.terms)):
+            raise ValueError(f"due_date: {computed.payable} is due, so the {kind.value} needs a due date (due_date) "
+                             "or payment terms (payment.terms) (BR-CO-25)")
+
+    @property
+    def totals(self) -> Totals:
+        """The EN 16931 totals, computed while the document was validated."""
+        from ublexport import totals
+
+        return totals.compute(self)
 
     def _vat_parties(self) -> None:
         """Refuse early what the per-category VAT rules (BR-x-02, BR-O-11) would refuse after rendering."""
@@ -429,6 +591,15 @@ class Document(Closed):
             raise ValueError("reverse charge (AE) needs the buyer's VAT or company number (BR-AE-02)")
         if VatCategory.K in categories and not buyer_vat:
             raise ValueError("an intra-community supply (K) needs the buyer's VAT number (BR-IC-02)")
+        if VatCategory.K in categories and seller_vat and buyer_vat:
+            seller_country, buyer_country = _vat_country(seller_vat), _vat_country(buyer_vat)
+            delivered = self.delivery.address.country if self.delivery and self.delivery.address else None
+            if buyer_country == seller_country and delivered in (None, seller_country):
+                raise ValueError(
+                    f"an intra-community supply (K) goes to another EU country, but the buyer's VAT number "
+                    f"{buyer_vat} is from {seller_country}, as the seller's is; use category S, or give the "
+                    "delivery address (delivery.address) in the other country"
+                )
 
     @property
     def counterparty(self) -> Party:
@@ -440,6 +611,16 @@ class Document(Closed):
     def label(self) -> str:
         """How messages name this document: 'invoice 2026-001'."""
         return f"{self.kind.value.replace('_', ' ')} {self.number}"
+
+
+def _vat_country(vat: str) -> str:
+    """ISO country of a VAT number: Greece's VAT prefix is EL."""
+    return "GR" if vat[:2] == "EL" else vat[:2]
+
+
+def _vat_label(key: tuple[VatCategory, Decimal | None]) -> str:
+    category, rate = key
+    return f"{category.value} {rate} %" if rate is not None else category.value
 
 
 Kind = Literal["invoice", "credit_note", "proforma", "expense", "quote"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from ublexport.errors import InputError
 from ublexport.model import (
@@ -23,11 +23,14 @@ from ublexport.model import (
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+EXACT = Context(prec=80)
+"""Wide enough that a product of two input numbers (at most 15 + 10 digits each, model.py) is exact, so it is
+rounded once, to cents, and never first to the default 28 digits; quantize in it never overflows either."""
 
 
 def q2(value: Decimal) -> Decimal:
     """Round to cents, half away from zero (commercial rounding, as the Peppol validators expect)."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return value.quantize(CENT, rounding=ROUND_HALF_UP, context=EXACT)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class VatGroup:
     tax: Decimal  # BT-117
     exemption_reason: str | None
     exemption_reason_code: str | None
+    lines_taxable: Decimal = ZERO  # the lines' part of BT-116, before document allowances and charges
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class Totals:
 
 
 def line_totals(line: Line) -> LineTotals:
-    gross = q2(line.quantity * line.unit_price)
+    gross = q2(EXACT.multiply(line.quantity, line.unit_price))
     adjustments = line.allowances_charges
     if adjustments:
         allowances = sum((a.amount for a in adjustments if not a.charge), ZERO)
@@ -103,6 +107,15 @@ def _exemption(items: Iterable[VatMixin], category: VatCategory, where: str) -> 
 
 def compute(document: Document) -> Totals:
     """All totals of a document. Raises InputError when stated totals disagree with the computed ones."""
+    totals: Totals | None = document._totals  # computed when the document was validated; it is frozen
+    if totals is None:
+        totals = summarise(document)
+    _check_stated(document, totals)
+    return totals
+
+
+def summarise(document: Document) -> Totals:
+    """All totals of a document, without checking its stated totals (the model calls this while validating)."""
     lines = tuple(line_totals(line) for line in document.lines)
     adjustments = document.allowances_charges
     line_total = sum((lt.net for lt in lines), ZERO)
@@ -134,18 +147,19 @@ def compute(document: Document) -> Totals:
     groups = []
     for key, items in members.items():
         category, rate = key
-        taxable = line_sums.get(key, ZERO) + adjustment_sums.get(key, ZERO)
-        tax = q2(taxable * rate / 100) if rate else ZERO
+        lines_taxable = line_sums.get(key, ZERO)
+        taxable = lines_taxable + adjustment_sums.get(key, ZERO)
+        tax = q2(EXACT.divide(EXACT.multiply(taxable, rate), 100)) if rate else ZERO
         text, code = _exemption(items, category, document.label)
-        groups.append(VatGroup(category, rate, taxable, tax, text, code))
+        groups.append(VatGroup(category, rate, taxable, tax, text, code, lines_taxable))
 
     vat_total = sum((g.tax for g in groups), ZERO)
     tax_inclusive = tax_exclusive + vat_total
     payable = tax_inclusive - document.prepaid_amount + document.rounding_amount
     vat_tax_currency = (
-        q2(vat_total * document.tax_exchange_rate) if document.tax_exchange_rate is not None else None
+        q2(EXACT.multiply(vat_total, document.tax_exchange_rate)) if document.tax_exchange_rate is not None else None
     )
-    totals = Totals(
+    return Totals(
         lines=lines,
         line_total=line_total,
         allowance_total=allowance_total,
@@ -159,8 +173,6 @@ def compute(document: Document) -> Totals:
         payable=payable,
         vat_groups=tuple(groups),
     )
-    _check_stated(document, totals)
-    return totals
 
 
 def _check_stated(document: Document, totals: Totals) -> None:

@@ -26,6 +26,7 @@ def invoice(**changes: Any) -> dict[str, Any]:
         "status": "sent",
         "number": "T-1",
         "issue_date": "2026-11-02",
+        "due_date": "2026-12-02",  # BR-CO-25: a positive amount due needs a due date or payment terms
         "company": copy.deepcopy(COMPANY),
         "customer": copy.deepcopy(CUSTOMER),
         "lines": [{"name": "Work", "quantity": "2", "unit_price": "10.00", "vat_category": "S", "vat_rate": "21"}],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hypothesis import strategies as st
@@ -55,27 +55,37 @@ def documents(draw: st.DrawFn, text: st.SearchStrategy[str] | None = None) -> di
     company = copy.deepcopy(NL_COMPANY if dutch else COMPANY)
     needs_vat_buyer = bool(categories & {"AE", "K"})
     choices = ["be", "nl"] if needs_vat_buyer or kind == "expense" else ["be", "nl", "person"]
-    party_choice = draw(st.sampled_from(choices))
+    # an intra-community supply (K) goes to another country than the seller's
+    party_choice = ("be" if dutch else "nl") if "K" in categories else draw(st.sampled_from(choices))
     party = copy.deepcopy({"be": CUSTOMER, "nl": NL_CUSTOMER, "person": PERSON}[party_choice])
     n_lines = draw(st.integers(1, 8))
     lines = []
+    first_rate_net = Decimal(0)  # what the lines at mix[0] add up to, so a document discount never exceeds it
     for i in range(n_lines):
         category, rate = mix[i % len(mix)]
-        line: dict[str, Any] = {"name": f"Item {i}", "quantity": str(draw(quantities)),
-                                "unit_price": str(draw(prices)), **vat_fields(category, rate)}
+        quantity, price = draw(quantities), draw(prices)
+        net = (quantity * price).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        line: dict[str, Any] = {"name": f"Item {i}", "quantity": str(quantity),
+                                "unit_price": str(price), **vat_fields(category, rate)}
         if draw(st.integers(0, 4)) == 0:
-            line["allowances_charges"] = [{"charge": draw(st.booleans()), "amount": "0.50", "reason": "Adjust"}]
+            # a discount never makes a line negative (a negative document is refused at input)
+            charge = draw(st.booleans()) or net < Decimal("0.50")
+            net += Decimal("0.50") if charge else Decimal("-0.50")
+            line["allowances_charges"] = [{"charge": charge, "amount": "0.50", "reason": "Adjust"}]
+        if (category, rate) == mix[0]:
+            first_rate_net += net
         if text is not None:
             line["description"] = draw(text)
         lines.append(line)
     data: dict[str, Any] = {
         "kind": kind, "status": "received" if kind == "expense" else draw(st.sampled_from(["sent", "paid"])),
-        "number": f"H-{draw(st.integers(1, 99999))}", "issue_date": "2026-11-02",
+        "number": f"H-{draw(st.integers(1, 99999))}", "issue_date": "2026-11-02", "due_date": "2026-12-02",
         "company": company, "lines": lines,
     }
     if draw(st.booleans()):
         category, rate = mix[0]
-        data["allowances_charges"] = [{"charge": draw(st.booleans()), "amount": "1.00", "reason": "Document",
+        charge = draw(st.booleans()) or first_rate_net < Decimal("1.00")
+        data["allowances_charges"] = [{"charge": charge, "amount": "1.00", "reason": "Document",
                                        **vat_fields(category, rate)}]
     if draw(st.integers(0, 5)) == 0:
         data["currency"] = "USD"

@@ -1,0 +1,99 @@
+"""Reading document files: one unreadable entry never aborts an export, duplicate keys and a missing company file
+are named, and the model's refusals reach `render` as exit code 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.core.docs import invoice
+from ublexport.cli import main
+from ublexport.errors import InputError
+from ublexport.loader import load_document, read_documents, read_json
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+
+
+def test_a_folder_named_like_a_json_file_is_an_input_error(tmp_path: Path) -> None:
+    folder = tmp_path / "sub.json"
+    folder.mkdir()
+    with pytest.raises(InputError, match=r"sub\.json: cannot read this file"):
+        read_json(folder)
+
+
+def test_the_other_documents_of_the_folder_are_still_read(tmp_path: Path) -> None:
+    (tmp_path / "sub.json").mkdir()
+    (tmp_path / "doc.json").write_text(json.dumps(invoice(due_date="2026-12-02")))
+    found = dict(read_documents([tmp_path]))
+    assert isinstance(found[tmp_path / "sub.json"], InputError)
+    assert found[tmp_path / "doc.json"]["number"] == "T-1"
+
+
+def test_export_reports_the_unreadable_entry_and_sends_the_rest(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("01-invoice-be-be.json", "company.json"):
+        shutil.copy(SAMPLES / name, docs / name)
+    (docs / "sub.json").mkdir()
+    result = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"])
+    assert result.exit_code == 2, result.output
+    statuses = sorted((r["status"], r["refusal"]) for r in json.loads(result.stdout)["results"])
+    assert statuses == sorted([("sent", None), ("refused", "input")], key=str)
+
+
+def test_duplicate_keys_are_refused_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    text = json.dumps(invoice(due_date="2026-12-02"))
+    path.write_text(text.replace('"number": "T-1"', '"number": "T-1", "number": "T-2"'))
+    with pytest.raises(InputError) as info:
+        load_document(path)
+    assert str(path) in str(info.value) and "'number' appears twice" in str(info.value)
+
+
+def test_duplicate_keys_in_a_nested_object_too(tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    path.write_text('{"kind": "invoice", "lines": [{"name": "a", "name": "b"}]}')
+    with pytest.raises(InputError, match="'name' appears twice"):
+        read_json(path)
+
+
+def test_a_missing_company_file_names_the_document_and_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(invoice(due_date="2026-12-02", company="nope.json")))
+    with pytest.raises(InputError) as info:
+        load_document(path)
+    assert str(info.value) == f"{path}: company: file nope.json not found"
+
+
+def test_an_unreadable_company_file_names_the_document_too(tmp_path: Path) -> None:
+    (tmp_path / "company.json").write_text("{not json")
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(invoice(due_date="2026-12-02", company="company.json")))
+    with pytest.raises(InputError) as info:
+        load_document(path)
+    assert str(info.value).startswith(f"{path}: company: file company.json: not valid JSON")
+
+
+def test_render_refuses_a_negative_credit_note_with_exit_code_2(tmp_path: Path) -> None:
+    data = json.loads((SAMPLES / "06-credit-note.json").read_text())
+    data["lines"][0]["quantity"] = "-1"
+    shutil.copy(SAMPLES / "company.json", tmp_path / "company.json")
+    path = tmp_path / "credit.json"
+    path.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["render", str(path), "--pdf", "none"])
+    assert result.exit_code == 2 and "credit note's amounts are positive" in result.stderr
+    assert result.stdout == ""
+
+
+def test_render_refuses_an_exponent_amount_with_exit_code_2(tmp_path: Path) -> None:
+    data = invoice(due_date="2026-12-02")
+    data["lines"][0]["unit_price"] = "1e999999"
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["render", str(path)])
+    assert result.exit_code == 2 and "lines[0].unit_price" in result.stderr and "Traceback" not in result.output

@@ -1,0 +1,274 @@
+"""What a document may say: refusals found in review, each raised while the model is validated (so `render`,
+`validate` and `export` all refuse up front) with a message naming the field and what to do."""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.core.docs import CUSTOMER, invoice
+from ublexport.loader import describe, load_document
+from ublexport.model import Company, Document, Party
+from ublexport.totals import compute, q2
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+DUE = "2026-12-02"
+CREDITED = {"number": "2026-0001", "issue_date": "2026-11-02"}
+
+
+def data(**changes: Any) -> dict[str, Any]:
+    """A valid Belgian invoice with a due date (BR-CO-25), to tweak per test."""
+    return invoice(**{"due_date": DUE, **changes})
+
+
+def line(quantity: str = "1", price: str = "100.00", category: str = "S", rate: str | None = "21",
+         **more: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"name": "Item", "quantity": quantity, "unit_price": price, "vat_category": category}
+    if rate is not None:
+        fields["vat_rate"] = rate
+    return {**fields, **more}
+
+
+def refused(values: dict[str, Any]) -> str:
+    """The problems as `ublexport` prints them: `lines[0].quantity: ...`."""
+    with pytest.raises(ValidationError) as info:
+        Document.model_validate(values)
+    return "\n".join(describe(info.value))
+
+
+def accepted(values: dict[str, Any]) -> Document:
+    return Document.model_validate(values)
+
+
+def expense(**changes: Any) -> dict[str, Any]:
+    supplier = copy.deepcopy(CUSTOMER)
+    supplier["iban"] = "BE71096123456769"
+    return data(**{"kind": "expense", "status": "received", "customer": None, "supplier": supplier, **changes})
+
+
+# --- 1. negative documents -----------------------------------------------------------------------------------
+
+
+def test_credit_note_with_quantity_minus_one_is_refused() -> None:
+    message = refused(data(kind="credit_note", credited_invoice=CREDITED, due_date=None,
+                           lines=[line(quantity="-1", price="65.00")]))
+    assert "credit note's amounts are positive" in message and "quantity 1, not -1" in message
+    assert compute(load_document(SAMPLES / "06-credit-note.json")).payable > 0  # the positive one still loads
+
+
+def test_credit_note_made_negative_by_a_line_allowance_is_refused() -> None:
+    message = refused(data(kind="credit_note", credited_invoice=CREDITED, due_date=None, lines=[
+        line(price="10.00", allowances_charges=[{"amount": "15.00", "reason": "Korting"}])]))
+    assert "credit note's amounts are positive" in message
+
+
+def test_negative_invoice_is_refused_make_it_a_credit_note() -> None:
+    message = refused(data(lines=[line(quantity="-2", price="10.00")]))
+    assert "make it a credit note" in message and "-20.00" in message
+    # a returned item inside a positive invoice is kept
+    doc = accepted(data(lines=[line(quantity="3", price="50.00"), line(quantity="-1", price="50.00")]))
+    assert compute(doc).tax_exclusive == Decimal("100.00")
+    # a supplier's negative invoice (an expense) is booked as the supplier sent it
+    doc = accepted(expense(due_date=None, lines=[line(quantity="-1", price="40.00")]))
+    assert compute(doc).payable == Decimal("-48.40")
+
+
+def test_negative_proforma_is_refused() -> None:
+    assert "credit note" in refused(data(kind="proforma", lines=[line(quantity="-1")]))
+
+
+# --- 2. BR-CO-25: an amount due needs a due date or payment terms ------------------------------------------
+
+
+def test_invoice_with_amount_due_needs_due_date_or_terms() -> None:
+    message = refused(data(due_date=None))
+    assert "due_date" in message and "payment.terms" in message and "BR-CO-25" in message
+    accepted(data(due_date=None, payment={"terms": "Betaling binnen 30 dagen"}))  # terms are enough
+    accepted(data(due_date=None, prepaid_amount="24.20"))  # nothing due
+    accepted(data(kind="credit_note", credited_invoice=CREDITED, due_date=None))  # not an invoice
+    for path in sorted(SAMPLES.glob("*.json")):  # every sample still loads
+        if path.name != "company.json":
+            load_document(path)
+
+
+@pytest.mark.parametrize("kind", ["proforma", "expense"])
+def test_proforma_and_expense_need_it_too(kind: str) -> None:
+    values = expense(due_date=None) if kind == "expense" else data(kind=kind, due_date=None)
+    assert "BR-CO-25" in refused(values)
+
+
+# --- 3. VAT in euro for Belgian and Dutch sellers ------------------------------------------------------------
+
+
+def test_foreign_currency_without_vat_in_euro_is_refused() -> None:
+    message = refused(data(currency="USD"))
+    assert "currency USD" in message and "tax_currency" in message and "EUR" in message
+    doc = accepted(data(currency="USD", tax_currency="EUR", tax_exchange_rate="0.9213"))
+    assert compute(doc).vat_total_tax_currency == Decimal("3.87")
+    values = expense(currency="USD")  # a supplier outside Belgium and the Netherlands: no euro needed
+    values["supplier"].update(vat_number=None, invoice_address={"city": "Boston", "country": "US"})
+    values["lines"] = [line(category="O", rate=None)]
+    accepted(values)
+
+
+def test_vat_in_another_currency_is_refused() -> None:
+    assert "tax_currency USD" in refused(data(tax_currency="USD", tax_exchange_rate="1.08"))
+    assert "tax_currency GBP" in refused(data(currency="USD", tax_currency="GBP", tax_exchange_rate="0.8"))
+
+
+# --- 4. document allowances at a VAT rate no line has -------------------------------------------------------
+
+
+def test_discount_at_a_rate_no_line_has_is_refused() -> None:
+    message = refused(data(allowances_charges=[
+        {"amount": "15.00", "reason": "Korting", "vat_category": "S", "vat_rate": "6"}]))
+    assert "allowances_charges[0]" in message and "S 6 %" in message and "no line" in message
+    # a charge at its own rate is legitimate: shipping at 21 % on goods at 6 %
+    doc = accepted(data(lines=[line(rate="6")], allowances_charges=[
+        {"charge": True, "amount": "7.50", "reason": "Verzending", "vat_category": "S", "vat_rate": "21"}]))
+    assert {(g.rate, g.taxable) for g in compute(doc).vat_groups} == {(Decimal(6), Decimal("100.00")),
+                                                                         (Decimal(21), Decimal("7.50"))}
+
+
+def test_discount_larger_than_its_lines_is_refused() -> None:
+    message = refused(data(lines=[line(price="100.00"), line(price="10.00", rate="6")], allowances_charges=[
+        {"amount": "15.00", "reason": "Korting", "vat_category": "S", "vat_rate": "6"}]))
+    assert "take off more than the lines at that rate" in message
+
+
+# --- 5. bounded numbers ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["1e999999", "1E5", "1,000.00", "0x10"])
+def test_exponent_and_other_notations_are_refused(value: str) -> None:
+    message = refused(data(prepaid_amount=value))
+    assert "prepaid_amount" in message and "not a plain number" in message
+
+
+def test_huge_numbers_are_refused_naming_the_field() -> None:
+    values = data()
+    values["lines"][0]["quantity"] = 10**30
+    message = refused(values)
+    assert "lines[0].quantity" in message and "too large" in message
+
+
+def test_more_digits_than_decimal_arithmetic_keeps_are_refused() -> None:
+    values = data()
+    values["lines"][0]["unit_price"] = "1.2345678901234567890123456789"
+    assert "lines[0].unit_price" in refused(values) and "decimals" in refused(values)
+
+
+def test_a_line_amount_beyond_15_digits_is_refused() -> None:
+    values = data(lines=[line(quantity="999999999999999", price="999999999999999")])
+    message = refused(values)
+    assert "lines[0]" in message and "quantity x unit_price" in message
+
+
+def test_largest_line_is_computed_exactly() -> None:
+    doc = accepted(data(lines=[line(quantity="1.0000000001", price="99999999999999.9999999999")]))
+    assert compute(doc).line_total == Decimal("100000000010000.00")
+    assert q2(Decimal("1e30")) == Decimal("1e30")  # no InvalidOperation at the default 28 digits
+
+
+# --- 7. ASCII digits only --------------------------------------------------------------------------------------
+
+
+def test_kvk_number_with_unicode_digits_is_refused() -> None:
+    values = data()
+    values["customer"]["kvk_number"] = "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668"  # Arabic-Indic 12345678
+    assert "customer.kvk_number" in refused(values)
+
+
+def test_means_code_with_unicode_digits_is_refused() -> None:
+    assert "payment.means_code" in refused(data(payment={"means_code": "\u0663\u0660"}))
+
+
+# --- 8. Belgian VAT and enterprise number name the same company -------------------------------------------------
+
+
+def test_belgian_vat_and_enterprise_number_of_two_companies_are_refused() -> None:
+    values = data()
+    values["customer"]["enterprise_number"] = "0403.019.261"
+    message = refused(values)
+    assert "customer" in message and "name different companies" in message
+    values["customer"]["enterprise_number"] = "0765.432.146"
+    accepted(values)
+
+
+def test_company_vat_and_enterprise_number_must_agree() -> None:
+    company = json.loads((SAMPLES / "company.json").read_text())
+    company["enterprise_number"] = "0403.019.261"
+    with pytest.raises(ValidationError, match="name different companies"):
+        Company.model_validate(company)
+
+
+# --- 9. e-mail addresses ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address", ["not-an-email", "jan@", "jan van@mail.example"])
+def test_party_email_is_checked(address: str) -> None:
+    values = data()
+    values["customer"]["email"] = address
+    message = refused(values)
+    assert "customer.email" in message and "not valid" in message
+    party = Party.model_validate({"last_name": "Berg", "email": "jan@mail.example",
+                                  "invoice_address": CUSTOMER["invoice_address"]})
+    assert party.email == "jan@mail.example"
+
+
+# --- 10. dates are YYYY-MM-DD ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, "86400", "2026-11-02T00:00:00", "02/11/2026", 1.5])
+def test_dates_must_be_iso_strings(value: Any) -> None:
+    message = refused(data(issue_date=value))
+    assert "issue_date" in message and "YYYY-MM-DD" in message
+
+
+def test_other_date_fields_too() -> None:
+    assert "due_date" in refused(data(due_date=86400))
+    assert "delivery.date" in refused(data(delivery={"date": "0"}))
+
+
+# --- 12. payment means and structured communications -----------------------------------------------------------
+
+
+def test_direct_debit_is_refused_listing_the_supported_codes() -> None:
+    message = refused(data(payment={"means_code": "49"}))
+    assert "payment.means_code" in message and "mandate" in message and "58 (SEPA credit transfer)" in message
+
+
+def test_an_unsupported_code_is_refused() -> None:
+    assert "use one of" in refused(data(payment={"means_code": "99"}))
+
+
+def test_a_12_digit_structured_reference_is_checked() -> None:
+    assert "payment.reference" in refused(data(payment={"reference": "202600000193"}))
+    doc = accepted(data(payment={"reference": "202600000192"}))
+    assert doc.payment is not None and doc.payment.reference == "+++202/6000/00192+++"
+
+
+# --- 13. intra-community supply goes abroad ------------------------------------------------------------------
+
+
+def test_intra_community_supply_to_a_buyer_in_the_same_country_is_refused() -> None:
+    message = refused(data(lines=[line(category="K", rate="0")]))
+    assert "intra-community supply (K)" in message and "BE" in message
+    accepted(data(lines=[line(category="K", rate="0")], delivery={
+        "date": "2026-11-02", "address": {"city": "Lille", "country": "FR"}}))  # delivered abroad
+    load_document(SAMPLES / "03-invoice-be-nl-intracommunity.json")  # BE -> NL
+
+
+def test_a_small_quantity_survives_the_store_round_trip() -> None:
+    """The ledger stores model_dump(mode="json") and validates it again: no exponent may appear there."""
+    doc = accepted(data(lines=[line(quantity="0.0000001", price="1000000000")]))
+    dumped = doc.model_dump(mode="json")
+    assert dumped["lines"][0]["quantity"] == "0.0000001"
+    assert Document.model_validate(dumped) == doc
