@@ -1,12 +1,15 @@
 """Settings from CLI options, the environment and a TOML file, in that order of precedence.
 
 The SMTP password is read from the environment only (never from a file or a command line, where it would end up in
-shell history or backups), and every printable form of the settings masks it.
+shell history or backups), and every printable form of the settings masks it, as it masks the password in the
+database URL.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -35,6 +38,7 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "timeout": ("UBLEXPORT_TIMEOUT", "timeout"),
     "local_hostname": ("UBLEXPORT_LOCAL_HOSTNAME", "local_hostname"),
 }
+CONFIG_ENV = "UBLEXPORT_CONFIG"  # the TOML file, when no --config is given
 TOML_KEYS = {toml: name for name, (_, toml) in SOURCES.items() if toml}
 
 
@@ -76,6 +80,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "smtp_password":
                 value = MASK if value else None
+            elif f.name == "db_url":
+                value = mask_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             out[f.name] = value
@@ -86,6 +92,25 @@ class Settings:
         return f"Settings({inner})"
 
     __str__ = __repr__
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password hidden (postgresql://acct:***@host/db), for every place a URL is shown.
+
+    By hand rather than SQLAlchemy's make_url(...).render_as_string(hide_password=True): it must also mask a URL
+    that does not parse (the error message about it echoes it), a password with an unencoded @, and libpq's
+    ?password= parameter."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, hostport = rest[:cut].rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{hostport}{rest[cut:]}"
+    return scheme + "://" + _QUERY_PASSWORD.sub(r"\g<1>***", rest)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -135,6 +160,8 @@ def _coerce(raw: Mapping[str, Any], where: Mapping[str, str]) -> dict[str, Any]:
                 if text not in SECURITIES:
                     raise ValueError(f"must be one of {', '.join(SECURITIES)}")
                 out[name] = text
+            elif name == "smtp_password":
+                out[name] = str(value) or None  # a secret is taken as given: spaces may be part of it
             else:
                 text = str(value).strip()
                 out[name] = text or None
@@ -146,7 +173,9 @@ def _coerce(raw: Mapping[str, Any], where: Mapping[str, str]) -> dict[str, Any]:
 
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
-    """Explicit overrides (None = not given) > environment (UBLEXPORT_*) > TOML file > defaults."""
+    """Explicit overrides (None = not given) > environment (UBLEXPORT_*) > TOML file > defaults.
+
+    The TOML file is `config_file`, else $UBLEXPORT_CONFIG, else HOME/config.toml when present."""
     unknown = set(overrides) - set(SOURCES)
     if unknown:
         raise TypeError(f"unknown setting(s): {sorted(unknown)}")
@@ -154,6 +183,9 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
     env = {name: os.environ[var] for name, (var, _) in SOURCES.items() if os.environ.get(var)}
     where = {name: var for name, (var, _) in SOURCES.items()}
 
+    if config_file is None and os.environ.get(CONFIG_ENV, "").strip():
+        # every command (export, worker, company, ...) reads the same file, whether or not it has a --config option
+        config_file = Path(os.environ[CONFIG_ENV].strip()).expanduser()
     file_values: dict[str, Any] = {}
     if config_file is not None:
         file_values = _read_toml(config_file)
@@ -169,21 +201,85 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
             if name not in env and name not in given:
                 where[name] = f"{config_file}: {SOURCES[name][1]}"
     values = _coerce(merged, where)
-    if values.get("smtp_host") and "smtp_security" not in values:
-        values["smtp_security"] = "starttls"
+    problems: list[str] = []
+    if values.get("smtp_host"):
+        if "smtp_security" not in values:  # port 465 is implicit TLS (RFC 8314); STARTTLS there only hangs
+            values["smtp_security"] = "tls" if values.get("smtp_port") == IMPLICIT_TLS_PORT else "starttls"
+        problems += _port_conflict(values, where)
+        if "local_hostname" not in values:
+            # derived once per run: real servers refuse or score "EHLO localhost"; the sender's domain is ours
+            values["local_hostname"] = _sender_domain(values.get("sender")) or Settings.local_hostname
     settings = Settings(**values)
-    _check(settings)
+    _check(settings, where, problems)
     return settings
 
 
-def _check(settings: Settings) -> None:
+IMPLICIT_TLS_PORT = 465
+STARTTLS_PORTS = (25, 587)  # a server there speaks plain SMTP first; implicit TLS cannot work
+
+
+def _port_conflict(values: Mapping[str, Any], where: Mapping[str, str]) -> list[str]:
+    port, security = values.get("smtp_port"), values.get("smtp_security")
+    if port == IMPLICIT_TLS_PORT and security != "tls":
+        advice = f"set {where['smtp_security']} to tls, or use port 587 for STARTTLS"
+    elif port in STARTTLS_PORTS and security == "tls":
+        advice = f"set {where['smtp_security']} to starttls, or use port 465 for implicit TLS"
+    else:
+        return []
+    return [f"{where['smtp_security']} is {security!r} but {where['smtp_port']} is {port}: port 465 is implicit "
+            f"TLS, ports 25 and 587 start in plain text (STARTTLS); {advice}"]
+
+
+def _sender_domain(sender: object) -> str | None:
+    from ublexport.recipients import parse_sender
+
+    if not isinstance(sender, str):
+        return None
+    try:
+        domain = parse_sender(sender).ascii_address.rpartition("@")[2]
+    except InputError:
+        return None  # _check names the bad sender
+    return None if domain.lower() == "localhost" else domain
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def host_name_problem(name: str) -> str | None:
+    """Why NAME cannot go in EHLO (RFC 5321 4.1.4: a domain or an address literal), or None."""
+    if name.startswith("[") and name.endswith("]"):
+        try:
+            literal = name[1:-1]
+            ipaddress.ip_address(literal[5:] if literal.lower().startswith("ipv6:") else literal)
+            return None
+        except ValueError:
+            return "not a valid address literal such as [192.0.2.1]"
+    if not name.isascii() or any(not ch.isprintable() or ch.isspace() for ch in name):
+        return "a host name has ASCII letters, digits, '-' and '.' only (no spaces, no accents; IDN as xn--)"
+    labels = name.rstrip(".").split(".")
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return "not a valid host name (labels of letters, digits and '-', separated by '.')"
+    return None
+
+
+def _check(settings: Settings, where: Mapping[str, str] | None = None, problems: list[str] | None = None) -> None:
     from ublexport.recipients import parse_recipients, parse_sender
 
-    problems: list[str] = []
+    where = where or {}
+    problems = list(problems or [])
     try:
-        parse_sender(settings.sender)
+        sender = parse_sender(settings.sender)
     except InputError as exc:
         problems.append(f"from (UBLEXPORT_FROM): {exc}")
+    else:
+        if settings.smtp_host and sender.address.lower().endswith("@localhost"):
+            problems.append(f"from: with an SMTP server ({settings.smtp_host}) the sender must be a real address of "
+                            f"your domain, not {settings.sender!r}, which servers refuse or score as spam; set "
+                            "UBLEXPORT_FROM, `from` in the config file, or --from")
+    bad_host = host_name_problem(settings.local_hostname)
+    if bad_host:
+        source = where.get("local_hostname", "UBLEXPORT_LOCAL_HOSTNAME")
+        problems.append(f"{source}: {settings.local_hostname!r}: {bad_host}")
     if settings.reply_to is not None:
         try:
             if len(parse_recipients(settings.reply_to)) != 1:

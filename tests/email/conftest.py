@@ -157,6 +157,7 @@ def smtp_server() -> Iterator[ServerFactory]:
 
 def settings_for(server: ServerThread, home: Path, **overrides: Any) -> Settings:
     overrides.setdefault("smtp_security", "none")
+    overrides.setdefault("sender", "boekhouding@dewaele.example")  # a real SMTP server needs a real sender
     return load_settings(home=home, smtp_host="127.0.0.1", smtp_port=server.port, **overrides)
 
 

@@ -135,6 +135,7 @@ def test_export_through_environment_settings(smtp_server: ServerFactory, home: P
     monkeypatch.setenv("UBLEXPORT_SMTP_PORT", str(server.port))
     monkeypatch.setenv("UBLEXPORT_SMTP_SECURITY", "none")
     monkeypatch.setenv("UBLEXPORT_REPLY_TO", "office@dewaele.example")
+    monkeypatch.setenv("UBLEXPORT_FROM", "boekhouding@dewaele.example")
     docs = copy_samples(tmp_path, "06-credit-note.json")
     result = invoke("export", str(docs), "--to", "a@x.test")
     assert result.exit_code == 0, result.output
@@ -145,7 +146,7 @@ def test_export_through_environment_settings(smtp_server: ServerFactory, home: P
 def test_config_show_masks_the_password(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "hunter2-secret")
     monkeypatch.setenv("UBLEXPORT_SMTP_USER", "me")
-    result = invoke("config", "show", "--json", "--smtp-host", "mail.example")
+    result = invoke("config", "show", "--json", "--smtp-host", "mail.example", "--from", "export@dewaele.example")
     assert result.exit_code == 0
     data = json.loads(result.output)
     assert data["smtp_password"] == "********" and data["smtp_host"] == "mail.example" and data["smtp_port"] == 587
@@ -174,7 +175,8 @@ def test_inbox_serve_stores_what_it_receives(home: Path, tmp_path: Path) -> None
         assert ready.wait(10)
         docs = copy_samples(tmp_path, "01-invoice-be-be.json")
         result = invoke("export", str(docs), "--to", "a@x.test; b@y.test", "--smtp-host", "127.0.0.1",
-                        "--smtp-port", str(ports[0]), "--smtp-security", "none")
+                        "--smtp-port", str(ports[0]), "--smtp-security", "none",
+                        "--from", "boekhouding@dewaele.example")
         assert result.exit_code == 0, result.output
     finally:
         stop.set()

@@ -36,13 +36,13 @@ def test_precedence_options_over_environment_over_toml(home: Path, monkeypatch: 
 
 
 def test_default_port_follows_security(home: Path) -> None:
-    assert load_settings(smtp_host="h.example").smtp_port == 587
-    assert load_settings(smtp_host="h.example", smtp_security="tls").smtp_port == 465
+    assert load_settings(smtp_host="h.example", sender="export@dewaele.example").smtp_port == 587
+    assert load_settings(smtp_host="h.example", smtp_security="tls", sender="export@dewaele.example").smtp_port == 465
 
 
 def test_password_from_environment_only_and_masked(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "hunter2-secret")
-    s = load_settings(smtp_host="h.example", smtp_user="u")
+    s = load_settings(smtp_host="h.example", smtp_user="u", sender="export@dewaele.example")
     assert s.smtp_password == "hunter2-secret"
     for text in (repr(s), str(s), str(s.masked())):
         assert "hunter2" not in text

@@ -38,7 +38,7 @@ def test_delivers_one_transaction_per_recipient(smtp_server: ServerFactory, home
     [outcome] = run_async(send_all(settings, [(msg, "a@x.test")]))
     assert outcome == Outcome("a@x.test", "sent", 250, "2.0.0 queued as 1", 1)
     [got] = handler.received
-    assert got.rcpt == "a@x.test" and got.mail_from == settings.sender == "ublexport@localhost"
+    assert got.rcpt == "a@x.test" and got.mail_from == settings.sender == "boekhouding@dewaele.example"
     assert got.data == message_bytes(msg)  # nothing added, nothing lost on the way
 
 
@@ -142,7 +142,8 @@ def test_unreachable_server_is_transient(home: Path) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = load_settings(home=home, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none")
+    settings = load_settings(home=home, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
+                             sender=SENDER)
     [outcome] = run_async(send_all(settings, [(message(), "a@x.test")], attempts=2, **FAST))
     assert (outcome.state, outcome.code, outcome.attempts) == ("transient", None, 2)
 
@@ -188,7 +189,8 @@ def test_no_starttls_with_credentials_gets_no_auth_and_a_clear_error(smtp_server
 def test_credentials_with_security_none_are_refused_before_connecting(home: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "secret")
-    settings = load_settings(home=home, smtp_host="127.0.0.1", smtp_port=1, smtp_security="none", smtp_user="u")
+    settings = load_settings(home=home, smtp_host="127.0.0.1", smtp_port=1, smtp_security="none", smtp_user="u",
+                             sender=SENDER)
     with pytest.raises(InputError, match="clear text"):
         open_transport(settings)
 

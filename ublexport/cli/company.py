@@ -1,6 +1,6 @@
 """`ublexport company ...`: register companies and set the accountant's auto-export rule.
 
-Also holds the options every ledger command shares (--db, --home, --by) and how they open the ledger; the
+Also holds the options every ledger command shares (--config, --db, --home, --by) and how they open the ledger; the
 `documents` and `worker` command modules import them from here.
 """
 
@@ -23,8 +23,21 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+CONFIG_KEY = "ublexport_config_file"
+
+
+def _remember_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """--config is kept on the context, not passed to the command: load() reads it, so every ledger command
+    (including those in other modules) honours it without a new parameter."""
+    if value is not None:
+        ctx.meta[CONFIG_KEY] = value
+
+
 def store_options(func: F) -> F:
-    """--db and --home, with their environment variables."""
+    """--config, --db and --home, with their environment variables: the same settings as `export`."""
+    func = click.option("--config", type=click.Path(dir_okay=False, path_type=Path), envvar="UBLEXPORT_CONFIG",
+                        show_envvar=True, expose_value=False, callback=_remember_config, is_eager=True,
+                        help="TOML settings file (default: HOME/config.toml when present).")(func)
     func = click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="UBLEXPORT_HOME",
                         show_envvar=True, help="Data directory (default ~/.ublexport).")(func)
     func = click.option("--db", "db_url", envvar="UBLEXPORT_DB", show_envvar=True, metavar="URL",
@@ -37,10 +50,14 @@ by_option = click.option("--by", metavar="NAME", envvar="UBLEXPORT_BY", show_env
                          help="Who makes this change, for the history (default: $USER).")
 
 
-def load(home: Path | None, db_url: str | None) -> Settings:
+def load(home: Path | None, db_url: str | None, config_file: Path | None = None) -> Settings:
+    """The settings `export` would use (TOML file, environment, options), with this command's --home and --db."""
     from ublexport.settings import load_settings
 
-    return load_settings(home=home, db_url=db_url)
+    if config_file is None:
+        ctx = click.get_current_context(silent=True)
+        config_file = ctx.meta.get(CONFIG_KEY) if ctx is not None else None
+    return load_settings(config_file, home=home, db_url=db_url)
 
 
 def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, **kwargs: Any) -> Ledger:

@@ -33,18 +33,24 @@ SETTINGS_OPTIONS = [
 ]
 
 
+# for the commands that use the ledger (export, config show); settings_options turns it into settings.db_url
+db_option = click.option("--db", "db_url", envvar="UBLEXPORT_DB", show_envvar=True, metavar="URL",
+                         help="Ledger database: sqlite:///PATH or postgresql://USER@HOST/DB "
+                              "(default: ublexport.db in the data directory).")
+
+
 def settings_options(func: F) -> F:
     """Add the settings options; the command receives a loaded `settings` instead of the raw values."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, config_file: Path | None, home: Path | None, smtp_host: str | None,
                 smtp_port: int | None, smtp_security: str | None, smtp_user: str | None, sender: str | None,
-                reply_to: str | None, **kwargs: Any) -> Any:
+                reply_to: str | None, db_url: str | None = None, **kwargs: Any) -> Any:
         from ublexport.settings import load_settings
 
         settings = load_settings(config_file, home=home, smtp_host=smtp_host, smtp_port=smtp_port,
                                  smtp_security=smtp_security, smtp_user=smtp_user, sender=sender,
-                                 reply_to=reply_to)
+                                 reply_to=reply_to, db_url=db_url)
         return func(*args, settings=settings, **kwargs)
 
     decorated: Any = wrapper
@@ -60,6 +66,7 @@ def config() -> None:
 
 @config.command("show")
 @json_option
+@db_option
 @handle_errors
 @settings_options
 def show(settings: Any, as_json: bool) -> None:

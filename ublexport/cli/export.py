@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from ublexport.cli.common import console, handle_errors, json_option, print_json, print_table
-from ublexport.cli.config import settings_options
+from ublexport.cli.config import db_option, settings_options
 from ublexport.model import DocumentKind, Status
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ def print_summary(results: list[Result], counts: Counter[str] | None = None) -> 
 @click.option("--retry-delay", type=click.FloatRange(0, 600), default=1.0, show_default=True,
               help="Seconds before the first retry; doubles each time (at most 30 s).")
 @json_option
+@db_option
 @handle_errors
 @settings_options
 def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: tuple[str, ...],

@@ -1,8 +1,10 @@
 """Transports: SMTP, the embedded local inbox, a directory of .eml files; one closed outcome vocabulary.
 
 A transport makes exactly one attempt per call and reports, never raises, for delivery problems: 4xx replies and lost
-connections are "transient", 5xx replies "permanent". Retrying is the caller's business (`send_with_retry` within a
-run, the ledger's worker across runs), and always with the same message and Message-ID.
+connections are "transient", 5xx replies to RCPT or DATA "permanent". A refusal of the session itself (a 5xx
+greeting, EHLO or MAIL FROM; TLS or AUTH failing) is a misconfiguration, raised as TransportError. Retrying is the
+caller's business (`send_with_retry` within a run, the ledger's worker across runs), and always with the same
+message and Message-ID.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class Outcome:
 
 
 class TransportError(DeliveryError):
-    """The transport cannot work at all (TLS refused, no STARTTLS, AUTH failed): every send would fail alike.
+    """The transport cannot work at all (TLS refused, no STARTTLS, AUTH failed, a 5xx reply to the greeting, EHLO,
+    STARTTLS or MAIL FROM): every send would fail alike.
 
     Raised rather than reported so that a run stops instead of hammering a misconfigured server."""
 

@@ -85,9 +85,11 @@ class SmtpTransport:
                                validate_certs=True,
                                tls_context=self._context() if self.security != "none" else None,
                                local_hostname=s.local_hostname, timeout=s.timeout)
+        stage = "greeting"
         try:
             await smtp.connect()
             self.connections_opened += 1
+            stage = "EHLO"
             await smtp.ehlo()
             if self.security == "starttls":
                 if not smtp.supports_extension("starttls"):
@@ -96,27 +98,71 @@ class SmtpTransport:
                     raise TransportError(self.description, None,
                                          f"the server does not offer STARTTLS; ublexport requires it{secret} "
                                          "(set UBLEXPORT_SMTP_SECURITY=tls for implicit TLS on port 465)")
+                stage = "STARTTLS"
                 await smtp.starttls(server_hostname=self.host)
+                stage = "EHLO"
                 await smtp.ehlo()
             if s.smtp_user:
                 if smtp.get_transport_info("sslcontext") is None:  # belt and braces: never AUTH in clear
                     smtp.close()
                     raise TransportError(self.description, None, "refusing AUTH on an unencrypted connection")
+                stage = "AUTH"
                 await self._login(smtp)
         except TransportError:
             raise
         except aiosmtplib.SMTPAuthenticationError as exc:
             smtp.close()
-            raise TransportError(self.description, exc.code, f"login refused: {exc.message}") from None
+            raise TransportError(self.description, exc.code,
+                                 f"{self.host}:{self.port} refused the login of {s.smtp_user!r}: {exc.code} "
+                                 f"{exc.message}; check UBLEXPORT_SMTP_USER and UBLEXPORT_SMTP_PASSWORD") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            smtp.close()
+            if 400 <= exc.code < 500:
+                raise  # busy or too many connections right now: the message is retried (transient)
+            raise self._session_refused(stage, exc) from None
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             smtp.close()
             cause = _ssl_cause(exc)
             if cause is not None:
-                raise TransportError(self.description, None,
-                                     f"TLS failed, the server's certificate is not trusted or does not match "
-                                     f"{self.host} ({cause}); nothing was sent") from None
+                raise TransportError(self.description, None, self._tls_failure(cause)) from None
             raise
         return smtp
+
+    def _session_refused(self, stage: str, exc: aiosmtplib.SMTPResponseException) -> TransportError:
+        """A refusal before any message is named: every message would meet it, so the run stops (rows stay queued)
+        instead of failing each document for good."""
+        check = {
+            "greeting": "check UBLEXPORT_SMTP_HOST and UBLEXPORT_SMTP_PORT, and that this machine may send "
+                        "through that server",
+            "EHLO": f"check UBLEXPORT_LOCAL_HOSTNAME (sent in EHLO as {self.settings.local_hostname!r}): the "
+                    "server may want this machine's real host name",
+            "STARTTLS": "check UBLEXPORT_SMTP_SECURITY and UBLEXPORT_SMTP_PORT (implicit TLS is usually port 465, "
+                        "STARTTLS port 587)",
+            "AUTH": "check UBLEXPORT_SMTP_USER and UBLEXPORT_SMTP_PASSWORD, and which login methods the server "
+                    "allows",
+        }[stage]
+        return TransportError(self.description, exc.code,
+                              f"{self.host}:{self.port} refused the session at {stage}: {exc.code} {exc.message}; "
+                              f"{check}. Nothing was sent; the e-mails stay queued for a later run")
+
+    def _tls_failure(self, cause: ssl.SSLError) -> str:
+        """Say what failed: an untrusted certificate is not the same mistake as TLS against a plain port."""
+        where = f"{self.host}:{self.port}"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (f"TLS failed: the certificate of {where} is not trusted or does not match {self.host} "
+                    f"({cause.verify_message or cause}); set UBLEXPORT_SMTP_CAFILE for a private CA. Nothing was "
+                    "sent")
+        reason = cause.reason or ""
+        if reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "HTTP_REQUEST", "RECORD_LAYER_FAILURE",
+                      "PACKET_LENGTH_TOO_LONG"):
+            hint = ("the server does not speak TLS on this port; for implicit TLS use port 465, for STARTTLS "
+                    "set UBLEXPORT_SMTP_SECURITY=starttls (port 587)" if self.security == "tls"
+                    else "the server's answer is not TLS; check UBLEXPORT_SMTP_PORT and UBLEXPORT_SMTP_SECURITY")
+        elif "VERSION" in reason or "PROTOCOL" in reason or "CIPHER" in reason or "HANDSHAKE" in reason:
+            hint = "the server and this machine agree on no TLS version or cipher (an outdated server?)"
+        else:
+            hint = "the TLS handshake did not complete"
+        return f"TLS failed with {where}: {hint} ({reason or cause}). Nothing was sent"
 
     async def _login(self, smtp: aiosmtplib.SMTP) -> None:
         """One mechanism (PLAIN, else LOGIN), one try: a wrong password is wrong in every mechanism, and
@@ -211,6 +257,15 @@ class SmtpTransport:
                 text = f"connection lost at {stage}: {text}"
             return Outcome(recipient, "transient", None, text)
         except aiosmtplib.SMTPResponseException as exc:
+            if stage == "MAIL FROM" and 500 <= exc.code < 600 and exc.code != 552:
+                # the sender is refused, not this message: every message would fail alike (552 = too large)
+                smtp.close()
+                raise TransportError(self.description, exc.code,
+                                     f"{self.host}:{self.port} refused the sender <{self._sender}> at MAIL FROM: "
+                                     f"{exc.code} {exc.message}; check UBLEXPORT_FROM (`from` in the config): "
+                                     "the server may accept only an address of your own domain or of the "
+                                     "SMTP account. Nothing was sent; the e-mails stay queued for a later "
+                                     "run") from None
             self._release(smtp, exc.code != 421 and await self._reset(smtp))
             return Outcome(recipient, classify(exc.code), exc.code, f"{stage}: {exc.message}")
         except aiosmtplib.SMTPException as exc:  # e.g. SMTPNotSupported: our side cannot express the message

@@ -33,7 +33,9 @@ def normalize_url(url: str) -> str:
     if text.startswith("postgresql+") and not text.startswith("postgresql+psycopg://"):
         raise InputError(f"unsupported PostgreSQL driver in {text.split('://')[0]!r}; use postgresql://")
     if not (text.startswith("sqlite:") or text.startswith("postgresql+psycopg://")):
-        raise InputError(f"database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+        from ublexport.settings import mask_url
+
+        raise InputError(f"database URL {mask_url(url)!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
     return text
 
 

@@ -1,0 +1,131 @@
+"""Settings that real mail servers accept (port 465 = implicit TLS, a real sender, a valid EHLO name), secrets that
+stay secret, and inbox lists that never silently lose an inbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.email.conftest import FaultHandler, ServerFactory, prepared, run_async, settings_for
+from ublexport.cli import main
+from ublexport.compose import compose, new_message_id
+from ublexport.deliver import open_transport
+from ublexport.errors import InputError
+from ublexport.recipients import parse_recipients
+from ublexport.settings import load_settings
+
+SENDER = "Dewaele <export@dewaele.be>"
+
+
+# --- item 3: port 465 --------------------------------------------------------------------------------------------
+
+def test_port_465_without_security_means_implicit_tls(home: Path) -> None:
+    s = load_settings(smtp_host="mail.example", smtp_port=465, sender=SENDER)
+    assert (s.smtp_port, s.smtp_security) == (465, "tls")
+    assert load_settings(smtp_host="mail.example", sender=SENDER).smtp_security == "starttls"  # 587 as before
+
+
+@pytest.mark.parametrize(("port", "security"), [(465, "starttls"), (465, "none"), (587, "tls"), (25, "tls")])
+def test_a_contradictory_port_and_security_is_refused(home: Path, monkeypatch: pytest.MonkeyPatch, port: int,
+                                                      security: str) -> None:
+    monkeypatch.setenv("UBLEXPORT_SMTP_PORT", str(port))
+    with pytest.raises(InputError) as caught:
+        load_settings(smtp_host="mail.example", smtp_security=security, sender=SENDER)
+    text = str(caught.value)
+    assert "UBLEXPORT_SMTP_PORT is" in text and "UBLEXPORT_SMTP_SECURITY is" in text
+    assert f"{security!r}" in text and str(port) in text
+
+
+# --- item 4: a real sender and EHLO name with an SMTP server ---------------------------------------------------
+
+def test_an_smtp_server_needs_a_real_sender(home: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        load_settings(smtp_host="mail.example")
+    assert "UBLEXPORT_FROM" in str(caught.value) and "`from`" in str(caught.value)
+    with pytest.raises(InputError, match="UBLEXPORT_FROM"):
+        load_settings(smtp_host="mail.example", sender="boekhouding@localhost")
+    assert load_settings().sender == "ublexport@localhost"  # the local inbox still needs nothing
+
+
+@pytest.mark.parametrize("name", ["my host", "hôte.example", "mail\texample", "-bad-.example", "[999.1.1.1]"])
+def test_a_bad_ehlo_name_is_refused_when_loading(home: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("UBLEXPORT_LOCAL_HOSTNAME", name)
+    with pytest.raises(InputError, match="UBLEXPORT_LOCAL_HOSTNAME"):
+        load_settings(smtp_host="mail.example", sender=SENDER)
+
+
+class EhloRecorder(FaultHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ehlo_names: list[str] = []
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        self.ehlo_names.append(hostname)
+        session.host_name = hostname
+        return responses
+
+
+def test_the_ehlo_name_defaults_to_the_senders_domain(smtp_server: ServerFactory, home: Path) -> None:
+    server, handler = smtp_server(EhloRecorder())
+    settings = settings_for(server, home, sender=SENDER)
+    assert settings.local_hostname == "dewaele.be"
+    message = compose(prepared("01-invoice-be-be.json"), "a@x.test", sender=settings.sender,
+                      message_id=new_message_id(settings.sender))
+
+    async def go() -> Any:
+        async with open_transport(settings) as transport:
+            return await transport.send(message, "a@x.test")
+
+    assert run_async(go()).state == "sent"
+    assert isinstance(handler, EhloRecorder) and handler.ehlo_names == ["dewaele.be"]
+    assert handler.received[0].mail_from == "export@dewaele.be"
+    explicit = settings_for(server, home, sender=SENDER, local_hostname="mx1.dewaele.be")
+    assert explicit.local_hostname == "mx1.dewaele.be"  # an explicit name wins
+
+
+# --- item 5: recipients ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["Yuki <a@x.nl> Kantoor <b@y.nl>", "a@x.nl <b@y.nl>", "Yuki <a@x.nl> b@y.nl",
+                                  "a@x.nl b@y.nl"])
+def test_a_missing_separator_is_refused_not_an_inbox_dropped(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_recipients(text)
+    assert "separate addresses with , or ;" in str(caught.value)
+
+
+def test_an_rfc5322_phrase_with_a_quoted_word_is_accepted() -> None:
+    [r] = parse_recipients('Jan "Boekhouder" Peeters <j@x.nl>')
+    assert (r.display_name, r.address) == ("Jan Boekhouder Peeters", "j@x.nl")
+    [quoted] = parse_recipients('"a@x.nl" <b@y.nl>')  # quoted, an @ is just part of the name
+    assert (quoted.display_name, quoted.address) == ("a@x.nl", "b@y.nl")
+    with pytest.raises(InputError, match="never closed"):
+        parse_recipients('Jan "Boekhouder Peeters <j@x.nl>')
+
+
+# --- item 6: secrets -----------------------------------------------------------------------------------------------
+
+PG = "postgresql://acct:S3cretPw@db.example:5432/books"
+
+
+def test_the_database_password_is_masked_everywhere(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UBLEXPORT_DB", PG)
+    s = load_settings()
+    assert s.db_url == PG  # the real URL is still used to connect
+    assert "S3cretPw" not in repr(s) + str(s) + str(s.masked())
+    assert s.masked()["db_url"] == "postgresql://acct:***@db.example:5432/books"
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["db_url"] == "postgresql://acct:***@db.example:5432/books"
+    table = CliRunner().invoke(main, ["config", "show"], env={"COLUMNS": "200"})
+    assert "S3cretPw" not in table.output and "acct:***@db.example" in table.output
+
+
+def test_the_smtp_password_is_not_stripped(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", " pass phrase ")
+    s = load_settings(smtp_host="mail.example", smtp_user="u", sender=SENDER)
+    assert s.smtp_password == " pass phrase "
