@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import functools
 import itertools
 import multiprocessing
@@ -20,13 +21,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ublexport.compose import compose, new_message_id
 from ublexport.deliver import Outcome, Transport, TransportError, send_with_retry
 from ublexport.errors import InputError
 from ublexport.pipeline import Prepared
 from ublexport.plan import (
+    DUPLICATE,
     INPUT,
     INVALID,
     KEEP_DOCUMENTS,
@@ -47,14 +49,15 @@ from ublexport.recipients import Recipient, parse_recipients
 if TYPE_CHECKING:
     from ublexport.ledger import Claim
 
-__all__ = ["ALREADY", "FAILED", "INPUT", "INVALID", "IN_FLIGHT", "KEEP_DOCUMENTS", "POLICY", "REFUSED", "SENT",
-           "WORKERS_FROM", "WRITTEN", "CompactItems", "ExportLedger", "Filters", "GroupCommit",
+__all__ = ["ALREADY", "DUPLICATE", "FAILED", "INPUT", "INVALID", "IN_FLIGHT", "KEEP_DOCUMENTS", "POLICY", "REFUSED",
+           "SENT", "WORKERS_FROM", "WRITTEN", "CompactItems", "ExportLedger", "Filters", "GroupCommit",
            "Plan", "PlanItem", "Preparation", "Result", "Summary", "exit_code", "plan", "prepare_in_worker",
            "prepare_item", "run", "worker_pool", "workers_for"]
 
 # Result.status vocabulary
 SENT, WRITTEN, REFUSED, FAILED, ALREADY = "sent", "written", "refused", "failed", "already-exported"
 IN_FLIGHT = "in-flight"  # being sent right now by another process
+# DUPLICATE ("duplicate"): given twice in this export, sent once (a plan refusal, or the same version claimed twice)
 
 
 class ExportLedger(Protocol):
@@ -81,7 +84,7 @@ class Result:
     source: str
     document: str  # "invoice 2026-0001"
     inbox: str | None  # None when the document was refused before any inbox
-    status: str  # sent | written | refused | failed | already-exported | in-flight
+    status: str  # sent | written | refused | failed | already-exported | in-flight | duplicate
     reason: str = ""
     code: int | None = None
     message: str = ""
@@ -93,7 +96,8 @@ class Result:
     @property
     def ok(self) -> bool:
         """Delivered, written, already there, or rightly refused (a quote, a draft, a cancelled document)."""
-        return self.status in (SENT, WRITTEN, ALREADY, IN_FLIGHT) or (self.status == REFUSED and self.refusal == POLICY)
+        return (self.status in (SENT, WRITTEN, ALREADY, IN_FLIGHT, DUPLICATE)
+                or (self.status == REFUSED and self.refusal == POLICY))
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.source, "document": self.document, "inbox": self.inbox, "status": self.status,
@@ -183,7 +187,8 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _refused(item: PlanItem) -> Result:
-    return Result(item.source, item.label, None, REFUSED, item.reason, refusal=item.refusal,
+    status = DUPLICATE if item.refusal == DUPLICATE else REFUSED
+    return Result(item.source, item.label, None, status, item.reason, refusal=item.refusal,
                   violations=tuple(str(v) for v in item.violations))
 
 
@@ -268,6 +273,27 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         return await loop.run_in_executor(ledger_thread, functools.partial(function, *args, **kwargs))
 
     commits = GroupCommit(use_ledger, in_thread) if use_ledger is not None else None
+
+    async def heartbeat(renew: Callable[[], Any], interval: float) -> None:
+        """Renew the leases of every row this run holds (ublexport.worker does the same): a row waiting in the
+        queue or between retries outlives a lease taken once, and the worker or another export would then claim
+        and send it while this run still does. A failed renewal (a busy database) is tried again at the next
+        beat; failing for a whole lease, the error ends the run (see below)."""
+        failures = 0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await in_thread(renew)
+                failures = 0
+            except Exception:
+                failures += 1
+                if failures >= 3:
+                    raise
+
+    own_name = getattr(use_ledger, "owner", None)  # the lease owner of this run's claims
+    renew = getattr(use_ledger, "renew", None)  # a ledger with leases (ublexport.ledger.Ledger)
+    lease = getattr(use_ledger, "lease", None)
+    beat_every = max(0.05, lease.total_seconds() / 3) if isinstance(lease, dt.timedelta) else None
     collected: list[tuple[int, int, Result]] = []
     abort: list[str] = []
 
@@ -279,17 +305,22 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
 
     async def deliver(order: int, item: PlanItem, prepared: Prepared, slot: int, inbox: Recipient,
                       claimed: tuple[int, str] | None) -> None:
+        recorded = reported = False  # an unexpected error below must still leave one outcome and one result
+        message_id = claimed[1] if claimed is not None else None
         try:
             if abort:
+                reported = True
                 done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
                                          f"not attempted: {abort[0]}"))
                 return
-            message_id = claimed[1] if claimed is not None else new_message_id(sender)
+            message_id = message_id or new_message_id(sender)
             try:
                 message = compose(prepared, inbox, sender=sender, message_id=message_id, reply_to=reply_to)
             except InputError as exc:
                 if claimed is not None and commits is not None:
+                    recorded = True
                     commits.add(claimed[0], Outcome(inbox.address, "permanent", None, str(exc)))
+                reported = True
                 done(order, slot, Result(item.source, item.label, inbox.address, REFUSED, str(exc),
                                          message_id=message_id, refusal=INPUT))
                 return
@@ -300,6 +331,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 abort.append(exc.message)
                 outcome = Outcome(inbox.address, "transient", exc.code, exc.message)
             if claimed is not None and commits is not None:
+                recorded = True
                 commits.add(claimed[0], outcome)
             if outcome.ok:
                 status, reason = (WRITTEN if dry_run else SENT), ""
@@ -307,8 +339,19 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 status = FAILED
                 reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
                           else f"not delivered after {outcome.attempts} attempt(s)")
+            reported = True
             done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
                                      outcome.message, outcome.attempts, message_id))
+        except Exception as exc:  # a bug or a library's surprise: one failed delivery, never a silent one
+            error = f"{type(exc).__name__}: {exc}".strip()
+            text = f"{item.label} to {inbox.address}: unexpected error, not known to be delivered: {error}"
+            if not recorded and claimed is not None and commits is not None:
+                # transient: the row is retried (same Message-ID) by the next export or the worker
+                commits.add(claimed[0], Outcome(inbox.address, "transient", None, text))
+            if reported:
+                raise  # the result went out already; the error is in the reporting itself: let run() raise it
+            done(order, slot, Result(item.source, item.label, inbox.address, FAILED, text,
+                                     message_id=message_id))
         finally:
             slots.release()
             finished(item)
@@ -421,8 +464,19 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     slots = asyncio.Semaphore(max(1, concurrency))
     producer = asyncio.create_task(produce())
     recorder = asyncio.create_task(commits.run()) if commits is not None else None
+    beat = (asyncio.create_task(heartbeat(renew, beat_every))
+            if callable(renew) and beat_every is not None else None)
     tasks: set[asyncio.Task[None]] = set()
+    crashed: list[BaseException] = []  # exceptions of finished tasks: a discarded task must not take its error along
     remaining: dict[int, int] = {}
+
+    def forget(task: asyncio.Task[None]) -> None:
+        """Finished tasks are not kept for the whole run, but their exception is: `gather` only sees the tasks
+        still in the set, and an exception nobody retrieves vanishes (the run would exit 0, the row `sending`)."""
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            crashed.append(cast(BaseException, task.exception()))
+
     try:
         while (entry := await queue.get()) is not None:
             item, claims = entry
@@ -435,10 +489,21 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             for slot, inbox in enumerate(inboxes):
                 claimed = claims[slot] if use_ledger is not None else None
                 if use_ledger is not None and not isinstance(claimed, tuple):
-                    if claimed is not None:  # InFlight (ublexport.ledger): another live process is sending it
+                    if claimed is not None and getattr(claimed, "owner", None) == own_name:  # this run sends it
+                        result = Result(item.source, item.label, inbox.address, DUPLICATE,
+                                        "the same document version is given twice in this export: sent once",
+                                        message_id=getattr(claimed, "message_id", None))
+                    elif claimed is not None and hasattr(claimed, "owner"):  # InFlight: another live process
                         result = Result(item.source, item.label, inbox.address, IN_FLIGHT,
                                         f"being sent right now by {claimed.owner or 'another process'}; not sent twice",
-                                        message_id=claimed.message_id)
+                                        message_id=getattr(claimed, "message_id", None))
+                    elif getattr(claimed, "latest", None) is not None:  # Received: an older copy of the document
+                        result = Result(item.source, item.label, inbox.address, ALREADY,
+                                        "this file is an older copy: it holds version "
+                                        f"{getattr(claimed, 'version', '?')} of the document, whose latest is "
+                                        f"version {getattr(claimed, 'latest', '?')};"
+                                        " this inbox already received it, and the stored document stays at the "
+                                        "latest (use --resend to send the older copy again)")
                     else:
                         result = Result(item.source, item.label, inbox.address, ALREADY,
                                         "this inbox already received this version (use --resend to send it again)")
@@ -449,17 +514,25 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 task = asyncio.create_task(deliver(order, item, prepared, slot, inbox,
                                                    claimed if isinstance(claimed, tuple) else None))
                 tasks.add(task)
-                task.add_done_callback(tasks.discard)  # finished tasks are not kept for the whole run
+                task.add_done_callback(forget)
         await producer
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*tasks, return_exceptions=True)  # every one finishes; `forget` kept their errors
+        if crashed:
+            raise crashed[0]
         if commits is not None and recorder is not None:
             commits.closing = True
             commits.wakeup.set()
             await recorder
+        if beat is not None and beat.done() and not beat.cancelled():
+            beat.result()  # the heartbeat gave up: raise its error rather than lose it
     finally:
         for task in [producer, *tasks]:
             if not task.done():
                 task.cancel()
+        if beat is not None:  # after the last record: the leases were held until then
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await beat
         if recorder is not None and not recorder.done():
             recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import Select, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
@@ -57,6 +58,7 @@ S = DeliveryState
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
 _ATTEMPTS = cast(Table, AttemptRow.__table__)
 _PAYLOADS = cast(Table, Payload.__table__)
+_DOCUMENTS = cast(Table, DocumentRow.__table__)
 
 
 class OutcomeLike(Protocol):
@@ -98,6 +100,19 @@ class Backoff:
         return min(now + self.delay(attempts), deadline)
 
 
+CLAIM_ATTEMPTS = 5  # a claim that lost a race of first inserts runs again (see Ledger.claim_many)
+
+
+def _retryable(exc: IntegrityError | OperationalError) -> bool:
+    """A unique key that a concurrent transaction filled first, or a deadlock/serialization failure: running the
+    transaction again resolves it. Other errors (a full disk, a lost database) are raised at once."""
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(getattr(exc, "orig", None), "pgcode",
+                                                                            None)
+    return code in ("40P01", "40001")
+
+
 def default_owner(role: str = "worker") -> str:
     """`role:host:pid:token`: the host and pid let a restarted worker see that a lease's owner is dead."""
     return f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -135,9 +150,18 @@ class InFlight:
     message_id: str
 
 
-Claim = tuple[int, str] | InFlight | None
-"""What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version;
-or InFlight."""
+@dataclass(frozen=True)
+class Received:
+    """This inbox already received this content, and it is an earlier version of the document than the latest
+    (the file is an older copy): not sent, and the store still holds the latest version."""
+
+    version: int
+    latest: int
+
+
+Claim = tuple[int, str] | InFlight | Received | None
+"""What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
+(Received when that version is not the latest); or InFlight."""
 
 
 @dataclass(frozen=True)
@@ -349,8 +373,10 @@ class Ledger:
         inbox already received this version, InFlight when another live process is sending it right now.
 
         An unfinished row (queued, deferred, failed, expired, or `sending` with a dead lease) is reused with its
-        Message-ID, so a manual export after a failed one is a retry, not a second message. With `resend`, a
-        document already received gets a new row (a new Message-ID) pointing at the first."""
+        Message-ID, so a manual export after a failed one is a retry, not a second message; if the bytes differ
+        from the ones it was queued or tried with, it gets a new Message-ID (one Message-ID, one set of bytes).
+        A row this ledger is sending right now (the same document given twice in one export) is InFlight. With
+        `resend`, a document already received gets a new row (a new Message-ID) pointing at the first."""
         return self.claim_many([(prepared, inbox)], resend=resend)[0]
 
     def claim_many(self, requests: Sequence[tuple[Prepared, str | Recipient]], *,
@@ -370,6 +396,18 @@ class Ledger:
             parsed.append((prepared, recipients[0]))
         if not parsed:
             return []
+        for attempt in range(CLAIM_ATTEMPTS):
+            try:
+                return self._claim_many(parsed, resend=resend)
+            except (IntegrityError, OperationalError) as exc:
+                # PostgreSQL: two exports insert the same new company or document at once (a plain INSERT locks
+                # nothing beforehand); the loser's whole batch rolls back, and running it again finds the
+                # winner's committed rows. A deadlock between two such batches is retried the same way.
+                if attempt == CLAIM_ATTEMPTS - 1 or not _retryable(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _claim_many(self, parsed: Sequence[tuple[Prepared, Recipient]], *, resend: bool) -> list[Claim]:
         now = utcnow()
         with self.store.transaction() as session:
             documents = self._documents(session, [prepared for prepared, _ in parsed], now=now)
@@ -385,18 +423,26 @@ class Ledger:
             rows: dict[tuple[int, int, str], list[Any]] = {}
             for row in session.execute(
                     select(t.id, t.document_id, t.company_id, t.version, t.inbox, t.resend_seq, t.resend_of,
-                           t.state, t.lease_owner, t.lease_expires_at, t.message_id)
+                           t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256)
                     .where(t.document_id.in_({d[0] for d in documents}))
                     .order_by(t.resend_seq).with_for_update()):
                 rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
             out: list[Claim] = []
             leases: list[dict[str, Any]] = []
+            taken: dict[tuple[int, int, str], str] = {}  # claimed earlier in this batch: its Message-ID
             for (_, recipient), (document_id, version, _), sha in zip(parsed, documents, hashes, strict=True):
-                found = rows[(document_id, version, recipient_key(recipient))]
+                key = (document_id, version, recipient_key(recipient))
+                found = rows[key]
                 original = found[0]
+                mine = next((r.message_id for r in reversed(found)
+                             if r.state == S.sending.value and r.lease_owner == self.owner), None)
+                if key in taken or mine is not None:
+                    # this very run is sending it (the same document given twice): in flight, even with
+                    # --resend; claiming it again sent it twice and reported both as sent
+                    out.append(InFlight(self.owner, taken.get(key) or mine or original.message_id))
+                    continue
                 busy = (original.state == S.sending.value and original.lease_expires_at is not None
-                        and original.lease_expires_at > now and original.lease_owner != self.owner
-                        and not owner_dead(original.lease_owner))
+                        and original.lease_expires_at > now and not owner_dead(original.lease_owner))
                 if original.state == S.sent.value or busy:
                     if not resend:
                         out.append(InFlight(original.lease_owner or "", original.message_id) if busy else None)
@@ -406,13 +452,30 @@ class Ledger:
                     found.append(target)
                 else:
                     target = original
-                leases.append({"b_id": target.id, "b_sha": sha})
-                out.append((target.id, target.message_id))
+                message_id = target.message_id
+                if target.sha256 is not None and target.sha256 != sha:
+                    # other bytes than this row was queued or tried with (another --profile or --pdf, a new
+                    # renderer): a new Message-ID, so that one Message-ID always means one set of bytes. Under the
+                    # old one the first bytes may have arrived, and Yuki would drop these as its duplicate. The
+                    # tries already made keep the old Message-ID and hash in the attempt log.
+                    message_id = new_message_id(self.sender)
+                leases.append({"b_id": target.id, "b_sha": sha, "b_mid": message_id})
+                taken[key] = message_id
+                out.append((target.id, message_id))
             if leases:
                 session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"))
                                 .values(state=S.sending.value, lease_owner=self.owner,
                                         lease_expires_at=now + self.lease, sha256=bindparam("b_sha"),
-                                        updated_at=now), leases)
+                                        message_id=bindparam("b_mid"), updated_at=now), leases)
+            received = [n for n, claim in enumerate(out) if claim is None]
+            if received:  # say so when what the inbox has is an older copy than the latest version
+                d = _DOCUMENTS.c
+                latest: dict[int, int] = {i: v for i, v in session.execute(select(d.id, d.version).where(
+                    d.id.in_({documents[n][0] for n in received})))}
+                for n in received:
+                    document_id, version, _ = documents[n]
+                    if version < latest[document_id]:
+                        out[n] = Received(version, latest[document_id])
             return out
 
     def _documents(self, session: Session, prepared: Sequence[Prepared], *,
@@ -444,7 +507,12 @@ class Ledger:
 
     def record_many(self, outcomes: Sequence[tuple[int, OutcomeLike]]) -> None:
         """`record` for a batch in one transaction (group commit): the export records what the pool finished
-        while the previous commit was on its way to disk."""
+        while the previous commit was on its way to disk.
+
+        Recorded under this ledger's own owner, never the row's current one: when our lease was lost (another
+        process claimed the row meanwhile), a deferral or failure is not written over the new owner's claim (the
+        lease guard in `_record` makes it a no-op); only "sent" still wins. The try is logged either way, under
+        our name and marked as such."""
         if not outcomes:
             return
         with self.store.transaction() as session:
@@ -455,12 +523,9 @@ class Ledger:
             missing = [i for i in ids if i not in by_id]
             if missing:
                 raise InputError(f"no delivery with id {missing[0]}")
-            now = utcnow()
-            groups: dict[str, list[tuple[Claimed, OutcomeLike]]] = {}
-            for delivery_id, outcome in outcomes:
-                groups.setdefault(owners[delivery_id] or self.owner, []).append((by_id[delivery_id], outcome))
-            for owner, results in groups.items():
-                self._record(session, results, owner=owner, now=now)
+            lost = {i: o for i, o in owners.items() if o is not None and o != self.owner}
+            self._record(session, [(by_id[delivery_id], outcome) for delivery_id, outcome in outcomes],
+                         owner=self.owner, now=utcnow(), lost=lost)
 
     # --- the worker ----------------------------------------------------------------------------------------
 
@@ -475,14 +540,21 @@ class Ledger:
             return _claimed(session, ids)
 
     def record_outcomes(self, results: Sequence[tuple[Claimed, OutcomeLike]], *, owner: str | None = None,
-                        now: dt.datetime | None = None) -> None:
-        """Record a batch of outcomes in one transaction (one commit per batch, not per e-mail)."""
-        if results:
-            with self.store.transaction() as session:
-                self._record(session, results, owner=owner or self.owner, now=now or utcnow())
+                        now: dt.datetime | None = None) -> dict[int, str]:
+        """Record a batch of outcomes in one transaction (one commit per batch, not per e-mail); the state each
+        row is in afterwards. That, not the transport's outcome, is what happened: a transient failure past the
+        retry window is `expired`, and a row whose lease was lost meanwhile is still `sending` (someone else's)."""
+        if not results:
+            return {}
+        with self.store.transaction() as session:
+            self._record(session, results, owner=owner or self.owner, now=now or utcnow())
+            t = _DELIVERIES.c
+            return {int(i): str(state) for i, state in session.execute(
+                select(t.id, t.state).where(t.id.in_([claimed.id for claimed, _ in results])))}
 
     def _record(self, session: Session, results: Sequence[tuple[Claimed, OutcomeLike]], *, owner: str,
-                now: dt.datetime) -> None:
+                now: dt.datetime, lost: dict[int, str] | None = None) -> None:
+        """LOST: rows whose lease another owner holds now; their try is logged with a note saying so."""
         sent: list[dict[str, Any]] = []
         other: list[dict[str, Any]] = []
         attempts: list[dict[str, Any]] = []
@@ -498,8 +570,11 @@ class Ledger:
                         else self.backoff.next_attempt(claimed.created_at, now, total))
                 state = S.failed if outcome.state == "permanent" else (S.deferred if when else S.expired)
                 other.append({**params, "b_state": state.value, "b_next": when})
+            note = (f" (lease lost to {lost[claimed.id]}: not recorded over its claim)"
+                    if lost and claimed.id in lost and outcome.state != "sent" else "")
             attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": outcome.state,
-                             "code": outcome.code, "message": (outcome.message or "")[:4000], "tries": tries,
+                             "code": outcome.code, "message": ((outcome.message or "")[:3900] + note)[:4000],
+                             "tries": tries,
                              "message_id": claimed.message_id, "sha256": claimed.sha256})
         t = _DELIVERIES.c
         common = {"attempts": t.attempts + bindparam("b_tries"), "last_code": bindparam("b_code"),

@@ -209,7 +209,9 @@ def _import_one(session: Session, document: Document, *, by: str, source: str, s
         raise InputError(f"{document.label}: its company {document.company.name} ({ids}) is not registered; "
                          "register it first with `ublexport company add COMPANY.json`")
     upserted = catalog.upsert_document(session, document, company.id, by=by, source=source, now=now)
-    return forward(session, upserted.row, sender=sender, by=by, renderer=renderer, now=now, model=document)
+    # an older copy: the row stays at its latest version, which is what is forwarded (its own content, not this)
+    return forward(session, upserted.row, sender=sender, by=by, renderer=renderer, now=now,
+                   model=document if upserted.older is None else None)
 
 
 def import_documents(target: Ledger | Store, documents: Sequence[tuple[str, Document]], *, by: str | None = None,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import array
 import datetime as dt
+import hashlib
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from ublexport.policy import exportable
 
 # PlanItem.refusal: why a document was refused, which decides the exit code
 POLICY, INVALID, INPUT = "policy", "invalid", "input"
+DUPLICATE = "duplicate"  # the same document, same content, given earlier in the same export: goes once
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,12 @@ def _reload(item: PlanItem) -> Document:
 KEEP_DOCUMENTS = 256
 
 
+def _fingerprint(document: Document) -> int:
+    """The document's whole content (company, status and embedded files included) as 8 bytes."""
+    digest = hashlib.blake2b(document.model_dump_json().encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
 def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode = PdfMode.embed,
          profile: str = "peppol", prepare_now: bool = False, keep: int = KEEP_DOCUMENTS) -> Plan:
     """Load every document under `paths`, keep those the filters select, decide with the export policy.
@@ -260,6 +269,10 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
     filters = filters or Filters()
     result = Plan([], 0, pdf, profile)
     loaded = order = 0
+    # a going document's content fingerprint -> its order: the same file given twice (or a copy of it) would
+    # otherwise be sent twice in one run. An int per document, not the document: the plan's memory stays flat.
+    seen: dict[int, int] = {}
+    duplicates: list[tuple[PlanItem, int]] = []
 
     def add(item: PlanItem) -> None:
         nonlocal order, loaded
@@ -289,10 +302,24 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
                 result.filtered_out += 1
                 continue
             decision = exportable(document)
-            if decision:
-                add(PlanItem(str(file), document, "go", decision.reason))
-            else:
+            if not decision:
                 add(PlanItem(str(file), document, "refused", decision.reason, POLICY))
+                continue
+            fingerprint = _fingerprint(document)
+            first = seen.get(fingerprint)
+            if first is None:
+                item = PlanItem(str(file), document, "go", decision.reason)
+                add(item)
+                seen[fingerprint] = item.order
+            else:
+                item = PlanItem(str(file), document, "refused", "", DUPLICATE)
+                add(item)
+                duplicates.append((item, first))
+    if duplicates:  # name the first copy of each: read back from the plan, only when there are duplicates
+        wanted = {first for _, first in duplicates}
+        sources = {i.order: i.source for i in itertools.chain(result.kept, result.compact) if i.order in wanted}
+        for item, first in duplicates:
+            item.reason = f"the same document, same content, as {sources[first]}: sent once, from there"
     if prepare_now:
         for item in result.going:
             prepare_item(item, profile, pdf)

@@ -33,9 +33,10 @@ if TYPE_CHECKING:
 @dataclass
 class WorkerStats:
     claimed: int = 0
-    sent: int = 0
-    deferred: int = 0  # transient failures (deferred or, past the retry window, expired)
-    failed: int = 0
+    sent: int = 0  # counted by the state each row is in once recorded (ublexport.ledger.DeliveryState)
+    deferred: int = 0  # transient failures, tried again later
+    expired: int = 0  # transient failures past the retry window: given up, needs a human
+    failed: int = 0  # permanent failures (5xx, cannot compose)
     released: int = 0
     recovered: int = 0
     batches: int = 0
@@ -117,14 +118,13 @@ class Worker:
         async with self._flush_lock:
             pending, self._pending = self._pending, []
             if pending:
-                await asyncio.to_thread(self.ledger.record_outcomes, pending, owner=self.owner)
-                for _, outcome in pending:
-                    if outcome.state == "sent":
-                        self.stats.sent += 1
-                    elif outcome.state == "transient":
-                        self.stats.deferred += 1
-                    else:
-                        self.stats.failed += 1
+                states = await asyncio.to_thread(self.ledger.record_outcomes, pending, owner=self.owner)
+                for claimed, _ in pending:
+                    # by the resulting ledger state: a transient outcome past the retry window is expired,
+                    # not deferred; a row whose lease another worker took meanwhile counts for that worker
+                    state = states.get(claimed.id)
+                    if state in ("sent", "deferred", "expired", "failed"):
+                        setattr(self.stats, state, getattr(self.stats, state) + 1)
 
     async def _run_batch(self, claimed: Sequence[Claimed]) -> None:
         from ublexport.deliver import TransportError
@@ -226,5 +226,5 @@ def run_worker(settings: Settings, *, once: bool, batch: int = 50, concurrency: 
 
 def print_progress(stats: WorkerStats) -> None:
     """One status line per batch on stderr (stdout stays for --json)."""
-    print(f"worker: claimed {stats.claimed}, sent {stats.sent}, deferred {stats.deferred}, failed {stats.failed}",
-          file=sys.stderr, flush=True)
+    print(f"worker: claimed {stats.claimed}, sent {stats.sent}, deferred {stats.deferred}, expired {stats.expired}, "
+          f"failed {stats.failed}", file=sys.stderr, flush=True)

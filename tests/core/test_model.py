@@ -137,7 +137,7 @@ def test_company_reference_is_resolved(samples: Path) -> None:
 
 
 def test_missing_company_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="company: file nope.json not found"):
+    with pytest.raises(InputError, match=r"company: file nope\.json not found"):
         load_document(write(tmp_path, invoice(company="nope.json")))
 
 

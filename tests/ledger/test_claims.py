@@ -11,11 +11,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from tests.ledger.conftest import fake_render, make_document, setup_company
-from ublexport.ledger import Backoff, Ledger, due_query, mark_claimed
+from ublexport.ledger import Backoff, InFlight, Ledger, due_query, mark_claimed
 from ublexport.outbox import import_documents
 from ublexport.pipeline import Prepared
 from ublexport.recipients import parse_recipients
@@ -281,8 +281,12 @@ def test_claim_many_is_one_transaction_with_the_same_answers_as_claim(store: Sto
     assert {by_id[g[0]].state for g in got[1:] if g is not None} == {"sending"}
     assert {(by_id[g[0]].inbox, by_id[g[0]].version) for g in got[1:] if g is not None} == {
         ("acme@yukiworks.nl", 2), ("acme@yukiworks.nl", 1), ("other@kantoor.nl", 1)}
-    # the same batch again (a crashed run restarted) reuses every unfinished row and its Message-ID
-    assert ledger.claim_many(batch, resend=False) == got
+    # the same run asking again: in flight (it is sending them), not claimed twice
+    assert ledger.claim_many(batch, resend=False) == [None] + [InFlight(ledger.owner, g[1]) for g in got[1:] if g]
+    # a new run after a crash (the first one's leases ran out) reuses every unfinished row and its Message-ID
+    with store.transaction() as session:
+        session.execute(update(DeliveryRow).values(lease_expires_at=utcnow()))
+    assert Ledger(store, sender="export@dewaele.be").claim_many(batch, resend=False) == got
     ledger.record_many([(g[0], Out("x", "sent", 250, "ok")) for g in got[1:] if g is not None])
     assert ledger.claim_many(batch, resend=False) == [None] * 5
     resent = ledger.claim_many(batch[:1], resend=True)[0]

@@ -16,6 +16,7 @@ from ublexport.model import DocumentKind, Status
 
 if TYPE_CHECKING:
     from ublexport.export import ExportLedger, Plan, Result
+    from ublexport.plan import PlanItem
     from ublexport.settings import Settings
 
 PROGRESS_FROM = 6  # show a progress bar from this many deliveries on
@@ -30,6 +31,14 @@ def open_ledger(settings: Settings) -> ExportLedger | None:
     return cast("ExportLedger", Ledger.open(settings))
 
 
+def _decision(item: PlanItem) -> str:
+    from ublexport.plan import DUPLICATE
+
+    if item.state == "go":
+        return "goes"
+    return "duplicate" if item.refusal == DUPLICATE else "REFUSED"
+
+
 def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) -> None:
     """Every document and its decision; for a large batch only the refusals (the rest is counted)."""
     large = plan.going_count + len(plan.refused) > SUMMARY_ROWS
@@ -37,15 +46,19 @@ def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) 
     for item in plan.refused if large else plan.items:
         doc = item.summary
         rows.append((item.label, doc.status if doc else "-", Path(item.source).name,
-                     "goes" if item.state == "go" else "REFUSED", item.reason))
+                     _decision(item), item.reason))
     if rows or not large:
         print_table("Refused" if large else "Plan", ["document", "status", "file", "decision", "reason"], rows,
                     stderr=stderr)
     out = console(stderr)
     filtered = f", {plan.filtered_out} not selected by the filters" if plan.filtered_out else ""
+    from ublexport.plan import DUPLICATE
+
     going = plan.going_count
+    duplicates = sum(1 for item in plan.refused if item.refusal == DUPLICATE)
+    twice = f", {duplicates} given twice (sent once)" if duplicates else ""
     out.print(f"{going} document(s) go to {len(inboxes)} inbox(es) ({', '.join(inboxes)}): "
-              f"{going * len(inboxes)} e-mail(s); {len(plan.refused)} refused{filtered}.")
+              f"{going * len(inboxes)} e-mail(s); {len(plan.refused) - duplicates} refused{twice}{filtered}.")
     out.print(f"Via {transport}. Each document is rendered and validated just before it is sent; "
               "an invalid one never leaves.")
 

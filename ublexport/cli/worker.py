@@ -39,7 +39,7 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 
     A transient failure (4xx, no connection) is retried with backoff; a permanent one (5xx) is marked failed.
     Several workers may run at once (processes, or machines sharing PostgreSQL): none claims another's rows.
-    Exits 4 when a delivery failed permanently in this run."""
+    Exits 4 when a delivery failed permanently or expired (gave up retrying) in this run."""
     from ublexport.ledger import Backoff
     from ublexport.worker import print_progress, run_worker
 
@@ -48,13 +48,17 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
                       give_up_after=dt.timedelta(hours=give_up_after))
     stats = run_worker(settings, once=once, batch=batch, concurrency=concurrency, backoff=backoff,
                        lease=dt.timedelta(seconds=lease), poll=poll, progress=print_progress)
+    local = not settings.smtp_host  # the embedded inbox: say so, as export does, so nobody takes it for delivery
     if as_json:
-        print_json(stats.as_dict())
+        print_json({**stats.as_dict(), "nothing_left_this_machine": local})
     else:
-        click.echo(f"sent {stats.sent}, deferred {stats.deferred}, failed {stats.failed}"
+        click.echo(f"sent {stats.sent}, deferred {stats.deferred}, expired {stats.expired}, failed {stats.failed}"
                    + (f", released {stats.released}" if stats.released else "")
                    + (f" ({stats.recovered} recovered from a stopped worker)" if stats.recovered else ""), err=True)
-    if stats.failed:
+        if local and stats.sent:
+            click.echo(f"Nothing left this machine: the e-mails are in the local inbox {settings.inbox_dir} "
+                       "(`ublexport inbox list`); set UBLEXPORT_SMTP_HOST to deliver.", err=True)
+    if stats.failed or stats.expired:  # given up on: a human must look (README, "Exit codes": 4)
         sys.exit(EXIT_DELIVERY)
 
 
@@ -67,19 +71,29 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @handle_errors
 def history(company_id: int | None, document_id: int | None, tries: bool, db_url: str | None, home: Path | None,
             as_json: bool) -> None:
-    """What went where and when, with the server's reply: one row per e-mail (document version x inbox)."""
+    """What went where and when, with the server's reply: one row per e-mail (document version x inbox).
+
+    The table shows local time with its UTC offset; --json gives ISO 8601 times in UTC (with the offset).
+    Exits 2 when --company or --document names nothing in the ledger."""
+    from ublexport.store import catalog
+
     with open_ledger(home, db_url) as ledger:
+        with ledger.store.transaction() as session:  # an unknown id is an error, not an empty history
+            if company_id is not None:
+                catalog.get_company(session, company_id)
+            if document_id is not None:
+                catalog.get_document(session, document_id)
         entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries)
     if as_json:
         print_json([e.as_dict() for e in entries])
         return
     columns = ["id", *([] if company_id else ["company"]), "document", "v", "inbox", "state", "tries", "reply",
-               "when"]
+               "when (local time)"]
     rows = []
     for e in entries:
-        when = (e.sent_at or e.updated_at).strftime("%Y-%m-%d %H:%M")
+        when = _local_time(e.sent_at or e.updated_at)
         if e.state == "deferred" and e.next_attempt_at:
-            when += f", next {e.next_attempt_at:%H:%M}"
+            when += f", next {_local_time(e.next_attempt_at)}"
         rows.append((e.id, *([] if company_id else [e.company]), f"{e.kind.replace('_', ' ')} {e.document}",
                      e.version, e.inbox, e.state + (f" (resend of {e.resend_of})" if e.resend_of else ""),
                      e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
@@ -88,7 +102,15 @@ def history(company_id: int | None, document_id: int | None, tries: bool, db_url
         for e in entries:
             click.echo(f"{e.id}: Message-ID {e.message_id}")
             for t in e.tries:
-                click.echo(f"{e.id}: {t['at']} {t['result']} {t['code'] or ''} {t['message'] or ''}")
+                at = _local_time(dt.datetime.fromisoformat(t["at"]), seconds=True)
+                click.echo(f"{e.id}: {at} {t['result']} {t['code'] or ''} {t['message'] or ''}")
+
+
+def _local_time(when: dt.datetime, *, seconds: bool = False) -> str:
+    """The ledger keeps UTC; people read their own clock, so show local time and say which (the offset)."""
+    local = when.astimezone()  # the ledger's datetimes are aware UTC: this is the machine's zone (TZ)
+    offset = local.strftime("%z")  # +0100: written +01:00 as in ISO 8601
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + f" {offset[:3]}:{offset[3:]}"
 
 
 @click.command()

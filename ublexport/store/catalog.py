@@ -96,6 +96,7 @@ class Upserted:
     new_version: bool  # the content changed (or the document is new)
     status_changed: bool
     previous_status: str | None
+    older: int | None = None  # the content is this earlier version, not the current one (nothing was changed)
 
 
 def upsert_document(session: Session, document: Document | Record, company_id: int, *, by: str, source: str,
@@ -121,6 +122,14 @@ def upsert_document(session: Session, document: Document | Record, company_id: i
     new_version = row.content_sha256 != digest
     previous = row.status
     if new_version:
+        # an older copy of the document (a file from before an edit): that content is an earlier version, not a
+        # new one; the stored document (content, status) stays at its latest version
+        earlier = session.scalar(select(DocumentVersion.version).where(
+            DocumentVersion.document_id == row.id, DocumentVersion.content_sha256 == digest)
+            .order_by(DocumentVersion.version.desc()).limit(1))
+        if earlier is not None:
+            return Upserted(row, False, False, False, previous, older=earlier)
+    if new_version:
         row.version += 1
         row.content_sha256 = digest
         row.issue_date, row.number = record.issue_date, record.number
@@ -139,7 +148,8 @@ def upsert_document(session: Session, document: Document | Record, company_id: i
 
 def upsert_documents(session: Session, items: Sequence[tuple[Record, int]], *, by: str, source: str,
                      now: dt.datetime) -> list[tuple[int, int]]:
-    """`upsert_document` for a batch: (document id, version) per item, in order.
+    """`upsert_document` for a batch: (document id, version) per item, in order; the version is the one whose
+    content the item has (an earlier one for an older copy of a document).
 
     Documents the store has never seen (the common case when a year is exported for the first time) are inserted
     with three multi-row statements instead of three ORM flushes each; known ones take the per-row path, which
@@ -183,8 +193,8 @@ def upsert_documents(session: Session, items: Sequence[tuple[Record, int]], *, b
             out[n] = (int(i), 1)
     for n, (record, company_id) in enumerate(items):
         if n not in out:  # known, or a second copy of a document in this batch
-            row = upsert_document(session, record, company_id, by=by, source=source, now=now).row
-            out[n] = (row.id, row.version)
+            upserted = upsert_document(session, record, company_id, by=by, source=source, now=now)
+            out[n] = (upserted.row.id, upserted.older or upserted.row.version)
     return [out[n] for n in range(len(items))]
 
 

@@ -1,0 +1,196 @@
+"""Review fixes of the export run: no exception vanishes, leases are renewed, duplicates in one export go once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.email.conftest import SAMPLES, ServerFactory, run_async, settings_for
+from ublexport.compose import Composed
+from ublexport.deliver import Outcome, Transport, open_transport
+from ublexport.export import Result, exit_code, plan, run
+from ublexport.ledger import Ledger
+from ublexport.store import Store
+
+FAST = {"base_delay": 0.01, "max_delay": 0.05}
+SENDER = "Dewaele <export@dewaele.be>"  # a real domain: settings refuse @localhost with an SMTP server
+
+
+class Exploding:
+    """A real transport that raises an unexpected error (a bug, a library's surprise) for one inbox."""
+
+    def __init__(self, inner: Transport, address: str, error: Exception) -> None:
+        self.inner, self.address, self.error = inner, address, error
+        self.description = inner.description
+
+    async def __aenter__(self) -> Exploding:
+        await self.inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.inner.__aexit__(*exc)
+
+    async def send(self, message: Composed, recipient: str) -> Outcome:
+        if recipient == self.address:
+            raise self.error
+        return await self.inner.send(message, recipient)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Any:
+    led = Ledger(Store.open(f"sqlite:///{tmp_path / 'ledger.db'}"), sender="export@dewaele.be")
+    yield led
+    led.close()
+
+
+def test_an_unexpected_error_in_one_send_is_a_failed_result_and_a_retryable_row(
+        smtp_server: ServerFactory, home: Path, ledger: Ledger) -> None:
+    server, handler = smtp_server()
+    settings = settings_for(server, home, sender=SENDER)
+    the_plan = plan([SAMPLES / "02-invoice-nl-nl.json"])
+
+    async def go(broken: bool) -> list[Result]:
+        inner = open_transport(settings)
+        transport = Exploding(inner, "b@y.test", ValueError("local_hostname is bad")) if broken else inner
+        async with transport:
+            return await run(the_plan, "a@x.test; b@y.test", transport, ledger=ledger, sender=settings.sender,
+                             **FAST)
+
+    results = run_async(go(broken=True))
+    assert [(r.inbox, r.status) for r in results] == [("a@x.test", "sent"), ("b@y.test", "failed")]
+    failed = results[1]
+    assert "invoice NL-2026-118" in failed.reason and "ValueError: local_hostname is bad" in failed.reason
+    assert exit_code(results) == 4
+    rows = {e.inbox: e for e in ledger.history()}
+    assert rows["a@x.test"].state == "sent"
+    assert rows["b@y.test"].state == "deferred"  # not left `sending`: retried by the next run or the worker
+    assert "ValueError" in (rows["b@y.test"].last_message or "")
+    assert [t["result"] for t in rows["b@y.test"].tries] == ["transient"]
+
+    again = run_async(go(broken=False))  # the retry goes out under the same Message-ID
+    assert [(r.inbox, r.status) for r in again] == [("a@x.test", "already-exported"), ("b@y.test", "sent")]
+    assert again[1].message_id == rows["b@y.test"].message_id
+    assert [r.rcpt for r in handler.received] == ["a@x.test", "b@y.test"]
+
+
+def test_an_error_in_reporting_is_raised_not_swallowed(smtp_server: ServerFactory, home: Path) -> None:
+    server, _ = smtp_server()
+    settings = settings_for(server, home, sender=SENDER)
+    the_plan = plan([SAMPLES / "01-invoice-be-be.json", SAMPLES / "02-invoice-nl-nl.json"])
+    seen: list[str] = []
+
+    def progress(result: Result) -> None:
+        if result.status == "sent":
+            seen.append(result.document)
+        if seen == [result.document]:  # the first one sent
+            raise RuntimeError(f"progress broke on {result.document}")
+
+    async def go() -> list[Result]:
+        async with open_transport(settings) as transport:
+            # one send at a time: the first task is finished (and out of the run's task set) before the last starts
+            return await run(the_plan, "a@x.test; b@y.test", transport, sender=settings.sender, progress=progress,
+                             concurrency=1, **FAST)
+
+    with pytest.raises(RuntimeError, match="progress broke on "):
+        run_async(go())
+
+
+def test_the_export_renews_its_leases_while_a_row_waits_for_a_retry(smtp_server: ServerFactory, home: Path,
+                                                                    tmp_path: Path) -> None:
+    """A short lease, and a retry that waits longer than it: the worker looking for due rows meanwhile must not
+    find the row the export still holds."""
+    import asyncio
+    import datetime as dt
+
+    from tests.email.conftest import FaultHandler
+
+    server, handler = smtp_server(FaultHandler(rcpt_script={"a@x.test": ["451 4.3.0 later", "451 4.3.0 later",
+                                                                         "250"]}))
+    settings = settings_for(server, home, sender=SENDER)
+    url = f"sqlite:///{tmp_path / 'leases.db'}"
+    export = Ledger(Store.open(url), sender="export@dewaele.be", lease=dt.timedelta(seconds=1))
+    worker = Ledger(Store.open(url), owner="worker:elsewhere:9:w")
+    the_plan = plan([SAMPLES / "02-invoice-nl-nl.json"])
+
+    async def go() -> tuple[list[Result], list[Any]]:
+        async def look() -> list[Any]:
+            found: list[Any] = []
+            for _ in range(5):  # while the export waits 1 s, then 2 s between its three tries
+                await asyncio.sleep(0.5)
+                found += await asyncio.to_thread(worker.claim_due, 10)
+            return found
+
+        async with open_transport(settings) as transport:
+            watching = asyncio.create_task(look())
+            results = await run(the_plan, "a@x.test", transport, ledger=export, sender=settings.sender,
+                                attempts=3, base_delay=1.0, max_delay=2.0)
+            return results, await watching
+
+    try:
+        results, stolen = run_async(go())
+    finally:
+        export.close()
+        worker.close()
+    assert [r.status for r in results] == ["sent"]
+    assert stolen == []  # never claimable while the export held it
+    assert len(handler.to("a@x.test")) == 1
+
+
+def test_the_same_document_given_twice_in_one_export_is_sent_once(smtp_server: ServerFactory, home: Path,
+                                                                   ledger: Ledger, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    server, handler = smtp_server()
+    settings = settings_for(server, home, sender=SENDER)
+    original = SAMPLES / "01-invoice-be-be.json"
+    copy = tmp_path / "copy"
+    paid = tmp_path / "paid"
+    for folder in (copy, paid):
+        folder.mkdir()
+        shutil.copy(SAMPLES / "company.json", folder / "company.json")
+    shutil.copy(original, copy / original.name)
+    data = json.loads(original.read_text())
+    assert data["status"] == "sent"
+    (paid / original.name).write_text(json.dumps({**data, "status": "paid"}))  # the same version, marked paid
+    files = [original, copy / original.name, SAMPLES / "02-invoice-nl-nl.json", original, paid / original.name]
+    the_plan = plan(files)
+
+    async def go() -> list[Result]:
+        async with open_transport(settings) as transport:
+            return await run(the_plan, "a@x.test; b@y.test", transport, ledger=ledger, sender=settings.sender,
+                             **FAST)
+
+    results = run_async(go())
+    outline = [(Path(r.source).parent.name, r.document, r.inbox, r.status) for r in results]
+    assert outline == [
+        ("samples", "invoice 2026-0001", "a@x.test", "sent"),
+        ("samples", "invoice 2026-0001", "b@y.test", "sent"),
+        ("copy", "invoice 2026-0001", None, "duplicate"),
+        ("samples", "invoice NL-2026-118", "a@x.test", "sent"),
+        ("samples", "invoice NL-2026-118", "b@y.test", "sent"),
+        ("samples", "invoice 2026-0001", None, "duplicate"),
+        ("paid", "invoice 2026-0001", "a@x.test", "duplicate"),  # same version: the ledger row is this run's
+        ("paid", "invoice 2026-0001", "b@y.test", "duplicate"),
+    ]
+    assert f"as {original}" in results[2].reason
+    assert results[6].message_id == results[0].message_id
+    assert exit_code(results) == 0
+    for inbox in ("a@x.test", "b@y.test"):
+        subjects = sorted(r.message["Subject"] for r in handler.to(inbox))
+        assert len(subjects) == 2 and sum("2026-0001" in s for s in subjects) == 1, subjects
+
+
+def test_the_plan_lists_a_second_copy_as_duplicate_not_refused(home: Path, tmp_path: Path) -> None:
+    """The CLI's plan says what happens to a copy: it goes once, so it is neither refused nor an error."""
+    from tests.email.test_cli import copy_samples, invoke
+
+    docs = copy_samples(tmp_path, "01-invoice-be-be.json")
+    (docs / "copy-of-01.json").write_bytes((docs / "01-invoice-be-be.json").read_bytes())
+    result = invoke("export", str(docs / "01-invoice-be-be.json"), str(docs / "copy-of-01.json"),
+                    "--to", "a@x.test")
+    assert result.exit_code == 0, result.output
+    assert "duplicate" in result.output and "REFUSED" not in result.output
+    assert "0 refused, 1 given twice (sent once)" in " ".join(result.output.split())  # rich wraps at 80 columns

@@ -1,0 +1,216 @@
+"""Review fixes of the ledger: a lost lease is not recorded over, duplicates in flight, concurrent first inserts,
+one Message-ID per set of bytes, older copies of a document."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.ledger.conftest import SmtpServer, fake_render, make_document
+from ublexport.ledger import Ledger
+from ublexport.pipeline import Prepared
+from ublexport.store import DeliveryRow, Store, utcnow
+from ublexport.store.models import AttemptRow
+from ublexport.validate import Report
+
+INBOX = "acme@yukiworks.nl"
+
+
+@dataclass(frozen=True)
+class Out:
+    recipient: str
+    state: str
+    code: int | None
+    message: str
+    attempts: int = 1
+
+
+def prepared(number: str, status: str = "sent", note: str | None = None, xml: bytes | None = None) -> Prepared:
+    doc = make_document("invoice", number, status, note=note)
+    return Prepared(doc, xml if xml is not None else fake_render(doc), Report(doc.label, None, "test"), None, None)
+
+
+def delivery(store: Store, delivery_id: int) -> DeliveryRow:
+    with store.transaction() as session:
+        row = session.get(DeliveryRow, delivery_id)
+        assert row is not None
+        return row
+
+
+def test_an_export_that_lost_its_lease_does_not_record_over_the_new_owner(store: Store) -> None:
+    export = Ledger(store, owner="export:elsewhere:1:a", lease=dt.timedelta(seconds=1))
+    claim = export.claim(prepared("L-1"), INBOX, resend=False)
+    assert isinstance(claim, tuple)
+    delivery_id = claim[0]
+    worker = Ledger(store, owner="worker:elsewhere:2:b")
+    [taken] = worker.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))  # the export's lease ran out
+    assert taken.id == delivery_id
+
+    export.record_many([(delivery_id, Out(INBOX, "transient", 451, "try later"))])
+    row = delivery(store, delivery_id)
+    # the worker's claim stands: not deferred mid-send, its lease not cleared
+    assert (row.state, row.lease_owner, row.attempts) == ("sending", "worker:elsewhere:2:b", 0)
+    assert row.lease_expires_at is not None
+    with store.transaction() as session:
+        [attempt] = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id == delivery_id)).all()
+    assert attempt.owner == "export:elsewhere:1:a"  # logged under the name of who tried, not the new owner's
+    assert "lease lost to worker:elsewhere:2:b" in (attempt.message or "")
+
+    worker.record_outcomes([(taken, Out(INBOX, "sent", 250, "queued"))])
+    row = delivery(store, delivery_id)
+    assert (row.state, row.lease_owner, row.attempts) == ("sent", None, 1)
+
+
+
+def test_a_row_this_ledger_is_sending_is_in_flight_not_claimed_again(store: Store) -> None:
+    from ublexport.ledger import InFlight
+
+    export = Ledger(store, sender="export@dewaele.be")
+    first, again = export.claim_many([(prepared("D-1"), INBOX), (prepared("D-1", status="paid"), INBOX)],
+                                     resend=False)  # the same version twice in one batch
+    assert isinstance(first, tuple)
+    assert again == InFlight(export.owner, first[1])
+    for resend in (False, True):  # a later batch of the same run, even with --resend: still in flight
+        assert export.claim(prepared("D-1"), INBOX, resend=resend) == InFlight(export.owner, first[1])
+    with store.transaction() as session:
+        assert len(session.scalars(select(DeliveryRow)).all()) == 1
+    export.record(first[0], Out(INBOX, "sent", 250, "queued"))
+    assert export.claim(prepared("D-1"), INBOX, resend=False) is None  # recorded: already exported
+
+
+def test_two_exports_at_once_on_postgresql_register_each_company_and_document_once() -> None:
+    """Two exports of the same new documents start at the same moment against a fresh schema: both race to insert
+    the company and the documents. Neither may crash; each (document, inbox) is claimed by exactly one of them."""
+    import threading
+    import uuid
+
+    from sqlalchemy import create_engine, func, text
+
+    from tests.ledger.conftest import PG_BASE
+    from ublexport.ledger import InFlight
+    from ublexport.store import CompanyRow, DocumentRow
+
+    admin = create_engine(PG_BASE)
+    docs = [prepared(f"R-{i:03d}") for i in range(40)]
+    try:
+        for _ in range(4):  # a fresh schema each round: the company's first insert races again
+            schema = f"t_{uuid.uuid4().hex[:12]}"
+            with admin.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+            url = f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+            try:
+                Store.open(url).close()  # the schema's tables, as the first run of `ublexport` creates them
+                barrier = threading.Barrier(2)
+                answers: list[list[object]] = []
+                errors: list[BaseException] = []
+
+                def export(url: str, barrier: threading.Barrier, answers: list[list[object]],
+                           errors: list[BaseException]) -> None:
+                    with Store.open(url) as own:
+                        ledger = Ledger(own, sender="export@dewaele.be")
+                        barrier.wait()
+                        try:
+                            got: list[object] = []
+                            for start in range(0, len(docs), 8):  # in batches, as an export claims
+                                got += ledger.claim_many([(p, INBOX) for p in docs[start:start + 8]], resend=False)
+                            answers.append(got)
+                        except BaseException as exc:  # reported below, with the thread's error
+                            errors.append(exc)
+
+                threads = [threading.Thread(target=export, args=(url, barrier, answers, errors)) for _ in range(2)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=120)
+                assert errors == []
+                assert len(answers) == 2
+                for first, second in zip(*answers, strict=True):  # each claimed once, in flight for the other
+                    assert sorted([type(first).__name__, type(second).__name__]) == ["InFlight", "tuple"]
+                    claim = first if isinstance(first, tuple) else second
+                    other = second if claim is first else first
+                    assert isinstance(other, InFlight) and isinstance(claim, tuple) and other.message_id == claim[1]
+                with Store.open(url) as check, check.transaction() as session:
+                    assert session.scalar(select(func.count()).select_from(CompanyRow)) == 1
+                    assert session.scalar(select(func.count()).select_from(DocumentRow)) == len(docs)
+                    assert session.scalar(select(func.count()).select_from(DeliveryRow)) == len(docs)
+            finally:
+                with admin.begin() as conn:
+                    conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    finally:
+        admin.dispose()
+
+
+def test_other_bytes_for_an_unfinished_row_get_a_new_message_id(store: Store) -> None:
+    ledger = Ledger(store, sender="export@dewaele.be")
+    first = ledger.claim(prepared("M-5", xml=b"<Invoice>peppol</Invoice>"), INBOX, resend=False)
+    assert isinstance(first, tuple)
+    ledger.record(first[0], Out(INBOX, "transient", None, "connection lost during DATA"))  # in doubt: may be there
+    same = ledger.claim(prepared("M-5", xml=b"<Invoice>peppol</Invoice>"), INBOX, resend=False)
+    assert same == first  # the same bytes: a retry under the same Message-ID
+    ledger.record(first[0], Out(INBOX, "transient", None, "connection lost during DATA"))
+    other = ledger.claim(prepared("M-5", xml=b"<Invoice>nlcius</Invoice>"), INBOX, resend=False)
+    assert isinstance(other, tuple) and other[0] == first[0]  # the same document version and inbox: same row
+    assert other[1] != first[1]  # but other bytes: never under the Message-ID the first bytes went out with
+    with store.transaction() as session:
+        tries = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id == first[0])).all()
+    assert {(a.message_id, a.sha256) for a in tries} == {(first[1], delivery_sha(b"<Invoice>peppol</Invoice>"))}
+    row = delivery(store, first[0])
+    assert (row.message_id, row.sha256) == (other[1], delivery_sha(b"<Invoice>nlcius</Invoice>"))
+
+
+def delivery_sha(xml: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(xml).hexdigest()
+
+
+def test_an_older_copy_of_a_document_is_its_earlier_version_not_a_new_one(store: Store) -> None:
+    from ublexport.ledger import Received
+    from ublexport.store import DocumentRow, DocumentVersion
+
+    ledger = Ledger(store, sender="export@dewaele.be")
+    v1, v2 = prepared("O-1"), prepared("O-1", note="price corrected")
+    for p in (v1, v2):
+        claim = ledger.claim(p, INBOX, resend=False)
+        assert isinstance(claim, tuple)
+        ledger.record(claim[0], Out(INBOX, "sent", 250, "queued"))
+
+    assert ledger.claim(v1, INBOX, resend=False) == Received(1, 2)  # the inbox has it; the file is older
+    new_inbox = ledger.claim(v1, "other@kantoor.nl", resend=False)  # an inbox that never got version 1
+    assert isinstance(new_inbox, tuple)
+    with store.transaction() as session:
+        document = session.scalars(select(DocumentRow)).one()
+        assert (document.version, document.content.get("note")) == (2, "price corrected")  # not rolled back
+        assert [v.version for v in session.scalars(select(DocumentVersion))] == [1, 2]  # no version 3
+        assert {(d.inbox, d.version) for d in session.scalars(select(DeliveryRow))} == {
+            (INBOX, 1), (INBOX, 2), ("other@kantoor.nl", 1)}
+
+
+def test_the_worker_counts_expired_deliveries_as_expired_and_exits_4(store: Store, sqlite_url: str,
+                                                                     smtp_server: SmtpServer, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from sqlalchemy import update
+
+    from tests.ledger.conftest import setup_company
+    from ublexport.cli import main
+    from ublexport.outbox import import_documents
+
+    setup_company(store)
+    document = make_document("invoice", "X-1", "sent")
+    [(_, forwarded)] = import_documents(store, [("X-1", document)], renderer=fake_render, by="t")
+    assert not isinstance(forwarded, Exception) and len(forwarded.queued) == 2
+    with store.transaction() as session:  # queued an hour ago: past a retry window of 3.6 s
+        session.execute(update(DeliveryRow).values(created_at=utcnow() - dt.timedelta(hours=1)))
+    smtp_server.handler.refuse = {"dewaele@yukiworks.nl": "451 4.3.0 try later",
+                                  "boekhouding@kantoor.nl": "451 4.3.0 try later"}
+    env = {**smtp_server.env(), "UBLEXPORT_DB": sqlite_url, "UBLEXPORT_HOME": str(tmp_path)}
+    result = CliRunner().invoke(main, ["worker", "--once", "--give-up-after", "0.001", "--json"], env=env)
+    stats = json.loads(result.stdout)
+    assert (stats["sent"], stats["deferred"], stats["expired"], stats["failed"]) == (0, 0, 2, 0)
+    assert {h.state for h in Ledger(store).history()} == {"expired"}
+    assert result.exit_code == 4  # given up on: a delivery failed (README, "Exit codes")
