@@ -22,7 +22,7 @@ from ublexport import render as ub_render
 from ublexport import xsd
 from ublexport.model import Document
 from ublexport.pipeline import PdfMode, Prepared, prepare
-from ublexport.totals import compute
+from ublexport.totals import compute, summarise
 from ublexport.view import build, profile_for
 
 SENDER = "ublexport-bench@example.com"
@@ -123,6 +123,17 @@ def _bare_email(xml: bytes) -> bytes:
     return msg.as_bytes()
 
 
+def _forget_totals(document: Document) -> Document:
+    """The document as if its totals had not been computed yet.
+
+    Since 2026-12-06 (late) the model computes a document's totals while it is validated (it refuses negative
+    credit notes and discounts larger than their lines), and render/prepare reuse them. The rows below were
+    always timed from a validated Document; to keep them comparable with earlier runs, and honest, each timed
+    render, view and prepare computes the totals again."""
+    document.__pydantic_private__["_totals"] = None  # type: ignore[index]
+    return document
+
+
 def run(docs: list[Document], *, pdf_docs: int = 200) -> Section1:
     """Time every stage over `docs`; rows whose module has not landed are reported as such."""
     out = Section1()
@@ -147,10 +158,10 @@ def run(docs: list[Document], *, pdf_docs: int = 200) -> Section1:
         assert not xsd.validate(xsd.parse(x))
 
     def render_xsd(i: int) -> None:
-        assert not xsd.validate(xsd.parse(ub_render.render(docs[i], profile=profiles[i], pdf=None)))
+        assert not xsd.validate(xsd.parse(ub_render.render(_forget_totals(docs[i]), profile=profiles[i], pdf=None)))
 
     def full(i: int) -> Prepared:
-        return prepare(docs[i], profile="peppol", pdf=PdfMode.none)
+        return prepare(_forget_totals(docs[i]), profile="peppol", pdf=PdfMode.none)
 
     indexes = list(range(len(docs)))
     baseline.schemas()
@@ -161,13 +172,15 @@ def run(docs: list[Document], *, pdf_docs: int = 200) -> Section1:
         ("bare_xsd", "baseline: bare lxml parse + XSD (bytes)", baseline.bare_xsd_bytes, xmls, None, None),
         ("bare_xsd_tree", "baseline: XSD on an already parsed tree", baseline.bare_xsd_tree,
          [t.getroot() for t in trees], None, None),
-        ("totals", "  part: totals.compute", compute, docs, None, None),
-        ("view", "  part: view.build (totals included)", lambda i: build(docs[i], profile=profiles[i]), indexes,
+        ("totals", "  part: totals (totals.summarise)", summarise, docs, None, None),
+        ("view", "  part: view.build (totals included)",
+         lambda i: build(_forget_totals(docs[i]), profile=profiles[i]), indexes,
          None, None),
         ("template", "  part: templates only (render_view)", ub_render.render_view, views, "bare_jinja", None),
         ("parse", "  part: xsd.parse (safe parser)", xsd.parse, xmls, None, None),
         ("render", "render (no PDF: pdf=None)",
-         lambda i: ub_render.render(docs[i], profile=profiles[i], pdf=None), indexes, "bare_jinja", None),
+         lambda i: ub_render.render(_forget_totals(docs[i]), profile=profiles[i], pdf=None), indexes, "bare_jinja",
+         None),
         ("xsd", "  part: XSD check of rendered bytes (parse + validate)", xsd_bytes, xmls, "bare_xsd", None),
         ("render_xsd", "render + XSD", render_xsd, indexes, "bare_jinja+bare_xsd", 0.5),
     ]
