@@ -194,3 +194,29 @@ def test_the_plan_lists_a_second_copy_as_duplicate_not_refused(home: Path, tmp_p
     assert result.exit_code == 0, result.output
     assert "duplicate" in result.output and "REFUSED" not in result.output
     assert "0 refused, 1 given twice (sent once)" in " ".join(result.output.split())  # rich wraps at 80 columns
+
+
+@pytest.mark.parametrize("keep", [0, 256])  # 0: every going document is dropped from memory and read back
+def test_the_plan_finds_copies_by_content_among_documents_of_the_same_number(tmp_path: Path, keep: int) -> None:
+    """Only documents whose key (kind, number) came before are fingerprinted; a copy is still found, wherever the
+    first one is kept, and an edited file of the same number is not a copy."""
+    import json
+    import shutil
+
+    original = SAMPLES / "01-invoice-be-be.json"
+    shutil.copy(SAMPLES / "company.json", tmp_path / "company.json")
+    data = json.loads(original.read_text(encoding="utf-8"))
+    names = ["a.json", "b-edited.json", "c-copy.json", "d-copy.json", "e-other.json"]
+    (tmp_path / names[0]).write_text(json.dumps(data), encoding="utf-8")
+    (tmp_path / names[1]).write_text(json.dumps({**data, "note": "edited"}), encoding="utf-8")
+    (tmp_path / names[2]).write_text(json.dumps(data, indent=2), encoding="utf-8")  # other bytes, same content
+    (tmp_path / names[3]).write_text(json.dumps(data), encoding="utf-8")
+    (tmp_path / names[4]).write_text(json.dumps({**data, "number": "2026-0999"}), encoding="utf-8")
+    made = plan([tmp_path / n for n in names], keep=keep)
+    decisions = {Path(i.source).name: (i.state, i.refusal, i.reason) for i in made.items}
+    assert decisions["a.json"][0] == decisions["b-edited.json"][0] == decisions["e-other.json"][0] == "go"
+    for copy in ("c-copy.json", "d-copy.json"):
+        state, refusal, reason = decisions[copy]
+        assert (state, refusal) == ("refused", "duplicate") and reason.endswith(
+            f"as {tmp_path / 'a.json'}: sent once, from there")
+    assert made.going_count == 3
