@@ -218,11 +218,18 @@ class HistoryEntry:
 
 
 def due_query(now: dt.datetime, limit: int, *, lock: bool = True) -> Select[Any]:
-    """Rows that may be sent now: queued/deferred and due, or `sending` with an expired lease (a dead worker)."""
+    """Rows that may be sent now: queued/deferred and due, or `sending` with an expired lease (a dead worker).
+
+    What the auto-export rule queued waits while the accountant has switched the rule off: "off" means nothing more
+    is forwarded, not only that nothing new is queued. Those rows stay queued (nothing is deleted) and go when the
+    rule is on again. A row in doubt (`sending`, its worker dead) is finished either way, under its Message-ID:
+    it may have arrived already. Manual exports and resends are someone's explicit request and always go."""
+    auto_on = select(CompanyRow.id).where(CompanyRow.auto_export.is_(True))
     query = (
         select(DeliveryRow.id)
         .where(or_(and_(DeliveryRow.state.in_([S.queued.value, S.deferred.value]),
-                        DeliveryRow.next_attempt_at <= now),
+                        DeliveryRow.next_attempt_at <= now,
+                        or_(DeliveryRow.origin != "auto", DeliveryRow.company_id.in_(auto_on))),
                    and_(DeliveryRow.state == S.sending.value, DeliveryRow.lease_expires_at <= now)))
         .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
         .limit(limit)

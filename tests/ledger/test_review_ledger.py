@@ -214,3 +214,33 @@ def test_the_worker_counts_expired_deliveries_as_expired_and_exits_4(store: Stor
     assert (stats["sent"], stats["deferred"], stats["expired"], stats["failed"]) == (0, 0, 2, 0)
     assert {h.state for h in Ledger(store).history()} == {"expired"}
     assert result.exit_code == 4  # given up on: a delivery failed (README, "Exit codes")
+
+
+def test_what_the_rule_queued_waits_while_auto_export_is_off(store: Store) -> None:
+    """'Off' stops forwarding, also of what the rule queued before: those rows wait, queued (nothing deleted), and
+    go when it is on again; a resend, someone's explicit request, goes meanwhile."""
+    from tests.ledger.conftest import setup_company
+    from ublexport.outbox import import_documents
+    from ublexport.store import catalog
+    from ublexport.store.models import CompanyRow
+
+    company_id = setup_company(store, inboxes=INBOX)
+    [(_, result)] = import_documents(store, [("x", make_document("invoice", "OFF-1", "sent"))],
+                                     renderer=fake_render, by="t")
+    assert not isinstance(result, Exception), result
+    [queued] = result.queued
+
+    def switch(on: bool) -> None:
+        with store.transaction() as session:
+            row = session.get(CompanyRow, company_id)
+            assert row is not None
+            catalog.change_rule(session, row, by="accountant", field="auto_export", auto_export=on)
+
+    worker = Ledger(store, owner="worker:here:1:a")
+    switch(False)
+    assert worker.claim_due(10) == []
+    assert delivery(store, queued).state == "queued"  # waiting, not dropped
+    [again] = worker.resend(queued)  # explicit: goes even while the rule is off
+    assert [c.id for c in worker.claim_due(10)] == [again]
+    switch(True)
+    assert [c.id for c in worker.claim_due(10)] == [queued]
