@@ -251,3 +251,25 @@ def seed_sent_documents(store: Store, company_id: int, count: int, *, prefix: st
         for r in rows:
             queue_rows(session, r, _recipients(company_row, r), sender=sender, origin="auto", by="test",
                        sha256=hashlib.sha256(payloads[r.id]).hexdigest(), now=now)
+
+
+def run_cli(env: dict[str, str], *args: str, code: int = 0) -> Any:
+    """Run `ublexport ARGS` in-process with ENV, asserting its exit code (the output is in the message if not)."""
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+@dataclass(frozen=True)
+class Out:
+    """An SMTP outcome as the ledger records it (ublexport.deliver.Outcome's fields)."""
+
+    recipient: str
+    state: str
+    code: int | None
+    message: str
+    attempts: int = 1

@@ -8,13 +8,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from tests.ledger.conftest import fake_render, make_document, setup_company
+from tests.ledger.conftest import Out, fake_render, make_document, setup_company
 from ublexport.ledger import Backoff, InFlight, Ledger, due_query, mark_claimed
 from ublexport.outbox import import_documents
 from ublexport.pipeline import Prepared
@@ -22,15 +21,6 @@ from ublexport.recipients import parse_recipients
 from ublexport.store import DeliveryRow, Store, utcnow
 from ublexport.store.models import AttemptRow
 from ublexport.validate import Report
-
-
-@dataclass(frozen=True)
-class Out:
-    recipient: str
-    state: str
-    code: int | None
-    message: str
-    attempts: int = 1
 
 
 def queue(store: Store, count: int, prefix: str = "Q") -> None:

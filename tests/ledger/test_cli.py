@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from tests.ledger.conftest import SAMPLES, SmtpServer
-from ublexport.cli import main
+from tests.ledger.conftest import run_cli as run
 
 COMMANDS = [["company"], ["company", "add"], ["company", "list"], ["company", "show"], ["company", "set-inbox"],
             ["company", "auto-export"], ["documents"], ["documents", "import"], ["documents", "list"],
             ["documents", "mark-sent"], ["worker"], ["history"], ["resend"]]
-
-
-def run(env: dict[str, str], *args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result
 
 
 @pytest.fixture

@@ -10,19 +10,11 @@ import time
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from tests.ledger.conftest import SmtpServer, make_document
-from ublexport.cli import main
-
-
-def run(env: dict[str, str], *args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result
+from tests.ledger.conftest import run_cli as run
 
 
 @pytest.fixture

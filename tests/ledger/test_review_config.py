@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from click.testing import CliRunner
 
 from tests.ledger.conftest import SAMPLES, SmtpServer, make_document, setup_company
+from tests.ledger.conftest import run_cli as run
 from ublexport.cli import main
 from ublexport.store import Store
-
-
-def run(env: dict[str, str], *args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result
 
 
 def write_config(path: Path, server: SmtpServer, db: Path) -> Path:

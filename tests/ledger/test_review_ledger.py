@@ -4,12 +4,11 @@ one Message-ID per set of bytes, older copies of a document."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.ledger.conftest import SmtpServer, fake_render, make_document
+from tests.ledger.conftest import Out, SmtpServer, fake_render, make_document
 from ublexport.ledger import Ledger
 from ublexport.pipeline import Prepared
 from ublexport.store import DeliveryRow, Store, utcnow
@@ -17,15 +16,6 @@ from ublexport.store.models import AttemptRow
 from ublexport.validate import Report
 
 INBOX = "acme@yukiworks.nl"
-
-
-@dataclass(frozen=True)
-class Out:
-    recipient: str
-    state: str
-    code: int | None
-    message: str
-    attempts: int = 1
 
 
 def prepared(number: str, status: str = "sent", note: str | None = None, xml: bytes | None = None) -> Prepared:
