@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ledger.conftest import SmtpServer, make_document
+from tests.ledger.conftest import SAMPLES, SmtpServer, make_document
 from tests.ledger.conftest import run_cli as run
 
 
@@ -142,3 +142,24 @@ def test_documents_list_counts_the_current_versions_deliveries(env: dict[str, st
     row = next(line for line in table.splitlines() if "R-0001" in line)
     cells = [c.strip() for c in row.split("│")]
     assert cells[8] == "" and cells[9] == "v1: 2 sent"
+
+
+def test_a_changed_company_file_keeps_the_old_identity_in_the_history(env: dict[str, str], tmp_path: Path) -> None:
+    """Registering a company again with a new name or address updates it, and the history shows what it was."""
+    company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    path = tmp_path / "company.json"
+    path.write_text(json.dumps(company), encoding="utf-8")
+    run(env, "company", "add", str(path))
+    moved = {**company, "name": company["name"] + " (verhuisd)"}
+    moved["address"] = {**company["address"], "street": "Nieuwe Markt 1"}
+    path.write_text(json.dumps(moved), encoding="utf-8")
+    run(env, "company", "add", str(path))
+    shown = json.loads(run(env, "company", "show", "1", "--json").stdout)
+    [change] = [c for c in shown["rule_history"] if c["change"] == "identity"]
+    assert change["before"]["name"] == company["name"] and change["after"]["name"] == moved["name"]
+    assert change["before"]["address"]["street"] != "Nieuwe Markt 1"
+    table = run(env, "company", "show", "1").stdout
+    assert "identity" in table and "changed: address, name" in table
+    run(env, "company", "add", str(path))  # the same file again: nothing changed, no new history row
+    again = json.loads(run(env, "company", "show", "1", "--json").stdout)
+    assert len(again["rule_history"]) == len(shown["rule_history"])

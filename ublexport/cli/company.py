@@ -175,7 +175,17 @@ def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) 
             ("rule changed", f"{data['rule_changed_at'] or ''} by {data['rule_changed_by'] or ''}")]
     print_table(f"Company {company_id}", ["field", "value"], rows)
     print_table("Rule history", ["at", "by", "change", "now"],
-                [(c["at"], c["by"], c["change"], _summary(c["after"])) for c in changes])
+                [(c["at"], c["by"], c["change"],
+                  _changed(c["before"], c["after"]) if c["change"] == "identity" else _summary(c["after"]))
+                 for c in changes])
+
+
+def _changed(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """An identity change in one line: which fields of the company file changed (the JSON has both versions)."""
+    before, after = before or {}, after or {}
+    keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    name = f"name now {after.get('name')}; " if "name" in keys else ""
+    return f"{name}changed: {', '.join(keys)}"
 
 
 def _summary(rule: dict[str, Any] | None) -> str:

@@ -52,7 +52,8 @@ def get_company(session: Session, company_id: int) -> CompanyRow:
 
 
 def register_company(session: Session, company: Company, *, by: str) -> tuple[CompanyRow, bool]:
-    """(row, created). A company already known by one of its numbers gets its identity updated, rule untouched."""
+    """(row, created). A company already known by one of its numbers gets its identity updated (the old one kept in
+    the rule history, field "identity"), its rule untouched."""
     row = find_company(session, company)
     identity = company.model_dump(mode="json")
     ids = _identifiers(company)
@@ -66,6 +67,9 @@ def register_company(session: Session, company: Company, *, by: str) -> tuple[Co
                                after={"auto_export": False}))
         return row, True
     if row.identity != identity:
+        # the history keeps what the company was called and where it was before: nothing is overwritten unseen
+        session.add(RuleChange(company_id=row.id, at=now, by=by, field="identity", before=row.identity,
+                               after=identity))
         row.identity, row.name, row.updated_at = identity, company.name, now
         for key, value in ids.items():
             if value:
