@@ -179,6 +179,7 @@ class Claimed:
     attempts: int
     created_at: dt.datetime
     origin: str
+    pdf_sha256: str | None = None  # the file sent beside the XML (`--pdf attach`)
 
 
 @dataclass
@@ -320,12 +321,12 @@ def queue_rows(session: Session, document: DocumentRow, recipients: Iterable[Rec
 
 def delivery_values(document_id: int, company_id: int, version: int, recipient: Recipient, *, sender: str,
                     origin: str, by: str, sha256: str | None, now: dt.datetime,
-                    failure: str | None = None) -> dict[str, Any]:
+                    failure: str | None = None, pdf_sha256: str | None = None) -> dict[str, Any]:
     """The columns of a new original delivery row (resend_seq 0) with a freshly minted Message-ID."""
     return {
         "document_id": document_id, "company_id": company_id, "version": version,
         "inbox": recipient_key(recipient), "recipient": recipient.header(), "resend_seq": 0, "resend_of": None,
-        "origin": origin, "message_id": new_message_id(sender), "sha256": sha256,
+        "origin": origin, "message_id": new_message_id(sender), "sha256": sha256, "pdf_sha256": pdf_sha256,
         "state": S.failed.value if failure else S.queued.value, "attempts": 0,
         "next_attempt_at": None if failure else now, "lease_owner": None, "lease_expires_at": None,
         "last_code": None, "last_message": failure, "created_by": by, "created_at": now, "updated_at": now,
@@ -419,10 +420,13 @@ class Ledger:
         with self.store.transaction() as session:
             documents = self._documents(session, [prepared for prepared, _ in parsed], now=now)
             hashes = store_payloads(session, [prepared.xml for prepared, _ in parsed], now=now)
+            pdfs = [prepared.pdf for prepared, _ in parsed]  # `--pdf attach`: kept so that a retry sends it too
+            stored = iter(store_payloads(session, [p for p in pdfs if p is not None], now=now))
+            pdf_hashes = [None if p is None else next(stored) for p in pdfs]
             values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
-                                      origin="export", by=self.by, sha256=sha, now=now)
-                      for (_, recipient), (document_id, version, company_id), sha
-                      in zip(parsed, documents, hashes, strict=True)]
+                                      origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)
+                      for (_, recipient), (document_id, version, company_id), sha, pdf_sha
+                      in zip(parsed, documents, hashes, pdf_hashes, strict=True)]
             insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"],
                           returning=False)  # the rows are read back below, new or not
             # plain rows, not ORM objects: a batch of 64 documents loaded and flushed 64 DeliveryRows
@@ -430,14 +434,15 @@ class Ledger:
             rows: dict[tuple[int, int, str], list[Any]] = {}
             for row in session.execute(
                     select(t.id, t.document_id, t.company_id, t.version, t.inbox, t.resend_seq, t.resend_of,
-                           t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256)
+                           t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256, t.pdf_sha256)
                     .where(t.document_id.in_({d[0] for d in documents}))
                     .order_by(t.resend_seq).with_for_update()):
                 rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
             out: list[Claim] = []
             leases: list[dict[str, Any]] = []
             taken: dict[tuple[int, int, str], str] = {}  # claimed earlier in this batch: its Message-ID
-            for (_, recipient), (document_id, version, _), sha in zip(parsed, documents, hashes, strict=True):
+            for (_, recipient), (document_id, version, _), sha, pdf_sha in zip(parsed, documents, hashes, pdf_hashes,
+                                                                               strict=True):
                 key = (document_id, version, recipient_key(recipient))
                 found = rows[key]
                 original = found[0]
@@ -460,20 +465,21 @@ class Ledger:
                 else:
                     target = original
                 message_id = target.message_id
-                if target.sha256 is not None and target.sha256 != sha:
+                if target.sha256 is not None and (target.sha256, target.pdf_sha256) != (sha, pdf_sha):
                     # other bytes than this row was queued or tried with (another --profile or --pdf, a new
                     # renderer): a new Message-ID, so that one Message-ID always means one set of bytes. Under the
                     # old one the first bytes may have arrived, and Yuki would drop these as its duplicate. The
                     # tries already made keep the old Message-ID and hash in the attempt log.
                     message_id = new_message_id(self.sender)
-                leases.append({"b_id": target.id, "b_sha": sha, "b_mid": message_id})
+                leases.append({"b_id": target.id, "b_sha": sha, "b_pdf": pdf_sha, "b_mid": message_id})
                 taken[key] = message_id
                 out.append((target.id, message_id))
             if leases:
                 session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"))
                                 .values(state=S.sending.value, lease_owner=self.owner,
                                         lease_expires_at=now + self.lease, sha256=bindparam("b_sha"),
-                                        message_id=bindparam("b_mid"), updated_at=now), leases)
+                                        pdf_sha256=bindparam("b_pdf"), message_id=bindparam("b_mid"),
+                                        updated_at=now), leases)
             received = [n for n, claim in enumerate(out) if claim is None]
             if received:  # say so when what the inbox has is an older copy than the latest version
                 d = _DOCUMENTS.c
@@ -639,9 +645,10 @@ class Ledger:
         return recovered
 
     def load(self, claimed: Sequence[Claimed]) -> tuple[dict[tuple[int, int], dict[str, Any]], dict[str, bytes]]:
-        """The document content (per document and version) and the XML (per sha256) for a claimed batch."""
+        """The document content (per document and version) and the XML, and the file sent beside it, per sha256
+        for a claimed batch."""
         keys = {(c.document_id, c.version) for c in claimed}
-        hashes = {c.sha256 for c in claimed if c.sha256}
+        hashes = {h for c in claimed for h in (c.sha256, c.pdf_sha256) if h}
         with self.store.transaction() as session:
             contents: dict[tuple[int, int], dict[str, Any]] = {}
             if keys:
@@ -655,11 +662,12 @@ class Ledger:
     # --- resend and history -----------------------------------------------------------------------------------
 
     def _new_resend(self, session: Session, first: Any, recipient: Recipient, *, seq: int,
-                    sha256: str | None, origin: str, now: dt.datetime) -> DeliveryRow:
+                    sha256: str | None, origin: str, now: dt.datetime, pdf_sha256: str | None = None) -> DeliveryRow:
         row = DeliveryRow(document_id=first.document_id, company_id=first.company_id, version=first.version,
                           inbox=recipient_key(recipient), recipient=recipient.header(), resend_seq=seq,
                           resend_of=first.resend_of or first.id, origin=origin,
-                          message_id=new_message_id(self.sender), sha256=sha256, state=S.queued.value, attempts=0,
+                          message_id=new_message_id(self.sender), sha256=sha256, pdf_sha256=pdf_sha256,
+                          state=S.queued.value, attempts=0,
                           next_attempt_at=now, created_by=self.by, created_at=now, updated_at=now)
         session.add(row)
         session.flush()
@@ -689,7 +697,7 @@ class Ledger:
                     DeliveryRow.document_id == base.document_id, DeliveryRow.version == base.version,
                     DeliveryRow.inbox == key).order_by(DeliveryRow.resend_seq)).first() or base
                 row = self._new_resend(session, first, recipient, seq=(seq if seq is not None else 0) + 1,
-                                       sha256=base.sha256, origin="resend", now=now)
+                                       sha256=base.sha256, pdf_sha256=base.pdf_sha256, origin="resend", now=now)
                 new_ids.append(row.id)
             return new_ids
 

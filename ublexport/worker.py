@@ -81,7 +81,7 @@ class Worker:
     # --- one message ------------------------------------------------------------------------------------------
 
     def _compose(self, claimed: Claimed, recipient: Recipient, content: dict[str, Any] | None,
-                 xml: bytes | None) -> Any:
+                 xml: bytes | None, beside: bytes | None = None) -> Any:
         from ublexport.compose import compose
         from ublexport.model import Document
         from ublexport.pipeline import Prepared
@@ -89,16 +89,20 @@ class Worker:
 
         if xml is None or content is None:
             raise LookupError("the stored UBL or document content is missing")
+        if claimed.pdf_sha256 and beside is None:
+            raise LookupError("the stored file to send beside the UBL (--pdf attach) is missing")
         key = (claimed.document_id, claimed.version)
         document = self._documents.get(key)
         if document is None:  # one validation per document version, not per inbox
             document = self._documents[key] = Document.model_validate(content)
         # totals=None: compose reads the amount from the XML itself, which is exactly what leaves
-        prepared = Prepared(document, xml, Report(document.label, None, "stored"), None, None)
+        # BESIDE: the file an export with `--pdf attach` sent next to the XML; a retry sends the same
+        prepared = Prepared(document, xml, Report(document.label, None, "stored"), None, beside)
         return compose(prepared, recipient, sender=self.sender, message_id=claimed.message_id,
                        reply_to=self.reply_to)
 
-    async def _send_one(self, claimed: Claimed, content: dict[str, Any] | None, xml: bytes | None) -> Outcome:
+    async def _send_one(self, claimed: Claimed, content: dict[str, Any] | None, xml: bytes | None,
+                        beside: bytes | None = None) -> Outcome:
         from ublexport.errors import UblexportError
         from ublexport.recipients import parse_recipients
 
@@ -107,7 +111,7 @@ class Worker:
             recipient = self._recipients[claimed.recipient] = parse_recipients(claimed.recipient)[0]
         address = recipient.address
         try:
-            message = self._compose(claimed, recipient, content, xml)
+            message = self._compose(claimed, recipient, content, xml, beside)
         except (UblexportError, LookupError, ValueError) as exc:
             return _outcome(address, "permanent", None, f"cannot compose the message: {exc}")
         return await self.transport.send(message, address)
@@ -142,7 +146,7 @@ class Worker:
                     return
                 try:
                     outcome = await self._send_one(c, contents.get((c.document_id, c.version)),
-                                                   payloads.get(c.sha256 or ""))
+                                                   payloads.get(c.sha256 or ""), payloads.get(c.pdf_sha256 or ""))
                 except TransportError as exc:  # misconfigured: every send would fail alike
                     fatal.append(exc)
                     untried.append(c.id)

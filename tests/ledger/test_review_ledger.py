@@ -234,3 +234,55 @@ def test_what_the_rule_queued_waits_while_auto_export_is_off(store: Store) -> No
     assert [c.id for c in worker.claim_due(10)] == [again]
     switch(True)
     assert [c.id for c in worker.claim_due(10)] == [queued]
+
+
+def test_a_retry_of_an_attach_export_sends_the_pdf_beside_the_xml_again(tmp_path: Path,
+                                                                         smtp_server: SmtpServer) -> None:
+    """`--pdf attach` puts the PDF beside the XML; when the worker retries what the export could not deliver, the
+    e-mail carries the same two files, not the XML alone."""
+    import email
+    from email import policy
+
+    from sqlalchemy import update
+
+    from tests.ledger.conftest import SAMPLES, run_cli
+
+    db = tmp_path / "l.db"
+    env = {**smtp_server.env(), "UBLEXPORT_DB": f"sqlite:///{db}", "UBLEXPORT_HOME": str(tmp_path / "home")}
+    smtp_server.handler.refuse[INBOX] = "451 4.3.0 try again later"
+    run_cli(env, "export", str(SAMPLES / "01-invoice-be-be.json"), "--to", INBOX, "--pdf", "attach",
+            "--attempts", "1", code=4)
+    assert smtp_server.received == []
+    smtp_server.handler.refuse.clear()
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        with store.transaction() as session:  # the retry is due now rather than in five minutes
+            session.execute(update(DeliveryRow).values(next_attempt_at=utcnow()))
+    finally:
+        store.close()
+    run_cli(env, "worker", "--once")
+    [got] = smtp_server.received
+    message = email.message_from_bytes(got.data, policy=policy.default)
+    assert sorted(str(part.get_filename()) for part in message.iter_attachments()) == [
+        "2026-0001.pdf", "2026-0001.xml"]
+
+
+def test_a_database_of_schema_2_gets_the_pdf_column(tmp_path: Path) -> None:
+    """Migration 3 adds deliveries.pdf_sha256 to a ledger created by an earlier version, in place."""
+    from sqlalchemy import create_engine, inspect, text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    Store.open(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:  # make it what schema 2 created
+        conn.execute(text("ALTER TABLE deliveries DROP COLUMN pdf_sha256"))
+        conn.execute(text("DELETE FROM schema_version WHERE version = 3"))
+    engine.dispose()
+    store = Store.open(url)
+    try:
+        with store.transaction() as session:
+            assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == 3
+            columns = {c["name"] for c in inspect(session.connection()).get_columns("deliveries")}
+        assert "pdf_sha256" in columns
+    finally:
+        store.close()

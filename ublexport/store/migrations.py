@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, text
+from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select, text
 
 from ublexport.errors import UblexportError
 from ublexport.store.models import NO_DELETE_TABLES, Base, SchemaVersion, utcnow
@@ -50,9 +50,16 @@ def _refuse_delete(conn: Connection) -> None:
                               f"BEGIN SELECT RAISE(ABORT, 'ublexport never deletes from {table}'); END"))
 
 
+def _add_pdf_sha256(conn: Connection) -> None:
+    """deliveries.pdf_sha256 (the file of `--pdf attach`); a database created by step 1 of this version has it."""
+    if "pdf_sha256" not in {c["name"] for c in inspect(conn).get_columns("deliveries")}:
+        conn.execute(text("ALTER TABLE deliveries ADD COLUMN pdf_sha256 VARCHAR(64)"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "companies, documents, deliveries, attempts", _create_tables),
     Migration(2, "refuse DELETE on every table", _refuse_delete),
+    Migration(3, "deliveries.pdf_sha256: the file sent beside the XML, for retries", _add_pdf_sha256),
 )
 LATEST = MIGRATIONS[-1].version
 

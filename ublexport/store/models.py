@@ -185,7 +185,8 @@ class StatusChange(Base):
 
 
 class Payload(Base):
-    """The exact UBL bytes that leave, content-addressed: every inbox and every retry sends these bytes."""
+    """The exact bytes that leave, content-addressed: the UBL (and a file sent beside it); every inbox and every
+    retry sends these bytes."""
 
     __tablename__ = "payloads"
 
@@ -216,6 +217,9 @@ class DeliveryRow(Base):
     origin: Mapped[str] = mapped_column(String(20))  # auto, export, resend
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     sha256: Mapped[str | None] = mapped_column(ForeignKey("payloads.sha256"))
+    # the file sent beside the XML (`--pdf attach`), a payload too: a retry by the worker sends it again. No foreign
+    # key: a column added to an existing database (migration 3) cannot get one on SQLite
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None]
