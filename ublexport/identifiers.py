@@ -72,14 +72,15 @@ def bic(value: str) -> str:
         raise _explain(exc, f"BIC {value!r}", "GKCCBEBB") from None
 
 
-_OGM = re.compile(r"[0-9]{3}/[0-9]{4}/[0-9]{5}|[0-9]{12}")
+_OGM = re.compile(r"[0-9]{3}/[0-9]{4}/[0-9]{5}")
 
 
 def structured_reference(value: str) -> str:
     """A Belgian structured communication (+++123/4567/89012+++) is checked (mod 97) and kept in its printed
-    form; any other free payment reference is kept as given."""
+    form; any other free payment reference is kept as given. Twelve bare digits are not taken for one: a Dutch
+    betalingskenmerk or a customer number looks the same, and rewriting what was given would change the stored
+    document's version (and send it again)."""
     text = value.strip()
-    # 12 digits typed without the +++ and slashes are a structured communication too: check them
     if text.startswith(("+++", "***")) or _OGM.fullmatch(text):
         try:
             digits = str(ogm_vcs.validate(text))
@@ -92,9 +93,11 @@ def structured_reference(value: str) -> str:
 @lru_cache(maxsize=4096)
 def email_address(value: str) -> str:
     """An e-mail address becomes a private person's Peppol address (scheme EM): check its syntax (no DNS look-up,
-    the same check as the recipients'); memoised, as email_validator is not free."""
+    the same check as the recipients'); memoised, as email_validator is not free. Kept as written: normalising it
+    would change the stored document's version, and every document of the company would be sent again."""
     try:
-        return str(email_validator.validate_email(value, check_deliverability=False, test_environment=True).normalized)
+        email_validator.validate_email(value, check_deliverability=False, test_environment=True)
+        return value
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"e-mail address {value!r} is not valid ({exc}); expected something like "
                          "name@example.be") from None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+from collections.abc import Mapping
+from contextvars import ContextVar
 from decimal import Decimal, DecimalException
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -44,6 +46,28 @@ _LIMIT = 10**MAX_INTEGER_DIGITS
 # Plain digits only: an exponent ("1e999999") or a thousands separator is a typo or an attack, not an amount.
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
+_READING_STORED: ContextVar[bool] = ContextVar("ublexport_reading_stored", default=False)
+"""True while a document the store already holds is validated again (see `stored_document`)."""
+
+
+def _input_rules() -> bool:
+    """Whether the rules for new input apply: not to a document read back from the store. Those rules grew over
+    time (plain-digit numbers, due dates, VAT in euro...); a document stored and queued under an earlier version
+    must still be delivered, not fail in the worker on a rule it was never checked against."""
+    return not _READING_STORED.get()
+
+
+def stored_document(content: dict[str, Any] | str) -> Document:
+    """A document from the store (its JSON content, as Record and DocumentVersion keep it), validated for its
+    structure and types, without the input rules added since it was stored (its UBL passed every check then)."""
+    token = _READING_STORED.set(True)
+    try:
+        if isinstance(content, str):
+            return Document.model_validate_json(content)
+        return Document.model_validate(content)
+    finally:
+        _READING_STORED.reset(token)
+
 
 def _refuse_float(value: Any) -> Any:
     if isinstance(value, float):
@@ -53,6 +77,8 @@ def _refuse_float(value: Any) -> Any:
         )
     if isinstance(value, bool):
         raise ValueError("a yes/no value is not a number")
+    if not _input_rules():
+        return value
     # The bounds are checked here, on the text, in the one Python call a number costs anyway.
     if isinstance(value, str):
         value = value.strip()
@@ -149,7 +175,11 @@ KvkNumber = Annotated[str, AfterValidator(identifiers.kvk_number)]
 Iban = Annotated[str, AfterValidator(identifiers.iban)]
 Bic = Annotated[str, AfterValidator(identifiers.bic)]
 PaymentReference = Annotated[Line1, AfterValidator(identifiers.structured_reference)]
-Email = Annotated[Line1, AfterValidator(identifiers.email_address)]
+def _email(value: str) -> str:
+    return identifiers.email_address(value) if _input_rules() else value
+
+
+Email = Annotated[Line1, AfterValidator(_email)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. BE, NL")]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")]
 
@@ -196,17 +226,7 @@ class Company(Closed):
             raise ValueError("a company needs a VAT number, a Belgian enterprise number or a KvK number")
         if self.address.country == "NL" and not self.kvk_number:
             raise ValueError("a Dutch company needs its KvK number (kvk_number), required by NL-R-003")
-        _same_belgian_company(self.vat_number, self.enterprise_number)
         return self
-
-
-def _same_belgian_company(vat: str | None, enterprise: str | None) -> None:
-    """A Belgian VAT number is BE + the enterprise number: two different numbers name two companies, and the
-    UBL would identify the party by one and tax it under the other."""
-    expected = identifiers.enterprise_number_from_vat(vat) if vat else None
-    if expected is not None and enterprise is not None and expected != enterprise:
-        raise ValueError(f"vat_number {vat} and enterprise_number {enterprise} name different companies (a Belgian "
-                         f"VAT number is BE + the enterprise number, here {expected}); copy both from the KBO/BCE")
 
 
 class Party(Closed):
@@ -233,7 +253,6 @@ class Party(Closed):
     def _named(self) -> Party:
         if not self.organisation_name and not self.last_name:
             raise ValueError("a party needs an organisation_name, or a last_name for a person")
-        _same_belgian_company(self.vat_number, self.enterprise_number)
         return self
 
     @property
@@ -339,6 +358,8 @@ class Line(VatMixin):
     @model_validator(mode="after")
     def _bounded_amount(self) -> Line:
         """Each factor is bounded; their product must be too, or the line amount is not an amount."""
+        if not _input_rules():
+            return self
         gross = self.quantity * self.unit_price  # magnitude only: the exact product is taken in totals.py
         if gross and gross.adjusted() >= MAX_INTEGER_DIGITS:
             raise ValueError(f"quantity x unit_price is {gross:.3E}: a line amount has at most {MAX_INTEGER_DIGITS} "
@@ -394,7 +415,7 @@ reason."""
 
 
 def _supported_means(value: str) -> str:
-    if value not in PAYMENT_MEANS:
+    if value not in PAYMENT_MEANS and _input_rules():
         why = (" is direct debit, which needs a mandate reference (PEPPOL-EN16931-R061) that ublexport cannot carry;"
                if value in ("49", "59") else " is not a payment means ublexport can carry;")
         supported = ", ".join(f"{code} ({name})" for code, name in PAYMENT_MEANS.items())
@@ -505,8 +526,13 @@ class Document(Closed):
         if self.due_date is not None and self.due_date < self.issue_date:
             raise ValueError("due_date is before issue_date")
         self._vat_parties()
-        self._currencies()
-        self._amounts()
+        # What may leave is held to the rules of a correct booking; a draft, a cancelled document or a quote never
+        # leaves (the policy says why), and a stored document was checked when it was stored.
+        leaves = (_input_rules() and kind != DocumentKind.quote
+                  and self.status not in (Status.draft, Status.cancelled))
+        if leaves:
+            self._currencies()
+        self._amounts(check=leaves)
         return self
 
     def _currencies(self) -> None:
@@ -518,30 +544,39 @@ class Document(Closed):
             return
         who = f"a {'Belgian' if seller == 'BE' else 'Dutch'} {'supplier' if expense else 'seller'}"
         if self.tax_currency is not None and self.tax_currency != "EUR":
-            raise ValueError(f"tax_currency {self.tax_currency}: {who} states the VAT in euro (Art. 230 VAT "
-                             "Directive); write \"tax_currency\": \"EUR\" with the euro rate in tax_exchange_rate")
+            remedy = ("this document is in euro already: leave tax_currency and tax_exchange_rate out"
+                      if self.currency == "EUR" else
+                      "write \"tax_currency\": \"EUR\" with the euro rate in tax_exchange_rate")
+            raise ValueError(f"tax_currency {self.tax_currency}: {who} accounts for VAT in euro (Art. 230 VAT "
+                             f"Directive); {remedy}")
         if self.currency != "EUR" and self.tax_currency is None:
             raise ValueError(f"currency {self.currency}: {who} must also state the VAT in euro (Art. 230 VAT "
                              f"Directive); add \"tax_currency\": \"EUR\" and \"tax_exchange_rate\" (euro per 1 "
                              f"{self.currency})")
 
-    def _amounts(self) -> None:
-        """Refuse, before anything renders, amounts that would make a valid-looking but wrong booking."""
+    def _amounts(self, *, check: bool) -> None:
+        """The totals, computed once (render and the PDF reuse them); with CHECK, refuse before anything renders
+        amounts that would make a valid-looking but wrong booking."""
         from ublexport import totals  # totals.py imports this module
 
         try:
             computed = totals.summarise(self)
-        except DecimalException:  # the inputs are bounded; a last guard, so that no traceback reaches a user
+        except (DecimalException, InputError) as exc:
+            if not check:  # a draft, a quote, a stored document: the totals are computed when they are needed
+                return
+            if isinstance(exc, InputError):
+                raise ValueError(str(exc)) from None
+            # the inputs are bounded; a last guard, so that no traceback reaches a user
             raise ValueError("the amounts are too large to compute; check quantities and prices") from None
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
         self._totals = computed
+        if not check:
+            return
         kind = self.kind
-        line_keys = {line.vat_key for line in self.lines}
+        # A discount at a rate no line (or charge) has takes off VAT that was never charged (a negative VAT
+        # breakdown); a charge at its own rate is legitimate (shipping at 21 % on goods at 6 %).
+        taxed = {line.vat_key for line in self.lines} | {ac.vat_key for ac in self.allowances_charges if ac.charge}
         for i, ac in enumerate(self.allowances_charges):
-            # A discount at a rate no line has takes off VAT that was never charged (a negative VAT breakdown);
-            # a charge at its own rate is legitimate (shipping at 21 % on goods at 6 %).
-            if not ac.charge and ac.vat_key not in line_keys:
+            if not ac.charge and ac.vat_key not in taxed:
                 raise ValueError(f"allowances_charges[{i}]: a discount at VAT {_vat_label(ac.vat_key)}, but no line "
                                  "has that category and rate; give it the category and rate of the lines it "
                                  "discounts")
@@ -558,11 +593,20 @@ class Document(Closed):
             remedy = ("make it a credit note (kind credit_note) with positive amounts" if kind == DocumentKind.invoice
                       else "a proforma announces an invoice; credit with a credit note instead")
             raise ValueError(f"lines: this {kind.value} totals {total} before VAT; {remedy}")
-        # Expenses are excepted: a supplier's negative invoice is booked as the supplier sent it (Peppol allows it).
-        if (kind in (DocumentKind.invoice, DocumentKind.proforma, DocumentKind.expense) and computed.payable > 0
+        # Expenses are excepted: a supplier's negative invoice is booked as the supplier sent it (Peppol allows it),
+        # and a supplier's invoice is recorded as it came, with or without a due date.
+        if (kind in (DocumentKind.invoice, DocumentKind.proforma) and computed.payable > 0
                 and self.due_date is None and not (self.payment and self.payment.terms)):
             raise ValueError(f"due_date: {computed.payable} is due, so the {kind.value} needs a due date (due_date) "
                              "or payment terms (payment.terms) (BR-CO-25)")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Document:
+        """A copy whose totals are computed afresh when they are asked for: the ones cached while this document
+        was validated describe this document, not a copy with other lines."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._totals = None
+        return copy
 
     @property
     def totals(self) -> Totals:
@@ -591,7 +635,7 @@ class Document(Closed):
             raise ValueError("reverse charge (AE) needs the buyer's VAT or company number (BR-AE-02)")
         if VatCategory.K in categories and not buyer_vat:
             raise ValueError("an intra-community supply (K) needs the buyer's VAT number (BR-IC-02)")
-        if VatCategory.K in categories and seller_vat and buyer_vat:
+        if VatCategory.K in categories and seller_vat and buyer_vat and _input_rules():
             seller_country, buyer_country = _vat_country(seller_vat), _vat_country(buyer_vat)
             delivered = self.delivery.address.country if self.delivery and self.delivery.address else None
             if buyer_country == seller_country and delivered in (None, seller_country):
@@ -620,7 +664,7 @@ def _vat_country(vat: str) -> str:
 
 def _vat_label(key: tuple[VatCategory, Decimal | None]) -> str:
     category, rate = key
-    return f"{category.value} {rate} %" if rate is not None else category.value
+    return f"{category.value} {format(rate, 'f')} %" if rate is not None else category.value
 
 
 Kind = Literal["invoice", "credit_note", "proforma", "expense", "quote"]

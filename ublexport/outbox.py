@@ -196,7 +196,16 @@ def document_sent(target: Target | Settings, document: int | Document, *, by: st
 
 
 def _with_status(document: Document, status: Status) -> Document:
-    return Document.model_validate({**document.model_dump(mode="json"), "status": status.value})
+    """The document in its new status, checked as new input: it is about to leave (a draft stored earlier, even
+    by an earlier version, meets today's rules before it is sent); what fails is named, not a traceback."""
+    from pydantic import ValidationError
+
+    from ublexport.loader import describe
+
+    try:
+        return Document.model_validate({**document.model_dump(mode="json"), "status": status.value})
+    except ValidationError as exc:
+        raise InputError(f"{document.label} cannot be marked {status.value}", problems=describe(exc)) from None
 
 
 def _import_one(session: Session, document: Document, *, by: str, source: str, sender: str,

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ublexport.model import Document, DocumentKind
+from ublexport.model import Document, DocumentKind, stored_document
 
 
 class RawJSON(str):
@@ -71,4 +71,4 @@ class Record:
 
     def document(self) -> Document:
         """The model again, validated: for callers that need more than the store keeps."""
-        return Document.model_validate_json(self.content_json)
+        return stored_document(self.content_json)

@@ -83,7 +83,7 @@ class Worker:
     def _compose(self, claimed: Claimed, recipient: Recipient, content: dict[str, Any] | None,
                  xml: bytes | None, beside: bytes | None = None) -> Any:
         from ublexport.compose import compose
-        from ublexport.model import Document
+        from ublexport.model import stored_document
         from ublexport.pipeline import Prepared
         from ublexport.validate import Report
 
@@ -94,7 +94,7 @@ class Worker:
         key = (claimed.document_id, claimed.version)
         document = self._documents.get(key)
         if document is None:  # one validation per document version, not per inbox
-            document = self._documents[key] = Document.model_validate(content)
+            document = self._documents[key] = stored_document(content)
         # totals=None: compose reads the amount from the XML itself, which is exactly what leaves
         # BESIDE: the file an export with `--pdf attach` sent next to the XML; a retry sends the same
         prepared = Prepared(document, xml, Report(document.label, None, "stored"), None, beside)

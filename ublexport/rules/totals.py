@@ -213,7 +213,7 @@ def br_co_16(doc: Doc) -> Iterator[Element]:
 
 @rule(
     "BR-CO-25",
-    "fatal",
+    "warning",
     "In case the Amount due for payment (BT-115) is positive, either the Payment due date (BT-9) or the Payment "
     "terms (BT-20) shall be present.",
     needs=(cbc.PayableAmount,),
@@ -226,6 +226,11 @@ def br_co_25(doc: Doc) -> Iterator[Element]:
     Invoices only: CEN took credit notes out of the context in 2020 (eInvoicing-EN16931 #84, #241), as a positive
     amount on a credit note is owed to the buyer; checking them would fail the official ubl-tc434-creditnote1.xml,
     which has neither a due date nor terms and passes the official artefacts.
+
+    A warning, not fatal: the official validation artefacts (CEN 1.3.16, and so Peppol's validators) no longer
+    refuse such an invoice (eInvoicing-EN16931 #232, #500), so a supplier's UBL without a due date is passed on
+    as they would pass it. Our own invoices meet it anyway: the input model refuses an invoice or proforma with an
+    amount due and neither a due date nor terms (model.Document._amounts).
     """
     if not doc.is_invoice or doc.has(cbc.DueDate) or doc.under(cbc.Note, cac.PaymentTerms):
         return

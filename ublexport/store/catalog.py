@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
 from ublexport.identifiers import enterprise_number_from_vat
-from ublexport.model import Company, Document
+from ublexport.model import Company, Document, stored_document
 from ublexport.record import RawJSON, Record
 from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, RuleChange, StatusChange, utcnow
 
@@ -213,4 +213,6 @@ def get_document(session: Session, document_id: int, *, lock: bool = False) -> D
 
 
 def as_document(row: DocumentRow) -> Document:
-    return Document.model_validate(row.content)
+    """The stored document as a model: checked for its structure, not against input rules added since it was
+    stored (see model.stored_document)."""
+    return stored_document(row.content)
