@@ -31,11 +31,14 @@ PDF = FileType("application/pdf", "pdf", frozenset({"pdf"}))
 JPEG = FileType("image/jpeg", "jpg", frozenset({"jpg", "jpeg", "jpe"}))
 PNG = FileType("image/png", "png", frozenset({"png"}))
 KNOWN_EXTENSIONS = PDF.extensions | JPEG.extensions | PNG.extensions
+PDF_HEADER_WITHIN = 1024
 
 
 def sniff(content: bytes) -> FileType | None:
-    """The type by magic bytes: `%PDF-`, JPEG's SOI + marker (FF D8 FF), PNG's 8-byte signature."""
-    if content.startswith(b"%PDF-"):
+    """The type by magic bytes: `%PDF-`, JPEG's SOI + marker (FF D8 FF), PNG's 8-byte signature.
+
+    PDF readers look for the PDF header within the first 1024 bytes (some scanners write bytes before it)."""
+    if b"%PDF-" in content[:PDF_HEADER_WITHIN]:
         return PDF
     if content.startswith(b"\xff\xd8\xff"):
         return JPEG

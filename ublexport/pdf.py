@@ -70,9 +70,11 @@ EXEMPTIONS: dict[str, dict[VatCategory, str]] = {
 }
 
 
-def _latin1(text: str) -> str:
-    """The core PDF fonts carry Latin-1 only; anything else is replaced rather than failing the export."""
-    return text.encode("latin-1", "replace").decode("latin-1")
+def _winansi(text: str) -> str:
+    """Text for the core PDF fonts, which fpdf2 writes with WinAnsiEncoding (cp1252): € – ’ “ ” … carried in its
+    bytes 0x80-0x9F, as the Latin-1 characters of those bytes that fpdf2 expects of a core font; only a character
+    cp1252 has no place for becomes "?", rather than failing the export."""
+    return text.encode("cp1252", "replace").decode("latin-1")
 
 
 class _Sheet:
@@ -94,12 +96,13 @@ class _Sheet:
     def font(self, style: str = "", size: float = 10) -> None:
         self.pdf.set_font("Helvetica", style, size)
         assert self.pdf.current_font is not None
-        # a core font's glyph widths in 1/1000 em, keyed by Latin-1 character
+        # a core font's glyph widths in 1/1000 em for all 256 WinAnsi codes (€ at 0x80, – at 0x96), keyed by the
+        # Latin-1 character of the code, as _winansi gives them
         self.widths = cast("dict[str, int]", self.pdf.current_font.cw)
         self.size = size
 
     def width(self, text: str) -> float:
-        """Width in mm of Latin-1 text in the current font."""
+        """Width in mm of text (as _winansi gives it) in the current font."""
         widths = self.widths
         return sum(widths[c] for c in text) * self.size / 1000 / self.pdf.k
 
@@ -205,14 +208,14 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     pdf.set_creation_date(dt.datetime.combine(document.issue_date, dt.time(), dt.UTC))
     digest = hashlib.sha256(document.model_dump_json().encode()).hexdigest()[:32]
     pdf.file_id = lambda: f"<{digest}><{digest}>"  # type: ignore[method-assign]
-    pdf.set_title(_latin1(f"{title} {document.number}"))
+    pdf.set_title(f"{title} {document.number}")  # metadata is Unicode (UTF-16), not WinAnsi
     pdf.set_producer("ublexport")
     pdf.set_auto_page_break(False)  # _Sheet breaks pages itself
     pdf.add_page()
     sheet = _Sheet(pdf)
     left, right = sheet.LEFT + 1, sheet.RIGHT - 1
     sheet.font("B", 18)
-    sheet.row(10, ((left, _latin1(f"{title} {document.number}"), False),))
+    sheet.row(10, ((left, _winansi(f"{title} {document.number}"), False),))
     sheet.font()
     facts = [f"{w['date']}: {document.issue_date.isoformat()}"]
     if document.due_date:
@@ -227,16 +230,16 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         facts.append(f"{w['buyer_ref']}: {document.buyer_reference}")
     if document.order_reference:
         facts.append(f"{w['order_ref']}: {document.order_reference}")
-    sheet.paragraph(_latin1("\n".join(facts)), 6)
+    sheet.paragraph(_winansi("\n".join(facts)), 6)
     sheet.skip(4)
 
     # Both parties side by side: name, address and identifiers
     middle = sheet.LEFT + 95 + 1
     sheet.font("B")
-    sheet.row(6, ((left, _latin1(w["seller"]), False), (middle, _latin1(w["buyer"]), False)))
+    sheet.row(6, ((left, _winansi(w["seller"]), False), (middle, _winansi(w["buyer"]), False)))
     sheet.font()
-    seller = sheet.wrap(_latin1("\n".join(seller)), 93)
-    buyer = sheet.wrap(_latin1("\n".join(buyer)), 93)
+    seller = sheet.wrap(_winansi("\n".join(seller)), 93)
+    buyer = sheet.wrap(_winansi("\n".join(buyer)), 93)
     for mine, theirs_ in zip_longest(seller, buyer, fillvalue=""):
         sheet.row(5, ((left, mine, False), (middle, theirs_, False)))
     sheet.skip(6)
@@ -253,8 +256,8 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     desc_room = edges[0] - left - 1
     qty_x, price_x, adj_x, vat_x, amount_x = (e - 1 for e in (edges[1], edges[2], edges[3], edges[-2], edges[-1]))
     sheet.font("B")
-    sheet.row(7, ((left, _latin1(heads[0]), False),
-                  *((edge - 1, _latin1(head), True) for edge, head in zip(edges[1:], heads[1:], strict=True))))
+    sheet.row(7, ((left, _winansi(heads[0]), False),
+                  *((edge - 1, _winansi(head), True) for edge, head in zip(edges[1:], heads[1:], strict=True))))
     sheet.rule()
     sheet.font()
     rates: dict[tuple[VatCategory, Decimal | None], str] = {}
@@ -263,8 +266,8 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         key = (line.vat_category, line.vat_rate)
         rate = rates.get(key)
         if rate is None:
-            rate = rates[key] = _latin1(_rate_label(*key))
-        name = _latin1(line.name)
+            rate = rates[key] = _winansi(_rate_label(*key))
+        name = _winansi(line.name)
         names = sheet.wrap(name, desc_room) if sheet.width(name) > desc_room else (name,)  # never cut a name short
         sheet.row(6, ((left, names[0], False), (qty_x, number(line.quantity), True),
                       (price_x, price(line.unit_price), True), (vat_x, rate, True), (amount_x, money(lt.net), True)))
@@ -274,7 +277,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
             sheet.font("I", 9)
             for a in line.allowances_charges:
                 word = w["charge"] if a.charge else w["allowance"]
-                *more, label = sheet.wrap(_latin1(f"{word}: {a.reason or a.reason_code}"), price_x - left - 4)
+                *more, label = sheet.wrap(_winansi(f"{word}: {a.reason or a.reason_code}"), price_x - left - 4)
                 for text in more:
                     sheet.row(5, ((left + 3, text, False),))
                 sheet.row(5, ((left + 3, label, False),
@@ -282,14 +285,14 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
             sheet.font()
         if line.description:  # BT-154
             sheet.font("", 8)
-            sheet.paragraph(_latin1(line.description), 4, left + 3, edges[0] - 1)
+            sheet.paragraph(_winansi(line.description), 4, left + 3, edges[0] - 1)
             sheet.font()
     sheet.skip(4)
 
     label_x = sheet.LEFT + 155 - 1
 
     def total(label: str, amount: Decimal, currency: str = cur) -> None:
-        *more, last = sheet.wrap(_latin1(label), 150)
+        *more, last = sheet.wrap(_winansi(label), 150)
         for text in more:
             sheet.row(5, ((label_x, text, True),))
         sheet.row(6, ((label_x, last, True), (right, f"{money(amount)} {currency}", True)))
@@ -305,17 +308,17 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
 
     # The VAT breakdown (BG-23): one row per category and rate, with the exemption reason a zero rate needs
     sheet.skip(3)
-    sheet.row(6, ((left, _latin1(w["rate"]), False), (label_x, _latin1(w["taxable"]), True),
-                  (right, _latin1(w["vat_amount"]), True)))
+    sheet.row(6, ((left, _winansi(w["rate"]), False), (label_x, _winansi(w["taxable"]), True),
+                  (right, _winansi(w["vat_amount"]), True)))
     sheet.rule()
     sheet.font()
     for group in totals.vat_groups:
-        sheet.row(6, ((left, _latin1(_rate_label(group.category, group.rate)), False),
+        sheet.row(6, ((left, _winansi(_rate_label(group.category, group.rate)), False),
                       (label_x, f"{money(group.taxable)} {cur}", True), (right, f"{money(group.tax)} {cur}", True)))
         reason = _exemption(group, lang)
         if reason:
             sheet.font("I", 9)
-            sheet.paragraph(_latin1(reason), 5, left + 3, label_x)
+            sheet.paragraph(_winansi(reason), 5, left + 3, label_x)
             sheet.font()
     sheet.skip(3)
     total(w["vat_total"], totals.vat_total)
@@ -345,8 +348,8 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         payment.append(f"{w['terms']}: {pay.terms}")
     if payment:
         sheet.skip(4)
-        sheet.paragraph(_latin1("\n".join(payment)), 6)
+        sheet.paragraph(_winansi("\n".join(payment)), 6)
     if document.note:
         sheet.skip(4)
-        sheet.paragraph(_latin1(document.note), 5)
+        sheet.paragraph(_winansi(document.note), 5)
     return bytes(pdf.output())

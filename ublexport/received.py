@@ -3,7 +3,9 @@
 An expense passed on as received goes out with the supplier's XML, while the e-mail's subject and the ledger describe
 the expense's JSON. A UBL file picked by mistake (another invoice of the same supplier, another company's invoice, an
 example file) would validate and be booked as this expense: so before it is passed on, its number, date, parties,
-currency and amount due must be the expense's own.
+currency and amount due must be the expense's own. The amount due is the supplier's arithmetic, which may round VAT
+otherwise (TOLERANCE), and a supplier's credit note is entered as a negative expense; a party is compared only where
+both sides name it by the same kind of number (VAT, enterprise number, KvK).
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ from lxml import etree
 from ublexport.errors import InputError
 from ublexport.model import Company, Document, Party
 from ublexport.totals import Totals
+from ublexport.view import ENTERPRISE_SCHEME, KVK_SCHEME, VAT_SCHEMES
 
 _CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
 _CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}"
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
+_BE_VAT = re.compile(r"BE[01]?\d{9}")
+
+# An identifier is compared only with one of the same kind: a VAT number (BT-31/48, or an endpoint in a VAT scheme
+# such as 9925 or 9944), a Belgian enterprise number (KBO/BCE, 0208, which a Belgian VAT number holds) or a Dutch
+# KvK number (0106). A GLN (0088), a relation code or an e-mail address says nothing either way.
+VAT, KBO, KVK = "VAT", "KBO", "KvK"
+_VAT_PREFIX = {scheme: country for country, scheme in VAT_SCHEMES.items() if country != "GR"}  # 9933 is EL
+_SCHEMES = {ENTERPRISE_SCHEME: KBO, KVK_SCHEME: KVK, **dict.fromkeys(_VAT_PREFIX, VAT)}
+
+Identifier = tuple[str | None, str]  # (kind, normalised value); kind None: shown, never compared
 
 
 def _normal(value: str) -> str:
@@ -28,32 +41,83 @@ def _normal(value: str) -> str:
     return value.casefold() if "@" in value else _NOT_ALNUM.sub("", value).upper()
 
 
-def _with_derived(values: set[str]) -> set[str]:
-    """A Belgian VAT number holds the enterprise number (BE0444000276 -> 0444000276), which a UBL may give alone
-    as the legal id (scheme 0208) or the endpoint."""
-    return values | {v[2:] for v in values if v.startswith("BE") and v[2:].isdigit()}
+def _typed(kind: str | None, raw: str, scheme: str | None = None) -> set[Identifier]:
+    """The identifier of that kind, normalised, with what it implies: the old 9-digit form of a Belgian number
+    (BE 444.000.276) is the 10-digit one with a leading 0, and a Belgian VAT number holds the enterprise number
+    (BE0444000276 -> 0444000276), which a UBL may give alone as the legal id (scheme 0208) or the endpoint."""
+    value = _normal(raw)
+    if kind == VAT and scheme in _VAT_PREFIX and value[:1].isdigit():
+        value = _VAT_PREFIX[scheme] + value  # 9925:0444000276 is BE0444000276
+    if kind == VAT and _BE_VAT.fullmatch(value):
+        value = f"BE{value[2:]:0>10}"
+        return {(VAT, value), (KBO, value[2:])}
+    if kind == KBO and value.isdigit() and len(value) == 9:
+        value = f"0{value}"
+    return {(kind, value)}
 
 
-def _ids_in_ubl(party: etree._Element | None) -> set[str]:
-    """Every identifier a UBL party carries: VAT (BT-31/48), legal id (BT-30/47), endpoint (BT-34/49), party ids."""
+def _ids_in_ubl(party: etree._Element | None) -> set[Identifier]:
+    """Every identifier a UBL party carries: VAT (BT-31/48), legal id (BT-30/47), endpoint (BT-34/49), party ids;
+    of a comparable kind when its scheme says so."""
     if party is None:
         return set()
-    paths = (f"{_CAC}PartyTaxScheme/{_CBC}CompanyID", f"{_CAC}PartyLegalEntity/{_CBC}CompanyID",
-             f"{_CBC}EndpointID", f"{_CAC}PartyIdentification/{_CBC}ID")
-    return _with_derived({_normal(e.text) for path in paths for e in party.findall(path) if e.text and e.text.strip()})
+    found: set[Identifier] = set()
+    for tax in party.findall(f"{_CAC}PartyTaxScheme"):
+        vat = (tax.findtext(f"{_CAC}TaxScheme/{_CBC}ID") or "").strip() == "VAT"
+        for element in tax.findall(f"{_CBC}CompanyID"):
+            if element.text and element.text.strip():
+                found |= _typed(VAT if vat else None, element.text)
+    paths = (f"{_CAC}PartyLegalEntity/{_CBC}CompanyID", f"{_CBC}EndpointID", f"{_CAC}PartyIdentification/{_CBC}ID")
+    for path in paths:
+        for element in party.findall(path):
+            if element.text and element.text.strip():
+                scheme = (element.get("schemeID") or "").strip()
+                found |= _typed(_SCHEMES.get(scheme), element.text, scheme)
+    return found
 
 
-def _ids_of_supplier(party: Party) -> set[str]:
-    return _with_derived({_normal(v) for v in (party.vat_number, party.enterprise_number, party.kvk_number) if v})
+def _ids_of(vat: str | None, enterprise: str | None, kvk: str | None, email: str | None = None) -> set[Identifier]:
+    found: set[Identifier] = set()
+    for kind, value in ((VAT, vat), (KBO, enterprise), (KVK, kvk), (None, email)):
+        if value:
+            found |= _typed(kind, value)
+    return found
 
 
-def _ids_of_company(company: Company) -> set[str]:
-    return _with_derived({_normal(v) for v in (company.vat_number, company.enterprise_number, company.kvk_number,
-                                               company.email) if v})
+def _ids_of_supplier(party: Party) -> set[Identifier]:
+    return _ids_of(party.vat_number, party.enterprise_number, party.kvk_number)
 
 
-def _shown(values: set[str]) -> str:
-    return ", ".join(sorted(values)) if values else "none"
+def _ids_of_company(company: Company) -> set[Identifier]:
+    return _ids_of(company.vat_number, company.enterprise_number, company.kvk_number, company.email)
+
+
+def _differ(theirs: set[Identifier], ours: set[Identifier]) -> bool:
+    """Both sides name the party by an identifier of the same kind, and no identifier is on both sides.
+
+    A party named in a way we cannot compare (a buyer known by its GLN only) is not refused: the number, the date
+    and the other party still identify the document."""
+    comparable = {kind for kind, _ in theirs} & {kind for kind, _ in ours} - {None}
+    return bool(comparable) and not {i for i in theirs if i[0] is not None} & ours
+
+
+def _shown(values: set[Identifier]) -> str:
+    return ", ".join(sorted({value for _, value in values})) if values else "none"
+
+
+# The amount due as the supplier computed it may differ from ours by rounding: EN 16931 rounds VAT per rate, but a
+# supplier who rounds VAT per line (or per item) ends a cent or more apart, and the Peppol rules themselves allow the
+# VAT of a rate (BR-CO-17) to be 1.00 off taxable amount x rate. A difference up to that, in the document's
+# currency, does not make it another document: its number, date and parties still identify it. Only an amount the
+# user copied from the invoice (stated_totals.payable) is compared exactly.
+TOLERANCE = Decimal("1.00")
+
+
+def _same_amount(theirs: Decimal, ours: Decimal, *, exact: bool) -> bool:
+    if exact or theirs == ours:
+        return theirs == ours
+    same_sign = (theirs > 0) == (ours > 0) and (theirs < 0) == (ours < 0)  # never an invoice for a credit note
+    return same_sign and abs(theirs - ours) <= TOLERANCE
 
 
 def _text(root: etree._Element, path: str) -> str | None:
@@ -85,20 +149,29 @@ def check_matches(document: Document, xml: bytes, totals: Totals, source: str | 
         payable = Decimal(payable_text) if payable_text is not None else None
     except InvalidOperation:
         payable = None
-    if payable is None or payable != totals.payable:
-        differs("amount due (cbc:PayableAmount, BT-115)", payable_text, f"{totals.payable:.2f}",
-                "the total of the lines")
+    stated = document.stated_totals.payable if document.stated_totals else None
+    ours = stated if stated is not None else totals.payable
+    field = "stated_totals.payable" if stated is not None else "the total of the lines"
+    # A supplier's credit note is entered as an expense with negative amounts (it is booked as one), while its UBL
+    # is a CreditNote whose amounts are positive: it credits by being a credit note.
+    credit_note = etree.QName(root).localname == "CreditNote"
+    if credit_note:
+        field += " (negated: the UBL is a credit note, entered as an expense with negative amounts)"
+    expected = -ours if credit_note else ours
+    if payable is None or not _same_amount(payable, expected, exact=stated is not None):
+        differs("amount due (cbc:PayableAmount, BT-115)", payable_text, f"{ours:.2f}", field)
 
-    # A party is compared only when both sides name it by an identifier; a valid UBL always does for the seller
-    # (BR-CO-26) and, under Peppol, for the buyer (its endpoint, PEPPOL-EN16931-R010).
+    # A party is compared only when both sides name it by an identifier of a comparable kind; a valid UBL always
+    # does for the seller (BR-CO-26) and, under Peppol, names the buyer by its endpoint (PEPPOL-EN16931-R010),
+    # which may be in a scheme we cannot compare (a GLN).
     seller_ubl = _ids_in_ubl(root.find(f"{_CAC}AccountingSupplierParty/{_CAC}Party"))
     seller_ours = _ids_of_supplier(document.counterparty)
-    if seller_ubl and seller_ours and not seller_ubl & seller_ours:
+    if _differ(seller_ubl, seller_ours):
         problems.append(f"seller (VAT, legal id or endpoint): {_shown(seller_ubl)} in the UBL, "
                         f"{_shown(seller_ours)} for the supplier")
     buyer_ubl = _ids_in_ubl(root.find(f"{_CAC}AccountingCustomerParty/{_CAC}Party"))
     buyer_ours = _ids_of_company(document.company)
-    if buyer_ubl and buyer_ours and not buyer_ubl & buyer_ours:
+    if _differ(buyer_ubl, buyer_ours):
         problems.append(f"buyer (VAT, legal id or endpoint): {_shown(buyer_ubl)} in the UBL, "
                         f"{_shown(buyer_ours)} for the company")
     if problems:

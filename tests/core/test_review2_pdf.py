@@ -1,0 +1,74 @@
+"""Second review, the generated PDF and file types: the core fonts are WinAnsi (cp1252), so € – ’ “ ” are printed as
+themselves, not as "?"; a PDF whose header is preceded by a few bytes (as some scanners write it) is a PDF."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from tests.core.docs import COMPANY, invoice
+from tests.core.test_review_pdf import _rows, _texts
+from ublexport.filetypes import PDF, sniff, visual_copy_type
+from ublexport.model import Document
+from ublexport.pdf import make_pdf
+from ublexport.pipeline import prepare
+from ublexport.totals import compute
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+NS = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+      "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}
+
+
+def _printed(document: Document) -> list[str]:
+    """The PDF's text pieces, read back as the WinAnsi (cp1252) text a reader shows."""
+    raw = _texts(_rows(make_pdf(document, compute(document))))
+    return [text.encode("latin-1").decode("cp1252", "replace") for text in raw]
+
+
+def test_euro_sign_dashes_and_curly_quotes_survive_into_the_pdf() -> None:
+    line = {"name": "Herstelling – spoed (€ 50 forfait)", "quantity": "1", "unit_price": "50.00",
+            "vat_category": "S", "vat_rate": "21"}
+    note = "Betaal € 60.50 vóór 1 december – “dank u” en ’t beste… ✓"
+    texts = _printed(Document.model_validate(invoice(lines=[line], note=note)))
+
+    assert "Herstelling – spoed (€ 50 forfait)" in texts
+    # only what cp1252 cannot carry (✓) becomes "?"
+    assert "Betaal € 60.50 vóór 1 december – “dank u” en ’t beste… ?" in texts
+
+
+def test_wrapping_measures_the_euro_sign_and_dashes() -> None:
+    """A note of nothing but € and – wraps within the page (their widths are in the WinAnsi width table), and
+    every one of them is printed."""
+    note = " ".join(["€–€"] * 120)
+    texts = _printed(Document.model_validate(invoice(note=note)))
+    printed = [t for t in texts if set(t) <= set("€– ")]
+
+    assert len(printed) > 1  # wrapped
+    assert " ".join(printed) == note
+
+
+def test_a_pdf_header_after_a_few_bytes_is_still_a_pdf() -> None:
+    pdf = (SAMPLES / "files" / "INV-88123.pdf").read_bytes()
+    assert sniff(b"\r\n" + pdf) is PDF
+    assert sniff(b"\x00" * 1000 + pdf) is PDF
+    assert visual_copy_type(b"garbage from a scanner\n" + pdf, "expense INV-1", "scan.pdf") is PDF
+    # readers look no further than the first 1024 bytes
+    assert sniff(b"\x00" * 1024 + pdf) is None
+
+
+def test_an_expense_whose_scan_has_bytes_before_the_pdf_header_is_embedded_as_a_pdf() -> None:
+    data: dict[str, Any] = json.loads((SAMPLES / "08-expense.json").read_text())
+    data["company"] = copy.deepcopy(COMPANY)
+    content = b"\x1b%-12345X" + (SAMPLES / "files" / "INV-88123.pdf").read_bytes()  # a PJL prefix
+    data["pdf"] = {"filename": "scan.pdf", "content_base64": base64.b64encode(content).decode()}
+    xml = prepare(Document.model_validate(data)).xml
+    found = etree.fromstring(xml).find(
+        "cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject", NS)
+    assert found is not None
+    assert (found.get("filename"), found.get("mimeCode")) == ("scan.pdf", "application/pdf")
+    assert base64.b64decode(found.text or "") == content
