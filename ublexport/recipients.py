@@ -144,8 +144,10 @@ def parse_one(item: str, *, check_deliverability: bool = False, allow_localhost:
     text = item.strip()
     match = _ANGLE.match(text)
     if match:
-        name = _unquote(match.group("name").strip()).strip() or None
         addr = match.group("addr").strip()
+        raw_name = match.group("name").strip()
+        # `x@acme.be <x@acme.be>`: the address written as its own name (some mail programs do) is one address
+        name = (None if raw_name.casefold() == addr.casefold() else _unquote(raw_name).strip()) or None
     elif any(ch in text for ch in '<>"'):
         if (">" in text and not text.endswith(">")) or text.count("@") > 1:
             raise ValueError(f"more than one address here; {SEPARATE}")

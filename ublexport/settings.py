@@ -220,7 +220,7 @@ STARTTLS_PORTS = (25, 587)  # a server there speaks plain SMTP first; implicit T
 
 def _port_conflict(values: Mapping[str, Any], where: Mapping[str, str]) -> list[str]:
     port, security = values.get("smtp_port"), values.get("smtp_security")
-    if port == IMPLICIT_TLS_PORT and security != "tls":
+    if port == IMPLICIT_TLS_PORT and security == "starttls":  # `none` on 465 is a test server's own choice
         advice = f"set {where['smtp_security']} to tls, or use port 587 for STARTTLS"
     elif port in STARTTLS_PORTS and security == "tls":
         advice = f"set {where['smtp_security']} to starttls, or use port 465 for implicit TLS"
@@ -242,7 +242,8 @@ def _sender_domain(sender: object) -> str | None:
     return None if domain.lower() == "localhost" else domain
 
 
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+# '_' too: not in RFC 1123 host names, but common in internal ones (my_host.lan), and servers take it in EHLO
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
 def host_name_problem(name: str) -> str | None:
@@ -258,8 +259,29 @@ def host_name_problem(name: str) -> str | None:
         return "a host name has ASCII letters, digits, '-' and '.' only (no spaces, no accents; IDN as xn--)"
     labels = name.rstrip(".").split(".")
     if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
-        return "not a valid host name (labels of letters, digits and '-', separated by '.')"
+        return "not a valid host name (labels of letters, digits, '-' and '_', separated by '.')"
     return None
+
+
+def smtp_problems(settings: Settings) -> list[str]:
+    """What an SMTP server would refuse in these settings: asked when a transport is opened (export, worker), not
+    when any command loads them, so that `company list` or `history` run whatever the SMTP settings say."""
+    from ublexport.recipients import parse_sender
+
+    problems: list[str] = []
+    try:
+        sender = parse_sender(settings.sender)
+    except InputError:
+        return problems  # reported when the settings were loaded
+    if sender.address.lower().endswith("@localhost"):
+        problems.append(f"from: with an SMTP server ({settings.smtp_host}) the sender must be a real address of "
+                        f"your domain, not {settings.sender!r}, which servers refuse or score as spam; set "
+                        "UBLEXPORT_FROM, `from` in the config file, or --from")
+    bad_host = host_name_problem(settings.local_hostname)
+    if bad_host:
+        problems.append(f"local_hostname (UBLEXPORT_LOCAL_HOSTNAME, or `local_hostname` in the config file): "
+                        f"{settings.local_hostname!r}: {bad_host}")
+    return problems
 
 
 def _check(settings: Settings, where: Mapping[str, str] | None = None, problems: list[str] | None = None) -> None:
@@ -268,18 +290,9 @@ def _check(settings: Settings, where: Mapping[str, str] | None = None, problems:
     where = where or {}
     problems = list(problems or [])
     try:
-        sender = parse_sender(settings.sender)
+        parse_sender(settings.sender)
     except InputError as exc:
-        problems.append(f"from (UBLEXPORT_FROM): {exc}")
-    else:
-        if settings.smtp_host and sender.address.lower().endswith("@localhost"):
-            problems.append(f"from: with an SMTP server ({settings.smtp_host}) the sender must be a real address of "
-                            f"your domain, not {settings.sender!r}, which servers refuse or score as spam; set "
-                            "UBLEXPORT_FROM, `from` in the config file, or --from")
-    bad_host = host_name_problem(settings.local_hostname)
-    if bad_host:
-        source = where.get("local_hostname", "UBLEXPORT_LOCAL_HOSTNAME")
-        problems.append(f"{source}: {settings.local_hostname!r}: {bad_host}")
+        problems.append(f"from ({where.get('sender', 'UBLEXPORT_FROM')}): {exc}")
     if settings.reply_to is not None:
         try:
             if len(parse_recipients(settings.reply_to)) != 1:

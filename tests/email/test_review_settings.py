@@ -29,7 +29,7 @@ def test_port_465_without_security_means_implicit_tls(home: Path) -> None:
     assert load_settings(smtp_host="mail.example", sender=SENDER).smtp_security == "starttls"  # 587 as before
 
 
-@pytest.mark.parametrize(("port", "security"), [(465, "starttls"), (465, "none"), (587, "tls"), (25, "tls")])
+@pytest.mark.parametrize(("port", "security"), [(465, "starttls"), (587, "tls"), (25, "tls")])
 def test_a_contradictory_port_and_security_is_refused(home: Path, monkeypatch: pytest.MonkeyPatch, port: int,
                                                       security: str) -> None:
     monkeypatch.setenv("UBLEXPORT_SMTP_PORT", str(port))
@@ -42,20 +42,39 @@ def test_a_contradictory_port_and_security_is_refused(home: Path, monkeypatch: p
 
 # --- item 4: a real sender and EHLO name with an SMTP server ---------------------------------------------------
 
+def test_an_explicit_plain_test_server_on_port_465_is_honoured(home: Path) -> None:
+    assert load_settings(smtp_host="127.0.0.1", smtp_port=465, smtp_security="none").smtp_security == "none"
+
+
 def test_an_smtp_server_needs_a_real_sender(home: Path) -> None:
+    """Refused when a transport is opened (export, worker), not when settings load: `company list` and `history`
+    run whatever the SMTP settings say."""
+    from ublexport.deliver import open_transport
+
+    settings = load_settings(smtp_host="mail.example")  # loading alone is fine
     with pytest.raises(InputError) as caught:
-        load_settings(smtp_host="mail.example")
+        open_transport(settings)
     assert "UBLEXPORT_FROM" in str(caught.value) and "`from`" in str(caught.value)
     with pytest.raises(InputError, match="UBLEXPORT_FROM"):
-        load_settings(smtp_host="mail.example", sender="boekhouding@localhost")
+        open_transport(load_settings(smtp_host="mail.example", sender="boekhouding@localhost"))
     assert load_settings().sender == "ublexport@localhost"  # the local inbox still needs nothing
 
 
+def test_the_address_as_its_own_display_name_is_one_sender(home: Path) -> None:
+    s = load_settings(smtp_host="mail.example", sender="facturen@acme.be <facturen@acme.be>")
+    assert s.local_hostname == "acme.be"
+
+
 @pytest.mark.parametrize("name", ["my host", "hôte.example", "mail\texample", "-bad-.example", "[999.1.1.1]"])
-def test_a_bad_ehlo_name_is_refused_when_loading(home: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+def test_a_bad_ehlo_name_is_refused_before_connecting(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      name: str) -> None:
+    from ublexport.deliver import open_transport
+
     monkeypatch.setenv("UBLEXPORT_LOCAL_HOSTNAME", name)
     with pytest.raises(InputError, match="UBLEXPORT_LOCAL_HOSTNAME"):
-        load_settings(smtp_host="mail.example", sender=SENDER)
+        open_transport(load_settings(smtp_host="mail.example", sender=SENDER))
+    monkeypatch.setenv("UBLEXPORT_LOCAL_HOSTNAME", "my_host.lan")  # an internal name: fine
+    open_transport(load_settings(smtp_host="mail.example", sender=SENDER))
 
 
 class EhloRecorder(FaultHandler):

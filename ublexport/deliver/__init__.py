@@ -81,6 +81,11 @@ def open_transport(settings: Settings, *, dry_run_dir: Path | None = None,
 
         return FilesTransport(dry_run_dir)
     if settings.smtp_host:
+        from ublexport.settings import smtp_problems
+
+        problems = smtp_problems(settings)
+        if problems:
+            raise InputError("invalid settings for the SMTP server", problems=problems)
         if settings.smtp_user and settings.smtp_security == "none":
             raise InputError("SMTP credentials are configured but UBLEXPORT_SMTP_SECURITY is 'none': refusing to "
                              "send the password in clear text; use 'starttls' or 'tls'")
