@@ -296,6 +296,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     beat_every = max(0.05, lease.total_seconds() / 3) if isinstance(lease, dt.timedelta) else None
     collected: list[tuple[int, int, Result]] = []
     abort: list[str] = []
+    untried: list[int] = []  # rows claimed but not tried once the run stopped: released, due again at once
 
     def done(order: int, slot: int, result: Result) -> None:
         if keep_ok or not result.ok:
@@ -310,6 +311,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         try:
             if abort:
                 reported = True
+                if claimed is not None:
+                    untried.append(claimed[0])
                 done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
                                          f"not attempted: {abort[0]}"))
                 return
@@ -466,6 +469,14 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     recorder = asyncio.create_task(commits.run()) if commits is not None else None
     beat = (asyncio.create_task(heartbeat(renew, beat_every))
             if callable(renew) and beat_every is not None else None)
+
+    def lost_leases(task: asyncio.Task[None]) -> None:
+        """A heartbeat that gave up stops new sends at once: past the lease, the worker may send the same rows."""
+        if not task.cancelled() and task.exception() is not None:
+            abort.append(f"the leases could not be renewed ({task.exception()!r}); run the export again")
+
+    if beat is not None:
+        beat.add_done_callback(lost_leases)
     tasks: set[asyncio.Task[None]] = set()
     crashed: list[BaseException] = []  # exceptions of finished tasks: a discarded task must not take its error along
     remaining: dict[int, int] = {}
@@ -543,5 +554,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         sys.setswitchinterval(switch_interval)
         if commits is not None:
             commits.flush_now()
+        release = getattr(use_ledger, "release", None)
+        if untried and callable(release):  # "stays queued", as the stop message says, not `sending` for a lease
+            release(untried, owner=own_name)
     collected.sort(key=lambda entry: (entry[0], entry[1]))
     return [result for _, _, result in collected]

@@ -359,6 +359,9 @@ class Ledger:
         # batches, and looking it up (and validating its model) again for each batch showed up in the profile.
         # Companies are never deleted, so an id stays valid for the life of this ledger.
         self._company_ids: dict[str, int] = {}
+        # the rows this object claimed (claim_many) and has not recorded or released: "this run is sending it"
+        # means these, not the owner name in the row, which a process restarted under a fixed name shares
+        self._holding: set[int] = set()
 
     @classmethod
     def open(cls, settings: Settings, *, db_url: str | None = None, **kwargs: Any) -> Ledger:
@@ -406,7 +409,9 @@ class Ledger:
             return []
         for attempt in range(CLAIM_ATTEMPTS):
             try:
-                return self._claim_many(parsed, resend=resend)
+                claims = self._claim_many(parsed, resend=resend)
+                self._holding.update(c[0] for c in claims if isinstance(c, tuple))  # committed: held now
+                return claims
             except (IntegrityError, OperationalError) as exc:
                 # PostgreSQL: two exports insert the same new company or document at once (a plain INSERT locks
                 # nothing beforehand); the loser's whole batch rolls back, and running it again finds the
@@ -447,14 +452,17 @@ class Ledger:
                 found = rows[key]
                 original = found[0]
                 mine = next((r.message_id for r in reversed(found)
-                             if r.state == S.sending.value and r.lease_owner == self.owner), None)
+                             if r.state == S.sending.value and r.id in self._holding), None)
                 if key in taken or mine is not None:
                     # this very run is sending it (the same document given twice): in flight, even with
                     # --resend; claiming it again sent it twice and reported both as sent
                     out.append(InFlight(self.owner, taken.get(key) or mine or original.message_id))
                     continue
+                # a row in our name that this object does not hold is a leftover of an earlier process that ran
+                # under the same (fixed) owner name and died: not busy, it is reused with its Message-ID
                 busy = (original.state == S.sending.value and original.lease_expires_at is not None
-                        and original.lease_expires_at > now and not owner_dead(original.lease_owner))
+                        and original.lease_expires_at > now and original.lease_owner != self.owner
+                        and not owner_dead(original.lease_owner))
                 if original.state == S.sent.value or busy:
                     if not resend:
                         out.append(InFlight(original.lease_owner or "", original.message_id) if busy else None)
@@ -465,7 +473,9 @@ class Ledger:
                 else:
                     target = original
                 message_id = target.message_id
-                if target.sha256 is not None and (target.sha256, target.pdf_sha256) != (sha, pdf_sha):
+                # (a row queued or tried before the file beside the XML was kept has no pdf_sha256: not "other bytes")
+                if target.sha256 is not None and (target.sha256 != sha or (
+                        target.pdf_sha256 is not None and target.pdf_sha256 != pdf_sha)):
                     # other bytes than this row was queued or tried with (another --profile or --pdf, a new
                     # renderer): a new Message-ID, so that one Message-ID always means one set of bytes. Under the
                     # old one the first bytes may have arrived, and Yuki would drop these as its duplicate. The
@@ -539,6 +549,7 @@ class Ledger:
             lost = {i: o for i, o in owners.items() if o is not None and o != self.owner}
             self._record(session, [(by_id[delivery_id], outcome) for delivery_id, outcome in outcomes],
                          owner=self.owner, now=utcnow(), lost=lost)
+        self._holding.difference_update(ids)  # committed: no longer ours to send
 
     # --- the worker ----------------------------------------------------------------------------------------
 
@@ -615,6 +626,7 @@ class Ledger:
                                                       t.lease_owner == (owner or self.owner))
                             .values(state=case((t.attempts > 0, S.deferred.value), else_=S.queued.value),
                                     lease_owner=None, lease_expires_at=None, updated_at=utcnow()))
+        self._holding.difference_update(ids)
 
     def renew(self, *, owner: str | None = None) -> int:
         """Extend the lease of every row this owner is still sending (a heartbeat)."""

@@ -106,10 +106,11 @@ def mask_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    userinfo, at, hostport = rest[:cut].rpartition("@")
+    # the user info ends at the last @ before the query: a password may hold an unencoded / # or @ itself
+    cut = rest.find("?") if "?" in rest else len(rest)
+    userinfo, at, hostpath = rest[:cut].rpartition("@")
     if at and ":" in userinfo:
-        rest = f"{userinfo.split(':', 1)[0]}:***@{hostport}{rest[cut:]}"
+        rest = f"{userinfo.split(':', 1)[0]}:***@{hostpath}{rest[cut:]}"
     return scheme + "://" + _QUERY_PASSWORD.sub(r"\g<1>***", rest)
 
 

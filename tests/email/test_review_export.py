@@ -220,3 +220,26 @@ def test_the_plan_finds_copies_by_content_among_documents_of_the_same_number(tmp
         assert (state, refusal) == ("refused", "duplicate") and reason.endswith(
             f"as {tmp_path / 'a.json'}: sent once, from there")
     assert made.going_count == 3
+
+
+def test_a_stopped_export_gives_back_what_it_did_not_try(smtp_server: ServerFactory, home: Path,
+                                                        ledger: Ledger) -> None:
+    """A refused session stops the run; the rows it claimed and never tried are queued again at once, not left
+    `sending` under a lease of a process that is gone (another host would call them in flight)."""
+    from ublexport.deliver import TransportError
+
+    server, _ = smtp_server()
+    settings = settings_for(server, home, sender=SENDER)
+    the_plan = plan([SAMPLES / "01-invoice-be-be.json", SAMPLES / "02-invoice-nl-nl.json"])
+    refused = TransportError("a@x.test", 553, "5.7.1 sender address rejected")
+
+    async def go() -> list[Result]:
+        async with Exploding(open_transport(settings), "a@x.test", refused) as transport:
+            return await run(the_plan, "a@x.test", transport, ledger=ledger, sender=settings.sender,
+                             concurrency=1, **FAST)
+
+    results = run_async(go())
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "not attempted" in results[1].reason
+    states = sorted(e.state for e in ledger.history())
+    assert "sending" not in states and states == ["deferred", "queued"]

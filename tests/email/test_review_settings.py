@@ -144,6 +144,15 @@ def test_the_database_password_is_masked_everywhere(home: Path, monkeypatch: pyt
     assert "S3cretPw" not in table.output and "acct:***@db.example" in table.output
 
 
+@pytest.mark.parametrize("url", ["postgresql://acct:pa/ss@db/x", "postgresql://acct:p#w@db:5432/x?sslmode=require",
+                                 "postgresql://acct:p@ss@db/x", "postgresql://acct@db/x?password=pa"])
+def test_a_password_with_url_characters_is_masked_too(url: str) -> None:
+    from ublexport.settings import mask_url
+
+    masked = mask_url(url)
+    assert "pa" not in masked.replace("password", "").replace("postgresql", "") and "***" in masked
+
+
 def test_the_smtp_password_is_not_stripped(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", " pass phrase ")
     s = load_settings(smtp_host="mail.example", smtp_user="u", sender=SENDER)

@@ -286,3 +286,48 @@ def test_a_database_of_schema_2_gets_the_pdf_column(tmp_path: Path) -> None:
         assert "pdf_sha256" in columns
     finally:
         store.close()
+
+
+def test_an_export_restarted_under_the_same_owner_name_sends_what_the_dead_one_held(store: Store) -> None:
+    """A library user may give the export a fixed owner name; the rows a crashed run held under that name are
+    not "given twice in this export" for the next run: they are sent, under their Message-ID."""
+    first = Ledger(store, owner="nightly-export")
+    [claim] = first.claim_many([(prepared("F-1"), INBOX)], resend=False)
+    assert isinstance(claim, tuple)
+    # the process dies here, without recording; a new one starts under the same name
+    [again] = Ledger(store, owner="nightly-export").claim_many([(prepared("F-1"), INBOX)], resend=False)
+    assert again == claim
+    # while the first object itself still says "mine" for a copy in the same run
+    [copy] = first.claim_many([(prepared("F-1"), INBOX)], resend=False)
+    assert not isinstance(copy, tuple)
+
+
+def test_a_row_kept_before_the_pdf_column_keeps_its_message_id_for_the_same_bytes(store: Store) -> None:
+    """Rows tried before migration 3 have no pdf_sha256: the same bytes again are not "other bytes"."""
+    from sqlalchemy import update
+
+    export = Ledger(store, owner="export:here:1:a")
+    attached = Prepared(prepared("P-1").document, b"<Invoice/>", Report("x", None, "test"), None, b"%PDF-1.4 x")
+    [claim] = export.claim_many([(attached, INBOX)], resend=False)
+    assert isinstance(claim, tuple)
+    export.record_many([(claim[0], Out(INBOX, "transient", 451, "later"))])
+    with store.transaction() as session:
+        session.execute(update(DeliveryRow).values(pdf_sha256=None))
+    [again] = Ledger(store, owner="export:here:2:b").claim_many([(attached, INBOX)], resend=False)
+    assert isinstance(again, tuple) and again[1] == claim[1]
+
+
+def test_an_import_going_back_to_earlier_content_is_a_new_version(store: Store) -> None:
+    """The invoicing system is authoritative on import: restoring earlier content is an edit like any other
+    (only an export from files treats an older file as an older copy)."""
+    from tests.ledger.conftest import setup_company
+    from ublexport.outbox import import_documents
+
+    setup_company(store, inboxes=INBOX)
+    versions = []
+    for note in (None, "edited", None):
+        [(_, result)] = import_documents(store, [("x", make_document("invoice", "V-1", "sent", note=note))],
+                                         renderer=fake_render, by="t")
+        assert not isinstance(result, Exception), result
+        versions.append(result.version)
+    assert versions == [1, 2, 3]

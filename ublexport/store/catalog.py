@@ -125,9 +125,11 @@ def upsert_document(session: Session, document: Document | Record, company_id: i
         return Upserted(row, True, True, True, None)
     new_version = row.content_sha256 != digest
     previous = row.status
-    if new_version:
-        # an older copy of the document (a file from before an edit): that content is an earlier version, not a
-        # new one; the stored document (content, status) stays at its latest version
+    if new_version and source == "export":
+        # an older copy of a file being exported (a file from before an edit): that content is an earlier version,
+        # not a new one; the stored document (content, status) stays at its latest version. An import or a host
+        # application's event is the invoicing system speaking: going back to earlier content there is a new
+        # version (the system is authoritative), as before
         earlier = session.scalar(select(DocumentVersion.version).where(
             DocumentVersion.document_id == row.id, DocumentVersion.content_sha256 == digest)
             .order_by(DocumentVersion.version.desc()).limit(1))
