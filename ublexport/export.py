@@ -207,6 +207,9 @@ class GroupCommit:
         self.pending: list[tuple[int, Outcome]] = []
         self.wakeup = asyncio.Event()
         self.closing = False
+        # the batch handed to the ledger thread, and whether that thread finished recording it: a Ctrl-C that
+        # cancels the wait (or the queued call) must not lose a batch taken out of `pending`
+        self.recording: tuple[list[tuple[int, Outcome]], list[bool]] | None = None
 
     def add(self, delivery_id: int, outcome: Outcome) -> None:
         self.pending.append((delivery_id, outcome))
@@ -224,13 +227,24 @@ class GroupCommit:
             self.wakeup.clear()
             batch, self.pending = self.pending, []
             if batch:
-                await self.in_thread(self.ledger.record_many, batch)
+                recorded: list[bool] = []
+                self.recording = (batch, recorded)
+                await self.in_thread(self._record, batch, recorded)
+                self.recording = None
             if self.closing and not self.pending:
                 return
 
+    def _record(self, batch: list[tuple[int, Outcome]], recorded: list[bool]) -> None:
+        self.ledger.record_many(batch)
+        recorded.append(True)
+
     def flush_now(self) -> None:
-        """Synchronously, for a run that is being torn down (Ctrl-C): what was sent must be on record."""
+        """Synchronously, for a run that is being torn down (Ctrl-C): what was sent must be on record. Called once
+        the ledger thread has finished, so `recording` says for sure whether its batch was recorded."""
         batch, self.pending = self.pending, []
+        if self.recording is not None and not self.recording[1]:
+            batch = self.recording[0] + batch
+        self.recording = None
         if batch:
             self.ledger.record_many(batch)
 

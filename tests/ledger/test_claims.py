@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -391,8 +393,8 @@ def test_group_commit_lingers_before_each_commit_not_only_the_first(store: Store
     async def scenario() -> float:
         release = asyncio.Event()
 
-        async def in_thread(function: object, batch: list[tuple[int, Out]]) -> None:
-            await asyncio.to_thread(ledger.record_many, batch)
+        async def in_thread(function: Any, batch: list[tuple[int, Out]], *more: Any) -> None:
+            await asyncio.to_thread(function, batch, *more)
             calls.append((time.monotonic(), [delivery_id for delivery_id, _ in batch]))
             if len(calls) == 1:
                 await release.wait()  # the first commit is slow: outcomes arrive meanwhile
@@ -417,3 +419,36 @@ def test_group_commit_lingers_before_each_commit_not_only_the_first(store: Store
     assert [batch for _, batch in calls] == [ids[:1], ids[1:]]  # one transaction for the four that waited
     assert calls[1][0] - released >= 0.15  # after a linger, not straight after the first commit
     assert {r.state for r in rows(store)} == {"sent"}
+
+
+def test_a_batch_whose_commit_was_cancelled_is_recorded_by_flush_now(store: Store) -> None:
+    """Ctrl-C while a batch waits for the ledger thread: the batch is out of `pending`, and the cancelled call
+    never ran; flush_now (after the thread is done) records it, so a delivered e-mail is not left `sending`."""
+    import asyncio
+
+    from ublexport.export import GroupCommit
+
+    ledger = Ledger(store)
+    [claim] = ledger.claim_many([(prepared("C-1"), "acme@yukiworks.nl")], resend=False)
+    assert claim is not None and isinstance(claim, tuple)
+
+    async def scenario() -> GroupCommit:
+        async def in_thread(function: Any, *args: Any) -> None:
+            await asyncio.sleep(10)  # queued behind a slow claim on the ledger thread; never runs
+
+        commits = GroupCommit(ledger, in_thread, linger=0.0)
+        recorder = asyncio.create_task(commits.run())
+        commits.add(claim[0], Out("acme@yukiworks.nl", "sent", 250, "ok"))
+        await asyncio.sleep(0.05)
+        assert not commits.pending  # taken out for the commit that now waits
+        recorder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await recorder
+        return commits
+
+    commits = asyncio.run(scenario())
+    commits.flush_now()
+    assert {r.state for r in rows(store)} == {"sent"}
+    commits.flush_now()  # nothing twice
+    with store.transaction() as session:
+        assert len(session.scalars(select(AttemptRow)).all()) == 1
