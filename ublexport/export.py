@@ -514,7 +514,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             for slot, inbox in enumerate(inboxes):
                 claimed = claims[slot] if use_ledger is not None else None
                 if use_ledger is not None and not isinstance(claimed, tuple):
-                    if claimed is not None and getattr(claimed, "owner", None) == own_name:  # this run sends it
+                    if claimed is not None and getattr(claimed, "ours", False):  # this very run sends it
                         result = Result(item.source, item.label, inbox.address, DUPLICATE,
                                         "the same document version is given twice in this export: sent once",
                                         message_id=getattr(claimed, "message_id", None))

@@ -37,13 +37,15 @@ PDF_HEADER_WITHIN = 1024
 def sniff(content: bytes) -> FileType | None:
     """The type by magic bytes: `%PDF-`, JPEG's SOI + marker (FF D8 FF), PNG's 8-byte signature.
 
-    PDF readers look for the PDF header within the first 1024 bytes (some scanners write bytes before it)."""
-    if b"%PDF-" in content[:PDF_HEADER_WITHIN]:
-        return PDF
+    PDF readers look for the PDF header within the first 1024 bytes (some scanners write bytes before it); the
+    image signatures, which must start the file, are asked first, so that a JPEG whose comment holds "%PDF-" is
+    still a JPEG."""
     if content.startswith(b"\xff\xd8\xff"):
         return JPEG
     if content.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
+    if b"%PDF-" in content[:PDF_HEADER_WITHIN] and content.lstrip()[:1] != b"<":  # not XML or HTML
+        return PDF
     return None
 
 

@@ -148,6 +148,7 @@ class InFlight:
 
     owner: str
     message_id: str
+    ours: bool = False  # this very Ledger object holds it (the same document given twice in one run)
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,7 @@ def delivery_values(document_id: int, company_id: int, version: int, recipient: 
     return {
         "document_id": document_id, "company_id": company_id, "version": version,
         "inbox": recipient_key(recipient), "recipient": recipient.header(), "resend_seq": 0, "resend_of": None,
-        "origin": origin, "message_id": new_message_id(sender), "sha256": sha256, "pdf_sha256": pdf_sha256,
+        "origin": origin, "message_id": new_message_id(sender), "sha256": sha256, "pdf_sha256": pdf_sha256 or "",
         "state": S.failed.value if failure else S.queued.value, "attempts": 0,
         "next_attempt_at": None if failure else now, "lease_owner": None, "lease_expires_at": None,
         "last_code": None, "last_message": failure, "created_by": by, "created_at": now, "updated_at": now,
@@ -427,7 +428,8 @@ class Ledger:
             hashes = store_payloads(session, [prepared.xml for prepared, _ in parsed], now=now)
             pdfs = [prepared.pdf for prepared, _ in parsed]  # `--pdf attach`: kept so that a retry sends it too
             stored = iter(store_payloads(session, [p for p in pdfs if p is not None], now=now))
-            pdf_hashes = [None if p is None else next(stored) for p in pdfs]
+            # "" for no file: NULL stays for rows from before migration 3, whose file is unknown
+            pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
             values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
                                       origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)
                       for (_, recipient), (document_id, version, company_id), sha, pdf_sha
@@ -456,24 +458,23 @@ class Ledger:
                 if key in taken or mine is not None:
                     # this very run is sending it (the same document given twice): in flight, even with
                     # --resend; claiming it again sent it twice and reported both as sent
-                    out.append(InFlight(self.owner, taken.get(key) or mine or original.message_id))
+                    out.append(InFlight(self.owner, taken.get(key) or mine or original.message_id, ours=True))
                     continue
-                # a row in our name that this object does not hold is a leftover of an earlier process that ran
-                # under the same (fixed) owner name and died: not busy, it is reused with its Message-ID
+                # a row in our name that this object does not hold belongs to another run under the same (fixed)
+                # owner name, alive or dead: busy until its lease runs out, then reused with its Message-ID
                 busy = (original.state == S.sending.value and original.lease_expires_at is not None
-                        and original.lease_expires_at > now and original.lease_owner != self.owner
-                        and not owner_dead(original.lease_owner))
+                        and original.lease_expires_at > now and not owner_dead(original.lease_owner))
                 if original.state == S.sent.value or busy:
                     if not resend:
                         out.append(InFlight(original.lease_owner or "", original.message_id) if busy else None)
                         continue
                     target = self._new_resend(session, original, recipient, seq=found[-1].resend_seq + 1,
-                                              sha256=sha, origin="export", now=now)
+                                              sha256=sha, pdf_sha256=pdf_sha, origin="export", now=now)
                     found.append(target)
                 else:
                     target = original
                 message_id = target.message_id
-                # (a row queued or tried before the file beside the XML was kept has no pdf_sha256: not "other bytes")
+                # (a row from before the file beside the XML was kept has pdf_sha256 NULL: unknown, not "other")
                 if target.sha256 is not None and (target.sha256 != sha or (
                         target.pdf_sha256 is not None and target.pdf_sha256 != pdf_sha)):
                     # other bytes than this row was queued or tried with (another --profile or --pdf, a new
@@ -674,7 +675,7 @@ class Ledger:
     # --- resend and history -----------------------------------------------------------------------------------
 
     def _new_resend(self, session: Session, first: Any, recipient: Recipient, *, seq: int,
-                    sha256: str | None, origin: str, now: dt.datetime, pdf_sha256: str | None = None) -> DeliveryRow:
+                    sha256: str | None, origin: str, now: dt.datetime, pdf_sha256: str | None = "") -> DeliveryRow:
         row = DeliveryRow(document_id=first.document_id, company_id=first.company_id, version=first.version,
                           inbox=recipient_key(recipient), recipient=recipient.header(), resend_seq=seq,
                           resend_of=first.resend_of or first.id, origin=origin,

@@ -414,8 +414,10 @@ input has no field for, so it could never render; codes outside this list are re
 reason."""
 
 
-def _supported_means(value: str) -> str:
-    if value not in PAYMENT_MEANS and _input_rules():
+def supported_means(value: str) -> str:
+    """The payment means code, refused (ValueError) when ublexport cannot carry it; asked by Document for what
+    may leave, so that a draft with another code is still "a draft", not bad input."""
+    if value not in PAYMENT_MEANS:
         why = (" is direct debit, which needs a mandate reference (PEPPOL-EN16931-R061) that ublexport cannot carry;"
                if value in ("49", "59") else " is not a payment means ublexport can carry;")
         supported = ", ".join(f"{code} ({name})" for code, name in PAYMENT_MEANS.items())
@@ -426,7 +428,7 @@ def _supported_means(value: str) -> str:
 class Payment(Closed):
     """How to pay: UNCL4461 code (30 credit transfer, 58 SEPA credit transfer, ...; see PAYMENT_MEANS)."""
 
-    means_code: Annotated[str, Field(pattern=r"^[0-9]{1,2}$"), AfterValidator(_supported_means)] = "30"
+    means_code: Annotated[str, Field(pattern=r"^[0-9]{1,2}$")] = "30"  # see supported_means
     iban: Iban | None = Field(None, description="defaults to the seller's IBAN")
     bic: Bic | None = None
     reference: PaymentReference | None = Field(None, description="e.g. +++010/8068/17183+++")
@@ -525,13 +527,18 @@ class Document(Closed):
             raise ValueError("tax_currency must differ from the document currency (PEPPOL-EN16931-R005)")
         if self.due_date is not None and self.due_date < self.issue_date:
             raise ValueError("due_date is before issue_date")
-        self._vat_parties()
         # What may leave is held to the rules of a correct booking; a draft, a cancelled document or a quote never
         # leaves (the policy says why), and a stored document was checked when it was stored.
         leaves = (_input_rules() and kind != DocumentKind.quote
                   and self.status not in (Status.draft, Status.cancelled))
+        self._vat_parties(leaves=leaves)
         if leaves:
             self._currencies()
+            if self.payment is not None:
+                try:
+                    supported_means(self.payment.means_code)
+                except ValueError as exc:
+                    raise ValueError(f"payment.means_code: {exc}") from None
         self._amounts(check=leaves)
         return self
 
@@ -615,7 +622,7 @@ class Document(Closed):
 
         return totals.compute(self)
 
-    def _vat_parties(self) -> None:
+    def _vat_parties(self, *, leaves: bool) -> None:
         """Refuse early what the per-category VAT rules (BR-x-02, BR-O-11) would refuse after rendering."""
         categories = {item.vat_category for item in (*self.lines, *self.allowances_charges)}
         seller_vat, buyer = self.company.vat_number, self.customer
@@ -635,7 +642,7 @@ class Document(Closed):
             raise ValueError("reverse charge (AE) needs the buyer's VAT or company number (BR-AE-02)")
         if VatCategory.K in categories and not buyer_vat:
             raise ValueError("an intra-community supply (K) needs the buyer's VAT number (BR-IC-02)")
-        if VatCategory.K in categories and seller_vat and buyer_vat and _input_rules():
+        if VatCategory.K in categories and seller_vat and buyer_vat and leaves:
             seller_country, buyer_country = _vat_country(seller_vat), _vat_country(buyer_vat)
             delivered = self.delivery.address.country if self.delivery and self.delivery.address else None
             if buyer_country == seller_country and delivered in (None, seller_country):

@@ -100,17 +100,27 @@ _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 def mask_url(url: str) -> str:
     """The URL with its password hidden (postgresql://acct:***@host/db), for every place a URL is shown.
 
-    By hand rather than SQLAlchemy's make_url(...).render_as_string(hide_password=True): it must also mask a URL
-    that does not parse (the error message about it echoes it), a password with an unencoded @, and libpq's
-    ?password= parameter."""
+    The text is kept as written, but for the password: up to the last @ before the query, so that an unencoded
+    / # or @ in it is hidden too, and a URL SQLAlchemy cannot parse (an error message echoes it) as well. A
+    password with an unencoded ? is found by SQLAlchemy's own parser (make_url, hide_password), as it will connect;
+    libpq's ?password= parameter by a pattern."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    # the user info ends at the last @ before the query: a password may hold an unencoded / # or @ itself
     cut = rest.find("?") if "?" in rest else len(rest)
     userinfo, at, hostpath = rest[:cut].rpartition("@")
     if at and ":" in userinfo:
         rest = f"{userinfo.split(':', 1)[0]}:***@{hostpath}{rest[cut:]}"
+    else:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            parsed = None
+        if parsed is not None and parsed.password:
+            return _QUERY_PASSWORD.sub(r"\g<1>***", parsed.render_as_string(hide_password=True))
     return scheme + "://" + _QUERY_PASSWORD.sub(r"\g<1>***", rest)
 
 
@@ -257,7 +267,7 @@ def host_name_problem(name: str) -> str | None:
         except ValueError:
             return "not a valid address literal such as [192.0.2.1]"
     if not name.isascii() or any(not ch.isprintable() or ch.isspace() for ch in name):
-        return "a host name has ASCII letters, digits, '-' and '.' only (no spaces, no accents; IDN as xn--)"
+        return "a host name has ASCII letters, digits, '-', '_' and '.' only (no spaces, no accents; IDN as xn--)"
     labels = name.rstrip(".").split(".")
     if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         return "not a valid host name (labels of letters, digits, '-' and '_', separated by '.')"

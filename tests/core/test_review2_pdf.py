@@ -72,3 +72,11 @@ def test_an_expense_whose_scan_has_bytes_before_the_pdf_header_is_embedded_as_a_
     assert found is not None
     assert (found.get("filename"), found.get("mimeCode")) == ("scan.pdf", "application/pdf")
     assert base64.b64decode(found.text or "") == content
+
+
+def test_an_image_is_an_image_even_with_pdf_in_its_comment_and_xml_is_no_pdf() -> None:
+    from ublexport.filetypes import JPEG, PNG, sniff
+
+    assert sniff(b"\xff\xd8\xff\xfe\x00\x10%PDF-1.4 in a comment") == JPEG
+    assert sniff(b"\x89PNG\r\n\x1a\n" + b"%PDF-1.7") == PNG
+    assert sniff(b"<?xml version='1.0'?><note>%PDF-1.4</note>") is None

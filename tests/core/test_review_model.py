@@ -108,6 +108,8 @@ def test_a_proforma_needs_it_too_a_supplier_invoice_is_recorded_as_it_came() -> 
 def test_a_document_that_never_leaves_is_not_held_to_the_booking_rules(status: str) -> None:
     """A draft or a cancelled invoice is refused by the policy ('still a draft'), exit 0, not as bad input."""
     accepted(data(status=status, due_date=None))
+    accepted(data(status=status, payment={"means_code": "49"}))
+    accepted(data(status=status, lines=[line(category="K", rate="0")]))  # K within Belgium: fixed before sending
     accepted(data(status=status, lines=[{"name": "Retour", "quantity": "-1", "unit_price": "10.00",
                                          "vat_category": "S", "vat_rate": "21"}]))
 
@@ -271,8 +273,10 @@ def test_a_stored_document_is_read_back_without_the_newer_input_rules() -> None:
 
     old = data(payment={"means_code": "49"})
     old["customer"]["email"] = "jan van@mail.example"
-    message = refused(old)
-    assert "customer.email" in message and "payment.means_code" in message
+    assert "customer.email" in refused(old)
+    old["customer"]["email"] = "jan@mail.example"
+    assert "payment.means_code" in refused(old)
+    old["customer"]["email"] = "jan van@mail.example"
     document = stored_document(old)
     assert document.payment is not None and document.payment.means_code == "49"
     assert stored_document(json.dumps(old)).number == document.number

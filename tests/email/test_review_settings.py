@@ -145,7 +145,8 @@ def test_the_database_password_is_masked_everywhere(home: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("url", ["postgresql://acct:pa/ss@db/x", "postgresql://acct:p#w@db:5432/x?sslmode=require",
-                                 "postgresql://acct:p@ss@db/x", "postgresql://acct@db/x?password=pa"])
+                                 "postgresql://acct:p@ss@db/x", "postgresql://acct@db/x?password=pa",
+                                 "postgresql://acct:pa?ss@db/x"])
 def test_a_password_with_url_characters_is_masked_too(url: str) -> None:
     from ublexport.settings import mask_url
 

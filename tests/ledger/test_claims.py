@@ -274,7 +274,8 @@ def test_claim_many_is_one_transaction_with_the_same_answers_as_claim(store: Sto
     assert {(by_id[g[0]].inbox, by_id[g[0]].version) for g in got[1:] if g is not None} == {
         ("acme@yukiworks.nl", 2), ("acme@yukiworks.nl", 1), ("other@kantoor.nl", 1)}
     # the same run asking again: in flight (it is sending them), not claimed twice
-    assert ledger.claim_many(batch, resend=False) == [None] + [InFlight(ledger.owner, g[1]) for g in got[1:] if g]
+    assert ledger.claim_many(batch, resend=False) == [None] + [InFlight(ledger.owner, g[1], ours=True)
+                                                              for g in got[1:] if g]
     # a new run after a crash (the first one's leases ran out) reuses every unfinished row and its Message-ID
     with store.transaction() as session:
         session.execute(update(DeliveryRow).values(lease_expires_at=utcnow()))

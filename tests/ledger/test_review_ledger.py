@@ -62,9 +62,9 @@ def test_a_row_this_ledger_is_sending_is_in_flight_not_claimed_again(store: Stor
     first, again = export.claim_many([(prepared("D-1"), INBOX), (prepared("D-1", status="paid"), INBOX)],
                                      resend=False)  # the same version twice in one batch
     assert isinstance(first, tuple)
-    assert again == InFlight(export.owner, first[1])
+    assert again == InFlight(export.owner, first[1], ours=True)
     for resend in (False, True):  # a later batch of the same run, even with --resend: still in flight
-        assert export.claim(prepared("D-1"), INBOX, resend=resend) == InFlight(export.owner, first[1])
+        assert export.claim(prepared("D-1"), INBOX, resend=resend) == InFlight(export.owner, first[1], ours=True)
     with store.transaction() as session:
         assert len(session.scalars(select(DeliveryRow)).all()) == 1
     export.record(first[0], Out(INBOX, "sent", 250, "queued"))
@@ -288,18 +288,26 @@ def test_a_database_of_schema_2_gets_the_pdf_column(tmp_path: Path) -> None:
         store.close()
 
 
-def test_an_export_restarted_under_the_same_owner_name_sends_what_the_dead_one_held(store: Store) -> None:
-    """A library user may give the export a fixed owner name; the rows a crashed run held under that name are
-    not "given twice in this export" for the next run: they are sent, under their Message-ID."""
+def test_runs_under_the_same_owner_name_neither_send_twice_nor_lose_a_row(store: Store) -> None:
+    """A library user may give the export a fixed owner name. Another run under that name (overlapping, or
+    restarted after a crash) finds the row in flight while its lease holds, not "given twice in this export", and
+    reuses it, under its Message-ID, once the lease ran out."""
+    from sqlalchemy import update
+
+    from ublexport.ledger import InFlight
+
     first = Ledger(store, owner="nightly-export")
     [claim] = first.claim_many([(prepared("F-1"), INBOX)], resend=False)
     assert isinstance(claim, tuple)
-    # the process dies here, without recording; a new one starts under the same name
-    [again] = Ledger(store, owner="nightly-export").claim_many([(prepared("F-1"), INBOX)], resend=False)
-    assert again == claim
-    # while the first object itself still says "mine" for a copy in the same run
+    second = Ledger(store, owner="nightly-export")
+    [busy] = second.claim_many([(prepared("F-1"), INBOX)], resend=False)
+    assert busy == InFlight("nightly-export", claim[1], ours=False)  # not sent twice
     [copy] = first.claim_many([(prepared("F-1"), INBOX)], resend=False)
-    assert not isinstance(copy, tuple)
+    assert isinstance(copy, InFlight) and copy.ours  # the first run itself: a copy in the same run
+    with store.transaction() as session:  # the first run died; its lease ran out
+        session.execute(update(DeliveryRow).values(lease_expires_at=utcnow()))
+    [again] = second.claim_many([(prepared("F-1"), INBOX)], resend=False)
+    assert again == claim
 
 
 def test_a_row_kept_before_the_pdf_column_keeps_its_message_id_for_the_same_bytes(store: Store) -> None:
@@ -315,6 +323,18 @@ def test_a_row_kept_before_the_pdf_column_keeps_its_message_id_for_the_same_byte
         session.execute(update(DeliveryRow).values(pdf_sha256=None))
     [again] = Ledger(store, owner="export:here:2:b").claim_many([(attached, INBOX)], resend=False)
     assert isinstance(again, tuple) and again[1] == claim[1]
+
+
+def test_adding_the_file_beside_the_xml_after_a_failed_try_gets_a_new_message_id(store: Store) -> None:
+    """XML alone tried (451), then the same XML with `--pdf attach`'s file: other bytes, another Message-ID."""
+    xml_only = prepared("P-2", xml=b"<Invoice/>")
+    export = Ledger(store, owner="export:here:1:a")
+    [claim] = export.claim_many([(xml_only, INBOX)], resend=False)
+    assert isinstance(claim, tuple)
+    export.record_many([(claim[0], Out(INBOX, "transient", 451, "later"))])
+    with_file = Prepared(xml_only.document, b"<Invoice/>", Report("x", None, "test"), None, b"%PDF-1.4 x")
+    [again] = Ledger(store, owner="export:here:2:b").claim_many([(with_file, INBOX)], resend=False)
+    assert isinstance(again, tuple) and again[1] != claim[1]
 
 
 def test_an_import_going_back_to_earlier_content_is_a_new_version(store: Store) -> None:

@@ -217,8 +217,9 @@ class DeliveryRow(Base):
     origin: Mapped[str] = mapped_column(String(20))  # auto, export, resend
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     sha256: Mapped[str | None] = mapped_column(ForeignKey("payloads.sha256"))
-    # the file sent beside the XML (`--pdf attach`), a payload too: a retry by the worker sends it again. No foreign
-    # key: a column added to an existing database (migration 3) cannot get one on SQLite
+    # the file sent beside the XML (`--pdf attach`), a payload too: a retry by the worker sends it again; "" when
+    # there is none, NULL on rows from before migration 3. No foreign key: a column added to an existing database
+    # cannot get one on SQLite
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
