@@ -158,3 +158,4 @@ def test_the_smtp_password_is_not_stripped(home: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", " pass phrase ")
     s = load_settings(smtp_host="mail.example", smtp_user="u", sender=SENDER)
     assert s.smtp_password == " pass phrase "
+

@@ -122,12 +122,12 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     from ublexport.recipients import parse_recipients
 
     inboxes = parse_recipients(to)  # one bad address refuses the whole export, before anything happens
+    transport = open_transport(settings, dry_run_dir=dry_run)  # bad SMTP settings too, before a long plan
     # a large export's worker processes start first: their start-up passes while the plan is made
     with workers_for(list(paths)) as pool:
         filters = Filters(frozenset(kinds), frozenset(statuses), since.date() if since else None,
                           until.date() if until else None, frozenset(numbers))
         the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile)
-        transport = open_transport(settings, dry_run_dir=dry_run)
         print_plan(the_plan, [r.address for r in inboxes], transport.description, stderr=as_json)
         ledger = open_ledger(settings) if dry_run is None else None
 
