@@ -325,3 +325,11 @@ def test_a_small_quantity_survives_the_store_round_trip() -> None:
     dumped = doc.model_dump(mode="json")
     assert dumped["lines"][0]["quantity"] == "0.0000001"
     assert Document.model_validate(dumped) == doc
+
+
+@pytest.mark.parametrize("category", ["L", "M"])
+def test_spanish_regional_taxes_are_not_rendered(category: str) -> None:
+    """IGIC and IPSI cannot be checked by our rules (BR-AF/AG-05..10): refused for what we render, by field."""
+    message = refused(data(lines=[line(category=category, rate="7")]))
+    assert f"lines[0].vat_category: {category}" in message and "received_ubl" in message
+    accepted(data(status="draft", lines=[line(category=category, rate="7")]))  # a draft is "still a draft"
