@@ -12,7 +12,6 @@ import array
 import bisect
 import datetime as dt
 import hashlib
-import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,18 +294,22 @@ class _Copies:
         found = self.prints.setdefault(_fingerprint(document), order)
         return None if found == order else found
 
-    def _document(self, order: int) -> Document | None:
-        for items in (self.result.kept, self.result.compact):  # each in plan order
+    def item(self, order: int) -> PlanItem:
+        """The plan's item of that order (kept or compact, each list in plan order)."""
+        for items in (self.result.kept, self.result.compact):
             at = bisect.bisect_left(items, order, key=lambda i: i.order)
             if at < len(items) and items[at].order == order:
-                item = items[at]
-                if item.document is not None:
-                    return item.document
-                try:
-                    return load_document(Path(item.source))
-                except InputError:  # changed or gone since: it is reported when its turn comes
-                    return None
-        return None
+                return items[at]
+        raise LookupError(f"no plan item {order}")
+
+    def _document(self, order: int) -> Document | None:
+        item = self.item(order)
+        if item.document is not None:
+            return item.document
+        try:
+            return load_document(Path(item.source))
+        except InputError:  # changed or gone since: it is reported when its turn comes
+            return None
 
 
 def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode = PdfMode.embed,
@@ -359,11 +362,8 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
                 item = PlanItem(str(file), document, "refused", "", DUPLICATE)
                 add(item)
                 duplicates.append((item, first))
-    if duplicates:  # name the first copy of each: read back from the plan, only when there are duplicates
-        wanted = {first for _, first in duplicates}
-        sources = {i.order: i.source for i in itertools.chain(result.kept, result.compact) if i.order in wanted}
-        for item, first in duplicates:
-            item.reason = f"the same document, same content, as {sources[first]}: sent once, from there"
+    for item, first in duplicates:  # name the first copy of each, read back from the plan
+        item.reason = f"the same document, same content, as {copies.item(first).source}: sent once, from there"
     if prepare_now:
         for item in result.going:
             prepare_item(item, profile, pdf)

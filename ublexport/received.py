@@ -14,7 +14,9 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
+from stdnum.be import vat as be_vat
 
+from ublexport import xsd
 from ublexport.errors import InputError
 from ublexport.model import Company, Document, Party
 from ublexport.totals import Totals
@@ -49,10 +51,10 @@ def _typed(kind: str | None, raw: str, scheme: str | None = None) -> set[Identif
     if kind == VAT and scheme in _VAT_PREFIX and value[:1].isdigit():
         value = _VAT_PREFIX[scheme] + value  # 9925:0444000276 is BE0444000276
     if kind == VAT and _BE_VAT.fullmatch(value):
-        value = f"BE{value[2:]:0>10}"
-        return {(VAT, value), (KBO, value[2:])}
+        number = be_vat.compact(value)  # python-stdnum: the 10-digit form, a 9-digit one with its leading 0
+        return {(VAT, f"BE{number}"), (KBO, number)}
     if kind == KBO and value.isdigit() and len(value) == 9:
-        value = f"0{value}"
+        value = be_vat.compact(value)
     return {(kind, value)}
 
 
@@ -127,8 +129,7 @@ def _text(root: etree._Element, path: str) -> str | None:
 
 def check_matches(document: Document, xml: bytes, totals: Totals, source: str | None = None) -> None:
     """InputError naming every field in which the received UBL differs from the expense (both values)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    root = etree.fromstring(xml, parser)
+    root = xsd.parse(xml, source or document.label).getroot()  # the one safe parser (no entities, no network)
     problems: list[str] = []
 
     def differs(what: str, theirs: str | None, ours: str, field: str) -> None:
