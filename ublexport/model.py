@@ -534,8 +534,6 @@ class Document(Closed):
         self._vat_parties(leaves=leaves)
         if leaves:
             self._currencies()
-            if self.received_ubl is None:  # a received UBL goes as the supplier sent it
-                self._regional_taxes()
             if self.payment is not None:
                 try:
                     supported_means(self.payment.means_code)
@@ -543,17 +541,6 @@ class Document(Closed):
                     raise ValueError(f"payment.means_code: {exc}") from None
         self._amounts(check=leaves)
         return self
-
-    def _regional_taxes(self) -> None:
-        """IGIC (L, Canary Islands) and IPSI (M, Ceuta and Melilla) are not Belgian or Dutch VAT, and the rules
-        for their rates and amounts (BR-AF-05..10, BR-AG-05..10) are not among ours: a document we render could
-        not be checked before it leaves. A supplier's invoice with them goes as the UBL it sent (received_ubl)."""
-        for i, item in enumerate((*self.lines, *self.allowances_charges)):
-            if item.vat_category in (VatCategory.L, VatCategory.M):
-                where = f"lines[{i}]" if i < len(self.lines) else f"allowances_charges[{i - len(self.lines)}]"
-                raise ValueError(f"{where}.vat_category: {item.vat_category.value} (Spanish regional IGIC/IPSI) is "
-                                 "not rendered by ublexport; for a supplier's invoice with it, pass on the UBL it "
-                                 "sent (received_ubl)")
 
     def _currencies(self) -> None:
         """Belgian and Dutch VAT law (Art. 230 VAT Directive) want the VAT amount in euro: a seller there who

@@ -327,9 +327,27 @@ def test_a_small_quantity_survives_the_store_round_trip() -> None:
     assert Document.model_validate(dumped) == doc
 
 
-@pytest.mark.parametrize("category", ["L", "M"])
-def test_spanish_regional_taxes_are_not_rendered(category: str) -> None:
-    """IGIC and IPSI cannot be checked by our rules (BR-AF/AG-05..10): refused for what we render, by field."""
-    message = refused(data(lines=[line(category=category, rate="7")]))
-    assert f"lines[0].vat_category: {category}" in message and "received_ubl" in message
-    accepted(data(status="draft", lines=[line(category=category, rate="7")]))  # a draft is "still a draft"
+@pytest.mark.parametrize(("category", "rates", "taxes"), [("L", ("7", "3"), ("7.00", "0.60")),
+                                                          ("M", ("4", "0.5"), ("4.00", "0.10"))])
+def test_spanish_regional_taxes_render_per_rate_and_pass_their_rules(category: str, rates: tuple[str, str],
+                                                                      taxes: tuple[str, str]) -> None:
+    """A supplier in the Canary Islands (IGIC, L) or Ceuta (IPSI, M): an expense we render is taxed per rate like S,
+    and BR-AF/AG-01..10 check it before it leaves."""
+    from lxml import etree
+
+    from ublexport.pipeline import PdfMode, prepare
+
+    values = expense(lines=[line(category=category, rate=rates[0]),
+                                           line(price="20.00", category=category, rate=rates[1])])
+    values["supplier"].update(vat_number="ESB35123454", enterprise_number=None,
+                              invoice_address={"city": "Las Palmas de Gran Canaria", "country": "ES"})
+    prepared = prepare(accepted(values), pdf=PdfMode.none)
+    assert prepared.report.valid and not prepared.report.violations
+    ns = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+          "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
+    root = etree.fromstring(prepared.xml)
+    groups = [(s.findtext("cac:TaxCategory/cbc:ID", namespaces=ns), s.findtext("cbc:TaxAmount", namespaces=ns))
+              for s in root.iterfind("cac:TaxTotal/cac:TaxSubtotal", ns)]
+    assert groups == [(category, taxes[0]), (category, taxes[1])]
+    message = refused(data(lines=[line(category=category, rate="7", exemption_reason="Exento")]))
+    assert f"category {category} takes no exemption reason" in message

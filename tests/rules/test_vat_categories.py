@@ -1,4 +1,4 @@
-"""Per VAT category rules (BR-S/Z/E/AE/IC/G/O-*, BR-AF/AG-01..04): one broken variant per rule id.
+"""Per VAT category rules (BR-S/Z/E/AE/IC/G/O/AF/AG-*): one broken variant per rule id.
 
 Each category starts from base-example.xml turned into a clean document of that category.
 """
@@ -13,8 +13,10 @@ from lxml import etree
 
 from tests.rules.helpers import LMT, ST, SUP, VAT, fired, insert, load, one, remove, set_text, xp
 
-PREFIX = {"S": "S", "Z": "Z", "E": "E", "AE": "AE", "K": "IC", "G": "G", "O": "O"}
-RATE = {"S": "25", "O": None}  # every other category: 0
+PREFIX = {"S": "S", "Z": "Z", "E": "E", "AE": "AE", "K": "IC", "G": "G", "O": "O", "L": "AF", "M": "AG"}
+RATE = {"S": "25", "O": None, "L": "7", "M": "4"}  # every other category: 0
+RATED = ("S", "L", "M")  # taxed at their rate, no exemption reason
+TAX = {"L": ("92.75", "1417.75"), "M": ("53.00", "1378.00")}  # 1325.00 taxable: (tax, tax inclusive)
 
 
 def rate(code: str) -> str | None:
@@ -31,10 +33,11 @@ def category_doc(code: str) -> etree._Element:
         else:
             set_text(el, "cbc:Percent", rate(code) or "")
     if code != "S":
-        set_text(root, "cac:TaxTotal//cbc:TaxAmount", "0.00")
-        set_text(root, f"{LMT}/cbc:TaxInclusiveAmount", "1325.00")
-        set_text(root, f"{LMT}/cbc:PayableAmount", "1325.00")
-    if code not in ("S", "Z"):
+        tax, inclusive = TAX.get(code, ("0.00", "1325.00"))
+        set_text(root, "cac:TaxTotal//cbc:TaxAmount", tax)
+        set_text(root, f"{LMT}/cbc:TaxInclusiveAmount", inclusive)
+        set_text(root, f"{LMT}/cbc:PayableAmount", inclusive)
+    if code not in (*RATED, "Z"):
         insert(
             root,
             f"{ST}/cac:TaxCategory",
@@ -77,7 +80,7 @@ def break_identifiers(root: etree._Element, code: str) -> None:
 
 
 def wrong_rate(code: str) -> str | None:
-    return {"S": "0", "O": "0"}.get(code, "5")
+    return {"S": "0", "O": "0", "L": "-1", "M": "-0.5"}.get(code, "5")
 
 
 Mutation = Callable[[etree._Element], None]
@@ -87,7 +90,7 @@ def mutations(code: str) -> dict[str, Mutation]:
     p = PREFIX[code]
 
     def m01(r: etree._Element) -> None:
-        if code == "S":
+        if code in RATED:
             set_text(r, f"{ST}/cac:TaxCategory/cbc:ID", "Z")
         else:
             subtotal = one(r, ST)
@@ -124,7 +127,7 @@ def mutations(code: str) -> dict[str, Mutation]:
         set_text(r, f"{ST}/cbc:TaxAmount", "340" if code == "S" else "1")
 
     def m10(r: etree._Element) -> None:
-        if code in ("S", "Z"):
+        if code in (*RATED, "Z"):
             insert(
                 r, f"{ST}/cac:TaxCategory", "<cbc:TaxExemptionReason>R</cbc:TaxExemptionReason>", before="cac:TaxScheme"
             )

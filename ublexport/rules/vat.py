@@ -1,5 +1,5 @@
 """EN 16931 rules per VAT category: BR-S-*, BR-Z-*, BR-E-*, BR-AE-*, BR-IC-* (K), BR-G-*, BR-O-*, BR-B-*,
-and the document-level BR-AF-01..04 (IGIC, L) and BR-AG-01..04 (IPSI, M).
+BR-AF-* (IGIC, L) and BR-AG-* (IPSI, M).
 
 The categories share one shape, so the checks are built by small factories, one registered check per rule id:
 
@@ -9,7 +9,8 @@ The categories share one shape, so the checks are built by small factories, one 
 - ``-05 .. -07`` the rate on a line, an allowance, a charge;
 - ``-08`` the taxable amount of the breakdown group; ``-09`` its tax amount; ``-10`` the exemption reason.
 
-BR-AF-05..10 and BR-AG-05..10 (Canary Islands IGIC and Ceuta/Melilla IPSI rates) are not implemented.
+The Spanish regional taxes (L: Canary Islands IGIC, M: Ceuta and Melilla IPSI) follow the standard rate's shape
+(S): a breakdown group per rate, tax = taxable x rate, no exemption reason; only their rate may also be zero.
 """
 
 from __future__ import annotations
@@ -369,11 +370,17 @@ def _rate_ok_by_num(doc: Doc, code: str, category: Element) -> bool:
     return False
 
 
+RATED = ("S", "L", "M")
+"""The categories with a rate of their own, taxed per rate (the others are zero rated or take no rate)."""
+
+
 def _rate_text(code: str, bt: str) -> str:
     if code == "O":
         return ""
     if code == "S":
         return "shall be greater than zero."
+    if code in RATED:
+        return "shall be 0 (zero) or greater than zero."
     return "shall be 0 (zero)."
 
 
@@ -385,8 +392,9 @@ def _rule_05(code: str) -> None:
             f"item VAT rate (BT-152)."
         )
     else:
+        item = "invoiced" if code in ("L", "M") else "Invoiced"  # as the official texts spell it
         message = (
-            f'In an Invoice line (BG-25) where the Invoiced item VAT category code (BT-151) is "{name}" the Invoiced '
+            f'In an Invoice line (BG-25) where the Invoiced item VAT category code (BT-151) is "{name}" the {item} '
             f"item VAT rate (BT-152) {_rate_text(code, 'BT-152')}"
         )
 
@@ -430,7 +438,8 @@ def _rule_06_07(code: str, charge: bool) -> None:
 
 def _rule_08(code: str) -> None:
     name = NAMES[code]
-    if code == "S":
+    rated = code in RATED
+    if rated:
         message = (
             f'For each different value of VAT category rate (BT-119) where the VAT category code (BT-118) is "{name}", '
             f"the VAT category taxable amount (BT-116) in a VAT breakdown (BG-23) shall equal the sum of Invoice line "
@@ -455,7 +464,7 @@ def _rule_08(code: str) -> None:
             taxable_el = child(subtotal, cbc.TaxableAmount)
             taxable = dec(taxable_el)
             ok = False
-            if code == "S":
+            if rated:
                 rates = doc.rates.get(cat)
                 if not rates:
                     ok = True
@@ -484,7 +493,8 @@ def _rule_08(code: str) -> None:
 
 def _rule_09(code: str) -> None:
     name = NAMES[code]
-    if code == "S":
+    rated = code in RATED
+    if rated:
         message = (
             f"The VAT category tax amount (BT-117) in a VAT breakdown (BG-23) where VAT category code (BT-118) is "
             f'"{name}" shall equal the VAT category taxable amount (BT-116) multiplied by the VAT category rate '
@@ -501,7 +511,7 @@ def _rule_09(code: str) -> None:
             subtotal = cat.getparent()
             tax_el = child(subtotal, cbc.TaxAmount)
             tax = dec(tax_el)
-            if code == "S":
+            if rated:
                 rates = doc.rates.get(cat)
                 taxable, rate = dec(child(subtotal, cbc.TaxableAmount)), (rates[0] if rates else None)
                 ok = False
@@ -518,7 +528,7 @@ def _rule_09(code: str) -> None:
 
 def _rule_10(code: str) -> None:
     name = NAMES[code]
-    forbidden = code in ("S", "Z")
+    forbidden = code in ("S", "Z", "L", "M")
     if forbidden:
         message = (
             f'A VAT breakdown (BG-23) with VAT Category code (BT-118) "{"Standard rate" if code == "S" else name}" '
@@ -547,7 +557,7 @@ def _rule_10(code: str) -> None:
     _register(f"BR-{PREFIX[code]}-10", message, check, code)
 
 
-for _code in ("S", "Z", "E", "AE", "K", "G", "O"):
+for _code in ("S", "Z", "E", "AE", "K", "G", "O", "L", "M"):
     _rule_01(_code)
     _rule_02(_code)
     _rule_03_04(_code, charge=False)
@@ -558,12 +568,6 @@ for _code in ("S", "Z", "E", "AE", "K", "G", "O"):
     _rule_08(_code)
     _rule_09(_code)
     _rule_10(_code)
-
-for _code in ("L", "M"):
-    _rule_01(_code)
-    _rule_02(_code)
-    _rule_03_04(_code, charge=False)
-    _rule_03_04(_code, charge=True)
 
 
 # --- category specific ----------------------------------------------------------------------------------------------
