@@ -163,3 +163,22 @@ def test_a_changed_company_file_keeps_the_old_identity_in_the_history(env: dict[
     run(env, "company", "add", str(path))  # the same file again: nothing changed, no new history row
     again = json.loads(run(env, "company", "show", "1", "--json").stdout)
     assert len(again["rule_history"]) == len(shown["rule_history"])
+
+
+def test_queueing_with_an_smtp_server_but_no_real_sender_is_refused_before_anything_is_stored(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Message-IDs are minted when a row is queued: with an SMTP server and the default sender they would end in
+    @localhost for good (the worker refuses to send under that sender anyway), so import and mark-sent refuse."""
+    register(env)
+    draft = json.loads(run(env, "documents", "import", write(tmp_path, "L-0001", "draft"), "--json").stdout)[0]
+    smtp = {**env, "UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": "2525"}
+    refused = run(smtp, "documents", "import", write(tmp_path, "L-0002", "sent"), code=2)
+    assert "UBLEXPORT_FROM" in refused.stderr and "nothing imported" in refused.stderr
+    assert "UBLEXPORT_FROM" in run(smtp, "documents", "mark-sent", str(draft["document_id"]), code=2).stderr
+    docs = json.loads(run(env, "documents", "list", "--json").stdout)
+    assert [(d["number"], d["status"], d["deliveries"]) for d in docs] == [("L-0001", "draft", {})]
+    # with a real sender both go, and the Message-IDs carry its domain
+    sender = {**smtp, "UBLEXPORT_FROM": "facturen@bakkerij.example"}
+    run(sender, "documents", "mark-sent", str(draft["document_id"]))
+    history = json.loads(run(env, "history", "--json").stdout)
+    assert history and all(row["message_id"].endswith("@bakkerij.example>") for row in history)

@@ -60,10 +60,23 @@ def load(home: Path | None, db_url: str | None, config_file: Path | None = None)
     return load_settings(config_file, home=home, db_url=db_url)
 
 
-def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, **kwargs: Any) -> Ledger:
+def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, *, queues: bool = False,
+                **kwargs: Any) -> Ledger:
+    """The ledger of the settings in effect. ``queues``: the command may queue e-mails (import, mark-sent), whose
+    Message-IDs are minted now from the sender's domain; with an SMTP server and no real sender they would carry
+    "@localhost" for good, so that is refused here, before anything is stored, as the worker would refuse to send."""
     from ublexport.ledger import Ledger
 
-    ledger = Ledger.open(load(home, db_url), by=by, **kwargs)
+    settings = load(home, db_url)
+    if queues and settings.smtp_host:
+        from ublexport.errors import InputError
+        from ublexport.settings import smtp_problems
+
+        problems = [p for p in smtp_problems(settings) if p.startswith("from:")]
+        if problems:
+            raise InputError("nothing imported or marked: e-mails queued now would be sent later under this sender",
+                             problems=problems)
+    ledger = Ledger.open(settings, by=by, **kwargs)
     return ledger
 
 

@@ -52,7 +52,7 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
     files = list(document_paths(paths))
     rows: list[dict[str, Any]] = []
     refused = 0
-    with open_ledger(home, db_url, by) as ledger, Progress(console=console(stderr=True), transient=True,
+    with open_ledger(home, db_url, by, queues=True) as ledger, Progress(console=console(stderr=True), transient=True,
                                                            disable=len(files) < 2) as progress:
         task = progress.add_task("importing", total=len(files))
         for path in files:
@@ -167,7 +167,7 @@ def mark_sent(ids: tuple[int, ...], db_url: str | None, home: Path | None, by: s
     # one row per ID, in the order given: a refusal must not hide what was already committed and queued
     rows: list[dict[str, Any]] = []
     exit_code = 0
-    with open_ledger(home, db_url, by) as ledger:
+    with open_ledger(home, db_url, by, queues=True) as ledger:
         for document_id in ids:
             try:
                 result = document_sent(ledger, document_id, source="mark-sent")
