@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from ublexport.errors import InputError
 from ublexport.model import Company
 from ublexport.store import Store, catalog
+from ublexport.store.clock import session_now
 from ublexport.store.models import (
     AttemptRow,
     CompanyRow,
@@ -45,7 +46,6 @@ from ublexport.store.models import (
     DocumentRow,
     DocumentVersion,
     Payload,
-    utcnow,
 )
 
 if TYPE_CHECKING:
@@ -284,7 +284,7 @@ def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_ele
 
 
 def store_payload(session: Session, xml: bytes) -> str:
-    return store_payloads(session, [xml], now=utcnow())[0]
+    return store_payloads(session, [xml], now=session_now(session))[0]
 
 
 def store_payloads(session: Session, xmls: Sequence[bytes], *, now: dt.datetime) -> list[str]:
@@ -313,7 +313,7 @@ def queue_rows(session: Session, document: DocumentRow, recipients: Iterable[Rec
 
     A failure (the document did not pass validation) is recorded as a `failed` row without payload, so that
     history shows why it was not forwarded; an edited document is a new version and gets new rows."""
-    now = now or utcnow()
+    now = now or session_now(session)
     values = [delivery_values(document.id, document.company_id, document.version, recipient, sender=sender,
                               origin=origin, by=by, sha256=sha256, now=now, failure=failure)
               for recipient in recipients]
@@ -422,7 +422,7 @@ class Ledger:
         raise AssertionError("unreachable")
 
     def _claim_many(self, parsed: Sequence[tuple[Prepared, Recipient]], *, resend: bool) -> list[Claim]:
-        now = utcnow()
+        now = self.store.now()
         with self.store.transaction() as session:
             documents = self._documents(session, [prepared for prepared, _ in parsed], now=now)
             hashes = store_payloads(session, [prepared.xml for prepared, _ in parsed], now=now)
@@ -549,14 +549,14 @@ class Ledger:
                 raise InputError(f"no delivery with id {missing[0]}")
             lost = {i: o for i, o in owners.items() if o is not None and o != self.owner}
             self._record(session, [(by_id[delivery_id], outcome) for delivery_id, outcome in outcomes],
-                         owner=self.owner, now=utcnow(), lost=lost)
+                         owner=self.owner, now=self.store.now(), lost=lost)
         self._holding.difference_update(ids)  # committed: no longer ours to send
 
     # --- the worker ----------------------------------------------------------------------------------------
 
     def claim_due(self, limit: int, *, owner: str | None = None, now: dt.datetime | None = None) -> list[Claimed]:
         """Take up to LIMIT due rows under a lease, in one short transaction."""
-        now = now or utcnow()
+        now = now or self.store.now()
         with self.store.transaction() as session:
             ids = list(session.scalars(due_query(now, limit)))
             if not ids:
@@ -572,7 +572,7 @@ class Ledger:
         if not results:
             return {}
         with self.store.transaction() as session:
-            self._record(session, results, owner=owner or self.owner, now=now or utcnow())
+            self._record(session, results, owner=owner or self.owner, now=now or self.store.now())
             t = _DELIVERIES.c
             return {int(i): str(state) for i, state in session.execute(
                 select(t.id, t.state).where(t.id.in_([claimed.id for claimed, _ in results])))}
@@ -626,13 +626,13 @@ class Ledger:
             session.execute(update(_DELIVERIES).where(t.id.in_(list(ids)), t.state == S.sending.value,
                                                       t.lease_owner == (owner or self.owner))
                             .values(state=case((t.attempts > 0, S.deferred.value), else_=S.queued.value),
-                                    lease_owner=None, lease_expires_at=None, updated_at=utcnow()))
+                                    lease_owner=None, lease_expires_at=None, updated_at=self.store.now()))
         self._holding.difference_update(ids)
 
     def renew(self, *, owner: str | None = None) -> int:
         """Extend the lease of every row this owner is still sending (a heartbeat)."""
         t = _DELIVERIES.c
-        now = utcnow()
+        now = self.store.now()
         with self.store.transaction() as session:
             result = session.execute(update(_DELIVERIES).where(t.state == S.sending.value,
                                                                t.lease_owner == (owner or self.owner))
@@ -642,7 +642,7 @@ class Ledger:
     def recover_dead_owners(self) -> int:
         """Leases held by processes of this host that no longer exist expire now: their rows may have been in
         flight, and will be re-sent with the same Message-ID by whoever claims them next."""
-        now = utcnow()
+        now = self.store.now()
         t = _DELIVERIES.c
         recovered = 0
         with self.store.transaction() as session:
@@ -691,7 +691,7 @@ class Ledger:
         the first delivery. Without `to`, to the inbox of DELIVERY_ID."""
         from ublexport.recipients import parse_recipients
 
-        now = utcnow()
+        now = self.store.now()
         with self.store.transaction() as session:
             base = session.get(DeliveryRow, delivery_id)
             if base is None:

@@ -33,7 +33,8 @@ from ublexport.ledger import Ledger, default_by, existing_inboxes, queue_rows, s
 from ublexport.model import Document, DocumentKind, Status
 from ublexport.policy import exportable
 from ublexport.store import Store, catalog
-from ublexport.store.models import CompanyRow, DocumentRow, utcnow
+from ublexport.store.clock import session_now
+from ublexport.store.models import CompanyRow, DocumentRow
 
 if TYPE_CHECKING:
     from ublexport.recipients import Recipient
@@ -173,7 +174,7 @@ def document_sent(target: Target | Settings, document: int | Document, *, by: st
     mail_from = _sender(target, sender)
 
     def work(session: Session) -> Forwarded:
-        now = utcnow()
+        now = session_now(session)
         if isinstance(document, Document):
             doc = document
             if doc.kind != DocumentKind.expense and doc.status not in (Status.sent, Status.paid):
@@ -236,7 +237,7 @@ def import_documents(target: Ledger | Store, documents: Sequence[tuple[str, Docu
         outcome: Forwarded | Exception
         try:
             outcome = _retrying(target, lambda s, d=document: _import_one(  # type: ignore[misc]
-                s, d, by=who, source="import", sender=mail_from, renderer=renderer, now=utcnow()))
+                s, d, by=who, source="import", sender=mail_from, renderer=renderer, now=session_now(s)))
         except InputError as exc:
             outcome = exc
         results.append((source, outcome))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ublexport.store import clock
+from ublexport.store.clock import utcnow
 from ublexport.store.engine import make_engine, normalize_url
 from ublexport.store.migrations import LATEST, migrate
 from ublexport.store.models import (
@@ -21,7 +24,6 @@ from ublexport.store.models import (
     Payload,
     RuleChange,
     StatusChange,
-    utcnow,
 )
 
 __all__ = ["LATEST", "AttemptRow", "CompanyRow", "DeliveryRow", "DeliveryState", "DocumentRow", "DocumentVersion",
@@ -41,6 +43,11 @@ class Store:
         if upgrade:
             migrate(engine)
         return cls(engine)
+
+    def now(self) -> dt.datetime:
+        """The ledger's time (the database server's clock; see ublexport.store.clock): for every time written to or
+        compared in the ledger."""
+        return clock.now(self.engine)
 
     @property
     def dialect(self) -> str:

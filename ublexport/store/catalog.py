@@ -20,7 +20,8 @@ from ublexport.errors import InputError
 from ublexport.identifiers import enterprise_number_from_vat
 from ublexport.model import Company, Document, stored_document
 from ublexport.record import RawJSON, Record
-from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, RuleChange, StatusChange, utcnow
+from ublexport.store.clock import session_now
+from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, RuleChange, StatusChange
 
 _DOCUMENTS = cast(Table, DocumentRow.__table__)
 _VERSIONS = cast(Table, DocumentVersion.__table__)
@@ -57,7 +58,7 @@ def register_company(session: Session, company: Company, *, by: str) -> tuple[Co
     row = find_company(session, company)
     identity = company.model_dump(mode="json")
     ids = _identifiers(company)
-    now = utcnow()
+    now = session_now(session)
     if row is None:
         row = CompanyRow(name=company.name, identity=identity, inboxes=[], expenses_inboxes=None,
                          auto_export=False, auto_export_since=None, created_at=now, updated_at=now, **ids)
@@ -88,7 +89,7 @@ def change_rule(session: Session, row: CompanyRow, *, by: str, field: str, **val
     before = rule_of(row)
     for key, value in values.items():
         setattr(row, key, value)
-    now = utcnow()
+    now = session_now(session)
     row.rule_changed_at, row.rule_changed_by, row.updated_at = now, by, now
     session.add(RuleChange(company_id=row.id, at=now, by=by, field=field, before=before, after=rule_of(row)))
 
@@ -106,7 +107,7 @@ class Upserted:
 def upsert_document(session: Session, document: Document | Record, company_id: int, *, by: str, source: str,
                     now: dt.datetime | None = None) -> Upserted:
     """Insert or update by (company, key); the row is locked (FOR UPDATE) so concurrent events serialize."""
-    now = now or utcnow()
+    now = now or session_now(session)
     record = document if isinstance(document, Record) else Record.of(document)
     key, content, digest = record.key, record.content, record.digest
     row = session.scalars(select(DocumentRow).where(DocumentRow.company_id == company_id,

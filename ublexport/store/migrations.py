@@ -16,7 +16,8 @@ from typing import cast
 from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select, text
 
 from ublexport.errors import UblexportError
-from ublexport.store.models import NO_DELETE_TABLES, Base, SchemaVersion, utcnow
+from ublexport.store.clock import utcnow
+from ublexport.store.models import NO_DELETE_TABLES, Base, SchemaVersion
 
 _ADVISORY_LOCK = 0x75626C65  # "uble"
 
