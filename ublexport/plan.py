@@ -21,6 +21,7 @@ from ublexport.loader import load_document, read_documents
 from ublexport.model import Document
 from ublexport.pipeline import PdfMode, Prepared, prepare
 from ublexport.policy import exportable
+from ublexport.record import Record
 
 # PlanItem.refusal: why a document was refused, which decides the exit code
 POLICY, INVALID, INPUT = "policy", "invalid", "input"
@@ -121,6 +122,7 @@ class CompactItems:
     def __init__(self) -> None:
         self._data = bytearray()
         self._ends = array.array("Q")
+        self.withdrawn: set[int] = set()  # orders taken back after planning (Plan.withdraw): no longer going
 
     def append(self, item: PlanItem) -> None:
         # NUL cannot occur in a path, a reason of ours or a packed summary (the model refuses control characters)
@@ -132,7 +134,12 @@ class CompactItems:
         return len(self._ends)
 
     def __iter__(self) -> Iterator[PlanItem]:
-        return (self[n] for n in range(len(self._ends)))
+        """The items still going, in plan order."""
+        return (item for n in range(len(self._ends)) if (item := self[n]).order not in self.withdrawn)
+
+    @property
+    def going(self) -> int:
+        return len(self._ends) - len(self.withdrawn)
 
     def __getitem__(self, n: int) -> PlanItem:
         """The n-th item (plan order): for finding one by its order with bisect."""
@@ -179,7 +186,18 @@ class Plan:
 
     @property
     def going_count(self) -> int:
-        return sum(i.state == "go" for i in self.kept) + len(self.compact)
+        return sum(i.state == "go" for i in self.kept) + self.compact.going
+
+    def withdraw(self, order: int, reason: str, refusal: str) -> None:
+        """Refuse an item that was going when it was planned (a conflict found later in the plan)."""
+        at = bisect.bisect_left(self.kept, order, key=lambda i: i.order)
+        if at < len(self.kept) and self.kept[at].order == order:
+            item = self.kept[at]
+        else:
+            item = self.compact[bisect.bisect_left(self.compact, order, key=lambda i: i.order)]
+            self.compact.withdrawn.add(order)
+            self.kept.insert(at, item)
+        item.state, item.reason, item.refusal, item.document = "refused", reason, refusal, None
 
     def total_steps(self, inboxes: int) -> int:
         """Results `run` will produce at most: one per going document and inbox, one per refusal."""
@@ -276,6 +294,8 @@ class _Copies:
         self.result = result
         self.first: dict[int, int] = {}  # hash of a going document's key -> its order (-1 once fingerprinted)
         self.prints: dict[int, int] = {}  # fingerprint -> order, for the documents of keys seen more than once
+        self.orders: dict[int, list[int]] = {}  # key -> the orders of its documents, for keys seen more than once
+        self.versions: dict[int, set[str]] = {}  # key -> the versions (ledger digests) of its documents, likewise
 
     def original(self, document: Document, order: int) -> int | None:
         """The order of an earlier going document with the same content, else None (and this one is remembered)."""
@@ -288,11 +308,20 @@ class _Copies:
             return None
         if first >= 0:  # the second of this key: the first one is fingerprinted now
             self.first[key] = -1
+            self.orders[key], self.versions[key] = [first], set()
             earlier = self._document(first)
             if earlier is not None:
+                self.versions[key].add(Record.of(earlier).digest)
                 self.prints.setdefault(_fingerprint(earlier), first)
+        self.orders[key].append(order)
+        self.versions[key].add(Record.of(document).digest)
         found = self.prints.setdefault(_fingerprint(document), order)
         return None if found == order else found
+
+    def conflicts(self) -> Iterator[list[int]]:
+        """The orders of the documents of each key given as two versions in this export (not merely with another
+        status: sent and paid are one version)."""
+        return (self.orders[key] for key, versions in self.versions.items() if len(versions) > 1)
 
     def item(self, order: int) -> PlanItem:
         """The plan's item of that order (kept or compact, each list in plan order)."""
@@ -364,6 +393,13 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
                 duplicates.append((item, first))
     for item, first in duplicates:  # name the first copy of each, read back from the plan
         item.reason = f"the same document, same content, as {copies.item(first).source}: sent once, from there"
+    for orders in copies.conflicts():  # one number, two contents: one of them is wrong, and neither goes
+        items = [copies.item(o) for o in orders]
+        files = ", ".join(Path(i.source).name for i in items)
+        reason = (f"{items[0].label} is given {len(items)} times in this export with different content ({files}): "
+                  "one invoice number, one invoice; export only the right file")
+        for o in orders:
+            result.withdraw(o, reason, INPUT)
     if prepare_now:
         for item in result.going:
             prepare_item(item, profile, pdf)

@@ -196,30 +196,68 @@ def test_the_plan_lists_a_second_copy_as_duplicate_not_refused(home: Path, tmp_p
     assert "0 refused, 1 given twice (sent once)" in " ".join(result.output.split())  # rich wraps at 80 columns
 
 
-@pytest.mark.parametrize("keep", [0, 256])  # 0: every going document is dropped from memory and read back
-def test_the_plan_finds_copies_by_content_among_documents_of_the_same_number(tmp_path: Path, keep: int) -> None:
-    """Only documents whose key (kind, number) came before are fingerprinted; a copy is still found, wherever the
-    first one is kept, and an edited file of the same number is not a copy."""
+def _numbered(folder: Path, files: dict[str, dict[str, Any]]) -> list[Path]:
+    """Write each document (changes to the Belgian sample invoice) beside the company file; their paths."""
     import json
     import shutil
 
-    original = SAMPLES / "01-invoice-be-be.json"
-    shutil.copy(SAMPLES / "company.json", tmp_path / "company.json")
-    data = json.loads(original.read_text(encoding="utf-8"))
-    names = ["a.json", "b-edited.json", "c-copy.json", "d-copy.json", "e-other.json"]
-    (tmp_path / names[0]).write_text(json.dumps(data), encoding="utf-8")
-    (tmp_path / names[1]).write_text(json.dumps({**data, "note": "edited"}), encoding="utf-8")
-    (tmp_path / names[2]).write_text(json.dumps(data, indent=2), encoding="utf-8")  # other bytes, same content
-    (tmp_path / names[3]).write_text(json.dumps(data), encoding="utf-8")
-    (tmp_path / names[4]).write_text(json.dumps({**data, "number": "2026-0999"}), encoding="utf-8")
-    made = plan([tmp_path / n for n in names], keep=keep)
+    shutil.copy(SAMPLES / "company.json", folder / "company.json")
+    data = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    for name, changes in files.items():
+        (folder / name).write_text(json.dumps({**data, **changes}, indent=2 if "indent" in name else None),
+                                   encoding="utf-8")
+    return [folder / name for name in files]
+
+
+@pytest.mark.parametrize("keep", [0, 256])  # 0: every going document is dropped from memory and read back
+def test_the_plan_finds_copies_by_content_among_documents_of_the_same_number(tmp_path: Path, keep: int) -> None:
+    """Only documents whose key (kind, number) came before are fingerprinted; a copy is still found, wherever the
+    first one is kept, and the same version marked paid is no conflict."""
+    paths = _numbered(tmp_path, {"a.json": {}, "c-copy-indent.json": {}, "d-copy.json": {},
+                                 "e-other.json": {"number": "2026-0999"}, "f-paid.json": {"status": "paid"}})
+    made = plan(paths, keep=keep)
     decisions = {Path(i.source).name: (i.state, i.refusal, i.reason) for i in made.items}
-    assert decisions["a.json"][0] == decisions["b-edited.json"][0] == decisions["e-other.json"][0] == "go"
-    for copy in ("c-copy.json", "d-copy.json"):
+    assert decisions["a.json"][0] == decisions["e-other.json"][0] == decisions["f-paid.json"][0] == "go"
+    for copy in ("c-copy-indent.json", "d-copy.json"):
         state, refusal, reason = decisions[copy]
         assert (state, refusal) == ("refused", "duplicate") and reason.endswith(
             f"as {tmp_path / 'a.json'}: sent once, from there")
     assert made.going_count == 3
+
+
+@pytest.mark.parametrize("keep", [0, 1, 256])  # 1: the first of the number kept, the others dropped and read back
+def test_one_number_given_with_two_contents_in_one_export_sends_neither(tmp_path: Path, keep: int) -> None:
+    """Two files claim invoice 2026-0001 with different lines: one of them is wrong, and Yuki would book both. Every
+    file of that number is refused (a copy of one of them too), naming them all; the other documents go."""
+    paths = _numbered(tmp_path, {"a.json": {}, "b-edited.json": {"note": "edited"}, "c-copy.json": {},
+                                 "e-other.json": {"number": "2026-0999"}})
+    made = plan(paths, keep=keep)
+    decisions = {Path(i.source).name: (i.state, i.refusal, i.reason) for i in made.items}
+    assert [i.label for i in made.going] == ["invoice 2026-0999"] and made.going_count == 1
+    for name in ("a.json", "b-edited.json", "c-copy.json"):
+        state, refusal, reason = decisions[name]
+        assert (state, refusal) == ("refused", "input"), name
+        assert "invoice 2026-0001 is given 3 times in this export with different content" in reason
+        assert "(a.json, b-edited.json, c-copy.json)" in reason
+    assert len(made.refused) == 3 and len(made.items) == 4
+
+
+def test_the_cli_refuses_a_number_given_twice_with_two_contents_and_sends_nothing_of_it(home: Path,
+                                                                                       tmp_path: Path) -> None:
+    from tests.email.test_cli import invoke
+
+    paths = _numbered(tmp_path, {"a.json": {}, "b.json": {"lines": [{"name": "Other", "quantity": "1",
+                                                                      "unit_price": "120.00", "vat_category": "S",
+                                                                      "vat_rate": "21"}]}})
+    result = invoke("export", *map(str, paths), "--to", "a@x.test", "--json")
+    assert result.exit_code == 2, result.output
+    import json
+
+    rows = json.loads(result.stdout)["results"]
+    assert [r["status"] for r in rows] == ["refused", "refused"]
+    assert all("given 2 times in this export with different content" in r["reason"] for r in rows)
+    listed = invoke("inbox", "list", "--json")
+    assert json.loads(listed.stdout) == []
 
 
 def test_a_stopped_export_gives_back_what_it_did_not_try(smtp_server: ServerFactory, home: Path,
