@@ -219,19 +219,33 @@ class HistoryEntry:
 # --- low-level statements (module functions so that tests can compare them with a naive claim) ----------------
 
 
+NEVER_SENT = ("draft", "cancelled")
+"""Document statuses whose queued rows wait (model.Status; a quote is never queued at all)."""
+
+
 def due_query(now: dt.datetime, limit: int, *, lock: bool = True) -> Select[Any]:
     """Rows that may be sent now: queued/deferred and due, or `sending` with an expired lease (a dead worker).
 
     What the auto-export rule queued waits while the accountant has switched the rule off: "off" means nothing more
     is forwarded, not only that nothing new is queued. Those rows stay queued (nothing is deleted) and go when the
     rule is on again. A row in doubt (`sending`, its worker dead) is finished either way, under its Message-ID:
-    it may have arrived already. Manual exports and resends are someone's explicit request and always go."""
+    it may have arrived already. Manual exports and resends are someone's explicit request and always go.
+
+    Likewise a row waits while its document is a draft or cancelled again (an invoice queued when it was sent, then
+    cancelled in the invoicing system, must not reach Yuki), and a row the rule queued for a version that was
+    replaced before it went never goes: the new version has rows of its own, and Yuki would book both. A resend is
+    someone's explicit request and goes regardless."""
     auto_on = select(CompanyRow.id).where(CompanyRow.auto_export.is_(True))
+    current = (select(DocumentRow.id)
+               .where(DocumentRow.id == DeliveryRow.document_id, DocumentRow.status.notin_(NEVER_SENT),
+                      or_(DeliveryRow.origin != "auto", DocumentRow.version == DeliveryRow.version))
+               .exists())
     query = (
         select(DeliveryRow.id)
         .where(or_(and_(DeliveryRow.state.in_([S.queued.value, S.deferred.value]),
                         DeliveryRow.next_attempt_at <= now,
-                        or_(DeliveryRow.origin != "auto", DeliveryRow.company_id.in_(auto_on))),
+                        or_(DeliveryRow.origin != "auto", DeliveryRow.company_id.in_(auto_on)),
+                        or_(DeliveryRow.origin == "resend", current)),
                    and_(DeliveryRow.state == S.sending.value, DeliveryRow.lease_expires_at <= now)))
         .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
         .limit(limit)

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from stdnum.eu import vat as eu_vat
 
 from ublexport import identifiers
 from ublexport.errors import InputError
@@ -144,10 +145,14 @@ Text = Annotated[str, Field(min_length=1), AfterValidator(_no_control)]
 """Free text: may hold line breaks (notes, descriptions), never other control characters."""
 
 
+_SEPARATORS = re.compile("[\x85\u2028\u2029]")  # NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR: e-mail clients break lines
+
+
 def _single_line(value: str) -> str:
     """Control characters and line breaks in one call: names and numbers are most of a document's fields."""
-    if "\n" in value or "\r" in value or "\t" in value:
-        raise ValueError("must be a single line (no line breaks or tabs)")
+    if "\n" in value or "\r" in value or "\t" in value or _SEPARATORS.search(value):
+        raise ValueError("must be a single line (no line breaks or tabs; U+0085, U+2028 and U+2029 break lines "
+                         "too)")
     return _no_control(value).strip()
 
 
@@ -181,7 +186,18 @@ def _email(value: str) -> str:
 
 Email = Annotated[Line1, AfterValidator(_email)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. BE, NL")]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")]
+def _iso4217(value: str) -> str:
+    if value == "EUR":  # nearly every document: no need to load the rules' code lists
+        return value
+    from ublexport.rules.codes import ISO4217  # the code list BR-CL-03/04 check the rendered document against
+
+    if value not in ISO4217:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code (EUR, USD, GBP, ...)")
+    return value
+
+
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR"),
+                         AfterValidator(_iso4217)]
 
 
 class Closed(BaseModel):
@@ -527,6 +543,10 @@ class Document(Closed):
             raise ValueError("tax_currency must differ from the document currency (PEPPOL-EN16931-R005)")
         if self.due_date is not None and self.due_date < self.issue_date:
             raise ValueError("due_date is before issue_date")
+        credited = self.credited_invoice.issue_date if self.credited_invoice is not None else None
+        if credited is not None and credited > self.issue_date:
+            raise ValueError(f"credited_invoice.issue_date {credited} is after this credit "
+                             f"note's issue_date {self.issue_date}: a credit note credits an earlier invoice")
         # What may leave is held to the rules of a correct booking; a draft, a cancelled document or a quote never
         # leaves (the policy says why), and a stored document was checked when it was stored.
         leaves = (_input_rules() and kind != DocumentKind.quote
@@ -600,6 +620,10 @@ class Document(Closed):
             remedy = ("make it a credit note (kind credit_note) with positive amounts" if kind == DocumentKind.invoice
                       else "a proforma announces an invoice; credit with a credit note instead")
             raise ValueError(f"lines: this {kind.value} totals {total} before VAT; {remedy}")
+        if kind in (DocumentKind.invoice, DocumentKind.proforma, DocumentKind.credit_note) and computed.payable < 0:
+            raise ValueError(f"prepaid_amount: {self.prepaid_amount} is more than the {kind.value.replace('_', ' ')}'s "
+                             f"total {computed.tax_inclusive}, which leaves {computed.payable} due; an amount due "
+                             "cannot be negative: refund the overpayment with a credit note")
         # Expenses are excepted: a supplier's negative invoice is booked as the supplier sent it (Peppol allows it),
         # and a supplier's invoice is recorded as it came, with or without a due date.
         if (kind in (DocumentKind.invoice, DocumentKind.proforma) and computed.payable > 0
@@ -643,14 +667,20 @@ class Document(Closed):
         if VatCategory.K in categories and not buyer_vat:
             raise ValueError("an intra-community supply (K) needs the buyer's VAT number (BR-IC-02)")
         if VatCategory.K in categories and seller_vat and buyer_vat and leaves:
+            # Art. 138(1)(b) VAT Directive (art. 39bis WBTW, art. 9(2)(b) Wet OB), since the 2020 quick fixes: the
+            # buyer is identified for VAT in another member state and gave that number; goods delivered abroad to
+            # a buyer with a VAT number of the seller's own country are taxed there (S), and outside the EU is G.
             seller_country, buyer_country = _vat_country(seller_vat), _vat_country(buyer_vat)
-            delivered = self.delivery.address.country if self.delivery and self.delivery.address else None
-            if buyer_country == seller_country and delivered in (None, seller_country):
+            field = "customer.vat_number" if self.customer is not None else "company.vat_number"
+            if buyer_country == seller_country:
                 raise ValueError(
-                    f"an intra-community supply (K) goes to another EU country, but the buyer's VAT number "
-                    f"{buyer_vat} is from {seller_country}, as the seller's is; use category S, or give the "
-                    "delivery address (delivery.address) in the other country"
-                )
+                    f"{field}: an intra-community supply (K) needs the buyer's VAT number of another EU member "
+                    f"state, but {buyer_vat} is from {seller_country}, as the seller's is; use category S, or the "
+                    "buyer's VAT number in the member state the goods go to")
+            if buyer_country not in EU_VAT_COUNTRIES:
+                raise ValueError(
+                    f"{field}: an intra-community supply (K) goes to a buyer identified for VAT in an EU member "
+                    f"state, and {buyer_vat} is not an EU VAT number; a supply outside the EU is an export (G)")
 
     @property
     def counterparty(self) -> Party:
@@ -662,6 +692,11 @@ class Document(Closed):
     def label(self) -> str:
         """How messages name this document: 'invoice 2026-001'."""
         return f"{self.kind.value.replace('_', ' ')} {self.number}"
+
+
+EU_VAT_COUNTRIES = frozenset(code.upper() for code in eu_vat.MEMBER_STATES)
+"""The member states (and Northern Ireland for goods, XI) whose VAT numbers an intra-community supply goes to, as
+python-stdnum lists them."""
 
 
 def _vat_country(vat: str) -> str:

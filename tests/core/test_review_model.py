@@ -312,11 +312,50 @@ def test_a_discount_at_the_rate_of_a_charge_is_accepted() -> None:
 
 
 def test_intra_community_supply_to_a_buyer_in_the_same_country_is_refused() -> None:
+    """Art. 138(1)(b) VAT Directive since 2020: the buyer's VAT number is of another member state, even when the
+    goods are delivered abroad; a buyer outside the EU is an export (G)."""
     message = refused(data(lines=[line(category="K", rate="0")]))
-    assert "intra-community supply (K)" in message and "BE" in message
-    accepted(data(lines=[line(category="K", rate="0")], delivery={
-        "date": "2026-11-02", "address": {"city": "Lille", "country": "FR"}}))  # delivered abroad
+    assert "customer.vat_number: an intra-community supply (K)" in message and "BE0765432146 is from BE" in message
+    abroad = {"date": "2026-11-02", "address": {"city": "Lille", "country": "FR"}}
+    assert "use category S" in refused(data(lines=[line(category="K", rate="0")], delivery=abroad))
+    french = copy.deepcopy(CUSTOMER)
+    french.update(vat_number="FR40303265045", enterprise_number=None,
+                  invoice_address={"city": "Lille", "country": "FR"})
+    accepted(data(customer=french, lines=[line(category="K", rate="0")], delivery=abroad))
+    swiss = {**french, "vat_number": "CHE116281710MWST", "invoice_address": {"city": "Basel", "country": "CH"}}
+    assert "an export (G)" in refused(data(customer=swiss, lines=[line(category="K", rate="0")], delivery=abroad))
     load_document(SAMPLES / "03-invoice-be-nl-intracommunity.json")  # BE -> NL
+
+
+def test_a_credit_note_credits_an_earlier_invoice() -> None:
+    values = data(kind="credit_note", due_date=None, credited_invoice={"number": "2026-0001",
+                                                                       "issue_date": "2026-12-02"})
+    assert "credited_invoice.issue_date 2026-12-02 is after this credit note's issue_date 2026-11-02" in refused(
+        values)
+    accepted({**values, "credited_invoice": CREDITED})
+
+
+@pytest.mark.parametrize("kind", ["invoice", "credit_note"])
+def test_a_prepaid_amount_above_the_total_is_refused(kind: str) -> None:
+    extra = {"credited_invoice": CREDITED, "due_date": None} if kind == "credit_note" else {}
+    message = refused(data(kind=kind, prepaid_amount="200.00", lines=[line()], **extra))
+    assert "prepaid_amount: 200.00 is more than" in message and "total 121.00, which leaves -79.00 due" in message
+    accepted(data(kind=kind, prepaid_amount="121.00", lines=[line()], **extra))  # paid in full: 0.00 due
+    accepted(expense(prepaid_amount="200.00", lines=[line()]))  # a supplier's document is booked as it came
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_unicode_line_separators_are_line_breaks_too(separator: str) -> None:
+    """E-mail clients and PDF viewers break lines there: a name with one would put a line of its own in the body."""
+    customer = {**CUSTOMER, "organisation_name": f"Evil{separator}Bcc: x@evil.example"}
+    assert "customer.organisation_name: must be a single line" in refused(data(customer=customer))
+    accepted(data(note=f"first{separator}second"))  # free text may hold line breaks
+
+
+def test_an_unknown_currency_is_refused_by_iso_4217() -> None:
+    assert "currency: 'ABC' is not an ISO 4217 currency code" in refused(data(currency="ABC"))
+    assert "tax_currency: 'XYZ' is not an ISO 4217" in refused(data(currency="USD", tax_currency="XYZ",
+                                                                    tax_exchange_rate="0.9"))
 
 
 def test_a_small_quantity_survives_the_store_round_trip() -> None:

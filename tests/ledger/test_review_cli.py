@@ -182,3 +182,30 @@ def test_queueing_with_an_smtp_server_but_no_real_sender_is_refused_before_anyth
     run(sender, "documents", "mark-sent", str(draft["document_id"]))
     history = json.loads(run(env, "history", "--json").stdout)
     assert history and all(row["message_id"].endswith("@bakkerij.example>") for row in history)
+
+
+def test_an_invoice_cancelled_or_replaced_after_it_was_queued_is_not_sent(env: dict[str, str], tmp_path: Path,
+                                                                         smtp_server: SmtpServer) -> None:
+    """Queued when it was sent; then cancelled (or back to draft) in the invoicing system: its rows wait and the
+    worker sends nothing of it, until it is sent again. A version replaced before it went never goes: only the new
+    one does (Yuki would book both)."""
+    register(env)
+    env = {**env, **smtp_server.env()}
+    run(env, "documents", "import", write(tmp_path, "C-0001", "sent"), write(tmp_path, "C-0002", "sent"))
+    run(env, "documents", "import", write(tmp_path, "C-0001", "cancelled"))
+    run(env, "documents", "import", write(tmp_path, "C-0002", "draft"))
+    run(env, "documents", "import", write(tmp_path, "C-0003", "sent"))
+    run(env, "documents", "import", write(tmp_path, "C-0003", "sent", note="corrected"))  # version 2, not sent yet
+    run(env, "worker", "--once")
+    subjects = sorted(r.subject for r in smtp_server.received)
+    assert len(subjects) == 2 and all("C-0003" in s for s in subjects)  # version 2, to each of the two inboxes
+    docs = {d["number"]: d for d in json.loads(run(env, "documents", "list", "--json").stdout)}
+    assert docs["C-0001"]["status"] == "cancelled" and docs["C-0002"]["status"] == "draft"
+    history = json.loads(run(env, "history", "--json").stdout)
+    versions = {(h["document"], h["version"], h["state"]) for h in history if h["document"] == "C-0003"}
+    assert versions == {("C-0003", 1, "queued"), ("C-0003", 2, "sent")}
+    # sent again: the rows queued the first time go, under their first Message-IDs
+    queued = {h["message_id"] for h in history if h["document"] == "C-0001"}
+    run(env, "documents", "import", write(tmp_path, "C-0001", "sent"))
+    run(env, "worker", "--once")
+    assert {r.message_id for r in smtp_server.received if "C-0001" in r.subject} == queued
