@@ -349,10 +349,13 @@ def delivery_values(document_id: int, company_id: int, version: int, recipient: 
     }
 
 
-def existing_inboxes(session: Session, document: DocumentRow) -> set[str]:
-    return set(session.scalars(select(DeliveryRow.inbox).where(
+def existing_inboxes(session: Session, document: DocumentRow) -> dict[str, str | None]:
+    """The inboxes that have a row of the document's current version: inbox -> why it was not forwarded (the
+    document was found invalid then), or None."""
+    rows = session.execute(select(DeliveryRow.inbox, DeliveryRow.sha256, DeliveryRow.last_message).where(
         DeliveryRow.document_id == document.id, DeliveryRow.version == document.version,
-        DeliveryRow.resend_seq == 0)))
+        DeliveryRow.resend_seq == 0))
+    return {inbox: (message or "not a valid document") if sha is None else None for inbox, sha, message in rows}
 
 
 # --- the ledger -----------------------------------------------------------------------------------------------

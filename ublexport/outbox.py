@@ -102,7 +102,12 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     done = existing_inboxes(session, document)
     todo = [r for r in recipients if r.address.casefold() not in done]
     if not todo:
-        result.reason = "already queued for every inbox"
+        invalid = {inbox: reason for inbox, reason in done.items() if reason is not None}
+        if invalid:  # this version was found invalid when it was first forwarded: it still is, and still not sent
+            result.failed = next(iter(invalid.values())).removeprefix("not forwarded: ")
+            result.reason = "this version was not forwarded: it is not a valid document (fix it and import it again)"
+        else:
+            result.reason = "already forwarded to every inbox (see `ublexport history`)"
         return result
     sha, failure = None, None
     try:
@@ -111,11 +116,13 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     except (InvalidDocumentError, NotExportableError, InputError) as exc:
         failure = f"not forwarded: {exc}"
         result.failed = str(exc)
-    result.queued = queue_rows(session, document, todo, sender=sender, origin="auto", by=by, sha256=sha,
-                               failure=failure, now=now)
+    rows = queue_rows(session, document, todo, sender=sender, origin="auto", by=by, sha256=sha,
+                      failure=failure, now=now)
     result.inboxes = [r.address for r in todo]
-    if not result.queued:
-        result.reason = "already queued for every inbox"
+    if failure is None:
+        result.queued = rows
+    if not rows:
+        result.reason = "already forwarded to every inbox (see `ublexport history`)"
     return result
 
 

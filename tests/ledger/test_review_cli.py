@@ -54,7 +54,7 @@ def test_mark_sent_reports_every_id_and_goes_on_after_an_unknown_one(env: dict[s
     table = run(env, "documents", "mark-sent", str(first), "999", str(second), code=2)
     assert "invoice R-0001" in table.stdout and "invoice R-0002" in table.stdout
     assert "NOT marked sent: no document with id 999" in table.stdout
-    assert table.stdout.count("already queued for every inbox") == 2
+    assert table.stdout.count("already forwarded to every inbox") == 2
 
 
 def test_unknown_filters_are_refused(env: dict[str, str], tmp_path: Path) -> None:
@@ -209,3 +209,28 @@ def test_an_invoice_cancelled_or_replaced_after_it_was_queued_is_not_sent(env: d
     run(env, "documents", "import", write(tmp_path, "C-0001", "sent"))
     run(env, "worker", "--once")
     assert {r.message_id for r in smtp_server.received if "C-0001" in r.subject} == queued
+
+
+def test_a_document_that_fails_validation_when_forwarded_exits_3_and_is_not_listed_as_queued(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """A Dutch supplier's invoice to a customer without street and postal code fails NL-R-004 when it is forwarded:
+    imported (the ledger keeps it), not forwarded; the command says so and exits 3, and importing it again says why
+    instead of "already queued"."""
+    data = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    (tmp_path / "company-nl.json").write_text(json.dumps(data["company"]), encoding="utf-8")
+    run(env, "company", "add", str(tmp_path / "company-nl.json"))
+    run(env, "company", "set-inbox", "1", "a@yukiworks.nl")
+    run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    data["customer"]["invoice_address"] = {"city": "Amersfoort", "country": "NL"}
+    data["customer"].pop("postal_address", None)
+    path = tmp_path / "no-street.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    first = run(env, "documents", "import", str(path), "--json", code=3)
+    (row,) = json.loads(first.stdout)
+    assert row["queued"] == [] and row["inboxes"] == ["a@yukiworks.nl"] and "NL-R-004" in row["failed"]
+    again = run(env, "documents", "import", str(path), code=3)
+    assert "NOT forwarded (invalid)" in again.stdout and "already" not in again.stdout
+    marked = json.loads(run(env, "documents", "mark-sent", str(row["document_id"]), "--json", code=3).stdout)
+    assert "NL-R-004" in marked[0]["failed"] and "not a valid document" in marked[0]["reason"]
+    history = json.loads(run(env, "history", "--json").stdout)
+    assert [(h["state"], h["attempts"]) for h in history] == [("failed", 0)]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ublexport.cli.common import EXIT_INPUT, console, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import EXIT_INPUT, EXIT_INVALID, console, handle_errors, json_option, print_json, print_table
 from ublexport.cli.company import by_option, open_ledger, store_options
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
     VAT, enterprise or KvK number). A sent document (or a received expense) is queued for the company's inbox
     at once when its auto-export rule is on; an edited document becomes a new version.
 
-    Exits 2 when a file was refused (the others are imported)."""
+    Exits 2 when a file was refused (the others are imported), 3 when a document was imported but not forwarded
+    because it does not pass validation (history shows why)."""
     from rich.progress import Progress
 
     from ublexport.errors import InputError
@@ -81,6 +82,8 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
                 click.echo(f"error: {r['error']}", err=True)
     if refused:
         sys.exit(EXIT_INPUT)
+    if any(r.get("failed") for r in rows):  # imported, but not forwarded: it would not pass validation
+        sys.exit(EXIT_INVALID)
 
 
 def _forwarded_text_dict(row: dict[str, Any]) -> str:
@@ -160,7 +163,7 @@ def mark_sent(ids: tuple[int, ...], db_url: str | None, home: Path | None, by: s
     inbox(es) in the same transaction. Marking a document sent twice sends it once.
 
     Each ID is its own transaction: an unknown or refused ID is reported and the others go on; exits 2 when
-    any ID was refused."""
+    any ID was refused, 3 when one was marked sent but not forwarded because it does not pass validation."""
     from ublexport.errors import UblexportError
     from ublexport.outbox import document_sent
 
@@ -176,6 +179,8 @@ def mark_sent(ids: tuple[int, ...], db_url: str | None, home: Path | None, by: s
                 exit_code = max(exit_code, exc.exit_code)
                 continue
             rows.append(result.as_dict())
+            if result.failed:  # marked sent, but not forwarded: it would not pass validation
+                exit_code = max(exit_code, EXIT_INVALID)
     if as_json:
         print_json(rows)
     else:
