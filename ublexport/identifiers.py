@@ -83,7 +83,8 @@ def structured_reference(value: str) -> str:
     text = value.strip()
     if text.startswith(("+++", "***")) or _OGM.fullmatch(text):
         try:
-            digits = str(ogm_vcs.validate(text))
+            # ***123/4567/89002*** is the same communication as printed on some transfer forms; stdnum reads +++
+            digits = str(ogm_vcs.validate(text.replace("*", "+")))
         except ValidationError as exc:
             raise _explain(exc, f"structured reference {value!r}", "+++010/8068/17183+++") from None
         return f"+++{ogm_vcs.format(digits)}+++"

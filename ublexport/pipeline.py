@@ -106,7 +106,12 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
     name = source or document.label
     if document.received_ubl is not None:
         xml = document.received_ubl.content
-        report = check_bytes(xml, name)
+        given = document.received_ubl.filename
+        try:
+            report = check_bytes(xml, name)
+        except InputError as exc:  # not XML at all: say which file, not only which document
+            raise InputError(f"{document.label}: received_ubl ({given}) is not a UBL document: {exc}",
+                             source=source) from None
         report.raise_if_invalid()
         # The subject and the ledger describe the JSON: the XML passed on must be that same invoice.
         from ublexport.received import check_matches

@@ -163,8 +163,10 @@ def parse_one(item: str, *, check_deliverability: bool = False, allow_localhost:
     return Recipient(normalized, name, ascii_addr)
 
 
-def parse_recipients(text: str, *, check_deliverability: bool = False) -> list[Recipient]:
-    """Every inbox in `text`, deduplicated case-insensitively; InputError naming every bad item."""
+def parse_recipients(text: str, *, check_deliverability: bool = False, what: str = "nothing was sent",
+                     example: str = "--to \"Yuki <acme@yukiworks.nl>\"") -> list[Recipient]:
+    """Every inbox in `text`, deduplicated case-insensitively; InputError naming every bad item. WHAT says what
+    the refusal leaves undone, EXAMPLE how to give an address, in the words of the command that asks."""
     recipients: list[Recipient] = []
     seen: set[str] = set()
     problems: list[str] = []
@@ -181,9 +183,9 @@ def parse_recipients(text: str, *, check_deliverability: bool = False) -> list[R
             seen.add(key)
             recipients.append(recipient)
     if problems:
-        raise InputError("invalid recipient address(es); nothing was sent", problems=problems)
+        raise InputError(f"invalid recipient address(es); {what}", problems=problems)
     if not recipients:
-        raise InputError("no recipient address given (e.g. --to \"Yuki <acme@yukiworks.nl>\")")
+        raise InputError(f"no recipient address given (e.g. {example})")
     return recipients
 
 

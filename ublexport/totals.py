@@ -86,15 +86,29 @@ def _signed(ac: DocumentAllowanceCharge) -> Decimal:
     return ac.amount if ac.charge else -ac.amount
 
 
+def _field(item: VatMixin) -> str:
+    if isinstance(item, Line):
+        return f"line {item.name!r}"
+    if isinstance(item, DocumentAllowanceCharge):
+        return f"{'charge' if item.charge else 'allowance'} {item.reason or item.amount!s}"
+    return "item"
+
+
+def _reason_text(reason: tuple[str | None, str | None]) -> str:
+    text, code = reason
+    return " ".join(part for part in (code, repr(text) if text else None) if part)
+
+
 def _exemption(items: Iterable[VatMixin], category: VatCategory, where: str) -> tuple[str | None, str | None]:
     """The exemption reason of a VAT group: all its lines must agree (BR-CO-?), defaults per category."""
-    reasons = {(i.exemption_reason, i.exemption_reason_code) for i in items
-               if i.exemption_reason or i.exemption_reason_code}
+    given = [(i, (i.exemption_reason, i.exemption_reason_code)) for i in items
+             if i.exemption_reason or i.exemption_reason_code]
+    reasons = {reason for _, reason in given}
     if len(reasons) > 1:
-        raise InputError(
-            f"{where}: lines of VAT category {category} give different exemption reasons {sorted(map(str, reasons))};"
-            " one VAT breakdown has one reason"
-        )
+        raise InputError(f"{where}: the items of VAT category {category} form one VAT breakdown, which has one "
+                         "exemption reason, but they give different ones: "
+                         + "; ".join(f"{_field(i)}: {_reason_text(r)}" for i, r in given)
+                         + "; give them the same reason")
     if reasons:
         text, code = reasons.pop()
         if text is None and code is not None:

@@ -301,15 +301,17 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
                                                                                 ("30", "58"))):
         field = "supplier.iban" if expense else "company.iban"
         raise InputError(f"{document.label}: a Dutch supplier's invoice must say how to pay (NL-R-007): "
-                         f"give {field} or payment.iban")
+                         f"give {field} or payment.iban, or payment.means_code for a payment without an account "
+                         "(48 card, 10 cash, ...)")
     seller_iban = (document.counterparty.iban if expense else document.company.iban)
     seller_bic = (document.counterparty.bic if expense else document.company.bic)
     if pay is not None or seller_iban:
         iban = (pay.iban if pay and pay.iban else seller_iban)
         code = pay.means_code if pay else "30"
         if code in ("30", "58") and not iban:
-            raise InputError(f"{document.label}: payment by credit transfer (code {code}) needs the seller's IBAN "
-                             "(payment.iban or the company's iban) (BR-61)")
+            where = "supplier.iban (the supplier's account)" if expense else "company.iban"
+            raise InputError(f"{document.label}: payment by credit transfer (code {code}) needs the seller's IBAN: "
+                             f"give payment.iban or {where} (BR-61)")
         payment = PaymentView(
             means_code=code,
             reference=pay.reference if pay else None,

@@ -99,7 +99,9 @@ def _addresses(items: list[dict[str, Any]] | None) -> str:
 def _recipient_dicts(text: str) -> list[dict[str, Any]]:
     from ublexport.recipients import parse_recipients
 
-    return [{"address": r.address, "display_name": r.display_name} for r in parse_recipients(text)]
+    return [{"address": r.address, "display_name": r.display_name}
+            for r in parse_recipients(text, what="nothing was changed",
+                                      example="\"Yuki <acme@yukiworks.nl>; kantoor@boekhouder.nl\"")]
 
 
 @click.group()
@@ -228,6 +230,10 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
     """Set the accountant's inbox(es): ADDRESSES separated by `,` or `;`, e.g.
     "acme@yukiworks.nl; Kantoor <boekhouding@kantoor.nl>". Every address is checked; one bad address
     changes nothing."""
+    from ublexport.errors import InputError
+
+    if expenses is not None and no_expenses:
+        raise InputError("--expenses and --no-expenses contradict each other: give one of them; nothing was changed")
     inboxes = _recipient_dicts(addresses)
     values: dict[str, Any] = {"inboxes": inboxes}
     if expenses is not None:
@@ -265,6 +271,9 @@ def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: 
     from ublexport.errors import InputError
     from ublexport.store import catalog
 
+    if state == "off" and since is not None:
+        raise InputError("--since is the start date of auto-export on; switching it off takes none: nothing was "
+                         "changed")
     with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
         row = catalog.get_company(session, company_id)
         if state == "on":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ublexport.cli.common import EXIT_INVALID, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import EXIT_INPUT, EXIT_INVALID, handle_errors, json_option, print_json, print_table
 
 PROFILE = click.option("--profile", type=click.Choice(["peppol", "nlcius"]), default="peppol", show_default=True,
                        help="Rule set: Peppol BIS Billing 3.0, or NLCIUS (SI-UBL 2.0) for Dutch B2B.")
@@ -39,8 +39,9 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
         sys.stdout.buffer.write(prepared.xml)
     for warning in prepared.report.violations:
         click.echo(f"warning: {warning}", err=True)
-    if doc.status == Status.draft:
-        click.echo(f"note: {doc.label} is a draft: this is a preview, it will not be exported", err=True)
+    if doc.status in (Status.draft, Status.cancelled):
+        click.echo(f"note: {doc.label} is {'a draft' if doc.status == Status.draft else 'cancelled'}: this is a "
+                   "preview, it will not be exported", err=True)
 
 
 @click.command()
@@ -52,16 +53,19 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
 def validate(files: tuple[Path, ...], profile: str, as_json: bool) -> None:
     """Check UBL FILES against the official UBL 2.1 XSD and the EN 16931 / Peppol BIS 3.0 rules.
 
-    Exits 0 when every file is valid (warnings allowed), 3 otherwise."""
+    Exits 0 when every file is valid (warnings allowed), 3 when a UBL document is not, 2 when a file is no XML
+    at all (a JSON document given by mistake)."""
     from ublexport.errors import InputError, Violation
     from ublexport.validate import Report, check_bytes
 
     reports = []
+    unreadable = set()
     for path in files:
         try:
             reports.append(check_bytes(path.read_bytes(), str(path), None if profile == "auto" else profile))
         except InputError as exc:
             reports.append(Report(str(path), None, profile, [Violation("XML", "fatal", str(exc))]))
+            unreadable.add(str(path))
     if as_json:
         print_json([r.as_dict() for r in reports])
     else:
@@ -73,8 +77,10 @@ def validate(files: tuple[Path, ...], profile: str, as_json: bool) -> None:
         for r in reports:
             for v in r.violations:
                 click.echo(f"{r.source}: {v.flag}: {v}")
-    if not all(r.valid for r in reports):
+    if any(not r.valid and r.source not in unreadable for r in reports):
         sys.exit(EXIT_INVALID)
+    if unreadable:
+        sys.exit(EXIT_INPUT)
 
 
 @click.command()

@@ -1,0 +1,101 @@
+"""Found by black-box tests as a Belgian bookkeeper and a Dutch accountant: messages that name the right field,
+exit codes that say what happened, and forms of input a bookkeeper writes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.core.test_review_model import SAMPLES, data, expense, line, refused
+from ublexport.cli import main
+from ublexport.errors import InputError
+from ublexport.model import Document
+from ublexport.pipeline import PdfMode, prepare
+
+
+def invoke(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"UBLEXPORT_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+
+def test_a_structured_communication_written_with_stars_is_the_same_one() -> None:
+    """***202/6000/00192*** is printed on some Belgian transfer forms: the same communication as +++...+++."""
+    doc = Document.model_validate(data(payment={"reference": "***202/6000/00192***"}))
+    assert doc.payment is not None and doc.payment.reference == "+++202/6000/00192+++"
+    assert "structured reference '***202/6000/00193***' has a wrong check digit" in refused(
+        data(payment={"reference": "***202/6000/00193***"}))
+
+
+def test_an_expense_without_the_suppliers_iban_names_supplier_iban() -> None:
+    values = expense(payment={"reference": "+++202/6000/00192+++"})
+    values["supplier"].pop("iban")
+    with pytest.raises(InputError) as info:
+        prepare(Document.model_validate(values), pdf=PdfMode.none)
+    assert "supplier.iban (the supplier's account)" in str(info.value) and "company.iban" not in str(info.value)
+
+
+def test_different_exemption_reasons_are_named_by_line_in_plain_text() -> None:
+    message = refused(data(lines=[line(category="E", rate="0", exemption_reason="Art 44 §2 4°"),
+                                  line(category="E", rate="0", exemption_reason="Art 44 §2 1°", name="Boek")]))
+    assert "line 'Item': 'Art 44 §2 4°'; line 'Boek': 'Art 44 §2 1°'" in message and "None" not in message
+
+
+def test_validate_gives_exit_2_for_a_file_that_is_no_xml_and_3_for_an_invalid_ubl(env: dict[str, str],
+                                                                                  tmp_path: Path) -> None:
+    json_file = SAMPLES / "01-invoice-be-be.json"
+    assert invoke(env, "validate", str(json_file)).exit_code == 2
+    broken = tmp_path / "broken.xml"
+    base = (Path(__file__).resolve().parents[1] / "fixtures" / "ubl-examples" / "peppol-3.0.21" / "base-example.xml")
+    broken.write_bytes(base.read_bytes().replace(b"<cbc:IssueDate>", b"<cbc:IssueDate>x", 1))
+    assert invoke(env, "validate", str(broken), str(json_file)).exit_code == 3  # the worst wins
+    assert invoke(env, "validate", str(base)).exit_code == 0
+
+
+def test_a_received_ubl_that_is_no_xml_is_named_by_its_field_and_file(tmp_path: Path) -> None:
+    values: dict[str, Any] = json.loads((SAMPLES / "08-expense.json").read_text(encoding="utf-8"))
+    values = copy.deepcopy(values)
+    (tmp_path / "supplier.pdf").write_bytes(b"%PDF-1.4 not a UBL")
+    for name in ("company.json",):
+        (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())
+    values["received_ubl"] = {"file": "supplier.pdf"}
+    values.pop("pdf", None)
+    path = tmp_path / "expense.json"
+    path.write_text(json.dumps(values), encoding="utf-8")
+    from ublexport.loader import load_document
+
+    with pytest.raises(InputError) as info:
+        prepare(load_document(path), pdf=PdfMode.none)
+    assert "received_ubl (supplier.pdf) is not a UBL document" in str(info.value)
+
+
+def test_render_notes_that_a_cancelled_document_will_not_be_exported(env: dict[str, str], tmp_path: Path) -> None:
+    values = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    values["status"], values["company"] = "cancelled", str(SAMPLES / "company.json")
+    path = tmp_path / "cancelled.json"
+    path.write_text(json.dumps(values), encoding="utf-8")
+    result = invoke(env, "render", str(path), "-o", str(tmp_path / "out.xml"))
+    assert result.exit_code == 0
+    assert "is cancelled: this is a preview, it will not be exported" in result.stderr
+
+
+def test_contradictory_company_options_are_refused_and_change_nothing(env: dict[str, str]) -> None:
+    assert invoke(env, "company", "add", str(SAMPLES / "company.json")).exit_code == 0
+    both = invoke(env, "company", "set-inbox", "1", "a@yukiworks.nl", "--expenses", "b@x.nl", "--no-expenses")
+    assert both.exit_code == 2 and "contradict" in both.stderr
+    bad = invoke(env, "company", "set-inbox", "1", "not an address")
+    assert bad.exit_code == 2 and "nothing was changed" in bad.stderr and "--to" not in bad.stderr
+    assert invoke(env, "company", "set-inbox", "1", "a@yukiworks.nl").exit_code == 0
+    off = invoke(env, "company", "auto-export", "1", "off", "--since", "2026-01-01")
+    assert off.exit_code == 2 and "--since" in off.stderr
+    shown = json.loads(invoke(env, "company", "list", "--json").stdout)
+    assert shown[0]["inboxes"] == [{"address": "a@yukiworks.nl", "display_name": None}]
+    assert shown[0]["expenses_inboxes"] is None and shown[0]["auto_export"] is False
