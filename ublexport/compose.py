@@ -67,17 +67,17 @@ KIND_NAMES: dict[str, dict[DocumentKind, str]] = {
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {"intro": "In bijlage vindt u het volgende document van {company} als UBL e-factuur.",
            "kind": "Soort", "number": "Nummer", "date": "Datum", "customer": "Klant", "supplier": "Leverancier",
-           "amount": "Te betalen", "pdf": "De PDF zit in het UBL-bestand.",
+           "amount": "Te betalen", "credited": "Te crediteren", "pdf": "De PDF zit in het UBL-bestand.",
            "pdf_attached": "De PDF zit als apart bestand bij deze e-mail.",
            "footer": "Eén document per e-mail, verzonden door ublexport."},
     "fr": {"intro": "Veuillez trouver ci-joint le document suivant de {company} en facture électronique UBL.",
            "kind": "Type", "number": "Numéro", "date": "Date", "customer": "Client", "supplier": "Fournisseur",
-           "amount": "À payer", "pdf": "Le PDF est inclus dans le fichier UBL.",
+           "amount": "À payer", "credited": "Montant crédité", "pdf": "Le PDF est inclus dans le fichier UBL.",
            "pdf_attached": "Le PDF est joint à cet e-mail comme fichier séparé.",
            "footer": "Un document par e-mail, envoyé par ublexport."},
     "en": {"intro": "Attached is the following document of {company} as a UBL e-invoice.",
            "kind": "Kind", "number": "Number", "date": "Date", "customer": "Customer", "supplier": "Supplier",
-           "amount": "Amount due", "pdf": "The PDF is embedded in the UBL file.",
+           "amount": "Amount due", "credited": "Amount credited", "pdf": "The PDF is embedded in the UBL file.",
            "pdf_attached": "The PDF is attached to this e-mail as a separate file.",
            "footer": "One document per e-mail, sent by ublexport."},
 }
@@ -174,7 +174,7 @@ def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     rows = [(texts["kind"], kind_name), (texts["number"], document.number),
             (texts["date"], format_date(document.issue_date, language)), (role, counterparty)]
     if amount_text:
-        rows.append((texts["amount"], amount_text))
+        rows.append((texts["credited" if document.kind == DocumentKind.credit_note else "amount"], amount_text))
     width = max(len(label) for label, _ in rows) + 1
     lines = [texts["intro"].format(company=document.company.name), ""]
     lines += [f"{label + ':':<{width}} {value}" for label, value in rows]

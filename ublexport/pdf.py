@@ -38,6 +38,7 @@ WORDS: dict[str, dict[str, str]] = {
            "tax_exclusive": "Totaal excl. btw", "rate": "Btw-tarief", "taxable": "Maatstaf van heffing",
            "vat_amount": "Btw-bedrag", "vat_total": "Totaal btw", "tax_inclusive": "Totaal incl. btw",
            "prepaid": "Reeds betaald", "rounding": "Afronding", "payable": "Te betalen", "reference": "Mededeling",
+           "credited": "Te crediteren",
            "terms": "Betalingsvoorwaarden"},
     "fr": {"date": "Date", "due": "Échéance", "delivery": "Date de livraison", "buyer_ref": "Votre référence",
            "order_ref": "Commande", "credits": "Note de crédit relative à la facture", "of": "du", "seller": "De",
@@ -47,6 +48,7 @@ WORDS: dict[str, dict[str, str]] = {
            "tax_exclusive": "Total HTVA", "rate": "Taux de TVA", "taxable": "Base d'imposition",
            "vat_amount": "Montant TVA", "vat_total": "Total TVA", "tax_inclusive": "Total TVAC",
            "prepaid": "Déjà payé", "rounding": "Arrondi", "payable": "À payer", "reference": "Communication",
+           "credited": "Montant crédité",
            "terms": "Conditions de paiement"},
     "en": {"date": "Date", "due": "Due date", "delivery": "Delivery date", "buyer_ref": "Your reference",
            "order_ref": "Order", "credits": "Credit note for invoice", "of": "of", "seller": "From",
@@ -56,6 +58,7 @@ WORDS: dict[str, dict[str, str]] = {
            "tax_exclusive": "Total excl. VAT", "rate": "VAT rate", "taxable": "Taxable amount",
            "vat_amount": "VAT amount", "vat_total": "Total VAT", "tax_inclusive": "Total incl. VAT",
            "prepaid": "Paid in advance", "rounding": "Rounding", "payable": "Payable", "reference": "Reference",
+           "credited": "Amount credited",
            "terms": "Payment terms"},
 }
 # The legal mention for a zero-rated group, in the document's language, when the UBL carries only our default
@@ -330,13 +333,14 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if totals.rounding:
         total(w["rounding"], totals.rounding)
     sheet.font("B")
-    total(w["payable"], totals.payable)
+    credit = document.kind == DocumentKind.credit_note  # credited to the customer, not a payment asked of them
+    total(w["credited" if credit else "payable"], totals.payable)
     sheet.font()
 
     # How to pay: the seller's account (or the one the payment names) and the payment reference, as in the UBL
     pay = document.payment
     seller_party = other if expense else company
-    iban = pay.iban if pay and pay.iban else seller_party.iban
+    iban = pay.iban if pay and pay.iban else seller_party.iban if pay or not credit else None
     payment = []
     if iban:
         # the seller's BIC belongs to the seller's IBAN only, as in the UBL (view.build)

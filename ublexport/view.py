@@ -297,15 +297,18 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
     pay = document.payment
     seller_country = (document.counterparty.invoice_address if expense else document.company.address).country
     has_account = bool((pay and pay.iban) or (document.counterparty.iban if expense else document.company.iban))
-    if seller_country == "NL" and totals.payable > 0 and not (has_account or (pay and pay.means_code not in
-                                                                                ("30", "58"))):
+    # A credit note asks no payment of the customer: the seller's account is not offered as payee unless the
+    # payment block says so (a refund), and NL-R-007 wants means of payment only from customer to supplier.
+    credit = document.kind == DocumentKind.credit_note
+    if seller_country == "NL" and not credit and totals.payable > 0 and not (
+            has_account or (pay and pay.means_code not in ("30", "58"))):
         field = "supplier.iban" if expense else "company.iban"
         raise InputError(f"{document.label}: a Dutch supplier's invoice must say how to pay (NL-R-007): "
                          f"give {field} or payment.iban, or payment.means_code for a payment without an account "
                          "(48 card, 10 cash, ...)")
     seller_iban = (document.counterparty.iban if expense else document.company.iban)
     seller_bic = (document.counterparty.bic if expense else document.company.bic)
-    if pay is not None or seller_iban:
+    if pay is not None or (seller_iban and not credit):
         iban = (pay.iban if pay and pay.iban else seller_iban)
         code = pay.means_code if pay else "30"
         if code in ("30", "58") and not iban:

@@ -99,3 +99,19 @@ def test_contradictory_company_options_are_refused_and_change_nothing(env: dict[
     shown = json.loads(invoke(env, "company", "list", "--json").stdout)
     assert shown[0]["inboxes"] == [{"address": "a@yukiworks.nl", "display_name": None}]
     assert shown[0]["expenses_inboxes"] is None and shown[0]["auto_export"] is False
+
+
+def test_a_credit_note_asks_no_payment_unless_its_payment_block_says_so() -> None:
+    """Not the seller's account as payee nor "Te betalen" in the e-mail: the customer is credited. A refund the
+    payment block describes is carried as given."""
+    from ublexport.compose import subject_and_body
+    from ublexport.loader import load_document
+
+    credit = load_document(SAMPLES / "06-credit-note.json")
+    prepared = prepare(credit, pdf=PdfMode.none)
+    assert b"PaymentMeans" not in prepared.xml and b"BE71096123456769" not in prepared.xml
+    _, body = subject_and_body(prepared)
+    assert "Te crediteren: EUR 78,65" in body and "Te betalen" not in body
+    refund = credit.model_copy(update={"payment": credit.model_validate(
+        {**credit.model_dump(mode="json"), "payment": {"iban": "NL91ABNA0417164300", "means_code": "30"}}).payment})
+    assert b"<cbc:ID>NL91ABNA0417164300</cbc:ID>" in prepare(refund, pdf=PdfMode.none).xml

@@ -82,7 +82,7 @@ def _check_sums(rows: list[list[str]]) -> None:
     assert sum(_amount(row[2]) for row in vat_rows) == by_label["Totaal btw"]
     assert by_label["Totaal excl. btw"] + by_label["Totaal btw"] == by_label["Totaal incl. btw"]
     assert (by_label["Totaal incl. btw"] + by_label.get("Reeds betaald", Decimal(0))
-            + by_label.get("Afronding", Decimal(0))) == by_label["Te betalen"]
+            + by_label.get("Afronding", Decimal(0))) == by_label.get("Te betalen", by_label.get("Te crediteren"))
 
 
 def test_sample_invoice_shows_both_vat_rates_the_discounts_and_adds_up() -> None:
@@ -135,6 +135,9 @@ def test_credit_note_names_the_invoice_it_credits() -> None:
 
     assert ["Creditnota voor factuur: 2026-0001 van 2026-11-02"] in rows
     _check_sums(rows)
+    # credited to the customer: not "to pay", and the seller's account is not offered as the one to pay into
+    assert ["Te crediteren", "78.65 EUR"] in rows and not any(r[0] == "Te betalen" for r in rows)
+    assert not any("IBAN" in cell for row in rows for cell in row)
 
 
 def test_charges_prepaid_and_rounding_are_shown_and_add_up() -> None:
