@@ -287,6 +287,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         return await loop.run_in_executor(ledger_thread, functools.partial(function, *args, **kwargs))
 
     commits = GroupCommit(use_ledger, in_thread) if use_ledger is not None else None
+    if hasattr(use_ledger, "via"):  # the ledger records how each row went: the local inbox is not the real one
+        use_ledger.via = getattr(transport, "kind", None)  # type: ignore[union-attr]
 
     async def heartbeat(renew: Callable[[], Any], interval: float) -> None:
         """Renew the leases of every row this run holds (ublexport.worker does the same): a row waiting in the

@@ -206,6 +206,7 @@ class HistoryEntry:
     updated_at: dt.datetime
     sent_at: dt.datetime | None
     next_attempt_at: dt.datetime | None
+    via: str | None = None  # how a sent row went: "smtp", or "local" (only the local inbox)
     tries: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -369,6 +370,9 @@ class Ledger:
                  by: str | None = None) -> None:
         self.store = store
         self.sender = sender
+        # how this ledger's deliveries go ("smtp" or "local"; Transport.kind): set by the export or the worker that
+        # opened the transport, recorded on every row sent (deliveries.via)
+        self.via: str | None = None
         self.backoff = backoff or Backoff()
         self.lease = lease
         self.owner = owner or default_owner("ledger")
@@ -458,7 +462,7 @@ class Ledger:
             rows: dict[tuple[int, int, str], list[Any]] = {}
             for row in session.execute(
                     select(t.id, t.document_id, t.company_id, t.version, t.inbox, t.resend_seq, t.resend_of,
-                           t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256, t.pdf_sha256)
+                           t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256, t.pdf_sha256, t.via)
                     .where(t.document_id.in_({d[0] for d in documents}))
                     .order_by(t.resend_seq).with_for_update()):
                 rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
@@ -481,8 +485,12 @@ class Ledger:
                 # owner name, alive or dead: busy until its lease runs out, then reused with its Message-ID
                 busy = (original.state == S.sending.value and original.lease_expires_at is not None
                         and original.lease_expires_at > now and not owner_dead(original.lease_owner))
+                # sent only into the local inbox (nothing left the machine) is not received by the real inbox: an
+                # export through a server sends it, as a resend (the local copy keeps its row and Message-ID)
+                only_local = self.via != "local" and not any(
+                    r.state == S.sent.value and r.via != "local" for r in found)
                 if original.state == S.sent.value or busy:
-                    if not resend:
+                    if not (resend or (only_local and not busy)):
                         out.append(InFlight(original.lease_owner or "", original.message_id) if busy else None)
                         continue
                     target = self._new_resend(session, original, recipient, seq=found[-1].resend_seq + 1,
@@ -625,7 +633,8 @@ class Ledger:
         if sent:
             # "sent" always wins (never downgraded), even if our lease was lost meanwhile
             session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"), t.state != S.sent.value)
-                            .values(state=S.sent.value, sent_at=bindparam("b_now"), next_attempt_at=None, **common),
+                            .values(state=S.sent.value, sent_at=bindparam("b_now"), next_attempt_at=None,
+                                    via=self.via, **common),
                             sent)
         if other:
             session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"), t.state == S.sending.value,
@@ -753,7 +762,7 @@ class Ledger:
                 kind=kind, version=d.version, inbox=d.inbox, recipient=d.recipient, state=d.state, origin=d.origin,
                 resend_of=d.resend_of, attempts=d.attempts, last_code=d.last_code, last_message=d.last_message,
                 message_id=d.message_id, sha256=d.sha256, created_at=d.created_at, updated_at=d.updated_at,
-                sent_at=d.sent_at, next_attempt_at=d.next_attempt_at)
+                sent_at=d.sent_at, next_attempt_at=d.next_attempt_at, via=d.via)
                 for d, number, kind, name in session.execute(query)]
             if with_tries and entries:
                 by_id = {e.id: e for e in entries}

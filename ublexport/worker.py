@@ -63,6 +63,7 @@ class Worker:
                  progress: Progress | None = None) -> None:
         self.ledger = ledger
         self.transport = transport
+        ledger.via = getattr(transport, "kind", None)  # recorded on each row sent (deliveries.via)
         self.sender = sender
         self.reply_to = reply_to
         self.batch = max(1, batch)

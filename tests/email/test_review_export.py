@@ -281,3 +281,40 @@ def test_a_stopped_export_gives_back_what_it_did_not_try(smtp_server: ServerFact
     assert "not attempted" in results[1].reason
     states = sorted(e.state for e in ledger.history())
     assert "sending" not in states and states == ["deferred", "queued"]
+
+
+def test_what_went_only_to_the_local_inbox_goes_to_the_real_inbox_when_a_server_is_set(
+        smtp_server: ServerFactory, home: Path, tmp_path: Path) -> None:
+    """Trying it out first into the built-in inbox must not make the real inbox count as served: the export
+    through the server sends those documents (as resends of the local copies), once; the local inbox, asked again,
+    still has them."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tests.email.test_cli import copy_samples
+    from ublexport.cli import main
+
+    docs = copy_samples(tmp_path, "01-invoice-be-be.json", "02-invoice-nl-nl.json")
+    server, handler = smtp_server()
+    smtp = {"UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": str(server.port),
+            "UBLEXPORT_SMTP_SECURITY": "none", "UBLEXPORT_FROM": SENDER}
+
+    def export(env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        result = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"], env=env or {},
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return [(r["document"], r["status"]) for r in json.loads(result.stdout)["results"]]
+
+    assert export() == [("invoice 2026-0001", "sent"), ("invoice NL-2026-118", "sent")]  # the local inbox
+    assert handler.to("a@x.test") == []
+    assert export(smtp) == [("invoice 2026-0001", "sent"), ("invoice NL-2026-118", "sent")]
+    assert len(handler.to("a@x.test")) == 2
+    assert export(smtp) == [("invoice 2026-0001", "already-exported"), ("invoice NL-2026-118", "already-exported")]
+    assert export() == [("invoice 2026-0001", "already-exported"), ("invoice NL-2026-118", "already-exported")]
+    assert len(handler.to("a@x.test")) == 2
+    history = json.loads(CliRunner().invoke(main, ["history", "--json"], catch_exceptions=False).stdout)
+    assert [(h["via"], h["resend_of"]) for h in history] == [("local", None), ("local", None), ("smtp", history[0][
+        "id"]), ("smtp", history[1]["id"])]
+    table = CliRunner().invoke(main, ["history"], env={"COLUMNS": "250"}, catch_exceptions=False).stdout
+    assert table.count("sent (local inbox only)") == 2

@@ -267,8 +267,9 @@ def test_a_retry_of_an_attach_export_sends_the_pdf_beside_the_xml_again(tmp_path
         "2026-0001.pdf", "2026-0001.xml"]
 
 
-def test_a_database_of_schema_2_gets_the_pdf_column(tmp_path: Path) -> None:
-    """Migration 3 adds deliveries.pdf_sha256 to a ledger created by an earlier version, in place."""
+def test_a_database_of_schema_2_gets_the_pdf_and_via_columns(tmp_path: Path) -> None:
+    """Migrations 3 and 4 add deliveries.pdf_sha256 and deliveries.via to a ledger created by an earlier version,
+    in place."""
     from sqlalchemy import create_engine, inspect, text
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -276,14 +277,15 @@ def test_a_database_of_schema_2_gets_the_pdf_column(tmp_path: Path) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:  # make it what schema 2 created
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN pdf_sha256"))
-        conn.execute(text("DELETE FROM schema_version WHERE version = 3"))
+        conn.execute(text("ALTER TABLE deliveries DROP COLUMN via"))
+        conn.execute(text("DELETE FROM schema_version WHERE version >= 3"))
     engine.dispose()
     store = Store.open(url)
     try:
         with store.transaction() as session:
-            assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == 3
+            assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == 4
             columns = {c["name"] for c in inspect(session.connection()).get_columns("deliveries")}
-        assert "pdf_sha256" in columns
+        assert {"pdf_sha256", "via"} <= columns
     finally:
         store.close()
 

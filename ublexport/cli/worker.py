@@ -95,7 +95,8 @@ def history(company_id: int | None, document_id: int | None, tries: bool, db_url
         if e.state == "deferred" and e.next_attempt_at:
             when += f", next {_local_time(e.next_attempt_at)}"
         rows.append((e.id, *([] if company_id else [e.company]), f"{e.kind.replace('_', ' ')} {e.document}",
-                     e.version, e.inbox, e.state + (f" (resend of {e.resend_of})" if e.resend_of else ""),
+                     e.version, e.inbox, e.state + (" (local inbox only)" if e.state == "sent" and e.via == "local"
+                                                    else "") + (f" (resend of {e.resend_of})" if e.resend_of else ""),
                      e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
     print_table("History", columns, rows)
     if tries:

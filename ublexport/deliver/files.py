@@ -17,6 +17,7 @@ def eml_name(message: Composed, recipient: str) -> str:
 
 
 class FilesTransport:
+    kind = "files"  # how it delivers (the ledger records it as deliveries.via; a dry run has no ledger)
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.description = f"dry run: .eml files in {directory} (nothing was sent)"

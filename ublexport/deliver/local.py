@@ -33,6 +33,7 @@ def store(inbox_dir: Path, data: bytes, recipient: str, mail_from: str) -> str:
 
 
 class LocalInboxTransport:
+    kind = "local"  # how it delivers: recorded as deliveries.via (nothing left this machine)
     """Delivers into settings.home/inbox; read it with `ublexport inbox list` / `show N`."""
 
     def __init__(self, inbox_dir: Path, sender: str) -> None:

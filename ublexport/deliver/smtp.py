@@ -43,6 +43,7 @@ class _Stale(Exception):
 
 
 class SmtpTransport:
+    kind = "smtp"  # how it delivers: recorded as deliveries.via
     """At most `settings.max_connections` connections, each kept open for the next message."""
 
     def __init__(self, settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> None:

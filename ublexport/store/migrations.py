@@ -51,16 +51,22 @@ def _refuse_delete(conn: Connection) -> None:
                               f"BEGIN SELECT RAISE(ABORT, 'ublexport never deletes from {table}'); END"))
 
 
-def _add_pdf_sha256(conn: Connection) -> None:
-    """deliveries.pdf_sha256 (the file of `--pdf attach`); a database created by step 1 of this version has it."""
-    if "pdf_sha256" not in {c["name"] for c in inspect(conn).get_columns("deliveries")}:
-        conn.execute(text("ALTER TABLE deliveries ADD COLUMN pdf_sha256 VARCHAR(64)"))
+def _add_column(name: str, ddl: str) -> Callable[[Connection], None]:
+    """A step adding a deliveries column; a database created by step 1 of a later version has it already."""
+
+    def add(conn: Connection) -> None:
+        if name not in {c["name"] for c in inspect(conn).get_columns("deliveries")}:
+            conn.execute(text(f"ALTER TABLE deliveries ADD COLUMN {name} {ddl}"))
+
+    return add
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "companies, documents, deliveries, attempts", _create_tables),
     Migration(2, "refuse DELETE on every table", _refuse_delete),
-    Migration(3, "deliveries.pdf_sha256: the file sent beside the XML, for retries", _add_pdf_sha256),
+    Migration(3, "deliveries.pdf_sha256: the file sent beside the XML, for retries",
+              _add_column("pdf_sha256", "VARCHAR(64)")),
+    Migration(4, "deliveries.via: smtp, or only the local inbox", _add_column("via", "VARCHAR(10)")),
 )
 LATEST = MIGRATIONS[-1].version
 

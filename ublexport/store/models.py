@@ -219,6 +219,8 @@ class DeliveryRow(Base):
     # there is none, NULL on rows from before migration 3. No foreign key: a column added to an existing database
     # cannot get one on SQLite
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    # how a sent row went: "smtp", or "local" (the built-in inbox: nothing left the machine); NULL before migration 4
+    via: Mapped[str | None] = mapped_column(String(10))
     state: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None]
