@@ -126,6 +126,54 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     return result
 
 
+@dataclass
+class Retargeted:
+    """What a change of a company's inboxes did to the deliveries that had not reached an inbox yet."""
+
+    closed: list[int] = field(default_factory=list)  # rows to an inbox no longer listed, never to be sent
+    forwarded: list[Forwarded] = field(default_factory=list)  # their documents, forwarded to the inboxes now listed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"closed": self.closed, "forwarded": [f.as_dict() for f in self.forwarded]}
+
+
+def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
+             renderer: Renderer | None = None) -> Retargeted:
+    """After the accountant changed a company's inboxes: a delivery the rule made that has not reached its inbox
+    (queued, deferred, failed, expired) to an inbox no longer listed is closed, `failed` with a note saying so
+    (an accountant who corrects a mistyped address wants nothing more sent to it; nothing is deleted), and its
+    document is forwarded to the inboxes now listed. What was sent stays sent: a new inbox gets what comes next,
+    not the past (`resend ID --to` sends one on purpose)."""
+    from sqlalchemy import select, update
+
+    from ublexport.store.models import DeliveryRow, DeliveryState
+
+    now = session_now(session)
+    unsent = (DeliveryState.queued.value, DeliveryState.deferred.value, DeliveryState.failed.value,
+              DeliveryState.expired.value)
+    result = Retargeted()
+    rows = session.execute(
+        select(DeliveryRow.id, DeliveryRow.inbox, DeliveryRow.state, DocumentRow)
+        .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
+        .where(DeliveryRow.company_id == company.id, DeliveryRow.origin == "auto", DeliveryRow.resend_seq == 0,
+               DeliveryRow.version == DocumentRow.version, DeliveryRow.state.in_(unsent))
+        .order_by(DeliveryRow.id)).all()
+    documents: dict[int, DocumentRow] = {}
+    for delivery_id, inbox, state, document in rows:
+        if inbox in {r.address.casefold() for r in _recipients(company, document)}:
+            continue
+        documents.setdefault(document.id, document)
+        if state in (DeliveryState.queued.value, DeliveryState.deferred.value):
+            result.closed.append(delivery_id)
+    if result.closed:
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(result.closed)).values(
+            state=DeliveryState.failed.value, next_attempt_at=None, updated_at=now,
+            last_message=f"not sent: {by} removed this inbox from the company's inboxes"))
+    for document in documents.values():
+        result.forwarded.append(forward(session, document, sender=sender, by=by, renderer=renderer, now=now))
+    return result
+
+
 # --- entry points -----------------------------------------------------------------------------------------------
 
 

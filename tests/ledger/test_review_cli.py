@@ -234,3 +234,29 @@ def test_a_document_that_fails_validation_when_forwarded_exits_3_and_is_not_list
     assert "NL-R-004" in marked[0]["failed"] and "not a valid document" in marked[0]["reason"]
     history = json.loads(run(env, "history", "--json").stdout)
     assert [(h["state"], h["attempts"]) for h in history] == [("failed", 0)]
+
+
+def test_correcting_an_inbox_sends_what_had_not_arrived_to_the_new_one(env: dict[str, str], tmp_path: Path,
+                                                                      smtp_server: SmtpServer) -> None:
+    """The accountant mistyped an inbox: the server refused it (550), and another document still waits. Setting the
+    right inbox closes what waited for the wrong one and forwards both documents there; what the other inbox
+    received is not sent again."""
+    register(env, "a@yukiworks.nl; typo@kantoor.nl")
+    env = {**env, **smtp_server.env()}
+    smtp_server.handler.refuse["typo@kantoor.nl"] = "550 5.1.1 no such user"
+    run(env, "documents", "import", write(tmp_path, "T-0001", "sent"))
+    run(env, "worker", "--once", code=4)  # typo@kantoor.nl failed
+    run(env, "documents", "import", write(tmp_path, "T-0002", "sent"))  # queued for both, not sent yet
+    moved = json.loads(run(env, "company", "set-inbox", "1", "a@yukiworks.nl; boekhouding@kantoor.nl",
+                           "--json").stdout)["retargeted"]
+    assert len(moved["closed"]) == 1  # T-0002 to typo@kantoor.nl, never tried
+    assert [(f["label"], f["inboxes"]) for f in moved["forwarded"]] == [
+        ("invoice T-0001", ["boekhouding@kantoor.nl"]), ("invoice T-0002", ["boekhouding@kantoor.nl"])]
+    run(env, "worker", "--once")
+    got = sorted((r.rcpt, r.subject.split(" - ")[0]) for r in smtp_server.received)
+    assert got == [("a@yukiworks.nl", "Factuur T-0001"), ("a@yukiworks.nl", "Factuur T-0002"),
+                   ("boekhouding@kantoor.nl", "Factuur T-0001"), ("boekhouding@kantoor.nl", "Factuur T-0002")]
+    history = json.loads(run(env, "history", "--json").stdout)
+    typo = [(h["document"], h["state"], h["last_message"]) for h in history if h["inbox"] == "typo@kantoor.nl"]
+    assert typo[0][:2] == ("T-0001", "failed") and "no such user" in (typo[0][2] or "")
+    assert typo[1] == ("T-0002", "failed", "not sent: anna removed this inbox from the company's inboxes")

@@ -240,17 +240,26 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
         values["expenses_inboxes"] = _recipient_dicts(expenses)
     elif no_expenses:
         values["expenses_inboxes"] = None
+    from ublexport.outbox import retarget
     from ublexport.store import catalog
 
-    with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
+    with open_ledger(home, db_url, by, queues=True) as ledger, ledger.store.transaction() as session:
         row = catalog.get_company(session, company_id)
         catalog.change_rule(session, row, by=ledger.by, field="inboxes", **values)
+        moved = retarget(session, row, sender=ledger.sender, by=ledger.by)
         data = company_dict(row)
     if as_json:
-        print_json(data)
-    else:
-        click.echo(f"company {company_id}: inboxes {_addresses(data['inboxes'])}"
-                   + (f"; expenses to {_addresses(data['expenses_inboxes'])}" if data["expenses_inboxes"] else ""))
+        print_json({**data, "retargeted": moved.as_dict()})
+        return
+    click.echo(f"company {company_id}: inboxes {_addresses(data['inboxes'])}"
+               + (f"; expenses to {_addresses(data['expenses_inboxes'])}" if data["expenses_inboxes"] else ""))
+    if moved.closed or moved.forwarded:
+        queued = sum(len(f.queued) for f in moved.forwarded)
+        click.echo(f"{len(moved.closed)} delivery(ies) not yet sent to a removed inbox closed; "
+                   f"{len(moved.forwarded)} document(s) forwarded to the inboxes now set ({queued} e-mail(s) queued)")
+        for f in moved.forwarded:
+            if not f.queued:
+                click.echo(f"  {f.label}: {f.failed or f.reason}")
 
 
 @company.command("auto-export")
