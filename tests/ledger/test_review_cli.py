@@ -66,7 +66,12 @@ def test_unknown_filters_are_refused(env: dict[str, str], tmp_path: Path) -> Non
                          (["documents", "list", "--company", "42"], "no company with id 42"),
                          (["documents", "list", "--company", "42", "--json"], "no company with id 42")):
         result = run(env, *args, code=2)
-        assert wanted in result.stderr and result.stdout == "", args
+        assert wanted in result.stderr, args
+        if "--json" in args:  # a machine reading stdout gets the error as JSON, not an empty list
+            assert json.loads(result.stdout) == {"error": result.stderr.strip().removeprefix("error: "),
+                                                 "problems": [], "exit_code": 2}
+        else:
+            assert result.stdout == "", args
     bogus = run(env, "documents", "list", "--status", "bogus", code=2)
     assert "'bogus' is not one of" in bogus.stderr and "'received'" in bogus.stderr
     assert [d["number"] for d in json.loads(run(env, "documents", "list", "--status", "SENT", "--json").stdout)] \
@@ -260,3 +265,15 @@ def test_correcting_an_inbox_sends_what_had_not_arrived_to_the_new_one(env: dict
     typo = [(h["document"], h["state"], h["last_message"]) for h in history if h["inbox"] == "typo@kantoor.nl"]
     assert typo[0][:2] == ("T-0001", "failed") and "no such user" in (typo[0][2] or "")
     assert typo[1] == ("T-0002", "failed", "not sent: anna removed this inbox from the company's inboxes")
+
+
+def test_the_worker_answers_in_json_when_the_server_refuses_the_session(env: dict[str, str], tmp_path: Path,
+                                                                       smtp_server: SmtpServer) -> None:
+    register(env)
+    run(env, "documents", "import", write(tmp_path, "J-0001", "sent"))
+    smtp_server.handler.refuse_sender = "550 5.7.1 sender not allowed"
+    result = run({**env, **smtp_server.env()}, "worker", "--once", "--json", code=4)
+    answer = json.loads(result.stdout)
+    assert answer["exit_code"] == 4 and "sender not allowed" in answer["error"]
+    assert "sender not allowed" in result.stderr
+    assert {h["state"] for h in json.loads(run(env, "history", "--json").stdout)} == {"queued"}  # kept for later

@@ -28,7 +28,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 def handle_errors(func: F) -> F:
-    """Turn ublexport's typed errors into a message on stderr and the matching exit code."""
+    """Turn ublexport's typed errors into a message on stderr and the matching exit code; with --json also into a
+    JSON object on stdout, so that a machine reading it gets an answer, not an empty stream."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,6 +37,10 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except UblexportError as exc:
             click.echo(f"error: {exc}", err=True)
+            if kwargs.get("as_json"):
+                problems = list(getattr(exc, "problems", []))
+                message = str(exc).split("\n  - ")[0] if problems else str(exc)
+                print_json({"error": message, "problems": problems, "exit_code": exc.exit_code})
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
