@@ -115,3 +115,13 @@ def test_a_credit_note_asks_no_payment_unless_its_payment_block_says_so() -> Non
     refund = credit.model_copy(update={"payment": credit.model_validate(
         {**credit.model_dump(mode="json"), "payment": {"iban": "NL91ABNA0417164300", "means_code": "30"}}).payment})
     assert b"<cbc:ID>NL91ABNA0417164300</cbc:ID>" in prepare(refund, pdf=PdfMode.none).xml
+
+
+@pytest.mark.parametrize(("sample", "why"), [("07-proforma.json", "a proforma (type 325) is no Peppol document"),
+                                             ("09-invoice-private-person.json", "a private person")])
+def test_render_says_when_a_document_goes_as_plain_en16931(env: dict[str, str], tmp_path: Path, sample: str,
+                                                           why: str) -> None:
+    result = invoke(env, "render", str(SAMPLES / sample), "--profile", "nlcius", "-o", str(tmp_path / "x.xml"))
+    assert result.exit_code == 0 and "goes as plain EN 16931, not nlcius" in result.stderr and why in result.stderr
+    plain = invoke(env, "render", str(SAMPLES / "01-invoice-be-be.json"), "-o", str(tmp_path / "y.xml"))
+    assert "plain EN 16931" not in plain.stderr
