@@ -143,7 +143,7 @@ def document_data(rng: random.Random, serial: int, n_lines: int = 10) -> dict[st
             party["iban"] = SUPPLIER_IBANS[party["invoice_address"]["country"]]
     data["supplier" if kind == "expense" else "customer"] = party
     if kind == "credit_note":
-        data["credited_invoice"] = {"number": "B-000001", "issue_date": "2026-01-05"}
+        data["credited_invoice"] = {"number": "B-000001", "issue_date": "2026-01-01"}  # before every issue date
     return data
 
 

@@ -493,9 +493,20 @@ class Ledger:
                     if not (resend or (only_local and not busy)):
                         out.append(InFlight(original.lease_owner or "", original.message_id) if busy else None)
                         continue
-                    target = self._new_resend(session, original, recipient, seq=found[-1].resend_seq + 1,
-                                              sha256=sha, pdf_sha256=pdf_sha, origin="export", now=now)
-                    found.append(target)
+                    # the real inbox's copy of what only the local inbox has: one row, reused by every later
+                    # export until it is sent (a second row would send it twice once the first is retried)
+                    pending = (found[-1] if not resend and found[-1].resend_seq > 0
+                               and found[-1].state != S.sent.value else None)
+                    if pending is not None and pending.state == S.sending.value and (
+                            pending.lease_expires_at is not None and pending.lease_expires_at > now
+                            and not owner_dead(pending.lease_owner)):
+                        out.append(InFlight(pending.lease_owner or "", pending.message_id))
+                        continue
+                    target = pending or self._new_resend(session, original, recipient,
+                                                         seq=found[-1].resend_seq + 1, sha256=sha,
+                                                         pdf_sha256=pdf_sha, origin="export", now=now)
+                    if pending is None:
+                        found.append(target)
                 else:
                     target = original
                 message_id = target.message_id

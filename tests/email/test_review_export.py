@@ -318,3 +318,30 @@ def test_what_went_only_to_the_local_inbox_goes_to_the_real_inbox_when_a_server_
         "id"]), ("smtp", history[1]["id"])]
     table = CliRunner().invoke(main, ["history"], env={"COLUMNS": "250"}, catch_exceptions=False).stdout
     assert table.count("sent (local inbox only)") == 2
+
+
+def test_the_real_inbox_copy_of_a_local_delivery_is_one_row_until_it_is_sent(smtp_server: ServerFactory,
+                                                                             home: Path, ledger: Ledger) -> None:
+    """An export through the server that could not deliver (451) leaves its copy deferred; the next export reuses
+    that row and Message-ID instead of adding a second one, which the worker would also have sent."""
+    from ublexport.settings import load_settings
+
+    server, handler = smtp_server()
+    local = load_settings(home=home)
+    real = settings_for(server, home, sender=SENDER)
+    the_plan = plan([SAMPLES / "01-invoice-be-be.json"])
+
+    async def go(settings: Any) -> list[Result]:
+        async with open_transport(settings) as transport:
+            return await run(the_plan, "a@x.test", transport, ledger=ledger, sender=settings.sender, **FAST)
+
+    assert [r.status for r in run_async(go(local))] == ["sent"]
+    handler.rcpt_script["a@x.test"] = ["451 4.3.0 try later"] * 5 + ["250"]
+    first = run_async(go(real))
+    assert [r.status for r in first] == ["failed"]  # for this run; the row is deferred, for a retry
+    assert [h.state for h in ledger.history()] == ["sent", "deferred"]
+    second = run_async(go(real))
+    assert [r.status for r in second] == ["sent"] and second[0].message_id == first[0].message_id
+    assert len(handler.received) == 1
+    rows = [(h.resend_of is not None, h.state, h.via) for h in ledger.history()]
+    assert rows == [(False, "sent", "local"), (True, "sent", "smtp")]
