@@ -350,13 +350,29 @@ def delivery_values(document_id: int, company_id: int, version: int, recipient: 
     }
 
 
-def existing_inboxes(session: Session, document: DocumentRow) -> dict[str, str | None]:
-    """The inboxes that have a row of the document's current version: inbox -> why it was not forwarded (the
-    document was found invalid then), or None."""
-    rows = session.execute(select(DeliveryRow.inbox, DeliveryRow.sha256, DeliveryRow.last_message).where(
+CLOSED = "not sent: the inbox was removed from the company's inboxes"
+"""last_message of a row closed by a change of inboxes (outbox.retarget): reopened if the inbox is listed again."""
+
+
+@dataclass(frozen=True)
+class Existing:
+    """A row of the document's current version for one inbox (resend_seq 0), as forwarding sees it."""
+
+    id: int
+    state: str
+    invalid: str | None  # why it was not forwarded (the document was found invalid then), else None
+    closed: bool  # closed by a change of inboxes, never sent
+
+
+def existing_inboxes(session: Session, document: DocumentRow) -> dict[str, Existing]:
+    """The inboxes that have a row of the document's current version."""
+    rows = session.execute(select(DeliveryRow.inbox, DeliveryRow.id, DeliveryRow.state, DeliveryRow.sha256,
+                                  DeliveryRow.last_message).where(
         DeliveryRow.document_id == document.id, DeliveryRow.version == document.version,
         DeliveryRow.resend_seq == 0))
-    return {inbox: (message or "not a valid document") if sha is None else None for inbox, sha, message in rows}
+    return {inbox: Existing(row_id, state, (message or "not a valid document") if sha is None else None,
+                            state == S.failed.value and (message or "").startswith(CLOSED))
+            for inbox, row_id, state, sha, message in rows}
 
 
 # --- the ledger -----------------------------------------------------------------------------------------------
@@ -495,8 +511,8 @@ class Ledger:
                         continue
                     # the real inbox's copy of what only the local inbox has: one row, reused by every later
                     # export until it is sent (a second row would send it twice once the first is retried)
-                    pending = (found[-1] if not resend and found[-1].resend_seq > 0
-                               and found[-1].state != S.sent.value else None)
+                    pending = (found[-1] if found[-1].resend_seq > 0 and found[-1].state != S.sent.value
+                               else None)
                     if pending is not None and pending.state == S.sending.value and (
                             pending.lease_expires_at is not None and pending.lease_expires_at > now
                             and not owner_dead(pending.lease_owner)):

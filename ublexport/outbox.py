@@ -25,16 +25,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError
-from ublexport.ledger import Ledger, default_by, existing_inboxes, queue_rows, store_payload
+from ublexport.ledger import CLOSED, Ledger, default_by, existing_inboxes, queue_rows, store_payload
 from ublexport.model import Document, DocumentKind, Status
 from ublexport.policy import exportable
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
-from ublexport.store.models import CompanyRow, DocumentRow
+from ublexport.store.models import CompanyRow, DeliveryRow, DocumentRow
 
 if TYPE_CHECKING:
     from ublexport.recipients import Recipient
@@ -78,16 +79,18 @@ def _recipients(company: CompanyRow, document: DocumentRow) -> list[Recipient]:
 
 def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
             renderer: Renderer | None = None, now: dt.datetime | None = None,
-            model: Document | None = None) -> Forwarded:
+            model: Document | None = None, while_off: bool = False) -> Forwarded:
     """Queue the automatic export of DOCUMENT (its current version) inside the caller's transaction.
 
-    MODEL is the same document already validated (saves a validation when the caller has it)."""
+    MODEL is the same document already validated (saves a validation when the caller has it). WHILE_OFF queues
+    even when the rule is off (the rows wait until it is on, see ledger.due_query): for a document that was
+    forwarded already and must now go elsewhere, or as another version (retarget, catch_up)."""
     result = Forwarded(document.id, document.version, f"{document.kind.replace('_', ' ')} {document.number}")
     company = session.get(CompanyRow, document.company_id)
     assert company is not None
     model = model if model is not None else catalog.as_document(document)
     decision = exportable(model)
-    if not company.auto_export:
+    if not company.auto_export and not while_off:
         result.reason = "auto-export is off for this company"
     elif not company.inboxes:
         result.reason = "the company has no inbox set (ublexport company set-inbox)"
@@ -100,9 +103,18 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
         return result
     recipients = _recipients(company, document)
     done = existing_inboxes(session, document)
+    listed = {r.address.casefold() for r in recipients}
+    reopen = [row.id for inbox, row in done.items() if row.closed and inbox in listed]
+    if reopen:  # an inbox removed and listed again before its row went: the same row (and Message-ID) goes
+        now = now or session_now(session)
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(reopen), DeliveryRow.state == "failed")
+                        .values(state="queued", next_attempt_at=now, last_message=None, updated_at=now))
+        result.queued, result.inboxes = list(reopen), [i for i, row in done.items() if row.id in reopen]
     todo = [r for r in recipients if r.address.casefold() not in done]
     if not todo:
-        invalid = {inbox: reason for inbox, reason in done.items() if reason is not None}
+        if reopen:
+            return result
+        invalid = {inbox: row.invalid for inbox, row in done.items() if row.invalid is not None}
         if invalid:  # this version was found invalid when it was first forwarded: it still is, and still not sent
             result.failed = next(iter(invalid.values())).removeprefix("not forwarded: ")
             result.reason = "this version was not forwarded: it is not a valid document (fix it and import it again)"
@@ -118,9 +130,9 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
         result.failed = str(exc)
     rows = queue_rows(session, document, todo, sender=sender, origin="auto", by=by, sha256=sha,
                       failure=failure, now=now)
-    result.inboxes = [r.address for r in todo]
+    result.inboxes += [r.address for r in todo]
     if failure is None:
-        result.queued = rows
+        result.queued += rows
     if not rows:
         result.reason = "already forwarded to every inbox (see `ublexport history`)"
     return result
@@ -139,39 +151,68 @@ class Retargeted:
 
 def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
              renderer: Renderer | None = None) -> Retargeted:
-    """After the accountant changed a company's inboxes: a delivery the rule made that has not reached its inbox
-    (queued, deferred, failed, expired) to an inbox no longer listed is closed, `failed` with a note saying so
-    (an accountant who corrects a mistyped address wants nothing more sent to it; nothing is deleted), and its
-    document is forwarded to the inboxes now listed. What was sent stays sent: a new inbox gets what comes next,
-    not the past (`resend ID --to` sends one on purpose)."""
-    from sqlalchemy import select, update
+    """After the accountant changed a company's inboxes: the documents of the rule's deliveries that have not
+    reached an inbox no longer listed (queued, deferred, being sent, failed, expired) are forwarded to the inboxes
+    now listed, even while the rule is off (those rows wait for it), and then the queued and deferred ones to the
+    removed inbox are closed: `failed` with a note (CLOSED) saying so, reopened if that inbox is listed again
+    (an accountant who corrects a mistyped address wants nothing more sent to it; nothing is deleted). What was
+    sent stays sent: a new inbox gets what comes next, not the past (`resend ID --to` sends one on purpose).
 
-    from ublexport.store.models import DeliveryRow, DeliveryState
+    The rows are locked (FOR UPDATE) while this decides, so a worker cannot send one between the decision and
+    the update; the update closes only rows still queued or deferred (a `sent` always wins)."""
+    from ublexport.store.models import DeliveryState
 
     now = session_now(session)
-    unsent = (DeliveryState.queued.value, DeliveryState.deferred.value, DeliveryState.failed.value,
-              DeliveryState.expired.value)
+    open_states = (DeliveryState.queued.value, DeliveryState.deferred.value, DeliveryState.sending.value,
+                   DeliveryState.failed.value, DeliveryState.expired.value)
     result = Retargeted()
     rows = session.execute(
-        select(DeliveryRow.id, DeliveryRow.inbox, DeliveryRow.state, DocumentRow)
+        select(DeliveryRow.id, DeliveryRow.inbox, DeliveryRow.state, DeliveryRow.last_message, DocumentRow)
         .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
         .where(DeliveryRow.company_id == company.id, DeliveryRow.origin == "auto", DeliveryRow.resend_seq == 0,
-               DeliveryRow.version == DocumentRow.version, DeliveryRow.state.in_(unsent))
-        .order_by(DeliveryRow.id)).all()
+               DeliveryRow.version == DocumentRow.version, DeliveryRow.state.in_(open_states))
+        .order_by(DeliveryRow.id).with_for_update(of=DeliveryRow)).all()
     documents: dict[int, DocumentRow] = {}
-    for delivery_id, inbox, state, document in rows:
+    closing: list[int] = []
+    for delivery_id, inbox, state, message, document in rows:
         if inbox in {r.address.casefold() for r in _recipients(company, document)}:
             continue
+        if state == DeliveryState.failed.value and (message or "").startswith(CLOSED):
+            continue  # closed by an earlier change already
         documents.setdefault(document.id, document)
         if state in (DeliveryState.queued.value, DeliveryState.deferred.value):
-            result.closed.append(delivery_id)
-    if result.closed:
-        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(result.closed)).values(
-            state=DeliveryState.failed.value, next_attempt_at=None, updated_at=now,
-            last_message=f"not sent: {by} removed this inbox from the company's inboxes"))
+            closing.append(delivery_id)
     for document in documents.values():
-        result.forwarded.append(forward(session, document, sender=sender, by=by, renderer=renderer, now=now))
+        result.forwarded.append(forward(session, document, sender=sender, by=by, renderer=renderer, now=now,
+                                        while_off=True))
+    if closing:
+        closed = session.execute(
+            update(DeliveryRow).where(DeliveryRow.id.in_(closing), DeliveryRow.state.in_(
+                [DeliveryState.queued.value, DeliveryState.deferred.value]))
+            .values(state=DeliveryState.failed.value, next_attempt_at=None, updated_at=now,
+                    last_message=f"{CLOSED} (by {by})"))
+        result.closed = closing if closed.rowcount == len(closing) else [  # type: ignore[attr-defined]
+            i for i, state in session.execute(select(DeliveryRow.id, DeliveryRow.state)
+                                              .where(DeliveryRow.id.in_(closing)))
+            if state == DeliveryState.failed.value]
     return result
+
+
+def catch_up(session: Session, company: CompanyRow, *, sender: str, by: str,
+             renderer: Renderer | None = None) -> list[Forwarded]:
+    """When the rule is switched on again: a document edited while it was off has rows only for the version the
+    rule queued before, which never go (ledger.due_query: a replaced version); its current version is forwarded
+    now, so the edit is not lost and the old content is not sent."""
+    from ublexport.store.models import DeliveryState
+
+    now = session_now(session)
+    replaced = session.scalars(
+        select(DocumentRow).where(DocumentRow.company_id == company.id, select(DeliveryRow.id).where(
+            DeliveryRow.document_id == DocumentRow.id, DeliveryRow.origin == "auto",
+            DeliveryRow.version < DocumentRow.version,
+            DeliveryRow.state.in_([DeliveryState.queued.value, DeliveryState.deferred.value])).exists())
+        .order_by(DocumentRow.id)).all()
+    return [forward(session, document, sender=sender, by=by, renderer=renderer, now=now) for document in replaced]
 
 
 # --- entry points -----------------------------------------------------------------------------------------------

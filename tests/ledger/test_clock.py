@@ -73,3 +73,28 @@ def test_a_host_whose_clock_runs_ahead_does_not_take_over_live_leases(pg_url: st
     ledger.record_outcomes([(c, Out(c.inbox, "sent", 250, "OK")) for c in claimed])
     assert ledger.counts() == {"sent": 6}
     store.close()
+
+
+@pytest.mark.postgres
+def test_a_host_transaction_with_a_one_connection_pool_is_enough(pg_url: str) -> None:
+    """document_sent(host_session) joins the host's transaction; the clock offset is measured through that same
+    connection, not a second one the host's pool may not have (code review)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from tests.ledger.conftest import fake_render, make_document
+    from ublexport import outbox
+
+    with Store.open(pg_url) as store:
+        setup_company(store)
+    host = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"), pool_size=1, max_overflow=0,
+                         pool_timeout=3)
+    try:
+        clock._OFFSETS.pop(host, None)
+        with Session(host) as session, session.begin():
+            session.execute(text("SELECT 1"))  # the host's own work holds the only connection
+            result = outbox.document_sent(session, make_document("invoice", "H-1", "sent"), renderer=fake_render)
+        assert len(result.queued) == 2
+        assert host in clock._OFFSETS  # measured, through the host's connection
+    finally:
+        host.dispose()

@@ -264,7 +264,7 @@ def test_correcting_an_inbox_sends_what_had_not_arrived_to_the_new_one(env: dict
     history = json.loads(run(env, "history", "--json").stdout)
     typo = [(h["document"], h["state"], h["last_message"]) for h in history if h["inbox"] == "typo@kantoor.nl"]
     assert typo[0][:2] == ("T-0001", "failed") and "no such user" in (typo[0][2] or "")
-    assert typo[1] == ("T-0002", "failed", "not sent: anna removed this inbox from the company's inboxes")
+    assert typo[1] == ("T-0002", "failed", "not sent: the inbox was removed from the company's inboxes (by anna)")
 
 
 def test_the_worker_answers_in_json_when_the_server_refuses_the_session(env: dict[str, str], tmp_path: Path,
@@ -277,3 +277,57 @@ def test_the_worker_answers_in_json_when_the_server_refuses_the_session(env: dic
     assert answer["exit_code"] == 4 and "sender not allowed" in answer["error"]
     assert "sender not allowed" in result.stderr
     assert {h["state"] for h in json.loads(run(env, "history", "--json").stdout)} == {"queued"}  # kept for later
+
+
+def test_changing_inboxes_loses_nothing_while_the_rule_is_off_nor_when_an_inbox_comes_back(
+        env: dict[str, str], tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Code review: the first version of set-inbox closed the rows to a removed inbox, then forwarded nothing
+    while the rule was off; and A -> B -> A left A's row closed and B's too. Now the documents are queued for the
+    inboxes listed (waiting while the rule is off) and a row closed for an inbox listed again is reopened."""
+    register(env, "a@yukiworks.nl")
+    env = {**env, **smtp_server.env()}
+    run(env, "documents", "import", write(tmp_path, "S-0001", "sent"))
+    run(env, "company", "auto-export", "1", "off")
+    run(env, "company", "set-inbox", "1", "b@yukiworks.nl")
+    run(env, "company", "set-inbox", "1", "a@yukiworks.nl")  # back again: its row, same Message-ID
+    run(env, "company", "set-inbox", "1", "c@yukiworks.nl")
+    run(env, "worker", "--once")
+    assert smtp_server.received == []  # the rule is off: everything waits
+    run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    run(env, "worker", "--once")
+    assert [r.rcpt for r in smtp_server.received] == ["c@yukiworks.nl"]
+    states = {h["inbox"]: h["state"] for h in json.loads(run(env, "history", "--json").stdout)}
+    assert states == {"a@yukiworks.nl": "failed", "b@yukiworks.nl": "failed", "c@yukiworks.nl": "sent"}
+
+
+def test_an_edit_that_arrives_while_the_rule_is_off_goes_when_it_is_on_again(env: dict[str, str], tmp_path: Path,
+                                                                            smtp_server: SmtpServer) -> None:
+    """Code review: version 1 was queued, the rule switched off, version 2 arrived (not forwarded: off), the rule
+    on again: version 1's rows never go (replaced), so switching on forwards version 2."""
+    register(env, "a@yukiworks.nl")
+    env = {**env, **smtp_server.env()}
+    run(env, "documents", "import", write(tmp_path, "E-0001", "sent"))
+    run(env, "company", "auto-export", "1", "off")
+    run(env, "documents", "import", write(tmp_path, "E-0001", "sent", note="corrected"))
+    on = json.loads(run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
+    assert [(f["label"], f["version"], f["inboxes"]) for f in on["caught_up"]] == [
+        ("invoice E-0001", 2, ["a@yukiworks.nl"])]
+    run(env, "worker", "--once")
+    history = json.loads(run(env, "history", "--json").stdout)
+    assert sorted((h["version"], h["state"]) for h in history) == [(1, "queued"), (2, "sent")]
+    assert len(smtp_server.received) == 1
+
+
+def test_import_exits_3_when_one_file_fails_validation_and_another_is_refused(env: dict[str, str],
+                                                                             tmp_path: Path) -> None:
+    """The worst exit code wins (README): 3 over 2."""
+    data = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    (tmp_path / "company-nl.json").write_text(json.dumps(data["company"]), encoding="utf-8")
+    run(env, "company", "add", str(tmp_path / "company-nl.json"))
+    run(env, "company", "set-inbox", "1", "a@yukiworks.nl")
+    run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    data["customer"]["invoice_address"] = {"city": "Amersfoort", "country": "NL"}  # fails NL-R-004
+    data["customer"].pop("postal_address", None)
+    (tmp_path / "a.json").write_text(json.dumps(data), encoding="utf-8")
+    (tmp_path / "b.json").write_text("{not json", encoding="utf-8")
+    run(env, "documents", "import", str(tmp_path / "a.json"), str(tmp_path / "b.json"), code=3)

@@ -283,7 +283,10 @@ def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: 
     if state == "off" and since is not None:
         raise InputError("--since is the start date of auto-export on; switching it off takes none: nothing was "
                          "changed")
-    with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
+    from ublexport.outbox import Forwarded, catch_up
+
+    caught: list[Forwarded] = []
+    with open_ledger(home, db_url, by, queues=state == "on") as ledger, ledger.store.transaction() as session:
         row = catalog.get_company(session, company_id)
         if state == "on":
             if not row.inboxes:
@@ -292,13 +295,17 @@ def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: 
             start = since.date() if since else (row.auto_export_since if row.auto_export else None) or dt.date.today()
             catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=True,
                                 auto_export_since=start)
+            caught = catch_up(session, row, sender=ledger.sender, by=ledger.by)
         else:
             catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=False)
         data = company_dict(row)
     if as_json:
-        print_json(data)
+        print_json({**data, "caught_up": [f.as_dict() for f in caught]} if state == "on" else data)
     elif data["auto_export"]:
         click.echo(f"company {company_id}: auto-export on for documents issued since {data['auto_export_since']}, "
                    f"to {_addresses(data['inboxes'])}")
+        for f in caught:  # edited while the rule was off: the new version goes, the old one never
+            click.echo(f"  {f.label}: version {f.version} "
+                       + (f"queued for {', '.join(f.inboxes)}" if f.queued else (f.failed or f.reason)))
     else:
         click.echo(f"company {company_id}: auto-export off")

@@ -80,10 +80,10 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
         for r in rows:
             if "error" in r:
                 click.echo(f"error: {r['error']}", err=True)
+    if any(r.get("failed") for r in rows):  # imported, but not forwarded: it would not pass validation (3 wins)
+        sys.exit(EXIT_INVALID)
     if refused:
         sys.exit(EXIT_INPUT)
-    if any(r.get("failed") for r in rows):  # imported, but not forwarded: it would not pass validation
-        sys.exit(EXIT_INVALID)
 
 
 def _forwarded_text_dict(row: dict[str, Any]) -> str:

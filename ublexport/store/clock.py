@@ -31,15 +31,22 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def measure_offset(engine: Engine) -> dt.timedelta:
+def measure_offset(engine: Engine, conn: Connection | None = None) -> dt.timedelta:
     """The database server's clock minus this host's, from one round trip (its middle taken as the moment the
-    server read its clock: the error is at most half the round trip)."""
+    server read its clock: the error is at most half the round trip). CONN: a connection already held (a host
+    application's transaction, whose pool may have no second connection to give)."""
     if engine.dialect.name != "postgresql":
         return dt.timedelta(0)
-    with engine.connect() as conn:
-        before = utcnow()
-        server = _server_time(conn)
-        after = utcnow()
+    if conn is not None:
+        return _round_trip(conn)
+    with engine.connect() as own:
+        return _round_trip(own)
+
+
+def _round_trip(conn: Connection) -> dt.timedelta:
+    before = utcnow()
+    server = _server_time(conn)
+    after = utcnow()
     return server - (before + (after - before) / 2)
 
 
@@ -49,24 +56,24 @@ def _server_time(conn: Connection) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def offset(engine: Engine) -> dt.timedelta:
-    """The engine's measured offset, measured again once it is older than RESYNC_SECONDS."""
+def offset(engine: Engine, conn: Connection | None = None) -> dt.timedelta:
+    """The engine's measured offset, measured again (through CONN when given) once older than RESYNC_SECONDS."""
     known = _OFFSETS.get(engine)
     if known is not None and time.monotonic() - known[0] < RESYNC_SECONDS:
         return known[1]
     with _LOCK:
         known = _OFFSETS.get(engine)
         if known is None or time.monotonic() - known[0] >= RESYNC_SECONDS:
-            known = _OFFSETS[engine] = (time.monotonic(), measure_offset(engine))
+            known = _OFFSETS[engine] = (time.monotonic(), measure_offset(engine, conn))
     return known[1]
 
 
-def now(engine: Engine) -> dt.datetime:
+def now(engine: Engine, conn: Connection | None = None) -> dt.datetime:
     """The ledger's time: this host's clock set to the database server's."""
-    return utcnow() + offset(engine)
+    return utcnow() + offset(engine, conn)
 
 
 def session_now(session: Session) -> dt.datetime:
-    """`now` for the engine a session works on."""
-    bind = session.get_bind()
-    return now(bind if isinstance(bind, Engine) else bind.engine)
+    """`now` for the engine a session works on, measured (when due) through the session's own connection."""
+    conn = session.connection()
+    return now(conn.engine, conn)
