@@ -752,10 +752,27 @@ class Ledger:
             if base.sha256 is None:
                 raise InputError(f"delivery {delivery_id} has no stored UBL (the document did not pass "
                                  f"validation: {base.last_message}); fix the document and import it again")
+            document = session.get(DocumentRow, base.document_id)
+            assert document is not None
+            label = f"{document.kind.replace('_', ' ')} {document.number}"
+            if document.status in NEVER_SENT:
+                raise InputError(f"delivery {delivery_id}: {label} is {document.status} now; it is not sent again")
+            if base.version != document.version:
+                raise InputError(f"delivery {delivery_id} is of version {base.version} of {label}, which version "
+                                 f"{document.version} replaced; resend a delivery of the current version "
+                                 f"(`ublexport history --document {document.id}`)")
             targets = list(to) if to else parse_recipients(base.recipient)
             new_ids = []
             for recipient in targets:
                 key = recipient_key(recipient)
+                waiting = session.scalars(select(DeliveryRow.id).where(
+                    DeliveryRow.document_id == base.document_id, DeliveryRow.version == base.version,
+                    DeliveryRow.inbox == key,
+                    DeliveryRow.state.in_([S.queued.value, S.deferred.value, S.sending.value]))).first()
+                if waiting is not None:  # a second row would send it twice once the first goes
+                    raise InputError(f"{label} has not gone to {recipient.address} yet (delivery {waiting} is "
+                                     "queued or being retried): the worker sends it; resend is for what was sent, "
+                                     "failed or expired; nothing was queued")
                 seq = session.scalar(select(func.max(DeliveryRow.resend_seq)).where(
                     DeliveryRow.document_id == base.document_id, DeliveryRow.version == base.version,
                     DeliveryRow.inbox == key))

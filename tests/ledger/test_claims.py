@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from tests.ledger.conftest import Out, fake_render, make_document, setup_company
+from ublexport.errors import InputError
 from ublexport.ledger import Backoff, InFlight, Ledger, due_query, mark_claimed
 from ublexport.outbox import import_documents
 from ublexport.pipeline import Prepared
@@ -159,13 +160,17 @@ def test_resend_is_a_new_row_pointing_at_the_first(store: Store) -> None:
     (c,) = ledger.claim_due(1)
     ledger.record_outcomes([(c, Out(c.inbox, "sent", 250, "ok"))])
     (one,) = ledger.resend(c.id)
+    with pytest.raises(InputError, match=r"has not gone to dewaele@yukiworks\.nl yet"):
+        ledger.resend(c.id)  # a second row while the first waits would send it twice
+    (queued_one,) = ledger.claim_due(1)
+    ledger.record_outcomes([(queued_one, Out(queued_one.inbox, "sent", 250, "ok"))])
     two, three = ledger.resend(one, to=parse_recipients("dewaele@yukiworks.nl, other@kantoor.nl"))
     by_id = {r.id: r for r in rows(store)}
     assert [by_id[i].resend_of for i in (one, two, three)] == [c.id, c.id, c.id]
     assert (by_id[one].resend_seq, by_id[two].resend_seq, by_id[three].resend_seq) == (1, 2, 1)
     assert len({r.message_id for r in by_id.values()}) == 4
     assert {r.sha256 for r in by_id.values()} == {c.sha256}
-    assert {r.state for r in by_id.values() if r.id != c.id} == {"queued"}
+    assert {r.state for r in by_id.values() if r.id not in (c.id, one)} == {"queued"}
 
 
 def test_history_shows_reply(store: Store) -> None:

@@ -331,3 +331,27 @@ def test_import_exits_3_when_one_file_fails_validation_and_another_is_refused(en
     (tmp_path / "a.json").write_text(json.dumps(data), encoding="utf-8")
     (tmp_path / "b.json").write_text("{not json", encoding="utf-8")
     run(env, "documents", "import", str(tmp_path / "a.json"), str(tmp_path / "b.json"), code=3)
+
+
+def test_resend_refuses_what_would_go_twice_a_draft_or_a_replaced_version(env: dict[str, str], tmp_path: Path,
+                                                                          smtp_server: SmtpServer) -> None:
+    """Black-box round 2: a resend of a row that had not gone yet sent the invoice twice (once the row went too),
+    and a resend sent drafts and replaced versions. Resend is for what was sent, failed or expired."""
+    register(env, "a@yukiworks.nl")
+    env = {**env, **smtp_server.env()}
+    run(env, "documents", "import", write(tmp_path, "W-0001", "sent"))
+    waiting = run(env, "resend", "1", code=2)
+    assert "has not gone to a@yukiworks.nl yet" in waiting.stderr and "nothing was queued" in waiting.stderr
+    run(env, "worker", "--once")
+    run(env, "documents", "import", write(tmp_path, "W-0001", "sent", note="v2"))  # version 2, queued
+    replaced = run(env, "resend", "1", code=2)
+    assert "is of version 1 of invoice W-0001, which version 2 replaced" in replaced.stderr
+    run(env, "worker", "--once")
+    run(env, "documents", "import", write(tmp_path, "W-0001", "draft", note="v2"))
+    assert "is draft now" in run(env, "resend", "2", code=2).stderr
+    run(env, "worker", "--once")
+    assert len(smtp_server.received) == 2  # version 1 once, version 2 once
+    run(env, "documents", "import", write(tmp_path, "W-0001", "sent", note="v2"))
+    run(env, "resend", "2")  # sent, current, not waiting: on purpose, again
+    run(env, "worker", "--once")
+    assert len(smtp_server.received) == 3

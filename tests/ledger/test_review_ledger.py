@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tests.ledger.conftest import Out, SmtpServer, fake_render, make_document
+from ublexport.errors import InputError
 from ublexport.ledger import Ledger
 from ublexport.pipeline import Prepared
+from ublexport.recipients import parse_recipients
 from ublexport.store import DeliveryRow, Store, utcnow
 from ublexport.store.models import AttemptRow
 from ublexport.validate import Report
@@ -230,7 +233,9 @@ def test_what_the_rule_queued_waits_while_auto_export_is_off(store: Store) -> No
     switch(False)
     assert worker.claim_due(10) == []
     assert delivery(store, queued).state == "queued"  # waiting, not dropped
-    [again] = worker.resend(queued)  # explicit: goes even while the rule is off
+    with pytest.raises(InputError, match="has not gone to"):  # a second row would send it twice once on again
+        worker.resend(queued)
+    [again] = worker.resend(queued, to=parse_recipients("kantoor@boekhouder.nl"))  # explicit: goes while off
     assert [c.id for c in worker.claim_due(10)] == [again]
     switch(True)
     assert [c.id for c in worker.claim_due(10)] == [queued]
