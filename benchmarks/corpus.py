@@ -43,7 +43,11 @@ PERSON: dict[str, Any] = {
     "invoice_address": {"street": "Lindelaan 9", "city": "Breda", "postal_code": "4811 AA", "country": "NL"},
 }
 SUPPLIER_IBANS = {"BE": "BE62510007547061", "NL": "NL02ABNA0123456789"}
-PARTIES = {"be": BE_CUSTOMER, "nl": NL_CUSTOMER, "person": PERSON}
+CH_CUSTOMER: dict[str, Any] = {  # an export (G) leaves the EU (the model refuses G to a member state)
+    "organisation_name": "Bäckerei Müller AG", "vat_number": "CHE116281710MWST",
+    "invoice_address": {"street": "Marktgasse 3", "city": "Basel", "postal_code": "4051", "country": "CH"},
+}
+PARTIES = {"be": BE_CUSTOMER, "nl": NL_CUSTOMER, "person": PERSON, "ch": CH_CUSTOMER}
 
 # VAT mixes a Belgian or Dutch seller really issues; O stands alone (BR-O-11). Weighted towards the common case.
 VAT_MIXES: list[list[tuple[str, str | None]]] = [
@@ -136,6 +140,8 @@ def document_data(rng: random.Random, serial: int, n_lines: int = 10) -> dict[st
         data.update(currency="USD", tax_currency="EUR", tax_exchange_rate="0.9213")
     if kind != "expense" and rng.random() < 0.5:
         data["payment"] = {"terms": "Betaling binnen 30 dagen"}
+    if "G" in categories and kind != "expense":
+        party = copy.deepcopy(PARTIES["ch"])
     if "K" in categories and party["invoice_address"]["country"] == company["address"]["country"]:
         # an intra-community supply goes to another country than the seller's
         party = copy.deepcopy(PARTIES["nl" if company["address"]["country"] == "BE" else "be"])

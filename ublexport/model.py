@@ -506,7 +506,7 @@ class Document(Closed):
     allowances_charges: list[DocumentAllowanceCharge] = Field(default_factory=list)
     payment: Payment | None = None
     delivery: Delivery | None = None
-    prepaid_amount: Amount = Decimal("0.00")
+    prepaid_amount: Amount = Field(Decimal("0.00"), ge=0, description="already paid (BT-113)")
     rounding_amount: Amount = Field(Decimal("0.00"), description="payable rounding (BT-114)")
     credited_invoice: CreditedInvoice | None = None
     pdf: FileContent | None = None
@@ -681,6 +681,35 @@ class Document(Closed):
                 raise ValueError(
                     f"{field}: an intra-community supply (K) goes to a buyer identified for VAT in an EU member "
                     f"state, and {buyer_vat} is not an EU VAT number; a supply outside the EU is an export (G)")
+        if leaves and self.kind != DocumentKind.expense:
+            self._destination(categories, _vat_country(buyer_vat) if buyer_vat else None)
+
+    def _destination(self, categories: set[VatCategory], buyer_vat_country: str | None) -> None:
+        """Where our goods go decides K and G: K leaves the seller's country for another member state, G leaves the
+        EU (Art. 138 and 146 VAT Directive). The destination is the delivery address, else the buyer's address.
+        Northern Ireland (a GB address, an XI VAT number) counts as the EU for goods. IGIC and IPSI (L, M) are
+        charged by suppliers in the Canary Islands, Ceuta and Melilla, not by the company on its own invoices."""
+        seller = self.company.address.country
+        customer = self.customer
+        address = self.delivery.address if self.delivery and self.delivery.address else (
+            customer.invoice_address if customer else None)
+        if address is None:
+            return
+        where = "delivery.address.country" if self.delivery and self.delivery.address else (
+            "customer.invoice_address.country")
+        destination = address.country
+        in_eu = destination in EU_VAT_COUNTRIES or (destination == "GB" and buyer_vat_country == "XI")
+        if VatCategory.K in categories and (destination == seller or not in_eu):
+            raise ValueError(f"{where}: an intra-community supply (K) is goods leaving {seller} for another EU "
+                             f"member state, but they go to {destination}; give the delivery address in that "
+                             "member state (delivery.address), or use S at home or G for an export outside the EU")
+        if VatCategory.G in categories and in_eu:
+            raise ValueError(f"{where}: an export (G) leaves the EU, but the goods go to {destination}, a member "
+                             "state; use K for another member state, S at home")
+        if seller != "ES" and categories & {VatCategory.L, VatCategory.M}:
+            raise ValueError("vat_category: L and M (the Spanish regional IGIC and IPSI) are charged by suppliers in "
+                             "the Canary Islands, Ceuta and Melilla, on their invoices (an expense), not by "
+                             f"a company in {seller}")
 
     @property
     def counterparty(self) -> Party:

@@ -340,7 +340,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     # How to pay: the seller's account (or the one the payment names) and the payment reference, as in the UBL
     pay = document.payment
     seller_party = other if expense else company
-    iban = pay.iban if pay and pay.iban else seller_party.iban if pay or not credit else None
+    iban = pay.iban if pay and pay.iban else (None if credit else seller_party.iban)  # a refund: the customer's
     payment = []
     if iban:
         # the seller's BIC belongs to the seller's IBAN only, as in the UBL (view.build)

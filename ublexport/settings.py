@@ -231,7 +231,7 @@ STARTTLS_PORTS = (25, 587)  # a server there speaks plain SMTP first; implicit T
 
 def _port_conflict(values: Mapping[str, Any], where: Mapping[str, str]) -> list[str]:
     port, security = values.get("smtp_port"), values.get("smtp_security")
-    if port == IMPLICIT_TLS_PORT and security == "starttls":  # `none` on 465 is a test server's own choice
+    if port == IMPLICIT_TLS_PORT and security in ("starttls", "none"):  # 465 speaks TLS from the first byte
         advice = f"set {where['smtp_security']} to tls, or use port 587 for STARTTLS"
     elif port in STARTTLS_PORTS and security == "tls":
         advice = f"set {where['smtp_security']} to starttls, or use port 465 for implicit TLS"

@@ -200,7 +200,7 @@ class VatView:
 
 @dataclass(slots=True)
 class PaymentView:
-    means_code: str
+    means_code: str | None  # None: no PaymentMeans (a credit note with only terms)
     reference: str | None
     iban: str | None
     account_name: str | None
@@ -308,8 +308,28 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
                          "(48 card, 10 cash, ...)")
     seller_iban = (document.counterparty.iban if expense else document.company.iban)
     seller_bic = (document.counterparty.bic if expense else document.company.bic)
-    if pay is not None or (seller_iban and not credit):
-        iban = (pay.iban if pay and pay.iban else seller_iban)
+    if credit and not (pay and pay.iban):
+        # a credit note asks no payment, so no account is offered as payee; what it says about the refund (a
+        # reference, terms, a due date: BT-9 sits in PaymentMeans in a CreditNote) is kept, with means code 1
+        # ("instrument not defined") unless a means without an account was given
+        if pay is not None and "means_code" in pay.model_fields_set and pay.means_code in ("30", "58"):
+            raise InputError(f"{document.label}: a credit note refunds by credit transfer (code {pay.means_code}) "
+                             "to the customer's account: give payment.iban (the customer's IBAN), or leave "
+                             "means_code out (BR-61)")
+        reference = pay.reference if pay else None
+        code = pay.means_code if pay and pay.means_code not in ("30", "58") else "1"
+        # NL-R-008: between Dutch parties a payment means is 30, 48, 49, 57, 58 or 59, and 30/58 need an account:
+        # without the refund account such a credit note carries no PaymentMeans (its terms still go)
+        dutch = seller_country == "NL" and document.counterparty.invoice_address.country == "NL" and code == "1"
+        if not dutch and (reference or document.due_date or (pay is not None and code != "1")):
+            payment = PaymentView(means_code=code, reference=reference, iban=None, account_name=None, bic=None,
+                                  terms=pay.terms if pay else None)
+        elif pay is not None and pay.terms:
+            payment = PaymentView(means_code=None, reference=None, iban=None, account_name=None, bic=None,
+                                  terms=pay.terms)
+    elif pay is not None or (seller_iban and not credit):
+        # a credit note's refund goes to the customer's account (payment.iban), never the seller's
+        iban = pay.iban if pay and pay.iban else seller_iban
         code = pay.means_code if pay else "30"
         if code in ("30", "58") and not iban:
             where = "supplier.iban (the supplier's account)" if expense else "company.iban"
@@ -319,7 +339,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             means_code=code,
             reference=pay.reference if pay else None,
             iban=iban,
-            account_name=supplier.registration_name if iban else None,
+            account_name=(customer if credit else supplier).registration_name if iban else None,
             # The seller's BIC belongs to the seller's IBAN only: another account gets its own BIC or none.
             bic=(pay.bic if pay and pay.bic else seller_bic if iban == seller_iban else None) if iban else None,
             terms=pay.terms if pay else None,

@@ -15,6 +15,10 @@ NL_COMPANY: dict[str, Any] = {
     "address": {"street": "Stationsweg 40", "city": "Utrecht", "postal_code": "3511 ED", "country": "NL"},
     "iban": "NL91ABNA0417164300", "language": "nl",
 }
+CH_CUSTOMER: dict[str, Any] = {
+    "organisation_name": "Bäckerei Müller AG", "vat_number": "CHE116281710MWST",
+    "invoice_address": {"street": "Marktgasse 3", "city": "Basel", "postal_code": "4051", "country": "CH"},
+}
 PERSON: dict[str, Any] = {
     "first_name": "Jan", "infix": "van der", "last_name": "Berg", "email": "jan@mail.example",
     "invoice_address": {"street": "Lindelaan 9", "city": "Breda", "postal_code": "4811 AA", "country": "NL"},
@@ -57,7 +61,9 @@ def documents(draw: st.DrawFn, text: st.SearchStrategy[str] | None = None) -> di
     choices = ["be", "nl"] if needs_vat_buyer or kind == "expense" else ["be", "nl", "person"]
     # an intra-community supply (K) goes to another country than the seller's
     party_choice = ("be" if dutch else "nl") if "K" in categories else draw(st.sampled_from(choices))
-    party = copy.deepcopy({"be": CUSTOMER, "nl": NL_CUSTOMER, "person": PERSON}[party_choice])
+    if "G" in categories and kind != "expense":
+        party_choice = "ch"  # an export (G) leaves the EU
+    party = copy.deepcopy({"be": CUSTOMER, "nl": NL_CUSTOMER, "person": PERSON, "ch": CH_CUSTOMER}[party_choice])
     n_lines = draw(st.integers(1, 8))
     lines = []
     first_rate_net = Decimal(0)  # what the lines at mix[0] add up to, so a document discount never exceeds it

@@ -125,3 +125,50 @@ def test_render_says_when_a_document_goes_as_plain_en16931(env: dict[str, str], 
     assert result.exit_code == 0 and "goes as plain EN 16931, not nlcius" in result.stderr and why in result.stderr
     plain = invoke(env, "render", str(SAMPLES / "01-invoice-be-be.json"), "-o", str(tmp_path / "y.xml"))
     assert "plain EN 16931" not in plain.stderr
+
+
+def _credit(**changes: Any) -> Document:
+    from ublexport.loader import load_document
+
+    credit = load_document(SAMPLES / "06-credit-note.json")
+    return Document.model_validate({**credit.model_dump(mode="json"), **changes})
+
+
+def test_a_credit_note_payment_block_never_offers_the_sellers_account() -> None:
+    """Black-box round 2: a reference or a means code alone put the seller's IBAN back as payee; a refund account
+    was named after the seller. A reference or a due date goes with means code 1 (no account), terms alone as
+    PaymentTerms, a refund to the customer's account under the customer's name, transfer without it refused."""
+    with_reference = prepare(_credit(payment={"reference": "+++202/6000/00192+++"}, due_date="2026-12-02"),
+                             pdf=PdfMode.none).xml
+    assert b"BE71096123456769" not in with_reference and b"<cbc:PaymentMeansCode>1</cbc:PaymentMeansCode>" in \
+        with_reference and b"<cbc:PaymentDueDate>2026-12-02</cbc:PaymentDueDate>" in with_reference
+    terms = prepare(_credit(payment={"terms": "Verrekend met factuur 2026-0002"}), pdf=PdfMode.none).xml
+    assert b"PaymentMeans" not in terms and b"<cbc:Note>Verrekend met factuur 2026-0002</cbc:Note>" in terms
+    refund = prepare(_credit(payment={"iban": "NL91ABNA0417164300"}), pdf=PdfMode.none).xml
+    assert b"<cbc:Name>Bakkerij Peeters NV</cbc:Name>" in refund and b"Atelier Dewaele" not in refund.split(
+        b"PayeeFinancialAccount")[1]
+    with pytest.raises(InputError, match="refunds by credit transfer"):
+        prepare(_credit(payment={"means_code": "30"}), pdf=PdfMode.none)
+
+
+def _to(country: str, vat: str | None, category: str, delivery: str | None = None) -> dict[str, Any]:
+    customer = {"organisation_name": "Klant", "vat_number": vat, "invoice_address": {"city": "X", "country": country}}
+    values = data(customer=customer, lines=[line(category=category, rate="0")])
+    if delivery:
+        values["delivery"] = {"date": "2026-11-02", "address": {"city": "Y", "country": delivery}}
+    return values
+
+
+def test_k_and_g_follow_where_the_goods_go() -> None:
+    """K leaves the seller's country for another member state, G leaves the EU (black-box round 2)."""
+    assert "they go to BE" in refused(_to("BE", "NL004495445B01", "K"))  # a Dutch VAT number, goods stay here
+    assert "they go to CH" in refused(_to("FR", "FR40303265045", "K", delivery="CH"))  # that is an export
+    assert "an export (G) leaves the EU" in refused(_to("FR", "FR40303265045", "G"))
+    Document.model_validate(_to("FR", "FR40303265045", "K"))
+    Document.model_validate(_to("CH", "CHE116281710MWST", "G"))
+    Document.model_validate(_to("GB", "XI123456782", "K"))  # Northern Ireland: the EU for goods
+
+
+def test_igic_on_a_belgian_sellers_own_invoice_and_a_negative_prepaid_amount_are_refused() -> None:
+    assert "charged by suppliers in the Canary Islands" in refused(data(lines=[line(category="L", rate="7")]))
+    assert "prepaid_amount" in refused(data(prepaid_amount="-10.00"))

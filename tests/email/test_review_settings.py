@@ -42,8 +42,10 @@ def test_a_contradictory_port_and_security_is_refused(home: Path, monkeypatch: p
 
 # --- item 4: a real sender and EHLO name with an SMTP server ---------------------------------------------------
 
-def test_an_explicit_plain_test_server_on_port_465_is_honoured(home: Path) -> None:
-    assert load_settings(smtp_host="127.0.0.1", smtp_port=465, smtp_security="none").smtp_security == "none"
+def test_plain_text_on_port_465_is_refused_as_the_readme_says(home: Path) -> None:
+    """Port 465 speaks TLS from the first byte (RFC 8314): plain text there only hangs (black-box round 2)."""
+    with pytest.raises(InputError, match="port 465 is implicit TLS"):
+        load_settings(smtp_host="127.0.0.1", smtp_port=465, smtp_security="none")
 
 
 def test_an_smtp_server_needs_a_real_sender(home: Path) -> None:
