@@ -478,7 +478,8 @@ class Ledger:
             rows: dict[tuple[int, int, str], list[Any]] = {}
             for row in session.execute(
                     select(t.id, t.document_id, t.company_id, t.version, t.inbox, t.resend_seq, t.resend_of,
-                           t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256, t.pdf_sha256, t.via)
+                           t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256, t.pdf_sha256, t.via,
+                           t.attempts)
                     .where(t.document_id.in_({d[0] for d in documents}))
                     .order_by(t.resend_seq).with_for_update()):
                 rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
@@ -527,8 +528,12 @@ class Ledger:
                     target = original
                 message_id = target.message_id
                 # (a row from before the file beside the XML was kept has pdf_sha256 NULL: unknown, not "other")
-                if target.sha256 is not None and (target.sha256 != sha or (
-                        target.pdf_sha256 is not None and target.pdf_sha256 != pdf_sha)):
+                localhost = (self.via == "smtp" and not getattr(target, "attempts", 1)
+                             and message_id.lower().endswith("@localhost>")
+                             and not self.sender.lower().rstrip(">").endswith("@localhost"))
+                if localhost or (target.sha256 is not None and (target.sha256 != sha or (
+                        target.pdf_sha256 is not None and target.pdf_sha256 != pdf_sha))):
+                    # (or: queued without a server, never tried, going to a real one: the sender's domain)
                     # other bytes than this row was queued or tried with (another --profile or --pdf, a new
                     # renderer): a new Message-ID, so that one Message-ID always means one set of bytes. Under the
                     # old one the first bytes may have arrived, and Yuki would drop these as its duplicate. The
@@ -614,7 +619,24 @@ class Ledger:
             if not ids:
                 return []
             mark_claimed(session, ids, owner=owner or self.owner, now=now, lease=self.lease)
-            return _claimed(session, ids)
+            claimed = _claimed(session, ids)
+            if self.via == "smtp" and not self.sender.lower().rstrip(">").endswith("@localhost"):
+                claimed = self._real_message_ids(session, claimed)
+            return claimed
+
+    def _real_message_ids(self, session: Session, claimed: list[Claimed]) -> list[Claimed]:
+        """Rows queued while no SMTP server was set carry Message-IDs of "localhost" (a local inbox needs no
+        domain); going to a real server for the first time, a row never tried gets one of the sender's domain.
+        Never tried: no server has seen the old one, so one Message-ID still means one set of bytes."""
+        renamed = {c.id: new_message_id(self.sender) for c in claimed
+                   if c.attempts == 0 and c.message_id.lower().endswith("@localhost>")}
+        if not renamed:
+            return claimed
+        t = _DELIVERIES.c
+        session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"), t.attempts == 0)
+                        .values(message_id=bindparam("b_mid")),
+                        [{"b_id": i, "b_mid": m} for i, m in renamed.items()])
+        return [dataclasses.replace(c, message_id=renamed[c.id]) if c.id in renamed else c for c in claimed]
 
     def record_outcomes(self, results: Sequence[tuple[Claimed, OutcomeLike]], *, owner: str | None = None,
                         now: dt.datetime | None = None) -> dict[int, str]:

@@ -118,7 +118,7 @@ def test_a_credit_note_asks_no_payment_unless_its_payment_block_says_so() -> Non
 
 
 @pytest.mark.parametrize(("sample", "why"), [("07-proforma.json", "a proforma (type 325) is no Peppol document"),
-                                             ("09-invoice-private-person.json", "a private person")])
+                                             ("09-invoice-private-person.json", "no number Peppol can address")])
 def test_render_says_when_a_document_goes_as_plain_en16931(env: dict[str, str], tmp_path: Path, sample: str,
                                                            why: str) -> None:
     result = invoke(env, "render", str(SAMPLES / sample), "--profile", "nlcius", "-o", str(tmp_path / "x.xml"))

@@ -355,3 +355,28 @@ def test_resend_refuses_what_would_go_twice_a_draft_or_a_replaced_version(env: d
     run(env, "resend", "2")  # sent, current, not waiting: on purpose, again
     run(env, "worker", "--once")
     assert len(smtp_server.received) == 3
+
+
+def test_rows_queued_without_a_server_get_the_senders_domain_when_they_first_go_to_one(
+        env: dict[str, str], tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Black-box round 2: queued while no SMTP server was set, they went out later as <...@localhost>."""
+    register(env, "a@yukiworks.nl")
+    run(env, "documents", "import", write(tmp_path, "M-0001", "sent"))
+    queued = json.loads(run(env, "history", "--json").stdout)[0]["message_id"]
+    assert queued.endswith("@localhost>")
+    run({**env, **smtp_server.env()}, "worker", "--once")
+    (got,) = smtp_server.received
+    assert got.message_id.endswith("@dewaele.be>") and got.message_id != queued
+    assert json.loads(run(env, "history", "--json").stdout)[0]["message_id"] == got.message_id
+
+
+def test_an_unreachable_database_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": f"postgresql://postgres:s3cret@127.0.0.1:{port}/test"}
+    result = run(env, "history", "--json", code=1)
+    assert json.loads(result.stdout)["error"].startswith("the ledger database cannot be used")
+    assert "Traceback" not in result.output and "s3cret" not in result.output

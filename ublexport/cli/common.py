@@ -42,6 +42,19 @@ def handle_errors(func: F) -> F:
                 message = str(exc).split("\n  - ")[0] if problems else str(exc)
                 print_json({"error": message, "problems": problems, "exit_code": exc.exit_code})
             sys.exit(exc.exit_code)
+        except Exception as exc:
+            from sqlalchemy.exc import OperationalError  # imported only now: `--help` stays light
+
+            if not isinstance(exc, OperationalError):
+                raise
+            # the ledger's database is down or unreachable: a message, not a traceback (no URL: it may hold a
+            # password; the driver's first line names host and port)
+            reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else repr(exc)
+            message = f"the ledger database cannot be used: {reason}; check UBLEXPORT_DB / --db and that it runs"
+            click.echo(f"error: {message}", err=True)
+            if kwargs.get("as_json"):
+                print_json({"error": message, "problems": [], "exit_code": EXIT_ERROR})
+            sys.exit(EXIT_ERROR)
 
     return wrapper  # type: ignore[return-value]
 

@@ -41,7 +41,8 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
         click.echo(f"warning: {warning}", err=True)
     if prepared.report.profile != profile:  # view.profile_for: Peppol (and NLCIUS) cannot carry this document
         why = ("a proforma (type 325) is no Peppol document" if doc.kind.value == "proforma"
-               else "its counterparty is a private person without a Peppol address")
+               else "its counterparty has no number Peppol can address (a private person, or a company "
+                    "without an enterprise, KvK or VAT number of a Peppol scheme)")
         click.echo(f"note: {doc.label} goes as plain EN 16931, not {profile}: {why}", err=True)
     if doc.status in (Status.draft, Status.cancelled):
         click.echo(f"note: {doc.label} is {'a draft' if doc.status == Status.draft else 'cancelled'}: this is a "
