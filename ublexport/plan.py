@@ -18,10 +18,12 @@ from pathlib import Path
 
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError, Violation
 from ublexport.loader import load_document, read_documents
-from ublexport.model import Document
+from ublexport.model import Document, Status
 from ublexport.pipeline import PdfMode, Prepared, prepare
 from ublexport.policy import exportable
-from ublexport.record import Record
+from ublexport.record import Record, document_key
+
+WITHHELD = (Status.draft, Status.cancelled)  # given with the number of a going document: a conflict
 
 # PlanItem.refusal: why a document was refused, which decides the exit code
 POLICY, INVALID, INPUT = "policy", "invalid", "input"
@@ -299,8 +301,6 @@ class _Copies:
 
     def original(self, document: Document, order: int) -> int | None:
         """The order of an earlier going document with the same content, else None (and this one is remembered)."""
-        from ublexport.record import document_key
-
         key = hash(document_key(document))
         first = self.first.get(key)
         if first is None:
@@ -317,6 +317,13 @@ class _Copies:
         self.versions[key].add(Record.of(document).digest)
         found = self.prints.setdefault(_fingerprint(document), order)
         return None if found == order else found
+
+    def orders_of(self, key: int) -> list[int]:
+        """The orders of the going documents (and their copies) of this key hash."""
+        if key in self.orders:
+            return self.orders[key]
+        first = self.first.get(key, -1)
+        return [first] if first >= 0 else []
 
     def conflicts(self) -> Iterator[list[int]]:
         """The orders of the documents of each key given as two versions in this export (not merely with another
@@ -352,6 +359,7 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
     loaded = order = 0
     copies = _Copies(result)
     duplicates: list[tuple[PlanItem, int]] = []
+    withheld: dict[int, tuple[str, str]] = {}  # key hash of a draft or cancelled document -> (file, status)
 
     def add(item: PlanItem) -> None:
         nonlocal order, loaded
@@ -383,6 +391,8 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
             decision = exportable(document)
             if not decision:
                 add(PlanItem(str(file), document, "refused", decision.reason, POLICY))
+                if document.status in WITHHELD:  # the same number may also be given as sent (see below)
+                    withheld.setdefault(hash(document_key(document)), (Path(file).name, document.status.value))
                 continue
             first = copies.original(document, order)
             if first is None:
@@ -400,6 +410,14 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
                   "one invoice number, one invoice; export only the right file")
         for o in orders:
             result.withdraw(o, reason, INPUT)
+    for key, (name, status) in withheld.items():  # sent in one file, cancelled (or a draft) in another
+        orders = copies.orders_of(key)
+        if orders:
+            label = copies.item(orders[0]).label
+            reason = (f"{label} is also given as {status} in this export ({name}): one of them is wrong, and a "
+                      f"{status} invoice is not sent; export only the right file")
+            for o in orders:
+                result.withdraw(o, reason, INPUT)
     if prepare_now:
         for item in result.going:
             prepare_item(item, profile, pdf)

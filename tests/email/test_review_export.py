@@ -345,3 +345,19 @@ def test_the_real_inbox_copy_of_a_local_delivery_is_one_row_until_it_is_sent(smt
     assert len(handler.received) == 1
     rows = [(h.resend_of is not None, h.state, h.via) for h in ledger.history()]
     assert rows == [(False, "sent", "local"), (True, "sent", "smtp")]
+
+
+@pytest.mark.parametrize("keep", [0, 256])
+@pytest.mark.parametrize("status", ["cancelled", "draft"])
+def test_an_invoice_given_as_sent_and_as_cancelled_in_one_export_sends_neither(tmp_path: Path, keep: int,
+                                                                             status: str) -> None:
+    """Black-box round 2: the sent copy went although another file of the same number said cancelled."""
+    paths = _numbered(tmp_path, {"a-sent.json": {}, "b-later.json": {"status": status},
+                                 "c-other.json": {"number": "2026-0999"}})
+    made = plan(paths, keep=keep)
+    decisions = {Path(i.source).name: (i.state, i.refusal, i.reason) for i in made.items}
+    assert [i.label for i in made.going] == ["invoice 2026-0999"]
+    state, refusal, reason = decisions["a-sent.json"]
+    assert (state, refusal) == ("refused", "input")
+    assert f"invoice 2026-0001 is also given as {status} in this export (b-later.json)" in reason
+    assert decisions["b-later.json"][:2] == ("refused", "policy")
