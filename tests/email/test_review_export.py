@@ -361,3 +361,25 @@ def test_an_invoice_given_as_sent_and_as_cancelled_in_one_export_sends_neither(t
     assert (state, refusal) == ("refused", "input")
     assert f"invoice 2026-0001 is also given as {status} in this export (b-later.json)" in reason
     assert decisions["b-later.json"][:2] == ("refused", "policy")
+
+
+def test_local_deliveries_from_before_the_via_column_are_recognised_by_migration_4(home: Path, tmp_path: Path,
+                                                                                   ledger: Ledger) -> None:
+    from sqlalchemy import text
+
+    from ublexport.settings import load_settings
+
+    local = load_settings(home=home)
+
+    async def go() -> list[Result]:
+        async with open_transport(local) as transport:
+            return await run(plan([SAMPLES / "01-invoice-be-be.json"]), "a@x.test", transport, ledger=ledger,
+                             sender=local.sender, **FAST)
+
+    assert [r.status for r in run_async(go())] == ["sent"]
+    with ledger.store.engine.begin() as conn:  # as a ledger of schema 3 had it: no column, no version 4
+        conn.execute(text("ALTER TABLE deliveries DROP COLUMN via"))
+        conn.execute(text("DELETE FROM schema_version WHERE version = 4"))
+    url = str(ledger.store.engine.url)
+    with Store.open(url) as upgraded:
+        assert [h.via for h in Ledger(upgraded).history()] == ["local"]

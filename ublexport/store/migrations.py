@@ -61,12 +61,20 @@ def _add_column(name: str, ddl: str) -> Callable[[Connection], None]:
     return add
 
 
+def _add_via(conn: Connection) -> None:
+    """deliveries.via; rows the local inbox took before it existed are recognised by its reply (it is the only
+    transport that answers "stored in the local inbox as ..."), so an export through a server sends them too."""
+    _add_column("via", "VARCHAR(10)")(conn)
+    conn.execute(text("UPDATE deliveries SET via = 'local' WHERE via IS NULL AND state = 'sent' "
+                      "AND last_message LIKE 'stored in the local inbox as %'"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "companies, documents, deliveries, attempts", _create_tables),
     Migration(2, "refuse DELETE on every table", _refuse_delete),
     Migration(3, "deliveries.pdf_sha256: the file sent beside the XML, for retries",
               _add_column("pdf_sha256", "VARCHAR(64)")),
-    Migration(4, "deliveries.via: smtp, or only the local inbox", _add_column("via", "VARCHAR(10)")),
+    Migration(4, "deliveries.via: smtp, or only the local inbox", _add_via),
 )
 LATEST = MIGRATIONS[-1].version
 
