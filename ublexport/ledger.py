@@ -207,6 +207,7 @@ class HistoryEntry:
     sent_at: dt.datetime | None
     next_attempt_at: dt.datetime | None
     via: str | None = None  # how a sent row went: "smtp", or "local" (only the local inbox)
+    waits: str | None = None  # why a queued or deferred row is not sent now (due_query), else None
     tries: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -222,6 +223,17 @@ class HistoryEntry:
 
 NEVER_SENT = ("draft", "cancelled")
 """Document statuses whose queued rows wait (model.Status; a quote is never queued at all)."""
+
+
+def _waits(row: DeliveryRow, status: str, current: int) -> str | None:
+    """Why due_query passes a queued or deferred row by (for history): the document's state, or its version."""
+    if row.state not in (S.queued.value, S.deferred.value) or row.origin == "resend":
+        return None
+    if status in NEVER_SENT:
+        return f"the document is {status} now"
+    if row.origin == "auto" and row.version != current:
+        return f"replaced by version {current}: never sent"
+    return None
 
 
 def due_query(now: dt.datetime, limit: int, *, lock: bool = True) -> Select[Any]:
@@ -810,7 +822,8 @@ class Ledger:
                 ids: Sequence[int] | None = None, with_tries: bool = True,
                 limit: int | None = None) -> list[HistoryEntry]:
         """What went where and when, with the server's last reply (and every try when asked)."""
-        query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name)
+        query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name, DocumentRow.status,
+                        DocumentRow.version)
                  .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
                  .join(CompanyRow, CompanyRow.id == DeliveryRow.company_id)
                  .order_by(DeliveryRow.id))
@@ -828,8 +841,9 @@ class Ledger:
                 kind=kind, version=d.version, inbox=d.inbox, recipient=d.recipient, state=d.state, origin=d.origin,
                 resend_of=d.resend_of, attempts=d.attempts, last_code=d.last_code, last_message=d.last_message,
                 message_id=d.message_id, sha256=d.sha256, created_at=d.created_at, updated_at=d.updated_at,
-                sent_at=d.sent_at, next_attempt_at=d.next_attempt_at, via=d.via)
-                for d, number, kind, name in session.execute(query)]
+                sent_at=d.sent_at, next_attempt_at=d.next_attempt_at, via=d.via,
+                waits=_waits(d, status, current))
+                for d, number, kind, name, status, current in session.execute(query)]
             if with_tries and entries:
                 by_id = {e.id: e for e in entries}
                 tries = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id.in_(list(by_id)))

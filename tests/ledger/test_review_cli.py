@@ -209,6 +209,11 @@ def test_an_invoice_cancelled_or_replaced_after_it_was_queued_is_not_sent(env: d
     history = json.loads(run(env, "history", "--json").stdout)
     versions = {(h["document"], h["version"], h["state"]) for h in history if h["document"] == "C-0003"}
     assert versions == {("C-0003", 1, "queued"), ("C-0003", 2, "sent")}
+    waits = {(h["document"], h["version"], h["waits"]) for h in history}
+    assert waits == {("C-0001", 1, "the document is cancelled now"), ("C-0002", 1, "the document is draft now"),
+                     ("C-0003", 1, "replaced by version 2: never sent"), ("C-0003", 2, None)}
+    table = run({**env, "COLUMNS": "300"}, "history").stdout
+    assert "queued (waits: replaced by version 2: never sent)" in table
     # sent again: the rows queued the first time go, under their first Message-IDs
     queued = {h["message_id"] for h in history if h["document"] == "C-0001"}
     run(env, "documents", "import", write(tmp_path, "C-0001", "sent"))

@@ -96,7 +96,8 @@ def history(company_id: int | None, document_id: int | None, tries: bool, db_url
             when += f", next {_local_time(e.next_attempt_at)}"
         rows.append((e.id, *([] if company_id else [e.company]), f"{e.kind.replace('_', ' ')} {e.document}",
                      e.version, e.inbox, e.state + (" (local inbox only)" if e.state == "sent" and e.via == "local"
-                                                    else "") + (f" (resend of {e.resend_of})" if e.resend_of else ""),
+                                                    else "") + (f" (resend of {e.resend_of})" if e.resend_of else "")
+                     + (f" (waits: {e.waits})" if e.waits else ""),
                      e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
     print_table("History", columns, rows)
     if tries:
