@@ -698,7 +698,8 @@ class Document(Closed):
         where = "delivery.address.country" if self.delivery and self.delivery.address else (
             "customer.invoice_address.country")
         destination = address.country
-        in_eu = destination in EU_VAT_COUNTRIES or (destination == "GB" and buyer_vat_country == "XI")
+        in_eu = (destination in EU_VAT_COUNTRIES and not _outside_vat_area(address)) or (
+            destination == "GB" and buyer_vat_country == "XI")
         if VatCategory.K in categories and (destination == seller or not in_eu):
             raise ValueError(f"{where}: an intra-community supply (K) is goods leaving {seller} for another EU "
                              f"member state, but they go to {destination}; give the delivery address in that "
@@ -726,6 +727,19 @@ class Document(Closed):
 EU_VAT_COUNTRIES = frozenset(code.upper() for code in eu_vat.MEMBER_STATES)
 """The member states (and Northern Ireland for goods, XI) whose VAT numbers an intra-community supply goes to, as
 python-stdnum lists them."""
+
+
+# Territories of member states outside the EU VAT area (Art. 6 VAT Directive), by postal code: goods sent there are
+# exported (G), not supplied within the EU (K). The Canary Islands, Ceuta and Melilla (ES), Åland (FI), Büsingen and
+# Heligoland (DE), Livigno and Campione d'Italia (IT), Mount Athos (GR).
+_OUTSIDE_VAT_AREA = {"ES": ("35", "38", "51", "52"), "FI": ("22",), "DE": ("78266", "27498"),
+                     "IT": ("23041", "22060", "22061"), "GR": ("63086", "63087")}
+
+
+def _outside_vat_area(address: Address) -> bool:
+    prefixes = _OUTSIDE_VAT_AREA.get(address.country)
+    postal = (address.postal_code or "").replace(" ", "").upper().removeprefix("AX-")
+    return bool(prefixes and postal and postal.startswith(prefixes))
 
 
 def _vat_country(vat: str) -> str:

@@ -276,6 +276,14 @@ def _reload(item: PlanItem) -> Document:
 KEEP_DOCUMENTS = 256
 
 
+def _key(document: Document) -> int:
+    """Which documents of one export are the same one: its company and its key (kind and number; for an expense
+    also the supplier), as the ledger keeps them apart (two companies may both have an invoice 2026-0001)."""
+    company = document.company
+    who = company.vat_number or company.enterprise_number or company.kvk_number or company.name
+    return hash((who, document_key(document)))
+
+
 def _fingerprint(document: Document) -> int:
     """The document's whole content (company, status and embedded files included) as 8 bytes."""
     digest = hashlib.blake2b(document.model_dump_json().encode("utf-8"), digest_size=8).digest()
@@ -301,7 +309,7 @@ class _Copies:
 
     def original(self, document: Document, order: int) -> int | None:
         """The order of an earlier going document with the same content, else None (and this one is remembered)."""
-        key = hash(document_key(document))
+        key = _key(document)
         first = self.first.get(key)
         if first is None:
             self.first[key] = order
@@ -392,7 +400,7 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
             if not decision:
                 add(PlanItem(str(file), document, "refused", decision.reason, POLICY))
                 if document.status in WITHHELD:  # the same number may also be given as sent (see below)
-                    withheld.setdefault(hash(document_key(document)), (Path(file).name, document.status.value))
+                    withheld.setdefault(_key(document), (Path(file).name, document.status.value))
                 continue
             first = copies.original(document, order)
             if first is None:

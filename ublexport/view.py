@@ -311,11 +311,8 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
     if credit and not (pay and pay.iban):
         # a credit note asks no payment, so no account is offered as payee; what it says about the refund (a
         # reference, terms, a due date: BT-9 sits in PaymentMeans in a CreditNote) is kept, with means code 1
-        # ("instrument not defined") unless a means without an account was given
-        if pay is not None and "means_code" in pay.model_fields_set and pay.means_code in ("30", "58"):
-            raise InputError(f"{document.label}: a credit note refunds by credit transfer (code {pay.means_code}) "
-                             "to the customer's account: give payment.iban (the customer's IBAN), or leave "
-                             "means_code out (BR-61)")
+        # ("instrument not defined") unless a means without an account was given: a transfer (30, 58, often
+        # written on every document by invoicing systems) has no account to go to here
         reference = pay.reference if pay else None
         code = pay.means_code if pay and pay.means_code not in ("30", "58") else "1"
         # NL-R-008: between Dutch parties a payment means is 30, 48, 49, 57, 58 or 59, and 30/58 need an account:

@@ -137,7 +137,7 @@ def _credit(**changes: Any) -> Document:
 def test_a_credit_note_payment_block_never_offers_the_sellers_account() -> None:
     """Black-box round 2: a reference or a means code alone put the seller's IBAN back as payee; a refund account
     was named after the seller. A reference or a due date goes with means code 1 (no account), terms alone as
-    PaymentTerms, a refund to the customer's account under the customer's name, transfer without it refused."""
+    PaymentTerms, a refund to the customer's account under the customer's name."""
     with_reference = prepare(_credit(payment={"reference": "+++202/6000/00192+++"}, due_date="2026-12-02"),
                              pdf=PdfMode.none).xml
     assert b"BE71096123456769" not in with_reference and b"<cbc:PaymentMeansCode>1</cbc:PaymentMeansCode>" in \
@@ -147,8 +147,9 @@ def test_a_credit_note_payment_block_never_offers_the_sellers_account() -> None:
     refund = prepare(_credit(payment={"iban": "NL91ABNA0417164300"}), pdf=PdfMode.none).xml
     assert b"<cbc:Name>Bakkerij Peeters NV</cbc:Name>" in refund and b"Atelier Dewaele" not in refund.split(
         b"PayeeFinancialAccount")[1]
-    with pytest.raises(InputError, match="refunds by credit transfer"):
-        prepare(_credit(payment={"means_code": "30"}), pdf=PdfMode.none)
+    # invoicing systems write means code 30 on every document: without an account it is code 1, not a refusal
+    written = prepare(_credit(payment={"means_code": "30", "reference": "+++202/6000/00192+++"}), pdf=PdfMode.none)
+    assert b"<cbc:PaymentMeansCode>1</cbc:PaymentMeansCode>" in written.xml and b"BE71096123456769" not in written.xml
 
 
 def _to(country: str, vat: str | None, category: str, delivery: str | None = None) -> dict[str, Any]:
@@ -172,3 +173,16 @@ def test_k_and_g_follow_where_the_goods_go() -> None:
 def test_igic_on_a_belgian_sellers_own_invoice_and_a_negative_prepaid_amount_are_refused() -> None:
     assert "charged by suppliers in the Canary Islands" in refused(data(lines=[line(category="L", rate="7")]))
     assert "prepaid_amount" in refused(data(prepaid_amount="-10.00"))
+
+
+def test_the_canary_islands_are_outside_the_eu_vat_area_for_k_and_g() -> None:
+    """Code review: goods to Las Palmas are an export (G), not an intra-community supply, though the address is ES."""
+    canary = _to("ES", "ESB35123454", "G")
+    canary["customer"]["invoice_address"]["postal_code"] = "35001"
+    Document.model_validate(canary)
+    k = _to("ES", "ESB35123454", "K")
+    k["customer"]["invoice_address"]["postal_code"] = "35001"
+    assert "they go to ES" in refused(k)
+    madrid = _to("ES", "ESB35123454", "K")
+    madrid["customer"]["invoice_address"]["postal_code"] = "28001"
+    Document.model_validate(madrid)

@@ -363,7 +363,7 @@ def test_an_invoice_given_as_sent_and_as_cancelled_in_one_export_sends_neither(t
     assert decisions["b-later.json"][:2] == ("refused", "policy")
 
 
-def test_local_deliveries_from_before_the_via_column_are_recognised_by_migration_4(home: Path, tmp_path: Path,
+def test_local_deliveries_from_before_the_via_column_are_recognised_by_migration_5(home: Path, tmp_path: Path,
                                                                                    ledger: Ledger) -> None:
     from sqlalchemy import text
 
@@ -377,9 +377,30 @@ def test_local_deliveries_from_before_the_via_column_are_recognised_by_migration
                              sender=local.sender, **FAST)
 
     assert [r.status for r in run_async(go())] == ["sent"]
-    with ledger.store.engine.begin() as conn:  # as a ledger of schema 3 had it: no column, no version 4
-        conn.execute(text("ALTER TABLE deliveries DROP COLUMN via"))
-        conn.execute(text("DELETE FROM schema_version WHERE version = 4"))
+    with ledger.store.engine.begin() as conn:  # as a ledger of schema 4 had it: via NULL, no version 5
+        conn.execute(text("UPDATE deliveries SET via = NULL"))
+        conn.execute(text("DELETE FROM schema_version WHERE version = 5"))
     url = str(ledger.store.engine.url)
     with Store.open(url) as upgraded:
         assert [h.via for h in Ledger(upgraded).history()] == ["local"]
+
+
+def test_two_companies_may_each_have_an_invoice_of_the_same_number_in_one_export(tmp_path: Path) -> None:
+    """Code review: the conflict checks keyed on kind and number alone, so company B's draft 2026-0001 withheld
+    company A's sent 2026-0001, and two companies' invoices of one number were refused as one given twice."""
+    import json
+
+    paths = _numbered(tmp_path, {"a.json": {}})
+    data = json.loads(paths[0].read_text(encoding="utf-8"))
+    other = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))["company"]
+    for name, status in (("b-draft.json", "draft"), ("c-sent.json", "sent")):
+        (tmp_path / name).write_text(json.dumps({**data, "company": other, "status": status, "lines": [
+            {"name": "Ander werk", "quantity": "1", "unit_price": "10.00", "vat_category": "S", "vat_rate": "21"}],
+            "customer": {**data["customer"], "vat_number": "NL123456782B01", "enterprise_number": None,
+                         "kvk_number": "87654321", "invoice_address": {"street": "Industrieweg 7",
+                                                                       "city": "Amersfoort", "postal_code": "3812 AB",
+                                                                       "country": "NL"}}}), encoding="utf-8")
+    made = plan([paths[0], tmp_path / "b-draft.json"])
+    assert [Path(i.source).name for i in made.going] == ["a.json"]
+    made = plan([paths[0], tmp_path / "c-sent.json"])
+    assert [Path(i.source).name for i in made.going] == ["a.json", "c-sent.json"]

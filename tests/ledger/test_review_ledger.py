@@ -288,7 +288,7 @@ def test_a_database_of_schema_2_gets_the_pdf_and_via_columns(tmp_path: Path) -> 
     store = Store.open(url)
     try:
         with store.transaction() as session:
-            assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == 4
+            assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == 5
             columns = {c["name"] for c in inspect(session.connection()).get_columns("deliveries")}
         assert {"pdf_sha256", "via"} <= columns
     finally:

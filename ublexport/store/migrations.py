@@ -61,10 +61,9 @@ def _add_column(name: str, ddl: str) -> Callable[[Connection], None]:
     return add
 
 
-def _add_via(conn: Connection) -> None:
-    """deliveries.via; rows the local inbox took before it existed are recognised by its reply (it is the only
+def _local_deliveries(conn: Connection) -> None:
+    """Rows the local inbox took before deliveries.via existed are recognised by its reply (it is the only
     transport that answers "stored in the local inbox as ..."), so an export through a server sends them too."""
-    _add_column("via", "VARCHAR(10)")(conn)
     conn.execute(text("UPDATE deliveries SET via = 'local' WHERE via IS NULL AND state = 'sent' "
                       "AND last_message LIKE 'stored in the local inbox as %'"))
 
@@ -74,7 +73,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "refuse DELETE on every table", _refuse_delete),
     Migration(3, "deliveries.pdf_sha256: the file sent beside the XML, for retries",
               _add_column("pdf_sha256", "VARCHAR(64)")),
-    Migration(4, "deliveries.via: smtp, or only the local inbox", _add_via),
+    Migration(4, "deliveries.via: smtp, or only the local inbox", _add_column("via", "VARCHAR(10)")),
+    Migration(5, "deliveries.via of the local inbox's earlier deliveries", _local_deliveries),
 )
 LATEST = MIGRATIONS[-1].version
 
