@@ -225,14 +225,17 @@ NEVER_SENT = ("draft", "cancelled")
 """Document statuses whose queued rows wait (model.Status; a quote is never queued at all)."""
 
 
-def _waits(row: DeliveryRow, status: str, current: int) -> str | None:
-    """Why due_query passes a queued or deferred row by (for history): the document's state, or its version."""
+def _waits(row: DeliveryRow, status: str, current: int, rule_on: bool) -> str | None:
+    """Why due_query passes a queued or deferred row by (for history): the document's state, its version, or the
+    company's rule switched off."""
     if row.state not in (S.queued.value, S.deferred.value) or row.origin == "resend":
         return None
     if status in NEVER_SENT:
         return f"the document is {status} now"
     if row.origin == "auto" and row.version != current:
         return f"replaced by version {current}: never sent"
+    if row.origin == "auto" and not rule_on:
+        return "auto-export is off for this company"
     return None
 
 
@@ -823,7 +826,7 @@ class Ledger:
                 limit: int | None = None) -> list[HistoryEntry]:
         """What went where and when, with the server's last reply (and every try when asked)."""
         query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name, DocumentRow.status,
-                        DocumentRow.version)
+                        DocumentRow.version, CompanyRow.auto_export)
                  .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
                  .join(CompanyRow, CompanyRow.id == DeliveryRow.company_id)
                  .order_by(DeliveryRow.id))
@@ -842,8 +845,8 @@ class Ledger:
                 resend_of=d.resend_of, attempts=d.attempts, last_code=d.last_code, last_message=d.last_message,
                 message_id=d.message_id, sha256=d.sha256, created_at=d.created_at, updated_at=d.updated_at,
                 sent_at=d.sent_at, next_attempt_at=d.next_attempt_at, via=d.via,
-                waits=_waits(d, status, current))
-                for d, number, kind, name, status, current in session.execute(query)]
+                waits=_waits(d, status, current, rule_on))
+                for d, number, kind, name, status, current, rule_on in session.execute(query)]
             if with_tries and entries:
                 by_id = {e.id: e for e in entries}
                 tries = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id.in_(list(by_id)))

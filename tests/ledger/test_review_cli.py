@@ -298,6 +298,8 @@ def test_changing_inboxes_loses_nothing_while_the_rule_is_off_nor_when_an_inbox_
     run(env, "company", "set-inbox", "1", "c@yukiworks.nl")
     run(env, "worker", "--once")
     assert smtp_server.received == []  # the rule is off: everything waits
+    waiting = {h["inbox"]: h["waits"] for h in json.loads(run(env, "history", "--json").stdout)}
+    assert waiting["c@yukiworks.nl"] == "auto-export is off for this company"
     run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
     run(env, "worker", "--once")
     assert [r.rcpt for r in smtp_server.received] == ["c@yukiworks.nl"]
