@@ -186,3 +186,18 @@ def test_the_canary_islands_are_outside_the_eu_vat_area_for_k_and_g() -> None:
     madrid = _to("ES", "ESB35123454", "K")
     madrid["customer"]["invoice_address"]["postal_code"] = "28001"
     Document.model_validate(madrid)
+
+
+def test_render_notes_a_belgian_vat_number_that_is_not_the_enterprise_number(env: dict[str, str],
+                                                                           tmp_path: Path) -> None:
+    """Accepted (a VAT unit's member has both), but usually a typo that names another company: render says so."""
+    values = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    values["company"] = str(SAMPLES / "company.json")
+    values["customer"]["enterprise_number"] = "0202.239.951"
+    path = tmp_path / "mismatch.json"
+    path.write_text(json.dumps(values), encoding="utf-8")
+    result = invoke(env, "render", str(path), "-o", str(tmp_path / "x.xml"))
+    assert result.exit_code == 0
+    assert "customer.vat_number BE0765432146 and customer.enterprise_number 0202239951" in result.stderr
+    plain = invoke(env, "render", str(SAMPLES / "01-invoice-be-be.json"), "-o", str(tmp_path / "y.xml"))
+    assert "VAT unit" not in plain.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,6 +40,8 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
         sys.stdout.buffer.write(prepared.xml)
     for warning in prepared.report.violations:
         click.echo(f"warning: {warning}", err=True)
+    for note in _identity_notes(doc):
+        click.echo(f"note: {doc.label}: {note}", err=True)
     if prepared.report.profile != profile:  # view.profile_for: Peppol (and NLCIUS) cannot carry this document
         why = ("a proforma (type 325) is no Peppol document" if doc.kind.value == "proforma"
                else "its counterparty has no number Peppol can address (a private person, or a company "
@@ -47,6 +50,20 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
     if doc.status in (Status.draft, Status.cancelled):
         click.echo(f"note: {doc.label} is {'a draft' if doc.status == Status.draft else 'cancelled'}: this is a "
                    "preview, it will not be exported", err=True)
+
+
+def _identity_notes(document: Any) -> list[str]:
+    """A Belgian VAT number is BE + the enterprise number, except for a member of a VAT unit (btw-eenheid), which
+    is why a difference is accepted; but it is more often a typo, which puts another company's number in the
+    Peppol address: say so."""
+    notes = []
+    field = "supplier" if document.kind.value == "expense" else "customer"
+    for where, party in (("company", document.company), (field, document.counterparty)):
+        vat, enterprise = party.vat_number, party.enterprise_number
+        if vat and enterprise and vat.startswith("BE") and vat[2:] != enterprise:
+            notes.append(f"{where}.vat_number {vat} and {where}.enterprise_number {enterprise} are different "
+                         "companies' numbers unless this is a member of a VAT unit (btw-eenheid); check both")
+    return notes
 
 
 @click.command()
