@@ -807,9 +807,13 @@ class Ledger:
                     DeliveryRow.inbox == key,
                     DeliveryRow.state.in_([S.queued.value, S.deferred.value, S.sending.value]))).first()
                 if waiting is not None:  # a second row would send it twice once the first goes
+                    company = session.get(CompanyRow, base.company_id)
+                    when = "the worker sends it" if company is None or company.auto_export else (
+                        "the worker sends it once auto-export is on again (`ublexport company auto-export "
+                        f"{base.company_id} on`)")
                     raise InputError(f"{label} has not gone to {recipient.address} yet (delivery {waiting} is "
-                                     "queued or being retried): the worker sends it; resend is for what was sent, "
-                                     "failed or expired; nothing was queued")
+                                     f"queued or being retried): {when}; resend is for what was sent, failed or "
+                                     "expired; nothing was queued")
                 seq = session.scalar(select(func.max(DeliveryRow.resend_seq)).where(
                     DeliveryRow.document_id == base.document_id, DeliveryRow.version == base.version,
                     DeliveryRow.inbox == key))

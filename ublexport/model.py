@@ -700,6 +700,10 @@ class Document(Closed):
         destination = address.country
         in_eu = (destination in EU_VAT_COUNTRIES and not _outside_vat_area(address)) or (
             destination == "GB" and buyer_vat_country == "XI")
+        if VatCategory.K in categories and destination in EU_VAT_COUNTRIES and _outside_vat_area(address):
+            raise ValueError(f"{where}: {destination} {address.postal_code} is outside the EU VAT area (the Canary "
+                             "Islands, Ceuta, Melilla, Åland, ...): goods sent there are an export (G), not an "
+                             "intra-community supply (K)")
         if VatCategory.K in categories and (destination == seller or not in_eu):
             raise ValueError(f"{where}: an intra-community supply (K) is goods leaving {seller} for another EU "
                              f"member state, but they go to {destination}; give the delivery address in that "
