@@ -201,3 +201,12 @@ def test_render_notes_a_belgian_vat_number_that_is_not_the_enterprise_number(env
     assert "customer.vat_number BE0765432146 and customer.enterprise_number 0202239951" in result.stderr
     plain = invoke(env, "render", str(SAMPLES / "01-invoice-be-be.json"), "-o", str(tmp_path / "y.xml"))
     assert "VAT unit" not in plain.stderr
+
+
+def test_render_notes_a_credit_note_transfer_without_an_account(env: dict[str, str], tmp_path: Path) -> None:
+    values = json.loads((SAMPLES / "06-credit-note.json").read_text(encoding="utf-8"))
+    values["company"], values["payment"] = str(SAMPLES / "company.json"), {"means_code": "30"}
+    path = tmp_path / "cn.json"
+    path.write_text(json.dumps(values), encoding="utf-8")
+    result = invoke(env, "render", str(path), "-o", str(tmp_path / "cn.xml"))
+    assert result.exit_code == 0 and "payment.means_code 30: a credit note transfers nothing" in result.stderr

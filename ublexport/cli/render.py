@@ -53,9 +53,9 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
 
 
 def _identity_notes(document: Any) -> list[str]:
-    """A Belgian VAT number is BE + the enterprise number, except for a member of a VAT unit (btw-eenheid), which
-    is why a difference is accepted; but it is more often a typo, which puts another company's number in the
-    Peppol address: say so."""
+    """What goes but deserves a look. A Belgian VAT number is BE + the enterprise number, except for a member of a
+    VAT unit (btw-eenheid), which is why a difference is accepted; but it is more often a typo, which puts another
+    company's number in the Peppol address. A credit note's transfer without an account is not stated."""
     notes = []
     field = "supplier" if document.kind.value == "expense" else "customer"
     for where, party in (("company", document.company), (field, document.counterparty)):
@@ -63,6 +63,10 @@ def _identity_notes(document: Any) -> list[str]:
         if vat and enterprise and vat.startswith("BE") and vat[2:] != enterprise:
             notes.append(f"{where}.vat_number {vat} and {where}.enterprise_number {enterprise} are different "
                          "companies' numbers unless this is a member of a VAT unit (btw-eenheid); check both")
+    pay = document.payment
+    if document.kind.value == "credit_note" and pay and not pay.iban and pay.means_code in ("30", "58"):
+        notes.append(f"payment.means_code {pay.means_code}: a credit note transfers nothing without the customer's "
+                     "account (payment.iban), so no transfer is stated (means code 1, or no PaymentMeans)")
     return notes
 
 
