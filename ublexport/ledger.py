@@ -292,6 +292,35 @@ def _claimed(session: Session, ids: Sequence[int]) -> list[Claimed]:
     return [claimed for claimed, _ in _claimed_with_owner(session, ids)]
 
 
+def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime) -> list[Claimed]:
+    """The claimed rows the rule made for an inbox the company no longer lists are closed (CLOSED), not sent.
+
+    `company set-inbox` closes those it finds (outbox.retarget); one being sent at that moment, or queued by an
+    import that read the old inboxes, escapes it and would go to the removed address, retried for days. The
+    worker asks the company's inboxes of today before it sends."""
+    auto = [c for c in claimed if c.origin == "auto"]
+    if not auto:
+        return claimed
+    companies = {row.id: row for row in session.scalars(
+        select(CompanyRow).where(CompanyRow.id.in_({c.company_id for c in auto})))}
+    rows = session.execute(select(DocumentRow.id, DocumentRow.kind).where(
+        DocumentRow.id.in_({c.document_id for c in auto})))
+    kinds: dict[int, str] = {document_id: kind for document_id, kind in rows}
+    closed = []
+    for c in auto:
+        company = companies[c.company_id]
+        items = (company.expenses_inboxes if kinds.get(c.document_id) == "expense" and company.expenses_inboxes
+                 else company.inboxes) or []
+        if c.inbox not in {str(i["address"]).casefold() for i in items}:
+            closed.append(c.id)
+    if not closed:
+        return claimed
+    session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(closed)).values(
+        state=S.failed.value, next_attempt_at=None, lease_owner=None, lease_expires_at=None, updated_at=now,
+        last_message=f"{CLOSED} (found by the worker)"))
+    return [c for c in claimed if c.id not in closed]
+
+
 def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_elements: Sequence[str],
                   table: Any = _DELIVERIES, returning: bool = True) -> list[int]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows actually inserted ([] without
@@ -630,11 +659,14 @@ class Ledger:
         """Take up to LIMIT due rows under a lease, in one short transaction."""
         now = now or self.store.now()
         with self.store.transaction() as session:
-            ids = list(session.scalars(due_query(now, limit)))
-            if not ids:
-                return []
-            mark_claimed(session, ids, owner=owner or self.owner, now=now, lease=self.lease)
-            claimed = _claimed(session, ids)
+            while True:
+                ids = list(session.scalars(due_query(now, limit)))
+                if not ids:
+                    return []
+                mark_claimed(session, ids, owner=owner or self.owner, now=now, lease=self.lease)
+                claimed = _unlisted_closed(session, _claimed(session, ids), now)
+                if claimed:  # (all of them closed: the next due rows, as the caller asked for some)
+                    break
             if self.via == "smtp" and not self.sender.lower().rstrip(">").endswith("@localhost"):
                 claimed = self._real_message_ids(session, claimed)
             return claimed

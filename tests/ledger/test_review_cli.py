@@ -387,3 +387,24 @@ def test_an_unreachable_database_is_a_message_not_a_traceback(tmp_path: Path) ->
     result = run(env, "history", "--json", code=1)
     assert json.loads(result.stdout)["error"].startswith("the ledger database cannot be used")
     assert "Traceback" not in result.output and "s3cret" not in result.output
+
+
+def test_the_worker_does_not_send_to_an_inbox_the_company_no_longer_lists(env: dict[str, str], tmp_path: Path,
+                                                                           smtp_server: SmtpServer) -> None:
+    """Code review: a row being sent while set-inbox ran, or queued by an import that read the old inboxes, escaped
+    the closing and was retried to the removed address for days. The worker checks the inboxes of today."""
+    from ublexport.store import Store, catalog
+    from ublexport.store.models import CompanyRow
+
+    register(env, "a@yukiworks.nl; typo@kantoor.nl")
+    run(env, "documents", "import", write(tmp_path, "U-0001", "sent"))
+    with Store.open(env["UBLEXPORT_DB"]) as store, store.transaction() as session:  # the inboxes changed under it
+        row = session.get(CompanyRow, 1)
+        assert row is not None
+        catalog.change_rule(session, row, by="race", field="inboxes",
+                            inboxes=[{"address": "a@yukiworks.nl", "display_name": None}])
+    run({**env, **smtp_server.env()}, "worker", "--once")
+    assert [r.rcpt for r in smtp_server.received] == ["a@yukiworks.nl"]
+    states = {h["inbox"]: (h["state"], h["last_message"]) for h in json.loads(run(env, "history", "--json").stdout)}
+    assert states["typo@kantoor.nl"] == ("failed", "not sent: the inbox was removed from the company's inboxes "
+                                                   "(found by the worker)")
