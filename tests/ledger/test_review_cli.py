@@ -408,3 +408,14 @@ def test_the_worker_does_not_send_to_an_inbox_the_company_no_longer_lists(env: d
     states = {h["inbox"]: (h["state"], h["last_message"]) for h in json.loads(run(env, "history", "--json").stdout)}
     assert states["typo@kantoor.nl"] == ("failed", "not sent: the inbox was removed from the company's inboxes "
                                                    "(found by the worker)")
+
+
+@pytest.mark.parametrize("args", [["documents", "list", "--status", "bogus", "--json"],
+                                  ["export", "--json", "--kind", "bogus", "x.json", "--to", "a@x.test"],
+                                  ["documents", "mark-sent", "abc", "--json"]])
+def test_usage_errors_of_a_json_command_are_json_too(env: dict[str, str], args: list[str]) -> None:
+    """Black-box round 2: click's own usage errors printed usage on stderr only, nothing on stdout."""
+    result = run(env, *args, code=2)
+    answer = json.loads(result.stdout)
+    assert answer["exit_code"] == 2 and answer["error"] and "Usage:" in result.stderr
+    assert run(env, "documents", "list", "--json").stdout.strip() == "[]"  # a normal run is unchanged

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -54,6 +57,23 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[name].split(":")
         command: click.Command = getattr(importlib.import_module(module), attr)
         return command
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+        """As click's, but a usage error (an unknown option or choice, a missing argument) of a command given
+        --json is also printed as JSON on stdout, as every other error of such a command is (cli.common)."""
+        argv = list(args) if args is not None else sys.argv[1:]
+        if "--json" not in argv or rest or kwargs.get("standalone_mode", True) is False:
+            return super().main(args, *rest, **kwargs)
+        try:
+            return super().main(args, **{**kwargs, "standalone_mode": False})
+        except click.ClickException as exc:
+            exc.show()
+            click.echo(json.dumps({"error": exc.format_message(), "problems": [], "exit_code": exc.exit_code},
+                                  indent=2, ensure_ascii=False))
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
