@@ -308,9 +308,7 @@ def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime)
     kinds: dict[int, str] = {document_id: kind for document_id, kind in rows}
     closed = []
     for c in auto:
-        company = companies[c.company_id]
-        items = (company.expenses_inboxes if kinds.get(c.document_id) == "expense" and company.expenses_inboxes
-                 else company.inboxes) or []
+        items = catalog.inboxes_of(companies[c.company_id], kinds.get(c.document_id, ""))
         if c.inbox not in {str(i["address"]).casefold() for i in items}:
             closed.append(c.id)
     if not closed:
@@ -353,6 +351,11 @@ def store_payloads(session: Session, xmls: Sequence[bytes], *, now: dt.datetime)
     insert_ignore(session, [{"sha256": d, "xml": x, "size": len(x), "created_at": now} for d, x in unique.items()],
                   index_elements=["sha256"], table=_PAYLOADS)
     return digests
+
+
+def _of_localhost(address: str) -> bool:
+    """A Message-ID (<...@localhost>) or sender address of the local inbox, which needs no domain."""
+    return address.lower().rstrip(">").endswith("@localhost")
 
 
 def new_message_id(sender: str) -> str:
@@ -398,6 +401,11 @@ CLOSED = "not sent: the inbox was removed from the company's inboxes"
 """last_message of a row closed by a change of inboxes (outbox.retarget): reopened if the inbox is listed again."""
 
 
+def is_closed(state: str, message: str | None) -> bool:
+    """A row closed by a change of inboxes (CLOSED), as opposed to one a server refused."""
+    return state == S.failed.value and (message or "").startswith(CLOSED)
+
+
 @dataclass(frozen=True)
 class Existing:
     """A row of the document's current version for one inbox (resend_seq 0), as forwarding sees it."""
@@ -415,7 +423,7 @@ def existing_inboxes(session: Session, document: DocumentRow) -> dict[str, Exist
         DeliveryRow.document_id == document.id, DeliveryRow.version == document.version,
         DeliveryRow.resend_seq == 0))
     return {inbox: Existing(row_id, state, (message or "not a valid document") if sha is None else None,
-                            state == S.failed.value and (message or "").startswith(CLOSED))
+                            is_closed(state, message))
             for inbox, row_id, state, sha, message in rows}
 
 
@@ -572,9 +580,7 @@ class Ledger:
                     target = original
                 message_id = target.message_id
                 # (a row from before the file beside the XML was kept has pdf_sha256 NULL: unknown, not "other")
-                localhost = (self.via == "smtp" and not getattr(target, "attempts", 1)
-                             and message_id.lower().endswith("@localhost>")
-                             and not self.sender.lower().rstrip(">").endswith("@localhost"))
+                localhost = self._remints and not getattr(target, "attempts", 1) and _of_localhost(message_id)
                 if localhost or (target.sha256 is not None and (target.sha256 != sha or (
                         target.pdf_sha256 is not None and target.pdf_sha256 != pdf_sha))):
                     # (or: queued without a server, never tried, going to a real one: the sender's domain)
@@ -667,16 +673,21 @@ class Ledger:
                 claimed = _unlisted_closed(session, _claimed(session, ids), now)
                 if claimed:  # (all of them closed: the next due rows, as the caller asked for some)
                     break
-            if self.via == "smtp" and not self.sender.lower().rstrip(">").endswith("@localhost"):
+            if self._remints:
                 claimed = self._real_message_ids(session, claimed)
             return claimed
+
+    @property
+    def _remints(self) -> bool:
+        """Sending through a server under a real sender: a never-tried row's `localhost` Message-ID is replaced."""
+        return self.via == "smtp" and not _of_localhost(self.sender)
 
     def _real_message_ids(self, session: Session, claimed: list[Claimed]) -> list[Claimed]:
         """Rows queued while no SMTP server was set carry Message-IDs of "localhost" (a local inbox needs no
         domain); going to a real server for the first time, a row never tried gets one of the sender's domain.
         Never tried: no server has seen the old one, so one Message-ID still means one set of bytes."""
         renamed = {c.id: new_message_id(self.sender) for c in claimed
-                   if c.attempts == 0 and c.message_id.lower().endswith("@localhost>")}
+                   if c.attempts == 0 and _of_localhost(c.message_id)}
         if not renamed:
             return claimed
         t = _DELIVERIES.c

@@ -30,12 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError
-from ublexport.ledger import CLOSED, Ledger, default_by, existing_inboxes, queue_rows, store_payload
+from ublexport.ledger import CLOSED, Ledger, default_by, existing_inboxes, is_closed, queue_rows, store_payload
 from ublexport.model import Document, DocumentKind, Status
 from ublexport.policy import exportable
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
-from ublexport.store.models import CompanyRow, DeliveryRow, DocumentRow
+from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow
 
 if TYPE_CHECKING:
     from ublexport.recipients import Recipient
@@ -71,10 +71,7 @@ class Forwarded:
 def _recipients(company: CompanyRow, document: DocumentRow) -> list[Recipient]:
     from ublexport.recipients import Recipient
 
-    items = company.inboxes or []
-    if document.kind == DocumentKind.expense.value and company.expenses_inboxes:
-        items = company.expenses_inboxes
-    return [Recipient(i["address"], i.get("display_name")) for i in items]
+    return [Recipient(i["address"], i.get("display_name")) for i in catalog.inboxes_of(company, document.kind)]
 
 
 def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
@@ -107,8 +104,10 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     reopen = [row.id for inbox, row in done.items() if row.closed and inbox in listed]
     if reopen:  # an inbox removed and listed again before its row went: the same row (and Message-ID) goes
         now = now or session_now(session)
-        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(reopen), DeliveryRow.state == "failed")
-                        .values(state="queued", next_attempt_at=now, last_message=None, updated_at=now))
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(reopen),
+                                                  DeliveryRow.state == DeliveryState.failed.value)
+                        .values(state=DeliveryState.queued.value, next_attempt_at=now, last_message=None,
+                                updated_at=now))
         result.queued, result.inboxes = list(reopen), [i for i, row in done.items() if row.id in reopen]
     todo = [r for r in recipients if r.address.casefold() not in done]
     if not todo:
@@ -160,8 +159,6 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
 
     The rows are locked (FOR UPDATE) while this decides, so a worker cannot send one between the decision and
     the update; the update closes only rows still queued or deferred (a `sent` always wins)."""
-    from ublexport.store.models import DeliveryState
-
     now = session_now(session)
     open_states = (DeliveryState.queued.value, DeliveryState.deferred.value, DeliveryState.sending.value,
                    DeliveryState.failed.value, DeliveryState.expired.value)
@@ -177,7 +174,7 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     for delivery_id, inbox, state, message, document in rows:
         if inbox in {r.address.casefold() for r in _recipients(company, document)}:
             continue
-        if state == DeliveryState.failed.value and (message or "").startswith(CLOSED):
+        if is_closed(state, message):
             continue  # closed by an earlier change already
         documents.setdefault(document.id, document)
         if state in (DeliveryState.queued.value, DeliveryState.deferred.value):
@@ -203,8 +200,6 @@ def catch_up(session: Session, company: CompanyRow, *, sender: str, by: str,
     """When the rule is switched on again: a document edited while it was off has rows only for the version the
     rule queued before, which never go (ledger.due_query: a replaced version); its current version is forwarded
     now, so the edit is not lost and the old content is not sent."""
-    from ublexport.store.models import DeliveryState
-
     now = session_now(session)
     replaced = session.scalars(
         select(DocumentRow).where(DocumentRow.company_id == company.id, select(DeliveryRow.id).where(

@@ -78,6 +78,13 @@ def register_company(session: Session, company: Company, *, by: str) -> tuple[Co
     return row, False
 
 
+def inboxes_of(company: CompanyRow, kind: str) -> list[dict[str, Any]]:
+    """The inboxes the rule sends a document of this kind to: the expenses inbox(es) for an expense when set."""
+    if kind == "expense" and company.expenses_inboxes:
+        return list(company.expenses_inboxes)
+    return list(company.inboxes or [])
+
+
 def rule_of(row: CompanyRow) -> dict[str, Any]:
     return {"inboxes": list(row.inboxes or []), "expenses_inboxes": row.expenses_inboxes,
             "auto_export": row.auto_export,
