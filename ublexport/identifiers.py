@@ -19,9 +19,10 @@ from stdnum.be import vat as be_vat
 from stdnum.exceptions import InvalidChecksum, ValidationError
 
 
-def _explain(exc: ValidationError, what: str, example: str) -> ValueError:
+def _explain(exc: ValidationError, what: str, example: str, source: str = "the official register") -> ValueError:
+    """``source``: where a number with a wrong check digit can be copied again from (a typo is the usual cause)."""
     if isinstance(exc, InvalidChecksum):
-        return ValueError(f"{what} has a wrong check digit; copy it again from the official register")
+        return ValueError(f"{what} has a wrong check digit; copy it again from {source}")
     return ValueError(f"{what} is not valid ({exc}); expected something like {example}")
 
 
@@ -61,7 +62,7 @@ def iban(value: str) -> str:
     try:
         return str(std_iban.validate(value))
     except ValidationError as exc:
-        raise _explain(exc, f"IBAN {value!r}", "BE71096123456769") from None
+        raise _explain(exc, f"IBAN {value!r}", "BE71096123456769", "the account holder's bank details") from None
 
 
 @lru_cache(maxsize=4096)
@@ -86,7 +87,8 @@ def structured_reference(value: str) -> str:
             # ***123/4567/89002*** is the same communication as printed on some transfer forms; stdnum reads +++
             digits = str(ogm_vcs.validate(text.replace("*", "+")))
         except ValidationError as exc:
-            raise _explain(exc, f"structured reference {value!r}", "+++010/8068/17183+++") from None
+            raise _explain(exc, f"structured reference {value!r}", "+++010/8068/17183+++",
+                           "the invoice or transfer form it belongs to") from None
         return f"+++{ogm_vcs.format(digits)}+++"
     return text
 

@@ -1,11 +1,12 @@
-"""Does a UBL received from a supplier belong to the expense it is attached to?
+"""Does a UBL received from a supplier belong to the expense it is attached to, and say what it records?
 
 An expense passed on as received goes out with the supplier's XML, while the e-mail's subject and the ledger describe
 the expense's JSON. A UBL file picked by mistake (another invoice of the same supplier, another company's invoice, an
 example file) would validate and be booked as this expense: so before it is passed on, its number, date, parties,
 currency and amount due must be the expense's own. The amount due is the supplier's arithmetic, which may round VAT
 otherwise (TOLERANCE), and a supplier's credit note is entered as a negative expense; a party is compared only where
-both sides name it by the same kind of number (VAT, enterprise number, KvK).
+both sides name it by the same kind of number (VAT, enterprise number, KvK). What the accountant books and pays from
+the UBL is compared too: the VAT per category and rate, and the account, reference and due date where both give one.
 """
 
 from __future__ import annotations
@@ -127,6 +128,90 @@ def _text(root: etree._Element, path: str) -> str | None:
     return element.text.strip() if element is not None and element.text else None
 
 
+VatKey = tuple[str, Decimal]  # (category, rate): O and a category without a rate have rate 0
+
+
+def _breakdown_in_ubl(root: etree._Element) -> dict[VatKey, tuple[Decimal, Decimal]] | None:
+    """The VAT breakdown (BG-23) in the document's currency: (category, rate) -> (taxable, tax); None when a number
+    in it cannot be read (the schema and the rules, which ran first, make that all but impossible)."""
+    found: dict[VatKey, tuple[Decimal, Decimal]] = {}
+    try:
+        for subtotal in root.iterfind(f"{_CAC}TaxTotal/{_CAC}TaxSubtotal"):
+            category = (subtotal.findtext(f"{_CAC}TaxCategory/{_CBC}ID") or "").strip()
+            rate = Decimal((subtotal.findtext(f"{_CAC}TaxCategory/{_CBC}Percent") or "0").strip())
+            taxable = Decimal((subtotal.findtext(f"{_CBC}TaxableAmount") or "0").strip())
+            tax = Decimal((subtotal.findtext(f"{_CBC}TaxAmount") or "0").strip())
+            before = found.get((category, rate.normalize()), (Decimal(0), Decimal(0)))
+            found[(category, rate.normalize())] = (before[0] + taxable, before[1] + tax)
+    except InvalidOperation:
+        return None
+    return found
+
+
+def _breakdown_shown(breakdown: dict[VatKey, tuple[Decimal, Decimal]]) -> str:
+    return "; ".join(f"{category}{f' {rate:f} %' if rate else ''}: taxable {taxable:.2f}, VAT {tax:.2f}"
+                     for (category, rate), (taxable, tax) in sorted(breakdown.items()))
+
+
+def _reference(value: str) -> str:
+    """A payment reference as compared: a structured communication by its digits, other text without spaces or
+    case (+++000/0088/12347+++ is 000008812347, "RF18 5390 0754 7034" is rf18539007547034)."""
+    text = value.strip()
+    if text[:3] in ("+++", "***"):
+        return re.sub(r"[^0-9]", "", text)
+    return re.sub(r"\s", "", text).casefold()
+
+
+def _vat_and_payment_differences(document: Document, root: etree._Element, totals: Totals, *,
+                                 negate: bool) -> list[str]:
+    """What the accountant books (the VAT per rate) and pays (account, reference, due date) from the UBL must be
+    what the expense records: a UBL that splits the VAT otherwise is another booking, and an account other than the
+    supplier's known one is the classic invoice fraud. The VAT follows the amount due's rounding tolerance;
+    account, reference and due date are compared where both sides give one."""
+    problems: list[str] = []
+    sign = Decimal(-1) if negate else Decimal(1)
+    ours = {(group.category.value, (group.rate or Decimal(0)).normalize()): (sign * group.taxable, sign * group.tax)
+            for group in totals.vat_groups}
+    theirs = _breakdown_in_ubl(root)
+    if theirs is not None and (theirs.keys() != ours.keys() or any(
+            abs(theirs[key][0] - amounts[0]) > TOLERANCE or abs(theirs[key][1] - amounts[1]) > TOLERANCE
+            for key, amounts in ours.items())):
+        recorded = {key: (sign * taxable, sign * tax) for key, (taxable, tax) in ours.items()}
+        problems.append(f"VAT breakdown (cac:TaxSubtotal, BG-23): {_breakdown_shown(theirs) or 'none'} in the UBL, "
+                        f"{_breakdown_shown(recorded)} in the lines" + (
+                            " (negated: the UBL is a credit note, entered as an expense with negative amounts)"
+                            if negate else ""))
+    stated_vat = document.stated_totals.vat if document.stated_totals else None
+    if stated_vat is not None:
+        currency = document.currency
+        vat_texts = [t.text.strip() for t in root.iterfind(f"{_CAC}TaxTotal/{_CBC}TaxAmount")
+                     if t.get("currencyID") == currency and t.text]
+        if vat_texts and all(Decimal(v) != sign * stated_vat for v in vat_texts):
+            problems.append(f"VAT total (cbc:TaxAmount, BT-110): {vat_texts[0]!r} in the UBL, "
+                            f"'{stated_vat:.2f}' in stated_totals.vat")
+    due = (_text(root, f"{_CBC}DueDate") or _text(root, f"{_CAC}PaymentMeans/{_CBC}PaymentDueDate"))
+    if document.due_date is not None and due is not None and due != document.due_date.isoformat():
+        problems.append(f"due date (BT-9): {due!r} in the UBL, {document.due_date.isoformat()!r} in due_date")
+    pay = document.payment
+    account = pay.iban if pay and pay.iban else document.counterparty.iban
+    accounts = {_normal(a.text) for a in root.iterfind(f"{_CAC}PaymentMeans/{_CAC}PayeeFinancialAccount/{_CBC}ID")
+                if a.text and a.text.strip()}
+    if account and accounts and _normal(account) not in accounts:
+        field = "payment.iban" if pay and pay.iban else "supplier.iban"
+        problems.append(f"payee account (cac:PayeeFinancialAccount, BT-84): {', '.join(sorted(accounts))} in the UBL, "
+                        f"{account!r} in {field}; if the supplier says its account changed, confirm that with the "
+                        "supplier by phone before paying (a changed account is the usual invoice fraud), then "
+                        f"correct {field}")
+    references = {_reference(r.text) for r in root.iterfind(f"{_CAC}PaymentMeans/{_CBC}PaymentID")
+                  if r.text and r.text.strip()}
+    if pay and pay.reference and references and _reference(pay.reference) not in references:
+        shown = ", ".join(sorted(r.text.strip() for r in root.iterfind(f"{_CAC}PaymentMeans/{_CBC}PaymentID")
+                                 if r.text and r.text.strip()))
+        problems.append(f"payment reference (cbc:PaymentID, BT-83): {shown} in the UBL, {pay.reference!r} in "
+                        "payment.reference")
+    return problems
+
+
 def check_matches(document: Document, xml: bytes, totals: Totals, source: str | None = None) -> None:
     """InputError naming every field in which the received UBL differs from the expense (both values)."""
     root = xsd.parse(xml, source or document.label).getroot()  # the one safe parser (no entities, no network)
@@ -161,6 +246,8 @@ def check_matches(document: Document, xml: bytes, totals: Totals, source: str | 
     expected = -ours if credit_note else ours
     if payable is None or not _same_amount(payable, expected, exact=stated is not None):
         differs("amount due (cbc:PayableAmount, BT-115)", payable_text, f"{ours:.2f}", field)
+
+    problems += _vat_and_payment_differences(document, root, totals, negate=credit_note)
 
     # A party is compared only when both sides name it by an identifier of a comparable kind; a valid UBL always
     # does for the seller (BR-CO-26) and, under Peppol, names the buyer by its endpoint (PEPPOL-EN16931-R010),

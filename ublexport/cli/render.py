@@ -64,7 +64,8 @@ def _identity_notes(document: Any) -> list[str]:
             notes.append(f"{where}.vat_number {vat} and {where}.enterprise_number {enterprise} are different "
                          "companies' numbers unless this is a member of a VAT unit (btw-eenheid); check both")
     pay = document.payment
-    if document.kind.value == "credit_note" and pay and not pay.iban and pay.means_code in ("30", "58"):
+    if (document.kind.value == "credit_note" and pay and not pay.iban and pay.means_code in ("30", "58")
+            and "means_code" in pay.model_fields_set):  # the default 30 is no choice the user made
         notes.append(f"payment.means_code {pay.means_code}: a credit note transfers nothing without the customer's "
                      "account (payment.iban), so no transfer is stated (means code 1, or no PaymentMeans)")
     return notes

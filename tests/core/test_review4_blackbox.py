@@ -1,0 +1,128 @@
+"""Fourth black-box round (a Peppol / Belgian-Dutch VAT expert): a supplier's UBL that books or pays otherwise than
+the expense records, a Dutch credit note's payment reference with nowhere to go, and payment reference messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.core.test_review2_received import EXPENSE, edited, expense, passed_on, refused, supplier_sent
+from ublexport.cli import main
+from ublexport.errors import InputError
+from ublexport.model import Document
+from ublexport.pipeline import PdfMode, prepare
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+# --- a received UBL must book and pay as the expense records ---------------------------------------------------
+
+
+def test_a_received_ubl_that_splits_the_vat_otherwise_is_refused_though_the_amount_due_is_the_same() -> None:
+    """612.02 either way, but the accountant would deduct 84.00 VAT instead of the 106.22 the bookkeeper recorded."""
+    split = supplier_sent(lines=[
+        {"name": "Inox", "quantity": "1", "unit_price": "400.00", "vat_category": "S", "vat_rate": "21"},
+        {"name": "Transport", "quantity": "1", "unit_price": "128.02", "vat_category": "E", "vat_rate": "0",
+         "exemption_reason": "Vrijgesteld"}])
+    assert b'<cbc:PayableAmount currencyID="EUR">612.02<' in split
+    problems = refused(expense(), split)
+    assert problems == ["VAT breakdown (cac:TaxSubtotal, BG-23): E: taxable 128.02, VAT 0.00; S 21 %: taxable "
+                        "400.00, VAT 84.00 in the UBL, S 21 %: taxable 505.80, VAT 106.22 in the lines"]
+
+
+def test_a_stated_vat_total_is_compared_exactly() -> None:
+    xml = supplier_sent()
+    assert passed_on(expense(stated_totals={"vat": "106.22"}), xml) == xml
+    problems = refused(expense(stated_totals={"vat": "106.22"}),
+                       edited(xml, (b">106.22<", b">106.21<"), (b">612.02<", b">612.01<")))
+    assert "VAT total (cbc:TaxAmount, BT-110): '106.21' in the UBL, '106.22' in stated_totals.vat" in problems
+
+
+def test_a_received_ubl_paying_another_account_is_refused_with_a_warning_about_fraud() -> None:
+    """The supplier's known account is BE43068999999501; a UBL asking payment to another one is the classic
+    invoice fraud, and would be paid from the accountant's booking."""
+    ours = supplier_sent()
+    assert b"<cbc:ID>BE43068999999501</cbc:ID>" in ours and passed_on(expense(), ours) == ours
+    other = edited(ours, (b"<cbc:ID>BE43068999999501</cbc:ID>", b"<cbc:ID>BE71096123456769</cbc:ID>"))
+    problems = refused(expense(), other)
+    assert len(problems) == 1 and problems[0].startswith(
+        "payee account (cac:PayeeFinancialAccount, BT-84): BE71096123456769 in the UBL, 'BE43068999999501' in "
+        "supplier.iban; if the supplier says its account changed, confirm that with the supplier"), problems
+    # the expense's own payment.iban is what it pays, when given
+    assert passed_on(expense(payment={"iban": "BE71 0961 2345 6769"}), other) == other
+
+
+def test_a_received_ubl_with_another_payment_reference_or_due_date_is_refused() -> None:
+    xml = supplier_sent(payment={"reference": "+++000/0088/12347+++"})
+    assert passed_on(expense(), xml) == xml  # the sample expense gives this reference
+    assert passed_on(expense(payment={"reference": "***000/0088/12347***"}), xml) == xml  # the same communication
+    assert passed_on(expense(payment=None), xml) == xml  # none recorded: nothing to compare
+    problems = refused(expense(payment={"reference": "+++000/0088/12448+++"}), xml)
+    assert problems == ["payment reference (cbc:PaymentID, BT-83): +++000/0088/12347+++ in the UBL, "
+                        "'+++000/0088/12448+++' in payment.reference"]
+    problems = refused(expense(due_date="2027-12-03"), xml)
+    assert problems == ["due date (BT-9): '2026-12-03' in the UBL, '2027-12-03' in due_date"]
+    assert EXPENSE["due_date"] == "2026-12-03"
+
+
+# --- a Dutch credit note's payment reference ---------------------------------------------------------------------
+
+
+def _nl_credit_note(**changes: Any) -> Document:
+    invoice = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    values = {**invoice, "kind": "credit_note", "status": "sent", "number": "NL-2026-CN1", "issue_date": "2026-11-20",
+              "due_date": None, "credited_invoice": {"number": invoice["number"], "issue_date": invoice["issue_date"]}, **changes}
+    return Document.model_validate(values)
+
+
+def test_a_dutch_credit_note_with_a_reference_but_no_refund_account_is_refused_not_stripped() -> None:
+    """NL-R-008 allows no means code 1 between Dutch parties, so the reference had nowhere to go and vanished."""
+    with pytest.raises(InputError) as caught:
+        prepare(_nl_credit_note(payment={"reference": "CN1"}), pdf=PdfMode.none)
+    assert "between Dutch parties a credit note states a payment reference only with a means of payment" in str(
+        caught.value) and "payment.iban" in str(caught.value)
+    refund = prepare(_nl_credit_note(payment={"reference": "CN1", "iban": "NL91ABNA0417164300"}), pdf=PdfMode.none)
+    assert b"<cbc:PaymentID>CN1</cbc:PaymentID>" in refund.xml
+    terms = prepare(_nl_credit_note(payment={"terms": "Verrekend met de volgende factuur"}), pdf=PdfMode.none)
+    assert b"PaymentMeans" not in terms.xml and b"Verrekend met de volgende factuur" in terms.xml
+
+
+def test_render_notes_a_transfer_code_only_when_the_user_wrote_one(tmp_path: Path) -> None:
+    """The default means code 30 is no choice of the user's: the note named an option nobody gave."""
+    values = json.loads((SAMPLES / "06-credit-note.json").read_text(encoding="utf-8"))
+    values["company"] = str(SAMPLES / "company.json")
+    env = {"UBLEXPORT_HOME": str(tmp_path / "home")}
+    for payment, noted in (({"terms": "Verrekend"}, False), ({"means_code": "58"}, True)):
+        path = tmp_path / "cn.json"
+        path.write_text(json.dumps({**values, "payment": payment}), encoding="utf-8")
+        result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "cn.xml")], env=env)
+        assert result.exit_code == 0, result.output
+        assert ("a credit note transfers nothing" in result.stderr) is noted, result.stderr
+
+
+# --- payment references ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["+++123/4567/89002+++", "***123/4567/89002***", "123/4567/89002",
+                                     " +++123/4567/89002+++ "])
+def test_a_structured_communication_is_always_written_the_one_way_the_readme_says(written: str) -> None:
+    values = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    values["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    values["payment"] = {"reference": written}
+    assert Document.model_validate(values).payment.reference == "+++123/4567/89002+++"  # type: ignore[union-attr]
+    values["payment"] = {"reference": "123456789002"}  # twelve bare digits: a Dutch betalingskenmerk, free text
+    assert Document.model_validate(values).payment.reference == "123456789002"  # type: ignore[union-attr]
+
+
+def test_a_wrong_check_digit_says_where_to_copy_the_value_from() -> None:
+    from ublexport import identifiers
+
+    with pytest.raises(ValueError, match="copy it again from the invoice or transfer form it belongs to"):
+        identifiers.structured_reference("+++123/4567/89012+++")
+    with pytest.raises(ValueError, match="copy it again from the account holder's bank details"):
+        identifiers.iban("BE71096123456760")
+    with pytest.raises(ValueError, match="copy it again from the official register"):
+        identifiers.vat_number("BE0765432147")
