@@ -73,8 +73,9 @@ def test_a_received_ubl_with_another_payment_reference_or_due_date_is_refused() 
 
 def _nl_credit_note(**changes: Any) -> Document:
     invoice = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    credited = {"number": invoice["number"], "issue_date": invoice["issue_date"]}
     values = {**invoice, "kind": "credit_note", "status": "sent", "number": "NL-2026-CN1", "issue_date": "2026-11-20",
-              "due_date": None, "credited_invoice": {"number": invoice["number"], "issue_date": invoice["issue_date"]}, **changes}
+              "due_date": None, "credited_invoice": credited, **changes}
     return Document.model_validate(values)
 
 
