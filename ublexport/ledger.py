@@ -750,6 +750,27 @@ class Ledger:
                             other)
         session.execute(_ATTEMPTS.insert(), attempts)
 
+    def still_wanted(self, claimed: Claimed, *, owner: str | None = None) -> bool:
+        """Just before the worker sends a row the rule made: is it still to go? A batch is claimed at once and
+        sent over many seconds; an accountant who removes an inbox (`company set-inbox`) or switches the rule off
+        meanwhile wants nothing more sent there, not the rest of the batch. A row to an inbox no longer listed is
+        closed (as at claim time, _unlisted_closed); one that must wait (the rule is off, the document is a draft
+        or cancelled again, or its version was replaced) is released to wait as due_query says. Only a message
+        already on its way when the change was made can still arrive. Manual exports and resends always go."""
+        if claimed.origin != "auto":
+            return True
+        with self.store.transaction() as session:
+            found = session.execute(select(CompanyRow.auto_export, DocumentRow.status, DocumentRow.version)
+                                    .join(DocumentRow, DocumentRow.company_id == CompanyRow.id)
+                                    .where(DocumentRow.id == claimed.document_id)).one_or_none()
+            if found is not None and not _unlisted_closed(session, [claimed], session_now(session)):
+                return False
+        if found is None or (found.auto_export and found.status not in NEVER_SENT
+                             and found.version == claimed.version):
+            return True
+        self.release([claimed.id], owner=owner)
+        return False
+
     def release(self, ids: Sequence[int], *, owner: str | None = None) -> None:
         """Give back rows that were claimed but not tried (a clean stop): due again at once."""
         if not ids:

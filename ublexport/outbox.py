@@ -143,9 +143,11 @@ class Retargeted:
 
     closed: list[int] = field(default_factory=list)  # rows to an inbox no longer listed, never to be sent
     forwarded: list[Forwarded] = field(default_factory=list)  # their documents, forwarded to the inboxes now listed
+    in_flight: list[int] = field(default_factory=list)  # rows to a removed inbox a worker holds right now
 
     def as_dict(self) -> dict[str, Any]:
-        return {"closed": self.closed, "forwarded": [f.as_dict() for f in self.forwarded]}
+        return {"closed": self.closed, "forwarded": [f.as_dict() for f in self.forwarded],
+                "in_flight": self.in_flight}
 
 
 def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
@@ -179,6 +181,8 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
         documents.setdefault(document.id, document)
         if state in (DeliveryState.queued.value, DeliveryState.deferred.value):
             closing.append(delivery_id)
+        elif state == DeliveryState.sending.value:
+            result.in_flight.append(delivery_id)  # the worker closes it before sending (Ledger.still_wanted)
     for document in documents.values():
         result.forwarded.append(forward(session, document, sender=sender, by=by, renderer=renderer, now=now,
                                         while_off=True))

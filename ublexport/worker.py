@@ -38,6 +38,7 @@ class WorkerStats:
     expired: int = 0  # transient failures past the retry window: given up, needs a human
     failed: int = 0  # permanent failures (5xx, cannot compose)
     released: int = 0
+    withheld: int = 0  # claimed, then found no longer wanted just before sending (inbox removed, rule off, ...)
     recovered: int = 0
     batches: int = 0
     errors: list[str] = field(default_factory=list)
@@ -144,6 +145,9 @@ class Worker:
             async with slots:
                 if self.stop.is_set() or fatal:
                     untried.append(c.id)
+                    return
+                if not await asyncio.to_thread(self.ledger.still_wanted, c, owner=self.owner):
+                    self.stats.withheld += 1
                     return
                 try:
                     outcome = await self._send_one(c, contents.get((c.document_id, c.version)),

@@ -54,6 +54,8 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
     else:
         click.echo(f"sent {stats.sent}, deferred {stats.deferred}, expired {stats.expired}, failed {stats.failed}"
                    + (f", released {stats.released}" if stats.released else "")
+                   + (f", withheld {stats.withheld} (inbox removed or waiting since they were claimed)"
+                      if stats.withheld else "")
                    + (f" ({stats.recovered} recovered from a stopped worker)" if stats.recovered else ""), err=True)
         if local and stats.sent:
             click.echo(f"Nothing left this machine: the e-mails are in the local inbox {settings.inbox_dir} "

@@ -1,0 +1,96 @@
+"""Fourth black-box round (a reliability engineer): a worker that had claimed a batch went on sending it to an inbox
+the accountant had just removed, and after the rule was switched off. It now asks before each message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ledger.conftest import CountingHandler, SmtpServer, setup_company
+from tests.ledger.test_worker import queue, settings_for
+from ublexport.ledger import Ledger
+from ublexport.store import Store
+from ublexport.worker import run_worker
+
+REMOVED = "boekhouding@kantoor.nl"
+KEPT = "dewaele@yukiworks.nl"
+
+
+def after_first_message(handler: CountingHandler, change: Callable[[], None]) -> None:
+    """Make CHANGE (the accountant's) right after the server accepted the first message of the batch."""
+    accept = handler.handle_DATA
+    done: list[bool] = []
+
+    async def handle_data(server: Any, session: Any, envelope: Any) -> str:
+        reply = await accept(server, session, envelope)
+        if not done:
+            done.append(True)
+            change()
+        return reply
+
+    handler.handle_DATA = handle_data  # type: ignore[method-assign]
+
+
+def set_inboxes(store: Store, company_id: int, inboxes: str) -> list[int]:
+    """What `company set-inbox` does (catalog.change_rule, then outbox.retarget); the rows a worker holds."""
+    from ublexport.outbox import retarget
+    from ublexport.store import catalog
+
+    with store.transaction() as session:
+        row = catalog.get_company(session, company_id)
+        catalog.change_rule(session, row, by="accountant", field="inboxes",
+                            inboxes=[{"address": a, "display_name": None} for a in inboxes.split(";")])
+        return retarget(session, row, sender="export@dewaele.be", by="accountant").in_flight
+
+
+def rule_off(store: Store, company_id: int) -> None:
+    from ublexport.store import catalog
+
+    with store.transaction() as session:
+        catalog.change_rule(session, catalog.get_company(session, company_id), by="accountant",
+                            field="auto_export", auto_export=False)
+
+
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_url"])
+def test_nothing_more_goes_to_an_inbox_removed_while_the_worker_sends_its_batch(
+        request: pytest.FixtureRequest, url_fixture: str, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    url = request.getfixturevalue(url_fixture)
+    with Store.open(url) as store:
+        company_id = setup_company(store)  # two inboxes: KEPT and REMOVED
+        queue(store, 4)  # 8 rows, one batch
+        held: list[int] = []
+        after_first_message(smtp_server.handler, lambda: held.extend(set_inboxes(store, company_id, KEPT)))
+        stats = run_worker(settings_for(smtp_server, tmp_path, url), once=True, concurrency=1,
+                           install_signals=False)
+        received = smtp_server.received
+        to_removed = [m for m in received if m.rcpt == REMOVED]
+        # the first message may have been to it (it was on its way when the inboxes changed); nothing after it
+        assert len(to_removed) <= 1 and {m.rcpt for m in received[1:]} == {KEPT}, received
+        assert len(held) == 4  # set-inbox saw the worker holding all four rows to the removed inbox
+        assert stats.withheld == 4 - len(to_removed) and stats.sent == 4 + len(to_removed)
+        closed = [h for h in Ledger(store).history() if h.inbox == REMOVED and h.state != "sent"]
+        assert len(closed) == 4 - len(to_removed) and all(
+            h.state == "failed" and "(found by the worker)" in (h.last_message or "") for h in closed)
+
+
+def test_nothing_more_goes_once_the_rule_is_switched_off_mid_batch_and_the_rest_waits(
+        store: Store, sqlite_url: str, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    company_id = setup_company(store)
+    queue(store, 4)
+    after_first_message(smtp_server.handler, lambda: rule_off(store, company_id))
+    stats = run_worker(settings_for(smtp_server, tmp_path, sqlite_url), once=True, concurrency=1,
+                       install_signals=False)
+    assert len(smtp_server.received) == 1 and stats.sent == 1 and stats.withheld == 7
+    waiting = [h for h in Ledger(store).history() if h.state != "sent"]
+    assert len(waiting) == 7 and {h.state for h in waiting} == {"queued"}  # waiting for the rule, not lost
+    with store.transaction() as session:  # on again: the rest goes, each once
+        from ublexport.store import catalog
+
+        catalog.change_rule(session, catalog.get_company(session, company_id), by="accountant",
+                            field="auto_export", auto_export=True)
+    run_worker(settings_for(smtp_server, tmp_path, sqlite_url), once=True, install_signals=False)
+    pairs = [(m.message_id, m.rcpt) for m in smtp_server.received]
+    assert len(pairs) == 8 and len(set(pairs)) == 8
