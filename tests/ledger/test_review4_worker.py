@@ -1,15 +1,17 @@
 """Fourth black-box round (a reliability engineer): a worker that had claimed a batch went on sending it to an inbox
-the accountant had just removed, and after the rule was switched off. It now asks before each message."""
+the accountant had just removed, and after the rule was switched off (it now asks before each message); a data
+folder or PostgreSQL schema that cannot be used gave a traceback and no JSON."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.ledger.conftest import CountingHandler, SmtpServer, setup_company
+from tests.ledger.conftest import SAMPLES, CountingHandler, SmtpServer, run_cli, setup_company
 from tests.ledger.test_worker import queue, settings_for
 from ublexport.ledger import Ledger
 from ublexport.store import Store
@@ -94,3 +96,23 @@ def test_nothing_more_goes_once_the_rule_is_switched_off_mid_batch_and_the_rest_
     run_worker(settings_for(smtp_server, tmp_path, sqlite_url), once=True, install_signals=False)
     pairs = [(m.message_id, m.rcpt) for m in smtp_server.received]
     assert len(pairs) == 8 and len(set(pairs)) == 8
+
+
+# --- a data folder or database that cannot be used: a message, not a traceback -----------------------------------
+
+
+@pytest.mark.parametrize("args", [["export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@yukiworks.nl",
+                                   "--json"], ["history", "--json"], ["company", "list", "--json"]])
+def test_a_data_folder_that_cannot_be_created_is_a_message_and_json(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    result = run_cli({"UBLEXPORT_HOME": str(tmp_path / "afile" / "home")}, *args, code=1)
+    error = json.loads(result.stdout)
+    assert error["exit_code"] == 1 and error["error"].startswith(
+        f"the ledger's folder {tmp_path / 'afile' / 'home'} cannot be created (Not a directory); set UBLEXPORT_HOME")
+    assert "Traceback" not in result.output
+
+
+def test_a_postgresql_schema_that_does_not_exist_is_named_as_the_cause(tmp_path: Path) -> None:
+    url = "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dno_such_schema_ublexport"
+    result = run_cli({"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": url}, "history", "--json", code=1)
+    assert "the schema the URL's search_path names does not exist" in json.loads(result.stdout)["error"]

@@ -42,14 +42,25 @@ def handle_errors(func: F) -> F:
                 message = str(exc).split("\n  - ")[0] if problems else str(exc)
                 print_json({"error": message, "problems": problems, "exit_code": exc.exit_code})
             sys.exit(exc.exit_code)
+        except OSError as exc:  # the machine's, not ours: a data folder that is a file, not writable, a full disk
+            where = f" ({exc.filename})" if exc.filename else ""
+            message = (f"{exc.strerror or exc}{where}; check UBLEXPORT_HOME / --home (and UBLEXPORT_DB / --db) and "
+                       "that the folder is yours to write")
+            click.echo(f"error: {message}", err=True)
+            if kwargs.get("as_json"):
+                print_json({"error": message, "problems": [], "exit_code": EXIT_ERROR})
+            sys.exit(EXIT_ERROR)
         except Exception as exc:
-            from sqlalchemy.exc import OperationalError  # imported only now: `--help` stays light
+            from sqlalchemy.exc import OperationalError, ProgrammingError  # imported only now: `--help` stays light
 
-            if not isinstance(exc, OperationalError):
+            missing_schema = isinstance(exc, ProgrammingError) and type(exc.orig).__name__ == "InvalidSchemaName"
+            if not isinstance(exc, OperationalError) and not missing_schema:
                 raise
             # the ledger's database is down or unreachable: a message, not a traceback (no URL: it may hold a
             # password; the driver's first line names host and port)
             reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else repr(exc)
+            if missing_schema:
+                reason += " (the schema the URL's search_path names does not exist: create it, or fix the URL)"
             message = f"the ledger database cannot be used: {reason}; check UBLEXPORT_DB / --db and that it runs"
             click.echo(f"error: {message}", err=True)
             if kwargs.get("as_json"):

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from ublexport.errors import InputError
+from ublexport.errors import InputError, UblexportError
 from ublexport.record import json_dumps
 
 SQLITE_BUSY_SECONDS = 60
@@ -63,7 +63,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
             raise InputError("the ledger needs a SQLite file (sqlite:///PATH), not an in-memory database")
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UblexportError(f"the ledger's folder {folder} cannot be created ({exc.strerror}); set "
+                                 "UBLEXPORT_HOME (or UBLEXPORT_DB / --db) to a folder you can write") from None
         engine = create_engine(text, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
                                json_serializer=json_dumps, **kwargs)
         _sqlite_listeners(engine)
