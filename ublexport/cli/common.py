@@ -51,9 +51,11 @@ def handle_errors(func: F) -> F:
                 print_json({"error": message, "problems": [], "exit_code": EXIT_ERROR})
             sys.exit(EXIT_ERROR)
         except Exception as exc:
-            from sqlalchemy.exc import OperationalError, ProgrammingError  # imported only now: `--help` stays light
+            from sqlalchemy.exc import DBAPIError, OperationalError  # imported only now: `--help` stays light
 
-            missing_schema = isinstance(exc, ProgrammingError) and type(exc.orig).__name__ == "InvalidSchemaName"
+            if not isinstance(exc, DBAPIError):
+                raise
+            missing_schema = type(exc.orig).__name__ == "InvalidSchemaName"
             if not isinstance(exc, OperationalError) and not missing_schema:
                 raise
             # the ledger's database is down or unreachable: a message, not a traceback (no URL: it may hold a
