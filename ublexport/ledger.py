@@ -208,6 +208,7 @@ class HistoryEntry:
     next_attempt_at: dt.datetime | None
     via: str | None = None  # how a sent row went: "smtp", or "local" (only the local inbox)
     waits: str | None = None  # why a queued or deferred row is not sent now (due_query), else None
+    in_doubt: int = 0  # times it was taken over from a holder that stopped mid-send: the inbox may have it twice
     tries: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -275,6 +276,23 @@ def mark_claimed(session: Session, ids: Sequence[int], *, owner: str, now: dt.da
                  lease: dt.timedelta) -> None:
     session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(list(ids)))
                     .values(state=S.sending.value, lease_owner=owner, lease_expires_at=now + lease, updated_at=now))
+
+
+IN_DOUBT = "in doubt"
+"""The result logged for a row taken over from a holder that stopped while it held it (see log_in_doubt)."""
+
+
+def log_in_doubt(session: Session, rows: Sequence[Any], *, now: dt.datetime) -> None:
+    """ROWS (id, lease_owner, message_id, sha256) are taken over from a holder that stopped while it held them
+    (killed, or its lease ran out): each may have reached the inbox already, and goes again under the same
+    Message-ID. The try nobody saw the end of is logged (tries 0: it may not have been made at all), so that
+    history says the inbox may hold the message twice instead of showing one clean try."""
+    if rows:
+        session.execute(_ATTEMPTS.insert(), [
+            {"delivery_id": r.id, "at": now, "owner": r.lease_owner or "", "result": IN_DOUBT, "code": None,
+             "message": f"{r.lease_owner or 'its sender'} stopped while holding it, before its outcome was recorded: "
+                        "it may have arrived; it goes again under the same Message-ID",
+             "tries": 0, "message_id": r.message_id, "sha256": r.sha256} for r in rows])
 
 
 _CLAIMED_COLUMNS = tuple(_DELIVERIES.c[f.name] for f in dataclasses.fields(Claimed))
@@ -578,6 +596,8 @@ class Ledger:
                         found.append(target)
                 else:
                     target = original
+                    if original.state == S.sending.value:  # (not busy: its holder stopped, or its lease ran out)
+                        log_in_doubt(session, [original], now=now)
                 message_id = target.message_id
                 # (a row from before the file beside the XML was kept has pdf_sha256 NULL: unknown, not "other")
                 localhost = self._remints and not getattr(target, "attempts", 1) and _of_localhost(message_id)
@@ -669,6 +689,9 @@ class Ledger:
                 ids = list(session.scalars(due_query(now, limit)))
                 if not ids:
                     return []
+                t = _DELIVERIES.c
+                log_in_doubt(session, session.execute(select(t.id, t.lease_owner, t.message_id, t.sha256).where(
+                    t.id.in_(ids), t.state == S.sending.value)).all(), now=now)
                 mark_claimed(session, ids, owner=owner or self.owner, now=now, lease=self.lease)
                 claimed = _unlisted_closed(session, _claimed(session, ids), now)
                 if claimed:  # (all of them closed: the next due rows, as the caller asked for some)
@@ -915,6 +938,13 @@ class Ledger:
                 sent_at=d.sent_at, next_attempt_at=d.next_attempt_at, via=d.via,
                 waits=_waits(d, status, current, rule_on))
                 for d, number, kind, name, status, current, rule_on in session.execute(query)]
+            if entries:
+                by_id = {e.id: e for e in entries}
+                for delivery_id, count in session.execute(
+                        select(AttemptRow.delivery_id, func.count()).where(
+                            AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(list(by_id)))
+                        .group_by(AttemptRow.delivery_id)):
+                    by_id[delivery_id].in_doubt = int(count)
             if with_tries and entries:
                 by_id = {e.id: e for e in entries}
                 tries = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id.in_(list(by_id)))

@@ -116,3 +116,35 @@ def test_a_postgresql_schema_that_does_not_exist_is_named_as_the_cause(tmp_path:
     url = "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dno_such_schema_ublexport"
     result = run_cli({"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": url}, "history", "--json", code=1)
     assert "the schema the URL's search_path names does not exist" in json.loads(result.stdout)["error"]
+
+
+# --- a row taken over from a sender that stopped mid-send --------------------------------------------------------
+
+
+def test_a_row_taken_over_from_a_stopped_worker_says_the_inbox_may_have_it_twice(
+        store: Store, sqlite_url: str, tmp_path: Path) -> None:
+    """The helper counted three copies of one Message-ID at the server, and history said: one clean try."""
+    import datetime as dt
+
+    from tests.ledger.conftest import Out
+    from ublexport.store import utcnow
+
+    setup_company(store, inboxes=KEPT)
+    queue(store, 2)
+    dead = Ledger(store, owner="worker:elsewhere:1:dead", lease=dt.timedelta(seconds=1))
+    assert len(dead.claim_due(10)) == 2  # ... and was killed before it recorded anything
+    alive = Ledger(store, owner="worker:elsewhere:2:alive")
+    taken = alive.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))
+    alive.record_outcomes([(c, Out(KEPT, "sent", 250, "queued as 1")) for c in taken])
+    entries = alive.history(with_tries=True)
+    assert [(e.state, e.in_doubt, e.attempts) for e in entries] == [("sent", 1, 1), ("sent", 1, 1)]
+    doubt = entries[0].tries[0]
+    assert (doubt["result"], doubt["owner"], doubt["tries"]) == ("in doubt", "worker:elsewhere:1:dead", 0)
+    assert "it may have arrived; it goes again under the same Message-ID" in doubt["message"]
+    table = run_cli({"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": sqlite_url, "COLUMNS": "250"}, "history")
+    assert "may be in the inbox twice, same Message-ID" in table.stdout
+    # a row claimed and sent by one worker alone says nothing of the kind
+    queue(store, 1, prefix="X")
+    [clean] = alive.claim_due(10)
+    alive.record_outcomes([(clean, Out(KEPT, "sent", 250, "queued as 2"))])
+    assert [e.in_doubt for e in alive.history(ids=[clean.id])] == [0]

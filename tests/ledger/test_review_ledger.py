@@ -48,7 +48,10 @@ def test_an_export_that_lost_its_lease_does_not_record_over_the_new_owner(store:
     assert (row.state, row.lease_owner, row.attempts) == ("sending", "worker:elsewhere:2:b", 0)
     assert row.lease_expires_at is not None
     with store.transaction() as session:
-        [attempt] = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id == delivery_id)).all()
+        doubt, attempt = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id == delivery_id)
+                                         .order_by(AttemptRow.id)).all()
+    # the worker took it over not knowing whether the export had sent it: logged as such, under the export's name
+    assert (doubt.result, doubt.owner, doubt.tries) == ("in doubt", "export:elsewhere:1:a", 0)
     assert attempt.owner == "export:elsewhere:1:a"  # logged under the name of who tried, not the new owner's
     assert "lease lost to worker:elsewhere:2:b" in (attempt.message or "")
 
