@@ -136,7 +136,17 @@ def _no_control(value: str) -> str:
     if bad is not None:
         raise ValueError(f"contains the control character U+{ord(bad.group()):04X}, which XML cannot carry; "
                          "remove it")
+    invisible = _INVISIBLE_CONTROL.search(value)
+    if invisible is not None and _input_rules():
+        raise ValueError(f"contains the control character U+{ord(invisible.group()):04X} (DEL or a C1 control: "
+                         "invisible, and never allowed in an e-mail header); remove it")
     return value
+
+
+# DEL and the C1 controls: XML 1.0 carries them, but no invoice means one, a terminal obeys some (U+009B starts an
+# escape sequence), and compose refuses them in a header, so a document holding one would fail only when sent.
+# (U+0085, NEL, is one of them: a one-line field says it breaks lines first.) Not applied to stored documents.
+_INVISIBLE_CONTROL = re.compile("[\x7f-\x9f]")
 
 
 # min_length before the Python check: a constraint after a Python validator cannot run inside pydantic-core and

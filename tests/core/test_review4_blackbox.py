@@ -127,3 +127,34 @@ def test_a_wrong_check_digit_says_where_to_copy_the_value_from() -> None:
         identifiers.iban("BE71096123456760")
     with pytest.raises(ValueError, match="copy it again from the official register"):
         identifiers.vat_number("BE0765432147")
+
+
+# --- DEL and C1 controls -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value", "code"), [
+    ("customer.organisation_name", "Klant\u007fY", "U+007F"), ("number", "2026-\u009b0001", "U+009B"),
+    ("customer.invoice_address.street", "Kerkstraat\u0080 1", "U+0080"), ("note", "Dank u\u007f", "U+007F")])
+def test_del_and_c1_controls_are_refused_at_load_naming_the_field(field: str, value: str, code: str) -> None:
+    """They passed validation, then every delivery failed at send time ("the Subject header would contain...")."""
+    from tests.core.test_review_model import refused as refusal
+
+    values = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    values["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    target = values
+    *path, last = field.split(".")
+    for part in path:
+        target = target[part]
+    target[last] = value
+    text = refusal(values)
+    assert f"{field}: contains the control character {code} (DEL or a C1 control" in text, text
+
+
+def test_a_stored_document_with_a_del_is_still_read_back() -> None:
+    """The rule is for new input: a document stored under an earlier version must still be delivered."""
+    from ublexport.model import stored_document
+
+    values = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    values["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    values["customer"]["invoice_address"]["street"] = "Kerkstraat\u007f 1"
+    assert stored_document(values).customer.invoice_address.street == "Kerkstraat\u007f 1"  # type: ignore[union-attr]
