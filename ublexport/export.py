@@ -257,7 +257,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
               sender: str = "ublexport@localhost", reply_to: str | None = None, resend: bool = False,
               attempts: int = 4, base_delay: float = 1.0, max_delay: float = 30.0, concurrency: int = 8,
               batch: int = 64, keep_ok: bool = True, workers: int | None = None,
-              pool: ProcessPoolExecutor | None = None) -> list[Result]:
+              pool: ProcessPoolExecutor | None = None, stopped: list[str] | None = None) -> list[Result]:
     """Deliver every going document to every inbox, one e-mail each; return one Result per document and inbox.
 
     Documents are rendered and validated just ahead of the sends: for a large batch in `workers` worker processes
@@ -266,7 +266,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     down). Ledger claims and records run on one thread, in batches (up to
     `batch` documents per claim, growing from 1 so the first e-mail leaves at once), overlapping the rendering.
     The transport must already be entered (`async with transport`). A TransportError (TLS, AUTH, no STARTTLS)
-    stops the run: what was not attempted yet is reported as failed with that error.
+    stops the run: what was not attempted yet is reported as failed with that error, which is also appended to
+    `stopped` when given (the CLI reports it as the run's error).
     With `keep_ok=False` only the results that need attention are returned (every result still goes to
     `progress`), so that memory does not grow with the size of the batch."""
     inboxes = parse_recipients(recipients) if isinstance(recipients, str) else list(recipients)
@@ -311,7 +312,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     lease = getattr(use_ledger, "lease", None)
     beat_every = max(0.05, lease.total_seconds() / 3) if isinstance(lease, dt.timedelta) else None
     collected: list[tuple[int, int, Result]] = []
-    abort: list[str] = []
+    abort: list[str] = stopped if stopped is not None else []
     untried: list[int] = []  # rows claimed but not tried once the run stopped: released, due again at once
 
     def done(order: int, slot: int, result: Result) -> None:
@@ -347,7 +348,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 outcome = await send_with_retry(transport, message, inbox.address, attempts=attempts,
                                                 base_delay=base_delay, max_delay=max_delay)
             except TransportError as exc:
-                abort.append(exc.message)
+                if not abort:  # (every send in flight meets the same refusal: one reason)
+                    abort.append(exc.message)
                 outcome = Outcome(inbox.address, "transient", exc.code, exc.message)
             if claimed is not None and commits is not None:
                 recorded = True
@@ -357,7 +359,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             else:
                 status = FAILED
                 reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
-                          else f"not delivered after {outcome.attempts} attempt(s)")
+                          else f"not delivered after {outcome.attempts} attempt(s)" + (
+                              "; still queued: the next export or the worker tries again (`ublexport history`)"
+                              if claimed is not None else ""))
             reported = True
             done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
                                      outcome.message, outcome.attempts, message_id))

@@ -294,3 +294,27 @@ def test_idn_inbox_gets_an_ascii_envelope(smtp_server: ServerFactory, home: Path
     [got] = handler.received
     assert got.rcpt == "info@xn--bcher-kva.example"
     assert got.message["To"] == "Jürgen <info@xn--bcher-kva.example>"
+
+
+def test_a_wrong_password_is_tried_once_not_once_per_connection(smtp_server: ServerFactory, home: Path, certs,  # type: ignore[no-untyped-def]
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Black-box round 4: four connections opening at once each tried the login (eight AUTH per run, with the
+    export's second round); a provider locks an account after a few. One login, then the refusal is final."""
+    server, handler = smtp_server(tls_context=certs.server_context, require_starttls=True, with_auth=True,
+                                  auth_require_tls=True)
+    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "wrong")
+    monkeypatch.setenv("UBLEXPORT_SMTP_CAFILE", str(certs.ca_file))
+    settings = settings_for(server, home, smtp_security="starttls", smtp_user="user", max_connections=4)
+    the_plan = plan([Path("samples/01-invoice-be-be.json").resolve(), Path("samples/02-invoice-nl-nl.json").resolve(),
+                     Path("samples/05-invoice-exempt.json").resolve()])
+    stopped: list[str] = []
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with open_transport(settings) as transport:
+            return await run(the_plan, "a@x.test; b@y.test", transport, sender=SENDER, concurrency=8,
+                             stopped=stopped, **FAST)
+
+    results = run_async(go())
+    assert handler.logins == [("user", "wrong")]
+    assert len(results) == 6 and all(r.status == "failed" for r in results) and handler.received == []
+    assert len(stopped) == 1 and "refused the login of 'user': 535" in stopped[0]

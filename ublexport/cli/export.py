@@ -137,6 +137,8 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
         keep_ok = as_json or total <= SUMMARY_ROWS
         counts: Counter[str] = Counter()
 
+        stopped: list[str] = []  # why the run stopped early (the server refused the session), if it did
+
         def counted(result: Result) -> None:
             counts[result.status] += 1
 
@@ -146,7 +148,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                     return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
                                      reply_to=settings.reply_to, resend=resend, attempts=attempts,
                                      base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                     keep_ok=keep_ok, progress=counted, pool=pool)
+                                     keep_ok=keep_ok, progress=counted, pool=pool, stopped=stopped)
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
                 with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -160,7 +162,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                     return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
                                      reply_to=settings.reply_to, resend=resend, attempts=attempts,
                                      base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                     keep_ok=keep_ok, progress=advance, pool=pool)
+                                     keep_ok=keep_ok, progress=advance, pool=pool, stopped=stopped)
 
         try:
             results = asyncio.run(go())
@@ -173,7 +175,8 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
         if as_json:
             print_json({"transport": transport.description, "nothing_left_this_machine": local or dry_run is not None,
                         "plan": the_plan.as_dict(), "results": [r.as_dict() for r in results],
-                        "summary": dict(Counter(r.status for r in results)), "exit_code": code})
+                        "summary": dict(Counter(r.status for r in results)), "exit_code": code,
+                        **({"error": stopped[0], "problems": []} if stopped else {})})
         else:
             print_summary(results, None if keep_ok else counts)
             if local:
@@ -181,4 +184,6 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                                 "(`ublexport inbox list`, `ublexport inbox show N`).")
             elif dry_run is not None:
                 console().print(f"Dry run: nothing was sent; the .eml files are in {dry_run}.")
+        if stopped:
+            click.echo(f"error: the export stopped: {stopped[0]}", err=True)
         sys.exit(code)

@@ -58,6 +58,12 @@ class SmtpTransport:
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._idle: list[aiosmtplib.SMTP] = []
         self._sender = envelope_sender(settings.sender)
+        # Until one connection has been opened (and logged in), one at a time: a pool of four opening at once tried
+        # a wrong password four times, and a provider locks an account after a few. Once the server has refused the
+        # session (login, TLS, sender, greeting), every later send raises that refusal without asking it again.
+        self._first = asyncio.Lock()
+        self._proven = False
+        self._refused: TransportError | None = None
         self.connections_opened = 0  # for tests and diagnostics: proves reuse
 
     def _context(self) -> ssl.SSLContext:
@@ -204,23 +210,45 @@ class SmtpTransport:
         data = message_bytes(message)
         rcpt = to_ascii(recipient)
         async with self._slots:
-            for _ in range(2):  # the second round only after a stale idle connection
-                while self._idle and not self._idle[-1].is_connected:  # the server closed it meanwhile
-                    self._idle.pop().close()
-                reused = bool(self._idle)
-                try:
-                    smtp = self._idle.pop() if reused else await self._connect()
-                except TransportError:
-                    raise
-                except aiosmtplib.SMTPResponseException as exc:
-                    return Outcome(recipient, classify(exc.code), exc.code, f"connecting: {exc.message}")
-                except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-                    return Outcome(recipient, "transient", None, f"cannot connect to {self.host}:{self.port}: "
-                                                                 f"{exc}")
-                try:
-                    return await self._transaction(smtp, reused, data, rcpt, recipient)
-                except _Stale:
-                    continue
+            try:
+                return await self._send(data, rcpt, recipient)
+            except TransportError as exc:
+                self._refused = self._refused or exc
+                raise
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        """A new connection; the first one alone (see __init__), and none once the server refused the session."""
+        if self._refused is not None:
+            raise self._refused
+        if self._proven:
+            return await self._connect()
+        async with self._first:
+            if self._refused is not None:
+                raise self._refused
+            smtp = await self._connect()
+            self._proven = True
+            return smtp
+
+    async def _send(self, data: bytes, rcpt: str, recipient: str) -> Outcome:
+        if self._refused is not None:
+            raise self._refused
+        for _ in range(2):  # the second round only after a stale idle connection
+            while self._idle and not self._idle[-1].is_connected:  # the server closed it meanwhile
+                self._idle.pop().close()
+            reused = bool(self._idle)
+            try:
+                smtp = self._idle.pop() if reused else await self._open()
+            except TransportError:
+                raise
+            except aiosmtplib.SMTPResponseException as exc:
+                return Outcome(recipient, classify(exc.code), exc.code, f"connecting: {exc.message}")
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+                return Outcome(recipient, "transient", None, f"cannot connect to {self.host}:{self.port}: "
+                                                             f"{exc}")
+            try:
+                return await self._transaction(smtp, reused, data, rcpt, recipient)
+            except _Stale:
+                continue
         return Outcome(recipient, "transient", None, "connection closed by the server before the transaction")
 
     async def _transaction(self, smtp: aiosmtplib.SMTP, reused: bool, data: bytes, rcpt: str,
