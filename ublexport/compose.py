@@ -13,7 +13,7 @@ names); only the layout and the folding are ours, and the tests parse every mess
 
 What goes out is 7-bit, CRLF-only and folded to 78 characters (RFC 5322 2.1.1): no SMTPUTF8 and no 8BITMIME needed
 from any server. Non-ASCII header text becomes RFC 2047 encoded-words, IDN domains their xn-- form (as
-`Recipient.header()` uses them), non-ASCII file names RFC 2231 `filename*=utf-8''...`.
+`Recipient.header()` uses them); the attachments' names are plain ASCII (attachment_stem).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import functools
 import hashlib
 import re
 import string
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -419,6 +420,19 @@ def text_body(text: str) -> bytes:
     return binascii.b2a_qp(_utf8("message text", canonical), quotetabs=False, istext=True, header=False)
 
 
+STEM_LENGTH = 60  # with ".xml" and the quotes, `filename="..."` stays on one folded line: no RFC 2231 pieces
+
+
+def attachment_stem(number: str) -> str:
+    """The attachments' file name without extension: the document number as plain ASCII (accents dropped, FA
+    2026 é -> FA 2026 e; `=` as `-`, never the start of an encoded-word), made safe (2026/0001 -> 2026-0001) and
+    at most STEM_LENGTH characters. Yuki's importer, like many, may read only a plain `filename="..."`: an RFC 2231
+    name (non-ASCII, or split in continuations when long) reaches some importers without a name. The number
+    itself goes exactly as written in the UBL."""
+    plain = unicodedata.normalize("NFKD", number).encode("ascii", "ignore").decode("ascii").replace("=", "-")
+    return safe_filename(plain[:STEM_LENGTH] or "document", "xml")[: -len(".xml")]
+
+
 def _disposition(filename: str) -> str:
     """`Content-Disposition: attachment; filename=...`: a quoted-string when the name is plain ASCII, otherwise RFC
     2231 `filename*=utf-8''<percent-encoded>`; split into RFC 2231 continuations when it would not fit a line (the
@@ -525,7 +539,7 @@ def letter_of(prepared: Prepared) -> Letter:
     own = (("X-UBLExport-Kind", kind), ("X-UBLExport-SHA256", prepared.sha256))
     for name, value in own:
         check_header(name, value)
-    stem = safe_filename(document.number, "xml")[: -len(".xml")]
+    stem = attachment_stem(document.number)
     filenames: tuple[str, ...] = (f"{stem}.xml",)
     parts = [b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
              + text_body(body), _attachment("application/xml", filenames[0], prepared.xml)]

@@ -145,8 +145,9 @@ def _no_control(value: str) -> str:
 
 # DEL and the C1 controls: XML 1.0 carries them, but no invoice means one, a terminal obeys some (U+009B starts an
 # escape sequence), and compose refuses them in a header, so a document holding one would fail only when sent.
-# (U+0085, NEL, is one of them: a one-line field says it breaks lines first.) Not applied to stored documents.
-_INVISIBLE_CONTROL = re.compile("[\x7f-\x9f]")
+# U+0085 (NEL) is one of them but breaks lines: free text may hold it as a line break, a one-line field refuses it
+# as one. Not applied to stored documents.
+_INVISIBLE_CONTROL = re.compile("[\\x7f-\\x84\\x86-\\x9f]")
 
 
 # min_length before the Python check: a constraint after a Python validator cannot run inside pydantic-core and

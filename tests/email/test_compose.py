@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.email.conftest import SAMPLES, prepared
 from ublexport.compose import (
+    attachment_stem,
     boundary_for,
     compose,
     message_bytes,
@@ -249,7 +250,7 @@ def roundtrip(p: Prepared, recipient: Recipient, *, reply_to: str | None = None,
     assert text is not None and text.get_content_type() == "text/plain" and text.get_content_charset() == "utf-8"
     assert text["Content-Transfer-Encoding"] == "quoted-printable"
     assert text.get_content() == "\r\n".join(body.splitlines()) + "\r\n"
-    stem = safe_filename(p.document.number, "xml")[: -len(".xml")]
+    stem = attachment_stem(p.document.number)
     expected = [(f"{stem}.xml", "application/xml", p.xml)]
     if p.pdf is not None:
         expected.append((f"{stem}.pdf", "application/pdf", p.pdf))
@@ -323,7 +324,18 @@ def test_attachment_file_names(number: str) -> None:
     p = _with(prepared("08-expense.json", PdfMode.attach), number=number)
     back = roundtrip(p, Recipient("a@x.test"))
     names = [a.get_filename() for a in back.iter_attachments()]
-    assert names == [safe_filename(number, "xml"), safe_filename(number, "pdf")[:-4] + ".pdf"]
+    stem = attachment_stem(number)
+    assert names == [f"{stem}.xml", f"{stem}.pdf"]
+    # plain ASCII on one line (`filename="..."`), never RFC 2231, which some importers cannot read
+    head = message_bytes(compose(p, Recipient("a@x.test"), sender=SENDER, message_id=MID))
+    assert b"filename*" not in head and head.count(b'filename="') == 2 and stem.isascii() and len(stem) <= 60
+
+
+def test_an_attachment_name_is_the_number_in_plain_ascii() -> None:
+    assert attachment_stem("Facture n°42 été") == "Facture n42 ete"
+    assert attachment_stem("=?utf-8?q?x?=") == "--utf-8-q-x--"
+    assert attachment_stem("2026/0001") == "2026-0001" and attachment_stem("X" * 95) == "X" * 60
+    assert attachment_stem("€€€") == "document" and attachment_stem("ÉÉ-1") == "EE-1"
 
 
 def test_a_long_address_goes_on_its_own_line_and_still_decodes() -> None:

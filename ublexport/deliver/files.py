@@ -10,9 +10,10 @@ from ublexport.deliver import Outcome
 
 
 def eml_name(message: Composed, recipient: str) -> str:
-    """`<kind>-<number>--<inbox>.eml`: one per document and inbox, the same name on every run."""
+    """`<kind>-<number>--<inbox>.eml`: one per document and inbox, the same name on every run. A long number is
+    shortened, never the inbox (two inboxes of one document shared a name, and one file was lost)."""
     kind = message.kind or "message"
-    stem = message.attachment_stem or "document"
+    stem = (message.attachment_stem or "document")[:48]
     return safe_filename(f"{kind}-{stem}--{recipient.replace('@', '_at_')}", "eml")
 
 
@@ -23,6 +24,7 @@ class FilesTransport:
         self.description = f"dry run: .eml files in {directory} (nothing was sent)"
         self.dry_run = True
         self.written: list[Path] = []
+        self._owners: dict[str, tuple[str, str]] = {}  # file name -> the (Message-ID, inbox) written under it
 
     async def __aenter__(self) -> FilesTransport:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -31,8 +33,19 @@ class FilesTransport:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
+    def _name(self, message: Composed, recipient: str) -> str:
+        """eml_name, unless another message of this run has it: two numbers a file name cannot tell apart
+        (2026/0001 and 2026-0001) get -2, -3... instead of one overwriting the other."""
+        name = first = eml_name(message, recipient)
+        owner = (message.message_id, recipient.casefold())
+        n = 1
+        while self._owners.setdefault(name, owner) != owner:
+            n += 1
+            name = f"{first[:-len('.eml')]}-{n}.eml"
+        return name
+
     async def send(self, message: Composed, recipient: str) -> Outcome:
-        path = self.directory / eml_name(message, recipient)
+        path = self.directory / self._name(message, recipient)
         try:
             await asyncio.to_thread(path.write_bytes, message_bytes(message))
         except OSError as exc:
