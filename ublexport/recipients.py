@@ -20,9 +20,11 @@ _ANGLE = re.compile(r"^(?P<name>.*?)\s*<(?P<addr>[^<>]*)>$", re.DOTALL)
 
 
 def control_characters(text: str) -> list[str]:
-    """Every character that may break a header or a line: C0/C1 controls, DEL, Unicode line/paragraph separators."""
+    """Every character that may break a header or a line: C0/C1 controls, DEL, Unicode line/paragraph separators,
+    and the lone surrogates of bytes that were not UTF-8 (a command-line argument such as `--to $'Yuki\\205 <..>'`),
+    which no header can encode."""
     return sorted({f"U+{ord(ch):04X}" for ch in text
-                   if unicodedata.category(ch) in ("Cc", "Zl", "Zp")})
+                   if unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs")})
 
 
 @lru_cache(maxsize=256)

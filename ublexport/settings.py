@@ -274,6 +274,15 @@ def host_name_problem(name: str) -> str | None:
     return None
 
 
+def _server_problem(host: str) -> str | None:
+    """Why HOST cannot be an SMTP server's name or address (a line break in it reached the connection), or None."""
+    try:
+        ipaddress.ip_address(host)  # 127.0.0.1 or ::1, unbracketed
+        return None
+    except ValueError:
+        return host_name_problem(host)
+
+
 def smtp_problems(settings: Settings) -> list[str]:
     """What an SMTP server would refuse in these settings: asked when a transport is opened (export, worker), not
     when any command loads them, so that `company list` or `history` run whatever the SMTP settings say."""
@@ -285,9 +294,13 @@ def smtp_problems(settings: Settings) -> list[str]:
     except InputError:
         return problems  # reported when the settings were loaded
     if sender.address.lower().endswith("@localhost"):
-        problems.append(f"from: with an SMTP server ({settings.smtp_host}) the sender must be a real address of "
+        problems.append(f"from: with an SMTP server ({settings.smtp_host!r}) the sender must be a real address of "
                         f"your domain, not {settings.sender!r}, which servers refuse or score as spam; set "
                         "UBLEXPORT_FROM, `from` in the config file, or --from")
+    server = _server_problem(settings.smtp_host) if settings.smtp_host else None
+    if server:
+        problems.append(f"smtp_host (UBLEXPORT_SMTP_HOST, --smtp-host, or `smtp_host` in the config file): "
+                        f"{settings.smtp_host!r}: {server}")
     bad_host = host_name_problem(settings.local_hostname)
     if bad_host:
         problems.append(f"local_hostname (UBLEXPORT_LOCAL_HOSTNAME, or `local_hostname` in the config file): "

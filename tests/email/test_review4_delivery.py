@@ -1,9 +1,12 @@
-"""Fourth black-box round (an e-mail delivery engineer): a dry run that overwrote files it reported as written."""
+"""Fourth black-box round (an e-mail delivery engineer): a dry run that overwrote files it reported as written,
+saved attachments that overwrote each other, and settings and options checked only when each e-mail failed."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from tests.email.test_cli import invoke
 
@@ -40,3 +43,38 @@ def test_a_dry_run_writes_one_file_per_document_and_inbox_even_when_names_collid
     numbers = sorted(line for p in out.iterdir() for line in p.read_text().splitlines()
                      if line.startswith("Subject:") and "2026" in line)
     assert any("2026/0001" in n for n in numbers) and any("2026-0001" in n for n in numbers)
+
+
+def test_saved_attachments_of_two_messages_with_one_name_are_both_kept(home: Path, tmp_path: Path) -> None:
+    sample_as(tmp_path, "a.json", "2026/0001")
+    sample_as(tmp_path, "b.json", "2026-0001")
+    assert invoke("export", str(tmp_path / "docs"), "--to", "a@x.test").exit_code == 0
+    out = tmp_path / "saved"
+    for number in ("1", "2", "1"):  # the same message twice: saved once
+        assert invoke("inbox", "show", number, "--save-attachments", str(out)).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["2026-0001-2.xml", "2026-0001.xml"]
+    contents = {p.read_bytes() for p in out.iterdir()}
+    assert len(contents) == 2 and all(b"<cbc:ID>2026" in c for c in contents)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--smtp-host", "127.0.0.1\r\nX"], "smtp_host (UBLEXPORT_SMTP_HOST, --smtp-host"),
+    (["--to", "Yuki\udc85 <a@x.test>"], "contains control character(s) U+DC85"),
+])
+def test_a_line_break_in_the_server_name_or_undecodable_bytes_in_an_address_refuse_the_export(
+        home: Path, tmp_path: Path, args: list[str], says: str) -> None:
+    """Both got through the checks made before anything is sent, then failed each e-mail (exit 4 or 2, rows
+    deferred): now the export is refused first, exit 2, nothing queued."""
+    path = sample_as(tmp_path, "a.json", "2026-0001")
+    to = [] if "--to" in args else ["--to", "a@x.test"]
+    result = invoke("export", str(path), *to, *args, "--from", "facturen@dewaele.example")
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert "\r\nX" not in result.output.replace("'127.0.0.1\\r\\nX'", "")
+    history = invoke("history", "--json")
+    assert json.loads(history.stdout) == []
+
+
+def test_by_on_more_than_one_line_is_refused(home: Path) -> None:
+    """It is written into the rule's history: a line break could forge another entry."""
+    result = invoke("company", "add", str(SAMPLES / "company.json"), "--by", "An\r\nX-Evil: 1")
+    assert result.exit_code == 2 and "contains U+000A, U+000D; give a name on one line" in result.output

@@ -46,7 +46,18 @@ def store_options(func: F) -> F:
     return func
 
 
+def _one_line_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--by goes into the rule's history as one line: a line break there could forge another entry."""
+    from ublexport.recipients import control_characters
+
+    bad = control_characters(value or "")
+    if bad:
+        raise click.BadParameter(f"contains {', '.join(bad)}; give a name on one line", ctx=ctx, param=param)
+    return value.strip() if value else value
+
+
 by_option = click.option("--by", metavar="NAME", envvar="UBLEXPORT_BY", show_envvar=True,
+                         callback=_one_line_name,
                          help="Who makes this change, for the history (default: $USER).")
 
 

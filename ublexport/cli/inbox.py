@@ -88,7 +88,13 @@ def show(number: int, as_json: bool, save_attachments: Path | None, settings: An
         save_attachments.mkdir(parents=True, exist_ok=True)
         for attachment in message.attachments:
             stem, _, ext = (attachment.filename or "attachment.bin").rpartition(".")
-            path = save_attachments / safe_filename(stem or ext, ext if stem else "bin")
+            path = first = save_attachments / safe_filename(stem or ext, ext if stem else "bin")
+            n = 1
+            # another message's attachment of that name (2026/0001 and 2026-0001 are both 2026-0001.xml) is kept:
+            # the same content is saved once, other content beside it as name-2.ext
+            while path.exists() and path.read_bytes() != attachment.content:
+                n += 1
+                path = first.with_name(f"{first.stem}-{n}{first.suffix}")
             path.write_bytes(attachment.content)
             saved.append(str(path))
     if as_json:
