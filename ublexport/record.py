@@ -26,9 +26,24 @@ def json_dumps(value: Any) -> str:
     return value if isinstance(value, RawJSON) else json.dumps(value)
 
 
+def _given(value: Any) -> Any:
+    """VALUE without the fields that say nothing: None, and empty lists and objects (recursively)."""
+    if isinstance(value, dict):
+        kept = {k: _given(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, list):
+        return [_given(v) for v in value]
+    return value
+
+
 def content_digest(content: dict[str, Any]) -> str:
-    """The version hash of a dumped document: everything but its status."""
-    data = {k: v for k, v in content.items() if k != "status"}
+    """The version hash of a dumped document: everything but its status, and only what is given.
+
+    A field left out and a field that is null (or an empty list) are the same content. A later release that adds an
+    optional field to the model dumps it as null in every document; were it hashed, every stored document
+    re-imported after the upgrade would be a new version, and the automatic export would send each one again.
+    (Migration 6 recomputed the hashes stored before this rule.)"""
+    data = _given({k: v for k, v in content.items() if k != "status"})
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

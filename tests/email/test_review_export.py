@@ -379,7 +379,7 @@ def test_local_deliveries_from_before_the_via_column_are_recognised_by_migration
     assert [r.status for r in run_async(go())] == ["sent"]
     with ledger.store.engine.begin() as conn:  # as a ledger of schema 4 had it: via NULL, no version 5
         conn.execute(text("UPDATE deliveries SET via = NULL"))
-        conn.execute(text("DELETE FROM schema_version WHERE version = 5"))
+        conn.execute(text("DELETE FROM schema_version WHERE version >= 5"))
     url = str(ledger.store.engine.url)
     with Store.open(url) as upgraded:
         assert [h.via for h in Ledger(upgraded).history()] == ["local"]

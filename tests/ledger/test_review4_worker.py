@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.ledger.conftest import SAMPLES, CountingHandler, SmtpServer, run_cli, setup_company
 from tests.ledger.test_worker import queue, settings_for
@@ -148,3 +149,52 @@ def test_a_row_taken_over_from_a_stopped_worker_says_the_inbox_may_have_it_twice
     [clean] = alive.claim_due(10)
     alive.record_outcomes([(clean, Out(KEPT, "sent", 250, "queued as 2"))])
     assert [e.in_doubt for e in alive.history(ids=[clean.id])] == [0]
+
+
+# --- the version hash ---------------------------------------------------------------------------------------------
+
+
+def test_a_field_added_as_null_does_not_make_a_new_version() -> None:
+    """A release that adds an optional field dumps it as null in every document: hashed, every document
+    re-imported after the upgrade would be a new version, and the automatic export would send it again."""
+    from ublexport.record import content_digest
+
+    content = {"number": "1", "status": "sent", "customer": {"name": "X", "vat_number": "BE0812345603"},
+               "lines": [{"name": "a", "allowances_charges": []}]}
+    later = {"number": "1", "status": "paid", "new_field": None, "customer": {"name": "X", "oin": None,
+             "vat_number": "BE0812345603"}, "lines": [{"name": "a", "allowances_charges": [], "extra": {}}]}
+    assert content_digest(later) == content_digest(content)
+    assert content_digest({**content, "number": "2"}) != content_digest(content)
+    assert content_digest({**content, "lines": [{"name": "a", "allowances_charges": [{"amount": "1"}]}]}) != \
+        content_digest(content)
+
+
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_url"])
+def test_migration_6_recomputes_the_stored_version_hashes(request: pytest.FixtureRequest, url_fixture: str) -> None:
+    """A ledger from before the rule keeps hashes of null fields: after the upgrade, importing the same document
+    again must find it the same version, not send it again."""
+    import hashlib
+
+    from sqlalchemy import text, update
+
+    from tests.ledger.conftest import make_document
+    from ublexport.store import LATEST, catalog
+    from ublexport.store.models import DocumentRow, DocumentVersion
+
+    url = request.getfixturevalue(url_fixture)
+    document = make_document("invoice", "M6-1", "sent")
+    with Store.open(url) as store:
+        company_id = setup_company(store)
+        with store.transaction() as session:
+            row = catalog.upsert_document(session, document, company_id, by="t", source="import").row
+            data = {k: v for k, v in row.content.items() if k != "status"}  # the hash as schema 5 wrote it
+            old = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"),
+                                            ensure_ascii=False).encode()).hexdigest()
+            session.execute(update(DocumentRow).values(content_sha256=old))
+            session.execute(update(DocumentVersion).values(content_sha256=old))
+            session.execute(text("DELETE FROM schema_version WHERE version >= 6"))
+    with Store.open(url) as store, store.transaction() as session:
+        assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == LATEST
+        again = catalog.upsert_document(session, document, company_id, by="t", source="import")
+        assert not again.new_version and again.row.version == 1
+        assert {v.content_sha256 for v in session.scalars(select(DocumentVersion))} == {again.row.content_sha256}

@@ -280,6 +280,8 @@ def test_a_database_of_schema_2_gets_the_pdf_and_via_columns(tmp_path: Path) -> 
     in place."""
     from sqlalchemy import create_engine, inspect, text
 
+    from ublexport.store import LATEST
+
     url = f"sqlite:///{tmp_path / 'old.db'}"
     Store.open(url).close()
     engine = create_engine(url)
@@ -291,7 +293,7 @@ def test_a_database_of_schema_2_gets_the_pdf_and_via_columns(tmp_path: Path) -> 
     store = Store.open(url)
     try:
         with store.transaction() as session:
-            assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == 5
+            assert session.execute(text("SELECT max(version) FROM schema_version")).scalar() == LATEST
             columns = {c["name"] for c in inspect(session.connection()).get_columns("deliveries")}
         assert {"pdf_sha256", "via"} <= columns
     finally:

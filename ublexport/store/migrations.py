@@ -68,6 +68,26 @@ def _local_deliveries(conn: Connection) -> None:
                       "AND last_message LIKE 'stored in the local inbox as %'"))
 
 
+def _version_hashes(conn: Connection) -> None:
+    """Recompute every stored version hash under record.content_digest's rule (null and empty fields are not
+    content): the same document imported again after the upgrade is then the same version, not a new one sent
+    again. Two versions that differed only in null fields now share a hash; the later one stays the current."""
+    from ublexport.record import content_digest
+    from ublexport.store.models import DocumentRow, DocumentVersion
+
+    for table in (cast(Table, DocumentRow.__table__), cast(Table, DocumentVersion.__table__)):
+        keys = [c for c in table.primary_key.columns]
+        changes = []
+        rows = conn.execute(select(*keys, table.c.content, table.c.content_sha256).execution_options(yield_per=500))
+        for row in rows:  # streamed: a large ledger's contents are never all in memory at once
+            digest = content_digest(row.content)
+            if digest != row.content_sha256:
+                changes.append(({k.name: getattr(row, k.name) for k in keys}, digest))
+        for key, digest in changes:
+            conn.execute(table.update().where(*(table.c[name] == value for name, value in key.items()))
+                         .values(content_sha256=digest))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "companies, documents, deliveries, attempts", _create_tables),
     Migration(2, "refuse DELETE on every table", _refuse_delete),
@@ -75,6 +95,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               _add_column("pdf_sha256", "VARCHAR(64)")),
     Migration(4, "deliveries.via: smtp, or only the local inbox", _add_column("via", "VARCHAR(10)")),
     Migration(5, "deliveries.via of the local inbox's earlier deliveries", _local_deliveries),
+    Migration(6, "version hashes without null and empty fields", _version_hashes),
 )
 LATEST = MIGRATIONS[-1].version
 
