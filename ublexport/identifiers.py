@@ -49,6 +49,18 @@ def enterprise_number(value: str) -> str:
 _KVK = re.compile(r"^[0-9]{8}$")
 
 
+_OIN = re.compile(r"^[0-9]{20}$")
+
+
+def oin_number(value: str) -> str:
+    """Dutch OIN (Organisatie-identificatienummer) of a public body: twenty digits, the Peppol address (scheme
+    0190) Dutch government bodies receive invoices on. Logius publishes no check digit: the format is all we check."""
+    compact = re.sub(r"[\s.]", "", value)
+    if not _OIN.match(compact):
+        raise ValueError(f"OIN {value!r} must be exactly 20 digits, e.g. 00000001003214345000")
+    return compact
+
+
 def kvk_number(value: str) -> str:
     """Dutch KvK number: eight digits. The KvK publishes no check digit, so the format is all we can check."""
     compact = re.sub(r"[\s.]", "", value)

@@ -188,6 +188,7 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 VatNumber = Annotated[str, AfterValidator(identifiers.vat_number)]
 EnterpriseNumber = Annotated[str, AfterValidator(identifiers.enterprise_number)]
 KvkNumber = Annotated[str, AfterValidator(identifiers.kvk_number)]
+OinNumber = Annotated[str, AfterValidator(identifiers.oin_number)]
 Iban = Annotated[str, AfterValidator(identifiers.iban)]
 Bic = Annotated[str, AfterValidator(identifiers.bic)]
 PaymentReference = Annotated[Line1, AfterValidator(identifiers.structured_reference)]
@@ -271,6 +272,7 @@ class Party(Closed):
     vat_number: VatNumber | None = None
     enterprise_number: EnterpriseNumber | None = None
     kvk_number: KvkNumber | None = None
+    oin: OinNumber | None = Field(None, description="a Dutch public body's OIN: its Peppol address (scheme 0190)")
     invoice_address: Address
     postal_address: Address | None = None
     iban: Iban | None = Field(None, description="a supplier's account, for expenses")
@@ -665,7 +667,7 @@ class Document(Closed):
             seller_vat, buyer = (self.supplier.vat_number if self.supplier else None), None
         buyer_vat = self.company.vat_number if buyer is None else buyer.vat_number
         buyer_legal = (self.company.enterprise_number or self.company.kvk_number) if buyer is None else (
-            buyer.enterprise_number or buyer.kvk_number)
+            buyer.enterprise_number or buyer.kvk_number or buyer.oin)
         if VatCategory.O in categories and len(categories) > 1:
             raise ValueError("category O (not subject to VAT) cannot be mixed with other VAT categories (BR-O-11)")
         rule = {VatCategory.S: "BR-S-02", VatCategory.Z: "BR-Z-02", VatCategory.E: "BR-E-02",

@@ -21,7 +21,7 @@ from ublexport import xsd
 from ublexport.errors import InputError
 from ublexport.model import Company, Document, Party
 from ublexport.totals import Totals
-from ublexport.view import ENTERPRISE_SCHEME, KVK_SCHEME, VAT_SCHEMES
+from ublexport.view import ENTERPRISE_SCHEME, KVK_SCHEME, OIN_SCHEME, VAT_SCHEMES
 
 _CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
 _CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}"
@@ -31,9 +31,9 @@ _BE_VAT = re.compile(r"BE[01]?\d{9}")
 # An identifier is compared only with one of the same kind: a VAT number (BT-31/48, or an endpoint in a VAT scheme
 # such as 9925 or 9944), a Belgian enterprise number (KBO/BCE, 0208, which a Belgian VAT number holds) or a Dutch
 # KvK number (0106). A GLN (0088), a relation code or an e-mail address says nothing either way.
-VAT, KBO, KVK = "VAT", "KBO", "KvK"
+VAT, KBO, KVK, OIN = "VAT", "KBO", "KvK", "OIN"
 _VAT_PREFIX = {scheme: country for country, scheme in VAT_SCHEMES.items() if country != "GR"}  # 9933 is EL
-_SCHEMES = {ENTERPRISE_SCHEME: KBO, KVK_SCHEME: KVK, **dict.fromkeys(_VAT_PREFIX, VAT)}
+_SCHEMES = {ENTERPRISE_SCHEME: KBO, KVK_SCHEME: KVK, OIN_SCHEME: OIN, **dict.fromkeys(_VAT_PREFIX, VAT)}
 
 Identifier = tuple[str | None, str]  # (kind, normalised value); kind None: shown, never compared
 
@@ -79,16 +79,17 @@ def _ids_in_ubl(party: etree._Element | None) -> set[Identifier]:
     return found
 
 
-def _ids_of(vat: str | None, enterprise: str | None, kvk: str | None, email: str | None = None) -> set[Identifier]:
+def _ids_of(vat: str | None, enterprise: str | None, kvk: str | None, email: str | None = None,
+            oin: str | None = None) -> set[Identifier]:
     found: set[Identifier] = set()
-    for kind, value in ((VAT, vat), (KBO, enterprise), (KVK, kvk), (None, email)):
+    for kind, value in ((VAT, vat), (KBO, enterprise), (KVK, kvk), (OIN, oin), (None, email)):
         if value:
             found |= _typed(kind, value)
     return found
 
 
 def _ids_of_supplier(party: Party) -> set[Identifier]:
-    return _ids_of(party.vat_number, party.enterprise_number, party.kvk_number)
+    return _ids_of(party.vat_number, party.enterprise_number, party.kvk_number, oin=party.oin)
 
 
 def _ids_of_company(company: Company) -> set[Identifier]:

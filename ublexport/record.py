@@ -53,8 +53,8 @@ def document_key(document: Document) -> str:
     suppliers may both send an invoice numbered 1001)."""
     if document.kind == DocumentKind.expense:
         supplier = document.counterparty
-        who = (supplier.vat_number or supplier.enterprise_number or supplier.kvk_number or supplier.relation_code
-               or supplier.full_name)
+        who = (supplier.vat_number or supplier.enterprise_number or supplier.kvk_number or supplier.oin
+               or supplier.relation_code or supplier.full_name)
         return f"expense:{who}:{document.number}"
     return f"{document.kind.value}:{document.number}"
 

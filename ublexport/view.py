@@ -39,9 +39,11 @@ VAT_SCHEMES = {
     "AT": "9915", "IE": "9935", "PT": "9946", "DK": "9902", "SE": "9955", "FI": "0213", "PL": "9945",
     "CZ": "9929", "SK": "9950", "HU": "9910", "SI": "9949", "HR": "9934", "RO": "9947", "BG": "9926",
     "GR": "9933", "EL": "9933", "CY": "9928", "MT": "9943", "EE": "9931", "LV": "9939", "LT": "9937",
+    "GB": "9932",
 }
 ENTERPRISE_SCHEME = "0208"  # Belgian enterprise number (KBO/BCE)
 KVK_SCHEME = "0106"  # Dutch Chamber of Commerce
+OIN_SCHEME = "0190"  # Dutch public body (Organisatie-identificatienummer)
 
 
 def money(value: Decimal) -> str:
@@ -92,9 +94,14 @@ class PartyView:
     email: str | None
 
 
-def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None) -> tuple[str | None, str | None]:
+def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None,
+              oin: str | None = None) -> tuple[str | None, str | None]:
+    """The legal id (BT-30/47), which is also the Peppol address: a Dutch public body's OIN before its KvK number,
+    as government bodies receive invoices on their OIN (NL-R-003/005 allow both)."""
     if enterprise:
         return enterprise, ENTERPRISE_SCHEME
+    if oin:
+        return oin, OIN_SCHEME
     if kvk:
         return kvk, KVK_SCHEME
     if vat and vat.startswith("BE"):
@@ -103,9 +110,10 @@ def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None) -> tuple
 
 
 def _endpoint(vat: str | None, enterprise: str | None, kvk: str | None,
-              email: str | None) -> tuple[str, str] | tuple[None, None]:
-    """Electronic address (BT-34/BT-49): enterprise number, KvK, then VAT number, then e-mail (EN 16931 only)."""
-    return _endpoint_of(*_legal_id(vat, enterprise, kvk), vat, email)
+              email: str | None, oin: str | None = None) -> tuple[str, str] | tuple[None, None]:
+    """Electronic address (BT-34/BT-49): enterprise number, OIN, KvK, then VAT number, then e-mail (EN 16931
+    only)."""
+    return _endpoint_of(*_legal_id(vat, enterprise, kvk, oin), vat, email)
 
 
 def _endpoint_of(legal: str | None, scheme: str | None, vat: str | None,
@@ -122,7 +130,7 @@ def _endpoint_of(legal: str | None, scheme: str | None, vat: str | None,
 
 def has_peppol_address(party: Party) -> bool:
     """A private person without enterprise, KvK or VAT number has no Peppol address: Peppol is B2B."""
-    endpoint, _ = _endpoint(party.vat_number, party.enterprise_number, party.kvk_number, None)
+    endpoint, _ = _endpoint(party.vat_number, party.enterprise_number, party.kvk_number, None, party.oin)
     return endpoint is not None
 
 
@@ -152,7 +160,7 @@ def company_party(company: Company) -> PartyView:
 
 def counterparty(party: Party) -> PartyView:
     vat, email, name = party.vat_number, party.email, party.full_name
-    legal, legal_scheme = _legal_id(vat, party.enterprise_number, party.kvk_number)
+    legal, legal_scheme = _legal_id(vat, party.enterprise_number, party.kvk_number, party.oin)
     endpoint, scheme = _endpoint_of(legal, legal_scheme, vat, email)
     return PartyView(
         endpoint=endpoint, endpoint_scheme=scheme, identifier=party.relation_code, name=name,

@@ -158,3 +158,39 @@ def test_a_stored_document_with_a_del_is_still_read_back() -> None:
     values["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
     values["customer"]["invoice_address"]["street"] = "Kerkstraat\u007f 1"
     assert stored_document(values).customer.invoice_address.street == "Kerkstraat\u007f 1"  # type: ignore[union-attr]
+
+
+# --- Dutch public bodies (OIN) and British customers (9932) --------------------------------------------------------
+
+
+def _nl_invoice(customer: dict[str, Any], **changes: Any) -> Document:
+    values = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    return Document.model_validate({**values, "customer": customer, **changes})
+
+
+def test_a_dutch_public_body_is_addressed_by_its_oin() -> None:
+    """Only a KvK or VAT number could be given, so a gemeente got the 9944 VAT address it does not receive on."""
+    gemeente = {"organisation_name": "Gemeente Amersfoort", "vat_number": "NL123456782B01",
+                "oin": "00000001001234567000",
+                "invoice_address": {"street": "Stadhuisplein 1", "city": "Amersfoort", "postal_code": "3811 LM",
+                                    "country": "NL"}}
+    for profile in ("peppol", "nlcius"):
+        xml = prepare(_nl_invoice(gemeente), profile=profile, pdf=PdfMode.none).xml
+        assert b'<cbc:EndpointID schemeID="0190">00000001001234567000</cbc:EndpointID>' in xml
+        assert b'<cbc:CompanyID schemeID="0190">00000001001234567000</cbc:CompanyID>' in xml
+    with pytest.raises(Exception, match=r"customer\.oin\n  Value error, OIN '1234' must be exactly 20 digits"):
+        _nl_invoice({**gemeente, "oin": "1234"})
+
+
+def test_a_british_customer_is_addressed_by_its_vat_number_in_scheme_9932() -> None:
+    values = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    values["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    values["customer"] = {"organisation_name": "Thames Tools Ltd", "vat_number": "GB980780684",
+                          "invoice_address": {"street": "1 High Street", "city": "London", "postal_code": "EC1A 1BB",
+                                              "country": "GB"}}
+    values["lines"] = [{"name": "Machine", "quantity": "1", "unit_price": "1000.00", "vat_category": "G",
+                        "vat_rate": "0"}]
+    values["allowances_charges"] = []
+    prepared = prepare(Document.model_validate(values), pdf=PdfMode.none)
+    assert prepared.report.profile == "peppol"
+    assert b'<cbc:EndpointID schemeID="9932">GB980780684</cbc:EndpointID>' in prepared.xml
