@@ -278,6 +278,8 @@ def mark_claimed(session: Session, ids: Sequence[int], *, owner: str, now: dt.da
                     .values(state=S.sending.value, lease_owner=owner, lease_expires_at=now + lease, updated_at=now))
 
 
+_IDS_PER_STATEMENT = 10_000
+
 IN_DOUBT = "in doubt"
 """The result logged for a row taken over from a holder that stopped while it held it (see log_in_doubt)."""
 
@@ -331,7 +333,8 @@ def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime)
             closed.append(c.id)
     if not closed:
         return claimed
-    session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(closed)).values(
+    session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(closed),
+                                              _DELIVERIES.c.state == S.sending.value).values(
         state=S.failed.value, next_attempt_at=None, lease_owner=None, lease_expires_at=None, updated_at=now,
         last_message=f"{CLOSED} (found by the worker)"))
     return [c for c in claimed if c.id not in closed]
@@ -470,6 +473,9 @@ class Ledger:
         # the rows this object claimed (claim_many) and has not recorded or released: "this run is sending it"
         # means these, not the owner name in the row, which a process restarted under a fixed name shares
         self._holding: set[int] = set()
+        # rows claim_due took over from a holder that stopped (logged in doubt): they are finished whatever the rule
+        # says now (still_wanted), as they may have arrived already
+        self._doubted: set[int] = set()
 
     @classmethod
     def open(cls, settings: Settings, *, db_url: str | None = None, **kwargs: Any) -> Ledger:
@@ -555,6 +561,7 @@ class Ledger:
                 rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
             out: list[Claim] = []
             leases: list[dict[str, Any]] = []
+            doubts: list[Any] = []  # rows taken over from a holder that stopped: logged in doubt, in one insert
             taken: dict[tuple[int, int, str], str] = {}  # claimed earlier in this batch: its Message-ID
             for (_, recipient), (document_id, version, _), sha, pdf_sha in zip(parsed, documents, hashes, pdf_hashes,
                                                                                strict=True):
@@ -596,8 +603,8 @@ class Ledger:
                         found.append(target)
                 else:
                     target = original
-                    if original.state == S.sending.value:  # (not busy: its holder stopped, or its lease ran out)
-                        log_in_doubt(session, [original], now=now)
+                if target.state == S.sending.value:  # (not busy: its holder stopped, or its lease ran out)
+                    doubts.append(target)
                 message_id = target.message_id
                 # (a row from before the file beside the XML was kept has pdf_sha256 NULL: unknown, not "other")
                 localhost = self._remints and not getattr(target, "attempts", 1) and _of_localhost(message_id)
@@ -612,6 +619,7 @@ class Ledger:
                 leases.append({"b_id": target.id, "b_sha": sha, "b_pdf": pdf_sha, "b_mid": message_id})
                 taken[key] = message_id
                 out.append((target.id, message_id))
+            log_in_doubt(session, doubts, now=now)
             if leases:
                 session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"))
                                 .values(state=S.sending.value, lease_owner=self.owner,
@@ -690,8 +698,10 @@ class Ledger:
                 if not ids:
                     return []
                 t = _DELIVERIES.c
-                log_in_doubt(session, session.execute(select(t.id, t.lease_owner, t.message_id, t.sha256).where(
-                    t.id.in_(ids), t.state == S.sending.value)).all(), now=now)
+                doubted = session.execute(select(t.id, t.lease_owner, t.message_id, t.sha256).where(
+                    t.id.in_(ids), t.state == S.sending.value)).all()
+                log_in_doubt(session, doubted, now=now)
+                self._doubted.update(r.id for r in doubted)
                 mark_claimed(session, ids, owner=owner or self.owner, now=now, lease=self.lease)
                 claimed = _unlisted_closed(session, _claimed(session, ids), now)
                 if claimed:  # (all of them closed: the next due rows, as the caller asked for some)
@@ -774,22 +784,33 @@ class Ledger:
         session.execute(_ATTEMPTS.insert(), attempts)
 
     def still_wanted(self, claimed: Claimed, *, owner: str | None = None) -> bool:
-        """Just before the worker sends a row the rule made: is it still to go? A batch is claimed at once and
-        sent over many seconds; an accountant who removes an inbox (`company set-inbox`) or switches the rule off
-        meanwhile wants nothing more sent there, not the rest of the batch. A row to an inbox no longer listed is
-        closed (as at claim time, _unlisted_closed); one that must wait (the rule is off, the document is a draft
-        or cancelled again, or its version was replaced) is released to wait as due_query says. Only a message
-        already on its way when the change was made can still arrive. Manual exports and resends always go."""
-        if claimed.origin != "auto":
-            return True
+        """Just before the worker sends a claimed row: is it still ours, and still to go?
+
+        Ours: a lease that ran out (a slow batch, a paused process) may have been taken over, and the new holder may
+        have sent it already; then it is not sent again (nor touched: "sent" always wins).
+        Still to go, for a row the rule made: a batch is claimed at once and sent over many seconds; an accountant
+        who removes an inbox (`company set-inbox`) or switches the rule off meanwhile wants nothing more sent there,
+        not the rest of the batch. A row to an inbox no longer listed is closed (as at claim time,
+        _unlisted_closed); one that must wait (the rule is off, the document is a draft or cancelled again, or its
+        version was replaced) is released to wait as due_query says, unless it was taken over in doubt (it may have
+        arrived already: it is finished under its Message-ID, as due_query wants). Only a message already on its
+        way when the change was made can still arrive. Manual exports and resends always go."""
+        owner = owner or self.owner
+        t = _DELIVERIES.c
         with self.store.transaction() as session:
+            held = session.execute(select(t.state, t.lease_owner).where(t.id == claimed.id)
+                                   .with_for_update()).one_or_none()
+            if held is None or held.state != S.sending.value or held.lease_owner != owner:
+                return False  # taken over meanwhile: the new holder decides
+            if claimed.origin != "auto":
+                return True
             found = session.execute(select(CompanyRow.auto_export, DocumentRow.status, DocumentRow.version)
                                     .join(DocumentRow, DocumentRow.company_id == CompanyRow.id)
                                     .where(DocumentRow.id == claimed.document_id)).one_or_none()
             if found is not None and not _unlisted_closed(session, [claimed], session_now(session)):
                 return False
-        if found is None or (found.auto_export and found.status not in NEVER_SENT
-                             and found.version == claimed.version):
+        if found is None or claimed.id in self._doubted or (
+                found.auto_export and found.status not in NEVER_SENT and found.version == claimed.version):
             return True
         self.release([claimed.id], owner=owner)
         return False
@@ -938,20 +959,22 @@ class Ledger:
                 sent_at=d.sent_at, next_attempt_at=d.next_attempt_at, via=d.via,
                 waits=_waits(d, status, current, rule_on))
                 for d, number, kind, name, status, current, rule_on in session.execute(query)]
-            if entries:
-                by_id = {e.id: e for e in entries}
+            by_id = {e.id: e for e in entries}
+            ids_all = list(by_id)
+            # in slices: a driver takes at most 65,535 parameters per statement, a ledger of some years has more rows
+            for start in range(0, len(ids_all), _IDS_PER_STATEMENT):
+                part = ids_all[start:start + _IDS_PER_STATEMENT]
                 for delivery_id, count in session.execute(
                         select(AttemptRow.delivery_id, func.count()).where(
-                            AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(list(by_id)))
+                            AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(part))
                         .group_by(AttemptRow.delivery_id)):
                     by_id[delivery_id].in_doubt = int(count)
-            if with_tries and entries:
-                by_id = {e.id: e for e in entries}
-                tries = session.scalars(select(AttemptRow).where(AttemptRow.delivery_id.in_(list(by_id)))
-                                        .order_by(AttemptRow.id))
-                for a in tries:
-                    by_id[a.delivery_id].tries.append({"at": a.at.isoformat(), "owner": a.owner, "result": a.result,
-                                                       "code": a.code, "message": a.message, "tries": a.tries})
+                if with_tries:
+                    for a in session.scalars(select(AttemptRow).where(AttemptRow.delivery_id.in_(part))
+                                             .order_by(AttemptRow.id)):
+                        by_id[a.delivery_id].tries.append({"at": a.at.isoformat(), "owner": a.owner,
+                                                           "result": a.result, "code": a.code, "message": a.message,
+                                                           "tries": a.tries})
         return entries
 
     def counts(self) -> dict[str, int]:

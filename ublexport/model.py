@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal, DecimalException
 from enum import StrEnum
@@ -61,13 +62,27 @@ def _input_rules() -> bool:
 def stored_document(content: dict[str, Any] | str) -> Document:
     """A document from the store (its JSON content, as Record and DocumentVersion keep it), validated for its
     structure and types, without the input rules added since it was stored (its UBL passed every check then)."""
-    token = _READING_STORED.set(True)
-    try:
+    with as_stored():
         if isinstance(content, str):
             return Document.model_validate_json(content)
         return Document.model_validate(content)
+
+
+@contextmanager
+def as_stored() -> Iterator[None]:
+    """While a document the store already holds is validated or rendered again: the rules added for new input
+    since it was stored do not apply (input_rules). `outbox.forward` renders a stored document for a new inbox or a
+    catch-up inside it."""
+    token = _READING_STORED.set(True)
+    try:
+        yield
     finally:
         _READING_STORED.reset(token)
+
+
+def input_rules() -> bool:
+    """Whether the rules for new input apply now (see _input_rules): for view.build's rules of that kind."""
+    return _input_rules()
 
 
 def _refuse_float(value: Any) -> Any:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError
 from ublexport.ledger import CLOSED, Ledger, default_by, existing_inboxes, is_closed, queue_rows, store_payload
-from ublexport.model import Document, DocumentKind, Status
+from ublexport.model import Document, DocumentKind, Status, as_stored
 from ublexport.policy import exportable
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
@@ -85,6 +85,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     result = Forwarded(document.id, document.version, f"{document.kind.replace('_', ' ')} {document.number}")
     company = session.get(CompanyRow, document.company_id)
     assert company is not None
+    stored = model is None  # read back from the store: rendered as it was checked when stored (model.as_stored)
     model = model if model is not None else catalog.as_document(document)
     decision = exportable(model)
     if not company.auto_export and not while_off:
@@ -122,7 +123,8 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
         return result
     sha, failure = None, None
     try:
-        xml = (renderer or default_renderer)(model)
+        with as_stored() if stored else nullcontext():
+            xml = (renderer or default_renderer)(model)
         sha = store_payload(session, xml)
     except (InvalidDocumentError, NotExportableError, InputError) as exc:
         failure = f"not forwarded: {exc}"
@@ -143,7 +145,7 @@ class Retargeted:
 
     closed: list[int] = field(default_factory=list)  # rows to an inbox no longer listed, never to be sent
     forwarded: list[Forwarded] = field(default_factory=list)  # their documents, forwarded to the inboxes now listed
-    in_flight: list[int] = field(default_factory=list)  # rows to a removed inbox a worker holds right now
+    in_flight: list[int] = field(default_factory=list)  # rows to a removed inbox held right now (a live lease)
 
     def as_dict(self) -> dict[str, Any]:
         return {"closed": self.closed, "forwarded": [f.as_dict() for f in self.forwarded],
@@ -166,14 +168,15 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
                    DeliveryState.failed.value, DeliveryState.expired.value)
     result = Retargeted()
     rows = session.execute(
-        select(DeliveryRow.id, DeliveryRow.inbox, DeliveryRow.state, DeliveryRow.last_message, DocumentRow)
+        select(DeliveryRow.id, DeliveryRow.inbox, DeliveryRow.state, DeliveryRow.last_message,
+               DeliveryRow.lease_expires_at, DocumentRow)
         .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
         .where(DeliveryRow.company_id == company.id, DeliveryRow.origin == "auto", DeliveryRow.resend_seq == 0,
                DeliveryRow.version == DocumentRow.version, DeliveryRow.state.in_(open_states))
         .order_by(DeliveryRow.id).with_for_update(of=DeliveryRow)).all()
     documents: dict[int, DocumentRow] = {}
     closing: list[int] = []
-    for delivery_id, inbox, state, message, document in rows:
+    for delivery_id, inbox, state, message, lease, document in rows:
         if inbox in {r.address.casefold() for r in _recipients(company, document)}:
             continue
         if is_closed(state, message):
@@ -181,8 +184,8 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
         documents.setdefault(document.id, document)
         if state in (DeliveryState.queued.value, DeliveryState.deferred.value):
             closing.append(delivery_id)
-        elif state == DeliveryState.sending.value:
-            result.in_flight.append(delivery_id)  # the worker closes it before sending (Ledger.still_wanted)
+        elif state == DeliveryState.sending.value and lease is not None and lease > now:
+            result.in_flight.append(delivery_id)  # a worker closes it before sending it (Ledger.still_wanted)
     for document in documents.values():
         result.forwarded.append(forward(session, document, sender=sender, by=by, renderer=renderer, now=now,
                                         while_off=True))

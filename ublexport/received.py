@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 from stdnum.be import vat as be_vat
 
-from ublexport import xsd
+from ublexport import identifiers, xsd
 from ublexport.errors import InputError
 from ublexport.model import Company, Document, Party
 from ublexport.totals import Totals
@@ -155,12 +155,14 @@ def _breakdown_shown(breakdown: dict[VatKey, tuple[Decimal, Decimal]]) -> str:
 
 
 def _reference(value: str) -> str:
-    """A payment reference as compared: a structured communication by its digits, other text without spaces or
-    case (+++000/0088/12347+++ is 000008812347, "RF18 5390 0754 7034" is rf18539007547034)."""
-    text = value.strip()
-    if text[:3] in ("+++", "***"):
-        return re.sub(r"[^0-9]", "", text)
-    return re.sub(r"\s", "", text).casefold()
+    """A payment reference as compared: a Belgian structured communication in its one form (identifiers reads
+    +++000/0088/12347+++, ***000/0088/12347*** and 000/0088/12347 alike), other text without spaces or case
+    ("RF18 5390 0754 7034" is rf18539007547034)."""
+    try:
+        return identifiers.structured_reference(value)
+    except ValueError:  # a structured form with a wrong check digit: compared as written
+        pass
+    return re.sub(r"\s", "", value).casefold()
 
 
 def _vat_and_payment_differences(document: Document, root: etree._Element, totals: Totals, *,
@@ -177,11 +179,12 @@ def _vat_and_payment_differences(document: Document, root: etree._Element, total
     if theirs is not None and (theirs.keys() != ours.keys() or any(
             abs(theirs[key][0] - amounts[0]) > TOLERANCE or abs(theirs[key][1] - amounts[1]) > TOLERANCE
             for key, amounts in ours.items())):
+        # shown as each side books it: a credit note's amounts count negative
+        booked = {key: (sign * taxable, sign * tax) for key, (taxable, tax) in theirs.items()}
         recorded = {key: (sign * taxable, sign * tax) for key, (taxable, tax) in ours.items()}
-        problems.append(f"VAT breakdown (cac:TaxSubtotal, BG-23): {_breakdown_shown(theirs) or 'none'} in the UBL, "
-                        f"{_breakdown_shown(recorded)} in the lines" + (
-                            " (negated: the UBL is a credit note, entered as an expense with negative amounts)"
-                            if negate else ""))
+        problems.append(f"VAT breakdown (cac:TaxSubtotal, BG-23): {_breakdown_shown(booked) or 'none'} in the UBL"
+                        + (" (a credit note: its amounts count negative)" if negate else "")
+                        + f", {_breakdown_shown(recorded)} in the lines")
     stated_vat = document.stated_totals.vat if document.stated_totals else None
     if stated_vat is not None:
         currency = document.currency
@@ -197,7 +200,9 @@ def _vat_and_payment_differences(document: Document, root: etree._Element, total
     account = pay.iban if pay and pay.iban else document.counterparty.iban
     accounts = {_normal(a.text) for a in root.iterfind(f"{_CAC}PaymentMeans/{_CAC}PayeeFinancialAccount/{_CBC}ID")
                 if a.text and a.text.strip()}
-    if account and accounts and _normal(account) not in accounts:
+    # every account the UBL asks payment to must be the known one: a second PaymentMeans naming the known account
+    # must not make the fraudster's first one pass. A credit note names the buyer's account, for the refund: ours.
+    if account and not negate and accounts - {_normal(account)}:
         field = "payment.iban" if pay and pay.iban else "supplier.iban"
         problems.append(f"payee account (cac:PayeeFinancialAccount, BT-84): {', '.join(sorted(accounts))} in the UBL, "
                         f"{account!r} in {field}; if the supplier says its account changed, confirm that with the "
@@ -205,7 +210,7 @@ def _vat_and_payment_differences(document: Document, root: etree._Element, total
                         f"correct {field}")
     references = {_reference(r.text) for r in root.iterfind(f"{_CAC}PaymentMeans/{_CBC}PaymentID")
                   if r.text and r.text.strip()}
-    if pay and pay.reference and references and _reference(pay.reference) not in references:
+    if pay and pay.reference and references - {_reference(pay.reference)}:
         shown = ", ".join(sorted(r.text.strip() for r in root.iterfind(f"{_CAC}PaymentMeans/{_CBC}PaymentID")
                                  if r.text and r.text.strip()))
         problems.append(f"payment reference (cbc:PaymentID, BT-83): {shown} in the UBL, {pay.reference!r} in "

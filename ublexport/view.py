@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from ublexport.errors import InputError
 from ublexport.filetypes import named_for, safe_filename, visual_copy_type
-from ublexport.model import Address, Company, Document, DocumentKind, Party
+from ublexport.model import Address, Company, Document, DocumentKind, Party, input_rules
 from ublexport.totals import Totals, compute
 
 PEPPOL_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
@@ -326,12 +326,13 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         # NL-R-008: between Dutch parties a payment means is 30, 48, 49, 57, 58 or 59, and 30/58 need an account:
         # without the refund account such a credit note carries no PaymentMeans (its terms still go)
         dutch = seller_country == "NL" and document.counterparty.invoice_address.country == "NL" and code == "1"
-        if dutch and reference:
-            # the reference would have nowhere to go: refuse rather than drop it without a word
+        if dutch and reference and input_rules():
+            # the reference would have nowhere to go: refuse rather than drop it without a word (a document stored
+            # before this rule goes as it was checked then, without it)
             raise InputError(f"{document.label}: between Dutch parties a credit note states a payment reference only "
                              "with a means of payment, and NL-R-008 allows none without an account: give the "
-                             "customer's account for the refund (payment.iban), a means code such as 49 or 59, or "
-                             "leave payment.reference out")
+                             "customer's account for the refund (payment.iban), payment.means_code 57 (standing "
+                             "agreement) or 48 (bank card), or leave payment.reference out")
         if not dutch and (reference or document.due_date or (pay is not None and code != "1")):
             payment = PaymentView(means_code=code, reference=reference, iban=None, account_name=None, bic=None,
                                   terms=pay.terms if pay else None)

@@ -89,6 +89,24 @@ def test_a_dutch_credit_note_with_a_reference_but_no_refund_account_is_refused_n
     assert b"<cbc:PaymentID>CN1</cbc:PaymentID>" in refund.xml
     terms = prepare(_nl_credit_note(payment={"terms": "Verrekend met de volgende factuur"}), pdf=PdfMode.none)
     assert b"PaymentMeans" not in terms.xml and b"Verrekend met de volgende factuur" in terms.xml
+    # the means codes the message suggests go (49 and 59, direct debit, are refused at input)
+    agreed = prepare(_nl_credit_note(payment={"reference": "CN1", "means_code": "57"}), pdf=PdfMode.none)
+    assert b"<cbc:PaymentMeansCode>57</cbc:PaymentMeansCode><cbc:PaymentID>CN1</cbc:PaymentID>" in agreed.xml
+    assert "payment.means_code 57 (standing agreement) or 48 (bank card)" in str(caught.value)
+
+
+def test_a_dutch_credit_note_stored_before_that_rule_still_renders() -> None:
+    """A new inbox or a catch-up renders a stored document again (outbox.forward, inside model.as_stored): it goes
+    as it was checked when it was stored."""
+    from ublexport.model import as_stored
+
+    stored = _nl_credit_note(payment={"terms": "x"}).model_copy(
+        update={"payment": _nl_credit_note(payment={"terms": "x"}).payment.model_copy(  # type: ignore[union-attr]
+            update={"reference": "CN1"})})
+    with pytest.raises(InputError):
+        prepare(stored, pdf=PdfMode.none)
+    with as_stored():
+        assert b"PaymentMeans" not in prepare(stored, pdf=PdfMode.none).xml
 
 
 def test_render_notes_a_transfer_code_only_when_the_user_wrote_one(tmp_path: Path) -> None:
@@ -194,3 +212,34 @@ def test_a_british_customer_is_addressed_by_its_vat_number_in_scheme_9932() -> N
     prepared = prepare(Document.model_validate(values), pdf=PdfMode.none)
     assert prepared.report.profile == "peppol"
     assert b'<cbc:EndpointID schemeID="9932">GB980780684</cbc:EndpointID>' in prepared.xml
+
+
+# --- code review of the comparisons above --------------------------------------------------------------------------
+
+
+def test_a_second_payment_means_naming_the_known_account_does_not_let_another_account_pass() -> None:
+    ours = supplier_sent()
+    means = ours[ours.index(b"<cac:PaymentMeans>"):ours.index(b"</cac:PaymentMeans>") + len(b"</cac:PaymentMeans>")]
+    fraud = means.replace(b"BE43068999999501", b"BE71096123456769")
+    both = ours.replace(means, fraud + means)  # the fraudster's account first, the known one second
+    problems = refused(expense(), both)
+    assert len(problems) == 1 and problems[0].startswith("payee account (cac:PayeeFinancialAccount, BT-84): "
+                                                         "BE43068999999501, BE71096123456769 in the UBL"), problems
+
+
+def test_a_supplier_credit_note_naming_our_refund_account_is_not_taken_for_fraud() -> None:
+    """In a credit note the payee is the buyer (the refund): our account, not the supplier's known one."""
+    from tests.core.test_review2_received import RETURN
+
+    refund = supplier_sent(kind="credit_note", number="CN-9", issue_date="2026-11-05", due_date=None,
+                           credited_invoice={"number": "INV-88123", "issue_date": "2026-11-03"}, lines=[RETURN],
+                           payment={"iban": "BE71096123456769"})
+    assert b"<cbc:ID>BE71096123456769</cbc:ID>" in refund
+    data = expense(number="CN-9", issue_date="2026-11-05", due_date=None, lines=[{**RETURN, "quantity": "-1"}])
+    assert passed_on(data, refund) == refund
+
+
+def test_a_structured_communication_without_plus_signs_is_the_same_reference() -> None:
+    xml = supplier_sent(payment={"reference": "+++000/0088/12347+++"})
+    plain = edited(xml, (b"<cbc:PaymentID>+++000/0088/12347+++<", b"<cbc:PaymentID>000/0088/12347<"))
+    assert passed_on(expense(), plain) == plain  # the expense gives +++000/0088/12347+++

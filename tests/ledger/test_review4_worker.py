@@ -198,3 +198,55 @@ def test_migration_6_recomputes_the_stored_version_hashes(request: pytest.Fixtur
         again = catalog.upsert_document(session, document, company_id, by="t", source="import")
         assert not again.new_version and again.row.version == 1
         assert {v.content_sha256 for v in session.scalars(select(DocumentVersion))} == {again.row.content_sha256}
+
+
+def test_a_path_the_user_gave_that_cannot_be_written_is_input_not_the_data_folder(tmp_path: Path) -> None:
+    """Code review: every OSError got the data-folder hint and exit 1, an -o into a missing folder too."""
+    result = run_cli({"UBLEXPORT_HOME": str(tmp_path / "home")}, "render", str(SAMPLES / "01-invoice-be-be.json"),
+                     "-o", str(tmp_path / "nodir" / "x.xml"), code=2)
+    assert f"No such file or directory ({tmp_path / 'nodir' / 'x.xml'}); check the path you gave" in result.output
+    assert "UBLEXPORT_HOME" not in result.output
+
+
+def test_a_row_whose_lease_was_taken_over_is_neither_sent_again_nor_closed_over_its_sent_state(
+        store: Store) -> None:
+    """Code review: the check before each message did not ask whether the row was still ours; a slow worker then
+    closed a row the new holder had sent ("sent" always wins), or would have sent it a second time."""
+    import datetime as dt
+
+    from tests.ledger.conftest import Out
+    from ublexport.store import utcnow
+
+    company_id = setup_company(store)
+    queue(store, 1)
+    slow = Ledger(store, owner="worker:elsewhere:1:slow", lease=dt.timedelta(seconds=1))
+    mine = slow.claim_due(10)
+    other = Ledger(store, owner="worker:elsewhere:2:other")
+    taken = other.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))
+    other.record_outcomes([(c, Out(c.inbox, "sent", 250, "queued")) for c in taken])
+    set_inboxes(store, company_id, KEPT)  # REMOVED is removed after it was sent
+    assert [slow.still_wanted(c) for c in mine] == [False, False]
+    assert {h.state for h in Ledger(store).history()} == {"sent"}
+
+
+def test_a_row_taken_over_in_doubt_is_finished_even_if_the_rule_was_switched_off(store: Store) -> None:
+    """It may have arrived already: it goes under its Message-ID (due_query's rule), not back to wait."""
+    import datetime as dt
+
+    from ublexport.store import catalog, utcnow
+
+    company_id = setup_company(store, inboxes=KEPT)
+    queue(store, 1)
+    Ledger(store, owner="worker:elsewhere:1:dead", lease=dt.timedelta(seconds=1)).claim_due(10)
+    alive = Ledger(store, owner="worker:elsewhere:2:alive")
+    [taken] = alive.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))
+    rule_off(store, company_id)
+    assert alive.still_wanted(taken)
+    with store.transaction() as session:  # on again; a row not in doubt, claimed, then the rule off: it waits
+        catalog.change_rule(session, catalog.get_company(session, company_id), by="a", field="auto_export",
+                            auto_export=True)
+    queue(store, 1, prefix="N")
+    [fresh] = alive.claim_due(10)
+    rule_off(store, company_id)
+    assert not alive.still_wanted(fresh)
+    assert [h.state for h in Ledger(store).history(ids=[fresh.id])] == ["queued"]

@@ -42,14 +42,18 @@ def handle_errors(func: F) -> F:
                 message = str(exc).split("\n  - ")[0] if problems else str(exc)
                 print_json({"error": message, "problems": problems, "exit_code": exc.exit_code})
             sys.exit(exc.exit_code)
-        except OSError as exc:  # the machine's, not ours: a data folder that is a file, not writable, a full disk
+        except OSError as exc:  # the machine's, not ours: a folder that is a file, not writable, a full disk
+            in_home = _in_data_folder(exc.filename, kwargs.get("home"))
             where = f" ({exc.filename})" if exc.filename else ""
-            message = (f"{exc.strerror or exc}{where}; check UBLEXPORT_HOME / --home (and UBLEXPORT_DB / --db) and "
-                       "that the folder is yours to write")
+            # in the data folder: the set-up (exit 1); elsewhere: a path the user gave (-o, --save-attachments): input
+            hint = ("check UBLEXPORT_HOME / --home and that the folder is yours to write" if in_home
+                    else "check the path you gave")
+            code = EXIT_ERROR if in_home or not exc.filename else EXIT_INPUT
+            message = f"{exc.strerror or exc}{where}; {hint}"
             click.echo(f"error: {message}", err=True)
             if kwargs.get("as_json"):
-                print_json({"error": message, "problems": [], "exit_code": EXIT_ERROR})
-            sys.exit(EXIT_ERROR)
+                print_json({"error": message, "problems": [], "exit_code": code})
+            sys.exit(code)
         except Exception as exc:
             from sqlalchemy.exc import DBAPIError, OperationalError  # imported only now: `--help` stays light
 
@@ -70,6 +74,18 @@ def handle_errors(func: F) -> F:
             sys.exit(EXIT_ERROR)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _in_data_folder(filename: Any, home: Any) -> bool:
+    """Whether FILENAME is in ublexport's data folder (--home, UBLEXPORT_HOME, or the default ~/.ublexport)."""
+    if not filename:
+        return False
+    import os
+    from pathlib import Path
+
+    folder = Path(str(home or os.environ.get("UBLEXPORT_HOME") or "~/.ublexport")).expanduser().absolute()
+    path = Path(os.fsdecode(filename)).expanduser().absolute()
+    return path == folder or folder in path.parents
 
 
 def print_json(data: Any) -> None:

@@ -272,9 +272,10 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
             if not f.queued:
                 click.echo(f"  {f.label}: {f.failed or f.reason}")
     if moved.in_flight:
-        click.echo(f"{len(moved.in_flight)} delivery(ies) to a removed inbox are held by a worker right now: it "
-                   "checks the inboxes before each message and closes them, so only one already on its way can "
-                   "still arrive (`ublexport history` shows what went)")
+        click.echo(f"{len(moved.in_flight)} delivery(ies) to a removed inbox are being sent right now (held by a "
+                   "worker or an export): a worker checks the inboxes before each message and closes them, so only "
+                   "one already on its way can still arrive; an export sends what it was asked to "
+                   "(`ublexport history` shows what went)")
 
 
 @company.command("auto-export")
