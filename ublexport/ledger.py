@@ -160,9 +160,19 @@ class Received:
     latest: int
 
 
-Claim = tuple[int, str] | InFlight | Received | None
+@dataclass(frozen=True)
+class Elsewhere:
+    """This version already reached INBOX, the company's own inbox for documents of its kind, and the inbox asked
+    for is not one of the company's inboxes for them: not sent again there without --resend (a Yuki
+    administration with a purchase mailbox would book an expense twice)."""
+
+    inbox: str
+    kind: str
+
+
+Claim = tuple[int, str] | InFlight | Received | Elsewhere | None
 """What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
-(Received when that version is not the latest); or InFlight."""
+(Received when that version is not the latest); InFlight; or Elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -338,6 +348,38 @@ def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime)
         state=S.failed.value, next_attempt_at=None, lease_owner=None, lease_expires_at=None, updated_at=now,
         last_message=f"{CLOSED} (found by the worker)"))
     return [c for c in claimed if c.id not in closed]
+
+
+def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
+                        documents: Sequence[tuple[int, int, int]]) -> dict[int, Elsewhere]:
+    """The requests (by index) for an inbox that is not one of the company's inboxes for the document's kind, of a
+    version that already reached one that is (really: not only the local inbox). An accountant exporting a period
+    by hand to the dossier inbox would otherwise send the expenses the rule had sent to the purchase inbox again.
+    One query for the batch; a request for one of the company's own inboxes is never affected."""
+    t = _DELIVERIES.c
+    sent: dict[tuple[int, int], set[str]] = {}
+    for document_id, version, inbox in session.execute(
+            select(t.document_id, t.version, t.inbox).where(
+                t.document_id.in_({d[0] for d in documents}), t.state == S.sent.value,
+                or_(t.via.is_(None), t.via != "local"))):
+        sent.setdefault((document_id, version), set()).add(inbox)
+    if not sent:
+        return {}
+    companies = {row.id: row for row in session.scalars(
+        select(CompanyRow).where(CompanyRow.id.in_({d[2] for d in documents})))}
+    out: dict[int, Elsewhere] = {}
+    for i, ((prepared, recipient), (document_id, version, company_id)) in enumerate(zip(parsed, documents,
+                                                                                         strict=True)):
+        got = sent.get((document_id, version))
+        key = recipient_key(recipient)
+        if not got or key in got:
+            continue
+        kind = prepared.document.kind.value
+        listed = {str(i["address"]).casefold() for i in catalog.inboxes_of(companies[company_id], kind)}
+        there = sorted(got & listed)
+        if key not in listed and there:
+            out[i] = Elsewhere(there[0], kind)
+    return out
 
 
 def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_elements: Sequence[str],
@@ -543,10 +585,11 @@ class Ledger:
             stored = iter(store_payloads(session, [p for p in pdfs if p is not None], now=now))
             # "" for no file: NULL stays for rows from before migration 3, whose file is unknown
             pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
+            elsewhere = {} if resend else _received_elsewhere(session, parsed, documents)
             values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
                                       origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)
-                      for (_, recipient), (document_id, version, company_id), sha, pdf_sha
-                      in zip(parsed, documents, hashes, pdf_hashes, strict=True)]
+                      for i, ((_, recipient), (document_id, version, company_id), sha, pdf_sha)
+                      in enumerate(zip(parsed, documents, hashes, pdf_hashes, strict=True)) if i not in elsewhere]
             insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"],
                           returning=False)  # the rows are read back below, new or not
             # plain rows, not ORM objects: a batch of 64 documents loaded and flushed 64 DeliveryRows
@@ -563,8 +606,11 @@ class Ledger:
             leases: list[dict[str, Any]] = []
             doubts: list[Any] = []  # rows taken over from a holder that stopped: logged in doubt, in one insert
             taken: dict[tuple[int, int, str], str] = {}  # claimed earlier in this batch: its Message-ID
-            for (_, recipient), (document_id, version, _), sha, pdf_sha in zip(parsed, documents, hashes, pdf_hashes,
-                                                                               strict=True):
+            for i, ((_, recipient), (document_id, version, _), sha, pdf_sha) in enumerate(
+                    zip(parsed, documents, hashes, pdf_hashes, strict=True)):
+                if i in elsewhere:
+                    out.append(elsewhere[i])
+                    continue
                 key = (document_id, version, recipient_key(recipient))
                 found = rows[key]
                 original = found[0]

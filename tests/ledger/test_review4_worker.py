@@ -250,3 +250,41 @@ def test_a_row_taken_over_in_doubt_is_finished_even_if_the_rule_was_switched_off
     rule_off(store, company_id)
     assert not alive.still_wanted(fresh)
     assert [h.state for h in Ledger(store).history(ids=[fresh.id])] == ["queued"]
+
+
+# --- a manual export to an inbox that is not the company's for that kind -----------------------------------------
+
+
+def test_an_expense_the_rule_sent_to_the_purchase_inbox_is_not_sent_again_to_the_dossier_by_hand(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Black-box (an accountant's office): a period exported by hand to the dossier inbox sent the expenses the
+    rule had sent to the company's expenses inbox again: Yuki booked them twice."""
+    from tests.ledger.conftest import make_document
+
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250",
+           **smtp_server.env()}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl", "--expenses", "aankoop@yukiworks.nl")
+    run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    files = []
+    for kind, number, status in (("expense", "INV-1", "received"), ("invoice", "F-1", "sent")):
+        path = tmp_path / f"{number}.json"
+        path.write_text(json.dumps(make_document(kind, number, status).model_dump(mode="json")))
+        files.append(str(path))
+    run_cli(env, "documents", "import", *files)
+    run_cli(env, "worker", "--once")
+    assert sorted(m.rcpt for m in smtp_server.received) == ["aankoop@yukiworks.nl", "dossier@yukiworks.nl"]
+
+    result = run_cli(env, "export", *files, "--to", "dossier@yukiworks.nl", "--json")
+    by_doc = {r["document"]: r for r in json.loads(result.stdout)["results"]}
+    assert by_doc["expense INV-1"]["status"] == "already-exported"
+    assert by_doc["expense INV-1"]["reason"].startswith(
+        "already received by aankoop@yukiworks.nl, the company's inbox for its expenses; dossier@yukiworks.nl is not "
+        "one of them (use --resend")
+    assert by_doc["invoice F-1"]["status"] == "already-exported"  # the dossier is its own inbox: the usual answer
+    assert len(smtp_server.received) == 2
+    # asked on purpose: it goes
+    again = run_cli(env, "export", files[0], "--to", "dossier@yukiworks.nl", "--resend", "--json")
+    assert [r["status"] for r in json.loads(again.stdout)["results"]] == ["sent"]
+    assert sorted(m.rcpt for m in smtp_server.received) == ["aankoop@yukiworks.nl", "dossier@yukiworks.nl",
+                                                            "dossier@yukiworks.nl"]
