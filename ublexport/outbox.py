@@ -202,18 +202,39 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     return result
 
 
+# the statuses a document is forwarded in: a sent (or paid) sales document, an expense (policy.exportable decides
+# each one again; this only keeps drafts, quotes and cancelled documents out of the catch-up's list)
+_FORWARDED_STATUSES = (Status.sent.value, Status.paid.value, Status.received.value, Status.booked.value)
+
+
 def catch_up(session: Session, company: CompanyRow, *, sender: str, by: str,
              renderer: Renderer | None = None) -> list[Forwarded]:
-    """When the rule is switched on again: a document edited while it was off has rows only for the version the
-    rule queued before, which never go (ledger.due_query: a replaced version); its current version is forwarded
-    now, so the edit is not lost and the old content is not sent."""
+    """When the rule is switched on (again), what it would have forwarded goes now:
+
+    - a stored document issued since the start date, sent (or an expense), whose current version has no delivery
+      at all: imported while the rule was off or before the company had an inbox. "On since 1 January" means the
+      documents since 1 January, not only those that happen to be imported again;
+    - a document edited while the rule was off has rows only for the version it queued before, which never go
+      (ledger.due_query: a replaced version); its current version is forwarded, so the edit is not lost and the
+      old content is not sent.
+    A version delivered in any way (by the rule, or by hand with `export`) is not forwarded again."""
     now = session_now(session)
-    replaced = session.scalars(
+    any_row = select(DeliveryRow.id).where(DeliveryRow.document_id == DocumentRow.id,
+                                           DeliveryRow.version == DocumentRow.version).exists()
+    since = company.auto_export_since
+    never = (select(DocumentRow).where(DocumentRow.company_id == company.id, ~any_row, DocumentRow.kind != "quote",
+                                       DocumentRow.status.in_(_FORWARDED_STATUSES))
+             .order_by(DocumentRow.issue_date, DocumentRow.id))
+    if since is not None:
+        never = never.where(DocumentRow.issue_date >= since)
+    replaced = list(session.scalars(
         select(DocumentRow).where(DocumentRow.company_id == company.id, select(DeliveryRow.id).where(
             DeliveryRow.document_id == DocumentRow.id, DeliveryRow.origin == "auto",
             DeliveryRow.version < DocumentRow.version,
             DeliveryRow.state.in_([DeliveryState.queued.value, DeliveryState.deferred.value])).exists())
-        .order_by(DocumentRow.id)).all()
+        .order_by(DocumentRow.id)))
+    seen = {document.id for document in replaced}
+    replaced += [document for document in session.scalars(never) if document.id not in seen]
     return [forward(session, document, sender=sender, by=by, renderer=renderer, now=now) for document in replaced]
 
 

@@ -288,3 +288,39 @@ def test_an_expense_the_rule_sent_to_the_purchase_inbox_is_not_sent_again_to_the
     assert [r["status"] for r in json.loads(again.stdout)["results"]] == ["sent"]
     assert sorted(m.rcpt for m in smtp_server.received) == ["aankoop@yukiworks.nl", "dossier@yukiworks.nl",
                                                             "dossier@yukiworks.nl"]
+
+
+def test_switching_the_rule_on_since_a_date_forwards_the_stored_documents_since_then_and_a_pause_keeps_it(
+        tmp_path: Path) -> None:
+    """Black-box (an accountant's office): `on --since 2026-01-01` forwarded nothing already stored (only what was
+    imported again later), and off-then-on moved the start date to today, so documents issued meanwhile never went."""
+    import datetime as dt
+
+    from tests.ledger.conftest import make_document
+
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl")
+    files = []
+    for number, status, issued in (("S-1", "sent", "2026-03-01"), ("S-2", "paid", "2026-06-01"),
+                                   ("D-1", "draft", "2026-06-01"), ("OLD-1", "sent", "2025-12-01")):
+        path = tmp_path / f"{number}.json"
+        path.write_text(json.dumps(make_document("invoice", number, status,
+                                                 issue_date=dt.date.fromisoformat(issued)).model_dump(mode="json")))
+        files.append(str(path))
+    run_cli(env, "documents", "import", *files)  # the rule is off: stored, not forwarded
+    assert json.loads(run_cli(env, "history", "--json").stdout) == []
+
+    on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
+    assert sorted(f["label"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
+    assert sorted(h["document"] for h in json.loads(run_cli(env, "history", "--json").stdout)) == ["S-1", "S-2"]
+
+    run_cli(env, "company", "auto-export", "1", "off")
+    late = tmp_path / "S-3.json"  # issued during the pause
+    late.write_text(json.dumps(make_document("invoice", "S-3", "sent",
+                                             issue_date=dt.date(2026, 11, 1)).model_dump(mode="json")))
+    run_cli(env, "documents", "import", str(late))
+    resumed = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--json").stdout)
+    assert resumed["auto_export_since"] == "2026-01-01"  # a pause: the start date it had
+    assert [f["label"] for f in resumed["caught_up"]] == ["invoice S-3"]  # nothing forwarded twice
+    assert len(json.loads(run_cli(env, "history", "--json").stdout)) == 3

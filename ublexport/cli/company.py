@@ -282,7 +282,8 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
 @click.argument("company_id", metavar="ID", type=int)
 @click.argument("state", type=click.Choice(["on", "off"]))
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="Forward documents issued on or after this date (default when switching on: today).")
+              help="Forward documents issued on or after this date, those already stored too (default when "
+                   "switching on: the date it had, else today).")
 @store_options
 @by_option
 @json_option
@@ -308,7 +309,8 @@ def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: 
             if not row.inboxes:
                 raise InputError(f"company {company_id} has no inbox yet; set it first: "
                                  f"ublexport company set-inbox {company_id} \"ADDRESS\"")
-            start = since.date() if since else (row.auto_export_since if row.auto_export else None) or dt.date.today()
+            # switched on again without --since: the start date it had (a pause, not a new start); else today
+            start = since.date() if since else row.auto_export_since or dt.date.today()
             catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=True,
                                 auto_export_since=start)
             caught = catch_up(session, row, sender=ledger.sender, by=ledger.by)
@@ -320,7 +322,7 @@ def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: 
     elif data["auto_export"]:
         click.echo(f"company {company_id}: auto-export on for documents issued since {data['auto_export_since']}, "
                    f"to {_addresses(data['inboxes'])}")
-        for f in caught:  # edited while the rule was off: the new version goes, the old one never
+        for f in caught:  # not forwarded before (imported while off), or edited while off: the new version goes
             click.echo(f"  {f.label}: version {f.version} "
                        + (f"queued for {', '.join(f.inboxes)}" if f.queued else (f.failed or f.reason)))
     else:
