@@ -953,6 +953,17 @@ class Ledger:
                                  f"{document.version} replaced; resend a delivery of the current version "
                                  f"(`ublexport history --document {document.id}`)")
             targets = list(to) if to else parse_recipients(base.recipient)
+            if not to and base.origin == "auto":
+                # the rule's delivery to an inbox the accountant has removed since (a mistyped address): sending
+                # there again needs that address given on purpose
+                company = session.get(CompanyRow, base.company_id)
+                listed = {str(i["address"]).casefold() for i in catalog.inboxes_of(company, document.kind)} \
+                    if company is not None else set()
+                if base.inbox not in listed:
+                    raise InputError(f"delivery {delivery_id} went to {base.inbox}, which is no longer one of company "
+                                     f"{base.company_id}'s inboxes for its {document.kind.replace('_', ' ')}s; give "
+                                     "--to ADDRESS to send it somewhere on purpose (the inboxes now set: "
+                                     f"{', '.join(sorted(listed)) or 'none'}); nothing was queued")
             new_ids = []
             for recipient in targets:
                 key = recipient_key(recipient)

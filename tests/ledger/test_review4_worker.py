@@ -324,3 +324,25 @@ def test_switching_the_rule_on_since_a_date_forwards_the_stored_documents_since_
     assert resumed["auto_export_since"] == "2026-01-01"  # a pause: the start date it had
     assert [f["label"] for f in resumed["caught_up"]] == ["invoice S-3"]  # nothing forwarded twice
     assert len(json.loads(run_cli(env, "history", "--json").stdout)) == 3
+
+
+def test_resend_of_a_delivery_to_a_removed_inbox_needs_the_address_given_on_purpose(tmp_path: Path) -> None:
+    """Black-box (an accountant's office): after correcting a mistyped inbox, `resend ID` sent the document to the
+    mistyped address again, without a word."""
+    from tests.ledger.conftest import make_document
+
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    run_cli(env, "company", "set-inbox", "1", "dossier-3@yukiworks.nl")
+    run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    path = tmp_path / "S-1.json"
+    path.write_text(json.dumps(make_document("invoice", "S-1", "sent").model_dump(mode="json")))
+    run_cli(env, "documents", "import", str(path))
+    run_cli(env, "worker", "--once")
+    run_cli(env, "company", "set-inbox", "1", "dossier-3b@yukiworks.nl")
+    history = json.loads(run_cli(env, "history", "--json").stdout)
+    [first] = [h for h in history if h["inbox"] == "dossier-3@yukiworks.nl"]
+    refused = run_cli(env, "resend", str(first["id"]), code=2)
+    assert ("went to dossier-3@yukiworks.nl, which is no longer one of company 1's inboxes for its invoices; give "
+            "--to ADDRESS") in refused.output and "dossier-3b@yukiworks.nl" in refused.output
+    run_cli(env, "resend", str(first["id"]), "--to", "dossier-3@yukiworks.nl")  # on purpose: it goes
