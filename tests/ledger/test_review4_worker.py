@@ -346,3 +346,21 @@ def test_resend_of_a_delivery_to_a_removed_inbox_needs_the_address_given_on_purp
     assert ("went to dossier-3@yukiworks.nl, which is no longer one of company 1's inboxes for its invoices; give "
             "--to ADDRESS") in refused.output and "dossier-3b@yukiworks.nl" in refused.output
     run_cli(env, "resend", str(first["id"]), "--to", "dossier-3@yukiworks.nl")  # on purpose: it goes
+
+
+def test_a_company_file_copied_with_another_clients_numbers_does_not_take_over_that_client(tmp_path: Path) -> None:
+    """Black-box (an accountant's office): `company add` of a new client's file that kept client 1's VAT number
+    renamed client 1 to the new name, which then received its inboxes' documents."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    copied = tmp_path / "new-client.json"
+    copied.write_text(json.dumps({**company, "name": "Elektro Jacobs NV"}), encoding="utf-8")
+    refused = run_cli(env, "company", "add", str(copied), "--json", code=2)
+    assert "registered as 'Atelier Dewaele BV', but the file names 'Elektro Jacobs NV'" in json.loads(
+        refused.stdout)["error"]
+    assert json.loads(run_cli(env, "company", "show", "1", "--json").stdout)["name"] == "Atelier Dewaele BV"
+    # the same company written slightly otherwise is the same name
+    dotted = tmp_path / "dotted.json"
+    dotted.write_text(json.dumps({**company, "name": "Atelier Dewaele B.V."}), encoding="utf-8")
+    assert json.loads(run_cli(env, "company", "add", str(dotted), "--json").stdout)["was"] == "Atelier Dewaele BV"

@@ -158,7 +158,9 @@ def test_a_changed_company_file_keeps_the_old_identity_in_the_history(env: dict[
     moved = {**company, "name": company["name"] + " (verhuisd)"}
     moved["address"] = {**company["address"], "street": "Nieuwe Markt 1"}
     path.write_text(json.dumps(moved), encoding="utf-8")
-    run(env, "company", "add", str(path))
+    refused = run(env, "company", "add", str(path), code=2)  # another name: a renamed company, or a copied file?
+    assert "if the company was renamed, give --rename" in refused.output
+    assert "(was: " + company["name"] + ")" in run(env, "company", "add", str(path), "--rename").stdout
     shown = json.loads(run(env, "company", "show", "1", "--json").stdout)
     [change] = [c for c in shown["rule_history"] if c["change"] == "identity"]
     assert change["before"]["name"] == company["name"] and change["after"]["name"] == moved["name"]

@@ -120,29 +120,46 @@ def company() -> None:
     """Companies and their auto-export rule: the accountant's inbox(es) and the on/off switch."""
 
 
+def _same_name(a: str, b: str) -> bool:
+    """Bakkerij Janssens B.V. is Bakkerij Janssens BV: letters and digits only, any case."""
+    return [c for c in a.casefold() if c.isalnum()] == [c for c in b.casefold() if c.isalnum()]
+
+
 @company.command("add")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rename", is_flag=True, help="The registered company was renamed: take the file's name.")
 @store_options
 @by_option
 @json_option
 @handle_errors
-def add(file: Path, db_url: str | None, home: Path | None, by: str | None, as_json: bool) -> None:
+def add(file: Path, rename: bool, db_url: str | None, home: Path | None, by: str | None, as_json: bool) -> None:
     """Register the company in FILE (a company JSON file, as `ublexport schema --company` describes).
 
-    A company already registered under one of its numbers (VAT, enterprise, KvK) is updated; its rule is kept."""
+    A company already registered under one of its numbers (VAT, enterprise, KvK) is updated; its rule is kept. One
+    registered under another name is refused unless --rename: a file copied from another client with that client's
+    numbers left in would otherwise take over its Yuki inboxes."""
+    from ublexport.errors import InputError
     from ublexport.loader import load_company
     from ublexport.store import catalog
 
     identity = load_company(file)
     with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
+        known = catalog.find_company(session, identity)
+        was = known.name if known is not None else None
+        if known is not None and not rename and not _same_name(known.name, identity.name):
+            raise InputError(f"{file}: its numbers are those of company {known.id}, registered as {was!r}, but the "
+                             f"file names {identity.name!r}; a file copied from another client with its numbers "
+                             "left in? Correct the numbers; if the company was renamed, give --rename. Nothing was "
+                             "changed")
         row, created = catalog.register_company(session, identity, by=ledger.by)
         session.flush()
         data = company_dict(row)
     if as_json:
-        print_json({**data, "created": created})
+        print_json({**data, "created": created, "was": was if was != data["name"] else None})
     else:
         verb = "registered" if created else "updated"
-        click.echo(f"{verb} company {data['id']}: {data['name']}")
+        click.echo(f"{verb} company {data['id']}: {data['name']}"
+                   + (f" (was: {was})" if was is not None and was != data["name"] else ""))
         if created:
             click.echo(f"next: ublexport company set-inbox {data['id']} \"ADDRESS; ADDRESS\" and "
                        f"ublexport company auto-export {data['id']} on", err=True)
