@@ -88,10 +88,11 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     stored = model is None  # read back from the store: rendered as it was checked when stored (model.as_stored)
     model = model if model is not None else catalog.as_document(document)
     decision = exportable(model)
-    if not company.auto_export and not while_off:
+    if not company.inboxes:  # said first: switching the rule on is refused without one anyway
+        result.reason = (f"company {company.id} has no inbox set (ublexport company set-inbox {company.id})"
+                         + ("" if company.auto_export else " and auto-export is off"))
+    elif not company.auto_export and not while_off:
         result.reason = "auto-export is off for this company"
-    elif not company.inboxes:
-        result.reason = "the company has no inbox set (ublexport company set-inbox)"
     elif not decision:
         result.reason = decision.reason
     elif company.auto_export_since and document.issue_date < company.auto_export_since:
@@ -119,7 +120,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
             result.failed = next(iter(invalid.values())).removeprefix("not forwarded: ")
             result.reason = "this version was not forwarded: it is not a valid document (fix it and import it again)"
         else:
-            result.reason = "already forwarded to every inbox (see `ublexport history`)"
+            result.reason = "already queued or sent for every inbox (see `ublexport history`)"
         return result
     sha, failure = None, None
     try:
@@ -135,7 +136,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     if failure is None:
         result.queued += rows
     if not rows:
-        result.reason = "already forwarded to every inbox (see `ublexport history`)"
+        result.reason = "already queued or sent for every inbox (see `ublexport history`)"
     return result
 
 

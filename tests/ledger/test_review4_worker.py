@@ -364,3 +364,19 @@ def test_a_company_file_copied_with_another_clients_numbers_does_not_take_over_t
     dotted = tmp_path / "dotted.json"
     dotted.write_text(json.dumps({**company, "name": "Atelier Dewaele B.V."}), encoding="utf-8")
     assert json.loads(run_cli(env, "company", "add", str(dotted), "--json").stdout)["was"] == "Atelier Dewaele BV"
+
+
+def test_an_empty_history_says_so_and_a_company_without_inbox_is_named_as_the_reason(tmp_path: Path) -> None:
+    from tests.ledger.conftest import make_document
+
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    assert "no deliveries of company 1: nothing was queued or sent" in run_cli(env, "history", "--company",
+                                                                               "1").stdout
+    path = tmp_path / "S-1.json"
+    path.write_text(json.dumps(make_document("invoice", "S-1", "sent").model_dump(mode="json")))
+    [imported] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
+    assert imported["reason"] == ("company 1 has no inbox set (ublexport company set-inbox 1) and auto-export is "
+                                  "off")
+    listed = json.loads(run_cli(env, "documents", "list", "--json").stdout)
+    assert [d["deliveries"] for d in listed] == [{}]

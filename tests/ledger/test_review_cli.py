@@ -54,7 +54,7 @@ def test_mark_sent_reports_every_id_and_goes_on_after_an_unknown_one(env: dict[s
     table = run(env, "documents", "mark-sent", str(first), "999", str(second), code=2)
     assert "invoice R-0001" in table.stdout and "invoice R-0002" in table.stdout
     assert "NOT marked sent: no document with id 999" in table.stdout
-    assert table.stdout.count("already forwarded to every inbox") == 2
+    assert table.stdout.count("already queued or sent for every inbox") == 2
 
 
 def test_unknown_filters_are_refused(env: dict[str, str], tmp_path: Path) -> None:
@@ -141,12 +141,13 @@ def test_documents_list_counts_the_current_versions_deliveries(env: dict[str, st
     doc, = json.loads(run(env, "documents", "list", "--json").stdout)
     assert doc["version"] == 2
     assert doc["deliveries"] == {}  # version 2 went nowhere yet; version 1's "2 sent" must not pass for it
-    assert doc["deliveries_by_version"] == {"1": {"sent": 2}}
+    # (the local inbox only: nothing reached Yuki, which `documents list` says as history does)
+    assert doc["deliveries_by_version"] == {"1": {"sent_local_only": 2}}
     table = run(env, "documents", "list").stdout
-    assert "deliveries of this version" in table and "v1: 2 sent" in table
+    assert "deliveries of this version" in table and "v1: 2 sent (local inbox only)" in table
     row = next(line for line in table.splitlines() if "R-0001" in line)
     cells = [c.strip() for c in row.split("│")]
-    assert cells[8] == "" and cells[9] == "v1: 2 sent"
+    assert cells[8] == "" and cells[9] == "v1: 2 sent (local inbox only)"
 
 
 def test_a_changed_company_file_keeps_the_old_identity_in_the_history(env: dict[str, str], tmp_path: Path) -> None:

@@ -89,6 +89,12 @@ def history(company_id: int | None, document_id: int | None, tries: bool, db_url
     if as_json:
         print_json([e.as_dict() for e in entries])
         return
+    if not entries:  # say why the table is empty rather than print an empty one
+        click.echo("no deliveries" + (f" of document {document_id}" if document_id is not None else "")
+                   + (f" of company {company_id}" if company_id is not None else "")
+                   + ": nothing was queued or sent (`ublexport documents list` shows the documents; a document is "
+                     "queued when it is sent and its company's auto-export is on, or exported by hand)")
+        return
     columns = ["id", *([] if company_id else ["company"]), "document", "v", "inbox", "state", "tries", "reply",
                "when (local time)"]
     rows = []
