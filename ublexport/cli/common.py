@@ -88,6 +88,19 @@ def _in_data_folder(filename: Any, home: Any) -> bool:
     return path == folder or folder in path.parents
 
 
+def local_time(when: Any, *, seconds: bool = False) -> str:
+    """The ledger keeps UTC; people read their own clock, so tables show local time and say which (the offset).
+    WHEN is an aware datetime or its ISO text (as the JSON of a row has it); JSON output stays ISO 8601 UTC."""
+    import datetime as dt
+
+    moment: dt.datetime = dt.datetime.fromisoformat(when) if isinstance(when, str) else when
+    if moment.tzinfo is None:  # stored naive by an older release: it was UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    local = moment.astimezone()  # the machine's zone (TZ)
+    offset = local.strftime("%z")  # +0100: written +01:00 as in ISO 8601
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + f" {offset[:3]}:{offset[3:]}"
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 

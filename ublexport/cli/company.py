@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ublexport.cli.common import handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import handle_errors, json_option, local_time, print_json, print_table
 
 if TYPE_CHECKING:
     from ublexport.ledger import Ledger
@@ -215,10 +215,11 @@ def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) 
             ("inboxes", _addresses(data["inboxes"]) or "(none)"),
             ("expenses inbox", _addresses(data["expenses_inboxes"]) or "(same as inboxes)"),
             ("auto-export", "on" if data["auto_export"] else "off"), ("since", data["auto_export_since"]),
-            ("rule changed", f"{data['rule_changed_at'] or ''} by {data['rule_changed_by'] or ''}")]
+            ("rule changed", (f"{local_time(data['rule_changed_at'])} by {data['rule_changed_by'] or ''}"
+                              if data["rule_changed_at"] else ""))]
     print_table(f"Company {company_id}", ["field", "value"], rows)
     print_table("Rule history", ["at", "by", "change", "now"],
-                [(c["at"], c["by"], c["change"],
+                [(local_time(c["at"]), c["by"], c["change"],
                   _changed(c["before"], c["after"]) if c["change"] == "identity" else _summary(c["after"]))
                  for c in changes])
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ublexport.cli.common import console, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import console, handle_errors, json_option, local_time, print_json, print_table
 from ublexport.cli.config import settings_options
 
 
@@ -63,7 +63,7 @@ def list_(as_json: bool, settings: Any) -> None:
     if as_json:
         print_json([m.as_dict() for m in messages])
         return
-    rows = [(m.number, m.date.strftime("%Y-%m-%d %H:%M") if m.date else "-", m.recipient, m.subject,
+    rows = [(m.number, local_time(m.date) if m.date else "-", m.recipient, m.subject,
              ", ".join(a.filename for a in m.attachments), _valid_text(m.ubl_valid)) for m in messages]
     print_table(f"Local inbox {settings.inbox_dir}", ["#", "date", "to", "subject", "attachments", "UBL"], rows)
     if not messages:
@@ -104,7 +104,7 @@ def show(number: int, as_json: bool, save_attachments: Path | None, settings: An
         return
     out = console()
     for label, value in (("From", message.sender), ("To", message.recipient), ("Subject", message.subject),
-                         ("Date", message.date.isoformat() if message.date else "-"),
+                         ("Date", local_time(message.date, seconds=True) if message.date else "-"),
                          ("Message-ID", message.message_id)):
         out.print(f"[bold]{label}:[/bold] {value}", markup=True, highlight=False)
     out.print("")

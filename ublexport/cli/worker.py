@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ublexport.cli.common import EXIT_DELIVERY, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import EXIT_DELIVERY, handle_errors, json_option, local_time, print_json, print_table
 from ublexport.cli.company import by_option, load, open_ledger, store_options
 
 
@@ -99,9 +99,9 @@ def history(company_id: int | None, document_id: int | None, tries: bool, db_url
                "when (local time)"]
     rows = []
     for e in entries:
-        when = _local_time(e.sent_at or e.updated_at)
+        when = local_time(e.sent_at or e.updated_at)
         if e.state == "deferred" and e.next_attempt_at:
-            when += f", next {_local_time(e.next_attempt_at)}"
+            when += f", next {local_time(e.next_attempt_at)}"
         rows.append((e.id, *([] if company_id else [e.company]), f"{e.kind.replace('_', ' ')} {e.document}",
                      e.version, e.inbox, e.state + (" (local inbox only)" if e.state == "sent" and e.via == "local"
                                                     else "") + (f" (resend of {e.resend_of})" if e.resend_of else "")
@@ -114,15 +114,8 @@ def history(company_id: int | None, document_id: int | None, tries: bool, db_url
         for e in entries:
             click.echo(f"{e.id}: Message-ID {e.message_id}")
             for t in e.tries:
-                at = _local_time(dt.datetime.fromisoformat(t["at"]), seconds=True)
+                at = local_time(dt.datetime.fromisoformat(t["at"]), seconds=True)
                 click.echo(f"{e.id}: {at} {t['result']} {t['code'] or ''} {t['message'] or ''}")
-
-
-def _local_time(when: dt.datetime, *, seconds: bool = False) -> str:
-    """The ledger keeps UTC; people read their own clock, so show local time and say which (the offset)."""
-    local = when.astimezone()  # the ledger's datetimes are aware UTC: this is the machine's zone (TZ)
-    offset = local.strftime("%z")  # +0100: written +01:00 as in ISO 8601
-    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + f" {offset[:3]}:{offset[3:]}"
 
 
 @click.command()
