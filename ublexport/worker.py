@@ -39,6 +39,7 @@ class WorkerStats:
     failed: int = 0  # permanent failures (5xx, cannot compose)
     released: int = 0
     withheld: int = 0  # claimed, then found no longer wanted just before sending (inbox removed, rule off, ...)
+    last_problem: str | None = None  # the last reply or error of a delivery that did not go, for the summary
     recovered: int = 0
     batches: int = 0
     errors: list[str] = field(default_factory=list)
@@ -156,6 +157,9 @@ class Worker:
                     fatal.append(exc)
                     untried.append(c.id)
                     return
+                if outcome.state != "sent":
+                    self.stats.last_problem = f"{c.inbox}: {outcome.code or ''} {outcome.message or ''}".replace(
+                        ":  ", ": ").strip()
                 self._pending.append((c, outcome))
                 if len(self._pending) >= self.flush_every:
                     await self._flush()

@@ -380,3 +380,27 @@ def test_an_empty_history_says_so_and_a_company_without_inbox_is_named_as_the_re
                                   "off")
     listed = json.loads(run_cli(env, "documents", "list", "--json").stdout)
     assert [d["deliveries"] for d in listed] == [{}]
+
+
+def test_a_worker_that_could_not_deliver_names_the_last_problem(tmp_path: Path) -> None:
+    """Black-box (an accountant's office): with the mail server down the worker said "deferred 4" and exit 0,
+    naming neither the server nor the error."""
+    import socket
+
+    from tests.ledger.conftest import make_document
+
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250",
+           "UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": str(port), "UBLEXPORT_SMTP_SECURITY": "none",
+           "UBLEXPORT_FROM": "export@dewaele.be"}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl")
+    run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    path = tmp_path / "S-1.json"
+    path.write_text(json.dumps(make_document("invoice", "S-1", "sent").model_dump(mode="json")))
+    run_cli(env, "documents", "import", str(path))
+    result = run_cli(env, "worker", "--once")
+    assert "deferred 1" in result.stderr
+    assert f"last problem: dossier@yukiworks.nl: cannot connect to 127.0.0.1:{port}" in result.stderr

@@ -57,6 +57,8 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
                    + (f", withheld {stats.withheld} (inbox removed or waiting since they were claimed)"
                       if stats.withheld else "")
                    + (f" ({stats.recovered} recovered from a stopped worker)" if stats.recovered else ""), err=True)
+        if stats.last_problem and (stats.deferred or stats.failed or stats.expired):
+            click.echo(f"last problem: {stats.last_problem} (`ublexport history` has each one)", err=True)
         if local and stats.sent:
             click.echo(f"Nothing left this machine: the e-mails are in the local inbox {settings.inbox_dir} "
                        "(`ublexport inbox list`); set UBLEXPORT_SMTP_HOST to deliver.", err=True)
