@@ -12,6 +12,7 @@ import array
 import bisect
 import datetime as dt
 import hashlib
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,10 +92,15 @@ class PlanItem:
     prepared: Prepared | None = None
     packed: str | None = None  # Summary.pack() of the document, None when it could not be read
     order: int = 0  # position in the plan: results are reported in this order
+    # whose document it is (a plan over several companies' folders says so); interned: one string per company,
+    # not per document, in a year-end batch
+    company: str = ""
 
     def __post_init__(self) -> None:
         if self.packed is None and self.document is not None:
             self.packed = Summary.of(self.document).pack()
+        if not self.company and self.document is not None:
+            self.company = sys.intern(self.document.company.name)
 
     @property
     def summary(self) -> Summary | None:

@@ -78,3 +78,22 @@ def test_by_on_more_than_one_line_is_refused(home: Path) -> None:
     """It is written into the rule's history: a line break could forge another entry."""
     result = invoke("company", "add", str(SAMPLES / "company.json"), "--by", "An\r\nX-Evil: 1")
     assert result.exit_code == 2 and "contains U+000A, U+000D; give a name on one line" in result.output
+
+
+def test_a_plan_over_several_companies_says_whose_each_document_is(home: Path, tmp_path: Path) -> None:
+    """Black-box (an accountant's office): thirty clients' invoices 2026-0001 went into one dossier inbox, the
+    plan listing the same line thirty times with no company."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("01-invoice-be-be.json", "02-invoice-nl-nl.json"):
+        values = json.loads((SAMPLES / name).read_text(encoding="utf-8"))
+        if isinstance(values["company"], str):
+            values["company"] = str(SAMPLES / values["company"])
+        (folder / name).write_text(json.dumps(values), encoding="utf-8")
+    result = invoke("export", str(folder), "--to", "a@x.test", "--dry-run", str(tmp_path / "dry"))
+    assert result.exit_code == 0, result.output
+    assert "company" in result.output and "Atelier Dewaele BV" in result.output
+    assert "these documents are of 2 companies" in result.output
+    single = invoke("export", str(folder / "01-invoice-be-be.json"), "--to", "a@x.test", "--dry-run",
+                    str(tmp_path / "dry2"))
+    assert "companies" not in single.output

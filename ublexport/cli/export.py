@@ -42,13 +42,18 @@ def _decision(item: PlanItem) -> str:
 def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) -> None:
     """Every document and its decision; for a large batch only the refusals (the rest is counted)."""
     large = plan.going_count + len(plan.refused) > SUMMARY_ROWS
+    shown = plan.refused if large else plan.items
+    # one inbox per export is one Yuki administration: when the documents are of several companies, say whose
+    companies = {item.company for item in plan.items if item.company}
+    several = len(companies) > 1
     rows = []
-    for item in plan.refused if large else plan.items:
+    for item in shown:
         doc = item.summary
-        rows.append((item.label, doc.status if doc else "-", Path(item.source).name,
-                     _decision(item), item.reason))
+        rows.append((item.label, *([item.company or "-"] if several else []), doc.status if doc else "-",
+                     Path(item.source).name, _decision(item), item.reason))
     if rows or not large:
-        print_table("Refused" if large else "Plan", ["document", "status", "file", "decision", "reason"], rows,
+        print_table("Plan" if not large else "Refused",
+                    ["document", *(["company"] if several else []), "status", "file", "decision", "reason"], rows,
                     stderr=stderr)
     out = console(stderr)
     filtered = f", {plan.filtered_out} not selected by the filters" if plan.filtered_out else ""
@@ -61,6 +66,10 @@ def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) 
               f"{going * len(inboxes)} e-mail(s); {len(plan.refused) - duplicates} refused{twice}{filtered}.")
     out.print(f"Via {transport}. Each document is rendered and validated just before it is sent; "
               "an invalid one never leaves.")
+    if several:
+        out.print(f"Note: these documents are of {len(companies)} companies ({', '.join(sorted(companies)[:5])}"
+                  f"{', ...' if len(companies) > 5 else ''}), all going to the same inbox(es): one Yuki inbox is "
+                  "one administration; export each company's folder to its own inbox.")
 
 
 def print_summary(results: list[Result], counts: Counter[str] | None = None) -> None:
