@@ -142,27 +142,28 @@ Amount = Annotated[Number, AfterValidator(_two_decimals)]
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# ... and DEL and the C1 controls: XML 1.0 carries them, but no invoice means one, a terminal obeys some (U+009B
+# starts an escape sequence), and compose refuses them in a header, so a document holding one would fail only when
+# sent. U+0085 (NEL) is one of them but breaks lines: free text may hold it as a line break, a one-line field
+# refuses it as one. Not applied to stored documents (_input_rules).
+_ANY_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def _no_control(value: str) -> str:
     """XML 1.0 cannot carry most control characters, and e-mail headers must never carry CR or LF.
     (One regex search: every text field of every document passes here, a Python loop per character showed up.)"""
-    bad = _CONTROL.search(value)
-    if bad is not None:
-        raise ValueError(f"contains the control character U+{ord(bad.group()):04X}, which XML cannot carry; "
-                         "remove it")
-    invisible = _INVISIBLE_CONTROL.search(value)
-    if invisible is not None and _input_rules():
-        raise ValueError(f"contains the control character U+{ord(invisible.group()):04X} (DEL or a C1 control: "
-                         "invisible, and never allowed in an e-mail header); remove it")
-    return value
-
-
-# DEL and the C1 controls: XML 1.0 carries them, but no invoice means one, a terminal obeys some (U+009B starts an
-# escape sequence), and compose refuses them in a header, so a document holding one would fail only when sent.
-# U+0085 (NEL) is one of them but breaks lines: free text may hold it as a line break, a one-line field refuses it
-# as one. Not applied to stored documents.
-_INVISIBLE_CONTROL = re.compile("[\\x7f-\\x84\\x86-\\x9f]")
+    bad = _ANY_CONTROL.search(value)
+    if bad is None:
+        return value
+    code = ord(bad.group())
+    if 0x7F <= code <= 0x9F:  # DEL or C1: refused in new input; a stored document may still hold one
+        if _input_rules():
+            raise ValueError(f"contains the control character U+{code:04X} (DEL or a C1 control: invisible, and "
+                             "never allowed in an e-mail header); remove it")
+        bad = _CONTROL.search(value)
+        if bad is None:
+            return value
+    raise ValueError(f"contains the control character U+{ord(bad.group()):04X}, which XML cannot carry; remove it")
 
 
 # min_length before the Python check: a constraint after a Python validator cannot run inside pydantic-core and
