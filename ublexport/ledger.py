@@ -375,7 +375,7 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
         if not got or key in got:
             continue
         kind = prepared.document.kind.value
-        listed = {str(i["address"]).casefold() for i in catalog.inboxes_of(companies[company_id], kind)}
+        listed = {str(item["address"]).casefold() for item in catalog.inboxes_of(companies[company_id], kind)}
         there = sorted(got & listed)
         if key not in listed and there:
             out[i] = Elsewhere(there[0], kind)
