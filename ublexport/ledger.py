@@ -992,7 +992,8 @@ class Ledger:
 
     def history(self, *, company_id: int | None = None, document_id: int | None = None,
                 ids: Sequence[int] | None = None, with_tries: bool = True,
-                limit: int | None = None) -> list[HistoryEntry]:
+                limit: int | None = None, inbox: str | None = None, state: str | None = None,
+                number: str | None = None) -> list[HistoryEntry]:
         """What went where and when, with the server's last reply (and every try when asked)."""
         query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name, DocumentRow.status,
                         DocumentRow.version, CompanyRow.auto_export)
@@ -1003,6 +1004,12 @@ class Ledger:
             query = query.where(DeliveryRow.company_id == company_id)
         if document_id is not None:
             query = query.where(DeliveryRow.document_id == document_id)
+        if inbox is not None:  # what went to one address (an old, mistyped one): as the ledger keys it
+            query = query.where(DeliveryRow.inbox == inbox.strip().casefold())
+        if state is not None:
+            query = query.where(DeliveryRow.state == state)
+        if number is not None:
+            query = query.where(DocumentRow.number == number)
         if ids is not None:
             query = query.where(DeliveryRow.id.in_(list(ids)))
         if limit is not None:

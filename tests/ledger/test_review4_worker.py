@@ -404,3 +404,27 @@ def test_a_worker_that_could_not_deliver_names_the_last_problem(tmp_path: Path) 
     result = run_cli(env, "worker", "--once")
     assert "deferred 1" in result.stderr
     assert f"last problem: dossier@yukiworks.nl: cannot connect to 127.0.0.1:{port}" in result.stderr
+
+
+def test_history_answers_what_went_to_one_address_and_where_one_number_went(tmp_path: Path) -> None:
+    """Black-box (an accountant's office): "what went to the old address?" and "did 2026-0042 arrive?" needed jq."""
+    from tests.ledger.conftest import make_document
+
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    run_cli(env, "company", "set-inbox", "1", "old@yukiworks.nl; kantoor@boekhouder.nl")
+    run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    files = []
+    for number in ("2026-0041", "2026-0042"):
+        path = tmp_path / f"{number}.json"
+        path.write_text(json.dumps(make_document("invoice", number, "sent").model_dump(mode="json")))
+        files.append(str(path))
+    run_cli(env, "documents", "import", *files)
+    run_cli(env, "worker", "--once")
+    to_old = json.loads(run_cli(env, "history", "--inbox", "OLD@yukiworks.nl", "--json").stdout)
+    assert sorted(h["document"] for h in to_old) == ["2026-0041", "2026-0042"]
+    assert {h["inbox"] for h in to_old} == {"old@yukiworks.nl"}
+    one = json.loads(run_cli(env, "history", "--number", "2026-0042", "--state", "sent", "--json").stdout)
+    assert sorted(h["inbox"] for h in one) == ["kantoor@boekhouder.nl", "old@yukiworks.nl"]
+    assert json.loads(run_cli(env, "history", "--state", "failed", "--json").stdout) == []
+    assert "no deliveries to nobody@x.nl" in run_cli(env, "history", "--inbox", "nobody@x.nl").stdout

@@ -69,12 +69,16 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @click.command()
 @click.option("--company", "company_id", type=int, metavar="ID", help="Only this company.")
 @click.option("--document", "document_id", type=int, metavar="ID", help="Only this document.")
+@click.option("--number", metavar="NUMBER", help="Only the documents of this number (e.g. 2026-0042).")
+@click.option("--inbox", metavar="ADDRESS", help="Only what went (or goes) to this address.")
+@click.option("--state", type=click.Choice(["queued", "sending", "sent", "deferred", "failed", "expired"]),
+              help="Only deliveries in this state.")
 @click.option("--tries", is_flag=True, help="Also list every try with the server's reply.")
 @store_options
 @json_option
 @handle_errors
-def history(company_id: int | None, document_id: int | None, tries: bool, db_url: str | None, home: Path | None,
-            as_json: bool) -> None:
+def history(company_id: int | None, document_id: int | None, number: str | None, inbox: str | None,
+            state: str | None, tries: bool, db_url: str | None, home: Path | None, as_json: bool) -> None:
     """What went where and when, with the server's reply: one row per e-mail (document version x inbox).
 
     The table shows local time with its UTC offset; --json gives ISO 8601 times in UTC (with the offset).
@@ -87,13 +91,16 @@ def history(company_id: int | None, document_id: int | None, tries: bool, db_url
                 catalog.get_company(session, company_id)
             if document_id is not None:
                 catalog.get_document(session, document_id)
-        entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries)
+        entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries,
+                                 inbox=inbox, state=state, number=number)
     if as_json:
         print_json([e.as_dict() for e in entries])
         return
     if not entries:  # say why the table is empty rather than print an empty one
         click.echo("no deliveries" + (f" of document {document_id}" if document_id is not None else "")
+                   + (f" of number {number}" if number is not None else "")
                    + (f" of company {company_id}" if company_id is not None else "")
+                   + (f" to {inbox}" if inbox is not None else "") + (f" {state}" if state is not None else "")
                    + ": nothing was queued or sent (`ublexport documents list` shows the documents; a document is "
                      "queued when it is sent and its company's auto-export is on, or exported by hand)")
         return
