@@ -37,6 +37,28 @@ def after_first_message(handler: CountingHandler, change: Callable[[], None]) ->
     handler.handle_DATA = handle_data  # type: ignore[method-assign]
 
 
+def office(tmp_path: Path, inboxes: str | None = "dossier@yukiworks.nl", *args: str, on: bool = True,
+           **extra: str) -> dict[str, str]:
+    """A ledger with the sample company registered, INBOXES set (with ARGS, e.g. --expenses) and the rule on since
+    1 January, as an accountant sets it up; the environment to run the CLI in."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250",
+           **extra}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    if inboxes is not None:
+        run_cli(env, "company", "set-inbox", "1", inboxes, *args)
+    if on:
+        run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    return env
+
+
+def invoice_file(tmp_path: Path, number: str, status: str = "sent", kind: str = "invoice", **changes: Any) -> str:
+    from tests.ledger.conftest import make_document
+
+    path = tmp_path / f"{number}.json"
+    path.write_text(json.dumps(make_document(kind, number, status, **changes).model_dump(mode="json")))
+    return str(path)
+
+
 def set_inboxes(store: Store, company_id: int, inboxes: str) -> list[int]:
     """What `company set-inbox` does (catalog.change_rule, then outbox.retarget); the rows a worker holds."""
     from ublexport.outbox import retarget
@@ -259,18 +281,8 @@ def test_an_expense_the_rule_sent_to_the_purchase_inbox_is_not_sent_again_to_the
         tmp_path: Path, smtp_server: SmtpServer) -> None:
     """Black-box (an accountant's office): a period exported by hand to the dossier inbox sent the expenses the
     rule had sent to the company's expenses inbox again: Yuki booked them twice."""
-    from tests.ledger.conftest import make_document
-
-    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250",
-           **smtp_server.env()}
-    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
-    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl", "--expenses", "aankoop@yukiworks.nl")
-    run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
-    files = []
-    for kind, number, status in (("expense", "INV-1", "received"), ("invoice", "F-1", "sent")):
-        path = tmp_path / f"{number}.json"
-        path.write_text(json.dumps(make_document(kind, number, status).model_dump(mode="json")))
-        files.append(str(path))
+    env = office(tmp_path, "dossier@yukiworks.nl", "--expenses", "aankoop@yukiworks.nl", **smtp_server.env())
+    files = [invoice_file(tmp_path, "INV-1", "received", kind="expense"), invoice_file(tmp_path, "F-1")]
     run_cli(env, "documents", "import", *files)
     run_cli(env, "worker", "--once")
     assert sorted(m.rcpt for m in smtp_server.received) == ["aankoop@yukiworks.nl", "dossier@yukiworks.nl"]
@@ -296,18 +308,10 @@ def test_switching_the_rule_on_since_a_date_forwards_the_stored_documents_since_
     imported again later), and off-then-on moved the start date to today, so documents issued meanwhile never went."""
     import datetime as dt
 
-    from tests.ledger.conftest import make_document
-
-    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
-    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
-    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl")
-    files = []
-    for number, status, issued in (("S-1", "sent", "2026-03-01"), ("S-2", "paid", "2026-06-01"),
-                                   ("D-1", "draft", "2026-06-01"), ("OLD-1", "sent", "2025-12-01")):
-        path = tmp_path / f"{number}.json"
-        path.write_text(json.dumps(make_document("invoice", number, status,
-                                                 issue_date=dt.date.fromisoformat(issued)).model_dump(mode="json")))
-        files.append(str(path))
+    env = office(tmp_path, on=False)
+    files = [invoice_file(tmp_path, number, status, issue_date=dt.date.fromisoformat(issued))
+             for number, status, issued in (("S-1", "sent", "2026-03-01"), ("S-2", "paid", "2026-06-01"),
+                                            ("D-1", "draft", "2026-06-01"), ("OLD-1", "sent", "2025-12-01"))]
     run_cli(env, "documents", "import", *files)  # the rule is off: stored, not forwarded
     assert json.loads(run_cli(env, "history", "--json").stdout) == []
 
@@ -316,10 +320,7 @@ def test_switching_the_rule_on_since_a_date_forwards_the_stored_documents_since_
     assert sorted(h["document"] for h in json.loads(run_cli(env, "history", "--json").stdout)) == ["S-1", "S-2"]
 
     run_cli(env, "company", "auto-export", "1", "off")
-    late = tmp_path / "S-3.json"  # issued during the pause
-    late.write_text(json.dumps(make_document("invoice", "S-3", "sent",
-                                             issue_date=dt.date(2026, 11, 1)).model_dump(mode="json")))
-    run_cli(env, "documents", "import", str(late))
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-3", issue_date=dt.date(2026, 11, 1)))  # meanwhile
     resumed = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--json").stdout)
     assert resumed["auto_export_since"] == "2026-01-01"  # a pause: the start date it had
     assert [f["label"] for f in resumed["caught_up"]] == ["invoice S-3"]  # nothing forwarded twice
@@ -329,15 +330,8 @@ def test_switching_the_rule_on_since_a_date_forwards_the_stored_documents_since_
 def test_resend_of_a_delivery_to_a_removed_inbox_needs_the_address_given_on_purpose(tmp_path: Path) -> None:
     """Black-box (an accountant's office): after correcting a mistyped inbox, `resend ID` sent the document to the
     mistyped address again, without a word."""
-    from tests.ledger.conftest import make_document
-
-    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
-    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
-    run_cli(env, "company", "set-inbox", "1", "dossier-3@yukiworks.nl")
-    run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
-    path = tmp_path / "S-1.json"
-    path.write_text(json.dumps(make_document("invoice", "S-1", "sent").model_dump(mode="json")))
-    run_cli(env, "documents", "import", str(path))
+    env = office(tmp_path, "dossier-3@yukiworks.nl")
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
     run_cli(env, "worker", "--once")
     run_cli(env, "company", "set-inbox", "1", "dossier-3b@yukiworks.nl")
     history = json.loads(run_cli(env, "history", "--json").stdout)
@@ -351,8 +345,7 @@ def test_resend_of_a_delivery_to_a_removed_inbox_needs_the_address_given_on_purp
 def test_a_company_file_copied_with_another_clients_numbers_does_not_take_over_that_client(tmp_path: Path) -> None:
     """Black-box (an accountant's office): `company add` of a new client's file that kept client 1's VAT number
     renamed client 1 to the new name, which then received its inboxes' documents."""
-    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
-    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    env = office(tmp_path, None, on=False)
     company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
     copied = tmp_path / "new-client.json"
     copied.write_text(json.dumps({**company, "name": "Elektro Jacobs NV"}), encoding="utf-8")
@@ -367,15 +360,10 @@ def test_a_company_file_copied_with_another_clients_numbers_does_not_take_over_t
 
 
 def test_an_empty_history_says_so_and_a_company_without_inbox_is_named_as_the_reason(tmp_path: Path) -> None:
-    from tests.ledger.conftest import make_document
-
-    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
-    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    env = office(tmp_path, None, on=False)
     assert "no deliveries of company 1: nothing was queued or sent" in run_cli(env, "history", "--company",
                                                                                "1").stdout
-    path = tmp_path / "S-1.json"
-    path.write_text(json.dumps(make_document("invoice", "S-1", "sent").model_dump(mode="json")))
-    [imported] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
+    [imported] = json.loads(run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"), "--json").stdout)
     assert imported["reason"] == ("company 1 has no inbox set (ublexport company set-inbox 1) and auto-export is "
                                   "off")
     listed = json.loads(run_cli(env, "documents", "list", "--json").stdout)
@@ -387,20 +375,12 @@ def test_a_worker_that_could_not_deliver_names_the_last_problem(tmp_path: Path) 
     naming neither the server nor the error."""
     import socket
 
-    from tests.ledger.conftest import make_document
-
     with socket.socket() as s:  # a port where nothing listens
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250",
-           "UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": str(port), "UBLEXPORT_SMTP_SECURITY": "none",
-           "UBLEXPORT_FROM": "export@dewaele.be"}
-    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
-    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl")
-    run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
-    path = tmp_path / "S-1.json"
-    path.write_text(json.dumps(make_document("invoice", "S-1", "sent").model_dump(mode="json")))
-    run_cli(env, "documents", "import", str(path))
+    env = office(tmp_path, UBLEXPORT_SMTP_HOST="127.0.0.1", UBLEXPORT_SMTP_PORT=str(port),
+                 UBLEXPORT_SMTP_SECURITY="none", UBLEXPORT_FROM="export@dewaele.be")
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
     result = run_cli(env, "worker", "--once")
     assert "deferred 1" in result.stderr
     assert f"last problem: dossier@yukiworks.nl: cannot connect to 127.0.0.1:{port}" in result.stderr
@@ -408,18 +388,8 @@ def test_a_worker_that_could_not_deliver_names_the_last_problem(tmp_path: Path) 
 
 def test_history_answers_what_went_to_one_address_and_where_one_number_went(tmp_path: Path) -> None:
     """Black-box (an accountant's office): "what went to the old address?" and "did 2026-0042 arrive?" needed jq."""
-    from tests.ledger.conftest import make_document
-
-    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
-    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
-    run_cli(env, "company", "set-inbox", "1", "old@yukiworks.nl; kantoor@boekhouder.nl")
-    run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
-    files = []
-    for number in ("2026-0041", "2026-0042"):
-        path = tmp_path / f"{number}.json"
-        path.write_text(json.dumps(make_document("invoice", number, "sent").model_dump(mode="json")))
-        files.append(str(path))
-    run_cli(env, "documents", "import", *files)
+    env = office(tmp_path, "old@yukiworks.nl; kantoor@boekhouder.nl")
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "2026-0041"), invoice_file(tmp_path, "2026-0042"))
     run_cli(env, "worker", "--once")
     to_old = json.loads(run_cli(env, "history", "--inbox", "OLD@yukiworks.nl", "--json").stdout)
     assert sorted(h["document"] for h in to_old) == ["2026-0041", "2026-0042"]
