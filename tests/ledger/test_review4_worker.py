@@ -38,11 +38,11 @@ def after_first_message(handler: CountingHandler, change: Callable[[], None]) ->
 
 
 def office(tmp_path: Path, inboxes: str | None = "dossier@yukiworks.nl", *args: str, on: bool = True,
-           **extra: str) -> dict[str, str]:
+           extra: dict[str, str] | None = None) -> dict[str, str]:
     """A ledger with the sample company registered, INBOXES set (with ARGS, e.g. --expenses) and the rule on since
     1 January, as an accountant sets it up; the environment to run the CLI in."""
     env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250",
-           **extra}
+           **(extra or {})}
     run_cli(env, "company", "add", str(SAMPLES / "company.json"))
     if inboxes is not None:
         run_cli(env, "company", "set-inbox", "1", inboxes, *args)
@@ -281,7 +281,7 @@ def test_an_expense_the_rule_sent_to_the_purchase_inbox_is_not_sent_again_to_the
         tmp_path: Path, smtp_server: SmtpServer) -> None:
     """Black-box (an accountant's office): a period exported by hand to the dossier inbox sent the expenses the
     rule had sent to the company's expenses inbox again: Yuki booked them twice."""
-    env = office(tmp_path, "dossier@yukiworks.nl", "--expenses", "aankoop@yukiworks.nl", **smtp_server.env())
+    env = office(tmp_path, "dossier@yukiworks.nl", "--expenses", "aankoop@yukiworks.nl", extra=smtp_server.env())
     files = [invoice_file(tmp_path, "INV-1", "received", kind="expense"), invoice_file(tmp_path, "F-1")]
     run_cli(env, "documents", "import", *files)
     run_cli(env, "worker", "--once")
@@ -378,8 +378,8 @@ def test_a_worker_that_could_not_deliver_names_the_last_problem(tmp_path: Path) 
     with socket.socket() as s:  # a port where nothing listens
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = office(tmp_path, UBLEXPORT_SMTP_HOST="127.0.0.1", UBLEXPORT_SMTP_PORT=str(port),
-                 UBLEXPORT_SMTP_SECURITY="none", UBLEXPORT_FROM="export@dewaele.be")
+    env = office(tmp_path, extra={"UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": str(port),
+                                  "UBLEXPORT_SMTP_SECURITY": "none", "UBLEXPORT_FROM": "export@dewaele.be"})
     run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
     result = run_cli(env, "worker", "--once")
     assert "deferred 1" in result.stderr
