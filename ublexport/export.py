@@ -530,8 +530,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                         message_id=getattr(claimed, "message_id", None))
                     elif getattr(claimed, "inbox", None) is not None:  # Elsewhere: the company's own inbox has it
                         kind = str(getattr(claimed, "kind", "document")).replace("_", " ")
+                        how = "queued for" if getattr(claimed, "pending", False) else "received by"
                         result = Result(item.source, item.label, inbox.address, ALREADY,
-                                        f"already received by {getattr(claimed, 'inbox', '?')}, the company's inbox "
+                                        f"already {how} {getattr(claimed, 'inbox', '?')}, the company's inbox "
                                         f"for its {kind}s; {inbox.address} is not one of them (use --resend to send "
                                         "it there too)")
                     elif getattr(claimed, "latest", None) is not None:  # Received: an older copy of the document

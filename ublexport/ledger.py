@@ -168,6 +168,7 @@ class Elsewhere:
 
     inbox: str
     kind: str
+    pending: bool = False  # queued or being retried for INBOX, not yet received
 
 
 Claim = tuple[int, str] | InFlight | Received | Elsewhere | None
@@ -338,8 +339,7 @@ def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime)
     kinds: dict[int, str] = {document_id: kind for document_id, kind in rows}
     closed = []
     for c in auto:
-        items = catalog.inboxes_of(companies[c.company_id], kinds.get(c.document_id, ""))
-        if c.inbox not in {str(i["address"]).casefold() for i in items}:
+        if c.inbox not in catalog.inbox_keys(companies[c.company_id], kinds.get(c.document_id, "")):
             closed.append(c.id)
     if not closed:
         return claimed
@@ -353,16 +353,21 @@ def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime)
 def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
                         documents: Sequence[tuple[int, int, int]]) -> dict[int, Elsewhere]:
     """The requests (by index) for an inbox that is not one of the company's inboxes for the document's kind, of a
-    version that already reached one that is (really: not only the local inbox). An accountant exporting a period
-    by hand to the dossier inbox would otherwise send the expenses the rule had sent to the purchase inbox again.
-    One query for the batch; a request for one of the company's own inboxes is never affected."""
+    version that already reached one that is (really: not only the local inbox), or is queued or being retried for
+    one. An accountant exporting a period by hand to the dossier inbox would otherwise send the expenses the rule
+    sent (or is about to send) to the purchase inbox a second time. One query for the batch; a request for one of
+    the company's own inboxes is never affected."""
     t = _DELIVERIES.c
     sent: dict[tuple[int, int], set[str]] = {}
-    for document_id, version, inbox in session.execute(
-            select(t.document_id, t.version, t.inbox).where(
-                t.document_id.in_({d[0] for d in documents}), t.state == S.sent.value,
-                or_(t.via.is_(None), t.via != "local"))):
+    waiting: set[tuple[int, int, str]] = set()
+    for document_id, version, inbox, state in session.execute(
+            select(t.document_id, t.version, t.inbox, t.state).where(
+                t.document_id.in_({d[0] for d in documents}),
+                or_(and_(t.state == S.sent.value, or_(t.via.is_(None), t.via != "local")),
+                    t.state.in_([S.queued.value, S.deferred.value, S.sending.value])))):
         sent.setdefault((document_id, version), set()).add(inbox)
+        if state != S.sent.value:
+            waiting.add((document_id, version, inbox))
     if not sent:
         return {}
     companies = {row.id: row for row in session.scalars(
@@ -375,10 +380,10 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
         if not got or key in got:
             continue
         kind = prepared.document.kind.value
-        listed = {str(item["address"]).casefold() for item in catalog.inboxes_of(companies[company_id], kind)}
+        listed = catalog.inbox_keys(companies[company_id], kind)
         there = sorted(got & listed)
         if key not in listed and there:
-            out[i] = Elsewhere(there[0], kind)
+            out[i] = Elsewhere(there[0], kind, (document_id, version, there[0]) in waiting)
     return out
 
 
@@ -953,12 +958,12 @@ class Ledger:
                                  f"{document.version} replaced; resend a delivery of the current version "
                                  f"(`ublexport history --document {document.id}`)")
             targets = list(to) if to else parse_recipients(base.recipient)
-            if not to and base.origin == "auto":
-                # the rule's delivery to an inbox the accountant has removed since (a mistyped address): sending
-                # there again needs that address given on purpose
+            first_row = session.get(DeliveryRow, base.resend_of) if base.resend_of is not None else base
+            if not to and first_row is not None and first_row.origin == "auto":
+                # the rule's delivery (or a resend of it) to an inbox the accountant has removed since (a mistyped
+                # address): sending there again needs that address given on purpose
                 company = session.get(CompanyRow, base.company_id)
-                listed = {str(i["address"]).casefold() for i in catalog.inboxes_of(company, document.kind)} \
-                    if company is not None else set()
+                listed = catalog.inbox_keys(company, document.kind) if company is not None else set()
                 if base.inbox not in listed:
                     raise InputError(f"delivery {delivery_id} went to {base.inbox}, which is no longer one of company "
                                      f"{base.company_id}'s inboxes for its {document.kind.replace('_', ' ')}s; give "

@@ -25,14 +25,14 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError
 from ublexport.ledger import CLOSED, Ledger, default_by, existing_inboxes, is_closed, queue_rows, store_payload
 from ublexport.model import Document, DocumentKind, Status, as_stored
-from ublexport.policy import exportable
+from ublexport.policy import SENT, exportable
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
 from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow
@@ -83,8 +83,10 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     even when the rule is off (the rows wait until it is on, see ledger.due_query): for a document that was
     forwarded already and must now go elsewhere, or as another version (retarget, catch_up)."""
     result = Forwarded(document.id, document.version, f"{document.kind.replace('_', ' ')} {document.number}")
-    company = session.get(CompanyRow, document.company_id)
-    assert company is not None
+    # FOR SHARE, read afresh: `company auto-export on` changes the rule under FOR UPDATE, so this import either
+    # sees the rule on or commits before the catch-up that follows the switch looks for what never went
+    company = session.execute(select(CompanyRow).where(CompanyRow.id == document.company_id)
+                              .with_for_update(read=True).execution_options(populate_existing=True)).scalar_one()
     stored = model is None  # read back from the store: rendered as it was checked when stored (model.as_stored)
     model = model if model is not None else catalog.as_document(document)
     decision = exportable(model)
@@ -178,7 +180,7 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     documents: dict[int, DocumentRow] = {}
     closing: list[int] = []
     for delivery_id, inbox, state, message, lease, document in rows:
-        if inbox in {r.address.casefold() for r in _recipients(company, document)}:
+        if inbox in catalog.inbox_keys(company, document.kind):
             continue
         if is_closed(state, message):
             continue  # closed by an earlier change already
@@ -203,40 +205,53 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     return result
 
 
-# the statuses a document is forwarded in: a sent (or paid) sales document, an expense (policy.exportable decides
-# each one again; this only keeps drafts, quotes and cancelled documents out of the catch-up's list)
-_FORWARDED_STATUSES = (Status.sent.value, Status.paid.value, Status.received.value, Status.booked.value)
+def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:
+    """The documents catch_up forwards, in id order (see there)."""
+    gone = select(DeliveryRow.id).where(  # the current version went, or is on its way, somewhere
+        DeliveryRow.document_id == DocumentRow.id, DeliveryRow.version == DocumentRow.version,
+        DeliveryRow.state.in_([DeliveryState.sent.value, DeliveryState.queued.value, DeliveryState.deferred.value,
+                               DeliveryState.sending.value])).exists()
+    # policy.exportable in SQL (it decides each document again in forward): no quote, nothing cancelled, a sales
+    # document once sent, an expense always
+    leaves = and_(DocumentRow.kind != DocumentKind.quote.value, DocumentRow.status != Status.cancelled.value,
+                  or_(DocumentRow.kind == DocumentKind.expense.value,
+                      DocumentRow.status.in_([status.value for status in SENT])))
+    never = and_(~gone, leaves)
+    if company.auto_export_since is not None:
+        never = and_(never, DocumentRow.issue_date >= company.auto_export_since)
+    replaced = select(DeliveryRow.id).where(
+        DeliveryRow.document_id == DocumentRow.id, DeliveryRow.origin == "auto",
+        DeliveryRow.version < DocumentRow.version,
+        DeliveryRow.state.in_([DeliveryState.queued.value, DeliveryState.deferred.value])).exists()
+    return (select(DocumentRow).where(DocumentRow.company_id == company.id, or_(never, replaced))
+            .order_by(DocumentRow.id))
 
 
-def catch_up(session: Session, company: CompanyRow, *, sender: str, by: str,
-             renderer: Renderer | None = None) -> list[Forwarded]:
+def catch_up_count(session: Session, company: CompanyRow) -> int:
+    """How many documents catch_up would forward now (for the question before a pause ends)."""
+    return int(session.scalar(select(func.count()).select_from(_catch_up_query(company).subquery())) or 0)
+
+
+def catch_up(session: Session, company: CompanyRow, *, sender: str, by: str, renderer: Renderer | None = None,
+             after: int = 0, limit: int | None = None) -> list[Forwarded]:
     """When the rule is switched on (again), what it would have forwarded goes now:
 
-    - a stored document issued since the start date, sent (or an expense), whose current version has no delivery
-      at all: imported while the rule was off or before the company had an inbox. "On since 1 January" means the
-      documents since 1 January, not only those that happen to be imported again;
+    - a stored document issued since the start date that would leave (sent, or an expense) and whose current
+      version never went anywhere and is not on its way (no row sent, queued, retried or being sent; a hand export
+      refused by a mistyped address does not count): imported while the rule was off, or before the company had
+      an inbox. "On since 1 January" means the documents since 1 January, not only those imported again later;
     - a document edited while the rule was off has rows only for the version it queued before, which never go
       (ledger.due_query: a replaced version); its current version is forwarded, so the edit is not lost and the
       old content is not sent.
-    A version delivered in any way (by the rule, or by hand with `export`) is not forwarded again."""
+    What went only into the local inbox counts as gone here, as for the worker (`export` through a server sends it).
+    In id order from AFTER, at most LIMIT documents: the caller commits between batches (each forward renders the
+    document; a company of thousands in one transaction would hold SQLite's write lock for minutes)."""
     now = session_now(session)
-    any_row = select(DeliveryRow.id).where(DeliveryRow.document_id == DocumentRow.id,
-                                           DeliveryRow.version == DocumentRow.version).exists()
-    since = company.auto_export_since
-    never = (select(DocumentRow).where(DocumentRow.company_id == company.id, ~any_row, DocumentRow.kind != "quote",
-                                       DocumentRow.status.in_(_FORWARDED_STATUSES))
-             .order_by(DocumentRow.issue_date, DocumentRow.id))
-    if since is not None:
-        never = never.where(DocumentRow.issue_date >= since)
-    replaced = list(session.scalars(
-        select(DocumentRow).where(DocumentRow.company_id == company.id, select(DeliveryRow.id).where(
-            DeliveryRow.document_id == DocumentRow.id, DeliveryRow.origin == "auto",
-            DeliveryRow.version < DocumentRow.version,
-            DeliveryRow.state.in_([DeliveryState.queued.value, DeliveryState.deferred.value])).exists())
-        .order_by(DocumentRow.id)))
-    seen = {document.id for document in replaced}
-    replaced += [document for document in session.scalars(never) if document.id not in seen]
-    return [forward(session, document, sender=sender, by=by, renderer=renderer, now=now) for document in replaced]
+    query = _catch_up_query(company).where(DocumentRow.id > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [forward(session, document, sender=sender, by=by, renderer=renderer, now=now)
+            for document in session.scalars(query).all()]
 
 
 # --- entry points -----------------------------------------------------------------------------------------------

@@ -164,6 +164,7 @@ class Plan:
     pdf: PdfMode = PdfMode.embed
     profile: str = "peppol"
     compact: CompactItems = field(default_factory=CompactItems)  # the other going documents
+    companies: set[str] = field(default_factory=set)  # the names of the companies whose documents were read
 
     @property
     def items(self) -> list[PlanItem]:
@@ -378,6 +379,8 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
     def add(item: PlanItem) -> None:
         nonlocal order, loaded
         item.order, order = order, order + 1
+        if item.company:
+            result.companies.add(item.company)
         if item.state == "go" and (loaded >= keep and not prepare_now):
             result.compact.append(item)  # read again when its turn comes
             return

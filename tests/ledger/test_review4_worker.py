@@ -321,10 +321,17 @@ def test_switching_the_rule_on_since_a_date_forwards_the_stored_documents_since_
 
     run_cli(env, "company", "auto-export", "1", "off")
     run_cli(env, "documents", "import", invoice_file(tmp_path, "S-3", issue_date=dt.date(2026, 11, 1)))  # meanwhile
-    resumed = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--json").stdout)
-    assert resumed["auto_export_since"] == "2026-01-01"  # a pause: the start date it had
+    # a pause may have been long: what it would send is asked for, not assumed (code review)
+    asked = run_cli(env, "company", "auto-export", "1", "on", code=2)
+    assert "1 document(s) issued since 2026-01-01 were stored while auto-export was off and never went; give " \
+        "--since: `--since 2026-01-01` forwards them too" in asked.output
+    assert json.loads(run_cli(env, "company", "show", "1", "--json").stdout)["auto_export"] is False  # unchanged
+    resumed = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
     assert [f["label"] for f in resumed["caught_up"]] == ["invoice S-3"]  # nothing forwarded twice
     assert len(json.loads(run_cli(env, "history", "--json").stdout)) == 3
+    run_cli(env, "company", "auto-export", "1", "off")  # a pause during which nothing came: on keeps the date
+    again = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--json").stdout)
+    assert again["auto_export_since"] == "2026-01-01" and again["caught_up"] == []
 
 
 def test_resend_of_a_delivery_to_a_removed_inbox_needs_the_address_given_on_purpose(tmp_path: Path) -> None:
@@ -397,4 +404,51 @@ def test_history_answers_what_went_to_one_address_and_where_one_number_went(tmp_
     one = json.loads(run_cli(env, "history", "--number", "2026-0042", "--state", "sent", "--json").stdout)
     assert sorted(h["inbox"] for h in one) == ["kantoor@boekhouder.nl", "old@yukiworks.nl"]
     assert json.loads(run_cli(env, "history", "--state", "failed", "--json").stdout) == []
+    assert run_cli(env, "history", "--state", "failed").stdout.strip() == "no deliveries are failed"
+    named = json.loads(run_cli(env, "history", "--inbox", "Oud <old@yukiworks.nl>", "--json").stdout)
+    assert len(named) == 2
     assert "no deliveries to nobody@x.nl" in run_cli(env, "history", "--inbox", "nobody@x.nl").stdout
+
+
+def test_an_expense_queued_for_the_purchase_inbox_is_not_exported_by_hand_to_the_dossier(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Code review: only what had been sent counted; a row still queued for the purchase inbox (the worker had not
+    run, or the server was down) let the export send it to the dossier, and then the worker sent it too."""
+    env = office(tmp_path, "dossier@yukiworks.nl", "--expenses", "aankoop@yukiworks.nl", extra=smtp_server.env())
+    expense = invoice_file(tmp_path, "INV-1", "received", kind="expense")
+    run_cli(env, "documents", "import", expense)  # queued for aankoop, not sent yet
+    [result] = json.loads(run_cli(env, "export", expense, "--to", "dossier@yukiworks.nl", "--json").stdout)["results"]
+    assert result["status"] == "already-exported" and result["reason"].startswith(
+        "already queued for aankoop@yukiworks.nl, the company's inbox for its expenses")
+    run_cli(env, "worker", "--once")
+    assert [m.rcpt for m in smtp_server.received] == ["aankoop@yukiworks.nl"]
+
+
+def test_the_catch_up_forwards_a_document_whose_hand_export_was_refused_and_works_in_batches(
+        tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code review: any delivery row kept a document out of the catch-up, a hand export that a mistyped address
+    refused (550) too; and the catch-up rendered a whole company in one transaction."""
+    from ublexport.cli import company
+
+    monkeypatch.setattr(company, "CATCH_UP_BATCH", 2)
+    env = office(tmp_path, "dossier@yukiworks.nl", on=False, extra=smtp_server.env())
+    files = [invoice_file(tmp_path, f"S-{i}") for i in range(5)]
+    run_cli(env, "documents", "import", *files)
+    smtp_server.handler.refuse = {"typo@yukiworks.nl": "550 5.1.1 no such user"}
+    run_cli(env, "export", files[0], "--to", "typo@yukiworks.nl", code=4)
+    on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
+    assert sorted(f["label"] for f in on["caught_up"]) == [f"invoice S-{i}" for i in range(5)]
+    run_cli(env, "worker", "--once")
+    assert sorted(m.rcpt for m in smtp_server.received) == ["dossier@yukiworks.nl"] * 5
+
+
+def test_a_resend_of_a_resend_to_a_removed_inbox_needs_the_address_too(tmp_path: Path) -> None:
+    """Code review: the check looked at the row given, and a resend row is of origin "resend"."""
+    env = office(tmp_path, "dossier-3@yukiworks.nl")
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
+    run_cli(env, "worker", "--once")
+    run_cli(env, "resend", "1")  # before the typo was noticed
+    run_cli(env, "worker", "--once")
+    run_cli(env, "company", "set-inbox", "1", "dossier-3b@yukiworks.nl")
+    for delivery in ("1", "2"):
+        assert "no longer one of company 1's inboxes" in run_cli(env, "resend", delivery, code=2).output

@@ -296,6 +296,9 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
                    "(`ublexport history` shows what went)")
 
 
+CATCH_UP_BATCH = 200  # documents forwarded (rendered, validated, queued) per transaction when the rule goes on
+
+
 @company.command("auto-export")
 @click.argument("company_id", metavar="ID", type=int)
 @click.argument("state", type=click.Choice(["on", "off"]))
@@ -318,23 +321,42 @@ def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: 
     if state == "off" and since is not None:
         raise InputError("--since is the start date of auto-export on; switching it off takes none: nothing was "
                          "changed")
-    from ublexport.outbox import Forwarded, catch_up
+    from ublexport.outbox import Forwarded, catch_up, catch_up_count
 
     caught: list[Forwarded] = []
-    with open_ledger(home, db_url, by, queues=state == "on") as ledger, ledger.store.transaction() as session:
-        row = catalog.get_company(session, company_id)
-        if state == "on":
-            if not row.inboxes:
-                raise InputError(f"company {company_id} has no inbox yet; set it first: "
-                                 f"ublexport company set-inbox {company_id} \"ADDRESS\"")
-            # switched on again without --since: the start date it had (a pause, not a new start); else today
-            start = since.date() if since else row.auto_export_since or dt.date.today()
-            catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=True,
-                                auto_export_since=start)
-            caught = catch_up(session, row, sender=ledger.sender, by=ledger.by)
-        else:
-            catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=False)
-        data = company_dict(row)
+    with open_ledger(home, db_url, by, queues=state == "on") as ledger:
+        with ledger.store.transaction() as session:
+            row = catalog.get_company(session, company_id, lock=True)  # imports wait, or are seen by the catch-up
+            if state == "on":
+                if not row.inboxes:
+                    raise InputError(f"company {company_id} has no inbox yet; set it first: "
+                                     f"ublexport company set-inbox {company_id} \"ADDRESS\"")
+                # switched on again without --since: the start date it had (a pause, not a new start); else today
+                start = since.date() if since else row.auto_export_since or dt.date.today()
+                resumed = since is None and not row.auto_export and row.auto_export_since is not None
+                catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=True,
+                                    auto_export_since=start)
+                waiting = catch_up_count(session, row) if resumed else 0
+                if waiting:  # a pause may have been long: what it would send is asked for, not assumed
+                    raise InputError(
+                        f"company {company_id}: {waiting} document(s) issued since {start.isoformat()} were stored "
+                        "while auto-export was off and never went; give --since: "
+                        f"`--since {start.isoformat()}` forwards them too, `--since {dt.date.today().isoformat()}` "
+                        "only what comes from today. Nothing was changed")
+            else:
+                catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=False)
+            data = company_dict(row)
+        # committed: from now on an import queues its own documents. What never went is forwarded in batches, each
+        # committed (rendering a company's year in one transaction held SQLite's write lock for minutes)
+        after = 0
+        while state == "on":
+            with ledger.store.transaction() as session:
+                batch = catch_up(session, catalog.get_company(session, company_id), sender=ledger.sender,
+                                 by=ledger.by, after=after, limit=CATCH_UP_BATCH)
+            caught += batch
+            if len(batch) < CATCH_UP_BATCH:
+                break
+            after = batch[-1].document_id
     if as_json:
         print_json({**data, "caught_up": [f.as_dict() for f in caught]} if state == "on" else data)
     elif data["auto_export"]:

@@ -44,7 +44,7 @@ def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) 
     large = plan.going_count + len(plan.refused) > SUMMARY_ROWS
     shown = plan.refused if large else plan.items
     # one inbox per export is one Yuki administration: when the documents are of several companies, say whose
-    companies = {item.company for item in plan.items if item.company}
+    companies = plan.companies
     several = len(companies) > 1
     rows = []
     for item in shown:

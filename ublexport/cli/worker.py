@@ -91,18 +91,27 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
                 catalog.get_company(session, company_id)
             if document_id is not None:
                 catalog.get_document(session, document_id)
+        if inbox is not None:  # `Yuki <a@x.nl>` or a@x.nl: the address, as the ledger keys it
+            from ublexport.recipients import parse_recipients
+
+            parsed = parse_recipients(inbox)  # a bad address is input (exit 2), named
+            inbox = parsed[0].address if parsed else inbox
         entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries,
                                  inbox=inbox, state=state, number=number)
     if as_json:
         print_json([e.as_dict() for e in entries])
         return
     if not entries:  # say why the table is empty rather than print an empty one
-        click.echo("no deliveries" + (f" of document {document_id}" if document_id is not None else "")
-                   + (f" of number {number}" if number is not None else "")
-                   + (f" of company {company_id}" if company_id is not None else "")
-                   + (f" to {inbox}" if inbox is not None else "") + (f" {state}" if state is not None else "")
-                   + ": nothing was queued or sent (`ublexport documents list` shows the documents; a document is "
-                     "queued when it is sent and its company's auto-export is on, or exported by hand)")
+        which = ((f" of document {document_id}" if document_id is not None else "")
+                 + (f" of number {number}" if number is not None else "")
+                 + (f" of company {company_id}" if company_id is not None else "")
+                 + (f" to {inbox}" if inbox is not None else ""))
+        if state is not None:
+            click.echo(f"no deliveries{which} are {state}")
+        else:
+            click.echo(f"no deliveries{which}: nothing was queued or sent (`ublexport documents list` shows the "
+                       "documents; a document is queued when it is sent and its company's auto-export is on, or "
+                       "exported by hand)")
         return
     columns = ["id", *([] if company_id else ["company"]), "document", "v", "inbox", "state", "tries", "reply",
                "when (local time)"]

@@ -45,8 +45,14 @@ def find_company(session: Session, company: Company) -> CompanyRow | None:
     return rows[0] if rows else None
 
 
-def get_company(session: Session, company_id: int) -> CompanyRow:
-    row = session.get(CompanyRow, company_id)
+def get_company(session: Session, company_id: int, *, lock: bool = False) -> CompanyRow:
+    """LOCK: FOR UPDATE, read afresh: a change of the rule that must not interleave with forwarding (`forward`
+    reads the row FOR SHARE), so an import either sees the new rule or is seen by the catch-up after it."""
+    if lock:
+        row = session.execute(select(CompanyRow).where(CompanyRow.id == company_id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    else:
+        row = session.get(CompanyRow, company_id)
     if row is None:
         raise InputError(f"no company with id {company_id} (see `ublexport company list`)")
     return row
@@ -83,6 +89,11 @@ def inboxes_of(company: CompanyRow, kind: str) -> list[dict[str, Any]]:
     if kind == "expense" and company.expenses_inboxes:
         return list(company.expenses_inboxes)
     return list(company.inboxes or [])
+
+
+def inbox_keys(company: CompanyRow, kind: str) -> set[str]:
+    """inboxes_of as the ledger keys its rows (deliveries.inbox: the address, case-folded)."""
+    return {str(item["address"]).casefold() for item in inboxes_of(company, kind)}
 
 
 def rule_of(row: CompanyRow) -> dict[str, Any]:
