@@ -452,3 +452,31 @@ def test_a_resend_of_a_resend_to_a_removed_inbox_needs_the_address_too(tmp_path:
     run_cli(env, "company", "set-inbox", "1", "dossier-3b@yukiworks.nl")
     for delivery in ("1", "2"):
         assert "no longer one of company 1's inboxes" in run_cli(env, "resend", delivery, code=2).output
+
+
+def test_an_import_while_the_rule_is_switched_on_waits_for_it_and_is_queued(pg_url: str) -> None:
+    """Code review (PostgreSQL): an import committing while `auto-export on` and its catch-up ran read the rule off,
+    and the catch-up had looked already: the document never went. The switch holds the company row FOR UPDATE,
+    forwarding reads it FOR SHARE: the import waits, then sees the rule on."""
+    import threading
+
+    from tests.ledger.conftest import fake_render, make_document
+    from ublexport.outbox import import_documents
+    from ublexport.store import catalog
+
+    with Store.open(pg_url) as store:
+        company_id = setup_company(store, on=False)
+        done: list[Any] = []
+        with store.transaction() as session:
+            row = catalog.get_company(session, company_id, lock=True)
+            catalog.change_rule(session, row, by="a", field="auto_export", auto_export=True,
+                                auto_export_since=None)
+            importer = threading.Thread(target=lambda: done.extend(import_documents(
+                store, [("S-2", make_document("invoice", "S-2", "sent"))], renderer=fake_render, by="t")))
+            importer.start()
+            importer.join(timeout=1.0)
+            assert importer.is_alive()  # waiting for the switch to commit, not reading the old rule
+        importer.join(timeout=20)
+        assert not importer.is_alive()
+        [(_, forwarded)] = done
+        assert forwarded.queued and len(forwarded.inboxes) == 2
