@@ -959,9 +959,10 @@ class Ledger:
                                  f"(`ublexport history --document {document.id}`)")
             targets = list(to) if to else parse_recipients(base.recipient)
             first_row = session.get(DeliveryRow, base.resend_of) if base.resend_of is not None else base
-            if not to and first_row is not None and first_row.origin == "auto":
-                # the rule's delivery (or a resend of it) to an inbox the accountant has removed since (a mistyped
-                # address): sending there again needs that address given on purpose
+            if not to and first_row is not None and first_row.origin == "auto" and base.inbox == first_row.inbox:
+                # the rule's delivery (or a resend of it to the same inbox) to an inbox the accountant has removed
+                # since (a mistyped address): sending there again needs that address given on purpose; a resend
+                # that went elsewhere with --to was an address chosen on purpose, and goes again there
                 company = session.get(CompanyRow, base.company_id)
                 listed = catalog.inbox_keys(company, document.kind) if company is not None else set()
                 if base.inbox not in listed:

@@ -738,8 +738,11 @@ class Document(Closed):
                              f"member state, but they go to {destination}; give the delivery address in that "
                              "member state (delivery.address), or use S at home or G for an export outside the EU")
         if VatCategory.G in categories and in_eu:
-            raise ValueError(f"{where}: an export (G) leaves the EU, but the goods go to {destination}, a member "
-                             "state; use K for another member state, S at home")
+            northern_ireland = destination == "GB" and buyer_vat_country == "XI"
+            place = ("Northern Ireland (an XI VAT number), which counts as the EU for goods" if northern_ireland
+                     else f"{destination}, a member state")
+            raise ValueError(f"{where}: an export (G) leaves the EU, but the goods go to {place}; use K for another "
+                             "member state, S at home")
         if seller != "ES" and categories & {VatCategory.L, VatCategory.M}:
             raise ValueError("vat_category: L and M (the Spanish regional IGIC and IPSI) are charged by suppliers in "
                              "the Canary Islands, Ceuta and Melilla, on their invoices (an expense), not by "

@@ -159,10 +159,11 @@ def _reference(value: str) -> str:
     +++000/0088/12347+++, ***000/0088/12347*** and 000/0088/12347 alike), other text without spaces or case
     ("RF18 5390 0754 7034" is rf18539007547034)."""
     try:
-        return identifiers.structured_reference(value)
+        text = identifiers.structured_reference(value)
     except ValueError:  # a structured form with a wrong check digit: compared as written
-        pass
-    return re.sub(r"\s", "", value).casefold()
+        text = value
+    # +++000/0088/12347+++ and 000008812347 (as many Belgian UBLs carry it) are the same twelve digits
+    return re.sub(r"[+/]", "", text) if text.startswith("+++") else re.sub(r"\s", "", text).casefold()
 
 
 def _vat_and_payment_differences(document: Document, root: etree._Element, totals: Totals, *,

@@ -138,8 +138,20 @@ def validate_address(addr: str, *, check_deliverability: bool = False,
     return result.normalized, result.ascii_email or result.normalized
 
 
+def undecodable(text: str) -> bool:
+    """TEXT holds bytes that were not UTF-8 (Python keeps them as lone surrogates): typed in a terminal or read
+    from a file in another encoding (Latin-1, Windows-1252)."""
+    return any(0xDC80 <= ord(ch) <= 0xDCFF for ch in text)
+
+
+NOT_UTF8 = ("holds bytes that are not UTF-8 (a terminal or file in another encoding, such as Latin-1?); type it "
+            "again in UTF-8")
+
+
 def parse_one(item: str, *, check_deliverability: bool = False, allow_localhost: bool = False) -> Recipient:
     """One `addr`, `<addr>`, `Name <addr>` or `"Name, quoted" <addr>`; ValueError says what is wrong."""
+    if undecodable(item):
+        raise ValueError(NOT_UTF8)
     bad = control_characters(item)
     if bad:
         raise ValueError(f"contains control character(s) {', '.join(bad)}")

@@ -243,3 +243,30 @@ def test_a_structured_communication_without_plus_signs_is_the_same_reference() -
     xml = supplier_sent(payment={"reference": "+++000/0088/12347+++"})
     plain = edited(xml, (b"<cbc:PaymentID>+++000/0088/12347+++<", b"<cbc:PaymentID>000/0088/12347<"))
     assert passed_on(expense(), plain) == plain  # the expense gives +++000/0088/12347+++
+
+
+# --- the verification round -----------------------------------------------------------------------------------------
+
+
+def test_a_structured_communication_written_as_twelve_digits_in_the_ubl_is_the_same_reference() -> None:
+    """Many Belgian UBLs carry the communication as its twelve digits: a genuine supplier UBL was refused."""
+    xml = supplier_sent(payment={"reference": "+++000/0088/12347+++"})
+    digits = edited(xml, (b"<cbc:PaymentID>+++000/0088/12347+++<", b"<cbc:PaymentID>000008812347<"))
+    assert passed_on(expense(), digits) == digits
+    other = edited(xml, (b"<cbc:PaymentID>+++000/0088/12347+++<", b"<cbc:PaymentID>000008812448<"))
+    assert refused(expense(), other)[0].startswith("payment reference (cbc:PaymentID, BT-83): 000008812448")
+
+
+def test_an_export_to_northern_ireland_is_refused_without_calling_it_a_member_state() -> None:
+    from tests.core.test_review_model import refused as refusal
+
+    values = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    values["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    values["customer"] = {"organisation_name": "Belfast Tools", "vat_number": "XI980780684",
+                          "invoice_address": {"city": "Belfast", "country": "GB"}}
+    values["lines"] = [{"name": "Machine", "quantity": "1", "unit_price": "10.00", "vat_category": "G",
+                        "vat_rate": "0"}]
+    values["allowances_charges"] = []
+    text = refusal(values)
+    assert "the goods go to Northern Ireland (an XI VAT number), which counts as the EU for goods" in text, text
+    assert "a member state;" not in text

@@ -59,7 +59,7 @@ def test_saved_attachments_of_two_messages_with_one_name_are_both_kept(home: Pat
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--smtp-host", "127.0.0.1\r\nX"], "smtp_host (UBLEXPORT_SMTP_HOST, --smtp-host"),
-    (["--to", "Yuki\udc85 <a@x.test>"], "contains control character(s) U+DC85"),
+    (["--to", "Yuki\udc85 <a@x.test>"], "holds bytes that are not UTF-8"),
 ])
 def test_a_line_break_in_the_server_name_or_undecodable_bytes_in_an_address_refuse_the_export(
         home: Path, tmp_path: Path, args: list[str], says: str) -> None:
@@ -100,3 +100,13 @@ def test_a_plan_over_several_companies_says_whose_each_document_is(home: Path, t
     single = invoke("export", str(folder / "01-invoice-be-be.json"), "--to", "a@x.test", "--dry-run",
                     str(tmp_path / "dry2"))
     assert "companies" not in single.output
+
+
+def test_bytes_that_are_not_utf8_are_named_as_such(home: Path, tmp_path: Path) -> None:
+    """Verification round: a Latin-1 terminal's é was reported as "control character U+DCE9"."""
+    path = sample_as(tmp_path, "a.json", "2026-0001")
+    result = invoke("export", str(path), "--to", "Jos\udce9 <x@y.example>")
+    assert result.exit_code == 2 and "holds bytes that are not UTF-8" in result.output
+    assert "control character" not in result.output
+    by = invoke("company", "add", str(SAMPLES / "company.json"), "--by", "An\udcff")
+    assert by.exit_code == 2 and "holds bytes that are not UTF-8" in by.output

@@ -480,3 +480,18 @@ def test_an_import_while_the_rule_is_switched_on_waits_for_it_and_is_queued(pg_u
         assert not importer.is_alive()
         [(_, forwarded)] = done
         assert forwarded.queued and len(forwarded.inboxes) == 2
+
+
+def test_a_resend_that_went_elsewhere_on_purpose_goes_there_again(tmp_path: Path) -> None:
+    """Verification round: after `resend 1 --to archief@`, `resend 6` was refused as "no longer one of the
+    company's inboxes", though archief was chosen on purpose and never was one."""
+    env = office(tmp_path, "dossier-3@yukiworks.nl")
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
+    run_cli(env, "worker", "--once")
+    run_cli(env, "company", "set-inbox", "1", "dossier-3b@yukiworks.nl")
+    run_cli(env, "resend", "1", "--to", "archief@boekhouder.nl")
+    run_cli(env, "worker", "--once")
+    history = json.loads(run_cli(env, "history", "--json").stdout)
+    [archived] = [h for h in history if h["inbox"] == "archief@boekhouder.nl"]
+    run_cli(env, "resend", str(archived["id"]))  # to archief again: allowed
+    assert "no longer one of company 1's inboxes" in run_cli(env, "resend", "1", code=2).output

@@ -48,8 +48,10 @@ def store_options(func: F) -> F:
 
 def _one_line_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """--by goes into the rule's history as one line: a line break there could forge another entry."""
-    from ublexport.recipients import control_characters
+    from ublexport.recipients import NOT_UTF8, control_characters, undecodable
 
+    if value and undecodable(value):
+        raise click.BadParameter(NOT_UTF8, ctx=ctx, param=param)
     bad = control_characters(value or "")
     if bad:
         raise click.BadParameter(f"contains {', '.join(bad)}; give a name on one line", ctx=ctx, param=param)
