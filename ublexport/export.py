@@ -528,6 +528,12 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                         result = Result(item.source, item.label, inbox.address, IN_FLIGHT,
                                         f"being sent right now by {claimed.owner or 'another process'}; not sent twice",
                                         message_id=getattr(claimed, "message_id", None))
+                    elif getattr(claimed, "owners", None) is not None:  # Foreign: another company's inbox
+                        result = Result(item.source, item.label, inbox.address, REFUSED,
+                                        f"{inbox.address} is the inbox of {getattr(claimed, 'owners', '?')}, not of "
+                                        f"{getattr(claimed, 'company', 'this document')!r}: one Yuki inbox is one "
+                                        "administration; export this company's documents to its own inbox (or give "
+                                        "--any-company)", refusal=INPUT)
                     elif getattr(claimed, "inbox", None) is not None:  # Elsewhere: the company's own inbox has it
                         kind = str(getattr(claimed, "kind", "document")).replace("_", " ")
                         how = "queued for" if getattr(claimed, "pending", False) else "received by"

@@ -171,7 +171,18 @@ class Elsewhere:
     pending: bool = False  # queued or being retried for INBOX, not yet received
 
 
-Claim = tuple[int, str] | InFlight | Received | Elsewhere | None
+@dataclass(frozen=True)
+class Foreign:
+    """INBOX is registered as the inbox of other companies (OWNERS), not of this document's company (COMPANY): one
+    Yuki inbox is one administration, and another client's books are the wrong place for it. Refused unless the
+    export says `--any-company`."""
+
+    inbox: str
+    owners: str
+    company: str
+
+
+Claim = tuple[int, str] | InFlight | Received | Elsewhere | Foreign | None
 """What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
 (Received when that version is not the latest); InFlight; or Elsewhere."""
 
@@ -523,6 +534,9 @@ class Ledger:
         # rows claim_due took over from a holder that stopped (logged in doubt): they are finished whatever the rule
         # says now (still_wanted), as they may have arrived already
         self._doubted: set[int] = set()
+        # `export --any-company`: send to an inbox registered for other companies too (see Foreign)
+        self.any_company = False
+        self._inbox_owners: dict[str, dict[int, str]] | None = None  # inbox key -> {company id: name}, per run
 
     @classmethod
     def open(cls, settings: Settings, *, db_url: str | None = None, **kwargs: Any) -> Ledger:
@@ -590,7 +604,9 @@ class Ledger:
             stored = iter(store_payloads(session, [p for p in pdfs if p is not None], now=now))
             # "" for no file: NULL stays for rows from before migration 3, whose file is unknown
             pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
-            elsewhere = {} if resend else _received_elsewhere(session, parsed, documents)
+            foreign = {} if self.any_company else self._foreign(session, parsed, documents)
+            elsewhere: dict[int, Elsewhere | Foreign] = {
+                **({} if resend else _received_elsewhere(session, parsed, documents)), **foreign}
             values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
                                       origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)
                       for i, ((_, recipient), (document_id, version, company_id), sha, pdf_sha)
@@ -687,6 +703,25 @@ class Ledger:
                     if version < latest[document_id]:
                         out[n] = Received(version, latest[document_id])
             return out
+
+    def _foreign(self, session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
+                 documents: Sequence[tuple[int, int, int]]) -> dict[int, Foreign]:
+        """The requests (by index) for an inbox registered for other companies only: an office exporting a
+        folder of thirty clients to one client's dossier would put twenty-nine clients' invoices in its books.
+        The companies' inboxes are read once per ledger (an export run)."""
+        if self._inbox_owners is None:
+            owners: dict[str, dict[int, str]] = {}
+            for row in session.scalars(select(CompanyRow)):
+                for item in [*(row.inboxes or []), *(row.expenses_inboxes or [])]:
+                    owners.setdefault(str(item["address"]).casefold(), {})[row.id] = row.name
+            self._inbox_owners = owners
+        out: dict[int, Foreign] = {}
+        for i, ((prepared, recipient), (_, _, company_id)) in enumerate(zip(parsed, documents, strict=True)):
+            who = self._inbox_owners.get(recipient_key(recipient))
+            if who and company_id not in who:
+                out[i] = Foreign(recipient.address, ", ".join(f"company {cid} ({name})" for cid, name
+                                                              in sorted(who.items())), prepared.document.company.name)
+        return out
 
     def _documents(self, session: Session, prepared: Sequence[Prepared], *,
                    now: dt.datetime) -> list[tuple[int, int, int]]:

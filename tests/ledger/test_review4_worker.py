@@ -495,3 +495,28 @@ def test_a_resend_that_went_elsewhere_on_purpose_goes_there_again(tmp_path: Path
     [archived] = [h for h in history if h["inbox"] == "archief@boekhouder.nl"]
     run_cli(env, "resend", str(archived["id"]))  # to archief again: allowed
     assert "no longer one of company 1's inboxes" in run_cli(env, "resend", "1", code=2).output
+
+
+def test_a_document_of_one_client_is_not_exported_to_another_clients_inbox(tmp_path: Path) -> None:
+    """Black-box (an accountant's office): a folder of thirty clients' invoices exported to client 2's dossier went
+    into client 2's books, exit 0. An inbox registered for other companies only refuses the document (exit 2),
+    unless --any-company; an inbox registered for both (the office's own) takes both."""
+    env = office(tmp_path, "dossier-1@yukiworks.nl; kantoor@boekhouder.nl", on=False)
+    nl = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    company_file = tmp_path / "devries.json"
+    company_file.write_text(json.dumps(nl["company"]), encoding="utf-8")
+    run_cli(env, "company", "add", str(company_file))
+    run_cli(env, "company", "set-inbox", "2", "dossier-2@yukiworks.nl; kantoor@boekhouder.nl")
+    invoice = tmp_path / "nl.json"
+    invoice.write_text(json.dumps(nl), encoding="utf-8")
+
+    refused = run_cli(env, "export", str(invoice), "--to", "dossier-1@yukiworks.nl", "--json", code=2)
+    [result] = json.loads(refused.stdout)["results"]
+    assert result["status"] == "refused" and result["reason"].startswith(
+        "dossier-1@yukiworks.nl is the inbox of company 1 (Atelier Dewaele BV), not of 'De Vries Installatietechniek "
+        "B.V.': one Yuki inbox is one administration")
+    assert json.loads(run_cli(env, "history", "--json").stdout) == []  # nothing queued for it
+    shared = json.loads(run_cli(env, "export", str(invoice), "--to", "kantoor@boekhouder.nl", "--json").stdout)
+    assert [r["status"] for r in shared["results"]] == ["sent"]
+    forced = run_cli(env, "export", str(invoice), "--to", "dossier-1@yukiworks.nl", "--any-company", "--json")
+    assert [r["status"] for r in json.loads(forced.stdout)["results"]] == ["sent"]

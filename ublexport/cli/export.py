@@ -23,12 +23,15 @@ PROGRESS_FROM = 6  # show a progress bar from this many deliveries on
 SUMMARY_ROWS = 200  # above this many results, the summary lists only those that need attention
 
 
-def open_ledger(settings: Settings) -> ExportLedger | None:
-    """The ledger (settings.db_url) that remembers what went where, so a second export skips what arrived."""
+def open_ledger(settings: Settings, *, any_company: bool = False) -> ExportLedger | None:
+    """The ledger (settings.db_url) that remembers what went where, so a second export skips what arrived.
+    ANY_COMPANY: `--any-company` (an inbox registered for another company takes this export's documents too)."""
     from ublexport.ledger import Ledger
 
+    ledger = Ledger.open(settings)
+    ledger.any_company = any_company
     # cast: ledger.OutcomeLike declares writable attributes, which a frozen Outcome cannot match for mypy
-    return cast("ExportLedger", Ledger.open(settings))
+    return cast("ExportLedger", ledger)
 
 
 def _decision(item: PlanItem) -> str:
@@ -105,6 +108,8 @@ def print_summary(results: list[Result], counts: Counter[str] | None = None) -> 
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
               help="Write the composed .eml files into this folder instead of sending.")
 @click.option("--resend", is_flag=True, help="Send again to inboxes that already received the document.")
+@click.option("--any-company", is_flag=True,
+              help="Also send to an inbox registered for another company (one Yuki inbox is one administration).")
 @click.option("--attempts", type=click.IntRange(1, 20), default=4, show_default=True,
               help="Attempts per inbox within this run for temporary failures (4xx, lost connection).")
 @click.option("--retry-delay", type=click.FloatRange(0, 600), default=1.0, show_default=True,
@@ -115,7 +120,8 @@ def print_summary(results: list[Result], counts: Counter[str] | None = None) -> 
 @settings_options
 def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: tuple[str, ...],
            since: Any, until: Any, numbers: tuple[str, ...], pdf_mode: str, profile: str, dry_run: Path | None,
-           resend: bool, attempts: int, retry_delay: float, as_json: bool, settings: Settings) -> None:
+           resend: bool, any_company: bool, attempts: int, retry_delay: float, as_json: bool,
+           settings: Settings) -> None:
     """Send the documents in PATHS (files or folders) to the accountant's inbox(es), one e-mail per document
     and inbox, as validated UBL.
 
@@ -138,7 +144,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                           until.date() if until else None, frozenset(numbers))
         the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile)
         print_plan(the_plan, [r.address for r in inboxes], transport.description, stderr=as_json)
-        ledger = open_ledger(settings) if dry_run is None else None
+        ledger = open_ledger(settings, any_company=any_company) if dry_run is None else None
 
         total = the_plan.total_steps(len(inboxes))
         show_bar = not as_json and sys.stderr.isatty() and total >= PROGRESS_FROM
