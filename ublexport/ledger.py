@@ -870,36 +870,51 @@ class Ledger:
         session.execute(_ATTEMPTS.insert(), attempts)
 
     def still_wanted(self, claimed: Claimed, *, owner: str | None = None) -> bool:
-        """Just before the worker sends a claimed row: is it still ours, and still to go?
+        """still_wanted_many for one row."""
+        return bool(self.still_wanted_many([claimed], owner=owner))
 
-        Ours: a lease that ran out (a slow batch, a paused process) may have been taken over, and the new holder may
-        have sent it already; then it is not sent again (nor touched: "sent" always wins).
+    def still_wanted_many(self, claimed: Sequence[Claimed], *, owner: str | None = None) -> list[Claimed]:
+        """Just before the worker sends claimed rows (one wave: as many as it sends at once): those still its own
+        and still to go, in one transaction.
+
+        Its own: a lease that ran out (a slow batch, a paused process) may have been taken over, and the new holder
+        may have sent it already; then it is not sent again (nor touched: "sent" always wins).
         Still to go, for a row the rule made: a batch is claimed at once and sent over many seconds; an accountant
         who removes an inbox (`company set-inbox`) or switches the rule off meanwhile wants nothing more sent there,
         not the rest of the batch. A row to an inbox no longer listed is closed (as at claim time,
         _unlisted_closed); one that must wait (the rule is off, the document is a draft or cancelled again, or its
         version was replaced) is released to wait as due_query says, unless it was taken over in doubt (it may have
-        arrived already: it is finished under its Message-ID, as due_query wants). Only a message already on its
-        way when the change was made can still arrive. Manual exports and resends always go."""
+        arrived already: it is finished under its Message-ID, as due_query wants). Only the messages already on
+        their way when the change was made can still arrive. Manual exports and resends always go."""
+        if not claimed:
+            return []
         owner = owner or self.owner
         t = _DELIVERIES.c
+        release: list[int] = []
         with self.store.transaction() as session:
-            held = session.execute(select(t.state, t.lease_owner).where(t.id == claimed.id)
-                                   .with_for_update()).one_or_none()
-            if held is None or held.state != S.sending.value or held.lease_owner != owner:
-                return False  # taken over meanwhile: the new holder decides
-            if claimed.origin != "auto":
-                return True
-            found = session.execute(select(CompanyRow.auto_export, DocumentRow.status, DocumentRow.version)
-                                    .join(DocumentRow, DocumentRow.company_id == CompanyRow.id)
-                                    .where(DocumentRow.id == claimed.document_id)).one_or_none()
-            if found is not None and not _unlisted_closed(session, [claimed], session_now(session)):
-                return False
-        if found is None or claimed.id in self._doubted or (
-                found.auto_export and found.status not in NEVER_SENT and found.version == claimed.version):
-            return True
-        self.release([claimed.id], owner=owner)
-        return False
+            held = set(session.scalars(select(t.id).where(t.id.in_([c.id for c in claimed]),
+                                                          t.state == S.sending.value, t.lease_owner == owner)
+                                       .with_for_update()))
+            mine = [c for c in claimed if c.id in held]  # the others were taken over meanwhile: not ours to send
+            auto = [c for c in mine if c.origin == "auto"]
+            if not auto:
+                return mine
+            rules = {row.id: row for row in session.execute(
+                select(DocumentRow.id, DocumentRow.status, DocumentRow.version, CompanyRow.auto_export)
+                .join(CompanyRow, CompanyRow.id == DocumentRow.company_id)
+                .where(DocumentRow.id.in_({c.document_id for c in auto})))}
+            listed = {c.id for c in _unlisted_closed(session, auto, session_now(session))}
+            wanted = []
+            for c in mine:
+                found = rules.get(c.document_id)
+                if c.origin != "auto" or (c.id in listed and (
+                        found is None or c.id in self._doubted or (
+                            found.auto_export and found.status not in NEVER_SENT and found.version == c.version))):
+                    wanted.append(c)
+                elif c.id in listed:
+                    release.append(c.id)
+        self.release(release, owner=owner)
+        return wanted
 
     def release(self, ids: Sequence[int], *, owner: str | None = None) -> None:
         """Give back rows that were claimed but not tried (a clean stop): due again at once."""

@@ -147,9 +147,6 @@ class Worker:
                 if self.stop.is_set() or fatal:
                     untried.append(c.id)
                     return
-                if not await asyncio.to_thread(self.ledger.still_wanted, c, owner=self.owner):
-                    self.stats.withheld += 1
-                    return
                 try:
                     outcome = await self._send_one(c, contents.get((c.document_id, c.version)),
                                                    payloads.get(c.sha256 or ""), payloads.get(c.pdf_sha256 or ""))
@@ -165,7 +162,16 @@ class Worker:
                     await self._flush()
 
         try:
-            await asyncio.gather(*(one(c) for c in claimed))
+            # in waves of as many as go at once: before each, one look whether they are still this worker's and
+            # still wanted (Ledger.still_wanted_many), so a change the accountant makes reaches the next wave
+            for start in range(0, len(claimed), self.concurrency):
+                wave = claimed[start:start + self.concurrency]
+                if self.stop.is_set() or fatal:
+                    untried.extend(c.id for c in wave)
+                    continue
+                wanted = await asyncio.to_thread(self.ledger.still_wanted_many, wave, owner=self.owner)
+                self.stats.withheld += len(wave) - len(wanted)
+                await asyncio.gather(*(one(c) for c in wanted))
         finally:
             await self._flush()
             if untried:

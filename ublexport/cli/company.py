@@ -293,9 +293,9 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
                 click.echo(f"  {f.label}: {f.failed or f.reason}")
     if moved.in_flight:
         click.echo(f"{len(moved.in_flight)} delivery(ies) to a removed inbox are being sent right now (held by a "
-                   "worker or an export): a worker checks the inboxes before each message and closes them, so only "
-                   "one already on its way can still arrive; an export sends what it was asked to "
-                   "(`ublexport history` shows what went)")
+                   "worker or an export): a worker checks the inboxes before each wave of messages it sends at "
+                   "once and closes them, so only those already on their way can still arrive; an export sends "
+                   "what it was asked to (`ublexport history` shows what went)")
 
 
 CATCH_UP_BATCH = 200  # documents forwarded (rendered, validated, queued) per transaction when the rule goes on
