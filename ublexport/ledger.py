@@ -103,7 +103,7 @@ class Backoff:
 CLAIM_ATTEMPTS = 5  # a claim that lost a race of first inserts runs again (see Ledger.claim_many)
 
 
-def _retryable(exc: IntegrityError | OperationalError) -> bool:
+def retryable(exc: IntegrityError | OperationalError) -> bool:
     """A unique key that a concurrent transaction filled first, or a deadlock/serialization failure: running the
     transaction again resolves it. Other errors (a full disk, a lost database) are raised at once."""
     if isinstance(exc, IntegrityError):
@@ -591,7 +591,7 @@ class Ledger:
                 # PostgreSQL: two exports insert the same new company or document at once (a plain INSERT locks
                 # nothing beforehand); the loser's whole batch rolls back, and running it again finds the
                 # winner's committed rows. A deadlock between two such batches is retried the same way.
-                if attempt == CLAIM_ATTEMPTS - 1 or not _retryable(exc):
+                if attempt == CLAIM_ATTEMPTS - 1 or not retryable(exc):
                     raise
         raise AssertionError("unreachable")
 
@@ -894,7 +894,7 @@ class Ledger:
         with self.store.transaction() as session:
             held = set(session.scalars(select(t.id).where(t.id.in_([c.id for c in claimed]),
                                                           t.state == S.sending.value, t.lease_owner == owner)
-                                       .with_for_update()))
+                                       .order_by(t.id).with_for_update()))  # in id order, as retarget locks
             mine = [c for c in claimed if c.id in held]  # the others were taken over meanwhile: not ours to send
             auto = [c for c in mine if c.origin == "auto"]
             if not auto:

@@ -25,12 +25,21 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError
-from ublexport.ledger import CLOSED, Ledger, default_by, existing_inboxes, is_closed, queue_rows, store_payload
+from ublexport.ledger import (
+    CLOSED,
+    Ledger,
+    default_by,
+    existing_inboxes,
+    is_closed,
+    queue_rows,
+    retryable,
+    store_payload,
+)
 from ublexport.model import Document, DocumentKind, Status, as_stored
 from ublexport.policy import SENT, exportable
 from ublexport.store import Store, catalog
@@ -83,10 +92,10 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     even when the rule is off (the rows wait until it is on, see ledger.due_query): for a document that was
     forwarded already and must now go elsewhere, or as another version (retarget, catch_up)."""
     result = Forwarded(document.id, document.version, f"{document.kind.replace('_', ' ')} {document.number}")
-    # FOR SHARE, read afresh: `company auto-export on` changes the rule under FOR UPDATE, so this import either
-    # sees the rule on or commits before the catch-up that follows the switch looks for what never went
-    company = session.execute(select(CompanyRow).where(CompanyRow.id == document.company_id)
-                              .with_for_update(read=True).execution_options(populate_existing=True)).scalar_one()
+    # FOR SHARE, read afresh (the callers took it already, before the document): `company auto-export on` changes
+    # the rule under FOR UPDATE, so this import either sees the rule on or commits before the catch-up that follows
+    # the switch looks for what never went
+    company = catalog.share_company(session, document.company_id)
     stored = model is None  # read back from the store: rendered as it was checked when stored (model.as_stored)
     model = model if model is not None else catalog.as_document(document)
     decision = exportable(model)
@@ -206,7 +215,7 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
 
 
 def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:
-    """The documents catch_up forwards, in id order (see there)."""
+    """The documents catch_up looks at, in id order (see there); _needing keeps those forward would queue for."""
     gone = select(DeliveryRow.id).where(  # the current version went, or is on its way, somewhere
         DeliveryRow.document_id == DocumentRow.id, DeliveryRow.version == DocumentRow.version,
         DeliveryRow.state.in_([DeliveryState.sent.value, DeliveryState.queued.value, DeliveryState.deferred.value,
@@ -216,42 +225,71 @@ def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:
     leaves = and_(DocumentRow.kind != DocumentKind.quote.value, DocumentRow.status != Status.cancelled.value,
                   or_(DocumentRow.kind == DocumentKind.expense.value,
                       DocumentRow.status.in_([status.value for status in SENT])))
-    never = and_(~gone, leaves)
+    never = leaves
     if company.auto_export_since is not None:
         never = and_(never, DocumentRow.issue_date >= company.auto_export_since)
     replaced = select(DeliveryRow.id).where(
         DeliveryRow.document_id == DocumentRow.id, DeliveryRow.origin == "auto",
         DeliveryRow.version < DocumentRow.version,
         DeliveryRow.state.in_([DeliveryState.queued.value, DeliveryState.deferred.value])).exists()
-    return (select(DocumentRow).where(DocumentRow.company_id == company.id, or_(never, replaced))
+    return (select(DocumentRow).where(DocumentRow.company_id == company.id, ~gone, or_(never, replaced))
             .order_by(DocumentRow.id))
 
 
-def catch_up_count(session: Session, company: CompanyRow) -> int:
+def _needing(session: Session, company: CompanyRow, documents: Sequence[DocumentRow]) -> list[DocumentRow]:
+    """Of DOCUMENTS, those with an inbox of the company (for their kind) that has no row of the current version
+    but a closed one: forward queues for exactly those. A failed (5xx), expired or invalid row to a listed inbox
+    is an answer already, which forward leaves as it is (`resend` sends it again on purpose)."""
+    if not documents:
+        return []
+    by_id = {document.id: document for document in documents}
+    rows: dict[int, set[str]] = {}
+    for document_id, inbox, state, message in session.execute(
+            select(DeliveryRow.document_id, DeliveryRow.inbox, DeliveryRow.state, DeliveryRow.last_message)
+            .join(DocumentRow, and_(DocumentRow.id == DeliveryRow.document_id,
+                                    DocumentRow.version == DeliveryRow.version))
+            .where(DeliveryRow.document_id.in_(list(by_id)), DeliveryRow.resend_seq == 0)):
+        if not is_closed(state, message):
+            rows.setdefault(document_id, set()).add(inbox)
+    return [document for document in documents
+            if catalog.inbox_keys(company, document.kind) - rows.get(document.id, set())]
+
+
+def catch_up_count(session: Session, company: CompanyRow, *, page: int = 1000) -> int:
     """How many documents catch_up would forward now (for the question before a pause ends)."""
-    return int(session.scalar(select(func.count()).select_from(_catch_up_query(company).subquery())) or 0)
+    count, after = 0, 0
+    while True:
+        scanned = session.scalars(_catch_up_query(company).where(DocumentRow.id > after).limit(page)).all()
+        if not scanned:
+            return count
+        count += len(_needing(session, company, scanned))
+        after = scanned[-1].id
 
 
 def catch_up(session: Session, company: CompanyRow, *, sender: str, by: str, renderer: Renderer | None = None,
-             after: int = 0, limit: int | None = None) -> list[Forwarded]:
+             after: int = 0, limit: int | None = None) -> tuple[list[Forwarded], int | None]:
     """When the rule is switched on (again), what it would have forwarded goes now:
 
     - a stored document issued since the start date that would leave (sent, or an expense) and whose current
       version never went anywhere and is not on its way (no row sent, queued, retried or being sent; a hand export
-      refused by a mistyped address does not count): imported while the rule was off, or before the company had
-      an inbox. "On since 1 January" means the documents since 1 January, not only those imported again later;
+      refused by a mistyped address does not count), with an inbox of the company that has no answer for it yet:
+      imported while the rule was off, or before the company had an inbox. "On since 1 January" means the
+      documents since 1 January, not only those imported again later;
     - a document edited while the rule was off has rows only for the version it queued before, which never go
       (ledger.due_query: a replaced version); its current version is forwarded, so the edit is not lost and the
       old content is not sent.
     What went only into the local inbox counts as gone here, as for the worker (`export` through a server sends it).
-    In id order from AFTER, at most LIMIT documents: the caller commits between batches (each forward renders the
-    document; a company of thousands in one transaction would hold SQLite's write lock for minutes)."""
+    From the documents after id AFTER, at most LIMIT looked at: the caller commits between pages (each forward
+    renders the document; a company of thousands in one transaction would hold SQLite's write lock for minutes).
+    Returns what was forwarded and the last id looked at (None: nothing was left)."""
     now = session_now(session)
     query = _catch_up_query(company).where(DocumentRow.id > after)
     if limit is not None:
         query = query.limit(limit)
-    return [forward(session, document, sender=sender, by=by, renderer=renderer, now=now)
-            for document in session.scalars(query).all()]
+    scanned = session.scalars(query).all()
+    forwarded = [forward(session, document, sender=sender, by=by, renderer=renderer, now=now)
+                 for document in _needing(session, company, scanned)]
+    return forwarded, (scanned[-1].id if scanned else None)
 
 
 # --- entry points -----------------------------------------------------------------------------------------------
@@ -272,14 +310,14 @@ def _session(target: Target) -> Iterator[Session]:
 
 def _retrying(target: Target, work: Callable[[Session], Any]) -> Any:
     """Run WORK in a transaction; on PostgreSQL a concurrent first insert of the same document or company
-    raises IntegrityError for the loser, which then simply runs again and finds the winner's row."""
+    raises IntegrityError for the loser, and a deadlock aborts one of two transactions: it simply runs again."""
     attempts = 1 if isinstance(target, Session) else 3
     for attempt in range(attempts):
         try:
             with _session(target) as session:
                 return work(session)
-        except IntegrityError:
-            if attempt == attempts - 1:
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == attempts - 1 or not retryable(exc):
                 raise
     raise AssertionError("unreachable")
 
@@ -315,6 +353,9 @@ def document_sent(target: Target | Settings, document: int | Document, *, by: st
             if doc.kind != DocumentKind.expense and doc.status not in (Status.sent, Status.paid):
                 doc = _with_status(doc, Status.sent)
             return _import_one(session, doc, by=who, source=source, sender=mail_from, renderer=renderer, now=now)
+        company_id = session.scalar(select(DocumentRow.company_id).where(DocumentRow.id == document))
+        if company_id is not None:
+            catalog.share_company(session, company_id)  # the company before the document (see share_company)
         row = catalog.get_document(session, document, lock=True)
         current = catalog.as_document(row)
         if current.kind == DocumentKind.expense:
@@ -353,6 +394,7 @@ def _import_one(session: Session, document: Document, *, by: str, source: str, s
                                                  ("KvK", document.company.kvk_number)) if v)
         raise InputError(f"{document.label}: its company {document.company.name} ({ids}) is not registered; "
                          "register it first with `ublexport company add COMPANY.json`")
+    catalog.share_company(session, company.id)  # the company before the document (see share_company)
     upserted = catalog.upsert_document(session, document, company.id, by=by, source=source, now=now)
     # an older copy: the row stays at its latest version, which is what is forwarded (its own content, not this)
     return forward(session, upserted.row, sender=sender, by=by, renderer=renderer, now=now,

@@ -163,7 +163,7 @@ def _reference(value: str) -> str:
     except ValueError:  # a structured form with a wrong check digit: compared as written
         text = value
     # +++000/0088/12347+++ and 000008812347 (as many Belgian UBLs carry it) are the same twelve digits
-    return re.sub(r"[+/]", "", text) if text.startswith("+++") else re.sub(r"\s", "", text).casefold()
+    return re.sub(r"[+*/\s]", "", text) if text.startswith(("+++", "***")) else re.sub(r"\s", "", text).casefold()
 
 
 def _vat_and_payment_differences(document: Document, root: etree._Element, totals: Totals, *,

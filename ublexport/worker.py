@@ -161,18 +161,22 @@ class Worker:
                 if len(self._pending) >= self.flush_every:
                     await self._flush()
 
+        reached = 0  # the rows of the waves handed over (checked, then sent, released or closed)
         try:
             # in waves of as many as go at once: before each, one look whether they are still this worker's and
             # still wanted (Ledger.still_wanted_many), so a change the accountant makes reaches the next wave
             for start in range(0, len(claimed), self.concurrency):
                 wave = claimed[start:start + self.concurrency]
                 if self.stop.is_set() or fatal:
-                    untried.extend(c.id for c in wave)
-                    continue
+                    break
                 wanted = await asyncio.to_thread(self.ledger.still_wanted_many, wave, owner=self.owner)
+                reached = start + len(wave)
                 self.stats.withheld += len(wave) - len(wanted)
                 await asyncio.gather(*(one(c) for c in wanted))
         finally:
+            # the waves not reached (a stop, a misconfigured server, the check itself failing) were never tried:
+            # given back now, not left `sending` until the lease runs out and then taken for "in doubt"
+            untried.extend(c.id for c in claimed[reached:])
             await self._flush()
             if untried:
                 await asyncio.to_thread(self.ledger.release, untried, owner=self.owner)

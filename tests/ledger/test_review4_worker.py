@@ -520,3 +520,68 @@ def test_a_document_of_one_client_is_not_exported_to_another_clients_inbox(tmp_p
     assert [r["status"] for r in shared["results"]] == ["sent"]
     forced = run_cli(env, "export", str(invoice), "--to", "dossier-1@yukiworks.nl", "--any-company", "--json")
     assert [r["status"] for r in json.loads(forced.stdout)["results"]] == ["sent"]
+
+
+def test_an_import_and_set_inbox_at_the_same_moment_do_not_deadlock(pg_url: str) -> None:
+    """Third review (PostgreSQL): an import locked the document, then asked for the company; set-inbox held the
+    company, then needed the document: a deadlock. Every transaction now takes the company first
+    (catalog.share_company), as _import_one does, so one simply waits for the other."""
+    import threading
+    import time
+
+    from tests.ledger.conftest import fake_render, make_document
+    from ublexport.outbox import forward, import_documents, retarget
+    from ublexport.store import catalog
+
+    document = make_document("invoice", "S-1", "sent")
+    with Store.open(pg_url) as store:
+        company_id = setup_company(store, inboxes="a@x.nl; b@x.nl")
+        import_documents(store, [("S-1", document)], renderer=fake_render, by="t")
+        locked, errors = threading.Event(), []
+
+        def importer() -> None:  # the order of _import_one: the company, then the document
+            try:
+                with store.transaction() as session:
+                    catalog.share_company(session, company_id)
+                    row = catalog.upsert_document(session, document, company_id, by="t", source="import").row
+                    locked.set()
+                    time.sleep(1.0)
+                    forward(session, row, sender="x@y.be", by="t", renderer=fake_render, model=document)
+            except Exception as exc:  # pragma: no cover - the failure this test is about
+                errors.append(repr(exc))
+
+        def set_inbox() -> None:
+            try:
+                with store.transaction() as session:
+                    row = catalog.get_company(session, company_id, lock=True)
+                    catalog.change_rule(session, row, by="acc", field="inboxes", inboxes=[
+                        {"address": "a@x.nl", "display_name": None}, {"address": "c@x.nl", "display_name": None}])
+                    retarget(session, row, sender="x@y.be", by="acc", renderer=fake_render)
+            except Exception as exc:  # pragma: no cover
+                errors.append(repr(exc))
+
+        first = threading.Thread(target=importer)
+        first.start()
+        locked.wait(10)
+        second = threading.Thread(target=set_inbox)
+        second.start()
+        first.join(30)
+        second.join(30)
+        assert errors == []
+        inboxes = {h.inbox: h.state for h in Ledger(store).history()}
+        assert inboxes["c@x.nl"] == "queued" and inboxes["b@x.nl"] == "failed"  # moved to the new inbox
+
+
+def test_a_resume_is_not_held_up_by_documents_that_already_have_their_answer(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Third review: a version edited before its first went (the old row waits for ever) and a 550 refusal counted
+    as "stored during the pause and never went": every later resume asked for --since, and listed no-ops."""
+    env = office(tmp_path, "dossier@yukiworks.nl; typo@yukiworks.nl", extra=smtp_server.env())
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1", note="corrected"))  # before the worker ran
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-2"))
+    smtp_server.handler.refuse = {"typo@yukiworks.nl": "550 5.1.1 no such user"}
+    run_cli(env, "worker", "--once", code=4)
+    run_cli(env, "company", "auto-export", "1", "off")
+    resumed = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--json").stdout)
+    assert resumed["auto_export_since"] == "2026-01-01" and resumed["caught_up"] == []

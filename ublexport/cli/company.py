@@ -275,7 +275,7 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
     from ublexport.store import catalog
 
     with open_ledger(home, db_url, by, queues=True) as ledger, ledger.store.transaction() as session:
-        row = catalog.get_company(session, company_id)
+        row = catalog.get_company(session, company_id, lock=True)  # the rule history's "before" is the real one
         catalog.change_rule(session, row, by=ledger.by, field="inboxes", **values)
         moved = retarget(session, row, sender=ledger.sender, by=ledger.by)
         data = company_dict(row)
@@ -350,15 +350,12 @@ def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: 
             data = company_dict(row)
         # committed: from now on an import queues its own documents. What never went is forwarded in batches, each
         # committed (rendering a company's year in one transaction held SQLite's write lock for minutes)
-        after = 0
-        while state == "on":
+        after: int | None = 0
+        while state == "on" and after is not None:
             with ledger.store.transaction() as session:
-                batch = catch_up(session, catalog.get_company(session, company_id), sender=ledger.sender,
-                                 by=ledger.by, after=after, limit=CATCH_UP_BATCH)
+                batch, after = catch_up(session, catalog.get_company(session, company_id), sender=ledger.sender,
+                                        by=ledger.by, after=after, limit=CATCH_UP_BATCH)
             caught += batch
-            if len(batch) < CATCH_UP_BATCH:
-                break
-            after = batch[-1].document_id
     if as_json:
         print_json({**data, "caught_up": [f.as_dict() for f in caught]} if state == "on" else data)
     elif data["auto_export"]:

@@ -58,6 +58,14 @@ def get_company(session: Session, company_id: int, *, lock: bool = False) -> Com
     return row
 
 
+def share_company(session: Session, company_id: int) -> CompanyRow:
+    """The company row FOR SHARE, read afresh: taken by whatever forwards a document of the company, before it
+    locks the document, so that `company auto-export` (FOR UPDATE) and `set-inbox` (an update) either finish first
+    or wait, and every transaction takes the company before the document (no deadlock between them)."""
+    return session.execute(select(CompanyRow).where(CompanyRow.id == company_id).with_for_update(read=True)
+                           .execution_options(populate_existing=True)).scalar_one()
+
+
 def register_company(session: Session, company: Company, *, by: str) -> tuple[CompanyRow, bool]:
     """(row, created). A company already known by one of its numbers gets its identity updated (the old one kept in
     the rule history, field "identity"), its rule untouched."""
