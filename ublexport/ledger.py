@@ -715,10 +715,16 @@ class Ledger:
                 for item in [*(row.inboxes or []), *(row.expenses_inboxes or [])]:
                     owners.setdefault(str(item["address"]).casefold(), {})[row.id] = row.name
             self._inbox_owners = owners
+        t = _DELIVERIES.c
+        # what already reached that inbox (sent before its owner was registered) is reported as such, not refused
+        received = {(d, v, box) for d, v, box in session.execute(select(t.document_id, t.version, t.inbox).where(
+            t.document_id.in_({d[0] for d in documents}), t.state == S.sent.value))}
         out: dict[int, Foreign] = {}
-        for i, ((prepared, recipient), (_, _, company_id)) in enumerate(zip(parsed, documents, strict=True)):
-            who = self._inbox_owners.get(recipient_key(recipient))
-            if who and company_id not in who:
+        for i, ((prepared, recipient), (document_id, version, company_id)) in enumerate(zip(parsed, documents,
+                                                                                             strict=True)):
+            key = recipient_key(recipient)
+            who = self._inbox_owners.get(key)
+            if who and company_id not in who and (document_id, version, key) not in received:
                 out[i] = Foreign(recipient.address, ", ".join(f"company {cid} ({name})" for cid, name
                                                               in sorted(who.items())), prepared.document.company.name)
         return out

@@ -585,3 +585,17 @@ def test_a_resume_is_not_held_up_by_documents_that_already_have_their_answer(
     run_cli(env, "company", "auto-export", "1", "off")
     resumed = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--json").stdout)
     assert resumed["auto_export_since"] == "2026-01-01" and resumed["caught_up"] == []
+
+
+def test_what_reached_an_inbox_before_its_owner_was_registered_is_already_exported_not_refused(
+        tmp_path: Path) -> None:
+    """Third review: the README's first command, run again after its accountant section registered the first
+    company with the same inboxes, refused the other company's invoice it had already sent (exit 2)."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    nl = tmp_path / "nl.json"
+    nl.write_text((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"), encoding="utf-8")
+    run_cli(env, "export", str(nl), "--to", "dossier-1@yukiworks.nl")
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    run_cli(env, "company", "set-inbox", "1", "dossier-1@yukiworks.nl")
+    again = json.loads(run_cli(env, "export", str(nl), "--to", "dossier-1@yukiworks.nl", "--json").stdout)
+    assert [r["status"] for r in again["results"]] == ["already-exported"]
