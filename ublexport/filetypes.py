@@ -44,8 +44,13 @@ def sniff(content: bytes) -> FileType | None:
         return JPEG
     if content.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
-    if b"%PDF-" in content[:PDF_HEADER_WITHIN] and content.lstrip()[:1] != b"<":  # not XML or HTML
-        return PDF
+    at = content.find(b"%PDF-", 0, PDF_HEADER_WITHIN)
+    if at >= 0:
+        before = content[:at]
+        # what a scanner writes before the header is not markup (XML, HTML: a "%PDF-" in a comment) nor an archive
+        # (a ZIP whose first entry is named "%PDF-1.4")
+        if b"<" not in before and not before.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"PK"):
+            return PDF
     return None
 
 

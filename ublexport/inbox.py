@@ -171,6 +171,18 @@ def _check_xml(content: bytes, name: str) -> tuple[bool, str | None, list[str]]:
 
 
 def read_message(number: int, key: str, raw: bytes, *, with_body: bool = False) -> InboxMessage:
+    """The message, or one that says it cannot be read: anyone who reaches `inbox serve` can store a message the
+    stdlib parser cannot take (2,000 nested parts, a malformed Message-ID), and one such message must not stop the
+    listing of all the others."""
+    try:
+        return _read_message(number, key, raw, with_body=with_body)
+    except (RecursionError, ValueError, IndexError, TypeError, LookupError, AssertionError) as exc:
+        return InboxMessage(number, key, f"(unreadable message: {type(exc).__name__})", "", "", None, "", [],
+                            f"This message could not be parsed ({type(exc).__name__}); it is kept as received, "
+                            f"{len(raw)} bytes, under the key {key}." if with_body else "")
+
+
+def _read_message(number: int, key: str, raw: bytes, *, with_body: bool = False) -> InboxMessage:
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
     attachments = []
@@ -203,11 +215,18 @@ def _keys(settings: Settings) -> list[tuple[str, bytes]]:
     entries = []
     for key in box.iterkeys():  # iterating a Mailbox yields messages, not keys
         try:
-            entries.append((box.get_message(key).get_date(), key, box.get_bytes(key)))
+            entries.append((_delivered(key), key, box.get_bytes(key)))
         except (KeyError, FileNotFoundError):
             continue  # removed meanwhile
     entries.sort(key=lambda e: (e[0], e[1]))
     return [(key, raw) for _, key, raw in entries]
+
+
+def _delivered(key: str) -> float:
+    """When the message arrived: a Maildir key starts with its delivery time (`1796572326.M263078P59.host`); read
+    from the key, not by parsing the message (which a hostile one can make fail)."""
+    head = key.split(".", 1)[0]
+    return float(head) if head.isdigit() else 0.0
 
 
 def list_messages(settings: Settings) -> list[InboxMessage]:

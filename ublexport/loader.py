@@ -60,8 +60,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+MAX_FILE_BYTES = 20_000_000  # an attached PDF or received UBL: mail servers refuse messages much larger
+
+
 def read_json(path: Path) -> Any:
     try:
+        if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO is read for ever
+            raise InputError("cannot read this file (not a regular file: a device or a pipe)", source=str(path))
+        if path.exists() and path.stat().st_size > 2 * MAX_FILE_BYTES:  # a PDF inline as base64 fits
+            raise InputError(f"larger than {2 * MAX_FILE_BYTES // 1_000_000} MB: not a document", source=str(path))
         return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise InputError("file not found", source=str(path)) from None
@@ -70,6 +77,11 @@ def read_json(path: Path) -> Any:
                          source=str(path)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"not valid JSON ({exc})", source=str(path)) from None
+    except RecursionError:  # arrays nested thousands deep: no document is
+        raise InputError("not valid JSON for a document (nested too deeply)", source=str(path)) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits (Python's limit on int conversion)
+        why = "a number with thousands of digits" if "digits" in str(exc) else str(exc)
+        raise InputError(f"not valid JSON for a document ({why})", source=str(path)) from None
     except OSError as exc:  # a folder named x.json, no permission, an I/O error: this file only, not the export
         raise InputError(f"cannot read this file ({exc.strerror or exc})", source=str(path)) from None
 
@@ -81,6 +93,12 @@ def _inline_file(base: Path, value: Any, field: str, source: str) -> Any:
             raise InputError(f"{field}: unknown field(s) {sorted(extra)}", source=source)
         path = (base / str(value["file"])).resolve()
         try:
+            if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO: read for ever
+                raise InputError(f"{field}.file: cannot read {path} (not a regular file: a device or a pipe)",
+                                 source=source)
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise InputError(f"{field}.file: {path} is larger than {MAX_FILE_BYTES // 1_000_000} MB; an e-mail "
+                                 "to Yuki cannot carry it", source=source)
             data = path.read_bytes()
         except OSError as exc:
             raise InputError(f"{field}.file: cannot read {path} ({exc.strerror})", source=source) from None

@@ -106,7 +106,9 @@ def mask_url(url: str) -> str:
     libpq's ?password= parameter by a pattern."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url
+        # no scheme (a typo: postgres//u:pw@h/db, u:pw@h): whatever stands before an @ may be a password
+        head, at, tail = url.rpartition("@")
+        return f"{head.split(':', 1)[0]}:***@{tail}" if at and ":" in head else url
     cut = rest.find("?") if "?" in rest else len(rest)
     userinfo, at, hostpath = rest[:cut].rpartition("@")
     if at and ":" in userinfo:

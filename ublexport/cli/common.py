@@ -24,6 +24,9 @@ EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INVALID, EXIT_DELIVERY = 0, 1, 2, 3, 4
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+ROW_ID = click.IntRange(1, 2**63 - 1)
+"""A ledger id: a number too large for the database column is a usage error (exit 2), not an overflow."""
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 
 
@@ -111,6 +114,26 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def safe_text(value: Any, *, lines: bool = False, markup: bool = True) -> str:
+    """VALUE as a terminal may show it: a control character (ESC and the rest of C0/C1, DEL), a line or paragraph
+    separator, or a bidi override becomes a visible \\uXXXX, and Rich markup is escaped. What we print can come
+    from anyone (a message received by `inbox serve`, a name in a document): it must not clear the screen, retitle
+    the window, write the clipboard (OSC 52), hide text or fake a header line. LINES keeps line breaks and tabs;
+    MARKUP false: for plain output (click.echo), where Rich markup means nothing."""
+    from rich.markup import escape
+
+    text = "" if value is None else str(value)
+    kept = "\n\t" if lines else ""
+    if any((ch < " " and ch not in kept) or "\x7f" <= ch <= "\x9f" or ch in _BIDI or ch in "\u2028\u2029"
+           for ch in text):
+        text = "".join(f"\\u{ord(ch):04x}" if (ch < " " and ch not in kept) or "\x7f" <= ch <= "\x9f"
+                       or ch in _BIDI or ch in "\u2028\u2029" else ch for ch in text)
+    return escape(text) if markup else text
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, stderr: bool = False) -> None:
     from rich.table import Table
 
@@ -118,5 +141,5 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(safe_text(v) for v in row))
     console(stderr).print(table)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ublexport.cli.common import handle_errors, json_option, local_time, print_json, print_table
+from ublexport.cli.common import ROW_ID, handle_errors, json_option, local_time, print_json, print_table
 
 if TYPE_CHECKING:
     from ublexport.ledger import Ledger
@@ -191,7 +191,7 @@ def list_(db_url: str | None, home: Path | None, as_json: bool) -> None:
 
 
 @company.command("show")
-@click.argument("company_id", metavar="ID", type=int)
+@click.argument("company_id", metavar="ID", type=ROW_ID)
 @store_options
 @json_option
 @handle_errors
@@ -248,7 +248,7 @@ def _summary(rule: dict[str, Any] | None) -> str:
 
 
 @company.command("set-inbox")
-@click.argument("company_id", metavar="ID", type=int)
+@click.argument("company_id", metavar="ID", type=ROW_ID)
 @click.argument("addresses", metavar="ADDRESSES")
 @click.option("--expenses", metavar="ADDRESSES", help="A separate inbox for expenses (purchase documents).")
 @click.option("--no-expenses", is_flag=True, help="Send expenses to the main inbox(es) again.")
@@ -302,7 +302,7 @@ CATCH_UP_BATCH = 200  # documents forwarded (rendered, validated, queued) per tr
 
 
 @company.command("auto-export")
-@click.argument("company_id", metavar="ID", type=int)
+@click.argument("company_id", metavar="ID", type=ROW_ID)
 @click.argument("state", type=click.Choice(["on", "off"]))
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="Forward documents issued on or after this date, those already stored too (default when "

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ublexport.cli.common import EXIT_INPUT, EXIT_INVALID, console, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import (
+    EXIT_INPUT,
+    EXIT_INVALID,
+    ROW_ID,
+    console,
+    handle_errors,
+    json_option,
+    print_json,
+    print_table,
+)
 from ublexport.cli.company import by_option, open_ledger, store_options
 
 if TYPE_CHECKING:
@@ -96,7 +105,7 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
 
 
 @documents.command("list")
-@click.option("--company", "company_id", type=int, metavar="ID", help="Only this company's documents.")
+@click.option("--company", "company_id", type=ROW_ID, metavar="ID", help="Only this company's documents.")
 @click.option("--status", type=click.Choice(STATUSES, case_sensitive=False),
               help="Only documents with this status.")
 @store_options
@@ -164,7 +173,7 @@ def _state_counts(counts: dict[str, int]) -> str:
 
 
 @documents.command("mark-sent")
-@click.argument("ids", metavar="ID...", nargs=-1, required=True, type=int)
+@click.argument("ids", metavar="ID...", nargs=-1, required=True, type=ROW_ID)
 @store_options
 @by_option
 @json_option

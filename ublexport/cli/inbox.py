@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ublexport.cli.common import console, handle_errors, json_option, local_time, print_json, print_table
+from ublexport.cli.common import (
+    console,
+    handle_errors,
+    json_option,
+    local_time,
+    print_json,
+    print_table,
+    safe_text,
+)
 from ublexport.cli.config import settings_options
 
 
@@ -92,10 +101,14 @@ def show(number: int, as_json: bool, save_attachments: Path | None, settings: An
             n = 1
             # another message's attachment of that name (2026/0001 and 2026-0001 are both 2026-0001.xml) is kept:
             # the same content is saved once, other content beside it as name-2.ext
-            while path.exists() and path.read_bytes() != attachment.content:
+            # a symlink already there is never written through (it may point anywhere): another name is taken
+            while path.is_symlink() or (path.exists() and path.read_bytes() != attachment.content):
                 n += 1
                 path = first.with_name(f"{first.stem}-{n}{first.suffix}")
-            path.write_bytes(attachment.content)
+            if not path.exists():  # (the same content already saved: nothing to write)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                with os.fdopen(os.open(path, flags, 0o644), "wb") as out_file:
+                    out_file.write(attachment.content)
             saved.append(str(path))
     if as_json:
         data = message.as_dict(body=True)
@@ -106,13 +119,13 @@ def show(number: int, as_json: bool, save_attachments: Path | None, settings: An
     for label, value in (("From", message.sender), ("To", message.recipient), ("Subject", message.subject),
                          ("Date", local_time(message.date, seconds=True) if message.date else "-"),
                          ("Message-ID", message.message_id)):
-        out.print(f"[bold]{label}:[/bold] {value}", markup=True, highlight=False)
+        out.print(f"[bold]{label}:[/bold] {safe_text(value)}", markup=True, highlight=False)
     out.print("")
-    out.print(message.body, markup=False)
+    out.print(safe_text(message.body, lines=True), markup=True, highlight=False)
     rows = [(a.filename, a.content_type, a.size, _valid_text(a.valid), a.root or "") for a in message.attachments]
     print_table("Attachments", ["file", "type", "bytes", "UBL", "root"], rows)
     for attachment in message.attachments:
         for problem in attachment.problems:
-            click.echo(f"{attachment.filename}: {problem}")
+            click.echo(f"{safe_text(attachment.filename, markup=False)}: {safe_text(problem, markup=False)}")
     for written in saved:
         click.echo(f"saved {written}", err=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ublexport.cli.common import EXIT_DELIVERY, handle_errors, json_option, local_time, print_json, print_table
+from ublexport.cli.common import EXIT_DELIVERY, ROW_ID, handle_errors, json_option, local_time, print_json, print_table
 from ublexport.cli.company import by_option, load, open_ledger, store_options
 
 
@@ -67,8 +67,8 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 
 
 @click.command()
-@click.option("--company", "company_id", type=int, metavar="ID", help="Only this company.")
-@click.option("--document", "document_id", type=int, metavar="ID", help="Only this document.")
+@click.option("--company", "company_id", type=ROW_ID, metavar="ID", help="Only this company.")
+@click.option("--document", "document_id", type=ROW_ID, metavar="ID", help="Only this document.")
 @click.option("--number", metavar="NUMBER", help="Only the documents of this number (e.g. 2026-0042).")
 @click.option("--inbox", metavar="ADDRESS", help="Only what went (or goes) to this address.")
 @click.option("--state", type=click.Choice(["queued", "sending", "sent", "deferred", "failed", "expired"]),
@@ -137,7 +137,7 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
 
 
 @click.command()
-@click.argument("delivery_id", metavar="ID", type=int)
+@click.argument("delivery_id", metavar="ID", type=ROW_ID)
 @click.option("--to", "to", metavar="ADDRESSES", help="Send to these addresses instead (`,` or `;` separated).")
 @store_options
 @by_option

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ublexport.errors import InputError, UblexportError
 from ublexport.record import json_dumps
@@ -58,7 +59,13 @@ def _sqlite_listeners(engine: Engine) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for URL (already normalized or not); creates the SQLite file's folder when needed."""
     text = normalize_url(url)
-    parsed = make_url(text)
+    try:
+        parsed = make_url(text)
+    except (ValueError, ArgumentError):  # a port that is no number, an unclosed [ ...: said without the password
+        from ublexport.settings import mask_url
+
+        raise InputError(f"database URL {mask_url(url)!r} cannot be read; write sqlite:///PATH or "
+                         "postgresql://USER@HOST:PORT/DB") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
