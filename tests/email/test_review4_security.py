@@ -136,3 +136,15 @@ def test_a_malformed_database_url_is_a_message_without_its_password(home: Path, 
 def test_an_id_too_large_for_the_database_is_a_usage_error(home: Path) -> None:
     result = invoke("resend", "99999999999999999999999", "--json")
     assert result.exit_code == 2 and json.loads(result.stdout)["exit_code"] == 2
+
+
+def test_a_message_with_thousands_of_xml_parts_is_listed_without_checking_them_all(home: Path) -> None:
+    parts = b"".join(b"--b\r\nContent-Type: application/xml\r\nContent-Disposition: attachment; filename=\"x%d.xml\""
+                     b"\r\n\r\n<x/>\r\n" % i for i in range(50))
+    deliver(home, "1796572326.M1P1.host", b"Subject: many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+            b"boundary=b\r\n\r\n" + parts + b"--b--\r\n")
+    [listed] = json.loads(invoke("inbox", "list", "--json").output)
+    problems = [a["problems"] for a in listed["attachments"]]
+    assert len(problems) == 50 and sum("not checked in the list" in " ".join(p) for p in problems) == 45
+    shown = json.loads(invoke("inbox", "show", "1", "--json").output)
+    assert not any("not checked" in " ".join(a["problems"]) for a in shown["attachments"])
