@@ -44,7 +44,7 @@ from ublexport.model import Document, DocumentKind, Status, as_stored
 from ublexport.policy import SENT, exportable
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
-from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow
+from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow, DocumentVersion
 
 if TYPE_CHECKING:
     from ublexport.recipients import Recipient
@@ -123,6 +123,13 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
                                 updated_at=now))
         result.queued, result.inboxes = list(reopen), [i for i, row in done.items() if row.id in reopen]
     todo = [r for r in recipients if r.address.casefold() not in done]
+    unchanged = _received_but_for_company(session, document) if todo and document.version > 1 else set()
+    if unchanged:  # only the company's own details changed since an inbox received the document: not sent again
+        todo = [r for r in todo if r.address.casefold() not in unchanged]
+        if not todo and not reopen:
+            result.reason = ("only the company's details (address, phone, account...) changed since this document "
+                             "reached every inbox: not sent again (`ublexport resend ID` sends it on purpose)")
+            return result
     if not todo:
         if reopen:
             return result
@@ -212,6 +219,28 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
                                               .where(DeliveryRow.id.in_(closing)))
             if state == DeliveryState.failed.value]
     return result
+
+
+def _received_but_for_company(session: Session, document: DocumentRow) -> set[str]:
+    """The inboxes (keys) that received an earlier version of DOCUMENT whose content differs from the current one
+    only in the company's details. An invoicing system that imports its sent documents again after the company's
+    phone number or account changed makes each a new version; the accountant has the invoice already, as issued,
+    and would book it twice. A change to the document itself (a line, an amount, the customer) goes as before."""
+    from ublexport.record import content_digest
+
+    def but_company(content: dict[str, Any]) -> str:
+        return content_digest({key: value for key, value in content.items() if key != "company"})
+
+    current = but_company(document.content)
+    versions = [version for version, content in session.execute(
+        select(DocumentVersion.version, DocumentVersion.content).where(
+            DocumentVersion.document_id == document.id, DocumentVersion.version < document.version))
+        if but_company(content) == current]
+    if not versions:
+        return set()
+    return set(session.scalars(select(DeliveryRow.inbox).where(
+        DeliveryRow.document_id == document.id, DeliveryRow.version.in_(versions),
+        DeliveryRow.state == DeliveryState.sent.value, or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))))
 
 
 def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:

@@ -599,3 +599,29 @@ def test_what_reached_an_inbox_before_its_owner_was_registered_is_already_export
     run_cli(env, "company", "set-inbox", "1", "dossier-1@yukiworks.nl")
     again = json.loads(run_cli(env, "export", str(nl), "--to", "dossier-1@yukiworks.nl", "--json").stdout)
     assert [r["status"] for r in again["results"]] == ["already-exported"]
+
+
+def test_a_document_imported_again_with_only_the_company_details_changed_is_not_sent_again(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """An invoicing system that imports its sent documents again after the company's phone number changed made
+    each a new version, which the rule sent again: the accountant would book every invoice twice."""
+    from tests.ledger.conftest import make_document
+
+    env = office(tmp_path, extra=smtp_server.env())
+    document = make_document("invoice", "S-1", "sent")
+    path = tmp_path / "S-1.json"
+    path.write_text(json.dumps(document.model_dump(mode="json")))
+    run_cli(env, "documents", "import", str(path))
+    run_cli(env, "worker", "--once")
+    moved = document.model_dump(mode="json")
+    moved["company"]["phone"] = "+32 9 999 99 99"
+    path.write_text(json.dumps(moved))
+    [again] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
+    assert again["version"] == 2 and again["queued"] == []
+    assert again["reason"].startswith("only the company's details (address, phone, account...) changed")
+    run_cli(env, "worker", "--once")
+    assert len(smtp_server.received) == 1
+    moved["note"] = "Gecorrigeerde factuur"  # the document itself changed: the new version goes
+    path.write_text(json.dumps(moved))
+    [edited] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
+    assert edited["version"] == 3 and edited["queued"], edited
