@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ def _read_message(number: int, key: str, raw: bytes, *, with_body: bool = False)
                 att.valid, att.root, att.problems = _check_xml(content, filename or "attachment.xml")
                 checked += 1
             else:  # a message with thousands of XML parts (one of ours has one) would slow every listing
-                att.valid, att.problems = False, [f"not checked in the list (more than {LIST_CHECKS} XML "
+                att.valid, att.problems = None, [f"not checked in the list (more than {LIST_CHECKS} XML "
                                                   f"attachments); `inbox show {number}` checks them all"]
         attachments.append(att)
     try:
@@ -231,11 +232,15 @@ def _keys(settings: Settings) -> list[tuple[str, bytes]]:
     return [(key, raw) for _, key, raw in entries]
 
 
-def _delivered(key: str) -> float:
-    """When the message arrived: a Maildir key starts with its delivery time (`1796572326.M263078P59.host`); read
-    from the key, not by parsing the message (which a hostile one can make fail)."""
-    head = key.split(".", 1)[0]
-    return float(head) if head.isdigit() else 0.0
+_MAILDIR_KEY = re.compile(r"(\d+)\.M(\d+)P")
+
+
+def _delivered(key: str) -> tuple[int, int]:
+    """When the message arrived: a Maildir key starts with its delivery time, seconds then microseconds
+    (`1796572326.M263078P59.host`, the microseconds not zero-padded); read from the key, not by parsing the message
+    (which a hostile one can make fail)."""
+    found = _MAILDIR_KEY.match(key)
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
 def list_messages(settings: Settings) -> list[InboxMessage]:

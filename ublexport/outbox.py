@@ -221,26 +221,45 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     return result
 
 
-def _received_but_for_company(session: Session, document: DocumentRow) -> set[str]:
-    """The inboxes (keys) that received an earlier version of DOCUMENT whose content differs from the current one
-    only in the company's details. An invoicing system that imports its sent documents again after the company's
-    phone number or account changed makes each a new version; the accountant has the invoice already, as issued,
-    and would book it twice. A change to the document itself (a line, an amount, the customer) goes as before."""
+# The company's contact and payment details: a new phone number, e-mail address, account or street does not make an
+# invoice already issued (and received) another one. Its name, numbers, country and language do (a corrected VAT
+# number must reach the accountant).
+_CONTACT_FIELDS = ("phone", "email", "iban", "bic")
+_ADDRESS_LINES = ("street", "additional_street", "city", "postal_code", "region")
+
+
+def _but_contact(content: dict[str, Any]) -> str:
+    """The version hash of CONTENT without the company's contact and payment details."""
     from ublexport.record import content_digest
 
-    def but_company(content: dict[str, Any]) -> str:
-        return content_digest({key: value for key, value in content.items() if key != "company"})
+    company = {key: value for key, value in (content.get("company") or {}).items() if key not in _CONTACT_FIELDS}
+    if isinstance(company.get("address"), dict):
+        company["address"] = {k: v for k, v in company["address"].items() if k not in _ADDRESS_LINES}
+    return content_digest({**content, "company": company})
 
-    current = but_company(document.content)
-    versions = [version for version, content in session.execute(
-        select(DocumentVersion.version, DocumentVersion.content).where(
-            DocumentVersion.document_id == document.id, DocumentVersion.version < document.version))
-        if but_company(content) == current]
-    if not versions:
+
+def _received_but_for_company(session: Session, document: DocumentRow) -> set[str]:
+    """The inboxes (keys) whose latest received version of DOCUMENT differs from the current one only in the
+    company's contact and payment details (_CONTACT_FIELDS, the address lines). An invoicing system that imports its
+    sent documents again after the company's phone number or account changed makes each a new version; the
+    accountant has the invoice already, as issued, and would book it twice. A change to the document itself, or to
+    the company's name, numbers or country, goes as before; so does a version that differs from the latest an inbox
+    received, even if an older one was the same."""
+    latest: dict[str, int] = {}
+    for inbox, version in session.execute(
+            select(DeliveryRow.inbox, DeliveryRow.version).where(
+                DeliveryRow.document_id == document.id, DeliveryRow.version < document.version,
+                DeliveryRow.state == DeliveryState.sent.value,
+                or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))):
+        latest[inbox] = max(version, latest.get(inbox, 0))
+    if not latest:
         return set()
-    return set(session.scalars(select(DeliveryRow.inbox).where(
-        DeliveryRow.document_id == document.id, DeliveryRow.version.in_(versions),
-        DeliveryRow.state == DeliveryState.sent.value, or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))))
+    current = _but_contact(document.content)
+    same = {version for version, content in session.execute(
+        select(DocumentVersion.version, DocumentVersion.content).where(
+            DocumentVersion.document_id == document.id, DocumentVersion.version.in_(set(latest.values()))))
+        if _but_contact(content) == current}
+    return {inbox for inbox, version in latest.items() if version in same}
 
 
 def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:

@@ -148,3 +148,12 @@ def test_a_message_with_thousands_of_xml_parts_is_listed_without_checking_them_a
     assert len(problems) == 50 and sum("not checked in the list" in " ".join(p) for p in problems) == 45
     shown = json.loads(invoke("inbox", "show", "1", "--json").output)
     assert not any("not checked" in " ".join(a["problems"]) for a in shown["attachments"])
+
+
+def test_messages_of_one_second_are_listed_in_arrival_order(home: Path) -> None:
+    """The microseconds of a Maildir key are not zero-padded: sorted as text, .3 s came before .05 s."""
+    for name, subject in (("1796572326.M300000P1.h", "second"), ("1796572326.M50000P1.h", "first"),
+                          ("1796572326.M900000P1.h", "third")):
+        deliver(home, name, f"From: a@b\r\nTo: a@x.test\r\nSubject: {subject}\r\n\r\nok\r\n".encode())
+    listed = json.loads(invoke("inbox", "list", "--json").output)
+    assert [m["subject"] for m in listed] == ["first", "second", "third"]

@@ -625,3 +625,28 @@ def test_a_document_imported_again_with_only_the_company_details_changed_is_not_
     path.write_text(json.dumps(moved))
     [edited] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
     assert edited["version"] == 3 and edited["queued"], edited
+
+
+def test_what_counts_is_the_latest_version_an_inbox_received_and_the_companys_identity_counts(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Final review: v3 equal to v1 but for the phone was held back though the inbox's latest was v2 (another
+    note); and a corrected company name or VAT number is a change the accountant must receive."""
+    from tests.ledger.conftest import make_document
+
+    env = office(tmp_path, extra=smtp_server.env())
+    first = make_document("invoice", "S-1", "sent").model_dump(mode="json")
+    path = tmp_path / "S-1.json"
+
+    def imported(content: dict[str, Any]) -> dict[str, Any]:
+        path.write_text(json.dumps(content))
+        [result] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
+        run_cli(env, "worker", "--once")
+        return dict(result)
+
+    imported(first)
+    imported({**first, "note": "Tweede versie"})
+    back = {**first, "company": {**first["company"], "phone": "+32 9 999 99 99"}}
+    assert imported(back)["queued"]  # v2 is the inbox's latest: v3 differs from it, not only in the phone
+    renamed = {**back, "company": {**back["company"], "name": "Atelier Dewaele Gent BV"}}
+    assert imported(renamed)["queued"]  # the seller's name is no contact detail
+    assert len(smtp_server.received) == 4

@@ -141,5 +141,5 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(safe_text(v) for v in row))
+        table.add_row(*(safe_text(v, lines=True) for v in row))
     console(stderr).print(table)
