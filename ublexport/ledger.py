@@ -361,21 +361,27 @@ def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime)
     return [c for c in claimed if c.id not in closed]
 
 
+def _batch_rows(session: Session, documents: Sequence[tuple[int, int, int]]) -> list[Any]:
+    """The rows of a claimed batch's documents that went or are on their way (sent, queued, retried, being sent):
+    (document_id, version, inbox, state, via), read once for both _received_elsewhere and Ledger._foreign."""
+    t = _DELIVERIES.c
+    return list(session.execute(select(t.document_id, t.version, t.inbox, t.state, t.via).where(
+        t.document_id.in_({d[0] for d in documents}),
+        t.state.in_([S.sent.value, S.queued.value, S.deferred.value, S.sending.value]))))
+
+
 def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
-                        documents: Sequence[tuple[int, int, int]]) -> dict[int, Elsewhere]:
+                        documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, Elsewhere]:
     """The requests (by index) for an inbox that is not one of the company's inboxes for the document's kind, of a
     version that already reached one that is (really: not only the local inbox), or is queued or being retried for
     one. An accountant exporting a period by hand to the dossier inbox would otherwise send the expenses the rule
     sent (or is about to send) to the purchase inbox a second time. One query for the batch; a request for one of
-    the company's own inboxes is never affected."""
-    t = _DELIVERIES.c
+    the company's own inboxes is never affected. ROWS: _batch_rows."""
     sent: dict[tuple[int, int], set[str]] = {}
     waiting: set[tuple[int, int, str]] = set()
-    for document_id, version, inbox, state in session.execute(
-            select(t.document_id, t.version, t.inbox, t.state).where(
-                t.document_id.in_({d[0] for d in documents}),
-                or_(and_(t.state == S.sent.value, or_(t.via.is_(None), t.via != "local")),
-                    t.state.in_([S.queued.value, S.deferred.value, S.sending.value])))):
+    for document_id, version, inbox, state, via in rows:
+        if state == S.sent.value and via == "local":
+            continue  # only the local inbox has it: not received
         sent.setdefault((document_id, version), set()).add(inbox)
         if state != S.sent.value:
             waiting.add((document_id, version, inbox))
@@ -604,9 +610,10 @@ class Ledger:
             stored = iter(store_payloads(session, [p for p in pdfs if p is not None], now=now))
             # "" for no file: NULL stays for rows from before migration 3, whose file is unknown
             pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
-            foreign = {} if self.any_company else self._foreign(session, parsed, documents)
+            batch = _batch_rows(session, documents)
+            foreign = {} if self.any_company else self._foreign(session, parsed, documents, batch)
             elsewhere: dict[int, Elsewhere | Foreign] = {
-                **({} if resend else _received_elsewhere(session, parsed, documents)), **foreign}
+                **({} if resend else _received_elsewhere(session, parsed, documents, batch)), **foreign}
             values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
                                       origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)
                       for i, ((_, recipient), (document_id, version, company_id), sha, pdf_sha)
@@ -705,7 +712,7 @@ class Ledger:
             return out
 
     def _foreign(self, session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
-                 documents: Sequence[tuple[int, int, int]]) -> dict[int, Foreign]:
+                 documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, Foreign]:
         """The requests (by index) for an inbox registered for other companies only: an office exporting a
         folder of thirty clients to one client's dossier would put twenty-nine clients' invoices in its books.
         The companies' inboxes are read once per ledger (an export run)."""
@@ -715,10 +722,8 @@ class Ledger:
                 for item in [*(row.inboxes or []), *(row.expenses_inboxes or [])]:
                     owners.setdefault(str(item["address"]).casefold(), {})[row.id] = row.name
             self._inbox_owners = owners
-        t = _DELIVERIES.c
         # what already reached that inbox (sent before its owner was registered) is reported as such, not refused
-        received = {(d, v, box) for d, v, box in session.execute(select(t.document_id, t.version, t.inbox).where(
-            t.document_id.in_({d[0] for d in documents}), t.state == S.sent.value))}
+        received = {(d, v, box) for d, v, box, state, _ in rows if state == S.sent.value}
         out: dict[int, Foreign] = {}
         for i, ((prepared, recipient), (document_id, version, company_id)) in enumerate(zip(parsed, documents,
                                                                                              strict=True)):
