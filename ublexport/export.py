@@ -348,8 +348,14 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 outcome = await send_with_retry(transport, message, inbox.address, attempts=attempts,
                                                 base_delay=base_delay, max_delay=max_delay)
             except TransportError as exc:
-                if not abort:  # (every send in flight meets the same refusal: one reason)
-                    abort.append(exc.message)
+                if abort:  # another send met this refusal of the session first: this one never reached the server
+                    reported = True
+                    if claimed is not None:
+                        untried.append(claimed[0])  # queued as before, no try logged, due again at once
+                    done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
+                                             f"not attempted: {abort[0]}", message_id=message_id))
+                    return
+                abort.append(exc.message)
                 outcome = Outcome(inbox.address, "transient", exc.code, exc.message)
             if claimed is not None and commits is not None:
                 recorded = True
@@ -541,6 +547,13 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                         f"already {how} {getattr(claimed, 'inbox', '?')}, the company's inbox "
                                         f"for its {kind}s; {inbox.address} is not one of them (use --resend to send "
                                         "it there too)")
+                    elif getattr(claimed, "received", None) is not None:  # CompanyDetailsOnly
+                        result = Result(item.source, item.label, inbox.address, ALREADY,
+                                        f"this inbox already received version {getattr(claimed, 'received', '?')}"
+                                        f" of this document; version {getattr(claimed, 'version', '?')} differs from "
+                                        "it only in the company's details (address, phone, e-mail, account), so "
+                                        "the accountant has the invoice as issued: not sent again (use --resend "
+                                        "to send it anyway)")
                     elif getattr(claimed, "latest", None) is not None:  # Received: an older copy of the document
                         result = Result(item.source, item.label, inbox.address, ALREADY,
                                         "this file is an older copy: it holds version "

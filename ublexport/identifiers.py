@@ -28,12 +28,14 @@ def _explain(exc: ValidationError, what: str, example: str, source: str = "the o
 
 @lru_cache(maxsize=4096)
 def vat_number(value: str) -> str:
-    """Any EU VAT number with its country prefix (BE0123456749, NL123456789B01), check digits verified."""
+    """Any EU VAT number with its country prefix (BE0123456749, NL123456789B01), check digits verified. A Greek
+    number is written with EL, as VIES and the tax authorities know it (GR is the country code, not the VAT prefix):
+    the accountant's books match a relation by the number as VIES gives it."""
     try:
-        compact = str(vatin.validate(value))
+        compact = str(vatin.validate(value)).upper()
     except ValidationError as exc:
         raise _explain(exc, f"VAT number {value!r}", "BE0403019261 or NL004495445B01") from None
-    return compact.upper()
+    return "EL" + compact[2:] if compact.startswith("GR") else compact
 
 
 @lru_cache(maxsize=4096)

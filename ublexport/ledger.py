@@ -182,9 +182,19 @@ class Foreign:
     company: str
 
 
-Claim = tuple[int, str] | InFlight | Received | Elsewhere | Foreign | None
+@dataclass(frozen=True)
+class CompanyDetailsOnly:
+    """This inbox received version RECEIVED of the document, and the version asked for differs from it only in the
+    company's contact and payment details (phone, e-mail, account, street): the invoice as issued is there already,
+    and would be booked twice. Not sent without --resend (the rule decides the same, see outbox.forward)."""
+
+    received: int
+    version: int
+
+
+Claim = tuple[int, str] | InFlight | Received | Elsewhere | Foreign | CompanyDetailsOnly | None
 """What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
-(Received when that version is not the latest); InFlight; or Elsewhere."""
+(Received when that version is not the latest); InFlight; Elsewhere; Foreign; or CompanyDetailsOnly."""
 
 
 @dataclass(frozen=True)
@@ -404,6 +414,78 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
     return out
 
 
+# The company's contact and payment details: a new phone number, e-mail address, account or street does not make an
+# invoice already issued (and received) another one. Its name, numbers, country and language do (a corrected VAT
+# number must reach the accountant).
+_CONTACT_FIELDS = ("phone", "email", "iban", "bic")
+_ADDRESS_LINES = ("street", "additional_street", "city", "postal_code", "region")
+
+
+def _but_contact(content: dict[str, Any]) -> str:
+    """The version hash of CONTENT without the company's contact and payment details."""
+    from ublexport.record import content_digest
+
+    company = {key: value for key, value in (content.get("company") or {}).items() if key not in _CONTACT_FIELDS}
+    if isinstance(company.get("address"), dict):
+        company["address"] = {k: v for k, v in company["address"].items() if k not in _ADDRESS_LINES}
+    return content_digest({**content, "company": company})
+
+
+def received_but_for_company(session: Session, document_id: int, version: int,
+                             content: dict[str, Any] | None = None) -> set[str]:
+    """The inboxes (keys) whose latest received version of the document differs from VERSION only in the company's
+    contact and payment details (_CONTACT_FIELDS, the address lines). An invoicing system that imports its sent
+    documents again after the company's phone number or account changed makes each a new version; the accountant
+    has the invoice already, as issued, and would book it twice. A change to the document itself, or to the
+    company's name, numbers or country, goes as before; so does a version that differs from the latest an inbox
+    received, even if an older one was the same. The rule (outbox.forward) and a hand export (Ledger.claim_many)
+    both ask this; CONTENT is VERSION's stored content when the caller has it at hand."""
+    latest: dict[str, int] = {}
+    for inbox, sent in session.execute(
+            select(DeliveryRow.inbox, DeliveryRow.version).where(
+                DeliveryRow.document_id == document_id, DeliveryRow.version < version,
+                DeliveryRow.state == S.sent.value,
+                or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))):
+        latest[inbox] = max(sent, latest.get(inbox, 0))
+    if not latest:
+        return set()
+    wanted = set(latest.values()) | ({version} if content is None else set())
+    contents: dict[int, dict[str, Any]] = {v: c for v, c in session.execute(
+        select(DocumentVersion.version, DocumentVersion.content).where(
+            DocumentVersion.document_id == document_id, DocumentVersion.version.in_(wanted)))}
+    current = _but_contact(content if content is not None else contents[version])
+    same = {v for v in latest.values() if v in contents and _but_contact(contents[v]) == current}
+    return {inbox for inbox, v in latest.items() if v in same}
+
+
+def _details_only(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
+                  documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, CompanyDetailsOnly]:
+    """The requests (by index) for an inbox that has no row of this version but received an earlier one that
+    differs from it only in the company's details (received_but_for_company). ROWS (_batch_rows) tell which
+    requests could be such without a query: in a first export, or a run of unchanged documents, none is."""
+    current: set[tuple[int, int, str]] = set()
+    earlier: set[tuple[int, str]] = set()
+    for document_id, version, inbox, state, via in rows:
+        current.add((document_id, version, inbox))
+        if state == S.sent.value and via != "local":
+            earlier.add((document_id, inbox))
+    out: dict[int, CompanyDetailsOnly] = {}
+    asked: dict[tuple[int, int], set[str]] = {}
+    for i, ((_, recipient), (document_id, version, _)) in enumerate(zip(parsed, documents, strict=True)):
+        key = recipient_key(recipient)
+        if version < 2 or (document_id, version, key) in current or (document_id, key) not in earlier:
+            continue
+        same = asked.get((document_id, version))
+        if same is None:
+            same = asked[(document_id, version)] = received_but_for_company(session, document_id, version)
+        if key in same:
+            received = max(v for d, v, box, state, via in rows
+                           if d == document_id and box == key and state == S.sent.value and via != "local"
+                           and v < version)
+            out[i] = CompanyDetailsOnly(received, version)
+    return out
+
+
 def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_elements: Sequence[str],
                   table: Any = _DELIVERIES, returning: bool = True) -> list[int]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows actually inserted ([] without
@@ -612,8 +694,11 @@ class Ledger:
             pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
             batch = _batch_rows(session, documents)
             foreign = {} if self.any_company else self._foreign(session, parsed, documents, batch)
-            elsewhere: dict[int, Elsewhere | Foreign] = {
+            elsewhere: dict[int, Elsewhere | Foreign | CompanyDetailsOnly] = {
                 **({} if resend else _received_elsewhere(session, parsed, documents, batch)), **foreign}
+            if not resend:
+                elsewhere.update({i: found for i, found in _details_only(session, parsed, documents, batch).items()
+                                  if i not in elsewhere})
             values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
                                       origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)
                       for i, ((_, recipient), (document_id, version, company_id), sha, pdf_sha)

@@ -37,6 +37,7 @@ from ublexport.ledger import (
     existing_inboxes,
     is_closed,
     queue_rows,
+    received_but_for_company,
     retryable,
     store_payload,
 )
@@ -44,7 +45,7 @@ from ublexport.model import Document, DocumentKind, Status, as_stored
 from ublexport.policy import SENT, exportable
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
-from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow, DocumentVersion
+from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow
 
 if TYPE_CHECKING:
     from ublexport.recipients import Recipient
@@ -123,7 +124,8 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
                                 updated_at=now))
         result.queued, result.inboxes = list(reopen), [i for i, row in done.items() if row.id in reopen]
     todo = [r for r in recipients if r.address.casefold() not in done]
-    unchanged = _received_but_for_company(session, document) if todo and document.version > 1 else set()
+    unchanged = (received_but_for_company(session, document.id, document.version, document.content)
+                 if todo and document.version > 1 else set())
     if unchanged:  # only the company's own details changed since an inbox received the document: not sent again
         todo = [r for r in todo if r.address.casefold() not in unchanged]
         if not todo and not reopen:
@@ -221,47 +223,6 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     return result
 
 
-# The company's contact and payment details: a new phone number, e-mail address, account or street does not make an
-# invoice already issued (and received) another one. Its name, numbers, country and language do (a corrected VAT
-# number must reach the accountant).
-_CONTACT_FIELDS = ("phone", "email", "iban", "bic")
-_ADDRESS_LINES = ("street", "additional_street", "city", "postal_code", "region")
-
-
-def _but_contact(content: dict[str, Any]) -> str:
-    """The version hash of CONTENT without the company's contact and payment details."""
-    from ublexport.record import content_digest
-
-    company = {key: value for key, value in (content.get("company") or {}).items() if key not in _CONTACT_FIELDS}
-    if isinstance(company.get("address"), dict):
-        company["address"] = {k: v for k, v in company["address"].items() if k not in _ADDRESS_LINES}
-    return content_digest({**content, "company": company})
-
-
-def _received_but_for_company(session: Session, document: DocumentRow) -> set[str]:
-    """The inboxes (keys) whose latest received version of DOCUMENT differs from the current one only in the
-    company's contact and payment details (_CONTACT_FIELDS, the address lines). An invoicing system that imports its
-    sent documents again after the company's phone number or account changed makes each a new version; the
-    accountant has the invoice already, as issued, and would book it twice. A change to the document itself, or to
-    the company's name, numbers or country, goes as before; so does a version that differs from the latest an inbox
-    received, even if an older one was the same."""
-    latest: dict[str, int] = {}
-    for inbox, version in session.execute(
-            select(DeliveryRow.inbox, DeliveryRow.version).where(
-                DeliveryRow.document_id == document.id, DeliveryRow.version < document.version,
-                DeliveryRow.state == DeliveryState.sent.value,
-                or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))):
-        latest[inbox] = max(version, latest.get(inbox, 0))
-    if not latest:
-        return set()
-    current = _but_contact(document.content)
-    same = {version for version, content in session.execute(
-        select(DocumentVersion.version, DocumentVersion.content).where(
-            DocumentVersion.document_id == document.id, DocumentVersion.version.in_(set(latest.values()))))
-        if _but_contact(content) == current}
-    return {inbox for inbox, version in latest.items() if version in same}
-
-
 def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:
     """The documents catch_up looks at, in id order (see there); _needing keeps those forward would queue for."""
     gone = select(DeliveryRow.id).where(  # the current version went, or is on its way, somewhere
@@ -286,7 +247,8 @@ def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:
 
 def _needing(session: Session, company: CompanyRow, documents: Sequence[DocumentRow]) -> list[DocumentRow]:
     """Of DOCUMENTS, those with an inbox of the company (for their kind) that has no row of the current version
-    but a closed one: forward queues for exactly those. A failed (5xx), expired or invalid row to a listed inbox
+    but a closed one, and whose latest version it received differs from the current one in more than the
+    company's details: forward queues for exactly those. A failed (5xx), expired or invalid row to a listed inbox
     is an answer already, which forward leaves as it is (`resend` sends it again on purpose)."""
     if not documents:
         return []
@@ -299,8 +261,14 @@ def _needing(session: Session, company: CompanyRow, documents: Sequence[Document
             .where(DeliveryRow.document_id.in_(list(by_id)), DeliveryRow.resend_seq == 0)):
         if not is_closed(state, message):
             rows.setdefault(document_id, set()).add(inbox)
-    return [document for document in documents
-            if catalog.inbox_keys(company, document.kind) - rows.get(document.id, set())]
+    out = []
+    for document in documents:
+        missing = catalog.inbox_keys(company, document.kind) - rows.get(document.id, set())
+        if missing and document.version > 1:  # as forward: not where only the company's details changed since
+            missing -= received_but_for_company(session, document.id, document.version, document.content)
+        if missing:
+            out.append(document)
+    return out
 
 
 def catch_up_count(session: Session, company: CompanyRow, *, page: int = 1000) -> int:

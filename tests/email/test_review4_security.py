@@ -157,3 +157,15 @@ def test_messages_of_one_second_are_listed_in_arrival_order(home: Path) -> None:
         deliver(home, name, f"From: a@b\r\nTo: a@x.test\r\nSubject: {subject}\r\n\r\nok\r\n".encode())
     listed = json.loads(invoke("inbox", "list", "--json").output)
     assert [m["subject"] for m in listed] == ["first", "second", "third"]
+
+
+def test_brackets_and_a_trailing_backslash_are_shown_as_they_are(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Escaping Rich markup doubled a trailing backslash: a subject `C:\\exports\\` was listed as `C:\\exports\\\\`."""
+    deliver(home, "1796572326.M1P1.host", b"From: a@b.example\r\nTo: a@x.test\r\nSubject: [b]C:\\exports\\\r\n"
+                                          b"Message-ID: <2@b.example>\r\n\r\nline [i]one[/i]\\\r\n")
+    monkeypatch.setenv("COLUMNS", "200")
+    listed = invoke("inbox", "list")
+    assert listed.exit_code == 0 and "[b]C:\\exports\\ " in listed.output, listed.output
+    assert "\\\\" not in listed.output
+    shown = invoke("inbox", "show", "1")
+    assert "Subject: [b]C:\\exports\\\n" in shown.output and "line [i]one[/i]\\\n" in shown.output, shown.output

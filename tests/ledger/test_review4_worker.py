@@ -650,3 +650,42 @@ def test_what_counts_is_the_latest_version_an_inbox_received_and_the_companys_id
     renamed = {**back, "company": {**back["company"], "name": "Atelier Dewaele Gent BV"}}
     assert imported(renamed)["queued"]  # the seller's name is no contact detail
     assert len(smtp_server.received) == 4
+
+
+def test_a_hand_export_and_the_pause_count_also_hold_back_a_version_changed_only_in_the_company_details(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """The rule held back a version that differs from the received one only in the company's phone, but `export`
+    by hand sent it again, and after a pause `auto-export on` asked for --since for documents it would not send."""
+    from tests.ledger.conftest import make_document
+
+    env = office(tmp_path, extra=smtp_server.env())
+    first = make_document("invoice", "S-1", "sent").model_dump(mode="json")
+    path = tmp_path / "S-1.json"
+    path.write_text(json.dumps(first))
+    run_cli(env, "documents", "import", str(path))
+    run_cli(env, "worker", "--once")
+    assert len(smtp_server.received) == 1
+
+    moved = {**first, "company": {**first["company"], "phone": "+32 9 999 99 99"}}
+    path.write_text(json.dumps(moved))
+    by_hand = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
+    [result] = by_hand["results"]
+    assert result["status"] == "already-exported", result
+    assert "already received version 1 of this document; version 2 differs from it only in the company's " \
+        "details" in result["reason"] and "--resend" in result["reason"]
+    assert len(smtp_server.received) == 1
+
+    run_cli(env, "company", "auto-export", "1", "off")
+    path.write_text(json.dumps({**moved, "company": {**moved["company"], "email": "nieuw@dewaele.be"}}))
+    run_cli(env, "documents", "import", str(path))  # stored during the pause: v3, again only the details
+    resumed = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--json").stdout)  # nothing to ask
+    assert resumed["auto_export"] is True and resumed["caught_up"] == []
+
+    forced = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--resend", "--json").stdout)
+    assert [r["status"] for r in forced["results"]] == ["sent"]  # on purpose it goes
+    assert len(smtp_server.received) == 2
+
+    edited = {**first, "note": "Gecorrigeerde factuur"}  # the document itself changed: a hand export sends it
+    path.write_text(json.dumps(edited))
+    sent = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
+    assert [r["status"] for r in sent["results"]] == ["sent"]

@@ -14,11 +14,14 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ublexport.errors import UblexportError
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INVALID, EXIT_DELIVERY = 0, 1, 2, 3, 4
 
@@ -117,21 +120,28 @@ def console(stderr: bool = False) -> Any:
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def safe_text(value: Any, *, lines: bool = False, markup: bool = True) -> str:
+def safe_text(value: Any, *, lines: bool = False) -> str:
     """VALUE as a terminal may show it: a control character (ESC and the rest of C0/C1, DEL), a line or paragraph
-    separator, or a bidi override becomes a visible \\uXXXX, and Rich markup is escaped. What we print can come
-    from anyone (a message received by `inbox serve`, a name in a document): it must not clear the screen, retitle
-    the window, write the clipboard (OSC 52), hide text or fake a header line. LINES keeps line breaks and tabs;
-    MARKUP false: for plain output (click.echo), where Rich markup means nothing."""
-    from rich.markup import escape
-
+    separator, or a bidi override becomes a visible \\uXXXX. What we print can come from anyone (a message received
+    by `inbox serve`, a name in a document): it must not clear the screen, retitle the window, write the clipboard
+    (OSC 52), hide text or fake a header line. LINES keeps line breaks and tabs. Rich output takes it as a
+    ``rich.text.Text`` (see `plain`), never as markup: escaping markup instead doubled a trailing backslash."""
     text = "" if value is None else str(value)
+    if lines:  # a CRLF line end (a message body as received) is a line break, not a stray carriage return
+        text = text.replace("\r\n", "\n")
     kept = "\n\t" if lines else ""
     if any((ch < " " and ch not in kept) or "\x7f" <= ch <= "\x9f" or ch in _BIDI or ch in "\u2028\u2029"
            for ch in text):
         text = "".join(f"\\u{ord(ch):04x}" if (ch < " " and ch not in kept) or "\x7f" <= ch <= "\x9f"
                        or ch in _BIDI or ch in "\u2028\u2029" else ch for ch in text)
-    return escape(text) if markup else text
+    return text
+
+
+def plain(value: Any, *, lines: bool = False, style: str = "") -> Text:
+    """safe_text(VALUE) for Rich: literal text, whatever brackets or backslashes it holds."""
+    from rich.text import Text
+
+    return Text(safe_text(value, lines=lines), style=style)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, stderr: bool = False) -> None:
@@ -141,5 +151,5 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(safe_text(v, lines=True) for v in row))
+        table.add_row(*(plain(v, lines=True) for v in row))
     console(stderr).print(table)

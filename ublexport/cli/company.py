@@ -276,14 +276,15 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
 
     with open_ledger(home, db_url, by, queues=True) as ledger, ledger.store.transaction() as session:
         row = catalog.get_company(session, company_id, lock=True)  # the rule history's "before" is the real one
-        catalog.change_rule(session, row, by=ledger.by, field="inboxes", **values)
+        changed = catalog.change_rule(session, row, by=ledger.by, field="inboxes", **values)
         moved = retarget(session, row, sender=ledger.sender, by=ledger.by)
         data = company_dict(row)
     if as_json:
-        print_json({**data, "retargeted": moved.as_dict()})
+        print_json({**data, "changed": changed, "retargeted": moved.as_dict()})
         return
     click.echo(f"company {company_id}: inboxes {_addresses(data['inboxes'])}"
-               + (f"; expenses to {_addresses(data['expenses_inboxes'])}" if data["expenses_inboxes"] else ""))
+               + (f"; expenses to {_addresses(data['expenses_inboxes'])}" if data["expenses_inboxes"] else "")
+               + ("" if changed else " (unchanged: already set so)"))
     if moved.closed or moved.forwarded:
         queued = sum(len(f.queued) for f in moved.forwarded)
         click.echo(f"{len(moved.closed)} delivery(ies) not yet sent to a removed inbox closed; "

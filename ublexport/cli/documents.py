@@ -108,11 +108,13 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
 @click.option("--company", "company_id", type=ROW_ID, metavar="ID", help="Only this company's documents.")
 @click.option("--status", type=click.Choice(STATUSES, case_sensitive=False),
               help="Only documents with this status.")
+@click.option("--number", "numbers", multiple=True, metavar="NUMBER",
+              help="Only the documents of this number, e.g. 2026-0042 (repeatable).")
 @store_options
 @json_option
 @handle_errors
-def list_(company_id: int | None, status: str | None, db_url: str | None, home: Path | None,
-          as_json: bool) -> None:
+def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], db_url: str | None,
+          home: Path | None, as_json: bool) -> None:
     """The imported documents with their status, version and the deliveries of that version (an edited
     document is a new version, sent anew; earlier versions' deliveries are shown apart).
 
@@ -125,12 +127,12 @@ def list_(company_id: int | None, status: str | None, db_url: str | None, home: 
     with open_ledger(home, db_url) as ledger, ledger.store.transaction() as session:
         if company_id is not None:
             catalog.get_company(session, company_id)  # an unknown id is an error, not an empty list
-        query = select(DocumentRow).order_by(DocumentRow.id)
-        if company_id is not None:
-            query = query.where(DocumentRow.company_id == company_id)
+        filters = [DocumentRow.company_id == company_id] if company_id is not None else []
         if status:
-            query = query.where(DocumentRow.status == status)
-        docs = list(session.scalars(query))
+            filters.append(DocumentRow.status == status)
+        if numbers:
+            filters.append(DocumentRow.number.in_(set(numbers)))
+        docs = list(session.scalars(select(DocumentRow).where(*filters).order_by(DocumentRow.id)))
         # document id -> version -> state -> count: "2 sent" of version 1 says nothing about version 2; what went
         # only into the local inbox is not "sent" to Yuki (history says the same). Joined on the same filters, not
         # an id list: a driver takes at most 65,535 parameters, an office's ledger holds more documents.
@@ -139,11 +141,7 @@ def list_(company_id: int | None, status: str | None, db_url: str | None, home: 
                             literal(LOCAL_ONLY)), else_=DeliveryRow.state)
         grouped = (select(DeliveryRow.document_id, DeliveryRow.version, shown_state, func.count())
                    .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
-                   .group_by(DeliveryRow.document_id, DeliveryRow.version, shown_state))
-        if company_id is not None:
-            grouped = grouped.where(DocumentRow.company_id == company_id)
-        if status:
-            grouped = grouped.where(DocumentRow.status == status)
+                   .where(*filters).group_by(DeliveryRow.document_id, DeliveryRow.version, shown_state))
         if docs:
             for doc_id, version, state, n in session.execute(grouped):
                 counts.setdefault(doc_id, {}).setdefault(int(version), {})[state] = int(n)

@@ -14,6 +14,7 @@ from ublexport.cli.common import (
     handle_errors,
     json_option,
     local_time,
+    plain,
     print_json,
     print_table,
     safe_text,
@@ -119,13 +120,13 @@ def show(number: int, as_json: bool, save_attachments: Path | None, settings: An
     for label, value in (("From", message.sender), ("To", message.recipient), ("Subject", message.subject),
                          ("Date", local_time(message.date, seconds=True) if message.date else "-"),
                          ("Message-ID", message.message_id)):
-        out.print(f"[bold]{label}:[/bold] {safe_text(value)}", markup=True, highlight=False)
+        out.print(plain(f"{label}:", style="bold"), plain(value), highlight=False)
     out.print("")
-    out.print(safe_text(message.body, lines=True), markup=True, highlight=False)
+    out.print(plain(message.body, lines=True), highlight=False)
     rows = [(a.filename, a.content_type, a.size, _valid_text(a.valid), a.root or "") for a in message.attachments]
     print_table("Attachments", ["file", "type", "bytes", "UBL", "root"], rows)
     for attachment in message.attachments:
         for problem in attachment.problems:
-            click.echo(f"{safe_text(attachment.filename, markup=False)}: {safe_text(problem, markup=False)}")
+            click.echo(f"{safe_text(attachment.filename)}: {safe_text(problem)}")
     for written in saved:
         click.echo(f"saved {written}", err=True)

@@ -110,14 +110,18 @@ def rule_of(row: CompanyRow) -> dict[str, Any]:
             "since": row.auto_export_since.isoformat() if row.auto_export_since else None}
 
 
-def change_rule(session: Session, row: CompanyRow, *, by: str, field: str, **values: Any) -> None:
-    """Apply a rule change and append who/when/before/after to company_rule_history."""
+def change_rule(session: Session, row: CompanyRow, *, by: str, field: str, **values: Any) -> bool:
+    """Apply a rule change and append who/when/before/after to company_rule_history. The same values set again
+    change nothing and are not logged as a change (False): the history says when the rule really changed."""
     before = rule_of(row)
     for key, value in values.items():
         setattr(row, key, value)
+    if rule_of(row) == before:
+        return False
     now = session_now(session)
     row.rule_changed_at, row.rule_changed_by, row.updated_at = now, by, now
     session.add(RuleChange(company_id=row.id, at=now, by=by, field=field, before=before, after=rule_of(row)))
+    return True
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,51 @@
+"""Fifth round, delivery: what earlier rounds noticed and left alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.email.conftest import ServerFactory, run_async, settings_for
+from ublexport.deliver import open_transport
+from ublexport.export import plan, run
+from ublexport.ledger import Ledger
+from ublexport.store import Store
+from ublexport.store.models import AttemptRow, DeliveryRow
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def test_a_wrong_password_logs_one_try_and_leaves_the_other_emails_untried_and_due(  # type: ignore[no-untyped-def]
+        smtp_server: ServerFactory, home: Path, certs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sends waiting for the one login were each recorded as a failed try with a retry delay, though none of
+    them reached the server: history showed six tries of a login that was made once, and the worker waited."""
+    server, handler = smtp_server(tls_context=certs.server_context, require_starttls=True, with_auth=True,
+                                  auth_require_tls=True)
+    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "wrong")
+    monkeypatch.setenv("UBLEXPORT_SMTP_CAFILE", str(certs.ca_file))
+    settings = settings_for(server, home, smtp_security="starttls", smtp_user="user", max_connections=4)
+    the_plan = plan([SAMPLES / "01-invoice-be-be.json", SAMPLES / "02-invoice-nl-nl.json",
+                     SAMPLES / "05-invoice-exempt.json"])
+    store = Store.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(store, sender="export@dewaele.be")
+    stopped: list[str] = []
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with open_transport(settings) as transport:
+            return await run(the_plan, "a@x.test; b@y.test", transport, ledger=ledger, sender=settings.sender,
+                             concurrency=8, stopped=stopped, base_delay=0.01, max_delay=0.05)
+
+    results = run_async(go())
+    assert handler.logins == [("user", "wrong")] and handler.received == []
+    assert len(results) == 6 and all(r.status == "failed" for r in results)
+    assert sum(r.reason.startswith("not attempted: ") for r in results) == 5
+    with store.transaction() as session:
+        tries = session.scalars(select(AttemptRow)).all()
+        rows = session.scalars(select(DeliveryRow)).all()
+    assert len(tries) == 1 and "refused the login of 'user': 535" in (tries[0].message or "")
+    assert len(rows) == 6 and all(r.state in ("queued", "deferred") for r in rows)
+    assert sum(r.attempts for r in rows) == 1
+    untried = [r for r in rows if r.attempts == 0]
+    assert len(untried) == 5 and all(r.state == "queued" and r.lease_owner is None for r in untried)
