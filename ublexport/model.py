@@ -340,6 +340,25 @@ DEFAULT_EXEMPTION = {
 }
 """The VATEX code and text we fill in when the user gives none; exempt (E) has no safe default."""
 
+# The legal mention for a zero-rated group in the document's (its company's) language, where the user gave no text of
+# their own: a Belgian or Dutch invoice must state it in the language it is written in, and the UBL is the invoice
+# the accountant books. Text the user wrote is kept as given.
+EXEMPTIONS: dict[str, dict[VatCategory, str]] = {
+    "nl": {VatCategory.AE: "Verlegging van heffing", VatCategory.K: "Intracommunautaire levering",
+           VatCategory.G: "Uitvoer buiten de EU", VatCategory.O: "Niet onderworpen aan btw"},
+    "fr": {VatCategory.AE: "Autoliquidation", VatCategory.K: "Livraison intracommunautaire",
+           VatCategory.G: "Exportation hors de l'UE", VatCategory.O: "Non soumis à la TVA"},
+    "en": {category: text for category, (_, text) in DEFAULT_EXEMPTION.items()},
+}
+
+
+def exemption_text(category: VatCategory, text: str | None, language: str) -> str | None:
+    """TEXT, or our default text for CATEGORY said in LANGUAGE when TEXT is that default (see EXEMPTIONS)."""
+    default = DEFAULT_EXEMPTION.get(category)
+    if default is not None and text == default[1]:
+        return EXEMPTIONS.get(language, EXEMPTIONS["en"])[category]
+    return text
+
 
 class VatMixin(Closed):
     vat_category: VatCategory

@@ -14,7 +14,7 @@ from decimal import Decimal
 from itertools import zip_longest
 from typing import TYPE_CHECKING, cast
 
-from ublexport.model import DEFAULT_EXEMPTION, Address, Document, DocumentKind, VatCategory
+from ublexport.model import Address, Document, DocumentKind, VatCategory, exemption_text
 from ublexport.totals import Totals, VatGroup
 from ublexport.view import money, number, price
 
@@ -61,18 +61,6 @@ WORDS: dict[str, dict[str, str]] = {
            "credited": "Amount credited",
            "terms": "Payment terms"},
 }
-# The legal mention for a zero-rated group, in the document's language, when the UBL carries only our default
-# (English) text for it: an invoice without it is incomplete under Belgian and Dutch law. Text the user wrote
-# is printed as given.
-EXEMPTIONS: dict[str, dict[VatCategory, str]] = {
-    "nl": {VatCategory.AE: "Verlegging van heffing", VatCategory.K: "Intracommunautaire levering",
-           VatCategory.G: "Uitvoer buiten de EU", VatCategory.O: "Niet onderworpen aan btw"},
-    "fr": {VatCategory.AE: "Autoliquidation", VatCategory.K: "Livraison intracommunautaire",
-           VatCategory.G: "Exportation hors de l'UE", VatCategory.O: "Non soumis à la TVA"},
-    "en": {category: text for category, (_, text) in DEFAULT_EXEMPTION.items()},
-}
-
-
 def _winansi(text: str) -> str:
     """Text for the core PDF fonts, which fpdf2 writes with WinAnsiEncoding (cp1252): € – ’ “ ” … carried in its
     bytes 0x80-0x9F, as the Latin-1 characters of those bytes that fpdf2 expects of a core font; only a character
@@ -170,10 +158,7 @@ def _rate_label(category: VatCategory, rate: Decimal | None) -> str:
 
 def _exemption(group: VatGroup, lang: str) -> str | None:
     """The exemption reason the UBL carries, our default text said in the document's language."""
-    text, code = group.exemption_reason, group.exemption_reason_code
-    default = DEFAULT_EXEMPTION.get(group.category)
-    if default is not None and text == default[1]:
-        text = EXEMPTIONS[lang][group.category]
+    text, code = exemption_text(group.category, group.exemption_reason, lang), group.exemption_reason_code
     if text and code:
         return f"{text} ({code})"
     return text or code

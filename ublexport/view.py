@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from ublexport.errors import InputError
 from ublexport.filetypes import named_for, safe_filename, visual_copy_type
-from ublexport.model import Address, Company, Document, DocumentKind, Party, input_rules
+from ublexport.model import Address, Company, Document, DocumentKind, Party, exemption_text, input_rules
 from ublexport.totals import Totals, compute
 
 PEPPOL_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
@@ -425,7 +425,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         if totals.vat_total_tax_currency is not None else None,
         vat=tuple(
             VatView(money(g.taxable), money(g.tax), g.category.value, _rate(g.rate), g.exemption_reason_code,
-                    g.exemption_reason)
+                    exemption_text(g.category, g.exemption_reason, document.company.language.value))
             for g in totals.vat_groups
         ),
         line_total=money(totals.line_total),
