@@ -55,6 +55,21 @@ VAT_MIXES: list[list[tuple[str, str | None]]] = [
     [("S", "9"), ("S", "21")], [("Z", "0")], [("S", "21"), ("Z", "0")], [("E", "0")], [("S", "21"), ("E", "0")],
     [("AE", "0")], [("K", "0")], [("G", "0")], [("O", None)],
 ]
+LOCAL_RATES = {"BE": {"9": "6"}, "NL": {"6": "9", "12": "9"}}  # the seller's country's rate for the same goods
+
+
+def local(mix: list[tuple[str, str | None]], country: str) -> list[tuple[str, str | None]]:
+    """MIX at the rates of the seller's COUNTRY (a Dutch seller has no 6 % or 12 %, a Belgian no 9 %), without
+    drawing anything: the seeded corpus stays the same documents."""
+    rates = LOCAL_RATES[country]
+    seen: list[tuple[str, str | None]] = []
+    for category, rate in mix:
+        pair = (category, rates.get(rate, rate) if category == "S" and rate is not None else rate)
+        if pair not in seen:
+            seen.append(pair)
+    return seen
+
+
 KINDS = ["invoice"] * 6 + ["credit_note", "credit_note", "proforma", "expense"]
 ITEMS = ["Herstelling oven", "Vervangstuk thermostaat", "Consultancy", "Onderhoudscontract", "Verzendkosten",
          "Licentie", "Opleiding & begeleiding", "Materiaal <klein>", "Werkuren", "Café-verbruik"]
@@ -108,6 +123,8 @@ def document_data(rng: random.Random, serial: int, n_lines: int = 10) -> dict[st
     mix = rng.choice(VAT_MIXES)
     categories = {c for c, _ in mix}
     company = copy.deepcopy(NL_COMPANY if rng.random() < 0.35 else BE_COMPANY)
+    if kind != "expense":  # a supplier's invoice is at its own country's rates
+        mix = local(mix, company["address"]["country"])
     needs_vat_buyer = bool(categories & {"AE", "K"})
     # A private person's only Peppol address is an e-mail (scheme EM), which the Peppol rules refuse
     # (PEPPOL-EN16931-CL008, see README "Findings"); proformas are checked as plain EN 16931, where EM is valid.

@@ -34,6 +34,11 @@ def vat_number(value: str) -> str:
     try:
         compact = str(vatin.validate(value)).upper()
     except ValidationError as exc:
+        compact_digits = re.sub(r"[\s.\-/]", "", value)
+        for country in ("BE", "NL"):  # the number as written on letterheads, without its country prefix
+            if compact_digits[:1].isdigit() and vatin.is_valid(country + compact_digits):
+                raise ValueError(f"VAT number {value!r} lacks its country prefix: write "
+                                 f"{vatin.compact(country + compact_digits).upper()}") from None
         raise _explain(exc, f"VAT number {value!r}", "BE0403019261 or NL004495445B01") from None
     return "EL" + compact[2:] if compact.startswith("GR") else compact
 

@@ -32,14 +32,15 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "(document)"
 
 
-def describe(error: ValidationError) -> list[str]:
-    """One line per problem: `lines[2].vat_rate: category S needs a vat_rate (BR-S-05)`."""
+def describe(error: ValidationError, schema: str = "ublexport schema") -> list[str]:
+    """One line per problem: `lines[2].vat_rate: category S needs a vat_rate (BR-S-05)`; SCHEMA: the command
+    that prints the schema of the file at hand."""
     problems = []
     for err in error.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown field; check the spelling (see `ublexport schema`)"
+            message = f"unknown field; check the spelling (see `{schema}`)"
         problems.append(f"{_field_path(loc)}: {message}")
     return problems
 
@@ -107,11 +108,40 @@ def _inline_file(base: Path, value: Any, field: str, source: str) -> Any:
     return value
 
 
+def file_schema(company: bool = False) -> dict[str, Any]:
+    """The JSON Schema of a document file (or a company file) as this loader reads it: a document's company may be
+    the path of a company file, and its PDF or received UBL a {"file": path} beside it. The models' own schema
+    describes what they hold once those are read, and refused the README's own examples."""
+    from ublexport.model import Document
+
+    if company:
+        return Company.model_json_schema(mode="validation")
+    schema = Document.model_json_schema(mode="validation")
+    properties = schema["properties"]
+    properties["company"] = {"anyOf": [{"$ref": "#/$defs/Company"}, {
+        "type": "string", "description": "the path of a company file, relative to this document"}]}
+    beside = {"type": "object", "additionalProperties": False, "required": ["file"],
+              "properties": {"file": {"type": "string", "description": "a path relative to this document"},
+                             "filename": {"type": "string", "description": "the name to send it under"}}}
+    for name in ("pdf", "received_ubl"):
+        properties[name]["anyOf"].insert(1, beside)
+    return schema
+
+
 def load_company(path: Path) -> Company:
+    """A company file, or a document file's company (inline, or the company file it refers to): an invoicing
+    system that writes the company into every document has no company file to register."""
+    data = read_json(path)
+    inline = isinstance(data, dict) and "kind" in data and "company" in data
+    if inline and isinstance(data["company"], str):
+        return load_company(_real_path(path.parent, data["company"]))
     try:
-        return Company.model_validate(read_json(path))
+        return Company.model_validate(data["company"] if inline else data)
     except ValidationError as exc:
-        raise InputError("not a valid company", source=str(path), problems=describe(exc)) from None
+        what, problems = "not a valid company", describe(exc, "ublexport schema --company")
+        if inline:  # named as in the document: company.vat_number
+            what, problems = "its company is not valid", [f"company.{p}" for p in problems]
+        raise InputError(what, source=str(path), problems=problems) from None
 
 
 _COMPANY_FILES: dict[Path, tuple[tuple[int, int], Any]] = {}

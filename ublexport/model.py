@@ -213,7 +213,6 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[Line1, AfterValidator(_email)]
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. BE, NL")]
 def _iso4217(value: str) -> str:
     if value == "EUR":  # nearly every document: no need to load the rules' code lists
         return value
@@ -221,9 +220,53 @@ def _iso4217(value: str) -> str:
 
     if value not in ISO4217:
         raise ValueError(f"{value!r} is not an ISO 4217 currency code (EUR, USD, GBP, ...)")
+    if value in _NOT_MONEY and _input_rules():
+        raise ValueError(f"{value!r} is an ISO 4217 code for {_NOT_MONEY[value]}, not a currency an invoice is paid "
+                         "in; write the currency of the invoice (EUR, USD, GBP, ...)")
     return value
 
 
+# The ISO 4217 codes that are no currency anyone pays an invoice in: precious metals, bond market and accounting units,
+# testing, "no currency". (XAF, XOF, XPF and XCD are real currencies and stay.)
+_NOT_MONEY = {"XAU": "gold", "XAG": "silver", "XPT": "platinum", "XPD": "palladium", "XXX": "no currency",
+              "XTS": "testing", "XDR": "the IMF's special drawing rights", "XSU": "the SUCRE accounting unit",
+              "XUA": "the ADB unit of account", "XBA": "a bond market unit", "XBB": "a bond market unit",
+              "XBC": "a bond market unit", "XBD": "a bond market unit"}
+
+
+def _iso3166(value: str) -> str:
+    """ISO 3166-1 alpha-2 (BR-CL-14), said at input: the usual slips are EL for Greece (its VAT prefix) and UK."""
+    if value in ("BE", "NL"):  # nearly every address: no need to load the rules' code lists
+        return value
+    from ublexport.rules.codes import ISO3166  # the code list BR-CL-14 checks the rendered document against
+
+    if value in ISO3166 or not _input_rules():  # a stored document was checked when it was stored
+        return value
+    hint = {"EL": "Greece is GR (EL is only its VAT prefix)", "UK": "the United Kingdom is GB"}.get(value, "")
+    raise ValueError(f"{value!r} is not an ISO 3166-1 country code" + (f"; {hint}" if hint else " (BE, NL, DE, ...)"))
+
+
+def _rec20(value: str) -> str:
+    """A UN/ECE Recommendation 20 unit (BR-CL-23), said at input rather than as an XPath after rendering."""
+    if value == "C62":
+        return value
+    from ublexport.rules.codes import REC20
+
+    if value in REC20 or not _input_rules():
+        return value
+    raise ValueError(f"{value!r} is not a UN/ECE Recommendation 20 unit code; e.g. C62 (piece), HUR (hour), "
+                     "DAY (day), KGM (kilogram), MTR (metre), LTR (litre), MTK (square metre)")
+
+
+def _price(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError(f"{value}: a price is never negative (BR-27); a returned item or a deduction is a line with "
+                         "a negative quantity, a discount an allowance")
+    return value
+
+
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. BE, NL"),
+                        AfterValidator(_iso3166)]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR"),
                          AfterValidator(_iso4217)]
 
@@ -340,6 +383,15 @@ DEFAULT_EXEMPTION = {
 }
 """The VATEX code and text we fill in when the user gives none; exempt (E) has no safe default."""
 
+# The VAT rates (category S) a Belgian or Dutch company charges, each with the first and last issue date it applies
+# to (None: open). To be updated when the law changes: a rate missing here refuses an invoice.
+STANDARD_RATES: dict[str, dict[Decimal, tuple[dt.date | None, dt.date | None]]] = {
+    "BE": {Decimal(6): (None, None), Decimal(12): (None, None), Decimal(21): (None, None)},
+    "NL": {Decimal(6): (None, dt.date(2018, 12, 31)), Decimal(9): (dt.date(2019, 1, 1), None),
+           Decimal(21): (None, None)},
+}
+COUNTRY_ADJECTIVE = {"BE": "Belgian", "NL": "Dutch"}
+
 # The legal mention for a zero-rated group in the document's (its company's) language, where the user gave no text of
 # their own: a Belgian or Dutch invoice must state it in the language it is written in, and the UBL is the invoice
 # the accountant books. Text the user wrote is kept as given.
@@ -414,8 +466,10 @@ class Line(VatMixin):
     name: Line1
     description: Text | None = None
     quantity: Number
-    unit_code: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,3}$")] = Field("C62", description="UN/ECE rec 20")
-    unit_price: Number = Field(ge=0, description="net price per unit, before line allowances (BR-27)")
+    unit_code: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,3}$"), AfterValidator(_rec20)] = Field(
+        "C62", description="UN/ECE rec 20")
+    unit_price: Annotated[Number, AfterValidator(_price)] = Field(
+        description="net price per unit, before line allowances (BR-27)")
     allowances_charges: list[LineAllowanceCharge] = Field(default_factory=list)
     seller_item_id: Line1 | None = None
 
@@ -572,9 +626,12 @@ class Document(Closed):
                 raise ValueError(f"an expense's status is received, booked, paid or cancelled, not {self.status}")
         else:
             if self.customer is None or self.supplier is not None:
-                raise ValueError(f"a {kind.value} names its customer (customer), not a supplier")
+                missing = "names its customer (customer), not a supplier" if self.supplier is not None else \
+                    "needs its customer (customer)"
+                raise ValueError(f"{_article(kind.value)} {kind.value.replace('_', ' ')} {missing}")
             if self.status not in SALES_STATUSES:
-                raise ValueError(f"a {kind.value}'s status is draft, sent, paid or cancelled, not {self.status}")
+                raise ValueError(f"{_article(kind.value)} {kind.value.replace('_', ' ')}'s status is draft, sent, "
+                                 f"paid or cancelled, not {self.status}")
         if kind == DocumentKind.credit_note:
             if self.credited_invoice is None and self.company.address.country in ("BE", "NL"):
                 raise ValueError(
@@ -600,6 +657,12 @@ class Document(Closed):
         leaves = (_input_rules() and kind != DocumentKind.quote
                   and self.status not in (Status.draft, Status.cancelled))
         self._vat_parties(leaves=leaves)
+        supplier = self.supplier
+        if leaves and supplier is not None and not (supplier.vat_number or supplier.enterprise_number
+                                                    or supplier.kvk_number or supplier.oin or supplier.relation_code):
+            raise ValueError("supplier: give its vat_number, enterprise_number or kvk_number, or else its "
+                             "relation_code (its creditor number in the books): the accountant's system must tell "
+                             "which supplier it is (BR-CO-26)")
         if leaves:
             self._currencies()
             if self.payment is not None:
@@ -624,7 +687,8 @@ class Document(Closed):
                       "write \"tax_currency\": \"EUR\" with the euro rate in tax_exchange_rate")
             raise ValueError(f"tax_currency {self.tax_currency}: {who} accounts for VAT in euro (Art. 230 VAT "
                              f"Directive); {remedy}")
-        if self.currency != "EUR" and self.tax_currency is None:
+        if self.currency != "EUR" and self.tax_currency is None and not expense:
+            # (a supplier's invoice that omits it is its mistake, and is still the bill the accountant must book)
             raise ValueError(f"currency {self.currency}: {who} must also state the VAT in euro (Art. 230 VAT "
                              f"Directive); add \"tax_currency\": \"EUR\" and \"tax_exchange_rate\" (euro per 1 "
                              f"{self.currency})")
@@ -668,16 +732,51 @@ class Document(Closed):
             remedy = ("make it a credit note (kind credit_note) with positive amounts" if kind == DocumentKind.invoice
                       else "a proforma announces an invoice; credit with a credit note instead")
             raise ValueError(f"lines: this {kind.value} totals {total} before VAT; {remedy}")
-        if kind in (DocumentKind.invoice, DocumentKind.proforma, DocumentKind.credit_note) and computed.payable < 0:
-            raise ValueError(f"prepaid_amount: {self.prepaid_amount} is more than the {kind.value.replace('_', ' ')}'s "
-                             f"total {computed.tax_inclusive}, which leaves {computed.payable} due; an amount due "
-                             "cannot be negative: refund the overpayment with a credit note")
+        sales = kind in (DocumentKind.invoice, DocumentKind.proforma, DocumentKind.credit_note)
+        if sales:
+            self._standard_rates()
+        if sales and abs(self.rounding_amount) >= 1:  # a supplier's invoice is recorded as it came
+            raise ValueError(f"rounding_amount: {self.rounding_amount} is no rounding: the rounding of the amount due "
+                             f"(BT-114) is less than one {self.currency} either way, and the accountant books it on "
+                             "the rounding account; a discount or surcharge is an allowance or charge "
+                             "(allowances_charges), a payment received before is prepaid_amount")
+        if sales and computed.payable < 0:
+            name = kind.value.replace("_", " ")
+            if self.prepaid_amount > computed.tax_inclusive:
+                raise ValueError(f"prepaid_amount: {self.prepaid_amount} is more than the {name}'s total "
+                                 f"{computed.tax_inclusive}, which leaves {computed.payable} due; an amount due cannot "
+                                 "be negative: refund the overpayment with a credit note")
+            raise ValueError(f"rounding_amount: {self.rounding_amount} with prepaid_amount {self.prepaid_amount} "
+                             f"leaves {computed.payable} due of the {name}'s total {computed.tax_inclusive}; an amount "
+                             "due cannot be negative: leave the rounding out when nothing is left to pay")
         # Expenses are excepted: a supplier's negative invoice is booked as the supplier sent it (Peppol allows it),
         # and a supplier's invoice is recorded as it came, with or without a due date.
         if (kind in (DocumentKind.invoice, DocumentKind.proforma) and computed.payable > 0
                 and self.due_date is None and not (self.payment and self.payment.terms)):
             raise ValueError(f"due_date: {computed.payable} is due, so the {kind.value} needs a due date (due_date) "
                              "or payment terms (payment.terms) (BR-CO-25)")
+
+    def _standard_rates(self) -> None:
+        """A Belgian or Dutch seller charges VAT (S) at its country's rates: 5.5 % or 20.123 % is a typo the
+        accountant's books have no VAT code for. Not for a private customer in another member state, whom a seller
+        under the OSS scheme charges that state's rate."""
+        country = self.company.address.country
+        customer = self.customer
+        if country not in STANDARD_RATES or customer is None or (
+                not customer.vat_number and customer.invoice_address.country != country
+                and customer.invoice_address.country in EU_VAT_COUNTRIES):
+            return
+        rates = STANDARD_RATES[country]
+        issued = self.issue_date
+        allowed = {rate for rate, (first, last) in rates.items()
+                   if (first is None or issued >= first) and (last is None or issued <= last)}
+        items = [(f"lines[{i}]", line) for i, line in enumerate(self.lines)] + [
+            (f"allowances_charges[{i}]", ac) for i, ac in enumerate(self.allowances_charges)]
+        for where, item in items:
+            if item.vat_category == VatCategory.S and item.vat_rate is not None and item.vat_rate not in allowed:
+                said = ", ".join(str(rate) for rate in sorted(allowed))
+                raise ValueError(f"{where}.vat_rate: {item.vat_rate} % is not a {COUNTRY_ADJECTIVE[country]} VAT rate "
+                                 f"(category S: {said} %); a zero rate is category Z, E, AE, K, G or O")
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Document:
         """A copy whose totals are computed afresh when they are asked for: the ones cached while this document
@@ -800,6 +899,10 @@ def _outside_vat_area(address: Address) -> bool:
 def _vat_country(vat: str) -> str:
     """ISO country of a VAT number: Greece's VAT prefix is EL."""
     return "GR" if vat[:2] == "EL" else vat[:2]
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"
 
 
 def _vat_label(key: tuple[VatCategory, Decimal | None]) -> str:

@@ -409,7 +409,8 @@ def _import_one(session: Session, document: Document, *, by: str, source: str, s
                                                  ("enterprise", document.company.enterprise_number),
                                                  ("KvK", document.company.kvk_number)) if v)
         raise InputError(f"{document.label}: its company {document.company.name} ({ids}) is not registered; "
-                         "register it first with `ublexport company add COMPANY.json`")
+                         "register it first with `ublexport company add COMPANY.json` (a company file, or this "
+                         "document's own file: its company is taken)")
     catalog.share_company(session, company.id)  # the company before the document (see share_company)
     upserted = catalog.upsert_document(session, document, company.id, by=by, source=source, now=now)
     # an older copy: the row stays at its latest version, which is what is forwarded (its own content, not this)

@@ -128,7 +128,12 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
     if pdf == PdfMode.attach and pdf_bytes is not None:
         _check_visual_copy(document, pdf_bytes)
     chosen = profile_for(document, profile)
-    xml = render(document, profile=chosen, pdf=pdf_bytes if pdf == PdfMode.embed else None, totals=totals)
+    try:
+        xml = render(document, profile=chosen, pdf=pdf_bytes if pdf == PdfMode.embed else None, totals=totals)
+    except InputError as exc:  # found while rendering (NL-R-007, ...): name the file too, as the model's errors do
+        if exc.source is not None or source is None:
+            raise
+        raise InputError(str(exc), source=source) from None
     report = check_bytes(xml, name, chosen)
     report.raise_if_invalid()
     return Prepared(document, xml, report, totals, pdf_bytes if pdf == PdfMode.attach else None)

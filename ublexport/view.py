@@ -140,10 +140,22 @@ def profile_for(document: Document, requested: str = "peppol") -> str:
     Peppol BIS 3.0 is the default. Two kinds of document cannot be Peppol documents and go out as plain EN 16931
     (which Yuki reads just the same): a proforma (Peppol forbids type code 325), and a document whose counterparty
     is a private person without enterprise, KvK or VAT number (Peppol is B2B and requires an electronic address
-    for both parties, PEPPOL-EN16931-R010/R020; the person's e-mail becomes the EN 16931 address instead)."""
+    for both parties, PEPPOL-EN16931-R010/R020; the person's e-mail becomes the EN 16931 address instead).
+
+    NLCIUS (SI-UBL 2.0) is the Dutch CIUS, for a Dutch supplier's invoice: asked for a supplier elsewhere, the
+    document goes as Peppol BIS, which every receiver of NLCIUS reads too."""
     if document.kind == DocumentKind.proforma or not has_peppol_address(document.counterparty):
         return "en16931"
+    if requested == "nlcius" and seller_country(document) != "NL":
+        return "peppol"
     return requested
+
+
+def seller_country(document: Document) -> str:
+    """The country of the party that issued the document: the supplier of an expense, else the company."""
+    if document.kind == DocumentKind.expense and document.supplier is not None:
+        return document.supplier.invoice_address.country
+    return document.company.address.country
 
 
 def company_party(company: Company) -> PartyView:
@@ -351,7 +363,9 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             means_code=code,
             reference=pay.reference if pay else None,
             iban=iban,
-            account_name=(customer if credit else supplier).registration_name if iban else None,
+            # (NLCIUS advises against the account name, BR-NL-30: the IBAN alone names the account)
+            account_name=(customer if credit else supplier).registration_name if iban and profile != "nlcius"
+            else None,
             # The seller's BIC belongs to the seller's IBAN only: another account gets its own BIC or none.
             bic=(pay.bic if pay and pay.bic else seller_bic if iban == seller_iban else None) if iban else None,
             terms=pay.terms if pay else None,
@@ -368,9 +382,12 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
                                       mime=filetype.mime, content_base64=base64.b64encode(pdf).decode()),)
 
     delivery = None
-    if document.delivery is not None or any(g.category == "K" for g in totals.vat_groups):
+    intra_community = any(g.category == "K" for g in totals.vat_groups)
+    if document.delivery is not None or intra_community:
         d = document.delivery
-        date = d.date if d and d.date else document.issue_date
+        # BT-72 states a fact (the tax point): given, or the issue date only where BR-IC-11 needs a date and the
+        # README says so (an intra-Community supply); a delivery address alone states no date
+        date = d.date if d and d.date else document.issue_date if intra_community else None
         address = d.address if d and d.address else document.counterparty.invoice_address if not expense \
             else document.company.address
         delivery = DeliveryView(_date(date), AddressView.of(address))

@@ -8,6 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from benchmarks.corpus import local
 from tests.core.docs import COMPANY, CUSTOMER
 
 NL_COMPANY: dict[str, Any] = {
@@ -57,6 +58,8 @@ def documents(draw: st.DrawFn, text: st.SearchStrategy[str] | None = None) -> di
     categories = {c for c, _ in mix}
     dutch = draw(st.booleans())
     company = copy.deepcopy(NL_COMPANY if dutch else COMPANY)
+    if kind != "expense":  # the seller's own country's rates
+        mix = local(mix, "NL" if dutch else "BE")
     needs_vat_buyer = bool(categories & {"AE", "K"})
     choices = ["be", "nl"] if needs_vat_buyer or kind == "expense" else ["be", "nl", "person"]
     # an intra-community supply (K) goes to another country than the seller's

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
+from pydantic import ValidationError
 
 from ublexport.identifiers import vat_number
 from ublexport.model import Document
@@ -35,3 +39,186 @@ def test_a_greek_vat_number_is_written_with_el_as_vies_knows_it() -> None:
     assert b'<cbc:EndpointID schemeID="9933">EL094259216</cbc:EndpointID>' in xml
     assert b"<cbc:CompanyID>EL094259216</cbc:CompanyID>" in xml and b"GR094259216" not in xml
     assert b"<cbc:IdentificationCode>GR</cbc:IdentificationCode>" in xml  # the country stays GR
+
+
+# --- fifth black-box round (a Peppol / VAT expert) -----------------------------------------------------------------
+
+ONE_LINE = [{"name": "Werk", "quantity": "1", "unit_price": "100.00", "vat_category": "S", "vat_rate": "21"}]
+
+
+def refusal(**changes: Any) -> str:
+    """The message a document with CHANGES is refused with."""
+    with pytest.raises(ValidationError) as info:
+        invoice(**changes)
+    return str(info.value)
+
+
+def expense(**changes: Any) -> Document:
+    values = json.loads((SAMPLES / "08-expense.json").read_text(encoding="utf-8"))
+    values["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    values.pop("pdf")
+    values.update(changes)
+    return Document.model_validate(values)
+
+
+def test_a_rounding_of_a_unit_or_more_is_refused_naming_the_rounding() -> None:
+    """-200.00 was refused as "prepaid_amount: 0.00 is more than the invoice's total 121.00", and -121.00 or +1000.00
+    went: a hidden discount or surcharge the accountant books on the rounding account."""
+    for amount in ("-200.00", "-121.00", "1000.00", "1.00"):
+        said = refusal(lines=ONE_LINE, allowances_charges=[], rounding_amount=amount)
+        assert f"rounding_amount: {amount} is no rounding" in said and "prepaid_amount: 0.00" not in said
+    assert invoice(lines=ONE_LINE, allowances_charges=[], rounding_amount="-0.99").totals.payable == Decimal("120.01")
+    said = refusal(lines=ONE_LINE, allowances_charges=[], prepaid_amount="121.00", rounding_amount="-0.02")
+    assert "rounding_amount: -0.02 with prepaid_amount 121.00 leaves -0.02 due of the invoice's total 121.00" in said
+    assert "is more than" not in said
+    assert "prepaid_amount: 130.00 is more than the invoice's total 121.00" in refusal(
+        lines=ONE_LINE, allowances_charges=[], prepaid_amount="130.00")
+    # a supplier's invoice is recorded as it came
+    assert expense(rounding_amount="2.00").rounding_amount == Decimal("2.00")
+
+
+def test_a_delivery_address_alone_states_no_delivery_date() -> None:
+    """BT-72 is the tax point: the issue date was written as the delivery date of any invoice with a delivery
+    address; only an intra-Community supply (BR-IC-11) takes it, as the README says."""
+    address = {"street": "Werfstraat 1", "city": "Gent", "postal_code": "9000", "country": "BE"}
+    xml = prepare(invoice(delivery={"address": address}), pdf=PdfMode.none).xml
+    assert b"<cac:Delivery>" in xml and b"ActualDeliveryDate" not in xml and b"Werfstraat 1" in xml
+    dated = prepare(invoice(delivery={"address": address, "date": "2026-10-30"}), pdf=PdfMode.none).xml
+    assert b"<cbc:ActualDeliveryDate>2026-10-30</cbc:ActualDeliveryDate>" in dated
+    ic = json.loads((SAMPLES / "03-invoice-be-nl-intracommunity.json").read_text(encoding="utf-8"))
+    ic["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    ic.pop("delivery", None)
+    xml = prepare(Document.model_validate(ic), pdf=PdfMode.none).xml
+    assert f"<cbc:ActualDeliveryDate>{ic['issue_date']}</cbc:ActualDeliveryDate>".encode() in xml
+
+
+def test_a_vat_rate_the_sellers_country_does_not_have_is_refused() -> None:
+    line = {**ONE_LINE[0], "vat_rate": "5.5"}
+    assert "lines[0].vat_rate: 5.5 % is not a Belgian VAT rate (category S: 6, 12, 21 %)" in refusal(
+        lines=[line], allowances_charges=[])
+    charge = {"charge": True, "amount": "5.00", "reason": "Vracht", "vat_category": "S", "vat_rate": "20"}
+    assert "allowances_charges[0].vat_rate: 20 % is not a Belgian VAT rate" in refusal(
+        lines=ONE_LINE, allowances_charges=[charge])
+    for rate in ("6", "12", "21", "21.00"):
+        invoice(lines=[{**ONE_LINE[0], "vat_rate": rate}], allowances_charges=[])
+    # a private customer in France, under the OSS scheme: French VAT
+    person = {"first_name": "Marie", "last_name": "Dupont",
+              "invoice_address": {"street": "Rue de la Paix 1", "city": "Paris", "postal_code": "75002",
+                                  "country": "FR"}}
+    assert invoice(customer=person, lines=[{**ONE_LINE[0], "vat_rate": "20"}], allowances_charges=[])
+    # a supplier's invoice is at its own country's rates
+    assert expense(lines=[{**ONE_LINE[0], "vat_rate": "19"}]).lines[0].vat_rate == Decimal("19")
+
+
+def test_a_dutch_seller_has_nine_percent_now_and_had_six_before_2019() -> None:
+    nl = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    six = [{**ONE_LINE[0], "vat_rate": "6"}]
+    with pytest.raises(ValidationError, match=r"6 % is not a Dutch VAT rate \(category S: 9, 21 %\)"):
+        Document.model_validate({**nl, "lines": six, "allowances_charges": []})
+    old = Document.model_validate({**nl, "lines": six, "allowances_charges": [], "issue_date": "2018-06-01",
+                                   "due_date": "2018-07-01"})
+    assert old.lines[0].vat_rate == Decimal("6")
+
+
+def test_a_belgian_suppliers_bill_in_dollars_is_recorded_as_it_came() -> None:
+    bill = expense(currency="USD")
+    assert bill.tax_currency is None
+    assert b"<cbc:DocumentCurrencyCode>USD</cbc:DocumentCurrencyCode>" in prepare(bill, pdf=PdfMode.none).xml
+    with pytest.raises(ValidationError, match="a Belgian seller must also state the VAT in euro"):
+        invoice(currency="USD")  # our own invoice still states it
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("country", "EL", "'EL' is not an ISO 3166-1 country code; Greece is GR (EL is only its VAT prefix)"),
+    ("country", "UK", "'UK' is not an ISO 3166-1 country code; the United Kingdom is GB"),
+    ("country", "QQ", "'QQ' is not an ISO 3166-1 country code (BE, NL, DE, ...)"),
+])
+def test_a_country_code_that_is_not_iso_is_refused_at_input_naming_the_field(field: str, value: str,
+                                                                             says: str) -> None:
+    customer = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))["customer"]
+    customer["invoice_address"][field] = value
+    said = refusal(customer=customer)
+    assert "customer.invoice_address.country" in said and says in said
+
+
+def test_a_unit_code_that_is_not_rec_20_is_refused_at_input() -> None:
+    said = refusal(lines=[{**ONE_LINE[0], "unit_code": "UUR"}], allowances_charges=[])
+    assert "lines.0.unit_code" in said and "'UUR' is not a UN/ECE Recommendation 20 unit code; e.g. C62" in said
+    assert invoice(lines=[{**ONE_LINE[0], "unit_code": "HUR"}], allowances_charges=[]).lines[0].unit_code == "HUR"
+
+
+def test_a_supplier_without_any_number_is_asked_for_its_relation_code() -> None:
+    us = {"organisation_name": "Acme Inc.", "iban": "BE43068999999501",
+          "invoice_address": {"street": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}}
+    lines = [{"name": "Software licence", "quantity": "1", "unit_price": "99.00", "vat_category": "O"}]
+    with pytest.raises(ValidationError, match=r"supplier: give its vat_number, enterprise_number or kvk_number, or "
+                                              r"else its relation_code .*\(BR-CO-26\)"):
+        expense(supplier=us, currency="USD", lines=lines, payment=None)
+    named = expense(supplier={**us, "relation_code": "C9001"}, currency="USD", lines=lines, payment=None)
+    assert b"<cbc:ID>C9001</cbc:ID>" in prepare(named, pdf=PdfMode.none).xml
+
+
+def test_clearer_messages_for_a_negative_price_a_missing_customer_and_a_vat_number_without_prefix() -> None:
+    said = refusal(lines=[{**ONE_LINE[0], "unit_price": "-5"}], allowances_charges=[])
+    assert "-5: a price is never negative (BR-27); a returned item or a deduction is a line with a negative " \
+        "quantity" in said
+    assert "an invoice needs its customer (customer)" in refusal(customer=None)
+    customer = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))["customer"]
+    assert "VAT number '0765432146' lacks its country prefix: write BE0765432146" in refusal(
+        customer={**customer, "vat_number": "0765432146"})
+
+
+@pytest.mark.parametrize("code", ["XXX", "XAU", "XTS", "XDR"])
+def test_a_currency_code_that_is_no_money_is_refused(code: str) -> None:
+    said = refusal(currency=code, tax_currency="EUR", tax_exchange_rate="1.1")
+    assert f"'{code}' is an ISO 4217 code for" in said and "not a currency an invoice is paid in" in said
+
+
+def test_the_cfa_franc_is_a_currency() -> None:
+    assert invoice(currency="XOF", tax_currency="EUR", tax_exchange_rate="0.0015").currency == "XOF"
+
+
+# --- README audit ----------------------------------------------------------------------------------------------------
+
+
+def test_the_printed_schema_accepts_every_sample_and_the_readme_example() -> None:
+    """`ublexport schema` printed the models' schema: `"company": "company.json"` and `"pdf": {"file": ...}`, as the
+    README and every sample write them, did not validate against it."""
+    import jsonschema
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    printed = CliRunner().invoke(main, ["schema"])
+    assert printed.exit_code == 0
+    schema = json.loads(printed.output)
+    checker = jsonschema.Draft202012Validator(schema)
+    for path in sorted(SAMPLES.glob("[0-9]*.json")):
+        errors = [e.message for e in checker.iter_errors(json.loads(path.read_text(encoding="utf-8")))]
+        assert errors == [], (path.name, errors)
+    sample = json.loads((SAMPLES / "08-expense.json").read_text(encoding="utf-8"))
+    assert not checker.is_valid({**sample, "pdf": {"file": "x.pdf", "size": 3}})
+    assert not checker.is_valid({**sample, "company": 3})
+    company = json.loads(CliRunner().invoke(main, ["schema", "--company"]).output)
+    assert jsonschema.Draft202012Validator(company).is_valid(
+        json.loads((SAMPLES / "company.json").read_text(encoding="utf-8")))
+
+
+def test_nlcius_is_for_a_dutch_suppliers_invoice_and_gives_no_warning_of_its_own() -> None:
+    """README audit: `--profile nlcius` put the NLCIUS CustomizationID on Belgian invoices without a word, and the
+    README's own NLCIUS example warned about its output (BR-NL-30, the account name)."""
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    belgian = prepare(invoice(), profile="nlcius", pdf=PdfMode.none)
+    assert belgian.report.profile == "peppol"
+    assert b"urn:fdc:peppol.eu:2017:poacc:billing:3.0</cbc:CustomizationID>" in belgian.xml
+    said = CliRunner().invoke(main, ["render", str(SAMPLES / "01-invoice-be-be.json"), "--profile", "nlcius"])
+    assert said.exit_code == 0 and "goes as Peppol BIS 3.0, not nlcius: NLCIUS is for a Dutch supplier's" in said.output
+    dutch = CliRunner().invoke(main, ["render", str(SAMPLES / "02-invoice-nl-nl.json"), "--profile", "nlcius"])
+    assert dutch.exit_code == 0 and "warning" not in dutch.output
+    assert "urn:fdc:nen.nl:nlcius:v1.0</cbc:CustomizationID>" in dutch.output
+    account = dutch.output[dutch.output.index("<cac:PayeeFinancialAccount>"):]
+    account = account[:account.index("</cac:PayeeFinancialAccount>")]
+    assert "<cbc:ID>NL" in account and "<cbc:Name>" not in account

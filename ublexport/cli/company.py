@@ -135,7 +135,8 @@ def _same_name(a: str, b: str) -> bool:
 @json_option
 @handle_errors
 def add(file: Path, rename: bool, db_url: str | None, home: Path | None, by: str | None, as_json: bool) -> None:
-    """Register the company in FILE (a company JSON file, as `ublexport schema --company` describes).
+    """Register the company in FILE: a company JSON file (as `ublexport schema --company` describes), or a
+    document file, whose company (inline or referred to) is taken.
 
     A company already registered under one of its numbers (VAT, enterprise, KvK) is updated; its rule is kept. One
     registered under another name is refused unless --rename: a file copied from another client with that client's

@@ -76,7 +76,11 @@ def show(settings: Any, as_json: bool) -> None:
     if as_json:
         print_json(data)
     else:
-        print_table("Settings", ["setting", "value"], [(k, "-" if v is None else v) for k, v in data.items()])
+        from ublexport.settings import SOURCES
+
+        # where each is set: `sender` is UBLEXPORT_FROM / `from` (the password: the environment only)
+        print_table("Settings", ["setting", "value", "environment", "config file"],
+                    [(k, "-" if v is None else v, *SOURCES.get(k, ("", ""))) for k, v in data.items()])
 
 
 def _transport_description(settings: Any) -> str:

@@ -129,8 +129,8 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     cancelled and invalid documents never. Without an SMTP server configured, mail goes to the embedded local
     inbox (see `ublexport inbox list`) and nothing leaves this machine.
 
-    Exit codes: 0 all delivered or rightly refused, 2 invalid input (address, file), 3 a document is invalid,
-    4 delivery failed for at least one inbox."""
+    Exit codes: 0 all delivered or rightly refused, 1 the ledger or data folder cannot be used, 2 invalid input
+    (address, file, option), 3 a document is invalid, 4 delivery failed for at least one inbox."""
     from ublexport.deliver import open_transport
     from ublexport.export import Filters, exit_code, plan, run, workers_for
     from ublexport.pipeline import PdfMode

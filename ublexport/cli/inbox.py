@@ -49,7 +49,8 @@ def serve(host: str, port: int, settings: Any) -> None:
     def ready(server: ServerThread) -> None:
         click.echo(f"Local inbox SMTP server on {server.host}:{server.port}, storing into {settings.inbox_dir}.\n"
                    f"Send to it with: UBLEXPORT_SMTP_HOST={server.host} UBLEXPORT_SMTP_PORT={server.port} "
-                   "UBLEXPORT_SMTP_SECURITY=none ublexport export ...\nCtrl-C to stop.", err=True)
+                   "UBLEXPORT_SMTP_SECURITY=none UBLEXPORT_FROM=you@your-domain.example ublexport export ...\n"
+                   "Ctrl-C to stop.", err=True)
 
     try:
         run_server(settings, host, port, ready=ready)

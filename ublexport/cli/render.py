@@ -42,7 +42,10 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
         click.echo(f"warning: {warning}", err=True)
     for note in _identity_notes(doc):
         click.echo(f"note: {doc.label}: {note}", err=True)
-    if prepared.report.profile != profile:  # view.profile_for: Peppol (and NLCIUS) cannot carry this document
+    if prepared.report.profile == "peppol" and profile == "nlcius":  # view.profile_for
+        click.echo(f"note: {doc.label} goes as Peppol BIS 3.0, not nlcius: NLCIUS is for a Dutch supplier's "
+                   "invoice", err=True)
+    elif prepared.report.profile != profile:  # view.profile_for: Peppol (and NLCIUS) cannot carry this document
         why = ("a proforma (type 325) is no Peppol document" if doc.kind.value == "proforma"
                else "its counterparty has no number Peppol can address (a private person, or a company "
                     "without an enterprise, KvK or VAT number of a Peppol scheme)")
@@ -114,7 +117,6 @@ def validate(files: tuple[Path, ...], profile: str, as_json: bool) -> None:
 @click.option("--company", "which", flag_value="company", help="The schema of a company file instead.")
 def schema(which: str | None) -> None:
     """Print the JSON Schema of a document file (or of a company file)."""
-    from ublexport.model import Company, Document
+    from ublexport.loader import file_schema
 
-    model = Company if which == "company" else Document
-    click.echo(json.dumps(model.model_json_schema(mode="validation"), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(file_schema(company=which == "company"), indent=2, ensure_ascii=False))
