@@ -106,7 +106,8 @@ def print_summary(results: list[Result], counts: Counter[str] | None = None) -> 
 @click.option("--profile", type=click.Choice(["peppol", "nlcius"]), default="peppol", show_default=True,
               help="Rule set: Peppol BIS Billing 3.0, or NLCIUS (SI-UBL 2.0) for Dutch B2B.")
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the composed .eml files into this folder instead of sending.")
+              help="Write the composed .eml files into this folder instead of sending (every selected document; "
+                   "the ledger is not used).")
 @click.option("--resend", is_flag=True, help="Send again to inboxes that already received the document.")
 @click.option("--any-company", is_flag=True,
               help="Also send to an inbox registered for another company (one Yuki inbox is one administration).")
