@@ -19,6 +19,7 @@ class InputError(UblexportError):
 
     def __init__(self, message: str, *, source: str | None = None, problems: Sequence[str] = ()) -> None:
         self.source = source
+        self.detail = message  # without the source and the problems: to name the file later (see pipeline)
         self.problems = list(problems)
         text = f"{source}: {message}" if source else message
         if self.problems:

@@ -313,6 +313,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     beat_every = max(0.05, lease.total_seconds() / 3) if isinstance(lease, dt.timedelta) else None
     collected: list[tuple[int, int, Result]] = []
     abort: list[str] = stopped if stopped is not None else []
+    refusals: list[str] = []  # the server refused the session (TransportError): logged once, by the first send
     untried: list[int] = []  # rows claimed but not tried once the run stopped: released, due again at once
 
     def done(order: int, slot: int, result: Result) -> None:
@@ -348,14 +349,16 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 outcome = await send_with_retry(transport, message, inbox.address, attempts=attempts,
                                                 base_delay=base_delay, max_delay=max_delay)
             except TransportError as exc:
-                if abort:  # another send met this refusal of the session first: this one never reached the server
+                if refusals:  # another send met this refusal of the session first: this one never reached it
                     reported = True
                     if claimed is not None:
                         untried.append(claimed[0])  # queued as before, no try logged, due again at once
                     done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
                                              f"not attempted: {abort[0]}", message_id=message_id))
                     return
-                abort.append(exc.message)
+                refusals.append(exc.message)  # this send met it first: its one try is logged
+                if not abort:
+                    abort.append(exc.message)
                 outcome = Outcome(inbox.address, "transient", exc.code, exc.message)
             if claimed is not None and commits is not None:
                 recorded = True

@@ -28,9 +28,9 @@ def _explain(exc: ValidationError, what: str, example: str, source: str = "the o
 
 @lru_cache(maxsize=4096)
 def vat_number(value: str) -> str:
-    """Any EU VAT number with its country prefix (BE0123456749, NL123456789B01), check digits verified. A Greek
-    number is written with EL, as VIES and the tax authorities know it (GR is the country code, not the VAT prefix):
-    the accountant's books match a relation by the number as VIES gives it."""
+    """Any EU VAT number with its country prefix (BE0123456749, NL123456789B01), check digits verified; kept with
+    the prefix as typed (a Greek GR stays GR here: the document's content, and so its version, is what was given;
+    the UBL writes it as VIES knows it, see `vat_as_written`)."""
     try:
         compact = str(vatin.validate(value)).upper()
     except ValidationError as exc:
@@ -40,7 +40,13 @@ def vat_number(value: str) -> str:
                 raise ValueError(f"VAT number {value!r} lacks its country prefix: write "
                                  f"{vatin.compact(country + compact_digits).upper()}") from None
         raise _explain(exc, f"VAT number {value!r}", "BE0403019261 or NL004495445B01") from None
-    return "EL" + compact[2:] if compact.startswith("GR") else compact
+    return compact
+
+
+def vat_as_written(vat: str) -> str:
+    """VAT as the UBL and the PDF write it: a Greek number with EL, its VAT prefix, as VIES and the tax authorities
+    know it (GR is Greece's country code): the accountant's books match a relation by the number VIES gives."""
+    return "EL" + vat[2:] if vat.startswith("GR") else vat
 
 
 @lru_cache(maxsize=4096)

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, case, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -440,50 +440,80 @@ def received_but_for_company(session: Session, document_id: int, version: int,
     company's name, numbers or country, goes as before; so does a version that differs from the latest an inbox
     received, even if an older one was the same. The rule (outbox.forward) and a hand export (Ledger.claim_many)
     both ask this; CONTENT is VERSION's stored content when the caller has it at hand."""
-    latest: dict[str, int] = {}
-    for inbox, sent in session.execute(
-            select(DeliveryRow.inbox, DeliveryRow.version).where(
-                DeliveryRow.document_id == document_id, DeliveryRow.version < version,
-                DeliveryRow.state == S.sent.value,
+    return received_but_for_company_many(session, [(document_id, version, content)])[(document_id, version)]
+
+
+def received_but_for_company_many(session: Session, wanted: Sequence[tuple[int, int, dict[str, Any] | None]]
+                                  ) -> dict[tuple[int, int], set[str]]:
+    """received_but_for_company for several (document id, version, content or None) at once, in two queries: a
+    claimed batch or a page of the catch-up asks for many documents."""
+    out: dict[tuple[int, int], set[str]] = {(d, v): set() for d, v, _ in wanted}
+    if not wanted:
+        return out
+    received: dict[int, list[tuple[str, int]]] = {}
+    for document_id, inbox, version in session.execute(
+            select(DeliveryRow.document_id, DeliveryRow.inbox, DeliveryRow.version).where(
+                DeliveryRow.document_id.in_({d for d, _, _ in wanted}), DeliveryRow.state == S.sent.value,
                 or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))):
-        latest[inbox] = max(sent, latest.get(inbox, 0))
-    if not latest:
-        return set()
-    wanted = set(latest.values()) | ({version} if content is None else set())
-    contents: dict[int, dict[str, Any]] = {v: c for v, c in session.execute(
-        select(DocumentVersion.version, DocumentVersion.content).where(
-            DocumentVersion.document_id == document_id, DocumentVersion.version.in_(wanted)))}
-    current = _but_contact(content if content is not None else contents[version])
-    same = {v for v in latest.values() if v in contents and _but_contact(contents[v]) == current}
-    return {inbox for inbox, v in latest.items() if v in same}
+        received.setdefault(document_id, []).append((inbox, version))
+    latest: dict[tuple[int, int], dict[str, int]] = {}  # (document, version asked) -> inbox -> latest below it
+    needed: set[tuple[int, int]] = set()
+    for document_id, version, content in wanted:
+        below: dict[str, int] = {}
+        for inbox, sent in received.get(document_id, ()):
+            if sent < version:
+                below[inbox] = max(sent, below.get(inbox, 0))
+        if below:
+            latest[(document_id, version)] = below
+            needed |= {(document_id, v) for v in below.values()}
+            if content is None:
+                needed.add((document_id, version))
+    if not needed:
+        return out
+    contents: dict[tuple[int, int], dict[str, Any]] = {
+        (d, v): c for d, v, c in session.execute(
+            select(DocumentVersion.document_id, DocumentVersion.version, DocumentVersion.content).where(
+                tuple_(DocumentVersion.document_id, DocumentVersion.version).in_(sorted(needed))))}
+    hashes: dict[tuple[int, int], str] = {}
+
+    def but_contact(key: tuple[int, int], content: dict[str, Any] | None = None) -> str | None:
+        if key not in hashes:
+            given = content if content is not None else contents.get(key)
+            hashes[key] = "" if given is None else _but_contact(given)
+        return hashes[key] or None
+
+    for document_id, version, content in wanted:
+        inboxes = latest.get((document_id, version))
+        if inboxes:
+            current = but_contact((document_id, version), content)
+            out[(document_id, version)] = {inbox for inbox, v in inboxes.items()
+                                           if current is not None and but_contact((document_id, v)) == current}
+    return out
 
 
 def _details_only(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
                   documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, CompanyDetailsOnly]:
     """The requests (by index) for an inbox that has no row of this version but received an earlier one that
     differs from it only in the company's details (received_but_for_company). ROWS (_batch_rows) tell which
-    requests could be such without a query: in a first export, or a run of unchanged documents, none is."""
+    requests could be such without a query: in a first export, or a run of unchanged documents, none is; the rest
+    are asked together (two queries for the batch)."""
     current: set[tuple[int, int, str]] = set()
-    earlier: set[tuple[int, str]] = set()
+    earlier: dict[tuple[int, str], list[int]] = {}
     for document_id, version, inbox, state, via in rows:
         current.add((document_id, version, inbox))
         if state == S.sent.value and via != "local":
-            earlier.add((document_id, inbox))
-    out: dict[int, CompanyDetailsOnly] = {}
-    asked: dict[tuple[int, int], set[str]] = {}
-    for i, ((_, recipient), (document_id, version, _)) in enumerate(zip(parsed, documents, strict=True)):
-        key = recipient_key(recipient)
-        if version < 2 or (document_id, version, key) in current or (document_id, key) not in earlier:
-            continue
-        same = asked.get((document_id, version))
-        if same is None:
-            same = asked[(document_id, version)] = received_but_for_company(session, document_id, version)
-        if key in same:
-            received = max(v for d, v, box, state, via in rows
-                           if d == document_id and box == key and state == S.sent.value and via != "local"
-                           and v < version)
-            out[i] = CompanyDetailsOnly(received, version)
-    return out
+            earlier.setdefault((document_id, inbox), []).append(version)
+    candidates = [(i, prepared, document_id, version, recipient_key(recipient))
+                  for i, ((prepared, recipient), (document_id, version, _)) in enumerate(zip(parsed, documents,
+                                                                                                 strict=True))]
+    candidates = [c for c in candidates if c[3] > 1 and (c[2], c[3], c[4]) not in current
+                  and any(v < c[3] for v in earlier.get((c[2], c[4]), ()))]
+    if not candidates:
+        return {}
+    same = received_but_for_company_many(session, list({(d, v): (d, v, p.record.content)
+                                                        for _, p, d, v, _ in candidates}.values()))
+    return {i: CompanyDetailsOnly(max(v for v in earlier[(d, key)] if v < version), version)
+            for i, _, d, version, key in candidates if key in same[(d, version)]}
 
 
 def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_elements: Sequence[str],

@@ -122,19 +122,21 @@ def file_schema(company: bool = False) -> dict[str, Any]:
         "type": "string", "description": "the path of a company file, relative to this document"}]}
     beside = {"type": "object", "additionalProperties": False, "required": ["file"],
               "properties": {"file": {"type": "string", "description": "a path relative to this document"},
-                             "filename": {"type": "string", "description": "the name to send it under"}}}
+                             "filename": {**schema["$defs"]["FileContent"]["properties"]["filename"],
+                                          "description": "the name to send it under"}}}
     for name in ("pdf", "received_ubl"):
         properties[name]["anyOf"].insert(1, beside)
     return schema
 
 
-def load_company(path: Path) -> Company:
-    """A company file, or a document file's company (inline, or the company file it refers to): an invoicing
-    system that writes the company into every document has no company file to register."""
+def load_company(path: Path, *, of_document: bool = True) -> Company:
+    """A company file, or (OF_DOCUMENT) a document file's company, inline or the company file it refers to: an
+    invoicing system that writes the company into every document has no company file to register. A reference is
+    followed one step, as a document's own is read (`resolve`): to a company file."""
     data = read_json(path)
-    inline = isinstance(data, dict) and "kind" in data and "company" in data
+    inline = of_document and isinstance(data, dict) and "kind" in data and "company" in data
     if inline and isinstance(data["company"], str):
-        return load_company(_real_path(path.parent, data["company"]))
+        return load_company(_real_path(path.parent, data["company"]), of_document=False)
     try:
         return Company.model_validate(data["company"] if inline else data)
     except ValidationError as exc:

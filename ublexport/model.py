@@ -388,9 +388,14 @@ DEFAULT_EXEMPTION = {
 STANDARD_RATES: dict[str, dict[Decimal, tuple[dt.date | None, dt.date | None]]] = {
     "BE": {Decimal(6): (None, None), Decimal(12): (None, None), Decimal(21): (None, None)},
     "NL": {Decimal(6): (None, dt.date(2018, 12, 31)), Decimal(9): (dt.date(2019, 1, 1), None),
-           Decimal(21): (None, None)},
+           Decimal(19): (None, dt.date(2012, 9, 30)), Decimal(21): (dt.date(2012, 10, 1), None)},
 }
 COUNTRY_ADJECTIVE = {"BE": "Belgian", "NL": "Dutch"}
+
+# A rounding of the amount due (BT-114) stays below one unit of the currency, or below its smallest coin where that
+# is larger: Hungary pays cash in multiples of 5 forint.
+ONE = Decimal(1)
+ROUNDING_UNITS: dict[str, Decimal] = {"HUF": Decimal(5)}
 
 # The legal mention for a zero-rated group in the document's (its company's) language, where the user gave no text of
 # their own: a Belgian or Dutch invoice must state it in the language it is written in, and the UBL is the invoice
@@ -735,10 +740,11 @@ class Document(Closed):
         sales = kind in (DocumentKind.invoice, DocumentKind.proforma, DocumentKind.credit_note)
         if sales:
             self._standard_rates()
-        if sales and abs(self.rounding_amount) >= 1:  # a supplier's invoice is recorded as it came
+        unit = ROUNDING_UNITS.get(self.currency, ONE)
+        if sales and abs(self.rounding_amount) >= unit:  # a supplier's invoice is recorded as it came
             raise ValueError(f"rounding_amount: {self.rounding_amount} is no rounding: the rounding of the amount due "
-                             f"(BT-114) is less than one {self.currency} either way, and the accountant books it on "
-                             "the rounding account; a discount or surcharge is an allowance or charge "
+                             f"(BT-114) is less than {unit} {self.currency} either way, and the accountant books it "
+                             "on the rounding account; a discount or surcharge is an allowance or charge "
                              "(allowances_charges), a payment received before is prepaid_amount")
         if sales and computed.payable < 0:
             name = kind.value.replace("_", " ")
@@ -757,19 +763,25 @@ class Document(Closed):
                              "or payment terms (payment.terms) (BR-CO-25)")
 
     def _standard_rates(self) -> None:
-        """A Belgian or Dutch seller charges VAT (S) at its country's rates: 5.5 % or 20.123 % is a typo the
-        accountant's books have no VAT code for. Not for a private customer in another member state, whom a seller
-        under the OSS scheme charges that state's rate."""
-        country = self.company.address.country
-        customer = self.customer
-        if country not in STANDARD_RATES or customer is None or (
-                not customer.vat_number and customer.invoice_address.country != country
-                and customer.invoice_address.country in EU_VAT_COUNTRIES):
+        """A Belgian or Dutch seller charges VAT (S) on a domestic supply at its country's rates: 5.5 % or 20.123 % is
+        a typo the accountant's books have no VAT code for. Only domestic supplies (the seller's country, by its VAT
+        prefix, is the customer's and the delivery's): abroad a seller may owe another state's VAT (OSS, a supply
+        taxed where it takes place). A rate is right if it was in force on the issue date, the delivery date, or
+        (a credit note repeats the invoice's rate) the credited invoice's date."""
+        company, customer = self.company, self.customer
+        country = company.vat_number[:2] if company.vat_number else company.address.country
+        rates = STANDARD_RATES.get(country)
+        if rates is None or customer is None or customer.invoice_address.country != country or (
+                self.delivery is not None and self.delivery.address is not None
+                and self.delivery.address.country != country):
             return
-        rates = STANDARD_RATES[country]
-        issued = self.issue_date
-        allowed = {rate for rate, (first, last) in rates.items()
-                   if (first is None or issued >= first) and (last is None or issued <= last)}
+        dates = {self.issue_date}
+        if self.delivery is not None and self.delivery.date is not None:
+            dates.add(self.delivery.date)
+        if self.credited_invoice is not None and self.credited_invoice.issue_date is not None:
+            dates.add(self.credited_invoice.issue_date)
+        allowed = {rate for rate, (first, last) in rates.items() for day in dates
+                   if (first is None or day >= first) and (last is None or day <= last)}
         items = [(f"lines[{i}]", line) for i, line in enumerate(self.lines)] + [
             (f"allowances_charges[{i}]", ac) for i, ac in enumerate(self.allowances_charges)]
         for where, item in items:

@@ -38,6 +38,7 @@ from ublexport.ledger import (
     is_closed,
     queue_rows,
     received_but_for_company,
+    received_but_for_company_many,
     retryable,
     store_payload,
 )
@@ -261,14 +262,13 @@ def _needing(session: Session, company: CompanyRow, documents: Sequence[Document
             .where(DeliveryRow.document_id.in_(list(by_id)), DeliveryRow.resend_seq == 0)):
         if not is_closed(state, message):
             rows.setdefault(document_id, set()).add(inbox)
-    out = []
-    for document in documents:
-        missing = catalog.inbox_keys(company, document.kind) - rows.get(document.id, set())
-        if missing and document.version > 1:  # as forward: not where only the company's details changed since
-            missing -= received_but_for_company(session, document.id, document.version, document.content)
-        if missing:
-            out.append(document)
-    return out
+    missing = {document.id: catalog.inbox_keys(company, document.kind) - rows.get(document.id, set())
+               for document in documents}
+    # as forward: not where only the company's details changed since (asked for the page at once)
+    same = received_but_for_company_many(session, [(d.id, d.version, d.content) for d in documents
+                                                   if missing[d.id] and d.version > 1])
+    return [document for document in documents
+            if missing[document.id] - same.get((document.id, document.version), set())]
 
 
 def catch_up_count(session: Session, company: CompanyRow, *, page: int = 1000) -> int:

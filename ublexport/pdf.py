@@ -14,6 +14,7 @@ from decimal import Decimal
 from itertools import zip_longest
 from typing import TYPE_CHECKING, cast
 
+from ublexport.identifiers import vat_as_written
 from ublexport.model import Address, Document, DocumentKind, VatCategory, exemption_text
 from ublexport.totals import Totals, VatGroup
 from ublexport.view import money, number, price
@@ -172,7 +173,7 @@ def _party(name: str, address: Address, vat: str | None, enterprise: str | None,
     rows.append(" ".join(part for part in (address.postal_code, address.city, address.region) if part))
     rows.append(address.country)
     if vat:
-        rows.append(f"{w['vat_no']} {vat}")
+        rows.append(f"{w['vat_no']} {vat_as_written(vat)}")
     if enterprise:
         rows.append(f"{w['enterprise']} {enterprise}")
     if kvk:

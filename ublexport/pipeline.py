@@ -133,7 +133,7 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
     except InputError as exc:  # found while rendering (NL-R-007, ...): name the file too, as the model's errors do
         if exc.source is not None or source is None:
             raise
-        raise InputError(str(exc), source=source) from None
+        raise InputError(exc.detail, source=source, problems=exc.problems) from None
     report = check_bytes(xml, name, chosen)
     report.raise_if_invalid()
     return Prepared(document, xml, report, totals, pdf_bytes if pdf == PdfMode.attach else None)

@@ -51,6 +51,8 @@ def _typed(kind: str | None, raw: str, scheme: str | None = None) -> set[Identif
     value = _normal(raw)
     if kind == VAT and scheme in _VAT_PREFIX and value[:1].isdigit():
         value = _VAT_PREFIX[scheme] + value  # 9925:0444000276 is BE0444000276
+    if kind == VAT:
+        value = identifiers.vat_as_written(value)  # GR094259216 is EL094259216
     if kind == VAT and _BE_VAT.fullmatch(value):
         number = be_vat.compact(value)  # python-stdnum: the 10-digit form, a 9-digit one with its leading 0
         return {(VAT, f"BE{number}"), (KBO, number)}

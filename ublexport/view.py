@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from ublexport.errors import InputError
 from ublexport.filetypes import named_for, safe_filename, visual_copy_type
+from ublexport.identifiers import vat_as_written
 from ublexport.model import Address, Company, Document, DocumentKind, Party, exemption_text, input_rules
 from ublexport.totals import Totals, compute
 
@@ -134,6 +135,10 @@ def has_peppol_address(party: Party) -> bool:
     return endpoint is not None
 
 
+def _written(vat: str | None) -> str | None:
+    return vat_as_written(vat) if vat else None
+
+
 def profile_for(document: Document, requested: str = "peppol") -> str:
     """The rule set a document is rendered and checked for.
 
@@ -159,7 +164,7 @@ def seller_country(document: Document) -> str:
 
 
 def company_party(company: Company) -> PartyView:
-    vat, email = company.vat_number, company.email
+    vat, email = _written(company.vat_number), company.email
     legal, legal_scheme = _legal_id(vat, company.enterprise_number, company.kvk_number)
     endpoint, scheme = _endpoint_of(legal, legal_scheme, vat, email)
     return PartyView(
@@ -171,7 +176,7 @@ def company_party(company: Company) -> PartyView:
 
 
 def counterparty(party: Party) -> PartyView:
-    vat, email, name = party.vat_number, party.email, party.full_name
+    vat, email, name = _written(party.vat_number), party.email, party.full_name
     legal, legal_scheme = _legal_id(vat, party.enterprise_number, party.kvk_number, party.oin)
     endpoint, scheme = _endpoint_of(legal, legal_scheme, vat, email)
     return PartyView(

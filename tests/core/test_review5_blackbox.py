@@ -27,14 +27,19 @@ def invoice(**changes: Any) -> Document:
 
 def test_a_greek_vat_number_is_written_with_el_as_vies_knows_it() -> None:
     """GR is Greece's country code, EL its VAT prefix: a customer typed as GR094259216 was sent as such, and the
-    accountant's books (matching relations by the VIES number) did not find it."""
-    assert vat_number("GR094259216") == vat_number("el 094 259 216") == "EL094259216"
-    document = invoice(
-        customer={"organisation_name": "Athina Trading AE", "vat_number": "GR094259216",
-                  "invoice_address": {"street": "Odos Ermou 1", "city": "Athina", "postal_code": "10563",
-                                      "country": "GR"}},
-        lines=[{"name": "Machine", "quantity": "1", "unit_price": "1000.00", "vat_category": "K", "vat_rate": "0"}],
-        allowances_charges=[])
+    accountant's books (matching relations by the VIES number) did not find it. The document keeps what was typed
+    (code review: rewriting it in the model changed the version of every stored document with a Greek customer,
+    which the rule would then have sent again)."""
+    from ublexport.record import Record
+
+    assert vat_number("GR094259216") == "GR094259216" and vat_number("el 094 259 216") == "EL094259216"
+    greek = {"organisation_name": "Athina Trading AE", "vat_number": "GR094259216",
+             "invoice_address": {"street": "Odos Ermou 1", "city": "Athina", "postal_code": "10563", "country": "GR"}}
+    document = invoice(customer=greek, allowances_charges=[],
+                       lines=[{"name": "Machine", "quantity": "1", "unit_price": "1000.00", "vat_category": "K",
+                               "vat_rate": "0"}])
+    assert document.customer is not None and document.customer.vat_number == "GR094259216"
+    assert Record.of(document).content["customer"]["vat_number"] == "GR094259216"  # the version as before
     xml = prepare(document, pdf=PdfMode.none).xml
     assert b'<cbc:EndpointID schemeID="9933">EL094259216</cbc:EndpointID>' in xml
     assert b"<cbc:CompanyID>EL094259216</cbc:CompanyID>" in xml and b"GR094259216" not in xml
@@ -222,3 +227,61 @@ def test_nlcius_is_for_a_dutch_suppliers_invoice_and_gives_no_warning_of_its_own
     account = dutch.output[dutch.output.index("<cac:PayeeFinancialAccount>"):]
     account = account[:account.index("</cac:PayeeFinancialAccount>")]
     assert "<cbc:ID>NL" in account and "<cbc:Name>" not in account
+
+
+# --- code review of the checks above ---------------------------------------------------------------------------------
+
+
+def test_a_rate_in_force_when_the_goods_were_delivered_or_the_credited_invoice_was_issued_is_right() -> None:
+    nl = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    six = [{**ONE_LINE[0], "vat_rate": "6"}]
+    late = Document.model_validate({**nl, "lines": six, "allowances_charges": [], "issue_date": "2019-01-05",
+                                    "due_date": "2019-02-05", "delivery": {"date": "2018-12-20"}})
+    assert late.lines[0].vat_rate == Decimal("6")
+    credit = {**nl, "kind": "credit_note", "lines": six, "allowances_charges": [], "issue_date": "2019-02-01",
+              "due_date": None, "payment": None,
+              "credited_invoice": {"number": "NL-2018-9", "issue_date": "2018-11-20"}}
+    assert Document.model_validate(credit).lines[0].vat_rate == Decimal("6")
+    old = {**credit, "lines": [{**ONE_LINE[0], "vat_rate": "19"}],
+           "credited_invoice": {"number": "NL-2012-3", "issue_date": "2012-06-01"}}
+    assert Document.model_validate(old).lines[0].vat_rate == Decimal("19")
+    with pytest.raises(ValidationError, match="19 % is not a Dutch VAT rate"):
+        Document.model_validate({**nl, "lines": [{**ONE_LINE[0], "vat_rate": "19"}], "allowances_charges": []})
+
+
+def test_a_supply_abroad_may_carry_another_states_rate() -> None:
+    """Only domestic supplies are held to the seller's rates: goods delivered to France under OSS, or French VAT
+    on a supply taxed in France to a French business."""
+    address = {"street": "Rue de la Paix 1", "city": "Paris", "postal_code": "75002", "country": "FR"}
+    delivered = invoice(lines=[{**ONE_LINE[0], "vat_rate": "20"}], allowances_charges=[],
+                        customer={"first_name": "Jan", "last_name": "Peeters", "invoice_address": {
+                            "street": "Kerkstraat 1", "city": "Gent", "postal_code": "9000", "country": "BE"}},
+                        delivery={"address": address})
+    assert delivered.lines[0].vat_rate == Decimal("20")
+    french = invoice(lines=[{**ONE_LINE[0], "vat_rate": "20"}], allowances_charges=[],
+                     customer={"organisation_name": "Salon SA", "vat_number": "FR40303265045",
+                               "invoice_address": address})
+    assert french.lines[0].vat_rate == Decimal("20")
+
+
+def test_a_forint_invoice_rounds_to_its_smallest_coin() -> None:
+    huf = {"currency": "HUF", "tax_currency": "EUR", "tax_exchange_rate": "0.0025", "lines": ONE_LINE,
+           "allowances_charges": []}
+    assert invoice(**huf, rounding_amount="-2.00").rounding_amount == Decimal("-2.00")
+    assert "rounding_amount: -5.00 is no rounding: the rounding of the amount due (BT-114) is less than 5 HUF" in \
+        refusal(**huf, rounding_amount="-5.00")
+
+
+def test_a_document_whose_company_refers_to_another_document_is_no_company() -> None:
+    """Code review: a reference cycle between two document files ended in "nested too deeply"."""
+    import tempfile
+
+    from ublexport.errors import InputError
+    from ublexport.loader import load_company
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "a.json").write_text('{"kind": "invoice", "company": "b.json"}', encoding="utf-8")
+        (folder / "b.json").write_text('{"kind": "invoice", "company": "a.json"}', encoding="utf-8")
+        with pytest.raises(InputError, match=r"b\.json: not a valid company"):
+            load_company(folder / "a.json")

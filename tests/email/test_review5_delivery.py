@@ -49,3 +49,54 @@ def test_a_wrong_password_logs_one_try_and_leaves_the_other_emails_untried_and_d
     assert sum(r.attempts for r in rows) == 1
     untried = [r for r in rows if r.attempts == 0]
     assert len(untried) == 5 and all(r.state == "queued" and r.lease_owner is None for r in untried)
+
+
+def test_a_refusal_on_a_retry_keeps_the_earlier_tries_of_that_message() -> None:
+    """Code review: a message whose first try was lost during DATA (it may have arrived) and whose retry met the
+    refused session was released as "not attempted", its try forgotten."""
+    import asyncio
+
+    from ublexport.deliver import Outcome, TransportError, send_with_retry
+
+    class Flaky:
+        description = "test"
+        calls = 0
+
+        async def send(self, message: object, recipient: str) -> Outcome:
+            self.calls += 1
+            if self.calls == 1:
+                return Outcome(recipient, "transient", None, "connection lost during DATA")
+            raise TransportError("test", 535, "refused the login")
+
+    outcome = asyncio.run(send_with_retry(Flaky(), object(), "a@x.test", attempts=3,  # type: ignore[arg-type]
+                                          base_delay=0.0, max_delay=0.0))
+    assert (outcome.state, outcome.attempts) == ("transient", 1)
+    assert outcome.message == "connection lost during DATA; then: refused the login"
+
+    class Refused(Flaky):
+        async def send(self, message: object, recipient: str) -> Outcome:
+            raise TransportError("test", 535, "refused the login")
+
+    with pytest.raises(TransportError):  # the first try itself: the run stops on it
+        asyncio.run(send_with_retry(Refused(), object(), "a@x.test"))  # type: ignore[arg-type]
+
+
+def test_a_company_name_with_brackets_is_printed_in_the_plan_not_taken_as_markup(tmp_path: Path) -> None:
+    """Code review: two companies, one named `Dewaele [/b] BV`: the plan's note crashed with a MarkupError."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    company["name"] = "Dewaele [/b] BV"
+    first = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    (folder / "a.json").write_text(json.dumps({**first, "company": company}), encoding="utf-8")
+    (folder / "b.json").write_text((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(main, ["export", str(folder), "--to", "a@x.test", "--dry-run", str(tmp_path / "out")],
+                                env={"UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "300"}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "(De Vries Installatietechniek B.V., Dewaele [/b] BV)" in result.output

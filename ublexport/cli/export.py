@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ublexport.cli.common import console, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import console, handle_errors, json_option, plain, print_json, print_table
 from ublexport.cli.config import db_option, settings_options
 from ublexport.model import DocumentKind, Status
 
@@ -65,14 +65,16 @@ def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) 
     going = plan.going_count
     duplicates = sum(1 for item in plan.refused if item.refusal == DUPLICATE)
     twice = f", {duplicates} given twice (sent once)" if duplicates else ""
-    out.print(f"{going} document(s) go to {len(inboxes)} inbox(es) ({', '.join(inboxes)}): "
-              f"{going * len(inboxes)} e-mail(s); {len(plan.refused) - duplicates} refused{twice}{filtered}.")
-    out.print(f"Via {transport}. Each document is rendered and validated just before it is sent; "
-              "an invalid one never leaves.")
+    # names and addresses come from the documents: printed as text (plain), never as Rich markup
+    out.print(plain(f"{going} document(s) go to {len(inboxes)} inbox(es) ({', '.join(inboxes)}): "
+                    f"{going * len(inboxes)} e-mail(s); {len(plan.refused) - duplicates} refused{twice}{filtered}."))
+    out.print(plain(f"Via {transport}. Each document is rendered and validated just before it is sent; "
+                    "an invalid one never leaves."))
     if several:
-        out.print(f"Note: these documents are of {len(companies)} companies ({', '.join(sorted(companies)[:5])}"
-                  f"{', ...' if len(companies) > 5 else ''}), all going to the same inbox(es): one Yuki inbox is "
-                  "one administration; export each company's folder to its own inbox.")
+        out.print(plain(f"Note: these documents are of {len(companies)} companies "
+                        f"({', '.join(sorted(companies)[:5])}{', ...' if len(companies) > 5 else ''}), all going to "
+                        "the same inbox(es): one Yuki inbox is one administration; export each company's folder to "
+                        "its own inbox."))
 
 
 def print_summary(results: list[Result], counts: Counter[str] | None = None) -> None:
@@ -196,10 +198,10 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
         else:
             print_summary(results, None if keep_ok else counts)
             if local:
-                console().print(f"Nothing left this machine: the e-mails are in the local inbox {settings.inbox_dir} "
-                                "(`ublexport inbox list`, `ublexport inbox show N`).")
+                console().print(plain(f"Nothing left this machine: the e-mails are in the local inbox "
+                                      f"{settings.inbox_dir} (`ublexport inbox list`, `ublexport inbox show N`)."))
             elif dry_run is not None:
-                console().print(f"Dry run: nothing was sent; the .eml files are in {dry_run}.")
+                console().print(plain(f"Dry run: nothing was sent; the .eml files are in {dry_run}."))
         if stopped:
             click.echo(f"error: the export stopped: {stopped[0]}", err=True)
         sys.exit(code)

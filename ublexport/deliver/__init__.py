@@ -109,7 +109,15 @@ async def send_with_retry(transport: Transport, message: Composed, recipient: st
         raise ValueError("attempts must be at least 1")
     outcome: Outcome | None = None
     for attempt in range(1, attempts + 1):
-        outcome = dataclasses.replace(await transport.send(message, recipient), attempts=attempt)
+        try:
+            sent = await transport.send(message, recipient)
+        except TransportError as exc:
+            if outcome is None:
+                raise
+            # refused on a retry: the earlier tries of this message happened (one may even have arrived: a lost
+            # DATA), so they are its outcome, not "not attempted"; the next send stops the run on the refusal
+            return dataclasses.replace(outcome, message=f"{outcome.message}; then: {exc.message}")
+        outcome = dataclasses.replace(sent, attempts=attempt)
         if outcome.state != "transient" or attempt == attempts:
             return outcome
         await asyncio.sleep(backoff(attempt, base_delay, max_delay))
