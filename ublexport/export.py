@@ -543,6 +543,14 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                         f"{getattr(claimed, 'company', 'this document')!r}: one Yuki inbox is one "
                                         "administration; export this company's documents to its own inbox (or give "
                                         "--any-company)", refusal=INPUT)
+                    elif getattr(claimed, "unsent", False):  # Elsewhere: an inbox for the company's other kinds
+                        kind = str(getattr(claimed, "kind", "document")).replace("_", " ")
+                        result = Result(item.source, item.label, inbox.address, REFUSED,
+                                        f"the company's inbox for its {kind}s is {getattr(claimed, 'inbox', '?')}; "
+                                        f"{inbox.address} is registered for its other documents, and one "
+                                        "administration would book it twice once the rule sends it there; export "
+                                        f"its {kind}s to {getattr(claimed, 'inbox', '?')} (or give --resend to send "
+                                        f"it to {inbox.address} anyway)", refusal=INPUT)
                     elif getattr(claimed, "inbox", None) is not None:  # Elsewhere: the company's own inbox has it
                         kind = str(getattr(claimed, "kind", "document")).replace("_", " ")
                         how = "queued for" if getattr(claimed, "pending", False) else "received by"
@@ -550,6 +558,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                         f"already {how} {getattr(claimed, 'inbox', '?')}, the company's inbox "
                                         f"for its {kind}s; {inbox.address} is not one of them (use --resend to send "
                                         "it there too)")
+                    elif getattr(claimed, "problem", None) is not None:  # Misnamed: another client's numbers
+                        result = Result(item.source, item.label, inbox.address, REFUSED,
+                                        str(getattr(claimed, "problem", "")), refusal=INPUT)
                     elif getattr(claimed, "received", None) is not None:  # CompanyDetailsOnly
                         result = Result(item.source, item.label, inbox.address, ALREADY,
                                         f"this inbox already received version {getattr(claimed, 'received', '?')}"

@@ -169,6 +169,7 @@ class Elsewhere:
     inbox: str
     kind: str
     pending: bool = False  # queued or being retried for INBOX, not yet received
+    unsent: bool = False  # not yet there: the inbox asked for is registered for the company's other documents
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,15 @@ class CompanyDetailsOnly:
     version: int
 
 
-Claim = tuple[int, str] | InFlight | Received | Elsewhere | Foreign | CompanyDetailsOnly | None
+@dataclass(frozen=True)
+class Misnamed:
+    """The document's company has the numbers of another registered company, under a name that company never had:
+    refused (see catalog.company_of). PROBLEM says so, naming both."""
+
+    problem: str
+
+
+Claim = tuple[int, str] | InFlight | Received | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed | None
 """What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
 (Received when that version is not the latest); InFlight; Elsewhere; Foreign; or CompanyDetailsOnly."""
 
@@ -382,11 +391,17 @@ def _batch_rows(session: Session, documents: Sequence[tuple[int, int, int]]) -> 
 
 def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
                         documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, Elsewhere]:
-    """The requests (by index) for an inbox that is not one of the company's inboxes for the document's kind, of a
-    version that already reached one that is (really: not only the local inbox), or is queued or being retried for
-    one. An accountant exporting a period by hand to the dossier inbox would otherwise send the expenses the rule
-    sent (or is about to send) to the purchase inbox a second time. One query for the batch; a request for one of
-    the company's own inboxes is never affected. ROWS: _batch_rows."""
+    """The requests (by index) for an inbox that is not one of the company's inboxes for the document's kind:
+
+    - of a version that already reached one that is (really: not only the local inbox), or is queued or being
+      retried for one. An accountant exporting a period by hand to the dossier inbox would otherwise send the
+      expenses the rule sent (or is about to send) to the purchase inbox a second time;
+    - to an inbox registered for the company's other documents (the dossier inbox, for an expense of a company
+      with a purchase inbox; the purchase inbox, for an invoice): the rule sends it to the inbox for its kind, now
+      or later, and one administration would book it twice (`unsent`).
+
+    One query for the batch; a request for one of the company's own inboxes for the kind, or for an inbox no
+    rule knows, is never affected. ROWS: _batch_rows."""
     sent: dict[tuple[int, int], set[str]] = {}
     waiting: set[tuple[int, int, str]] = set()
     for document_id, version, inbox, state, via in rows:
@@ -395,22 +410,25 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
         sent.setdefault((document_id, version), set()).add(inbox)
         if state != S.sent.value:
             waiting.add((document_id, version, inbox))
-    if not sent:
-        return {}
     companies = {row.id: row for row in session.scalars(
         select(CompanyRow).where(CompanyRow.id.in_({d[2] for d in documents})))}
     out: dict[int, Elsewhere] = {}
     for i, ((prepared, recipient), (document_id, version, company_id)) in enumerate(zip(parsed, documents,
                                                                                          strict=True)):
-        got = sent.get((document_id, version))
         key = recipient_key(recipient)
-        if not got or key in got:
-            continue
+        company = companies[company_id]
         kind = prepared.document.kind.value
-        listed = catalog.inbox_keys(companies[company_id], kind)
+        listed = catalog.inbox_keys(company, kind)
+        if key in listed:
+            continue
+        got = sent.get((document_id, version), set())
+        if key in got:
+            continue  # this inbox has it, or will: the claim says so
         there = sorted(got & listed)
-        if key not in listed and there:
+        if there:
             out[i] = Elsewhere(there[0], kind, (document_id, version, there[0]) in waiting)
+        elif listed and key in catalog.all_inbox_keys(company):
+            out[i] = Elsewhere(sorted(listed)[0], kind, unsent=True)
     return out
 
 
@@ -514,6 +532,15 @@ def _details_only(session: Session, parsed: Sequence[tuple[Prepared, Recipient]]
                                                         for _, p, d, v, _ in candidates}.values()))
     return {i: CompanyDetailsOnly(max(v for v in earlier[(d, key)] if v < version), version)
             for i, _, d, version, key in candidates if key in same[(d, version)]}
+
+
+def inbox_owners(session: Session) -> dict[str, dict[int, str]]:
+    """Every registered inbox (key) -> the companies it is registered for ({id: name})."""
+    owners: dict[str, dict[int, str]] = {}
+    for row in session.scalars(select(CompanyRow)):
+        for key in catalog.all_inbox_keys(row):
+            owners.setdefault(key, {})[row.id] = row.name
+    return owners
 
 
 def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_elements: Sequence[str],
@@ -646,6 +673,7 @@ class Ledger:
         # batches, and looking it up (and validating its model) again for each batch showed up in the profile.
         # Companies are never deleted, so an id stays valid for the life of this ledger.
         self._company_ids: dict[str, int] = {}
+        self._company_checked: dict[str, str | None] = {}  # company JSON -> why refused (catalog.company_of), or None
         # the rows this object claimed (claim_many) and has not recorded or released: "this run is sending it"
         # means these, not the owner name in the row, which a process restarted under a fixed name shares
         self._holding: set[int] = set()
@@ -716,115 +744,140 @@ class Ledger:
     def _claim_many(self, parsed: Sequence[tuple[Prepared, Recipient]], *, resend: bool) -> list[Claim]:
         now = self.store.now()
         with self.store.transaction() as session:
-            documents = self._documents(session, [prepared for prepared, _ in parsed], now=now)
-            hashes = store_payloads(session, [prepared.xml for prepared, _ in parsed], now=now)
-            pdfs = [prepared.pdf for prepared, _ in parsed]  # `--pdf attach`: kept so that a retry sends it too
-            stored = iter(store_payloads(session, [p for p in pdfs if p is not None], now=now))
-            # "" for no file: NULL stays for rows from before migration 3, whose file is unknown
-            pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
-            batch = _batch_rows(session, documents)
-            foreign = {} if self.any_company else self._foreign(session, parsed, documents, batch)
-            elsewhere: dict[int, Elsewhere | Foreign | CompanyDetailsOnly] = {
-                **({} if resend else _received_elsewhere(session, parsed, documents, batch)), **foreign}
-            if not resend:
-                elsewhere.update({i: found for i, found in _details_only(session, parsed, documents, batch).items()
-                                  if i not in elsewhere})
-            values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
-                                      origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)
-                      for i, ((_, recipient), (document_id, version, company_id), sha, pdf_sha)
-                      in enumerate(zip(parsed, documents, hashes, pdf_hashes, strict=True)) if i not in elsewhere]
-            insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"],
-                          returning=False)  # the rows are read back below, new or not
-            # plain rows, not ORM objects: a batch of 64 documents loaded and flushed 64 DeliveryRows
-            t = _DELIVERIES.c
-            rows: dict[tuple[int, int, str], list[Any]] = {}
-            for row in session.execute(
-                    select(t.id, t.document_id, t.company_id, t.version, t.inbox, t.resend_seq, t.resend_of,
-                           t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256, t.pdf_sha256, t.via,
-                           t.attempts)
-                    .where(t.document_id.in_({d[0] for d in documents}))
-                    .order_by(t.resend_seq).with_for_update()):
-                rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
-            out: list[Claim] = []
-            leases: list[dict[str, Any]] = []
-            doubts: list[Any] = []  # rows taken over from a holder that stopped: logged in doubt, in one insert
-            taken: dict[tuple[int, int, str], str] = {}  # claimed earlier in this batch: its Message-ID
-            for i, ((_, recipient), (document_id, version, _), sha, pdf_sha) in enumerate(
-                    zip(parsed, documents, hashes, pdf_hashes, strict=True)):
-                if i in elsewhere:
-                    out.append(elsewhere[i])
+            misnamed = self._misnamed(session, parsed)
+            if not misnamed:
+                return self._claim_in(session, parsed, resend=resend, now=now)
+            kept = iter(self._claim_in(session, [p for i, p in enumerate(parsed) if i not in misnamed],
+                                       resend=resend, now=now))
+            return [misnamed[i] if i in misnamed else next(kept) for i in range(len(parsed))]
+
+    def _misnamed(self, session: Session, parsed: Sequence[tuple[Prepared, Recipient]]) -> dict[int, Misnamed]:
+        """The requests (by index) whose company has another registered company's numbers under a name that company
+        never had (catalog.company_of): refused, as `documents import` refuses them. Asked once per company per
+        run (the company's JSON is the same text in each of its documents)."""
+        out: dict[int, Misnamed] = {}
+        for i, (prepared, _) in enumerate(parsed):
+            key = prepared.record.company
+            if key not in self._company_checked:
+                company = Company.model_validate_json(key)
+                self._company_checked[key] = catalog.misnamed(session, catalog.find_company(session, company),
+                                                              company)
+            problem = self._company_checked[key]
+            if problem is not None:
+                out[i] = Misnamed(problem)
+        return out
+
+    def _claim_in(self, session: Session, parsed: Sequence[tuple[Prepared, Recipient]], *, resend: bool,
+                  now: dt.datetime) -> list[Claim]:
+        documents = self._documents(session, [prepared for prepared, _ in parsed], now=now)
+        hashes = store_payloads(session, [prepared.xml for prepared, _ in parsed], now=now)
+        pdfs = [prepared.pdf for prepared, _ in parsed]  # `--pdf attach`: kept so that a retry sends it too
+        stored = iter(store_payloads(session, [p for p in pdfs if p is not None], now=now))
+        # "" for no file: NULL stays for rows from before migration 3, whose file is unknown
+        pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
+        batch = _batch_rows(session, documents)
+        foreign = {} if self.any_company else self._foreign(session, parsed, documents, batch)
+        elsewhere: dict[int, Elsewhere | Foreign | CompanyDetailsOnly] = {
+            **({} if resend else _received_elsewhere(session, parsed, documents, batch)), **foreign}
+        if not resend:
+            elsewhere.update({i: found for i, found in _details_only(session, parsed, documents, batch).items()
+                              if i not in elsewhere})
+        values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
+                                  origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)
+                  for i, ((_, recipient), (document_id, version, company_id), sha, pdf_sha)
+                  in enumerate(zip(parsed, documents, hashes, pdf_hashes, strict=True)) if i not in elsewhere]
+        insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"],
+                      returning=False)  # the rows are read back below, new or not
+        # plain rows, not ORM objects: a batch of 64 documents loaded and flushed 64 DeliveryRows
+        t = _DELIVERIES.c
+        rows: dict[tuple[int, int, str], list[Any]] = {}
+        for row in session.execute(
+                select(t.id, t.document_id, t.company_id, t.version, t.inbox, t.resend_seq, t.resend_of,
+                       t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256, t.pdf_sha256, t.via,
+                       t.attempts)
+                .where(t.document_id.in_({d[0] for d in documents}))
+                .order_by(t.resend_seq).with_for_update()):
+            rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
+        out: list[Claim] = []
+        leases: list[dict[str, Any]] = []
+        doubts: list[Any] = []  # rows taken over from a holder that stopped: logged in doubt, in one insert
+        taken: dict[tuple[int, int, str], str] = {}  # claimed earlier in this batch: its Message-ID
+        for i, ((_, recipient), (document_id, version, _), sha, pdf_sha) in enumerate(
+                zip(parsed, documents, hashes, pdf_hashes, strict=True)):
+            if i in elsewhere:
+                out.append(elsewhere[i])
+                continue
+            key = (document_id, version, recipient_key(recipient))
+            found = rows[key]
+            original = found[0]
+            mine = next((r.message_id for r in reversed(found)
+                         if r.state == S.sending.value and r.id in self._holding), None)
+            if key in taken or mine is not None:
+                # this very run is sending it (the same document given twice): in flight, even with
+                # --resend; claiming it again sent it twice and reported both as sent
+                out.append(InFlight(self.owner, taken.get(key) or mine or original.message_id, ours=True))
+                continue
+            # a row in our name that this object does not hold belongs to another run under the same (fixed)
+            # owner name, alive or dead: busy until its lease runs out, then reused with its Message-ID
+            busy = (original.state == S.sending.value and original.lease_expires_at is not None
+                    and original.lease_expires_at > now and not owner_dead(original.lease_owner))
+            # sent only into the local inbox (nothing left the machine) is not received by the real inbox: an
+            # export through a server sends it, as a resend (the local copy keeps its row and Message-ID)
+            only_local = self.via != "local" and not any(
+                r.state == S.sent.value and r.via != "local" for r in found)
+            if original.state == S.sent.value or busy:
+                if not (resend or (only_local and not busy)):
+                    out.append(InFlight(original.lease_owner or "", original.message_id) if busy else None)
                     continue
-                key = (document_id, version, recipient_key(recipient))
-                found = rows[key]
-                original = found[0]
-                mine = next((r.message_id for r in reversed(found)
-                             if r.state == S.sending.value and r.id in self._holding), None)
-                if key in taken or mine is not None:
-                    # this very run is sending it (the same document given twice): in flight, even with
-                    # --resend; claiming it again sent it twice and reported both as sent
-                    out.append(InFlight(self.owner, taken.get(key) or mine or original.message_id, ours=True))
+                # the real inbox's copy of what only the local inbox has: one row, reused by every later
+                # export until it is sent (a second row would send it twice once the first is retried)
+                pending = (found[-1] if found[-1].resend_seq > 0 and found[-1].state != S.sent.value
+                           else None)
+                if pending is not None and pending.state == S.sending.value and (
+                        pending.lease_expires_at is not None and pending.lease_expires_at > now
+                        and not owner_dead(pending.lease_owner)):
+                    out.append(InFlight(pending.lease_owner or "", pending.message_id))
                     continue
-                # a row in our name that this object does not hold belongs to another run under the same (fixed)
-                # owner name, alive or dead: busy until its lease runs out, then reused with its Message-ID
-                busy = (original.state == S.sending.value and original.lease_expires_at is not None
-                        and original.lease_expires_at > now and not owner_dead(original.lease_owner))
-                # sent only into the local inbox (nothing left the machine) is not received by the real inbox: an
-                # export through a server sends it, as a resend (the local copy keeps its row and Message-ID)
-                only_local = self.via != "local" and not any(
-                    r.state == S.sent.value and r.via != "local" for r in found)
-                if original.state == S.sent.value or busy:
-                    if not (resend or (only_local and not busy)):
-                        out.append(InFlight(original.lease_owner or "", original.message_id) if busy else None)
-                        continue
-                    # the real inbox's copy of what only the local inbox has: one row, reused by every later
-                    # export until it is sent (a second row would send it twice once the first is retried)
-                    pending = (found[-1] if found[-1].resend_seq > 0 and found[-1].state != S.sent.value
-                               else None)
-                    if pending is not None and pending.state == S.sending.value and (
-                            pending.lease_expires_at is not None and pending.lease_expires_at > now
-                            and not owner_dead(pending.lease_owner)):
-                        out.append(InFlight(pending.lease_owner or "", pending.message_id))
-                        continue
-                    target = pending or self._new_resend(session, original, recipient,
-                                                         seq=found[-1].resend_seq + 1, sha256=sha,
-                                                         pdf_sha256=pdf_sha, origin="export", now=now)
-                    if pending is None:
-                        found.append(target)
-                else:
-                    target = original
-                if target.state == S.sending.value:  # (not busy: its holder stopped, or its lease ran out)
-                    doubts.append(target)
-                message_id = target.message_id
-                # (a row from before the file beside the XML was kept has pdf_sha256 NULL: unknown, not "other")
-                localhost = self._remints and not getattr(target, "attempts", 1) and _of_localhost(message_id)
-                if localhost or (target.sha256 is not None and (target.sha256 != sha or (
-                        target.pdf_sha256 is not None and target.pdf_sha256 != pdf_sha))):
-                    # (or: queued without a server, never tried, going to a real one: the sender's domain)
-                    # other bytes than this row was queued or tried with (another --profile or --pdf, a new
-                    # renderer): a new Message-ID, so that one Message-ID always means one set of bytes. Under the
-                    # old one the first bytes may have arrived, and Yuki would drop these as its duplicate. The
-                    # tries already made keep the old Message-ID and hash in the attempt log.
-                    message_id = new_message_id(self.sender)
-                leases.append({"b_id": target.id, "b_sha": sha, "b_pdf": pdf_sha, "b_mid": message_id})
-                taken[key] = message_id
-                out.append((target.id, message_id))
-            log_in_doubt(session, doubts, now=now)
-            if leases:
-                session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"))
-                                .values(state=S.sending.value, lease_owner=self.owner,
-                                        lease_expires_at=now + self.lease, sha256=bindparam("b_sha"),
-                                        pdf_sha256=bindparam("b_pdf"), message_id=bindparam("b_mid"),
-                                        updated_at=now), leases)
-            received = [n for n, claim in enumerate(out) if claim is None]
-            if received:  # say so when what the inbox has is an older copy than the latest version
-                d = _DOCUMENTS.c
-                latest: dict[int, int] = {i: v for i, v in session.execute(select(d.id, d.version).where(
-                    d.id.in_({documents[n][0] for n in received})))}
-                for n in received:
-                    document_id, version, _ = documents[n]
-                    if version < latest[document_id]:
-                        out[n] = Received(version, latest[document_id])
-            return out
+                target = pending or self._new_resend(session, original, recipient,
+                                                     seq=found[-1].resend_seq + 1, sha256=sha,
+                                                     pdf_sha256=pdf_sha, origin="export", now=now)
+                if pending is None:
+                    found.append(target)
+            else:
+                target = original
+            if target.state == S.sending.value:  # (not busy: its holder stopped, or its lease ran out)
+                doubts.append(target)
+            message_id = target.message_id
+            # (a row from before the file beside the XML was kept has pdf_sha256 NULL: unknown, not "other")
+            localhost = self._remints and not getattr(target, "attempts", 1) and _of_localhost(message_id)
+            if localhost or (target.sha256 is not None and (target.sha256 != sha or (
+                    target.pdf_sha256 is not None and target.pdf_sha256 != pdf_sha))):
+                # (or: queued without a server, never tried, going to a real one: the sender's domain)
+                # other bytes than this row was queued or tried with (another --profile or --pdf, a new
+                # renderer): a new Message-ID, so that one Message-ID always means one set of bytes. Under the
+                # old one the first bytes may have arrived, and Yuki would drop these as its duplicate. The
+                # tries already made keep the old Message-ID and hash in the attempt log.
+                message_id = new_message_id(self.sender)
+            leases.append({"b_id": target.id, "b_sha": sha, "b_pdf": pdf_sha, "b_mid": message_id})
+            taken[key] = message_id
+            out.append((target.id, message_id))
+        log_in_doubt(session, doubts, now=now)
+        if leases:
+            session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"))
+                            .values(state=S.sending.value, lease_owner=self.owner,
+                                    lease_expires_at=now + self.lease, sha256=bindparam("b_sha"),
+                                    pdf_sha256=bindparam("b_pdf"), message_id=bindparam("b_mid"),
+                                    updated_at=now), leases)
+        received = [n for n, claim in enumerate(out) if claim is None]
+        if received:  # say so when what the inbox has is an older copy than the latest version
+            d = _DOCUMENTS.c
+            latest: dict[int, int] = {i: v for i, v in session.execute(select(d.id, d.version).where(
+                d.id.in_({documents[n][0] for n in received})))}
+            for n in received:
+                document_id, version, _ = documents[n]
+                if version < latest[document_id]:
+                    out[n] = Received(version, latest[document_id])
+        return out
 
     def _foreign(self, session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
                  documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, Foreign]:
@@ -832,11 +885,7 @@ class Ledger:
         folder of thirty clients to one client's dossier would put twenty-nine clients' invoices in its books.
         The companies' inboxes are read once per ledger (an export run)."""
         if self._inbox_owners is None:
-            owners: dict[str, dict[int, str]] = {}
-            for row in session.scalars(select(CompanyRow)):
-                for item in [*(row.inboxes or []), *(row.expenses_inboxes or [])]:
-                    owners.setdefault(str(item["address"]).casefold(), {})[row.id] = row.name
-            self._inbox_owners = owners
+            self._inbox_owners = inbox_owners(session)
         # what already reached that inbox (sent before its owner was registered) is reported as such, not refused
         received = {(d, v, box) for d, v, box, state, _ in rows if state == S.sent.value}
         out: dict[int, Foreign] = {}
@@ -1111,6 +1160,18 @@ class Ledger:
         session.flush()
         return row
 
+    def _refuse_other_clients(self, session: Session, company_id: int, targets: Sequence[Recipient]) -> None:
+        """A resend --to an inbox registered for other companies only is refused, as an export is (Foreign):
+        one Yuki inbox is one administration, and another client's books are the wrong place for it."""
+        owners = inbox_owners(session)
+        for recipient in targets:
+            who = owners.get(recipient_key(recipient))
+            if who and company_id not in who:
+                whose = ", ".join(f"company {cid} ({name})" for cid, name in sorted(who.items()))
+                raise InputError(f"{recipient.address} is the inbox of {whose}, not of company {company_id}: one Yuki "
+                                 "inbox is one administration (give --any-company to send it there anyway); "
+                                 "nothing was queued")
+
     def resend(self, delivery_id: int, to: Sequence[Recipient] | None = None) -> list[int]:
         """Queue the same document version again on purpose: a new row (new Message-ID) per inbox, pointing at
         the first delivery. Without `to`, to the inbox of DELIVERY_ID."""
@@ -1146,6 +1207,8 @@ class Ledger:
                                      f"{base.company_id}'s inboxes for its {document.kind.replace('_', ' ')}s; give "
                                      "--to ADDRESS to send it somewhere on purpose (the inboxes now set: "
                                      f"{', '.join(sorted(listed)) or 'none'}); nothing was queued")
+            if to and not self.any_company:
+                self._refuse_other_clients(session, base.company_id, targets)
             new_ids = []
             for recipient in targets:
                 key = recipient_key(recipient)

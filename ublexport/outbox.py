@@ -131,7 +131,8 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
         todo = [r for r in todo if r.address.casefold() not in unchanged]
         if not todo and not reopen:
             result.reason = ("only the company's details (address, phone, account...) changed since this document "
-                             "reached every inbox: not sent again (`ublexport resend ID` sends it on purpose)")
+                             "reached every inbox: not sent again (`ublexport export FILE --to INBOX --resend` "
+                             "sends this version on purpose)")
             return result
     if not todo:
         if reopen:
@@ -168,10 +169,13 @@ class Retargeted:
     closed: list[int] = field(default_factory=list)  # rows to an inbox no longer listed, never to be sent
     forwarded: list[Forwarded] = field(default_factory=list)  # their documents, forwarded to the inboxes now listed
     in_flight: list[int] = field(default_factory=list)  # rows to a removed inbox held right now (a live lease)
+    # documents whose current version reached only inboxes no longer listed (a mistyped one): not resent by the
+    # change itself; `auto-export ID on --since DATE` sends them to the inboxes now set
+    only_removed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"closed": self.closed, "forwarded": [f.as_dict() for f in self.forwarded],
-                "in_flight": self.in_flight}
+                "in_flight": self.in_flight, "only_at_removed_inboxes": self.only_removed}
 
 
 def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
@@ -211,6 +215,7 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     for document in documents.values():
         result.forwarded.append(forward(session, document, sender=sender, by=by, renderer=renderer, now=now,
                                         while_off=True))
+    result.only_removed = _only_at_removed(session, company)
     if closing:
         closed = session.execute(
             update(DeliveryRow).where(DeliveryRow.id.in_(closing), DeliveryRow.state.in_(
@@ -224,12 +229,24 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     return result
 
 
+def _only_at_removed(session: Session, company: CompanyRow) -> int:
+    """How many documents' current versions were sent (really, not only into the local inbox) to inboxes of the
+    company none of which is listed now for their kind: an accountant who corrects a mistyped inbox is told that
+    what went there did not reach the corrected one."""
+    reached: dict[int, tuple[str, set[str]]] = {}
+    for document_id, kind, inbox in session.execute(
+            select(DeliveryRow.document_id, DocumentRow.kind, DeliveryRow.inbox)
+            .join(DocumentRow, and_(DocumentRow.id == DeliveryRow.document_id,
+                                    DocumentRow.version == DeliveryRow.version))
+            .where(DeliveryRow.company_id == company.id, DeliveryRow.state == DeliveryState.sent.value,
+                   or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))):
+        reached.setdefault(document_id, (kind, set()))[1].add(inbox)
+    return sum(1 for kind, inboxes in reached.values()
+               if catalog.inbox_keys(company, kind) and not inboxes & catalog.inbox_keys(company, kind))
+
+
 def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:
     """The documents catch_up looks at, in id order (see there); _needing keeps those forward would queue for."""
-    gone = select(DeliveryRow.id).where(  # the current version went, or is on its way, somewhere
-        DeliveryRow.document_id == DocumentRow.id, DeliveryRow.version == DocumentRow.version,
-        DeliveryRow.state.in_([DeliveryState.sent.value, DeliveryState.queued.value, DeliveryState.deferred.value,
-                               DeliveryState.sending.value])).exists()
     # policy.exportable in SQL (it decides each document again in forward): no quote, nothing cancelled, a sales
     # document once sent, an expense always
     leaves = and_(DocumentRow.kind != DocumentKind.quote.value, DocumentRow.status != Status.cancelled.value,
@@ -242,7 +259,7 @@ def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:
         DeliveryRow.document_id == DocumentRow.id, DeliveryRow.origin == "auto",
         DeliveryRow.version < DocumentRow.version,
         DeliveryRow.state.in_([DeliveryState.queued.value, DeliveryState.deferred.value])).exists()
-    return (select(DocumentRow).where(DocumentRow.company_id == company.id, ~gone, or_(never, replaced))
+    return (select(DocumentRow).where(DocumentRow.company_id == company.id, or_(never, replaced))
             .order_by(DocumentRow.id))
 
 
@@ -286,11 +303,12 @@ def catch_up(session: Session, company: CompanyRow, *, sender: str, by: str, ren
              after: int = 0, limit: int | None = None) -> tuple[list[Forwarded], int | None]:
     """When the rule is switched on (again), what it would have forwarded goes now:
 
-    - a stored document issued since the start date that would leave (sent, or an expense) and whose current
-      version never went anywhere and is not on its way (no row sent, queued, retried or being sent; a hand export
-      refused by a mistyped address does not count), with an inbox of the company that has no answer for it yet:
-      imported while the rule was off, or before the company had an inbox. "On since 1 January" means the
-      documents since 1 January, not only those imported again later;
+    - a stored document issued since the start date that would leave (sent, or an expense), for each inbox of the
+      company (for its kind) that has no answer for its current version yet (no row sent, queued, retried, being
+      sent, failed or expired there; a row closed by an inbox change does not count): imported while the rule was
+      off, or before the company had an inbox, or exported by hand only to another address (the office's copy).
+      "On since 1 January" means the documents since 1 January, not only those imported again later; an inbox
+      that already has one is not sent it again;
     - a document edited while the rule was off has rows only for the version it queued before, which never go
       (ledger.due_query: a replaced version); its current version is forwarded, so the edit is not lost and the
       old content is not sent.
@@ -403,7 +421,7 @@ def _with_status(document: Document, status: Status) -> Document:
 
 def _import_one(session: Session, document: Document, *, by: str, source: str, sender: str,
                 renderer: Renderer | None, now: dt.datetime) -> Forwarded:
-    company = catalog.find_company(session, document.company)
+    company = catalog.company_of(session, document.company, document.label)
     if company is None:
         ids = ", ".join(f"{k} {v}" for k, v in (("VAT", document.company.vat_number),
                                                  ("enterprise", document.company.enterprise_number),

@@ -283,7 +283,7 @@ def _reload(item: PlanItem) -> Document:
 KEEP_DOCUMENTS = 256
 
 
-def _key(document: Document) -> int:
+def same_document(document: Document) -> int:
     """Which documents of one export are the same one: its company and its key (kind and number; for an expense
     also the supplier), as the ledger keeps them apart (two companies may both have an invoice 2026-0001)."""
     company = document.company
@@ -316,7 +316,7 @@ class _Copies:
 
     def original(self, document: Document, order: int) -> int | None:
         """The order of an earlier going document with the same content, else None (and this one is remembered)."""
-        key = _key(document)
+        key = same_document(document)
         first = self.first.get(key)
         if first is None:
             self.first[key] = order
@@ -409,7 +409,7 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
             if not decision:
                 add(PlanItem(str(file), document, "refused", decision.reason, POLICY))
                 if document.status in WITHHELD:  # the same number may also be given as sent (see below)
-                    withheld.setdefault(_key(document), (Path(file).name, document.status.value))
+                    withheld.setdefault(same_document(document), (Path(file).name, document.status.value))
                 continue
             first = copies.original(document, order)
             if first is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.ledger.conftest import run_cli
+from tests.ledger.conftest import SmtpServer, run_cli
 from tests.ledger.test_review4_worker import office
 
 
@@ -60,3 +60,131 @@ def test_config_show_says_where_each_setting_is_set(tmp_path: Path) -> None:
     shown = run_cli(env, "config", "show").stdout
     row = next(line for line in shown.splitlines() if "sender" in line)
     assert "boek@dewaele.example" in row and "UBLEXPORT_FROM" in row and "│ from " in row
+
+
+# --- an accountant's office, round 5 ---------------------------------------------------------------------------------
+
+def test_a_document_with_another_clients_numbers_under_its_own_name_is_neither_imported_nor_sent(
+        tmp_path: Path) -> None:
+    """Klant NL1's invoice with Klant NL2's VAT and KvK numbers pasted in was imported and sent into Klant NL2's
+    Yuki administration (found by its numbers); `company add` refused the same file."""
+    from tests.ledger.conftest import SAMPLES
+
+    env = office(tmp_path, on=False)  # company 1: Atelier Dewaele
+    nl = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    run_cli(env, "company", "add", str(SAMPLES / "02-invoice-nl-nl.json"))  # company 2: De Vries
+    run_cli(env, "company", "set-inbox", "2", "devries@yukiworks.nl")
+    copied = {**nl, "company": {**nl["company"], "name": "Klant NL1 B.V."}}
+    path = tmp_path / "copied.json"
+    path.write_text(json.dumps(copied), encoding="utf-8")
+    [refused] = json.loads(run_cli(env, "documents", "import", str(path), "--json", code=2).stdout)
+    assert "its company 'Klant NL1 B.V.' has the numbers of company 2, registered as 'De Vries " \
+        "Installatietechniek B.V.'" in refused["error"]
+    sent = json.loads(run_cli(env, "export", str(path), "--to", "devries@yukiworks.nl", "--json", code=2).stdout)
+    [result] = sent["results"]
+    assert result["status"] == "refused" and "has the numbers of company 2" in result["reason"]
+    assert json.loads(run_cli(env, "history", "--json").stdout) == []
+    # a rename registered first: the new name, and the documents issued under the old one, are the company's
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps(copied["company"]), encoding="utf-8")
+    run_cli(env, "company", "add", str(renamed), "--rename")
+    assert json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)[0]["version"] == 1
+    run_cli(env, "documents", "import", str(SAMPLES / "02-invoice-nl-nl.json"))  # the old name, from the history
+
+
+def test_resend_to_another_clients_inbox_needs_any_company(tmp_path: Path) -> None:
+    from tests.ledger.conftest import SAMPLES
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path)  # company 1, rule on, dossier@yukiworks.nl
+    run_cli(env, "company", "add", str(SAMPLES / "02-invoice-nl-nl.json"))
+    run_cli(env, "company", "set-inbox", "2", "devries@yukiworks.nl")
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
+    run_cli(env, "worker", "--once")
+    refused = run_cli(env, "resend", "1", "--to", "devries@yukiworks.nl", code=2)
+    assert "devries@yukiworks.nl is the inbox of company 2 (De Vries Installatietechniek B.V.), not of company 1" \
+        in refused.output and "--any-company" in refused.output
+    assert len(json.loads(run_cli(env, "history", "--json").stdout)) == 1  # nothing queued
+    forced = json.loads(run_cli(env, "resend", "1", "--to", "devries@yukiworks.nl", "--any-company",
+                                "--json").stdout)
+    assert [f["inbox"] for f in forced] == ["devries@yukiworks.nl"]
+
+
+def test_an_expense_is_not_exported_by_hand_to_the_dossier_of_a_company_with_a_purchase_inbox(
+        tmp_path: Path) -> None:
+    """Exported by hand to the dossier inbox first, the expense was then sent by the rule to the purchase inbox:
+    one administration booked it twice (only the other order was caught)."""
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, "dossier@yukiworks.nl; kantoor@boekhouder.nl", "--expenses", "aankoop@yukiworks.nl")
+    expense = invoice_file(tmp_path, "E-1", "received", kind="expense")
+    by_hand = json.loads(run_cli(env, "export", expense, "--to", "dossier@yukiworks.nl; kantoor@boekhouder.nl",
+                                 "--json", code=2).stdout)
+    assert [r["status"] for r in by_hand["results"]] == ["refused", "refused"]
+    assert "the company's inbox for its expenses is aankoop@yukiworks.nl; dossier@yukiworks.nl is registered for " \
+        "its other documents" in by_hand["results"][0]["reason"]
+    assert json.loads(run_cli(env, "history", "--json").stdout) == []
+    invoice = invoice_file(tmp_path, "S-1")
+    to_purchase = json.loads(run_cli(env, "export", invoice, "--to", "aankoop@yukiworks.nl", "--json",
+                                     code=2).stdout)
+    assert "the company's inbox for its invoices is dossier@yukiworks.nl" in to_purchase["results"][0]["reason"]
+    right = json.loads(run_cli(env, "export", expense, "--to", "aankoop@yukiworks.nl", "--json").stdout)
+    assert [r["status"] for r in right["results"]] == ["sent"]
+    anyway = json.loads(run_cli(env, "export", invoice_file(tmp_path, "E-2", "received", kind="expense"), "--to",
+                                "dossier@yukiworks.nl", "--resend", "--json").stdout)
+    assert [r["status"] for r in anyway["results"]] == ["sent"]  # on purpose
+    other = json.loads(run_cli(env, "export", invoice_file(tmp_path, "E-3", "received", kind="expense"), "--to",
+                               "elders@example.com", "--json").stdout)
+    assert [r["status"] for r in other["results"]] == ["sent"]  # an address no rule knows: as before
+
+
+def test_switching_the_rule_on_sends_to_the_dossier_what_went_by_hand_only_to_the_office_copy(
+        tmp_path: Path) -> None:
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, "dossier@yukiworks.nl; kantoor@boekhouder.nl", on=False)
+    files = [invoice_file(tmp_path, n) for n in ("S-1", "S-2")]
+    run_cli(env, "documents", "import", *files)
+    run_cli(env, "export", *files, "--to", "kantoor@boekhouder.nl")
+    on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
+    assert sorted(f["label"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
+    assert all(f["inboxes"] == ["dossier@yukiworks.nl"] for f in on["caught_up"])  # not kantoor again
+    again = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
+    assert again["caught_up"] == []
+
+
+def test_correcting_a_mistyped_inbox_says_what_reached_only_the_mistyped_one(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Client 5 was switched on with a mistyped inbox, then corrected: 25 documents reached neither Yuki inbox,
+    and neither command said so."""
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, "dosier@yukiworks.nl", extra=smtp_server.env())  # mistyped, rule on
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"), invoice_file(tmp_path, "S-2"))
+    run_cli(env, "worker", "--once")
+    assert len(smtp_server.received) == 2
+    corrected = run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl")
+    said = ("2 document(s) reached only inboxes no longer set (what was sent stays sent); `ublexport company "
+            "auto-export 1 on --since YYYY-MM-DD` sends those since that date to the inboxes now set")
+    assert said in corrected.output
+    on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
+    assert sorted(f["label"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
+    assert all(f["inboxes"] == ["dossier@yukiworks.nl"] for f in on["caught_up"])
+    run_cli(env, "worker", "--once")
+    assert sorted(m.rcpt for m in smtp_server.received) == ["dosier@yukiworks.nl"] * 2 + ["dossier@yukiworks.nl"] * 2
+
+
+def test_two_files_of_one_import_with_one_number_and_other_content_are_not_both_taken(tmp_path: Path) -> None:
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path)
+    folder = tmp_path / "m3"
+    folder.mkdir()
+    first = json.loads(Path(invoice_file(tmp_path, "DUP-1")).read_text())
+    (folder / "a.json").write_text(json.dumps(first))
+    (folder / "b.json").write_text(json.dumps({**first, "note": "andere prijs"}))
+    (folder / "c.json").write_text(json.dumps(first))  # a copy of a.json: the same document, imported once
+    rows = json.loads(run_cli(env, "documents", "import", str(folder), "--json", code=2).stdout)
+    assert [r.get("version") for r in rows] == [1, None, 1]
+    assert "DUP-1 is also in" in rows[1]["error"] and "a.json, imported above, with other content" in rows[1]["error"]
+    assert len(json.loads(run_cli(env, "history", "--json").stdout)) == 1

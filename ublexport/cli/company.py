@@ -122,11 +122,6 @@ def company() -> None:
     """Companies and their auto-export rule: the accountant's inbox(es) and the on/off switch."""
 
 
-def _same_name(a: str, b: str) -> bool:
-    """Bakkerij Janssens B.V. is Bakkerij Janssens BV: letters and digits only, any case."""
-    return [c for c in a.casefold() if c.isalnum()] == [c for c in b.casefold() if c.isalnum()]
-
-
 @company.command("add")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rename", is_flag=True, help="The registered company was renamed: take the file's name.")
@@ -149,7 +144,7 @@ def add(file: Path, rename: bool, db_url: str | None, home: Path | None, by: str
     with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
         known = catalog.find_company(session, identity)
         was = known.name if known is not None else None
-        if known is not None and not rename and not _same_name(known.name, identity.name):
+        if known is not None and not rename and not catalog.same_name(known.name, identity.name):
             raise InputError(f"{file}: its numbers are those of company {known.id}, registered as {was!r}, but the "
                              f"file names {identity.name!r}; a file copied from another client with its numbers "
                              "left in? Correct the numbers; if the company was renamed, give --rename. Nothing was "
@@ -286,6 +281,10 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
     click.echo(f"company {company_id}: inboxes {_addresses(data['inboxes'])}"
                + (f"; expenses to {_addresses(data['expenses_inboxes'])}" if data["expenses_inboxes"] else "")
                + ("" if changed else " (unchanged: already set so)"))
+    if moved.only_removed:
+        click.echo(f"{moved.only_removed} document(s) reached only inboxes no longer set (what was sent stays sent); "
+                   f"`ublexport company auto-export {company_id} on --since YYYY-MM-DD` sends those since that date "
+                   "to the inboxes now set", err=True)
     if moved.closed or moved.forwarded:
         queued = sum(len(f.queued) for f in moved.forwarded)
         click.echo(f"{len(moved.closed)} delivery(ies) not yet sent to a removed inbox closed; "

@@ -58,10 +58,15 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
     from ublexport.errors import InputError
     from ublexport.loader import document_paths, load_document
     from ublexport.outbox import import_documents
+    from ublexport.plan import same_document
+    from ublexport.record import Record
 
     files = list(document_paths(paths))
     rows: list[dict[str, Any]] = []
     refused = 0
+    # two files of one run that are the same document (company, kind, number) with other content: one of them is
+    # wrong, and the second would silently replace the first before it went (export refuses both the same way)
+    seen: dict[int, tuple[str, str]] = {}
     with open_ledger(home, db_url, by, queues=True) as ledger, Progress(console=console(stderr=True), transient=True,
                                                            disable=len(files) < 2) as progress:
         task = progress.add_task("importing", total=len(files))
@@ -70,6 +75,15 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
                 document = load_document(path)
             except InputError as exc:
                 rows.append({"file": str(path), "error": str(exc)})
+                refused += 1
+                progress.advance(task)
+                continue
+            digest = Record.of(document).digest
+            earlier = seen.setdefault(same_document(document), (str(path), digest))
+            if earlier[1] != digest:
+                rows.append({"file": str(path), "error": f"{path}: {document.label} is also in {earlier[0]}, "
+                                                         "imported above, with other content: one of the two files "
+                                                         "is wrong; fix it and import it again (not imported)"})
                 refused += 1
                 progress.advance(task)
                 continue

@@ -139,18 +139,21 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
 @click.command()
 @click.argument("delivery_id", metavar="ID", type=ROW_ID)
 @click.option("--to", "to", metavar="ADDRESSES", help="Send to these addresses instead (`,` or `;` separated).")
+@click.option("--any-company", is_flag=True,
+              help="Also to an inbox registered for another company (one Yuki inbox is one administration).")
 @store_options
 @by_option
 @json_option
 @handle_errors
-def resend(delivery_id: int, to: str | None, db_url: str | None, home: Path | None, by: str | None,
-           as_json: bool) -> None:
+def resend(delivery_id: int, to: str | None, any_company: bool, db_url: str | None, home: Path | None,
+           by: str | None, as_json: bool) -> None:
     """Send delivery ID (see `ublexport history`) again on purpose: a new e-mail with a new Message-ID,
     recorded as a resend of the first. The worker sends it (`ublexport worker --once`)."""
     from ublexport.recipients import parse_recipients
 
     recipients = parse_recipients(to) if to else None
     with open_ledger(home, db_url, by) as ledger:
+        ledger.any_company = any_company
         ids = ledger.resend(delivery_id, recipients)
         entries = ledger.history(ids=ids, with_tries=False)
     if as_json:

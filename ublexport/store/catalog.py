@@ -45,6 +45,38 @@ def find_company(session: Session, company: Company) -> CompanyRow | None:
     return rows[0] if rows else None
 
 
+def same_name(a: str, b: str) -> bool:
+    """Bakkerij Janssens B.V. is Bakkerij Janssens BV: letters and digits only, any case."""
+    return [c for c in a.casefold() if c.isalnum()] == [c for c in b.casefold() if c.isalnum()]
+
+
+def company_of(session: Session, company: Company, what: str) -> CompanyRow | None:
+    """find_company for a document (WHAT names it), refusing a company found by its numbers under a name it never
+    had (misnamed)."""
+    row = find_company(session, company)
+    problem = misnamed(session, row, company)
+    if problem is not None:
+        raise InputError(f"{what}: {problem}")
+    return row
+
+
+def misnamed(session: Session, row: CompanyRow | None, company: Company) -> str | None:
+    """Why COMPANY, found as ROW by its numbers, is not that company: its name is none ROW ever had. A company
+    file copied from another client with that client's numbers left in would otherwise put this client's
+    invoices into the other client's Yuki administration (`company add` refuses the same). A name the company had
+    before (its identity history: documents issued before a rename) is its own. None: it is."""
+    if row is None or same_name(row.name, company.name):
+        return None
+    former = session.scalars(select(RuleChange.before).where(RuleChange.company_id == row.id,
+                                                              RuleChange.field == "identity")).all()
+    if any(isinstance(before, dict) and same_name(str(before.get("name", "")), company.name) for before in former):
+        return None
+    return (f"its company {company.name!r} has the numbers of company {row.id}, registered as {row.name!r}: a "
+            f"company file copied from another client with its numbers left in? Correct the numbers; if company "
+            f"{row.id} was renamed, register the new name first (`ublexport company add FILE --rename`). Not "
+            "imported, not sent")
+
+
 def get_company(session: Session, company_id: int, *, lock: bool = False) -> CompanyRow:
     """LOCK: FOR UPDATE, read afresh: a change of the rule that must not interleave with forwarding (`forward`
     reads the row FOR SHARE), so an import either sees the new rule or is seen by the catch-up after it."""
@@ -102,6 +134,11 @@ def inboxes_of(company: CompanyRow, kind: str) -> list[dict[str, Any]]:
 def inbox_keys(company: CompanyRow, kind: str) -> set[str]:
     """inboxes_of as the ledger keys its rows (deliveries.inbox: the address, case-folded)."""
     return {str(item["address"]).casefold() for item in inboxes_of(company, kind)}
+
+
+def all_inbox_keys(company: CompanyRow) -> set[str]:
+    """Every inbox registered for the company, for any kind of document (inbox_keys' form)."""
+    return {str(item["address"]).casefold() for item in [*(company.inboxes or []), *(company.expenses_inboxes or [])]}
 
 
 def rule_of(row: CompanyRow) -> dict[str, Any]:
