@@ -188,3 +188,43 @@ def test_two_files_of_one_import_with_one_number_and_other_content_are_not_both_
     assert [r.get("version") for r in rows] == [1, None, 1]
     assert "DUP-1 is also in" in rows[1]["error"] and "a.json, imported above, with other content" in rows[1]["error"]
     assert len(json.loads(run_cli(env, "history", "--json").stdout)) == 1
+
+
+def test_output_into_a_pipe_closed_early_is_no_error(tmp_path: Path) -> None:
+    """`... | head -1` printed "error: Broken pipe; check the path you gave"."""
+    import os
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "ublexport", "config", "show", "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "UBLEXPORT_HOME": str(tmp_path)})
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before anything is written
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert stderr == "", stderr
+
+
+def test_corrected_numbers_update_the_registered_company_instead_of_registering_a_namesake(tmp_path: Path) -> None:
+    """A client's corrected VAT and enterprise number under the same name registered a new company beside the
+    first, without a word: its documents then went to no inbox."""
+    from tests.ledger.conftest import SAMPLES
+
+    env = office(tmp_path, "dossier@yukiworks.nl", on=False)
+    company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    fixed = {**company, "vat_number": "BE0765432146", "enterprise_number": "0765.432.146"}
+    path = tmp_path / "fixed.json"
+    path.write_text(json.dumps(fixed), encoding="utf-8")
+    refused = run_cli(env, "company", "add", str(path), code=2)
+    assert "company 1 is registered as 'Atelier Dewaele BV' with other numbers" in refused.output
+    assert "give --correcting 1" in refused.output and "give --new" in refused.output
+    corrected = json.loads(run_cli(env, "company", "add", str(path), "--correcting", "1", "--json").stdout)
+    assert (corrected["id"], corrected["vat_number"], corrected["created"]) == (1, "BE0765432146", False)
+    assert corrected["inboxes"]  # its rule and inboxes kept
+    shown = json.loads(run_cli(env, "company", "show", "1", "--json").stdout)
+    assert shown["rule_history"][-1]["change"] == "identity"
+    other = tmp_path / "namesake.json"
+    other.write_text(json.dumps({**company, "vat_number": "BE0444000276", "enterprise_number": "0444000276"}))
+    assert json.loads(run_cli(env, "company", "add", str(other), "--new", "--json").stdout)["id"] == 2
+    wrong = run_cli(env, "company", "add", str(other), "--correcting", "1", code=2)
+    assert "its numbers are those of company 2" in wrong.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,11 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:
+            # the reader went away (`| head`): what it wanted it has; no message into a closed pipe, no traceback
+            # when the interpreter flushes stdout at exit (the Python documentation's recipe)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_ERROR)
         except UblexportError as exc:
             click.echo(f"error: {exc}", err=True)
             if kwargs.get("as_json"):

@@ -125,31 +125,57 @@ def company() -> None:
 @company.command("add")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rename", is_flag=True, help="The registered company was renamed: take the file's name.")
+@click.option("--correcting", "correcting", type=ROW_ID, metavar="ID",
+              help="The file is registered company ID with corrected numbers (VAT, enterprise, KvK): take them.")
+@click.option("--new", "new", is_flag=True,
+              help="Register a company of the same name as a registered one, with other numbers: another company.")
 @store_options
 @by_option
 @json_option
 @handle_errors
-def add(file: Path, rename: bool, db_url: str | None, home: Path | None, by: str | None, as_json: bool) -> None:
+def add(file: Path, rename: bool, correcting: int | None, new: bool, db_url: str | None, home: Path | None,
+        by: str | None, as_json: bool) -> None:
     """Register the company in FILE: a company JSON file (as `ublexport schema --company` describes), or a
     document file, whose company (inline or referred to) is taken.
 
     A company already registered under one of its numbers (VAT, enterprise, KvK) is updated; its rule is kept. One
     registered under another name is refused unless --rename: a file copied from another client with that client's
-    numbers left in would otherwise take over its Yuki inboxes."""
+    numbers left in would otherwise take over its Yuki inboxes. A new company under the name of a registered one
+    (other numbers) is refused unless --new (another company) or --correcting ID (that company, its numbers
+    corrected): registered anew, its documents would go to no inbox."""
+    from sqlalchemy import select
+
     from ublexport.errors import InputError
     from ublexport.loader import load_company
     from ublexport.store import catalog
+    from ublexport.store.models import CompanyRow
 
     identity = load_company(file)
     with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
         known = catalog.find_company(session, identity)
+        fixed = None
+        if correcting is not None:
+            fixed = catalog.get_company(session, correcting, lock=True)
+            if known is not None and known.id != fixed.id:
+                raise InputError(f"{file}: its numbers are those of company {known.id} ({known.name}), not of company "
+                                 f"{fixed.id}; nothing was changed")
+            known = fixed
+        elif known is None and not new:
+            namesakes = [row for row in session.scalars(select(CompanyRow))
+                         if catalog.same_name(row.name, identity.name)]
+            if namesakes:
+                other = namesakes[0]
+                numbers = ", ".join(v for v in (other.vat_number, other.enterprise_number, other.kvk_number) if v)
+                raise InputError(f"{file}: company {other.id} is registered as {other.name!r} with other numbers "
+                                 f"({numbers}); if the file corrects its numbers, give --correcting {other.id}; if it "
+                                 "is another company of the same name, give --new. Nothing was changed")
         was = known.name if known is not None else None
         if known is not None and not rename and not catalog.same_name(known.name, identity.name):
             raise InputError(f"{file}: its numbers are those of company {known.id}, registered as {was!r}, but the "
                              f"file names {identity.name!r}; a file copied from another client with its numbers "
                              "left in? Correct the numbers; if the company was renamed, give --rename. Nothing was "
                              "changed")
-        row, created = catalog.register_company(session, identity, by=ledger.by)
+        row, created = catalog.register_company(session, identity, by=ledger.by, correcting=fixed)
         session.flush()
         data = company_dict(row)
     if as_json:

@@ -98,10 +98,12 @@ def share_company(session: Session, company_id: int) -> CompanyRow:
                            .execution_options(populate_existing=True)).scalar_one()
 
 
-def register_company(session: Session, company: Company, *, by: str) -> tuple[CompanyRow, bool]:
+def register_company(session: Session, company: Company, *, by: str,
+                     correcting: CompanyRow | None = None) -> tuple[CompanyRow, bool]:
     """(row, created). A company already known by one of its numbers gets its identity updated (the old one kept in
-    the rule history, field "identity"), its rule untouched."""
-    row = find_company(session, company)
+    the rule history, field "identity"), its rule untouched. CORRECTING: that registered company, whose numbers the
+    file corrects (a mistyped VAT number): it takes the file's numbers, all of them."""
+    row = correcting if correcting is not None else find_company(session, company)
     identity = company.model_dump(mode="json")
     ids = _identifiers(company)
     now = session_now(session)
@@ -119,7 +121,7 @@ def register_company(session: Session, company: Company, *, by: str) -> tuple[Co
                                after=identity))
         row.identity, row.name, row.updated_at = identity, company.name, now
         for key, value in ids.items():
-            if value:
+            if value or correcting is not None:
                 setattr(row, key, value)
     return row, False
 
