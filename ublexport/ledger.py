@@ -440,13 +440,14 @@ _ADDRESS_LINES = ("street", "additional_street", "city", "postal_code", "region"
 
 
 def _but_contact(content: dict[str, Any]) -> str:
-    """The version hash of CONTENT without the company's contact and payment details."""
+    """The version hash of CONTENT without the company's contact and payment details, and without the PDF: a
+    rescanned receipt or a PDF printed with the new letterhead is the same invoice, which the accountant has."""
     from ublexport.record import content_digest
 
     company = {key: value for key, value in (content.get("company") or {}).items() if key not in _CONTACT_FIELDS}
     if isinstance(company.get("address"), dict):
         company["address"] = {k: v for k, v in company["address"].items() if k not in _ADDRESS_LINES}
-    return content_digest({**content, "company": company})
+    return content_digest({**{k: v for k, v in content.items() if k != "pdf"}, "company": company})
 
 
 def received_but_for_company(session: Session, document_id: int, version: int,

@@ -228,3 +228,26 @@ def test_corrected_numbers_update_the_registered_company_instead_of_registering_
     assert json.loads(run_cli(env, "company", "add", str(other), "--new", "--json").stdout)["id"] == 2
     wrong = run_cli(env, "company", "add", str(other), "--correcting", "1", code=2)
     assert "its numbers are those of company 2" in wrong.output
+
+
+def test_a_rescanned_receipt_is_not_sent_again_as_a_new_version(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """An expense imported again with a rescanned PDF (other bytes, the same invoice) was sent again to the purchase
+    inbox under the same subject: booked twice."""
+    import base64
+
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, "dossier@yukiworks.nl", "--expenses", "aankoop@yukiworks.nl", extra=smtp_server.env())
+    path = Path(invoice_file(tmp_path, "E-1", "received", kind="expense"))
+    scan = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    content = json.loads(path.read_text())
+    content["pdf"] = {"filename": "E-1.pdf", "content_base64": base64.b64encode(scan).decode()}
+    path.write_text(json.dumps(content))
+    run_cli(env, "documents", "import", str(path))
+    run_cli(env, "worker", "--once")
+    content["pdf"]["content_base64"] = base64.b64encode(scan + b"% rescanned\n").decode()
+    path.write_text(json.dumps(content))
+    [again] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
+    assert again["version"] == 2 and again["queued"] == [] and "or the PDF changed" in again["reason"]
+    run_cli(env, "worker", "--once")
+    assert len(smtp_server.received) == 1
