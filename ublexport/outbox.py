@@ -107,7 +107,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     elif not company.auto_export and not while_off:
         result.reason = "auto-export is off for this company"
     elif not decision:
-        result.reason = decision.reason
+        result.reason = decision.reason + _already_there(session, document)
     elif company.auto_export_since and document.issue_date < company.auto_export_since:
         result.reason = (f"issued {document.issue_date.isoformat()}, before the auto-export start date "
                          f"{company.auto_export_since.isoformat()}")
@@ -227,6 +227,17 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
                                               .where(DeliveryRow.id.in_(closing)))
             if state == DeliveryState.failed.value]
     return result
+
+
+def _already_there(session: Session, document: DocumentRow) -> str:
+    """For a document that may not leave now (a draft or cancelled again): where it went before, if anywhere. An
+    invoice sent, then cancelled or put back to draft in the invoicing system, is in the accountant's books."""
+    reached = sorted(set(session.scalars(select(DeliveryRow.inbox).where(
+        DeliveryRow.document_id == document.id, DeliveryRow.state == DeliveryState.sent.value,
+        or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local")))))
+    if not reached:
+        return ""
+    return f"; it reached {', '.join(reached)} before: tell the accountant if it no longer stands"
 
 
 def _only_at_removed(session: Session, company: CompanyRow) -> int:

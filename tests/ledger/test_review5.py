@@ -251,3 +251,16 @@ def test_a_rescanned_receipt_is_not_sent_again_as_a_new_version(tmp_path: Path, 
     assert again["version"] == 2 and again["queued"] == [] and "or the PDF changed" in again["reason"]
     run_cli(env, "worker", "--once")
     assert len(smtp_server.received) == 1
+
+
+def test_an_invoice_cancelled_after_it_reached_yuki_says_so(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, extra=smtp_server.env())
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
+    run_cli(env, "worker", "--once")
+    [cancelled] = json.loads(run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1", "cancelled"),
+                                     "--json").stdout)
+    assert cancelled["queued"] == []
+    assert cancelled["reason"].endswith("; it reached dossier@yukiworks.nl before: tell the accountant if it no "
+                                        "longer stands"), cancelled["reason"]
