@@ -359,7 +359,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 refusals.append(exc.message)  # this send met it first: its one try is logged
                 if not abort:
                     abort.append(exc.message)
-                outcome = Outcome(inbox.address, "transient", exc.code, exc.message)
+                outcome = Outcome(inbox.address, "refused", exc.code, exc.message)
             if claimed is not None and commits is not None:
                 recorded = True
                 commits.add(claimed[0], outcome)
@@ -368,6 +368,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             else:
                 status = FAILED
                 reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
+                          else "the server refused the session; still queued, due again once the settings are "
+                               "fixed" if outcome.state == "refused"
                           else f"not delivered after {outcome.attempts} attempt(s)" + (
                               "; still queued: the next export or the worker tries again (`ublexport history`)"
                               if claimed is not None else ""))

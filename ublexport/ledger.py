@@ -1017,6 +1017,8 @@ class Ledger:
                       "b_message": (outcome.message or "")[:4000], "b_now": now, "b_owner": owner}
             if outcome.state == "sent":
                 sent.append(params)
+            elif outcome.state == "refused":  # the session, not this message: due again at once, once fixed
+                other.append({**params, "b_state": S.queued.value, "b_next": now})
             else:
                 when = (None if outcome.state == "permanent"
                         else self.backoff.next_attempt(claimed.created_at, now, total))

@@ -765,15 +765,22 @@ class Document(Closed):
     def _standard_rates(self) -> None:
         """A Belgian or Dutch seller charges VAT (S) on a domestic supply at its country's rates: 5.5 % or 20.123 % is
         a typo the accountant's books have no VAT code for. Only domestic supplies (the seller's country, by its VAT
-        prefix, is the customer's and the delivery's): abroad a seller may owe another state's VAT (OSS, a supply
-        taxed where it takes place). A rate is right if it was in force on the issue date, the delivery date, or
-        (a credit note repeats the invoice's rate) the credited invoice's date."""
+        prefix, is the customer's VAT prefix, or without one its address's and the delivery's): abroad a seller may
+        owe another state's VAT (OSS, a supply taxed where it takes place). A rate is right if it was in force on
+        the issue date, the delivery date, or (a credit note repeats the invoice's rate) the credited invoice's
+        date."""
         company, customer = self.company, self.customer
         country = company.vat_number[:2] if company.vat_number else company.address.country
         rates = STANDARD_RATES.get(country)
-        if rates is None or customer is None or customer.invoice_address.country != country or (
-                self.delivery is not None and self.delivery.address is not None
-                and self.delivery.address.country != country):
+        if rates is None or customer is None:
+            return
+        if customer.vat_number:  # a buyer with a VAT number of the seller's country is taxed at home (Art. 138)
+            domestic = customer.vat_number[:2] == country
+        else:
+            delivered = self.delivery.address if self.delivery is not None else None
+            domestic = customer.invoice_address.country == country and (delivered is None
+                                                                        or delivered.country == country)
+        if not domestic:
             return
         dates = {self.issue_date}
         if self.delivery is not None and self.delivery.date is not None:

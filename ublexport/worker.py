@@ -134,7 +134,7 @@ class Worker:
                         setattr(self.stats, state, getattr(self.stats, state) + 1)
 
     async def _run_batch(self, claimed: Sequence[Claimed]) -> None:
-        from ublexport.deliver import TransportError
+        from ublexport.deliver import Outcome, TransportError
 
         contents, payloads = await asyncio.to_thread(self.ledger.load, claimed)
         self._documents.clear()
@@ -151,8 +151,12 @@ class Worker:
                     outcome = await self._send_one(c, contents.get((c.document_id, c.version)),
                                                    payloads.get(c.sha256 or ""), payloads.get(c.pdf_sha256 or ""))
                 except TransportError as exc:  # misconfigured: every send would fail alike
-                    fatal.append(exc)
-                    untried.append(c.id)
+                    if fatal:  # another send met it first: this one never reached the server
+                        untried.append(c.id)
+                        return
+                    fatal.append(exc)  # this send met it: its try is logged, so `history --tries` says why
+                    self.stats.last_problem = exc.message
+                    self._pending.append((c, Outcome(c.recipient, "refused", exc.code, exc.message)))
                     return
                 if outcome.state != "sent":
                     self.stats.last_problem = f"{c.inbox}: {outcome.code or ''} {outcome.message or ''}".replace(

@@ -285,3 +285,14 @@ def test_a_document_whose_company_refers_to_another_document_is_no_company() -> 
         (folder / "b.json").write_text('{"kind": "invoice", "company": "a.json"}', encoding="utf-8")
         with pytest.raises(InputError, match=r"b\.json: not a valid company"):
             load_company(folder / "a.json")
+
+
+def test_a_buyer_with_a_vat_number_of_the_sellers_country_is_a_domestic_supply_wherever_the_goods_go() -> None:
+    """Verification round: a customer with a Belgian VAT number and a French delivery address took any rate."""
+    address = {"street": "Rue de la Paix 1", "city": "Paris", "postal_code": "75002", "country": "FR"}
+    customer = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))["customer"]
+    assert "20.123 % is not a Belgian VAT rate" in refusal(
+        lines=[{**ONE_LINE[0], "vat_rate": "20.123"}], allowances_charges=[], delivery={"address": address})
+    assert "20 % is not a Belgian VAT rate" in refusal(
+        lines=[{**ONE_LINE[0], "vat_rate": "20"}], allowances_charges=[],
+        customer={**customer, "invoice_address": address})

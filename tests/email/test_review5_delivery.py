@@ -45,7 +45,8 @@ def test_a_wrong_password_logs_one_try_and_leaves_the_other_emails_untried_and_d
         tries = session.scalars(select(AttemptRow)).all()
         rows = session.scalars(select(DeliveryRow)).all()
     assert len(tries) == 1 and "refused the login of 'user': 535" in (tries[0].message or "")
-    assert len(rows) == 6 and all(r.state in ("queued", "deferred") for r in rows)
+    assert len(rows) == 6 and all(r.state == "queued" for r in rows)  # due again at once, once fixed
+    assert tries[0].result == "refused"
     assert sum(r.attempts for r in rows) == 1
     untried = [r for r in rows if r.attempts == 0]
     assert len(untried) == 5 and all(r.state == "queued" and r.lease_owner is None for r in untried)
@@ -100,3 +101,45 @@ def test_a_company_name_with_brackets_is_printed_in_the_plan_not_taken_as_markup
                                 env={"UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "300"}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "(De Vries Installatietechniek B.V., Dewaele [/b] BV)" in result.output
+
+
+def test_a_server_that_never_answers_stops_the_run_instead_of_waiting_per_message(home: Path, tmp_path: Path) -> None:
+    """Verification round: a server that accepted the connection and then never answered (there: AUTH) made the
+    worker wait the timeout once per queued row, logging in 13 times in 11 minutes."""
+    import socket
+    import threading
+    import time
+
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])  # accepted, never answered
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    env = {"UBLEXPORT_HOME": str(home), "UBLEXPORT_SMTP_HOST": "127.0.0.1",
+           "UBLEXPORT_SMTP_PORT": str(listener.getsockname()[1]), "UBLEXPORT_SMTP_SECURITY": "none",
+           "UBLEXPORT_FROM": "export@dewaele.example", "UBLEXPORT_TIMEOUT": "1",
+           "UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}"}
+    files = [str(SAMPLES / name) for name in ("01-invoice-be-be.json", "04-invoice-reverse-charge.json",
+                                              "05-invoice-exempt.json")]
+    started = time.monotonic()
+    try:
+        result = CliRunner().invoke(main, ["export", *files, "--to", "a@x.test"], env=env, catch_exceptions=False)
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert result.exit_code == 4, result.output
+    assert "did not answer at greeting within 1 s" in result.output
+    assert len(held) == 1 and time.monotonic() - started < 20  # one connection, not one wait per message

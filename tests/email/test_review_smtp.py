@@ -149,13 +149,15 @@ def test_worker_leaves_rows_queued_after_a_refused_greeting(session_server: Any,
     try:
         from sqlalchemy import select
 
-        from ublexport.store.models import DeliveryRow
+        from ublexport.store.models import AttemptRow, DeliveryRow
 
         with store.transaction() as session:
             states = list(session.scalars(select(DeliveryRow.state)))
+            tries = [(a.result, a.code) for a in session.scalars(select(AttemptRow))]
     finally:
         store.close()
     assert states == ["queued"]  # not failed: it goes once the configuration is fixed
+    assert tries == [("refused", 554)]  # and `history --tries` says why nothing went (round 5)
 
 
 def test_tls_against_a_plain_server_says_so(smtp_server: ServerFactory, home: Path) -> None:

@@ -23,13 +23,15 @@ if TYPE_CHECKING:
     from ublexport.compose import Composed
     from ublexport.settings import Settings
 
-STATES = ("sent", "transient", "permanent")
+STATES = ("sent", "transient", "permanent", "refused")
+# refused: the server refused the session (TransportError), not this message: the try is logged and the message
+# stays queued, due again at once, to go when the configuration is fixed
 
 
 @dataclass(frozen=True)
 class Outcome:
     recipient: str
-    state: str  # "sent" | "transient" | "permanent"
+    state: str  # "sent" | "transient" | "permanent" | "refused" (the session, see STATES)
     code: int | None  # the server's reply code, None when there was none (connection lost, timeout)
     message: str  # the server's reply text, or what went wrong
     attempts: int = 1

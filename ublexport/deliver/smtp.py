@@ -117,6 +117,14 @@ class SmtpTransport:
                 await self._login(smtp)
         except TransportError:
             raise
+        except TimeoutError:  # (aiosmtplib's timeouts are TimeoutErrors too)
+            # a server that does not answer (the greeting, AUTH, ...) within the timeout: every message would wait
+            # as long, one after the other (a stalled login took a minute per queued row): stop, rows stay queued
+            smtp.close()
+            raise TransportError(self.description, None,
+                                 f"{self.host}:{self.port} did not answer at {stage} within {s.timeout:g} s; check "
+                                 "UBLEXPORT_SMTP_HOST, UBLEXPORT_SMTP_PORT and UBLEXPORT_SMTP_SECURITY. Nothing was "
+                                 "sent; the e-mails stay queued for a later run") from None
         except aiosmtplib.SMTPAuthenticationError as exc:
             smtp.close()
             raise TransportError(self.description, exc.code,
@@ -127,7 +135,7 @@ class SmtpTransport:
             if 400 <= exc.code < 500:
                 raise  # busy or too many connections right now: the message is retried (transient)
             raise self._session_refused(stage, exc) from None
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        except (aiosmtplib.SMTPException, OSError) as exc:
             smtp.close()
             cause = _ssl_cause(exc)
             if cause is not None:
