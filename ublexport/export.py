@@ -548,7 +548,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                     elif getattr(claimed, "unsent", False):  # Elsewhere: an inbox for the company's other kinds
                         kind = str(getattr(claimed, "kind", "document")).replace("_", " ")
                         result = Result(item.source, item.label, inbox.address, REFUSED,
-                                        f"the company's inbox for its {kind}s is {getattr(claimed, 'inbox', '?')}; "
+                                        f"the company's inbox(es) for its {kind}s: {getattr(claimed, 'inbox', '?')}; "
                                         f"{inbox.address} is registered for its other documents, and one "
                                         "administration would book it twice once the rule sends it there; export "
                                         f"its {kind}s to {getattr(claimed, 'inbox', '?')} (or give --resend to send "

@@ -428,7 +428,7 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
         if there:
             out[i] = Elsewhere(there[0], kind, (document_id, version, there[0]) in waiting)
         elif listed and key in catalog.all_inbox_keys(company):
-            out[i] = Elsewhere(sorted(listed)[0], kind, unsent=True)
+            out[i] = Elsewhere(", ".join(sorted(listed)), kind, unsent=True)
     return out
 
 
@@ -462,10 +462,11 @@ def received_but_for_company(session: Session, document_id: int, version: int,
     return received_but_for_company_many(session, [(document_id, version, content)])[(document_id, version)]
 
 
-def received_but_for_company_many(session: Session, wanted: Sequence[tuple[int, int, dict[str, Any] | None]]
-                                  ) -> dict[tuple[int, int], set[str]]:
+def received_but_for_company_many(session: Session, wanted: Sequence[tuple[int, int, dict[str, Any] | None]], *,
+                                  local: bool = False) -> dict[tuple[int, int], set[str]]:
     """received_but_for_company for several (document id, version, content or None) at once, in two queries: a
-    claimed batch or a page of the catch-up asks for many documents."""
+    claimed batch or a page of the catch-up asks for many documents. LOCAL: what went into the local inbox counts
+    as received too (an export into the local inbox itself)."""
     out: dict[tuple[int, int], set[str]] = {(d, v): set() for d, v, _ in wanted}
     if not wanted:
         return out
@@ -473,7 +474,7 @@ def received_but_for_company_many(session: Session, wanted: Sequence[tuple[int, 
     for document_id, inbox, version in session.execute(
             select(DeliveryRow.document_id, DeliveryRow.inbox, DeliveryRow.version).where(
                 DeliveryRow.document_id.in_({d for d, _, _ in wanted}), DeliveryRow.state == S.sent.value,
-                or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))):
+                *(() if local else (or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"),)))):
         received.setdefault(document_id, []).append((inbox, version))
     latest: dict[tuple[int, int], dict[str, int]] = {}  # (document, version asked) -> inbox -> latest below it
     needed: set[tuple[int, int]] = set()
@@ -511,7 +512,8 @@ def received_but_for_company_many(session: Session, wanted: Sequence[tuple[int, 
 
 
 def _details_only(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
-                  documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, CompanyDetailsOnly]:
+                  documents: Sequence[tuple[int, int, int]], rows: Sequence[Any], *,
+                  local: bool = False) -> dict[int, CompanyDetailsOnly]:
     """The requests (by index) for an inbox that has no row of this version but received an earlier one that
     differs from it only in the company's details (received_but_for_company). ROWS (_batch_rows) tell which
     requests could be such without a query: in a first export, or a run of unchanged documents, none is; the rest
@@ -520,7 +522,7 @@ def _details_only(session: Session, parsed: Sequence[tuple[Prepared, Recipient]]
     earlier: dict[tuple[int, str], list[int]] = {}
     for document_id, version, inbox, state, via in rows:
         current.add((document_id, version, inbox))
-        if state == S.sent.value and via != "local":
+        if state == S.sent.value and (local or via != "local"):
             earlier.setdefault((document_id, inbox), []).append(version)
     candidates = [(i, prepared, document_id, version, recipient_key(recipient))
                   for i, ((prepared, recipient), (document_id, version, _)) in enumerate(zip(parsed, documents,
@@ -530,7 +532,7 @@ def _details_only(session: Session, parsed: Sequence[tuple[Prepared, Recipient]]
     if not candidates:
         return {}
     same = received_but_for_company_many(session, list({(d, v): (d, v, p.record.content)
-                                                        for _, p, d, v, _ in candidates}.values()))
+                                                        for _, p, d, v, _ in candidates}.values()), local=local)
     return {i: CompanyDetailsOnly(max(v for v in earlier[(d, key)] if v < version), version)
             for i, _, d, version, key in candidates if key in same[(d, version)]}
 
@@ -781,7 +783,8 @@ class Ledger:
         elsewhere: dict[int, Elsewhere | Foreign | CompanyDetailsOnly] = {
             **({} if resend else _received_elsewhere(session, parsed, documents, batch)), **foreign}
         if not resend:
-            elsewhere.update({i: found for i, found in _details_only(session, parsed, documents, batch).items()
+            elsewhere.update({i: found for i, found in _details_only(session, parsed, documents, batch,
+                                                                     local=self.via == "local").items()
                               if i not in elsewhere})
         values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
                                   origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)

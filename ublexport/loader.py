@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -115,7 +115,7 @@ def file_schema(company: bool = False) -> dict[str, Any]:
     from ublexport.model import Document
 
     if company:
-        return Company.model_json_schema(mode="validation")
+        return cast(dict[str, Any], _no_floats(Company.model_json_schema(mode="validation")))
     schema = Document.model_json_schema(mode="validation")
     properties = schema["properties"]
     properties["company"] = {"anyOf": [{"$ref": "#/$defs/Company"}, {
@@ -126,7 +126,18 @@ def file_schema(company: bool = False) -> dict[str, Any]:
                                           "description": "the name to send it under"}}}
     for name in ("pdf", "received_ubl"):
         properties[name]["anyOf"].insert(1, beside)
-    return schema
+    return cast(dict[str, Any], _no_floats(schema))
+
+
+def _no_floats(node: Any) -> Any:
+    """Amounts, quantities and rates are strings or integers: a JSON number with a fraction is a binary float, which
+    the model refuses (no cent may be lost), so the schema says integer where pydantic says number."""
+    if isinstance(node, dict):
+        return {key: ("integer" if key == "type" and value == "number" else _no_floats(value))
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [_no_floats(item) for item in node]
+    return node
 
 
 def load_company(path: Path, *, of_document: bool = True) -> Company:

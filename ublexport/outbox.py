@@ -169,8 +169,8 @@ class Retargeted:
     closed: list[int] = field(default_factory=list)  # rows to an inbox no longer listed, never to be sent
     forwarded: list[Forwarded] = field(default_factory=list)  # their documents, forwarded to the inboxes now listed
     in_flight: list[int] = field(default_factory=list)  # rows to a removed inbox held right now (a live lease)
-    # documents whose current version reached only inboxes no longer listed (a mistyped one): not resent by the
-    # change itself; `auto-export ID on --since DATE` sends them to the inboxes now set
+    # documents whose current version reached an inbox no longer listed (a mistyped one) but not every inbox listed
+    # now: not resent by the change itself; `auto-export ID on --since DATE` sends them to the inboxes now set
     only_removed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -241,19 +241,27 @@ def _already_there(session: Session, document: DocumentRow) -> str:
 
 
 def _only_at_removed(session: Session, company: CompanyRow) -> int:
-    """How many documents' current versions were sent (really, not only into the local inbox) to inboxes of the
-    company none of which is listed now for their kind: an accountant who corrects a mistyped inbox is told that
-    what went there did not reach the corrected one."""
-    reached: dict[int, tuple[str, set[str]]] = {}
-    for document_id, kind, inbox in session.execute(
-            select(DeliveryRow.document_id, DocumentRow.kind, DeliveryRow.inbox)
+    """How many documents' current versions were sent (really, not only into the local inbox) to an inbox of the
+    company no longer listed for their kind, and have not reached (nor are on their way to) every inbox listed now:
+    an accountant who corrects a mistyped dossier inbox, beside the office copy that did get them, is told that the
+    corrected one has not."""
+    kinds: dict[int, str] = {}
+    present: dict[int, set[str]] = {}  # document -> the inboxes with a row of its current version (not closed)
+    removed: set[int] = set()  # documents sent to an inbox no longer listed for their kind
+    for document_id, kind, inbox, state, via, message in session.execute(
+            select(DeliveryRow.document_id, DocumentRow.kind, DeliveryRow.inbox, DeliveryRow.state, DeliveryRow.via,
+                   DeliveryRow.last_message)
             .join(DocumentRow, and_(DocumentRow.id == DeliveryRow.document_id,
                                     DocumentRow.version == DeliveryRow.version))
-            .where(DeliveryRow.company_id == company.id, DeliveryRow.state == DeliveryState.sent.value,
-                   or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"))):
-        reached.setdefault(document_id, (kind, set()))[1].add(inbox)
-    return sum(1 for kind, inboxes in reached.values()
-               if catalog.inbox_keys(company, kind) and not inboxes & catalog.inbox_keys(company, kind))
+            .where(DeliveryRow.company_id == company.id)):
+        kinds[document_id] = kind
+        if not is_closed(state, message):
+            present.setdefault(document_id, set()).add(inbox)
+        if (state == DeliveryState.sent.value and via != "local"
+                and inbox not in catalog.inbox_keys(company, kind)):
+            removed.add(document_id)
+    return sum(1 for document_id in removed
+               if catalog.inbox_keys(company, kinds[document_id]) - present.get(document_id, set()))
 
 
 def _catch_up_query(company: CompanyRow) -> Select[DocumentRow]:

@@ -204,6 +204,9 @@ def test_the_printed_schema_accepts_every_sample_and_the_readme_example() -> Non
     sample = json.loads((SAMPLES / "08-expense.json").read_text(encoding="utf-8"))
     assert not checker.is_valid({**sample, "pdf": {"file": "x.pdf", "size": 3}})
     assert not checker.is_valid({**sample, "company": 3})
+    line = sample["lines"][0]
+    assert not checker.is_valid({**sample, "lines": [{**line, "unit_price": 38.4}]})  # a float, as the model says
+    assert checker.is_valid({**sample, "lines": [{**line, "quantity": 12}]})  # an integer is fine
     company = json.loads(CliRunner().invoke(main, ["schema", "--company"]).output)
     assert jsonschema.Draft202012Validator(company).is_valid(
         json.loads((SAMPLES / "company.json").read_text(encoding="utf-8")))

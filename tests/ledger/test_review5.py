@@ -121,13 +121,13 @@ def test_an_expense_is_not_exported_by_hand_to_the_dossier_of_a_company_with_a_p
     by_hand = json.loads(run_cli(env, "export", expense, "--to", "dossier@yukiworks.nl; kantoor@boekhouder.nl",
                                  "--json", code=2).stdout)
     assert [r["status"] for r in by_hand["results"]] == ["refused", "refused"]
-    assert "the company's inbox for its expenses is aankoop@yukiworks.nl; dossier@yukiworks.nl is registered for " \
+    assert "the company's inbox(es) for its expenses: aankoop@yukiworks.nl; dossier@yukiworks.nl is registered for " \
         "its other documents" in by_hand["results"][0]["reason"]
     assert json.loads(run_cli(env, "history", "--json").stdout) == []
     invoice = invoice_file(tmp_path, "S-1")
     to_purchase = json.loads(run_cli(env, "export", invoice, "--to", "aankoop@yukiworks.nl", "--json",
                                      code=2).stdout)
-    assert "the company's inbox for its invoices is dossier@yukiworks.nl" in to_purchase["results"][0]["reason"]
+    assert "the company's inbox(es) for its invoices: dossier@yukiworks.nl" in to_purchase["results"][0]["reason"]
     right = json.loads(run_cli(env, "export", expense, "--to", "aankoop@yukiworks.nl", "--json").stdout)
     assert [r["status"] for r in right["results"]] == ["sent"]
     anyway = json.loads(run_cli(env, "export", invoice_file(tmp_path, "E-2", "received", kind="expense"), "--to",
@@ -164,8 +164,9 @@ def test_correcting_a_mistyped_inbox_says_what_reached_only_the_mistyped_one(
     run_cli(env, "worker", "--once")
     assert len(smtp_server.received) == 2
     corrected = run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl")
-    said = ("2 document(s) reached only inboxes no longer set (what was sent stays sent); `ublexport company "
-            "auto-export 1 on --since YYYY-MM-DD` sends those since that date to the inboxes now set")
+    said = ("2 document(s) reached an inbox no longer set but not every inbox now set (what was sent stays sent); "
+            "`ublexport company auto-export 1 on --since YYYY-MM-DD` sends those since that date to the inboxes now "
+            "set that lack them")
     assert said in corrected.output
     on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
     assert sorted(f["label"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
@@ -264,3 +265,56 @@ def test_an_invoice_cancelled_after_it_reached_yuki_says_so(tmp_path: Path, smtp
     assert cancelled["queued"] == []
     assert cancelled["reason"].endswith("; it reached dossier@yukiworks.nl before: tell the accountant if it no "
                                         "longer stands"), cancelled["reason"]
+
+
+def test_correcting_a_mistyped_dossier_beside_the_office_copy_says_the_dossier_lacks_them(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Verification round: with "dosier; kantoor", the office copy had every document, so set-inbox said nothing
+    about the corrected dossier inbox that never received them (the README's own set-up)."""
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, "dosier@yukiworks.nl; kantoor@boekhouder.nl", extra=smtp_server.env())
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"), invoice_file(tmp_path, "S-2"))
+    run_cli(env, "worker", "--once")
+    moved = json.loads(run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl; kantoor@boekhouder.nl",
+                               "--json").stdout)
+    assert moved["retargeted"]["only_at_removed_inboxes"] == 2
+    on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
+    assert all(f["inboxes"] == ["dossier@yukiworks.nl"] for f in on["caught_up"]) and len(on["caught_up"]) == 2
+    again = json.loads(run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl; kantoor@boekhouder.nl",
+                               "--json").stdout)
+    assert again["retargeted"]["only_at_removed_inboxes"] == 0  # queued for the dossier now: nothing to say
+
+
+def test_the_local_inbox_also_holds_back_a_version_changed_only_in_the_company_details(tmp_path: Path) -> None:
+    """Verification round: without an SMTP server, the same invoice with only the company's phone changed went into
+    the local inbox a second time, though "run it twice: the second run sends nothing"."""
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, on=False)
+    path = Path(invoice_file(tmp_path, "S-1"))
+    run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl")
+    content = json.loads(path.read_text())
+    path.write_text(json.dumps({**content, "company": {**content["company"], "phone": "+32 9 999 99 99"}}))
+    again = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
+    assert [r["status"] for r in again["results"]] == ["already-exported"]
+    assert len(json.loads(run_cli(env, "inbox", "list", "--json").stdout)) == 1
+
+
+def test_the_same_inboxes_in_another_order_are_no_change_and_an_empty_list_says_so(tmp_path: Path) -> None:
+    env = office(tmp_path, "dossier@yukiworks.nl; kantoor@boekhouder.nl", on=False)
+    swapped = json.loads(run_cli(env, "company", "set-inbox", "1", "kantoor@boekhouder.nl; dossier@yukiworks.nl",
+                                 "--json").stdout)
+    assert swapped["changed"] is False
+    said = run_cli(env, "documents", "list", "--number", "nope").stdout
+    assert said.strip() == "No documents match these filters (`ublexport documents import FILES`)."
+
+
+def test_an_invoice_refused_for_the_purchase_inbox_names_every_inbox_for_invoices(tmp_path: Path) -> None:
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, "dossier@yukiworks.nl; kantoor@boekhouder.nl", "--expenses", "aankoop@yukiworks.nl")
+    refused = json.loads(run_cli(env, "export", invoice_file(tmp_path, "S-1"), "--to", "aankoop@yukiworks.nl",
+                                 "--json", code=2).stdout)
+    assert "the company's inbox(es) for its invoices: dossier@yukiworks.nl, kantoor@boekhouder.nl;" in \
+        refused["results"][0]["reason"]

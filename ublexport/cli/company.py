@@ -308,9 +308,9 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
                + (f"; expenses to {_addresses(data['expenses_inboxes'])}" if data["expenses_inboxes"] else "")
                + ("" if changed else " (unchanged: already set so)"))
     if moved.only_removed:
-        click.echo(f"{moved.only_removed} document(s) reached only inboxes no longer set (what was sent stays sent); "
-                   f"`ublexport company auto-export {company_id} on --since YYYY-MM-DD` sends those since that date "
-                   "to the inboxes now set", err=True)
+        click.echo(f"{moved.only_removed} document(s) reached an inbox no longer set but not every inbox now set "
+                   f"(what was sent stays sent); `ublexport company auto-export {company_id} on --since YYYY-MM-DD` "
+                   "sends those since that date to the inboxes now set that lack them", err=True)
     if moved.closed or moved.forwarded:
         queued = sum(len(f.queued) for f in moved.forwarded)
         click.echo(f"{len(moved.closed)} delivery(ies) not yet sent to a removed inbox closed; "

@@ -168,6 +168,10 @@ def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], 
     if as_json:
         print_json(data)
         return
+    if not data:
+        click.echo("No documents" + (" match these filters" if company_id or status or numbers else " imported yet")
+                   + " (`ublexport documents import FILES`).")
+        return
     print_table("Documents", ["id", "company", "kind", "number", "issued", "status", "version",
                               "deliveries of this version", "earlier versions"],
                 [(d["id"], d["company_id"], d["kind"].replace("_", " "), d["number"], d["issue_date"], d["status"],

@@ -9,6 +9,7 @@ Message-ID). Every version's content is kept (document_versions), and every stat
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -149,13 +150,18 @@ def rule_of(row: CompanyRow) -> dict[str, Any]:
             "since": row.auto_export_since.isoformat() if row.auto_export_since else None}
 
 
+def _unordered(rule: dict[str, Any]) -> dict[str, Any]:
+    return {key: sorted(value, key=lambda item: json.dumps(item, sort_keys=True)) if isinstance(value, list) else value
+            for key, value in rule.items()}
+
+
 def change_rule(session: Session, row: CompanyRow, *, by: str, field: str, **values: Any) -> bool:
     """Apply a rule change and append who/when/before/after to company_rule_history. The same values set again
     change nothing and are not logged as a change (False): the history says when the rule really changed."""
     before = rule_of(row)
     for key, value in values.items():
         setattr(row, key, value)
-    if rule_of(row) == before:
+    if _unordered(rule_of(row)) == _unordered(before):  # the same inboxes in another order: no change either
         return False
     now = session_now(session)
     row.rule_changed_at, row.rule_changed_by, row.updated_at = now, by, now
