@@ -397,23 +397,34 @@ COUNTRY_ADJECTIVE = {"BE": "Belgian", "NL": "Dutch"}
 ONE = Decimal(1)
 ROUNDING_UNITS: dict[str, Decimal] = {"HUF": Decimal(5)}
 
-# The legal mention for a zero-rated group in the document's (its company's) language, where the user gave no text of
-# their own: a Belgian or Dutch invoice must state it in the language it is written in, and the UBL is the invoice
-# the accountant books. Text the user wrote is kept as given.
-EXEMPTIONS: dict[str, dict[VatCategory, str]] = {
-    "nl": {VatCategory.AE: "Verlegging van heffing", VatCategory.K: "Intracommunautaire levering",
-           VatCategory.G: "Uitvoer buiten de EU", VatCategory.O: "Niet onderworpen aan btw"},
-    "fr": {VatCategory.AE: "Autoliquidation", VatCategory.K: "Livraison intracommunautaire",
-           VatCategory.G: "Exportation hors de l'UE", VatCategory.O: "Non soumis à la TVA"},
-    "en": {category: text for category, (_, text) in DEFAULT_EXEMPTION.items()},
+# The legal mention for a zero-rated group in the document's (its company's) language and the seller's country's
+# wording, where the user gave no text of their own: a Belgian or Dutch invoice must state it in the language it is
+# written in, and the UBL is the invoice the accountant books. Belgium wants the exemption's legal basis (art. 5 §1
+# KB nr. 1: art. 39bis WBTW for an intra-Community supply, art. 39 for an export) and "verlegging van heffing" /
+# "autoliquidation"; the Netherlands "btw verlegd" (art. 35a lid 1 m Wet OB) and "intracommunautaire levering".
+# Text the user wrote is kept as given.
+EXEMPTIONS: dict[tuple[str, str], dict[VatCategory, str]] = {
+    ("BE", "nl"): {VatCategory.AE: "Verlegging van heffing",
+                   VatCategory.K: "Vrijgestelde intracommunautaire levering (art. 39bis, eerste lid, 1° WBTW)",
+                   VatCategory.G: "Vrijgestelde uitvoer (art. 39, § 1 WBTW)",
+                   VatCategory.O: "Niet onderworpen aan btw"},
+    ("BE", "fr"): {VatCategory.AE: "Autoliquidation",
+                   VatCategory.K: "Livraison intracommunautaire exemptée (art. 39bis, alinéa 1er, 1° du Code TVA)",
+                   VatCategory.G: "Exportation exemptée (art. 39, § 1er du Code TVA)",
+                   VatCategory.O: "Non soumis à la TVA"},
+    ("NL", "nl"): {VatCategory.AE: "Btw verlegd", VatCategory.K: "Intracommunautaire levering",
+                   VatCategory.G: "Uitvoer buiten de EU (0% btw)", VatCategory.O: "Niet onderworpen aan btw"},
+    ("NL", "fr"): {VatCategory.AE: "Autoliquidation", VatCategory.K: "Livraison intracommunautaire",
+                   VatCategory.G: "Exportation hors de l'UE", VatCategory.O: "Non soumis à la TVA"},
 }
 
 
-def exemption_text(category: VatCategory, text: str | None, language: str) -> str | None:
-    """TEXT, or our default text for CATEGORY said in LANGUAGE when TEXT is that default (see EXEMPTIONS)."""
+def exemption_text(category: VatCategory, text: str | None, language: str, country: str) -> str | None:
+    """TEXT, or our default text for CATEGORY in LANGUAGE as the seller's COUNTRY words it, when TEXT is that
+    default (see EXEMPTIONS; English, and other countries' sellers, keep the English default)."""
     default = DEFAULT_EXEMPTION.get(category)
     if default is not None and text == default[1]:
-        return EXEMPTIONS.get(language, EXEMPTIONS["en"])[category]
+        return EXEMPTIONS.get((country, language), {}).get(category, text)
     return text
 
 
@@ -830,6 +841,11 @@ class Document(Closed):
                 raise ValueError(f"VAT category {category} needs the seller's VAT number ({rule[category]})")
         if VatCategory.AE in categories and not (buyer_vat or buyer_legal):
             raise ValueError("reverse charge (AE) needs the buyer's VAT or company number (BR-AE-02)")
+        if VatCategory.AE in categories and leaves and self.customer is not None and not buyer_vat:
+            # EN 16931 takes a company number instead; the law does not: the customer owes the VAT, and the invoice
+            # names its VAT number (Art. 226(4) VAT Directive, art. 5 § 1 KB nr. 1, art. 35a lid 1 d Wet OB)
+            raise ValueError("customer.vat_number: reverse charge (AE) makes the customer owe the VAT, so the invoice "
+                             "must name its VAT number (Art. 226(4) VAT Directive); give it, or charge VAT (S)")
         if VatCategory.K in categories and not buyer_vat:
             raise ValueError("an intra-community supply (K) needs the buyer's VAT number (BR-IC-02)")
         if VatCategory.K in categories and seller_vat and buyer_vat and leaves:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 from ublexport.identifiers import vat_as_written
 from ublexport.model import Address, Document, DocumentKind, VatCategory, exemption_text
 from ublexport.totals import Totals, VatGroup
-from ublexport.view import money, number, price
+from ublexport.view import money, number, price, seller_country
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -157,9 +157,10 @@ def _rate_label(category: VatCategory, rate: Decimal | None) -> str:
     return text if category == VatCategory.S else f"{text} {category.value}"
 
 
-def _exemption(group: VatGroup, lang: str) -> str | None:
-    """The exemption reason the UBL carries, our default text said in the document's language."""
-    text, code = exemption_text(group.category, group.exemption_reason, lang), group.exemption_reason_code
+def _exemption(group: VatGroup, lang: str, country: str) -> str | None:
+    """The exemption reason the UBL carries: our default text in the document's language, as the seller's country
+    words it (model.EXEMPTIONS)."""
+    text, code = exemption_text(group.category, group.exemption_reason, lang, country), group.exemption_reason_code
     if text and code:
         return f"{text} ({code})"
     return text or code
@@ -310,7 +311,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     for group in totals.vat_groups:
         sheet.row(6, ((left, _winansi(_rate_label(group.category, group.rate)), False),
                       (label_x, f"{money(group.taxable)} {cur}", True), (right, f"{money(group.tax)} {cur}", True)))
-        reason = _exemption(group, lang)
+        reason = _exemption(group, lang, seller_country(document))
         if reason:
             sheet.font("I", 9)
             sheet.paragraph(_winansi(reason), 5, left + 3, label_x)

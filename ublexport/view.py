@@ -320,12 +320,12 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
 
     payment = None
     pay = document.payment
-    seller_country = (document.counterparty.invoice_address if expense else document.company.address).country
+    seller = seller_country(document)
     has_account = bool((pay and pay.iban) or (document.counterparty.iban if expense else document.company.iban))
     # A credit note asks no payment of the customer: the seller's account is not offered as payee unless the
     # payment block says so (a refund), and NL-R-007 wants means of payment only from customer to supplier.
     credit = document.kind == DocumentKind.credit_note
-    if seller_country == "NL" and not credit and totals.payable > 0 and not (
+    if seller == "NL" and not credit and totals.payable > 0 and not (
             has_account or (pay and pay.means_code not in ("30", "58"))):
         field = "supplier.iban" if expense else "company.iban"
         raise InputError(f"{document.label}: a Dutch supplier's invoice must say how to pay (NL-R-007): "
@@ -342,7 +342,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         code = pay.means_code if pay and pay.means_code not in ("30", "58") else "1"
         # NL-R-008: between Dutch parties a payment means is 30, 48, 49, 57, 58 or 59, and 30/58 need an account:
         # without the refund account such a credit note carries no PaymentMeans (its terms still go)
-        dutch = seller_country == "NL" and document.counterparty.invoice_address.country == "NL" and code == "1"
+        dutch = seller == "NL" and document.counterparty.invoice_address.country == "NL" and code == "1"
         if dutch and reference and input_rules():
             # the reference would have nowhere to go: refuse rather than drop it without a word (a document stored
             # before this rule goes as it was checked then, without it)
@@ -447,7 +447,8 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         if totals.vat_total_tax_currency is not None else None,
         vat=tuple(
             VatView(money(g.taxable), money(g.tax), g.category.value, _rate(g.rate), g.exemption_reason_code,
-                    exemption_text(g.category, g.exemption_reason, document.company.language.value))
+                    exemption_text(g.category, g.exemption_reason, document.company.language.value,
+                                   seller_country(document)))
             for g in totals.vat_groups
         ),
         line_total=money(totals.line_total),

@@ -299,3 +299,32 @@ def test_a_buyer_with_a_vat_number_of_the_sellers_country_is_a_domestic_supply_w
     assert "20 % is not a Belgian VAT rate" in refusal(
         lines=[{**ONE_LINE[0], "vat_rate": "20"}], allowances_charges=[],
         customer={**customer, "invoice_address": address})
+
+
+# --- legal mentions (a Belgian/Dutch invoicing compliance expert) ----------------------------------------------------
+
+
+def test_the_default_exemption_text_is_worded_as_the_sellers_country_requires() -> None:
+    """A Dutch seller's reverse charge said the Belgian "Verlegging van heffing" instead of "btw verlegd" (art. 35a
+    lid 1 m Wet OB), and a Belgian exempt supply named no legal basis (art. 5 § 1 KB nr. 1)."""
+    nl = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    reverse = Document.model_validate({**nl, "allowances_charges": [], "lines": [
+        {"name": "Montage", "quantity": "1", "unit_price": "500.00", "vat_category": "AE", "vat_rate": "0"}]})
+    assert b"<cbc:TaxExemptionReason>Btw verlegd</cbc:TaxExemptionReason>" in prepare(reverse, pdf=PdfMode.none).xml
+    swiss = {"organisation_name": "Bäckerei Müller AG", "vat_number": "CHE116281710MWST",
+             "invoice_address": {"street": "Marktgasse 3", "city": "Basel", "postal_code": "4051", "country": "CH"}}
+    export = invoice(customer=swiss, allowances_charges=[], lines=[
+        {"name": "Oven", "quantity": "1", "unit_price": "900.00", "vat_category": "G", "vat_rate": "0"}])
+    assert "Vrijgestelde uitvoer (art. 39, § 1 WBTW)".encode() in prepare(export, pdf=PdfMode.none).xml
+    company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    french = invoice(company={**company, "language": "fr"}, customer=swiss, allowances_charges=[], lines=[
+        {"name": "Four", "quantity": "1", "unit_price": "900.00", "vat_category": "G", "vat_rate": "0"}])
+    assert "Exportation exemptée (art. 39, § 1er du Code TVA)".encode() in prepare(french, pdf=PdfMode.none).xml
+
+
+def test_reverse_charge_needs_the_customers_vat_number_not_only_its_company_number() -> None:
+    customer = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))["customer"]
+    without = {key: value for key, value in customer.items() if key != "vat_number"}
+    said = refusal(customer=without, allowances_charges=[], lines=[
+        {"name": "Werk", "quantity": "1", "unit_price": "100.00", "vat_category": "AE", "vat_rate": "0"}])
+    assert "customer.vat_number: reverse charge (AE) makes the customer owe the VAT" in said

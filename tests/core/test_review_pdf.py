@@ -125,8 +125,9 @@ def test_reverse_charge_and_intra_community_invoices_carry_the_legal_mention() -
 
     intra = _sample("03-invoice-be-nl-intracommunity.json")
     assert ["0% K", "5000.00 EUR", "0.00 EUR"] in intra
-    # the UBL carries our English default; the PDF says it in the document's language
-    assert ["Intracommunautaire levering (VATEX-EU-IC)"] in intra
+    # our default, in the document's language, as a Belgian seller must word it: exempt, and why (round 5)
+    assert "Vrijgestelde intracommunautaire levering (art. 39bis, eerste lid, 1° WBTW) (VATEX-EU-IC)" in \
+        " ".join(_texts(intra))
     assert "Leverdatum: 2026-11-04" in _texts(intra)
 
 
