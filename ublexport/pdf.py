@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 from ublexport.identifiers import vat_as_written
 from ublexport.model import Address, Document, DocumentKind, VatCategory, exemption_text
 from ublexport.totals import Totals, VatGroup
-from ublexport.view import money, number, price, seller_country
+from ublexport.view import money, number, price, refund_mention, seller_country
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -346,7 +346,8 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if payment:
         sheet.skip(4)
         sheet.paragraph(_winansi("\n".join(payment)), 6)
-    if document.note:
+    note = "\n".join(filter(None, (document.note, refund_mention(document, totals))))  # as the UBL's note
+    if note:
         sheet.skip(4)
-        sheet.paragraph(_winansi(document.note), 5)
+        sheet.paragraph(_winansi(note), 5)
     return bytes(pdf.output())

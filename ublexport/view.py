@@ -156,6 +156,23 @@ def profile_for(document: Document, requested: str = "peppol") -> str:
     return requested
 
 
+# A Belgian credit note that gives back VAT says the customer must repay what it deducted (art. 79 WBTW and art. 4
+# KB nr. 4): without the mention the seller may not take the VAT back. Peppol allows one note: it follows the user's.
+REFUND_MENTIONS = {
+    "nl": "Btw terug te storten aan de Staat in de mate waarin ze oorspronkelijk in aftrek werd gebracht.",
+    "fr": "TVA à reverser à l'État dans la mesure où elle a été initialement déduite.",
+    "en": "VAT to be repaid to the State to the extent that it was initially deducted.",
+}
+
+
+def refund_mention(document: Document, totals: Totals) -> str | None:
+    """The mention a Belgian seller's credit note with VAT carries (REFUND_MENTIONS), in the company's language."""
+    if (document.kind != DocumentKind.credit_note or seller_country(document) != "BE"
+            or totals.vat_total <= 0):
+        return None
+    return REFUND_MENTIONS.get(document.company.language.value, REFUND_MENTIONS["en"])
+
+
 def seller_country(document: Document) -> str:
     """The country of the party that issued the document: the supplier of an expense, else the company."""
     if document.kind == DocumentKind.expense and document.supplier is not None:
@@ -425,7 +442,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         issue_date=document.issue_date.isoformat(),
         due_date=_date(document.due_date),
         type_code=TYPE_CODES[document.kind],
-        note=document.note,
+        note="\n".join(filter(None, (document.note, refund_mention(document, totals)))) or None,
         currency=document.currency,
         tax_currency=document.tax_currency,
         # PEPPOL-EN16931-R003 wants a buyer reference or an order reference: our own number only fills the gap.

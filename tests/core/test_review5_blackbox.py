@@ -328,3 +328,25 @@ def test_reverse_charge_needs_the_customers_vat_number_not_only_its_company_numb
     said = refusal(customer=without, allowances_charges=[], lines=[
         {"name": "Werk", "quantity": "1", "unit_price": "100.00", "vat_category": "AE", "vat_rate": "0"}])
     assert "customer.vat_number: reverse charge (AE) makes the customer owe the VAT" in said
+
+
+def test_a_belgian_credit_note_with_vat_says_the_customer_repays_what_it_deducted() -> None:
+    """Art. 79 WBTW and art. 4 KB nr. 4: without the mention the seller may not take the VAT back."""
+    from lxml import etree
+
+    from tests.core.test_review_pdf import _pdf_rows
+
+    credit = json.loads((SAMPLES / "06-credit-note.json").read_text(encoding="utf-8"))
+    company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    french = Document.model_validate({**credit, "company": {**company, "language": "fr"}, "note": None})
+    root = etree.fromstring(prepare(french, pdf=PdfMode.none).xml)
+    said = "TVA à reverser à l'État dans la mesure où elle a été initialement déduite."
+    assert root.findtext("{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}Note") == said
+    printed = " ".join(text for row in _pdf_rows(french) for text in row)
+    assert "TVA à reverser à l'État dans la mesure où elle a été initialement déduite." in printed
+    dutch = Document.model_validate({**credit, "company": company})
+    assert "Btw terug te storten aan de Staat".encode() in prepare(dutch, pdf=PdfMode.none).xml
+    nl = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    nl_credit = Document.model_validate({**nl, "kind": "credit_note", "payment": None, "due_date": None,
+                                         "credited_invoice": {"number": "NL-2026-100", "issue_date": "2026-10-01"}})
+    assert b"terug te storten" not in prepare(nl_credit, pdf=PdfMode.none).xml  # a Dutch seller: not required
