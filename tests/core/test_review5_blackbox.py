@@ -345,7 +345,7 @@ def test_a_belgian_credit_note_with_vat_says_the_customer_repays_what_it_deducte
     printed = " ".join(text for row in _pdf_rows(french) for text in row)
     assert "TVA à reverser à l'État dans la mesure où elle a été initialement déduite." in printed
     dutch = Document.model_validate({**credit, "company": company})
-    assert "Btw terug te storten aan de Staat".encode() in prepare(dutch, pdf=PdfMode.none).xml
+    assert b"Btw terug te storten aan de Staat" in prepare(dutch, pdf=PdfMode.none).xml
     nl = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
     nl_credit = Document.model_validate({**nl, "kind": "credit_note", "payment": None, "due_date": None,
                                          "credited_invoice": {"number": "NL-2026-100", "issue_date": "2026-10-01"}})
