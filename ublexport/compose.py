@@ -67,16 +67,24 @@ KIND_NAMES: dict[str, dict[DocumentKind, str]] = {
 }
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {"intro": "In bijlage vindt u het volgende document van {company} als UBL e-factuur.",
+           "intro_expense": "In bijlage vindt u een aankoopfactuur van {supplier} aan {company} als UBL e-factuur.",
+           "proforma": "Dit is een pro-formafactuur: geen factuur, niet te boeken; de factuur volgt.",
            "kind": "Soort", "number": "Nummer", "date": "Datum", "customer": "Klant", "supplier": "Leverancier",
            "amount": "Te betalen", "credited": "Te crediteren", "pdf": "De PDF zit in het UBL-bestand.",
            "pdf_attached": "De PDF zit als apart bestand bij deze e-mail.",
            "footer": "Eén document per e-mail, verzonden door ublexport."},
-    "fr": {"intro": "Veuillez trouver ci-joint le document suivant de {company} en facture électronique UBL.",
+    "fr": {"intro": "Veuillez trouver ci-joint le document suivant {of_company} en facture électronique UBL.",
+           "intro_expense": "Veuillez trouver ci-joint une facture d'achat {of_supplier} à {company} en facture "
+                            "électronique UBL.",
+           "proforma": "Ceci est une facture pro forma : ce n'est pas une facture, à ne pas comptabiliser ; la "
+                       "facture suivra.",
            "kind": "Type", "number": "Numéro", "date": "Date", "customer": "Client", "supplier": "Fournisseur",
            "amount": "À payer", "credited": "Montant crédité", "pdf": "Le PDF est inclus dans le fichier UBL.",
            "pdf_attached": "Le PDF est joint à cet e-mail comme fichier séparé.",
            "footer": "Un document par e-mail, envoyé par ublexport."},
     "en": {"intro": "Attached is the following document of {company} as a UBL e-invoice.",
+           "intro_expense": "Attached is a purchase invoice from {supplier} to {company} as a UBL e-invoice.",
+           "proforma": "This is a pro forma invoice: not an invoice, not to be booked; the invoice will follow.",
            "kind": "Kind", "number": "Number", "date": "Date", "customer": "Customer", "supplier": "Supplier",
            "amount": "Amount due", "credited": "Amount credited", "pdf": "The PDF is embedded in the UBL file.",
            "pdf_attached": "The PDF is attached to this e-mail as a separate file.",
@@ -177,11 +185,21 @@ def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     if amount_text:
         rows.append((texts["credited" if document.kind == DocumentKind.credit_note else "amount"], amount_text))
     width = max(len(label) for label, _ in rows) + 1
-    lines = [texts["intro"].format(company=document.company.name), ""]
+    company = document.company.name
+    supplier = counterparty if document.kind == DocumentKind.expense else ""
+    intro = texts["intro_expense" if document.kind == DocumentKind.expense else "intro"]
+    lines = [intro.format(company=company, supplier=supplier, of_company=_of(company), of_supplier=_of(supplier)), ""]
+    if document.kind == DocumentKind.proforma:
+        lines[1:1] = [texts["proforma"]]
     lines += [f"{label + ':':<{width}} {value}" for label, value in rows]
     lines += ["", texts["pdf_attached"] if prepared.pdf is not None else texts["pdf"], "", "-- ",
               texts["footer"], ""]
     return subject, "\n".join(lines)
+
+
+def _of(name: str) -> str:
+    """French "de NAME", elided before a vowel: d'Atelier Dewaele, de Groothandel Verbeke."""
+    return f"d'{name}" if name[:1].casefold() in tuple("aeiouyàâéèêîôû") else f"de {name}"
 
 
 # --- header encoding ------------------------------------------------------------------------------------------------

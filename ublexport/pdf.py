@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from itertools import zip_longest
 from typing import TYPE_CHECKING, cast
@@ -28,7 +28,7 @@ TITLES = {
     "fr": {DocumentKind.invoice: "Facture", DocumentKind.credit_note: "Note de crédit",
            DocumentKind.proforma: "Facture pro forma", DocumentKind.expense: "Facture d'achat"},
     "en": {DocumentKind.invoice: "Invoice", DocumentKind.credit_note: "Credit note",
-           DocumentKind.proforma: "Proforma invoice", DocumentKind.expense: "Purchase invoice"},
+           DocumentKind.proforma: "Pro forma invoice", DocumentKind.expense: "Purchase invoice"},
 }
 WORDS: dict[str, dict[str, str]] = {
     "nl": {"date": "Datum", "due": "Vervaldatum", "delivery": "Leverdatum", "buyer_ref": "Uw referentie",
@@ -39,8 +39,8 @@ WORDS: dict[str, dict[str, str]] = {
            "tax_exclusive": "Totaal excl. btw", "rate": "Btw-tarief", "taxable": "Maatstaf van heffing",
            "vat_amount": "Btw-bedrag", "vat_total": "Totaal btw", "tax_inclusive": "Totaal incl. btw",
            "prepaid": "Reeds betaald", "rounding": "Afronding", "payable": "Te betalen", "reference": "Mededeling",
-           "credited": "Te crediteren",
-           "terms": "Betalingsvoorwaarden"},
+           "credited": "Te crediteren", "not_invoice": "Dit is geen factuur: de factuur volgt.",
+           "terms": "Betalingsvoorwaarden", "page": "Blad"},
     "fr": {"date": "Date", "due": "Échéance", "delivery": "Date de livraison", "buyer_ref": "Votre référence",
            "order_ref": "Commande", "credits": "Note de crédit relative à la facture", "of": "du", "seller": "De",
            "buyer": "À", "vat_no": "N° TVA", "enterprise": "N° d'entreprise", "kvk": "N° KvK",
@@ -49,8 +49,8 @@ WORDS: dict[str, dict[str, str]] = {
            "tax_exclusive": "Total HTVA", "rate": "Taux de TVA", "taxable": "Base d'imposition",
            "vat_amount": "Montant TVA", "vat_total": "Total TVA", "tax_inclusive": "Total TVAC",
            "prepaid": "Déjà payé", "rounding": "Arrondi", "payable": "À payer", "reference": "Communication",
-           "credited": "Montant crédité",
-           "terms": "Conditions de paiement"},
+           "credited": "Montant crédité", "not_invoice": "Ce document n'est pas une facture : la facture suivra.",
+           "terms": "Conditions de paiement", "page": "Page"},
     "en": {"date": "Date", "due": "Due date", "delivery": "Delivery date", "buyer_ref": "Your reference",
            "order_ref": "Order", "credits": "Credit note for invoice", "of": "of", "seller": "From",
            "buyer": "To", "vat_no": "VAT no.", "enterprise": "Enterprise no.", "kvk": "KvK no.",
@@ -59,9 +59,24 @@ WORDS: dict[str, dict[str, str]] = {
            "tax_exclusive": "Total excl. VAT", "rate": "VAT rate", "taxable": "Taxable amount",
            "vat_amount": "VAT amount", "vat_total": "Total VAT", "tax_inclusive": "Total incl. VAT",
            "prepaid": "Paid in advance", "rounding": "Rounding", "payable": "Payable", "reference": "Reference",
-           "credited": "Amount credited",
-           "terms": "Payment terms"},
+           "credited": "Amount credited", "not_invoice": "This is not an invoice: the invoice will follow.",
+           "terms": "Payment terms", "page": "Page"},
 }
+# The unit of a quantity (UN/ECE Rec 20), printed beside it: 12 is not 12 m² (the law wants the quantity of the
+# goods or the extent of the services). A piece (C62) is shown bare; a unit without a symbol here, by its code.
+UNITS: dict[str, dict[str, str]] = {
+    "nl": {"HUR": "u", "DAY": "dag", "WEE": "wk", "MON": "mnd", "ANN": "jaar", "MIN": "min"},
+    "fr": {"HUR": "h", "DAY": "j", "WEE": "sem.", "MON": "mois", "ANN": "an", "MIN": "min"},
+    "en": {"HUR": "h", "DAY": "day", "WEE": "wk", "MON": "mo", "ANN": "yr", "MIN": "min"},
+}
+SYMBOLS = {"C62": "", "H87": "", "EA": "", "KGM": "kg", "GRM": "g", "TNE": "t", "MTR": "m", "KMT": "km", "CMT": "cm",
+           "MMT": "mm", "MTK": "m²", "MTQ": "m³", "LTR": "l", "KWH": "kWh", "SET": "set", "PR": "pair"}
+
+
+def _unit(code: str, lang: str) -> str:
+    return UNITS[lang].get(code, SYMBOLS.get(code, code))
+
+
 def _winansi(text: str) -> str:
     """Text for the core PDF fonts, which fpdf2 writes with WinAnsiEncoding (cp1252): € – ’ “ ” … carried in its
     bytes 0x80-0x9F, as the Latin-1 characters of those bytes that fpdf2 expects of a core font; only a character
@@ -83,6 +98,7 @@ class _Sheet:
         self.y = self.TOP
         self.size = 10.0
         self.widths: dict[str, int] = {}
+        self.heading: Callable[[], None] | None = None  # repeated at the top of a new page (the lines' columns)
         self.font()
 
     def font(self, style: str = "", size: float = 10) -> None:
@@ -101,14 +117,28 @@ class _Sheet:
     def row(self, height: float, cells: Iterable[tuple[float, str, bool]]) -> None:
         """One line of text: (x, text, right-aligned) per cell, x being the right edge of a right-aligned one."""
         if self.y + height > self.BOTTOM:
-            self.pdf.add_page()
-            self.y = self.TOP
+            self._new_page()
         baseline = self.y + height * 0.5 + self.size * 0.12  # centred like FPDF.cell()
         text = self.pdf.text
         for x, value, right in cells:
             if value:
                 text(x - self.width(value) if right else x, baseline, value)
         self.y += height
+
+    def keep(self, height: float) -> None:
+        """Start a new page now unless HEIGHT more fits on this one: a line's name is not split over two pages."""
+        if self.y + height > self.BOTTOM:
+            self._new_page()
+
+    def _new_page(self) -> None:
+        self.pdf.add_page()
+        self.y = self.TOP
+        if self.heading is not None:
+            style, size = self.pdf.font_style, self.size
+            heading, self.heading = self.heading, None  # (it prints rows itself)
+            heading()
+            self.heading = heading
+            self.font(style, size)
 
     def rule(self) -> None:
         self.pdf.line(self.LEFT, self.y, self.RIGHT, self.y)
@@ -213,6 +243,10 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     sheet.font("B", 18)
     sheet.row(10, ((left, _winansi(f"{title} {document.number}"), False),))
     sheet.font()
+    if document.kind == DocumentKind.proforma:  # announces an invoice: not to be booked as one
+        sheet.font("B")
+        sheet.row(6, ((left, _winansi(w["not_invoice"]), False),))
+        sheet.font()
     facts = [f"{w['date']}: {document.issue_date.isoformat()}"]
     if document.due_date:
         facts.append(f"{w['due']}: {document.due_date.isoformat()}")
@@ -251,11 +285,15 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         edges = (105, 123, 147, 167, 200)
     desc_room = edges[0] - left - 1
     qty_x, price_x, adj_x, vat_x, amount_x = (e - 1 for e in (edges[1], edges[2], edges[3], edges[-2], edges[-1]))
-    sheet.font("B")
-    sheet.row(7, ((left, _winansi(heads[0]), False),
-                  *((edge - 1, _winansi(head), True) for edge, head in zip(edges[1:], heads[1:], strict=True))))
-    sheet.rule()
-    sheet.font()
+    def heading() -> None:
+        sheet.font("B")
+        sheet.row(7, ((left, _winansi(heads[0]), False),
+                      *((edge - 1, _winansi(head), True) for edge, head in zip(edges[1:], heads[1:], strict=True))))
+        sheet.rule()
+        sheet.font()
+
+    heading()
+    sheet.heading = heading  # on every page the lines continue on
     rates: dict[tuple[VatCategory, Decimal | None], str] = {}
     for lt in totals.lines:
         line = lt.line
@@ -265,7 +303,10 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
             rate = rates[key] = _winansi(_rate_label(*key))
         name = _winansi(line.name)
         names = sheet.wrap(name, desc_room) if sheet.width(name) > desc_room else (name,)  # never cut a name short
-        sheet.row(6, ((left, names[0], False), (qty_x, number(line.quantity), True),
+        sheet.keep(6 + 5 * (len(names) - 1))
+        unit = _unit(line.unit_code, lang)
+        quantity = f"{number(line.quantity)} {unit}" if unit else number(line.quantity)
+        sheet.row(6, ((left, names[0], False), (qty_x, _winansi(quantity), True),
                       (price_x, price(line.unit_price), True), (vat_x, rate, True), (amount_x, money(lt.net), True)))
         for rest in names[1:]:
             sheet.row(5, ((left, rest, False),))
@@ -283,6 +324,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
             sheet.font("", 8)
             sheet.paragraph(_winansi(line.description), 4, left + 3, edges[0] - 1)
             sheet.font()
+    sheet.heading = None
     sheet.skip(4)
 
     label_x = sheet.LEFT + 155 - 1
@@ -350,4 +392,11 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if note:
         sheet.skip(4)
         sheet.paragraph(_winansi(note), 5)
+    pages = pdf.pages_count
+    if pages > 1:  # a page that comes loose still says whose it is, and which
+        sheet.font("", 8)
+        for page in range(1, pages + 1):
+            pdf.page = page
+            footer = _winansi(f"{title} {document.number} – {w['page']} {page}/{pages}")
+            pdf.text(sheet.RIGHT - sheet.width(footer), sheet.BOTTOM + 8, footer)
     return bytes(pdf.output())

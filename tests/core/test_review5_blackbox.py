@@ -350,3 +350,33 @@ def test_a_belgian_credit_note_with_vat_says_the_customer_repays_what_it_deducte
     nl_credit = Document.model_validate({**nl, "kind": "credit_note", "payment": None, "due_date": None,
                                          "credited_invoice": {"number": "NL-2026-100", "issue_date": "2026-10-01"}})
     assert b"terug te storten" not in prepare(nl_credit, pdf=PdfMode.none).xml  # a Dutch seller: not required
+
+
+def test_what_the_people_read_a_proforma_is_no_invoice_units_and_pages_are_named() -> None:
+    """The compliance expert: a proforma read as a request for payment; 12 m² read as 12 pieces; pages 2-7 of a long
+    invoice carried no number; the expense e-mail named our company as the document's author."""
+    import copy
+
+    from tests.core.test_review_pdf import _pdf_rows
+    from ublexport.compose import compose, message_bytes
+    from ublexport.pdf import make_pdf
+
+    proforma = json.loads((SAMPLES / "07-proforma.json").read_text(encoding="utf-8"))
+    proforma["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    shown = Document.model_validate(proforma)
+    assert ["Dit is geen factuur: de factuur volgt."] in _pdf_rows(shown)
+    mail = message_bytes(compose(prepare(shown, pdf=PdfMode.none), "a@x.test", sender="b@x.test",
+                                 message_id="<1@x.test>")).decode("utf-8", "replace")
+    assert "Dit is een pro-formafactuur: geen factuur, niet te boeken" in mail.replace("=\r\n", "")
+    expense = json.loads((SAMPLES / "08-expense.json").read_text(encoding="utf-8"))
+    expense["company"] = proforma["company"]
+    expense.pop("pdf")
+    assert ["Inox plaatmateriaal 2mm", "12 m²", "38.40", "21%", "460.80"] in _pdf_rows(Document.model_validate(expense))
+    many = copy.deepcopy(proforma)
+    many["lines"] = [{**many["lines"][0], "name": f"Regel {i}"} for i in range(120)]
+    document = Document.model_validate(many)
+    rows = _pdf_rows(document)
+    pages = [row[0] for row in rows if "Blad" in row[0]]
+    assert len(pages) >= 3 and pages[-1].endswith(f"Blad {len(pages)}/{len(pages)}")
+    assert sum(1 for row in rows if row and row[0] == "Omschrijving") == len(pages)  # the columns on every page
+    assert make_pdf(document, document.totals) == make_pdf(document, document.totals)

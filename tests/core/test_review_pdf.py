@@ -61,10 +61,12 @@ def _check_sums(rows: list[list[str]]) -> None:
     end = next(i for i, row in enumerate(rows) if row[0] == "Totaal excl. btw")
     lines, adjustments, line = Decimal(0), Decimal(0), None
     for row in rows[head + 1:end]:
-        if len(row) == 5:  # name, quantity, price, VAT rate, net amount
+        if row[0] == "Omschrijving":  # the columns' heading, again on a new page
+            continue
+        if len(row) == 5:  # name, quantity (and unit), price, VAT rate, net amount
             if line is not None:
                 assert line[0] + line[1] == line[2], line
-            line = [Decimal(row[1]) * Decimal(row[2]), Decimal(0), Decimal(row[4])]
+            line = [Decimal(row[1].split()[0]) * Decimal(row[2]), Decimal(0), Decimal(row[4])]
             lines += Decimal(row[4])
         elif len(row) == 2 and row[0].startswith(("Korting:", "Toeslag:")):
             if line is not None and not row[1].endswith("EUR"):  # a line's own allowance or charge
@@ -88,7 +90,8 @@ def _check_sums(rows: list[list[str]]) -> None:
 def test_sample_invoice_shows_both_vat_rates_the_discounts_and_adds_up() -> None:
     rows = _sample("01-invoice-be-be.json")
 
-    assert ["Vervangstuk thermostaat", "2", "48.50", "21%", "87.30"] in rows
+    assert ["Vervangstuk thermostaat", "2", "48.50", "21%", "87.30"] in rows  # pieces: no unit
+    assert ["Herstelling oven", "3 u", "65.00", "21%", "195.00"] in rows  # hours (HUR): 3 u, not 3
     assert ["Korting: Klantenkorting 10%", "-9.70"] in rows  # the line's own discount
     assert ["Korting: Getrouwheidskorting (Btw 21%)", "-10.00 EUR"] in rows  # the document discount
     assert ["Totaal lijnen", "307.25 EUR"] in rows
