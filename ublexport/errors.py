@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+_SERVER_BYTE = re.compile("[\udc80-\udcff]")  # a byte that was not UTF-8, as aiosmtplib decodes it (surrogateescape)
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def server_text(text: str, limit: int = 4000) -> str:
+    """What a server said, as text a database and a terminal can take: a byte that is not UTF-8 (a Latin-1 "reçu")
+    as \\xNN, NUL and other control characters as \\uXXXX, at most LIMIT characters. One such reply failed the
+    ledger's write after the message was delivered, and the next run sent it again."""
+    text = _SERVER_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+    return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)[:limit]
 
 
 class UblexportError(Exception):
@@ -83,4 +95,6 @@ class DeliveryError(UblexportError):
     exit_code: int = field(default=4, init=False)
 
     def __post_init__(self) -> None:
+        if not self.message.isprintable():  # a server's text: stored and printed (see server_text)
+            self.message = server_text(self.message)
         super().__init__(f"{self.recipient}: {self.code or ''} {self.message}".strip())

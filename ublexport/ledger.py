@@ -763,8 +763,11 @@ class Ledger:
             key = prepared.record.company
             if key not in self._company_checked:
                 company = Company.model_validate_json(key)
-                self._company_checked[key] = catalog.misnamed(session, catalog.find_company(session, company),
-                                                              company)
+                try:
+                    self._company_checked[key] = catalog.misnamed(session, catalog.find_company(session, company),
+                                                                  company)
+                except InputError as exc:  # its numbers are two registered companies': this document only
+                    self._company_checked[key] = str(exc)
             problem = self._company_checked[key]
             if problem is not None:
                 out[i] = Misnamed(problem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -143,3 +144,132 @@ def test_a_server_that_never_answers_stops_the_run_instead_of_waiting_per_messag
     assert result.exit_code == 4, result.output
     assert "did not answer at greeting within 1 s" in result.output
     assert len(held) == 1 and time.monotonic() - started < 20  # one connection, not one wait per message
+
+
+class _RawSmtp:
+    """A minimal SMTP server on a socket, for replies aiosmtpd will not send: REPLY ends every DATA."""
+
+    def __init__(self, reply: bytes = b"250 ok\r\n", stall: bytes | None = None) -> None:
+        import socket
+        import threading
+
+        self.reply = reply
+        self.stall = stall  # a verb it never answers (b"MAIL"): a server that stopped talking
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.delivered = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(connection,), daemon=True).start()
+
+    def _talk(self, connection: Any) -> None:
+        with connection, connection.makefile("rb") as lines:
+            connection.sendall(b"220 raw.test ESMTP\r\n")
+            in_data = False
+            for line in lines:
+                if in_data:
+                    if line == b".\r\n":
+                        in_data = False
+                        self.delivered += 1
+                        connection.sendall(self.reply)
+                    continue
+                verb = line[:4].upper()
+                if verb == self.stall:
+                    continue
+                if verb in (b"EHLO", b"HELO"):
+                    connection.sendall(b"250 raw.test\r\n")
+                elif verb == b"DATA":
+                    in_data = True
+                    connection.sendall(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    connection.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    connection.sendall(b"250 ok\r\n")
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("reply", [b"250 2.0.0 queued as \xff\xfe\xfd\r\n", b"250 2.0.0 re\xe7u \x00 ok\r\n"])
+def test_a_reply_that_is_not_utf8_is_recorded_and_the_message_is_not_sent_again(
+        home: Path, tmp_path: Path, reply: bytes, request: pytest.FixtureRequest) -> None:
+    """Security round: a Latin-1 "reçu" (or a NUL) in the server's reply failed the ledger's write after delivery:
+    the rows stayed `sending`, the run crashed, and every later run sent them again."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    server = _RawSmtp(reply)
+    request.addfinalizer(server.close)
+    env = {"UBLEXPORT_HOME": str(home), "UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": str(server.port),
+           "UBLEXPORT_SMTP_SECURITY": "none", "UBLEXPORT_FROM": "export@dewaele.example",
+           "UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}"}
+    files = [str(SAMPLES / "01-invoice-be-be.json"), str(SAMPLES / "05-invoice-exempt.json")]
+    first = CliRunner().invoke(main, ["export", *files, "--to", "a@x.test", "--json"], env=env, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert [r["status"] for r in json.loads(first.stdout)["results"]] == ["sent", "sent"]
+    again = CliRunner().invoke(main, ["export", *files, "--to", "a@x.test", "--json"], env=env, catch_exceptions=False)
+    assert [r["status"] for r in json.loads(again.stdout)["results"]] == ["already-exported"] * 2
+    assert server.delivered == 2
+    history = json.loads(CliRunner().invoke(main, ["history", "--json", "--tries"], env=env).stdout)
+    said = [t["message"] for entry in history for t in entry["tries"]]
+    assert all("\\xff\\xfe\\xfd" in m or ("re\\xe7u \\u0000 ok" in m) for m in said), said
+
+
+def test_a_server_that_stops_answering_at_mail_from_stops_the_run(home: Path, tmp_path: Path,
+                                                                  request: pytest.FixtureRequest) -> None:
+    """Security round: a server that answered the greeting and EHLO, then never MAIL FROM, was tried per message
+    and per attempt (at DATA that is ten minutes each): 36 connections for 9 documents."""
+    import json
+    import time
+
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    server = _RawSmtp(stall=b"MAIL")
+    request.addfinalizer(server.close)
+    env = {"UBLEXPORT_HOME": str(home), "UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": str(server.port),
+           "UBLEXPORT_SMTP_SECURITY": "none", "UBLEXPORT_FROM": "export@dewaele.example", "UBLEXPORT_TIMEOUT": "1",
+           "UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}"}
+    files = [str(SAMPLES / name) for name in ("01-invoice-be-be.json", "04-invoice-reverse-charge.json",
+                                              "05-invoice-exempt.json")]
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["export", *files, "--to", "a@x.test", "--json"], env=env,
+                                catch_exceptions=False)
+    assert result.exit_code == 4 and time.monotonic() - started < 20
+    answer = json.loads(result.stdout)
+    assert "did not answer at MAIL FROM within 1 s" in answer["error"]
+    history = json.loads(CliRunner().invoke(main, ["history", "--json", "--tries"], env=env).stdout)
+    assert {entry["state"] for entry in history} == {"queued"}
+    assert sum(len(entry["tries"]) for entry in history) == 1  # the send that met it first; the rest untried
+
+
+def test_the_local_inbox_takes_at_most_a_hundred_recipients_per_message(home: Path) -> None:
+    """Security round: one 1 MB message to 1,000 recipients wrote 954 MB into the local inbox in 3.4 s."""
+    import smtplib
+
+    from ublexport.inbox import MaildirHandler, ServerThread, open_maildir
+
+    inbox = home / "inbox"
+    open_maildir(inbox)
+    with ServerThread(MaildirHandler(inbox)) as running, smtplib.SMTP(running.host, running.port) as client:
+        client.ehlo()
+        client.mail("a@x.test")
+        replies = [client.rcpt(f"r{i}@x.test")[0] for i in range(150)]
+        client.data(b"Subject: many\r\n\r\nbody\r\n")
+    assert replies.count(250) == 100 and set(replies[100:]) == {452}
+    assert len(list((inbox / "new").iterdir())) == 100

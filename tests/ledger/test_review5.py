@@ -318,3 +318,41 @@ def test_an_invoice_refused_for_the_purchase_inbox_names_every_inbox_for_invoice
                                  "--json", code=2).stdout)
     assert "the company's inbox(es) for its invoices: dossier@yukiworks.nl, kantoor@boekhouder.nl;" in \
         refused["results"][0]["reason"]
+
+
+def test_a_document_whose_numbers_are_two_companies_is_refused_alone_and_the_export_goes_on(tmp_path: Path) -> None:
+    """Security round: one file with company 1's VAT number and company 2's enterprise number stopped the whole
+    export (exit 2, nothing sent) instead of being refused on its own."""
+    from tests.ledger.conftest import SAMPLES
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, "dossier@yukiworks.nl", on=False)
+    other = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    other.update(name="Tweede BV", vat_number="BE0403019261", enterprise_number="0403019261")
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    run_cli(env, "company", "add", str(tmp_path / "other.json"))
+    good = invoice_file(tmp_path, "S-1")
+    mixed = json.loads(Path(good).read_text())
+    mixed["number"] = "MIX-1"
+    mixed["company"] = {**mixed["company"], "name": "Mixed NV", "enterprise_number": "0403019261"}
+    (tmp_path / "mixed.json").write_text(json.dumps(mixed))
+    result = json.loads(run_cli(env, "export", good, str(tmp_path / "mixed.json"), "--to", "dossier@yukiworks.nl",
+                                "--json", code=2).stdout)
+    statuses = {r["document"]: (r["status"], r["reason"]) for r in result["results"]}
+    assert statuses["invoice S-1"][0] == "sent"
+    assert statuses["invoice MIX-1"][0] == "refused" and "match several registered companies" in \
+        statuses["invoice MIX-1"][1]
+
+
+def test_a_greek_number_typed_gr_is_the_company_registered_with_el(tmp_path: Path) -> None:
+    from tests.ledger.conftest import SAMPLES
+
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path)}
+    company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    greek = {**company, "name": "Alpha Hellas AE", "vat_number": "EL094259216", "enterprise_number": None,
+             "address": {"street": "Odos 1", "city": "Athina", "postal_code": "10563", "country": "GR"}}
+    (tmp_path / "el.json").write_text(json.dumps(greek))
+    (tmp_path / "gr.json").write_text(json.dumps({**greek, "name": "Other Company AE", "vat_number": "GR094259216"}))
+    run_cli(env, "company", "add", str(tmp_path / "el.json"))
+    refused = run_cli(env, "company", "add", str(tmp_path / "gr.json"), code=2)
+    assert "its numbers are those of company 1" in refused.output

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ublexport.errors import DeliveryError, InputError
+from ublexport.errors import DeliveryError, InputError, server_text
 
 if TYPE_CHECKING:
     import ssl
@@ -39,6 +39,8 @@ class Outcome:
     def __post_init__(self) -> None:
         if self.state not in STATES:
             raise ValueError(f"unknown outcome state {self.state!r}")
+        if self.message and not self.message.isprintable():  # (cheap for the usual plain reply)
+            object.__setattr__(self, "message", server_text(self.message))
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
-from ublexport.identifiers import enterprise_number_from_vat
+from ublexport.identifiers import enterprise_number_from_vat, vat_as_written
 from ublexport.model import Company, Document, stored_document
 from ublexport.record import RawJSON, Record
 from ublexport.store.clock import session_now
@@ -32,7 +32,9 @@ _STATUSES = cast(Table, StatusChange.__table__)
 def _identifiers(company: Company) -> dict[str, str | None]:
     enterprise = company.enterprise_number or (
         enterprise_number_from_vat(company.vat_number) if company.vat_number else None)
-    return {"vat_number": company.vat_number, "enterprise_number": enterprise, "kvk_number": company.kvk_number}
+    # a Greek number typed GR is the EL one: one company, not two (stored and looked up as written in the UBL)
+    vat = vat_as_written(company.vat_number) if company.vat_number else None
+    return {"vat_number": vat, "enterprise_number": enterprise, "kvk_number": company.kvk_number}
 
 
 def find_company(session: Session, company: Company) -> CompanyRow | None:
