@@ -17,6 +17,8 @@ def test_wheel_ships_templates_and_renders(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for template in ("Document.xml.j2",):
         assert f"ublexport/templates/ubl/{template}" in names
+    for font in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "LICENSE-DejaVu.txt"):  # the PDF's Unicode font
+        assert f"ublexport/fonts/{font}" in names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)

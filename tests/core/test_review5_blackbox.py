@@ -380,3 +380,24 @@ def test_what_the_people_read_a_proforma_is_no_invoice_units_and_pages_are_named
     assert len(pages) >= 3 and pages[-1].endswith(f"Blad {len(pages)}/{len(pages)}")
     assert sum(1 for row in rows if row and row[0] == "Omschrijving") == len(pages)  # the columns on every page
     assert make_pdf(document, document.totals) == make_pdf(document, document.totals)
+
+
+def test_a_polish_or_greek_name_is_printed_in_the_pdf_as_the_ubl_carries_it() -> None:
+    """The compliance expert: the PDF printed "Dvo?ák ?ód? Spó?ka" (the core fonts know Windows-1252 only), so the
+    visual copy named the customer otherwise than the UBL."""
+    import io
+
+    from pypdf import PdfReader
+
+    from ublexport.pdf import make_pdf
+
+    name = "Dvořák Łódź Spółka z o.o. Ελληνική"
+    customer = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))["customer"]
+    document = invoice(customer={**customer, "organisation_name": name},
+                       lines=[{**ONE_LINE[0], "name": "Usługa serwisowa – Ωmega"}], allowances_charges=[])
+    pdf = make_pdf(document, document.totals)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert name in text and "Usługa serwisowa – Ωmega" in text and "?" not in text
+    assert b"/FontFile2" in pdf  # the embedded font
+    plain = invoice()
+    assert b"/FontFile2" not in make_pdf(plain, plain.totals)  # Windows-1252 only: the small core-font PDF
