@@ -97,4 +97,4 @@ class DeliveryError(UblexportError):
     def __post_init__(self) -> None:
         if not self.message.isprintable():  # a server's text: stored and printed (see server_text)
             self.message = server_text(self.message)
-        super().__init__(f"{self.recipient}: {self.code or ''} {self.message}".strip())
+        super().__init__(f"{self.recipient}: " + " ".join(str(part) for part in (self.code, self.message) if part))

@@ -313,7 +313,10 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     beat_every = max(0.05, lease.total_seconds() / 3) if isinstance(lease, dt.timedelta) else None
     collected: list[tuple[int, int, Result]] = []
     abort: list[str] = stopped if stopped is not None else []
-    refusals: list[str] = []  # the server refused the session (TransportError): logged once, by the first send
+    # the server refused the session (TransportError): logged by each send that met it on its own (the first, or
+    # several connections timing out at DATA at once, whose messages may have arrived); the sends that only got
+    # the transport's remembered refusal (the same exception) never reached the server
+    refusals: list[TransportError] = []
     untried: list[int] = []  # rows claimed but not tried once the run stopped: released, due again at once
 
     def done(order: int, slot: int, result: Result) -> None:
@@ -349,14 +352,14 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 outcome = await send_with_retry(transport, message, inbox.address, attempts=attempts,
                                                 base_delay=base_delay, max_delay=max_delay)
             except TransportError as exc:
-                if refusals:  # another send met this refusal of the session first: this one never reached it
+                if any(exc is met for met in refusals):  # another send met it first: this one never reached it
                     reported = True
                     if claimed is not None:
                         untried.append(claimed[0])  # queued as before, no try logged, due again at once
                     done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
                                              f"not attempted: {abort[0]}", message_id=message_id))
                     return
-                refusals.append(exc.message)  # this send met it first: its one try is logged
+                refusals.append(exc)  # this send met it: its try is logged
                 if not abort:
                     abort.append(exc.message)
                 outcome = Outcome(inbox.address, "refused", exc.code, exc.message)

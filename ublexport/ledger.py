@@ -442,12 +442,19 @@ _ADDRESS_LINES = ("street", "additional_street", "city", "postal_code", "region"
 def _but_contact(content: dict[str, Any]) -> str:
     """The version hash of CONTENT without the company's contact and payment details, and without the PDF: a
     rescanned receipt or a PDF printed with the new letterhead is the same invoice, which the accountant has."""
+    from ublexport.identifiers import vat_as_written
     from ublexport.record import content_digest
 
     company = {key: value for key, value in (content.get("company") or {}).items() if key not in _CONTACT_FIELDS}
     if isinstance(company.get("address"), dict):
         company["address"] = {k: v for k, v in company["address"].items() if k not in _ADDRESS_LINES}
-    return content_digest({**{k: v for k, v in content.items() if k != "pdf"}, "company": company})
+    rest = {k: v for k, v in content.items() if k != "pdf"}
+    for party in ("customer", "supplier"):  # a Greek number typed GR or EL is one number (the UBL writes EL)
+        if isinstance(rest.get(party), dict) and rest[party].get("vat_number"):
+            rest[party] = {**rest[party], "vat_number": vat_as_written(rest[party]["vat_number"])}
+    if company.get("vat_number"):
+        company["vat_number"] = vat_as_written(company["vat_number"])
+    return content_digest({**rest, "company": company})
 
 
 def received_but_for_company(session: Session, document_id: int, version: int,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ublexport.identifiers import vat_as_written
 from ublexport.model import Address, Document, DocumentKind, VatCategory, exemption_text
 from ublexport.totals import Totals, VatGroup
-from ublexport.view import money, number, price, refund_mention, seller_country
+from ublexport.view import document_note, money, number, price, seller_country
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -324,7 +324,12 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
             rate = rates[key] = _text(_rate_label(*key))
         name = _text(line.name)
         names = sheet.wrap(name, desc_room) if sheet.width(name) > desc_room else (name,)  # never cut a name short
-        sheet.keep(6 + 5 * (len(names) - 1))
+        # the line, its own discounts and charges and its description on one page (estimated; a block taller
+        # than a page still breaks where it must)
+        block = 6 + 5 * (len(names) - 1) + 5 * len(line.allowances_charges)
+        if line.description:
+            block += 4 * (line.description.count("\n") + 1 + int(sheet.width(_text(line.description)) / 60))
+        sheet.keep(min(block, sheet.BOTTOM - sheet.TOP - 20))
         unit = _unit(line.unit_code, lang)
         quantity = f"{number(line.quantity)} {unit}" if unit else number(line.quantity)
         sheet.row(6, ((left, names[0], False), (qty_x, _text(quantity), True),
@@ -409,7 +414,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if payment:
         sheet.skip(4)
         sheet.paragraph(_text("\n".join(payment)), 6)
-    note = "\n".join(filter(None, (document.note, refund_mention(document, totals))))  # as the UBL's note
+    note = document_note(document, totals)  # as the UBL's note
     if note:
         sheet.skip(4)
         sheet.paragraph(_text(note), 5)

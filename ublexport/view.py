@@ -173,6 +173,15 @@ def refund_mention(document: Document, totals: Totals) -> str | None:
     return REFUND_MENTIONS.get(document.company.language.value, REFUND_MENTIONS["en"])
 
 
+def document_note(document: Document, totals: Totals) -> str | None:
+    """The document's note (BT-22) as the UBL and the PDF carry it: the user's, then the refund mention a Belgian
+    credit note needs, unless the user's note says it already."""
+    mention = refund_mention(document, totals)
+    if mention is not None and document.note and mention in document.note:
+        mention = None
+    return "\n".join(filter(None, (document.note, mention))) or None
+
+
 def seller_country(document: Document) -> str:
     """The country of the party that issued the document: the supplier of an expense, else the company."""
     if document.kind == DocumentKind.expense and document.supplier is not None:
@@ -442,7 +451,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         issue_date=document.issue_date.isoformat(),
         due_date=_date(document.due_date),
         type_code=TYPE_CODES[document.kind],
-        note="\n".join(filter(None, (document.note, refund_mention(document, totals)))) or None,
+        note=document_note(document, totals),
         currency=document.currency,
         tax_currency=document.tax_currency,
         # PEPPOL-EN16931-R003 wants a buyer reference or an order reference: our own number only fills the gap.

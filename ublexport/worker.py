@@ -151,7 +151,7 @@ class Worker:
                     outcome = await self._send_one(c, contents.get((c.document_id, c.version)),
                                                    payloads.get(c.sha256 or ""), payloads.get(c.pdf_sha256 or ""))
                 except TransportError as exc:  # misconfigured: every send would fail alike
-                    if fatal:  # another send met it first: this one never reached the server
+                    if any(exc is met for met in fatal):  # another send met it first: this one never reached it
                         untried.append(c.id)
                         return
                     fatal.append(exc)  # this send met it: its try is logged, so `history --tries` says why

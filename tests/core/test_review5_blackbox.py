@@ -401,3 +401,25 @@ def test_a_polish_or_greek_name_is_printed_in_the_pdf_as_the_ubl_carries_it() ->
     assert b"/FontFile2" in pdf  # the embedded font
     plain = invoice()
     assert b"/FontFile2" not in make_pdf(plain, plain.totals)  # Windows-1252 only: the small core-font PDF
+
+
+def test_a_lines_own_discount_stays_on_the_page_of_its_line() -> None:
+    """Verification round: page 2 began with "Korting: Korting A012 -1.00" under the heading, its line on page 1."""
+    from tests.core.test_review_pdf import _pdf_rows
+
+    discount = {"amount": "1.00", "reason": "Korting"}
+    lines = [{**ONE_LINE[0], "name": f"Regel {i:03d}", "allowances_charges": [discount, discount]}
+             for i in range(80)]
+    rows = _pdf_rows(invoice(lines=lines, allowances_charges=[]))
+    headings = [i for i, row in enumerate(rows) if row and row[0] == "Omschrijving"]
+    assert len(headings) > 1
+    assert all(rows[i + 1][0].startswith("Regel ") for i in headings), [rows[i + 1] for i in headings]
+
+
+def test_the_refund_mention_is_not_said_twice() -> None:
+    from ublexport.view import REFUND_MENTIONS
+
+    credit = json.loads((SAMPLES / "06-credit-note.json").read_text(encoding="utf-8"))
+    credit["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    document = Document.model_validate({**credit, "note": "Creditering. " + REFUND_MENTIONS["nl"]})
+    assert prepare(document, pdf=PdfMode.none).xml.count(b"Btw terug te storten") == 1

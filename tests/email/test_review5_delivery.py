@@ -12,6 +12,7 @@ from tests.email.conftest import ServerFactory, run_async, settings_for
 from ublexport.deliver import open_transport
 from ublexport.export import plan, run
 from ublexport.ledger import Ledger
+from ublexport.settings import load_settings
 from ublexport.store import Store
 from ublexport.store.models import AttemptRow, DeliveryRow
 
@@ -149,7 +150,7 @@ def test_a_server_that_never_answers_stops_the_run_instead_of_waiting_per_messag
 class _RawSmtp:
     """A minimal SMTP server on a socket, for replies aiosmtpd will not send: REPLY ends every DATA."""
 
-    def __init__(self, reply: bytes = b"250 ok\r\n", stall: bytes | None = None) -> None:
+    def __init__(self, reply: bytes | None = b"250 ok\r\n", stall: bytes | None = None) -> None:
         import socket
         import threading
 
@@ -181,7 +182,8 @@ class _RawSmtp:
                     if line == b".\r\n":
                         in_data = False
                         self.delivered += 1
-                        connection.sendall(self.reply)
+                        if self.reply is not None:  # None: never answers the end of DATA
+                            connection.sendall(self.reply)
                     continue
                 verb = line[:4].upper()
                 if verb == self.stall:
@@ -255,7 +257,8 @@ def test_a_server_that_stops_answering_at_mail_from_stops_the_run(home: Path, tm
     assert "did not answer at MAIL FROM within 1 s" in answer["error"]
     history = json.loads(CliRunner().invoke(main, ["history", "--json", "--tries"], env=env).stdout)
     assert {entry["state"] for entry in history} == {"queued"}
-    assert sum(len(entry["tries"]) for entry in history) == 1  # the send that met it first; the rest untried
+    # a try per connection that met the silence (at most the pool of 4), not one per message and attempt
+    assert 1 <= sum(len(entry["tries"]) for entry in history) <= 4
 
 
 def test_the_local_inbox_takes_at_most_a_hundred_recipients_per_message(home: Path) -> None:
@@ -273,3 +276,33 @@ def test_the_local_inbox_takes_at_most_a_hundred_recipients_per_message(home: Pa
         client.data(b"Subject: many\r\n\r\nbody\r\n")
     assert replies.count(250) == 100 and set(replies[100:]) == {452}
     assert len(list((inbox / "new").iterdir())) == 100
+
+
+def test_messages_on_the_wire_when_the_server_stops_answering_data_each_log_their_try(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Verification round: four connections waited at the end of DATA at once; the server had all four messages,
+    but only one try was logged and three rows said "not attempted", as if they could not be in the inbox."""
+    from ublexport.settings import Settings
+
+    monkeypatch.setattr(Settings, "data_timeout", property(lambda self: 2.0))  # (RFC 5321 wants ten minutes)
+    server = _RawSmtp(reply=None)
+    request.addfinalizer(server.close)
+    settings = load_settings(home=home, smtp_host="127.0.0.1", smtp_port=server.port, smtp_security="none",
+                             sender="export@dewaele.example", max_connections=4)
+    the_plan = plan([SAMPLES / "01-invoice-be-be.json", SAMPLES / "05-invoice-exempt.json"])
+    store = Store.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(store, sender="export@dewaele.be")
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with open_transport(settings) as transport:
+            return await run(the_plan, "a@x.test; b@x.test", transport, ledger=ledger, sender=settings.sender,
+                             concurrency=4, base_delay=0.01, max_delay=0.05)
+
+    run_async(go())
+    with store.transaction() as session:
+        tries = session.scalars(select(AttemptRow)).all()
+        rows = session.scalars(select(DeliveryRow)).all()
+    assert server.delivered >= 2
+    assert len(tries) == server.delivered and all(t.result == "refused" for t in tries)  # each one on the wire
+    assert all(r.state == "queued" for r in rows)
+    assert all("may or may not have arrived" in (t.message or "") for t in tries)

@@ -356,3 +356,22 @@ def test_a_greek_number_typed_gr_is_the_company_registered_with_el(tmp_path: Pat
     run_cli(env, "company", "add", str(tmp_path / "el.json"))
     refused = run_cli(env, "company", "add", str(tmp_path / "gr.json"), code=2)
     assert "its numbers are those of company 1" in refused.output
+
+
+def test_a_customers_greek_number_retyped_gr_for_el_is_not_sent_again(tmp_path: Path) -> None:
+    """Verification round: the same invoice with the customer's EL number typed GR went again (the UBL is the same:
+    it writes EL)."""
+    from tests.ledger.test_review4_worker import invoice_file
+
+    env = office(tmp_path, on=False)
+    path = Path(invoice_file(tmp_path, "GR-1"))
+    content = json.loads(path.read_text())
+    greek = {"organisation_name": "Athina Trading AE", "vat_number": "EL094259216",
+             "invoice_address": {"street": "Odos Ermou 1", "city": "Athina", "postal_code": "10563", "country": "GR"}}
+    lines = [{"name": "Machine", "quantity": "1", "unit_price": "1000.00", "vat_category": "K", "vat_rate": "0"}]
+    path.write_text(json.dumps({**content, "customer": greek, "lines": lines, "allowances_charges": []}))
+    run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl")
+    path.write_text(json.dumps({**content, "customer": {**greek, "vat_number": "GR094259216"}, "lines": lines,
+                                "allowances_charges": []}))
+    again = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
+    assert [r["status"] for r in again["results"]] == ["already-exported"]
