@@ -1030,8 +1030,11 @@ class Ledger:
                       "b_message": (outcome.message or "")[:4000], "b_now": now, "b_owner": owner}
             if outcome.state == "sent":
                 sent.append(params)
-            elif outcome.state == "refused":  # the session, not this message: due again at once, once fixed
-                other.append({**params, "b_state": S.queued.value, "b_next": now})
+            elif outcome.state == "refused":  # the session, not this message: due again at once, once fixed;
+                # past the retry window it expires like any other row (a refusal that lasts days needs a human)
+                alive = self.backoff.next_attempt(claimed.created_at, now, total) is not None
+                other.append({**params, "b_state": (S.queued if alive else S.expired).value,
+                              "b_next": now if alive else None})
             else:
                 when = (None if outcome.state == "permanent"
                         else self.backoff.next_attempt(claimed.created_at, now, total))

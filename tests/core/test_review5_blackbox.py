@@ -423,3 +423,15 @@ def test_the_refund_mention_is_not_said_twice() -> None:
     credit["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
     document = Document.model_validate({**credit, "note": "Creditering. " + REFUND_MENTIONS["nl"]})
     assert prepare(document, pdf=PdfMode.none).xml.count(b"Btw terug te storten") == 1
+
+
+def test_an_nlcius_export_says_the_documents_of_other_suppliers_go_as_peppol(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    result = CliRunner().invoke(main, ["export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@x.test",
+                                       "--profile", "nlcius"], env={"UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Note: --profile nlcius is for a Dutch supplier's documents; the others go as Peppol BIS 3.0." in \
+        result.output

@@ -306,3 +306,26 @@ def test_messages_on_the_wire_when_the_server_stops_answering_data_each_log_thei
     assert len(tries) == server.delivered and all(t.result == "refused" for t in tries)  # each one on the wire
     assert all(r.state == "queued" for r in rows)
     assert all("may or may not have arrived" in (t.message or "") for t in tries)
+
+
+def test_a_refusal_that_lasts_past_the_retry_window_expires_the_row(tmp_path: Path) -> None:
+    """Security round: each run met the refusal on the same row and logged one more try, for ever."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from tests.email.conftest import prepared
+    from ublexport.deliver import Outcome
+
+    store = Store.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(store, sender="export@dewaele.be")
+    delivery_id, _ = ledger.claim(prepared("01-invoice-be-be.json"), "a@x.test", resend=False)  # type: ignore[misc]
+    ledger.record(delivery_id, Outcome("a@x.test", "refused", 535, "refused the login"))
+    with store.transaction() as session:
+        row = session.get(DeliveryRow, delivery_id)
+        assert row is not None and row.state == "queued"
+        session.execute(update(DeliveryRow).values(created_at=row.created_at - dt.timedelta(days=6)))
+    delivery_id, _ = ledger.claim(prepared("01-invoice-be-be.json"), "a@x.test", resend=False)  # type: ignore[misc]
+    ledger.record(delivery_id, Outcome("a@x.test", "refused", 535, "refused the login"))
+    with store.transaction() as session:
+        assert session.get(DeliveryRow, delivery_id).state == "expired"  # type: ignore[union-attr]

@@ -70,6 +70,8 @@ def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) 
                     f"{going * len(inboxes)} e-mail(s); {len(plan.refused) - duplicates} refused{twice}{filtered}."))
     out.print(plain(f"Via {transport}. Each document is rendered and validated just before it is sent; "
                     "an invalid one never leaves."))
+    if plan.profile == "nlcius":  # view.profile_for
+        out.print(plain("Note: --profile nlcius is for a Dutch supplier's documents; the others go as Peppol BIS 3.0."))
     if several:
         out.print(plain(f"Note: these documents are of {len(companies)} companies "
                         f"({', '.join(sorted(companies)[:5])}{', ...' if len(companies) > 5 else ''}), all going to "
