@@ -432,6 +432,10 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
     return out
 
 
+NOT_ONLY_LOCAL = or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local")
+"""A sent row that reached a real inbox, not only the embedded local one (rows from before `via` are NULL)."""
+
+
 # The company's contact and payment details: a new phone number, e-mail address, account or street does not make an
 # invoice already issued (and received) another one. Its name, numbers, country and language do (a corrected VAT
 # number must reach the accountant).
@@ -481,7 +485,7 @@ def received_but_for_company_many(session: Session, wanted: Sequence[tuple[int, 
     for document_id, inbox, version in session.execute(
             select(DeliveryRow.document_id, DeliveryRow.inbox, DeliveryRow.version).where(
                 DeliveryRow.document_id.in_({d for d, _, _ in wanted}), DeliveryRow.state == S.sent.value,
-                *(() if local else (or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local"),)))):
+                *(() if local else (NOT_ONLY_LOCAL,)))):
         received.setdefault(document_id, []).append((inbox, version))
     latest: dict[tuple[int, int], dict[str, int]] = {}  # (document, version asked) -> inbox -> latest below it
     needed: set[tuple[int, int]] = set()

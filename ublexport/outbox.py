@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from ublexport.errors import InputError, InvalidDocumentError, NotExportableError
 from ublexport.ledger import (
     CLOSED,
+    NOT_ONLY_LOCAL,
     Ledger,
     default_by,
     existing_inboxes,
@@ -233,11 +234,20 @@ def _already_there(session: Session, document: DocumentRow) -> str:
     """For a document that may not leave now (a draft or cancelled again): where it went before, if anywhere. An
     invoice sent, then cancelled or put back to draft in the invoicing system, is in the accountant's books."""
     reached = sorted(set(session.scalars(select(DeliveryRow.inbox).where(
-        DeliveryRow.document_id == document.id, DeliveryRow.state == DeliveryState.sent.value,
-        or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local")))))
+        DeliveryRow.document_id == document.id, DeliveryRow.state == DeliveryState.sent.value, NOT_ONLY_LOCAL))))
     if not reached:
         return ""
     return f"; it reached {', '.join(reached)} before: tell the accountant if it no longer stands"
+
+
+def _current_rows(session: Session, *where: Any) -> Any:
+    """(document id, kind, inbox, state, via, last message) of the delivery rows of documents' current versions
+    that match WHERE: what catch_up and retarget ask about the inboxes a document has (or still lacks)."""
+    return session.execute(
+        select(DeliveryRow.document_id, DocumentRow.kind, DeliveryRow.inbox, DeliveryRow.state, DeliveryRow.via,
+               DeliveryRow.last_message)
+        .join(DocumentRow, and_(DocumentRow.id == DeliveryRow.document_id, DocumentRow.version == DeliveryRow.version))
+        .where(*where))
 
 
 def _only_at_removed(session: Session, company: CompanyRow) -> int:
@@ -248,12 +258,8 @@ def _only_at_removed(session: Session, company: CompanyRow) -> int:
     kinds: dict[int, str] = {}
     present: dict[int, set[str]] = {}  # document -> the inboxes with a row of its current version (not closed)
     removed: set[int] = set()  # documents sent to an inbox no longer listed for their kind
-    for document_id, kind, inbox, state, via, message in session.execute(
-            select(DeliveryRow.document_id, DocumentRow.kind, DeliveryRow.inbox, DeliveryRow.state, DeliveryRow.via,
-                   DeliveryRow.last_message)
-            .join(DocumentRow, and_(DocumentRow.id == DeliveryRow.document_id,
-                                    DocumentRow.version == DeliveryRow.version))
-            .where(DeliveryRow.company_id == company.id)):
+    for document_id, kind, inbox, state, via, message in _current_rows(session,
+                                                                        DeliveryRow.company_id == company.id):
         kinds[document_id] = kind
         if not is_closed(state, message):
             present.setdefault(document_id, set()).add(inbox)
@@ -291,11 +297,8 @@ def _needing(session: Session, company: CompanyRow, documents: Sequence[Document
         return []
     by_id = {document.id: document for document in documents}
     rows: dict[int, set[str]] = {}
-    for document_id, inbox, state, message in session.execute(
-            select(DeliveryRow.document_id, DeliveryRow.inbox, DeliveryRow.state, DeliveryRow.last_message)
-            .join(DocumentRow, and_(DocumentRow.id == DeliveryRow.document_id,
-                                    DocumentRow.version == DeliveryRow.version))
-            .where(DeliveryRow.document_id.in_(list(by_id)), DeliveryRow.resend_seq == 0)):
+    for document_id, _, inbox, state, _, message in _current_rows(
+            session, DeliveryRow.document_id.in_(list(by_id)), DeliveryRow.resend_seq == 0):
         if not is_closed(state, message):
             rows.setdefault(document_id, set()).add(inbox)
     missing = {document.id: catalog.inbox_keys(company, document.kind) - rows.get(document.id, set())

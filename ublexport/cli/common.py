@@ -136,10 +136,12 @@ def safe_text(value: Any, *, lines: bool = False) -> str:
     if lines:  # a CRLF line end (a message body as received) is a line break, not a stray carriage return
         text = text.replace("\r\n", "\n")
     kept = "\n\t" if lines else ""
-    if any((ch < " " and ch not in kept) or "\x7f" <= ch <= "\x9f" or ch in _BIDI or ch in "\u2028\u2029"
-           for ch in text):
-        text = "".join(f"\\u{ord(ch):04x}" if (ch < " " and ch not in kept) or "\x7f" <= ch <= "\x9f"
-                       or ch in _BIDI or ch in "\u2028\u2029" else ch for ch in text)
+
+    def hidden(ch: str) -> bool:  # what a terminal would obey rather than show
+        return (ch < " " and ch not in kept) or "\x7f" <= ch <= "\x9f" or ch in _BIDI or ch in "\u2028\u2029"
+
+    if any(hidden(ch) for ch in text):
+        text = "".join(f"\\u{ord(ch):04x}" if hidden(ch) else ch for ch in text)
     return text
 
 

@@ -143,12 +143,9 @@ def add(file: Path, rename: bool, correcting: int | None, new: bool, db_url: str
     numbers left in would otherwise take over its Yuki inboxes. A new company under the name of a registered one
     (other numbers) is refused unless --new (another company) or --correcting ID (that company, its numbers
     corrected): registered anew, its documents would go to no inbox."""
-    from sqlalchemy import select
-
     from ublexport.errors import InputError
     from ublexport.loader import load_company
     from ublexport.store import catalog
-    from ublexport.store.models import CompanyRow
 
     identity = load_company(file)
     with open_ledger(home, db_url, by) as ledger, ledger.store.transaction() as session:
@@ -161,10 +158,8 @@ def add(file: Path, rename: bool, correcting: int | None, new: bool, db_url: str
                                  f"{fixed.id}; nothing was changed")
             known = fixed
         elif known is None and not new:
-            namesakes = [row for row in session.scalars(select(CompanyRow))
-                         if catalog.same_name(row.name, identity.name)]
-            if namesakes:
-                other = namesakes[0]
+            other = catalog.namesake(session, identity)
+            if other is not None:
                 numbers = ", ".join(v for v in (other.vat_number, other.enterprise_number, other.kvk_number) if v)
                 raise InputError(f"{file}: company {other.id} is registered as {other.name!r} with other numbers "
                                  f"({numbers}); if the file corrects its numbers, give --correcting {other.id}; if it "

@@ -53,6 +53,13 @@ def same_name(a: str, b: str) -> bool:
     return [c for c in a.casefold() if c.isalnum()] == [c for c in b.casefold() if c.isalnum()]
 
 
+def namesake(session: Session, company: Company) -> CompanyRow | None:
+    """A registered company under COMPANY's name (Bakkerij Janssens B.V. is Bakkerij Janssens BV), for a file whose
+    numbers none has: the same company with corrected numbers, or another one of that name."""
+    return next((row for row in session.scalars(select(CompanyRow).order_by(CompanyRow.id))
+                 if same_name(row.name, company.name)), None)
+
+
 def company_of(session: Session, company: Company, what: str) -> CompanyRow | None:
     """find_company for a document (WHAT names it), refusing a company found by its numbers under a name it never
     had (misnamed)."""
