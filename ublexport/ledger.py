@@ -437,9 +437,9 @@ NOT_ONLY_LOCAL = or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local")
 
 
 # The company's contact and payment details: a new phone number, e-mail address, account or street does not make an
-# invoice already issued (and received) another one. Its name, numbers, country and language do (a corrected VAT
-# number must reach the accountant).
-_CONTACT_FIELDS = ("phone", "email", "iban", "bic")
+# invoice already issued (and received) another one; nor does a legal mention (BT-33) added to the letterhead later.
+# Its name, numbers, country and language do (a corrected VAT number must reach the accountant).
+_CONTACT_FIELDS = ("phone", "email", "iban", "bic", "legal_info")
 _ADDRESS_LINES = ("street", "additional_street", "city", "postal_code", "region")
 
 

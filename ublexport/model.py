@@ -306,6 +306,9 @@ class Company(Closed):
     email: Email | None = None
     phone: Line1 | None = None
     language: Language = Language.nl
+    legal_info: Line1 | None = Field(
+        None, description="BT-33, the seller's additional legal information: the legal form and register a Belgian "
+        "invoice must state, e.g. 'BV, RPR Gent, afdeling Gent'")
 
     @model_validator(mode="after")
     def _identified(self) -> Company:

@@ -204,9 +204,12 @@ def _exemption(group: VatGroup, lang: str, country: str) -> str | None:
 
 
 def _party(name: str, address: Address, vat: str | None, enterprise: str | None, kvk: str | None,
-           w: dict[str, str]) -> list[str]:
-    """Name, address and identifiers: what Belgian and Dutch law require of both parties on an invoice."""
+           w: dict[str, str], legal: str | None = None) -> list[str]:
+    """Name, address and identifiers: what Belgian and Dutch law require of both parties on an invoice; LEGAL is
+    the seller's legal form and register (BT-33), which Belgian company law wants beside its name."""
     rows = [name]
+    if legal:
+        rows.append(legal)
     rows += [part for part in (address.street, address.additional_street) if part]
     rows.append(" ".join(part for part in (address.postal_code, address.city, address.region) if part))
     rows.append(address.country)
@@ -232,7 +235,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     # BR-O-02/03/04: like the UBL, a document not subject to VAT names neither party's VAT number
     vat_ids = not any(g.category == VatCategory.O for g in totals.vat_groups)
     ours = _party(company.name, company.address, company.vat_number if vat_ids else None,
-                  company.enterprise_number, company.kvk_number, w)
+                  company.enterprise_number, company.kvk_number, w, None if expense else company.legal_info)
     theirs = _party(other.full_name, other.invoice_address, other.vat_number if vat_ids else None,
                     other.enterprise_number, other.kvk_number, w)
     seller, buyer = (theirs, ours) if expense else (ours, theirs)

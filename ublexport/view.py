@@ -93,6 +93,7 @@ class PartyView:
     contact_name: str | None
     phone: str | None
     email: str | None
+    legal_form: str | None = None  # BT-33, the seller's only (the UBL has no such field for the buyer)
 
 
 def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None,
@@ -197,7 +198,7 @@ def company_party(company: Company) -> PartyView:
         endpoint=endpoint, endpoint_scheme=scheme, identifier=None, name=company.name,
         address=AddressView.of(company.address), vat_number=vat,
         registration_name=company.name, legal_id=legal, legal_scheme=legal_scheme,
-        contact_name=None, phone=company.phone, email=email,
+        contact_name=None, phone=company.phone, email=email, legal_form=company.legal_info,
     )
 
 
@@ -329,6 +330,9 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
     company = company_party(document.company)
     other = counterparty(document.counterparty)
     expense = document.kind == DocumentKind.expense
+    if expense or profile == "nlcius":
+        # BT-33 is the seller's; NLCIUS advises against it (BR-NL-26: Dutch law has no such mention)
+        company = replace(company, legal_form=None)
     supplier, customer = (other, company) if expense else (company, other)
     if profile != "en16931" and not (supplier.endpoint and customer.endpoint):
         raise InputError(f"{document.label}: both parties need an enterprise, KvK or VAT number for a Peppol "
