@@ -37,6 +37,7 @@ from email.utils import encode_rfc2231, format_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from ublexport import localize
 from ublexport.errors import InputError
 from ublexport.filetypes import safe_filename as safe_filename  # re-exported: callers name attachments with it
 from ublexport.filetypes import visual_copy_type
@@ -128,27 +129,6 @@ def _utf8(what: str, text: str) -> bytes:
                          "refusing to compose the message") from None
 
 
-def format_amount(amount: Decimal, currency: str, language: str) -> str:
-    text = f"{abs(amount):,.2f}"
-    sign = "-" if amount < 0 else ""
-    if language == "nl":
-        return f"{currency} {sign}" + text.replace(",", "_").replace(".", ",").replace("_", ".")
-    if language == "fr":
-        return f"{sign}" + text.replace(",", " ").replace(".", ",") + f" {currency}"
-    return f"{currency} {sign}{text}"
-
-
-def format_date(value: object, language: str) -> str:
-    from datetime import date
-
-    assert isinstance(value, date)
-    if language == "nl":
-        return value.strftime("%d-%m-%Y")
-    if language == "fr":
-        return value.strftime("%d/%m/%Y")
-    return value.isoformat()
-
-
 def payable(prepared: Prepared) -> tuple[Decimal, str] | None:
     """The amount due: from our totals, or for an expense passed on as received, from its own XML."""
     if prepared.totals is not None:
@@ -175,13 +155,13 @@ def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     texts, kind_name = TEXTS[language], KIND_NAMES[language][document.kind]
     counterparty = document.counterparty.full_name
     amount = payable(prepared)
-    amount_text = format_amount(amount[0], amount[1], language) if amount else None
+    amount_text = localize.amount(amount[0], amount[1], language) if amount else None
     subject = f"{kind_name} {document.number} - {counterparty}"
     if amount_text:
         subject += f" - {amount_text}"
     role = texts["supplier"] if document.kind == DocumentKind.expense else texts["customer"]
     rows = [(texts["kind"], kind_name), (texts["number"], document.number),
-            (texts["date"], format_date(document.issue_date, language)), (role, counterparty)]
+            (texts["date"], localize.date(document.issue_date, language)), (role, counterparty)]
     if amount_text:
         rows.append((texts["credited" if document.kind == DocumentKind.credit_note else "amount"], amount_text))
     width = max(len(label) for label, _ in rows) + 1

@@ -15,6 +15,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from ublexport import localize
 from ublexport.identifiers import vat_as_written
 from ublexport.model import Address, Document, DocumentKind, VatCategory, exemption_text
 from ublexport.totals import Totals, VatGroup
@@ -186,11 +187,11 @@ class _Sheet:
             self.row(height, ((x, line, False),))
 
 
-def _rate_label(category: VatCategory, rate: Decimal | None) -> str:
+def _rate_label(category: VatCategory, rate: Decimal | None, lang: str) -> str:
     """'21%' for the standard rate; a zero rate names its category ('0% AE'), since 0% alone says nothing."""
     if rate is None:
         return category.value
-    text = f"{number(rate)}%"
+    text = f"{localize.decimal(number(rate), lang)}%"
     return text if category == VatCategory.S else f"{text} {category.value}"
 
 
@@ -271,14 +272,20 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         sheet.font("B")
         sheet.row(6, ((left, _text(w["not_invoice"]), False),))
         sheet.font()
-    facts = [f"{w['date']}: {document.issue_date.isoformat()}"]
+    def day(value: dt.date) -> str:
+        return localize.date(value, lang)
+
+    def figure(text: str) -> str:  # an amount, price or quantity as the e-mail writes it (ublexport.localize)
+        return localize.decimal(text, lang)
+
+    facts = [f"{w['date']}: {day(document.issue_date)}"]
     if document.due_date:
-        facts.append(f"{w['due']}: {document.due_date.isoformat()}")
+        facts.append(f"{w['due']}: {day(document.due_date)}")
     if document.delivery and document.delivery.date:
-        facts.append(f"{w['delivery']}: {document.delivery.date.isoformat()}")
+        facts.append(f"{w['delivery']}: {day(document.delivery.date)}")
     credited = document.credited_invoice
     if credited is not None:
-        of = f" {w['of']} {credited.issue_date.isoformat()}" if credited.issue_date else ""
+        of = f" {w['of']} {day(credited.issue_date)}" if credited.issue_date else ""
         facts.append(f"{w['credits']}: {credited.number}{of}")
     if document.buyer_reference:
         facts.append(f"{w['buyer_ref']}: {document.buyer_reference}")
@@ -324,7 +331,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         key = (line.vat_category, line.vat_rate)
         rate = rates.get(key)
         if rate is None:
-            rate = rates[key] = _text(_rate_label(*key))
+            rate = rates[key] = _text(_rate_label(*key, lang))
         name = _text(line.name)
         names = sheet.wrap(name, desc_room) if sheet.width(name) > desc_room else (name,)  # never cut a name short
         # the line, its own discounts and charges and its description on one page (estimated; a block taller
@@ -334,9 +341,11 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
             block += 4 * (line.description.count("\n") + 1 + int(sheet.width(_text(line.description)) / 60))
         sheet.keep(min(block, sheet.BOTTOM - sheet.TOP - 20))
         unit = _unit(line.unit_code, lang)
-        quantity = f"{number(line.quantity)} {unit}" if unit else number(line.quantity)
+        quantity = figure(number(line.quantity))
+        quantity = f"{quantity} {unit}" if unit else quantity
         sheet.row(6, ((left, names[0], False), (qty_x, _text(quantity), True),
-                      (price_x, price(line.unit_price), True), (vat_x, rate, True), (amount_x, money(lt.net), True)))
+                      (price_x, figure(price(line.unit_price)), True), (vat_x, rate, True),
+                      (amount_x, figure(money(lt.net)), True)))
         for rest in names[1:]:
             sheet.row(5, ((left, rest, False),))
         if line.allowances_charges:
@@ -347,7 +356,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
                 for text in more:
                     sheet.row(5, ((left + 3, text, False),))
                 sheet.row(5, ((left + 3, label, False),
-                              (adj_x, money(a.amount) if a.charge else f"-{money(a.amount)}", True)))
+                              (adj_x, figure(money(a.amount if a.charge else -a.amount)), True)))
             sheet.font()
         if line.description:  # BT-154
             sheet.font("", 8)
@@ -362,13 +371,13 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         *more, last = sheet.wrap(_text(label), 150)
         for text in more:
             sheet.row(5, ((label_x, text, True),))
-        sheet.row(6, ((label_x, last, True), (right, f"{money(amount)} {currency}", True)))
+        sheet.row(6, ((label_x, last, True), (right, f"{figure(money(amount))} {currency}", True)))
 
     if document.allowances_charges:  # document level (BG-20/21): each with its reason and VAT rate
         total(w["line_total"], totals.line_total)
         for a in document.allowances_charges:
             word = w["charge"] if a.charge else w["allowance"]
-            total(f"{word}: {a.reason or a.reason_code} ({w['vat']} {_rate_label(*a.vat_key)})",
+            total(f"{word}: {a.reason or a.reason_code} ({w['vat']} {_rate_label(*a.vat_key, lang)})",
                   a.amount if a.charge else -a.amount)
     sheet.font("B")
     total(w["tax_exclusive"], totals.tax_exclusive)
@@ -380,8 +389,9 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     sheet.rule()
     sheet.font()
     for group in totals.vat_groups:
-        sheet.row(6, ((left, _text(_rate_label(group.category, group.rate)), False),
-                      (label_x, f"{money(group.taxable)} {cur}", True), (right, f"{money(group.tax)} {cur}", True)))
+        sheet.row(6, ((left, _text(_rate_label(group.category, group.rate, lang)), False),
+                      (label_x, f"{figure(money(group.taxable))} {cur}", True),
+                      (right, f"{figure(money(group.tax))} {cur}", True)))
         reason = _exemption(group, lang, seller_country(document))
         if reason:
             sheet.font("I", 9)

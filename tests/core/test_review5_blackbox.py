@@ -371,7 +371,7 @@ def test_what_the_people_read_a_proforma_is_no_invoice_units_and_pages_are_named
     expense = json.loads((SAMPLES / "08-expense.json").read_text(encoding="utf-8"))
     expense["company"] = proforma["company"]
     expense.pop("pdf")
-    assert ["Inox plaatmateriaal 2mm", "12 m²", "38.40", "21%", "460.80"] in _pdf_rows(Document.model_validate(expense))
+    assert ["Inox plaatmateriaal 2mm", "12 m²", "38,40", "21%", "460,80"] in _pdf_rows(Document.model_validate(expense))
     many = copy.deepcopy(proforma)
     many["lines"] = [{**many["lines"][0], "name": f"Regel {i}"} for i in range(120)]
     document = Document.model_validate(many)

@@ -46,8 +46,13 @@ def _sample(name: str) -> list[list[str]]:
     return _pdf_rows(load_document(SAMPLES / name))
 
 
+def _nl(text: str) -> Decimal:
+    """A number as the Dutch PDF writes it (1.234,56: ublexport.localize), read back."""
+    return Decimal(text.replace(".", "").replace(",", "."))
+
+
 def _amount(text: str) -> Decimal:
-    return Decimal(text.removesuffix(" EUR"))
+    return _nl(text.removesuffix(" EUR"))
 
 
 def _texts(rows: list[list[str]]) -> list[str]:
@@ -66,11 +71,11 @@ def _check_sums(rows: list[list[str]]) -> None:
         if len(row) == 5:  # name, quantity (and unit), price, VAT rate, net amount
             if line is not None:
                 assert line[0] + line[1] == line[2], line
-            line = [Decimal(row[1].split()[0]) * Decimal(row[2]), Decimal(0), Decimal(row[4])]
-            lines += Decimal(row[4])
+            line = [_nl(row[1].split()[0]) * _nl(row[2]), Decimal(0), _nl(row[4])]
+            lines += _nl(row[4])
         elif len(row) == 2 and row[0].startswith(("Korting:", "Toeslag:")):
             if line is not None and not row[1].endswith("EUR"):  # a line's own allowance or charge
-                line[1] += Decimal(row[1])
+                line[1] += _nl(row[1])
             else:  # a document-level allowance or charge, in the totals
                 adjustments += _amount(row[1])
     assert line is not None and line[0] + line[1] == line[2], line
@@ -90,15 +95,15 @@ def _check_sums(rows: list[list[str]]) -> None:
 def test_sample_invoice_shows_both_vat_rates_the_discounts_and_adds_up() -> None:
     rows = _sample("01-invoice-be-be.json")
 
-    assert ["Vervangstuk thermostaat", "2", "48.50", "21%", "87.30"] in rows  # pieces: no unit
-    assert ["Herstelling oven", "3 u", "65.00", "21%", "195.00"] in rows  # hours (HUR): 3 u, not 3
-    assert ["Korting: Klantenkorting 10%", "-9.70"] in rows  # the line's own discount
-    assert ["Korting: Getrouwheidskorting (Btw 21%)", "-10.00 EUR"] in rows  # the document discount
-    assert ["Totaal lijnen", "307.25 EUR"] in rows
-    assert ["Totaal excl. btw", "297.25 EUR"] in rows
-    assert ["21%", "272.30 EUR", "57.18 EUR"] in rows  # one VAT row per rate
-    assert ["6%", "24.95 EUR", "1.50 EUR"] in rows
-    assert ["Te betalen", "355.93 EUR"] in rows
+    assert ["Vervangstuk thermostaat", "2", "48,50", "21%", "87,30"] in rows  # pieces: no unit
+    assert ["Herstelling oven", "3 u", "65,00", "21%", "195,00"] in rows  # hours (HUR): 3 u, not 3
+    assert ["Korting: Klantenkorting 10%", "-9,70"] in rows  # the line's own discount
+    assert ["Korting: Getrouwheidskorting (Btw 21%)", "-10,00 EUR"] in rows  # the document discount
+    assert ["Totaal lijnen", "307,25 EUR"] in rows
+    assert ["Totaal excl. btw", "297,25 EUR"] in rows
+    assert ["21%", "272,30 EUR", "57,18 EUR"] in rows  # one VAT row per rate
+    assert ["6%", "24,95 EUR", "1,50 EUR"] in rows
+    assert ["Te betalen", "355,93 EUR"] in rows
     _check_sums(rows)
 
 
@@ -107,7 +112,7 @@ def test_sample_invoice_names_both_parties_the_due_date_and_how_to_pay() -> None
 
     for expected in ("Atelier Dewaele BV", "Veldstraat 12", "9000 Gent", "Btw-nr. BE0812345603",
                      "Ondernemingsnr. 0812345603", "Bakkerij Peeters NV", "Kerkstraat 5", "2000 Antwerpen",
-                     "Btw-nr. BE0765432146", "Ondernemingsnr. 0765432146", "Vervaldatum: 2026-12-02",
+                     "Btw-nr. BE0765432146", "Ondernemingsnr. 0765432146", "Vervaldatum: 02-12-2026",
                      "IBAN: BE71096123456769   BIC: GKCCBEBB", "Mededeling: +++202/6000/00192+++",
                      "Betalingsvoorwaarden: Betaling binnen 30 dagen", "Bedankt voor uw vertrouwen."):
         assert expected in texts, expected
@@ -122,25 +127,25 @@ def test_dutch_invoice_shows_the_kvk_numbers() -> None:
 
 def test_reverse_charge_and_intra_community_invoices_carry_the_legal_mention() -> None:
     reverse = _sample("04-invoice-reverse-charge.json")
-    assert ["0% AE", "880.00 EUR", "0.00 EUR"] in reverse
+    assert ["0% AE", "880,00 EUR", "0,00 EUR"] in reverse
     assert ["Verlegging van heffing - art. 20 KB nr. 1 - medecontractant"] in reverse  # the text given, as given
     _check_sums(reverse)
 
     intra = _sample("03-invoice-be-nl-intracommunity.json")
-    assert ["0% K", "5000.00 EUR", "0.00 EUR"] in intra
+    assert ["0% K", "5.000,00 EUR", "0,00 EUR"] in intra
     # our default, in the document's language, as a Belgian seller must word it: exempt, and why (round 5)
     assert "Vrijgestelde intracommunautaire levering (art. 39bis, eerste lid, 1° WBTW) (VATEX-EU-IC)" in \
         " ".join(_texts(intra))
-    assert "Leverdatum: 2026-11-04" in _texts(intra)
+    assert "Leverdatum: 04-11-2026" in _texts(intra)
 
 
 def test_credit_note_names_the_invoice_it_credits() -> None:
     rows = _sample("06-credit-note.json")
 
-    assert ["Creditnota voor factuur: 2026-0001 van 2026-11-02"] in rows
+    assert ["Creditnota voor factuur: 2026-0001 van 02-11-2026"] in rows
     _check_sums(rows)
     # credited to the customer: not "to pay", and the seller's account is not offered as the one to pay into
-    assert ["Te crediteren", "78.65 EUR"] in rows and not any(r[0] == "Te betalen" for r in rows)
+    assert ["Te crediteren", "78,65 EUR"] in rows and not any(r[0] == "Te betalen" for r in rows)
     assert not any("IBAN" in cell for row in rows for cell in row)
 
 
@@ -158,11 +163,11 @@ def test_charges_prepaid_and_rounding_are_shown_and_add_up() -> None:
     ))
     rows = _pdf_rows(document)
 
-    assert ["Toeslag: Spoedtoeslag", "1.50"] in rows
-    assert ["Toeslag: Verzending (Btw 21%)", "7.50 EUR"] in rows
-    assert ["Reeds betaald", "-20.00 EUR"] in rows
-    assert ["Afronding", "0.01 EUR"] in rows
-    assert ["Te betalen", f"{compute(document).payable} EUR"] in rows
+    assert ["Toeslag: Spoedtoeslag", "1,50"] in rows
+    assert ["Toeslag: Verzending (Btw 21%)", "7,50 EUR"] in rows
+    assert ["Reeds betaald", "-20,00 EUR"] in rows
+    assert ["Afronding", "0,01 EUR"] in rows
+    assert ["Te betalen", f"{str(compute(document).payable).replace('.', ',')} EUR"] in rows
     _check_sums(rows)
 
 

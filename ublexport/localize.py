@@ -1,0 +1,42 @@
+"""Numbers and dates as the reader of the company's language writes them: 1.234,56 (nl), 1 234,56 (fr), 1,234.56
+(en); 02-11-2026 (nl), 02/11/2026 (fr), 2026-11-02 (en).
+
+The UBL carries plain decimals and ISO dates, for machines. What a person reads, the e-mail and the PDF, is written
+the way a Belgian or Dutch bookkeeper writes it, and the same way in both: an e-mail saying 1.234,56 beside a PDF
+saying 1234.56 looks like two different amounts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+# (thousands separator, decimal sign) per language
+_SEPARATORS = {"nl": (".", ","), "fr": (" ", ","), "en": (",", ".")}
+_DATES = {"nl": "%d-%m-%Y", "fr": "%d/%m/%Y"}
+
+
+def decimal(text: str, language: str) -> str:
+    """A plain decimal as the view writes it ('-1234.5', view.money/number/price), grouped by thousands and with the
+    language's decimal sign; the digits themselves are never changed (no rounding happens here)."""
+    thousands, point = _SEPARATORS.get(language, _SEPARATORS["en"])
+    sign = "-" if text.startswith("-") else ""
+    whole, dot, fraction = text.lstrip("-").partition(".")
+    groups = []
+    while len(whole) > 3:
+        whole, last = whole[:-3], whole[-3:]
+        groups.append(last)
+    grouped = thousands.join([whole, *reversed(groups)])
+    return f"{sign}{grouped}{point if dot else ''}{fraction}"
+
+
+def amount(value: Decimal, currency: str, language: str) -> str:
+    """An amount with its currency, as a sentence writes it: EUR 1.234,56 (nl), 1 234,56 EUR (fr), EUR 1,234.56."""
+    text = decimal(f"{value:.2f}", language)
+    return f"{text} {currency}" if language == "fr" else f"{currency} {text}"
+
+
+def date(value: dt.date, language: str) -> str:
+    """A date as the language writes it; English keeps ISO 8601, unambiguous to every reader."""
+    pattern = _DATES.get(language)
+    return value.strftime(pattern) if pattern else value.isoformat()
