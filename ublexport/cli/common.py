@@ -11,6 +11,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import sys
@@ -32,6 +33,35 @@ ROW_ID = click.IntRange(1, 2**63 - 1)
 """A ledger id: a number too large for the database column is a usage error (exit 2), not an overflow."""
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+
+
+class Command(click.Command):
+    """A command none of whose options takes another of its options as its value.
+
+    click gives an option the next word as its value whatever it looks like: `export --dry-run --json` wrote the
+    e-mails into a new folder named "--json" and printed a table, and `--to --json` would look for an inbox of that
+    name. The value an option was given is refused when it is the name of one of the command's own options, or
+    looks like a long option (--word); a file that really is named so can still be given as ./--json."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        names = {name for param in self.params for name in (*param.opts, *param.secondary_opts)}
+        takes_value = {name: param for param in self.params
+                       if isinstance(param, click.Option) and not param.is_flag and not param.count
+                       for name in param.opts}
+        for before, after in itertools.pairwise(args):
+            if before == "--":  # what follows is arguments only
+                break
+            if before in takes_value and (after in names or (after.startswith("--") and after[2:3].isalpha())):
+                raise click.BadParameter(f"{after} is an option, not a value: give {before} its value "
+                                         f"(./{after} for a file of that name)", ctx=ctx, param=takes_value[before])
+        return super().parse_args(ctx, args)
+
+
+class Group(click.Group):
+    """A group whose commands (and subgroups) refuse an option as another option's value (see Command)."""
+
+    command_class = Command
+    group_class = type  # subgroups are of this class too
 
 
 def handle_errors(func: F) -> F:

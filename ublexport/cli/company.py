@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ublexport.cli.common import ROW_ID, handle_errors, json_option, local_time, print_json, print_table
+from ublexport.cli.common import ROW_ID, Group, handle_errors, json_option, local_time, print_json, print_table
 
 if TYPE_CHECKING:
     from ublexport.ledger import Ledger
@@ -117,7 +117,7 @@ def _recipient_dicts(text: str) -> list[dict[str, Any]]:
                                       example="\"Yuki <acme@yukiworks.nl>; kantoor@boekhouder.nl\"")]
 
 
-@click.group()
+@click.group(cls=Group)
 def company() -> None:
     """Companies and their auto-export rule: the accountant's inbox(es) and the on/off switch."""
 

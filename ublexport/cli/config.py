@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ublexport.cli.common import handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import Group, handle_errors, json_option, print_json, print_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,7 +59,7 @@ def settings_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
-@click.group()
+@click.group(cls=Group)
 def config() -> None:
     """Settings: options > environment (UBLEXPORT_*) > TOML file (HOME/config.toml) > defaults."""
 

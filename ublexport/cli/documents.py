@@ -12,6 +12,7 @@ from ublexport.cli.common import (
     EXIT_INPUT,
     EXIT_INVALID,
     ROW_ID,
+    Group,
     console,
     handle_errors,
     json_option,
@@ -35,7 +36,7 @@ def _forwarded_text(result: Forwarded) -> str:
     return result.reason
 
 
-@click.group()
+@click.group(cls=Group)
 def documents() -> None:
     """Documents in the ledger: import them, list them, mark them sent."""
 

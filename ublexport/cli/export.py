@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ublexport.cli.common import console, handle_errors, json_option, plain, print_json, print_table
+from ublexport.cli.common import Command, console, handle_errors, json_option, plain, print_json, print_table
 from ublexport.cli.config import db_option, settings_options
 from ublexport.model import DocumentKind, Status
 
@@ -94,7 +94,7 @@ def print_summary(results: list[Result], counts: Counter[str] | None = None) -> 
     console().print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to do")
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--to", "to", required=True, envvar="UBLEXPORT_TO", show_envvar=True,
               help='Inbox address(es), separated by , or ; e.g. "Yuki <acme@yukiworks.nl>; b@office.be".')

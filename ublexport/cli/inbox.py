@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ublexport.cli.common import (
+    Group,
     console,
     handle_errors,
     json_option,
@@ -22,7 +23,7 @@ from ublexport.cli.common import (
 from ublexport.cli.config import settings_options
 
 
-@click.group()
+@click.group(cls=Group)
 def inbox() -> None:
     """The embedded local inbox (a Maildir in the data directory)."""
 

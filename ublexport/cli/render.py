@@ -9,16 +9,16 @@ from typing import Any
 
 import click
 
-from ublexport.cli.common import EXIT_INPUT, EXIT_INVALID, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import EXIT_INPUT, EXIT_INVALID, Command, handle_errors, json_option, print_json, print_table
 
 PROFILE = click.option("--profile", type=click.Choice(["peppol", "nlcius"]), default="peppol", show_default=True,
                        help="Rule set: Peppol BIS Billing 3.0, or NLCIUS (SI-UBL 2.0) for Dutch B2B.")
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the XML here (default: standard output).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Write the XML here (default, and '-': standard output).")
 @click.option("--pdf", "pdf_mode", type=click.Choice(["embed", "none"]), default="embed", show_default=True,
               help="Embed the document's PDF (generated when it has none) or leave it out.")
 @PROFILE
@@ -33,7 +33,7 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
 
     doc = load_document(document)
     prepared = prepare(doc, profile=profile, pdf=PdfMode(pdf_mode), source=str(document))
-    if output:
+    if output and str(output) != "-":
         output.write_bytes(prepared.xml)
         click.echo(f"{document}: {doc.label} -> {output} ({len(prepared.xml)} bytes, valid)", err=True)
     else:
@@ -74,7 +74,7 @@ def _identity_notes(document: Any) -> list[str]:
     return notes
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--profile", type=click.Choice(["auto", "peppol", "en16931", "nlcius"]), default="auto",
               show_default=True, help="Rule set; auto reads the document's CustomizationID.")
@@ -113,7 +113,7 @@ def validate(files: tuple[Path, ...], profile: str, as_json: bool) -> None:
         sys.exit(EXIT_INPUT)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--company", "which", flag_value="company", help="The schema of a company file instead.")
 def schema(which: str | None) -> None:
     """Print the JSON Schema of a document file (or of a company file)."""

@@ -8,11 +8,20 @@ from pathlib import Path
 
 import click
 
-from ublexport.cli.common import EXIT_DELIVERY, ROW_ID, handle_errors, json_option, local_time, print_json, print_table
+from ublexport.cli.common import (
+    EXIT_DELIVERY,
+    ROW_ID,
+    Command,
+    handle_errors,
+    json_option,
+    local_time,
+    print_json,
+    print_table,
+)
 from ublexport.cli.company import by_option, load, open_ledger, store_options
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--once", is_flag=True, help="Send what is due now, then stop (for cron); default: keep running.")
 @click.option("--batch", type=click.IntRange(1, 1000), default=50, show_default=True,
               help="Rows claimed per transaction.")
@@ -66,7 +75,7 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
         sys.exit(EXIT_DELIVERY)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--company", "company_id", type=ROW_ID, metavar="ID", help="Only this company.")
 @click.option("--document", "document_id", type=ROW_ID, metavar="ID", help="Only this document.")
 @click.option("--number", metavar="NUMBER", help="Only the documents of this number (e.g. 2026-0042).")
@@ -136,7 +145,7 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
                 click.echo(f"{e.id}: {at} {t['result']} {t['code'] or ''} {t['message'] or ''}")
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("delivery_id", metavar="ID", type=ROW_ID)
 @click.option("--to", "to", metavar="ADDRESSES", help="Send to these addresses instead (`,` or `;` separated).")
 @click.option("--any-company", is_flag=True,

@@ -1,0 +1,51 @@
+"""An option never takes another option as its value: `--dry-run --json` once made a folder named "--json"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_cli_render import run
+
+SAMPLE = str(Path(__file__).resolve().parents[2] / "samples" / "01-invoice-be-be.json")
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UBLEXPORT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("UBLEXPORT_DB", f"sqlite:///{tmp_path / 'l.db'}")
+    monkeypatch.chdir(tmp_path)
+
+
+def test_a_dry_run_without_its_folder_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    code, out, _ = run("export", SAMPLE, "--to", "d@x.example", "--dry-run", "--json")
+    assert code == 2
+    assert json.loads(out)["error"].endswith(
+        "--json is an option, not a value: give --dry-run its value (./--json for a file of that name)")
+    assert not (tmp_path / "--json").exists() and not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ("render", SAMPLE, "-o", "--pdf"),  # one of its own options
+    ("render", SAMPLE, "--output", "--json"),  # render has no --json: still no file of that name
+    ("export", SAMPLE, "--to", "--resend"),
+    ("company", "set-inbox", "1", "a@x.example", "--expenses", "--json"),
+    ("documents", "list", "--number", "--json"),
+])
+def test_an_option_given_as_a_value_is_refused(tmp_path: Path, args: tuple[str, ...]) -> None:
+    code, _, err = run(*args)
+    assert code == 2 and "is an option, not a value" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_file_of_that_name_can_still_be_named(tmp_path: Path) -> None:
+    code, _, err = run("render", SAMPLE, "-o", "./--json")
+    assert code == 0, err
+    assert (tmp_path / "--json").read_bytes().startswith(b"<?xml")
+
+
+def test_dash_is_standard_output(tmp_path: Path) -> None:
+    code, out, _ = run("render", SAMPLE, "-o", "-")
+    assert code == 0 and out.startswith("<?xml") and not (tmp_path / "-").exists()
