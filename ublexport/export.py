@@ -100,7 +100,7 @@ class Result:
                 or (self.status == REFUSED and self.refusal == POLICY))
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": self.source, "document": self.document, "inbox": self.inbox, "status": self.status,
+        return {"file": self.source, "document": self.document, "inbox": self.inbox, "result": self.status,
                 "reason": self.reason, "code": self.code, "message": self.message, "attempts": self.attempts,
                 "message_id": self.message_id, "refusal": self.refusal, "violations": list(self.violations)}
 

@@ -253,7 +253,10 @@ class HistoryEntry:
     tries: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """As JSON, named as every command names things: `document` the label (invoice 2026-0001), `number`."""
         out = dict(self.__dict__)
+        out["number"] = self.document
+        out["document"] = f"{self.kind.replace('_', ' ')} {self.document}"  # as Document.label
         for key in ("created_at", "updated_at", "sent_at", "next_attempt_at"):
             value = out[key]
             out[key] = value.isoformat() if value else None
@@ -1306,7 +1309,7 @@ class Ledger:
                                              .order_by(AttemptRow.id)):
                         by_id[a.delivery_id].tries.append({"at": a.at.isoformat(), "owner": a.owner,
                                                            "result": a.result, "code": a.code, "message": a.message,
-                                                           "tries": a.tries})
+                                                           "attempts": a.tries})
         return entries
 
     def counts(self) -> dict[str, int]:

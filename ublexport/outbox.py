@@ -77,7 +77,10 @@ class Forwarded:
     failed: str | None = None  # the document did not pass validation
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """As JSON: the label under "document", the key `export` and `history` give it."""
+        data = dict(self.__dict__)
+        data["document"] = data.pop("label")
+        return data
 
 
 def _recipients(company: CompanyRow, document: DocumentRow) -> list[Recipient]:

@@ -115,7 +115,7 @@ class PlanItem:
         doc = self.summary
         return {"file": self.source, "document": self.label, "kind": doc.kind if doc else None,
                 "number": doc.number if doc else None, "status": doc.status if doc else None,
-                "issue_date": doc.issue_date.isoformat() if doc else None, "state": self.state,
+                "issue_date": doc.issue_date.isoformat() if doc else None, "decision": self.state,
                 "reason": self.reason, "refusal": self.refusal,
                 "violations": [v.as_dict() for v in self.violations]}
 

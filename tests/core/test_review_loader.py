@@ -42,7 +42,7 @@ def test_export_reports_the_unreadable_entry_and_sends_the_rest(tmp_path: Path) 
     (docs / "sub.json").mkdir()
     result = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"])
     assert result.exit_code == 2, result.output
-    statuses = sorted((r["status"], r["refusal"]) for r in json.loads(result.stdout)["results"])
+    statuses = sorted((r["result"], r["refusal"]) for r in json.loads(result.stdout)["results"])
     assert statuses == sorted([("sent", None), ("refused", "input")], key=str)
 
 

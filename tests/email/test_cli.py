@@ -74,7 +74,7 @@ def test_json_output_and_plan_on_stderr(home: Path, tmp_path: Path) -> None:
     data = json.loads(result.stdout)  # stdout is pure JSON; the plan went to stderr
     assert "Plan" in result.stderr
     assert data["nothing_left_this_machine"] is True and data["exit_code"] == 0
-    assert [(r["document"], r["inbox"], r["status"]) for r in data["results"]] == [
+    assert [(r["document"], r["inbox"], r["result"]) for r in data["results"]] == [
         ("invoice 2026-0001", "a@x.test", "sent"), ("invoice 2026-0006", None, "refused")]
     assert data["results"][0]["code"] == 250 and data["results"][0]["message_id"].endswith("@localhost>")
     assert data["plan"]["going"] == 1 and data["plan"]["refused"] == 1
@@ -93,7 +93,7 @@ def test_unreadable_file_exits_2_but_the_rest_goes(home: Path, tmp_path: Path) -
     (docs / "broken.json").write_text('{"kind": "invoice", "status": "sent", "number": 5}')
     result = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"])
     assert result.exit_code == 2
-    statuses = [(r["status"], r["refusal"]) for r in json.loads(result.stdout)["results"]]
+    statuses = [(r["result"], r["refusal"]) for r in json.loads(result.stdout)["results"]]
     assert sorted(statuses, key=str) == sorted([("sent", None), ("refused", "input")], key=str)
 
 
@@ -189,13 +189,13 @@ def test_inbox_serve_stores_what_it_receives(home: Path, tmp_path: Path) -> None
 def test_second_export_skips_what_arrived_and_resend_sends_again(home: Path, tmp_path: Path) -> None:
     docs = copy_samples(tmp_path, "01-invoice-be-be.json")
     first = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"])
-    assert json.loads(first.stdout)["results"][0]["status"] == "sent"
+    assert json.loads(first.stdout)["results"][0]["result"] == "sent"
     second = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"])
     assert second.exit_code == 0
     [result] = json.loads(second.stdout)["results"]
-    assert result["status"] == "already-exported" and "--resend" in result["reason"]
+    assert result["result"] == "already-exported" and "--resend" in result["reason"]
     third = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json", "--resend"])
-    assert json.loads(third.stdout)["results"][0]["status"] == "sent"
+    assert json.loads(third.stdout)["results"][0]["result"] == "sent"
     assert len(json.loads(invoke("inbox", "list", "--json").output)) == 2
 
 
@@ -220,7 +220,7 @@ def test_an_export_of_what_another_process_is_sending_reports_it_in_flight(home:
         second = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"])
         assert second.exit_code == 0, second.output
         [result] = json.loads(second.stdout)["results"]
-        assert result["status"] == "in-flight" and "worker:elsewhere:7:t" in result["reason"]
+        assert result["result"] == "in-flight" and "worker:elsewhere:7:t" in result["reason"]
         assert result["message_id"] == message_id
         assert len(json.loads(invoke("inbox", "list", "--json").output)) == 1  # nothing sent twice
         with store.transaction() as session:  # the holder died: its lease ran out
@@ -228,7 +228,7 @@ def test_an_export_of_what_another_process_is_sending_reports_it_in_flight(home:
     finally:
         store.close()
     third = json.loads(CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"]).stdout)
-    assert third["results"][0]["status"] == "sent" and third["results"][0]["message_id"] == message_id
+    assert third["results"][0]["result"] == "sent" and third["results"][0]["message_id"] == message_id
 
 
 def test_a_large_batch_prints_only_what_needs_attention_and_counts_the_rest(home: Path, tmp_path: Path,

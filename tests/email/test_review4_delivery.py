@@ -34,7 +34,7 @@ def test_a_dry_run_writes_one_file_per_document_and_inbox_even_when_names_collid
                     "--json")
     assert result.exit_code == 0, result.output
     written = json.loads(result.stdout)["results"]
-    assert len(written) == 6 and {r["status"] for r in written} == {"written"}
+    assert len(written) == 6 and {r["result"] for r in written} == {"written"}
     files = sorted(p.name for p in out.iterdir())
     assert len(files) == 6, files
     assert sum(name.startswith("invoice-2026-0001--a_at_x.test") for name in files) == 2

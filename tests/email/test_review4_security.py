@@ -81,7 +81,7 @@ def test_a_hostile_json_file_is_refused_and_the_others_go(home: Path, tmp_path: 
     (folder / "good.json").write_text(json.dumps(good), encoding="utf-8")
     result = invoke("export", str(folder), "--to", "a@x.test", "--json")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    statuses = {r["document"]: r["status"] for r in json.loads(result.stdout)["results"]}
+    statuses = {r["document"]: r["result"] for r in json.loads(result.stdout)["results"]}
     assert statuses["invoice 2026-0001"] == "sent"
     assert says in result.output
 

@@ -222,9 +222,9 @@ def test_a_reply_that_is_not_utf8_is_recorded_and_the_message_is_not_sent_again(
     files = [str(SAMPLES / "01-invoice-be-be.json"), str(SAMPLES / "05-invoice-exempt.json")]
     first = CliRunner().invoke(main, ["export", *files, "--to", "a@x.test", "--json"], env=env, catch_exceptions=False)
     assert first.exit_code == 0, first.output
-    assert [r["status"] for r in json.loads(first.stdout)["results"]] == ["sent", "sent"]
+    assert [r["result"] for r in json.loads(first.stdout)["results"]] == ["sent", "sent"]
     again = CliRunner().invoke(main, ["export", *files, "--to", "a@x.test", "--json"], env=env, catch_exceptions=False)
-    assert [r["status"] for r in json.loads(again.stdout)["results"]] == ["already-exported"] * 2
+    assert [r["result"] for r in json.loads(again.stdout)["results"]] == ["already-exported"] * 2
     assert server.delivered == 2
     history = json.loads(CliRunner().invoke(main, ["history", "--json", "--tries"], env=env).stdout)
     said = [t["message"] for entry in history for t in entry["tries"]]

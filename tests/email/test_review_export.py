@@ -254,7 +254,7 @@ def test_the_cli_refuses_a_number_given_twice_with_two_contents_and_sends_nothin
     import json
 
     rows = json.loads(result.stdout)["results"]
-    assert [r["status"] for r in rows] == ["refused", "refused"]
+    assert [r["result"] for r in rows] == ["refused", "refused"]
     assert all("given 2 times in this export with different content" in r["reason"] for r in rows)
     listed = invoke("inbox", "list", "--json")
     assert json.loads(listed.stdout) == []
@@ -306,7 +306,7 @@ def test_what_went_only_to_the_local_inbox_goes_to_the_real_inbox_when_a_server_
         result = CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"], env=env or {},
                                     catch_exceptions=False)
         assert result.exit_code == 0, result.output
-        return [(r["document"], r["status"]) for r in json.loads(result.stdout)["results"]]
+        return [(r["document"], r["result"]) for r in json.loads(result.stdout)["results"]]
 
     assert export() == [("invoice 2026-0001", "sent"), ("invoice NL-2026-118", "sent")]  # the local inbox
     assert handler.to("a@x.test") == []

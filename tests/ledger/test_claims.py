@@ -183,7 +183,7 @@ def test_history_shows_reply(store: Store) -> None:
     assert len(history) == 2
     assert {(h.state, h.last_code, h.last_message) for h in history} == {("sent", 250, "2.0.0 queued as ABC")}
     assert all(h.tries and h.tries[0]["code"] == 250 for h in history)
-    assert history[0].as_dict()["document"] == "Q-0000"
+    assert history[0].as_dict()["number"] == "Q-0000"
 
 
 # --- several workers on PostgreSQL -------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def test_a_row_taken_over_from_a_stopped_worker_says_the_inbox_may_have_it_twice
     entries = alive.history(with_tries=True)
     assert [(e.state, e.in_doubt, e.attempts) for e in entries] == [("sent", 1, 1), ("sent", 1, 1)]
     doubt = entries[0].tries[0]
-    assert (doubt["result"], doubt["owner"], doubt["tries"]) == ("in doubt", "worker:elsewhere:1:dead", 0)
+    assert (doubt["result"], doubt["owner"], doubt["attempts"]) == ("in doubt", "worker:elsewhere:1:dead", 0)
     assert "it may have arrived; it goes again under the same Message-ID" in doubt["message"]
     table = run_cli({"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": sqlite_url, "COLUMNS": "250"}, "history")
     assert "may be in the inbox twice, same Message-ID" in table.stdout
@@ -289,15 +289,15 @@ def test_an_expense_the_rule_sent_to_the_purchase_inbox_is_not_sent_again_to_the
 
     result = run_cli(env, "export", *files, "--to", "dossier@yukiworks.nl", "--json")
     by_doc = {r["document"]: r for r in json.loads(result.stdout)["results"]}
-    assert by_doc["expense INV-1"]["status"] == "already-exported"
+    assert by_doc["expense INV-1"]["result"] == "already-exported"
     assert by_doc["expense INV-1"]["reason"].startswith(
         "already received by aankoop@yukiworks.nl, the company's inbox for its expenses; dossier@yukiworks.nl is not "
         "one of them (use --resend")
-    assert by_doc["invoice F-1"]["status"] == "already-exported"  # the dossier is its own inbox: the usual answer
+    assert by_doc["invoice F-1"]["result"] == "already-exported"  # the dossier is its own inbox: the usual answer
     assert len(smtp_server.received) == 2
     # asked on purpose: it goes
     again = run_cli(env, "export", files[0], "--to", "dossier@yukiworks.nl", "--resend", "--json")
-    assert [r["status"] for r in json.loads(again.stdout)["results"]] == ["sent"]
+    assert [r["result"] for r in json.loads(again.stdout)["results"]] == ["sent"]
     assert sorted(m.rcpt for m in smtp_server.received) == ["aankoop@yukiworks.nl", "dossier@yukiworks.nl",
                                                             "dossier@yukiworks.nl"]
 
@@ -316,8 +316,8 @@ def test_switching_the_rule_on_since_a_date_forwards_the_stored_documents_since_
     assert json.loads(run_cli(env, "history", "--json").stdout) == []
 
     on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
-    assert sorted(f["label"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
-    assert sorted(h["document"] for h in json.loads(run_cli(env, "history", "--json").stdout)) == ["S-1", "S-2"]
+    assert sorted(f["document"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
+    assert sorted(h["number"] for h in json.loads(run_cli(env, "history", "--json").stdout)) == ["S-1", "S-2"]
 
     run_cli(env, "company", "auto-export", "1", "off")
     run_cli(env, "documents", "import", invoice_file(tmp_path, "S-3", issue_date=dt.date(2026, 11, 1)))  # meanwhile
@@ -327,7 +327,7 @@ def test_switching_the_rule_on_since_a_date_forwards_the_stored_documents_since_
         "--since: `--since 2026-01-01` forwards them too" in asked.output
     assert json.loads(run_cli(env, "company", "show", "1", "--json").stdout)["auto_export"] is False  # unchanged
     resumed = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
-    assert [f["label"] for f in resumed["caught_up"]] == ["invoice S-3"]  # nothing forwarded twice
+    assert [f["document"] for f in resumed["caught_up"]] == ["invoice S-3"]  # nothing forwarded twice
     assert len(json.loads(run_cli(env, "history", "--json").stdout)) == 3
     run_cli(env, "company", "auto-export", "1", "off")  # a pause during which nothing came: on keeps the date
     again = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--json").stdout)
@@ -399,7 +399,7 @@ def test_history_answers_what_went_to_one_address_and_where_one_number_went(tmp_
     run_cli(env, "documents", "import", invoice_file(tmp_path, "2026-0041"), invoice_file(tmp_path, "2026-0042"))
     run_cli(env, "worker", "--once")
     to_old = json.loads(run_cli(env, "history", "--inbox", "OLD@yukiworks.nl", "--json").stdout)
-    assert sorted(h["document"] for h in to_old) == ["2026-0041", "2026-0042"]
+    assert sorted(h["number"] for h in to_old) == ["2026-0041", "2026-0042"]
     assert {h["inbox"] for h in to_old} == {"old@yukiworks.nl"}
     one = json.loads(run_cli(env, "history", "--number", "2026-0042", "--state", "sent", "--json").stdout)
     assert sorted(h["inbox"] for h in one) == ["kantoor@boekhouder.nl", "old@yukiworks.nl"]
@@ -418,7 +418,7 @@ def test_an_expense_queued_for_the_purchase_inbox_is_not_exported_by_hand_to_the
     expense = invoice_file(tmp_path, "INV-1", "received", kind="expense")
     run_cli(env, "documents", "import", expense)  # queued for aankoop, not sent yet
     [result] = json.loads(run_cli(env, "export", expense, "--to", "dossier@yukiworks.nl", "--json").stdout)["results"]
-    assert result["status"] == "already-exported" and result["reason"].startswith(
+    assert result["result"] == "already-exported" and result["reason"].startswith(
         "already queued for aankoop@yukiworks.nl, the company's inbox for its expenses")
     run_cli(env, "worker", "--once")
     assert [m.rcpt for m in smtp_server.received] == ["aankoop@yukiworks.nl"]
@@ -437,7 +437,7 @@ def test_the_catch_up_forwards_a_document_whose_hand_export_was_refused_and_work
     smtp_server.handler.refuse = {"typo@yukiworks.nl": "550 5.1.1 no such user"}
     run_cli(env, "export", files[0], "--to", "typo@yukiworks.nl", code=4)
     on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
-    assert sorted(f["label"] for f in on["caught_up"]) == [f"invoice S-{i}" for i in range(5)]
+    assert sorted(f["document"] for f in on["caught_up"]) == [f"invoice S-{i}" for i in range(5)]
     run_cli(env, "worker", "--once")
     assert sorted(m.rcpt for m in smtp_server.received) == ["dossier@yukiworks.nl"] * 5
 
@@ -512,14 +512,14 @@ def test_a_document_of_one_client_is_not_exported_to_another_clients_inbox(tmp_p
 
     refused = run_cli(env, "export", str(invoice), "--to", "dossier-1@yukiworks.nl", "--json", code=2)
     [result] = json.loads(refused.stdout)["results"]
-    assert result["status"] == "refused" and result["reason"].startswith(
+    assert result["result"] == "refused" and result["reason"].startswith(
         "dossier-1@yukiworks.nl is the inbox of company 1 (Atelier Dewaele BV), not of 'De Vries Installatietechniek "
         "B.V.': one Yuki inbox is one administration")
     assert json.loads(run_cli(env, "history", "--json").stdout) == []  # nothing queued for it
     shared = json.loads(run_cli(env, "export", str(invoice), "--to", "kantoor@boekhouder.nl", "--json").stdout)
-    assert [r["status"] for r in shared["results"]] == ["sent"]
+    assert [r["result"] for r in shared["results"]] == ["sent"]
     forced = run_cli(env, "export", str(invoice), "--to", "dossier-1@yukiworks.nl", "--any-company", "--json")
-    assert [r["status"] for r in json.loads(forced.stdout)["results"]] == ["sent"]
+    assert [r["result"] for r in json.loads(forced.stdout)["results"]] == ["sent"]
 
 
 def test_an_import_and_set_inbox_at_the_same_moment_do_not_deadlock(pg_url: str) -> None:
@@ -598,7 +598,7 @@ def test_what_reached_an_inbox_before_its_owner_was_registered_is_already_export
     run_cli(env, "company", "add", str(SAMPLES / "company.json"))
     run_cli(env, "company", "set-inbox", "1", "dossier-1@yukiworks.nl")
     again = json.loads(run_cli(env, "export", str(nl), "--to", "dossier-1@yukiworks.nl", "--json").stdout)
-    assert [r["status"] for r in again["results"]] == ["already-exported"]
+    assert [r["result"] for r in again["results"]] == ["already-exported"]
 
 
 def test_a_document_imported_again_with_only_the_company_details_changed_is_not_sent_again(
@@ -673,7 +673,7 @@ def test_a_hand_export_and_the_pause_count_also_hold_back_a_version_changed_only
     path.write_text(json.dumps(moved))
     by_hand = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
     [result] = by_hand["results"]
-    assert result["status"] == "already-exported", result
+    assert result["result"] == "already-exported", result
     assert "already received version 1 of this document; version 2 differs from it only in the company's " \
         "details" in result["reason"] and "--resend" in result["reason"]
     assert len(smtp_server.received) == 1
@@ -685,10 +685,10 @@ def test_a_hand_export_and_the_pause_count_also_hold_back_a_version_changed_only
     assert resumed["auto_export"] is True and resumed["caught_up"] == []
 
     forced = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--resend", "--json").stdout)
-    assert [r["status"] for r in forced["results"]] == ["sent"]  # on purpose it goes
+    assert [r["result"] for r in forced["results"]] == ["sent"]  # on purpose it goes
     assert len(smtp_server.received) == 2
 
     edited = {**first, "note": "Gecorrigeerde factuur"}  # the document itself changed: a hand export sends it
     path.write_text(json.dumps(edited))
     sent = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
-    assert [r["status"] for r in sent["results"]] == ["sent"]
+    assert [r["result"] for r in sent["results"]] == ["sent"]

@@ -82,7 +82,7 @@ def test_a_document_with_another_clients_numbers_under_its_own_name_is_neither_i
         "Installatietechniek B.V.'" in refused["error"]
     sent = json.loads(run_cli(env, "export", str(path), "--to", "devries@yukiworks.nl", "--json", code=2).stdout)
     [result] = sent["results"]
-    assert result["status"] == "refused" and "has the numbers of company 2" in result["reason"]
+    assert result["result"] == "refused" and "has the numbers of company 2" in result["reason"]
     assert json.loads(run_cli(env, "history", "--json").stdout) == []
     # a rename registered first: the new name, and the documents issued under the old one, are the company's
     renamed = tmp_path / "renamed.json"
@@ -120,7 +120,7 @@ def test_an_expense_is_not_exported_by_hand_to_the_dossier_of_a_company_with_a_p
     expense = invoice_file(tmp_path, "E-1", "received", kind="expense")
     by_hand = json.loads(run_cli(env, "export", expense, "--to", "dossier@yukiworks.nl; kantoor@boekhouder.nl",
                                  "--json", code=2).stdout)
-    assert [r["status"] for r in by_hand["results"]] == ["refused", "refused"]
+    assert [r["result"] for r in by_hand["results"]] == ["refused", "refused"]
     assert "the company's inbox(es) for its expenses: aankoop@yukiworks.nl; dossier@yukiworks.nl is registered for " \
         "its other documents" in by_hand["results"][0]["reason"]
     assert json.loads(run_cli(env, "history", "--json").stdout) == []
@@ -129,13 +129,13 @@ def test_an_expense_is_not_exported_by_hand_to_the_dossier_of_a_company_with_a_p
                                      code=2).stdout)
     assert "the company's inbox(es) for its invoices: dossier@yukiworks.nl" in to_purchase["results"][0]["reason"]
     right = json.loads(run_cli(env, "export", expense, "--to", "aankoop@yukiworks.nl", "--json").stdout)
-    assert [r["status"] for r in right["results"]] == ["sent"]
+    assert [r["result"] for r in right["results"]] == ["sent"]
     anyway = json.loads(run_cli(env, "export", invoice_file(tmp_path, "E-2", "received", kind="expense"), "--to",
                                 "dossier@yukiworks.nl", "--resend", "--json").stdout)
-    assert [r["status"] for r in anyway["results"]] == ["sent"]  # on purpose
+    assert [r["result"] for r in anyway["results"]] == ["sent"]  # on purpose
     other = json.loads(run_cli(env, "export", invoice_file(tmp_path, "E-3", "received", kind="expense"), "--to",
                                "elders@example.com", "--json").stdout)
-    assert [r["status"] for r in other["results"]] == ["sent"]  # an address no rule knows: as before
+    assert [r["result"] for r in other["results"]] == ["sent"]  # an address no rule knows: as before
 
 
 def test_switching_the_rule_on_sends_to_the_dossier_what_went_by_hand_only_to_the_office_copy(
@@ -147,7 +147,7 @@ def test_switching_the_rule_on_sends_to_the_dossier_what_went_by_hand_only_to_th
     run_cli(env, "documents", "import", *files)
     run_cli(env, "export", *files, "--to", "kantoor@boekhouder.nl")
     on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
-    assert sorted(f["label"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
+    assert sorted(f["document"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
     assert all(f["inboxes"] == ["dossier@yukiworks.nl"] for f in on["caught_up"])  # not kantoor again
     again = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
     assert again["caught_up"] == []
@@ -169,7 +169,7 @@ def test_correcting_a_mistyped_inbox_says_what_reached_only_the_mistyped_one(
             "set that lack them")
     assert said in corrected.output
     on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
-    assert sorted(f["label"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
+    assert sorted(f["document"] for f in on["caught_up"]) == ["invoice S-1", "invoice S-2"]
     assert all(f["inboxes"] == ["dossier@yukiworks.nl"] for f in on["caught_up"])
     run_cli(env, "worker", "--once")
     assert sorted(m.rcpt for m in smtp_server.received) == ["dosier@yukiworks.nl"] * 2 + ["dossier@yukiworks.nl"] * 2
@@ -297,7 +297,7 @@ def test_the_local_inbox_also_holds_back_a_version_changed_only_in_the_company_d
     content = json.loads(path.read_text())
     path.write_text(json.dumps({**content, "company": {**content["company"], "phone": "+32 9 999 99 99"}}))
     again = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
-    assert [r["status"] for r in again["results"]] == ["already-exported"]
+    assert [r["result"] for r in again["results"]] == ["already-exported"]
     assert len(json.loads(run_cli(env, "inbox", "list", "--json").stdout)) == 1
 
 
@@ -338,7 +338,7 @@ def test_a_document_whose_numbers_are_two_companies_is_refused_alone_and_the_exp
     (tmp_path / "mixed.json").write_text(json.dumps(mixed))
     result = json.loads(run_cli(env, "export", good, str(tmp_path / "mixed.json"), "--to", "dossier@yukiworks.nl",
                                 "--json", code=2).stdout)
-    statuses = {r["document"]: (r["status"], r["reason"]) for r in result["results"]}
+    statuses = {r["document"]: (r["result"], r["reason"]) for r in result["results"]}
     assert statuses["invoice S-1"][0] == "sent"
     assert statuses["invoice MIX-1"][0] == "refused" and "match several registered companies" in \
         statuses["invoice MIX-1"][1]
@@ -374,4 +374,4 @@ def test_a_customers_greek_number_retyped_gr_for_el_is_not_sent_again(tmp_path: 
     path.write_text(json.dumps({**content, "customer": {**greek, "vat_number": "GR094259216"}, "lines": lines,
                                 "allowances_charges": []}))
     again = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
-    assert [r["status"] for r in again["results"]] == ["already-exported"]
+    assert [r["result"] for r in again["results"]] == ["already-exported"]

@@ -210,15 +210,15 @@ def test_an_invoice_cancelled_or_replaced_after_it_was_queued_is_not_sent(env: d
     docs = {d["number"]: d for d in json.loads(run(env, "documents", "list", "--json").stdout)}
     assert docs["C-0001"]["status"] == "cancelled" and docs["C-0002"]["status"] == "draft"
     history = json.loads(run(env, "history", "--json").stdout)
-    versions = {(h["document"], h["version"], h["state"]) for h in history if h["document"] == "C-0003"}
+    versions = {(h["number"], h["version"], h["state"]) for h in history if h["number"] == "C-0003"}
     assert versions == {("C-0003", 1, "queued"), ("C-0003", 2, "sent")}
-    waits = {(h["document"], h["version"], h["waits"]) for h in history}
+    waits = {(h["number"], h["version"], h["waits"]) for h in history}
     assert waits == {("C-0001", 1, "the document is cancelled now"), ("C-0002", 1, "the document is draft now"),
                      ("C-0003", 1, "replaced by version 2: never sent"), ("C-0003", 2, None)}
     table = run({**env, "COLUMNS": "300"}, "history").stdout
     assert "queued (waits: replaced by version 2: never sent)" in table
     # sent again: the rows queued the first time go, under their first Message-IDs
-    queued = {h["message_id"] for h in history if h["document"] == "C-0001"}
+    queued = {h["message_id"] for h in history if h["number"] == "C-0001"}
     run(env, "documents", "import", write(tmp_path, "C-0001", "sent"))
     run(env, "worker", "--once")
     assert {r.message_id for r in smtp_server.received if "C-0001" in r.subject} == queued
@@ -263,14 +263,14 @@ def test_correcting_an_inbox_sends_what_had_not_arrived_to_the_new_one(env: dict
     moved = json.loads(run(env, "company", "set-inbox", "1", "a@yukiworks.nl; boekhouding@kantoor.nl",
                            "--json").stdout)["retargeted"]
     assert len(moved["closed"]) == 1  # T-0002 to typo@kantoor.nl, never tried
-    assert [(f["label"], f["inboxes"]) for f in moved["forwarded"]] == [
+    assert [(f["document"], f["inboxes"]) for f in moved["forwarded"]] == [
         ("invoice T-0001", ["boekhouding@kantoor.nl"]), ("invoice T-0002", ["boekhouding@kantoor.nl"])]
     run(env, "worker", "--once")
     got = sorted((r.rcpt, r.subject.split(" - ")[0]) for r in smtp_server.received)
     assert got == [("a@yukiworks.nl", "Factuur T-0001"), ("a@yukiworks.nl", "Factuur T-0002"),
                    ("boekhouding@kantoor.nl", "Factuur T-0001"), ("boekhouding@kantoor.nl", "Factuur T-0002")]
     history = json.loads(run(env, "history", "--json").stdout)
-    typo = [(h["document"], h["state"], h["last_message"]) for h in history if h["inbox"] == "typo@kantoor.nl"]
+    typo = [(h["number"], h["state"], h["last_message"]) for h in history if h["inbox"] == "typo@kantoor.nl"]
     assert typo[0][:2] == ("T-0001", "failed") and "no such user" in (typo[0][2] or "")
     assert typo[1] == ("T-0002", "failed", "not sent: the inbox was removed from the company's inboxes (by anna)")
 
@@ -320,7 +320,7 @@ def test_an_edit_that_arrives_while_the_rule_is_off_goes_when_it_is_on_again(env
     run(env, "company", "auto-export", "1", "off")
     run(env, "documents", "import", write(tmp_path, "E-0001", "sent", note="corrected"))
     on = json.loads(run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
-    assert [(f["label"], f["version"], f["inboxes"]) for f in on["caught_up"]] == [
+    assert [(f["document"], f["version"], f["inboxes"]) for f in on["caught_up"]] == [
         ("invoice E-0001", 2, ["a@yukiworks.nl"])]
     run(env, "worker", "--once")
     history = json.loads(run(env, "history", "--json").stdout)

@@ -99,7 +99,7 @@ def test_export_has_the_db_option_the_readme_documents(tmp_path: Path) -> None:
     env = {"UBLEXPORT_HOME": str(tmp_path / "home")}
     result = run(env, "export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@x.test", "--db",
                  f"sqlite:///{db}", "--json")
-    assert json.loads(result.stdout)["results"][0]["status"] == "sent"
+    assert json.loads(result.stdout)["results"][0]["result"] == "sent"
     assert db.exists() and not (tmp_path / "home" / "ublexport.db").exists()
     assert "UBLEXPORT_DB" in run(env, "export", "--help").output
 

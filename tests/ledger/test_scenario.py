@@ -77,7 +77,7 @@ def test_scenario(tmp_path: Path, smtp_server: SmtpServer, no_delete: list[str])
         (folder / f"{doc.number}.json").write_text(json.dumps(data))
     imported = cli_json(env, "documents", "import", str(folder))
     assert len(imported) == 50 and not [r for r in imported if "error" in r]
-    ids = {r["label"].split()[-1]: r["document_id"] for r in imported}
+    ids = {r["document"].split()[-1]: r["document_id"] for r in imported}
     listed = cli_json(env, "documents", "list", "--company", cid)
     assert len(listed) == 50
 
@@ -120,7 +120,7 @@ def test_scenario(tmp_path: Path, smtp_server: SmtpServer, no_delete: list[str])
 
     cli(env, "worker", "--once")
     history = cli_json(env, "history", "--company", cid)
-    by_message_id = {h["message_id"]: (h["document"], h["inbox"]) for h in history}
+    by_message_id = {h["message_id"]: (h["number"], h["inbox"]) for h in history}
     got = Counter(by_message_id[m.message_id] for m in smtp_server.received)
     assert set(got) == expected and max(got.values()) == 1
     assert len(smtp_server.received) == len(expected)

@@ -99,7 +99,7 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
         print_json(rows)
     else:
         print_table("Imported", ["file", "id", "document", "status", "version", "forwarding"],
-                    [(r["file"], r.get("document_id"), r.get("label"), r.get("status"), r.get("version"),
+                    [(r["file"], r.get("document_id"), r.get("document"), r.get("status"), r.get("version"),
                       _forwarded_text_dict(r)) for r in rows])
         for r in rows:
             if "error" in r:
@@ -115,8 +115,8 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
         return "REFUSED"
     from ublexport.outbox import Forwarded
 
-    fields = {k: row[k] for k in ("document_id", "version", "label", "queued", "inboxes", "reason", "failed")}
-    return _forwarded_text(Forwarded(**fields))
+    fields = {k: row[k] for k in ("document_id", "version", "queued", "inboxes", "reason", "failed")}
+    return _forwarded_text(Forwarded(label=row["document"], **fields))
 
 
 @documents.command("list")
@@ -222,7 +222,7 @@ def mark_sent(ids: tuple[int, ...], db_url: str | None, home: Path | None, by: s
         print_json(rows)
     else:
         print_table("Marked sent", ["id", "document", "version", "result"],
-                    [(r["document_id"], r.get("label"), r.get("version"),
+                    [(r["document_id"], r.get("document"), r.get("version"),
                       f"NOT marked sent: {r['error']}" if "error" in r else f"sent; {_forwarded_text_dict(r)}")
                      for r in rows])
     for r in rows:  # on stderr with --json too, as every other refusal is
