@@ -601,20 +601,22 @@ def test_what_reached_an_inbox_before_its_owner_was_registered_is_already_export
     assert [r["result"] for r in again["results"]] == ["already-exported"]
 
 
+@pytest.mark.parametrize(("field", "value"), [("phone", "+32 9 999 99 99"),
+                                              ("legal_info", "BV, RPR Gent, afdeling Gent")])  # BT-33, added later
 def test_a_document_imported_again_with_only_the_company_details_changed_is_not_sent_again(
-        tmp_path: Path, smtp_server: SmtpServer) -> None:
+        tmp_path: Path, smtp_server: SmtpServer, field: str, value: str) -> None:
     """An invoicing system that imports its sent documents again after the company's phone number changed made
     each a new version, which the rule sent again: the accountant would book every invoice twice."""
     from tests.ledger.conftest import make_document
 
     env = office(tmp_path, extra=smtp_server.env())
-    document = make_document("invoice", "S-1", "sent")
+    first = make_document("invoice", "S-1", "sent").model_dump(mode="json")
+    first["company"][field] = None
     path = tmp_path / "S-1.json"
-    path.write_text(json.dumps(document.model_dump(mode="json")))
+    path.write_text(json.dumps(first))
     run_cli(env, "documents", "import", str(path))
     run_cli(env, "worker", "--once")
-    moved = document.model_dump(mode="json")
-    moved["company"]["phone"] = "+32 9 999 99 99"
+    moved = {**first, "company": {**first["company"], field: value}}
     path.write_text(json.dumps(moved))
     [again] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
     assert again["version"] == 2 and again["queued"] == []
