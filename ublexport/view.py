@@ -79,11 +79,18 @@ class AddressView:
         return cls(a.street, a.additional_street, a.city, a.postal_code, a.region, a.country)
 
 
+# The warnings every document with a relation code gets, on purpose (see build), and why: `render` says so
+WARNED_ON_PURPOSE = {
+    "UBL-CR-202": "the relation code is the debtor number Yuki books the invoice on, and Yuki reads it here",
+    "UBL-CR-138": "the relation code is the creditor number Yuki books the expense on, and Yuki reads it here",
+}
+
+
 @dataclass(slots=True)
 class PartyView:
     endpoint: str | None
     endpoint_scheme: str | None
-    identifier: str | None  # BT-29 / BT-46: the relation code
+    identifier: str | None  # BT-29 / BT-46 (PartyIdentification): see build
     name: str
     address: AddressView
     vat_number: str | None
@@ -94,6 +101,7 @@ class PartyView:
     phone: str | None
     email: str | None
     legal_form: str | None = None  # BT-33, the seller's only (the UBL has no such field for the buyer)
+    account: str | None = None  # the relation code: Yuki's debtor (or creditor) number, see build
 
 
 def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None,
@@ -207,7 +215,8 @@ def counterparty(party: Party) -> PartyView:
     legal, legal_scheme = _legal_id(vat, party.enterprise_number, party.kvk_number, party.oin)
     endpoint, scheme = _endpoint_of(legal, legal_scheme, vat, email)
     return PartyView(
-        endpoint=endpoint, endpoint_scheme=scheme, identifier=party.relation_code, name=name,
+        endpoint=endpoint, endpoint_scheme=scheme, identifier=party.relation_code, account=party.relation_code,
+        name=name,
         address=AddressView.of(party.invoice_address), vat_number=vat,
         registration_name=name, legal_id=legal, legal_scheme=legal_scheme,
         contact_name=name if party.is_person else None,
@@ -340,6 +349,14 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
     if any(g.category == "O" for g in totals.vat_groups):
         # BR-O-02/03/04: a document not subject to VAT carries no VAT identifier of either party.
         supplier, customer = replace(supplier, vat_number=None), replace(customer, vat_number=None)
+    # The relation code is the debtor (creditor) number Yuki books on: it reads it from the customer's
+    # SupplierAssignedAccountID (the supplier's CustomerAssignedAccountID), and reads a PartyIdentification as a KvK
+    # or trade register number. So the code stands there only for a supplier with no other identifier, where
+    # BR-CO-26 needs a seller identifier (BT-29); UBL-CR-202/-138 say "should not" of the account ids: warnings.
+    if customer.identifier is not None:
+        customer = replace(customer, identifier=None)
+    if supplier.identifier is not None and (supplier.legal_id or supplier.vat_number):
+        supplier = replace(supplier, identifier=None)
 
     if profile == "en16931":
         customization, profile_id = EN16931_CUSTOMIZATION, None

@@ -30,6 +30,7 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
     from ublexport.loader import load_document
     from ublexport.model import Status
     from ublexport.pipeline import PdfMode, prepare
+    from ublexport.view import WARNED_ON_PURPOSE
 
     doc = load_document(document)
     prepared = prepare(doc, profile=profile, pdf=PdfMode(pdf_mode), source=str(document))
@@ -39,7 +40,8 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
     else:
         sys.stdout.buffer.write(prepared.xml)
     for warning in prepared.report.violations:
-        click.echo(f"warning: {warning}", err=True)
+        why = WARNED_ON_PURPOSE.get(warning.rule)
+        click.echo(f"warning: {warning}" + (f" (on purpose: {why})" if why else ""), err=True)
     for note in _identity_notes(doc):
         click.echo(f"note: {doc.label}: {note}", err=True)
     if prepared.report.profile == "peppol" and profile == "nlcius":  # view.profile_for
