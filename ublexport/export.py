@@ -570,10 +570,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                         result = Result(item.source, item.label, inbox.address, ALREADY,
                                         f"this inbox already received version {getattr(claimed, 'received', '?')}"
                                         f" of this document; version {getattr(claimed, 'version', '?')} differs from "
-                                        "it only in the company's details (address, phone, e-mail, account) or "
-                                        "its PDF, so "
-                                        "the accountant has the invoice as issued: not sent again (use --resend "
-                                        "to send it anyway)")
+                                        "it only in the company's details (address, phone, e-mail, account, legal "
+                                        "mention) or its PDF, so the accountant has the invoice as issued: not sent "
+                                        "again (use --resend to send it anyway)")
                     elif getattr(claimed, "latest", None) is not None:  # Received: an older copy of the document
                         result = Result(item.source, item.label, inbox.address, ALREADY,
                                         "this file is an older copy: it holds version "

@@ -163,8 +163,8 @@ class InboxMessage:
 
     def as_dict(self, *, body: bool = False) -> dict[str, object]:
         data: dict[str, object] = {
-            "number": self.number, "key": self.key, "subject": self.subject, "from": self.sender,
-            "recipient": self.recipient, "date": self.date.isoformat() if self.date else None,
+            "position": self.number, "key": self.key, "subject": self.subject, "from": self.sender,
+            "inbox": self.recipient, "date": self.date.isoformat() if self.date else None,
             "message_id": self.message_id, "ubl_valid": self.ubl_valid,
             "attachments": [a.as_dict() for a in self.attachments]}
         if body:

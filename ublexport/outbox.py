@@ -134,9 +134,9 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     if unchanged:  # only the company's own details changed since an inbox received the document: not sent again
         todo = [r for r in todo if r.address.casefold() not in unchanged]
         if not todo and not reopen:
-            result.reason = ("only the company's details (address, phone, account...) or the PDF changed since this "
-                             "document reached every inbox: not sent again (`ublexport export FILE --to INBOX "
-                             "--resend` sends this version on purpose)")
+            result.reason = ("only the company's details (address, phone, account, legal mention...) or the PDF "
+                             "changed since this document reached every inbox: not sent again (`ublexport export "
+                             "FILE --to INBOX --resend` sends this version on purpose)")
             return result
     if not todo:
         if reopen:

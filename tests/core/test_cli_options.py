@@ -33,6 +33,10 @@ def test_a_dry_run_without_its_folder_is_refused_and_writes_nothing(tmp_path: Pa
     ("export", SAMPLE, "--to", "--resend"),
     ("company", "set-inbox", "1", "a@x.example", "--expenses", "--json"),
     ("documents", "list", "--number", "--json"),
+    ("export", SAMPLE, "--to", "d@x.example", "--dry-run=--json"),  # the = form
+    ("render", SAMPLE, "-o--json"),  # glued to a short option
+    ("render", SAMPLE, "-o", "-h"),  # the help option is an option too
+    ("export", SAMPLE, "--to", "d@x.example", "--dry-run", "--", "--json"),  # -- taken as the value
 ])
 def test_an_option_given_as_a_value_is_refused(tmp_path: Path, args: tuple[str, ...]) -> None:
     code, _, err = run(*args)
@@ -49,3 +53,11 @@ def test_a_file_of_that_name_can_still_be_named(tmp_path: Path) -> None:
 def test_dash_is_standard_output(tmp_path: Path) -> None:
     code, out, _ = run("render", SAMPLE, "-o", "-")
     assert code == 0 and out.startswith("<?xml") and not (tmp_path / "-").exists()
+
+
+def test_a_value_that_only_resembles_a_name_is_a_value(tmp_path: Path) -> None:
+    """An argument's name is no option (`-o document` is a file), and a negative number is a value."""
+    code, _, err = run("render", SAMPLE, "-o", "document")
+    assert code == 0 and (tmp_path / "document").exists(), err
+    code, out, err = run("documents", "list", "--number", "-5", "--json")
+    assert code == 0 and json.loads(out) == [], err

@@ -50,7 +50,8 @@ def test_export_into_the_local_inbox_then_list_and_show(home: Path, tmp_path: Pa
     listed = invoke("inbox", "list", "--json")
     assert listed.exit_code == 0
     messages = json.loads(listed.output)
-    assert sorted(m["recipient"] for m in messages) == ["a@x.test", "b@y.test"]
+    assert sorted(m["inbox"] for m in messages) == ["a@x.test", "b@y.test"]
+    assert [m["position"] for m in messages] == [1, 2]  # what `inbox show` takes
     assert all(m["ubl_valid"] is True for m in messages)
     assert all([a["filename"] for a in m["attachments"]] == ["2026-0001.xml"] for m in messages)
     table = invoke("inbox", "list")
@@ -182,7 +183,7 @@ def test_inbox_serve_stores_what_it_receives(home: Path, tmp_path: Path) -> None
         stop.set()
         thread.join(10)
     messages = json.loads(invoke("inbox", "list", "--json").output)
-    assert sorted(m["recipient"] for m in messages) == ["a@x.test", "b@y.test"]
+    assert sorted(m["inbox"] for m in messages) == ["a@x.test", "b@y.test"]
     assert all(m["ubl_valid"] for m in messages)
 
 

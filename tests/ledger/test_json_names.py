@@ -35,4 +35,4 @@ def test_the_same_thing_has_the_same_name_in_every_command(tmp_path: Path, smtp_
     assert "status" not in result and "state" not in planned
 
     [listed] = json.loads(run_cli(env, "documents", "list", "--json").stdout)
-    assert (listed["number"], listed["status"], listed["id"]) == ("S-1", "sent", imported["document_id"])
+    assert (listed["number"], listed["status"], listed["document_id"]) == ("S-1", "sent", imported["document_id"])

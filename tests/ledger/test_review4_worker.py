@@ -620,7 +620,8 @@ def test_a_document_imported_again_with_only_the_company_details_changed_is_not_
     path.write_text(json.dumps(moved))
     [again] = json.loads(run_cli(env, "documents", "import", str(path), "--json").stdout)
     assert again["version"] == 2 and again["queued"] == []
-    assert again["reason"].startswith("only the company's details (address, phone, account...) or the PDF changed")
+    assert again["reason"].startswith("only the company's details (address, phone, account, legal mention...) or "
+                                      "the PDF changed")
     run_cli(env, "worker", "--once")
     assert len(smtp_server.received) == 1
     moved["note"] = "Gecorrigeerde factuur"  # the document itself changed: the new version goes

@@ -11,7 +11,6 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import os
 import sys
@@ -36,24 +35,28 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 class Command(click.Command):
-    """A command none of whose options takes another of its options as its value.
+    """A command none of whose options takes another option as its value.
 
     click gives an option the next word as its value whatever it looks like: `export --dry-run --json` wrote the
     e-mails into a new folder named "--json" and printed a table, and `--to --json` would look for an inbox of that
-    name. The value an option was given is refused when it is the name of one of the command's own options, or
+    name. So the value an option ends up with (given as the next word, as `--opt=value`, glued to a short option, or
+    from the environment) is refused when it is one of the command's own option names (`-h` too), a bare `--`, or
     looks like a long option (--word); a file that really is named so can still be given as ./--json."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        names = {name for param in self.params for name in (*param.opts, *param.secondary_opts)}
-        takes_value = {name: param for param in self.params
-                       if isinstance(param, click.Option) and not param.is_flag and not param.count
-                       for name in param.opts}
-        for before, after in itertools.pairwise(args):
-            if before == "--":  # what follows is arguments only
-                break
-            if before in takes_value and (after in names or (after.startswith("--") and after[2:3].isalpha())):
-                raise click.BadParameter(f"{after} is an option, not a value: give {before} its value "
-                                         f"(./{after} for a file of that name)", ctx=ctx, param=takes_value[before])
+        # the words as given, before a path type turns ./--json into --json (click's own parser, run once more)
+        given, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+        options = [param for param in self.get_params(ctx) if isinstance(param, click.Option)]
+        names = {name for param in options for name in (*param.opts, *param.secondary_opts)}
+        for param in options:
+            if param.is_flag or param.count or param.name is None:
+                continue
+            value = given.get(param.name, os.environ.get(param.envvar) if isinstance(param.envvar, str) else None)
+            for text in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(text, str) and (text in names or text == "--"
+                                              or (text.startswith("--") and text[2:3].isalpha())):
+                    raise click.BadParameter(f"{text} is an option, not a value: give {param.opts[-1]} its value "
+                                             f"(./{text} for a file of that name)", ctx=ctx, param=param)
         return super().parse_args(ctx, args)
 
 

@@ -161,7 +161,7 @@ def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], 
             for doc_id, version, state, n in session.execute(grouped):
                 counts.setdefault(doc_id, {}).setdefault(int(version), {})[state] = int(n)
         data: list[dict[str, Any]] = [
-            {"id": d.id, "company_id": d.company_id, "kind": d.kind, "number": d.number,
+            {"document_id": d.id, "company_id": d.company_id, "kind": d.kind, "number": d.number,
              "issue_date": d.issue_date.isoformat(), "status": d.status, "version": d.version,
              "deliveries": counts.get(d.id, {}).get(d.version, {}),
              "deliveries_by_version": {str(v): c for v, c in sorted(counts.get(d.id, {}).items())}}
@@ -175,7 +175,8 @@ def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], 
         return
     print_table("Documents", ["id", "company", "kind", "number", "issued", "status", "version",
                               "deliveries of this version", "earlier versions"],
-                [(d["id"], d["company_id"], d["kind"].replace("_", " "), d["number"], d["issue_date"], d["status"],
+                [(d["document_id"], d["company_id"], d["kind"].replace("_", " "), d["number"], d["issue_date"],
+                  d["status"],
                   d["version"], _state_counts(d["deliveries"]),
                   "; ".join(f"v{v}: {_state_counts(c)}" for v, c in d["deliveries_by_version"].items()
                             if int(v) != d["version"]))

@@ -68,7 +68,7 @@ def _valid_text(valid: bool | None) -> str:
 @handle_errors
 @settings_options
 def list_(as_json: bool, settings: Any) -> None:
-    """List what arrived, oldest first: the number is what `show` takes."""
+    """List what arrived, oldest first: the number (JSON: position) is what `show` takes."""
     from ublexport.inbox import list_messages
 
     messages = list_messages(settings)

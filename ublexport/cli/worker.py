@@ -122,7 +122,7 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
                        "documents; a document is queued when it is sent and its company's auto-export is on, or "
                        "exported by hand)")
         return
-    columns = ["id", *([] if company_id else ["company"]), "document", "v", "inbox", "state", "tries", "reply",
+    columns = ["id", *([] if company_id else ["company"]), "document", "v", "inbox", "state", "attempts", "reply",
                "when (local time)"]
     rows = []
     for e in entries:
