@@ -172,8 +172,11 @@ def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     if document.kind == DocumentKind.proforma:
         lines[1:1] = [texts["proforma"]]
     lines += [f"{label + ':':<{width}} {value}" for label, value in rows]
-    lines += ["", texts["pdf_attached"] if prepared.pdf is not None else texts["pdf"], "", "-- ",
-              texts["footer"], ""]
+    if prepared.pdf is not None:
+        lines += ["", texts["pdf_attached"]]
+    elif prepared.embeds_visual_copy:
+        lines += ["", texts["pdf"]]
+    lines += ["", "-- ", texts["footer"], ""]
     return subject, "\n".join(lines)
 
 

@@ -611,14 +611,15 @@ def recipient_key(recipient: Recipient) -> str:
 
 def queue_rows(session: Session, document: DocumentRow, recipients: Iterable[Recipient], *, sender: str,
                origin: str, by: str, sha256: str | None, failure: str | None = None,
-               now: dt.datetime | None = None) -> list[int]:
+               now: dt.datetime | None = None, pdf_sha256: str | None = None) -> list[int]:
     """Queue the original (resend_seq 0) delivery of this document version to each inbox; ids of new rows.
 
     A failure (the document did not pass validation) is recorded as a `failed` row without payload, so that
     history shows why it was not forwarded; an edited document is a new version and gets new rows."""
     now = now or session_now(session)
     values = [delivery_values(document.id, document.company_id, document.version, recipient, sender=sender,
-                              origin=origin, by=by, sha256=sha256, now=now, failure=failure)
+                              origin=origin, by=by, sha256=sha256, now=now, failure=failure,
+                              pdf_sha256=pdf_sha256)
               for recipient in recipients]
     return insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"])
 

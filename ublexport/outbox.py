@@ -148,16 +148,21 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
         else:
             result.reason = "already queued or sent for every inbox (see `ublexport history`)"
         return result
-    sha, failure = None, None
+    sha, pdf_sha, failure = None, None, None
     try:
         with as_stored() if stored else nullcontext():
             xml = (renderer or default_renderer)(model)
         sha = store_payload(session, xml)
+        if model.received_ubl is not None:  # a supplier's UBL without a PDF of its own: the expense's goes beside
+            from ublexport.pipeline import beside_received
+
+            beside = beside_received(model, xml)
+            pdf_sha = store_payload(session, beside) if beside is not None else None
     except (InvalidDocumentError, NotExportableError, InputError) as exc:
         failure = f"not forwarded: {exc}"
         result.failed = str(exc)
     rows = queue_rows(session, document, todo, sender=sender, origin="auto", by=by, sha256=sha,
-                      failure=failure, now=now)
+                      failure=failure, now=now, pdf_sha256=pdf_sha)
     result.inboxes += [r.address for r in todo]
     if failure is None:
         result.queued += rows

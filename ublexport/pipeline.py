@@ -6,6 +6,7 @@ Fail closed: `prepare` either returns a document that passed the schema and ever
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -22,6 +23,15 @@ from ublexport.view import profile_for
 
 if TYPE_CHECKING:
     from ublexport.compose import Letter
+
+
+# An embedded attachment (BG-24), whatever the prefix: a note cannot hold a "<" unescaped, so only an element matches
+_EMBEDDED = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?EmbeddedDocumentBinaryObject[\s>]")
+
+
+def embeds_visual_copy(xml: bytes) -> bool:
+    """The UBL carries a file of its own (the PDF Yuki shows as the booking's image)."""
+    return _EMBEDDED.search(xml) is not None
 
 
 class PdfMode(StrEnum):
@@ -49,6 +59,11 @@ class Prepared:
     def sha256(self) -> str:
         """Asked by the ledger and by every e-mail of the document: hashed once."""
         return hashlib.sha256(self.xml).hexdigest()
+
+    @cached_property
+    def embeds_visual_copy(self) -> bool:
+        """What the e-mail may say of the PDF: in the UBL, beside it, or (neither) nothing."""
+        return embeds_visual_copy(self.xml)
 
     @cached_property
     def record(self) -> Record:
@@ -92,6 +107,16 @@ def _check_visual_copy(document: Document, content: bytes) -> None:
     visual_copy_type(content, document.label, document.pdf.filename if document.pdf else None)
 
 
+def beside_received(document: Document, xml: bytes, pdf: PdfMode = PdfMode.embed) -> bytes | None:
+    """The expense's own PDF to send beside the UBL it was received as, or None.
+
+    A received UBL is passed on unchanged, so its PDF cannot be embedded: it goes beside it as <number>.pdf (Yuki
+    merges a pair of the same name into one document) when asked to (--pdf attach), or when the supplier embedded
+    none, which would otherwise leave the accountant a booking without its image."""
+    beside = pdf == PdfMode.attach or (pdf == PdfMode.embed and not embeds_visual_copy(xml))
+    return document.pdf.content if beside and document.pdf is not None else None
+
+
 def document_pdf(document: Document, totals: Totals) -> bytes:
     if document.pdf is not None:
         return document.pdf.content
@@ -117,7 +142,7 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
         from ublexport.received import check_matches
 
         check_matches(document, xml, compute(document), source)
-        attached = document.pdf.content if pdf == PdfMode.attach and document.pdf else None
+        attached = beside_received(document, xml, pdf)
         if attached is not None:
             _check_visual_copy(document, attached)
         return Prepared(document, xml, report, None, attached)

@@ -93,7 +93,7 @@ class Worker:
         if xml is None or content is None:
             raise LookupError("the stored UBL or document content is missing")
         if claimed.pdf_sha256 and beside is None:
-            raise LookupError("the stored file to send beside the UBL (--pdf attach) is missing")
+            raise LookupError("the stored file to send beside the UBL (the PDF) is missing")
         key = (claimed.document_id, claimed.version)
         document = self._documents.get(key)
         if document is None:  # one validation per document version, not per inbox

@@ -40,13 +40,13 @@ def expense(**changes: Any) -> dict[str, Any]:
     return data
 
 
-def supplier_sent(**changes: Any) -> bytes:
+def supplier_sent(pdf: PdfMode = PdfMode.none, **changes: Any) -> bytes:
     """The UBL the supplier sends: rendered by us from the supplier's side (the supplier as our company)."""
     data: dict[str, Any] = {"kind": "invoice", "status": "sent", "number": "INV-88123", "issue_date": "2026-11-03",
                             "due_date": "2026-12-03", "company": copy.deepcopy(SUPPLIER_COMPANY),
                             "customer": copy.deepcopy(OUR_PARTY), "lines": copy.deepcopy(EXPENSE["lines"]),
                             **changes}
-    return prepare(Document.model_validate(data), pdf=PdfMode.none).xml
+    return prepare(Document.model_validate(data), pdf=pdf).xml
 
 
 def passed_on(data: dict[str, Any], xml: bytes) -> bytes:
