@@ -434,14 +434,18 @@ def attachment_stem(number: str) -> str:
     return safe_filename(plain[:STEM_LENGTH] or "document", "xml")[: -len(".xml")]
 
 
+def _plain_name(filename: str) -> bool:
+    """A name that can stand in a quoted-string as it is (see _disposition)."""
+    return (filename.isascii() and filename.isprintable() and '"' not in filename and "\\" not in filename
+            and "=?" not in filename and "=_" not in filename)
+
+
 def _disposition(filename: str) -> str:
     """`Content-Disposition: attachment; filename=...`: a quoted-string when the name is plain ASCII, otherwise RFC
     2231 `filename*=utf-8''<percent-encoded>`; split into RFC 2231 continuations when it would not fit a line (the
     stdlib does both the same way). A name holding `=?` or `=_` is percent-encoded too, so that no client takes it
     for an encoded-word and no part can contain the boundary."""
-    plain = (filename.isascii() and filename.isprintable() and '"' not in filename and "\\" not in filename
-             and "=?" not in filename and "=_" not in filename)
-    if plain:
+    if _plain_name(filename):
         param = f'filename="{filename}"'
         if len("Content-Disposition: attachment; ") + len(param) <= MAX_LINE:
             return f"Content-Disposition: attachment; {param}\r\n"
@@ -466,8 +470,13 @@ def _disposition(filename: str) -> str:
 
 
 def _attachment(content_type: str, filename: str, data: bytes) -> bytes:
+    """One attached file. Its name is also given as the Content-Type's `name` when it is plain ASCII (always, for
+    the names we give): older importers read only that one."""
     check_header("Content-Disposition", filename)
-    head = f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: base64\r\n{_disposition(filename)}\r\n"
+    typed = f'Content-Type: {content_type}; name="{filename}"'
+    if not (_plain_name(filename) and len(typed) <= MAX_LINE):
+        typed = f"Content-Type: {content_type}"
+    head = f"{typed}\r\nContent-Transfer-Encoding: base64\r\n{_disposition(filename)}\r\n"
     return head.encode("ascii") + _base64_lines(data)
 
 

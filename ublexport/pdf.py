@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ublexport import localize
+from ublexport.errors import InputError
 from ublexport.identifiers import vat_as_written
 from ublexport.model import Address, Document, DocumentKind, VatCategory, exemption_text
 from ublexport.totals import Totals, VatGroup
@@ -221,6 +222,38 @@ def _party(name: str, address: Address, vat: str | None, enterprise: str | None,
     if kvk:
         rows.append(f"{w['kvk']} {kvk}")
     return rows
+
+
+def as_pdf(content: bytes, document: Document) -> bytes:
+    """The document's visual copy as a PDF: a scan given as PNG or JPEG (a photographed receipt) is set on an A4
+    page of its own, as large as fits. Yuki takes the PDF out of a UBL (or merges <number>.pdf beside it) as the
+    booking's image, and documents nothing of the kind for an image, which could land as a document of its own.
+    Deterministic like make_pdf (the date of the document, an id from the image), so a retry carries the same bytes.
+    A PDF, or a file that is neither, is returned as it is (the callers judge it, naming the file)."""
+    from ublexport.filetypes import PDF, sniff
+
+    kind = sniff(content)
+    if kind is None or kind is PDF:
+        return content
+    import io
+
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_creation_date(dt.datetime.combine(document.issue_date, dt.time(), dt.UTC))
+    digest = hashlib.sha256(content).hexdigest()[:32]
+    pdf.file_id = lambda: f"<{digest}><{digest}>"  # type: ignore[method-assign]
+    pdf.set_title(document.label)
+    pdf.set_producer("ublexport")
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    try:
+        pdf.image(io.BytesIO(content), x=10, y=10, w=190, h=277, keep_aspect_ratio=True)
+    except Exception as exc:  # Pillow's or fpdf2's: a truncated, corrupt or oversized image
+        shown = f" ({document.pdf.filename})" if document.pdf and document.pdf.filename else ""
+        raise InputError(f"the pdf of {document.label}{shown} is a {kind.extension.upper()} that cannot be read: "
+                         f"{exc}; give a PDF of the document, or another scan") from None
+    return bytes(pdf.output())
 
 
 def make_pdf(document: Document, totals: Totals) -> bytes:

@@ -114,13 +114,18 @@ def beside_received(document: Document, xml: bytes, pdf: PdfMode = PdfMode.embed
     merges a pair of the same name into one document) when asked to (--pdf attach), or when the supplier embedded
     none, which would otherwise leave the accountant a booking without its image."""
     beside = pdf == PdfMode.attach or (pdf == PdfMode.embed and not embeds_visual_copy(xml))
-    return document.pdf.content if beside and document.pdf is not None else None
+    if not beside or document.pdf is None:
+        return None
+    from ublexport.pdf import as_pdf
+
+    return as_pdf(document.pdf.content, document)
 
 
 def document_pdf(document: Document, totals: Totals) -> bytes:
+    from ublexport.pdf import as_pdf, make_pdf
+
     if document.pdf is not None:
-        return document.pdf.content
-    from ublexport.pdf import make_pdf
+        return as_pdf(document.pdf.content, document)
 
     return make_pdf(document, totals)
 

@@ -76,20 +76,31 @@ def test_the_generated_pdf_of_a_number_with_a_slash_gets_a_plain_file_name() -> 
     assert (obj.get("filename"), obj.get("mimeCode")) == ("factuur 88123.pdf", "application/pdf")
 
 
-@pytest.mark.parametrize(("filename", "fmt", "name", "mime"), [
-    ("bon.jpg", "JPEG", "bon.jpg", "image/jpeg"),
-    ("bon.JPEG", "JPEG", "bon.JPEG", "image/jpeg"),
-    ("scan.pdf", "JPEG", "scan.jpg", "image/jpeg"),  # named PDF, photographed as JPEG
-    ("scan.pdf", "PNG", "scan.png", "image/png"),
-    ("receipt", "PNG", "receipt.png", "image/png"),
+@pytest.mark.parametrize(("filename", "fmt", "name"), [
+    ("bon.jpg", "JPEG", "bon.pdf"),
+    ("bon.JPEG", "JPEG", "bon.pdf"),
+    ("scan.pdf", "JPEG", "scan.pdf"),  # named PDF, photographed as JPEG
+    ("scan.pdf", "PNG", "scan.pdf"),
+    ("receipt", "PNG", "receipt.pdf"),
 ])
-def test_a_photographed_receipt_is_embedded_as_the_image_it_is(filename: str, fmt: str, name: str,
-                                                             mime: str) -> None:
+def test_a_photographed_receipt_is_embedded_as_a_pdf_of_the_image(filename: str, fmt: str, name: str) -> None:
+    """Yuki takes a PDF out of the UBL as the booking's image; of an embedded PNG or JPEG it says nothing."""
     content = image(fmt)
-    prepared = prepare(with_file(expense(), "pdf", filename, content))  # valid: Peppol allows PNG and JPEG (BT-125)
+    prepared = prepare(with_file(expense(), "pdf", filename, content))
     obj = embedded(prepared.xml)
-    assert (obj.get("filename"), obj.get("mimeCode")) == (name, mime)
-    assert base64.b64decode(obj.text or "") == content
+    assert (obj.get("filename"), obj.get("mimeCode")) == (name, "application/pdf")
+    shown = base64.b64decode(obj.text or "")
+    assert shown.startswith(b"%PDF-") and b"/Subtype /Image" in shown
+    again = embedded(prepare(with_file(expense(), "pdf", filename, content)).xml)
+    assert again.text == obj.text  # the same bytes every time: a retry carries the same file
+
+
+@pytest.mark.parametrize("pdf", [PdfMode.embed, PdfMode.attach])
+def test_a_broken_scan_is_refused_naming_document_and_file(pdf: PdfMode) -> None:
+    truncated = image("PNG")[:40]  # a PNG's signature and header, then nothing
+    doc = with_file(expense(number="INV-1"), "pdf", "bon.png", truncated)
+    with pytest.raises(InputError, match=re.escape("the pdf of expense INV-1 (bon.png) is a PNG that cannot be read")):
+        prepare(doc, pdf=pdf)
 
 
 @pytest.mark.parametrize("pdf", [PdfMode.embed, PdfMode.attach])

@@ -57,20 +57,23 @@ def expense_folder(folder: Path, filename: str, content: bytes, number: str = "I
 
 
 @pytest.mark.parametrize(("filename", "fmt", "number", "expected"), [
-    ("bon.jpg", "JPEG", "INV-88123", ("INV-88123.jpg", "image/jpeg")),
-    ("scan.pdf", "JPEG", "INV-88123", ("INV-88123.jpg", "image/jpeg")),  # the name lied: the content decides
-    ("scan.pdf", "PNG", "2026/0001", ("2026-0001.png", "image/png")),
+    ("bon.jpg", "JPEG", "INV-88123", "INV-88123.pdf"),
+    ("scan.pdf", "JPEG", "INV-88123", "INV-88123.pdf"),
+    ("scan.pdf", "PNG", "2026/0001", "2026-0001.pdf"),
 ])
-def test_the_attached_file_is_named_and_typed_by_its_content(tmp_path: Path, filename: str, fmt: str, number: str,
-                                                             expected: tuple[str, str]) -> None:
+def test_an_attached_scan_goes_as_a_pdf_of_the_image(tmp_path: Path, filename: str, fmt: str, number: str,
+                                                     expected: str) -> None:
+    """Yuki merges <number>.xml with <number>.pdf; a loose <number>.jpg could be booked as a document of its own."""
     content = image(fmt)
     p = prepare(load_document(expense_folder(tmp_path, filename, content, number)), pdf=PdfMode.attach)
     msg = compose(p, "a@x.test", sender=SENDER, message_id=MID)
     back = parse(message_bytes(msg))
     parts = [(a.get_filename(), a.get_content_type(), a.get_content()) for a in back.iter_attachments()]
-    stem = expected[0].rsplit(".", 1)[0]
-    assert parts == [(f"{stem}.xml", "application/xml", p.xml), (*expected, content)]
-    assert msg.filenames == (f"{stem}.xml", expected[0])
+    stem = expected.rsplit(".", 1)[0]
+    assert parts == [(f"{stem}.xml", "application/xml", p.xml), (expected, "application/pdf", p.pdf)]
+    assert p.pdf is not None and p.pdf.startswith(b"%PDF-") and b"/Subtype /Image" in p.pdf
+    assert msg.filenames == (f"{stem}.xml", expected)
+    assert [a.get_param("name") for a in back.iter_attachments()] == [f"{stem}.xml", expected]  # for old importers
 
 
 def test_compose_refuses_a_file_that_is_no_pdf_png_or_jpeg() -> None:
@@ -86,7 +89,7 @@ def test_compose_refuses_a_file_that_is_no_pdf_png_or_jpeg() -> None:
 
 
 @pytest.mark.parametrize("pdf", [PdfMode.embed, PdfMode.attach])
-def test_an_export_sends_the_receipt_as_the_jpeg_it_is_and_refuses_a_fake(smtp_server: ServerFactory, home: Path,
+def test_an_export_sends_the_receipt_as_a_pdf_and_refuses_a_fake(smtp_server: ServerFactory, home: Path,
                                                                         tmp_path: Path, pdf: PdfMode) -> None:
     server, handler = smtp_server()
     settings = settings_for(server, home, sender="boekhouding@dewaele.example")
@@ -108,13 +111,15 @@ def test_an_export_sends_the_receipt_as_the_jpeg_it_is_and_refuses_a_fake(smtp_s
     [received] = handler.to("a@x.test")
     attachments = {a.get_filename(): a for a in received.message.iter_attachments()}
     if pdf == PdfMode.attach:
-        assert sorted(attachments) == ["INV-88123.jpg", "INV-88123.xml"]
-        assert attachments["INV-88123.jpg"].get_content_type() == "image/jpeg"
-        assert attachments["INV-88123.jpg"].get_content() == receipt
+        assert sorted(attachments) == ["INV-88123.pdf", "INV-88123.xml"]
+        assert attachments["INV-88123.pdf"].get_content_type() == "application/pdf"
+        shown = attachments["INV-88123.pdf"].get_content()
     else:
         assert sorted(attachments) == ["INV-88123.xml"]
         root = etree.fromstring(attachments["INV-88123.xml"].get_content())
         obj = root.find("cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject", NS)
         assert obj is not None
-        assert (obj.get("mimeCode"), obj.get("filename")) == ("image/jpeg", "bon.jpg")
-        assert base64.b64decode(obj.text or "") == receipt
+        assert (obj.get("mimeCode"), obj.get("filename")) == ("application/pdf", "bon.pdf")
+        shown = base64.b64decode(obj.text or "")
+    # the receipt on a page of its own: a JPEG goes into the PDF as it is (DCTDecode), not re-encoded
+    assert shown.startswith(b"%PDF-") and b"/Filter /DCTDecode" in shown and receipt in shown
