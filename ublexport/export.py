@@ -192,6 +192,11 @@ def _refused(item: PlanItem) -> Result:
                   violations=tuple(str(v) for v in item.violations))
 
 
+# At most this many outcomes wait for the ledger before the sends pause (GroupCommit.room): about twice what a
+# linger gathers at full speed, so a healthy ledger never holds a send back
+UNRECORDED_LIMIT = 128
+
+
 class GroupCommit:
     """Outcomes wait here for the ledger; one transaction records what arrived within `linger` seconds (group
     commit). On SQLite with synchronous=FULL a commit is an fsync: committing as soon as one outcome arrived made
@@ -200,12 +205,18 @@ class GroupCommit:
     one duplicate the ledger allows (see ublexport.ledger)."""
 
     def __init__(self, ledger: ExportLedger, in_thread: Callable[..., Awaitable[Any]], *,
-                 linger: float = 0.1) -> None:
+                 linger: float = 0.1, limit: int | None = None) -> None:
         self.ledger = ledger
         self.in_thread = in_thread
         self.linger = linger
+        self.limit = limit or UNRECORDED_LIMIT
         self.pending: list[tuple[int, Outcome]] = []
         self.wakeup = asyncio.Event()
+        # set while fewer than `limit` outcomes wait for the ledger: a send waits for it first, so that a ledger
+        # that stops answering (a frozen database, a lock) stops the sends instead of piling up e-mails that went
+        # out unrecorded, each of which a later run would send again
+        self.room = asyncio.Event()
+        self.room.set()
         self.closing = False
         # the batch handed to the ledger thread, and whether that thread finished recording it: a Ctrl-C that
         # cancels the wait (or the queued call) must not lose a batch taken out of `pending`
@@ -214,6 +225,8 @@ class GroupCommit:
     def add(self, delivery_id: int, outcome: Outcome) -> None:
         self.pending.append((delivery_id, outcome))
         self.wakeup.set()
+        if len(self.pending) >= self.limit:
+            self.room.clear()
 
     async def run(self) -> None:
         """Until closed and nothing is pending. What arrives while a commit runs waits for the next linger:
@@ -226,6 +239,7 @@ class GroupCommit:
                 await asyncio.sleep(self.linger)  # let the outcomes of the next sends join this commit
             self.wakeup.clear()
             batch, self.pending = self.pending, []
+            self.room.set()
             if batch:
                 recorded: list[bool] = []
                 self.recording = (batch, recorded)
@@ -330,6 +344,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         recorded = reported = False  # an unexpected error below must still leave one outcome and one result
         message_id = claimed[1] if claimed is not None else None
         try:
+            if commits is not None and not commits.room.is_set():
+                await commits.room.wait()  # the ledger is behind: no more e-mails it could not record
             if abort:
                 reported = True
                 if claimed is not None:
@@ -511,6 +527,18 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
 
     if beat is not None:
         beat.add_done_callback(lost_leases)
+
+    def lost_ledger(task: asyncio.Task[None]) -> None:
+        """Outcomes that cannot be written stop new sends at once: each e-mail sent after that would be sent again
+        by the next run (the ledger has it `sending`). The sends waiting for room are woken to see it."""
+        if not task.cancelled() and task.exception() is not None:
+            abort.append(f"the ledger could not record what was sent ({task.exception()!r}); run the export again "
+                         "once the ledger database can be used")
+            if commits is not None:
+                commits.room.set()
+
+    if recorder is not None:
+        recorder.add_done_callback(lost_ledger)
     tasks: set[asyncio.Task[None]] = set()
     crashed: list[BaseException] = []  # exceptions of finished tasks: a discarded task must not take its error along
     remaining: dict[int, int] = {}
@@ -609,8 +637,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await beat
-        if recorder is not None and not recorder.done():
-            recorder.cancel()
+        if recorder is not None:  # awaited either way: a failure of its own is then not reported a second time
+            if not recorder.done():
+                recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await recorder
         if pool is not None and own_pool:
