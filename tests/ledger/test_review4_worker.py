@@ -388,9 +388,10 @@ def test_a_worker_that_could_not_deliver_names_the_last_problem(tmp_path: Path) 
     env = office(tmp_path, extra={"UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": str(port),
                                   "UBLEXPORT_SMTP_SECURITY": "none", "UBLEXPORT_FROM": "export@dewaele.be"})
     run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
-    result = run_cli(env, "worker", "--once")
-    assert "deferred 1" in result.stderr
-    assert f"last problem: dossier@yukiworks.nl: cannot connect to 127.0.0.1:{port}" in result.stderr
+    result = run_cli(env, "worker", "--once", code=4)  # cron sees it (it exited 0 for days)
+    assert f"error: smtp://127.0.0.1:{port} (no encryption): cannot connect to 127.0.0.1:{port}" in result.stderr
+    [row] = json.loads(run_cli(env, "history", "--json").stdout)
+    assert row["state"] == "queued"  # still queued, due again at once
 
 
 def test_history_answers_what_went_to_one_address_and_where_one_number_went(tmp_path: Path) -> None:

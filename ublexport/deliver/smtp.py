@@ -233,7 +233,19 @@ class SmtpTransport:
         async with self._first:
             if self._refused is not None:
                 raise self._refused
-            smtp = await self._connect()
+            try:
+                smtp = await self._connect()
+            except aiosmtplib.SMTPResponseException:
+                raise  # a 4xx greeting (busy): the message is retried
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                # no connection at all on the first try (refused, no such host, unreachable): every message would
+                # try four times with back-off, a year of documents for over an hour, and a cron worker would exit
+                # 0 for days; stop the run as a refused session does (the rows stay queued). A server that goes
+                # away later in the run is another matter: its messages are retried.
+                raise TransportError(self.description, None,
+                                     f"cannot connect to {self.host}:{self.port}: {exc}; check UBLEXPORT_SMTP_HOST, "
+                                     "UBLEXPORT_SMTP_PORT and that the server runs. Nothing was sent; the e-mails "
+                                     "stay queued for a later run") from None
             self._proven = True
             return smtp
 
