@@ -703,9 +703,9 @@ class Ledger:
         self._inbox_owners: dict[str, dict[int, str]] | None = None  # inbox key -> {company id: name}, per run
 
     @classmethod
-    def open(cls, settings: Settings, *, db_url: str | None = None, **kwargs: Any) -> Ledger:
-        """The ledger of these settings (their db_url, created or upgraded on first use)."""
-        return cls(Store.open(db_url or settings.db_url), sender=settings.sender, **kwargs)
+    def open(cls, settings: Settings, *, db_url: str | None = None, existing: bool = False, **kwargs: Any) -> Ledger:
+        """The ledger of these settings (their db_url, created or upgraded on first use; EXISTING: see Store.open)."""
+        return cls(Store.open(db_url or settings.db_url, existing=existing), sender=settings.sender, **kwargs)
 
     def close(self) -> None:
         self.store.close()

@@ -59,5 +59,6 @@ def test_a_value_that_only_resembles_a_name_is_a_value(tmp_path: Path) -> None:
     """An argument's name is no option (`-o document` is a file), and a negative number is a value."""
     code, _, err = run("render", SAMPLE, "-o", "document")
     assert code == 0 and (tmp_path / "document").exists(), err
+    run("company", "add", str(Path(SAMPLE).parent / "company.json"))  # a ledger to list
     code, out, err = run("documents", "list", "--number", "-5", "--json")
     assert code == 0 and json.loads(out) == [], err

@@ -128,17 +128,23 @@ def test_nothing_more_goes_once_the_rule_is_switched_off_mid_batch_and_the_rest_
                                    "--json"], ["history", "--json"], ["company", "list", "--json"]])
 def test_a_data_folder_that_cannot_be_created_is_a_message_and_json(tmp_path: Path, args: list[str]) -> None:
     (tmp_path / "afile").write_text("not a folder")
-    result = run_cli({"UBLEXPORT_HOME": str(tmp_path / "afile" / "home")}, *args, code=1)
+    reads = args[0] != "export"  # a command that only reads the ledger finds none there (operations review)
+    result = run_cli({"UBLEXPORT_HOME": str(tmp_path / "afile" / "home")}, *args, code=2 if reads else 1)
     error = json.loads(result.stdout)
-    assert error["exit_code"] == 1 and error["error"].startswith(
-        f"the ledger's folder {tmp_path / 'afile' / 'home'} cannot be created (Not a directory); set UBLEXPORT_HOME")
+    assert error["error"].startswith(
+        f"there is no ledger at sqlite:///{tmp_path / 'afile' / 'home' / 'ublexport.db'}: nothing was ever" if reads
+        else f"the ledger's folder {tmp_path / 'afile' / 'home'} cannot be created (Not a directory); set "
+             "UBLEXPORT_HOME")
     assert "Traceback" not in result.output
 
 
 def test_a_postgresql_schema_that_does_not_exist_is_named_as_the_cause(tmp_path: Path) -> None:
     url = "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dno_such_schema_ublexport"
-    result = run_cli({"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": url}, "history", "--json", code=1)
+    env = {"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": url}
+    result = run_cli(env, "company", "add", str(SAMPLES / "company.json"), "--json", code=1)
     assert "the schema the URL's search_path names does not exist" in json.loads(result.stdout)["error"]
+    said = json.loads(run_cli(env, "history", "--json", code=2).stdout)["error"]  # reading: no ledger there
+    assert said.startswith("there is no ledger at postgresql://postgres@127.0.0.1:5432/test?options=")
 
 
 # --- a row taken over from a sender that stopped mid-send --------------------------------------------------------

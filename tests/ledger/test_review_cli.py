@@ -421,4 +421,5 @@ def test_usage_errors_of_a_json_command_are_json_too(env: dict[str, str], args: 
     result = run(env, *args, code=2)
     answer = json.loads(result.stdout)
     assert answer["exit_code"] == 2 and answer["error"] and "Usage:" in result.stderr
+    run(env, "company", "add", str(SAMPLES / "company.json"))
     assert run(env, "documents", "list", "--json").stdout.strip() == "[]"  # a normal run is unchanged

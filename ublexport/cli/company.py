@@ -74,8 +74,9 @@ def load(home: Path | None, db_url: str | None, config_file: Path | None = None)
 
 
 def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, *, queues: bool = False,
-                **kwargs: Any) -> Ledger:
-    """The ledger of the settings in effect. ``queues``: the command may queue e-mails (import, mark-sent), whose
+                reads: bool = False, **kwargs: Any) -> Ledger:
+    """The ledger of the settings in effect; ``reads``: the command only reads it, so it must exist (Store.open).
+    ``queues``: the command may queue e-mails (import, mark-sent), whose
     Message-IDs are minted now from the sender's domain; with an SMTP server and no real sender they would carry
     "@localhost" for good, so that is refused here, before anything is stored, as the worker would refuse to send."""
     from ublexport.ledger import Ledger
@@ -89,7 +90,7 @@ def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, *,
         if problems:
             raise InputError("nothing imported or marked: e-mails queued now would be sent later under this sender",
                              problems=problems)
-    ledger = Ledger.open(settings, by=by, **kwargs)
+    ledger = Ledger.open(settings, by=by, existing=reads, **kwargs)
     return ledger
 
 
@@ -194,7 +195,7 @@ def list_(db_url: str | None, home: Path | None, as_json: bool) -> None:
 
     from ublexport.store.models import CompanyRow
 
-    with open_ledger(home, db_url) as ledger, ledger.store.transaction() as session:
+    with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
         data = [company_dict(r) for r in session.scalars(select(CompanyRow).order_by(CompanyRow.id))]
     if as_json:
         print_json(data)
@@ -219,7 +220,7 @@ def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) 
     from ublexport.store import catalog
     from ublexport.store.models import RuleChange
 
-    with open_ledger(home, db_url) as ledger, ledger.store.transaction() as session:
+    with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
         row = catalog.get_company(session, company_id)
         data = {**company_dict(row), "identity": row.identity}
         changes: list[dict[str, Any]] = [

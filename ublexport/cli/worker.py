@@ -94,7 +94,7 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
     Exits 2 when --company or --document names nothing in the ledger."""
     from ublexport.store import catalog
 
-    with open_ledger(home, db_url) as ledger:
+    with open_ledger(home, db_url, reads=True) as ledger:
         with ledger.store.transaction() as session:  # an unknown id is an error, not an empty history
             if company_id is not None:
                 catalog.get_company(session, company_id)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ublexport.store import clock
@@ -23,11 +25,31 @@ from ublexport.store.models import (
     DocumentVersion,
     Payload,
     RuleChange,
+    SchemaVersion,
     StatusChange,
 )
 
 __all__ = ["LATEST", "AttemptRow", "CompanyRow", "DeliveryRow", "DeliveryState", "DocumentRow", "DocumentVersion",
            "Payload", "RuleChange", "StatusChange", "Store", "normalize_url", "utcnow"]
+
+
+def _no_ledger(url: str) -> NoReturn:
+    from ublexport.errors import InputError
+    from ublexport.settings import mask_url
+
+    raise InputError(f"there is no ledger at {mask_url(url)}: nothing was ever exported, imported or registered "
+                     "there; check UBLEXPORT_HOME and UBLEXPORT_DB (--home, --db), or create it with `ublexport "
+                     "company add` or an export")
+
+
+def _must_exist_file(url: str) -> None:
+    """A SQLite ledger's file must exist before it is opened: connecting would create it."""
+    try:
+        parsed = make_url(normalize_url(url))
+    except (ValueError, ArgumentError):
+        return  # make_engine says what is wrong with it, without its password
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).expanduser().exists():
+        _no_ledger(url)
 
 
 class Store:
@@ -38,8 +60,16 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str, *, upgrade: bool = True, **engine_kwargs: Any) -> Store:
+    def open(cls, url: str, *, upgrade: bool = True, existing: bool = False, **engine_kwargs: Any) -> Store:
+        """EXISTING: only a ledger that is there already (for the commands that only read it): a mistyped
+        UBLEXPORT_HOME or database URL then says so, instead of creating an empty ledger that answers "nothing was
+        sent"."""
+        if existing:
+            _must_exist_file(url)
         engine = make_engine(url, **engine_kwargs)
+        if existing and not inspect(engine).has_table(str(SchemaVersion.__tablename__)):
+            engine.dispose()
+            _no_ledger(url)
         if upgrade:
             migrate(engine)
         return cls(engine)
