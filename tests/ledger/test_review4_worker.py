@@ -345,7 +345,7 @@ def test_resend_of_a_delivery_to_a_removed_inbox_needs_the_address_given_on_purp
     mistyped address again, without a word."""
     env = office(tmp_path, "dossier-3@yukiworks.nl")
     run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
-    run_cli(env, "worker", "--once")
+    run_cli(env, "worker", "--once", "--local-inbox")
     run_cli(env, "company", "set-inbox", "1", "dossier-3b@yukiworks.nl")
     history = json.loads(run_cli(env, "history", "--json").stdout)
     [first] = [h for h in history if h["inbox"] == "dossier-3@yukiworks.nl"]
@@ -404,7 +404,7 @@ def test_history_answers_what_went_to_one_address_and_where_one_number_went(tmp_
     """Black-box (an accountant's office): "what went to the old address?" and "did 2026-0042 arrive?" needed jq."""
     env = office(tmp_path, "old@yukiworks.nl; kantoor@boekhouder.nl")
     run_cli(env, "documents", "import", invoice_file(tmp_path, "2026-0041"), invoice_file(tmp_path, "2026-0042"))
-    run_cli(env, "worker", "--once")
+    run_cli(env, "worker", "--once", "--local-inbox")
     to_old = json.loads(run_cli(env, "history", "--inbox", "OLD@yukiworks.nl", "--json").stdout)
     assert sorted(h["number"] for h in to_old) == ["2026-0041", "2026-0042"]
     assert {h["inbox"] for h in to_old} == {"old@yukiworks.nl"}
@@ -453,9 +453,9 @@ def test_a_resend_of_a_resend_to_a_removed_inbox_needs_the_address_too(tmp_path:
     """Code review: the check looked at the row given, and a resend row is of origin "resend"."""
     env = office(tmp_path, "dossier-3@yukiworks.nl")
     run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
-    run_cli(env, "worker", "--once")
+    run_cli(env, "worker", "--once", "--local-inbox")
     run_cli(env, "resend", "1")  # before the typo was noticed
-    run_cli(env, "worker", "--once")
+    run_cli(env, "worker", "--once", "--local-inbox")
     run_cli(env, "company", "set-inbox", "1", "dossier-3b@yukiworks.nl")
     for delivery in ("1", "2"):
         assert "no longer one of company 1's inboxes" in run_cli(env, "resend", delivery, code=2).output
@@ -494,10 +494,10 @@ def test_a_resend_that_went_elsewhere_on_purpose_goes_there_again(tmp_path: Path
     company's inboxes", though archief was chosen on purpose and never was one."""
     env = office(tmp_path, "dossier-3@yukiworks.nl")
     run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
-    run_cli(env, "worker", "--once")
+    run_cli(env, "worker", "--once", "--local-inbox")
     run_cli(env, "company", "set-inbox", "1", "dossier-3b@yukiworks.nl")
     run_cli(env, "resend", "1", "--to", "archief@boekhouder.nl")
-    run_cli(env, "worker", "--once")
+    run_cli(env, "worker", "--once", "--local-inbox")
     history = json.loads(run_cli(env, "history", "--json").stdout)
     [archived] = [h for h in history if h["inbox"] == "archief@boekhouder.nl"]
     run_cli(env, "resend", str(archived["id"]))  # to archief again: allowed

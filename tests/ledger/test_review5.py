@@ -100,7 +100,7 @@ def test_resend_to_another_clients_inbox_needs_any_company(tmp_path: Path) -> No
     run_cli(env, "company", "add", str(SAMPLES / "02-invoice-nl-nl.json"))
     run_cli(env, "company", "set-inbox", "2", "devries@yukiworks.nl")
     run_cli(env, "documents", "import", invoice_file(tmp_path, "S-1"))
-    run_cli(env, "worker", "--once")
+    run_cli(env, "worker", "--once", "--local-inbox")
     refused = run_cli(env, "resend", "1", "--to", "devries@yukiworks.nl", code=2)
     assert "devries@yukiworks.nl is the inbox of company 2 (De Vries Installatietechniek B.V.), not of company 1" \
         in refused.output and "--any-company" in refused.output

@@ -133,7 +133,7 @@ def test_history_table_shows_local_time_with_its_offset(env: dict[str, str], tmp
 def test_documents_list_counts_the_current_versions_deliveries(env: dict[str, str], tmp_path: Path) -> None:
     register(env)
     run(env, "documents", "import", write(tmp_path, "R-0001", "sent"))
-    run(env, "worker", "--once")  # no SMTP host: the local inbox
+    run(env, "worker", "--once", "--local-inbox")  # no SMTP host: the local inbox
     run(env, "company", "auto-export", "1", "off")
     edited = json.loads(run(env, "documents", "import", write(tmp_path, "R-0001", "sent", note="corrected"),
                             "--json").stdout)

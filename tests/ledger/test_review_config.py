@@ -73,7 +73,7 @@ def test_the_worker_says_when_nothing_left_this_machine(tmp_path: Path) -> None:
     """Without an SMTP server the worker delivers into the local inbox, and says so, as export does."""
     queue_one_invoice(tmp_path / "queued.db")
     env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'queued.db'}", "UBLEXPORT_HOME": str(tmp_path / "home")}
-    result = CliRunner().invoke(main, ["worker", "--once"], env=env, catch_exceptions=False)
+    result = CliRunner().invoke(main, ["worker", "--once", "--local-inbox"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "sent 1" in result.stderr and "Nothing left this machine" in result.stderr
     assert list((tmp_path / "home" / "inbox" / "new").iterdir())

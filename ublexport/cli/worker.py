@@ -39,11 +39,15 @@ from ublexport.cli.company import by_option, load, open_ledger, store_options
 @click.option("--give-up-after", type=click.FloatRange(0.001), default=120.0, show_default=True, metavar="HOURS",
               envvar="UBLEXPORT_GIVE_UP_AFTER", show_envvar=True,
               help="Stop retrying a delivery this long after it was queued (it becomes expired).")
+@click.option("--local-inbox", "local_inbox", is_flag=True,
+              help="Without an SMTP server, deliver into the embedded local inbox (to try it out); the e-mails "
+                   "then never reach the real inboxes.")
 @store_options
 @json_option
 @handle_errors
 def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: int, retry_first: int,
-           retry_cap: int, give_up_after: float, db_url: str | None, home: Path | None, as_json: bool) -> None:
+           retry_cap: int, give_up_after: float, local_inbox: bool, db_url: str | None, home: Path | None,
+           as_json: bool) -> None:
     """Send what is queued in the ledger to the inboxes, with retries; stops cleanly on SIGTERM or Ctrl-C.
 
     A transient failure (4xx, no connection) is retried with backoff; a permanent one (5xx) is marked failed.
@@ -53,6 +57,14 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
     from ublexport.worker import print_progress, run_worker
 
     settings = load(home, db_url)
+    if not settings.smtp_host and not local_inbox:
+        from ublexport.errors import InputError
+
+        # the queue holds the accountants' real inboxes: delivered into the local Maildir they count as sent and
+        # never go out (a systemd unit missing one line of its environment emptied the queue that way)
+        raise InputError("no SMTP server is set (UBLEXPORT_SMTP_HOST, or smtp_host in the config): the worker would "
+                         "deliver the queue into the local inbox on this machine, where no accountant sees it; set "
+                         "the server, or give --local-inbox to try it out locally")
     backoff = Backoff(first=dt.timedelta(seconds=retry_first), cap=dt.timedelta(seconds=retry_cap),
                       give_up_after=dt.timedelta(hours=give_up_after))
     stats = run_worker(settings, once=once, batch=batch, concurrency=concurrency, backoff=backoff,
