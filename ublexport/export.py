@@ -378,7 +378,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 refusals.append(exc)  # this send met it: its try is logged
                 if not abort:
                     abort.append(exc.message)
-                outcome = Outcome(inbox.address, "refused", exc.code, exc.message)
+                outcome = exc.outcome(inbox.address)
             if claimed is not None and commits is not None:
                 recorded = True
                 commits.add(claimed[0], outcome)
@@ -389,6 +389,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
                           else "the server refused the session; still queued, due again once the settings are "
                                "fixed" if outcome.state == "refused"
+                          else "no answer once the message was given: it may have arrived; still queued, it goes "
+                               "again under the same Message-ID (`history` marks it)" if outcome.state == "unknown"
                           else f"not delivered after {outcome.attempts} attempt(s)" + (
                               "; still queued: the next export or the worker tries again (`ublexport history`)"
                               if claimed is not None else ""))

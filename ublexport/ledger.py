@@ -1038,7 +1038,7 @@ class Ledger:
                       "b_message": (outcome.message or "")[:4000], "b_now": now, "b_owner": owner}
             if outcome.state == "sent":
                 sent.append(params)
-            elif outcome.state == "refused":  # the session, not this message: due again at once, once fixed;
+            elif outcome.state in ("refused", "unknown"):  # the session, not this message: due again at once;
                 # past the retry window it expires like any other row (a refusal that lasts days needs a human)
                 alive = self.backoff.next_attempt(claimed.created_at, now, total) is not None
                 other.append({**params, "b_state": (S.queued if alive else S.expired).value,
@@ -1050,7 +1050,8 @@ class Ledger:
                 other.append({**params, "b_state": state.value, "b_next": when})
             note = (f" (lease lost to {lost[claimed.id]}: not recorded over its claim)"
                     if lost and claimed.id in lost and outcome.state != "sent" else "")
-            attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": outcome.state,
+            result = IN_DOUBT if outcome.state == "unknown" else outcome.state  # it may have arrived
+            attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": result,
                              "code": outcome.code, "message": ((outcome.message or "")[:3900] + note)[:4000],
                              "tries": tries,
                              "message_id": claimed.message_id, "sha256": claimed.sha256})

@@ -134,7 +134,7 @@ class Worker:
                         setattr(self.stats, state, getattr(self.stats, state) + 1)
 
     async def _run_batch(self, claimed: Sequence[Claimed]) -> None:
-        from ublexport.deliver import Outcome, TransportError
+        from ublexport.deliver import TransportError
 
         contents, payloads = await asyncio.to_thread(self.ledger.load, claimed)
         self._documents.clear()
@@ -156,7 +156,7 @@ class Worker:
                         return
                     fatal.append(exc)  # this send met it: its try is logged, so `history --tries` says why
                     self.stats.last_problem = exc.message
-                    self._pending.append((c, Outcome(c.recipient, "refused", exc.code, exc.message)))
+                    self._pending.append((c, exc.outcome(c.recipient)))
                     return
                 if outcome.state != "sent":
                     self.stats.last_problem = f"{c.inbox}: {outcome.code or ''} {outcome.message or ''}".replace(

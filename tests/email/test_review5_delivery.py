@@ -298,14 +298,21 @@ def test_messages_on_the_wire_when_the_server_stops_answering_data_each_log_thei
             return await run(the_plan, "a@x.test; b@x.test", transport, ledger=ledger, sender=settings.sender,
                              concurrency=4, base_delay=0.01, max_delay=0.05)
 
-    run_async(go())
+    results = run_async(go())
     with store.transaction() as session:
         tries = session.scalars(select(AttemptRow)).all()
         rows = session.scalars(select(DeliveryRow)).all()
     assert server.delivered >= 2
-    assert len(tries) == server.delivered and all(t.result == "refused" for t in tries)  # each one on the wire
+    # each one on the wire is a try in doubt (operations review: it was logged "refused", and history did not say
+    # the inbox may have it twice once the next run sent it again)
+    assert len(tries) == server.delivered and all(t.result == "in doubt" for t in tries)
     assert all(r.state == "queued" for r in rows)
-    assert all("may or may not have arrived" in (t.message or "") for t in tries)
+    assert all("this message may have arrived" in (t.message or "") for t in tries)
+    said = {r.reason for r in results}
+    assert any(reason.startswith("no answer once the message was given: it may have arrived") for reason in said)
+    # ... and the ones never given to the server say they were not attempted, not that they may have arrived
+    untried = [r for r in results if r.reason.startswith("not attempted")]
+    assert len(untried) == 4 - server.delivered and all("may have arrived" not in r.reason for r in untried)
 
 
 def test_a_refusal_that_lasts_past_the_retry_window_expires_the_row(tmp_path: Path) -> None:
@@ -329,3 +336,25 @@ def test_a_refusal_that_lasts_past_the_retry_window_expires_the_row(tmp_path: Pa
     ledger.record(delivery_id, Outcome("a@x.test", "refused", 535, "refused the login"))
     with store.transaction() as session:
         assert session.get(DeliveryRow, delivery_id).state == "expired"  # type: ignore[union-attr]
+
+
+def test_a_message_that_may_have_arrived_is_marked_once_it_is_sent_again(tmp_path: Path) -> None:
+    """Operations review: a timeout at the end of DATA was logged "refused"; the next run sent the message again
+    and history did not say the inbox may have it twice."""
+    from tests.email.conftest import prepared
+    from ublexport.deliver import Outcome, TransportError
+
+    store = Store.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(store, sender="export@dewaele.be")
+    delivery_id, message_id = ledger.claim(prepared("01-invoice-be-be.json"), "a@x.test",  # type: ignore[misc]
+                                           resend=False)
+    silent = TransportError("smtp://x", None, "x:25 did not answer at DATA within 600 s.", maybe_delivered=True)
+    ledger.record(delivery_id, silent.outcome("a@x.test"))
+    [waiting] = ledger.history()
+    assert (waiting.state, waiting.in_doubt) == ("queued", 1)
+    again = ledger.claim(prepared("01-invoice-be-be.json"), "a@x.test", resend=False)
+    assert again == (delivery_id, message_id)  # the same row, the same Message-ID
+    ledger.record(delivery_id, Outcome("a@x.test", "sent", 250, "ok"))
+    [sent] = ledger.history()
+    assert (sent.state, sent.in_doubt) == ("sent", 1)
+    assert [t["result"] for t in sent.tries] == ["in doubt", "sent"]

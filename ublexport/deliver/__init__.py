@@ -23,9 +23,12 @@ if TYPE_CHECKING:
     from ublexport.compose import Composed
     from ublexport.settings import Settings
 
-STATES = ("sent", "transient", "permanent", "refused")
+STATES = ("sent", "transient", "permanent", "refused", "unknown")
 # refused: the server refused the session (TransportError), not this message: the try is logged and the message
 # stays queued, due again at once, to go when the configuration is fixed
+# unknown: the server went silent after the whole message was given to it (the end of DATA): it may have arrived.
+# Queued as after a refusal, and logged as a try in doubt, so that history says the inbox may have it twice (the
+# next run sends it again under the same Message-ID)
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,23 @@ class Outcome:
         return dataclasses.asdict(self)
 
 
+@dataclass
 class TransportError(DeliveryError):
     """The transport cannot work at all (TLS refused, no STARTTLS, AUTH failed, a 5xx reply to the greeting, EHLO,
     STARTTLS or MAIL FROM): every send would fail alike.
 
-    Raised rather than reported so that a run stops instead of hammering a misconfigured server."""
+    Raised rather than reported so that a run stops instead of hammering a misconfigured server. MAYBE_DELIVERED:
+    the send that met it had given the server the whole message (a timeout at the end of DATA)."""
+
+    maybe_delivered: bool = False
+
+    def outcome(self, recipient: str) -> Outcome:
+        """What the send that met this error records: a refusal, or for a message that may have arrived, a try in
+        doubt (the other sends, which never reached the server, record nothing)."""
+        if self.maybe_delivered:
+            return Outcome(recipient, "unknown", self.code, f"{self.message}; this message may have arrived: it "
+                           "goes again under the same Message-ID")
+        return Outcome(recipient, "refused", self.code, self.message)
 
 
 @runtime_checkable

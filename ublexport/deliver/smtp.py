@@ -302,11 +302,10 @@ class SmtpTransport:
                 # a server that stopped answering: every message would wait as long (at DATA up to ten minutes,
                 # per try and per message): stop, the rest stays queued; this one goes again under its Message-ID
                 waited = self.settings.data_timeout if stage == "DATA" else self.settings.timeout
-                maybe = ("; the message may or may not have arrived, and goes again under the same Message-ID"
-                         if stage == "DATA" else "")
                 raise TransportError(self.description, None,
-                                     f"{self.host}:{self.port} did not answer at {stage} within {waited:g} s{maybe}. "
-                                     "Nothing more was sent; the e-mails stay queued for a later run") from None
+                                     f"{self.host}:{self.port} did not answer at {stage} within {waited:g} s. "
+                                     "Nothing more was sent; the e-mails stay queued for a later run",
+                                     maybe_delivered=stage == "DATA") from None
             text = str(exc) or type(exc).__name__
             if stage == "DATA":
                 text = (f"connection lost during DATA ({text}); the server may or may not have accepted the "
