@@ -303,6 +303,9 @@ def smtp_problems(settings: Settings) -> list[str]:
     if server:
         problems.append(f"smtp_host (UBLEXPORT_SMTP_HOST, --smtp-host, or `smtp_host` in the config file): "
                         f"{settings.smtp_host!r}: {server}")
+    if settings.smtp_user and not settings.smtp_password:  # the login would fail, once per run, after the plan
+        problems.append("UBLEXPORT_SMTP_USER is set but no password: set UBLEXPORT_SMTP_PASSWORD (read from the "
+                        "environment only, never from the config file)")
     bad_host = host_name_problem(settings.local_hostname)
     if bad_host:
         problems.append(f"local_hostname (UBLEXPORT_LOCAL_HOSTNAME, or `local_hostname` in the config file): "

@@ -161,3 +161,13 @@ def test_the_smtp_password_is_not_stripped(home: Path, monkeypatch: pytest.Monke
     s = load_settings(smtp_host="mail.example", smtp_user="u", sender=SENDER)
     assert s.smtp_password == " pass phrase "
 
+
+
+def test_a_user_without_a_password_is_refused_before_the_run() -> None:
+    """Operations review: it cost one login try, after the plan, on every run."""
+    from ublexport.settings import smtp_problems
+
+    s = load_settings(smtp_host="mail.example", smtp_user="u", sender=SENDER)
+    assert any(p.startswith("UBLEXPORT_SMTP_USER is set but no password") for p in smtp_problems(s))
+    with_password = load_settings(smtp_host="mail.example", smtp_user="u", smtp_password="pw", sender=SENDER)
+    assert not any("no password" in p for p in smtp_problems(with_password))
