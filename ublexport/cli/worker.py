@@ -50,7 +50,9 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
            as_json: bool) -> None:
     """Send what is queued in the ledger to the inboxes, with retries; stops cleanly on SIGTERM or Ctrl-C.
 
-    A transient failure (4xx, no connection) is retried with backoff; a permanent one (5xx) is marked failed.
+    Needs an SMTP server (UBLEXPORT_SMTP_HOST), or --local-inbox to try it out. A transient failure (4xx, a lost
+    connection) is retried with backoff; a permanent one (5xx) is marked failed; a server that cannot be reached at
+    all, or refuses the session, stops the run (exit 4) and the rows stay queued.
     Several workers may run at once (processes, or machines sharing PostgreSQL): none claims another's rows.
     Exits 4 when a delivery failed permanently or expired (gave up retrying) in this run."""
     from ublexport.ledger import Backoff
