@@ -31,6 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 ROW_ID = click.IntRange(1, 2**63 - 1)
 """A ledger id: a number too large for the database column is a usage error (exit 2), not an overflow."""
 
+SUMMARY_ROWS = 200  # above this many results, a table lists only those that need attention (export, import)
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 
 

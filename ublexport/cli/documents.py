@@ -12,6 +12,7 @@ from ublexport.cli.common import (
     EXIT_INPUT,
     EXIT_INVALID,
     ROW_ID,
+    SUMMARY_ROWS,
     Group,
     console,
     handle_errors,
@@ -98,9 +99,18 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
     if as_json:
         print_json(rows)
     else:
-        print_table("Imported", ["file", "id", "document", "status", "version", "forwarding"],
-                    [(r["file"], r.get("document_id"), r.get("document"), r.get("status"), r.get("version"),
-                      _forwarded_text_dict(r)) for r in rows])
+        # a year of files: the table lists what needs a look (refused, not forwarded), the rest is counted
+        large = len(rows) > SUMMARY_ROWS
+        shown = [r for r in rows if "error" in r or r.get("failed")] if large else rows
+        if shown or not large:
+            print_table("Imported" if not large else "Needing a look", ["file", "id", "document", "status",
+                                                                        "version", "forwarding"],
+                        [(r["file"], r.get("document_id"), r.get("document"), r.get("status"), r.get("version"),
+                          _forwarded_text_dict(r)) for r in shown])
+        if large:
+            queued = sum(1 for r in rows if r.get("queued"))
+            click.echo(f"{len(rows) - refused} of {len(rows)} files imported, {queued} queued for sending, "
+                       f"{refused} refused (--json lists every file)", err=True)
         for r in rows:
             if "error" in r:
                 click.echo(f"error: {r['error']}", err=True)

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ublexport.cli.common import Command, console, handle_errors, json_option, plain, print_json, print_table
+from ublexport.cli.common import (
+    SUMMARY_ROWS,
+    Command,
+    console,
+    handle_errors,
+    json_option,
+    plain,
+    print_json,
+    print_table,
+)
 from ublexport.cli.config import db_option, settings_options
 from ublexport.model import DocumentKind, Status
 
@@ -20,7 +29,6 @@ if TYPE_CHECKING:
     from ublexport.settings import Settings
 
 PROGRESS_FROM = 6  # show a progress bar from this many deliveries on
-SUMMARY_ROWS = 200  # above this many results, the summary lists only those that need attention
 
 
 def open_ledger(settings: Settings, *, any_company: bool = False) -> ExportLedger | None:
