@@ -269,3 +269,14 @@ def test_a_large_export_renders_in_worker_processes_started_before_the_plan(home
     assert len(listed) == WORKERS_FROM + 1 and all(m["ubl_valid"] is True for m in listed)
     again = json.loads(CliRunner().invoke(main, ["export", str(docs), "--to", "a@x.test", "--json"]).stdout)
     assert again["summary"] == {"already-exported": WORKERS_FROM + 1, "refused": 1}
+
+
+def test_a_local_inbox_that_took_nothing_is_not_named_as_where_the_emails_are(home: Path) -> None:
+    """Operations review: with an unusable local inbox, "1 failed" was followed by "the e-mails are in the local
+    inbox"."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "inbox").write_text("a file where the Maildir should be")
+    result = invoke("export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@x.test")
+    assert result.exit_code == 4
+    text = " ".join(result.output.split())
+    assert "nothing went into the local inbox" in text and "the e-mails are in the local inbox" not in text

@@ -145,7 +145,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     Exit codes: 0 all delivered or rightly refused, 1 the ledger or data folder cannot be used, 2 invalid input
     (address, file, option), 3 a document is invalid, 4 delivery failed for at least one inbox."""
     from ublexport.deliver import open_transport
-    from ublexport.export import Filters, exit_code, plan, run, workers_for
+    from ublexport.export import SENT, Filters, exit_code, plan, run, workers_for
     from ublexport.pipeline import PdfMode
     from ublexport.recipients import parse_recipients
 
@@ -207,9 +207,13 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                         **({"error": stopped[0], "problems": []} if stopped else {})})
         else:
             print_summary(results, None if keep_ok else counts)
-            if local:
+            delivered = counts[SENT] if not keep_ok else sum(r.status == SENT for r in results)
+            if local and delivered:
                 console().print(plain(f"Nothing left this machine: the e-mails are in the local inbox "
                                       f"{settings.inbox_dir} (`ublexport inbox list`, `ublexport inbox show N`)."))
+            elif local:  # none went in (an unwritable inbox folder): do not send anyone looking there
+                console().print(plain(f"Nothing left this machine, and nothing went into the local inbox "
+                                      f"{settings.inbox_dir} either."))
             elif dry_run is not None:
                 console().print(plain(f"Dry run: nothing was sent; the .eml files are in {dry_run}."))
         if stopped:
