@@ -224,6 +224,18 @@ def _party(name: str, address: Address, vat: str | None, enterprise: str | None,
     return rows
 
 
+def _deterministic(pdf: FPDF, document: Document, source: bytes, title: str) -> None:
+    """The same bytes for the same document every time (a retried e-mail carries the same file): the creation date is
+    the document's date, the file id a hash of SOURCE. The title is metadata (Unicode, UTF-16, not WinAnsi); pages
+    are broken by the caller (_Sheet), never by fpdf2."""
+    pdf.set_creation_date(dt.datetime.combine(document.issue_date, dt.time(), dt.UTC))
+    digest = hashlib.sha256(source).hexdigest()[:32]
+    pdf.file_id = lambda: f"<{digest}><{digest}>"  # type: ignore[method-assign]
+    pdf.set_title(title)
+    pdf.set_producer("ublexport")
+    pdf.set_auto_page_break(False)
+
+
 def as_pdf(content: bytes, document: Document) -> bytes:
     """The document's visual copy as a PDF: a scan given as PNG or JPEG (a photographed receipt) is set on an A4
     page of its own, as large as fits. Yuki takes the PDF out of a UBL (or merges <number>.pdf beside it) as the
@@ -240,12 +252,7 @@ def as_pdf(content: bytes, document: Document) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
-    pdf.set_creation_date(dt.datetime.combine(document.issue_date, dt.time(), dt.UTC))
-    digest = hashlib.sha256(content).hexdigest()[:32]
-    pdf.file_id = lambda: f"<{digest}><{digest}>"  # type: ignore[method-assign]
-    pdf.set_title(document.label)
-    pdf.set_producer("ublexport")
-    pdf.set_auto_page_break(False)
+    _deterministic(pdf, document, content, document.label)
     pdf.add_page()
     try:
         pdf.image(io.BytesIO(content), x=10, y=10, w=190, h=277, keep_aspect_ratio=True)
@@ -289,12 +296,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         fonts = Path(__file__).parent / "fonts"
         pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
         pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
-    pdf.set_creation_date(dt.datetime.combine(document.issue_date, dt.time(), dt.UTC))
-    digest = hashlib.sha256(document.model_dump_json().encode()).hexdigest()[:32]
-    pdf.file_id = lambda: f"<{digest}><{digest}>"  # type: ignore[method-assign]
-    pdf.set_title(f"{title} {document.number}")  # metadata is Unicode (UTF-16), not WinAnsi
-    pdf.set_producer("ublexport")
-    pdf.set_auto_page_break(False)  # _Sheet breaks pages itself
+    _deterministic(pdf, document, document.model_dump_json().encode(), f"{title} {document.number}")
     pdf.add_page()
     sheet = _Sheet(pdf, unicode=unicode)
     left, right = sheet.LEFT + 1, sheet.RIGHT - 1
