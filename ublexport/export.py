@@ -15,9 +15,10 @@ import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,11 @@ class Result:
     violations: tuple[str, ...] = ()
 
     @property
+    def untried(self) -> bool:
+        """Failed without a try: the run had stopped before it got to this e-mail (it goes with the next run)."""
+        return self.status == FAILED and self.reason.startswith(NOT_ATTEMPTED)
+
+    @property
     def ok(self) -> bool:
         """Delivered, written, already there, or rightly refused (a quote, a draft, a cancelled document)."""
         return (self.status in (SENT, WRITTEN, ALREADY, IN_FLIGHT, DUPLICATE)
@@ -118,6 +124,7 @@ def exit_code(results: Iterable[Result]) -> int:
     return code
 
 
+NOT_ATTEMPTED = "not attempted: "  # a Result's reason when the run stopped before it (followed by why)
 WORKERS_FROM = 100  # from this many documents on, render and validate in worker processes (start-up ~1 s)
 CHUNK = 16  # documents per worker task, at most
 LEDGER_SWITCH_INTERVAL = 0.0005  # seconds; see run()
@@ -141,6 +148,11 @@ def _warm_up() -> None:
     """Worker start-up: exit with the parent; compile the XSDs and the template before the first document."""
     from ublexport import render, xsd
 
+    # Ctrl-C reaches every process of the terminal's group, and systemd sends SIGTERM to every process of the
+    # service: the export process alone decides how to stop (finishing what is in flight) and then shuts the
+    # workers down; a worker that died of the signal would only break the pool under it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _exit_with_parent()
     xsd.schema("Invoice")
     xsd.schema("CreditNote")
@@ -271,7 +283,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
               sender: str = "ublexport@localhost", reply_to: str | None = None, resend: bool = False,
               attempts: int = 4, base_delay: float = 1.0, max_delay: float = 30.0, concurrency: int = 8,
               batch: int = 64, keep_ok: bool = True, workers: int | None = None,
-              pool: ProcessPoolExecutor | None = None, stopped: list[str] | None = None) -> list[Result]:
+              pool: ProcessPoolExecutor | None = None, stopped: list[str] | None = None,
+              stop: asyncio.Event | None = None) -> list[Result]:
     """Deliver every going document to every inbox, one e-mail each; return one Result per document and inbox.
 
     Documents are rendered and validated just ahead of the sends: for a large batch in `workers` worker processes
@@ -282,6 +295,11 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     The transport must already be entered (`async with transport`). A TransportError (TLS, AUTH, no STARTTLS)
     stops the run: what was not attempted yet is reported as failed with that error, which is also appended to
     `stopped` when given (the CLI reports it as the run's error).
+    `stop` is how a caller stops the run cleanly (the CLI sets it on Ctrl-C or SIGTERM, after appending the
+    reason to `stopped`): the tries under way finish and are recorded, a wait between tries ends with the row
+    queued, nothing more is rendered or claimed, the claimed rows not tried are released (due again at once), and
+    every document not attempted is reported as such. Nothing is left `sending`, so nothing is marked in doubt.
+    Once the run stops for any reason, nothing more is rendered or claimed.
     With `keep_ok=False` only the results that need attention are returned (every result still goes to
     `progress`), so that memory does not grow with the size of the batch."""
     inboxes = parse_recipients(recipients) if isinstance(recipients, str) else list(recipients)
@@ -351,7 +369,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 if claimed is not None:
                     untried.append(claimed[0])
                 done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
-                                         f"not attempted: {abort[0]}"))
+                                         NOT_ATTEMPTED + abort[0]))
                 return
             message_id = message_id or new_message_id(sender)
             try:
@@ -366,14 +384,14 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 return
             try:
                 outcome = await send_with_retry(transport, message, inbox.address, attempts=attempts,
-                                                base_delay=base_delay, max_delay=max_delay)
+                                                base_delay=base_delay, max_delay=max_delay, stop=stop)
             except TransportError as exc:
                 if any(exc is met for met in refusals):  # another send met it first: this one never reached it
                     reported = True
                     if claimed is not None:
                         untried.append(claimed[0])  # queued as before, no try logged, due again at once
                     done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
-                                             f"not attempted: {abort[0]}", message_id=message_id))
+                                             NOT_ATTEMPTED + abort[0], message_id=message_id))
                     return
                 refusals.append(exc)  # this send met it: its try is logged
                 if not abort:
@@ -443,8 +461,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         for item in items:
             start = position.get(id(item))
             await queue.put((item, [] if start is None else claims[start:start + len(inboxes)]))
+            handed[0] += 1
 
-    async def prepared_items() -> AsyncIterator[PlanItem]:
+    async def prepared_items() -> AsyncGenerator[PlanItem, None]:
         """The going items in plan order, each rendered and validated (or turned into a refusal)."""
         if pool is None:
             for item in plan.iter_going():
@@ -501,21 +520,26 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         try:
             waiting: list[PlanItem] = []
             size = 1
-            async for item in prepared_items():
-                waiting.append(item)
-                if len(waiting) >= size:
-                    if claiming is not None:
-                        await claiming  # one claim at a time, in order; the next batch was prepared meanwhile
-                    claiming = asyncio.create_task(claim(waiting))
-                    waiting, size = [], min(size * 2, max(1, batch))
+            async with contextlib.aclosing(prepared_items()) as items:
+                async for item in items:
+                    if abort:  # stopped: render and claim no more (what was not handed is reported at the end)
+                        break
+                    waiting.append(item)
+                    if len(waiting) >= size:
+                        if claiming is not None:
+                            await claiming  # one claim at a time, in order; the next batch was prepared meanwhile
+                        claiming = asyncio.create_task(claim(waiting))
+                        waiting, size = [], min(size * 2, max(1, batch))
             if claiming is not None:
                 await claiming
-            await claim(waiting)
+            if not abort:
+                await claim(waiting)
         finally:
             if claiming is not None and not claiming.done():
                 claiming.cancel()
             await queue.put(None)
 
+    handed = [0]  # going items handed to the senders, in plan order: the rest was never attempted
     slots = asyncio.Semaphore(max(1, concurrency))
     producer = asyncio.create_task(produce())
     recorder = asyncio.create_task(commits.run()) if commits is not None else None
@@ -623,6 +647,11 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 task.add_done_callback(forget)
         await producer
         await asyncio.gather(*tasks, return_exceptions=True)  # every one finishes; `forget` kept their errors
+        if abort:  # stopped before the end of the plan: say so for each document never handed to a sender
+            for item in itertools.islice(plan.iter_going(), handed[0], None):
+                for slot, inbox in enumerate(inboxes):
+                    done(item.order, slot, Result(item.source, item.label, inbox.address, FAILED,
+                                                  NOT_ATTEMPTED + abort[0]))
         if crashed:
             raise crashed[0]
         if commits is not None and recorder is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -88,18 +90,56 @@ def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) 
 
 
 def print_summary(results: list[Result], counts: Counter[str] | None = None) -> None:
-    """One row per result; for a large batch only the results that need attention, with the counts of all."""
+    """One row per result; for a large batch only the results that need attention, with the counts of all.
+
+    A stopped run reports each document it did not get to: in a large batch they are one row, not thousands."""
     rows = []
+    untried = [r for r in results if r.untried]
+    if counts is not None and len(untried) > 1:
+        results = [r for r in results if not r.untried]
+    else:
+        untried = []
     for r in results:
         detail = r.reason
         if r.message and r.status != "refused":
             detail = f"{detail}: {r.message}" if detail else r.message
         rows.append((r.document, r.inbox or "-", r.status, r.code if r.code is not None else "", detail))
+    if untried:
+        rows.append((f"{len(untried)} e-mail(s)", "-", untried[0].status, "", untried[0].reason))
     if rows or counts is None:
         title = "Summary" if counts is None else "Needs attention"
         print_table(title, ["document", "inbox", "result", "code", "reason / server reply"], rows)
     counts = counts if counts is not None else Counter(r.status for r in results)
-    console().print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to do")
+    not_attempted = len(untried) or sum(r.untried for r in results)
+    console().print((", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to do")
+                    + (f" ({not_attempted} of them not attempted)" if not_attempted else ""))
+
+
+def stop_on_signals(stopped: list[str], signals: list[int]) -> asyncio.Event:
+    """Ctrl-C and SIGTERM (a cron `timeout`, systemd, a container stop) stop the running export cleanly, through
+    the event returned (see `ublexport.export.run`): killed outright, it left its claimed rows `sending`, and the
+    next run had to treat each as possibly sent. The reason goes into `stopped`, the signal into `signals`.
+
+    The handlers go after the first signal: a second Ctrl-C stops at once, as before (the rows under way are then
+    sent again by the next run, under the same Message-ID)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+    def on_signal(signum: int) -> None:
+        for sig in names:
+            loop.remove_signal_handler(sig)
+        signals.append(signum)
+        if not stopped:
+            stopped.append(f"interrupted ({names[signal.Signals(signum)]}); run the export again to send the rest")
+        stop.set()
+        click.echo("stopping: finishing the e-mails under way and recording them (Ctrl-C again stops at once)",
+                   err=True)
+
+    for sig in names:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers here (Windows, a thread)
+            loop.add_signal_handler(sig, on_signal, int(sig))
+    return stop
 
 
 @click.command(cls=Command)
@@ -142,8 +182,12 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     cancelled and invalid documents never. Without an SMTP server configured, mail goes to the embedded local
     inbox (see `ublexport inbox list`) and nothing leaves this machine.
 
+    Ctrl-C or SIGTERM stops cleanly: the e-mails under way finish and are recorded, the rest is left for the next
+    run (a second Ctrl-C stops at once).
+
     Exit codes: 0 all delivered or rightly refused, 1 the ledger or data folder cannot be used, 2 invalid input
-    (address, file, option), 3 a document is invalid, 4 delivery failed for at least one inbox."""
+    (address, file, option), 3 a document is invalid, 4 delivery failed for at least one inbox, 130 / 143
+    stopped by Ctrl-C / SIGTERM."""
     from ublexport.deliver import open_transport
     from ublexport.export import SENT, Filters, exit_code, plan, run, workers_for
     from ublexport.pipeline import PdfMode
@@ -165,18 +209,20 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
         keep_ok = as_json or total <= SUMMARY_ROWS
         counts: Counter[str] = Counter()
 
-        stopped: list[str] = []  # why the run stopped early (the server refused the session), if it did
+        stopped: list[str] = []  # why the run stopped early (the server refused the session, a signal), if it did
+        signals: list[int] = []  # the signal that stopped it, if one did
 
         def counted(result: Result) -> None:
             counts[result.status] += 1
 
         async def go() -> list[Result]:
+            stop = stop_on_signals(stopped, signals)
             async with transport:
                 if not show_bar:
                     return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
                                      reply_to=settings.reply_to, resend=resend, attempts=attempts,
                                      base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                     keep_ok=keep_ok, progress=counted, pool=pool, stopped=stopped)
+                                     keep_ok=keep_ok, progress=counted, pool=pool, stopped=stopped, stop=stop)
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
                 with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -190,7 +236,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                     return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
                                      reply_to=settings.reply_to, resend=resend, attempts=attempts,
                                      base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                     keep_ok=keep_ok, progress=advance, pool=pool, stopped=stopped)
+                                     keep_ok=keep_ok, progress=advance, pool=pool, stopped=stopped, stop=stop)
 
         try:
             results = asyncio.run(go())
@@ -198,7 +244,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
             close = getattr(ledger, "close", None)
             if close is not None:
                 close()
-        code = exit_code(results)
+        code = 128 + signals[0] if signals else exit_code(results)
         local = not settings.smtp_host and dry_run is None
         if as_json:
             print_json({"transport": transport.description, "nothing_left_this_machine": local or dry_run is not None,

@@ -10,6 +10,7 @@ message and Message-ID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,8 +123,13 @@ def backoff(attempt: int, base_delay: float, max_delay: float) -> float:
 
 
 async def send_with_retry(transport: Transport, message: Composed, recipient: str, *, attempts: int = 4,
-                          base_delay: float = 1.0, max_delay: float = 30.0) -> Outcome:
-    """Retry transient outcomes with exponential backoff; a permanent outcome is final at once."""
+                          base_delay: float = 1.0, max_delay: float = 30.0,
+                          stop: asyncio.Event | None = None) -> Outcome:
+    """Retry transient outcomes with exponential backoff; a permanent outcome is final at once.
+
+    `stop` set (Ctrl-C, SIGTERM) ends a wait between tries at once: the last transient outcome is the answer, and
+    the row stays queued for the next run. A try under way is never cut short: its answer is what the ledger
+    needs to know whether the message arrived."""
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     outcome: Outcome | None = None
@@ -137,9 +143,16 @@ async def send_with_retry(transport: Transport, message: Composed, recipient: st
             # DATA), so they are its outcome, not "not attempted"; the next send stops the run on the refusal
             return dataclasses.replace(outcome, message=f"{outcome.message}; then: {exc.message}")
         outcome = dataclasses.replace(sent, attempts=attempt)
-        if outcome.state != "transient" or attempt == attempts:
+        if outcome.state != "transient" or attempt == attempts or (stop is not None and stop.is_set()):
             return outcome
-        await asyncio.sleep(backoff(attempt, base_delay, max_delay))
+        delay = backoff(attempt, base_delay, max_delay)
+        if stop is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return outcome
     assert outcome is not None
     return outcome
 
