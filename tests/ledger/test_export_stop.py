@@ -105,7 +105,7 @@ def test_a_wait_between_tries_ends_at_once_and_the_row_stays_queued(tmp_path: Pa
         tried.append(args[3])
         return await refuse(*args)
 
-    smtp_server.handler.handle_RCPT = handle_rcpt  # type: ignore[method-assign]
+    smtp_server.handler.handle_RCPT = handle_rcpt  # type: ignore[method-assign,assignment]
     export = start_export(env, folder, "--retry-delay", "300")
     wait_for(lambda: tried or export.poll() is not None)
     time.sleep(0.3)  # the reply reaches the export, which starts waiting 300 s for its second try
@@ -114,6 +114,7 @@ def test_a_wait_between_tries_ends_at_once_and_the_row_stays_queued(tmp_path: Pa
     out, err = export.communicate(timeout=60)
     assert time.monotonic() - started < 30  # not the 300 s of the wait
     assert export.returncode == 143, err
+    assert "not delivered after 1 attempt(s); still queued" in out
     rows = json.loads(run_cli(env, "history", "--json").stdout)
     assert [(r["state"], r["attempts"]) for r in rows] == [("deferred", 1)]  # one try logged, due again
 
