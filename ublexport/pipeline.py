@@ -150,6 +150,7 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
         attached = beside_received(document, xml, pdf)
         if attached is not None:
             _check_visual_copy(document, attached)
+        check_message_size(document.label, xml, attached, source)
         return Prepared(document, xml, report, None, attached)
     if document.kind == DocumentKind.quote:
         raise InputError(f"{document.label}: a quote is not an invoice and never becomes an e-invoice", source=source)
@@ -166,4 +167,32 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
         raise InputError(exc.detail, source=source, problems=exc.problems) from None
     report = check_bytes(xml, name, chosen)
     report.raise_if_invalid()
-    return Prepared(document, xml, report, totals, pdf_bytes if pdf == PdfMode.attach else None)
+    beside = pdf_bytes if pdf == PdfMode.attach else None
+    check_message_size(document.label, xml, beside, source)
+    return Prepared(document, xml, report, totals, beside)
+
+
+MAX_MESSAGE_BYTES = 20_000_000
+"""The largest e-mail ublexport sends (20 MB, attachments Base64-encoded). Yuki publishes no limit; the mail servers
+on the way take 10 MB (Postfix's default) to 35 MB (Microsoft 365), Gmail 25 MB. A server past the first that
+refuses a message answers with a bounce to the sender's mailbox, which never reaches the ledger: the row says
+*sent* and the accountant never sees the document. Refused here instead, before anything is claimed or queued."""
+
+
+def message_size(*attachments: bytes | None) -> int:
+    """About what an e-mail with these attachments takes on the wire: Base64 in lines of 76 plus CRLF, and a few
+    kB for the headers and the text part."""
+    return 4096 + sum(-(-len(a) // 3) * 4 * 78 // 76 for a in attachments if a is not None)
+
+
+def check_message_size(label: str, xml: bytes, beside: bytes | None, source: str | None = None) -> None:
+    """InputError naming the document and its size when its e-mail would be larger than MAX_MESSAGE_BYTES."""
+    size = message_size(xml, beside)
+    if size <= MAX_MESSAGE_BYTES:
+        return
+    parts = f"the UBL {len(xml) / 1e6:.1f} MB" + (f", the PDF beside it {len(beside) / 1e6:.1f} MB" if beside else "")
+    raise InputError(f"{label}: its e-mail would be {size / 1e6:.1f} MB ({parts}, before encoding), more than the "
+                     f"{MAX_MESSAGE_BYTES // 1_000_000} MB a mail server on the way may take; a refusal there comes "
+                     "back as a bounce that ublexport never sees, and the accountant would never get it. Give a "
+                     "smaller PDF (scanned at 150-200 dpi, in grey, or compressed) and export it again",
+                     source=source)
