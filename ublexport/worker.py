@@ -8,6 +8,11 @@ are recorded, claimed rows not yet tried are released.
 
 Outcomes are recorded in small batches (one commit per group of sends, not per e-mail); the price is that a crash
 re-sends up to one group, always with the same Message-ID.
+
+A ledger database that cannot be used for a while (PostgreSQL restarting, SQLite locked by a long import) does not
+stop a running service: between batches, when nothing is held or waiting to be recorded, the worker says so and
+tries again after 1, 2, 4 ... 60 s. A failure with rows in hand still ends the process (their outcomes could not be
+recorded; the next worker takes them over as in doubt), and `--once` (cron) exits on the first failure.
 """
 
 from __future__ import annotations
@@ -43,12 +48,19 @@ class WorkerStats:
     recovered: int = 0
     batches: int = 0
     errors: list[str] = field(default_factory=list)
+    ledger_waits: int = 0  # times the ledger database could not be used between batches, and was waited for
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 Progress = Callable[[WorkerStats], None]
+
+LEDGER_RETRY_MAX = 60.0  # seconds: the longest wait between two tries of a ledger database that cannot be used
+
+
+def _say(text: str) -> None:
+    print(f"worker: {text}", file=sys.stderr, flush=True)
 
 
 def _outcome(recipient: str, state: str, code: int | None, message: str) -> Outcome:
@@ -189,10 +201,34 @@ class Worker:
             raise fatal[0]
 
     async def _heartbeat(self) -> None:
+        """Renew the leases of the rows in hand. A renewal that fails (the database is away a moment) is tried
+        again at the next beat rather than ending the beat for good: a lease is three beats long."""
         interval = max(1.0, self.ledger.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(interval)
-            await asyncio.to_thread(self.ledger.renew, owner=self.owner)
+            try:
+                await asyncio.to_thread(self.ledger.renew, owner=self.owner)
+            except Exception as exc:  # said; the batch's own ledger calls meet it too, and end the run
+                _say(f"could not renew the leases ({_reason(exc)}); trying again in {interval:.0f} s")
+
+    async def _claim_due(self, once: bool) -> list[Claimed] | None:
+        """The next batch, or None once stopped. Between batches nothing is in hand, so a ledger database that
+        cannot be used is waited for (see the module doc) instead of ending a long-running worker."""
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        delay = 1.0
+        while not self.stop.is_set():
+            try:
+                return await asyncio.to_thread(self.ledger.claim_due, self.batch, owner=self.owner)
+            except (OperationalError, DBAPIError) as exc:
+                if once or not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                    raise
+                self.stats.ledger_waits += 1
+                _say(f"the ledger database could not be used ({_reason(exc)}); trying again in {delay:.0f} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), delay)
+                delay = min(delay * 2, LEDGER_RETRY_MAX)
+        return None
 
     async def run(self, *, once: bool) -> WorkerStats:
         """Send until nothing is due (once) or until stopped."""
@@ -201,7 +237,9 @@ class Worker:
         try:
             async with self.transport:
                 while not self.stop.is_set():
-                    claimed = await asyncio.to_thread(self.ledger.claim_due, self.batch, owner=self.owner)
+                    claimed = await self._claim_due(once)
+                    if claimed is None:  # stopped while waiting for the ledger
+                        break
                     if not claimed:
                         if once:
                             break
@@ -249,6 +287,12 @@ def run_worker(settings: Settings, *, once: bool, batch: int = 50, concurrency: 
         return asyncio.run(main())
     finally:
         ledger.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """The database's own words (SQLAlchemy's wrapper adds the statement and a link: too much for one line)."""
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig if orig is not None else exc).split())[:200]
 
 
 def print_progress(stats: WorkerStats) -> None:
