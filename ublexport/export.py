@@ -45,6 +45,7 @@ from ublexport.plan import (
     prepare_item,
     prepare_many_in_worker,
 )
+from ublexport.policy import EXPENSES_SKIPPED
 from ublexport.recipients import Recipient, parse_recipients
 
 if TYPE_CHECKING:
@@ -602,6 +603,10 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                         f"{getattr(claimed, 'company', 'this document')!r}: one Yuki inbox is one "
                                         "administration; export this company's documents to its own inbox (or give "
                                         "--any-company)", refusal=INPUT)
+                    elif getattr(claimed, "skipped", False):  # Elsewhere: the company's expenses go another way
+                        result = Result(item.source, item.label, inbox.address, REFUSED,
+                                        f"{EXPENSES_SKIPPED}; not sent to {inbox.address} (use --resend to send it "
+                                        "anyway)", refusal=POLICY)
                     elif getattr(claimed, "unsent", False):  # Elsewhere: an inbox for the company's other kinds
                         kind = str(getattr(claimed, "kind", "document")).replace("_", " ")
                         result = Result(item.source, item.label, inbox.address, REFUSED,

@@ -170,6 +170,7 @@ class Elsewhere:
     kind: str
     pending: bool = False  # queued or being retried for INBOX, not yet received
     unsent: bool = False  # not yet there: the inbox asked for is registered for the company's other documents
+    skipped: bool = False  # an expense of a company whose expenses are not forwarded (catalog.skips_expenses)
 
 
 @dataclass(frozen=True)
@@ -421,6 +422,9 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
         key = recipient_key(recipient)
         company = companies[company_id]
         kind = prepared.document.kind.value
+        if kind == "expense" and catalog.skips_expenses(company) and key in catalog.all_inbox_keys(company):
+            out[i] = Elsewhere(key, kind, skipped=True)  # to one of its inboxes, which gets them another way
+            continue
         listed = catalog.inbox_keys(company, kind)
         if key in listed:
             continue

@@ -44,7 +44,7 @@ from ublexport.ledger import (
     store_payload,
 )
 from ublexport.model import Document, DocumentKind, Status, as_stored
-from ublexport.policy import SENT, exportable
+from ublexport.policy import EXPENSES_SKIPPED, SENT, exportable
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
 from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow
@@ -110,6 +110,9 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
                          + ("" if company.auto_export else " and auto-export is off"))
     elif not company.auto_export and not while_off:
         result.reason = "auto-export is off for this company"
+    elif document.kind == "expense" and catalog.skips_expenses(company):
+        result.reason = (f"{EXPENSES_SKIPPED}; `ublexport company set-inbox {company.id} ... --no-expenses` "
+                         "forwards them again")
     elif not decision:
         result.reason = decision.reason + _already_there(session, document)
     elif company.auto_export_since and document.issue_date < company.auto_export_since:

@@ -36,3 +36,9 @@ def exportable(document: Document) -> Decision:
     if status in SENT:
         return Decision(True, f"{status.value}")
     return Decision(False, f"status {status.value} is not exportable")
+
+
+EXPENSES_SKIPPED = ("the accountant set that this company's expenses are not forwarded (they reach Yuki another "
+                    "way, e.g. through Peppol)")
+"""Why an expense is not sent (store.catalog.skips_expenses): by the rule, nor by hand to one of the company's
+inboxes."""

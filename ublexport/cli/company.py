@@ -97,7 +97,8 @@ def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, *,
 def company_dict(row: CompanyRow) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "vat_number": row.vat_number,
             "enterprise_number": row.enterprise_number, "kvk_number": row.kvk_number,
-            "inboxes": row.inboxes, "expenses_inboxes": row.expenses_inboxes, "auto_export": row.auto_export,
+            "inboxes": row.inboxes, "expenses_inboxes": row.expenses_inboxes,
+            "expenses_forwarded": row.expenses_inboxes != [], "auto_export": row.auto_export,
             "auto_export_since": row.auto_export_since.isoformat() if row.auto_export_since else None,
             "rule_changed_at": row.rule_changed_at.isoformat() if row.rule_changed_at else None,
             "rule_changed_by": row.rule_changed_by}
@@ -108,6 +109,13 @@ def _addresses(items: list[dict[str, Any]] | None) -> str:
         return ""
     return "; ".join(f"{i['display_name']} <{i['address']}>" if i.get("display_name") else i["address"]
                      for i in items)
+
+
+def _expenses(items: list[dict[str, Any]] | None, same: str = "") -> str:
+    """The expenses inbox(es) for people: SAME when they go to the main inboxes, or *not forwarded*."""
+    if items is None:
+        return same
+    return _addresses(items) or "not forwarded (they reach Yuki another way)"
 
 
 def _recipient_dicts(text: str) -> list[dict[str, Any]]:
@@ -204,7 +212,7 @@ def list_(db_url: str | None, home: Path | None, as_json: bool) -> None:
                               "since"],
                 [(d["id"], d["name"], " ".join(x for x in (d["vat_number"], d["enterprise_number"], d["kvk_number"])
                                                 if x),
-                  _addresses(d["inboxes"]), _addresses(d["expenses_inboxes"]), "on" if d["auto_export"] else "off",
+                  _addresses(d["inboxes"]), _expenses(d["expenses_inboxes"]), "on" if d["auto_export"] else "off",
                   d["auto_export_since"] or "") for d in data])
 
 
@@ -233,7 +241,7 @@ def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) 
     rows = [("name", data["name"]), ("VAT number", data["vat_number"]),
             ("enterprise number", data["enterprise_number"]), ("KvK number", data["kvk_number"]),
             ("inboxes", _addresses(data["inboxes"]) or "(none)"),
-            ("expenses inbox", _addresses(data["expenses_inboxes"]) or "(same as inboxes)"),
+            ("expenses inbox", _expenses(data["expenses_inboxes"], "(same as inboxes)")),
             ("auto-export", "on" if data["auto_export"] else "off"), ("since", data["auto_export_since"]),
             ("rule changed", (f"{local_time(data['rule_changed_at'])} by {data['rule_changed_by'] or ''}"
                               if data["rule_changed_at"] else ""))]
@@ -260,8 +268,8 @@ def _summary(rule: dict[str, Any] | None) -> str:
         text += f" since {rule['since']}"
     if rule.get("inboxes"):
         text += f"; inboxes {_addresses(rule['inboxes'])}"
-    if rule.get("expenses_inboxes"):
-        text += f"; expenses {_addresses(rule['expenses_inboxes'])}"
+    if rule.get("expenses_inboxes") is not None:
+        text += f"; expenses {_expenses(rule['expenses_inboxes'])}"
     return text
 
 
@@ -270,25 +278,33 @@ def _summary(rule: dict[str, Any] | None) -> str:
 @click.argument("addresses", metavar="ADDRESSES")
 @click.option("--expenses", metavar="ADDRESSES", help="A separate inbox for expenses (purchase documents).")
 @click.option("--no-expenses", is_flag=True, help="Send expenses to the main inbox(es) again.")
+@click.option("--skip-expenses", is_flag=True,
+              help="Do not forward this company's expenses: they reach Yuki another way (in Belgium from 2026 most "
+                   "purchase invoices arrive through Peppol), and a copy by e-mail would be booked twice. "
+                   "--no-expenses forwards them again.")
 @store_options
 @by_option
 @json_option
 @handle_errors
-def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses: bool, db_url: str | None,
-              home: Path | None, by: str | None, as_json: bool) -> None:
+def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses: bool, skip_expenses: bool,
+              db_url: str | None, home: Path | None, by: str | None, as_json: bool) -> None:
     """Set the accountant's inbox(es): ADDRESSES separated by `,` or `;`, e.g.
     "acme@yukiworks.nl; Kantoor <boekhouding@kantoor.nl>". Every address is checked; one bad address
     changes nothing."""
     from ublexport.errors import InputError
 
-    if expenses is not None and no_expenses:
-        raise InputError("--expenses and --no-expenses contradict each other: give one of them; nothing was changed")
+    given = [name for name, on in (("--expenses", expenses is not None), ("--no-expenses", no_expenses),
+                                   ("--skip-expenses", skip_expenses)) if on]
+    if len(given) > 1:
+        raise InputError(f"{' and '.join(given)} contradict each other: give one of them; nothing was changed")
     inboxes = _recipient_dicts(addresses)
     values: dict[str, Any] = {"inboxes": inboxes}
     if expenses is not None:
         values["expenses_inboxes"] = _recipient_dicts(expenses)
     elif no_expenses:
         values["expenses_inboxes"] = None
+    elif skip_expenses:
+        values["expenses_inboxes"] = []  # store.catalog.skips_expenses
     from ublexport.outbox import retarget
     from ublexport.store import catalog
 
@@ -301,7 +317,8 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
         print_json({**data, "changed": changed, "retargeted": moved.as_dict()})
         return
     click.echo(f"company {company_id}: inboxes {_addresses(data['inboxes'])}"
-               + (f"; expenses to {_addresses(data['expenses_inboxes'])}" if data["expenses_inboxes"] else "")
+               + (f"; expenses {'to ' if data['expenses_inboxes'] else ''}{_expenses(data['expenses_inboxes'])}"
+                  if data["expenses_inboxes"] is not None else "")
                + ("" if changed else " (unchanged: already set so)"))
     if moved.only_removed:
         click.echo(f"{moved.only_removed} document(s) reached an inbox no longer set but not every inbox now set "

@@ -137,10 +137,19 @@ def register_company(session: Session, company: Company, *, by: str,
 
 
 def inboxes_of(company: CompanyRow, kind: str) -> list[dict[str, Any]]:
-    """The inboxes the rule sends a document of this kind to: the expenses inbox(es) for an expense when set."""
-    if kind == "expense" and company.expenses_inboxes:
+    """The inboxes the rule sends a document of this kind to: the expenses inbox(es) for an expense when set (none
+    when the company's expenses are not forwarded, see skips_expenses)."""
+    if kind == "expense" and company.expenses_inboxes is not None:
         return list(company.expenses_inboxes)
     return list(company.inboxes or [])
+
+
+def skips_expenses(company: CompanyRow) -> bool:
+    """The accountant set that this company's expenses are not forwarded: its purchase invoices reach Yuki another
+    way (in Belgium from 2026 most arrive through Peppol, straight into the administration), and a copy by e-mail
+    would be booked twice. Stored as an empty list of expenses inboxes; None sends them to the main inboxes."""
+    return company.expenses_inboxes is not None and not company.expenses_inboxes
+
 
 
 def inbox_keys(company: CompanyRow, kind: str) -> set[str]:
