@@ -152,10 +152,19 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+PIPED_WIDTH = 160  # columns for tables written to a file, a pipe or cron's mail (COLUMNS overrides it)
+
+
 def console(stderr: bool = False) -> Any:
+    """Rich output. Not on a terminal (a log file, `| less`, cron's mail) rich would wrap every table at 80 columns,
+    folding each address and reason over three or four lines; there it is PIPED_WIDTH wide unless COLUMNS says."""
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty()) and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=PIPED_WIDTH if piped else None)
 
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
