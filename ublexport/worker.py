@@ -173,6 +173,10 @@ class Worker:
                 if outcome.state != "sent":
                     self.stats.last_problem = f"{c.inbox}: {outcome.code or ''} {outcome.message or ''}".replace(
                         ":  ", ": ").strip()
+                    # said as it happens, so a service's log shows each one when it happens, not only at exit
+                    what = {"transient": "tried again later", "permanent": "refused, not retried"}.get(
+                        outcome.state, outcome.state)
+                    _say(f"delivery {c.id} (document {c.document_id}) to {self.stats.last_problem} ({what})")
                 self._pending.append((c, outcome))
                 if len(self._pending) >= self.flush_every:
                     await self._flush()

@@ -90,3 +90,19 @@ def test_with_once_the_worker_exits_on_it_as_before(
         lock.rollback()
         lock.close()
         ledger.close()
+
+
+def test_a_running_worker_says_each_delivery_that_did_not_go_as_it_happens(
+        store: Store, sqlite_url: str, tmp_path: Path, smtp_server: SmtpServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ublexport.worker import run_worker
+
+    setup_company(store)
+    queue(store, 1, prefix="C")
+    smtp_server.handler.refuse = {"boekhouding@kantoor.nl": "451 4.3.0 mailbox busy",
+                                  "dewaele@yukiworks.nl": "550 5.1.1 no such user"}
+    run_worker(settings_for(smtp_server, tmp_path, sqlite_url), once=True, install_signals=False)
+    err = capsys.readouterr().err
+    assert "to boekhouding@kantoor.nl: 451 RCPT TO: 4.3.0 mailbox busy (tried again later)" in err
+    assert "to dewaele@yukiworks.nl: 550 RCPT TO: 5.1.1 no such user (refused, not retried)" in err
+    assert err.count("worker: delivery ") == 2
