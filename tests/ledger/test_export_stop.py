@@ -146,3 +146,17 @@ def test_a_large_stopped_batch_lists_what_was_not_attempted_as_one_row(capsys: A
     assert "invoice 2026-0001" in out and "invoice 2026-0002" not in out
     assert "3000 e-mail(s)" in out and out.count("not attempted") == 2  # the one row, and the count below
     assert "3001 failed, 700 sent (3000 of them not attempted)" in out
+
+
+def test_ctrl_c_before_the_run_is_a_message_and_130_not_aborted(tmp_path: Path, monkeypatch: Any) -> None:
+    import ublexport.export
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # Ctrl-C while the plan reads the files: nothing claimed yet
+
+    monkeypatch.setattr(ublexport.export, "plan", interrupted)
+    env = office(tmp_path, on=False)
+    result = run_cli(env, "export", invoice_file(tmp_path, "2026-0001"), "--to", INBOX, "--json", code=130)
+    assert "error: interrupted (Ctrl-C): stopped at once" in result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 130
+    assert states(env) == Counter()

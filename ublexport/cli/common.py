@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INVALID, EXIT_DELIVERY = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +78,14 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            # Ctrl-C outside `export`'s own clean stop (during its plan, in another command, or a second Ctrl-C):
+            # what each command commits is whole or not at all, so only what was not yet done is not done
+            message = "interrupted (Ctrl-C): stopped at once; what was done before it is kept; run it again"
+            click.echo(f"\nerror: {message}", err=True)
+            if kwargs.get("as_json"):
+                print_json({"error": message, "problems": [], "exit_code": EXIT_INTERRUPTED})
+            sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
             # the reader went away (`| head`): what it wanted it has; no message into a closed pipe, no traceback
             # when the interpreter flushes stdout at exit (the Python documentation's recipe)
