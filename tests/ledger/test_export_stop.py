@@ -160,3 +160,17 @@ def test_ctrl_c_before_the_run_is_a_message_and_130_not_aborted(tmp_path: Path, 
     assert "error: interrupted (Ctrl-C): stopped at once" in result.stderr
     assert json.loads(result.stdout)["exit_code"] == 130
     assert states(env) == Counter()
+
+
+def test_an_export_in_process_gives_the_hosts_signal_handlers_back(tmp_path: Path) -> None:
+    def host_handler(signum: int, frame: Any) -> None:
+        """A host application's own handler (a web server's graceful stop)."""
+
+    before = signal.signal(signal.SIGTERM, host_handler)
+    try:
+        env = office(tmp_path, on=False)
+        run_cli(env, "export", invoice_file(tmp_path, "2026-0001"), "--to", INBOX)
+        assert signal.getsignal(signal.SIGTERM) is host_handler  # not reset to the default by the loop's closing
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -238,9 +238,13 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                                      base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
                                      keep_ok=keep_ok, progress=advance, pool=pool, stopped=stopped, stop=stop)
 
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             results = asyncio.run(go())
         finally:
+            for sig, handler in handlers.items():  # the loop's closing reset them to the defaults: a host's back
+                with contextlib.suppress(ValueError, TypeError):  # (not the main thread; a handler set from C)
+                    signal.signal(sig, handler)
             close = getattr(ledger, "close", None)
             if close is not None:
                 close()
