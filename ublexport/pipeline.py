@@ -137,6 +137,7 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
     if document.received_ubl is not None:
         xml = document.received_ubl.content
         given = document.received_ubl.filename
+        check_message_size(document.label, xml, None, source)  # before validating it: a huge file is refused cheaply
         try:
             report = check_bytes(xml, name)
         except InputError as exc:  # not XML at all: say which file, not only which document
@@ -165,10 +166,11 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
         if exc.source is not None or source is None:
             raise
         raise InputError(exc.detail, source=source, problems=exc.problems) from None
+    beside = pdf_bytes if pdf == PdfMode.attach else None
+    # before validating: a document too large to send is refused without the time and memory its checks would take
+    check_message_size(document.label, xml, beside, source)
     report = check_bytes(xml, name, chosen)
     report.raise_if_invalid()
-    beside = pdf_bytes if pdf == PdfMode.attach else None
-    check_message_size(document.label, xml, beside, source)
     return Prepared(document, xml, report, totals, beside)
 
 

@@ -74,3 +74,13 @@ def test_an_import_under_the_rule_does_not_queue_it_and_says_why(tmp_path: Path,
     assert "its e-mail would be 21.9 MB" in result.stdout
     run_cli(env, "worker", "--once")
     assert smtp_server.received == []
+
+
+def test_a_received_ubl_too_large_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = expense_with_scan(tmp_path, 0.01)
+    (path.parent / "files" / "huge.xml").write_bytes(b"<Invoice>" + b"x" * 16_000_000 + b"</Invoice>")
+    data = json.loads(path.read_text())
+    data["received_ubl"] = {"file": "files/huge.xml"}
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"expense INV-88123: its e-mail would be 21\.9 MB \(the UBL 16\.0 MB"):
+        prepare(load_document(path))  # not "not a UBL document": nothing reads 16 MB that cannot go anyway
