@@ -214,6 +214,7 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
         .order_by(DeliveryRow.id).with_for_update(of=DeliveryRow)).all()
     documents: dict[int, DocumentRow] = {}
     closing: list[int] = []
+    skipped: set[int] = set()  # of those, expenses the company no longer forwards at all (--skip-expenses)
     for delivery_id, inbox, state, message, lease, document in rows:
         if inbox in catalog.inbox_keys(company, document.kind):
             continue
@@ -222,6 +223,8 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
         documents.setdefault(document.id, document)
         if state in (DeliveryState.queued.value, DeliveryState.deferred.value):
             closing.append(delivery_id)
+            if document.kind == "expense" and catalog.skips_expenses(company):
+                skipped.add(delivery_id)
         elif state == DeliveryState.sending.value and lease is not None and lease > now:
             result.in_flight.append(delivery_id)  # a worker closes it before sending it (Ledger.still_wanted)
     for document in documents.values():
@@ -229,12 +232,17 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
                                         while_off=True))
     result.only_removed = _only_at_removed(session, company)
     if closing:
-        closed = session.execute(
-            update(DeliveryRow).where(DeliveryRow.id.in_(closing), DeliveryRow.state.in_(
-                [DeliveryState.queued.value, DeliveryState.deferred.value]))
-            .values(state=DeliveryState.failed.value, next_attempt_at=None, updated_at=now,
-                    last_message=f"{CLOSED} (by {by})"))
-        result.closed = closing if closed.rowcount == len(closing) else [  # type: ignore[attr-defined]
+        rowcount = 0
+        for ids, why in (([i for i in closing if i not in skipped], ""),
+                         (sorted(skipped), f" for its expenses: {EXPENSES_SKIPPED}")):
+            if ids:
+                closed = session.execute(
+                    update(DeliveryRow).where(DeliveryRow.id.in_(ids), DeliveryRow.state.in_(
+                        [DeliveryState.queued.value, DeliveryState.deferred.value]))
+                    .values(state=DeliveryState.failed.value, next_attempt_at=None, updated_at=now,
+                            last_message=f"{CLOSED}{why} (by {by})"))
+                rowcount += closed.rowcount  # type: ignore[attr-defined]
+        result.closed = closing if rowcount == len(closing) else [
             i for i, state in session.execute(select(DeliveryRow.id, DeliveryRow.state)
                                               .where(DeliveryRow.id.in_(closing)))
             if state == DeliveryState.failed.value]

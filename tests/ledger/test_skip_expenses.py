@@ -53,7 +53,11 @@ def test_an_expense_queued_before_the_switch_is_not_sent_after_it(tmp_path: Path
     run_cli(env, "company", "set-inbox", "1", DOSSIER, "--skip-expenses")
     run_cli(env, "worker", "--once")
     assert smtp_server.received == []
-    assert [h["state"] for h in json.loads(run_cli(env, "history", "--json").stdout)] == ["failed"]  # closed
+    [row] = json.loads(run_cli(env, "history", "--json").stdout)
+    assert row["state"] == "failed"  # closed, saying why
+    assert row["last_message"].startswith("not sent: the inbox was removed from the company's inboxes for its "
+                                          "expenses: the accountant set that this company's expenses are not "
+                                          "forwarded"), row
 
 
 def test_by_hand_to_its_inbox_it_is_refused_unless_resent_on_purpose(tmp_path: Path, smtp_server: SmtpServer) -> None:
