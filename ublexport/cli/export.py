@@ -178,9 +178,10 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     """Send the documents in PATHS (files or folders) to the accountant's inbox(es), one e-mail per document
     and inbox, as validated UBL.
 
-    Invoices, credit notes and proformas go once sent (status sent or paid), expenses always; quotes, drafts,
-    cancelled and invalid documents never. Without an SMTP server configured, mail goes to the embedded local
-    inbox (see `ublexport inbox list`) and nothing leaves this machine.
+    Invoices, credit notes and proformas go once sent (status sent or paid), expenses always (but not to the
+    inboxes of a company whose expenses the accountant set not to be forwarded: `company set-inbox --skip-expenses`);
+    quotes, drafts, cancelled and invalid documents never. Without an SMTP server configured, mail goes to the
+    embedded local inbox (see `ublexport inbox list`) and nothing leaves this machine.
 
     Ctrl-C or SIGTERM stops cleanly: the e-mails under way finish and are recorded, the rest is left for the next
     run (a second Ctrl-C stops at once).
