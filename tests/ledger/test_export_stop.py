@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,10 @@ def start_export(env: dict[str, str], folder: Path, *args: str) -> subprocess.Po
                             start_new_session=True)
 
 
-def wait_for(condition: object, timeout: float = 60.0) -> None:
+def wait_for(condition: Callable[[], object], timeout: float = 60.0) -> None:
+    """Poll CONDITION until it holds; fail the test after TIMEOUT seconds."""
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
 

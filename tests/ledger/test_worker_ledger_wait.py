@@ -7,26 +7,18 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.ledger.conftest import SmtpServer, setup_company
+from tests.ledger.test_export_stop import wait_for
 from tests.ledger.test_worker import queue, settings_for
 from ublexport.deliver import open_transport
 from ublexport.ledger import Ledger
 from ublexport.store import Store, engine
 from ublexport.worker import Worker, WorkerStats
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_a_worker_waits_for_a_locked_ledger_then_goes_on_sending(
