@@ -537,9 +537,16 @@ class FileContent(Closed):
         return base64.b64decode(self.content_base64)
 
 
-class CreditedInvoice(Closed):
+class InvoiceReference(Closed):
+    """An earlier invoice a document refers to (BG-3): the invoice a credit note credits, the advance invoices a
+    final invoice settles, the invoice a corrective invoice corrects. The accountant's system books it against that
+    invoice only when the number is the one on it."""
+
     number: Line1
     issue_date: IsoDate | None = None
+
+
+CreditedInvoice = InvoiceReference  # the credit note's field keeps the name it has always had
 
 
 PAYMENT_MEANS = {
@@ -633,6 +640,10 @@ class Document(Closed):
     prepaid_amount: Amount = Field(Decimal("0.00"), ge=0, description="already paid (BT-113)")
     rounding_amount: Amount = Field(Decimal("0.00"), description="payable rounding (BT-114)")
     credited_invoice: CreditedInvoice | None = None
+    preceding_invoices: list[InvoiceReference] = Field(
+        default_factory=list, max_length=100,
+        description="an invoice's or expense's earlier invoices (BG-3): the advance invoices it settles, or the "
+                    "invoice it corrects")
     pdf: FileContent | None = None
     received_ubl: FileContent | None = Field(None, description="an expense's UBL as the supplier sent it")
     stated_totals: StatedTotals | None = None
@@ -662,6 +673,8 @@ class Document(Closed):
                 )
         elif self.credited_invoice is not None:
             raise ValueError("only a credit note has a credited_invoice")
+        if self.preceding_invoices:
+            self._preceding()
         if self.received_ubl is not None and kind != DocumentKind.expense:
             raise ValueError("only an expense can carry the UBL as received")
         if (self.tax_currency is None) != (self.tax_exchange_rate is None):
@@ -694,6 +707,26 @@ class Document(Closed):
                     raise ValueError(f"payment.means_code: {exc}") from None
         self._amounts(check=leaves)
         return self
+
+    def _preceding(self) -> None:
+        """An invoice (or a supplier's, an expense) may name the earlier invoices it settles or corrects; a credit
+        note names the one it credits in credited_invoice, and a proforma or quote is no invoice to settle one."""
+        if self.kind not in (DocumentKind.invoice, DocumentKind.expense):
+            instead = " (a credit note names the invoice it credits in credited_invoice)" \
+                if self.kind == DocumentKind.credit_note else ""
+            raise ValueError(f"preceding_invoices: only an invoice or an expense refers to earlier invoices, not "
+                             f"{_article(self.kind.value)} {self.kind.value.replace('_', ' ')}{instead}")
+        seen: set[str] = set()
+        for i, ref in enumerate(self.preceding_invoices):
+            key = ref.number.casefold()
+            if key == self.number.casefold():
+                raise ValueError(f"preceding_invoices[{i}].number: {ref.number} is this document's own number")
+            if key in seen:
+                raise ValueError(f"preceding_invoices[{i}].number: {ref.number} is given twice")
+            seen.add(key)
+            if ref.issue_date is not None and ref.issue_date > self.issue_date:
+                raise ValueError(f"preceding_invoices[{i}].issue_date: {ref.issue_date} is after this document's "
+                                 f"issue_date {self.issue_date}: it refers to an earlier invoice")
 
     def _currencies(self) -> None:
         """Belgian and Dutch VAT law (Art. 230 VAT Directive) want the VAT amount in euro: a seller there who

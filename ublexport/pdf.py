@@ -35,7 +35,8 @@ TITLES = {
 }
 WORDS: dict[str, dict[str, str]] = {
     "nl": {"date": "Datum", "due": "Vervaldatum", "delivery": "Leverdatum", "buyer_ref": "Uw referentie",
-           "order_ref": "Bestelling", "credits": "Creditnota voor factuur", "of": "van", "seller": "Van",
+           "order_ref": "Bestelling", "credits": "Creditnota voor factuur", "refers": "Verwijst naar factuur",
+           "of": "van", "seller": "Van",
            "buyer": "Aan", "vat_no": "Btw-nr.", "enterprise": "Ondernemingsnr.", "kvk": "KvK-nr.",
            "desc": "Omschrijving", "qty": "Aantal", "price": "Prijs", "adj": "Korting", "vat": "Btw",
            "amount": "Bedrag", "allowance": "Korting", "charge": "Toeslag", "line_total": "Totaal lijnen",
@@ -45,7 +46,8 @@ WORDS: dict[str, dict[str, str]] = {
            "credited": "Te crediteren", "not_invoice": "Dit is geen factuur: de factuur volgt.",
            "terms": "Betalingsvoorwaarden", "page": "Blad"},
     "fr": {"date": "Date", "due": "Échéance", "delivery": "Date de livraison", "buyer_ref": "Votre référence",
-           "order_ref": "Commande", "credits": "Note de crédit relative à la facture", "of": "du", "seller": "De",
+           "order_ref": "Commande", "credits": "Note de crédit relative à la facture",
+           "refers": "Se rapporte à la facture", "of": "du", "seller": "De",
            "buyer": "À", "vat_no": "N° TVA", "enterprise": "N° d'entreprise", "kvk": "N° KvK",
            "desc": "Description", "qty": "Quantité", "price": "Prix", "adj": "Remise", "vat": "TVA",
            "amount": "Montant", "allowance": "Remise", "charge": "Supplément", "line_total": "Total des lignes",
@@ -55,7 +57,8 @@ WORDS: dict[str, dict[str, str]] = {
            "credited": "Montant crédité", "not_invoice": "Ce document n'est pas une facture : la facture suivra.",
            "terms": "Conditions de paiement", "page": "Page"},
     "en": {"date": "Date", "due": "Due date", "delivery": "Delivery date", "buyer_ref": "Your reference",
-           "order_ref": "Order", "credits": "Credit note for invoice", "of": "of", "seller": "From",
+           "order_ref": "Order", "credits": "Credit note for invoice", "refers": "Refers to invoice",
+           "of": "of", "seller": "From",
            "buyer": "To", "vat_no": "VAT no.", "enterprise": "Enterprise no.", "kvk": "KvK no.",
            "desc": "Description", "qty": "Quantity", "price": "Price", "adj": "Discount", "vat": "VAT",
            "amount": "Amount", "allowance": "Discount", "charge": "Charge", "line_total": "Total of lines",
@@ -319,9 +322,11 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if document.delivery and document.delivery.date:
         facts.append(f"{w['delivery']}: {day(document.delivery.date)}")
     credited = document.credited_invoice
-    if credited is not None:
-        of = f" {w['of']} {day(credited.issue_date)}" if credited.issue_date else ""
-        facts.append(f"{w['credits']}: {credited.number}{of}")
+    for said, references in (("credits", [credited] if credited is not None else []),
+                             ("refers", document.preceding_invoices)):
+        for ref in references:
+            of = f" {w['of']} {day(ref.issue_date)}" if ref.issue_date else ""
+            facts.append(f"{w[said]}: {ref.number}{of}")
     if document.buyer_reference:
         facts.append(f"{w['buyer_ref']}: {document.buyer_reference}")
     if document.order_reference:

@@ -298,7 +298,7 @@ class UblView:
     tax_currency: str | None
     buyer_reference: str | None
     order_reference: str | None
-    billing_reference: tuple[str, str | None] | None
+    billing_references: tuple[tuple[str, str | None], ...]  # BG-3: (number, issue date)
     attachments: tuple[AttachmentView, ...]
     supplier: PartyView
     customer: PartyView
@@ -464,6 +464,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             price=price(line.unit_price),
         ))
     credited = document.credited_invoice
+    references = [credited] if credited is not None else document.preceding_invoices
     return UblView(
         root="CreditNote" if document.kind == DocumentKind.credit_note else "Invoice",
         customization_id=customization,
@@ -478,7 +479,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         # PEPPOL-EN16931-R003 wants a buyer reference or an order reference: our own number only fills the gap.
         buyer_reference=document.buyer_reference or (None if document.order_reference else document.number),
         order_reference=document.order_reference,
-        billing_reference=(credited.number, _date(credited.issue_date)) if credited else None,
+        billing_references=tuple((r.number, _date(r.issue_date)) for r in references),
         attachments=attachments,
         supplier=supplier,
         customer=customer,

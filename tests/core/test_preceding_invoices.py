@@ -1,0 +1,113 @@
+"""An invoice's earlier invoices (BG-3): the advance invoices a final invoice settles, the invoice a corrective
+invoice corrects. They travel as cac:BillingReference, pass the official XSD and every rule, are printed on the
+PDF, and the input that would make a wrong reference is refused naming the field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from lxml import etree
+from pydantic import ValidationError
+
+from tests.core.docs import document, invoice
+from tests.core.test_review2_pdf import _printed
+from ublexport.model import Document
+from ublexport.pipeline import PdfMode, prepare
+from ublexport.rules import check
+
+NS = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+      "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}
+ADVANCES = [{"number": "2026-0040", "issue_date": "2026-09-15"}, {"number": "2026-0071"}]
+
+
+def _references(xml: bytes) -> list[tuple[str | None, str | None]]:
+    root = etree.fromstring(xml)
+    return [(ref.findtext("cac:InvoiceDocumentReference/cbc:ID", namespaces=NS),
+             ref.findtext("cac:InvoiceDocumentReference/cbc:IssueDate", namespaces=NS))
+            for ref in root.findall("cac:BillingReference", namespaces=NS)]
+
+
+def final_invoice(**changes: Any) -> Document:
+    """A final invoice settling two advance invoices, the amount already paid deducted (BT-113)."""
+    return document(number="2026-0102", preceding_invoices=ADVANCES, prepaid_amount="12.10", **changes)
+
+
+def test_a_final_invoice_names_its_advance_invoices_in_order_and_passes_every_check() -> None:
+    prepared = prepare(final_invoice(), pdf=PdfMode.none)
+    assert prepared.report.fatal == []
+    assert _references(prepared.xml) == [("2026-0040", "2026-09-15"), ("2026-0071", None)]
+    root = etree.fromstring(prepared.xml)
+    assert root.findtext("cac:LegalMonetaryTotal/cbc:PrepaidAmount", namespaces=NS) == "12.10"
+    assert root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=NS) == "12.10"  # 24.20 - 12.10
+
+
+def test_the_references_come_right_after_the_order_reference_as_the_schema_orders_them() -> None:
+    prepared = prepare(final_invoice(order_reference="PO-7"), pdf=PdfMode.none)
+    names = [etree.QName(e).localname for e in etree.fromstring(prepared.xml)]
+    at = names.index("OrderReference")
+    assert names[at + 1:at + 3] == ["BillingReference", "BillingReference"]
+
+
+@pytest.mark.parametrize("profile", ["peppol", "en16931", "nlcius"])
+def test_the_rendered_references_pass_the_rules_of_every_profile(profile: str) -> None:
+    prepared = prepare(final_invoice(), pdf=PdfMode.none)
+    fatal = [v for v in check(etree.fromstring(prepared.xml), profile) if v.flag == "fatal"]
+    assert fatal == []
+
+
+def test_a_reference_without_its_number_is_caught_by_br_55() -> None:
+    """The rule that guards the rendered output: a BillingReference without an ID never leaves."""
+    xml = prepare(final_invoice(), pdf=PdfMode.none).xml.replace(b"<cbc:ID>2026-0071</cbc:ID>", b"", 1)
+    assert "BR-55" in {v.rule for v in check(etree.fromstring(xml), "peppol")}
+
+
+def test_a_credit_note_still_names_only_the_invoice_it_credits() -> None:
+    note = document(kind="credit_note", number="C-1", credited_invoice={"number": "2026-0001",
+                                                                         "issue_date": "2026-10-01"})
+    assert _references(prepare(note, pdf=PdfMode.none).xml) == [("2026-0001", "2026-10-01")]
+
+
+def test_an_expense_may_name_the_suppliers_earlier_invoice() -> None:
+    data = invoice(kind="expense", status="received", number="INV-88123", preceding_invoices=[{"number": "INV-88001"}])
+    data["supplier"] = data.pop("customer")
+    prepared = prepare(Document.model_validate(data), pdf=PdfMode.none)
+    assert prepared.report.valid
+    assert _references(prepared.xml) == [("INV-88001", None)]
+
+
+def test_without_references_nothing_is_written() -> None:
+    assert _references(prepare(document(), pdf=PdfMode.none).xml) == []
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"kind": "credit_note", "credited_invoice": {"number": "X-1"}},
+     re.escape("only an invoice or an expense refers to earlier invoices, not a credit note (a credit note names the "
+               "invoice it credits in credited_invoice)")),
+    ({"kind": "proforma"}, "only an invoice or an expense refers to earlier invoices, not a proforma"),
+    ({"number": "2026-0040"}, r"preceding_invoices\[0\].number: 2026-0040 is this document's own number"),
+    ({"preceding_invoices": [{"number": "A-1"}, {"number": "a-1"}]},
+     r"preceding_invoices\[1\].number: a-1 is given twice"),
+    ({"preceding_invoices": [{"number": "A-1", "issue_date": "2026-11-03"}]},
+     r"preceding_invoices\[0\].issue_date: 2026-11-03 is after this document's issue_date 2026-11-02"),
+    ({"preceding_invoices": [{"number": " "}]}, "preceding_invoices.0.number"),
+    ({"preceding_invoices": [{"number": "A-1", "extra": "x"}]}, "preceding_invoices.0.extra"),
+])
+def test_a_wrong_reference_is_refused_naming_the_field(changes: dict[str, Any], message: str) -> None:
+    data = invoice(preceding_invoices=ADVANCES)
+    data.update(changes)
+    with pytest.raises(ValidationError, match=message):
+        Document.model_validate(data)
+
+
+@pytest.mark.parametrize(("language", "said"), [
+    ("nl", ["Verwijst naar factuur: 2026-0040 van 15-09-2026", "Verwijst naar factuur: 2026-0071"]),
+    ("fr", ["Se rapporte à la facture: 2026-0040 du 15/09/2026", "Se rapporte à la facture: 2026-0071"]),
+    ("en", ["Refers to invoice: 2026-0040 of 2026-09-15", "Refers to invoice: 2026-0071"]),
+])
+def test_the_pdf_says_which_invoices_it_refers_to(language: str, said: list[str]) -> None:
+    company = invoice()["company"] | {"language": language}
+    printed = "\n".join(_printed(final_invoice(company=company)))
+    for text in said:
+        assert text in printed
