@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from ublexport.compose import compose, new_message_id
 from ublexport.deliver import Outcome, Transport, TransportError, send_with_retry
 from ublexport.errors import InputError
+from ublexport.ledger_wait import outcomes_of, patiently
 from ublexport.pipeline import Prepared
 from ublexport.plan import (
     DUPLICATE,
@@ -218,8 +219,9 @@ class GroupCommit:
     one duplicate the ledger allows (see ublexport.ledger)."""
 
     def __init__(self, ledger: ExportLedger, in_thread: Callable[..., Awaitable[Any]], *,
-                 linger: float = 0.1, limit: int | None = None) -> None:
+                 linger: float = 0.1, limit: int | None = None, say: Callable[[str], None] | None = None) -> None:
         self.ledger = ledger
+        self.say = say or _say
         self.in_thread = in_thread
         self.linger = linger
         self.limit = limit or UNRECORDED_LIMIT
@@ -256,7 +258,8 @@ class GroupCommit:
             if batch:
                 recorded: list[bool] = []
                 self.recording = (batch, recorded)
-                await self.in_thread(self._record, batch, recorded)
+                await patiently(self.in_thread, self._record, batch, recorded,
+                                what=outcomes_of(len(batch)), say=self.say)
                 self.recording = None
             if self.closing and not self.pending:
                 return
@@ -274,6 +277,10 @@ class GroupCommit:
         self.recording = None
         if batch:
             self.ledger.record_many(batch)
+
+
+def _say(text: str) -> None:
+    print(f"export: {text}", file=sys.stderr, flush=True)
 
 
 Claims = list["Claim"]

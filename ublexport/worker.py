@@ -11,8 +11,10 @@ re-sends up to one group, always with the same Message-ID.
 
 A ledger database that cannot be used for a while (PostgreSQL restarting, SQLite locked by a long import) does not
 stop a running service: between batches, when nothing is held or waiting to be recorded, the worker says so and
-tries again after 1, 2, 4 ... 60 s. A failure with rows in hand still ends the process (their outcomes could not be
-recorded; the next worker takes them over as in doubt), and `--once` (cron) exits on the first failure.
+tries again after 1, 2, 4 ... 60 s. The outcomes of e-mails that went out wait for it too, for up to ten minutes
+(ublexport.ledger_wait), instead of being dropped and sent again as "in doubt" later. Any other ledger failure with
+rows in hand still ends the process (the next worker takes them over), and `--once` (cron) exits on a claim that
+fails.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
+from ublexport.ledger_wait import LEDGER_RETRY_MAX, outcomes_of, patiently, reason, unusable
 
 if TYPE_CHECKING:
     from ublexport.deliver import Outcome, Transport
@@ -55,9 +59,6 @@ class WorkerStats:
 
 
 Progress = Callable[[WorkerStats], None]
-
-LEDGER_RETRY_MAX = 60.0  # seconds: the longest wait between two tries of a ledger database that cannot be used
-
 
 def _say(text: str) -> None:
     print(f"worker: {text}", file=sys.stderr, flush=True)
@@ -137,7 +138,13 @@ class Worker:
         async with self._flush_lock:
             pending, self._pending = self._pending, []
             if pending:
-                states = await asyncio.to_thread(self.ledger.record_outcomes, pending, owner=self.owner)
+                def waiting(text: str) -> None:
+                    self.stats.ledger_waits += 1
+                    _say(text)
+
+                states = await patiently(
+                    asyncio.to_thread, functools.partial(self.ledger.record_outcomes, pending, owner=self.owner),
+                    what=outcomes_of(len(pending)), say=waiting)
                 for claimed, _ in pending:
                     # by the resulting ledger state: a transient outcome past the retry window is expired,
                     # not deferred; a row whose lease another worker took meanwhile counts for that worker
@@ -213,22 +220,20 @@ class Worker:
             try:
                 await asyncio.to_thread(self.ledger.renew, owner=self.owner)
             except Exception as exc:  # said; the batch's own ledger calls meet it too, and end the run
-                _say(f"could not renew the leases ({_reason(exc)}); trying again in {interval:.0f} s")
+                _say(f"could not renew the leases ({reason(exc)}); trying again in {interval:.0f} s")
 
     async def _claim_due(self, once: bool) -> list[Claimed] | None:
         """The next batch, or None once stopped. Between batches nothing is in hand, so a ledger database that
         cannot be used is waited for (see the module doc) instead of ending a long-running worker."""
-        from sqlalchemy.exc import DBAPIError, OperationalError
-
         delay = 1.0
         while not self.stop.is_set():
             try:
                 return await asyncio.to_thread(self.ledger.claim_due, self.batch, owner=self.owner)
-            except (OperationalError, DBAPIError) as exc:
-                if once or not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            except Exception as exc:
+                if once or not unusable(exc):
                     raise
                 self.stats.ledger_waits += 1
-                _say(f"the ledger database could not be used ({_reason(exc)}); trying again in {delay:.0f} s")
+                _say(f"the ledger database could not be used ({reason(exc)}); trying again in {delay:.0f} s")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), delay)
                 delay = min(delay * 2, LEDGER_RETRY_MAX)
@@ -291,12 +296,6 @@ def run_worker(settings: Settings, *, once: bool, batch: int = 50, concurrency: 
         return asyncio.run(main())
     finally:
         ledger.close()
-
-
-def _reason(exc: BaseException) -> str:
-    """The database's own words (SQLAlchemy's wrapper adds the statement and a link: too much for one line)."""
-    orig = getattr(exc, "orig", None)
-    return " ".join(str(orig if orig is not None else exc).split())[:200]
 
 
 def print_progress(stats: WorkerStats) -> None:

@@ -1,0 +1,132 @@
+"""E-mails that went out wait for a ledger database that cannot be used for a moment, instead of being dropped: a
+SQLite write lock held by another process past the busy timeout (a long import, a backup, an open sqlite3 shell)
+used to end the export with exit 1 and leave its rows `sending`, and the next run sent them again as "in doubt".
+The lock here is taken by the SMTP server itself the moment it accepts the message, so the outcome is the first
+thing that meets it; it is released a few seconds later."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ledger.conftest import SmtpServer, run_cli, setup_company
+from tests.ledger.test_export_stop import documents
+from tests.ledger.test_review4_worker import office
+from tests.ledger.test_worker import queue, settings_for
+from ublexport import ledger_wait
+from ublexport.deliver import open_transport
+from ublexport.ledger import Ledger
+from ublexport.store import Store, engine
+
+INBOX = "dossier@yukiworks.nl"
+
+
+class LockOnData:
+    """Wraps the test server's handler: on the first message, another connection takes SQLite's write lock and
+    holds it for `hold` seconds (the message itself is accepted as usual)."""
+
+    def __init__(self, smtp_server: SmtpServer, database: Path, hold: float) -> None:
+        self.inner = smtp_server.handler
+        self.database, self.hold = database, hold
+        self.taken = threading.Event()
+        self.released = threading.Event()
+        original = self.inner.handle_DATA
+
+        async def handle_DATA(server: Any, session: Any, envelope: Any) -> str:
+            if not self.taken.is_set():
+                self.taken.set()
+                lock = sqlite3.connect(str(self.database), timeout=10, check_same_thread=False)
+                lock.execute("BEGIN EXCLUSIVE")
+                threading.Timer(self.hold, self._release, (lock,)).start()
+            return await original(server, session, envelope)
+
+        self.inner.handle_DATA = handle_DATA  # type: ignore[method-assign]
+
+    def _release(self, lock: sqlite3.Connection) -> None:
+        lock.rollback()
+        lock.close()
+        self.released.set()
+
+
+def test_an_export_waits_for_a_locked_ledger_to_record_what_went_out(
+        tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {**office(tmp_path, on=False), **smtp_server.env()}
+    folder = documents(tmp_path, 1)
+    monkeypatch.setattr(engine, "SQLITE_BUSY_SECONDS", 1)  # a lock held longer than this is an error
+    locker = LockOnData(smtp_server, tmp_path / "l.db", hold=4)
+
+    result = run_cli(env, "export", str(folder), "--to", INBOX, "--json")  # exit 0: asserted by run_cli
+
+    assert locker.released.is_set()  # the lock was held while the export ran, and it outlasted the busy timeout
+    assert [r["result"] for r in json.loads(result.stdout)["results"]] == ["sent"]
+    assert len(smtp_server.received) == 1
+    assert ("export: the outcome of 1 e-mail waits to be recorded: the ledger database could not be used "
+            "(database is locked); trying again in 1 s") in result.stderr
+    history = json.loads(run_cli(env, "history", "--json").stdout)
+    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", 0)]
+    # and the next run sends nothing again
+    again = json.loads(run_cli(env, "export", str(folder), "--to", INBOX, "--json").stdout)
+    assert [r["result"] for r in again["results"]] == ["already-exported"]
+    assert len(smtp_server.received) == 1
+
+
+def test_it_gives_up_after_its_patience_with_the_error_as_before(
+        tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {**office(tmp_path, on=False), **smtp_server.env()}
+    folder = documents(tmp_path, 1)
+    monkeypatch.setattr(engine, "SQLITE_BUSY_SECONDS", 1)
+    monkeypatch.setattr(ledger_wait, "RECORD_PATIENCE", 2.5)
+    locker = LockOnData(smtp_server, tmp_path / "l.db", hold=8)
+
+    result = run_cli(env, "export", str(folder), "--to", INBOX, code=1)
+
+    assert "trying again in 1 s" in result.stderr
+    assert "database is locked" in result.stderr.split("trying again")[-1]  # the final error names the cause
+    locker.released.wait(15)
+
+
+def test_a_worker_records_what_it_sent_once_the_lock_is_gone_instead_of_exiting(
+        store: Store, sqlite_url: str, tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ublexport.worker import Worker
+
+    monkeypatch.setattr(engine, "SQLITE_BUSY_SECONDS", 1)
+    setup_company(store)
+    queue(store, 1, prefix="A")  # one document to the two inboxes of the sample office: two rows
+    settings = settings_for(smtp_server, tmp_path, sqlite_url)
+    ledger = Ledger.open(settings, db_url=sqlite_url)
+    locker = LockOnData(smtp_server, tmp_path / "ledger.db", hold=4)
+    worker = Worker(ledger, open_transport(settings), sender=settings.sender)
+    try:
+        stats = asyncio.run(worker.run(once=True))  # exits when nothing is due, not on the lock
+    finally:
+        ledger.close()
+    assert locker.released.is_set()
+    assert stats.sent == 2 and stats.ledger_waits >= 1
+    assert len(smtp_server.received) == 2
+    err = capsys.readouterr().err
+    assert "to be recorded: the ledger database could not be used (database is locked); trying again in 1 s" in err
+    assert [(h.state, h.in_doubt) for h in Ledger(store).history()] == [("sent", 0), ("sent", 0)]
+
+
+def test_what_waiting_cannot_cure_is_raised_at_once() -> None:
+    calls: list[int] = []
+
+    async def broken() -> None:
+        calls.append(1)
+        raise ValueError("a bug, not a lock")
+
+    with pytest.raises(ValueError, match="a bug"):
+        asyncio.run(ledger_wait.patiently(broken, what="x", say=lambda text: pytest.fail(text)))
+    assert calls == [1]
+
+
+def test_the_message_counts_what_waits() -> None:
+    assert ledger_wait.outcomes_of(1) == "the outcome of 1 e-mail waits"
+    assert ledger_wait.outcomes_of(12) == "the outcomes of 12 e-mails wait"

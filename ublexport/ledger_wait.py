@@ -1,0 +1,66 @@
+"""Waiting for a ledger database that cannot be used for a while: SQLite locked by a long import or a backup,
+PostgreSQL restarting or failing over.
+
+Giving up is the right answer only where nothing is in hand. Once e-mails went out, giving up on recording them
+leaves their rows `sending`, and the next run or worker takes them over as "in doubt" and sends them again: the
+one duplicate the ledger allows, caused here by a lock that would have been gone a minute later. So what went out
+waits for the database (1, 2, 4 ... 60 s between tries, said each time) for up to RECORD_PATIENCE; the sends pause
+once the outcomes waiting reach their limit (the export's UNRECORDED_LIMIT, the worker's wave).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+LEDGER_RETRY_MAX = 60.0  # seconds: the longest wait between two tries of a ledger database that cannot be used
+RECORD_PATIENCE = 600.0
+"""Seconds outcomes already sent wait for the ledger before the run gives up on them (and ends with an error).
+Ten minutes outlasts a PostgreSQL restart or fail-over and the longest lock an interactive session is left holding
+by accident; a cron run or a systemd stop (TimeoutStopSec=660 in the README's unit) does not wait longer."""
+
+
+def outcomes_of(count: int) -> str:
+    """What waits, for the message: "the outcome of 1 e-mail waits", "the outcomes of 12 e-mails wait"."""
+    return "the outcome of 1 e-mail waits" if count == 1 else f"the outcomes of {count} e-mails wait"
+
+
+def unusable(exc: BaseException) -> bool:
+    """The database could not be used right now (locked, unreachable, its connection lost): trying again later may
+    work. Any other error (a constraint, a bug, a missing table) would fail the same way again."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def reason(exc: BaseException) -> str:
+    """The database's own words (SQLAlchemy's wrapper adds the statement and a link: too much for one line)."""
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig if orig is not None else exc).split())[:200]
+
+
+async def patiently(call: Callable[..., Awaitable[T]], *args: Any, what: str, say: Callable[[str], None],
+                    patience: float | None = None) -> T:
+    """CALL(*ARGS) (a ledger transaction run in a thread) until it succeeds; while the database cannot be used, say so
+    (WHAT waits, see outcomes_of) and try again after 1, 2, 4 ... 60 s. Raises the last error once PATIENCE seconds
+    (RECORD_PATIENCE unless given) have passed, or at once for an error that waiting cannot cure.
+
+    Trying again is safe: a transaction that failed was rolled back; one whose COMMIT reached PostgreSQL but whose
+    answer was lost is found already recorded the second time (a row already `sent` stays so; only its try is logged
+    twice)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (RECORD_PATIENCE if patience is None else patience)
+    delay = 1.0
+    while True:
+        try:
+            return await call(*args)
+        except Exception as exc:
+            if not unusable(exc) or loop.time() + delay > deadline:
+                raise
+            say(f"{what} to be recorded: the ledger database could not be used ({reason(exc)}); "
+                f"trying again in {delay:.0f} s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LEDGER_RETRY_MAX)
