@@ -642,8 +642,8 @@ class Document(Closed):
     credited_invoice: CreditedInvoice | None = None
     preceding_invoices: list[InvoiceReference] = Field(
         default_factory=list, max_length=100,
-        description="an invoice's or expense's earlier invoices (BG-3): the advance invoices it settles, or the "
-                    "invoice it corrects")
+        description="earlier invoices (BG-3): the advance invoices an invoice settles, the invoice it corrects, "
+                    "or the invoices a credit note credits besides credited_invoice")
     pdf: FileContent | None = None
     received_ubl: FileContent | None = Field(None, description="an expense's UBL as the supplier sent it")
     stated_totals: StatedTotals | None = None
@@ -709,14 +709,13 @@ class Document(Closed):
         return self
 
     def _preceding(self) -> None:
-        """An invoice (or a supplier's, an expense) may name the earlier invoices it settles or corrects; a credit
-        note names the one it credits in credited_invoice, and a proforma or quote is no invoice to settle one."""
-        if self.kind not in (DocumentKind.invoice, DocumentKind.expense):
-            instead = " (a credit note names the invoice it credits in credited_invoice)" \
-                if self.kind == DocumentKind.credit_note else ""
-            raise ValueError(f"preceding_invoices: only an invoice or an expense refers to earlier invoices, not "
-                             f"{_article(self.kind.value)} {self.kind.value.replace('_', ' ')}{instead}")
-        seen: set[str] = set()
+        """An invoice (or a supplier's, an expense) may name the earlier invoices it settles or corrects, and a credit
+        note that credits several invoices the ones after its credited_invoice; a proforma or quote settles nothing."""
+        if self.kind not in (DocumentKind.invoice, DocumentKind.expense, DocumentKind.credit_note):
+            raise ValueError(f"preceding_invoices: only an invoice, an expense or a credit note refers to earlier "
+                             f"invoices, not {_article(self.kind.value)} {self.kind.value.replace('_', ' ')}")
+        credited = self.credited_invoice
+        seen = {credited.number.casefold()} if credited is not None else set()
         for i, ref in enumerate(self.preceding_invoices):
             key = ref.number.casefold()
             if key == self.number.casefold():
@@ -835,8 +834,10 @@ class Document(Closed):
         dates = {self.issue_date}
         if self.delivery is not None and self.delivery.date is not None:
             dates.add(self.delivery.date)
-        if self.credited_invoice is not None and self.credited_invoice.issue_date is not None:
-            dates.add(self.credited_invoice.issue_date)
+        credited = [self.credited_invoice] if self.credited_invoice is not None else []
+        if self.kind == DocumentKind.credit_note:  # every invoice it credits: the rates of their dates
+            credited += self.preceding_invoices
+        dates.update(ref.issue_date for ref in credited if ref.issue_date is not None)
         allowed = {rate for rate, (first, last) in rates.items() for day in dates
                    if (first is None or day >= first) and (last is None or day <= last)}
         items = [(f"lines[{i}]", line) for i, line in enumerate(self.lines)] + [

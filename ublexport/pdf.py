@@ -322,8 +322,9 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if document.delivery and document.delivery.date:
         facts.append(f"{w['delivery']}: {day(document.delivery.date)}")
     credited = document.credited_invoice
+    credits = document.kind == DocumentKind.credit_note  # a credit note's references are all invoices it credits
     for said, references in (("credits", [credited] if credited is not None else []),
-                             ("refers", document.preceding_invoices)):
+                             ("credits" if credits else "refers", document.preceding_invoices)):
         for ref in references:
             of = f" {w['of']} {day(ref.issue_date)}" if ref.issue_date else ""
             facts.append(f"{w[said]}: {ref.number}{of}")

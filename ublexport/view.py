@@ -464,7 +464,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             price=price(line.unit_price),
         ))
     credited = document.credited_invoice
-    references = [credited] if credited is not None else document.preceding_invoices
+    references = [credited, *document.preceding_invoices] if credited is not None else document.preceding_invoices
     return UblView(
         root="CreditNote" if document.kind == DocumentKind.credit_note else "Invoice",
         customization_id=customization,

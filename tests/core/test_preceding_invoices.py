@@ -4,7 +4,6 @@ PDF, and the input that would make a wrong reference is refused naming the field
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -63,10 +62,46 @@ def test_a_reference_without_its_number_is_caught_by_br_55() -> None:
     assert "BR-55" in {v.rule for v in check(etree.fromstring(xml), "peppol")}
 
 
-def test_a_credit_note_still_names_only_the_invoice_it_credits() -> None:
+def test_a_credit_note_names_the_invoice_it_credits() -> None:
     note = document(kind="credit_note", number="C-1", credited_invoice={"number": "2026-0001",
                                                                          "issue_date": "2026-10-01"})
     assert _references(prepare(note, pdf=PdfMode.none).xml) == [("2026-0001", "2026-10-01")]
+
+
+def test_a_credit_note_for_several_invoices_names_them_all_credited_first() -> None:
+    """A yearly volume bonus credits a year of invoices: the first in credited_invoice, the rest after it."""
+    note = document(kind="credit_note", number="C-2", credited_invoice={"number": "2026-0001",
+                                                                         "issue_date": "2026-10-01"},
+                    preceding_invoices=[{"number": "2026-0007", "issue_date": "2026-10-20"}])
+    prepared = prepare(note, pdf=PdfMode.none)
+    assert prepared.report.fatal == []
+    assert _references(prepared.xml) == [("2026-0001", "2026-10-01"), ("2026-0007", "2026-10-20")]
+    printed = "\n".join(_printed(note))
+    assert "Creditnota voor factuur: 2026-0001 van 01-10-2026" in printed
+    assert "Creditnota voor factuur: 2026-0007 van 20-10-2026" in printed
+
+
+def test_a_credit_note_may_not_name_its_credited_invoice_twice() -> None:
+    data = invoice(kind="credit_note", number="C-3", credited_invoice={"number": "2026-0001"},
+                   preceding_invoices=[{"number": "2026-0001"}])
+    with pytest.raises(ValidationError, match=r"preceding_invoices\[0\].number: 2026-0001 is given twice"):
+        Document.model_validate(data)
+
+
+def test_a_credit_note_takes_the_vat_rate_in_force_on_any_invoice_it_credits() -> None:
+    """A credit note repeats the rate of the invoices it credits: a Dutch one for an invoice of 2018 is at 6 %
+    (9 % since 2019), whichever of its invoices that is."""
+    import copy
+
+    from tests.core.strategies import NL_COMPANY, NL_CUSTOMER
+
+    line = {"name": "Boek", "quantity": "1", "unit_price": "10.00", "vat_category": "S", "vat_rate": "6"}
+    note = invoice(kind="credit_note", number="C-4", company=copy.deepcopy(NL_COMPANY),
+                   customer=copy.deepcopy(NL_CUSTOMER), credited_invoice={"number": "2026-0001"}, lines=[line])
+    with pytest.raises(ValidationError, match="6 % is not a Dutch VAT rate"):
+        Document.model_validate(note)
+    note["preceding_invoices"] = [{"number": "2018-0031", "issue_date": "2018-12-20"}]
+    assert Document.model_validate(note).preceding_invoices[0].number == "2018-0031"
 
 
 def test_an_expense_may_name_the_suppliers_earlier_invoice() -> None:
@@ -82,10 +117,7 @@ def test_without_references_nothing_is_written() -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"kind": "credit_note", "credited_invoice": {"number": "X-1"}},
-     re.escape("only an invoice or an expense refers to earlier invoices, not a credit note (a credit note names the "
-               "invoice it credits in credited_invoice)")),
-    ({"kind": "proforma"}, "only an invoice or an expense refers to earlier invoices, not a proforma"),
+    ({"kind": "proforma"}, "only an invoice, an expense or a credit note refers to earlier invoices, not a proforma"),
     ({"number": "2026-0040"}, r"preceding_invoices\[0\].number: 2026-0040 is this document's own number"),
     ({"preceding_invoices": [{"number": "A-1"}, {"number": "a-1"}]},
      r"preceding_invoices\[1\].number: a-1 is given twice"),
