@@ -479,7 +479,9 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         # PEPPOL-EN16931-R003 wants a buyer reference or an order reference: our own number only fills the gap.
         buyer_reference=document.buyer_reference or (None if document.order_reference else document.number),
         order_reference=document.order_reference,
-        billing_references=tuple((r.number, _date(r.issue_date)) for r in references),
+        # (NLCIUS advises against the preceding invoice's date, BR-NL-24: the number identifies it)
+        billing_references=tuple((r.number, None if profile == "nlcius" else _date(r.issue_date))
+                                 for r in references),
         attachments=attachments,
         supplier=supplier,
         customer=customer,

@@ -56,6 +56,21 @@ def test_the_rendered_references_pass_the_rules_of_every_profile(profile: str) -
     assert fatal == []
 
 
+def test_nlcius_leaves_the_dates_out_as_it_advises() -> None:
+    """BR-NL-24 advises against the preceding invoice's date: a Dutch seller's NLCIUS invoice gives the numbers."""
+    import copy
+
+    from tests.core.strategies import NL_COMPANY, NL_CUSTOMER
+
+    dutch = document(number="NL-2026-0102", company=copy.deepcopy(NL_COMPANY), customer=copy.deepcopy(NL_CUSTOMER),
+                     preceding_invoices=ADVANCES)
+    prepared = prepare(dutch, profile="nlcius", pdf=PdfMode.none)
+    assert prepared.report.profile == "nlcius"
+    assert _references(prepared.xml) == [("2026-0040", None), ("2026-0071", None)]
+    assert "BR-NL-24" not in {v.rule for v in prepared.report.violations}
+    assert _references(prepare(dutch, pdf=PdfMode.none).xml)[0] == ("2026-0040", "2026-09-15")  # Peppol keeps it
+
+
 def test_a_reference_without_its_number_is_caught_by_br_55() -> None:
     """The rule that guards the rendered output: a BillingReference without an ID never leaves."""
     xml = prepare(final_invoice(), pdf=PdfMode.none).xml.replace(b"<cbc:ID>2026-0071</cbc:ID>", b"", 1)
