@@ -28,9 +28,17 @@ def _references(xml: bytes) -> list[tuple[str | None, str | None]]:
             for ref in root.findall("cac:BillingReference", namespaces=NS)]
 
 
+WORK = {"name": "Verbouwing keuken", "quantity": "1", "unit_price": "10000.00", "vat_category": "S", "vat_rate": "21"}
+ADVANCE_LINES = [{"name": "Voorschotfactuur 2026-0040", "quantity": "-1", "unit_price": "3000.00",
+                  "vat_category": "S", "vat_rate": "21"},
+                 {"name": "Voorschotfactuur 2026-0071", "quantity": "-1", "unit_price": "2000.00",
+                  "vat_category": "S", "vat_rate": "21"}]
+
+
 def final_invoice(**changes: Any) -> Document:
-    """A final invoice settling two advance invoices, the amount already paid deducted (BT-113)."""
-    return document(number="2026-0102", preceding_invoices=ADVANCES, prepaid_amount="12.10", **changes)
+    """A final invoice settling two advance invoices: the whole work, each advance deducted as a negative line at its
+    VAT rate (the VAT on the advances was charged on the advance invoices), both advance invoices referenced."""
+    return document(number="2026-0102", preceding_invoices=ADVANCES, lines=[WORK, *ADVANCE_LINES], **changes)
 
 
 def test_a_final_invoice_names_its_advance_invoices_in_order_and_passes_every_check() -> None:
@@ -38,8 +46,18 @@ def test_a_final_invoice_names_its_advance_invoices_in_order_and_passes_every_ch
     assert prepared.report.fatal == []
     assert _references(prepared.xml) == [("2026-0040", "2026-09-15"), ("2026-0071", None)]
     root = etree.fromstring(prepared.xml)
-    assert root.findtext("cac:LegalMonetaryTotal/cbc:PrepaidAmount", namespaces=NS) == "12.10"
-    assert root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=NS) == "12.10"  # 24.20 - 12.10
+    total = "cac:LegalMonetaryTotal/cbc:"
+    # VAT only on what the advance invoices did not charge: 21 % of 10,000 - 3,000 - 2,000
+    assert root.findtext("cac:TaxTotal/cbc:TaxAmount", namespaces=NS) == "1050.00"
+    assert root.findtext(total + "PayableAmount", namespaces=NS) == "6050.00"
+    assert root.find(total + "PrepaidAmount", namespaces=NS) is None
+
+
+def test_a_payment_received_on_the_invoice_itself_is_its_prepaid_amount() -> None:
+    prepared = prepare(final_invoice(prepaid_amount="1000.00"), pdf=PdfMode.none)
+    root = etree.fromstring(prepared.xml)
+    assert root.findtext("cac:LegalMonetaryTotal/cbc:PrepaidAmount", namespaces=NS) == "1000.00"
+    assert root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=NS) == "5050.00"
 
 
 def test_the_references_come_right_after_the_order_reference_as_the_schema_orders_them() -> None:
