@@ -176,3 +176,16 @@ def test_the_pdf_says_which_invoices_it_refers_to(language: str, said: list[str]
     printed = "\n".join(_printed(final_invoice(company=company)))
     for text in said:
         assert text in printed
+
+
+def test_documents_stored_before_the_field_existed_keep_their_version() -> None:
+    """The version hash ignores an empty list: re-imported after this release, a document without references is
+    the version the ledger already has (not a new one the automatic export would send again)."""
+    from ublexport.record import Record, content_digest
+
+    record = Record.of(document())
+    assert record.content["preceding_invoices"] == []
+    before = {k: v for k, v in record.content.items() if k != "preceding_invoices"}
+    assert record.digest == content_digest(before)
+    referring = document(preceding_invoices=[{"number": "2026-0040"}])
+    assert Record.of(referring).digest != record.digest  # a reference added is a new version
