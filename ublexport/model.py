@@ -484,6 +484,23 @@ class DocumentAllowanceCharge(LineAllowanceCharge, VatMixin):
     """A discount or surcharge on the whole document; it carries its own VAT category (BR-32, BR-37)."""
 
 
+class Period(Closed):
+    """The period an invoice or one of its lines covers (BG-14, BG-26): the month of a subscription, a quarter's
+    rent, the weeks of a service contract. For a continuous supply it is the date the law asks the invoice to state,
+    and the accountant books the amount over those months (accruals) rather than on the issue date."""
+
+    start: IsoDate | None = None
+    end: IsoDate | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Period:
+        if self.start is None and self.end is None:
+            raise ValueError("a period needs its start, its end or both (BR-CO-19, BR-CO-20)")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"the period ends ({self.end}) before it starts ({self.start}) (BR-29, BR-30)")
+        return self
+
+
 class Line(VatMixin):
     name: Line1
     description: Text | None = None
@@ -494,6 +511,7 @@ class Line(VatMixin):
         description="net price per unit, before line allowances (BR-27)")
     allowances_charges: list[LineAllowanceCharge] = Field(default_factory=list)
     seller_item_id: Line1 | None = None
+    period: Period | None = Field(None, description="the period this line covers (BG-26), within the document's")
 
     @model_validator(mode="after")
     def _bounded_amount(self) -> Line:
@@ -637,6 +655,8 @@ class Document(Closed):
     allowances_charges: list[DocumentAllowanceCharge] = Field(default_factory=list)
     payment: Payment | None = None
     delivery: Delivery | None = None
+    period: Period | None = Field(None, description="the period the document covers (BG-14): a month's "
+                                                    "subscription, a quarter's rent")
     prepaid_amount: Amount = Field(Decimal("0.00"), ge=0, description="already paid (BT-113)")
     rounding_amount: Amount = Field(Decimal("0.00"), description="payable rounding (BT-114)")
     credited_invoice: CreditedInvoice | None = None
@@ -675,6 +695,8 @@ class Document(Closed):
             raise ValueError("only a credit note has a credited_invoice")
         if self.preceding_invoices:
             self._preceding()
+        if self.period is not None:
+            self._lines_within_period(self.period)
         if self.received_ubl is not None and kind != DocumentKind.expense:
             raise ValueError("only an expense can carry the UBL as received")
         if (self.tax_currency is None) != (self.tax_exchange_rate is None):
@@ -726,6 +748,21 @@ class Document(Closed):
             if ref.issue_date is not None and ref.issue_date > self.issue_date:
                 raise ValueError(f"preceding_invoices[{i}].issue_date: {ref.issue_date} is after this document's "
                                  f"issue_date {self.issue_date}: it refers to an earlier invoice")
+
+    def _lines_within_period(self, period: Period) -> None:
+        """A line's period lies within the document's (PEPPOL-EN16931-R110/R111): an invoice for November does not
+        bill December on one of its lines."""
+        for i, line in enumerate(self.lines):
+            if line.period is None:
+                continue
+            for name in ("start", "end"):
+                day = getattr(line.period, name)
+                if day is None:
+                    continue
+                if (period.start is not None and day < period.start) or (period.end is not None and day > period.end):
+                    span = f"{period.start or '...'} to {period.end or '...'}"
+                    raise ValueError(f"lines[{i}].period.{name}: {day} is outside the document's period ({span}): a "
+                                     "line's period lies within it (PEPPOL-EN16931-R110/R111)")
 
     def _currencies(self) -> None:
         """Belgian and Dutch VAT law (Art. 230 VAT Directive) want the VAT amount in euro: a seller there who
@@ -816,8 +853,8 @@ class Document(Closed):
         a typo the accountant's books have no VAT code for. Only domestic supplies (the seller's country, by its VAT
         prefix, is the customer's VAT prefix, or without one its address's and the delivery's): abroad a seller may
         owe another state's VAT (OSS, a supply taxed where it takes place). A rate is right if it was in force on
-        the issue date, the delivery date, or (a credit note repeats the invoice's rate) the credited invoice's
-        date."""
+        the issue date, the delivery date, the start or end of the period invoiced, or (a credit note repeats the
+        invoice's rate) the date of an invoice it credits."""
         company, customer = self.company, self.customer
         country = company.vat_number[:2] if company.vat_number else company.address.country
         rates = STANDARD_RATES.get(country)
@@ -834,6 +871,8 @@ class Document(Closed):
         dates = {self.issue_date}
         if self.delivery is not None and self.delivery.date is not None:
             dates.add(self.delivery.date)
+        if self.period is not None:  # a continuous supply: the rate in force during the period it covers
+            dates.update(day for day in (self.period.start, self.period.end) if day is not None)
         credited = [self.credited_invoice] if self.credited_invoice is not None else []
         if self.kind == DocumentKind.credit_note:  # every invoice it credits: the rates of their dates
             credited += self.preceding_invoices

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ublexport import localize
 from ublexport.errors import InputError
 from ublexport.identifiers import vat_as_written
-from ublexport.model import Address, Document, DocumentKind, VatCategory, exemption_text
+from ublexport.model import Address, Document, DocumentKind, Period, VatCategory, exemption_text
 from ublexport.totals import Totals, VatGroup
 from ublexport.view import document_note, money, number, price, seller_country
 
@@ -36,7 +36,7 @@ TITLES = {
 WORDS: dict[str, dict[str, str]] = {
     "nl": {"date": "Datum", "due": "Vervaldatum", "delivery": "Leverdatum", "buyer_ref": "Uw referentie",
            "order_ref": "Bestelling", "credits": "Creditnota voor factuur", "refers": "Verwijst naar factuur",
-           "of": "van", "seller": "Van",
+           "period": "Periode", "of": "van", "seller": "Van",
            "buyer": "Aan", "vat_no": "Btw-nr.", "enterprise": "Ondernemingsnr.", "kvk": "KvK-nr.",
            "desc": "Omschrijving", "qty": "Aantal", "price": "Prijs", "adj": "Korting", "vat": "Btw",
            "amount": "Bedrag", "allowance": "Korting", "charge": "Toeslag", "line_total": "Totaal lijnen",
@@ -46,7 +46,7 @@ WORDS: dict[str, dict[str, str]] = {
            "credited": "Te crediteren", "not_invoice": "Dit is geen factuur: de factuur volgt.",
            "terms": "Betalingsvoorwaarden", "page": "Blad"},
     "fr": {"date": "Date", "due": "Échéance", "delivery": "Date de livraison", "buyer_ref": "Votre référence",
-           "order_ref": "Commande", "credits": "Note de crédit relative à la facture",
+           "order_ref": "Commande", "credits": "Note de crédit relative à la facture", "period": "Période",
            "refers": "Se rapporte à la facture", "of": "du", "seller": "De",
            "buyer": "À", "vat_no": "N° TVA", "enterprise": "N° d'entreprise", "kvk": "N° KvK",
            "desc": "Description", "qty": "Quantité", "price": "Prix", "adj": "Remise", "vat": "TVA",
@@ -58,7 +58,7 @@ WORDS: dict[str, dict[str, str]] = {
            "terms": "Conditions de paiement", "page": "Page"},
     "en": {"date": "Date", "due": "Due date", "delivery": "Delivery date", "buyer_ref": "Your reference",
            "order_ref": "Order", "credits": "Credit note for invoice", "refers": "Refers to invoice",
-           "of": "of", "seller": "From",
+           "period": "Period", "of": "of", "seller": "From",
            "buyer": "To", "vat_no": "VAT no.", "enterprise": "Enterprise no.", "kvk": "KvK no.",
            "desc": "Description", "qty": "Quantity", "price": "Price", "adj": "Discount", "vat": "VAT",
            "amount": "Amount", "allowance": "Discount", "charge": "Charge", "line_total": "Total of lines",
@@ -316,11 +316,16 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     def figure(text: str) -> str:  # an amount, price or quantity as the e-mail writes it (ublexport.localize)
         return localize.decimal(text, lang)
 
+    def span(period: Period) -> str:  # "01-11-2026 – 30-11-2026"; an open end as "…"
+        return " – ".join(day(d) if d is not None else "…" for d in (period.start, period.end))
+
     facts = [f"{w['date']}: {day(document.issue_date)}"]
     if document.due_date:
         facts.append(f"{w['due']}: {day(document.due_date)}")
     if document.delivery and document.delivery.date:
         facts.append(f"{w['delivery']}: {day(document.delivery.date)}")
+    if document.period is not None:
+        facts.append(f"{w['period']}: {span(document.period)}")
     credited = document.credited_invoice
     credits = document.kind == DocumentKind.credit_note  # a credit note's references are all invoices it credits
     for said, references in (("credits", [credited] if credited is not None else []),
@@ -378,8 +383,10 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         # the line, its own discounts and charges and its description on one page (estimated; a block taller
         # than a page still breaks where it must)
         block = 6 + 5 * (len(names) - 1) + 5 * len(line.allowances_charges)
-        if line.description:
-            block += 4 * (line.description.count("\n") + 1 + int(sheet.width(_text(line.description)) / 60))
+        details = "\n".join(text for text in (line.description,  # BT-154, then the line's period (BG-26)
+                                               f"{w['period']}: {span(line.period)}" if line.period else None) if text)
+        if details:
+            block += 4 * (details.count("\n") + 1 + int(sheet.width(_text(details)) / 60))
         sheet.keep(min(block, sheet.BOTTOM - sheet.TOP - 20))
         unit = _unit(line.unit_code, lang)
         quantity = figure(number(line.quantity))
@@ -399,9 +406,9 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
                 sheet.row(5, ((left + 3, label, False),
                               (adj_x, figure(money(a.amount if a.charge else -a.amount)), True)))
             sheet.font()
-        if line.description:  # BT-154
+        if details:
             sheet.font("", 8)
-            sheet.paragraph(_text(line.description), 4, left + 3, edges[0] - 1)
+            sheet.paragraph(_text(details), 4, left + 3, edges[0] - 1)
             sheet.font()
     sheet.heading = None
     sheet.skip(4)

@@ -19,7 +19,7 @@ from decimal import Decimal
 from ublexport.errors import InputError
 from ublexport.filetypes import named_for, safe_filename, visual_copy_type
 from ublexport.identifiers import vat_as_written
-from ublexport.model import Address, Company, Document, DocumentKind, Party, exemption_text, input_rules
+from ublexport.model import Address, Company, Document, DocumentKind, Party, Period, exemption_text, input_rules
 from ublexport.totals import Totals, compute
 
 PEPPOL_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
@@ -247,6 +247,7 @@ class LineView:
     vat_category: str
     vat_rate: str | None
     price: str
+    period: tuple[str | None, str | None] | None  # BG-26: (start, end)
 
 
 @dataclass(slots=True)
@@ -298,6 +299,7 @@ class UblView:
     tax_currency: str | None
     buyer_reference: str | None
     order_reference: str | None
+    period: tuple[str | None, str | None] | None  # BG-14: (start, end)
     billing_references: tuple[tuple[str, str | None], ...]  # BG-3: (number, issue date)
     attachments: tuple[AttachmentView, ...]
     supplier: PartyView
@@ -325,6 +327,10 @@ def _date(value: dt.date | None) -> str | None:
 
 def _rate(value: Decimal | None) -> str | None:
     return number(value) if value is not None else None
+
+
+def _period(period: Period | None) -> tuple[str | None, str | None] | None:
+    return (_date(period.start), _date(period.end)) if period is not None else None
 
 
 def build(document: Document, *, profile: str | None = None, pdf: bytes | None = None,
@@ -438,8 +444,10 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
     if document.delivery is not None or intra_community:
         d = document.delivery
         # BT-72 states a fact (the tax point): given, or the issue date only where BR-IC-11 needs a date and the
-        # README says so (an intra-Community supply); a delivery address alone states no date
-        date = d.date if d and d.date else document.issue_date if intra_community else None
+        # README says so (an intra-Community supply without an invoicing period, which BR-IC-11 takes instead); a
+        # delivery address alone states no date
+        date = d.date if d and d.date else document.issue_date if intra_community and document.period is None \
+            else None
         address = d.address if d and d.address else document.counterparty.invoice_address if not expense \
             else document.company.address
         delivery = DeliveryView(_date(date), AddressView.of(address))
@@ -461,7 +469,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             ) if line.allowances_charges else (),
             description=line.description, name=line.name, seller_item_id=line.seller_item_id,
             vat_category=line.vat_category.value, vat_rate=vat_rate,
-            price=price(line.unit_price),
+            price=price(line.unit_price), period=_period(line.period),
         ))
     credited = document.credited_invoice
     references = [credited, *document.preceding_invoices] if credited is not None else document.preceding_invoices
@@ -479,6 +487,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         # PEPPOL-EN16931-R003 wants a buyer reference or an order reference: our own number only fills the gap.
         buyer_reference=document.buyer_reference or (None if document.order_reference else document.number),
         order_reference=document.order_reference,
+        period=_period(document.period),
         # (NLCIUS advises against the preceding invoice's date, BR-NL-24: the number identifies it)
         billing_references=tuple((r.number, None if profile == "nlcius" else _date(r.issue_date))
                                  for r in references),

@@ -106,6 +106,11 @@ def documents(draw: st.DrawFn, text: st.SearchStrategy[str] | None = None) -> di
         data["customer"] = party
     if kind == "credit_note":
         data["credited_invoice"] = {"number": "H-1", "issue_date": "2026-10-01"}
+    if draw(st.integers(0, 3)) == 0:  # a month's subscription or rent; some lines for part of it
+        data["period"] = {"start": "2026-10-01", "end": "2026-10-31"}
+        for line in lines[::2]:
+            line["period"] = draw(st.sampled_from([{"start": "2026-10-01", "end": "2026-10-31"},
+                                                   {"start": "2026-10-15"}, {"end": "2026-10-20"}]))
     if kind != "proforma" and draw(st.integers(0, 3)) == 0:  # advance invoices settled, or several credited
         data["preceding_invoices"] = [{"number": f"V-{n}", "issue_date": f"2026-09-0{n}"} if n % 2 else
                                       {"number": f"V-{n}"} for n in range(1, draw(st.integers(1, 3)) + 1)]
