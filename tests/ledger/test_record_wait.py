@@ -10,6 +10,8 @@ import asyncio
 import json
 import sqlite3
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,91 @@ def test_an_export_waits_for_a_locked_ledger_to_record_what_went_out(
     again = json.loads(run_cli(env, "export", str(folder), "--to", INBOX, "--json").stdout)
     assert [r["result"] for r in again["results"]] == ["already-exported"]
     assert len(smtp_server.received) == 1
+
+
+@pytest.fixture
+def pg_role(pg_url: str) -> Iterator[tuple[str, str]]:
+    """A login role of its own for the export (name, ledger URL in pg_url's schema): its connections can be told
+    apart from every other test's, cut, and refused for a while, without touching the shared server."""
+    from sqlalchemy import create_engine, text
+
+    from tests.ledger.conftest import PG_BASE
+
+    role = f"u_{uuid.uuid4().hex[:12]}"
+    schema = pg_url.rsplit("%3D", 1)[1]
+    admin = create_engine(PG_BASE)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}"))
+    yield role, pg_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+    with admin.begin() as conn:
+        conn.execute(text(f"ALTER ROLE {role} LOGIN"))
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :role"),
+                     {"role": role})
+        conn.execute(text(f"DROP OWNED BY {role} CASCADE"))
+        conn.execute(text(f"DROP ROLE {role}"))
+    admin.dispose()
+
+
+def _on_first_message(smtp_server: SmtpServer, *statements: str, then: tuple[float, str] | None = None) -> None:
+    """Run STATEMENTS as the server's superuser the moment the server accepts the first message; THEN (seconds,
+    statement) later, run one more."""
+    from sqlalchemy import create_engine, text
+
+    from tests.ledger.conftest import PG_BASE
+
+    original = smtp_server.handler.handle_DATA
+    done: list[bool] = []
+
+    def run(*sql: str) -> None:
+        admin = create_engine(PG_BASE)
+        with admin.begin() as conn:
+            for statement in sql:
+                conn.execute(text(statement))
+        admin.dispose()
+
+    async def handle_DATA(server: Any, session: Any, envelope: Any) -> str:
+        if not done:
+            done.append(True)
+            run(*statements)
+            if then is not None:
+                threading.Timer(then[0], run, (then[1],)).start()
+        return await original(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = handle_DATA  # type: ignore[method-assign]
+
+
+def _terminate(role: str) -> str:
+    return f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+
+
+def test_on_postgresql_connections_cut_between_transactions_are_taken_again_unseen(
+        tmp_path: Path, smtp_server: SmtpServer, pg_role: tuple[str, str]) -> None:
+    """Every connection of the export terminated by the server (a restart that is over at once) the moment the
+    message is accepted: the pool notices on its next use and connects again; the outcome is recorded."""
+    role, url = pg_role
+    env = {**office(tmp_path, on=False, extra={"UBLEXPORT_DB": url}), **smtp_server.env()}
+    _on_first_message(smtp_server, _terminate(role))
+    result = run_cli(env, "export", str(documents(tmp_path, 1)), "--to", INBOX, "--json")
+    assert [r["result"] for r in json.loads(result.stdout)["results"]] == ["sent"]
+    history = json.loads(run_cli(env, "history", "--json").stdout)
+    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", 0)]
+
+
+def test_on_postgresql_an_export_waits_for_a_server_that_refuses_it_for_a_while(
+        tmp_path: Path, smtp_server: SmtpServer, pg_role: tuple[str, str]) -> None:
+    """PostgreSQL restarting: connections cut and new ones refused for three seconds, starting the moment the
+    message is accepted. The outcome waits, says so, and is recorded once the server lets the export in again."""
+    role, url = pg_role
+    env = {**office(tmp_path, on=False, extra={"UBLEXPORT_DB": url}), **smtp_server.env()}
+    _on_first_message(smtp_server, f"ALTER ROLE {role} NOLOGIN", _terminate(role), then=(3, f"ALTER ROLE {role} LOGIN"))
+    result = run_cli(env, "export", str(documents(tmp_path, 1)), "--to", INBOX, "--json")
+    assert [r["result"] for r in json.loads(result.stdout)["results"]] == ["sent"]
+    assert ("export: the outcome of 1 e-mail waits to be recorded: the ledger database could not be used "
+            "(connection failed: ") in result.stderr
+    assert f'role "{role}" is not permitted to log in' in result.stderr
+    history = json.loads(run_cli(env, "history", "--json").stdout)
+    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", 0)]
 
 
 def test_it_gives_up_after_its_patience_with_the_error_as_before(
