@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +29,33 @@ from ublexport.store import Store, engine
 INBOX = "dossier@yukiworks.nl"
 
 
+def on_first_message(smtp_server: SmtpServer, action: Callable[[], None]) -> None:
+    """Run ACTION in the test server the moment it accepts its first message (which it then accepts as usual)."""
+    original = smtp_server.handler.handle_DATA
+    done: list[bool] = []
+
+    async def handle_DATA(server: Any, session: Any, envelope: Any) -> str:
+        if not done:
+            done.append(True)
+            action()
+        return await original(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = handle_DATA  # type: ignore[method-assign]
+
+
 class LockOnData:
-    """Wraps the test server's handler: on the first message, another connection takes SQLite's write lock and
-    holds it for `hold` seconds (the message itself is accepted as usual)."""
+    """On the test server's first message, another connection takes SQLite's write lock and holds it for `hold`
+    seconds."""
 
     def __init__(self, smtp_server: SmtpServer, database: Path, hold: float) -> None:
-        self.inner = smtp_server.handler
         self.database, self.hold = database, hold
-        self.taken = threading.Event()
         self.released = threading.Event()
-        original = self.inner.handle_DATA
+        on_first_message(smtp_server, self._take)
 
-        async def handle_DATA(server: Any, session: Any, envelope: Any) -> str:
-            if not self.taken.is_set():
-                self.taken.set()
-                lock = sqlite3.connect(str(self.database), timeout=10, check_same_thread=False)
-                lock.execute("BEGIN EXCLUSIVE")
-                threading.Timer(self.hold, self._release, (lock,)).start()
-            return await original(server, session, envelope)
-
-        self.inner.handle_DATA = handle_DATA  # type: ignore[method-assign]
+    def _take(self) -> None:
+        lock = sqlite3.connect(str(self.database), timeout=10, check_same_thread=False)
+        lock.execute("BEGIN EXCLUSIVE")
+        threading.Timer(self.hold, self._release, (lock,)).start()
 
     def _release(self, lock: sqlite3.Connection) -> None:
         lock.rollback()
@@ -102,32 +109,16 @@ def pg_role(pg_url: str) -> Iterator[tuple[str, str]]:
     admin.dispose()
 
 
-def _on_first_message(smtp_server: SmtpServer, *statements: str, then: tuple[float, str] | None = None) -> None:
-    """Run STATEMENTS as the server's superuser the moment the server accepts the first message; THEN (seconds,
-    statement) later, run one more."""
+def _as_superuser(*statements: str) -> None:
     from sqlalchemy import create_engine, text
 
     from tests.ledger.conftest import PG_BASE
 
-    original = smtp_server.handler.handle_DATA
-    done: list[bool] = []
-
-    def run(*sql: str) -> None:
-        admin = create_engine(PG_BASE)
-        with admin.begin() as conn:
-            for statement in sql:
-                conn.execute(text(statement))
-        admin.dispose()
-
-    async def handle_DATA(server: Any, session: Any, envelope: Any) -> str:
-        if not done:
-            done.append(True)
-            run(*statements)
-            if then is not None:
-                threading.Timer(then[0], run, (then[1],)).start()
-        return await original(server, session, envelope)
-
-    smtp_server.handler.handle_DATA = handle_DATA  # type: ignore[method-assign]
+    admin = create_engine(PG_BASE)
+    with admin.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    admin.dispose()
 
 
 def _terminate(role: str) -> str:
@@ -140,7 +131,7 @@ def test_on_postgresql_connections_cut_between_transactions_are_taken_again_unse
     message is accepted: the pool notices on its next use and connects again; the outcome is recorded."""
     role, url = pg_role
     env = {**office(tmp_path, on=False, extra={"UBLEXPORT_DB": url}), **smtp_server.env()}
-    _on_first_message(smtp_server, _terminate(role))
+    on_first_message(smtp_server, lambda: _as_superuser(_terminate(role)))
     result = run_cli(env, "export", str(documents(tmp_path, 1)), "--to", INBOX, "--json")
     assert [r["result"] for r in json.loads(result.stdout)["results"]] == ["sent"]
     history = json.loads(run_cli(env, "history", "--json").stdout)
@@ -153,7 +144,11 @@ def test_on_postgresql_an_export_waits_for_a_server_that_refuses_it_for_a_while(
     message is accepted. The outcome waits, says so, and is recorded once the server lets the export in again."""
     role, url = pg_role
     env = {**office(tmp_path, on=False, extra={"UBLEXPORT_DB": url}), **smtp_server.env()}
-    _on_first_message(smtp_server, f"ALTER ROLE {role} NOLOGIN", _terminate(role), then=(3, f"ALTER ROLE {role} LOGIN"))
+    def restart() -> None:  # connections cut, logins refused for three seconds
+        _as_superuser(f"ALTER ROLE {role} NOLOGIN", _terminate(role))
+        threading.Timer(3, _as_superuser, (f"ALTER ROLE {role} LOGIN",)).start()
+
+    on_first_message(smtp_server, restart)
     result = run_cli(env, "export", str(documents(tmp_path, 1)), "--to", INBOX, "--json")
     assert [r["result"] for r in json.loads(result.stdout)["results"]] == ["sent"]
     assert ("export: the outcome of 1 e-mail waits to be recorded: the ledger database could not be used "
