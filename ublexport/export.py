@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from ublexport.compose import compose, new_message_id
 from ublexport.deliver import Outcome, Transport, TransportError, send_with_retry
 from ublexport.errors import InputError
-from ublexport.ledger_wait import outcomes_of, patiently
+from ublexport.ledger_wait import claims_of, outcomes_of, patiently
 from ublexport.pipeline import Prepared
 from ublexport.plan import (
     DUPLICATE,
@@ -463,8 +463,15 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         """Claim every (document, inbox) of a batch in one ledger transaction, then hand them to the senders."""
         ready = [i for i in items if i.prepared is not None]
         requests = [(i.prepared, inbox) for i in ready for inbox in inboxes if i.prepared is not None]
-        claims: Claims = ([None] * len(requests) if use_ledger is None else
-                          await in_thread(use_ledger.claim_many, requests, resend=resend))
+        claims: Claims = [None] * len(requests)
+        if use_ledger is not None:
+            try:
+                claims = await patiently(in_thread, functools.partial(use_ledger.claim_many, requests, resend=resend),
+                                         what=claims_of(len(ready)), say=_say, until=stop)
+            except Exception:
+                if abort:  # stopped while waiting for the ledger: never claimed, reported as not attempted
+                    return
+                raise
         position = {id(i): n * len(inboxes) for n, i in enumerate(ready)}
         for item in items:
             start = position.get(id(item))

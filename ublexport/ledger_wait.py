@@ -5,12 +5,15 @@ Giving up is the right answer only where nothing is in hand. Once e-mails went o
 leaves their rows `sending`, and the next run or worker takes them over as "in doubt" and sends them again: the
 one duplicate the ledger allows, caused here by a lock that would have been gone a minute later. So what went out
 waits for the database (1, 2, 4 ... 60 s between tries, said each time) for up to RECORD_PATIENCE; the sends pause
-once the outcomes waiting reach their limit (the export's UNRECORDED_LIMIT, the worker's wave).
+once the outcomes waiting reach their limit (the export's UNRECORDED_LIMIT, the worker's wave). An export's next
+claim waits the same way, so that a year's export goes on after a restart of the database instead of leaving the
+rest "not attempted".
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -24,8 +27,15 @@ by accident; a cron run or a systemd stop (TimeoutStopSec=660 in the README's un
 
 
 def outcomes_of(count: int) -> str:
-    """What waits, for the message: "the outcome of 1 e-mail waits", "the outcomes of 12 e-mails wait"."""
-    return "the outcome of 1 e-mail waits" if count == 1 else f"the outcomes of {count} e-mails wait"
+    """What waits, for the message: "the outcome of 1 e-mail waits to be recorded", "the outcomes of 12 ..."."""
+    return ("the outcome of 1 e-mail waits" if count == 1 else f"the outcomes of {count} e-mails wait") + \
+        " to be recorded"
+
+
+def claims_of(count: int) -> str:
+    """What waits, for the message: "the next 64 documents wait to be claimed"."""
+    return "the next document waits to be claimed" if count == 1 else \
+        f"the next {count} documents wait to be claimed"
 
 
 def unusable(exc: BaseException) -> bool:
@@ -43,10 +53,11 @@ def reason(exc: BaseException) -> str:
 
 
 async def patiently(call: Callable[..., Awaitable[T]], *args: Any, what: str, say: Callable[[str], None],
-                    patience: float | None = None) -> T:
+                    patience: float | None = None, until: asyncio.Event | None = None) -> T:
     """CALL(*ARGS) (a ledger transaction run in a thread) until it succeeds; while the database cannot be used, say so
-    (WHAT waits, see outcomes_of) and try again after 1, 2, 4 ... 60 s. Raises the last error once PATIENCE seconds
-    (RECORD_PATIENCE unless given) have passed, or at once for an error that waiting cannot cure.
+    (WHAT waits, see outcomes_of and claims_of) and try again after 1, 2, 4 ... 60 s. Raises the last error once
+    PATIENCE seconds (RECORD_PATIENCE unless given) have passed, as soon as UNTIL is set (a run being stopped gives up
+    waiting to claim more; what it sent it still waits to record), or at once for an error that waiting cannot cure.
 
     Trying again is safe: a transaction that failed was rolled back; one whose COMMIT reached PostgreSQL but whose
     answer was lost is found already recorded the second time (a row already `sent` stays so; only its try is logged
@@ -58,9 +69,12 @@ async def patiently(call: Callable[..., Awaitable[T]], *args: Any, what: str, sa
         try:
             return await call(*args)
         except Exception as exc:
-            if not unusable(exc) or loop.time() + delay > deadline:
+            if not unusable(exc) or loop.time() + delay > deadline or (until is not None and until.is_set()):
                 raise
-            say(f"{what} to be recorded: the ledger database could not be used ({reason(exc)}); "
-                f"trying again in {delay:.0f} s")
-            await asyncio.sleep(delay)
+            say(f"{what}: the ledger database could not be used ({reason(exc)}); trying again in {delay:.0f} s")
+            if until is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(until.wait(), delay)
             delay = min(delay * 2, LEDGER_RETRY_MAX)

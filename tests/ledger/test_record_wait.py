@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,6 +160,66 @@ def test_on_postgresql_an_export_waits_for_a_server_that_refuses_it_for_a_while(
     assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", 0)]
 
 
+def test_an_export_whose_next_claim_meets_the_lock_waits_and_goes_on(
+        tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims run ahead of the sends; a lock held while the next batch is claimed used to end the export with the
+    rest "not attempted". Now the claim waits too, and every document goes, once."""
+    env = {**office(tmp_path, on=False), **smtp_server.env(), "UBLEXPORT_MAX_CONNECTIONS": "1"}
+    count = 300
+    folder = documents(tmp_path, count)
+    monkeypatch.setattr(engine, "SQLITE_BUSY_SECONDS", 1)
+    smtp_server.handler.delay = 0.01  # the queue of claimed documents drains while the lock is held
+    locker = LockOnData(smtp_server, tmp_path / "l.db", hold=4)
+
+    result = run_cli(env, "export", str(folder), "--to", INBOX, "--json")
+
+    assert locker.released.is_set()
+    assert re.search(r"export: the next \d+ documents wait to be claimed: the ledger database could not be used "
+                     r"\(database is locked\); trying again in 1 s", result.stderr), result.stderr
+    assert {r["result"] for r in json.loads(result.stdout)["results"]} == {"sent"}
+    assert len(smtp_server.received) == count
+    assert len({r.message_id for r in smtp_server.received}) == count  # each once
+    history = json.loads(run_cli(env, "history", "--json").stdout)
+    assert len(history) == count and {(h["state"], h["in_doubt"]) for h in history} == {("sent", 0)}
+
+
+def test_a_stopped_run_gives_up_waiting_to_claim_at_once(tmp_path: Path) -> None:
+    """`until` (the export's stop event) ends the wait between tries: a Ctrl-C while the ledger is locked stops
+    the export within the try under way, not after the next wait."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    path = tmp_path / "locked.db"
+    sqlite3.connect(str(path)).execute("CREATE TABLE t (x)").connection.commit()
+    lock = sqlite3.connect(str(path))
+    lock.execute("BEGIN EXCLUSIVE")
+    db = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.2})
+    said: list[str] = []
+
+    def write() -> None:
+        with db.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+
+    async def main() -> float:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.5, stop.set)
+        start = time.monotonic()
+        with pytest.raises(OperationalError, match="database is locked"):
+            await ledger_wait.patiently(asyncio.to_thread, write, what="the next 2 documents wait to be claimed",
+                                        say=said.append, until=stop)
+        return time.monotonic() - start
+
+    try:
+        took = asyncio.run(main())
+    finally:
+        lock.rollback()
+        lock.close()
+        db.dispose()
+    assert took < 1.5  # the first wait (1 s) ended when the stop came, and no try followed it
+    assert said == ["the next 2 documents wait to be claimed: the ledger database could not be used (database is "
+                    "locked); trying again in 1 s"]
+
+
 def test_it_gives_up_after_its_patience_with_the_error_as_before(
         tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
     env = {**office(tmp_path, on=False), **smtp_server.env()}
@@ -210,5 +272,7 @@ def test_what_waiting_cannot_cure_is_raised_at_once() -> None:
 
 
 def test_the_message_counts_what_waits() -> None:
-    assert ledger_wait.outcomes_of(1) == "the outcome of 1 e-mail waits"
-    assert ledger_wait.outcomes_of(12) == "the outcomes of 12 e-mails wait"
+    assert ledger_wait.outcomes_of(1) == "the outcome of 1 e-mail waits to be recorded"
+    assert ledger_wait.outcomes_of(12) == "the outcomes of 12 e-mails wait to be recorded"
+    assert ledger_wait.claims_of(1) == "the next document waits to be claimed"
+    assert ledger_wait.claims_of(64) == "the next 64 documents wait to be claimed"
