@@ -12,9 +12,9 @@ re-sends up to one group, always with the same Message-ID.
 A ledger database that cannot be used for a while (PostgreSQL restarting, SQLite locked by a long import) does not
 stop a running service: between batches, when nothing is held or waiting to be recorded, the worker says so and
 tries again after 1, 2, 4 ... 60 s. The outcomes of e-mails that went out wait for it too, for up to ten minutes
-(ublexport.ledger_wait), instead of being dropped and sent again as "in doubt" later. Any other ledger failure with
-rows in hand still ends the process (the next worker takes them over), and `--once` (cron) exits on a claim that
-fails.
+(ublexport.ledger_wait), instead of being dropped and sent again as "in doubt" later, and so do the other ledger
+calls made with rows in hand (loading them, checking each wave is still wanted, giving back the rows not tried).
+`--once` (cron) exits on a claim that fails, as nothing is in hand then.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
 from ublexport.ledger_wait import LEDGER_RETRY_MAX, outcomes_of, patiently, reason, unusable
@@ -59,6 +59,13 @@ class WorkerStats:
 
 
 Progress = Callable[[WorkerStats], None]
+
+T = TypeVar("T")
+
+
+def _deliveries_wait(count: int) -> str:
+    return "1 delivery waits" if count == 1 else f"{count} deliveries wait"
+
 
 def _say(text: str) -> None:
     print(f"worker: {text}", file=sys.stderr, flush=True)
@@ -138,13 +145,8 @@ class Worker:
         async with self._flush_lock:
             pending, self._pending = self._pending, []
             if pending:
-                def waiting(text: str) -> None:
-                    self.stats.ledger_waits += 1
-                    _say(text)
-
-                states = await patiently(
-                    asyncio.to_thread, functools.partial(self.ledger.record_outcomes, pending, owner=self.owner),
-                    what=outcomes_of(len(pending)), say=waiting)
+                states = await self._with_rows(outcomes_of(len(pending)), self.ledger.record_outcomes, pending,
+                                               owner=self.owner)
                 for claimed, _ in pending:
                     # by the resulting ledger state: a transient outcome past the retry window is expired,
                     # not deferred; a row whose lease another worker took meanwhile counts for that worker
@@ -152,10 +154,23 @@ class Worker:
                     if state in ("sent", "deferred", "expired", "failed"):
                         setattr(self.stats, state, getattr(self.stats, state) + 1)
 
+    async def _with_rows(self, what: str, function: Callable[..., T], *args: Any, stoppable: bool = False,
+                         **kwargs: Any) -> T:
+        """A ledger call while this worker holds rows: a database that cannot be used for a while is waited for
+        (ublexport.ledger_wait), not the end of the worker, whose rows the next one would take over as in doubt.
+        A `stoppable` wait (nothing sent depends on it) ends when the worker is stopped."""
+        def waiting(text: str) -> None:
+            self.stats.ledger_waits += 1
+            _say(text)
+
+        return await patiently(asyncio.to_thread, functools.partial(function, *args, **kwargs), what=what,
+                               say=waiting, until=self.stop if stoppable else None)
+
     async def _run_batch(self, claimed: Sequence[Claimed]) -> None:
         from ublexport.deliver import TransportError
 
-        contents, payloads = await asyncio.to_thread(self.ledger.load, claimed)
+        contents, payloads = await self._with_rows(f"{_deliveries_wait(len(claimed))} to be loaded",
+                                                   self.ledger.load, claimed, stoppable=True)
         self._documents.clear()
         slots = asyncio.Semaphore(self.concurrency)
         untried: list[int] = []
@@ -196,7 +211,9 @@ class Worker:
                 wave = claimed[start:start + self.concurrency]
                 if self.stop.is_set() or fatal:
                     break
-                wanted = await asyncio.to_thread(self.ledger.still_wanted_many, wave, owner=self.owner)
+                wanted = await self._with_rows(f"{_deliveries_wait(len(wave))} to be checked",
+                                               self.ledger.still_wanted_many, wave, owner=self.owner,
+                                               stoppable=True)
                 reached = start + len(wave)
                 self.stats.withheld += len(wave) - len(wanted)
                 await asyncio.gather(*(one(c) for c in wanted))
@@ -206,7 +223,8 @@ class Worker:
             untried.extend(c.id for c in claimed[reached:])
             await self._flush()
             if untried:
-                await asyncio.to_thread(self.ledger.release, untried, owner=self.owner)
+                await self._with_rows(f"{_deliveries_wait(len(untried))} to be given back (not tried)",
+                                      self.ledger.release, untried, owner=self.owner)
                 self.stats.released += len(untried)
         if fatal:
             raise fatal[0]

@@ -259,6 +259,33 @@ def test_a_worker_records_what_it_sent_once_the_lock_is_gone_instead_of_exiting(
     assert [(h.state, h.in_doubt) for h in Ledger(store).history()] == [("sent", 0), ("sent", 0)]
 
 
+def test_a_worker_with_rows_in_hand_waits_to_check_its_next_wave_instead_of_exiting(
+        store: Store, sqlite_url: str, tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """One message at a time: the lock comes with the first, and the worker's look whether the next one is still
+    wanted meets it. That used to end the worker, leaving its batch to be taken over as in doubt."""
+    from ublexport.worker import Worker
+
+    monkeypatch.setattr(engine, "SQLITE_BUSY_SECONDS", 1)
+    setup_company(store)
+    queue(store, 2, prefix="W")  # two documents to the two inboxes: four rows, one wave each
+    settings = settings_for(smtp_server, tmp_path, sqlite_url)
+    ledger = Ledger.open(settings, db_url=sqlite_url)
+    locker = LockOnData(smtp_server, tmp_path / "ledger.db", hold=4)
+    worker = Worker(ledger, open_transport(settings), sender=settings.sender, concurrency=1, flush_every=100)
+    try:
+        stats = asyncio.run(worker.run(once=True))
+    finally:
+        ledger.close()
+    assert locker.released.is_set()
+    assert stats.sent == 4 and stats.ledger_waits >= 1
+    assert len(smtp_server.received) == 4
+    err = capsys.readouterr().err
+    assert ("worker: 1 delivery waits to be checked: the ledger database could not be used (database is locked); "
+            "trying again in 1 s") in err
+    assert [(h.state, h.in_doubt) for h in Ledger(store).history()] == [("sent", 0)] * 4
+
+
 def test_what_waiting_cannot_cure_is_raised_at_once() -> None:
     calls: list[int] = []
 
