@@ -235,55 +235,37 @@ def test_it_gives_up_after_its_patience_with_the_error_as_before(
     locker.released.wait(15)
 
 
-def test_a_worker_records_what_it_sent_once_the_lock_is_gone_instead_of_exiting(
+@pytest.mark.parametrize(("documents_queued", "options", "said"), [
+    # the outcomes of one wave of two messages meet the lock
+    (1, {}, "to be recorded: the ledger database could not be used (database is locked); trying again in 1 s"),
+    # one message at a time: the look whether the next one is still wanted meets it (that ended the worker too,
+    # leaving its batch to be taken over as in doubt)
+    (2, {"concurrency": 1, "flush_every": 100},
+     "worker: 1 delivery waits to be checked: the ledger database could not be used (database is locked); "
+     "trying again in 1 s"),
+])
+def test_a_worker_with_rows_in_hand_waits_for_the_lock_instead_of_exiting(
         store: Store, sqlite_url: str, tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], documents_queued: int, options: dict[str, int], said: str) -> None:
     from ublexport.worker import Worker
 
     monkeypatch.setattr(engine, "SQLITE_BUSY_SECONDS", 1)
     setup_company(store)
-    queue(store, 1, prefix="A")  # one document to the two inboxes of the sample office: two rows
+    queue(store, documents_queued, prefix="W")  # each to the two inboxes of the sample office: two rows each
+    rows = 2 * documents_queued
     settings = settings_for(smtp_server, tmp_path, sqlite_url)
     ledger = Ledger.open(settings, db_url=sqlite_url)
     locker = LockOnData(smtp_server, tmp_path / "ledger.db", hold=4)
-    worker = Worker(ledger, open_transport(settings), sender=settings.sender)
+    worker = Worker(ledger, open_transport(settings), sender=settings.sender, **options)
     try:
         stats = asyncio.run(worker.run(once=True))  # exits when nothing is due, not on the lock
     finally:
         ledger.close()
     assert locker.released.is_set()
-    assert stats.sent == 2 and stats.ledger_waits >= 1
-    assert len(smtp_server.received) == 2
-    err = capsys.readouterr().err
-    assert "to be recorded: the ledger database could not be used (database is locked); trying again in 1 s" in err
-    assert [(h.state, h.in_doubt) for h in Ledger(store).history()] == [("sent", 0), ("sent", 0)]
-
-
-def test_a_worker_with_rows_in_hand_waits_to_check_its_next_wave_instead_of_exiting(
-        store: Store, sqlite_url: str, tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """One message at a time: the lock comes with the first, and the worker's look whether the next one is still
-    wanted meets it. That used to end the worker, leaving its batch to be taken over as in doubt."""
-    from ublexport.worker import Worker
-
-    monkeypatch.setattr(engine, "SQLITE_BUSY_SECONDS", 1)
-    setup_company(store)
-    queue(store, 2, prefix="W")  # two documents to the two inboxes: four rows, one wave each
-    settings = settings_for(smtp_server, tmp_path, sqlite_url)
-    ledger = Ledger.open(settings, db_url=sqlite_url)
-    locker = LockOnData(smtp_server, tmp_path / "ledger.db", hold=4)
-    worker = Worker(ledger, open_transport(settings), sender=settings.sender, concurrency=1, flush_every=100)
-    try:
-        stats = asyncio.run(worker.run(once=True))
-    finally:
-        ledger.close()
-    assert locker.released.is_set()
-    assert stats.sent == 4 and stats.ledger_waits >= 1
-    assert len(smtp_server.received) == 4
-    err = capsys.readouterr().err
-    assert ("worker: 1 delivery waits to be checked: the ledger database could not be used (database is locked); "
-            "trying again in 1 s") in err
-    assert [(h.state, h.in_doubt) for h in Ledger(store).history()] == [("sent", 0)] * 4
+    assert stats.sent == rows and stats.ledger_waits >= 1
+    assert len(smtp_server.received) == rows
+    assert said in capsys.readouterr().err
+    assert [(h.state, h.in_doubt) for h in Ledger(store).history()] == [("sent", 0)] * rows
 
 
 def test_what_waiting_cannot_cure_is_raised_at_once() -> None:
