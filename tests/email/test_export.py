@@ -75,7 +75,7 @@ def test_plan_filters_and_policy() -> None:
                                        until=dt.date(2026, 11, 6)))
     numbers = [i.summary.number for i in the_plan.items if i.summary and i.state == "go"]
     assert numbers == ["2026-0001", "2026-0002", "2026-0003"]
-    assert the_plan.filtered_out == 8
+    assert the_plan.filtered_out == 9  # the other samples (kind, or issued after 6 November)
     only = plan([SAMPLES], Filters(numbers=frozenset({"Q-2026-0031", "2026-0006"}), statuses=frozenset({"sent",
                                                                                                        "draft"})))
     assert [(i.state, i.refusal) for i in only.items] == [("refused", "policy"), ("refused", "policy")]

@@ -44,7 +44,7 @@ def test_a_documents_own_file_registers_its_company_so_the_walkthrough_imports_e
     again = json.loads(run_cli(env, "company", "add", str(SAMPLES / "01-invoice-be-be.json"), "--json").stdout)
     assert (again["id"], again["created"]) == (1, False)  # refers to company.json: that company, updated
     imported = json.loads(run_cli(env, "documents", "import", str(SAMPLES), "--json").stdout)
-    assert len(imported) == 11 and all(i["document_id"] for i in imported)
+    assert len(imported) == 12 and all(i["document_id"] for i in imported)
 
     broken = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
     broken["company"]["vat_number"] = "NL004495446B01"
