@@ -5,9 +5,11 @@ Giving up is the right answer only where nothing is in hand. Once e-mails went o
 leaves their rows `sending`, and the next run or worker takes them over as "in doubt" and sends them again: the
 one duplicate the ledger allows, caused here by a lock that would have been gone a minute later. So what went out
 waits for the database (1, 2, 4 ... 60 s between tries, said each time) for up to RECORD_PATIENCE; the sends pause
-once the outcomes waiting reach their limit (the export's UNRECORDED_LIMIT, the worker's wave). An export's next
-claim waits the same way, so that a year's export goes on after a restart of the database instead of leaving the
-rest "not attempted".
+once the outcomes waiting reach their limit (the export's UNRECORDED_LIMIT, the worker's wave). The worker's other
+calls with rows in hand (loading them, checking each wave, giving back the untried) wait too: giving up there would
+leave rows never sent to be taken over as "in doubt". An export's next claim waits the same way, so that a year's
+export goes on after a restart of the database instead of leaving the rest "not attempted". Waits that nothing sent
+depends on end when the run is stopped (`until`).
 """
 
 from __future__ import annotations
