@@ -180,9 +180,20 @@ def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
+# The words of business names whose h is silent in French, so "de" elides before them (d'Hôtel Amigo); before an
+# aspirated h it does not (de Hollande, de Hall 5), and which is which is a matter of the dictionary, not of spelling.
+_SILENT_H = ("habit", "harmoni", "hébergement", "herbor", "hérit", "heure", "hippodrom", "histoir", "hiver", "homme",
+             "honneur", "hôpita", "horizon", "horlog", "hospi", "hôte", "hôtel", "huile", "huissier", "humain",
+             "humanit", "hydr", "hygièn", "hypoth")
+
+
 def _of(name: str) -> str:
-    """French "de NAME", elided before a vowel: d'Atelier Dewaele, de Groothandel Verbeke."""
-    return f"d'{name}" if name[:1].casefold() in tuple("aeiouyàâéèêîôû") else f"de {name}"
+    """French "de NAME", elided before a vowel or a silent h: d'Atelier Dewaele, d'Hôtel Amigo, de Groothandel
+    Verbeke, de Hollande Transport."""
+    word = name.casefold()
+    if word[:1] in tuple("aeiouyàâéèêîôû") or word.startswith(_SILENT_H):
+        return f"d'{name}"
+    return f"de {name}"
 
 
 # --- header encoding ------------------------------------------------------------------------------------------------
