@@ -219,9 +219,8 @@ class GroupCommit:
     one duplicate the ledger allows (see ublexport.ledger)."""
 
     def __init__(self, ledger: ExportLedger, in_thread: Callable[..., Awaitable[Any]], *,
-                 linger: float = 0.1, limit: int | None = None, say: Callable[[str], None] | None = None) -> None:
+                 linger: float = 0.1, limit: int | None = None) -> None:
         self.ledger = ledger
-        self.say = say or _say
         self.in_thread = in_thread
         self.linger = linger
         self.limit = limit or UNRECORDED_LIMIT
@@ -259,7 +258,7 @@ class GroupCommit:
                 recorded: list[bool] = []
                 self.recording = (batch, recorded)
                 await patiently(self.in_thread, self._record, batch, recorded,
-                                what=outcomes_of(len(batch)), say=self.say)
+                                what=outcomes_of(len(batch)), say=_say)
                 self.recording = None
             if self.closing and not self.pending:
                 return

@@ -57,9 +57,10 @@ def reason(exc: BaseException) -> str:
 async def patiently(call: Callable[..., Awaitable[T]], *args: Any, what: str, say: Callable[[str], None],
                     patience: float | None = None, until: asyncio.Event | None = None) -> T:
     """CALL(*ARGS) (a ledger transaction run in a thread) until it succeeds; while the database cannot be used, say so
-    (WHAT waits, see outcomes_of and claims_of) and try again after 1, 2, 4 ... 60 s. Raises the last error once
-    PATIENCE seconds (RECORD_PATIENCE unless given) have passed, as soon as UNTIL is set (a run being stopped gives up
-    waiting to claim more; what it sent it still waits to record), or at once for an error that waiting cannot cure.
+    (WHAT waits, see outcomes_of and claims_of; nothing when empty) and try again after 1, 2, 4 ... 60 s. Raises the
+    last error once PATIENCE seconds (RECORD_PATIENCE unless given) have passed, as soon as UNTIL is set (a run being
+    stopped gives up waiting to claim more; what it sent it still waits to record), or at once for an error that
+    waiting cannot cure.
 
     Trying again is safe: a transaction that failed was rolled back; one whose COMMIT reached PostgreSQL but whose
     answer was lost is found already recorded the second time (a row already `sent` stays so; only its try is logged
@@ -73,10 +74,13 @@ async def patiently(call: Callable[..., Awaitable[T]], *args: Any, what: str, sa
         except Exception as exc:
             if not unusable(exc) or loop.time() + delay > deadline or (until is not None and until.is_set()):
                 raise
-            say(f"{what}: the ledger database could not be used ({reason(exc)}); trying again in {delay:.0f} s")
+            said = f"the ledger database could not be used ({reason(exc)}); trying again in {delay:.0f} s"
+            say(f"{what}: {said}" if what else said)
             if until is None:
                 await asyncio.sleep(delay)
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(until.wait(), delay)
+                if until.is_set():  # stopped during the wait: no further try
+                    raise
             delay = min(delay * 2, LEDGER_RETRY_MAX)

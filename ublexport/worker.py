@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
-from ublexport.ledger_wait import LEDGER_RETRY_MAX, outcomes_of, patiently, reason, unusable
+from ublexport.ledger_wait import outcomes_of, patiently, reason
 
 if TYPE_CHECKING:
     from ublexport.deliver import Outcome, Transport
@@ -159,12 +160,13 @@ class Worker:
         """A ledger call while this worker holds rows: a database that cannot be used for a while is waited for
         (ublexport.ledger_wait), not the end of the worker, whose rows the next one would take over as in doubt.
         A `stoppable` wait (nothing sent depends on it) ends when the worker is stopped."""
-        def waiting(text: str) -> None:
-            self.stats.ledger_waits += 1
-            _say(text)
-
         return await patiently(asyncio.to_thread, functools.partial(function, *args, **kwargs), what=what,
-                               say=waiting, until=self.stop if stoppable else None)
+                               say=self._waiting, until=self.stop if stoppable else None)
+
+    def _waiting(self, text: str) -> None:
+        """Said for each wait for the ledger database, and counted."""
+        self.stats.ledger_waits += 1
+        _say(text)
 
     async def _run_batch(self, claimed: Sequence[Claimed]) -> None:
         from ublexport.deliver import TransportError
@@ -243,19 +245,16 @@ class Worker:
     async def _claim_due(self, once: bool) -> list[Claimed] | None:
         """The next batch, or None once stopped. Between batches nothing is in hand, so a ledger database that
         cannot be used is waited for (see the module doc) instead of ending a long-running worker."""
-        delay = 1.0
-        while not self.stop.is_set():
-            try:
-                return await asyncio.to_thread(self.ledger.claim_due, self.batch, owner=self.owner)
-            except Exception as exc:
-                if once or not unusable(exc):
-                    raise
-                self.stats.ledger_waits += 1
-                _say(f"the ledger database could not be used ({reason(exc)}); trying again in {delay:.0f} s")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), delay)
-                delay = min(delay * 2, LEDGER_RETRY_MAX)
-        return None
+        if self.stop.is_set():
+            return None
+        try:  # nothing in hand: no patience limit (with --once, none at all)
+            return await patiently(asyncio.to_thread, functools.partial(self.ledger.claim_due, self.batch,
+                                                                        owner=self.owner),
+                                   what="", say=self._waiting, patience=0.0 if once else math.inf, until=self.stop)
+        except Exception:
+            if self.stop.is_set():  # stopped while waiting for the ledger
+                return None
+            raise
 
     async def run(self, *, once: bool) -> WorkerStats:
         """Send until nothing is due (once) or until stopped."""
