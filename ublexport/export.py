@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from ublexport.compose import compose, new_message_id
 from ublexport.deliver import Outcome, Transport, TransportError, send_with_retry
 from ublexport.errors import InputError
-from ublexport.ledger_wait import claims_of, outcomes_of, patiently
+from ublexport.handoff import Handoff
+from ublexport.ledger_wait import claims_of, handing_of, outcomes_of, patiently
+from ublexport.ledger_wait import reason as ledger_reason
 from ublexport.pipeline import Prepared
 from ublexport.plan import (
     DUPLICATE,
@@ -327,6 +329,15 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         return await loop.run_in_executor(ledger_thread, functools.partial(function, *args, **kwargs))
 
     commits = GroupCommit(use_ledger, in_thread) if use_ledger is not None else None
+    mark = getattr(use_ledger, "hand", None)  # a ledger that tells "in doubt" from "never left" (Ledger.hand)
+    handoff = None
+    if callable(mark):
+        async def hand(ids: Sequence[int]) -> Sequence[int]:
+            result: Sequence[int] = await patiently(in_thread, mark, ids, what=handing_of(len(ids)), say=_say,
+                                                    until=stop)
+            return result
+
+        handoff = Handoff(hand)
     if hasattr(use_ledger, "via"):  # the ledger records how each row went: the local inbox is not the real one
         use_ledger.via = getattr(transport, "kind", None)  # type: ignore[union-attr]
 
@@ -382,6 +393,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             try:
                 message = compose(prepared, inbox, sender=sender, message_id=message_id, reply_to=reply_to)
             except InputError as exc:
+                if claimed is not None and handoff is not None:
+                    handoff.forget(claimed[0])
                 if claimed is not None and commits is not None:
                     recorded = True
                     commits.add(claimed[0], Outcome(inbox.address, "permanent", None, str(exc)))
@@ -389,6 +402,26 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 done(order, slot, Result(item.source, item.label, inbox.address, REFUSED, str(exc),
                                          message_id=message_id, refusal=INPUT))
                 return
+            if claimed is not None and handoff is not None:
+                try:
+                    ours = await handoff.hand(claimed[0])
+                except Exception as exc:  # the ledger could not be used, past its patience (or the run stopped)
+                    if not abort:
+                        abort.append(f"the ledger could not mark what is being sent ({ledger_reason(exc)}); run the "
+                                     "export again once the ledger database can be used")
+                    ours = None
+                if ours is None or abort:  # never handed: queued as before, no try logged, due again at once
+                    reported = True
+                    untried.append(claimed[0])
+                    done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
+                                             NOT_ATTEMPTED + abort[0], message_id=message_id))
+                    return
+                if not ours:  # its lease ran out and another process took it: that one sends it
+                    reported = recorded = True
+                    done(order, slot, Result(item.source, item.label, inbox.address, IN_FLIGHT,
+                                             "taken over by another process while it waited here; not sent twice",
+                                             message_id=message_id))
+                    return
             try:
                 outcome = await send_with_retry(transport, message, inbox.address, attempts=attempts,
                                                 base_delay=base_delay, max_delay=max_delay, stop=stop)
@@ -659,6 +692,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                     finished(item)
                     continue
                 await slots.acquire()
+                if handoff is not None and isinstance(claimed, tuple):
+                    handoff.expect(claimed[0])
                 task = asyncio.create_task(deliver(order, item, prepared, slot, inbox,
                                                    claimed if isinstance(claimed, tuple) else None))
                 tasks.add(task)

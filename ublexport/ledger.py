@@ -11,7 +11,9 @@ Claiming between several workers:
 - SQLite: every transaction starts with `BEGIN IMMEDIATE` (see ublexport.store.engine), so the select-and-mark is
   atomic between processes.
 A worker killed with SIGKILL leaves its rows `sending`; they become claimable again when the lease expires, or at
-once when a worker on the same host sees that the owning process is gone (`recover_dead_owners`).
+once when a worker on the same host sees that the owning process is gone (`recover_dead_owners`). Only the rows it
+had marked handed (`hand`, `still_wanted_many`: committed just before their e-mails went to the server) are taken
+over "in doubt"; the rest of its claimed batch never left and is taken over quietly.
 
 SMTP cannot deliver exactly once: a worker killed between the server's 250 and our commit re-sends that message.
 It does so with the same Message-ID; that is the only duplicate the ledger allows.
@@ -320,7 +322,14 @@ def due_query(now: dt.datetime, limit: int, *, lock: bool = True) -> Select[Any]
 def mark_claimed(session: Session, ids: Sequence[int], *, owner: str, now: dt.datetime,
                  lease: dt.timedelta) -> None:
     session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(list(ids)))
-                    .values(state=S.sending.value, lease_owner=owner, lease_expires_at=now + lease, updated_at=now))
+                    .values(state=S.sending.value, lease_owner=owner, lease_expires_at=now + lease, handed_at=None,
+                            updated_at=now))
+
+
+def _mark_handed(session: Session, ids: Sequence[int], *, now: dt.datetime) -> None:
+    """Rows (held under this session's lock) about to go to their server: see Ledger.hand."""
+    if ids:
+        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(list(ids))).values(handed_at=now))
 
 
 _IDS_PER_STATEMENT = 10_000
@@ -819,8 +828,8 @@ class Ledger:
         rows: dict[tuple[int, int, str], list[Any]] = {}
         for row in session.execute(
                 select(t.id, t.document_id, t.company_id, t.version, t.inbox, t.resend_seq, t.resend_of,
-                       t.state, t.lease_owner, t.lease_expires_at, t.message_id, t.sha256, t.pdf_sha256, t.via,
-                       t.attempts)
+                       t.state, t.lease_owner, t.lease_expires_at, t.handed_at, t.message_id, t.sha256,
+                       t.pdf_sha256, t.via, t.attempts)
                 .where(t.document_id.in_({d[0] for d in documents}))
                 .order_by(t.resend_seq).with_for_update()):
             rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
@@ -871,8 +880,8 @@ class Ledger:
                     found.append(target)
             else:
                 target = original
-            if target.state == S.sending.value:  # (not busy: its holder stopped, or its lease ran out)
-                doubts.append(target)
+            if target.state == S.sending.value and target.handed_at is not None:
+                doubts.append(target)  # (not busy: its holder stopped, or its lease ran out, after handing it)
             message_id = target.message_id
             # (a row from before the file beside the XML was kept has pdf_sha256 NULL: unknown, not "other")
             localhost = self._remints and not getattr(target, "attempts", 1) and _of_localhost(message_id)
@@ -891,7 +900,7 @@ class Ledger:
         if leases:
             session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"))
                             .values(state=S.sending.value, lease_owner=self.owner,
-                                    lease_expires_at=now + self.lease, sha256=bindparam("b_sha"),
+                                    lease_expires_at=now + self.lease, handed_at=None, sha256=bindparam("b_sha"),
                                     pdf_sha256=bindparam("b_pdf"), message_id=bindparam("b_mid"),
                                     updated_at=now), leases)
         received = [n for n, claim in enumerate(out) if claim is None]
@@ -986,7 +995,7 @@ class Ledger:
                     return []
                 t = _DELIVERIES.c
                 doubted = session.execute(select(t.id, t.lease_owner, t.message_id, t.sha256).where(
-                    t.id.in_(ids), t.state == S.sending.value)).all()
+                    t.id.in_(ids), t.state == S.sending.value, t.handed_at.is_not(None))).all()
                 log_in_doubt(session, doubted, now=now)
                 self._doubted.update(r.id for r in doubted)
                 mark_claimed(session, ids, owner=owner or self.owner, now=now, lease=self.lease)
@@ -1092,7 +1101,9 @@ class Ledger:
         _unlisted_closed); one that must wait (the rule is off, the document is a draft or cancelled again, or its
         version was replaced) is released to wait as due_query says, unless it was taken over in doubt (it may have
         arrived already: it is finished under its Message-ID, as due_query wants). Only the messages already on
-        their way when the change was made can still arrive. Manual exports and resends always go."""
+        their way when the change was made can still arrive. Manual exports and resends always go.
+
+        The rows returned are marked handed in the same transaction (see `hand`): the worker sends them next."""
         if not claimed:
             return []
         owner = owner or self.owner
@@ -1104,24 +1115,42 @@ class Ledger:
                                        .order_by(t.id).with_for_update()))  # in id order, as retarget locks
             mine = [c for c in claimed if c.id in held]  # the others were taken over meanwhile: not ours to send
             auto = [c for c in mine if c.origin == "auto"]
-            if not auto:
-                return mine
-            rules = {row.id: row for row in session.execute(
-                select(DocumentRow.id, DocumentRow.status, DocumentRow.version, CompanyRow.auto_export)
-                .join(CompanyRow, CompanyRow.id == DocumentRow.company_id)
-                .where(DocumentRow.id.in_({c.document_id for c in auto})))}
-            listed = {c.id for c in _unlisted_closed(session, auto, session_now(session))}
-            wanted = []
-            for c in mine:
-                found = rules.get(c.document_id)
-                if c.origin != "auto" or (c.id in listed and (
-                        found is None or c.id in self._doubted or (
-                            found.auto_export and found.status not in NEVER_SENT and found.version == c.version))):
-                    wanted.append(c)
-                elif c.id in listed:
-                    release.append(c.id)
+            wanted = mine
+            if auto:
+                rules = {row.id: row for row in session.execute(
+                    select(DocumentRow.id, DocumentRow.status, DocumentRow.version, CompanyRow.auto_export)
+                    .join(CompanyRow, CompanyRow.id == DocumentRow.company_id)
+                    .where(DocumentRow.id.in_({c.document_id for c in auto})))}
+                listed = {c.id for c in _unlisted_closed(session, auto, session_now(session))}
+                wanted = []
+                for c in mine:
+                    found = rules.get(c.document_id)
+                    if c.origin != "auto" or (c.id in listed and (
+                            found is None or c.id in self._doubted or (
+                                found.auto_export and found.status not in NEVER_SENT
+                                and found.version == c.version))):
+                        wanted.append(c)
+                    elif c.id in listed:
+                        release.append(c.id)
+            _mark_handed(session, [c.id for c in wanted], now=session_now(session))
         self.release(release, owner=owner)
         return wanted
+
+    def hand(self, ids: Sequence[int], *, owner: str | None = None) -> list[int]:
+        """Mark claimed rows handed, just before their e-mails go to the server; the ids still this owner's.
+
+        Committed before the first byte leaves: a holder that stops (SIGKILL, a power cut) leaves `sending` only
+        rows that were handed (they may have arrived, and are taken over in doubt) or were never handed (they did
+        not leave, and are taken over quietly). A row not returned was taken over meanwhile: not ours to send."""
+        if not ids:
+            return []
+        t = _DELIVERIES.c
+        with self.store.transaction() as session:
+            held = list(session.scalars(select(t.id).where(t.id.in_(list(ids)), t.state == S.sending.value,
+                                                           t.lease_owner == (owner or self.owner))
+                                        .order_by(t.id).with_for_update()))
+            _mark_handed(session, held, now=session_now(session))
+        return held
 
     def release(self, ids: Sequence[int], *, owner: str | None = None) -> None:
         """Give back rows that were claimed but not tried (a clean stop): due again at once."""
@@ -1132,7 +1161,8 @@ class Ledger:
             session.execute(update(_DELIVERIES).where(t.id.in_(list(ids)), t.state == S.sending.value,
                                                       t.lease_owner == (owner or self.owner))
                             .values(state=case((t.attempts > 0, S.deferred.value), else_=S.queued.value),
-                                    lease_owner=None, lease_expires_at=None, updated_at=self.store.now()))
+                                    lease_owner=None, lease_expires_at=None, handed_at=None,
+                                    updated_at=self.store.now()))
         self._holding.difference_update(ids)
 
     def renew(self, *, owner: str | None = None) -> int:

@@ -8,8 +8,9 @@ waits for the database (1, 2, 4 ... 60 s between tries, said each time) for up t
 once the outcomes waiting reach their limit (the export's UNRECORDED_LIMIT, the worker's wave). The worker's other
 calls with rows in hand (loading them, checking each wave, giving back the untried) wait too: giving up there would
 leave rows never sent to be taken over as "in doubt". An export's next claim waits the same way, so that a year's
-export goes on after a restart of the database instead of leaving the rest "not attempted". Waits that nothing sent
-depends on end when the run is stopped (`until`).
+export goes on after a restart of the database instead of leaving the rest "not attempted", and so does its mark
+of the next e-mails as handed (ublexport.handoff). Waits that nothing sent depends on end when the run is stopped
+(`until`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def claims_of(count: int) -> str:
     """What waits, for the message: "the next 64 documents wait to be claimed"."""
     return "the next document waits to be claimed" if count == 1 else \
         f"the next {count} documents wait to be claimed"
+
+
+def handing_of(count: int) -> str:
+    """What waits, for the message: "the next 16 e-mails wait to be marked handed" (see ublexport.handoff)."""
+    return "the next e-mail waits to be marked handed" if count == 1 else \
+        f"the next {count} e-mails wait to be marked handed"
 
 
 def unusable(exc: BaseException) -> bool:

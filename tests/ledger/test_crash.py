@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.ledger.conftest import SmtpServer, seed_sent_documents, setup_company
-from ublexport.ledger import Ledger
+from ublexport.handoff import CHUNK
+from ublexport.ledger import IN_DOUBT, Ledger
 from ublexport.store import DeliveryRow, Store
+from ublexport.store.models import AttemptRow
 
 DOCUMENTS = 2000
 KILLS = 10
@@ -72,9 +74,18 @@ def test_sigkill_ten_times_loses_nothing_and_duplicates_keep_their_message_id(
     assert set(copies) == set(expected.values()), f"lost deliveries (seed {seed})"
     assert all(len(ids) == 1 for ids in copies.values())  # a second copy carries the same Message-ID
     duplicates = len(smtp_server.received) - len(expected)
+    # a copy that reached the inbox twice was said to be in doubt; a row said so that arrived once was marked
+    # handed in the wave (4 connections) a kill cut short
+    received = defaultdict(int)
+    for message in smtp_server.received:
+        received[message.message_id] += 1
+    twice = {mid for mid, n in received.items() if n > 1}
+    doubted = in_doubt(sqlite_url)
+    assert twice <= doubted, f"a duplicate not said to be in doubt (seed {seed})"
+    assert len(doubted - twice) <= KILLS * 4, (seed, len(doubted), len(twice))
     assert progress[-1] > 0
     print(f"crash test seed {seed}: received after each kill {progress}; {duplicates} duplicate copies, "
-          "all with their original Message-ID")
+          f"all with their original Message-ID; {len(doubted)} rows said in doubt")
     store.close()
 
 
@@ -152,3 +163,21 @@ def test_export_killed_three_times_then_rerun_delivers_everything_once_per_messa
     assert set(copies) == set(expected), f"lost deliveries (seed {seed})"
     duplicates = len(smtp_server.received) - len(expected)
     assert duplicates <= 3 * 64 * 2, f"more re-sent than three kills can leave in doubt (seed {seed})"
+    # every copy that reached the inbox twice was said to be in doubt; the rows said so that arrived once are
+    # at most what each kill found marked handed ahead of its send (two chunks) or on the wire (8 connections)
+    twice = {mid for mid, rcpts in copies.items() if len(rcpts) > 1}
+    doubted = in_doubt(sqlite_url)
+    assert twice <= doubted, f"a duplicate not said to be in doubt (seed {seed})"
+    assert len(doubted - twice) <= 3 * (2 * CHUNK + 8), (seed, len(doubted), len(twice))
+    print(f"export crash test seed {seed}: {len(twice)} duplicates, {len(doubted)} rows said in doubt")
+
+
+def in_doubt(url: str) -> set[str]:
+    """The Message-IDs of the rows whose history says "may be in the inbox twice"."""
+    store = Store.open(url)
+    try:
+        with store.transaction() as session:
+            return set(session.scalars(select(DeliveryRow.message_id).join(
+                AttemptRow, AttemptRow.delivery_id == DeliveryRow.id).where(AttemptRow.result == IN_DOUBT)))
+    finally:
+        store.close()

@@ -161,7 +161,9 @@ def test_a_row_taken_over_from_a_stopped_worker_says_the_inbox_may_have_it_twice
     setup_company(store, inboxes=KEPT)
     queue(store, 2)
     dead = Ledger(store, owner="worker:elsewhere:1:dead", lease=dt.timedelta(seconds=1))
-    assert len(dead.claim_due(10)) == 2  # ... and was killed before it recorded anything
+    claimed = dead.claim_due(10)
+    assert len(dead.still_wanted_many(claimed)) == 2  # handed to the server ...
+    # ... and was killed before it recorded anything
     alive = Ledger(store, owner="worker:elsewhere:2:alive")
     taken = alive.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))
     alive.record_outcomes([(c, Out(KEPT, "sent", 250, "queued as 1")) for c in taken])
@@ -265,7 +267,8 @@ def test_a_row_taken_over_in_doubt_is_finished_even_if_the_rule_was_switched_off
 
     company_id = setup_company(store, inboxes=KEPT)
     queue(store, 1)
-    Ledger(store, owner="worker:elsewhere:1:dead", lease=dt.timedelta(seconds=1)).claim_due(10)
+    dead = Ledger(store, owner="worker:elsewhere:1:dead", lease=dt.timedelta(seconds=1))
+    assert dead.still_wanted_many(dead.claim_due(10))  # handed to the server, then the worker was killed
     alive = Ledger(store, owner="worker:elsewhere:2:alive")
     [taken] = alive.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))
     rule_off(store, company_id)
@@ -278,6 +281,32 @@ def test_a_row_taken_over_in_doubt_is_finished_even_if_the_rule_was_switched_off
     rule_off(store, company_id)
     assert not alive.still_wanted(fresh)
     assert [h.state for h in Ledger(store).history(ids=[fresh.id])] == ["queued"]
+
+
+def test_a_row_its_stopped_holder_never_handed_is_taken_over_quietly_and_waits_for_the_rule(store: Store) -> None:
+    """A holder killed with a claimed batch in hand had sent only part of it: the rows it never marked handed did
+    not leave, so they are not "in doubt" (no such try logged, history does not say "may be in the inbox twice"),
+    and, being no unfinished send, they wait while the rule is off like any queued row."""
+    import datetime as dt
+
+    from ublexport.store import catalog, utcnow
+
+    company_id = setup_company(store, inboxes=KEPT)
+    queue(store, 3)
+    dead = Ledger(store, owner="worker:elsewhere:1:dead", lease=dt.timedelta(seconds=1))
+    claimed = dead.claim_due(10)
+    assert [c.id for c in dead.still_wanted_many(claimed[:1])] == [claimed[0].id]  # the first wave only
+    alive = Ledger(store, owner="worker:elsewhere:2:alive")
+    taken = alive.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))
+    assert sorted(c.id for c in taken) == sorted(c.id for c in claimed)
+    assert [e.in_doubt for e in alive.history(ids=[c.id for c in claimed])] == [1, 0, 0]
+    rule_off(store, company_id)
+    assert [c.id for c in alive.still_wanted_many(taken)] == [claimed[0].id]  # the one in doubt is finished
+    assert [h.state for h in alive.history(ids=[c.id for c in claimed])] == ["sending", "queued", "queued"]
+    with store.transaction() as session:
+        catalog.change_rule(session, catalog.get_company(session, company_id), by="a", field="auto_export",
+                            auto_export=True)
+    assert sorted(c.id for c in alive.claim_due(10)) == [claimed[1].id, claimed[2].id]
 
 
 # --- a manual export to an inbox that is not the company's for that kind -----------------------------------------

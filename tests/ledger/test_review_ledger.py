@@ -38,6 +38,7 @@ def test_an_export_that_lost_its_lease_does_not_record_over_the_new_owner(store:
     claim = export.claim(prepared("L-1"), INBOX, resend=False)
     assert isinstance(claim, tuple)
     delivery_id = claim[0]
+    assert export.hand([delivery_id]) == [delivery_id]  # its e-mail went to the server
     worker = Ledger(store, owner="worker:elsewhere:2:b")
     [taken] = worker.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))  # the export's lease ran out
     assert taken.id == delivery_id

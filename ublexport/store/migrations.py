@@ -61,6 +61,16 @@ def _add_column(name: str, ddl: str) -> Callable[[Connection], None]:
     return add
 
 
+def _handed(conn: Connection) -> None:
+    """deliveries.handed_at (see DeliveryRow): a row `sending` at the upgrade may be in flight, so it counts as
+    handed, and a holder that stopped is taken over in doubt as before."""
+    from ublexport.store.models import DeliveryRow
+
+    column = cast(Table, DeliveryRow.__table__).c.handed_at
+    _add_column("handed_at", column.type.compile(dialect=conn.dialect))(conn)
+    conn.execute(text("UPDATE deliveries SET handed_at = updated_at WHERE state = 'sending' AND handed_at IS NULL"))
+
+
 def _local_deliveries(conn: Connection) -> None:
     """Rows the local inbox took before deliveries.via existed are recognised by its reply (it is the only
     transport that answers "stored in the local inbox as ..."), so an export through a server sends them too."""
@@ -96,6 +106,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "deliveries.via: smtp, or only the local inbox", _add_column("via", "VARCHAR(10)")),
     Migration(5, "deliveries.via of the local inbox's earlier deliveries", _local_deliveries),
     Migration(6, "version hashes without null and empty fields", _version_hashes),
+    Migration(7, "deliveries.handed_at: whether a row left `sending` may have reached its server", _handed),
 )
 LATEST = MIGRATIONS[-1].version
 

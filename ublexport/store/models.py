@@ -226,6 +226,10 @@ class DeliveryRow(Base):
     next_attempt_at: Mapped[dt.datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[dt.datetime | None]
+    # set (and committed) under the lease just before the e-mail is given to the server, NULL from each claim until
+    # then: a row its holder left `sending` is in doubt (it may have arrived) only if it was handed; one claimed but
+    # never handed is taken over quietly. Schema 7; rows `sending` at the upgrade count as handed
+    handed_at: Mapped[dt.datetime | None]
     last_code: Mapped[int | None] = mapped_column(Integer)
     last_message: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(200))
