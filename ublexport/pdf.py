@@ -126,15 +126,26 @@ class _Sheet:
             return sum(widths[ord(c)] for c in text) * self.size / 1000 / self.pdf.k
         return sum(widths[c] for c in text) * self.size / 1000 / self.pdf.k
 
-    def row(self, height: float, cells: Iterable[tuple[float, str, bool]]) -> None:
-        """One line of text: (x, text, right-aligned) per cell, x being the right edge of a right-aligned one."""
+    def row(self, height: float, cells: Iterable[tuple[float, str, bool] | tuple[float, str, bool, float]]) -> None:
+        """One line of text: (x, text, right-aligned) per cell, x being the right edge of a right-aligned one, and
+        optionally the room (mm) a right-aligned cell has before the column to its left: a figure wider than that
+        (a quantity with ten decimals and its unit, an amount in the billions) is set smaller to fit, not printed
+        over its neighbour."""
         if self.y + height > self.BOTTOM:
             self._new_page()
         baseline = self.y + height * 0.5 + self.size * 0.12  # centred like FPDF.cell()
         text = self.pdf.text
-        for x, value, right in cells:
-            if value:
-                text(x - self.width(value) if right else x, baseline, value)
+        for x, value, right, *room in cells:
+            if not value:
+                continue
+            wide = self.width(value)
+            if right and room and wide > room[0]:
+                style, size = self.pdf.font_style, self.size
+                self.font(style, max(5.0, size * room[0] / wide))
+                text(x - self.width(value), baseline, value)
+                self.font(style, size)
+            else:
+                text(x - wide if right else x, baseline, value)
         self.y += height
 
     def keep(self, height: float) -> None:
@@ -391,9 +402,10 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         unit = _unit(line.unit_code, lang)
         quantity = figure(number(line.quantity))
         quantity = f"{quantity} {unit}" if unit else quantity
-        sheet.row(6, ((left, names[0], False), (qty_x, _text(quantity), True),
-                      (price_x, figure(price(line.unit_price)), True), (vat_x, rate, True),
-                      (amount_x, figure(money(lt.net)), True)))
+        sheet.row(6, ((left, names[0], False), (qty_x, _text(quantity), True, qty_x - edges[0] - 1),
+                      (price_x, figure(price(line.unit_price)), True, price_x - qty_x - 2),
+                      (vat_x, rate, True, vat_x - (adj_x if adjusted else price_x) - 2),
+                      (amount_x, figure(money(lt.net)), True, amount_x - vat_x - 2)))
         for rest in names[1:]:
             sheet.row(5, ((left, rest, False),))
         if line.allowances_charges:
@@ -404,7 +416,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
                 for text in more:
                     sheet.row(5, ((left + 3, text, False),))
                 sheet.row(5, ((left + 3, label, False),
-                              (adj_x, figure(money(a.amount if a.charge else -a.amount)), True)))
+                              (adj_x, figure(money(a.amount if a.charge else -a.amount)), True, adj_x - price_x - 2)))
             sheet.font()
         if details:
             sheet.font("", 8)
@@ -419,7 +431,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         *more, last = sheet.wrap(_text(label), 150)
         for text in more:
             sheet.row(5, ((label_x, text, True),))
-        sheet.row(6, ((label_x, last, True), (right, f"{figure(money(amount))} {currency}", True)))
+        sheet.row(6, ((label_x, last, True), (right, f"{figure(money(amount))} {currency}", True, right - label_x - 2)))
 
     if document.allowances_charges:  # document level (BG-20/21): each with its reason and VAT rate
         total(w["line_total"], totals.line_total)
@@ -439,7 +451,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     for group in totals.vat_groups:
         sheet.row(6, ((left, _text(_rate_label(group.category, group.rate, lang)), False),
                       (label_x, f"{figure(money(group.taxable))} {cur}", True),
-                      (right, f"{figure(money(group.tax))} {cur}", True)))
+                      (right, f"{figure(money(group.tax))} {cur}", True, right - label_x - 2)))
         reason = _exemption(group, lang, seller_country(document))
         if reason:
             sheet.font("I", 9)

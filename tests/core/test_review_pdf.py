@@ -6,6 +6,7 @@ in a Flate-compressed page stream. Rows are pieces on the same baseline, left to
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from decimal import Decimal
@@ -196,3 +197,41 @@ def test_long_names_and_many_lines_lose_nothing_over_several_pages() -> None:
     _check_sums(rows)
     assert {"Te betalen", "Eerste regel", "Tweede"} <= set(_texts(rows))
     assert make_pdf(document, compute(document)) == data  # deterministic: a retried e-mail is identical
+
+
+_PIECE = re.compile(r"BT /F\d+ ([\d.]+) Tf ET|BT ([\d.]+) ([\d.]+) Td \(((?:\\.|[^\\)])*)\) Tj ET")
+
+
+def _pieces(data: bytes) -> dict[float, list[tuple[float, float, str]]]:
+    """The first page's text pieces per baseline: (x, font size, text), in points, left to right."""
+    from fpdf import FPDF
+
+    measure = FPDF()
+    content = next(zlib.decompress(m.group(1)).decode("latin-1") for m in _STREAM.finditer(data)
+                   if m.group(1)[:2] == b"x\x9c")
+    size, rows = 10.0, {}
+    for found in _PIECE.finditer(content):
+        if found.group(1):
+            size = float(found.group(1))
+            continue
+        text = re.sub(r"\\(.)", r"\1", found.group(4))
+        measure.set_font("Helvetica", "", size)
+        rows.setdefault(float(found.group(3)), []).append(
+            (float(found.group(2)), float(found.group(2)) + measure.get_string_width(text) * measure.k, text))
+    return {y: sorted(row) for y, row in rows.items()}
+
+
+def test_a_long_quantity_and_amounts_in_the_billions_are_set_smaller_not_over_the_next_column() -> None:
+    """Noticed in session 9: 10 billion overlapped the VAT column. A quantity with four decimals and its unit
+    (an energy invoice) is as wide, and did so in the narrow quantity column."""
+    line = {"name": "Stroom", "quantity": "1234.5678", "unit_code": "KWH", "unit_price": "8200000.00",
+            "vat_category": "S", "vat_rate": "21"}
+    document = Document.model_validate(invoice(lines=[line]))
+    rows = _pieces(make_pdf(document, compute(document)))
+    line_row = next(row for row in rows.values() if any(text == "1.234,5678 kWh" for _, _, text in row))
+    assert [text for _, _, text in line_row] == ["Stroom", "1.234,5678 kWh", "8.200.000,00", "21%",
+                                                 "10.123.455.960,00"]
+    breakdown = next(row for row in rows.values() if any(text == "2.125.925.751,60 EUR" for _, _, text in row))
+    for row in (line_row, breakdown):
+        for (_, end, text), (start, _, after) in itertools.pairwise(row):
+            assert end + 1 <= start, f"{text!r} runs into {after!r}"
