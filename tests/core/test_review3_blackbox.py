@@ -52,7 +52,14 @@ def test_different_exemption_reasons_are_named_by_line_in_plain_text() -> None:
 def test_validate_gives_exit_2_for_a_file_that_is_no_xml_and_3_for_an_invalid_ubl(env: dict[str, str],
                                                                                   tmp_path: Path) -> None:
     json_file = SAMPLES / "01-invoice-be-be.json"
-    assert invoke(env, "validate", str(json_file)).exit_code == 2
+    result = invoke(env, "validate", str(json_file))
+    assert result.exit_code == 2
+    # a document file given by mistake is said to be one, with the command that checks it, not "Start tag expected"
+    assert f"{json_file} is JSON, not UBL" in result.output and f"ublexport render {json_file}" in result.output
+    assert "Start tag expected" not in result.output
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("hello", encoding="utf-8")
+    assert "not well-formed XML" in invoke(env, "validate", str(garbage)).output  # anything else: the parser's words
     broken = tmp_path / "broken.xml"
     base = (Path(__file__).resolve().parents[1] / "fixtures" / "ubl-examples" / "peppol-3.0.21" / "base-example.xml")
     broken.write_bytes(base.read_bytes().replace(b"<cbc:IssueDate>", b"<cbc:IssueDate>x", 1))

@@ -93,10 +93,16 @@ def validate(files: tuple[Path, ...], profile: str, as_json: bool) -> None:
     reports = []
     unreadable = set()
     for path in files:
+        data = path.read_bytes()
         try:
-            reports.append(check_bytes(path.read_bytes(), str(path), None if profile == "auto" else profile))
+            reports.append(check_bytes(data, str(path), None if profile == "auto" else profile))
         except InputError as exc:
-            reports.append(Report(str(path), None, profile, [Violation("XML", "fatal", str(exc))]))
+            text = str(exc)
+            if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+                text = (f"{path} is JSON, not UBL: a document file is ublexport's input; `ublexport render {path}` "
+                        "renders it and checks the UBL it makes, and `ublexport export FOLDER --dry-run` says "
+                        "whether it would go")
+            reports.append(Report(str(path), None, profile, [Violation("XML", "fatal", text)]))
             unreadable.add(str(path))
     if as_json:
         print_json([r.as_dict() for r in reports])
