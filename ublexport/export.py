@@ -504,6 +504,10 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 if abort:  # stopped while waiting for the ledger: never claimed, reported as not attempted
                     return
                 raise
+        if handoff is not None:  # in the order the senders will take them: marked ahead in chunks
+            for claimed in claims:
+                if isinstance(claimed, tuple):
+                    handoff.expect(claimed[0])
         position = {id(i): n * len(inboxes) for n, i in enumerate(ready)}
         for item in items:
             start = position.get(id(item))
@@ -692,8 +696,6 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                     finished(item)
                     continue
                 await slots.acquire()
-                if handoff is not None and isinstance(claimed, tuple):
-                    handoff.expect(claimed[0])
                 task = asyncio.create_task(deliver(order, item, prepared, slot, inbox,
                                                    claimed if isinstance(claimed, tuple) else None))
                 tasks.add(task)
