@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -70,15 +69,17 @@ def test_hand_marks_only_the_rows_still_held_by_this_owner(store: Store) -> None
         assert session.get(DeliveryRow, ids[0]).handed_at is None  # type: ignore[union-attr]
 
 
-def test_a_ledger_of_schema_6_gets_the_mark_and_counts_what_was_sending_as_handed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_url"])
+def test_a_ledger_of_schema_6_gets_the_mark_and_counts_what_was_sending_as_handed(
+        request: pytest.FixtureRequest, url_fixture: str) -> None:
     """Migration 7 adds deliveries.handed_at in place. A row `sending` at the upgrade may be on its way: it
     counts as handed, so the holder's death still says "in doubt" for it."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = request.getfixturevalue(url_fixture)
     with Store.open(url) as store:
         ledger = Ledger(store, owner="export:elsewhere:1:old", lease=dt.timedelta(seconds=1))
         [claim] = ledger.claim_many([(export_prepared("M-1"), INBOX)], resend=False)
         assert isinstance(claim, tuple)
-    engine = create_engine(url)
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:  # make it what schema 6 left
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN handed_at"))
         conn.execute(text("DELETE FROM schema_version WHERE version >= 7"))
