@@ -1300,8 +1300,9 @@ class Ledger:
     def history(self, *, company_id: int | None = None, document_id: int | None = None,
                 ids: Sequence[int] | None = None, with_tries: bool = True,
                 limit: int | None = None, inbox: str | None = None, state: str | None = None,
-                number: str | None = None) -> list[HistoryEntry]:
-        """What went where and when, with the server's last reply (and every try when asked)."""
+                number: str | None = None, in_doubt: bool = False) -> list[HistoryEntry]:
+        """What went where and when, with the server's last reply (and every try when asked). IN_DOUBT: only
+        the rows with a try logged in doubt, which the inbox may hold twice."""
         query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name, DocumentRow.status,
                         DocumentRow.version, CompanyRow.auto_export)
                  .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
@@ -1319,6 +1320,9 @@ class Ledger:
             query = query.where(DocumentRow.number == number)
         if ids is not None:
             query = query.where(DeliveryRow.id.in_(list(ids)))
+        if in_doubt:
+            query = query.where(DeliveryRow.id.in_(select(AttemptRow.delivery_id)
+                                                   .where(AttemptRow.result == IN_DOUBT)))
         if limit is not None:
             query = query.limit(limit)
         with self.store.transaction() as session:

@@ -179,6 +179,11 @@ def test_a_row_taken_over_from_a_stopped_worker_says_the_inbox_may_have_it_twice
     [clean] = alive.claim_due(10)
     alive.record_outcomes([(clean, Out(KEPT, "sent", 250, "queued as 2"))])
     assert [e.in_doubt for e in alive.history(ids=[clean.id])] == [0]
+    # what the accountant looks for in Yuki: the doubled ones only
+    env = {"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": sqlite_url}
+    listed = json.loads(run_cli(env, "history", "--in-doubt", "--json").stdout)
+    assert sorted(e["id"] for e in listed) == sorted(c.id for c in taken) and clean.id not in [e["id"] for e in listed]
+    assert "none may be in the inbox twice" in run_cli(env, "history", "--in-doubt", "--state", "queued").stdout
 
 
 # --- the version hash ---------------------------------------------------------------------------------------------

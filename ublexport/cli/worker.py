@@ -96,12 +96,15 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @click.option("--inbox", metavar="ADDRESS", help="Only what went (or goes) to this address.")
 @click.option("--state", type=click.Choice(["queued", "sending", "sent", "deferred", "failed", "expired"]),
               help="Only deliveries in this state.")
+@click.option("--in-doubt", is_flag=True,
+              help="Only what the inbox may hold twice (a sender stopped mid-send): look for a double booking.")
 @click.option("--tries", is_flag=True, help="Also list every try with the server's reply.")
 @store_options
 @json_option
 @handle_errors
 def history(company_id: int | None, document_id: int | None, number: str | None, inbox: str | None,
-            state: str | None, tries: bool, db_url: str | None, home: Path | None, as_json: bool) -> None:
+            state: str | None, in_doubt: bool, tries: bool, db_url: str | None, home: Path | None,
+            as_json: bool) -> None:
     """What went where and when, with the server's reply: one row per e-mail (document version x inbox).
 
     The table shows local time with its UTC offset; --json gives ISO 8601 times in UTC (with the offset).
@@ -120,7 +123,7 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
             parsed = parse_recipients(inbox)  # a bad address is input (exit 2), named
             inbox = parsed[0].address if parsed else inbox
         entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries,
-                                 inbox=inbox, state=state, number=number)
+                                 inbox=inbox, state=state, number=number, in_doubt=in_doubt)
     if as_json:
         print_json([e.as_dict() for e in entries])
         return
@@ -129,8 +132,9 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
                  + (f" of number {number}" if number is not None else "")
                  + (f" of company {company_id}" if company_id is not None else "")
                  + (f" to {inbox}" if inbox is not None else ""))
-        if state is not None:
-            click.echo(f"no deliveries{which} are {state}")
+        if state is not None or in_doubt:
+            click.echo(f"no deliveries{which} are " + " and ".join(
+                [*([state] if state else []), *(["in doubt: none may be in the inbox twice"] if in_doubt else [])]))
         else:
             click.echo(f"no deliveries{which}: nothing was queued or sent (`ublexport documents list` shows the "
                        "documents; a document is queued when it is sent and its company's auto-export is on, or "
