@@ -14,7 +14,8 @@ stop a running service: between batches, when nothing is held or waiting to be r
 tries again after 1, 2, 4 ... 60 s. The outcomes of e-mails that went out wait for it too, for up to ten minutes
 (ublexport.ledger_wait), instead of being dropped and sent again as "in doubt" later, and so do the other ledger
 calls made with rows in hand (loading them, checking each wave is still wanted, giving back the rows not tried).
-`--once` (cron) exits on a claim that fails, as nothing is in hand then.
+`--once` (cron) exits on a claim that fails, as nothing is in hand then. A mail server that cannot be reached is
+waited for the same way (see Worker.run).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class WorkerStats:
     batches: int = 0
     errors: list[str] = field(default_factory=list)
     ledger_waits: int = 0  # times the ledger database could not be used between batches, and was waited for
+    server_waits: int = 0  # times the mail server could not be reached, and was waited for (not with --once)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -62,6 +64,9 @@ class WorkerStats:
 Progress = Callable[[WorkerStats], None]
 
 T = TypeVar("T")
+
+
+SERVER_RETRY_MAX = 60.0  # seconds: the longest wait between two tries of a mail server that cannot be reached
 
 
 def _deliveries_wait(count: int) -> str:
@@ -257,31 +262,57 @@ class Worker:
             raise
 
     async def run(self, *, once: bool) -> WorkerStats:
-        """Send until nothing is due (once) or until stopped."""
+        """Send until nothing is due (once) or until stopped.
+
+        A mail server that cannot be reached (no connection, no answer in time: down or restarting) ends a `--once`
+        run, as before (cron reports it and runs again later). A running service waits for it instead: the batch it
+        was sending gave back what it had not tried, and after 1, 2, 4 ... 60 s (said each time) the worker connects
+        afresh and goes on, rather than exiting for systemd to restart it again and again. A refusal (TLS, login,
+        sender) still ends it: only new settings cure that."""
+        from ublexport.deliver import TransportError
+
         self.stats.recovered = await asyncio.to_thread(self.ledger.recover_dead_owners)
         beat = asyncio.create_task(self._heartbeat())
+        delay = 1.0
         try:
-            async with self.transport:
-                while not self.stop.is_set():
-                    claimed = await self._claim_due(once)
-                    if claimed is None:  # stopped while waiting for the ledger
-                        break
-                    if not claimed:
-                        if once:
-                            break
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self.stop.wait(), self.poll)
-                        continue
-                    self.stats.claimed += len(claimed)
-                    self.stats.batches += 1
-                    await self._run_batch(claimed)
-                    if self.progress:
-                        self.progress(self.stats)
+            while not self.stop.is_set():
+                sent = self.stats.sent
+                try:
+                    async with self.transport:
+                        await self._send_until_done(once)
+                    break
+                except TransportError as exc:
+                    if once or not exc.unreachable:
+                        raise
+                    if self.stats.sent > sent:  # it worked for a while: a new outage starts waiting afresh
+                        delay = 1.0
+                    self.stats.server_waits += 1
+                    _say(f"the mail server could not be reached ({exc.message}); trying again in {delay:.0f} s")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), delay)
+                    delay = min(delay * 2, SERVER_RETRY_MAX)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
         return self.stats
+
+    async def _send_until_done(self, once: bool) -> None:
+        while not self.stop.is_set():
+            claimed = await self._claim_due(once)
+            if claimed is None:  # stopped while waiting for the ledger
+                break
+            if not claimed:
+                if once:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), self.poll)
+                continue
+            self.stats.claimed += len(claimed)
+            self.stats.batches += 1
+            await self._run_batch(claimed)
+            if self.progress:
+                self.progress(self.stats)
 
 
 def run_worker(settings: Settings, *, once: bool, batch: int = 50, concurrency: int | None = None,

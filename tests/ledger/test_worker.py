@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tests.ledger.conftest import SmtpServer, fake_render, make_document, setup_company
@@ -110,3 +111,64 @@ def test_sigterm_stops_cleanly(store: Store, sqlite_url: str, smtp_server: SmtpS
     run_worker(settings_for(smtp_server, tmp_path, sqlite_url), once=True, install_signals=False)
     got = smtp_server.received
     assert len(got) == 60 and len({(m.message_id, m.rcpt) for m in got}) == 60
+
+
+def test_a_running_worker_waits_for_a_mail_server_that_is_down_and_delivers_once_it_is_up(
+        store: Store, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Noticed in session 9: the worker exited when the server did not answer, for systemd to restart it (and
+    systemd gives up after a few fast restarts). A running service now waits for the server (--once still exits)."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    from tests.ledger.conftest import CountingHandler, free_port
+    from ublexport.deliver import open_transport
+    from ublexport.ledger import default_owner
+    from ublexport.worker import Worker
+
+    setup_company(store)
+    queue(store, 3)  # to two inboxes: 6 e-mails
+    port = free_port()  # nothing listens there yet
+    server = SmtpServer("127.0.0.1", port, CountingHandler())
+    settings = settings_for(server, tmp_path, sqlite_url)
+    ledger = Ledger.open(settings, db_url=sqlite_url, owner=default_owner("worker"))
+    worker = Worker(ledger, open_transport(settings), sender=settings.sender, reply_to=None, batch=10, concurrency=2,
+                    poll=0.1)
+    controller = Controller(server.handler, hostname="127.0.0.1", port=port)
+
+    async def main() -> object:
+        running = asyncio.create_task(worker.run(once=False))
+        deadline = time.monotonic() + 10
+        while worker.stats.server_waits < 2 and time.monotonic() < deadline:  # refused, waited 1 s, refused again
+            await asyncio.sleep(0.05)
+        assert not running.done(), "the worker ended instead of waiting for the server"
+        await asyncio.to_thread(controller.start)
+        deadline = time.monotonic() + 30
+        while len(server.received) < 6 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        worker.stop.set()
+        return await running
+
+    try:
+        stats = asyncio.run(main())
+    finally:
+        controller.stop()
+        ledger.close()
+    assert stats.sent == 6 and stats.server_waits >= 2  # type: ignore[attr-defined]
+    assert len(server.received) == 6 and Ledger(store).counts() == {"sent": 6}
+    said = capsys.readouterr().err
+    assert f"the mail server could not be reached (cannot connect to 127.0.0.1:{port}" in said
+    assert "trying again in 1 s" in said and "trying again in 2 s" in said
+
+
+def test_worker_once_still_ends_on_a_server_that_cannot_be_reached(store: Store, sqlite_url: str,
+                                                                     tmp_path: Path) -> None:
+    from tests.ledger.conftest import CountingHandler, free_port
+    from ublexport.deliver import TransportError
+
+    setup_company(store)
+    queue(store, 1)
+    settings = settings_for(SmtpServer("127.0.0.1", free_port(), CountingHandler()), tmp_path, sqlite_url)
+    with pytest.raises(TransportError, match="cannot connect"):
+        run_worker(settings, once=True, install_signals=False)
+    assert Ledger(store).counts() == {"queued": 2}  # given back, due again at once

@@ -60,9 +60,12 @@ class TransportError(DeliveryError):
     STARTTLS or MAIL FROM): every send would fail alike.
 
     Raised rather than reported so that a run stops instead of hammering a misconfigured server. MAYBE_DELIVERED:
-    the send that met it had given the server the whole message (a timeout at the end of DATA)."""
+    the send that met it had given the server the whole message (a timeout at the end of DATA). UNREACHABLE: no
+    connection, or no answer in time: the server may be down or restarting, which waiting can cure (the worker waits
+    for it, see ublexport.worker), unlike a refusal, which only new settings can."""
 
     maybe_delivered: bool = False
+    unreachable: bool = False
 
     def outcome(self, recipient: str) -> Outcome:
         """What the send that met this error records: a refusal, or for a message that may have arrived, a try in

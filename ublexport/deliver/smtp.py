@@ -73,6 +73,7 @@ class SmtpTransport:
         return self._tls_context
 
     async def __aenter__(self) -> SmtpTransport:
+        self._refused, self._proven = None, False  # entered again (the worker, after waiting): a fresh start
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -124,7 +125,7 @@ class SmtpTransport:
             raise TransportError(self.description, None,
                                  f"{self.host}:{self.port} did not answer at {stage} within {s.timeout:g} s; check "
                                  "UBLEXPORT_SMTP_HOST, UBLEXPORT_SMTP_PORT and UBLEXPORT_SMTP_SECURITY. Nothing was "
-                                 "sent; the e-mails stay queued for a later run") from None
+                                 "sent; the e-mails stay queued for a later run", unreachable=True) from None
         except aiosmtplib.SMTPAuthenticationError as exc:
             smtp.close()
             raise TransportError(self.description, exc.code,
@@ -245,7 +246,7 @@ class SmtpTransport:
                 raise TransportError(self.description, None,
                                      f"cannot connect to {self.host}:{self.port}: {exc}; check UBLEXPORT_SMTP_HOST, "
                                      "UBLEXPORT_SMTP_PORT and that the server runs. Nothing was sent; the e-mails "
-                                     "stay queued for a later run") from None
+                                     "stay queued for a later run", unreachable=True) from None
             self._proven = True
             return smtp
 
@@ -305,7 +306,7 @@ class SmtpTransport:
                 raise TransportError(self.description, None,
                                      f"{self.host}:{self.port} did not answer at {stage} within {waited:g} s. "
                                      "Nothing more was sent; the e-mails stay queued for a later run",
-                                     maybe_delivered=stage == "DATA") from None
+                                     maybe_delivered=stage == "DATA", unreachable=True) from None
             text = str(exc) or type(exc).__name__
             if stage == "DATA":
                 text = (f"connection lost during DATA ({text}); the server may or may not have accepted the "
