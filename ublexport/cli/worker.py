@@ -52,7 +52,8 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 
     Needs an SMTP server (UBLEXPORT_SMTP_HOST), or --local-inbox to try it out. A transient failure (4xx, a lost
     connection) is retried with backoff; a permanent one (5xx) is marked failed; a server that cannot be reached at
-    all, or refuses the session, stops the run (exit 4) and the rows stay queued.
+    all is waited for (1, 2, 4 ... 60 s) unless --once; one that refuses the session (or, with --once, cannot be
+    reached) stops the run (exit 4) and the rows stay queued.
     Several workers may run at once (processes, or machines sharing PostgreSQL): none claims another's rows.
     Exits 4 when a delivery failed permanently or expired (gave up retrying) in this run."""
     from ublexport.ledger import Backoff
@@ -79,7 +80,9 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
                    + (f", released {stats.released}" if stats.released else "")
                    + (f", withheld {stats.withheld} (inbox removed or waiting since they were claimed)"
                       if stats.withheld else "")
-                   + (f" ({stats.recovered} recovered from a stopped worker)" if stats.recovered else ""), err=True)
+                   + (f" ({stats.recovered} recovered from a stopped worker)" if stats.recovered else "")
+                   + (f"; waited {stats.server_waits} time(s) for the mail server" if stats.server_waits else ""),
+                   err=True)
         if stats.last_problem and (stats.deferred or stats.failed or stats.expired):
             click.echo(f"last problem: {stats.last_problem} (`ublexport history` has each one)", err=True)
         if local and stats.sent:
