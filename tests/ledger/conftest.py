@@ -123,6 +123,7 @@ class CountingHandler:
     delay: float = 0.0
     refuse_sender: str | None = None  # a reply to every MAIL FROM: the session is refused
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_data: int = 0  # messages whose DATA has arrived whole (counted before the delay and the reply)
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: Any) -> str:
@@ -143,6 +144,8 @@ class CountingHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         import asyncio
 
+        with self.lock:
+            self.in_data += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         # a regex on the header block, not the email parser: the crash test receives thousands of messages

@@ -126,7 +126,7 @@ def test_a_second_signal_stops_at_once(tmp_path: Path, smtp_server: SmtpServer) 
     folder = documents(tmp_path, 2)
     smtp_server.handler.delay = 30  # the server sits on the end of DATA
     export = start_export(env, folder)
-    wait_for(lambda: "sending" in states(env))
+    wait_for(lambda: smtp_server.handler.in_data > 0)  # an e-mail under way: the server has it whole
     export.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert export.poll() is None  # the first waits for the e-mail under way
