@@ -1,7 +1,8 @@
 """The manual export: deliver each planned document to each inbox (run), one e-mail each, with the ledger.
 
 What goes is decided first by `ublexport.plan` (re-exported here). `run` renders and validates each document just
-ahead of its sends (in a worker process for a large batch), claims in batches and records in group commits.
+ahead of its sends (in a worker process for a large batch), claims in batches, marks the claimed rows handed a few
+at a time just before they go (ublexport.handoff) and records in group commits.
 """
 
 from __future__ import annotations

@@ -62,6 +62,8 @@ class Handoff:
         if not rows:
             return
         marking = asyncio.ensure_future(self._mark(rows))
+        # retrieved here too: a failed mark whose rows no sender awaits any more (the run stopped) is no stray error
+        marking.add_done_callback(lambda done: done.cancelled() or done.exception())
         for row in rows:
             self.chunks[row] = marking
 
