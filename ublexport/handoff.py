@@ -53,7 +53,8 @@ class Handoff:
     def _start(self, first: int | None) -> None:
         rows = []
         if first is not None:
-            self.forget(first)
+            with contextlib.suppress(ValueError):
+                self.upcoming.remove(first)
             rows.append(first)
         while len(rows) < self.chunk and self.upcoming:
             row = self.upcoming.popleft()
@@ -72,6 +73,8 @@ class Handoff:
 
     def forget(self, row: int) -> None:
         """A row that will not be sent after all (the run stopped, its message could not be composed): it is not
-        marked ahead. One already marked stays so; the stop releases it (Ledger.release)."""
+        marked ahead. One already marked stays so (the stop releases it, Ledger.release), and no longer counts as
+        marked ahead of the senders."""
+        self.chunks.pop(row, None)
         with contextlib.suppress(ValueError):
             self.upcoming.remove(row)

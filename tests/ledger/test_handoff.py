@@ -146,3 +146,24 @@ def test_a_failed_mark_fails_every_sender_of_its_chunk() -> None:
         return await asyncio.gather(handoff.hand(1), handoff.hand(2), return_exceptions=True)
 
     assert [type(r) for r in _run(main())] == [RuntimeError, RuntimeError]  # type: ignore[attr-defined]
+
+
+def test_a_row_forgotten_after_its_chunk_was_marked_does_not_hold_back_the_next_chunk() -> None:
+    calls: list[list[int]] = []
+
+    async def mark(ids: Sequence[int]) -> Sequence[int]:
+        calls.append(list(ids))
+        return ids
+
+    async def main() -> None:
+        handoff = Handoff(mark, chunk=4)
+        for row in range(1, 9):
+            handoff.expect(row)
+        assert await handoff.hand(1)
+        for row in (2, 3):  # marked with 1, then their messages could not be composed: never handed
+            handoff.forget(row)
+        assert await handoff.hand(4)  # the last of its chunk: the next one is marked ahead now
+        await asyncio.sleep(0)
+        assert calls == [[1, 2, 3, 4], [5, 6, 7, 8]]
+
+    _run(main())
