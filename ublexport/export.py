@@ -98,6 +98,8 @@ class Result:
     message_id: str | None = None
     refusal: str | None = None
     violations: tuple[str, ...] = ()
+    # sent again after a run that stopped mid-send had handed it (Ledger.doubted): the inbox may hold it twice
+    in_doubt: bool = False
 
     @property
     def untried(self) -> bool:
@@ -113,7 +115,8 @@ class Result:
     def as_dict(self) -> dict[str, object]:
         return {"file": self.source, "document": self.document, "inbox": self.inbox, "result": self.status,
                 "reason": self.reason, "code": self.code, "message": self.message, "attempts": self.attempts,
-                "message_id": self.message_id, "refusal": self.refusal, "violations": list(self.violations)}
+                "message_id": self.message_id, "refusal": self.refusal, "violations": list(self.violations),
+                "in_doubt": self.in_doubt}
 
 
 def exit_code(results: Iterable[Result]) -> int:
@@ -208,6 +211,9 @@ def _refused(item: PlanItem) -> Result:
     return Result(item.source, item.label, None, status, item.reason, refusal=item.refusal,
                   violations=tuple(str(v) for v in item.violations))
 
+
+SENT_AGAIN = ("sent again: a run that stopped mid-send had handed it, so the inbox may hold it twice (same "
+              "Message-ID); look for a double booking (`ublexport history --in-doubt`)")
 
 # At most this many outcomes wait for the ledger before the sends pause (GroupCommit.room): about twice what a
 # linger gathers at full speed, so a healthy ledger never holds a send back
@@ -331,6 +337,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
 
     commits = GroupCommit(use_ledger, in_thread) if use_ledger is not None else None
     mark = getattr(use_ledger, "hand", None)  # a ledger that tells "in doubt" from "never left" (Ledger.hand)
+    doubted = getattr(use_ledger, "doubted", None)  # ... and which of its claims it took over in doubt
     handoff = None
     if callable(mark):
         async def hand(ids: Sequence[int]) -> Sequence[int]:
@@ -371,7 +378,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     untried: list[int] = []  # rows claimed but not tried once the run stopped: released, due again at once
 
     def done(order: int, slot: int, result: Result) -> None:
-        if keep_ok or not result.ok:
+        if keep_ok or not result.ok or result.in_doubt:
             collected.append((order, slot, result))
         if progress is not None:
             progress(result)
@@ -441,8 +448,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             if claimed is not None and commits is not None:
                 recorded = True
                 commits.add(claimed[0], outcome)
+            again = claimed is not None and callable(doubted) and bool(doubted(claimed[0]))
             if outcome.ok:
-                status, reason = (WRITTEN if dry_run else SENT), ""
+                status, reason = (WRITTEN if dry_run else SENT), (SENT_AGAIN if again else "")
             else:
                 status = FAILED
                 reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
@@ -455,7 +463,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                               if claimed is not None else ""))
             reported = True
             done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
-                                     outcome.message, outcome.attempts, message_id))
+                                     outcome.message, outcome.attempts, message_id, in_doubt=again))
         except Exception as exc:  # a bug or a library's surprise: one failed delivery, never a silent one
             error = f"{type(exc).__name__}: {exc}".strip()
             text = f"{item.label} to {inbox.address}: unexpected error, not known to be delivered: {error}"

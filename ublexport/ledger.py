@@ -897,6 +897,7 @@ class Ledger:
             taken[key] = message_id
             out.append((target.id, message_id))
         log_in_doubt(session, doubts, now=now)
+        self._doubted.update(r.id for r in doubts)  # (the export says so when it sends them: doubted)
         if leases:
             session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"))
                             .values(state=S.sending.value, lease_owner=self.owner,
@@ -955,6 +956,11 @@ class Ledger:
         ids = catalog.upsert_documents(session, items, by=self.by, source="export", now=now)
         return [(document_id, version, company_id)
                 for (document_id, version), (_, company_id) in zip(ids, items, strict=True)]
+
+    def doubted(self, delivery_id: int) -> bool:
+        """Whether this ledger took DELIVERY_ID over in doubt: a holder that stopped had handed its e-mail, which
+        may have arrived; sent now, the inbox may hold it twice."""
+        return delivery_id in self._doubted
 
     def record(self, delivery_id: int, outcome: OutcomeLike) -> None:
         """After sending: the server's answer for a row claimed with `claim`."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -167,3 +168,51 @@ def test_a_row_forgotten_after_its_chunk_was_marked_does_not_hold_back_the_next_
         assert calls == [[1, 2, 3, 4], [5, 6, 7, 8]]
 
     _run(main())
+
+
+def test_the_next_export_says_which_e_mails_went_again_after_a_stopped_run(tmp_path: Path) -> None:
+    """The inbox may hold those twice: the export names them (and counts them below its table), so whoever ran it
+    knows where to look for a double booking, instead of seeing a plain "sent"."""
+    import json
+
+    from tests.ledger.conftest import run_cli
+    from tests.ledger.test_crash import write_invoices
+    from ublexport.loader import load_document
+    from ublexport.pipeline import prepare
+    from ublexport.recipients import parse_recipients
+
+    folder = tmp_path / "docs"
+    write_invoices(folder, 3)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    env = {"UBLEXPORT_HOME": str(tmp_path / "home"), "UBLEXPORT_DB": url}
+    with Store.open(url) as store:  # an export that claimed all three, handed the first, and was killed
+        dead = Ledger(store, owner="export:elsewhere:1:dead", lease=dt.timedelta(0))
+        files = sorted(folder.glob("inv-*.json"))
+        claims = dead.claim_many([(prepare(load_document(f)), parse_recipients(INBOX)[0]) for f in files],
+                                 resend=False)
+        first = claims[0]
+        assert isinstance(first, tuple) and dead.hand([first[0]]) == [first[0]]
+    results = json.loads(run_cli(env, "export", str(folder), "--to", INBOX, "--json").stdout)["results"]
+    assert [(r["document"], r["result"], r["in_doubt"]) for r in results] == [
+        ("invoice E-0000", "sent", True), ("invoice E-0001", "sent", False), ("invoice E-0002", "sent", False)]
+    assert "the inbox may hold it twice" in results[0]["reason"] and not results[1]["reason"]
+    table = run_cli({**env, "COLUMNS": "250"}, "export", str(folder), "--to", INBOX).stdout
+    assert "went again" not in table  # the second run sent nothing: nothing to say
+    with Store.open(url) as store:
+        assert [e.document for e in Ledger(store).history(in_doubt=True)] == ["E-0000"]
+
+
+def test_the_summary_counts_what_went_again_below_its_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from collections import Counter
+
+    from ublexport.cli.export import print_summary
+    from ublexport.export import SENT, SENT_AGAIN, Result
+
+    again = Result("a.json", "invoice 2026-0001", INBOX, SENT, SENT_AGAIN, 250, "ok", 1, "<a@x>", in_doubt=True)
+    plain = Result("b.json", "invoice 2026-0002", INBOX, SENT, "", 250, "ok", 1, "<b@x>")
+    print_summary([again], Counter({SENT: 500}))  # a large batch: only what needs attention, with the counts
+    out = capsys.readouterr().out
+    assert "invoice 2026-0001" in out and "500 sent" in out
+    assert "1 e-mail(s) went again that a stopped run had handed to the server" in " ".join(out.split())
+    print_summary([plain])
+    assert "went again" not in capsys.readouterr().out
