@@ -76,7 +76,7 @@ def test_sigkill_ten_times_loses_nothing_and_duplicates_keep_their_message_id(
     duplicates = len(smtp_server.received) - len(expected)
     # a copy that reached the inbox twice was said to be in doubt; a row said so that arrived once was marked
     # handed in the wave (4 connections) a kill cut short
-    received = defaultdict(int)
+    received: dict[str, int] = defaultdict(int)
     for message in smtp_server.received:
         received[message.message_id] += 1
     twice = {mid for mid, n in received.items() if n > 1}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -20,6 +21,7 @@ from ublexport.store import DeliveryRow, Store, utcnow
 from ublexport.store.models import AttemptRow
 
 INBOX = "acme@yukiworks.nl"
+T = TypeVar("T")
 
 
 def doubts(store: Store) -> list[int]:
@@ -93,8 +95,8 @@ def test_a_ledger_of_schema_6_gets_the_mark_and_counts_what_was_sending_as_hande
         assert doubts(store) == [claim[0]]
 
 
-def _run(coroutine: object) -> object:
-    return asyncio.run(coroutine)  # type: ignore[arg-type]
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
 
 
 def test_handoff_marks_in_chunks_ahead_of_the_senders_and_says_which_rows_are_not_ours() -> None:
@@ -128,7 +130,7 @@ def test_handoff_out_of_order_and_forgotten_rows_are_marked_once_or_not_at_all()
         for row in (1, 2, 3, 4, 5, 6):
             handoff.expect(row)
         handoff.forget(2)  # its message could not be composed: never sent, never marked
-        return await asyncio.gather(handoff.hand(5), handoff.hand(1), handoff.hand(3))
+        return list(await asyncio.gather(handoff.hand(5), handoff.hand(1), handoff.hand(3)))
 
     assert _run(main()) == [True, True, True]
     marked = [row for call in calls for row in call]
@@ -144,9 +146,9 @@ def test_a_failed_mark_fails_every_sender_of_its_chunk() -> None:
         handoff = Handoff(mark, chunk=4)
         for row in (1, 2):
             handoff.expect(row)
-        return await asyncio.gather(handoff.hand(1), handoff.hand(2), return_exceptions=True)
+        return list(await asyncio.gather(handoff.hand(1), handoff.hand(2), return_exceptions=True))
 
-    assert [type(r) for r in _run(main())] == [RuntimeError, RuntimeError]  # type: ignore[attr-defined]
+    assert [type(r) for r in _run(main())] == [RuntimeError, RuntimeError]
 
 
 def test_a_row_forgotten_after_its_chunk_was_marked_does_not_hold_back_the_next_chunk() -> None:

@@ -124,7 +124,7 @@ def test_a_running_worker_waits_for_a_mail_server_that_is_down_and_delivers_once
     from tests.ledger.conftest import CountingHandler, free_port
     from ublexport.deliver import open_transport
     from ublexport.ledger import default_owner
-    from ublexport.worker import Worker
+    from ublexport.worker import Worker, WorkerStats
 
     setup_company(store)
     queue(store, 3)  # to two inboxes: 6 e-mails
@@ -136,7 +136,7 @@ def test_a_running_worker_waits_for_a_mail_server_that_is_down_and_delivers_once
                     poll=0.1)
     controller = Controller(server.handler, hostname="127.0.0.1", port=port)
 
-    async def main() -> object:
+    async def main() -> WorkerStats:
         running = asyncio.create_task(worker.run(once=False))
         deadline = time.monotonic() + 10
         while worker.stats.server_waits < 2 and time.monotonic() < deadline:  # refused, waited 1 s, refused again
@@ -154,7 +154,7 @@ def test_a_running_worker_waits_for_a_mail_server_that_is_down_and_delivers_once
     finally:
         controller.stop()
         ledger.close()
-    assert stats.sent == 6 and stats.server_waits >= 2  # type: ignore[attr-defined]
+    assert stats.sent == 6 and stats.server_waits >= 2
     assert len(server.received) == 6 and Ledger(store).counts() == {"sent": 6}
     said = capsys.readouterr().err
     assert f"the mail server could not be reached (cannot connect to 127.0.0.1:{port}" in said
