@@ -30,7 +30,7 @@ from ublexport.deliver import Outcome, Transport, TransportError, send_with_retr
 from ublexport.errors import InputError
 from ublexport.handoff import Handoff
 from ublexport.ledger_wait import claims_of, handing_of, outcomes_of, patiently
-from ublexport.ledger_wait import reason as ledger_reason
+from ublexport.ledger_wait import reason as ledger_reason  # (run() has a local `reason`)
 from ublexport.pipeline import Prepared
 from ublexport.plan import (
     DUPLICATE,

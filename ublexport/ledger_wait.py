@@ -83,11 +83,18 @@ async def patiently(call: Callable[..., Awaitable[T]], *args: Any, what: str, sa
                 raise
             said = f"the ledger database could not be used ({reason(exc)}); trying again in {delay:.0f} s"
             say(f"{what}: {said}" if what else said)
-            if until is None:
-                await asyncio.sleep(delay)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(until.wait(), delay)
-                if until.is_set():  # stopped during the wait: no further try
-                    raise
-            delay = min(delay * 2, LEDGER_RETRY_MAX)
+            delay = await back_off(delay, until)
+            if until is not None and until.is_set():  # stopped during the wait: no further try
+                raise
+
+
+async def back_off(delay: float, until: asyncio.Event | None = None) -> float:
+    """Wait DELAY seconds, or less once UNTIL is set; return the next delay (doubled, at most LEDGER_RETRY_MAX).
+    The one backoff between tries of something that cannot be used for a while: the ledger database here, the mail
+    server in the worker."""
+    if until is None:
+        await asyncio.sleep(delay)
+    else:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(until.wait(), delay)
+    return min(delay * 2, LEDGER_RETRY_MAX)

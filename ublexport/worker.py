@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
-from ublexport.ledger_wait import outcomes_of, patiently, reason
+from ublexport.ledger_wait import back_off, outcomes_of, patiently, reason
 
 if TYPE_CHECKING:
     from ublexport.deliver import Outcome, Transport
@@ -64,9 +64,6 @@ class WorkerStats:
 Progress = Callable[[WorkerStats], None]
 
 T = TypeVar("T")
-
-
-SERVER_RETRY_MAX = 60.0  # seconds: the longest wait between two tries of a mail server that cannot be reached
 
 
 def _deliveries_wait(count: int) -> str:
@@ -288,9 +285,7 @@ class Worker:
                         delay = 1.0
                     self.stats.server_waits += 1
                     _say(f"the mail server could not be reached ({exc.message}); trying again in {delay:.0f} s")
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stop.wait(), delay)
-                    delay = min(delay * 2, SERVER_RETRY_MAX)
+                    delay = await back_off(delay, self.stop)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
