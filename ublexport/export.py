@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ublexport.compose import compose, new_message_id
-from ublexport.deliver import Outcome, Transport, TransportError, send_with_retry
+from ublexport.deliver import UNCONFIRMED_LIMIT, Outcome, Transport, TransportError, send_with_retry
 from ublexport.errors import InputError
 from ublexport.handoff import Handoff
 from ublexport.ledger_wait import claims_of, handing_of, outcomes_of, patiently
@@ -457,13 +457,17 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                           else "the server refused the session; still queued, due again once the settings are "
                                "fixed" if outcome.state == "refused"
                           else "no answer once the message was given: it may have arrived; still queued, it goes "
-                               "again under the same Message-ID (`history` marks it)" if outcome.state == "unknown"
+                               f"again under the same Message-ID (`history` marks it), unless it has now been given "
+                               f"{UNCONFIRMED_LIMIT} times unconfirmed: then it is given up for you to look in the "
+                               "inbox"
+                               if outcome.in_doubt
                           else f"not delivered after {outcome.attempts} attempt(s)" + (
                               "; still queued: the next export or the worker tries again (`ublexport history`)"
                               if claimed is not None else ""))
             reported = True
             done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
-                                     outcome.message, outcome.attempts, message_id, in_doubt=again))
+                                     outcome.message, outcome.attempts, message_id,
+                                     in_doubt=again or outcome.in_doubt))
         except Exception as exc:  # a bug or a library's surprise: one failed delivery, never a silent one
             error = f"{type(exc).__name__}: {exc}".strip()
             text = f"{item.label} to {inbox.address}: unexpected error, not known to be delivered: {error}"
@@ -681,6 +685,11 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                         f"already {how} {getattr(claimed, 'inbox', '?')}, the company's inbox "
                                         f"for its {kind}s; {inbox.address} is not one of them (use --resend to send "
                                         "it there too)")
+                    elif getattr(claimed, "note", None) is not None:  # Unconfirmed: given up, may be there
+                        result = Result(item.source, item.label, inbox.address, FAILED,
+                                        f"not sent again: {getattr(claimed, 'note', '')} (delivery "
+                                        f"{getattr(claimed, 'delivery_id', '?')})",
+                                        message_id=getattr(claimed, "message_id", None), in_doubt=True)
                     elif getattr(claimed, "problem", None) is not None:  # Misnamed: another client's numbers
                         result = Result(item.source, item.label, inbox.address, REFUSED,
                                         str(getattr(claimed, "problem", "")), refusal=INPUT)

@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from ublexport.deliver import UNCONFIRMED_LIMIT
 from ublexport.errors import InputError
 from ublexport.model import Company
 from ublexport.store import Store, catalog
@@ -204,9 +205,21 @@ class Misnamed:
     problem: str
 
 
-Claim = tuple[int, str] | InFlight | Received | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed | None
+@dataclass(frozen=True)
+class Unconfirmed:
+    """The row was given up after UNCONFIRMED_LIMIT tries the server never confirmed (see unconfirmed_note): each
+    may be in the inbox. Not sent again without --resend: running an export again to send the rest must not add
+    another copy."""
+
+    delivery_id: int
+    message_id: str
+    note: str
+
+
+Claim = (tuple[int, str] | InFlight | Received | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed | Unconfirmed
+         | None)
 """What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
-(Received when that version is not the latest); InFlight; Elsewhere; Foreign; or CompanyDetailsOnly."""
+(Received when that version is not the latest); InFlight; Elsewhere; Foreign; CompanyDetailsOnly; or Unconfirmed."""
 
 
 @dataclass(frozen=True)
@@ -336,6 +349,32 @@ _IDS_PER_STATEMENT = 10_000
 
 IN_DOUBT = "in doubt"
 """The result logged for a row taken over from a holder that stopped while it held it (see log_in_doubt)."""
+
+
+UNCONFIRMED = "given up unconfirmed"
+"""The start of last_message of a row given up after UNCONFIRMED_LIMIT tries that may have arrived (is_unconfirmed)."""
+
+
+def unconfirmed_note(tries: int, message_id: str) -> str:
+    return (f"{UNCONFIRMED}: the server took the whole message {tries} times without confirming it, so it may be in "
+            f"the inbox up to {tries} times (Message-ID {message_id}); it is not sent again by itself. Look for it in "
+            "the accountant's inbox and, only if it is not there, send it with `ublexport resend ID` (or export it "
+            "again with --resend)")
+
+
+def is_unconfirmed(state: str, message: str | None) -> bool:
+    """A row given up after UNCONFIRMED_LIMIT tries that may have arrived."""
+    return state == S.failed.value and (message or "").startswith(UNCONFIRMED)
+
+
+def _unconfirmed_before(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    """Per delivery, its logged tries that may have arrived (in doubt, made: a take-over's tries 0 is not one)."""
+    if not ids:
+        return {}
+    a = _ATTEMPTS.c
+    return {int(i): int(n) for i, n in session.execute(
+        select(a.delivery_id, func.count()).where(a.delivery_id.in_(list(ids)), a.result == IN_DOUBT, a.tries > 0)
+        .group_by(a.delivery_id))}
 
 
 def log_in_doubt(session: Session, rows: Sequence[Any], *, now: dt.datetime) -> None:
@@ -829,7 +868,7 @@ class Ledger:
         for row in session.execute(
                 select(t.id, t.document_id, t.company_id, t.version, t.inbox, t.resend_seq, t.resend_of,
                        t.state, t.lease_owner, t.lease_expires_at, t.handed_at, t.message_id, t.sha256,
-                       t.pdf_sha256, t.via, t.attempts)
+                       t.pdf_sha256, t.via, t.attempts, t.last_message)
                 .where(t.document_id.in_({d[0] for d in documents}))
                 .order_by(t.resend_seq).with_for_update()):
             rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
@@ -878,6 +917,9 @@ class Ledger:
                                                      pdf_sha256=pdf_sha, origin="export", now=now)
                 if pending is None:
                     found.append(target)
+            elif not resend and is_unconfirmed(original.state, original.last_message):
+                out.append(Unconfirmed(original.id, original.message_id, original.last_message.split(". Last: ")[0]))
+                continue
             else:
                 target = original
             if target.state == S.sending.value and target.handed_at is not None:
@@ -1050,6 +1092,7 @@ class Ledger:
         sent: list[dict[str, Any]] = []
         other: list[dict[str, Any]] = []
         attempts: list[dict[str, Any]] = []
+        unconfirmed = _unconfirmed_before(session, [c.id for c, o in results if o.state == "unknown"])
         for claimed, outcome in results:
             tries = max(1, int(getattr(outcome, "attempts", 1) or 1))
             total = claimed.attempts + tries
@@ -1057,6 +1100,11 @@ class Ledger:
                       "b_message": (outcome.message or "")[:4000], "b_now": now, "b_owner": owner}
             if outcome.state == "sent":
                 sent.append(params)
+            elif outcome.state == "unknown" and unconfirmed.get(claimed.id, 0) + 1 >= UNCONFIRMED_LIMIT:
+                # the note first: the server's text may be long, and the note is what a human must read
+                note = unconfirmed_note(unconfirmed.get(claimed.id, 0) + 1, claimed.message_id)
+                other.append({**params, "b_state": S.failed.value, "b_next": None,
+                              "b_message": f"{note}. Last: {outcome.message or ''}"[:4000]})
             elif outcome.state in ("refused", "unknown"):  # the session, not this message: due again at once;
                 # past the retry window it expires like any other row (a refusal that lasts days needs a human)
                 alive = self.backoff.next_attempt(claimed.created_at, now, total) is not None

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ublexport.deliver import UNCONFIRMED_LIMIT
 from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
 from ublexport.ledger_wait import back_off, outcomes_of, patiently, reason
 
@@ -150,12 +151,16 @@ class Worker:
             if pending:
                 states = await self._with_rows(outcomes_of(len(pending)), self.ledger.record_outcomes, pending,
                                                owner=self.owner)
-                for claimed, _ in pending:
+                for claimed, outcome in pending:
                     # by the resulting ledger state: a transient outcome past the retry window is expired,
                     # not deferred; a row whose lease another worker took meanwhile counts for that worker
                     state = states.get(claimed.id)
                     if state in ("sent", "deferred", "expired", "failed"):
                         setattr(self.stats, state, getattr(self.stats, state) + 1)
+                    if state == "failed" and outcome.in_doubt:  # given up (UNCONFIRMED_LIMIT): a human looks
+                        _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: given up, "
+                             f"the server took it {UNCONFIRMED_LIMIT} times without confirming it; it may be in "
+                             f"the inbox: look there, and `ublexport resend {claimed.id}` only if it is not")
 
     async def _with_rows(self, what: str, function: Callable[..., T], *args: Any, stoppable: bool = False,
                          **kwargs: Any) -> T:

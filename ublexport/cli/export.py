@@ -113,10 +113,14 @@ def print_summary(results: list[Result], counts: Counter[str] | None = None) -> 
     not_attempted = len(untried) or sum(r.untried for r in results)
     console().print((", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to do")
                     + (f" ({not_attempted} of them not attempted)" if not_attempted else ""))
-    again = sum(r.in_doubt for r in results)
+    again = sum(r.in_doubt and r.ok for r in results)
     if again:
         console().print(f"{again} e-mail(s) went again that a stopped run had handed to the server: the inbox may "
                         "hold them twice; look for double bookings (`ublexport history --in-doubt`)")
+    unconfirmed = sum(r.in_doubt and not r.ok for r in results)
+    if unconfirmed:
+        console().print(f"{unconfirmed} e-mail(s) may be in the inbox although the server never confirmed them; "
+                        "look there before sending them again (`ublexport history --in-doubt`)")
 
 
 def stop_on_signals(stopped: list[str], signals: list[int]) -> asyncio.Event:

@@ -154,9 +154,10 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
                      e.version, e.inbox, e.state + (" (local inbox only)" if e.state == "sent" and e.via == "local"
                                                     else "") + (f" (resend of {e.resend_of})" if e.resend_of else "")
                      + (f" (waits: {e.waits})" if e.waits else "")
-                     + ((" (may be in the inbox twice, same Message-ID: a sender stopped mid-send)"
-                         if e.state == "sent" else " (may be in the inbox already: a sender stopped mid-send; it goes "
-                         "again under the same Message-ID)") if e.in_doubt else ""),
+                     + ((" (may be in the inbox twice, same Message-ID: an earlier try was not confirmed)"
+                         if e.state == "sent" else " (may be in the inbox already: not sent again by itself)"
+                         if e.state == "failed" else " (may be in the inbox already: an earlier try was not "
+                         "confirmed; it goes again under the same Message-ID)") if e.in_doubt else ""),
                      e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
     print_table("History", columns, rows)
     if tries:

@@ -31,6 +31,13 @@ STATES = ("sent", "transient", "permanent", "refused", "unknown")
 # Queued as after a refusal, and logged as a try in doubt, so that history says the inbox may have it twice (the
 # next run sends it again under the same Message-ID)
 
+UNCONFIRMED_LIMIT = 3
+"""How many times a delivery may be given whole to a server that then goes silent (no answer at the end of DATA)
+before the ledger gives it up: each such try may have reached the inbox. Sent again and again for the five days of
+the retry window, a server that takes the message and then hangs would put it in the accountant's inbox dozens of
+times; given up, it needs a human (look in the inbox, `resend` if it is not there). A connection lost during DATA is
+not counted: it is nearly always lost before the message's end, which the server then discards, and is retried."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -49,6 +56,11 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.state == "sent"
+
+    @property
+    def in_doubt(self) -> bool:
+        """The server was given the whole message and went silent (see STATES): it may be in the inbox."""
+        return self.state == "unknown"
 
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -166,6 +178,6 @@ def envelope_sender(sender: str) -> str:
     return parse_sender(sender).ascii_address
 
 
-__all__ = ["Outcome", "Transport", "TransportError", "classify", "envelope_sender", "open_transport",
-           "send_with_retry"]
+__all__ = ["UNCONFIRMED_LIMIT", "Outcome", "Transport", "TransportError", "classify", "envelope_sender",
+           "open_transport", "send_with_retry"]
 

@@ -1,0 +1,193 @@
+"""A server that takes the whole message and then goes silent (no answer at the end of DATA), again and again.
+
+Each such try may have put the message in the inbox. Before the eleventh session the row went again after every
+one, for the five days of the retry window: dozens of copies in the accountant's inbox. Now it is given up after
+UNCONFIRMED_LIMIT of them (failed, with a note saying why and what to do), by the worker and by the export alike, and
+only a human sends it again (`resend`, `export --resend`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from tests.email.conftest import prepared
+from tests.email.test_review5_delivery import _RawSmtp
+from tests.ledger.conftest import make_document, setup_company
+from ublexport.deliver import UNCONFIRMED_LIMIT, Outcome, TransportError, open_transport
+from ublexport.export import FAILED, SENT, plan, run
+from ublexport.ledger import UNCONFIRMED, Ledger, Unconfirmed, default_owner, is_unconfirmed, log_in_doubt
+from ublexport.settings import Settings, load_settings
+from ublexport.store import DeliveryRow, Store
+from ublexport.worker import Worker, WorkerStats
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+INBOX = "a@x.test"
+
+
+def silent(inbox: str = INBOX) -> Outcome:
+    """What the transport records for the send that met a server silent at the end of DATA."""
+    return TransportError("smtp://x", None, "x:25 did not answer at DATA within 600 s.", maybe_delivered=True,
+                          unreachable=True).outcome(inbox)
+
+
+def row(store: Store, delivery_id: int) -> DeliveryRow:
+    with store.transaction() as session:
+        found = session.get(DeliveryRow, delivery_id)
+        assert found is not None
+        session.expunge(found)
+        return found
+
+
+def test_the_third_unconfirmed_try_gives_the_row_up_and_only_resend_claims_it_again(store: Store) -> None:
+    ledger = Ledger(store, sender="export@dewaele.be")
+    claim = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
+    assert isinstance(claim, tuple)
+    delivery_id, message_id = claim
+    for n in range(1, UNCONFIRMED_LIMIT):
+        ledger.record(delivery_id, silent())
+        assert row(store, delivery_id).state == "queued", f"given up after {n} unconfirmed tries"
+        assert ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False) == claim
+    ledger.record(delivery_id, silent())
+    given_up = row(store, delivery_id)
+    assert (given_up.state, given_up.next_attempt_at) == ("failed", None)
+    assert is_unconfirmed(given_up.state, given_up.last_message)
+    assert given_up.last_message is not None and given_up.last_message.startswith(
+        f"{UNCONFIRMED}: the server took the whole message {UNCONFIRMED_LIMIT} times without confirming it")
+    assert message_id in given_up.last_message and "did not answer at DATA" in given_up.last_message
+    [entry] = ledger.history()
+    assert entry.in_doubt == UNCONFIRMED_LIMIT and [t["result"] for t in entry.tries] == ["in doubt"] * 3
+    # the worker never claims it, an export run again does not send it ...
+    assert ledger.claim_due(10) == []
+    again = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
+    assert isinstance(again, Unconfirmed) and (again.delivery_id, again.message_id) == claim
+    assert again.note.startswith(UNCONFIRMED) and "Last:" not in again.note
+    # ... and `resend ID` (a new row, a new Message-ID, for the worker) or `export --resend` do: a human looked
+    [again_id] = ledger.resend(delivery_id)
+    queued = row(store, again_id)
+    assert (queued.state, queued.resend_of) == ("queued", delivery_id) and queued.message_id != message_id
+    assert ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=True) == claim
+    ledger.record(delivery_id, Outcome(INBOX, "sent", 250, "ok"))
+    assert row(store, delivery_id).state == "sent"
+
+
+def test_a_take_over_in_doubt_and_other_failures_do_not_count_towards_giving_up(store: Store) -> None:
+    """Only a try the server was given whole counts: a holder that stopped may never have sent it (tries 0), and a
+    4xx or a refused session said the message did not go."""
+    ledger = Ledger(store, sender="export@dewaele.be")
+    claim = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
+    assert isinstance(claim, tuple)
+    delivery_id, message_id = claim
+    with store.transaction() as session:
+        log_in_doubt(session, [SimpleNamespace(id=delivery_id, lease_owner="export@gone", message_id=message_id,
+                                               sha256=None)] * 2, now=store.now())
+
+    def tried(outcome: Outcome) -> str:
+        if row(store, delivery_id).state != "sending":
+            assert ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False) == claim
+        ledger.record(delivery_id, outcome)
+        return row(store, delivery_id).state
+
+    assert tried(Outcome(INBOX, "transient", 451, "try later")) == "deferred"
+    assert tried(Outcome(INBOX, "refused", 535, "refused the login")) == "queued"
+    for _ in range(UNCONFIRMED_LIMIT - 1):
+        assert tried(silent()) == "queued"
+    assert tried(silent()) == "failed"
+
+
+def _silent_settings(home: Path, server: _RawSmtp, monkeypatch: pytest.MonkeyPatch, **extra: object) -> Settings:
+    monkeypatch.setattr(Settings, "data_timeout", property(lambda self: 0.5))  # (RFC 5321 wants ten minutes)
+    return load_settings(home=home, smtp_host="127.0.0.1", smtp_port=server.port, smtp_security="none",
+                         sender="export@dewaele.example", **extra)
+
+
+def test_an_export_run_again_and_again_stops_sending_to_a_silent_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    server = _RawSmtp(reply=None)
+    request.addfinalizer(server.close)
+    settings = _silent_settings(tmp_path / "home", server, monkeypatch)
+    store = Store.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(store, sender="export@dewaele.example")
+
+    def export(resend: bool = False) -> list[object]:
+        async def go():  # type: ignore[no-untyped-def]
+            async with open_transport(settings) as transport:
+                return await run(plan([SAMPLES / "01-invoice-be-be.json"]), INBOX, transport, ledger=ledger,
+                                 sender=settings.sender, base_delay=0.01, max_delay=0.05, resend=resend)
+        return list(asyncio.run(go()))
+
+    for n in range(1, UNCONFIRMED_LIMIT + 1):
+        [result] = export()
+        assert (result.status, result.in_doubt) == (FAILED, True)  # type: ignore[attr-defined]
+        assert "it may have arrived" in result.reason  # type: ignore[attr-defined]
+        assert server.delivered == n
+    [given_up] = ledger.history()
+    assert given_up.state == "failed" and is_unconfirmed(given_up.state, given_up.last_message)
+    [result] = export()  # "run the export again to send the rest" adds no fourth copy
+    assert server.delivered == UNCONFIRMED_LIMIT
+    assert (result.status, result.in_doubt) == (FAILED, True)  # type: ignore[attr-defined]
+    assert result.reason.startswith(f"not sent again: {UNCONFIRMED}")  # type: ignore[attr-defined]
+    assert f"(delivery {given_up.id})" in result.reason  # type: ignore[attr-defined]
+    server.reply = b"250 2.0.0 queued\r\n"  # the accountant found none of them in the inbox: sent on purpose
+    [result] = export(resend=True)
+    assert result.status == SENT and server.delivered == UNCONFIRMED_LIMIT + 1  # type: ignore[attr-defined]
+    assert ledger.history()[0].state == "sent"
+
+
+def test_the_export_summary_says_what_may_be_in_the_inbox(capsys: pytest.CaptureFixture[str]) -> None:
+    from ublexport.cli.export import print_summary
+    from ublexport.export import Result
+
+    print_summary([Result("a.json", "invoice 1", INBOX, FAILED, "no answer", in_doubt=True),
+                   Result("b.json", "invoice 2", INBOX, SENT, "sent again", in_doubt=True)])
+    said = capsys.readouterr().out
+    assert "1 e-mail(s) may be in the inbox although the server never confirmed them" in said
+    assert "1 e-mail(s) went again that a stopped run had handed to the server" in said
+
+
+def test_a_running_worker_gives_a_row_up_after_three_silent_ends_of_data(
+        store: Store, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> None:
+    """The service waits for the server between tries (1, 2 s ...); each try sends the two queued e-mails whole and
+    meets the silence. After the third, both rows are failed and nothing more goes, while the worker runs on."""
+    from tests.ledger.conftest import fake_render
+    from ublexport.outbox import import_documents
+
+    server = _RawSmtp(reply=None)
+    request.addfinalizer(server.close)
+    setup_company(store, inboxes="a@x.test; b@x.test")
+    [(_, queued)] = import_documents(store, [("U-1", make_document("invoice", "U-1", "sent"))],
+                                     renderer=fake_render, by="t")
+    assert not isinstance(queued, Exception), queued
+    settings = _silent_settings(tmp_path, server, monkeypatch, db_url=sqlite_url)
+    ledger = Ledger.open(settings, db_url=sqlite_url, owner=default_owner("worker"))
+    worker = Worker(ledger, open_transport(settings), sender=settings.sender, reply_to=None, batch=10, concurrency=2,
+                    poll=0.1)
+
+    async def main() -> WorkerStats:
+        running = asyncio.create_task(worker.run(once=False))
+        deadline = time.monotonic() + 60
+        while worker.stats.failed < 2 and time.monotonic() < deadline and not running.done():
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.5)  # long enough for another try, were one made
+        assert not running.done(), "the worker ended instead of waiting for the server"
+        worker.stop.set()
+        return await running
+
+    try:
+        stats = asyncio.run(main())
+    finally:
+        ledger.close()
+    assert stats.failed == 2 and server.delivered == 2 * UNCONFIRMED_LIMIT
+    history = Ledger(store).history()
+    assert [(h.state, h.in_doubt) for h in history] == [("failed", UNCONFIRMED_LIMIT)] * 2
+    said = capsys.readouterr().err
+    for h in history:
+        assert (f"delivery {h.id} (document {h.document_id}) to {h.inbox}: given up, the server took it "
+                f"{UNCONFIRMED_LIMIT} times without confirming it") in said
+    with store.transaction() as session:
+        assert all(r.next_attempt_at is None for r in session.scalars(select(DeliveryRow)))
