@@ -104,6 +104,10 @@ class Worker:
         self._flush_lock = asyncio.Lock()
         self._recipients: dict[str, Recipient] = {}
         self._documents: dict[tuple[int, int], Document] = {}
+        # the server could not be reached, and a try saying so is logged: while it stays so (the same error after
+        # each wait), the row that meets it is given back untried, not logged again once a minute for the whole
+        # outage (a try that never left); cleared by any answer of the server
+        self._outage: tuple[int | None, str] | None = None
 
     # --- one message ------------------------------------------------------------------------------------------
 
@@ -199,8 +203,13 @@ class Worker:
                         return
                     fatal.append(exc)  # this send met it: its try is logged, so `history --tries` says why
                     self.stats.last_problem = exc.message
+                    if exc.unreachable and not exc.maybe_delivered and self._outage == (exc.code, exc.message):
+                        untried.append(c.id)  # the outage logged already; run() says each wait
+                        return
+                    self._outage = (exc.code, exc.message) if exc.unreachable and not exc.maybe_delivered else None
                     self._pending.append((c, exc.outcome(c.recipient)))
                     return
+                self._outage = None  # the server answered
                 if outcome.state != "sent":
                     self.stats.last_problem = f"{c.inbox}: {outcome.code or ''} {outcome.message or ''}".replace(
                         ":  ", ": ").strip()

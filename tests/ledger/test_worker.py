@@ -156,6 +156,9 @@ def test_a_running_worker_waits_for_a_mail_server_that_is_down_and_delivers_once
         ledger.close()
     assert stats.sent == 6 and stats.server_waits >= 2
     assert len(server.received) == 6 and Ledger(store).counts() == {"sent": 6}
+    # one try logged for the outage, not one per reconnection (once a minute for as long as it lasts)
+    tries = [t for h in Ledger(store).history() for t in h.tries]
+    assert [t["result"] for t in tries].count("refused") == 1 and len(tries) == 7
     said = capsys.readouterr().err
     assert f"the mail server could not be reached (cannot connect to 127.0.0.1:{port}" in said
     assert "trying again in 1 s" in said and "trying again in 2 s" in said
