@@ -43,7 +43,23 @@ def content_digest(content: dict[str, Any]) -> str:
     optional field to the model dumps it as null in every document; were it hashed, every stored document
     re-imported after the upgrade would be a new version, and the automatic export would send each one again.
     (Migration 6 recomputed the hashes stored before this rule.)"""
-    data = _given({k: v for k, v in content.items() if k != "status"})
+    return _digest(_given({k: v for k, v in content.items() if k != "status"}))
+
+
+def _kept(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object as `_given` keeps it (its members are pruned already: the parser builds them first)."""
+    return {k: v for k, v in pairs if v is not None and v != [] and v != {}}
+
+
+def json_digest(content_json: str) -> str:
+    """content_digest of a document dumped as CONTENT_JSON, pruned while it is parsed: one call per JSON object
+    instead of a Python walk over every value, which was half of what a worker spent on a document's Record."""
+    data: dict[str, Any] = json.loads(content_json, object_pairs_hook=_kept)
+    data.pop("status", None)
+    return _digest(data)
+
+
+def _digest(data: dict[str, Any]) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -75,7 +91,7 @@ class Record:
         content_json = document.model_dump_json()
         content = json.loads(content_json)
         return cls(document_key(document), document.kind.value, document.number, document.issue_date,
-                   document.status.value, content_json, content_digest(content),
+                   document.status.value, content_json, json_digest(content_json),
                    json.dumps(content["company"], sort_keys=True))
 
     @property
