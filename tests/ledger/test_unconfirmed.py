@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -43,7 +44,16 @@ def row(store: Store, delivery_id: int) -> DeliveryRow:
         return found
 
 
-def test_the_third_unconfirmed_try_gives_the_row_up_and_only_resend_claims_it_again(store: Store) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
+    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    opened = Store.open(url)
+    yield opened
+    opened.close()
+
+
+def test_the_third_unconfirmed_try_gives_the_row_up_and_only_resend_claims_it_again(any_store: Store) -> None:
+    store = any_store
     ledger = Ledger(store, sender="export@dewaele.be")
     claim = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
     assert isinstance(claim, tuple)
@@ -75,9 +85,10 @@ def test_the_third_unconfirmed_try_gives_the_row_up_and_only_resend_claims_it_ag
     assert row(store, delivery_id).state == "sent"
 
 
-def test_a_take_over_in_doubt_and_other_failures_do_not_count_towards_giving_up(store: Store) -> None:
+def test_a_take_over_in_doubt_and_other_failures_do_not_count_towards_giving_up(any_store: Store) -> None:
     """Only a try the server was given whole counts: a holder that stopped may never have sent it (tries 0), and a
     4xx or a refused session said the message did not go."""
+    store = any_store
     ledger = Ledger(store, sender="export@dewaele.be")
     claim = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
     assert isinstance(claim, tuple)
