@@ -348,7 +348,9 @@ def _mark_handed(session: Session, ids: Sequence[int], *, now: dt.datetime) -> N
 _IDS_PER_STATEMENT = 10_000
 
 IN_DOUBT = "in doubt"
-"""The result logged for a row taken over from a holder that stopped while it held it (see log_in_doubt)."""
+"""The result logged for a try that may have reached the inbox unconfirmed: a row taken over from a holder that
+stopped while it held it (tries 0, see log_in_doubt), or a server silent at the end of DATA (see _unconfirmed_before
+and UNCONFIRMED_LIMIT)."""
 
 
 UNCONFIRMED = "given up unconfirmed"
