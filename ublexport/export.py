@@ -214,6 +214,9 @@ def _refused(item: PlanItem) -> Result:
 
 SENT_AGAIN = ("sent again: a run that stopped mid-send had handed it, so the inbox may hold it twice (same "
               "Message-ID); look for a double booking (`ublexport history --in-doubt`)")
+SENT_AFTER_LOST = ("sent on a retry: an earlier try lost the connection once the server had the whole message, so "
+                   "the inbox may hold it twice (same Message-ID); look for a double booking (`ublexport history "
+                   "--in-doubt`)")
 
 # At most this many outcomes wait for the ledger before the sends pause (GroupCommit.room): about twice what a
 # linger gathers at full speed, so a healthy ledger never holds a send back
@@ -450,7 +453,8 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 commits.add(claimed[0], outcome)
             again = claimed is not None and callable(doubted) and bool(doubted(claimed[0]))
             if outcome.ok:
-                status, reason = (WRITTEN if dry_run else SENT), (SENT_AGAIN if again else "")
+                status = WRITTEN if dry_run else SENT
+                reason = SENT_AGAIN if again else SENT_AFTER_LOST if outcome.lost else ""
             else:
                 status = FAILED
                 reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
@@ -463,11 +467,13 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                if outcome.in_doubt
                           else f"not delivered after {outcome.attempts} attempt(s)" + (
                               "; still queued: the next export or the worker tries again (`ublexport history`)"
-                              if claimed is not None else ""))
+                              if claimed is not None else "") + (
+                              "; a try lost the connection once the server had the whole message: it may have "
+                              "arrived (`history --in-doubt`)" if outcome.lost else ""))
             reported = True
             done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
                                      outcome.message, outcome.attempts, message_id,
-                                     in_doubt=again or outcome.in_doubt))
+                                     in_doubt=again or outcome.in_doubt or bool(outcome.lost)))
         except Exception as exc:  # a bug or a library's surprise: one failed delivery, never a silent one
             error = f"{type(exc).__name__}: {exc}".strip()
             text = f"{item.label} to {inbox.address}: unexpected error, not known to be delivered: {error}"

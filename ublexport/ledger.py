@@ -349,8 +349,8 @@ _IDS_PER_STATEMENT = 10_000
 
 IN_DOUBT = "in doubt"
 """The result logged for a try that may have reached the inbox unconfirmed: a row taken over from a holder that
-stopped while it held it (tries 0, see log_in_doubt), or a server silent at the end of DATA (see _unconfirmed_before
-and UNCONFIRMED_LIMIT)."""
+stopped while it held it (tries 0, see log_in_doubt), a connection lost during DATA (tries 0, see Outcome.lost), or a
+server silent at the end of DATA (see _unconfirmed_before and UNCONFIRMED_LIMIT)."""
 
 
 UNCONFIRMED = "given up unconfirmed"
@@ -1120,6 +1120,12 @@ class Ledger:
             note = (f" (lease lost to {lost[claimed.id]}: not recorded over its claim)"
                     if lost and claimed.id in lost and outcome.state != "sent" else "")
             result = IN_DOUBT if outcome.state == "unknown" else outcome.state  # it may have arrived
+            cut: str = getattr(outcome, "lost", "")
+            if cut:  # a try of it lost the connection once the server had it all: logged in doubt, before the
+                # outcome's own row (tries 0: counted in that row, and not towards UNCONFIRMED_LIMIT)
+                attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": IN_DOUBT,
+                                 "code": None, "message": f"{cut[:3800]}: it may have arrived",
+                                 "tries": 0, "message_id": claimed.message_id, "sha256": claimed.sha256})
             attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": result,
                              "code": outcome.code, "message": ((outcome.message or "")[:3900] + note)[:4000],
                              "tries": tries,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.email.conftest import ServerFactory, prepared, run_async, settings_for
+from tests.email.conftest import SAMPLES, ServerFactory, prepared, run_async, settings_for
 from ublexport.compose import compose, message_bytes, new_message_id
 from ublexport.deliver import Outcome, TransportError, open_transport, send_with_retry
 from ublexport.deliver.smtp import SmtpTransport
@@ -99,10 +99,38 @@ def test_connection_dropped_mid_data_is_retried_and_no_partial_message(smtp_serv
     msg = message()
     [outcome] = run_async(send_all(settings_for(server, home), [(msg, "a@x.test")], **FAST))
     assert (outcome.state, outcome.attempts) == ("sent", 2)
+    assert outcome.lost.startswith("connection lost during DATA")  # what the ledger logs in doubt
     assert handler.data_commands == 2
     [got] = handler.received  # the cut-off copy was never accepted
     assert got.data == message_bytes(msg)
     assert got.message["Message-ID"] == msg["Message-ID"]
+
+
+def test_a_connection_lost_during_data_is_logged_in_doubt_and_the_export_says_so(
+        smtp_server: ServerFactory, home: Path, tmp_path: Path) -> None:
+    """The GUIDE: between the final "." and the server's 250 a lost connection leaves the outcome unknown; retry
+    with the same Message-ID, and count such cases. The retry's success hid the lost try: one attempt row, "sent",
+    and history did not say the inbox may hold the message twice."""
+    from ublexport.export import SENT, SENT_AFTER_LOST
+    from ublexport.ledger import Ledger
+    from ublexport.store import Store
+
+    server, handler = smtp_server()
+    handler.drop_data = 1
+    ledger = Ledger(Store.open(f"sqlite:///{tmp_path / 'ledger.db'}"), sender=SENDER)
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with open_transport(settings_for(server, home)) as transport:
+            return await run(plan([SAMPLES / INVOICE]), "a@x.test", transport, ledger=ledger, sender=SENDER, **FAST)
+
+    [result] = run_async(go())
+    assert (result.status, result.reason, result.in_doubt, result.attempts) == (SENT, SENT_AFTER_LOST, True, 2)
+    [entry] = ledger.history(in_doubt=True)
+    assert (entry.state, entry.in_doubt, entry.attempts) == ("sent", 1, 2)
+    assert [(t["result"], t["attempts"]) for t in entry.tries] == [("in doubt", 0), ("sent", 2)]
+    assert entry.tries[0]["message"].startswith("connection lost during DATA")
+    assert entry.tries[0]["message"].endswith("it may have arrived")
+    assert len(handler.received) == 1  # (this server had dropped the cut-off copy)
 
 
 def test_a_message_composed_again_later_is_byte_identical_on_the_wire(smtp_server: ServerFactory,

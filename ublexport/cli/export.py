@@ -115,8 +115,9 @@ def print_summary(results: list[Result], counts: Counter[str] | None = None) -> 
                     + (f" ({not_attempted} of them not attempted)" if not_attempted else ""))
     again = sum(r.in_doubt and r.ok for r in results)
     if again:
-        console().print(f"{again} e-mail(s) went again that a stopped run had handed to the server: the inbox may "
-                        "hold them twice; look for double bookings (`ublexport history --in-doubt`)")
+        console().print(f"{again} e-mail(s) went again after an earlier try that may have arrived (a stopped run "
+                        "had handed it, or the connection was lost once the server had it all): the inbox may hold "
+                        "them twice; look for double bookings (`ublexport history --in-doubt`)")
     unconfirmed = sum(r.in_doubt and not r.ok for r in results)
     if unconfirmed:
         console().print(f"{unconfirmed} e-mail(s) may be in the inbox although the server never confirmed them; "

@@ -36,7 +36,8 @@ UNCONFIRMED_LIMIT = 3
 before the ledger gives it up: each such try may have reached the inbox. Sent again and again for the five days of
 the retry window, a server that takes the message and then hangs would put it in the accountant's inbox dozens of
 times; given up, it needs a human (look in the inbox, `resend` if it is not there). A connection lost during DATA is
-not counted: it is nearly always lost before the message's end, which the server then discards, and is retried."""
+not counted (Outcome.lost): the server closed it or the network failed, which is no sign that it will again, and it
+is retried with back-off as a 4xx is; it is logged in doubt all the same."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Outcome:
     code: int | None  # the server's reply code, None when there was none (connection lost, timeout)
     message: str  # the server's reply text, or what went wrong
     attempts: int = 1
+    # a try of this outcome gave the server the whole message and lost the connection before its answer (during
+    # DATA): it may have arrived. What that try said; "" when no try did. The ledger logs it in doubt, so history
+    # says the inbox may hold the message twice once a retry delivered it (the GUIDE: count such cases)
+    lost: str = ""
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -157,7 +162,8 @@ async def send_with_retry(transport: Transport, message: Composed, recipient: st
             # refused on a retry: the earlier tries of this message happened (one may even have arrived: a lost
             # DATA), so they are its outcome, not "not attempted"; the next send stops the run on the refusal
             return dataclasses.replace(outcome, message=f"{outcome.message}; then: {exc.message}")
-        outcome = dataclasses.replace(sent, attempts=attempt)
+        lost = outcome.lost if outcome is not None and outcome.lost else sent.lost
+        outcome = dataclasses.replace(sent, attempts=attempt, lost=lost)
         if outcome.state != "transient" or attempt == attempts or (stop is not None and stop.is_set()):
             return outcome
         delay = backoff(attempt, base_delay, max_delay)

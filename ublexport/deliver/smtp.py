@@ -313,7 +313,7 @@ class SmtpTransport:
                         "message, a retry re-sends it with the same Message-ID")
             else:
                 text = f"connection lost at {stage}: {text}"
-            return Outcome(recipient, "transient", None, text)
+            return Outcome(recipient, "transient", None, text, lost=text if stage == "DATA" else "")
         except aiosmtplib.SMTPResponseException as exc:
             if stage == "MAIL FROM" and 500 <= exc.code < 600 and exc.code != 552:
                 # the sender is refused, not this message: every message would fail alike (552 = too large)
