@@ -364,6 +364,10 @@ def unconfirmed_note(tries: int, message_id: str) -> str:
             "again with --resend)")
 
 
+_LAST = ". Last: "
+"""Between the note and the server's last reply in last_message of a row given up unconfirmed."""
+
+
 def is_unconfirmed(state: str, message: str | None) -> bool:
     """A row given up after UNCONFIRMED_LIMIT tries that may have arrived."""
     return state == S.failed.value and (message or "").startswith(UNCONFIRMED)
@@ -920,7 +924,7 @@ class Ledger:
                 if pending is None:
                     found.append(target)
             elif not resend and is_unconfirmed(original.state, original.last_message):
-                out.append(Unconfirmed(original.id, original.message_id, original.last_message.split(". Last: ")[0]))
+                out.append(Unconfirmed(original.id, original.message_id, original.last_message.split(_LAST)[0]))
                 continue
             else:
                 target = original
@@ -1106,7 +1110,7 @@ class Ledger:
                 # the note first: the server's text may be long, and the note is what a human must read
                 note = unconfirmed_note(unconfirmed.get(claimed.id, 0) + 1, claimed.message_id)
                 other.append({**params, "b_state": S.failed.value, "b_next": None,
-                              "b_message": f"{note}. Last: {outcome.message or ''}"[:4000]})
+                              "b_message": f"{note}{_LAST}{outcome.message or ''}"[:4000]})
             elif outcome.state in ("refused", "unknown"):  # the session, not this message: due again at once;
                 # past the retry window it expires like any other row (a refusal that lasts days needs a human)
                 alive = self.backoff.next_attempt(claimed.created_at, now, total) is not None
