@@ -214,6 +214,9 @@ def _refused(item: PlanItem) -> Result:
 
 SENT_AGAIN = ("sent again: a run that stopped mid-send had handed it, so the inbox may hold it twice (same "
               "Message-ID); look for a double booking (`ublexport history --in-doubt`)")
+_UNLESS_GIVEN_UP = (f"still queued, it goes again under the same Message-ID (`history --in-doubt` marks it), "
+                    f"unless it has now been given {UNCONFIRMED_LIMIT} times unconfirmed: then it is given up for you "
+                    "to look in the inbox")
 SENT_AFTER_LOST = ("sent on a retry: an earlier try lost the connection once the server had the whole message, so "
                    "the inbox may hold it twice (same Message-ID); look for a double booking (`ublexport history "
                    "--in-doubt`)")
@@ -460,16 +463,16 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                 reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
                           else "the server refused the session; still queued, due again once the settings are "
                                "fixed" if outcome.state == "refused"
-                          else "no answer once the message was given: it may have arrived; still queued, it goes "
-                               f"again under the same Message-ID (`history` marks it), unless it has now been given "
-                               f"{UNCONFIRMED_LIMIT} times unconfirmed: then it is given up for you to look in the "
-                               "inbox"
+                          else "no answer once the message was given: it may have arrived; " + _UNLESS_GIVEN_UP
                                if outcome.in_doubt
+                          else f"not delivered after {outcome.attempts} attempt(s); the connection was lost once "
+                               "the server had the whole message, so it may have arrived; " + _UNLESS_GIVEN_UP
+                               if outcome.lost and claimed is not None
                           else f"not delivered after {outcome.attempts} attempt(s)" + (
                               "; still queued: the next export or the worker tries again (`ublexport history`)"
                               if claimed is not None else "") + (
                               "; a try lost the connection once the server had the whole message: it may have "
-                              "arrived (`history --in-doubt`)" if outcome.lost else ""))
+                              "arrived" if outcome.lost else ""))
             reported = True
             done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
                                      outcome.message, outcome.attempts, message_id,

@@ -265,7 +265,7 @@ class HistoryEntry:
     next_attempt_at: dt.datetime | None
     via: str | None = None  # how a sent row went: "smtp", or "local" (only the local inbox)
     waits: str | None = None  # why a queued or deferred row is not sent now (due_query), else None
-    in_doubt: int = 0  # times it was taken over from a holder that stopped mid-send: the inbox may have it twice
+    in_doubt: int = 0  # its tries that may have arrived unconfirmed (IN_DOUBT): the inbox may have it twice
     tries: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -349,8 +349,9 @@ _IDS_PER_STATEMENT = 10_000
 
 IN_DOUBT = "in doubt"
 """The result logged for a try that may have reached the inbox unconfirmed: a row taken over from a holder that
-stopped while it held it (tries 0, see log_in_doubt), a connection lost during DATA (tries 0, see Outcome.lost), or a
-server silent at the end of DATA (see _unconfirmed_before and UNCONFIRMED_LIMIT)."""
+stopped while it held it (tries 0: it may not have been made at all, see log_in_doubt), tries that lost the
+connection during DATA (Outcome.lost_tries), or a server silent at the end of DATA; the last two count towards
+UNCONFIRMED_LIMIT (see _unconfirmed_before)."""
 
 
 UNCONFIRMED = "given up unconfirmed"
@@ -358,8 +359,9 @@ UNCONFIRMED = "given up unconfirmed"
 
 
 def unconfirmed_note(tries: int, message_id: str) -> str:
-    return (f"{UNCONFIRMED}: the server took the whole message {tries} times without confirming it, so it may be in "
-            f"the inbox up to {tries} times (Message-ID {message_id}); it is not sent again by itself. Look for it in "
+    return (f"{UNCONFIRMED}: the server was given the whole message {tries} times and never confirmed it (no answer "
+            f"at the end, or the connection lost), so it may be in the inbox up to {tries} times (Message-ID "
+            f"{message_id}); it is not sent again by itself. Look for it in "
             "the accountant's inbox and, only if it is not there, send it with `ublexport resend ID` (or export it "
             "again with --resend)")
 
@@ -379,8 +381,14 @@ def _unconfirmed_before(session: Session, ids: Sequence[int]) -> dict[int, int]:
         return {}
     a = _ATTEMPTS.c
     return {int(i): int(n) for i, n in session.execute(
-        select(a.delivery_id, func.count()).where(a.delivery_id.in_(list(ids)), a.result == IN_DOUBT, a.tries > 0)
+        select(a.delivery_id, func.sum(a.tries)).where(a.delivery_id.in_(list(ids)), a.result == IN_DOUBT,
+                                                       a.tries > 0)
         .group_by(a.delivery_id))}
+
+
+def _doubtful(outcome: OutcomeLike) -> int:
+    """The outcome's tries that may have reached the inbox unconfirmed (Outcome.doubtful_tries)."""
+    return int(getattr(outcome, "lost_tries", 0) or 0) + (outcome.state == "unknown")
 
 
 def log_in_doubt(session: Session, rows: Sequence[Any], *, now: dt.datetime) -> None:
@@ -1098,17 +1106,18 @@ class Ledger:
         sent: list[dict[str, Any]] = []
         other: list[dict[str, Any]] = []
         attempts: list[dict[str, Any]] = []
-        unconfirmed = _unconfirmed_before(session, [c.id for c, o in results if o.state == "unknown"])
+        unconfirmed = _unconfirmed_before(session, [c.id for c, o in results if _doubtful(o)])
         for claimed, outcome in results:
             tries = max(1, int(getattr(outcome, "attempts", 1) or 1))
             total = claimed.attempts + tries
             params = {"b_id": claimed.id, "b_tries": tries, "b_code": outcome.code,
                       "b_message": (outcome.message or "")[:4000], "b_now": now, "b_owner": owner}
+            doubts = unconfirmed.get(claimed.id, 0) + _doubtful(outcome)
             if outcome.state == "sent":
                 sent.append(params)
-            elif outcome.state == "unknown" and unconfirmed.get(claimed.id, 0) + 1 >= UNCONFIRMED_LIMIT:
+            elif outcome.state != "permanent" and doubts >= UNCONFIRMED_LIMIT:
                 # the note first: the server's text may be long, and the note is what a human must read
-                note = unconfirmed_note(unconfirmed.get(claimed.id, 0) + 1, claimed.message_id)
+                note = unconfirmed_note(doubts, claimed.message_id)
                 other.append({**params, "b_state": S.failed.value, "b_next": None,
                               "b_message": f"{note}{_LAST}{outcome.message or ''}"[:4000]})
             elif outcome.state in ("refused", "unknown"):  # the session, not this message: due again at once;
@@ -1125,15 +1134,18 @@ class Ledger:
                     if lost and claimed.id in lost and outcome.state != "sent" else "")
             result = IN_DOUBT if outcome.state == "unknown" else outcome.state  # it may have arrived
             cut: str = getattr(outcome, "lost", "")
-            if cut:  # a try of it lost the connection once the server had it all: logged in doubt, before the
-                # outcome's own row (tries 0: counted in that row, and not towards UNCONFIRMED_LIMIT)
+            lost_tries = min(int(getattr(outcome, "lost_tries", 0) or 0), tries - (outcome.state != "transient"))
+            if cut and lost_tries > 0:  # tries of it lost the connection once the server had it all: logged in
+                # doubt (counted towards UNCONFIRMED_LIMIT), before the row of the outcome's other tries
                 attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": IN_DOUBT,
-                                 "code": None, "message": f"{cut[:3800]}: it may have arrived",
-                                 "tries": 0, "message_id": claimed.message_id, "sha256": claimed.sha256})
-            attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": result,
-                             "code": outcome.code, "message": ((outcome.message or "")[:3900] + note)[:4000],
-                             "tries": tries,
-                             "message_id": claimed.message_id, "sha256": claimed.sha256})
+                                 "code": None, "message": f"{cut[:3800]}: it may have arrived" + (
+                                     note if lost_tries == tries else ""),
+                                 "tries": lost_tries, "message_id": claimed.message_id, "sha256": claimed.sha256})
+            if tries > lost_tries:  # (every try lost the line: the in doubt row is the whole story)
+                attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": result,
+                                 "code": outcome.code, "message": ((outcome.message or "")[:3900] + note)[:4000],
+                                 "tries": tries - lost_tries,
+                                 "message_id": claimed.message_id, "sha256": claimed.sha256})
         t = _DELIVERIES.c
         common = {"attempts": t.attempts + bindparam("b_tries"), "last_code": bindparam("b_code"),
                   "last_message": bindparam("b_message"), "updated_at": bindparam("b_now"),
@@ -1406,7 +1418,8 @@ class Ledger:
             for start in range(0, len(ids_all), _IDS_PER_STATEMENT):
                 part = ids_all[start:start + _IDS_PER_STATEMENT]
                 for delivery_id, count in session.execute(
-                        select(AttemptRow.delivery_id, func.count()).where(
+                        select(AttemptRow.delivery_id,  # a take-over's tries 0 is one try nobody saw end
+                               func.sum(case((AttemptRow.tries > 0, AttemptRow.tries), else_=1))).where(
                             AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(part))
                         .group_by(AttemptRow.delivery_id)):
                     by_id[delivery_id].in_doubt = int(count)

@@ -161,10 +161,10 @@ class Worker:
                     state = states.get(claimed.id)
                     if state in ("sent", "deferred", "expired", "failed"):
                         setattr(self.stats, state, getattr(self.stats, state) + 1)
-                    if state == "failed" and outcome.in_doubt:  # given up (UNCONFIRMED_LIMIT): a human looks
+                    if state == "failed" and outcome.doubtful_tries:  # given up (UNCONFIRMED_LIMIT): a human looks
                         _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: given up, "
-                             f"the server took it {UNCONFIRMED_LIMIT} times without confirming it; it may be in "
-                             f"the inbox: look there, and `ublexport resend {claimed.id}` only if it is not")
+                             f"the server was given it {UNCONFIRMED_LIMIT} times and never confirmed it; it may be "
+                             f"in the inbox: look there, and `ublexport resend {claimed.id}` only if it is not")
 
     async def _with_rows(self, what: str, function: Callable[..., T], *args: Any, stoppable: bool = False,
                          **kwargs: Any) -> T:

@@ -150,12 +150,13 @@ def test_a_server_that_never_answers_stops_the_run_instead_of_waiting_per_messag
 class _RawSmtp:
     """A minimal SMTP server on a socket, for replies aiosmtpd will not send: REPLY ends every DATA."""
 
-    def __init__(self, reply: bytes | None = b"250 ok\r\n", stall: bytes | None = None) -> None:
+    def __init__(self, reply: bytes | None = b"250 ok\r\n", stall: bytes | None = None, hang_up: int = 0) -> None:
         import socket
         import threading
 
         self.reply = reply
         self.stall = stall  # a verb it never answers (b"MAIL"): a server that stopped talking
+        self.hang_up = hang_up  # how many of the next ends of DATA it meets by closing the connection, unanswered
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(8)
@@ -182,6 +183,9 @@ class _RawSmtp:
                     if line == b".\r\n":
                         in_data = False
                         self.delivered += 1
+                        if self.hang_up > 0:
+                            self.hang_up -= 1
+                            break
                         if self.reply is not None:  # None: never answers the end of DATA
                             connection.sendall(self.reply)
                     continue

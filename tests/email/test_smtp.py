@@ -127,7 +127,7 @@ def test_a_connection_lost_during_data_is_logged_in_doubt_and_the_export_says_so
     assert (result.status, result.reason, result.in_doubt, result.attempts) == (SENT, SENT_AFTER_LOST, True, 2)
     [entry] = ledger.history(in_doubt=True)
     assert (entry.state, entry.in_doubt, entry.attempts) == ("sent", 1, 2)
-    assert [(t["result"], t["attempts"]) for t in entry.tries] == [("in doubt", 0), ("sent", 2)]
+    assert [(t["result"], t["attempts"]) for t in entry.tries] == [("in doubt", 1), ("sent", 1)]
     assert entry.tries[0]["message"].startswith("connection lost during DATA")
     assert entry.tries[0]["message"].endswith("it may have arrived")
     assert len(handler.received) == 1  # (this server had dropped the cut-off copy)
@@ -162,6 +162,38 @@ def test_connection_dropped_every_time_is_transient_without_code(smtp_server: Se
     assert (outcome.state, outcome.code, outcome.attempts) == ("transient", None, 2)
     assert "during DATA" in outcome.message
     assert handler.received == []
+
+
+def test_a_server_that_drops_every_data_gets_the_message_at_most_the_unconfirmed_limit_of_times(
+        smtp_server: ServerFactory, home: Path) -> None:
+    """Each lost DATA may have arrived: a run retries one as a 4xx, but not past UNCONFIRMED_LIMIT of them (before,
+    every one of the attempts went)."""
+    from ublexport.deliver import UNCONFIRMED_LIMIT
+
+    server, handler = smtp_server()
+    handler.drop_data = 10
+    [outcome] = run_async(send_all(settings_for(server, home), [(message(), "a@x.test")],
+                                   attempts=UNCONFIRMED_LIMIT + 3, **FAST))
+    assert (outcome.state, outcome.attempts, outcome.lost_tries) == ("transient", UNCONFIRMED_LIMIT, UNCONFIRMED_LIMIT)
+    assert outcome.doubtful_tries == UNCONFIRMED_LIMIT and handler.data_commands == UNCONFIRMED_LIMIT
+
+
+def test_a_retry_met_by_silence_after_a_lost_data_counts_both_tries_in_doubt(
+        home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retry of a lost DATA that the server then leaves unanswered stops the run (TransportError); it had the
+    whole message too, so the outcome counts two tries that may have arrived (before: one try, the silence only in
+    the text)."""
+    from tests.email.test_review5_delivery import _RawSmtp
+    from ublexport.settings import Settings
+
+    server = _RawSmtp(reply=None, hang_up=1)
+    request.addfinalizer(server.close)
+    monkeypatch.setattr(Settings, "data_timeout", property(lambda self: 0.5))
+    settings = load_settings(home=home, smtp_host="127.0.0.1", smtp_port=server.port, smtp_security="none",
+                             sender=SENDER)
+    [outcome] = run_async(send_all(settings, [(message(), "a@x.test")], attempts=4, **FAST))
+    assert (outcome.state, outcome.attempts, outcome.lost_tries, server.delivered) == ("transient", 2, 2, 2)
+    assert outcome.lost.startswith("connection lost during DATA") and "did not answer at DATA" in outcome.message
 
 
 def test_a_server_that_cannot_be_reached_stops_the_run(home: Path) -> None:

@@ -67,7 +67,7 @@ def test_the_third_unconfirmed_try_gives_the_row_up_and_only_resend_claims_it_ag
     assert (given_up.state, given_up.next_attempt_at) == ("failed", None)
     assert is_unconfirmed(given_up.state, given_up.last_message)
     assert given_up.last_message is not None and given_up.last_message.startswith(
-        f"{UNCONFIRMED}: the server took the whole message {UNCONFIRMED_LIMIT} times without confirming it")
+        f"{UNCONFIRMED}: the server was given the whole message {UNCONFIRMED_LIMIT} times and never confirmed it")
     assert message_id in given_up.last_message and "did not answer at DATA" in given_up.last_message
     [entry] = ledger.history()
     assert entry.in_doubt == UNCONFIRMED_LIMIT and [t["result"] for t in entry.tries] == ["in doubt"] * 3
@@ -108,6 +108,80 @@ def test_a_take_over_in_doubt_and_other_failures_do_not_count_towards_giving_up(
     for _ in range(UNCONFIRMED_LIMIT - 1):
         assert tried(silent()) == "queued"
     assert tried(silent()) == "failed"
+
+
+def lost(inbox: str = INBOX, tries: int = 1, state: str = "transient") -> Outcome:
+    """What the transport reports for a send whose TRIES lost the connection during DATA (then STATE)."""
+    text = "connection lost during DATA (Connection lost); the server may or may not have accepted the message"
+    return Outcome(inbox, state, 250 if state == "sent" else None, "ok" if state == "sent" else text,
+                   attempts=tries + (state != "transient"), lost=text, lost_tries=tries)
+
+
+def test_connections_lost_during_data_count_towards_giving_up_with_silent_ends(any_store: Store) -> None:
+    """A server that accepts the whole message and drops the line before its answer, every time, put it in the inbox
+    at every retry for five days; each lost DATA now counts as a silent end does, in one run or across runs."""
+    store = any_store
+    ledger = Ledger(store, sender="export@dewaele.be")
+    claim = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
+    assert isinstance(claim, tuple)
+    delivery_id, _ = claim
+    ledger.record(delivery_id, lost())
+    assert row(store, delivery_id).state == "deferred"
+    assert ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=True) == claim
+    ledger.record(delivery_id, silent())
+    assert row(store, delivery_id).state == "queued"
+    assert ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False) == claim
+    ledger.record(delivery_id, lost())
+    given_up = row(store, delivery_id)
+    assert (given_up.state, given_up.next_attempt_at, given_up.attempts) == ("failed", None, 3)
+    assert given_up.last_message is not None and given_up.last_message.startswith(
+        f"{UNCONFIRMED}: the server was given the whole message 3 times")
+    [entry] = ledger.history()
+    assert entry.in_doubt == 3
+    assert [(t["result"], t["attempts"]) for t in entry.tries] == [("in doubt", 1)] * 3
+
+
+def test_lost_tries_of_one_run_give_up_and_a_delivery_on_a_retry_stays_sent(any_store: Store) -> None:
+    store = any_store
+    ledger = Ledger(store, sender="export@dewaele.be")
+    first = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
+    second = ledger.claim(prepared("01-invoice-be-be.json"), "b@x.test", resend=False)
+    assert isinstance(first, tuple) and isinstance(second, tuple)
+    ledger.record(first[0], lost(tries=UNCONFIRMED_LIMIT))  # one run's tries, all lost
+    ledger.record(second[0], lost("b@x.test", tries=UNCONFIRMED_LIMIT, state="sent"))  # the last try confirmed
+    assert is_unconfirmed(row(store, first[0]).state, row(store, first[0]).last_message)
+    assert row(store, second[0]).state == "sent"
+    by_inbox = {e.inbox: e for e in ledger.history()}
+    assert [(t["result"], t["attempts"]) for t in by_inbox[INBOX].tries] == [("in doubt", UNCONFIRMED_LIMIT)]
+    assert [(t["result"], t["attempts"]) for t in by_inbox["b@x.test"].tries] == [
+        ("in doubt", UNCONFIRMED_LIMIT), ("sent", 1)]
+    assert by_inbox["b@x.test"].attempts == UNCONFIRMED_LIMIT + 1
+
+
+def test_an_export_run_again_stops_sending_to_a_server_that_hangs_up_at_the_end_of_data(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    server = _RawSmtp(hang_up=100)
+    request.addfinalizer(server.close)
+    settings = load_settings(home=tmp_path / "home", smtp_host="127.0.0.1", smtp_port=server.port,
+                             smtp_security="none", sender="export@dewaele.example")
+    ledger = Ledger(Store.open(f"sqlite:///{tmp_path / 'ledger.db'}"), sender="export@dewaele.example")
+
+    def export() -> list[object]:
+        async def go():  # type: ignore[no-untyped-def]
+            async with open_transport(settings) as transport:
+                return await run(plan([SAMPLES / "01-invoice-be-be.json"]), INBOX, transport, ledger=ledger,
+                                 sender=settings.sender, base_delay=0.01, max_delay=0.05, attempts=5)
+        return list(asyncio.run(go()))
+
+    [result] = export()
+    assert (result.status, result.in_doubt, result.attempts) == (FAILED, True, UNCONFIRMED_LIMIT)  # type: ignore[attr-defined]
+    assert "the connection was lost once the server had the whole message" in result.reason  # type: ignore[attr-defined]
+    assert server.delivered == UNCONFIRMED_LIMIT
+    [given_up] = ledger.history()
+    assert is_unconfirmed(given_up.state, given_up.last_message) and given_up.in_doubt == UNCONFIRMED_LIMIT
+    [result] = export()
+    assert server.delivered == UNCONFIRMED_LIMIT
+    assert result.reason.startswith(f"not sent again: {UNCONFIRMED}")  # type: ignore[attr-defined]
 
 
 def _silent_settings(home: Path, server: _RawSmtp, monkeypatch: pytest.MonkeyPatch, **extra: object) -> Settings:
@@ -198,7 +272,52 @@ def test_a_running_worker_gives_a_row_up_after_three_silent_ends_of_data(
     assert [(h.state, h.in_doubt) for h in history] == [("failed", UNCONFIRMED_LIMIT)] * 2
     said = capsys.readouterr().err
     for h in history:
-        assert (f"delivery {h.id} (document {h.document_id}) to {h.inbox}: given up, the server took it "
-                f"{UNCONFIRMED_LIMIT} times without confirming it") in said
+        assert (f"delivery {h.id} (document {h.document_id}) to {h.inbox}: given up, the server was given it "
+                f"{UNCONFIRMED_LIMIT} times and never confirmed it") in said
     with store.transaction() as session:
         assert all(r.next_attempt_at is None for r in session.scalars(select(DeliveryRow)))
+
+
+def test_a_running_worker_gives_a_row_up_after_three_connections_lost_at_the_end_of_data(
+        store: Store, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    """The worker sends a row once per pass; each lost DATA defers it (retried as a 4xx is, here after 50 ms), and
+    the third gives it up: three copies at most, not one per retry for five days."""
+    import datetime as dt
+
+    from tests.ledger.conftest import fake_render
+    from ublexport.ledger import Backoff
+    from ublexport.outbox import import_documents
+
+    server = _RawSmtp(hang_up=100)
+    request.addfinalizer(server.close)
+    setup_company(store, inboxes=INBOX)
+    [(_, queued)] = import_documents(store, [("U-1", make_document("invoice", "U-1", "sent"))],
+                                     renderer=fake_render, by="t")
+    assert not isinstance(queued, Exception), queued
+    settings = load_settings(home=tmp_path, smtp_host="127.0.0.1", smtp_port=server.port, smtp_security="none",
+                             sender="export@dewaele.example", db_url=sqlite_url)
+    ledger = Ledger.open(settings, db_url=sqlite_url, owner=default_owner("worker"),
+                         backoff=Backoff(first=dt.timedelta(milliseconds=50), cap=dt.timedelta(milliseconds=50)))
+    worker = Worker(ledger, open_transport(settings), sender=settings.sender, reply_to=None, batch=10, concurrency=2,
+                    poll=0.05)
+
+    async def main() -> WorkerStats:
+        running = asyncio.create_task(worker.run(once=False))
+        deadline = time.monotonic() + 60
+        while worker.stats.failed < 1 and time.monotonic() < deadline and not running.done():
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # ten back-offs: long enough for another try, were one made
+        worker.stop.set()
+        return await running
+
+    try:
+        stats = asyncio.run(main())
+    finally:
+        ledger.close()
+    assert (stats.failed, stats.deferred, server.delivered) == (1, UNCONFIRMED_LIMIT - 1, UNCONFIRMED_LIMIT)
+    [entry] = Ledger(store).history()
+    assert (entry.state, entry.in_doubt) == ("failed", UNCONFIRMED_LIMIT)
+    assert is_unconfirmed(entry.state, entry.last_message)
+    assert (f"delivery {entry.id} (document {entry.document_id}) to {INBOX}: given up, the server was given it "
+            f"{UNCONFIRMED_LIMIT} times and never confirmed it") in capsys.readouterr().err

@@ -32,12 +32,14 @@ STATES = ("sent", "transient", "permanent", "refused", "unknown")
 # next run sends it again under the same Message-ID)
 
 UNCONFIRMED_LIMIT = 3
-"""How many times a delivery may be given whole to a server that then goes silent (no answer at the end of DATA)
-before the ledger gives it up: each such try may have reached the inbox. Sent again and again for the five days of
-the retry window, a server that takes the message and then hangs would put it in the accountant's inbox dozens of
-times; given up, it needs a human (look in the inbox, `resend` if it is not there). A connection lost during DATA is
-not counted (Outcome.lost): the server closed it or the network failed, which is no sign that it will again, and it
-is retried with back-off as a 4xx is; it is logged in doubt all the same."""
+"""How many times a delivery may be given whole to a server that never confirms it before the ledger gives it up:
+each such try may have reached the inbox. Two kinds count alike: a server silent at the end of DATA (Outcome state
+"unknown") and a connection lost during DATA (Outcome.lost_tries; one lost before the final dot cannot be told from
+one lost after it: aiosmtplib writes the whole message, then reads). Sent again and again for the five days of the
+retry window, a server that takes the message and then hangs, or drops the line, would put it in the accountant's
+inbox dozens of times; given up, it needs a human (look in the inbox, `resend` if it is not there). A single lost
+connection is an accident of the network and is retried as a 4xx is; only a third one, in one run or across runs,
+gives the row up."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,12 @@ class Outcome:
     code: int | None  # the server's reply code, None when there was none (connection lost, timeout)
     message: str  # the server's reply text, or what went wrong
     attempts: int = 1
-    # a try of this outcome gave the server the whole message and lost the connection before its answer (during
-    # DATA): it may have arrived. What that try said; "" when no try did. The ledger logs it in doubt, so history
-    # says the inbox may hold the message twice once a retry delivered it (the GUIDE: count such cases)
+    # tries of this outcome gave the server the whole message and lost the connection before its answer (during
+    # DATA), or (a retry) met silence at its end: each may have arrived. What the first said ("" when none did) and
+    # how many they were. The ledger logs them in doubt, so history says the inbox may hold the message twice once
+    # a retry delivered it (the GUIDE: count such cases), and counts them towards UNCONFIRMED_LIMIT
     lost: str = ""
+    lost_tries: int = 0
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -66,6 +70,11 @@ class Outcome:
     def in_doubt(self) -> bool:
         """The server was given the whole message and went silent (see STATES): it may be in the inbox."""
         return self.state == "unknown"
+
+    @property
+    def doubtful_tries(self) -> int:
+        """Its tries that may have reached the inbox unconfirmed: what counts towards UNCONFIRMED_LIMIT."""
+        return self.lost_tries + (self.state == "unknown")
 
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -149,7 +158,9 @@ async def send_with_retry(transport: Transport, message: Composed, recipient: st
 
     `stop` set (Ctrl-C, SIGTERM) ends a wait between tries at once: the last transient outcome is the answer, and
     the row stays queued for the next run. A try under way is never cut short: its answer is what the ledger
-    needs to know whether the message arrived."""
+    needs to know whether the message arrived. Tries that may have reached the inbox unconfirmed (a connection lost
+    during DATA, a retry met by silence at its end) are counted in Outcome.lost_tries, and once they reach
+    UNCONFIRMED_LIMIT no further copy goes: the ledger gives the row up."""
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     outcome: Outcome | None = None
@@ -160,11 +171,17 @@ async def send_with_retry(transport: Transport, message: Composed, recipient: st
             if outcome is None:
                 raise
             # refused on a retry: the earlier tries of this message happened (one may even have arrived: a lost
-            # DATA), so they are its outcome, not "not attempted"; the next send stops the run on the refusal
-            return dataclasses.replace(outcome, message=f"{outcome.message}; then: {exc.message}")
-        lost = outcome.lost if outcome is not None and outcome.lost else sent.lost
-        outcome = dataclasses.replace(sent, attempts=attempt, lost=lost)
-        if outcome.state != "transient" or attempt == attempts or (stop is not None and stop.is_set()):
+            # DATA), so they are its outcome, not "not attempted"; the next send stops the run on the refusal. A
+            # retry the server went silent on had the whole message: one more try that may have arrived
+            made = int(exc.maybe_delivered)
+            return dataclasses.replace(outcome, message=f"{outcome.message}; then: {exc.message}",
+                                       attempts=outcome.attempts + made, lost_tries=outcome.lost_tries + made,
+                                       lost=outcome.lost or (exc.message if made else ""))
+        earlier = outcome.lost_tries if outcome is not None else 0
+        outcome = dataclasses.replace(sent, attempts=attempt, lost=outcome.lost if outcome and outcome.lost
+                                      else sent.lost, lost_tries=earlier + sent.lost_tries)
+        if (outcome.state != "transient" or attempt == attempts or (stop is not None and stop.is_set())
+                or outcome.lost_tries >= UNCONFIRMED_LIMIT):  # (the ledger gives it up: no more copies)
             return outcome
         delay = backoff(attempt, base_delay, max_delay)
         if stop is None:

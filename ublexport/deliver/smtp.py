@@ -313,7 +313,9 @@ class SmtpTransport:
                         "message, a retry re-sends it with the same Message-ID")
             else:
                 text = f"connection lost at {stage}: {text}"
-            return Outcome(recipient, "transient", None, text, lost=text if stage == "DATA" else "")
+            if stage == "DATA":
+                return Outcome(recipient, "transient", None, text, lost=text, lost_tries=1)
+            return Outcome(recipient, "transient", None, text)
         except aiosmtplib.SMTPResponseException as exc:
             if stage == "MAIL FROM" and 500 <= exc.code < 600 and exc.code != 552:
                 # the sender is refused, not this message: every message would fail alike (552 = too large)
