@@ -58,7 +58,7 @@ class Run:
                 "ratio_to_raw_built": self.built_ratio, "note": self.note,
                 "cpu_ms_per_doc": None if self.cpu is None else {
                     "server": self.cpu.server_ms, "sender": self.cpu.sender_ms, "workers": self.cpu.workers_ms,
-                    "total": self.cpu.total_ms}}
+                    "database": self.cpu.database_ms, "total": self.cpu.total_ms}}
 
 
 @contextlib.contextmanager

@@ -168,7 +168,7 @@ def section_e2e(sizes: Sizes, seed: int, workdir: Path, ledgers: list[str], pdf_
                         f"without PDF); default pool = {default_pool} connections", title_justify="left")
     cores = os.cpu_count() or 1
     for column in ("run", "docs", "seconds", "docs/s", "vs sendmail", "met", "vs send_message", "met",
-                   "CPU ms/doc srv+send+wrk", f"CPU bound ({cores} cores)", "note"):
+                   "CPU ms/doc srv+send+wrk+db", f"CPU bound ({cores} cores)", "note"):
         table.add_column(column, justify="left" if column in ("run", "note") else "right")
     for run in runs:
         is_export = run.ledger != "-"
@@ -201,10 +201,10 @@ def cpu_bound(run: Any, cores: int) -> str:
 
 
 def cpu_text(cpu: Any) -> str:
-    """`server + sender + workers = total` CPU milliseconds per document."""
+    """`server + sender + workers + database = total` CPU milliseconds per document."""
     if cpu is None:
         return "-"
-    return f"{cpu.server_ms:.2f}+{cpu.sender_ms:.2f}+{cpu.workers_ms:.2f}={cpu.total_ms:.2f}"
+    return f"{cpu.server_ms:.2f}+{cpu.sender_ms:.2f}+{cpu.workers_ms:.2f}+{cpu.database_ms:.2f}={cpu.total_ms:.2f}"
 
 
 # --- section 3 -------------------------------------------------------------------------------------------------

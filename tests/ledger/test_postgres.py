@@ -93,3 +93,23 @@ def test_schema_version_and_delete_refused(pg_url: str) -> None:
     with pytest.raises(Exception, match="never deletes"), store.transaction() as session:
         session.execute(text("TRUNCATE deliveries CASCADE"))
     store.close()
+
+
+def test_what_the_ledger_stores_is_compressed_with_lz4_and_reads_back_the_same(pg_url: str) -> None:
+    """PostgreSQL compresses each value over 2 kB; pglz, its default, cost half of its CPU for the UBL and the JSON
+    content of every exported document. Every connection of the store asks for lz4 (ublexport.store.engine)."""
+    from tests.email.conftest import prepared
+
+    store = Store.open(pg_url)
+    try:
+        document = prepared("01-invoice-be-be.json")
+        claim = Ledger(store, sender="export@dewaele.be").claim(document, "a@x.test", resend=False)
+        assert isinstance(claim, tuple)
+        with store.transaction() as session:
+            assert session.execute(text("SHOW default_toast_compression")).scalar() == "lz4"
+            xml, xml_method = session.execute(text("SELECT xml, pg_column_compression(xml) FROM payloads")).one()
+            methods = set(session.scalars(text("SELECT pg_column_compression(content) FROM documents UNION ALL "
+                                               "SELECT pg_column_compression(content) FROM document_versions")))
+        assert (bytes(xml), xml_method, methods) == (document.xml, "lz4", {"lz4"})
+    finally:
+        store.close()
