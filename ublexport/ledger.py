@@ -79,6 +79,15 @@ class OutcomeLike(Protocol):
     @property
     def attempts(self) -> int: ...
 
+    @property
+    def lost(self) -> str: ...  # what the first of its tries that lost the connection during DATA said
+
+    @property
+    def lost_tries(self) -> int: ...
+
+    @property
+    def doubtful_tries(self) -> int: ...  # its tries that may have arrived unconfirmed (UNCONFIRMED_LIMIT)
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -384,11 +393,6 @@ def _unconfirmed_before(session: Session, ids: Sequence[int]) -> dict[int, int]:
         select(a.delivery_id, func.sum(a.tries)).where(a.delivery_id.in_(list(ids)), a.result == IN_DOUBT,
                                                        a.tries > 0)
         .group_by(a.delivery_id))}
-
-
-def _doubtful(outcome: OutcomeLike) -> int:
-    """The outcome's tries that may have reached the inbox unconfirmed (Outcome.doubtful_tries)."""
-    return int(getattr(outcome, "lost_tries", 0) or 0) + (outcome.state == "unknown")
 
 
 def log_in_doubt(session: Session, rows: Sequence[Any], *, now: dt.datetime) -> None:
@@ -1106,13 +1110,13 @@ class Ledger:
         sent: list[dict[str, Any]] = []
         other: list[dict[str, Any]] = []
         attempts: list[dict[str, Any]] = []
-        unconfirmed = _unconfirmed_before(session, [c.id for c, o in results if _doubtful(o)])
+        unconfirmed = _unconfirmed_before(session, [c.id for c, o in results if o.doubtful_tries])
         for claimed, outcome in results:
             tries = max(1, int(getattr(outcome, "attempts", 1) or 1))
             total = claimed.attempts + tries
             params = {"b_id": claimed.id, "b_tries": tries, "b_code": outcome.code,
                       "b_message": (outcome.message or "")[:4000], "b_now": now, "b_owner": owner}
-            doubts = unconfirmed.get(claimed.id, 0) + _doubtful(outcome)
+            doubts = unconfirmed.get(claimed.id, 0) + outcome.doubtful_tries
             if outcome.state == "sent":
                 sent.append(params)
             elif outcome.state != "permanent" and doubts >= UNCONFIRMED_LIMIT:
@@ -1133,12 +1137,11 @@ class Ledger:
             note = (f" (lease lost to {lost[claimed.id]}: not recorded over its claim)"
                     if lost and claimed.id in lost and outcome.state != "sent" else "")
             result = IN_DOUBT if outcome.state == "unknown" else outcome.state  # it may have arrived
-            cut: str = getattr(outcome, "lost", "")
-            lost_tries = min(int(getattr(outcome, "lost_tries", 0) or 0), tries - (outcome.state != "transient"))
-            if cut and lost_tries > 0:  # tries of it lost the connection once the server had it all: logged in
+            lost_tries = min(outcome.lost_tries, tries - (outcome.state != "transient"))
+            if outcome.lost and lost_tries > 0:  # tries of it lost the connection once the server had it all: logged in
                 # doubt (counted towards UNCONFIRMED_LIMIT), before the row of the outcome's other tries
                 attempts.append({"delivery_id": claimed.id, "at": now, "owner": owner, "result": IN_DOUBT,
-                                 "code": None, "message": f"{cut[:3800]}: it may have arrived" + (
+                                 "code": None, "message": f"{outcome.lost[:3800]}: it may have arrived" + (
                                      note if lost_tries == tries else ""),
                                  "tries": lost_tries, "message_id": claimed.message_id, "sha256": claimed.sha256})
             if tries > lost_tries:  # (every try lost the line: the in doubt row is the whole story)

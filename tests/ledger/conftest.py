@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from ublexport.deliver import Outcome
 from ublexport.loader import load_company, load_document
 from ublexport.model import Company, Document
 from ublexport.store import Store
@@ -276,12 +277,4 @@ def run_cli(env: dict[str, str], *args: str, code: int = 0) -> Any:
     return result
 
 
-@dataclass(frozen=True)
-class Out:
-    """An SMTP outcome as the ledger records it (ublexport.deliver.Outcome's fields)."""
-
-    recipient: str
-    state: str
-    code: int | None
-    message: str
-    attempts: int = 1
+Out = Outcome  # what a transport reports, as the ledger records it (once a test's own copy of its fields)
