@@ -21,7 +21,7 @@ from tests.email.test_review5_delivery import _RawSmtp
 from tests.ledger.conftest import make_document, setup_company
 from ublexport.deliver import UNCONFIRMED_LIMIT, Outcome, TransportError, open_transport
 from ublexport.export import FAILED, SENT, plan, run
-from ublexport.ledger import UNCONFIRMED, Ledger, Unconfirmed, default_owner, is_unconfirmed, log_in_doubt
+from ublexport.ledger import UNCONFIRMED, HistoryEntry, Ledger, Unconfirmed, default_owner, is_unconfirmed, log_in_doubt
 from ublexport.settings import Settings, load_settings
 from ublexport.store import DeliveryRow, Store
 from ublexport.worker import Worker, WorkerStats
@@ -234,46 +234,59 @@ def test_the_export_summary_says_what_may_be_in_the_inbox(capsys: pytest.Capture
     assert "1 e-mail(s) went again after an earlier try that may have arrived (a stopped run had handed it" in said
 
 
-def test_a_running_worker_gives_a_row_up_after_three_silent_ends_of_data(
-        store: Store, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> None:
-    """The service waits for the server between tries (1, 2 s ...); each try sends the two queued e-mails whole and
-    meets the silence. After the third, both rows are failed and nothing more goes, while the worker runs on."""
+def _queue_an_invoice(store: Store, inboxes: str) -> None:
     from tests.ledger.conftest import fake_render
     from ublexport.outbox import import_documents
 
-    server = _RawSmtp(reply=None)
-    request.addfinalizer(server.close)
-    setup_company(store, inboxes="a@x.test; b@x.test")
+    setup_company(store, inboxes=inboxes)
     [(_, queued)] = import_documents(store, [("U-1", make_document("invoice", "U-1", "sent"))],
                                      renderer=fake_render, by="t")
     assert not isinstance(queued, Exception), queued
-    settings = _silent_settings(tmp_path, server, monkeypatch, db_url=sqlite_url)
-    ledger = Ledger.open(settings, db_url=sqlite_url, owner=default_owner("worker"))
+
+
+def _serve_until_failed(ledger: Ledger, settings: Settings, failed: int, *, poll: float, settle: float) -> WorkerStats:
+    """Run the worker as a service until FAILED rows are given up, then SETTLE seconds more (long enough for
+    another try, were one made); it must still be running (waiting for the server), not ended."""
     worker = Worker(ledger, open_transport(settings), sender=settings.sender, reply_to=None, batch=10, concurrency=2,
-                    poll=0.1)
+                    poll=poll)
 
     async def main() -> WorkerStats:
         running = asyncio.create_task(worker.run(once=False))
         deadline = time.monotonic() + 60
-        while worker.stats.failed < 2 and time.monotonic() < deadline and not running.done():
+        while worker.stats.failed < failed and time.monotonic() < deadline and not running.done():
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.5)  # long enough for another try, were one made
+        await asyncio.sleep(settle)
         assert not running.done(), "the worker ended instead of waiting for the server"
         worker.stop.set()
         return await running
 
     try:
-        stats = asyncio.run(main())
+        return asyncio.run(main())
     finally:
         ledger.close()
+
+
+def _said_given_up(said: str, entry: HistoryEntry) -> bool:
+    return (f"delivery {entry.id} (document {entry.document_id}) to {entry.inbox}: given up, "
+            f"the server was given it {UNCONFIRMED_LIMIT} times and never confirmed it") in said
+
+
+def test_a_running_worker_gives_a_row_up_after_three_silent_ends_of_data(
+        store: Store, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> None:
+    """The service waits for the server between tries (1, 2 s ...); each try sends the two queued e-mails whole and
+    meets the silence. After the third, both rows are failed and nothing more goes, while the worker runs on."""
+    server = _RawSmtp(reply=None)
+    request.addfinalizer(server.close)
+    _queue_an_invoice(store, "a@x.test; b@x.test")
+    settings = _silent_settings(tmp_path, server, monkeypatch, db_url=sqlite_url)
+    ledger = Ledger.open(settings, db_url=sqlite_url, owner=default_owner("worker"))
+    stats = _serve_until_failed(ledger, settings, 2, poll=0.1, settle=1.5)
     assert stats.failed == 2 and server.delivered == 2 * UNCONFIRMED_LIMIT
     history = Ledger(store).history()
     assert [(h.state, h.in_doubt) for h in history] == [("failed", UNCONFIRMED_LIMIT)] * 2
     said = capsys.readouterr().err
-    for h in history:
-        assert (f"delivery {h.id} (document {h.document_id}) to {h.inbox}: given up, the server was given it "
-                f"{UNCONFIRMED_LIMIT} times and never confirmed it") in said
+    assert all(_said_given_up(said, h) for h in history)
     with store.transaction() as session:
         assert all(r.next_attempt_at is None for r in session.scalars(select(DeliveryRow)))
 
@@ -285,39 +298,18 @@ def test_a_running_worker_gives_a_row_up_after_three_connections_lost_at_the_end
     the third gives it up: three copies at most, not one per retry for five days."""
     import datetime as dt
 
-    from tests.ledger.conftest import fake_render
     from ublexport.ledger import Backoff
-    from ublexport.outbox import import_documents
 
     server = _RawSmtp(hang_up=100)
     request.addfinalizer(server.close)
-    setup_company(store, inboxes=INBOX)
-    [(_, queued)] = import_documents(store, [("U-1", make_document("invoice", "U-1", "sent"))],
-                                     renderer=fake_render, by="t")
-    assert not isinstance(queued, Exception), queued
+    _queue_an_invoice(store, INBOX)
     settings = load_settings(home=tmp_path, smtp_host="127.0.0.1", smtp_port=server.port, smtp_security="none",
                              sender="export@dewaele.example", db_url=sqlite_url)
     ledger = Ledger.open(settings, db_url=sqlite_url, owner=default_owner("worker"),
                          backoff=Backoff(first=dt.timedelta(milliseconds=50), cap=dt.timedelta(milliseconds=50)))
-    worker = Worker(ledger, open_transport(settings), sender=settings.sender, reply_to=None, batch=10, concurrency=2,
-                    poll=0.05)
-
-    async def main() -> WorkerStats:
-        running = asyncio.create_task(worker.run(once=False))
-        deadline = time.monotonic() + 60
-        while worker.stats.failed < 1 and time.monotonic() < deadline and not running.done():
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # ten back-offs: long enough for another try, were one made
-        worker.stop.set()
-        return await running
-
-    try:
-        stats = asyncio.run(main())
-    finally:
-        ledger.close()
+    stats = _serve_until_failed(ledger, settings, 1, poll=0.05, settle=0.5)  # (ten back-offs)
     assert (stats.failed, stats.deferred, server.delivered) == (1, UNCONFIRMED_LIMIT - 1, UNCONFIRMED_LIMIT)
     [entry] = Ledger(store).history()
     assert (entry.state, entry.in_doubt) == ("failed", UNCONFIRMED_LIMIT)
     assert is_unconfirmed(entry.state, entry.last_message)
-    assert (f"delivery {entry.id} (document {entry.document_id}) to {INBOX}: given up, the server was given it "
-            f"{UNCONFIRMED_LIMIT} times and never confirmed it") in capsys.readouterr().err
+    assert _said_given_up(capsys.readouterr().err, entry)
