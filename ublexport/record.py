@@ -89,10 +89,10 @@ class Record:
     @classmethod
     def of(cls, document: Document) -> Record:
         content_json = document.model_dump_json()
-        content = json.loads(content_json)
+        # the company as content_json has it (the same serialisers), without parsing all of it back (~15 % of this)
+        company = json.dumps(document.company.model_dump(mode="json"), sort_keys=True)
         return cls(document_key(document), document.kind.value, document.number, document.issue_date,
-                   document.status.value, content_json, json_digest(content_json),
-                   json.dumps(content["company"], sort_keys=True))
+                   document.status.value, content_json, json_digest(content_json), company)
 
     @property
     def content(self) -> dict[str, Any]:
