@@ -344,6 +344,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     commits = GroupCommit(use_ledger, in_thread) if use_ledger is not None else None
     mark = getattr(use_ledger, "hand", None)  # a ledger that tells "in doubt" from "never left" (Ledger.hand)
     doubted = getattr(use_ledger, "doubted", None)  # ... and which of its claims it took over in doubt
+    left = getattr(use_ledger, "unconfirmed_left", None)  # ... and how many unconfirmed tries a claim has left
     handoff = None
     if callable(mark):
         async def hand(ids: Sequence[int]) -> Sequence[int]:
@@ -437,8 +438,10 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                              message_id=message_id))
                     return
             try:
-                outcome = await send_with_retry(transport, message, inbox.address, attempts=attempts,
-                                                base_delay=base_delay, max_delay=max_delay, stop=stop)
+                outcome = await send_with_retry(
+                    transport, message, inbox.address, attempts=attempts, base_delay=base_delay,
+                    max_delay=max_delay, stop=stop,
+                    unconfirmed_left=left(claimed[0]) if claimed is not None and callable(left) else UNCONFIRMED_LIMIT)
             except TransportError as exc:
                 if any(exc is met for met in refusals):  # another send met it first: this one never reached it
                     reported = True

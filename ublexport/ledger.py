@@ -768,6 +768,8 @@ class Ledger:
         # rows claim_due took over from a holder that stopped (logged in doubt): they are finished whatever the rule
         # says now (still_wanted), as they may have arrived already
         self._doubted: set[int] = set()
+        # rows claimed again that earlier tries may have delivered unconfirmed: how many (see unconfirmed_before)
+        self._unconfirmed: dict[int, int] = {}
         # `export --any-company`: send to an inbox registered for other companies too (see Foreign)
         self.any_company = False
         self._inbox_owners: dict[str, dict[int, str]] | None = None  # inbox key -> {company id: name}, per run
@@ -891,6 +893,7 @@ class Ledger:
                 .order_by(t.resend_seq).with_for_update()):
             rows.setdefault((row.document_id, row.version, row.inbox), []).append(row)
         out: list[Claim] = []
+        tried: list[int] = []  # claimed rows tried before (new rows and resends have no attempts yet)
         leases: list[dict[str, Any]] = []
         doubts: list[Any] = []  # rows taken over from a holder that stopped: logged in doubt, in one insert
         taken: dict[tuple[int, int, str], str] = {}  # claimed earlier in this batch: its Message-ID
@@ -955,9 +958,13 @@ class Ledger:
                 message_id = new_message_id(self.sender)
             leases.append({"b_id": target.id, "b_sha": sha, "b_pdf": pdf_sha, "b_mid": message_id})
             taken[key] = message_id
+            if getattr(target, "attempts", 0):
+                tried.append(target.id)
             out.append((target.id, message_id))
         log_in_doubt(session, doubts, now=now)
         self._doubted.update(r.id for r in doubts)  # (the export says so when it sends them: doubted)
+        # a row tried before may have used up some of its UNCONFIRMED_LIMIT (one query, only for rows tried before)
+        self._unconfirmed.update(_unconfirmed_before(session, tried))
         if leases:
             session.execute(update(_DELIVERIES).where(t.id == bindparam("b_id"))
                             .values(state=S.sending.value, lease_owner=self.owner,
@@ -1016,6 +1023,13 @@ class Ledger:
         ids = catalog.upsert_documents(session, items, by=self.by, source="export", now=now)
         return [(document_id, version, company_id)
                 for (document_id, version), (_, company_id) in zip(ids, items, strict=True)]
+
+    def unconfirmed_left(self, delivery_id: int) -> int:
+        """How many more tries of a row this ledger claimed may go unconfirmed before it is given up (see
+        UNCONFIRMED_LIMIT): an export's retries stop there, in one run as across runs. At least one: a row given up
+        and claimed again with --resend (a human looked) gets one try, and is given up again if that one too goes
+        unconfirmed."""
+        return max(1, UNCONFIRMED_LIMIT - self._unconfirmed.get(delivery_id, 0))
 
     def doubted(self, delivery_id: int) -> bool:
         """Whether this ledger took DELIVERY_ID over in doubt: a holder that stopped had handed its e-mail, which

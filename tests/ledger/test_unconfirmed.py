@@ -184,6 +184,46 @@ def test_an_export_run_again_stops_sending_to_a_server_that_hangs_up_at_the_end_
     assert result.reason.startswith(f"not sent again: {UNCONFIRMED}")  # type: ignore[attr-defined]
 
 
+def test_an_export_run_sends_a_row_only_as_often_as_earlier_runs_left_it(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Two runs of one try each lost the line at the end of DATA; a third run with five attempts may send it once
+    more, not three times (before: five copies, and a note saying so)."""
+    server = _RawSmtp(hang_up=100)
+    request.addfinalizer(server.close)
+    settings = load_settings(home=tmp_path / "home", smtp_host="127.0.0.1", smtp_port=server.port,
+                             smtp_security="none", sender="export@dewaele.example")
+    ledger = Ledger(Store.open(f"sqlite:///{tmp_path / 'ledger.db'}"), sender="export@dewaele.example")
+
+    def export(attempts: int) -> object:
+        async def go():  # type: ignore[no-untyped-def]
+            async with open_transport(settings) as transport:
+                return await run(plan([SAMPLES / "01-invoice-be-be.json"]), INBOX, transport, ledger=ledger,
+                                 sender=settings.sender, base_delay=0.01, max_delay=0.05, attempts=attempts)
+        [result] = asyncio.run(go())
+        return result
+
+    for n in (1, 2):
+        export(attempts=1)
+        assert server.delivered == n and ledger.history()[0].state == "deferred"
+    result = export(attempts=5)
+    assert server.delivered == UNCONFIRMED_LIMIT and result.attempts == 1  # type: ignore[attr-defined]
+    [given_up] = ledger.history()
+    assert is_unconfirmed(given_up.state, given_up.last_message) and given_up.in_doubt == UNCONFIRMED_LIMIT
+    assert f"given the whole message {UNCONFIRMED_LIMIT} times" in (given_up.last_message or "")
+
+
+def test_a_row_given_up_and_sent_again_on_purpose_has_one_unconfirmed_try_left(any_store: Store) -> None:
+    ledger = Ledger(any_store, sender="export@dewaele.be")
+    claim = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
+    assert isinstance(claim, tuple) and ledger.unconfirmed_left(claim[0]) == UNCONFIRMED_LIMIT
+    ledger.record(claim[0], lost(tries=UNCONFIRMED_LIMIT))
+    again = Ledger(any_store, sender="export@dewaele.be")  # the next run
+    assert again.claim(prepared("01-invoice-be-be.json"), INBOX, resend=True) == claim
+    assert again.unconfirmed_left(claim[0]) == 1
+    again.record(claim[0], lost())
+    assert row(any_store, claim[0]).state == "failed"  # given up again at once
+
+
 def _silent_settings(home: Path, server: _RawSmtp, monkeypatch: pytest.MonkeyPatch, **extra: object) -> Settings:
     monkeypatch.setattr(Settings, "data_timeout", property(lambda self: 0.5))  # (RFC 5321 wants ten minutes)
     return load_settings(home=home, smtp_host="127.0.0.1", smtp_port=server.port, smtp_security="none",

@@ -153,14 +153,15 @@ def backoff(attempt: int, base_delay: float, max_delay: float) -> float:
 
 async def send_with_retry(transport: Transport, message: Composed, recipient: str, *, attempts: int = 4,
                           base_delay: float = 1.0, max_delay: float = 30.0,
-                          stop: asyncio.Event | None = None) -> Outcome:
+                          stop: asyncio.Event | None = None, unconfirmed_left: int = UNCONFIRMED_LIMIT) -> Outcome:
     """Retry transient outcomes with exponential backoff; a permanent outcome is final at once.
 
     `stop` set (Ctrl-C, SIGTERM) ends a wait between tries at once: the last transient outcome is the answer, and
     the row stays queued for the next run. A try under way is never cut short: its answer is what the ledger
     needs to know whether the message arrived. Tries that may have reached the inbox unconfirmed (a connection lost
     during DATA, a retry met by silence at its end) are counted in Outcome.lost_tries, and once they reach
-    UNCONFIRMED_LIMIT no further copy goes: the ledger gives the row up."""
+    `unconfirmed_left` (what earlier runs left of UNCONFIRMED_LIMIT, see Ledger.unconfirmed_left) no further copy
+    goes: the ledger gives the row up."""
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     outcome: Outcome | None = None
@@ -181,7 +182,7 @@ async def send_with_retry(transport: Transport, message: Composed, recipient: st
         outcome = dataclasses.replace(sent, attempts=attempt, lost=outcome.lost if outcome and outcome.lost
                                       else sent.lost, lost_tries=earlier + sent.lost_tries)
         if (outcome.state != "transient" or attempt == attempts or (stop is not None and stop.is_set())
-                or outcome.lost_tries >= UNCONFIRMED_LIMIT):  # (the ledger gives it up: no more copies)
+                or outcome.lost_tries >= unconfirmed_left):  # (the ledger gives it up: no more copies)
             return outcome
         delay = backoff(attempt, base_delay, max_delay)
         if stop is None:
