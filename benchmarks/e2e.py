@@ -50,12 +50,23 @@ class Run:
     def built_ratio(self) -> float | None:
         return self.per_s / self.built_per_s if self.per_s and self.built_per_s else None
 
+    @property
+    def worker_busy(self) -> float | None:
+        """The share of the time after the plan that the worker processes spent on the CPU (near 1: the
+        pipeline's narrowest part, see the README's run p). Their CPU over the sending phase and their number."""
+        if self.cpu is None or not self.cpu.workers_ms or not self.seconds or self.plan_seconds is None:
+            return None
+        from ublexport.export import default_workers
+
+        sending = self.seconds - self.plan_seconds
+        return self.cpu.workers_ms * self.documents / 1000 / sending / default_workers() if sending > 0 else None
+
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "ledger": self.ledger, "connections": self.connections, "pdf": self.pdf,
                 "documents": self.documents, "seconds": self.seconds, "plan_seconds": self.plan_seconds,
                 "docs_per_s": self.per_s, "delivered": self.delivered, "raw_msgs_per_s": self.raw_per_s,
                 "ratio_to_raw": self.ratio, "raw_built_msgs_per_s": self.built_per_s,
-                "ratio_to_raw_built": self.built_ratio, "note": self.note,
+                "ratio_to_raw_built": self.built_ratio, "worker_busy": self.worker_busy, "note": self.note,
                 "cpu_ms_per_doc": None if self.cpu is None else {
                     "server": self.cpu.server_ms, "sender": self.cpu.sender_ms, "workers": self.cpu.workers_ms,
                     "database": self.cpu.database_ms, "total": self.cpu.total_ms}}

@@ -178,7 +178,8 @@ def section_e2e(sizes: Sizes, seed: int, workdir: Path, ledgers: list[str], pdf_
                       fmt(run.ratio, 2) + "x" if run.ratio else "-", verdict(met),
                       fmt(run.built_ratio, 2) + "x" if run.built_ratio else "-", verdict(met_built),
                       cpu_text(run.cpu), cpu_bound(run, cores),
-                      run.note + (f" plan {run.plan_seconds:.1f}s" if run.plan_seconds else ""))
+                      run.note + (f" plan {run.plan_seconds:.1f}s" if run.plan_seconds else "")
+                      + (f", worker busy {run.worker_busy:.0%}" if run.worker_busy else ""))
     console.print(table)
     console.print("  target: export >= 0.8x raw aiosmtplib on the same server and connections. [b]vs sendmail[/]: "
                   "the strict floor, pre-flattened bytes (no message work at all); [b]vs send_message[/]: raw "
