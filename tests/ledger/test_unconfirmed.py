@@ -353,3 +353,18 @@ def test_a_running_worker_gives_a_row_up_after_three_connections_lost_at_the_end
     assert (entry.state, entry.in_doubt) == ("failed", UNCONFIRMED_LIMIT)
     assert is_unconfirmed(entry.state, entry.last_message)
     assert _said_given_up(capsys.readouterr().err, entry)
+
+
+def test_history_tries_says_how_many_tries_one_logged_row_stands_for(tmp_path: Path) -> None:
+    """One run's three lost tries are one attempt row: `history --tries` says x3, not one try."""
+    from tests.ledger.conftest import run_cli
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    store = Store.open(url)
+    ledger = Ledger(store, sender="export@dewaele.be")
+    claim = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
+    assert isinstance(claim, tuple)
+    ledger.record(claim[0], lost(tries=UNCONFIRMED_LIMIT))
+    store.close()
+    said = run_cli({"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": url}, "history", "--tries").stdout
+    assert f"in doubt (x{UNCONFIRMED_LIMIT}) connection lost during DATA" in said

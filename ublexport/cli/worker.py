@@ -165,7 +165,9 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
             click.echo(f"{e.id}: Message-ID {e.message_id}")
             for t in e.tries:
                 at = local_time(dt.datetime.fromisoformat(t["at"]), seconds=True)
-                click.echo(f"{e.id}: {at} {t['result']} {t['code'] or ''} {t['message'] or ''}")
+                times = f" (x{t['attempts']})" if t["attempts"] > 1 else ""  # one row for a run's retries alike
+                said = [f"{e.id}: {at} {t['result']}{times}", str(t["code"] or ""), t["message"] or ""]
+                click.echo(" ".join(part for part in said if part))
 
 
 @click.command(cls=Command)
