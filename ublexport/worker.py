@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 class WorkerStats:
     claimed: int = 0
     sent: int = 0  # counted by the state each row is in once recorded (ublexport.ledger.DeliveryState)
-    deferred: int = 0  # transient failures, tried again later
+    deferred: int = 0  # transient failures, tried again later (each delivery counts once, by its last state)
     expired: int = 0  # transient failures past the retry window: given up, needs a human
     failed: int = 0  # permanent failures (5xx, cannot compose)
     released: int = 0
@@ -101,6 +101,9 @@ class Worker:
         self.stats = WorkerStats()
         self.stop = asyncio.Event()
         self._pending: list[tuple[Claimed, Outcome]] = []
+        # rows this worker has counted as deferred, until their next outcome: each delivery counts once, by the state
+        # it ends in (a row deferred twice and then sent is one sent), and only rows still waiting are kept here
+        self._deferred: set[int] = set()
         self._flush_lock = asyncio.Lock()
         self._recipients: dict[str, Recipient] = {}
         self._documents: dict[tuple[int, int], Document] = {}
@@ -160,7 +163,12 @@ class Worker:
                     # not deferred; a row whose lease another worker took meanwhile counts for that worker
                     state = states.get(claimed.id)
                     if state in ("sent", "deferred", "expired", "failed"):
+                        if claimed.id in self._deferred:  # counted when it was deferred: now it counts as this
+                            self._deferred.discard(claimed.id)
+                            self.stats.deferred -= 1
                         setattr(self.stats, state, getattr(self.stats, state) + 1)
+                        if state == "deferred":
+                            self._deferred.add(claimed.id)
                     if state == "failed" and outcome.doubtful_tries:  # given up (UNCONFIRMED_LIMIT): a human looks
                         _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: given up, "
                              f"the server was given it {UNCONFIRMED_LIMIT} times and never confirmed it; it may be "
