@@ -1240,12 +1240,15 @@ class Ledger:
         if not ids:
             return []
         t = _DELIVERIES.c
+        # One statement, not a SELECT ... FOR UPDATE and then an UPDATE: the UPDATE locks each row itself, and
+        # PostgreSQL re-checks the condition on a row another transaction changed meanwhile (read committed), so
+        # a row taken over by then is neither marked nor returned. A chunk is marked for every 16 e-mails.
         with self.store.transaction() as session:
-            held = list(session.scalars(select(t.id).where(t.id.in_(list(ids)), t.state == S.sending.value,
-                                                           t.lease_owner == (owner or self.owner))
-                                        .order_by(t.id).with_for_update()))
-            _mark_handed(session, held, now=session_now(session))
-        return held
+            held = session.scalars(update(_DELIVERIES)
+                                   .where(t.id.in_(list(ids)), t.state == S.sending.value,
+                                          t.lease_owner == (owner or self.owner))
+                                   .values(handed_at=session_now(session)).returning(t.id))
+            return sorted(held)
 
     def release(self, ids: Sequence[int], *, owner: str | None = None) -> None:
         """Give back rows that were claimed but not tried (a clean stop): due again at once."""

@@ -10,6 +10,7 @@ import base64
 import functools
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -64,11 +65,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 MAX_FILE_BYTES = 20_000_000  # an attached PDF or received UBL: mail servers refuse messages much larger
 
 
+def _size(path: Path) -> int:
+    """The size of a file about to be read, from one stat (a year-end plan reads 20,000 files, and the worker each
+    again). Refuses a device or a FIFO, which would be read for ever; a folder is left to the read that follows."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        raise InputError("cannot read this file (not a regular file: a device or a pipe)", source=str(path))
+    return info.st_size
+
+
 def read_json(path: Path) -> Any:
     try:
-        if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO is read for ever
-            raise InputError("cannot read this file (not a regular file: a device or a pipe)", source=str(path))
-        if path.exists() and path.stat().st_size > 2 * MAX_FILE_BYTES:  # a PDF inline as base64 fits
+        if _size(path) > 2 * MAX_FILE_BYTES:  # a PDF inline as base64 fits
             raise InputError(f"larger than {2 * MAX_FILE_BYTES // 1_000_000} MB: not a document", source=str(path))
         return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except FileNotFoundError:
@@ -94,10 +102,12 @@ def _inline_file(base: Path, value: Any, field: str, source: str) -> Any:
             raise InputError(f"{field}: unknown field(s) {sorted(extra)}", source=source)
         path = (base / str(value["file"])).resolve()
         try:
-            if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO: read for ever
+            try:
+                size = _size(path)
+            except InputError:
                 raise InputError(f"{field}.file: cannot read {path} (not a regular file: a device or a pipe)",
-                                 source=source)
-            if path.stat().st_size > MAX_FILE_BYTES:
+                                 source=source) from None
+            if size > MAX_FILE_BYTES:
                 raise InputError(f"{field}.file: {path} is larger than {MAX_FILE_BYTES // 1_000_000} MB; an e-mail "
                                  "to Yuki cannot carry it", source=source)
             data = path.read_bytes()

@@ -171,8 +171,9 @@ class Worker:
                             self._deferred.add(claimed.id)
                     if state == "failed" and outcome.doubtful_tries:  # given up (UNCONFIRMED_LIMIT): a human looks
                         _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: given up, "
-                             f"the server was given it {UNCONFIRMED_LIMIT} times and never confirmed it; it may be "
-                             f"in the inbox: look there, and `ublexport resend {claimed.id}` only if it is not")
+                             f"the server was given it at least {UNCONFIRMED_LIMIT} times (`history --tries` has "
+                             "each) and never confirmed it; it may be in the inbox: look there, and "
+                             f"`ublexport resend {claimed.id}` only if it is not")
 
     async def _with_rows(self, what: str, function: Callable[..., T], *args: Any, stoppable: bool = False,
                          **kwargs: Any) -> T:

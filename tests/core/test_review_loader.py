@@ -26,6 +26,26 @@ def test_a_folder_named_like_a_json_file_is_an_input_error(tmp_path: Path) -> No
         read_json(folder)
 
 
+def test_a_fifo_a_device_a_missing_and_an_oversized_file_are_each_named(tmp_path: Path) -> None:
+    """One stat decides (ublexport.loader._size): a pipe or a device would be read for ever, a file larger than
+    any document is not read at all."""
+    import os
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"pipe\.json: cannot read this file \(not a regular file"):
+        read_json(fifo)
+    with pytest.raises(InputError, match=r"/dev/zero: cannot read this file \(not a regular file"):
+        read_json(Path("/dev/zero"))
+    with pytest.raises(InputError, match=r"gone\.json: file not found"):
+        read_json(tmp_path / "gone.json")
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as f:
+        f.truncate(40_000_001)  # sparse: no disk used
+    with pytest.raises(InputError, match=r"huge\.json: larger than 40 MB: not a document"):
+        read_json(huge)
+
+
 def test_the_other_documents_of_the_folder_are_still_read(tmp_path: Path) -> None:
     (tmp_path / "sub.json").mkdir()
     (tmp_path / "doc.json").write_text(json.dumps(invoice(due_date="2026-12-02")))

@@ -57,19 +57,52 @@ def test_an_export_killed_mid_batch_leaves_in_doubt_only_what_it_handed(
         assert [e.in_doubt for e in again.history(ids=ids)] == [1, 0, 0]
 
 
-def test_hand_marks_only_the_rows_still_held_by_this_owner(store: Store) -> None:
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_url"])
+def test_hand_marks_only_the_rows_still_held_by_this_owner(request: pytest.FixtureRequest, url_fixture: str) -> None:
     """A row whose lease ran out and that another process claimed is not marked, and not returned: the export
     then leaves it to that process instead of sending it a second time."""
-    export = Ledger(store, owner="export:elsewhere:1:slow", lease=dt.timedelta(seconds=1))
-    claims = export.claim_many([(export_prepared(f"T-{n}"), INBOX) for n in range(2)], resend=False)
-    ids = [c[0] for c in claims if isinstance(c, tuple)]
-    worker = Ledger(store, owner="worker:elsewhere:2:w")
-    taken = worker.claim_due(1, now=utcnow() + dt.timedelta(seconds=5))
-    assert [c.id for c in taken] == ids[:1]
-    assert export.hand(ids) == ids[1:]
-    assert doubts(store) == []  # the export had handed nothing when the worker took the first over
-    with store.transaction() as session:
-        assert session.get(DeliveryRow, ids[0]).handed_at is None  # type: ignore[union-attr]
+    with Store.open(request.getfixturevalue(url_fixture)) as store:
+        export = Ledger(store, owner="export:elsewhere:1:slow", lease=dt.timedelta(seconds=1))
+        claims = export.claim_many([(export_prepared(f"T-{n}"), INBOX) for n in range(3)], resend=False)
+        ids = [c[0] for c in claims if isinstance(c, tuple)]
+        worker = Ledger(store, owner="worker:elsewhere:2:w")
+        taken = worker.claim_due(1, now=utcnow() + dt.timedelta(seconds=5))
+        assert [c.id for c in taken] == ids[:1]
+        assert export.hand(list(reversed(ids))) == ids[1:]  # in id order, whatever order they were asked in
+        assert doubts(store) == []  # the export had handed nothing when the worker took the first over
+        with store.transaction() as session:
+            marks = {row.id: row.handed_at for row in session.execute(
+                select(DeliveryRow.id, DeliveryRow.handed_at).where(DeliveryRow.id.in_(ids)))}
+        assert marks[ids[0]] is None and marks[ids[1]] is not None and marks[ids[2]] is not None
+
+
+def test_hand_waits_for_a_take_over_under_way_and_then_leaves_that_row_alone(pg_url: str) -> None:
+    """PostgreSQL: another process is taking a row over (its transaction holds the row) while the export marks
+    its chunk. The export waits for that transaction, sees the row is no longer its own, and neither marks nor
+    returns it; the rest of the chunk is marked."""
+    import threading
+
+    with Store.open(pg_url) as store:
+        export = Ledger(store, owner="export:elsewhere:1:slow")
+        claims = export.claim_many([(export_prepared(f"W-{n}"), INBOX) for n in range(2)], resend=False)
+        ids = [c[0] for c in claims if isinstance(c, tuple)]
+        engine = create_engine(pg_url)
+        try:
+            with engine.connect() as other:
+                other.execute(text("UPDATE deliveries SET lease_owner = 'worker:elsewhere:2:w' WHERE id = :id"),
+                              {"id": ids[0]})  # not committed yet: the row stays locked
+                marked: list[list[int]] = []
+                hand = threading.Thread(target=lambda: marked.append(export.hand(ids)))
+                hand.start()
+                hand.join(0.5)
+                assert hand.is_alive()  # waiting for the row, not deciding on what it read before
+                other.commit()
+                hand.join(10)
+            assert marked == [ids[1:]]
+            with store.transaction() as session:
+                assert session.get(DeliveryRow, ids[0]).handed_at is None  # type: ignore[union-attr]
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_url"])

@@ -308,7 +308,8 @@ def _serve_until_failed(ledger: Ledger, settings: Settings, failed: int, *, poll
 
 def _said_given_up(said: str, entry: HistoryEntry) -> bool:
     return (f"delivery {entry.id} (document {entry.document_id}) to {entry.inbox}: given up, "
-            f"the server was given it {UNCONFIRMED_LIMIT} times and never confirmed it") in said
+            f"the server was given it at least {UNCONFIRMED_LIMIT} times (`history --tries` has each) and never "
+            "confirmed it") in said
 
 
 def test_a_running_worker_gives_a_row_up_after_three_silent_ends_of_data(
