@@ -13,7 +13,7 @@ import bisect
 import datetime as dt
 import hashlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -364,11 +364,13 @@ class _Copies:
 
 
 def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode = PdfMode.embed,
-         profile: str = "peppol", prepare_now: bool = False, keep: int = KEEP_DOCUMENTS) -> Plan:
+         profile: str = "peppol", prepare_now: bool = False, keep: int = KEEP_DOCUMENTS,
+         progress: Callable[[], object] | None = None) -> Plan:
     """Load every document under `paths`, keep those the filters select, decide with the export policy.
 
     Only the first `keep` going documents stay loaded (about 25 kB each); the others keep a summary and are read
-    again when their turn comes, so exporting a year of 20,000 invoices needs no more memory than 2,000."""
+    again when their turn comes, so exporting a year of 20,000 invoices needs no more memory than 2,000.
+    `progress` is called once per file read (a year of documents takes seconds to read before anything is shown)."""
     filters = filters or Filters()
     result = Plan([], 0, pdf, profile)
     loaded = order = 0
@@ -395,6 +397,8 @@ def plan(paths: Sequence[Path], filters: Filters | None = None, *, pdf: PdfMode 
             add(PlanItem(str(path), None, "refused", "no such file or folder", INPUT))
             continue
         for file, data in read_documents([path]):  # one at a time: a folder may hold a year of documents
+            if progress is not None:
+                progress()
             try:
                 if isinstance(data, InputError):
                     raise data

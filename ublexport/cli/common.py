@@ -10,11 +10,12 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -174,6 +175,21 @@ def console(stderr: bool = False) -> Any:
     stream = sys.stderr if stderr else sys.stdout
     piped = not (hasattr(stream, "isatty") and stream.isatty()) and not os.environ.get("COLUMNS")
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=PIPED_WIDTH if piped else None)
+
+
+@contextlib.contextmanager
+def counting(description: str, total: int | None = None, *, disable: bool = False) -> Iterator[Callable[[], None]]:
+    """A progress line on stderr for a long loop: yields `step`, to call once per item done. With no TOTAL (a
+    folder walked as it is read) it counts and shows the time taken. Only on a terminal (rich shows nothing in a
+    log or a pipe), gone once done, and off (DISABLE) for --json or a single item."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = ([TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()] if total is not None
+               else [TextColumn("{task.description}"), TextColumn("{task.completed}")])
+    with Progress(*columns, TimeElapsedColumn(), console=console(stderr=True), transient=True,
+                  disable=disable) as bar:
+        task = bar.add_task(description, total=total)
+        yield functools.partial(bar.advance, task)
 
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

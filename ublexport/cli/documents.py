@@ -14,7 +14,7 @@ from ublexport.cli.common import (
     ROW_ID,
     SUMMARY_ROWS,
     Group,
-    console,
+    counting,
     handle_errors,
     json_option,
     print_json,
@@ -55,8 +55,6 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
 
     Exits 2 when a file was refused (the others are imported), 3 when a document was imported but not forwarded
     because it does not pass validation (history shows why)."""
-    from rich.progress import Progress
-
     from ublexport.errors import InputError
     from ublexport.loader import document_paths, load_document
     from ublexport.outbox import import_documents
@@ -69,16 +67,15 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
     # two files of one run that are the same document (company, kind, number) with other content: one of them is
     # wrong, and the second would silently replace the first before it went (export refuses both the same way)
     seen: dict[int, tuple[str, str]] = {}
-    with open_ledger(home, db_url, by, queues=True) as ledger, Progress(console=console(stderr=True), transient=True,
-                                                           disable=len(files) < 2) as progress:
-        task = progress.add_task("importing", total=len(files))
+    with open_ledger(home, db_url, by, queues=True) as ledger, counting("importing", len(files),
+                                                                        disable=len(files) < 2) as step:
         for path in files:
             try:
                 document = load_document(path)
             except InputError as exc:
                 rows.append({"file": str(path), "error": str(exc)})
                 refused += 1
-                progress.advance(task)
+                step()
                 continue
             digest = Record.of(document).digest
             earlier = seen.setdefault(same_document(document), (str(path), digest))
@@ -87,7 +84,7 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
                                                          "imported above, with other content: one of the two files "
                                                          "is wrong; fix it and import it again (not imported)"})
                 refused += 1
-                progress.advance(task)
+                step()
                 continue
             (_, result), = import_documents(ledger, [(str(path), document)])
             if isinstance(result, Exception):
@@ -95,7 +92,7 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
                 refused += 1
             else:
                 rows.append({"file": str(path), **result.as_dict(), "status": document.status.value})
-            progress.advance(task)
+            step()
     if as_json:
         print_json(rows)
     else:

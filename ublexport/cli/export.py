@@ -16,6 +16,7 @@ from ublexport.cli.common import (
     SUMMARY_ROWS,
     Command,
     console,
+    counting,
     handle_errors,
     json_option,
     plain,
@@ -209,7 +210,8 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     with workers_for(list(paths)) as pool:
         filters = Filters(frozenset(kinds), frozenset(statuses), since.date() if since else None,
                           until.date() if until else None, frozenset(numbers))
-        the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile)
+        with counting("reading documents", disable=as_json) as step:  # a year's folder takes seconds
+            the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile, progress=step)
         print_plan(the_plan, [r.address for r in inboxes], transport.description, stderr=as_json)
         ledger = open_ledger(settings, any_company=any_company) if dry_run is None else None
 

@@ -9,7 +9,16 @@ from typing import Any
 
 import click
 
-from ublexport.cli.common import EXIT_INPUT, EXIT_INVALID, Command, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import (
+    EXIT_INPUT,
+    EXIT_INVALID,
+    Command,
+    counting,
+    handle_errors,
+    json_option,
+    print_json,
+    print_table,
+)
 
 PROFILE = click.option("--profile", type=click.Choice(["peppol", "nlcius"]), default="peppol", show_default=True,
                        help="Rule set: Peppol BIS Billing 3.0, or NLCIUS (SI-UBL 2.0) for Dutch B2B.")
@@ -92,18 +101,20 @@ def validate(files: tuple[Path, ...], profile: str, as_json: bool) -> None:
 
     reports = []
     unreadable = set()
-    for path in files:
-        data = path.read_bytes()
-        try:
-            reports.append(check_bytes(data, str(path), None if profile == "auto" else profile))
-        except InputError as exc:
-            text = str(exc)
-            if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
-                text = (f"{path} is JSON, not UBL: a document file is ublexport's input; `ublexport render {path}` "
-                        "renders it and checks the UBL it makes, and `ublexport export FOLDER --dry-run` says "
-                        "whether it would go")
-            reports.append(Report(str(path), None, profile, [Violation("XML", "fatal", text)]))
-            unreadable.add(str(path))
+    with counting("validating", len(files), disable=as_json or len(files) < 2) as step:
+        for path in files:
+            data = path.read_bytes()
+            try:
+                reports.append(check_bytes(data, str(path), None if profile == "auto" else profile))
+            except InputError as exc:
+                text = str(exc)
+                if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+                    text = (f"{path} is JSON, not UBL: a document file is ublexport's input; `ublexport render "
+                            f"{path}` renders it and checks the UBL it makes, and `ublexport export FOLDER "
+                            "--dry-run` says whether it would go")
+                reports.append(Report(str(path), None, profile, [Violation("XML", "fatal", text)]))
+                unreadable.add(str(path))
+            step()
     if as_json:
         print_json([r.as_dict() for r in reports])
     else:
