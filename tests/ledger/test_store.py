@@ -25,6 +25,35 @@ def test_normalize_url() -> None:
         Store.open("sqlite://")
 
 
+def test_a_sqlite_library_older_than_the_ledger_needs_is_named_up_front(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python links the SQLite it was built with (an older Linux distribution's may be 3.31): the ledger's
+    RETURNING needs 3.35. Said when the ledger is opened, not as a syntax error at the first export or import. (The
+    library here is newer: the old version is what this Python reports, nothing else is replaced.)"""
+    import sqlite3
+
+    from ublexport.errors import UblexportError
+    from ublexport.store.engine import SQLITE_MINIMUM
+
+    assert sqlite3.sqlite_version_info >= SQLITE_MINIMUM  # the real one: every other test runs on it
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    needs = r"this Python uses SQLite 3\.31\.1; the ledger needs 3\.35 or later"
+    with pytest.raises(UblexportError, match=needs) as raised:
+        Store.open(f"sqlite:///{tmp_path / 'l.db'}")
+    assert "UBLEXPORT_DB=postgresql://" in str(raised.value)
+    assert not (tmp_path / "l.db").exists()
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    monkeypatch.setenv("UBLEXPORT_HOME", str(tmp_path / "home"))
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    exported = CliRunner().invoke(main, ["export", str(samples / "01-invoice-be-be.json"), "--to", "a@x.test"])
+    assert exported.exit_code == 1 and "the ledger needs 3.35 or later" in exported.output
+    assert not (tmp_path / "home" / "inbox").exists()  # nothing delivered without a ledger to record it
+
+
 def test_created_on_first_use_in_a_new_folder(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'new' / 'folder' / 'l.db'}")
     with store.transaction() as session:

@@ -26,6 +26,9 @@ from ublexport.errors import InputError, UblexportError
 from ublexport.record import json_dumps
 
 SQLITE_BUSY_SECONDS = 60
+SQLITE_MINIMUM = (3, 35)
+"""The ledger's statements use INSERT ... ON CONFLICT and UPDATE/INSERT ... RETURNING (SQLite 3.35, March 2021).
+Python uses the SQLite library it was built with, or the system's (an older Linux distribution's may be 3.31)."""
 
 
 def normalize_url(url: str) -> str:
@@ -73,6 +76,17 @@ def _postgres_listeners(engine: Engine) -> None:
             dbapi_connection.rollback()
 
 
+def _check_sqlite_version() -> None:
+    """Said up front, instead of a syntax error near RETURNING from the first export or import."""
+    import sqlite3
+
+    if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+        raise UblexportError(f"this Python uses SQLite {sqlite3.sqlite_version}; the ledger needs "
+                             f"{'.'.join(map(str, SQLITE_MINIMUM))} or later. Use a Python built with a newer SQLite "
+                             "(python.org's installers, pyenv, uv and Debian 12 or later all are), or a PostgreSQL "
+                             "ledger (UBLEXPORT_DB=postgresql://USER@HOST/DB)")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for URL (already normalized or not); creates the SQLite file's folder when needed."""
     text = normalize_url(url)
@@ -84,6 +98,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise InputError(f"database URL {mask_url(url)!r} cannot be read; write sqlite:///PATH or "
                          "postgresql://USER@HOST:PORT/DB") from None
     if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_version()
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
             raise InputError("the ledger needs a SQLite file (sqlite:///PATH), not an in-memory database")
