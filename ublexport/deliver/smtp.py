@@ -144,6 +144,24 @@ class SmtpTransport:
             raise
         return smtp
 
+    async def connect(self) -> aiosmtplib.SMTP:
+        """One ready connection outside the pool (TLS as configured, logged in), for `config check`; the caller
+        closes it. Whatever keeps it from opening is a TransportError that says what to check, as for a send."""
+        try:
+            return await self._connect()
+        except aiosmtplib.SMTPResponseException as exc:  # a 4xx greeting: busy now, or this machine not let in
+            raise TransportError(self.description, exc.code,
+                                 f"{self.host}:{self.port} turned the connection away for now: {exc.code} "
+                                 f"{exc.message}") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: BaseException, then: str = "") -> TransportError:
+        """No connection at all (refused, no such host, unreachable)."""
+        return TransportError(self.description, None,
+                              f"cannot connect to {self.host}:{self.port}: {exc}; check UBLEXPORT_SMTP_HOST, "
+                              f"UBLEXPORT_SMTP_PORT and that the server runs{then}", unreachable=True)
+
     def _session_refused(self, stage: str, exc: aiosmtplib.SMTPResponseException) -> TransportError:
         """A refusal before any message is named: every message would meet it, so the run stops (rows stay queued)
         instead of failing each document for good."""
@@ -243,10 +261,7 @@ class SmtpTransport:
                 # try four times with back-off, a year of documents for over an hour, and a cron worker would exit
                 # 0 for days; stop the run as a refused session does (the rows stay queued). A server that goes
                 # away later in the run is another matter: its messages are retried.
-                raise TransportError(self.description, None,
-                                     f"cannot connect to {self.host}:{self.port}: {exc}; check UBLEXPORT_SMTP_HOST, "
-                                     "UBLEXPORT_SMTP_PORT and that the server runs. Nothing was sent; the e-mails "
-                                     "stay queued for a later run", unreachable=True) from None
+                raise self._unreachable(exc, ". Nothing was sent; the e-mails stay queued for a later run") from None
             self._proven = True
             return smtp
 

@@ -1,0 +1,177 @@
+"""`ublexport config check`: every step of a send asked of a real aiosmtpd on 127.0.0.1, and nothing sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.email.conftest import FaultHandler, ServerFactory, run_async, settings_for
+from ublexport.cli import main
+from ublexport.deliver.probe import CERTIFICATE_WARNING_DAYS, FAILED, INFO, OK, WARNING, check_smtp
+from ublexport.recipients import parse_recipients
+
+SENDER = "boekhouding@dewaele.example"
+
+
+def check(*args: str) -> Result:
+    return CliRunner().invoke(main, ["config", "check", *args], catch_exceptions=False)
+
+
+def through(server: Any, *args: str) -> tuple[str, ...]:
+    return ("--smtp-host", "127.0.0.1", "--smtp-port", str(server.port), "--from", SENDER, *args)
+
+
+def results(output: str) -> dict[str, dict[str, str]]:
+    data = json.loads(output)
+    return {c["check"]: c for c in data["checks"]}
+
+
+class RefusingSender(FaultHandler):
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        return "553 5.7.1 <boekhouding@dewaele.example>: Sender address rejected: not owned by user"
+
+
+def test_without_a_server_it_says_where_the_mail_goes_and_passes(home: Path) -> None:
+    result = check("--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ok"] is True and "local inbox" in data["transport"]
+    assert [c["result"] for c in data["checks"]] == ["info"]
+    assert "nothing leaves this machine" in data["checks"][0]["detail"]
+
+
+def test_sender_and_each_inbox_are_asked_and_nothing_is_sent(smtp_server: ServerFactory, home: Path) -> None:
+    server, handler = smtp_server()
+    handler.rcpt_script["gone@x.test"] = ["550 5.1.1 unknown mailbox"]
+    handler.rcpt_script["grey@x.test"] = ["450 4.7.1 greylisted, try again later"]
+    result = check(*through(server, "--smtp-security", "none", "--to", "dossier@x.test; gone@x.test; grey@x.test",
+                            "--json"))
+    assert result.exit_code == 4, result.output  # an inbox the server refuses: an export would fail there
+    found = results(result.output)
+    assert found["connection"]["result"] == "ok" and "127.0.0.1" in found["connection"]["detail"]
+    assert found["TLS"]["result"] == "warning"  # security none: said, not hidden
+    assert found["sender"] == {"check": "sender", "result": "ok", "detail": f"<{SENDER}> accepted"}
+    assert found["inbox dossier@x.test"]["result"] == "ok"
+    assert found["inbox gone@x.test"]["result"] == "failed" and "550 5.1.1 unknown mailbox" in \
+        found["inbox gone@x.test"]["detail"]
+    assert found["inbox grey@x.test"]["result"] == "warning" and "retried" in found["inbox grey@x.test"]["detail"]
+    assert found["size limit"]["result"] == "ok"  # aiosmtpd's 32 MiB is above ublexport's 20 MB
+    assert handler.rcpt_attempts == {"dossier@x.test": 1, "gone@x.test": 1, "grey@x.test": 1}
+    assert handler.data_commands == 0 and handler.received == []
+
+
+def test_all_accepted_exits_0_with_a_readable_table(smtp_server: ServerFactory, home: Path) -> None:
+    server, handler = smtp_server()
+    result = check(*through(server, "--smtp-security", "none", "--to", "dossier@x.test"))
+    assert result.exit_code == 0, result.output
+    assert "SMTP check" in result.output and "sender" in result.output and "Nothing was sent." in result.output
+    assert handler.data_commands == 0
+
+
+def test_a_refused_sender_fails_and_the_inboxes_are_not_asked(smtp_server: ServerFactory, home: Path) -> None:
+    server, handler = smtp_server(RefusingSender())
+    result = check(*through(server, "--smtp-security", "none", "--to", "dossier@x.test", "--json"))
+    assert result.exit_code == 4, result.output
+    found = results(result.output)
+    assert found["sender"]["result"] == "failed"
+    assert "553" in found["sender"]["detail"] and "UBLEXPORT_FROM" in found["sender"]["detail"]
+    assert found["inbox dossier@x.test"]["result"] == "info"
+    assert handler.rcpt_attempts == {}
+
+
+def test_starttls_certificate_and_login(smtp_server: ServerFactory, home: Path, certs: Any,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    server, handler = smtp_server(tls_context=certs.server_context, require_starttls=True, with_auth=True,
+                                  auth_require_tls=True)
+    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "secret")
+    monkeypatch.setenv("UBLEXPORT_SMTP_CAFILE", str(certs.ca_file))
+    result = check(*through(server, "--smtp-security", "starttls", "--smtp-user", "user", "--to", "a@x.test",
+                            "--json"))
+    assert result.exit_code == 0, result.output
+    found = results(result.output)
+    assert found["connection"]["result"] == "ok" and "STARTTLS" in found["connection"]["detail"]
+    assert found["TLS"]["result"] == "ok" and found["TLS"]["detail"].startswith("TLSv1.")
+    assert found["certificate"]["result"] == "ok" and "valid until" in found["certificate"]["detail"]
+    assert found["login"] == {"check": "login", "result": "ok", "detail": "accepted for user"}
+    assert handler.logins == [("user", "secret")] and handler.data_commands == 0
+    assert "secret" not in result.output
+
+
+def test_a_wrong_password_fails_at_the_connection(smtp_server: ServerFactory, home: Path, certs: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    server, handler = smtp_server(tls_context=certs.server_context, require_starttls=True, with_auth=True,
+                                  auth_require_tls=True)
+    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "wrong")
+    monkeypatch.setenv("UBLEXPORT_SMTP_CAFILE", str(certs.ca_file))
+    result = check(*through(server, "--smtp-security", "starttls", "--smtp-user", "user", "--json"))
+    assert result.exit_code == 4, result.output
+    [only] = json.loads(result.output)["checks"]
+    assert only["check"] == "connection" and only["result"] == "failed"
+    assert "535" in only["detail"] and "UBLEXPORT_SMTP_PASSWORD" in only["detail"]
+    assert "wrong" not in result.output
+    assert handler.auth_attempts == 1  # one try: a provider locks an account after a few
+
+
+def test_an_untrusted_certificate_fails(smtp_server: ServerFactory, home: Path, certs: Any) -> None:
+    server, _ = smtp_server(ssl_context=certs.server_context)  # implicit TLS, our CA not given
+    result = check(*through(server, "--smtp-security", "tls", "--json"))
+    assert result.exit_code == 4, result.output
+    [only] = json.loads(result.output)["checks"]
+    assert only["result"] == "failed" and "certificate" in only["detail"] and "UBLEXPORT_SMTP_CAFILE" in only["detail"]
+
+
+def test_a_certificate_about_to_lapse_is_a_warning(smtp_server: ServerFactory, home: Path, certs: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _ = smtp_server(ssl_context=certs.server_context)
+    monkeypatch.setenv("UBLEXPORT_SMTP_CAFILE", str(certs.ca_file))
+    settings = settings_for(server, home, smtp_security="tls")
+    found = {f.check: f for f in run_async(check_smtp(settings))}
+    ends = dt.datetime.strptime(found["certificate"].detail.split()[2], "%Y-%m-%d").replace(tzinfo=dt.UTC)
+    assert found["certificate"].result == OK
+    later = ends - dt.timedelta(days=CERTIFICATE_WARNING_DAYS - 5)  # the same server, checked a few weeks on
+    soon = {f.check: f for f in run_async(check_smtp(settings, now=later))}
+    assert soon["certificate"].result == WARNING and "nothing is sent" in soon["certificate"].detail
+
+
+def test_a_server_size_limit_below_ublexports_is_a_warning(smtp_server: ServerFactory, home: Path) -> None:
+    server, _ = smtp_server(data_size_limit=10_485_760)  # Postfix's default
+    found = {f.check: f for f in run_async(check_smtp(settings_for(server, home),
+                                                      parse_recipients("a@x.test")))}
+    assert found["size limit"].result == WARNING and "10.5 MB per e-mail" in found["size limit"].detail
+    assert [f.result for f in found.values() if f.result == FAILED] == []
+    assert found["inbox a@x.test"].result == OK and found["login"].result == INFO
+
+
+def test_an_invalid_address_exits_2_before_connecting(smtp_server: ServerFactory, home: Path) -> None:
+    server, handler = smtp_server()
+    result = check(*through(server, "--smtp-security", "none", "--to", "not-an-address"))
+    assert result.exit_code == 2, result.output
+    assert "not-an-address" in result.output and handler.connections == 0
+
+
+def test_the_check_uses_the_tls_context_it_is_given(smtp_server: ServerFactory, home: Path, certs: Any) -> None:
+    """(The library entry point, for a host application that has its own trust store.)"""
+    server, _ = smtp_server(ssl_context=certs.server_context)
+    context = ssl.create_default_context(cafile=str(certs.ca_file))
+    found = run_async(check_smtp(settings_for(server, home, smtp_security="tls"), tls_context=context))
+    assert [f.check for f in found][:3] == ["connection", "TLS", "certificate"]
+    assert all(f.result != FAILED for f in found)
+
+
+def test_a_server_that_stops_answering_fails_the_check_in_time(home: Path, request: pytest.FixtureRequest) -> None:
+    from tests.email.test_review5_delivery import _RawSmtp
+
+    server = _RawSmtp(stall=b"RCPT")  # greets, takes EHLO and MAIL FROM, never answers RCPT TO
+    request.addfinalizer(server.close)
+    settings = settings_for(server, home, timeout=0.5)
+    found = {f.check: f for f in run_async(check_smtp(settings, parse_recipients("a@x.test")))}
+    assert found["sender"].result == OK
+    assert found["session"].result == FAILED and "stopped answering" in found["session"].detail
+    assert server.delivered == 0
