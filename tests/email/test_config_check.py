@@ -175,3 +175,17 @@ def test_a_server_that_stops_answering_fails_the_check_in_time(home: Path, reque
     assert found["sender"].result == OK
     assert found["session"].result == FAILED and "stopped answering" in found["session"].detail
     assert server.delivered == 0
+
+
+def test_settings_an_export_would_refuse_are_refused_before_connecting(smtp_server: ServerFactory, home: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    server, handler = smtp_server()
+    no_password = check(*through(server, "--smtp-security", "starttls", "--smtp-user", "user"))
+    assert no_password.exit_code == 2 and "UBLEXPORT_SMTP_PASSWORD" in no_password.output
+    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "secret")
+    in_clear = check(*through(server, "--smtp-security", "none", "--smtp-user", "user"))
+    assert in_clear.exit_code == 2 and "clear text" in in_clear.output and "secret" not in in_clear.output
+    monkeypatch.delenv("UBLEXPORT_SMTP_PASSWORD")
+    local_sender = check("--smtp-host", "127.0.0.1", "--smtp-port", str(server.port), "--smtp-security", "none")
+    assert local_sender.exit_code == 2 and "UBLEXPORT_FROM" in local_sender.output
+    assert handler.connections == 0

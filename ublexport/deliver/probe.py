@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-from ublexport.deliver import TransportError, envelope_sender
+from ublexport.deliver import TransportError, envelope_sender, open_transport
 from ublexport.deliver.smtp import SECURITY_LABEL, SmtpTransport
 from ublexport.errors import server_text
 from ublexport.pipeline import MAX_MESSAGE_BYTES
@@ -45,11 +45,13 @@ def failed(findings: Sequence[Finding]) -> bool:
 async def check_smtp(settings: Settings, recipients: Sequence[Recipient] = (), *,
                      tls_context: ssl.SSLContext | None = None,
                      now: dt.datetime | None = None) -> list[Finding]:
-    """What the configured server says to each step of a send, up to (not including) DATA."""
+    """What the configured server says to each step of a send, up to (not including) DATA. InputError for settings
+    an export would refuse before connecting (a password without TLS, a user without a password, ...)."""
     if not settings.smtp_host:
         return [Finding("server", INFO, f"no SMTP server is set: e-mails go to the local inbox {settings.inbox_dir} "
                                         "and nothing leaves this machine (set UBLEXPORT_SMTP_HOST)")]
-    transport = SmtpTransport(settings, tls_context=tls_context)
+    transport = open_transport(settings, tls_context=tls_context)  # what an export refuses in the settings, too
+    assert isinstance(transport, SmtpTransport)
     try:
         smtp = await transport.connect()
     except TransportError as exc:
