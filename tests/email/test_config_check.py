@@ -32,6 +32,16 @@ def results(output: str) -> dict[str, dict[str, str]]:
     return {c["check"]: c for c in data["checks"]}
 
 
+def starttls_with_login(smtp_server: ServerFactory, certs: Any, monkeypatch: pytest.MonkeyPatch, *,
+                        password: str) -> tuple[Any, FaultHandler]:
+    """A server requiring STARTTLS before AUTH (user / secret), its certificate from our private CA."""
+    server, handler = smtp_server(tls_context=certs.server_context, require_starttls=True, with_auth=True,
+                                  auth_require_tls=True)
+    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", password)
+    monkeypatch.setenv("UBLEXPORT_SMTP_CAFILE", str(certs.ca_file))
+    return server, handler
+
+
 class RefusingSender(FaultHandler):
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
@@ -88,10 +98,7 @@ def test_a_refused_sender_fails_and_the_inboxes_are_not_asked(smtp_server: Serve
 
 def test_starttls_certificate_and_login(smtp_server: ServerFactory, home: Path, certs: Any,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    server, handler = smtp_server(tls_context=certs.server_context, require_starttls=True, with_auth=True,
-                                  auth_require_tls=True)
-    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "secret")
-    monkeypatch.setenv("UBLEXPORT_SMTP_CAFILE", str(certs.ca_file))
+    server, handler = starttls_with_login(smtp_server, certs, monkeypatch, password="secret")
     result = check(*through(server, "--smtp-security", "starttls", "--smtp-user", "user", "--to", "a@x.test",
                             "--json"))
     assert result.exit_code == 0, result.output
@@ -106,10 +113,7 @@ def test_starttls_certificate_and_login(smtp_server: ServerFactory, home: Path, 
 
 def test_a_wrong_password_fails_at_the_connection(smtp_server: ServerFactory, home: Path, certs: Any,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    server, handler = smtp_server(tls_context=certs.server_context, require_starttls=True, with_auth=True,
-                                  auth_require_tls=True)
-    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "wrong")
-    monkeypatch.setenv("UBLEXPORT_SMTP_CAFILE", str(certs.ca_file))
+    server, handler = starttls_with_login(smtp_server, certs, monkeypatch, password="wrong")
     result = check(*through(server, "--smtp-security", "starttls", "--smtp-user", "user", "--json"))
     assert result.exit_code == 4, result.output
     [only] = json.loads(result.output)["checks"]
