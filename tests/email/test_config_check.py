@@ -12,8 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.email.conftest import FaultHandler, ServerFactory, run_async, settings_for
+from tests.ledger.conftest import pg_url  # noqa: F401  (a fixture: a fresh PostgreSQL schema)
+from ublexport.checks import FAILED, INFO, OK, WARNING
 from ublexport.cli import main
-from ublexport.deliver.probe import CERTIFICATE_WARNING_DAYS, FAILED, INFO, OK, WARNING, check_smtp
+from ublexport.deliver.probe import CERTIFICATE_WARNING_DAYS, check_smtp
 from ublexport.recipients import parse_recipients
 
 SENDER = "boekhouding@dewaele.example"
@@ -53,8 +55,10 @@ def test_without_a_server_it_says_where_the_mail_goes_and_passes(home: Path) -> 
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["ok"] is True and "local inbox" in data["transport"]
-    assert [c["result"] for c in data["checks"]] == ["info"]
+    assert [(c["check"], c["result"]) for c in data["checks"]] == [("server", "info"), ("ledger", "info")]
     assert "nothing leaves this machine" in data["checks"][0]["detail"]
+    assert "none yet at sqlite:///" in data["checks"][1]["detail"]
+    assert not (home / "ublexport.db").exists()  # asked, not created
 
 
 def test_sender_and_each_inbox_are_asked_and_nothing_is_sent(smtp_server: ServerFactory, home: Path) -> None:
@@ -81,7 +85,8 @@ def test_all_accepted_exits_0_with_a_readable_table(smtp_server: ServerFactory, 
     server, handler = smtp_server()
     result = check(*through(server, "--smtp-security", "none", "--to", "dossier@x.test"))
     assert result.exit_code == 0, result.output
-    assert "SMTP check" in result.output and "sender" in result.output and "Nothing was sent." in result.output
+    assert "Check: smtp://127.0.0.1" in result.output and "sender" in result.output
+    assert "Nothing was sent." in result.output
     assert handler.data_commands == 0
 
 
@@ -113,13 +118,13 @@ def test_starttls_certificate_and_login(smtp_server: ServerFactory, home: Path, 
 
 def test_a_wrong_password_fails_at_the_connection(smtp_server: ServerFactory, home: Path, certs: Any,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    server, handler = starttls_with_login(smtp_server, certs, monkeypatch, password="wrong")
+    server, handler = starttls_with_login(smtp_server, certs, monkeypatch, password="n0t-th1s")
     result = check(*through(server, "--smtp-security", "starttls", "--smtp-user", "user", "--json"))
     assert result.exit_code == 4, result.output
-    [only] = json.loads(result.output)["checks"]
-    assert only["check"] == "connection" and only["result"] == "failed"
+    only, ledger = json.loads(result.output)["checks"]
+    assert only["check"] == "connection" and only["result"] == "failed" and ledger["check"] == "ledger"
     assert "535" in only["detail"] and "UBLEXPORT_SMTP_PASSWORD" in only["detail"]
-    assert "wrong" not in result.output
+    assert "n0t-th1s" not in result.output
     assert handler.auth_attempts == 1  # one try: a provider locks an account after a few
 
 
@@ -127,7 +132,7 @@ def test_an_untrusted_certificate_fails(smtp_server: ServerFactory, home: Path, 
     server, _ = smtp_server(ssl_context=certs.server_context)  # implicit TLS, our CA not given
     result = check(*through(server, "--smtp-security", "tls", "--json"))
     assert result.exit_code == 4, result.output
-    [only] = json.loads(result.output)["checks"]
+    only, _ = json.loads(result.output)["checks"]
     assert only["result"] == "failed" and "certificate" in only["detail"] and "UBLEXPORT_SMTP_CAFILE" in only["detail"]
 
 
@@ -193,3 +198,55 @@ def test_settings_an_export_would_refuse_are_refused_before_connecting(smtp_serv
     local_sender = check("--smtp-host", "127.0.0.1", "--smtp-port", str(server.port), "--smtp-security", "none")
     assert local_sender.exit_code == 2 and "UBLEXPORT_FROM" in local_sender.output
     assert handler.connections == 0
+
+
+def test_the_ledger_is_reported_with_its_schema_and_never_created_or_changed(home: Path) -> None:
+    from ublexport.store import LATEST, Store
+
+    assert "none yet" in results(check("--json").output)["ledger"]["detail"]
+    Store.open(f"sqlite:///{home / 'ublexport.db'}").close()  # created by a first export, say
+    result = check("--json")
+    assert result.exit_code == 0, result.output
+    ledger = results(result.output)["ledger"]
+    assert ledger["result"] == "ok"
+    assert ledger["detail"] == (f"sqlite at sqlite:///{home / 'ublexport.db'}, schema {LATEST} (current): 0 companies, "
+                                "0 deliveries")
+
+
+def test_a_ledger_of_a_newer_ublexport_fails_with_exit_1(home: Path) -> None:
+    from sqlalchemy import text
+
+    from ublexport.store import Store
+
+    with Store.open(f"sqlite:///{home / 'ublexport.db'}") as store, store.transaction() as session:
+        session.execute(text("INSERT INTO schema_version (version, description, applied_at) "
+                             "VALUES (99, 'future', '2030-01-01 00:00:00')"))
+    result = check("--json")
+    assert result.exit_code == 1, result.output
+    ledger = results(result.output)["ledger"]
+    assert ledger["result"] == "failed" and "schema 99, newer than this ublexport" in ledger["detail"]
+
+
+def test_a_postgresql_ledger_that_is_down_or_missing_its_schema(home: Path) -> None:
+    """A port nothing listens on, and a search_path naming a schema that does not exist: exit 1, no URL password."""
+    down = check("--db", "postgresql://postgres:hunter2@127.0.0.1:1/test", "--json")
+    assert down.exit_code == 1, down.output
+    ledger = results(down.output)["ledger"]
+    assert ledger["result"] == "failed" and "the ledger database cannot be used" in ledger["detail"]
+    assert "hunter2" not in down.output
+    missing = check("--db", "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dno_such_schema_x",
+                    "--json")
+    assert missing.exit_code == 1, missing.output
+    ledger = results(missing.output)["ledger"]
+    assert ledger["result"] == "failed" and "the schema its search_path names does not exist" in ledger["detail"]
+
+
+def test_a_postgresql_ledger_in_use_is_ok(home: Path, pg_url: str) -> None:  # noqa: F811
+    from ublexport.store import LATEST, Store
+
+    Store.open(pg_url).close()
+    result = check("--db", pg_url, "--json")
+    assert result.exit_code == 0, result.output
+    ledger = results(result.output)["ledger"]
+    assert ledger["result"] == "ok" and ledger["detail"].startswith("postgresql at postgresql://postgres@127.0.0.1")
+    assert f"schema {LATEST} (current)" in ledger["detail"]

@@ -119,12 +119,10 @@ def handle_errors(func: F) -> F:
             missing_schema = type(exc.orig).__name__ == "InvalidSchemaName"
             if not isinstance(exc, OperationalError) and not missing_schema:
                 raise
-            # the ledger's database is down or unreachable: a message, not a traceback (no URL: it may hold a
-            # password; the driver's first line names host and port)
-            reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else repr(exc)
-            if missing_schema:
-                reason += " (the schema the URL's search_path names does not exist: create it, or fix the URL)"
-            message = f"the ledger database cannot be used: {reason}; check UBLEXPORT_DB / --db and that it runs"
+            # the ledger's database is down or unreachable: a message, not a traceback
+            from ublexport.store.status import unusable
+
+            message = unusable(exc)
             click.echo(f"error: {message}", err=True)
             if kwargs.get("as_json"):
                 print_json({"error": message, "problems": [], "exit_code": EXIT_ERROR})

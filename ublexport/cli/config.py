@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ublexport.cli.common import EXIT_DELIVERY, Group, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import EXIT_DELIVERY, EXIT_ERROR, Group, handle_errors, json_option, print_json, print_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,29 +88,37 @@ def show(settings: Any, as_json: bool) -> None:
 @click.option("--to", default=None, envvar="UBLEXPORT_TO", show_envvar=True,
               help="Inbox address(es) to ask the server about, separated by , or ; (as export's --to).")
 @json_option
+@db_option
 @handle_errors
 @settings_options
 def check(settings: Any, to: str | None, as_json: bool) -> None:
     """Ask the SMTP server everything a send needs, and send nothing: the connection, TLS and its certificate, the
     login, the size limit, the sender (MAIL FROM) and each inbox (RCPT TO); then RSET and QUIT, before any DATA.
+    Then whether the ledger's database answers, at which schema (nothing is created or upgraded).
 
-    Exits 0 when every step was accepted (warnings allowed), 4 when the server refused one, 2 for an invalid
-    address."""
+    Exits 0 when every step was accepted (warnings allowed), 4 when the server refused one, 1 when the ledger
+    cannot be used, 2 for an invalid address or setting."""
     import asyncio
 
-    from ublexport.deliver.probe import check_smtp, failed
+    from ublexport.checks import FAILED, failed
+    from ublexport.deliver.probe import check_smtp
     from ublexport.recipients import parse_recipients
+    from ublexport.store.status import ledger_status
 
     recipients = parse_recipients(to, what="nothing was asked") if to else []
     findings = asyncio.run(check_smtp(settings, recipients))
+    ledger = ledger_status(settings.db_url)
+    findings.append(ledger)
     if as_json:
         print_json({"transport": _transport_description(settings), "ok": not failed(findings),
                     "checks": [f.as_dict() for f in findings]})
     else:
-        print_table(f"SMTP check: {_transport_description(settings)}", ["check", "result", "detail"],
+        print_table(f"Check: {_transport_description(settings)}", ["check", "result", "detail"],
                     [(f.check, f.result, f.detail) for f in findings])
         click.echo("Nothing was sent." if not failed(findings) else
                    "Nothing was sent. An export would stop at the step that FAILED: fix it and check again.")
+    if ledger.result == FAILED:
+        sys.exit(EXIT_ERROR)
     if failed(findings):
         sys.exit(EXIT_DELIVERY)
 

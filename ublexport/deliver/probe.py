@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import aiosmtplib
 
+from ublexport.checks import FAILED, INFO, OK, WARNING, Finding
 from ublexport.deliver import TransportError, envelope_sender, open_transport
 from ublexport.deliver.smtp import SECURITY_LABEL, SmtpTransport
 from ublexport.errors import server_text
@@ -22,24 +22,8 @@ from ublexport.pipeline import MAX_MESSAGE_BYTES
 from ublexport.recipients import Recipient
 from ublexport.settings import Settings
 
-OK, WARNING, FAILED, INFO = "ok", "warning", "FAILED", "info"
-
 #: A server certificate that expires sooner than this is worth a warning: the day it lapses, every send fails.
 CERTIFICATE_WARNING_DAYS = 21
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    result: str  # OK, WARNING, FAILED or INFO
-    detail: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"check": self.check, "result": self.result.lower(), "detail": self.detail}
-
-
-def failed(findings: Sequence[Finding]) -> bool:
-    return any(f.result == FAILED for f in findings)
 
 
 async def check_smtp(settings: Settings, recipients: Sequence[Recipient] = (), *,

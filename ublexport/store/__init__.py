@@ -12,6 +12,7 @@ from sqlalchemy import Engine, inspect, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ublexport.errors import InputError
 from ublexport.store import clock
 from ublexport.store.clock import utcnow
 from ublexport.store.engine import make_engine, normalize_url
@@ -30,14 +31,18 @@ from ublexport.store.models import (
 )
 
 __all__ = ["LATEST", "AttemptRow", "CompanyRow", "DeliveryRow", "DeliveryState", "DocumentRow", "DocumentVersion",
-           "Payload", "RuleChange", "StatusChange", "Store", "normalize_url", "utcnow"]
+           "NoLedgerError", "Payload", "RuleChange", "StatusChange", "Store", "normalize_url", "utcnow"]
+
+
+class NoLedgerError(InputError):
+    """A command that only reads the ledger found none at its URL (a mistyped home or database, or nothing done
+    yet)."""
 
 
 def _no_ledger(url: str) -> NoReturn:
-    from ublexport.errors import InputError
     from ublexport.settings import mask_url
 
-    raise InputError(f"there is no ledger at {mask_url(url)}: nothing was ever exported, imported or registered "
+    raise NoLedgerError(f"there is no ledger at {mask_url(url)}: nothing was ever exported, imported or registered "
                      "there; check UBLEXPORT_HOME and UBLEXPORT_DB (--home, --db), or create it with `ublexport "
                      "company add` or an export")
 

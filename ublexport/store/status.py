@@ -1,0 +1,78 @@
+"""Whether the ledger's database answers, and at which schema: asked by `config check`, which creates, upgrades and
+writes nothing (a check that created an empty ledger at a mistyped URL would hide the mistake it is there to find).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from ublexport.checks import FAILED, INFO, OK, Finding
+from ublexport.errors import UblexportError
+from ublexport.store import LATEST, CompanyRow, DeliveryRow, NoLedgerError, Store
+from ublexport.store.engine import make_engine
+from ublexport.store.migrations import current_version
+
+
+def ledger_status(url: str) -> Finding:
+    """OK, INFO (none yet, or an older schema) or FAILED for the ledger at URL."""
+    return Finding("ledger", *_status(url))
+
+
+def _status(url: str) -> tuple[str, str]:
+    from ublexport.settings import mask_url
+
+    shown = mask_url(url)
+    try:
+        store = Store.open(url, upgrade=False, existing=True)
+    except NoLedgerError:
+        try:
+            if _no_schema(url):
+                return FAILED, (f"{shown}: the schema its search_path names does not exist, so no ledger can be "
+                                "created there: create it (CREATE SCHEMA ...), or fix the URL")
+        except DBAPIError as exc:
+            return FAILED, unusable(exc)
+        return INFO, f"none yet at {shown}: the first export, `documents import` or `company add` creates it"
+    except UblexportError as exc:  # a URL that cannot be read, a folder that cannot be made, a SQLite too old
+        return FAILED, str(exc)
+    except DBAPIError as exc:
+        return FAILED, unusable(exc)
+    try:
+        with store.engine.connect() as conn:
+            version = current_version(conn)
+            companies = conn.execute(select(func.count()).select_from(CompanyRow)).scalar_one()
+            deliveries = conn.execute(select(func.count()).select_from(DeliveryRow)).scalar_one()
+    except DBAPIError as exc:
+        return FAILED, unusable(exc)
+    finally:
+        store.close()
+    held = f"{companies} companies, {deliveries} deliveries"
+    if version > LATEST:
+        return FAILED, (f"{shown}: schema {version}, newer than this ublexport knows ({LATEST}): upgrade ublexport "
+                        "here, as on the machine that upgraded the ledger")
+    if version < LATEST:
+        return INFO, (f"{store.dialect} at {shown}, schema {version}: upgraded in place to {LATEST} by the next "
+                      f"command that writes to it ({held})")
+    return OK, f"{store.dialect} at {shown}, schema {version} (current): {held}"
+
+
+def _no_schema(url: str) -> bool:
+    """PostgreSQL: none of the schemas the URL's search_path names exists (current_schema() is then NULL)."""
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return False
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT current_schema()")).scalar() is None
+    finally:
+        engine.dispose()
+
+
+def unusable(exc: DBAPIError) -> str:
+    """What to say of a ledger database that cannot be used (down, unreachable, its schema missing): the driver's
+    first line, which names host and port, never the URL, which may hold a password."""
+    text = str(exc.orig or exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    if type(exc.orig).__name__ == "InvalidSchemaName":
+        reason += " (the schema the URL's search_path names does not exist: create it, or fix the URL)"
+    return f"the ledger database cannot be used: {reason}; check UBLEXPORT_DB / --db and that it runs"
