@@ -58,7 +58,7 @@ def test_without_a_server_it_says_where_the_mail_goes_and_passes(home: Path) -> 
     assert [(c["check"], c["result"]) for c in data["checks"]] == [("server", "info"), ("ledger", "info")]
     assert "nothing leaves this machine" in data["checks"][0]["detail"]
     assert "none yet at sqlite:///" in data["checks"][1]["detail"]
-    assert not (home / "ublexport.db").exists()  # asked, not created
+    assert not home.exists()  # asked, nothing created: not the ledger, not its folder
 
 
 def test_sender_and_each_inbox_are_asked_and_nothing_is_sent(smtp_server: ServerFactory, home: Path) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from ublexport.checks import FAILED, INFO, OK, Finding
 from ublexport.errors import UblexportError
 from ublexport.store import LATEST, CompanyRow, DeliveryRow, NoLedgerError, Store
-from ublexport.store.engine import make_engine
+from ublexport.store.engine import make_engine, normalize_url
 from ublexport.store.migrations import current_version
 
 
@@ -58,10 +58,10 @@ def _status(url: str) -> tuple[str, str]:
 
 def _no_schema(url: str) -> bool:
     """PostgreSQL: none of the schemas the URL's search_path names exists (current_schema() is then NULL)."""
+    if not normalize_url(url).startswith("postgresql"):
+        return False  # (make_engine would create a SQLite ledger's folder)
     engine = make_engine(url)
     try:
-        if engine.dialect.name != "postgresql":
-            return False
         with engine.connect() as conn:
             return conn.execute(text("SELECT current_schema()")).scalar() is None
     finally:
