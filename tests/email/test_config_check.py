@@ -250,3 +250,13 @@ def test_a_postgresql_ledger_in_use_is_ok(home: Path, pg_url: str) -> None:  # n
     ledger = results(result.output)["ledger"]
     assert ledger["result"] == "ok" and ledger["detail"].startswith("postgresql at postgresql://postgres@127.0.0.1")
     assert f"schema {LATEST} (current)" in ledger["detail"]
+
+
+def test_a_certificate_expiry_that_cannot_be_read_is_said_so() -> None:
+    from ublexport.deliver.probe import _certificate
+
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    for cert in (None, {}, {"notAfter": "whenever"}, {"notAfter": 20270101}):
+        assert _certificate(cert, now).result == INFO
+    assert _certificate({"notAfter": "Jan  1 00:00:00 2027 GMT"}, now).result == OK  # 25 days
+    assert _certificate({"notAfter": "Dec 20 00:00:00 2026 GMT"}, now).result == WARNING  # 13 days

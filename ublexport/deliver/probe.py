@@ -81,9 +81,10 @@ def _session(transport: SmtpTransport, smtp: aiosmtplib.SMTP, now: dt.datetime) 
 def _certificate(cert: Mapping[str, object] | None, now: dt.datetime) -> Finding:
     """Its expiry: a lapsed certificate stops every send until it is renewed."""
     expiry = cert.get("notAfter") if cert else None
-    if not isinstance(expiry, str):
+    try:
+        ends = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(expiry), dt.UTC)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):  # none, or in a form Python cannot read
         return Finding("certificate", INFO, "no expiry date readable")
-    ends = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(expiry), dt.UTC)
     days = (ends - now).days
     text = f"valid until {ends:%Y-%m-%d} ({days} days)"
     if days < CERTIFICATE_WARNING_DAYS:
