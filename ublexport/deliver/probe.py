@@ -16,7 +16,7 @@ import aiosmtplib
 
 from ublexport.checks import FAILED, INFO, OK, WARNING, Finding
 from ublexport.deliver import TransportError, envelope_sender, open_transport
-from ublexport.deliver.smtp import SECURITY_LABEL, SmtpTransport
+from ublexport.deliver.smtp import SECURITY_LABEL, SmtpTransport, size_limit
 from ublexport.errors import server_text
 from ublexport.pipeline import MAX_MESSAGE_BYTES
 from ublexport.recipients import Recipient
@@ -95,8 +95,7 @@ def _certificate(cert: Mapping[str, object] | None, now: dt.datetime) -> Finding
 
 def _size(smtp: aiosmtplib.SMTP) -> Finding:
     """The server's own size limit against ublexport's (a document with a large PDF)."""
-    text = smtp.esmtp_extensions.get("size", "").strip() if smtp.supports_extension("size") else ""
-    limit = int(text) if text.isdigit() else 0
+    limit = size_limit(smtp) or 0
     ours = MAX_MESSAGE_BYTES // 1_000_000
     if not limit:
         return Finding("size limit", INFO, f"the server announces none; ublexport sends at most {ours} MB per e-mail")

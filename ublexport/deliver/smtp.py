@@ -38,6 +38,14 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
+def size_limit(smtp: aiosmtplib.SMTP) -> int | None:
+    """The server's ESMTP SIZE: None when it does not offer the extension, 0 when it offers it without a limit."""
+    if not smtp.supports_extension("size"):
+        return None
+    text = smtp.esmtp_extensions.get("size", "").strip()
+    return int(text) if text.isdigit() else 0
+
+
 class _Stale(Exception):
     """A reused connection turned out to be closed before the transaction began: reconnect, no harm done."""
 
@@ -289,10 +297,9 @@ class SmtpTransport:
 
     async def _transaction(self, smtp: aiosmtplib.SMTP, reused: bool, data: bytes, rcpt: str,
                            recipient: str) -> Outcome:
-        limit_text = smtp.esmtp_extensions.get("size", "") if smtp.supports_extension("size") else ""
         options: list[str] = []
-        if smtp.supports_extension("size"):
-            limit = int(limit_text) if limit_text.strip().isdigit() else 0
+        limit = size_limit(smtp)
+        if limit is not None:
             if limit and len(data) > limit:
                 self._release(smtp, True)
                 return Outcome(recipient, "permanent", None,
