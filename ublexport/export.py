@@ -50,7 +50,7 @@ from ublexport.plan import (
     prepare_many_in_worker,
 )
 from ublexport.policy import EXPENSES_SKIPPED
-from ublexport.recipients import Recipient, parse_recipients
+from ublexport.recipients import REGISTERED, Recipient, parse_recipients
 
 if TYPE_CHECKING:
     from ublexport.ledger import Claim
@@ -309,6 +309,10 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
               stop: asyncio.Event | None = None) -> list[Result]:
     """Deliver every going document to every inbox, one e-mail each; return one Result per document and inbox.
 
+    RECIPIENTS is the inboxes of every document, or REGISTERED: each document to its company's registered inboxes
+    (Ledger.registered, asked for each batch with its claim; `ledger` is then needed, also in a dry run, which
+    claims nothing); a document whose company has none is refused, saying what to register.
+
     Documents are rendered and validated just ahead of the sends: for a large batch in `workers` worker processes
     (default: one per core but one, from WORKERS_FROM documents on), else on the event loop one at a time (a
     thread would fight the loop for the GIL), or in `pool` when given (`workers_for`: the caller shuts it
@@ -324,7 +328,13 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     Once the run stops for any reason, nothing more is rendered or claimed.
     With `keep_ok=False` only the results that need attention are returned (every result still goes to
     `progress`), so that memory does not grow with the size of the batch."""
-    inboxes = parse_recipients(recipients) if isinstance(recipients, str) else list(recipients)
+    # each document's inboxes: the same for all, or (REGISTERED) its company's, looked up with each claim
+    registered = recipients == REGISTERED
+    inboxes = None if registered else (
+        parse_recipients(recipients) if isinstance(recipients, str) else list(recipients))
+    lookup = getattr(ledger, "registered", None)  # asked even in a dry run, which claims nothing
+    if registered and not callable(lookup):
+        raise InputError("--to registered needs the ledger, where the accountant registers each company's inboxes")
     dry_run = bool(getattr(transport, "dry_run", False))
     use_ledger = ledger if not dry_run else None
     # one thread for every ledger call: one database connection, one malloc arena (a pool of threads each holding
@@ -508,7 +518,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         done(refused.order, 0, _refused(refused))
 
     # room for two claimed batches: the senders keep going while the next batch is rendered and claimed
-    queue: asyncio.Queue[tuple[PlanItem, Claims] | None] = asyncio.Queue(maxsize=2 * max(1, batch))
+    queue: asyncio.Queue[tuple[PlanItem, list[Recipient], Claims] | None] = asyncio.Queue(maxsize=2 * max(1, batch))
     if workers is None:
         workers = default_workers() if plan.going_count >= WORKERS_FROM else 0
     unprepared = len(plan.compact) > 0 or any(i.prepared is None for i in plan.kept if i.state == "go")
@@ -519,7 +529,24 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     async def claim(items: list[PlanItem]) -> None:
         """Claim every (document, inbox) of a batch in one ledger transaction, then hand them to the senders."""
         ready = [i for i in items if i.prepared is not None]
-        requests = [(i.prepared, inbox) for i in ready for inbox in inboxes if i.prepared is not None]
+        targets: list[list[Recipient]] = [inboxes] * len(ready) if inboxes is not None else []
+        if inboxes is None:
+            try:
+                found = await patiently(in_thread, lookup, [i.prepared for i in ready],
+                                        what=claims_of(len(ready)), say=_say, until=stop)
+            except Exception:
+                if abort:
+                    return
+                raise
+            for item, target in zip(ready, found, strict=True):
+                if isinstance(target, list):
+                    targets.append(target)
+                else:  # nothing registered to send it to: a refusal, as the plan's (reported by the senders' loop)
+                    item.state, item.reason, item.refusal = "refused", target.reason, target.refusal
+                    item.prepared = None
+            ready = [i for i in ready if i.prepared is not None]
+        requests = [(i.prepared, inbox) for i, target in zip(ready, targets, strict=True) for inbox in target
+                    if i.prepared is not None]
         claims: Claims = [None] * len(requests)
         if use_ledger is not None:
             try:
@@ -533,10 +560,12 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             for claimed in claims:
                 if isinstance(claimed, tuple):
                     handoff.expect(claimed[0])
-        position = {id(i): n * len(inboxes) for n, i in enumerate(ready)}
+        position = dict(zip(map(id, ready), itertools.accumulate((len(t) for t in targets), initial=0), strict=False))
+        ready_targets = dict(zip(map(id, ready), targets, strict=True))
         for item in items:
             start = position.get(id(item))
-            await queue.put((item, [] if start is None else claims[start:start + len(inboxes)]))
+            target = ready_targets.get(id(item), [])
+            await queue.put((item, target, [] if start is None else claims[start:start + len(target)]))
             handed[0] += 1
 
     async def prepared_items() -> AsyncGenerator[PlanItem, None]:
@@ -654,14 +683,14 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
 
     try:
         while (entry := await queue.get()) is not None:
-            item, claims = entry
+            item, targets, claims = entry
             order = item.order
-            if item.prepared is None:  # refused while preparing: invalid or unreadable
+            if item.prepared is None:  # refused while preparing (invalid or unreadable), or with no inbox registered
                 done(order, 0, _refused(item))
                 continue
-            remaining[id(item)] = len(inboxes)
+            remaining[id(item)] = len(targets)
             prepared = item.prepared
-            for slot, inbox in enumerate(inboxes):
+            for slot, inbox in enumerate(targets):
                 claimed = claims[slot] if use_ledger is not None else None
                 if use_ledger is not None and not isinstance(claimed, tuple):
                     if claimed is not None and getattr(claimed, "ours", False):  # this very run sends it
@@ -733,9 +762,10 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         await producer
         await asyncio.gather(*tasks, return_exceptions=True)  # every one finishes; `forget` kept their errors
         if abort:  # stopped before the end of the plan: say so for each document never handed to a sender
+            addresses = [r.address for r in inboxes] if inboxes is not None else [None]  # registered: not looked up
             for item in itertools.islice(plan.iter_going(), handed[0], None):
-                for slot, inbox in enumerate(inboxes):
-                    done(item.order, slot, Result(item.source, item.label, inbox.address, FAILED,
+                for slot, address in enumerate(addresses):
+                    done(item.order, slot, Result(item.source, item.label, address, FAILED,
                                                   NOT_ATTEMPTED + abort[0]))
         if crashed:
             raise crashed[0]

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from ublexport.deliver import UNCONFIRMED_LIMIT
 from ublexport.errors import InputError
 from ublexport.model import Company
+from ublexport.policy import EXPENSES_SKIPPED
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
 from ublexport.store.models import (
@@ -223,6 +224,16 @@ class Unconfirmed:
     delivery_id: int
     message_id: str
     note: str
+
+
+@dataclass(frozen=True)
+class NoInbox:
+    """`export --to registered`: the document has no inbox to go to, and why. REFUSAL is the plan's kind of refusal
+    (ublexport.plan): INPUT (nothing registered: a setting to make) or POLICY (the company's expenses are not
+    forwarded, as the rule decides)."""
+
+    reason: str
+    refusal: str
 
 
 Claim = (tuple[int, str] | InFlight | Received | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed | Unconfirmed
@@ -840,6 +851,43 @@ class Ledger:
             kept = iter(self._claim_in(session, [p for i, p in enumerate(parsed) if i not in misnamed],
                                        resend=resend, now=now))
             return [misnamed[i] if i in misnamed else next(kept) for i in range(len(parsed))]
+
+    def registered(self, prepared: Sequence[Prepared]) -> list[list[Recipient] | NoInbox]:
+        """`export --to registered`: for each document the inboxes the accountant registered for its company and
+        kind (`company set-inbox`; an expense to the expenses inbox when set), as the rule would forward it; or
+        NoInbox, saying what to register. Read afresh for each batch, so a `set-inbox` during a long export counts
+        from the next batch on, as it does for the rule; nothing is created (an unknown company stays unknown)."""
+        from ublexport.plan import INPUT, POLICY
+
+        out: list[list[Recipient] | NoInbox] = []
+        with self.store.transaction() as session:
+            rows: dict[str, CompanyRow | NoInbox] = {}  # company JSON -> its row, or why none
+            for p in prepared:
+                record = p.record
+                row = rows.get(record.company)
+                if row is None:
+                    company = Company.model_validate_json(record.company)
+                    found: CompanyRow | NoInbox | None
+                    try:
+                        found = catalog.company_of(session, company, f"{record.kind.replace('_', ' ')} "
+                                                                     f"{record.number}")
+                    except InputError as exc:  # misnamed, or the numbers of two registered companies
+                        found = NoInbox(str(exc), INPUT)
+                    row = rows[record.company] = found if found is not None else NoInbox(
+                        f"its company {company.name!r} is not registered, so it has no inbox: register it "
+                        "(`ublexport company add FILE`) and its inbox(es) (`ublexport company set-inbox ID "
+                        "ADDRESSES`), or give the inbox(es) with --to", INPUT)
+                if isinstance(row, NoInbox):
+                    out.append(row)
+                elif record.kind == "expense" and catalog.skips_expenses(row):
+                    out.append(NoInbox(f"{EXPENSES_SKIPPED}; `ublexport company set-inbox {row.id} ... "
+                                       "--no-expenses` forwards them again", POLICY))
+                elif not (recipients := catalog.recipients_of(row, record.kind)):
+                    out.append(NoInbox(f"company {row.id} ({row.name}) has no inbox registered: `ublexport company "
+                                       f"set-inbox {row.id} ADDRESSES`, or give the inbox(es) with --to", INPUT))
+                else:
+                    out.append(recipients)
+        return out
 
     def _misnamed(self, session: Session, parsed: Sequence[tuple[Prepared, Recipient]]) -> dict[int, Misnamed]:
         """The requests (by index) whose company has another registered company's numbers under a name that company

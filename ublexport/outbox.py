@@ -50,7 +50,6 @@ from ublexport.store.clock import session_now
 from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow
 
 if TYPE_CHECKING:
-    from ublexport.recipients import Recipient
     from ublexport.settings import Settings
 
 Renderer = Callable[[Document], bytes]
@@ -81,12 +80,6 @@ class Forwarded:
         data = dict(self.__dict__)
         data["document"] = data.pop("label")
         return data
-
-
-def _recipients(company: CompanyRow, document: DocumentRow) -> list[Recipient]:
-    from ublexport.recipients import Recipient
-
-    return [Recipient(i["address"], i.get("display_name")) for i in catalog.inboxes_of(company, document.kind)]
 
 
 def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
@@ -120,7 +113,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
                          f"{company.auto_export_since.isoformat()}")
     if result.reason:
         return result
-    recipients = _recipients(company, document)
+    recipients = catalog.recipients_of(company, document.kind)
     done = existing_inboxes(session, document)
     listed = {r.address.casefold() for r in recipients}
     reopen = [row.id for inbox, row in done.items() if row.closed and inbox in listed]

@@ -90,6 +90,9 @@ def split_items(text: str) -> list[str]:
 
 
 SEPARATE = "separate addresses with , or ;"
+REGISTERED = "registered"
+"""`export --to registered`: each document to the inboxes registered for its company (`company set-inbox`), not an
+address list (an address has an @, so this word is never one)."""
 
 
 def _unquote(name: str) -> str:

@@ -239,7 +239,7 @@ def seed_sent_documents(store: Store, company_id: int, count: int, *, prefix: st
     from sqlalchemy import insert, select
 
     from ublexport.ledger import queue_rows
-    from ublexport.outbox import _recipients
+    from ublexport.store.catalog import recipients_of
     from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, Payload, utcnow
 
     base = sample("invoice")
@@ -262,7 +262,7 @@ def seed_sent_documents(store: Store, company_id: int, count: int, *, prefix: st
             {"sha256": hashlib.sha256(x).hexdigest(), "xml": x, "size": len(x), "created_at": now}
             for x in payloads.values()])
         for r in rows:
-            queue_rows(session, r, _recipients(company_row, r), sender=sender, origin="auto", by="test",
+            queue_rows(session, r, recipients_of(company_row, r.kind), sender=sender, origin="auto", by="test",
                        sha256=hashlib.sha256(payloads[r.id]).hexdigest(), now=now)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 from collections import Counter
@@ -34,12 +35,13 @@ if TYPE_CHECKING:
 PROGRESS_FROM = 6  # show a progress bar from this many deliveries on
 
 
-def open_ledger(settings: Settings, *, any_company: bool = False) -> ExportLedger | None:
+def open_ledger(settings: Settings, *, any_company: bool = False, existing: bool = False) -> ExportLedger | None:
     """The ledger (settings.db_url) that remembers what went where, so a second export skips what arrived.
-    ANY_COMPANY: `--any-company` (an inbox registered for another company takes this export's documents too)."""
+    ANY_COMPANY: `--any-company` (an inbox registered for another company takes this export's documents too).
+    EXISTING: only one already there (a dry run reading the registered inboxes creates none)."""
     from ublexport.ledger import Ledger
 
-    ledger = Ledger.open(settings)
+    ledger = Ledger.open(settings, existing=existing)
     ledger.any_company = any_company
     # cast: ledger.OutcomeLike declares writable attributes, which a frozen Outcome cannot match for mypy
     return cast("ExportLedger", ledger)
@@ -53,8 +55,9 @@ def _decision(item: PlanItem) -> str:
     return "duplicate" if item.refusal == DUPLICATE else "REFUSED"
 
 
-def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) -> None:
-    """Every document and its decision; for a large batch only the refusals (the rest is counted)."""
+def print_plan(plan: Plan, inboxes: list[str] | None, transport: str, *, stderr: bool) -> None:
+    """Every document and its decision; for a large batch only the refusals (the rest is counted). INBOXES None:
+    `--to registered`, each document to its company's registered inboxes."""
     large = plan.going_count + len(plan.refused) > SUMMARY_ROWS
     shown = plan.refused if large else plan.items
     # one inbox per export is one Yuki administration: when the documents are of several companies, say whose
@@ -77,13 +80,18 @@ def print_plan(plan: Plan, inboxes: list[str], transport: str, *, stderr: bool) 
     duplicates = sum(1 for item in plan.refused if item.refusal == DUPLICATE)
     twice = f", {duplicates} given twice (sent once)" if duplicates else ""
     # names and addresses come from the documents: printed as text (plain), never as Rich markup
-    out.print(plain(f"{going} document(s) go to {len(inboxes)} inbox(es) ({', '.join(inboxes)}): "
-                    f"{going * len(inboxes)} e-mail(s); {len(plan.refused) - duplicates} refused{twice}{filtered}."))
+    if inboxes is None:
+        out.print(plain(f"{going} document(s) go to the inbox(es) registered for their company (`ublexport company "
+                        f"list`), one e-mail per inbox; {len(plan.refused) - duplicates} refused{twice}{filtered}."))
+    else:
+        out.print(plain(f"{going} document(s) go to {len(inboxes)} inbox(es) ({', '.join(inboxes)}): "
+                        f"{going * len(inboxes)} e-mail(s); {len(plan.refused) - duplicates} refused{twice}"
+                        f"{filtered}."))
     out.print(plain(f"Via {transport}. Each document is rendered and validated just before it is sent; "
                     "an invalid one never leaves."))
     if plan.profile == "nlcius":  # view.profile_for
         out.print(plain("Note: --profile nlcius is for a Dutch supplier's documents; the others go as Peppol BIS 3.0."))
-    if several:
+    if several and inboxes is not None:  # registered: each company's documents go to its own inboxes
         out.print(plain(f"Note: these documents are of {len(companies)} companies "
                         f"({', '.join(sorted(companies)[:5])}{', ...' if len(companies) > 5 else ''}), all going to "
                         "the same inbox(es): one Yuki inbox is one administration; export each company's folder to "
@@ -155,7 +163,9 @@ def stop_on_signals(stopped: list[str], signals: list[int]) -> asyncio.Event:
 @click.command(cls=Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--to", "to", required=True, envvar="UBLEXPORT_TO", show_envvar=True,
-              help='Inbox address(es), separated by , or ; e.g. "Yuki <acme@yukiworks.nl>; b@office.be".')
+              help='Inbox address(es), separated by , or ; e.g. "Yuki <acme@yukiworks.nl>; b@office.be". Or '
+                   '"registered": each document to the inbox(es) the accountant registered for its company '
+                   '(`company set-inbox`; expenses to its expenses inbox).')
 @click.option("--kind", "kinds", multiple=True, type=click.Choice([k.value for k in DocumentKind]),
               help="Only these kinds (repeatable).")
 @click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]),
@@ -202,9 +212,14 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     from ublexport.deliver import open_transport
     from ublexport.export import SENT, Filters, exit_code, plan, run, workers_for
     from ublexport.pipeline import PdfMode
-    from ublexport.recipients import parse_recipients
+    from ublexport.recipients import REGISTERED, parse_recipients
 
-    inboxes = parse_recipients(to)  # one bad address refuses the whole export, before anything happens
+    registered = to.strip().casefold() == REGISTERED
+    # one bad address refuses the whole export, before anything happens
+    inboxes = None if registered else parse_recipients(to)
+    # a dry run claims nothing, but --to registered reads the registered inboxes there (and creates no ledger):
+    # a missing one is said before a long plan
+    ledger = open_ledger(settings, existing=True) if registered and dry_run is not None else None
     transport = open_transport(settings, dry_run_dir=dry_run)  # bad SMTP settings too, before a long plan
     # a large export's worker processes start first: their start-up passes while the plan is made
     with workers_for(list(paths)) as pool:
@@ -212,10 +227,12 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                           until.date() if until else None, frozenset(numbers))
         with counting("reading documents", disable=as_json) as step:  # a year's folder takes seconds
             the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile, progress=step)
-        print_plan(the_plan, [r.address for r in inboxes], transport.description, stderr=as_json)
-        ledger = open_ledger(settings, any_company=any_company) if dry_run is None else None
+        print_plan(the_plan, None if inboxes is None else [r.address for r in inboxes], transport.description,
+                   stderr=as_json)
+        if ledger is None and dry_run is None:
+            ledger = open_ledger(settings, any_company=any_company)
 
-        total = the_plan.total_steps(len(inboxes))
+        total = the_plan.total_steps(len(inboxes) if inboxes is not None else 1)  # registered: at least one each
         show_bar = not as_json and sys.stderr.isatty() and total >= PROGRESS_FROM
         # a year-end batch: keep (and print) only what needs attention, count the rest; memory stays flat
         keep_ok = as_json or total <= SUMMARY_ROWS
@@ -229,12 +246,14 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
 
         async def go() -> list[Result]:
             stop = stop_on_signals(stopped, signals)
+            send = functools.partial(run, the_plan, REGISTERED if inboxes is None else inboxes, transport,
+                                     ledger=ledger, sender=settings.sender, reply_to=settings.reply_to, resend=resend,
+                                     attempts=attempts, base_delay=retry_delay,
+                                     concurrency=max(2, settings.max_connections * 2), keep_ok=keep_ok, pool=pool,
+                                     stopped=stopped, stop=stop)
             async with transport:
                 if not show_bar:
-                    return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
-                                     reply_to=settings.reply_to, resend=resend, attempts=attempts,
-                                     base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                     keep_ok=keep_ok, progress=counted, pool=pool, stopped=stopped, stop=stop)
+                    return await send(progress=counted)
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
                 with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -244,11 +263,10 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
                     def advance(result: Result) -> None:
                         counted(result)
                         bar.advance(task)
+                        if bar.tasks[0].completed >= (bar.tasks[0].total or 0):  # registered: a company's 2nd inbox
+                            bar.update(task, total=bar.tasks[0].completed + 1)
 
-                    return await run(the_plan, inboxes, transport, ledger=ledger, sender=settings.sender,
-                                     reply_to=settings.reply_to, resend=resend, attempts=attempts,
-                                     base_delay=retry_delay, concurrency=max(2, settings.max_connections * 2),
-                                     keep_ok=keep_ok, progress=advance, pool=pool, stopped=stopped, stop=stop)
+                    return await send(progress=advance)
 
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

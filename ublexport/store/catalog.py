@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
@@ -23,6 +23,9 @@ from ublexport.model import Company, Document, stored_document
 from ublexport.record import RawJSON, Record
 from ublexport.store.clock import session_now
 from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, RuleChange, StatusChange
+
+if TYPE_CHECKING:
+    from ublexport.recipients import Recipient
 
 _DOCUMENTS = cast(Table, DocumentRow.__table__)
 _VERSIONS = cast(Table, DocumentVersion.__table__)
@@ -142,6 +145,13 @@ def inboxes_of(company: CompanyRow, kind: str) -> list[dict[str, Any]]:
     if kind == "expense" and company.expenses_inboxes is not None:
         return list(company.expenses_inboxes)
     return list(company.inboxes or [])
+
+
+def recipients_of(company: CompanyRow, kind: str) -> list[Recipient]:
+    """inboxes_of as the recipients an e-mail goes to: what the rule forwards to, and `export --to registered`."""
+    from ublexport.recipients import Recipient
+
+    return [Recipient(i["address"], i.get("display_name")) for i in inboxes_of(company, kind)]
 
 
 def skips_expenses(company: CompanyRow) -> bool:
