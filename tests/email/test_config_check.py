@@ -260,3 +260,33 @@ def test_a_certificate_expiry_that_cannot_be_read_is_said_so() -> None:
         assert _certificate(cert, now).result == INFO
     assert _certificate({"notAfter": "Jan  1 00:00:00 2027 GMT"}, now).result == OK  # 25 days
     assert _certificate({"notAfter": "Dec 20 00:00:00 2026 GMT"}, now).result == WARNING  # 13 days
+
+
+def test_to_registered_asks_about_every_registered_inbox(smtp_server: ServerFactory, home: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """UBLEXPORT_TO=registered (a cron job's `export --to registered`) is understood here too: every inbox the
+    accountant registered, the expenses inboxes included, each once."""
+    from tests.ledger.conftest import SAMPLES
+
+    server, handler = smtp_server()
+    monkeypatch.setenv("UBLEXPORT_TO", "registered")
+    missing = check(*through(server, "--smtp-security", "none"))
+    assert missing.exit_code == 2 and "there is no ledger at" in missing.output  # said, not created
+    assert not home.exists() and handler.connections == 0
+    cli = CliRunner()
+    for args in (["company", "add", str(SAMPLES / "company.json")],
+                 ["company", "add", str(SAMPLES / "02-invoice-nl-nl.json")]):
+        assert cli.invoke(main, args).exit_code == 0
+    empty = check(*through(server, "--smtp-security", "none"))
+    assert empty.exit_code == 2 and "no company has an inbox registered" in empty.output
+    for args in (["company", "set-inbox", "1", "dossier@x.test; KANTOOR@x.test", "--expenses", "aankoop@x.test"],
+                 ["company", "set-inbox", "2", "devries@x.test; kantoor@x.test"]):
+        assert cli.invoke(main, args).exit_code == 0
+    handler.rcpt_script["devries@x.test"] = ["550 5.1.1 unknown mailbox"]
+    result = check(*through(server, "--smtp-security", "none", "--json"))
+    assert result.exit_code == 4, result.output
+    found = results(result.output)
+    asked = [c for c in found if c.startswith("inbox ")]
+    assert asked == ["inbox dossier@x.test", "inbox KANTOOR@x.test", "inbox aankoop@x.test", "inbox devries@x.test"]
+    assert found["inbox devries@x.test"]["result"] == "failed"
+    assert handler.data_commands == 0 and handler.received == []

@@ -86,7 +86,8 @@ def show(settings: Any, as_json: bool) -> None:
 
 @config.command("check")
 @click.option("--to", default=None, envvar="UBLEXPORT_TO", show_envvar=True,
-              help="Inbox address(es) to ask the server about, separated by , or ; (as export's --to).")
+              help="Inbox address(es) to ask the server about, separated by , or ; (as export's --to); "
+                   '"registered": every inbox registered for a company.')
 @json_option
 @db_option
 @handle_errors
@@ -102,10 +103,13 @@ def check(settings: Any, to: str | None, as_json: bool) -> None:
 
     from ublexport.checks import FAILED, failed
     from ublexport.deliver.probe import check_smtp
-    from ublexport.recipients import parse_recipients
-    from ublexport.store.status import ledger_status
+    from ublexport.recipients import REGISTERED, parse_recipients
+    from ublexport.store.status import ledger_status, registered_inboxes
 
-    recipients = parse_recipients(to, what="nothing was asked") if to else []
+    if to and to.strip().casefold() == REGISTERED:  # as export --to registered (UBLEXPORT_TO=registered)
+        recipients = registered_inboxes(settings.db_url)
+    else:
+        recipients = parse_recipients(to, what="nothing was asked") if to else []
     findings = asyncio.run(check_smtp(settings, recipients))
     ledger = ledger_status(settings.db_url)
     findings.append(ledger)

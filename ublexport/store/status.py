@@ -4,14 +4,19 @@ writes nothing (a check that created an empty ledger at a mistyped URL would hid
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ublexport.checks import FAILED, INFO, OK, Finding
-from ublexport.errors import UblexportError
+from ublexport.errors import InputError, UblexportError
 from ublexport.store import LATEST, CompanyRow, DeliveryRow, NoLedgerError, Store
 from ublexport.store.engine import make_engine, normalize_url
 from ublexport.store.migrations import current_version
+
+if TYPE_CHECKING:
+    from ublexport.recipients import Recipient
 
 
 def ledger_status(url: str) -> Finding:
@@ -76,3 +81,26 @@ def unusable(exc: DBAPIError) -> str:
     if type(exc.orig).__name__ == "InvalidSchemaName":
         reason += " (the schema the URL's search_path names does not exist: create it, or fix the URL)"
     return f"the ledger database cannot be used: {reason}; check UBLEXPORT_DB / --db and that it runs"
+
+
+def registered_inboxes(url: str) -> list[Recipient]:
+    """Every inbox registered for a company (its main and its expenses inboxes), each once: what `config check --to
+    registered` asks the server about, as `export --to registered` and the rule send there. Read as it is (nothing
+    created or upgraded); InputError when there is no ledger or no inbox in it."""
+    from ublexport.store.catalog import recipients_of
+
+    store = Store.open(url, upgrade=False, existing=True)
+    found: dict[str, Recipient] = {}
+    try:
+        with store.transaction() as session:
+            for row in session.scalars(select(CompanyRow).order_by(CompanyRow.id)):
+                for recipient in [*recipients_of(row, "invoice"), *recipients_of(row, "expense")]:
+                    found.setdefault(recipient.address.casefold(), recipient)
+    except DBAPIError as exc:
+        raise UblexportError(unusable(exc)) from exc
+    finally:
+        store.close()
+    if not found:
+        raise InputError("--to registered: no company has an inbox registered (`ublexport company set-inbox ID "
+                         "ADDRESSES`); nothing was asked")
+    return list(found.values())
