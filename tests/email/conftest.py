@@ -195,3 +195,40 @@ def prepared(name: str, pdf: PdfMode = PdfMode.embed) -> Prepared:
 
 def run_async(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+@dataclass
+class DnsZone:
+    """A real DNS server (dnslib) on 127.0.0.1 answering from `records` (zone-file lines, changeable during a
+    test); every name not in it is NXDOMAIN. dnspython's default resolver (which pyspf uses too) asks it."""
+
+    records: list[str] = field(default_factory=list)
+    port: int = 0
+
+    def resolve(self, request: Any, handler: Any) -> Any:
+        from dnslib.zoneresolver import ZoneResolver
+
+        return ZoneResolver("\n".join(self.records)).resolve(request, handler)
+
+
+@pytest.fixture(scope="session")
+def _dns_server() -> Iterator[DnsZone]:
+    from dnslib.server import DNSLogger, DNSServer
+
+    zone = DnsZone()
+    server = DNSServer(zone, port=0, address="127.0.0.1", logger=DNSLogger("-request,-reply,-truncated,-error,-data"))
+    server.start_thread()
+    zone.port = server.server.server_address[1]
+    yield zone
+    server.stop()  # (half a second: the server's poll interval) once per session, not per test
+
+
+@pytest.fixture
+def dns_zone(_dns_server: DnsZone, monkeypatch: pytest.MonkeyPatch) -> DnsZone:
+    import dns.resolver
+
+    _dns_server.records.clear()
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = ["127.0.0.1"], _dns_server.port
+    monkeypatch.setattr(dns.resolver, "default_resolver", resolver)
+    return _dns_server

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.email.conftest import FaultHandler, ServerFactory, run_async, settings_for
+from tests.email.conftest import DnsZone, FaultHandler, ServerFactory, run_async, settings_for
 from tests.ledger.conftest import pg_url  # noqa: F401  (a fixture: a fresh PostgreSQL schema)
 from ublexport.checks import FAILED, INFO, OK, WARNING
 from ublexport.cli import main
@@ -19,6 +19,16 @@ from ublexport.deliver.probe import CERTIFICATE_WARNING_DAYS, check_smtp
 from ublexport.recipients import parse_recipients
 
 SENDER = "boekhouding@dewaele.example"
+# the sender's domain as a well-kept one publishes it: SPF lists the server (127.0.0.1 here), DMARC rejects the rest
+DEWAELE = ['dewaele.example. 60 IN TXT "v=spf1 ip4:127.0.0.1 -all"',
+           '_dmarc.dewaele.example. 60 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@dewaele.example"']
+
+
+@pytest.fixture(autouse=True)
+def dns(dns_zone: DnsZone) -> DnsZone:
+    """Every check here asks a DNS server of its own on 127.0.0.1, never the machine's."""
+    dns_zone.records[:] = DEWAELE
+    return dns_zone
 
 
 def check(*args: str) -> Result:
@@ -121,8 +131,9 @@ def test_a_wrong_password_fails_at_the_connection(smtp_server: ServerFactory, ho
     server, handler = starttls_with_login(smtp_server, certs, monkeypatch, password="n0t-th1s")
     result = check(*through(server, "--smtp-security", "starttls", "--smtp-user", "user", "--json"))
     assert result.exit_code == 4, result.output
-    only, ledger = json.loads(result.output)["checks"]
+    only, spf, dmarc, ledger = json.loads(result.output)["checks"]  # the DNS is asked all the same
     assert only["check"] == "connection" and only["result"] == "failed" and ledger["check"] == "ledger"
+    assert (spf["check"], dmarc["check"]) == ("SPF", "DMARC")
     assert "535" in only["detail"] and "UBLEXPORT_SMTP_PASSWORD" in only["detail"]
     assert "n0t-th1s" not in result.output
     assert handler.auth_attempts == 1  # one try: a provider locks an account after a few
@@ -132,7 +143,7 @@ def test_an_untrusted_certificate_fails(smtp_server: ServerFactory, home: Path, 
     server, _ = smtp_server(ssl_context=certs.server_context)  # implicit TLS, our CA not given
     result = check(*through(server, "--smtp-security", "tls", "--json"))
     assert result.exit_code == 4, result.output
-    only, _ = json.loads(result.output)["checks"]
+    only = json.loads(result.output)["checks"][0]
     assert only["result"] == "failed" and "certificate" in only["detail"] and "UBLEXPORT_SMTP_CAFILE" in only["detail"]
 
 
@@ -290,3 +301,86 @@ def test_to_registered_asks_about_every_registered_inbox(smtp_server: ServerFact
     assert asked == ["inbox dossier@x.test", "inbox KANTOOR@x.test", "inbox aankoop@x.test", "inbox devries@x.test"]
     assert found["inbox devries@x.test"]["result"] == "failed"
     assert handler.data_commands == 0 and handler.received == []
+
+
+# --- the sender's domain: SPF and DMARC, from a DNS server of the test's own ------------------------------------------
+
+def dns_findings(server: Any, sender: str = SENDER) -> dict[str, dict[str, str]]:
+    result = check("--smtp-host", "127.0.0.1", "--smtp-port", str(server.port), "--from", sender,
+                   "--smtp-security", "none", "--json")
+    assert result.exit_code == 0, result.output  # warnings only: the receiving server alone knows for sure
+    return results(result.output)
+
+
+def test_a_domain_whose_spf_lists_the_server_passes(smtp_server: ServerFactory, home: Path) -> None:
+    server, _ = smtp_server()
+    found = dns_findings(server)
+    assert found["SPF"] == {"check": "SPF", "result": "ok",
+                            "detail": "dewaele.example's SPF record lists 127.0.0.1 (127.0.0.1): pass"}
+    assert found["DMARC"] == {"check": "DMARC", "result": "ok",
+                              "detail": "_dmarc.dewaele.example: p=reject; SPF passes for the server"}
+
+
+def test_dmarc_reject_with_the_server_not_in_spf_is_a_warning_that_says_what_to_do(
+        smtp_server: ServerFactory, home: Path, dns: DnsZone) -> None:
+    server, _ = smtp_server()
+    dns.records[:] = ['dewaele.example. 60 IN TXT "v=spf1 ip4:192.0.2.1 include:_spf.mailprovider.example -all"',
+                      '_spf.mailprovider.example. 60 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"',
+                      '_dmarc.dewaele.example. 60 IN TXT "v=DMARC1;p=reject"']
+    found = dns_findings(server)
+    assert found["SPF"]["result"] == "warning"
+    assert "dewaele.example's SPF record does not list 127.0.0.1 (127.0.0.1) (fail)" in found["SPF"]["detail"]
+    assert "add the server to the record" in found["SPF"]["detail"]
+    dmarc = found["DMARC"]
+    assert dmarc["result"] == "warning" and "p=reject" in dmarc["detail"]
+    assert "is refused by the accountant's mail server unless it carries a DKIM signature of dewaele.example" in \
+        dmarc["detail"] and "Yuki never says so" in dmarc["detail"]
+    # quarantine: filed as spam; and a subdomain sender falls under its organisation's policy, `sp` first
+    dns.records[:] = ['_dmarc.dewaele.example. 60 IN TXT "v=DMARC1; p=none; sp=quarantine"']
+    found = dns_findings(server, "boekhouding@facturen.dewaele.example")
+    assert found["SPF"]["result"] == "warning" and "publishes no SPF record" in found["SPF"]["detail"]
+    assert found["DMARC"]["result"] == "warning" and "_dmarc.dewaele.example: p=quarantine" in found["DMARC"]["detail"]
+    assert "filed as spam" in found["DMARC"]["detail"]
+
+
+def test_a_broken_or_missing_record_is_named(smtp_server: ServerFactory, home: Path, dns: DnsZone) -> None:
+    server, _ = smtp_server()
+    dns.records[:] = ['dewaele.example. 60 IN TXT "v=spf1 include:gone.example -all"',
+                      '_dmarc.dewaele.example. 60 IN TXT "v=DMARC1; p=reject"',
+                      '_dmarc.dewaele.example. 60 IN TXT "v=DMARC1; p=none"']
+    found = dns_findings(server)
+    assert found["SPF"]["result"] == "warning" and "SPF record is broken" in found["SPF"]["detail"]
+    assert "gone.example" in found["SPF"]["detail"]
+    assert found["DMARC"]["result"] == "warning" and "has 2 DMARC records" in found["DMARC"]["detail"]
+    dns.records[:] = ['dewaele.example. 60 IN TXT "v=spf1 ?all"']
+    found = dns_findings(server)
+    assert found["SPF"]["result"] == "info" and "neither lists nor excludes" in found["SPF"]["detail"]
+    assert found["DMARC"] == {"check": "DMARC", "result": "info",
+                              "detail": "dewaele.example publishes no DMARC policy: each receiving server decides "
+                                        "on its own"}
+
+
+def test_a_dns_that_does_not_answer_is_said_and_does_not_fail_the_check(
+        smtp_server: ServerFactory, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.resolver
+
+    from tests.ledger.conftest import free_port
+
+    server, _ = smtp_server()
+    nobody = dns.resolver.Resolver(configure=False)
+    nobody.nameservers, nobody.port = ["127.0.0.1"], free_port()  # nothing listens there
+    monkeypatch.setattr(dns.resolver, "default_resolver", nobody)
+    monkeypatch.setattr("ublexport.deliver.domain.DNS_TIMEOUT", 0.5)
+    found = dns_findings(server)
+    assert found["SPF"]["result"] == "info" and "could not be asked of the DNS" in found["SPF"]["detail"]
+    assert found["DMARC"]["result"] == "info" and "could not be asked of the DNS" in found["DMARC"]["detail"]
+
+
+
+def test_a_server_name_that_does_not_resolve_is_said_in_the_spf_finding() -> None:
+    from ublexport.deliver.domain import check_sender_domain
+
+    [finding] = check_sender_domain(SENDER, "smtp.nonexistent.invalid", 587)
+    assert finding.check == "SPF" and finding.result == INFO
+    assert finding.detail.startswith("smtp.nonexistent.invalid could not be resolved to check it against "
+                                     "dewaele.example's SPF")

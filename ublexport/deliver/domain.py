@@ -1,0 +1,126 @@
+"""Whether the accountant's mail server will trust what ublexport sends: the sender domain's SPF and DMARC, asked of
+the DNS by `config check` (dnspython; SPF evaluated by pyspf, the reference implementation; the organisational
+domain from the Public Suffix List).
+
+Why: Yuki never answers the sender. When the sender's domain publishes a DMARC policy of `reject` and its SPF
+record does not list the mail server ublexport sends through, the receiving server refuses the message (unless that
+server signs it with DKIM for the domain); with `quarantine` it files it as spam. Either way the document never
+reaches the administration, and nobody is told. Only the receiving server knows for sure (it sees the host the
+message finally comes from, and any DKIM signature added on the way), so these findings are warnings, never
+failures: a large provider's submission server often hands the message to other hosts that the record does list.
+"""
+
+from __future__ import annotations
+
+import socket
+import warnings
+from collections.abc import Sequence
+
+from ublexport.checks import INFO, OK, WARNING, Finding
+from ublexport.deliver import envelope_sender
+from ublexport.errors import server_text
+
+#: Seconds for one DNS question (SPF may ask up to ten; pyspf bounds the whole evaluation at twice this)
+DNS_TIMEOUT = 5.0
+
+
+def check_sender_domain(sender: str, host: str, port: int, *, timeout: float | None = None) -> list[Finding]:
+    """SPF of the sender's domain for the addresses of HOST (the configured SMTP server), then its DMARC policy.
+    (The settings refuse a sender that is not on a public domain with an SMTP server: there is always one to ask.)"""
+    timeout = DNS_TIMEOUT if timeout is None else timeout
+    address = envelope_sender(sender)
+    domain = address.rpartition("@")[2].lower()
+    try:
+        addresses = sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    except OSError as exc:
+        return [Finding("SPF", INFO, f"{host} could not be resolved to check it against {domain}'s SPF: {exc}")]
+    spf, passed = _spf(address, domain, host, addresses, timeout)
+    return [spf, _dmarc(domain, host, passed, timeout)]
+
+
+def _spf(address: str, domain: str, host: str, addresses: Sequence[str], timeout: float) -> tuple[Finding, bool]:
+    """(the finding, whether SPF passes for one of the server's addresses)."""
+    import spf
+
+    results: dict[str, tuple[str, str]] = {}
+    for ip in addresses:
+        with warnings.catch_warnings():  # pyspf calls dnspython's dns.resolver.query, deprecated for resolve()
+            warnings.simplefilter("ignore", DeprecationWarning)
+            result, explanation = spf.check2(i=ip, s=address, h=host, timeout=timeout, querytime=2 * timeout)
+        results[ip] = (result, server_text(str(explanation)))
+    server = f"{host} ({', '.join(addresses)})"
+    passing = [ip for ip, (result, _) in results.items() if result == "pass"]
+    if passing:
+        return Finding("SPF", OK, f"{domain}'s SPF record lists {host} ({', '.join(passing)}): pass"), True
+    found = {result for result, _ in results.values()}
+    why = next(iter(results.values()))[1] if results else ""
+    if found == {"temperror"}:
+        return Finding("SPF", INFO, f"{domain}'s SPF record could not be asked of the DNS ({why}): check again "
+                                    "where the DNS answers"), False
+    if "permerror" in found:
+        return Finding("SPF", WARNING, f"{domain}'s SPF record is broken ({why}): receiving servers treat it as "
+                                       "failing; have it repaired (your domain's DNS host or mail provider)"), False
+    if found == {"none"}:
+        return Finding("SPF", WARNING, f"{domain} publishes no SPF record: the accountant's mail server cannot tell "
+                                       f"that {server} may send for it, and may file the messages as spam; add one "
+                                       "that lists it (your mail provider says how)"), False
+    if found <= {"neutral", "none", "temperror"}:
+        return Finding("SPF", INFO, f"{domain}'s SPF record neither lists nor excludes {server} (neutral): "
+                                    "receiving servers decide on their own"), False
+    worst = "fail" if "fail" in found else "softfail"
+    return Finding("SPF", WARNING, f"{domain}'s SPF record does not list {server} ({worst}): unless that server "
+                                   "passes the messages on through hosts the record lists (as large providers do), "
+                                   "the accountant's mail server may refuse them or file them as spam; add the "
+                                   "server to the record (your mail provider says how)"), False
+
+
+def _dmarc(domain: str, host: str, spf_passed: bool, timeout: float) -> Finding:
+    """The DMARC policy that applies to mail from DOMAIN: its own record, else its organisational domain's
+    (RFC 7489 6.6.3; `sp`, the subdomain policy, where it has one)."""
+    from publicsuffixlist import PublicSuffixList
+
+    organisation = PublicSuffixList().privatesuffix(domain) or domain
+    for name in dict.fromkeys([domain, organisation]):
+        try:
+            records = [text for text in _txt(f"_dmarc.{name}", timeout) if text.lower().startswith("v=dmarc1")]
+        except LookupError as exc:
+            return Finding("DMARC", INFO, f"_dmarc.{name} could not be asked of the DNS ({exc}): check again where "
+                                          "the DNS answers")
+        if len(records) > 1:
+            return Finding("DMARC", WARNING, f"_dmarc.{name} has {len(records)} DMARC records: receiving servers "
+                                             "ignore them all (RFC 7489); keep one")
+        if records:
+            tags = _tags(records[0])
+            policy = (tags.get("sp") if name != domain else None) or tags.get("p", "none")
+            policy = policy.lower()
+            if policy in ("reject", "quarantine") and not spf_passed:
+                fate = "refused" if policy == "reject" else "filed as spam"
+                return Finding("DMARC", WARNING, (
+                    f"_dmarc.{name}: p={policy}: a message from {domain} that does not pass SPF is {fate} by the "
+                    f"accountant's mail server unless it carries a DKIM signature of {domain}, and Yuki never says "
+                    f"so. ublexport does not sign: make sure {host} signs for {domain} (your mail provider's DKIM "
+                    "setting), or that the SPF record lists it"))
+            return Finding("DMARC", OK, f"_dmarc.{name}: p={policy}" + ("; SPF passes for the server" if spf_passed
+                                                                       else ""))
+    return Finding("DMARC", INFO, f"{domain} publishes no DMARC policy: each receiving server decides on its own")
+
+
+def _txt(name: str, timeout: float) -> list[str]:
+    """The TXT records of NAME, each joined from its strings; [] when there are none. LookupError when the DNS gave
+    no answer (a timeout, no server configured, every server failing)."""
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = dns.resolver.resolve(name, "TXT", lifetime=timeout)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.exception.DNSException as exc:
+        raise LookupError(server_text(str(exc) or type(exc).__name__)) from None
+    return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]
+
+
+def _tags(record: str) -> dict[str, str]:
+    """A DMARC record's tag list (RFC 7489 6.4: `tag=value` pairs separated by `;`), by lower-case tag."""
+    pairs = (part.partition("=") for part in record.split(";"))
+    return {key.strip().lower(): value.strip() for key, sep, value in pairs if sep}
