@@ -532,7 +532,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         targets: list[list[Recipient]] = [inboxes] * len(ready) if inboxes is not None else []
         if inboxes is None:
             try:
-                found = await patiently(in_thread, lookup, [i.prepared for i in ready],
+                found = await patiently(in_thread, lookup, [i.prepared for i in ready], [i.source for i in ready],
                                         what=claims_of(len(ready)), say=_say, until=stop)
             except Exception:
                 if abort:

@@ -852,17 +852,21 @@ class Ledger:
                                        resend=resend, now=now))
             return [misnamed[i] if i in misnamed else next(kept) for i in range(len(parsed))]
 
-    def registered(self, prepared: Sequence[Prepared]) -> list[list[Recipient] | NoInbox]:
+    def registered(self, prepared: Sequence[Prepared],
+                   sources: Sequence[str] | None = None) -> list[list[Recipient] | NoInbox]:
         """`export --to registered`: for each document the inboxes the accountant registered for its company and
         kind (`company set-inbox`; an expense to the expenses inbox when set), as the rule would forward it; or
-        NoInbox, saying what to register. Read afresh for each batch, so a `set-inbox` during a long export counts
-        from the next batch on, as it does for the rule; nothing is created (an unknown company stays unknown)."""
+        NoInbox, saying what to register (SOURCES: each document's file, which `company add` takes). Read afresh for
+        each batch, so a `set-inbox` during a long export counts from the next batch on, as it does for the rule;
+        nothing is created (an unknown company stays unknown)."""
+        import shlex
+
         from ublexport.plan import INPUT, POLICY
 
         out: list[list[Recipient] | NoInbox] = []
         with self.store.transaction() as session:
             rows: dict[str, CompanyRow | NoInbox] = {}  # company JSON -> its row, or why none
-            for p in prepared:
+            for n, p in enumerate(prepared):
                 record = p.record
                 row = rows.get(record.company)
                 if row is None:
@@ -873,9 +877,10 @@ class Ledger:
                                                                      f"{record.number}")
                     except InputError as exc:  # misnamed, or the numbers of two registered companies
                         found = NoInbox(str(exc), INPUT)
+                    file = shlex.quote(sources[n]) if sources is not None else "FILE"
                     row = rows[record.company] = found if found is not None else NoInbox(
                         f"its company {company.name!r} is not registered, so it has no inbox: register it "
-                        "(`ublexport company add FILE`) and its inbox(es) (`ublexport company set-inbox ID "
+                        f"(`ublexport company add {file}`) and its inbox(es) (`ublexport company set-inbox ID "
                         "ADDRESSES`), or give the inbox(es) with --to", INPUT)
                 if isinstance(row, NoInbox):
                     out.append(row)

@@ -118,7 +118,7 @@ def test_a_company_nobody_registered_is_refused_and_not_registered_by_the_export
     by = results(run_cli(env, "export", str(folder), "--to", "registered", "--json", code=2))
     [refused] = by.values()
     assert "its company 'De Vries Installatietechniek B.V.' is not registered, so it has no inbox" in refused["reason"]
-    assert "ublexport company add FILE" in refused["reason"]
+    assert f"register it (`ublexport company add {folder / 'NL-4.json'}`)" in refused["reason"]
     assert smtp_server.received == []
     assert [c["id"] for c in json.loads(run_cli(env, "company", "list", "--json").stdout)] == [1]
     assert json.loads(run_cli(env, "history", "--json").stdout) == []
