@@ -33,7 +33,7 @@ HELP = {
     "schema": "Print the JSON Schema of the input documents.",
     "export": "Export documents to the accountant's inbox(es) by e-mail.",
     "inbox": "The embedded local inbox: serve, list and show what arrived.",
-    "config": "Show the settings in effect (secrets masked).",
+    "config": "Show the settings in effect; check the mail server and the sender's domain (DNS).",
     "company": "Companies and their auto-export rule (the accountant's side).",
     "documents": "Import documents and mark them sent (queues automatic export).",
     "worker": "Send what is queued in the ledger, with retries.",
