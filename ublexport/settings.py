@@ -37,6 +37,8 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "max_connections": ("UBLEXPORT_MAX_CONNECTIONS", "max_connections"),
     "timeout": ("UBLEXPORT_TIMEOUT", "timeout"),
     "local_hostname": ("UBLEXPORT_LOCAL_HOSTNAME", "local_hostname"),
+    "dkim_selector": ("UBLEXPORT_DKIM_SELECTOR", "dkim_selector"),
+    "dkim_key_file": ("UBLEXPORT_DKIM_KEY_FILE", None),  # environment only, as the password: where the key is
 }
 CONFIG_ENV = "UBLEXPORT_CONFIG"  # the TOML file, when no --config is given
 TOML_KEYS = {toml: name for name, (_, toml) in SOURCES.items() if toml}
@@ -57,6 +59,8 @@ class Settings:
     timeout: float = 60.0
     local_hostname: str = "localhost"
     smtp_cafile: Path | None = None  # extra CA bundle to trust (a private CA, or tests with trustme)
+    dkim_selector: str | None = None  # sign with DKIM (ublexport.deliver.signing) under this selector ...
+    dkim_key_file: Path | None = None  # ... with the RSA private key in this PEM file
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -140,6 +144,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if "smtp_password" in section or "password" in section:
         raise InputError("the SMTP password is not read from files; set UBLEXPORT_SMTP_PASSWORD in the environment",
                          source=str(path))
+    if "dkim_key_file" in section or "dkim_key" in section:
+        raise InputError("the DKIM key is not named in files; set UBLEXPORT_DKIM_KEY_FILE in the environment",
+                         source=str(path))
     unknown = sorted(set(section) - set(TOML_KEYS))
     if unknown:
         raise InputError(f"unknown setting(s) {unknown}; known: {sorted(TOML_KEYS)}", source=str(path))
@@ -155,7 +162,7 @@ def _coerce(raw: Mapping[str, Any], where: Mapping[str, str]) -> dict[str, Any]:
             continue
         src = where.get(name, name)
         try:
-            if name in ("home", "smtp_cafile"):
+            if name in ("home", "smtp_cafile", "dkim_key_file"):
                 out[name] = Path(str(value)).expanduser()
             elif name in ("smtp_port", "max_connections"):
                 number = int(value)
@@ -306,6 +313,11 @@ def smtp_problems(settings: Settings) -> list[str]:
     if settings.smtp_user and not settings.smtp_password:  # the login would fail, once per run, after the plan
         problems.append("UBLEXPORT_SMTP_USER is set but no password: set UBLEXPORT_SMTP_PASSWORD (read from the "
                         "environment only, never from the config file)")
+    from ublexport.deliver.signing import signer_problem
+
+    dkim = signer_problem(settings.dkim_selector, settings.dkim_key_file)
+    if dkim:
+        problems.append(dkim)
     bad_host = host_name_problem(settings.local_hostname)
     if bad_host:
         problems.append(f"local_hostname (UBLEXPORT_LOCAL_HOSTNAME, or `local_hostname` in the config file): "

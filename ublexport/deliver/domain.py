@@ -15,18 +15,24 @@ from __future__ import annotations
 import socket
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ublexport.checks import INFO, OK, WARNING, Finding
 from ublexport.deliver import envelope_sender
 from ublexport.errors import server_text
 
+if TYPE_CHECKING:
+    from ublexport.deliver.signing import Signer
+
 #: Seconds for one DNS question (SPF may ask up to ten; pyspf bounds the whole evaluation at twice this)
 DNS_TIMEOUT = 5.0
 
 
-def check_sender_domain(sender: str, host: str, port: int, *, timeout: float | None = None) -> list[Finding]:
-    """SPF of the sender's domain for the addresses of HOST (the configured SMTP server), then its DMARC policy.
-    (The settings refuse a sender that is not on a public domain with an SMTP server: there is always one to ask.)"""
+def check_sender_domain(sender: str, host: str, port: int, *, signer: Signer | None = None,
+                        timeout: float | None = None) -> list[Finding]:
+    """SPF of the sender's domain for the addresses of HOST (the configured SMTP server), the DKIM key SIGNER signs
+    with (when one is set), then the domain's DMARC policy. (The settings refuse a sender that is not on a public
+    domain with an SMTP server: there is always one to ask.)"""
     timeout = DNS_TIMEOUT if timeout is None else timeout
     address = envelope_sender(sender)
     domain = address.rpartition("@")[2].lower()
@@ -35,7 +41,10 @@ def check_sender_domain(sender: str, host: str, port: int, *, timeout: float | N
     except OSError as exc:
         return [Finding("SPF", INFO, f"{host} could not be resolved to check it against {domain}'s SPF: {exc}")]
     spf, passed = _spf(address, domain, host, addresses, timeout)
-    return [spf, _dmarc(domain, host, passed, timeout)]
+    if signer is None:
+        return [spf, _dmarc(domain, host, passed, False, timeout)]
+    dkim, signs = _dkim(signer, timeout)
+    return [spf, dkim, _dmarc(domain, host, passed, signs, timeout, signing=True)]
 
 
 def _spf(address: str, domain: str, host: str, addresses: Sequence[str], timeout: float) -> tuple[Finding, bool]:
@@ -74,7 +83,40 @@ def _spf(address: str, domain: str, host: str, addresses: Sequence[str], timeout
                                    "server to the record (your mail provider says how)"), False
 
 
-def _dmarc(domain: str, host: str, spf_passed: bool, timeout: float) -> Finding:
+def _dkim(signer: Signer, timeout: float) -> tuple[Finding, bool]:
+    """(the finding, whether the key published for the signer's selector is its own: its signatures verify)."""
+    import base64
+    import binascii
+
+    import dkim.crypto
+
+    name = signer.record_name
+    publish = f"publish this TXT record at {name}: {signer.public_record()}"
+    try:
+        records = [text for text in _txt(name, timeout) if "p=" in text]
+    except LookupError as exc:
+        return Finding("DKIM", INFO, f"{name} could not be asked of the DNS ({exc}): check again where the DNS "
+                                     "answers"), False
+    if not records:
+        return Finding("DKIM", WARNING, f"ublexport signs for {signer.domain}, but {name} publishes no key, so no "
+                                        f"receiver can verify the signatures: {publish}"), False
+    key = _tags(records[0]).get("p", "").replace(" ", "")
+    try:
+        modulus = int(dkim.crypto.parse_public_key(base64.b64decode(key, validate=True))["modulus"]) if key else None
+    except (binascii.Error, dkim.crypto.UnparsableKeyError, KeyError, ValueError, TypeError, IndexError):
+        modulus = -1
+    if modulus is None:
+        return Finding("DKIM", WARNING, f"the key at {name} is revoked (an empty p=): every signature fails; "
+                                        f"{publish}"), False
+    if modulus != signer.modulus():
+        return Finding("DKIM", WARNING, f"{name} publishes another key than the one in UBLEXPORT_DKIM_KEY_FILE (or "
+                                        f"one that cannot be read): every signature fails; {publish}"), False
+    return Finding("DKIM", OK, f"{name} publishes the key ublexport signs with: its signatures for {signer.domain} "
+                               "verify"), True
+
+
+def _dmarc(domain: str, host: str, spf_passed: bool, dkim_passes: bool, timeout: float, *,
+           signing: bool = False) -> Finding:
     """The DMARC policy that applies to mail from DOMAIN: its own record, else its organisational domain's
     (RFC 7489 6.6.3; `sp`, the subdomain policy, where it has one)."""
     from publicsuffixlist import PublicSuffixList
@@ -93,15 +135,19 @@ def _dmarc(domain: str, host: str, spf_passed: bool, timeout: float) -> Finding:
             tags = _tags(records[0])
             policy = (tags.get("sp") if name != domain else None) or tags.get("p", "none")
             policy = policy.lower()
-            if policy in ("reject", "quarantine") and not spf_passed:
+            if policy in ("reject", "quarantine") and not spf_passed and not dkim_passes:
                 fate = "refused" if policy == "reject" else "filed as spam"
                 return Finding("DMARC", WARNING, (
                     f"_dmarc.{name}: p={policy}: a message from {domain} that does not pass SPF is {fate} by the "
                     f"accountant's mail server unless it carries a DKIM signature of {domain}, and Yuki never says "
-                    f"so. ublexport does not sign: make sure {host} signs for {domain} (your mail provider's DKIM "
-                    "setting), or that the SPF record lists it"))
-            return Finding("DMARC", OK, f"_dmarc.{name}: p={policy}" + ("; SPF passes for the server" if spf_passed
-                                                                       else ""))
+                    "so. " + (f"ublexport's own signature does not verify yet (see DKIM): publish its key, or make "
+                              f"sure {host} signs for {domain} or is listed in SPF" if signing else
+                              "ublexport does not sign unless UBLEXPORT_DKIM_SELECTOR and UBLEXPORT_DKIM_KEY_FILE "
+                              f"are set: make sure {host} signs for {domain} (your mail provider's DKIM setting), "
+                              "that the SPF record lists it, or give ublexport a key to sign with")))
+            passes = [what for what, ok in (("SPF passes for the server", spf_passed),
+                                             ("ublexport's DKIM signature verifies", dkim_passes)) if ok]
+            return Finding("DMARC", OK, f"_dmarc.{name}: p={policy}" + "".join(f"; {p}" for p in passes))
     return Finding("DMARC", INFO, f"{domain} publishes no DMARC policy: each receiving server decides on its own")
 
 

@@ -15,6 +15,7 @@ import aiosmtplib
 
 from ublexport.compose import Composed, message_bytes
 from ublexport.deliver import Outcome, TransportError, classify, envelope_sender
+from ublexport.deliver.signing import load_signer
 from ublexport.recipients import to_ascii
 from ublexport.settings import Settings
 
@@ -66,6 +67,10 @@ class SmtpTransport:
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._idle: list[aiosmtplib.SMTP] = []
         self._sender = envelope_sender(settings.sender)
+        # DKIM (when set): the settings were checked when the transport was opened (smtp_problems)
+        self._signer = load_signer(settings.sender, settings.dkim_selector, settings.dkim_key_file)
+        if self._signer is not None:
+            self.description += f", DKIM-signed for {self._signer.domain} ({self._signer.selector})"
         # Until one connection has been opened (and logged in), one at a time: a pool of four opening at once tried
         # a wrong password four times, and a provider locks an account after a few. Once the server has refused the
         # session (login, TLS, sender, greeting), every later send raises that refusal without asking it again.
@@ -243,6 +248,8 @@ class SmtpTransport:
     async def send(self, message: Composed, recipient: str) -> Outcome:
         """One attempt, one transaction with this single RCPT; delivery problems become an Outcome."""
         data = message_bytes(message)
+        if self._signer is not None:  # signed for each try: the same bytes with a signature of this moment
+            data = self._signer.sign(data)
         rcpt = to_ascii(recipient)
         async with self._slots:
             try:
