@@ -112,6 +112,13 @@ def test_config_check_says_the_key_is_published_and_dmarc_passes_by_it(
     dns_zone.records[:] = [*NOT_IN_SPF, f'{RECORD} 60 IN TXT "v=DKIM1; k=rsa; p="']
     found = checks(cli(server, "config", "check", "--json"))
     assert found["DKIM"]["result"] == "warning" and "revoked" in found["DKIM"]["detail"]
+    assert "DKIM key file" not in found  # 0600
+
+    signing.chmod(0o644)  # a key others can read: said, not refused
+    found = checks(cli(server, "config", "check", "--json"))
+    assert found["DKIM key file"]["result"] == "warning"
+    assert f"`chmod 600 {signing}`" in found["DKIM key file"]["detail"] and "-rw-r--r--" in \
+        found["DKIM key file"]["detail"]
 
 
 def checks(result: Result) -> dict[str, dict[str, str]]:

@@ -114,11 +114,9 @@ def check(settings: Any, to: str | None, as_json: bool) -> None:
         recipients = parse_recipients(to, what="nothing was asked") if to else []
     findings = asyncio.run(check_smtp(settings, recipients))
     if settings.smtp_host:  # will the accountant's mail server trust the sender's domain sent from there?
-        from ublexport.deliver.domain import check_sender_domain
-        from ublexport.deliver.signing import load_signer
+        from ublexport.deliver.domain import check_sender
 
-        signer = load_signer(settings.sender, settings.dkim_selector, settings.dkim_key_file)
-        findings += check_sender_domain(settings.sender, settings.smtp_host, settings.smtp_port, signer=signer)
+        findings += check_sender(settings)
     ledger = ledger_status(settings.db_url)
     findings.append(ledger)
     if as_json:

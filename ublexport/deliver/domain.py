@@ -1,6 +1,7 @@
-"""Whether the accountant's mail server will trust what ublexport sends: the sender domain's SPF and DMARC, asked of
-the DNS by `config check` (dnspython; SPF evaluated by pyspf, the reference implementation; the organisational
-domain from the Public Suffix List).
+"""Whether the accountant's mail server will trust what ublexport sends: the sender domain's SPF, the DKIM key
+ublexport signs with (when it does, see ublexport.deliver.signing) and the domain's DMARC policy, asked of the DNS by
+`config check` (dnspython; SPF evaluated by pyspf, the reference implementation; the organisational domain from the
+Public Suffix List).
 
 Why: Yuki never answers the sender. When the sender's domain publishes a DMARC policy of `reject` and its SPF
 record does not list the mail server ublexport sends through, the receiving server refuses the message (unless that
@@ -23,9 +24,24 @@ from ublexport.errors import server_text
 
 if TYPE_CHECKING:
     from ublexport.deliver.signing import Signer
+    from ublexport.settings import Settings
 
 #: Seconds for one DNS question (SPF may ask up to ten; pyspf bounds the whole evaluation at twice this)
 DNS_TIMEOUT = 5.0
+
+
+def check_sender(settings: Settings) -> list[Finding]:
+    """`config check`'s questions about the sender (settings with an SMTP server, checked already): its domain's
+    SPF, DKIM and DMARC, and whether the DKIM key file is readable by others."""
+    from ublexport.deliver.signing import exposed, load_signer
+
+    assert settings.smtp_host and settings.smtp_port
+    signer = load_signer(settings.sender, settings.dkim_selector, settings.dkim_key_file)
+    findings = check_sender_domain(settings.sender, settings.smtp_host, settings.smtp_port, signer=signer)
+    loose = exposed(settings.dkim_key_file) if settings.dkim_key_file is not None else None
+    if loose:
+        findings.append(Finding("DKIM key file", WARNING, loose))
+    return findings
 
 
 def check_sender_domain(sender: str, host: str, port: int, *, signer: Signer | None = None,

@@ -92,6 +92,24 @@ def signer_problem(selector: str | None, key_file: Path | None) -> str | None:
     return None
 
 
+def exposed(key_file: Path) -> str | None:
+    """Why the key file is readable by others than its owner (POSIX permissions), or None: anyone who can read it can
+    sign mail as the company's domain. Said by `config check`, not refused (a Windows file has no such bits)."""
+    import os
+    import stat
+
+    if os.name != "posix":
+        return None
+    try:
+        mode = key_file.stat().st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (f"{key_file} can be read by others than its owner (mode {stat.filemode(mode)}): anyone who can read "
+                f"it can sign mail as the company's domain; `chmod 600 {key_file}`")
+    return None
+
+
 def load_signer(sender: str, selector: str | None, key_file: Path | None) -> Signer | None:
     """The signer of these settings (checked by signer_problem first), or None when DKIM is not set."""
     if selector is None or key_file is None:
