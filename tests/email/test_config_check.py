@@ -384,3 +384,24 @@ def test_a_server_name_that_does_not_resolve_is_said_in_the_spf_finding() -> Non
     assert finding.check == "SPF" and finding.result == INFO
     assert finding.detail.startswith("smtp.nonexistent.invalid could not be resolved to check it against "
                                      "dewaele.example's SPF")
+
+
+def test_a_machine_without_a_dns_configuration_is_said(smtp_server: ServerFactory, home: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No /etc/resolv.conf (a container, a minimal image): dnspython cannot make a resolver, and pyspf passes that
+    on; the check says so instead of ending with a traceback."""
+    import dns.resolver
+
+    server, _ = smtp_server()
+    monkeypatch.setattr(dns.resolver, "default_resolver", None)  # made anew, as dnspython does, from the file
+    monkeypatch.setattr(dns.resolver.Resolver, "__init__", _without_configuration)
+    found = dns_findings(server)
+    assert found["SPF"]["result"] == "info" and "could not be asked of the DNS" in found["SPF"]["detail"]
+    assert found["DMARC"]["result"] == "info"
+
+
+def _without_configuration(self: Any, filename: str = "/etc/resolv.conf", configure: bool = True) -> None:
+    """What dnspython's Resolver() raises when /etc/resolv.conf names no server."""
+    import dns.resolver
+
+    raise dns.resolver.NoResolverConfiguration("no nameservers")

@@ -65,13 +65,17 @@ def check_sender_domain(sender: str, host: str, port: int, *, signer: Signer | N
 
 def _spf(address: str, domain: str, host: str, addresses: Sequence[str], timeout: float) -> tuple[Finding, bool]:
     """(the finding, whether SPF passes for one of the server's addresses)."""
+    import dns.exception
     import spf
 
     results: dict[str, tuple[str, str]] = {}
     for ip in addresses:
         with warnings.catch_warnings():  # pyspf calls dnspython's dns.resolver.query, deprecated for resolve()
             warnings.simplefilter("ignore", DeprecationWarning)
-            result, explanation = spf.check2(i=ip, s=address, h=host, timeout=timeout, querytime=2 * timeout)
+            try:
+                result, explanation = spf.check2(i=ip, s=address, h=host, timeout=timeout, querytime=2 * timeout)
+            except dns.exception.DNSException as exc:  # pyspf passes on what it does not expect: no resolv.conf
+                result, explanation = "temperror", str(exc) or type(exc).__name__
         results[ip] = (result, server_text(str(explanation)))
     server = f"{host} ({', '.join(addresses)})"
     passing = [ip for ip, (result, _) in results.items() if result == "pass"]
