@@ -95,9 +95,10 @@ def show(settings: Any, as_json: bool) -> None:
 def check(settings: Any, to: str | None, as_json: bool) -> None:
     """Ask the SMTP server everything a send needs, and send nothing: the connection, TLS and its certificate, the
     login, the size limit, the sender (MAIL FROM) and each inbox (RCPT TO); then RSET and QUIT, before any DATA.
-    Then the DNS: whether the sender domain's SPF lists the server and what its DMARC policy does to mail that
-    fails it (warnings: Yuki never says it refused one). Then whether the ledger's database answers, at which
-    schema (nothing is created or upgraded).
+    Then the DNS: whether the sender domain's SPF lists the server, whether the DKIM key ublexport signs with (when
+    set) is published, and what the domain's DMARC policy does to mail that passes neither (warnings: Yuki never
+    says it refused one). Then whether the ledger's database answers, at which schema (nothing is created or
+    upgraded).
 
     Exits 0 when every step was accepted (warnings allowed), 4 when the server refused one, 1 when the ledger
     cannot be used, 2 for an invalid address or setting."""
