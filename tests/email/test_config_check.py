@@ -21,7 +21,8 @@ from ublexport.recipients import parse_recipients
 SENDER = "boekhouding@dewaele.example"
 # the sender's domain as a well-kept one publishes it: SPF lists the server (127.0.0.1 here), DMARC rejects the rest
 DEWAELE = ['dewaele.example. 60 IN TXT "v=spf1 ip4:127.0.0.1 -all"',
-           '_dmarc.dewaele.example. 60 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@dewaele.example"']
+           '_dmarc.dewaele.example. 60 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@dewaele.example"',
+           "x.test. 60 IN MX 10 mx1.x.test."]  # the inboxes' domain takes mail
 
 
 @pytest.fixture(autouse=True)
@@ -297,7 +298,7 @@ def test_to_registered_asks_about_every_registered_inbox(smtp_server: ServerFact
     result = check(*through(server, "--smtp-security", "none", "--json"))
     assert result.exit_code == 4, result.output
     found = results(result.output)
-    asked = [c for c in found if c.startswith("inbox ")]
+    asked = [c for c in found if c.startswith("inbox ") and not c.startswith("inbox domain")]
     assert asked == ["inbox dossier@x.test", "inbox KANTOOR@x.test", "inbox aankoop@x.test", "inbox devries@x.test"]
     assert found["inbox devries@x.test"]["result"] == "failed"
     assert handler.data_commands == 0 and handler.received == []
@@ -374,6 +375,10 @@ def test_a_dns_that_does_not_answer_is_said_and_does_not_fail_the_check(
     found = dns_findings(server)
     assert found["SPF"]["result"] == "info" and "could not be asked of the DNS" in found["SPF"]["detail"]
     assert found["DMARC"]["result"] == "info" and "could not be asked of the DNS" in found["DMARC"]["detail"]
+    from ublexport.deliver.domain import check_inbox_domains
+
+    [inbox] = check_inbox_domains(parse_recipients("dossier@x.test"))  # not a FAILED: nobody answered
+    assert inbox.result == INFO and "could not be asked of the DNS" in inbox.detail
 
 
 
@@ -398,6 +403,10 @@ def test_a_machine_without_a_dns_configuration_is_said(smtp_server: ServerFactor
     found = dns_findings(server)
     assert found["SPF"]["result"] == "info" and "could not be asked of the DNS" in found["SPF"]["detail"]
     assert found["DMARC"]["result"] == "info"
+    from ublexport.deliver.domain import check_inbox_domains
+
+    [inbox] = check_inbox_domains(parse_recipients("dossier@x.test"))
+    assert inbox.result == INFO and "could not be asked of the DNS" in inbox.detail
 
 
 def _without_configuration(self: Any, filename: str = "/etc/resolv.conf", configure: bool = True) -> None:
@@ -405,3 +414,31 @@ def _without_configuration(self: Any, filename: str = "/etc/resolv.conf", config
     import dns.resolver
 
     raise dns.resolver.NoResolverConfiguration("no nameservers")
+
+
+def test_an_inbox_domain_that_takes_no_mail_fails_the_check(smtp_server: ServerFactory, home: Path,
+                                                            dns: DnsZone) -> None:
+    """The relay takes RCPT TO for any domain: a mistyped inbox domain would bounce later, to a mailbox ublexport
+    never reads, while the ledger says sent."""
+    server, handler = smtp_server()
+    dns.records += ["nomx.test. 60 IN TXT \"v=spf1 -all\"",  # exists, no MX and no address: takes no mail
+                    "nullmx.test. 60 IN MX 0 .",  # RFC 7505: says it takes none
+                    "viaa.test. 60 IN A 198.51.100.20",  # no MX and a documentation address: not reachable
+                    "viaa.test. 60 IN A 93.184.215.14"]  # ... and a global one: mail goes there (RFC 5321 5.1)
+    result = check(*through(server, "--smtp-security", "none", "--json", "--to",
+                            "dossier@x.test; a@yukiwork.test; b@nomx.test; c@nullmx.test; d@x.test; e@viaa.test"))
+    assert result.exit_code == 4, result.output
+    found = results(result.output)
+    assert found["inbox domain x.test"] == {"check": "inbox domain x.test", "result": "ok",
+                                            "detail": "takes mail: MX mx1.x.test"}
+    assert found["inbox domain yukiwork.test"]["result"] == "failed"
+    assert "does not exist" in found["inbox domain yukiwork.test"]["detail"]
+    assert "Mail to a@yukiwork.test would be taken by the server and bounce later" in \
+        found["inbox domain yukiwork.test"]["detail"]
+    assert found["inbox domain nomx.test"]["result"] == "failed"
+    assert "does not accept email" in found["inbox domain nomx.test"]["detail"]
+    assert found["inbox domain nullmx.test"]["result"] == "failed"
+    assert found["inbox domain viaa.test"] == {"check": "inbox domain viaa.test", "result": "ok",
+                                               "detail": "takes mail: its address (no MX record)"}
+    assert handler.received == []
+    assert len([c for c in found if c.startswith("inbox domain")]) == 5  # one per domain

@@ -95,10 +95,10 @@ def show(settings: Any, as_json: bool) -> None:
 def check(settings: Any, to: str | None, as_json: bool) -> None:
     """Ask the SMTP server everything a send needs, and send nothing: the connection, TLS and its certificate, the
     login, the size limit, the sender (MAIL FROM) and each inbox (RCPT TO); then RSET and QUIT, before any DATA.
-    Then the DNS: whether the sender domain's SPF lists the server, whether the DKIM key ublexport signs with (when
-    set) is published, and what the domain's DMARC policy does to mail that passes neither (warnings: Yuki never
-    says it refused one). Then whether the ledger's database answers, at which schema (nothing is created or
-    upgraded).
+    Then the DNS: whether each inbox's domain takes mail, whether the sender domain's SPF lists the server,
+    whether the DKIM key ublexport signs with (when set) is published, and what the domain's DMARC policy does to
+    mail that passes neither (warnings but for an inbox domain that takes no mail: Yuki never says it refused one).
+    Then whether the ledger's database answers, at which schema (nothing is created or upgraded).
 
     Exits 0 when every step was accepted (warnings allowed), 4 when the server refused one, 1 when the ledger
     cannot be used, 2 for an invalid address or setting."""
@@ -114,9 +114,10 @@ def check(settings: Any, to: str | None, as_json: bool) -> None:
     else:
         recipients = parse_recipients(to, what="nothing was asked") if to else []
     findings = asyncio.run(check_smtp(settings, recipients))
-    if settings.smtp_host:  # will the accountant's mail server trust the sender's domain sent from there?
-        from ublexport.deliver.domain import check_sender
+    if settings.smtp_host:  # will the inboxes' domains take mail, and trust the sender's domain sent from there?
+        from ublexport.deliver.domain import check_inbox_domains, check_sender
 
+        findings += check_inbox_domains(recipients)
         findings += check_sender(settings)
     ledger = ledger_status(settings.db_url)
     findings.append(ledger)

@@ -18,12 +18,13 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ublexport.checks import INFO, OK, WARNING, Finding
+from ublexport.checks import FAILED, INFO, OK, WARNING, Finding
 from ublexport.deliver import envelope_sender
 from ublexport.errors import server_text
 
 if TYPE_CHECKING:
     from ublexport.deliver.signing import Signer
+    from ublexport.recipients import Recipient
     from ublexport.settings import Settings
 
 #: Seconds for one DNS question (SPF may ask up to ten; pyspf bounds the whole evaluation at twice this)
@@ -169,6 +170,45 @@ def _dmarc(domain: str, host: str, spf_passed: bool, dkim_passes: bool, timeout:
                                              ("ublexport's DKIM signature verifies", dkim_passes)) if ok]
             return Finding("DMARC", OK, f"_dmarc.{name}: p={policy}" + "".join(f"; {p}" for p in passes))
     return Finding("DMARC", INFO, f"{domain} publishes no DMARC policy: each receiving server decides on its own")
+
+
+def check_inbox_domains(recipients: Sequence[Recipient]) -> list[Finding]:
+    """Whether each inbox's domain takes mail (an MX record, else an address; email-validator's check): the relay
+    accepts RCPT TO for any domain, and mail to a mistyped one (yukiwork.nl) bounces later to the sender's mailbox,
+    which ublexport never reads, while the ledger says *sent*. One finding per domain, FAILED when it takes none."""
+    import dns.exception
+    from email_validator import EmailUndeliverableError
+    from email_validator.deliverability import validate_email_deliverability
+
+    domains: dict[str, list[str]] = {}
+    for recipient in recipients:
+        domains.setdefault(recipient.ascii_address.rpartition("@")[2].lower(), []).append(recipient.address)
+    findings = []
+    for domain, inboxes in domains.items():
+        check = f"inbox domain {domain}"
+        try:  # (it sets dnspython's default resolver's lifetime to this timeout, as the other questions here do)
+            info = validate_email_deliverability(domain, domain, timeout=max(1, round(DNS_TIMEOUT)))
+        except dns.exception.DNSException as exc:  # no resolver at all (no /etc/resolv.conf): not an answer
+            findings.append(Finding(check, INFO, f"could not be asked of the DNS ({exc}): check again where the DNS "
+                                                 "answers"))
+            continue
+        except EmailUndeliverableError as exc:
+            why = str(exc)
+            if why.startswith("There was an error while checking"):  # the DNS could not be used, not an answer
+                findings.append(Finding(check, INFO, f"{why}: check again where the DNS answers"))
+                continue
+            findings.append(Finding(check, FAILED, f"{why} Mail to {', '.join(inboxes)} would be taken by the server "
+                                                   "and bounce later to the sender's mailbox, never reaching the "
+                                                   "inbox, while the ledger says sent: check the address"))
+            continue
+        if "unknown-deliverability" in info:
+            findings.append(Finding(check, INFO, f"could not be asked of the DNS ({info['unknown-deliverability']}): "
+                                                 "check again where the DNS answers"))
+            continue
+        hosts = ", ".join(host for _, host in info.get("mx", []))
+        via = "its address (no MX record)" if info.get("mx_fallback_type") else f"MX {hosts}"
+        findings.append(Finding(check, OK, f"takes mail: {via}"))
+    return findings
 
 
 def _txt(name: str, timeout: float) -> list[str]:
