@@ -100,8 +100,8 @@ def check(settings: Any, to: str | None, as_json: bool) -> None:
     mail that passes neither (warnings but for an inbox domain that takes no mail: Yuki never says it refused one).
     Then whether the ledger's database answers, at which schema (nothing is created or upgraded).
 
-    Exits 0 when every step was accepted (warnings allowed), 4 when the server refused one, 1 when the ledger
-    cannot be used, 2 for an invalid address or setting."""
+    Exits 0 when every step was accepted (warnings allowed), 4 when the server refused one or an inbox domain takes
+    no mail, 1 when the ledger cannot be used, 2 for an invalid address or setting."""
     import asyncio
 
     from ublexport.checks import FAILED, failed
