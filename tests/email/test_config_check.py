@@ -382,11 +382,12 @@ def test_a_dns_that_does_not_answer_is_said_and_does_not_fail_the_check(
 
 
 
-def test_a_server_name_that_does_not_resolve_is_said_in_the_spf_finding() -> None:
+def test_a_server_name_that_does_not_resolve_is_said_in_the_spf_finding(dns: DnsZone) -> None:
     from ublexport.deliver.domain import check_sender_domain
 
-    [finding] = check_sender_domain(SENDER, "smtp.nonexistent.invalid", 587)
+    finding, dmarc = check_sender_domain(SENDER, "smtp.nonexistent.invalid", 587)
     assert finding.check == "SPF" and finding.result == INFO
+    assert dmarc.check == "DMARC" and dmarc.result == WARNING  # p=reject, and SPF could not pass
     assert finding.detail.startswith("smtp.nonexistent.invalid could not be resolved to check it against "
                                      "dewaele.example's SPF")
 

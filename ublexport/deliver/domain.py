@@ -1,14 +1,15 @@
-"""Whether the accountant's mail server will trust what ublexport sends: the sender domain's SPF, the DKIM key
-ublexport signs with (when it does, see ublexport.deliver.signing) and the domain's DMARC policy, asked of the DNS by
-`config check` (dnspython; SPF evaluated by pyspf, the reference implementation; the organisational domain from the
-Public Suffix List).
+"""Whether the accountant's mail server will take and trust what ublexport sends, asked of the DNS by `config check`:
+whether each inbox's domain takes mail at all (email-validator), and the sender domain's SPF, the DKIM key ublexport
+signs with (when it does, see ublexport.deliver.signing) and the domain's DMARC policy (dnspython; SPF evaluated by
+pyspf, the reference implementation; the organisational domain from the Public Suffix List).
 
 Why: Yuki never answers the sender. When the sender's domain publishes a DMARC policy of `reject` and its SPF
 record does not list the mail server ublexport sends through, the receiving server refuses the message (unless that
 server signs it with DKIM for the domain); with `quarantine` it files it as spam. Either way the document never
 reaches the administration, and nobody is told. Only the receiving server knows for sure (it sees the host the
-message finally comes from, and any DKIM signature added on the way), so these findings are warnings, never
+message finally comes from, and any DKIM signature added on the way), so the sender's findings are warnings, never
 failures: a large provider's submission server often hands the message to other hosts that the record does list.
+An inbox domain that takes no mail at all is a failure: nothing sent there can arrive.
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ def check_sender_domain(sender: str, host: str, port: int, *, signer: Signer | N
     domain = address.rpartition("@")[2].lower()
     try:
         addresses = sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
-    except OSError as exc:
-        return [Finding("SPF", INFO, f"{host} could not be resolved to check it against {domain}'s SPF: {exc}")]
-    spf, passed = _spf(address, domain, host, addresses, timeout)
+    except OSError as exc:  # the connection failed the same way; DKIM and DMARC are still worth asking
+        spf = Finding("SPF", INFO, f"{host} could not be resolved to check it against {domain}'s SPF: {exc}")
+        passed = False
+    else:
+        spf, passed = _spf(address, domain, host, addresses, timeout)
     if signer is None:
         return [spf, _dmarc(domain, host, passed, False, timeout)]
     dkim, signs = _dkim(signer, timeout)
