@@ -170,3 +170,23 @@ def test_the_key_never_appears_in_the_settings_shown(home: Path, signing: Path, 
     shown = json.loads(result.stdout)
     assert shown["dkim_selector"] == SELECTOR and shown["dkim_key_file"] == str(signing)
     assert "PRIVATE KEY" not in result.output and pem(key).decode().splitlines()[1] not in result.output
+
+
+def test_the_worker_signs_what_the_rule_queued(smtp_server: ServerFactory, signing: Path, home: Path) -> None:
+    """The automatic export goes through the same SMTP transport: its e-mails verify too."""
+    server, handler = smtp_server()
+    runner = CliRunner()
+    for args in (["company", "add", str(SAMPLES / "company.json")],
+                 ["company", "set-inbox", "1", "dossier@x.test"],
+                 ["company", "auto-export", "1", "on", "--since", "2026-01-01"]):
+        assert runner.invoke(main, args, catch_exceptions=False).exit_code == 0
+    imported = runner.invoke(main, ["documents", "import", str(SAMPLES / "01-invoice-be-be.json")],
+                             env={"UBLEXPORT_FROM": SENDER}, catch_exceptions=False)
+    assert imported.exit_code == 0, imported.output
+    sent = runner.invoke(main, ["worker", "--once"], catch_exceptions=False,
+                         env={"UBLEXPORT_FROM": SENDER, "UBLEXPORT_SMTP_HOST": "127.0.0.1",
+                              "UBLEXPORT_SMTP_PORT": str(server.port), "UBLEXPORT_SMTP_SECURITY": "none"})
+    assert sent.exit_code == 0, sent.output
+    [received] = handler.received
+    assert received.rcpt == "dossier@x.test" and b"s=ublx2026" in received.data.split(b"\r\n\r\n", 1)[0]
+    assert dkim.verify(received.data)
