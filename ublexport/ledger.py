@@ -53,6 +53,7 @@ from ublexport.store.models import (
 )
 
 if TYPE_CHECKING:
+    from ublexport.bounces import Bounce
     from ublexport.model import Document
     from ublexport.pipeline import Prepared
     from ublexport.recipients import Recipient
@@ -234,6 +235,26 @@ class NoInbox:
 
     reason: str
     refusal: str
+
+
+BOUNCED = "bounced after the server took it: "
+"""The start of a delivery's last message once a delivery report said it failed (Ledger.record_bounces)."""
+
+
+@dataclass(frozen=True)
+class BounceResult:
+    """What record_bounces did with one report line: the delivery it is about (None when the ledger does not know
+    the e-mail), its document, and what was done (NEW: marked failed now)."""
+
+    bounce: Bounce
+    delivery_id: int | None
+    document: str | None
+    result: str
+    new: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"delivery_id": self.delivery_id, "document": self.document, "result": self.result,
+                "new": self.new, **self.bounce.as_dict()}
 
 
 Claim = (tuple[int, str] | InFlight | Received | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed | Unconfirmed
@@ -1447,6 +1468,40 @@ class Ledger:
                                        sha256=base.sha256, pdf_sha256=base.pdf_sha256, origin="resend", now=now)
                 new_ids.append(row.id)
             return new_ids
+
+    def record_bounces(self, bounces: Sequence[Bounce]) -> list[BounceResult]:
+        """Mark each delivery a report says failed after the server took it (ublexport.bounces): `sent` becomes
+        `failed` with the report as its last message, and the report is logged as a try (result "bounced"), so
+        that `history` shows it and `resend` or the next export can follow. One transaction; running it again over
+        the same reports changes nothing. A report about an e-mail the ledger does not know is returned as such."""
+        now = self.store.now()
+        out: list[BounceResult] = []
+        with self.store.transaction() as session:
+            for bounce in bounces:
+                row = session.execute(select(DeliveryRow).where(DeliveryRow.message_id == bounce.message_id)
+                                      .with_for_update()).scalar_one_or_none() if bounce.message_id else None
+                if row is None:
+                    out.append(BounceResult(bounce, None, None, "not an e-mail of this ledger", False))
+                    continue
+                document = session.get(DocumentRow, row.document_id)
+                label = f"{document.kind.replace('_', ' ')} {document.number}" if document is not None else None
+                note = (f"{BOUNCED}{bounce.status} {bounce.diagnostic}".strip()
+                        + (f" (reported by {bounce.reporter})" if bounce.reporter else ""))
+                if bounce.action != "failed":
+                    out.append(BounceResult(bounce, row.id, label, f"delayed, not refused: {row.state}, unchanged",
+                                            False))
+                elif row.state == S.failed.value and (row.last_message or "").startswith(BOUNCED):
+                    out.append(BounceResult(bounce, row.id, label, "marked failed already", False))
+                elif row.state != S.sent.value:
+                    out.append(BounceResult(bounce, row.id, label, f"{row.state} in the ledger: unchanged", False))
+                else:
+                    row.state, row.last_code, row.last_message, row.updated_at = (S.failed.value, bounce.code,
+                                                                                  note, now)
+                    session.add(AttemptRow(delivery_id=row.id, at=now, owner=self.owner, result="bounced",
+                                           code=bounce.code, message=note, tries=0, message_id=row.message_id,
+                                           sha256=row.sha256))
+                    out.append(BounceResult(bounce, row.id, label, "marked failed", True))
+        return out
 
     def history(self, *, company_id: int | None = None, document_id: int | None = None,
                 ids: Sequence[int] | None = None, with_tries: bool = True,

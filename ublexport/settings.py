@@ -39,6 +39,11 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "local_hostname": ("UBLEXPORT_LOCAL_HOSTNAME", "local_hostname"),
     "dkim_selector": ("UBLEXPORT_DKIM_SELECTOR", "dkim_selector"),
     "dkim_key_file": ("UBLEXPORT_DKIM_KEY_FILE", None),  # environment only, as the password: where the key is
+    "imap_host": ("UBLEXPORT_IMAP_HOST", "imap_host"),  # the sender's mailbox, where bounces arrive
+    "imap_port": ("UBLEXPORT_IMAP_PORT", "imap_port"),
+    "imap_user": ("UBLEXPORT_IMAP_USER", "imap_user"),
+    "imap_password": ("UBLEXPORT_IMAP_PASSWORD", None),  # environment only
+    "imap_folder": ("UBLEXPORT_IMAP_FOLDER", "imap_folder"),
 }
 CONFIG_ENV = "UBLEXPORT_CONFIG"  # the TOML file, when no --config is given
 TOML_KEYS = {toml: name for name, (_, toml) in SOURCES.items() if toml}
@@ -61,6 +66,11 @@ class Settings:
     smtp_cafile: Path | None = None  # extra CA bundle to trust (a private CA, or tests with trustme)
     dkim_selector: str | None = None  # sign with DKIM (ublexport.deliver.signing) under this selector ...
     dkim_key_file: Path | None = None  # ... with the RSA private key in this PEM file
+    imap_host: str | None = None  # `ublexport bounces` reads the sender's mailbox here (TLS always) ...
+    imap_port: int = 993  # 993 implicit TLS; any other port STARTTLS, required
+    imap_user: str | None = None
+    imap_password: str | None = field(default=None, repr=False)
+    imap_folder: str = "INBOX"
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -82,7 +92,7 @@ class Settings:
         out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "smtp_password":
+            if f.name in ("smtp_password", "imap_password"):
                 value = MASK if value else None
             elif f.name == "db_url":
                 value = mask_url(value)
@@ -144,6 +154,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if "smtp_password" in section or "password" in section:
         raise InputError("the SMTP password is not read from files; set UBLEXPORT_SMTP_PASSWORD in the environment",
                          source=str(path))
+    if "imap_password" in section:
+        raise InputError("the IMAP password is not read from files; set UBLEXPORT_IMAP_PASSWORD in the environment",
+                         source=str(path))
     if "dkim_key_file" in section or "dkim_key" in section:
         raise InputError("the DKIM key is not named in files; set UBLEXPORT_DKIM_KEY_FILE in the environment",
                          source=str(path))
@@ -164,9 +177,9 @@ def _coerce(raw: Mapping[str, Any], where: Mapping[str, str]) -> dict[str, Any]:
         try:
             if name in ("home", "smtp_cafile", "dkim_key_file"):
                 out[name] = Path(str(value)).expanduser()
-            elif name in ("smtp_port", "max_connections"):
+            elif name in ("smtp_port", "imap_port", "max_connections"):
                 number = int(value)
-                low, high = (1, 65535) if name == "smtp_port" else (1, 64)
+                low, high = (1, 64) if name == "max_connections" else (1, 65535)
                 if not low <= number <= high:
                     raise ValueError(f"must be between {low} and {high}")
                 out[name] = number
@@ -180,7 +193,7 @@ def _coerce(raw: Mapping[str, Any], where: Mapping[str, str]) -> dict[str, Any]:
                 if text not in SECURITIES:
                     raise ValueError(f"must be one of {', '.join(SECURITIES)}")
                 out[name] = text
-            elif name == "smtp_password":
+            elif name in ("smtp_password", "imap_password"):
                 out[name] = str(value) or None  # a secret is taken as given: spaces may be part of it
             else:
                 text = str(value).strip()

@@ -26,6 +26,7 @@ COMMANDS = {
     "worker": "ublexport.cli.worker:worker",
     "history": "ublexport.cli.worker:history",
     "resend": "ublexport.cli.worker:resend",
+    "bounces": "ublexport.cli.bounces:bounces",
 }
 HELP = {
     "render": "Render a document (JSON) to validated UBL 2.1 XML.",
@@ -39,6 +40,7 @@ HELP = {
     "worker": "Send what is queued in the ledger, with retries.",
     "history": "What went where and when, with the server's reply.",
     "resend": "Send a delivery again on purpose.",
+    "bounces": "Mark what bounced after the server took it (reads the sender's mailbox).",
 }
 
 

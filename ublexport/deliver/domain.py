@@ -178,7 +178,8 @@ def _dmarc(domain: str, host: str, spf_passed: bool, dkim_passes: bool, timeout:
 def check_inbox_domains(recipients: Sequence[Recipient]) -> list[Finding]:
     """Whether each inbox's domain takes mail (an MX record, else an address; email-validator's check): the relay
     accepts RCPT TO for any domain, and mail to a mistyped one (yukiwork.nl) bounces later to the sender's mailbox,
-    which ublexport never reads, while the ledger says *sent*. One finding per domain, FAILED when it takes none."""
+    which only `ublexport bounces` reads, while the ledger says *sent*. One finding per domain, FAILED when it takes
+    none."""
     import dns.exception
     from email_validator import EmailUndeliverableError
     from email_validator.deliverability import validate_email_deliverability
