@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ublexport.settings import Settings
 
 IMPLICIT_TLS_PORT = 993
+FETCH_CHUNK = 500  # messages whose Content-Type one FETCH asks for
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _CODE = re.compile(r"\b([245]\d\d)\b")
 
@@ -146,13 +147,17 @@ def read_reports(settings: Settings, since: dt.date) -> Iterator[bytes]:
             raise UblexportError(f"{where} has no folder {settings.imap_folder!r} (UBLEXPORT_IMAP_FOLDER)")
         typ, found = imap.search(None, "SINCE", _imap_date(since))
         numbers = found[0].split() if typ == "OK" and found and found[0] else []
-        for number in numbers:
-            typ, head = imap.fetch(number, "(BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)])")
-            if typ != "OK" or b"report" not in _body(head).lower():
+        for start in range(0, len(numbers), FETCH_CHUNK):  # the Content-Type of many messages per round trip
+            chunk = b",".join(numbers[start:start + FETCH_CHUNK]).decode("ascii")
+            typ, heads = imap.fetch(chunk, "(BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)])")
+            if typ != "OK":
                 continue
-            typ, whole = imap.fetch(number, "(BODY.PEEK[])")
-            if typ == "OK":
-                yield _body(whole)
+            for number, head in _literals(heads):
+                if b"report" not in head.lower():
+                    continue
+                typ, whole = imap.fetch(number, "(BODY.PEEK[])")
+                if typ == "OK":
+                    yield _body(whole)
     except (OSError, imaplib.IMAP4.error) as exc:
         raise UblexportError(f"{where} ended the session: {server_text(str(exc) or type(exc).__name__)}") from None
     finally:
@@ -162,6 +167,13 @@ def read_reports(settings: Settings, since: dt.date) -> Iterator[bytes]:
 
 def _quoted(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _literals(response: Sequence[object]) -> Iterator[tuple[str, bytes]]:
+    """(message number, literal) of each message in a FETCH response."""
+    for item in response:
+        if isinstance(item, tuple) and isinstance(item[0], bytes) and isinstance(item[1], bytes):
+            yield item[0].split(b" ", 1)[0].decode("ascii"), item[1]
 
 
 def _body(response: Sequence[object]) -> bytes:
