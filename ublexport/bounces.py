@@ -21,9 +21,12 @@ from dataclasses import asdict, dataclass
 from email.message import Message
 from typing import TYPE_CHECKING
 
+from ublexport.checks import FAILED, OK, Finding
 from ublexport.errors import InputError, UblexportError, server_text
 
 if TYPE_CHECKING:
+    import imaplib
+
     from ublexport.settings import Settings
 
 IMPLICIT_TLS_PORT = 993
@@ -106,10 +109,12 @@ def _imap_date(day: dt.date) -> str:
     return f"{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year}"
 
 
-def read_reports(settings: Settings, since: dt.date) -> Iterator[bytes]:
-    """Every delivery report in the settings' IMAP folder that arrived on or after SINCE, read-only (EXAMINE and
-    BODY.PEEK: nothing is marked read). TLS always: implicit on port 993, else STARTTLS, which the server must offer;
-    the certificate is verified (UBLEXPORT_SMTP_CAFILE adds a private CA, as for the SMTP server)."""
+@contextlib.contextmanager
+def mailbox(settings: Settings) -> Iterator[tuple[imaplib.IMAP4, int]]:
+    """The settings' IMAP folder, opened read-only (EXAMINE), and how many messages it holds; logged out after.
+    TLS always: implicit on port 993, else STARTTLS, which the server must offer (the password never goes in clear
+    text); the certificate is verified (UBLEXPORT_SMTP_CAFILE adds a private CA, as for the SMTP server).
+    UblexportError naming the server and what to check when it cannot be used; InputError for missing settings."""
     import imaplib
     import ssl
 
@@ -142,9 +147,21 @@ def read_reports(settings: Settings, since: dt.date) -> Iterator[bytes]:
         except imaplib.IMAP4.error as exc:
             raise UblexportError(f"{where} refused the login of {settings.imap_user}: {server_text(str(exc))}; "
                                  "check UBLEXPORT_IMAP_USER and UBLEXPORT_IMAP_PASSWORD") from None
-        typ, _ = imap.select(_quoted(settings.imap_folder), readonly=True)
+        typ, count = imap.select(_quoted(settings.imap_folder), readonly=True)
         if typ != "OK":
             raise UblexportError(f"{where} has no folder {settings.imap_folder!r} (UBLEXPORT_IMAP_FOLDER)")
+        yield imap, int(count[0]) if count and isinstance(count[0], bytes) and count[0].isdigit() else 0
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise UblexportError(f"{where} ended the session: {server_text(str(exc) or type(exc).__name__)}") from None
+    finally:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            imap.logout()
+
+
+def read_reports(settings: Settings, since: dt.date) -> Iterator[bytes]:
+    """Every delivery report in the settings' IMAP folder that arrived on or after SINCE, read-only (BODY.PEEK:
+    nothing is marked read)."""
+    with mailbox(settings) as (imap, _):
         typ, found = imap.search(None, "SINCE", _imap_date(since))
         numbers = found[0].split() if typ == "OK" and found and found[0] else []
         for start in range(0, len(numbers), FETCH_CHUNK):  # the Content-Type of many messages per round trip
@@ -158,11 +175,16 @@ def read_reports(settings: Settings, since: dt.date) -> Iterator[bytes]:
                 typ, whole = imap.fetch(number, "(BODY.PEEK[])")
                 if typ == "OK":
                     yield _body(whole)
-    except (OSError, imaplib.IMAP4.error) as exc:
-        raise UblexportError(f"{where} ended the session: {server_text(str(exc) or type(exc).__name__)}") from None
-    finally:
-        with contextlib.suppress(OSError, imaplib.IMAP4.error):
-            imap.logout()
+
+
+def check_mailbox(settings: Settings) -> Finding:
+    """`config check`: whether `ublexport bounces` can read the mailbox (connected, logged in, folder opened)."""
+    try:
+        with mailbox(settings) as (_, count):
+            return Finding("bounces mailbox", OK, f"{settings.imap_user} at {settings.imap_host}:{settings.imap_port}"
+                                                  f", folder {settings.imap_folder}: readable ({count} messages)")
+    except UblexportError as exc:
+        return Finding("bounces mailbox", FAILED, str(exc))
 
 
 def _quoted(folder: str) -> str:

@@ -207,3 +207,19 @@ def test_reports_are_read_from_their_standard_parts() -> None:
     assert parse_report(b"From: a@b\r\nSubject: out of office\r\n\r\nBack on Monday.\r\n") == []
     relayed = report("<b@dewaele.example>", "x@y.example", action="relayed")
     assert parse_report(relayed) == []  # not a failure
+
+
+def test_config_check_says_whether_the_mailbox_can_be_read(home: Path, mailbox: Mailbox) -> None:
+    found = run("config", "check", "--json", env=mailbox.env())
+    assert found.exit_code == 0, found.output
+    [checked] = [c for c in json.loads(found.stdout)["checks"] if c["check"] == "bounces mailbox"]
+    assert checked["result"] == "ok" and checked["detail"].startswith(
+        f"demouser at 127.0.0.1:{mailbox.port}, folder INBOX: readable (")
+    refused = run("config", "check", "--json", env=mailbox.env(UBLEXPORT_IMAP_PASSWORD="nope"))
+    assert refused.exit_code == 4
+    [checked] = [c for c in json.loads(refused.stdout)["checks"] if c["check"] == "bounces mailbox"]
+    assert checked["result"] == "failed" and "refused the login of demouser" in checked["detail"]
+    assert "nope" not in refused.output
+    missing = run("config", "check", "--json", env={"UBLEXPORT_IMAP_HOST": "127.0.0.1"})
+    [checked] = [c for c in json.loads(missing.stdout)["checks"] if c["check"] == "bounces mailbox"]
+    assert checked["result"] == "failed" and "set UBLEXPORT_IMAP_HOST, UBLEXPORT_IMAP_USER" in checked["detail"]

@@ -98,7 +98,8 @@ def check(settings: Any, to: str | None, as_json: bool) -> None:
     Then the DNS: whether each inbox's domain takes mail, whether the sender domain's SPF lists the server,
     whether the DKIM key ublexport signs with (when set) is published, and what the domain's DMARC policy does to
     mail that passes neither (warnings but for an inbox domain that takes no mail: Yuki never says it refused one).
-    Then whether the ledger's database answers, at which schema (nothing is created or upgraded).
+    With an IMAP mailbox set, whether `ublexport bounces` can read it. Then whether the ledger's database answers,
+    at which schema (nothing is created or upgraded).
 
     Exits 0 when every step was accepted (warnings allowed), 4 when the server refused one or an inbox domain takes
     no mail, 1 when the ledger cannot be used, 2 for an invalid address or setting."""
@@ -119,6 +120,10 @@ def check(settings: Any, to: str | None, as_json: bool) -> None:
 
         findings += check_inbox_domains(recipients)
         findings += check_sender(settings)
+    if settings.imap_host:  # can `ublexport bounces` read the sender's mailbox?
+        from ublexport.bounces import check_mailbox
+
+        findings.append(check_mailbox(settings))
     ledger = ledger_status(settings.db_url)
     findings.append(ledger)
     if as_json:
