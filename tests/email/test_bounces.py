@@ -169,9 +169,22 @@ def test_a_bounce_marks_its_delivery_failed_once_and_the_mailbox_is_only_read(
     again = run("bounces", env=mailbox.env(COLUMNS="250"))  # the same reports: nothing new
     assert again.exit_code == 0, again.output
     assert "0 delivery(ies) marked failed now" in again.output and "marked failed already" in again.output
-    # once the cause is fixed, the delivery goes again on purpose
+    # once the cause is fixed, the delivery goes again on purpose: by `resend` (a new Message-ID) ...
     resent = run("resend", str(failed["delivery_id"]), "--json")
     assert resent.exit_code == 0, resent.output
+
+
+def test_the_next_export_sends_a_bounced_delivery_again(smtp_server: ServerFactory, home: Path,
+                                                        mailbox: Mailbox) -> None:
+    """... or by the next export of the document to that inbox, which no longer finds it received."""
+    server, handler = smtp_server()
+    ids = exported(server)
+    mailbox.deliver(report(ids["invoice 2026-0001"], "dossier@yukiworks.example", status="5.2.2",
+                           diagnostic="smtp; 552 5.2.2 mailbox full"))
+    assert run("bounces", env=mailbox.env()).exit_code == 4
+    again = exported(server)  # the invoice goes again, under its Message-ID; the credit note arrived: not again
+    assert again["invoice 2026-0001"] == ids["invoice 2026-0001"]
+    assert len(handler.received) == 3
 
 
 def test_the_mailbox_settings_are_needed_and_checked(home: Path, mailbox: Mailbox, tmp_path: Path) -> None:
