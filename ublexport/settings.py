@@ -73,6 +73,8 @@ class Settings:
     imap_folder: str = "INBOX"
 
     def __post_init__(self) -> None:
+        if not self.imap_folder:  # `imap_folder = ""` in the file: the default, not an unnamed folder
+            object.__setattr__(self, "imap_folder", "INBOX")
         if not self.db_url:
             object.__setattr__(self, "db_url", f"sqlite:///{self.home}/ublexport.db")
         if self.smtp_host and self.smtp_port is None:

@@ -236,3 +236,12 @@ def test_config_check_says_whether_the_mailbox_can_be_read(home: Path, mailbox: 
     missing = run("config", "check", "--json", env={"UBLEXPORT_IMAP_HOST": "127.0.0.1"})
     [checked] = [c for c in json.loads(missing.stdout)["checks"] if c["check"] == "bounces mailbox"]
     assert checked["result"] == "failed" and "set UBLEXPORT_IMAP_HOST, UBLEXPORT_IMAP_USER" in checked["detail"]
+
+
+def test_an_empty_folder_setting_is_the_inbox(home: Path, tmp_path: Path) -> None:
+    from ublexport.settings import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('imap_host = "imap.dewaele.example"\nimap_folder = ""\n', encoding="utf-8")
+    settings = load_settings(config)
+    assert (settings.imap_host, settings.imap_folder, settings.imap_port) == ("imap.dewaele.example", "INBOX", 993)
