@@ -97,11 +97,11 @@ _CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-
 
 def new_message_id(sender: str) -> str:
     """Minted once per (document, inbox) and reused on every retry; no socket.getfqdn() (it can block)."""
-    return f"<{uuid.uuid4().hex}@{_sender_domain(sender)}>"
+    return f"<{uuid.uuid4().hex}@{sender_domain(sender)}>"
 
 
 @functools.lru_cache(maxsize=64)
-def _sender_domain(sender: str) -> str:
+def sender_domain(sender: str) -> str:
     """The sender is the same for a whole export: validate it once, not once per e-mail."""
     return parse_sender(sender).ascii_address.rpartition("@")[2]
 

@@ -95,6 +95,11 @@ REGISTERED = "registered"
 address list (an address has an @, so this word is never one)."""
 
 
+def means_registered(text: str | None) -> bool:
+    """--to (or UBLEXPORT_TO) says REGISTERED, in any case and with spaces around it."""
+    return text is not None and text.strip().casefold() == REGISTERED
+
+
 def _unquote(name: str) -> str:
     """An RFC 5322 phrase: words and quoted strings, e.g. `Jan "Boekhouder" Peeters` or `"Kantoor, Gent"`.
 

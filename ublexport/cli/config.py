@@ -107,10 +107,10 @@ def check(settings: Any, to: str | None, as_json: bool) -> None:
 
     from ublexport.checks import FAILED, failed
     from ublexport.deliver.probe import check_smtp
-    from ublexport.recipients import REGISTERED, parse_recipients
+    from ublexport.recipients import means_registered, parse_recipients
     from ublexport.store.status import ledger_status, registered_inboxes
 
-    if to and to.strip().casefold() == REGISTERED:  # as export --to registered (UBLEXPORT_TO=registered)
+    if means_registered(to):  # as export --to registered (UBLEXPORT_TO=registered)
         recipients = registered_inboxes(settings.db_url)
     else:
         recipients = parse_recipients(to, what="nothing was asked") if to else []

@@ -212,9 +212,9 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     from ublexport.deliver import open_transport
     from ublexport.export import SENT, Filters, exit_code, plan, run, workers_for
     from ublexport.pipeline import PdfMode
-    from ublexport.recipients import REGISTERED, parse_recipients
+    from ublexport.recipients import REGISTERED, means_registered, parse_recipients
 
-    registered = to.strip().casefold() == REGISTERED
+    registered = means_registered(to)
     # one bad address refuses the whole export, before anything happens
     inboxes = None if registered else parse_recipients(to)
     # a dry run claims nothing, but --to registered reads the registered inboxes there (and creates no ledger):

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ublexport.checks import FAILED, INFO, OK, WARNING, Finding
+from ublexport.compose import sender_domain
 from ublexport.deliver import envelope_sender
 from ublexport.errors import server_text
 
@@ -53,7 +54,7 @@ def check_sender_domain(sender: str, host: str, port: int, *, signer: Signer | N
     domain with an SMTP server: there is always one to ask.)"""
     timeout = DNS_TIMEOUT if timeout is None else timeout
     address = envelope_sender(sender)
-    domain = address.rpartition("@")[2].lower()
+    domain = sender_domain(sender).lower()
     try:
         addresses = sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
     except OSError as exc:  # the connection failed the same way; DKIM and DMARC are still worth asking
@@ -88,8 +89,7 @@ def _spf(address: str, domain: str, host: str, addresses: Sequence[str], timeout
     found = {result for result, _ in results.values()}
     why = next(iter(results.values()))[1] if results else ""
     if found == {"temperror"}:
-        return Finding("SPF", INFO, f"{domain}'s SPF record could not be asked of the DNS ({why}): check again "
-                                    "where the DNS answers"), False
+        return _unanswered("SPF", f"{domain}'s SPF record ", why), False
     if "permerror" in found:
         return Finding("SPF", WARNING, f"{domain}'s SPF record is broken ({why}): receiving servers treat it as "
                                        "failing; have it repaired (your domain's DNS host or mail provider)"), False
@@ -119,8 +119,7 @@ def _dkim(signer: Signer, timeout: float) -> tuple[Finding, bool]:
     try:
         records = [text for text in _txt(name, timeout) if "p=" in text]
     except LookupError as exc:
-        return Finding("DKIM", INFO, f"{name} could not be asked of the DNS ({exc}): check again where the DNS "
-                                     "answers"), False
+        return _unanswered("DKIM", f"{name} ", exc), False
     if not records:
         return Finding("DKIM", WARNING, f"ublexport signs for {signer.domain}, but {name} publishes no key, so no "
                                         f"receiver can verify the signatures: {publish}"), False
@@ -150,8 +149,7 @@ def _dmarc(domain: str, host: str, spf_passed: bool, dkim_passes: bool, timeout:
         try:
             records = [text for text in _txt(f"_dmarc.{name}", timeout) if text.lower().startswith("v=dmarc1")]
         except LookupError as exc:
-            return Finding("DMARC", INFO, f"_dmarc.{name} could not be asked of the DNS ({exc}): check again where "
-                                          "the DNS answers")
+            return _unanswered("DMARC", f"_dmarc.{name} ", exc)
         if len(records) > 1:
             return Finding("DMARC", WARNING, f"_dmarc.{name} has {len(records)} DMARC records: receiving servers "
                                              "ignore them all (RFC 7489); keep one")
@@ -193,8 +191,7 @@ def check_inbox_domains(recipients: Sequence[Recipient]) -> list[Finding]:
         try:  # (it sets dnspython's default resolver's lifetime to this timeout, as the other questions here do)
             info = validate_email_deliverability(domain, domain, timeout=max(1, round(DNS_TIMEOUT)))
         except dns.exception.DNSException as exc:  # no resolver at all (no /etc/resolv.conf): not an answer
-            findings.append(Finding(check, INFO, f"could not be asked of the DNS ({exc}): check again where the DNS "
-                                                 "answers"))
+            findings.append(_unanswered(check, "", exc))
             continue
         except EmailUndeliverableError as exc:
             why = str(exc)
@@ -206,13 +203,18 @@ def check_inbox_domains(recipients: Sequence[Recipient]) -> list[Finding]:
                                                    "inbox, while the ledger says sent: check the address"))
             continue
         if "unknown-deliverability" in info:
-            findings.append(Finding(check, INFO, f"could not be asked of the DNS ({info['unknown-deliverability']}): "
-                                                 "check again where the DNS answers"))
+            findings.append(_unanswered(check, "", info["unknown-deliverability"]))
             continue
         hosts = ", ".join(host for _, host in info.get("mx", []))
         via = "its address (no MX record)" if info.get("mx_fallback_type") else f"MX {hosts}"
         findings.append(Finding(check, OK, f"takes mail: {via}"))
     return findings
+
+
+def _unanswered(check: str, what: str, why: object) -> Finding:
+    """INFO: WHAT (a name, with its trailing space, or "") could not be asked: the DNS gave no answer, which says
+    nothing about the domain."""
+    return Finding(check, INFO, f"{what}could not be asked of the DNS ({why}): check again where the DNS answers")
 
 
 def _txt(name: str, timeout: float) -> list[str]:

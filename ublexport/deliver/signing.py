@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ublexport.deliver import envelope_sender
+from ublexport.compose import sender_domain
 
 #: RFC 8301: a signer must use at least 1024 bits, and verifiers may refuse fewer
 MIN_KEY_BITS = 1024
@@ -114,5 +114,4 @@ def load_signer(sender: str, selector: str | None, key_file: Path | None) -> Sig
     """The signer of these settings (checked by signer_problem first), or None when DKIM is not set."""
     if selector is None or key_file is None:
         return None
-    domain = envelope_sender(sender).rpartition("@")[2].lower()
-    return Signer(selector, domain, key_file.read_bytes())
+    return Signer(selector, sender_domain(sender).lower(), key_file.read_bytes())
