@@ -84,7 +84,7 @@ def section_stages(sizes: Sizes, seed: int) -> dict[str, Any]:
     from benchmarks.corpus import documents
 
     docs = list(documents(sizes.stage_docs, seed=seed))
-    result = stages.run(docs, pdf_docs=sizes.pdf_docs)
+    result = stages.run(docs, pdf_docs=sizes.pdf_docs, seed=seed)
     table = Table(title=f"1. Per document: {len(docs)} varied 10-line documents (seed {seed}); "
                         "PDF generation excluded except in its own row", title_justify="left")
     for column in ("stage", "median ms", "p95 ms", "vs baseline", "target", "met", "at issue speed", "met"):

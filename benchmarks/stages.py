@@ -134,7 +134,7 @@ def _forget_totals(document: Document) -> Document:
     return document
 
 
-def run(docs: list[Document], *, pdf_docs: int = 200) -> Section1:
+def run(docs: list[Document], *, pdf_docs: int = 200, seed: int = 20260) -> Section1:
     """Time every stage over `docs`; rows whose module has not landed are reported as such."""
     out = Section1()
     out.facts["documents"] = len(docs)
@@ -218,7 +218,43 @@ def run(docs: list[Document], *, pdf_docs: int = 200) -> Section1:
     out.facts["XSD compilations during the timed loops"] = watch.schemas
     out.facts["Jinja2 environments built during the timed loops (baseline excluded)"] = watch.environments
     out.rows.append(_pdf_row(docs[:pdf_docs]))
+    if rules is not None:
+        out.facts["in an export worker process"] = in_worker(len(docs), seed)
     return out
+
+
+def in_worker(count: int, seed: int) -> dict[str, Any]:
+    """`prepare` and its two baselines timed again inside a worker process started as the export starts its own
+    (export.worker_pool: with jemalloc when the system has it, see ublexport.allocator), where the export runs it.
+    The allocator speeds the bare parse + XSD as well: the ratio shows what it changes relative to the issue's
+    baselines, the median what it changes for an export."""
+    from ublexport.export import worker_pool
+
+    pool = worker_pool(1)
+    try:
+        return pool.submit(_time_in_this_process, count, seed).result()
+    finally:
+        pool.shutdown()
+
+
+def _time_in_this_process(count: int, seed: int) -> dict[str, Any]:
+    from benchmarks.corpus import documents
+    from ublexport.allocator import in_use
+
+    docs = list(documents(count, seed=seed))
+    views = [build(d, profile=profile_for(d)) for d in docs]
+    dicts = [baseline.view_dict(v) for v in views]
+    xmls = [ub_render.render_view(v) for v in views]
+    baseline.schemas()
+    stats = interleaved({
+        "bare_jinja": (baseline.bare_render, dicts),
+        "bare_xsd": (baseline.bare_xsd_bytes, xmls),
+        "prepare": (lambda d: prepare(_forget_totals(d), profile="peppol", pdf=PdfMode.none), docs),
+    })
+    bare = stats["bare_jinja"].median + stats["bare_xsd"].median
+    return {"allocator": in_use(), "prepare median ms": round(stats["prepare"].median, 3),
+            "bare_jinja+bare_xsd ms": round(bare, 3), "prepare vs bare_jinja+bare_xsd": round(
+                stats["prepare"].median / bare, 2)}
 
 
 def _pdf_row(docs: list[Document]) -> Row:

@@ -209,6 +209,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     Exit codes: 0 all delivered or rightly refused, 1 the ledger or data folder cannot be used, 2 invalid input
     (address, file, option), 3 a document is invalid, 4 delivery failed for at least one inbox, 130 / 143
     stopped by Ctrl-C / SIGTERM."""
+    from ublexport import allocator
     from ublexport.deliver import open_transport
     from ublexport.export import SENT, Filters, exit_code, plan, run, workers_for
     from ublexport.pipeline import PdfMode
@@ -221,6 +222,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     # a missing one is said before a long plan
     ledger = open_ledger(settings, existing=True) if registered and dry_run is not None else None
     transport = open_transport(settings, dry_run_dir=dry_run)  # bad SMTP settings too, before a long plan
+    allocator.choice()  # and a bad UBLEXPORT_WORKER_MALLOC, whether or not this export starts worker processes
     # a large export's worker processes start first: their start-up passes while the plan is made
     with workers_for(list(paths)) as pool:
         filters = Filters(frozenset(kinds), frozenset(statuses), since.date() if since else None,

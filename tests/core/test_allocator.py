@@ -1,0 +1,70 @@
+"""The worker processes' allocator (ublexport.allocator): jemalloc when the system has it, never forced on anyone."""
+
+from __future__ import annotations
+
+import os
+from ctypes.util import find_library
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ublexport import allocator
+from ublexport.cli import main
+from ublexport.errors import InputError
+from ublexport.export import worker_pool
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+JEMALLOC = find_library("jemalloc")
+needs_jemalloc = pytest.mark.skipif(JEMALLOC is None, reason="libjemalloc2 is not installed on this machine")
+
+
+def test_an_unknown_choice_is_refused_naming_the_variable_and_the_choices() -> None:
+    with pytest.raises(InputError) as caught:
+        allocator.choice({"UBLEXPORT_WORKER_MALLOC": "tcmalloc"})
+    message = str(caught.value)
+    assert "UBLEXPORT_WORKER_MALLOC='tcmalloc'" in message and "auto, system" in message
+    assert allocator.choice({}) == "auto" and allocator.choice({"UBLEXPORT_WORKER_MALLOC": " System "}) == "system"
+
+
+def test_the_library_is_jemalloc_unless_turned_off_or_the_operator_preloads_their_own() -> None:
+    assert allocator.worker_preload({}) == JEMALLOC
+    assert allocator.worker_preload({"UBLEXPORT_WORKER_MALLOC": "auto"}) == JEMALLOC
+    assert allocator.worker_preload({"UBLEXPORT_WORKER_MALLOC": "system"}) is None
+    assert allocator.worker_preload({"LD_PRELOAD": "/opt/lib/libfaketime.so.1"}) is None
+    if JEMALLOC is not None:  # a pool started before set it: a second pool keeps it
+        assert allocator.worker_preload({"LD_PRELOAD": JEMALLOC}) == JEMALLOC
+
+
+@needs_jemalloc
+def test_worker_processes_run_with_jemalloc_and_this_process_keeps_its_allocator() -> None:
+    before = allocator.in_use()
+    pool = worker_pool(1)
+    try:
+        assert pool.submit(allocator.in_use).result(timeout=60) == "jemalloc"
+    finally:
+        pool.shutdown()
+    assert allocator.in_use() == before
+    assert os.environ["LD_PRELOAD"] == JEMALLOC  # what the pool's processes inherited
+
+
+@pytest.mark.parametrize("setting", [{"UBLEXPORT_WORKER_MALLOC": "system"}, {"LD_PRELOAD": "libc.so.6"}])
+def test_system_or_a_preload_of_the_operators_keeps_workers_on_the_system_allocator(
+        setting: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    pool = worker_pool(1)
+    try:
+        assert pool.submit(allocator.in_use).result(timeout=60) == "system"
+    finally:
+        pool.shutdown()
+    assert os.environ.get("LD_PRELOAD") == setting.get("LD_PRELOAD")
+
+
+def test_an_export_with_a_bad_choice_stops_before_anything(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UBLEXPORT_WORKER_MALLOC", "fast")
+    result = CliRunner().invoke(main, ["export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "acme@yuki.test"])
+    assert result.exit_code == 2, result.output
+    assert "UBLEXPORT_WORKER_MALLOC='fast'" in result.output
+    assert not (isolated_home / "inbox").exists() or not any((isolated_home / "inbox").rglob("*.eml"))
+    assert not (isolated_home / "ublexport.db").exists()
