@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ublexport.errors import InputError
 
-__all__ = ["CHOICES", "ENV", "apply_to_workers", "choice", "in_use", "worker_preload"]
+__all__ = ["CHOICES", "ENV", "apply_to_workers", "choice", "describe", "in_use", "worker_preload"]
 
 ENV = "UBLEXPORT_WORKER_MALLOC"
 CHOICES = ("auto", "system")  # auto: jemalloc when the system has it; system: the system's malloc
@@ -66,6 +66,19 @@ def worker_preload(environ: Environ | None = None) -> str | None:
     if given and given != library:  # the operator preloads something of their own: theirs alone
         return None
     return library
+
+
+def describe(environ: Environ | None = None) -> str:
+    """What the worker processes would run with, for ``config show``; InputError as ``choice``."""
+    env = os.environ if environ is None else environ
+    library = worker_preload(env)
+    if library is not None:
+        return f"jemalloc ({library})"
+    if choice(env) == "system":
+        return f"system ({ENV}=system)"
+    if _jemalloc() is None:
+        return "system (jemalloc not found; on Debian or Ubuntu: apt install libjemalloc2)"
+    return f"system (LD_PRELOAD={env.get('LD_PRELOAD', '').strip()} is left as given)"
 
 
 def apply_to_workers() -> str | None:

@@ -61,10 +61,35 @@ def test_system_or_a_preload_of_the_operators_keeps_workers_on_the_system_alloca
     assert os.environ.get("LD_PRELOAD") == setting.get("LD_PRELOAD")
 
 
-def test_an_export_with_a_bad_choice_stops_before_anything(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_export_with_a_bad_choice_stops_before_anything(isolated_home: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UBLEXPORT_WORKER_MALLOC", "fast")
     result = CliRunner().invoke(main, ["export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "acme@yuki.test"])
     assert result.exit_code == 2, result.output
     assert "UBLEXPORT_WORKER_MALLOC='fast'" in result.output
     assert not (isolated_home / "inbox").exists() or not any((isolated_home / "inbox").rglob("*.eml"))
     assert not (isolated_home / "ublexport.db").exists()
+
+
+@pytest.mark.parametrize(("setting", "shown"), [
+    ({}, f"jemalloc ({JEMALLOC})" if JEMALLOC else "system (jemalloc not found; on Debian or Ubuntu: apt install"),
+    ({"UBLEXPORT_WORKER_MALLOC": "system"}, "system (UBLEXPORT_WORKER_MALLOC=system)"),
+    ({"LD_PRELOAD": "libc.so.6"}, "system (LD_PRELOAD=libc.so.6 is left as given)" if JEMALLOC else "system ("),
+])
+def test_config_show_says_what_the_worker_processes_run_with(setting: dict[str, str], shown: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["worker_malloc"].startswith(shown)
+    table = CliRunner().invoke(main, ["config", "show"])
+    assert "worker_malloc" in table.output and "UBLEXPORT_WORKER_MALLOC" in table.output
+
+
+def test_config_show_refuses_a_bad_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UBLEXPORT_WORKER_MALLOC", "fast")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 2 and "UBLEXPORT_WORKER_MALLOC='fast'" in result.output

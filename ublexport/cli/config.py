@@ -72,16 +72,20 @@ def config() -> None:
 @settings_options
 def show(settings: Any, as_json: bool) -> None:
     """Print the settings in effect; the SMTP password is masked."""
+    from ublexport import allocator
+
     data = settings.masked()
     data["transport"] = _transport_description(settings)
+    data["worker_malloc"] = allocator.describe()  # the allocator of a large export's worker processes
     if as_json:
         print_json(data)
     else:
         from ublexport.settings import SOURCES
 
         # where each is set: `sender` is UBLEXPORT_FROM / `from` (the password: the environment only)
+        where = {**SOURCES, "worker_malloc": (allocator.ENV, "")}
         print_table("Settings", ["setting", "value", "environment", "config file"],
-                    [(k, "-" if v is None else v, *SOURCES.get(k, ("", ""))) for k, v in data.items()])
+                    [(k, "-" if v is None else v, *where.get(k, ("", ""))) for k, v in data.items()])
 
 
 @config.command("check")
