@@ -11,9 +11,9 @@ more memory per process). jemalloc serves each size from its own slabs and reuse
 An allocator can only be chosen when a process starts (``LD_PRELOAD``), so it is given to the processes ublexport
 starts itself: the export's worker processes (``export.worker_pool``), spawned with ``LD_PRELOAD`` naming
 jemalloc's shared library (Debian and Ubuntu: package ``libjemalloc2``; found by the stdlib's
-``ctypes.util.find_library``). The process that runs the CLI keeps the system's allocator. Nothing changes where
-jemalloc is not installed (other systems, macOS), where ``LD_PRELOAD`` is already set (the operator chose), or with
-``UBLEXPORT_WORKER_MALLOC=system``.
+``ctypes.util.find_library``, then tried once in a throwaway process). The process that runs the CLI keeps the
+system's allocator. Nothing changes where jemalloc is not installed or does not start cleanly (other systems,
+macOS), where ``LD_PRELOAD`` is already set (the operator chose), or with ``UBLEXPORT_WORKER_MALLOC=system``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ublexport.errors import InputError
 
-__all__ = ["CHOICES", "ENV", "apply_to_workers", "choice", "describe", "in_use", "worker_preload"]
+__all__ = ["CHOICES", "ENV", "apply_to_workers", "choice", "describe", "in_use", "preloads_cleanly", "worker_preload"]
 
 ENV = "UBLEXPORT_WORKER_MALLOC"
 CHOICES = ("auto", "system")  # auto: jemalloc when the system has it; system: the system's malloc
@@ -39,7 +39,24 @@ def _jemalloc() -> str | None:
         return None
     from ctypes.util import find_library  # runs ``ldconfig -p`` once: only when a worker pool starts
 
-    return find_library("jemalloc")
+    found = find_library("jemalloc")
+    return found if found is not None and preloads_cleanly(found) else None
+
+
+def preloads_cleanly(library: str) -> bool:
+    """Whether this Python starts, silently, with ``library`` preloaded (about 10 ms, once per process).
+
+    A library the loader cannot use is only warned about on stderr and skipped, and a jemalloc built for smaller
+    memory pages than the kernel's (some aarch64 systems) aborts the process: better to find out here than to have
+    a pool's worker processes die or write that warning into an export's output."""
+    import subprocess
+
+    try:
+        started = subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], env={**os.environ, "LD_PRELOAD": library},
+                                 capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return started.returncode == 0 and not started.stderr
 
 
 Environ = Mapping[str, str]

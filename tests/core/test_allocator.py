@@ -36,6 +36,13 @@ def test_the_library_is_jemalloc_unless_turned_off_or_the_operator_preloads_thei
         assert allocator.worker_preload({"LD_PRELOAD": JEMALLOC}) == JEMALLOC
 
 
+def test_a_library_is_preloaded_only_when_a_process_starts_cleanly_with_it() -> None:
+    assert not allocator.preloads_cleanly("libnonexistent-ublexport.so.9")  # the loader warns and skips it
+    assert allocator.preloads_cleanly("libc.so.6")
+    if JEMALLOC is not None:
+        assert allocator.preloads_cleanly(JEMALLOC)
+
+
 @needs_jemalloc
 def test_worker_processes_run_with_jemalloc_and_this_process_keeps_its_allocator() -> None:
     before = allocator.in_use()
