@@ -92,7 +92,7 @@ def test_config_show_says_what_the_worker_processes_run_with(setting: dict[str, 
     result = CliRunner().invoke(main, ["config", "show", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["worker_malloc"].startswith(shown)
-    table = CliRunner().invoke(main, ["config", "show"])
+    table = CliRunner().invoke(main, ["config", "show"], env={"COLUMNS": "250"})
     assert "worker_malloc" in table.output and "UBLEXPORT_WORKER_MALLOC" in table.output
 
 
