@@ -4,7 +4,7 @@ Why: a worker parses a document of thousands of small nodes, checks it and frees
 glibc's malloc (most likely: its per-size caches hold seven chunks each, the rest of a freed tree is sorted through
 its slower bins, and the next document's nodes come back scattered) parsing a document right after another was
 checked costs three times what it costs alone, and ``pipeline.prepare`` (render +
-XSD + rules) 17 % more than with jemalloc (measured in the fifteenth session: 1.42 against 1.17 ms a 10-line
+XSD + rules) a fifth more than with jemalloc (measured in the fifteenth session: 1.42 against 1.17 ms a 10-line
 invoice, 1,000 documents, five rounds each; glibc's ``tcache_count=65535`` tunable gained as much but kept 40 MB
 more memory per process). jemalloc serves each size from its own slabs and reuses the freed nodes in place.
 

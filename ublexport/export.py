@@ -200,7 +200,7 @@ def workers_for(paths: Sequence[Path], workers: int | None = None) -> Iterator[P
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """Processes that render and validate while this one talks SMTP and to the ledger: in one process, every
     rendering blocks the event loop between SMTP round trips. Spawned, not forked (the loop has threads); with
-    jemalloc when the system has it (``ublexport.allocator``: prepare ~17 % faster than on glibc's malloc)."""
+    jemalloc when the system has it (``ublexport.allocator``: prepare 15-18 % faster than on glibc's malloc)."""
     allocator.apply_to_workers()
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_warm_up)
