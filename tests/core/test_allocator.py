@@ -15,7 +15,9 @@ from ublexport.errors import InputError
 from ublexport.export import worker_pool
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-JEMALLOC = find_library("jemalloc")
+FOUND = find_library("jemalloc")
+# what the workers get here: jemalloc when it is installed and a process starts cleanly with it (it does on CI)
+JEMALLOC = FOUND if FOUND is not None and allocator.preloads_cleanly(FOUND) else None
 needs_jemalloc = pytest.mark.skipif(JEMALLOC is None, reason="libjemalloc2 is not installed on this machine")
 
 
