@@ -98,13 +98,22 @@ def describe(environ: Environ | None = None) -> str:
     return f"system (LD_PRELOAD={env.get('LD_PRELOAD', '').strip()} is left as given)"
 
 
+_applied: list[str] = []  # the LD_PRELOAD this process set for its workers, if any
+
+
 def apply_to_workers() -> str | None:
     """Set ``LD_PRELOAD`` in this process's environment, which the worker processes it spawns from now on inherit
     (a spawned process gets the parent's environment; there is no way to give one only to them). This process
-    itself is not affected: the loader reads the variable when a program starts. Returns the library, or None."""
-    library = worker_preload()
+    itself is not affected: the loader reads the variable when a program starts. A later pool after the choice
+    changed to ``system`` (a long-lived caller of ``export.run``) takes back what an earlier one set. Returns the
+    library, or None."""
+    ours = os.environ.get("LD_PRELOAD") in _applied
+    library = worker_preload({k: v for k, v in os.environ.items() if not (ours and k == "LD_PRELOAD")})
     if library is not None:
         os.environ["LD_PRELOAD"] = library
+        _applied.append(library)
+    elif ours:
+        del os.environ["LD_PRELOAD"]
     return library
 
 

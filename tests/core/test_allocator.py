@@ -102,3 +102,18 @@ def test_config_show_refuses_a_bad_choice(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("UBLEXPORT_WORKER_MALLOC", "fast")
     result = CliRunner().invoke(main, ["config", "show"])
     assert result.exit_code == 2 and "UBLEXPORT_WORKER_MALLOC='fast'" in result.output
+
+
+@needs_jemalloc
+def test_a_later_pool_follows_a_changed_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that starts pools again (a long-lived caller of export.run) takes back the LD_PRELOAD it set."""
+    for choice, expected in (("auto", "jemalloc"), ("system", "system"), ("auto", "jemalloc")):
+        monkeypatch.setenv("UBLEXPORT_WORKER_MALLOC", choice)
+        pool = worker_pool(1)
+        try:
+            assert pool.submit(allocator.in_use).result(timeout=60) == expected, choice
+        finally:
+            pool.shutdown()
+    monkeypatch.setenv("UBLEXPORT_WORKER_MALLOC", "system")
+    monkeypatch.setenv("LD_PRELOAD", "libc.so.6")  # the operator's own is never taken back
+    assert allocator.apply_to_workers() is None and os.environ["LD_PRELOAD"] == "libc.so.6"
