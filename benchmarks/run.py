@@ -10,12 +10,14 @@ Prints one rich table per section, each with its targets (from issue 6) and whet
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,6 +291,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@contextlib.contextmanager
+def _environment_kept() -> Iterator[None]:
+    """A worker pool sets LD_PRELOAD in this process for the processes it spawns (ublexport.allocator), as the
+    export does: taken back after each section, so that a later section's own children (the counting server, the
+    start-up commands, the export process of section 3) start with the environment the runner was given. Runs t
+    and u, before this, started the counting server and the start-up commands with jemalloc preloaded."""
+    saved = os.environ.get("LD_PRELOAD")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("LD_PRELOAD", None)
+        else:
+            os.environ["LD_PRELOAD"] = saved
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -319,15 +337,16 @@ def main(argv: list[str] | None = None) -> int:
             if section not in chosen:
                 continue
             start = time.perf_counter()
-            if section == "stages":
-                report["stages"] = section_stages(sizes, args.seed)
-            elif section == "e2e":
-                ledgers = [x.strip() for x in args.ledgers.split(",") if x.strip()]
-                report["e2e"] = section_e2e(sizes, args.seed, workdir, ledgers, pdf_docs)
-            elif section == "memory":
-                report["memory"] = section_memory(sizes, args.seed, workdir, args.mem_ledger)
-            else:
-                report["startup"] = section_startup(sizes, workdir)
+            with _environment_kept():
+                if section == "stages":
+                    report["stages"] = section_stages(sizes, args.seed)
+                elif section == "e2e":
+                    ledgers = [x.strip() for x in args.ledgers.split(",") if x.strip()]
+                    report["e2e"] = section_e2e(sizes, args.seed, workdir, ledgers, pdf_docs)
+                elif section == "memory":
+                    report["memory"] = section_memory(sizes, args.seed, workdir, args.mem_ledger)
+                else:
+                    report["startup"] = section_startup(sizes, workdir)
             report.setdefault("section_seconds", {})[section] = round(time.perf_counter() - start, 1)
             report.setdefault("load_average_after", {})[section] = os.getloadavg()
             console.print(f"  [dim]{section}: {time.perf_counter() - start:.0f} s; load average "
