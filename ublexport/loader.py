@@ -75,16 +75,28 @@ def _size(path: Path) -> int:
 
 
 def read_json(path: Path) -> Any:
+    """One JSON file, UTF-8 as RFC 8259 asks, with or without a byte order mark.
+
+    Windows tools write one: Notepad and PowerShell's `Out-File -Encoding utf8` a UTF-8 BOM, Windows PowerShell 5.1's
+    `Out-File` and `>` UTF-16 with its BOM. RFC 8259 lets a reader ignore it, and the JSON reader tells those
+    encodings apart by it, so such a file is read as what it says it is rather than refused. A file in a legacy
+    8-bit encoding (an é saved as Windows-1252) is refused with the byte and what to do: guessing the encoding
+    would put wrong letters in a name or address that then goes to the accountant."""
     try:
         if _size(path) > 2 * MAX_FILE_BYTES:  # a PDF inline as base64 fits
             raise InputError(f"larger than {2 * MAX_FILE_BYTES // 1_000_000} MB: not a document", source=str(path))
-        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+        return json.loads(path.read_bytes(), object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise InputError("file not found", source=str(path)) from None
     except _DuplicateKey as exc:
         raise InputError(f"the key {exc.args[0]!r} appears twice in one object; keep one of them",
                          source=str(path)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise InputError(f"not UTF-8 text (byte 0x{byte:02X} at position {exc.start} cannot be read as "
+                         f"{exc.encoding}: an accented letter such as é or ë saved as Windows-1252 or Latin-1?); "
+                         "save the file as UTF-8", source=str(path)) from None
+    except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc})", source=str(path)) from None
     except RecursionError:  # arrays nested thousands deep: no document is
         raise InputError("not valid JSON for a document (nested too deeply)", source=str(path)) from None

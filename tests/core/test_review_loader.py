@@ -117,3 +117,50 @@ def test_render_refuses_an_exponent_amount_with_exit_code_2(tmp_path: Path) -> N
     path.write_text(json.dumps(data))
     result = CliRunner().invoke(main, ["render", str(path)])
     assert result.exit_code == 2 and "lines[0].unit_price" in result.stderr and "Traceback" not in result.output
+
+
+def _sample_with_accents(tmp_path: Path) -> str:
+    """The Belgian sample with accented letters in the customer's name, its company file beside it."""
+    shutil.copy(SAMPLES / "company.json", tmp_path / "company.json")
+    data = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    data["customer"]["organisation_name"] = "Brasserie Ëlla & Café Noël"
+    return json.dumps(data, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+def test_a_file_with_a_byte_order_mark_is_read_as_what_it_says(tmp_path: Path, encoding: str) -> None:
+    """Notepad and PowerShell's `-Encoding utf8` write a UTF-8 BOM, Windows PowerShell 5.1's `Out-File` UTF-16 with
+    its BOM: read as such (RFC 8259 lets a reader ignore the mark), the accents intact in the UBL."""
+    path = tmp_path / "doc.json"
+    path.write_bytes(_sample_with_accents(tmp_path).encode(encoding))
+    assert path.read_bytes()[:2] in (b"\xef\xbb", b"\xff\xfe")  # the mark is there
+    assert load_document(path).customer is not None
+    assert load_document(path).customer.organisation_name == "Brasserie Ëlla & Café Noël"  # type: ignore[union-attr]
+    result = CliRunner().invoke(main, ["render", str(path), "--pdf", "none"])
+    assert result.exit_code == 0, result.stderr
+    assert "Brasserie Ëlla &amp; Café Noël" in result.stdout
+
+
+def test_a_company_file_with_a_utf8_byte_order_mark_is_read(tmp_path: Path) -> None:
+    company = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    (tmp_path / "company.json").write_bytes(json.dumps(company, ensure_ascii=False).encode("utf-8-sig"))
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(invoice(due_date="2026-12-02", company="company.json")), encoding="utf-8")
+    assert load_document(path).company.name == company["name"]
+
+
+def test_a_windows_1252_file_is_refused_naming_the_byte_and_the_remedy(tmp_path: Path) -> None:
+    """Guessing a legacy encoding would put wrong letters in a name that goes to the accountant: refused, with the
+    byte, where it is, and what to do; exit code 2 and nothing rendered."""
+    path = tmp_path / "doc.json"
+    text = _sample_with_accents(tmp_path)
+    path.write_bytes(text.encode("cp1252"))
+    at = text.encode("cp1252").index("Ë".encode("cp1252"))
+    with pytest.raises(InputError) as info:
+        read_json(path)
+    assert str(info.value) == (f"{path}: not UTF-8 text (byte 0xCB at position {at} cannot be read as utf-8: an "
+                               "accented letter such as é or ë saved as Windows-1252 or Latin-1?); save the file as "
+                               "UTF-8")
+    result = CliRunner().invoke(main, ["render", str(path), "--pdf", "none"])
+    assert result.exit_code == 2 and "save the file as UTF-8" in result.stderr
+    assert result.stdout == ""
