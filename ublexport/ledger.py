@@ -50,6 +50,7 @@ from ublexport.store.models import (
     DocumentRow,
     DocumentVersion,
     Payload,
+    UTCDateTime,
 )
 
 if TYPE_CHECKING:
@@ -1506,9 +1507,12 @@ class Ledger:
     def history(self, *, company_id: int | None = None, document_id: int | None = None,
                 ids: Sequence[int] | None = None, with_tries: bool = True,
                 limit: int | None = None, inbox: str | None = None, state: str | None = None,
-                number: str | None = None, in_doubt: bool = False) -> list[HistoryEntry]:
+                number: str | None = None, in_doubt: bool = False, since: dt.datetime | None = None,
+                before: dt.datetime | None = None) -> list[HistoryEntry]:
         """What went where and when, with the server's last reply (and every try when asked). IN_DOUBT: only
-        the rows with a try logged in doubt, which the inbox may hold twice."""
+        the rows with a try logged in doubt, which the inbox may hold twice. SINCE / BEFORE (aware datetimes): only
+        the rows whose time, as `history` shows it (sent, else last changed), is at or after SINCE and before
+        BEFORE: a month's or a VAT quarter's deliveries out of a ledger of years."""
         query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name, DocumentRow.status,
                         DocumentRow.version, CompanyRow.auto_export)
                  .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
@@ -1529,6 +1533,12 @@ class Ledger:
         if in_doubt:
             query = query.where(DeliveryRow.id.in_(select(AttemptRow.delivery_id)
                                                    .where(AttemptRow.result == IN_DOUBT)))
+        if since is not None or before is not None:
+            when = func.coalesce(DeliveryRow.sent_at, DeliveryRow.updated_at, type_=UTCDateTime)
+            if since is not None:
+                query = query.where(when >= since)
+            if before is not None:
+                query = query.where(when < before)
         if limit is not None:
             query = query.limit(limit)
         with self.store.transaction() as session:

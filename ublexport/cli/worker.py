@@ -19,6 +19,7 @@ from ublexport.cli.common import (
     print_table,
 )
 from ublexport.cli.company import by_option, load, open_ledger, store_options
+from ublexport.errors import InputError
 
 
 @click.command(cls=Command)
@@ -61,8 +62,6 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 
     settings = load(home, db_url)
     if not settings.smtp_host and not local_inbox:
-        from ublexport.errors import InputError
-
         # the queue holds the accountants' real inboxes: delivered into the local Maildir they count as sent and
         # never go out (a systemd unit missing one line of its environment emptied the queue that way)
         raise InputError("no SMTP server is set (UBLEXPORT_SMTP_HOST, or smtp_host in the config): the worker would "
@@ -101,18 +100,31 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
               help="Only deliveries in this state.")
 @click.option("--in-doubt", is_flag=True,
               help="Only what the inbox may hold twice (a sender stopped mid-send): look for a double booking.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Only what happened on or after this day, local time (sent, else last changed: the `when`).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Only what happened on or before this day, local time (e.g. --since 2026-10-01 --until "
+                   "2026-12-31: a VAT quarter).")
 @click.option("--tries", is_flag=True, help="Also list every try with the server's reply.")
 @store_options
 @json_option
 @handle_errors
 def history(company_id: int | None, document_id: int | None, number: str | None, inbox: str | None,
-            state: str | None, in_doubt: bool, tries: bool, db_url: str | None, home: Path | None,
-            as_json: bool) -> None:
+            state: str | None, in_doubt: bool, since: dt.datetime | None, until: dt.datetime | None, tries: bool,
+            db_url: str | None, home: Path | None, as_json: bool) -> None:
     """What went where and when, with the server's reply: one row per e-mail (document version x inbox).
 
     The table shows local time with its UTC offset; --json gives ISO 8601 times in UTC (with the offset).
-    Exits 2 when --company or --document names nothing in the ledger."""
+    Exits 2 when --company or --document names nothing in the ledger, or --until is before --since."""
     from ublexport.store import catalog
+
+    if since is not None and until is not None and until < since:
+        raise InputError(f"--until {until:%Y-%m-%d} is before --since {since:%Y-%m-%d}; give the period's first "
+                         "day to --since and its last to --until")
+    # local days: from the first day's midnight up to (not including) the midnight after the last, on this
+    # machine's clock (TZ), as the table shows the times
+    start = since.astimezone() if since is not None else None
+    end = (until + dt.timedelta(days=1)).astimezone() if until is not None else None
 
     with open_ledger(home, db_url, reads=True) as ledger:
         with ledger.store.transaction() as session:  # an unknown id is an error, not an empty history
@@ -126,7 +138,8 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
             parsed = parse_recipients(inbox)  # a bad address is input (exit 2), named
             inbox = parsed[0].address if parsed else inbox
         entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries,
-                                 inbox=inbox, state=state, number=number, in_doubt=in_doubt)
+                                 inbox=inbox, state=state, number=number, in_doubt=in_doubt, since=start,
+                                 before=end)
     if as_json:
         print_json([e.as_dict() for e in entries])
         return
@@ -134,7 +147,9 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
         which = ((f" of document {document_id}" if document_id is not None else "")
                  + (f" of number {number}" if number is not None else "")
                  + (f" of company {company_id}" if company_id is not None else "")
-                 + (f" to {inbox}" if inbox is not None else ""))
+                 + (f" to {inbox}" if inbox is not None else "")
+                 + (f" since {since:%Y-%m-%d}" if since is not None else "")
+                 + (f" until {until:%Y-%m-%d}" if until is not None else ""))
         if state is not None or in_doubt:
             click.echo(f"no deliveries{which} are " + " and ".join(
                 [*([state] if state else []), *(["in doubt: none may be in the inbox twice"] if in_doubt else [])]))

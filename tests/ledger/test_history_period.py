@@ -1,0 +1,120 @@
+"""`history --since/--until`: a month's or a VAT quarter's deliveries out of a ledger of years, by local days (the
+times the table shows), on SQLite and PostgreSQL. Real ledger files and schemas, the real CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from tests.ledger.conftest import make_document
+from tests.ledger.conftest import run_cli as run
+from ublexport.store import DeliveryRow, DocumentRow, Store
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+UTC = dt.UTC
+
+# when each document's deliveries happened, in UTC; Brussels is UTC+2 until 25 October, then UTC+1
+WHEN = {
+    "Q-0930": dt.datetime(2026, 9, 30, 21, 30, tzinfo=UTC),  # 30 Sep 23:30 in Brussels: the quarter before
+    "Q-1001": dt.datetime(2026, 9, 30, 22, 30, tzinfo=UTC),  # 1 Oct 00:30 in Brussels: the quarter's first hour
+    "Q-1231": dt.datetime(2026, 12, 31, 22, 59, tzinfo=UTC),  # 31 Dec 23:59 in Brussels: its last minute
+    "Q-0101": dt.datetime(2026, 12, 31, 23, 0, tzinfo=UTC),  # 1 Jan 00:00 in Brussels: the next year
+}
+
+
+@pytest.fixture
+def brussels() -> Iterator[None]:
+    """The process's local zone set to Europe/Brussels, as TZ=Europe/Brussels does for a shell; then restored."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Brussels"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """A ledger with the four documents' deliveries (two inboxes each) dated as WHEN says, the second inbox of
+    Q-1001 still queued (its time is its last change)."""
+    url = f"sqlite:///{tmp_path / 'l.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    env = {"UBLEXPORT_DB": url, "UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_BY": "anna", "COLUMNS": "250"}
+    run(env, "company", "add", str(SAMPLES / "company.json"))
+    run(env, "company", "set-inbox", "1", "a@yukiworks.nl; b@kantoor.nl")
+    run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    for number in WHEN:
+        path = tmp_path / f"{number}.json"
+        path.write_text(json.dumps(make_document("invoice", number, "sent").model_dump(mode="json")))
+        run(env, "documents", "import", str(path))
+    run(env, "worker", "--once", "--local-inbox")
+    with Store.open(url) as store, store.transaction() as session:
+        for number, when in WHEN.items():
+            document = session.query(DocumentRow.id).filter(DocumentRow.number == number).scalar_subquery()
+            session.execute(update(DeliveryRow).where(DeliveryRow.document_id == document)
+                            .values(sent_at=when, updated_at=when))
+        session.execute(update(DeliveryRow).where(DeliveryRow.inbox == "b@kantoor.nl", DeliveryRow.document_id.in_(
+            session.query(DocumentRow.id).filter(DocumentRow.number == "Q-1001").scalar_subquery()))
+            .values(state="queued", sent_at=None))
+    return env
+
+
+def rows(env: dict[str, str], *args: str) -> list[tuple[str, str]]:
+    return [(e["number"], e["inbox"]) for e in json.loads(run(env, "history", *args, "--json").stdout)]
+
+
+def test_a_quarter_is_its_local_days_from_the_first_midnight_to_the_last(ledger: dict[str, str],
+                                                                         brussels: None) -> None:
+    quarter = rows(ledger, "--since", "2026-10-01", "--until", "2026-12-31")
+    assert quarter == [("Q-1001", "a@yukiworks.nl"), ("Q-1001", "b@kantoor.nl"),
+                       ("Q-1231", "a@yukiworks.nl"), ("Q-1231", "b@kantoor.nl")]
+    assert [n for n, _ in rows(ledger, "--since", "2026-10-01")] == ["Q-1001", "Q-1001", "Q-1231", "Q-1231",
+                                                                       "Q-0101", "Q-0101"]
+    assert [n for n, _ in rows(ledger, "--until", "2026-09-30")] == ["Q-0930", "Q-0930"]
+    assert len(rows(ledger)) == 8  # no period: everything
+    # with the other filters: the queued one of the quarter's first hour
+    assert rows(ledger, "--since", "2026-10-01", "--until", "2026-10-01", "--state", "queued") == [
+        ("Q-1001", "b@kantoor.nl")]
+
+
+def test_the_days_are_this_machines_local_days(ledger: dict[str, str]) -> None:
+    """In UTC the same deliveries fall on other days: 30 Sep 22:30 UTC is still September."""
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        assert [n for n, _ in rows(ledger, "--since", "2026-10-01", "--until", "2026-12-31")] == [
+            "Q-1231", "Q-1231", "Q-0101", "Q-0101"]
+    finally:
+        if previous is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = previous
+        time.tzset()
+
+
+def test_the_table_and_an_empty_period_say_what_was_asked(ledger: dict[str, str], brussels: None) -> None:
+    table = run(ledger, "history", "--since", "2026-12-31", "--until", "2026-12-31").stdout
+    assert "invoice Q-1231" in table and "Q-1001" not in table and "Q-0101" not in table
+    assert "2026-12-31 23:59 +01:00" in table  # the time shown is the time filtered on
+    empty = run(ledger, "history", "--since", "2027-02-01", "--until", "2027-02-28").stdout
+    assert empty.strip() == ("no deliveries since 2027-02-01 until 2027-02-28: nothing was queued or sent "
+                             "(`ublexport documents list` shows the documents; a document is queued when it is sent "
+                             "and its company's auto-export is on, or exported by hand)")
+
+
+def test_an_end_before_the_start_is_refused(ledger: dict[str, str]) -> None:
+    result = run(ledger, "history", "--since", "2026-12-31", "--until", "2026-10-01", code=2)
+    assert "--until 2026-10-01 is before --since 2026-12-31" in result.stderr
+    assert result.stdout == ""
+    bad = run(ledger, "history", "--since", "2026-13-01", code=2)
+    assert "'2026-13-01' does not match the format '%Y-%m-%d'" in bad.stderr
