@@ -1,5 +1,6 @@
-"""`history --since/--until`: a month's or a VAT quarter's deliveries out of a ledger of years, by local days (the
-times the table shows), on SQLite and PostgreSQL. Real ledger files and schemas, the real CLI."""
+"""Periods on the command line: `history --since/--until` takes a month's or a VAT quarter's deliveries out of a
+ledger of years, by local days (the times the table shows); `documents list` and `export` take the documents issued
+in a period. On SQLite and PostgreSQL; real ledger files and schemas, the real CLI."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from ublexport.store import DeliveryRow, DocumentRow, Store
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 UTC = dt.UTC
 
+# each document's issue date
+ISSUED = {"Q-0930": dt.date(2026, 9, 30), "Q-1001": dt.date(2026, 10, 1), "Q-1231": dt.date(2026, 11, 30),
+          "Q-0101": dt.date(2026, 12, 1)}
 # when each document's deliveries happened, in UTC; Brussels is UTC+2 until 25 October, then UTC+1
 WHEN = {
     "Q-0930": dt.datetime(2026, 9, 30, 21, 30, tzinfo=UTC),  # 30 Sep 23:30 in Brussels: the quarter before
@@ -54,7 +58,8 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
     for number in WHEN:
         path = tmp_path / f"{number}.json"
-        path.write_text(json.dumps(make_document("invoice", number, "sent").model_dump(mode="json")))
+        document = make_document("invoice", number, "sent", issue_date=ISSUED[number])
+        path.write_text(json.dumps(document.model_dump(mode="json")))
         run(env, "documents", "import", str(path))
     run(env, "worker", "--once", "--local-inbox")
     with Store.open(url) as store, store.transaction() as session:
@@ -118,3 +123,33 @@ def test_an_end_before_the_start_is_refused(ledger: dict[str, str]) -> None:
     assert result.stdout == ""
     bad = run(ledger, "history", "--since", "2026-13-01", code=2)
     assert "'2026-13-01' does not match the format '%Y-%m-%d'" in bad.stderr
+
+
+def test_documents_list_takes_the_documents_issued_in_a_period(ledger: dict[str, str]) -> None:
+    def listed(*args: str) -> list[str]:
+        return [d["number"] for d in json.loads(run(ledger, "documents", "list", *args, "--json").stdout)]
+
+    assert listed("--since", "2026-10-01", "--until", "2026-11-30") == ["Q-1001", "Q-1231"]
+    assert listed("--since", "2026-11-30") == ["Q-1231", "Q-0101"]
+    assert listed("--until", "2026-09-30") == ["Q-0930"]
+    assert listed() == list(ISSUED)
+    table = run(ledger, "documents", "list", "--since", "2026-10-01", "--until", "2026-10-31").stdout
+    assert "Q-1001" in table and "2026-10-01" in table and "Q-1231" not in table
+    assert run(ledger, "documents", "list", "--since", "2027-01-01").stdout.strip() == (
+        "No documents match these filters (`ublexport documents import FILES`).")
+    refused = run(ledger, "documents", "list", "--since", "2026-12-01", "--until", "2026-11-01", code=2)
+    assert "--until 2026-11-01 is before --since 2026-12-01" in refused.stderr and refused.stdout == ""
+
+
+def test_an_export_whose_period_ends_before_it_starts_sends_nothing(tmp_path: Path) -> None:
+    """Refused before anything happens (exit 2): not an export that selects nothing and says all is well."""
+    env = {"UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    result = run(env, "export", str(SAMPLES), "--to", "a@yukiworks.nl", "--since", "2026-11-30", "--until",
+                 "2026-11-01", code=2)
+    assert "--until 2026-11-01 is before --since 2026-11-30" in result.stderr
+    assert not (tmp_path / "inbox").exists() and not (tmp_path / "ublexport.db").exists()
+    # the same period the right way round selects the samples issued in November
+    went = json.loads(run(env, "export", str(SAMPLES), "--to", "a@yukiworks.nl", "--since", "2026-11-01",
+                          "--until", "2026-11-30", "--json").stdout)
+    assert went["plan"]["going"] > 0 and went["plan"]["filtered_out"] == 1  # the one issued in October
+    assert all(d["issue_date"].startswith("2026-11") for d in went["plan"]["documents"])

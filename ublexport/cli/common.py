@@ -37,6 +37,30 @@ SUMMARY_ROWS = 200  # above this many results, a table lists only those that nee
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 
+DAY = click.DateTime(["%Y-%m-%d"])
+"""A calendar day on the command line (YYYY-MM-DD); a month 13 is a usage error naming the format."""
+
+
+def issued_options(command: F) -> F:
+    """--since/--until on the documents' issue date (BT-2), both days included: a month or a VAT quarter."""
+    command = click.option("--until", type=DAY, metavar="YYYY-MM-DD",
+                           help="Only documents issued on or before this day.")(command)
+    return click.option("--since", type=DAY, metavar="YYYY-MM-DD",
+                        help="Only documents issued on or after this day.")(command)
+
+
+def period(since: Any, until: Any) -> tuple[Any, Any]:
+    """The days of --since/--until (datetime.date, or None); an end before the start is refused (exit 2) rather
+    than taken as a period with nothing in it."""
+    first = since.date() if since is not None else None
+    last = until.date() if until is not None else None
+    if first is not None and last is not None and last < first:
+        from ublexport.errors import InputError
+
+        raise InputError(f"--until {last} is before --since {first}; give the period's first day to --since and "
+                         "its last to --until")
+    return first, last
+
 
 class Command(click.Command):
     """A command none of whose options takes another option as its value.

@@ -16,7 +16,9 @@ from ublexport.cli.common import (
     Group,
     counting,
     handle_errors,
+    issued_options,
     json_option,
+    period,
     print_json,
     print_table,
 )
@@ -132,20 +134,22 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
               help="Only documents with this status.")
 @click.option("--number", "numbers", multiple=True, metavar="NUMBER",
               help="Only the documents of this number, e.g. 2026-0042 (repeatable).")
+@issued_options
 @store_options
 @json_option
 @handle_errors
-def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], db_url: str | None,
-          home: Path | None, as_json: bool) -> None:
+def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], since: Any, until: Any,
+          db_url: str | None, home: Path | None, as_json: bool) -> None:
     """The imported documents with their status, version and the deliveries of that version (an edited
     document is a new version, sent anew; earlier versions' deliveries are shown apart).
 
-    Exits 2 when --company names no registered company."""
+    Exits 2 when --company names no registered company, or --until is before --since."""
     from sqlalchemy import and_, case, func, literal, select
 
     from ublexport.store import catalog
     from ublexport.store.models import DeliveryRow, DocumentRow
 
+    first, last = period(since, until)
     with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
         if company_id is not None:
             catalog.get_company(session, company_id)  # an unknown id is an error, not an empty list
@@ -154,6 +158,10 @@ def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], 
             filters.append(DocumentRow.status == status)
         if numbers:
             filters.append(DocumentRow.number.in_(set(numbers)))
+        if first is not None:
+            filters.append(DocumentRow.issue_date >= first)
+        if last is not None:
+            filters.append(DocumentRow.issue_date <= last)
         docs = list(session.scalars(select(DocumentRow).where(*filters).order_by(DocumentRow.id)))
         # document id -> version -> state -> count: "2 sent" of version 1 says nothing about version 2; what went
         # only into the local inbox is not "sent" to Yuki (history says the same). Joined on the same filters, not
@@ -177,7 +185,8 @@ def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], 
         print_json(data)
         return
     if not data:
-        click.echo("No documents" + (" match these filters" if company_id or status or numbers else " imported yet")
+        filtered = company_id or status or numbers or first or last
+        click.echo("No documents" + (" match these filters" if filtered else " imported yet")
                    + " (`ublexport documents import FILES`).")
         return
     print_table("Documents", ["id", "company", "kind", "number", "issued", "status", "version",

@@ -19,7 +19,9 @@ from ublexport.cli.common import (
     console,
     counting,
     handle_errors,
+    issued_options,
     json_option,
+    period,
     plain,
     print_json,
     print_table,
@@ -170,8 +172,7 @@ def stop_on_signals(stopped: list[str], signals: list[int]) -> asyncio.Event:
               help="Only these kinds (repeatable).")
 @click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]),
               help="Only these statuses (repeatable).")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only documents issued on or after this date.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Only documents issued on or before this date.")
+@issued_options
 @click.option("--number", "numbers", multiple=True, help="Only these document numbers (repeatable).")
 @click.option("--pdf", "pdf_mode", type=click.Choice(["embed", "attach"]), default="embed", show_default=True,
               help="Embed the PDF in the UBL, or attach <number>.pdf beside <number>.xml.")
@@ -216,8 +217,9 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     from ublexport.recipients import REGISTERED, means_registered, parse_recipients
 
     registered = means_registered(to)
-    # one bad address refuses the whole export, before anything happens
+    # one bad address refuses the whole export, before anything happens; so does a period that ends before it starts
     inboxes = None if registered else parse_recipients(to)
+    issued = period(since, until)
     # a dry run claims nothing, but --to registered reads the registered inboxes there (and creates no ledger):
     # a missing one is said before a long plan
     ledger = open_ledger(settings, existing=True) if registered and dry_run is not None else None
@@ -225,8 +227,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
     allocator.choice()  # and a bad UBLEXPORT_WORKER_MALLOC, whether or not this export starts worker processes
     # a large export's worker processes start first: their start-up passes while the plan is made
     with workers_for(list(paths)) as pool:
-        filters = Filters(frozenset(kinds), frozenset(statuses), since.date() if since else None,
-                          until.date() if until else None, frozenset(numbers))
+        filters = Filters(frozenset(kinds), frozenset(statuses), *issued, frozenset(numbers))
         with counting("reading documents", disable=as_json) as step:  # a year's folder takes seconds
             the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile, progress=step)
         print_plan(the_plan, None if inboxes is None else [r.address for r in inboxes], transport.description,

@@ -9,12 +9,14 @@ from pathlib import Path
 import click
 
 from ublexport.cli.common import (
+    DAY,
     EXIT_DELIVERY,
     ROW_ID,
     Command,
     handle_errors,
     json_option,
     local_time,
+    period,
     print_json,
     print_table,
 )
@@ -100,9 +102,9 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
               help="Only deliveries in this state.")
 @click.option("--in-doubt", is_flag=True,
               help="Only what the inbox may hold twice (a sender stopped mid-send): look for a double booking.")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+@click.option("--since", type=DAY, metavar="YYYY-MM-DD",
               help="Only what happened on or after this day, local time (sent, else last changed: the `when`).")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+@click.option("--until", type=DAY, metavar="YYYY-MM-DD",
               help="Only what happened on or before this day, local time (e.g. --since 2026-10-01 --until "
                    "2026-12-31: a VAT quarter).")
 @click.option("--tries", is_flag=True, help="Also list every try with the server's reply.")
@@ -118,13 +120,11 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
     Exits 2 when --company or --document names nothing in the ledger, or --until is before --since."""
     from ublexport.store import catalog
 
-    if since is not None and until is not None and until < since:
-        raise InputError(f"--until {until:%Y-%m-%d} is before --since {since:%Y-%m-%d}; give the period's first "
-                         "day to --since and its last to --until")
+    first, last = period(since, until)
     # local days: from the first day's midnight up to (not including) the midnight after the last, on this
     # machine's clock (TZ), as the table shows the times
-    start = since.astimezone() if since is not None else None
-    end = (until + dt.timedelta(days=1)).astimezone() if until is not None else None
+    start = dt.datetime.combine(first, dt.time()).astimezone() if first is not None else None
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()).astimezone() if last is not None else None
 
     with open_ledger(home, db_url, reads=True) as ledger:
         with ledger.store.transaction() as session:  # an unknown id is an error, not an empty history
@@ -148,8 +148,8 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
                  + (f" of number {number}" if number is not None else "")
                  + (f" of company {company_id}" if company_id is not None else "")
                  + (f" to {inbox}" if inbox is not None else "")
-                 + (f" since {since:%Y-%m-%d}" if since is not None else "")
-                 + (f" until {until:%Y-%m-%d}" if until is not None else ""))
+                 + (f" since {first}" if first is not None else "")
+                 + (f" until {last}" if last is not None else ""))
         if state is not None or in_doubt:
             click.echo(f"no deliveries{which} are " + " and ".join(
                 [*([state] if state else []), *(["in doubt: none may be in the inbox twice"] if in_doubt else [])]))
