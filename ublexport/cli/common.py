@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ublexport.errors import UblexportError
+from ublexport.errors import InputError, UblexportError
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from rich.text import Text
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INVALID, EXIT_DELIVERY = 0, 1, 2, 3, 4
@@ -49,14 +51,12 @@ def issued_options(command: F) -> F:
                         help="Only documents issued on or after this day.")(command)
 
 
-def period(since: Any, until: Any) -> tuple[Any, Any]:
-    """The days of --since/--until (datetime.date, or None); an end before the start is refused (exit 2) rather
-    than taken as a period with nothing in it."""
+def period(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.date | None, dt.date | None]:
+    """The days of --since/--until; an end before the start is refused (exit 2) rather than taken as a period with
+    nothing in it."""
     first = since.date() if since is not None else None
     last = until.date() if until is not None else None
     if first is not None and last is not None and last < first:
-        from ublexport.errors import InputError
-
         raise InputError(f"--until {last} is before --since {first}; give the period's first day to --since and "
                          "its last to --until")
     return first, last

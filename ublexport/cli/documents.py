@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,8 +139,8 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
 @store_options
 @json_option
 @handle_errors
-def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], since: Any, until: Any,
-          db_url: str | None, home: Path | None, as_json: bool) -> None:
+def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], since: dt.datetime | None,
+          until: dt.datetime | None, db_url: str | None, home: Path | None, as_json: bool) -> None:
     """The imported documents with their status, version and the deliveries of that version (an edited
     document is a new version, sent anew; earlier versions' deliveries are shown apart).
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import signal
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -193,9 +194,9 @@ def stop_on_signals(stopped: list[str], signals: list[int]) -> asyncio.Event:
 @handle_errors
 @settings_options
 def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: tuple[str, ...],
-           since: Any, until: Any, numbers: tuple[str, ...], pdf_mode: str, profile: str, dry_run: Path | None,
-           resend: bool, any_company: bool, attempts: int, retry_delay: float, as_json: bool,
-           settings: Settings) -> None:
+           since: dt.datetime | None, until: dt.datetime | None, numbers: tuple[str, ...], pdf_mode: str,
+           profile: str, dry_run: Path | None, resend: bool, any_company: bool, attempts: int, retry_delay: float,
+           as_json: bool, settings: Settings) -> None:
     """Send the documents in PATHS (files or folders) to the accountant's inbox(es), one e-mail per document
     and inbox, as validated UBL.
 
