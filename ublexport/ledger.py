@@ -1508,9 +1508,10 @@ class Ledger:
                 ids: Sequence[int] | None = None, with_tries: bool = True,
                 limit: int | None = None, inbox: str | None = None, state: str | None = None,
                 number: str | None = None, in_doubt: bool = False, since: dt.datetime | None = None,
-                before: dt.datetime | None = None) -> list[HistoryEntry]:
+                before: dt.datetime | None = None, kinds: Sequence[str] = ()) -> list[HistoryEntry]:
         """What went where and when, with the server's last reply (and every try when asked). IN_DOUBT: only
-        the rows with a try logged in doubt, which the inbox may hold twice. SINCE / BEFORE (aware datetimes): only
+        the rows with a try logged in doubt, which the inbox may hold twice. KINDS: only documents of these kinds
+        (DocumentKind values). SINCE / BEFORE (aware datetimes): only
         the rows whose time, as `history` shows it (sent, else last changed), is at or after SINCE and before
         BEFORE: a month's or a VAT quarter's deliveries out of a ledger of years."""
         query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name, DocumentRow.status,
@@ -1528,6 +1529,8 @@ class Ledger:
             query = query.where(DeliveryRow.state == state)
         if number is not None:
             query = query.where(DocumentRow.number == number)
+        if kinds:
+            query = query.where(DocumentRow.kind.in_(set(kinds)))
         if ids is not None:
             query = query.where(DeliveryRow.id.in_(list(ids)))
         if in_doubt:

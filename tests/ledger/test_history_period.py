@@ -153,3 +153,35 @@ def test_an_export_whose_period_ends_before_it_starts_sends_nothing(tmp_path: Pa
                           "--until", "2026-11-30", "--json").stdout)
     assert went["plan"]["going"] > 0 and went["plan"]["filtered_out"] == 1  # the one issued in October
     assert all(d["issue_date"].startswith("2026-11") for d in went["plan"]["documents"])
+
+
+def test_documents_list_and_history_take_the_kinds_asked_for(tmp_path: Path) -> None:
+    """The accountant's question at a quarter's end: did every purchase invoice reach Yuki?"""
+    from ublexport.cli.common import KINDS
+    from ublexport.model import DocumentKind
+
+    assert tuple(k.value for k in DocumentKind) == KINDS  # spelled apart so --help needs no model
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_BY": "anna",
+           "COLUMNS": "250"}
+    run(env, "company", "add", str(SAMPLES / "company.json"))
+    run(env, "company", "set-inbox", "1", "a@yukiworks.nl")
+    run(env, "company", "auto-export", "1", "on", "--since", "2026-01-01")
+    for kind, number, status in (("invoice", "K-1", "sent"), ("expense", "K-2", "received"),
+                                 ("credit_note", "K-3", "sent"), ("expense", "K-4", "booked")):
+        path = tmp_path / f"{number}.json"
+        path.write_text(json.dumps(make_document(kind, number, status).model_dump(mode="json")))
+        run(env, "documents", "import", str(path))
+    run(env, "worker", "--once", "--local-inbox")
+
+    def listed(*args: str) -> list[tuple[str, str]]:
+        return [(d["kind"], d["number"]) for d in json.loads(run(env, "documents", "list", *args, "--json").stdout)]
+
+    assert listed("--kind", "expense") == [("expense", "K-2"), ("expense", "K-4")]
+    assert listed("--kind", "expense", "--kind", "credit_note") == [("expense", "K-2"), ("credit_note", "K-3"),
+                                                                   ("expense", "K-4")]
+    assert listed("--kind", "proforma") == []
+    went = json.loads(run(env, "history", "--kind", "expense", "--json").stdout)
+    assert [(h["document"], h["state"]) for h in went] == [("expense K-2", "sent"), ("expense K-4", "sent")]
+    assert run(env, "history", "--kind", "quote").stdout.strip().startswith("no deliveries of quotes:")
+    bad = run(env, "documents", "list", "--kind", "order", code=2)
+    assert "'order' is not one of 'invoice', 'credit_note', 'proforma', 'expense', 'quote'" in bad.stderr

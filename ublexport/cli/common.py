@@ -39,6 +39,13 @@ SUMMARY_ROWS = 200  # above this many results, a table lists only those that nee
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 
+KINDS = ("invoice", "credit_note", "proforma", "expense", "quote")
+"""model.DocumentKind's values, spelled here so that listing commands need not import the model for --help (a test
+keeps the two equal)."""
+
+kinds_option = click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS),
+                            help="Only these kinds (repeatable), e.g. --kind expense: the purchase invoices.")
+
 DAY = click.DateTime(["%Y-%m-%d"])
 """A calendar day on the command line (YYYY-MM-DD); a month 13 is a usage error naming the format."""
 

@@ -19,6 +19,7 @@ from ublexport.cli.common import (
     handle_errors,
     issued_options,
     json_option,
+    kinds_option,
     period,
     print_json,
     print_table,
@@ -133,14 +134,16 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
 @click.option("--company", "company_id", type=ROW_ID, metavar="ID", help="Only this company's documents.")
 @click.option("--status", type=click.Choice(STATUSES, case_sensitive=False),
               help="Only documents with this status.")
+@kinds_option
 @click.option("--number", "numbers", multiple=True, metavar="NUMBER",
               help="Only the documents of this number, e.g. 2026-0042 (repeatable).")
 @issued_options
 @store_options
 @json_option
 @handle_errors
-def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], since: dt.datetime | None,
-          until: dt.datetime | None, db_url: str | None, home: Path | None, as_json: bool) -> None:
+def list_(company_id: int | None, status: str | None, kinds: tuple[str, ...], numbers: tuple[str, ...],
+          since: dt.datetime | None, until: dt.datetime | None, db_url: str | None, home: Path | None,
+          as_json: bool) -> None:
     """The imported documents with their status, version and the deliveries of that version (an edited
     document is a new version, sent anew; earlier versions' deliveries are shown apart).
 
@@ -157,6 +160,8 @@ def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], 
         filters = [DocumentRow.company_id == company_id] if company_id is not None else []
         if status:
             filters.append(DocumentRow.status == status)
+        if kinds:
+            filters.append(DocumentRow.kind.in_(set(kinds)))
         if numbers:
             filters.append(DocumentRow.number.in_(set(numbers)))
         if first is not None:
@@ -186,7 +191,7 @@ def list_(company_id: int | None, status: str | None, numbers: tuple[str, ...], 
         print_json(data)
         return
     if not data:
-        filtered = company_id or status or numbers or first or last
+        filtered = company_id or status or kinds or numbers or first or last
         click.echo("No documents" + (" match these filters" if filtered else " imported yet")
                    + " (`ublexport documents import FILES`).")
         return

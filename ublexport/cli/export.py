@@ -22,13 +22,14 @@ from ublexport.cli.common import (
     handle_errors,
     issued_options,
     json_option,
+    kinds_option,
     period,
     plain,
     print_json,
     print_table,
 )
 from ublexport.cli.config import db_option, settings_options
-from ublexport.model import DocumentKind, Status
+from ublexport.model import Status
 
 if TYPE_CHECKING:
     from ublexport.export import ExportLedger, Plan, Result
@@ -169,8 +170,7 @@ def stop_on_signals(stopped: list[str], signals: list[int]) -> asyncio.Event:
               help='Inbox address(es), separated by , or ; e.g. "Yuki <acme@yukiworks.nl>; b@office.be". Or '
                    '"registered": each document to the inbox(es) the accountant registered for its company '
                    '(`company set-inbox`; expenses to its expenses inbox).')
-@click.option("--kind", "kinds", multiple=True, type=click.Choice([k.value for k in DocumentKind]),
-              help="Only these kinds (repeatable).")
+@kinds_option
 @click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]),
               help="Only these statuses (repeatable).")
 @issued_options

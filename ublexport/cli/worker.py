@@ -15,6 +15,7 @@ from ublexport.cli.common import (
     Command,
     handle_errors,
     json_option,
+    kinds_option,
     local_time,
     period,
     print_json,
@@ -96,6 +97,7 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @click.command(cls=Command)
 @click.option("--company", "company_id", type=ROW_ID, metavar="ID", help="Only this company.")
 @click.option("--document", "document_id", type=ROW_ID, metavar="ID", help="Only this document.")
+@kinds_option
 @click.option("--number", metavar="NUMBER", help="Only the documents of this number (e.g. 2026-0042).")
 @click.option("--inbox", metavar="ADDRESS", help="Only what went (or goes) to this address.")
 @click.option("--state", type=click.Choice(["queued", "sending", "sent", "deferred", "failed", "expired"]),
@@ -111,7 +113,8 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @store_options
 @json_option
 @handle_errors
-def history(company_id: int | None, document_id: int | None, number: str | None, inbox: str | None,
+def history(company_id: int | None, document_id: int | None, kinds: tuple[str, ...], number: str | None,
+            inbox: str | None,
             state: str | None, in_doubt: bool, since: dt.datetime | None, until: dt.datetime | None, tries: bool,
             db_url: str | None, home: Path | None, as_json: bool) -> None:
     """What went where and when, with the server's reply: one row per e-mail (document version x inbox).
@@ -139,12 +142,13 @@ def history(company_id: int | None, document_id: int | None, number: str | None,
             inbox = parsed[0].address if parsed else inbox
         entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries,
                                  inbox=inbox, state=state, number=number, in_doubt=in_doubt, since=start,
-                                 before=end)
+                                 before=end, kinds=kinds)
     if as_json:
         print_json([e.as_dict() for e in entries])
         return
     if not entries:  # say why the table is empty rather than print an empty one
         which = ((f" of document {document_id}" if document_id is not None else "")
+                 + (f" of {' or '.join(k.replace('_', ' ') + 's' for k in kinds)}" if kinds else "")
                  + (f" of number {number}" if number is not None else "")
                  + (f" of company {company_id}" if company_id is not None else "")
                  + (f" to {inbox}" if inbox is not None else "")
