@@ -111,6 +111,9 @@ def test_the_table_and_an_empty_period_say_what_was_asked(ledger: dict[str, str]
     table = run(ledger, "history", "--since", "2026-12-31", "--until", "2026-12-31").stdout
     assert "invoice Q-1231" in table and "Q-1001" not in table and "Q-0101" not in table
     assert "2026-12-31 23:59 +01:00" in table  # the time shown is the time filtered on
+    assert table.rstrip().endswith("2 e-mail(s): 2 sent (local inbox only)")  # the count under the rows
+    first_day = run(ledger, "history", "--since", "2026-10-01", "--until", "2026-10-01").stdout
+    assert first_day.rstrip().endswith("2 e-mail(s): 1 queued, 1 sent (local inbox only)")
     empty = run(ledger, "history", "--since", "2027-02-01", "--until", "2027-02-28").stdout
     assert empty.strip() == ("no deliveries since 2027-02-01 until 2027-02-28: nothing was queued or sent "
                              "(`ublexport documents list` shows the documents; a document is queued when it is sent "

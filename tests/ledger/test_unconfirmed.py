@@ -370,3 +370,4 @@ def test_history_tries_says_how_many_tries_one_logged_row_stands_for(tmp_path: P
     store.close()
     said = run_cli({"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": url}, "history", "--tries").stdout
     assert f"in doubt (x{UNCONFIRMED_LIMIT}) connection lost during DATA" in said
+    assert "1 e-mail(s): 1 failed; 1 may be in the inbox twice (--in-doubt)" in said  # the count under the table

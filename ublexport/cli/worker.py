@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import sys
 from pathlib import Path
@@ -179,6 +180,12 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
                          "confirmed; it goes again under the same Message-ID)") if e.in_doubt else ""),
                      e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
     print_table("History", columns, rows)
+    # a quarter's history is hundreds of rows: what needs a look is in the count
+    states = collections.Counter("sent (local inbox only)" if e.state == "sent" and e.via == "local" else e.state
+                                 for e in entries)
+    doubled = sum(1 for e in entries if e.in_doubt)
+    click.echo(f"{len(entries)} e-mail(s): " + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+               + (f"; {doubled} may be in the inbox twice (--in-doubt)" if doubled else ""))
     if tries:
         for e in entries:
             click.echo(f"{e.id}: Message-ID {e.message_id}")
