@@ -318,8 +318,10 @@ def test_what_went_only_to_the_local_inbox_goes_to_the_real_inbox_when_a_server_
     history = json.loads(CliRunner().invoke(main, ["history", "--json"], catch_exceptions=False).stdout)
     assert [(h["via"], h["resend_of"]) for h in history] == [("local", None), ("local", None), ("smtp", history[0][
         "id"]), ("smtp", history[1]["id"])]
-    table = CliRunner().invoke(main, ["history"], env={"COLUMNS": "250"}, catch_exceptions=False).stdout
+    table, count = CliRunner().invoke(main, ["history"], env={"COLUMNS": "250"},
+                                      catch_exceptions=False).stdout.rstrip().rsplit("\n", 1)
     assert table.count("sent (local inbox only)") == 2
+    assert count == "4 e-mail(s): 2 sent, 2 sent (local inbox only)"  # what reached a real inbox, counted apart
 
 
 def test_the_real_inbox_copy_of_a_local_delivery_is_one_row_until_it_is_sent(smtp_server: ServerFactory,

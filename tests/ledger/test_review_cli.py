@@ -423,3 +423,28 @@ def test_usage_errors_of_a_json_command_are_json_too(env: dict[str, str], args: 
     assert answer["exit_code"] == 2 and answer["error"] and "Usage:" in result.stderr
     run(env, "company", "add", str(SAMPLES / "company.json"))
     assert run(env, "documents", "list", "--json").stdout.strip() == "[]"  # a normal run is unchanged
+
+
+def test_resend_takes_several_ids_and_goes_on_after_a_refused_one(env: dict[str, str], tmp_path: Path,
+                                                                   smtp_server: SmtpServer) -> None:
+    """After a wave of bounces the accountant resends them in one command: each ID its own transaction, a refused
+    one (still waiting to go) reported on stderr, the others queued; exit 2."""
+    env = {**env, **smtp_server.env()}
+    register(env, "a@yukiworks.nl")
+    for number in ("M-0001", "M-0002"):
+        run(env, "documents", "import", write(tmp_path, number, "sent"))
+    run(env, "worker", "--once")
+    run(env, "documents", "import", write(tmp_path, "M-0003", "sent"))  # queued, not sent yet: delivery 3
+    rows = json.loads(run(env, "resend", "1", "3", "2", "--json", code=2).stdout)
+    assert [(r.get("resend_of"), r.get("delivery_id")) for r in rows] == [(1, None), (None, 3), (2, None)]
+    assert [r["document"] for r in rows if "error" not in r] == ["invoice M-0001", "invoice M-0002"]
+    assert "has not gone to a@yukiworks.nl yet" in rows[1]["error"]
+    history = json.loads(run(env, "history", "--state", "queued", "--json").stdout)
+    assert sorted(h["resend_of"] or 0 for h in history) == [0, 1, 2]  # M-0003's own row and the two resends
+    table = run(env, "resend", "99", "1", code=2)
+    assert "error: no delivery with id 99 (see `ublexport history`)" in table.stderr
+    assert "has not gone to a@yukiworks.nl yet" in table.stderr  # 1's resend waits now: refused, said
+    assert table.stdout == ""
+    run(env, "worker", "--once")
+    assert sorted(r.subject.split(" - ")[0] for r in smtp_server.received) == [
+        "Factuur M-0001", "Factuur M-0001", "Factuur M-0002", "Factuur M-0002", "Factuur M-0003"]

@@ -6,6 +6,7 @@ import collections
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -197,7 +198,7 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
 
 
 @click.command(cls=Command)
-@click.argument("delivery_id", metavar="ID", type=ROW_ID)
+@click.argument("delivery_ids", metavar="ID...", nargs=-1, required=True, type=ROW_ID)
 @click.option("--to", "to", metavar="ADDRESSES", help="Send to these addresses instead (`,` or `;` separated).")
 @click.option("--any-company", is_flag=True,
               help="Also to an inbox registered for another company (one Yuki inbox is one administration).")
@@ -205,21 +206,38 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
 @by_option
 @json_option
 @handle_errors
-def resend(delivery_id: int, to: str | None, any_company: bool, db_url: str | None, home: Path | None,
-           by: str | None, as_json: bool) -> None:
-    """Send delivery ID (see `ublexport history`) again on purpose: a new e-mail with a new Message-ID,
-    recorded as a resend of the first. The worker sends it (`ublexport worker --once`)."""
+def resend(delivery_ids: tuple[int, ...], to: str | None, any_company: bool, db_url: str | None,
+           home: Path | None, by: str | None, as_json: bool) -> None:
+    """Send deliveries ID... (see `ublexport history`) again on purpose: for each a new e-mail with a new
+    Message-ID, recorded as a resend of the first. The worker sends them (`ublexport worker --once`).
+
+    Each ID is its own transaction: a refused ID (still waiting to go, a draft now, a replaced version) is
+    reported and the others go on, as after a wave of bounces; exits 2 when any ID was refused."""
+    from ublexport.errors import UblexportError
     from ublexport.recipients import parse_recipients
 
-    recipients = parse_recipients(to) if to else None
+    recipients = parse_recipients(to) if to else None  # one bad address queues nothing
+    rows: list[dict[str, Any]] = []
+    exit_code = 0
     with open_ledger(home, db_url, by) as ledger:
         ledger.any_company = any_company
-        ids = ledger.resend(delivery_id, recipients)
-        entries = ledger.history(ids=ids, with_tries=False)
+        for delivery_id in delivery_ids:
+            try:
+                ids = ledger.resend(delivery_id, recipients)
+            except UblexportError as exc:
+                rows.append({"delivery_id": delivery_id, "error": str(exc)})
+                exit_code = max(exit_code, exc.exit_code)
+                continue
+            rows += [e.as_dict() for e in ledger.history(ids=ids, with_tries=False)]
     if as_json:
-        print_json([e.as_dict() for e in entries])
-        return
-    for e in entries:
-        click.echo(f"queued delivery {e.id}: {e.kind.replace('_', ' ')} {e.document} to {e.inbox} "
-                   f"(resend of {e.resend_of})")
-    click.echo("run `ublexport worker --once` to send it now", err=True)
+        print_json(rows)
+    for r in rows:  # refusals on stderr with --json too, as every other refusal is
+        if "error" in r:
+            click.echo(f"error: {r['error']}", err=True)
+        elif not as_json:
+            click.echo(f"queued delivery {r['id']}: {r['document']} to {r['inbox']} (resend of {r['resend_of']})")
+    queued = sum("error" not in r for r in rows)
+    if queued:
+        click.echo(f"run `ublexport worker --once` to send {'it' if queued == 1 else 'them'} now", err=True)
+    if exit_code:
+        sys.exit(exit_code)
