@@ -1507,7 +1507,7 @@ class Ledger:
     def history(self, *, company_id: int | None = None, document_id: int | None = None,
                 ids: Sequence[int] | None = None, with_tries: bool = True,
                 limit: int | None = None, inbox: str | None = None, state: str | None = None,
-                number: str | None = None, in_doubt: bool = False, since: dt.datetime | None = None,
+                numbers: Sequence[str] = (), in_doubt: bool = False, since: dt.datetime | None = None,
                 before: dt.datetime | None = None, kinds: Sequence[str] = ()) -> list[HistoryEntry]:
         """What went where and when, with the server's last reply (and every try when asked). IN_DOUBT: only
         the rows with a try logged in doubt, which the inbox may hold twice. KINDS: only documents of these kinds
@@ -1527,8 +1527,8 @@ class Ledger:
             query = query.where(DeliveryRow.inbox == inbox.strip().casefold())
         if state is not None:
             query = query.where(DeliveryRow.state == state)
-        if number is not None:
-            query = query.where(DocumentRow.number == number)
+        if numbers:
+            query = query.where(DocumentRow.number.in_(set(numbers)))
         if kinds:
             query = query.where(DocumentRow.kind.in_(set(kinds)))
         if ids is not None:

@@ -86,6 +86,8 @@ def test_a_quarter_is_its_local_days_from_the_first_midnight_to_the_last(ledger:
                                                                        "Q-0101", "Q-0101"]
     assert [n for n, _ in rows(ledger, "--until", "2026-09-30")] == ["Q-0930", "Q-0930"]
     assert len(rows(ledger)) == 8  # no period: everything
+    assert [n for n, _ in rows(ledger, "--number", "Q-0101", "--number", "Q-0930")] == ["Q-0930", "Q-0930",
+                                                                                      "Q-0101", "Q-0101"]
     # with the other filters: the queued one of the quarter's first hour
     assert rows(ledger, "--since", "2026-10-01", "--until", "2026-10-01", "--state", "queued") == [
         ("Q-1001", "b@kantoor.nl")]

@@ -100,7 +100,8 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @click.option("--company", "company_id", type=ROW_ID, metavar="ID", help="Only this company.")
 @click.option("--document", "document_id", type=ROW_ID, metavar="ID", help="Only this document.")
 @kinds_option
-@click.option("--number", metavar="NUMBER", help="Only the documents of this number (e.g. 2026-0042).")
+@click.option("--number", "numbers", multiple=True, metavar="NUMBER",
+              help="Only the documents of this number, e.g. 2026-0042 (repeatable).")
 @click.option("--inbox", metavar="ADDRESS", help="Only what went (or goes) to this address.")
 @click.option("--state", type=click.Choice(["queued", "sending", "sent", "deferred", "failed", "expired"]),
               help="Only deliveries in this state.")
@@ -115,7 +116,7 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @store_options
 @json_option
 @handle_errors
-def history(company_id: int | None, document_id: int | None, kinds: tuple[str, ...], number: str | None,
+def history(company_id: int | None, document_id: int | None, kinds: tuple[str, ...], numbers: tuple[str, ...],
             inbox: str | None,
             state: str | None, in_doubt: bool, since: dt.datetime | None, until: dt.datetime | None, tries: bool,
             db_url: str | None, home: Path | None, as_json: bool) -> None:
@@ -143,7 +144,7 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
             parsed = parse_recipients(inbox)  # a bad address is input (exit 2), named
             inbox = parsed[0].address if parsed else inbox
         entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries,
-                                 inbox=inbox, state=state, number=number, in_doubt=in_doubt, since=start,
+                                 inbox=inbox, state=state, numbers=numbers, in_doubt=in_doubt, since=start,
                                  before=end, kinds=kinds)
     if as_json:
         print_json([e.as_dict() for e in entries])
@@ -151,7 +152,7 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
     if not entries:  # say why the table is empty rather than print an empty one
         which = ((f" of document {document_id}" if document_id is not None else "")
                  + (f" of {' or '.join(k.replace('_', ' ') + 's' for k in kinds)}" if kinds else "")
-                 + (f" of number {number}" if number is not None else "")
+                 + (f" of number {' or '.join(numbers)}" if numbers else "")
                  + (f" of company {company_id}" if company_id is not None else "")
                  + (f" to {inbox}" if inbox is not None else "")
                  + (f" since {first}" if first is not None else "")
