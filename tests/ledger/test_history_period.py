@@ -86,6 +86,9 @@ def test_a_quarter_is_its_local_days_from_the_first_midnight_to_the_last(ledger:
                                                                        "Q-0101", "Q-0101"]
     assert [n for n, _ in rows(ledger, "--until", "2026-09-30")] == ["Q-0930", "Q-0930"]
     assert len(rows(ledger)) == 8  # no period: everything
+    # the same ledger's overview per company (one GROUP BY over a CASE, on both databases)
+    assert json.loads(run(ledger, "company", "list", "--json").stdout)[0]["deliveries"] == {"queued": 1,
+                                                                                          "sent_local_only": 7}
     assert [n for n, _ in rows(ledger, "--number", "Q-0101", "--number", "Q-0930")] == ["Q-0930", "Q-0930",
                                                                                       "Q-0101", "Q-0101"]
     # with the other filters: the queued one of the quarter's first hour
@@ -188,5 +191,8 @@ def test_documents_list_and_history_take_the_kinds_asked_for(tmp_path: Path) -> 
     went = json.loads(run(env, "history", "--kind", "expense", "--json").stdout)
     assert [(h["document"], h["state"]) for h in went] == [("expense K-2", "sent"), ("expense K-4", "sent")]
     assert run(env, "history", "--kind", "quote").stdout.strip().startswith("no deliveries of quotes:")
+    # what went only into the local inbox never counts as sent to Yuki, here either
+    assert json.loads(run(env, "company", "list", "--json").stdout)[0]["deliveries"] == {"sent_local_only": 4}
+    assert "4 sent (local inbox only)" in run(env, "company", "list").stdout
     bad = run(env, "documents", "list", "--kind", "order", code=2)
     assert "'order' is not one of 'invoice', 'credit_note', 'proforma', 'expense', 'quote'" in bad.stderr

@@ -112,6 +112,9 @@ def test_history_table_shows_local_time_with_its_offset(env: dict[str, str], tmp
     entries = {e["inbox"]: e for e in json.loads(run(env, "history", "--json").stdout)}
     sent, deferred = entries["a@yukiworks.nl"], entries["b@kantoor.nl"]
     assert (sent["state"], deferred["state"]) == ("sent", "deferred")
+    # the accountant's overview: which administration needs a look
+    assert json.loads(run(env, "company", "list", "--json").stdout)[0]["deliveries"] == {"deferred": 1, "sent": 1}
+    assert "1 deferred, 1 sent" in run(env, "company", "list").stdout
     # JSON stays ISO 8601 in UTC, offset included
     assert sent["sent_at"].endswith("+00:00") and deferred["next_attempt_at"].endswith("+00:00")
 

@@ -198,22 +198,32 @@ def add(file: Path, rename: bool, correcting: int | None, new: bool, db_url: str
 @json_option
 @handle_errors
 def list_(db_url: str | None, home: Path | None, as_json: bool) -> None:
-    """Every registered company with its inboxes and whether auto-export is on."""
-    from sqlalchemy import select
+    """Every registered company with its inboxes, whether auto-export is on, and its deliveries per state: the
+    accountant's overview of which administrations need a look (failed, deferred, queued)."""
+    from sqlalchemy import func, select
 
-    from ublexport.store.models import CompanyRow
+    from ublexport.cli.documents import state_counts
+    from ublexport.store import catalog
+    from ublexport.store.models import CompanyRow, DeliveryRow
 
     with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
         data = [company_dict(r) for r in session.scalars(select(CompanyRow).order_by(CompanyRow.id))]
+        shown = catalog.shown_state()
+        counts: dict[int, dict[str, int]] = {}
+        for company_id, state, n in session.execute(select(DeliveryRow.company_id, shown, func.count())
+                                                    .group_by(DeliveryRow.company_id, shown)):
+            counts.setdefault(company_id, {})[state] = int(n)
+    for d in data:
+        d["deliveries"] = counts.get(d["id"], {})
     if as_json:
         print_json(data)
         return
     print_table("Companies", ["id", "name", "VAT / enterprise / KvK", "inboxes", "expenses inbox", "auto-export",
-                              "since"],
+                              "since", "deliveries"],
                 [(d["id"], d["name"], " ".join(x for x in (d["vat_number"], d["enterprise_number"], d["kvk_number"])
                                                 if x),
                   _addresses(d["inboxes"]), _expenses(d["expenses_inboxes"]), "on" if d["auto_export"] else "off",
-                  d["auto_export_since"] or "") for d in data])
+                  d["auto_export_since"] or "", state_counts(d["deliveries"])) for d in data])
 
 
 @company.command("show")

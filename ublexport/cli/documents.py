@@ -148,7 +148,7 @@ def list_(company_id: int | None, status: str | None, kinds: tuple[str, ...], nu
     document is a new version, sent anew; earlier versions' deliveries are shown apart).
 
     Exits 2 when --company names no registered company, or --until is before --since."""
-    from sqlalchemy import and_, case, func, literal, select
+    from sqlalchemy import func, select
 
     from ublexport.store import catalog
     from ublexport.store.models import DeliveryRow, DocumentRow
@@ -173,8 +173,7 @@ def list_(company_id: int | None, status: str | None, kinds: tuple[str, ...], nu
         # only into the local inbox is not "sent" to Yuki (history says the same). Joined on the same filters, not
         # an id list: a driver takes at most 65,535 parameters, an office's ledger holds more documents.
         counts: dict[int, dict[int, dict[str, int]]] = {}
-        shown_state = case((and_(DeliveryRow.state == "sent", DeliveryRow.via == "local"),
-                            literal(LOCAL_ONLY)), else_=DeliveryRow.state)
+        shown_state = catalog.shown_state()
         grouped = (select(DeliveryRow.document_id, DeliveryRow.version, shown_state, func.count())
                    .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
                    .where(*filters).group_by(DeliveryRow.document_id, DeliveryRow.version, shown_state))
@@ -199,16 +198,16 @@ def list_(company_id: int | None, status: str | None, kinds: tuple[str, ...], nu
                               "deliveries of this version", "earlier versions"],
                 [(d["document_id"], d["company_id"], d["kind"].replace("_", " "), d["number"], d["issue_date"],
                   d["status"],
-                  d["version"], _state_counts(d["deliveries"]),
-                  "; ".join(f"v{v}: {_state_counts(c)}" for v, c in d["deliveries_by_version"].items()
+                  d["version"], state_counts(d["deliveries"]),
+                  "; ".join(f"v{v}: {state_counts(c)}" for v, c in d["deliveries_by_version"].items()
                             if int(v) != d["version"]))
                  for d in data])
 
 
-LOCAL_ONLY = "sent_local_only"  # sent into the local inbox only: nothing reached Yuki (history: via "local")
+def state_counts(counts: dict[str, int]) -> str:
+    """Deliveries per state as a table cell: 2 sent, 1 deferred (catalog.shown_state's states)."""
+    from ublexport.store.catalog import LOCAL_ONLY
 
-
-def _state_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {'sent (local inbox only)' if s == LOCAL_ONLY else s}" for s, n in sorted(counts.items()))
 
 

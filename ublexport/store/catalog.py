@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Table, and_, case, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from ublexport.errors import InputError
@@ -22,7 +22,7 @@ from ublexport.identifiers import enterprise_number_from_vat, vat_as_written
 from ublexport.model import Company, Document, stored_document
 from ublexport.record import RawJSON, Record
 from ublexport.store.clock import session_now
-from ublexport.store.models import CompanyRow, DocumentRow, DocumentVersion, RuleChange, StatusChange
+from ublexport.store.models import CompanyRow, DeliveryRow, DocumentRow, DocumentVersion, RuleChange, StatusChange
 
 if TYPE_CHECKING:
     from ublexport.recipients import Recipient
@@ -322,3 +322,14 @@ def as_document(row: DocumentRow) -> Document:
     """The stored document as a model: checked for its structure, not against input rules added since it was
     stored (see model.stored_document)."""
     return stored_document(row.content)
+
+
+LOCAL_ONLY = "sent_local_only"
+"""A delivery sent into the local inbox only (via "local"): nothing reached Yuki, so it is not counted as sent."""
+
+
+def shown_state() -> Any:
+    """A delivery's state as the listing commands count it: *sent* into the local inbox only is LOCAL_ONLY (history
+    says *sent (local inbox only)*), every other state as stored. A SQL expression, for GROUP BY."""
+    return case((and_(DeliveryRow.state == "sent", DeliveryRow.via == "local"), literal(LOCAL_ONLY)),
+                else_=DeliveryRow.state)
