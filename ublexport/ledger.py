@@ -1506,7 +1506,7 @@ class Ledger:
 
     def history(self, *, company_id: int | None = None, document_id: int | None = None,
                 ids: Sequence[int] | None = None, with_tries: bool = True,
-                limit: int | None = None, inbox: str | None = None, state: str | None = None,
+                limit: int | None = None, inbox: str | None = None, states: Sequence[str] = (),
                 numbers: Sequence[str] = (), in_doubt: bool = False, since: dt.datetime | None = None,
                 before: dt.datetime | None = None, kinds: Sequence[str] = ()) -> list[HistoryEntry]:
         """What went where and when, with the server's last reply (and every try when asked). IN_DOUBT: only
@@ -1525,8 +1525,8 @@ class Ledger:
             query = query.where(DeliveryRow.document_id == document_id)
         if inbox is not None:  # what went to one address (an old, mistyped one): as the ledger keys it
             query = query.where(DeliveryRow.inbox == inbox.strip().casefold())
-        if state is not None:
-            query = query.where(DeliveryRow.state == state)
+        if states:
+            query = query.where(DeliveryRow.state.in_(set(states)))
         if numbers:
             query = query.where(DocumentRow.number.in_(set(numbers)))
         if kinds:

@@ -86,6 +86,10 @@ def test_a_quarter_is_its_local_days_from_the_first_midnight_to_the_last(ledger:
                                                                        "Q-0101", "Q-0101"]
     assert [n for n, _ in rows(ledger, "--until", "2026-09-30")] == ["Q-0930", "Q-0930"]
     assert len(rows(ledger)) == 8  # no period: everything
+    assert len(rows(ledger, "--state", "queued", "--state", "sent")) == 8
+    assert rows(ledger, "--state", "queued") == [("Q-1001", "b@kantoor.nl")]
+    assert run(ledger, "history", "--state", "failed", "--state", "expired").stdout.strip() == (
+        "no deliveries are failed or expired")
     # the same ledger's overview per company (one GROUP BY over a CASE, on both databases)
     assert json.loads(run(ledger, "company", "list", "--json").stdout)[0]["deliveries"] == {"queued": 1,
                                                                                           "sent_local_only": 7}
@@ -188,6 +192,8 @@ def test_documents_list_and_history_take_the_kinds_asked_for(tmp_path: Path) -> 
     assert listed("--kind", "expense", "--kind", "credit_note") == [("expense", "K-2"), ("credit_note", "K-3"),
                                                                    ("expense", "K-4")]
     assert listed("--kind", "proforma") == []
+    assert listed("--status", "received", "--status", "booked") == [("expense", "K-2"), ("expense", "K-4")]
+    assert listed("--status", "SENT") == [("invoice", "K-1"), ("credit_note", "K-3")]  # as typed, any case
     went = json.loads(run(env, "history", "--kind", "expense", "--json").stdout)
     assert [(h["document"], h["state"]) for h in went] == [("expense K-2", "sent"), ("expense K-4", "sent")]
     assert run(env, "history", "--kind", "quote").stdout.strip().startswith("no deliveries of quotes:")

@@ -132,8 +132,8 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
 
 @documents.command("list")
 @click.option("--company", "company_id", type=ROW_ID, metavar="ID", help="Only this company's documents.")
-@click.option("--status", type=click.Choice(STATUSES, case_sensitive=False),
-              help="Only documents with this status.")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES, case_sensitive=False),
+              help="Only documents with this status (repeatable).")
 @kinds_option
 @click.option("--number", "numbers", multiple=True, metavar="NUMBER",
               help="Only the documents of this number, e.g. 2026-0042 (repeatable).")
@@ -141,7 +141,7 @@ def _forwarded_text_dict(row: dict[str, Any]) -> str:
 @store_options
 @json_option
 @handle_errors
-def list_(company_id: int | None, status: str | None, kinds: tuple[str, ...], numbers: tuple[str, ...],
+def list_(company_id: int | None, statuses: tuple[str, ...], kinds: tuple[str, ...], numbers: tuple[str, ...],
           since: dt.datetime | None, until: dt.datetime | None, db_url: str | None, home: Path | None,
           as_json: bool) -> None:
     """The imported documents with their status, version and the deliveries of that version (an edited
@@ -158,8 +158,8 @@ def list_(company_id: int | None, status: str | None, kinds: tuple[str, ...], nu
         if company_id is not None:
             catalog.get_company(session, company_id)  # an unknown id is an error, not an empty list
         filters = [DocumentRow.company_id == company_id] if company_id is not None else []
-        if status:
-            filters.append(DocumentRow.status == status)
+        if statuses:
+            filters.append(DocumentRow.status.in_({s.lower() for s in statuses}))
         if kinds:
             filters.append(DocumentRow.kind.in_(set(kinds)))
         if numbers:
@@ -190,7 +190,7 @@ def list_(company_id: int | None, status: str | None, kinds: tuple[str, ...], nu
         print_json(data)
         return
     if not data:
-        filtered = company_id or status or kinds or numbers or first or last
+        filtered = company_id or statuses or kinds or numbers or first or last
         click.echo("No documents" + (" match these filters" if filtered else " imported yet")
                    + " (`ublexport documents import FILES`).")
         return

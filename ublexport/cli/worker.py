@@ -103,8 +103,9 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @click.option("--number", "numbers", multiple=True, metavar="NUMBER",
               help="Only the documents of this number, e.g. 2026-0042 (repeatable).")
 @click.option("--inbox", metavar="ADDRESS", help="Only what went (or goes) to this address.")
-@click.option("--state", type=click.Choice(["queued", "sending", "sent", "deferred", "failed", "expired"]),
-              help="Only deliveries in this state.")
+@click.option("--state", "states", multiple=True,
+              type=click.Choice(["queued", "sending", "sent", "deferred", "failed", "expired"]),
+              help="Only deliveries in this state (repeatable: --state failed --state expired, what was given up).")
 @click.option("--in-doubt", is_flag=True,
               help="Only what the inbox may hold twice (a sender stopped mid-send): look for a double booking.")
 @click.option("--since", type=DAY, metavar="YYYY-MM-DD",
@@ -118,7 +119,7 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @handle_errors
 def history(company_id: int | None, document_id: int | None, kinds: tuple[str, ...], numbers: tuple[str, ...],
             inbox: str | None,
-            state: str | None, in_doubt: bool, since: dt.datetime | None, until: dt.datetime | None, tries: bool,
+            states: tuple[str, ...], in_doubt: bool, since: dt.datetime | None, until: dt.datetime | None, tries: bool,
             db_url: str | None, home: Path | None, as_json: bool) -> None:
     """What went where and when, with the server's reply: one row per e-mail (document version x inbox).
 
@@ -144,7 +145,7 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
             parsed = parse_recipients(inbox)  # a bad address is input (exit 2), named
             inbox = parsed[0].address if parsed else inbox
         entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries,
-                                 inbox=inbox, state=state, numbers=numbers, in_doubt=in_doubt, since=start,
+                                 inbox=inbox, states=states, numbers=numbers, in_doubt=in_doubt, since=start,
                                  before=end, kinds=kinds)
     if as_json:
         print_json([e.as_dict() for e in entries])
@@ -157,9 +158,10 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
                  + (f" to {inbox}" if inbox is not None else "")
                  + (f" since {first}" if first is not None else "")
                  + (f" until {last}" if last is not None else ""))
-        if state is not None or in_doubt:
+        if states or in_doubt:
             click.echo(f"no deliveries{which} are " + " and ".join(
-                [*([state] if state else []), *(["in doubt: none may be in the inbox twice"] if in_doubt else [])]))
+                [*([" or ".join(states)] if states else []),
+                 *(["in doubt: none may be in the inbox twice"] if in_doubt else [])]))
         else:
             click.echo(f"no deliveries{which}: nothing was queued or sent (`ublexport documents list` shows the "
                        "documents; a document is queued when it is sent and its company's auto-export is on, or "
@@ -183,10 +185,10 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
                      e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
     print_table("History", columns, rows)
     # a quarter's history is hundreds of rows: what needs a look is in the count
-    states = collections.Counter("sent (local inbox only)" if e.state == "sent" and e.via == "local" else e.state
-                                 for e in entries)
+    counted = collections.Counter("sent (local inbox only)" if e.state == "sent" and e.via == "local" else e.state
+                                  for e in entries)
     doubled = sum(1 for e in entries if e.in_doubt)
-    click.echo(f"{len(entries)} e-mail(s): " + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    click.echo(f"{len(entries)} e-mail(s): " + ", ".join(f"{n} {state}" for state, n in sorted(counted.items()))
                + (f"; {doubled} may be in the inbox twice (--in-doubt)" if doubled else ""))
     if tries:
         for e in entries:
