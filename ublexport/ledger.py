@@ -1444,6 +1444,14 @@ class Ledger:
                                      f"{', '.join(sorted(listed)) or 'none'}); nothing was queued")
             if to and not self.any_company:
                 self._refuse_other_clients(session, base.company_id, targets)
+            if document.kind != "expense":
+                from ublexport.recipients import by_buyer_refusal, files_by_buyer
+
+                for recipient in targets:
+                    if files_by_buyer(recipient.address):
+                        raise InputError(f"delivery {delivery_id}: "
+                                         + by_buyer_refusal(recipient.address, f"{label}, a sales document,")
+                                         + "; nothing was queued")
             new_ids = []
             for recipient in targets:
                 key = recipient_key(recipient)

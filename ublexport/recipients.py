@@ -90,6 +90,25 @@ def split_items(text: str) -> list[str]:
 
 
 SEPARATE = "separate addresses with , or ;"
+
+YUKI_BY_BUYER = frozenset({"ubl@yukiworks.nl", "ubl@yukiworks.be"})
+"""Yuki's shared addresses for purchase invoices in UBL: Yuki files each in the administration of its buyer, the
+only party it can tell from the UBL. Right for an expense (the buyer is the company), wrong for a sales document: its
+buyer is the customer, so it would land in the customer's administration if they use Yuki, and never in this
+company's books."""
+
+
+def files_by_buyer(address: str) -> bool:
+    """One of YUKI_BY_BUYER (as `Recipient.address` spells it, or typed in any case)."""
+    return address.strip().casefold() in YUKI_BY_BUYER
+
+
+def by_buyer_refusal(address: str, what: str) -> str:
+    """Why WHAT (a sales document, or the inboxes for them) may not go to ADDRESS, and what to do instead."""
+    return (f"{address} is Yuki's shared address for purchase invoices: Yuki files each UBL in the administration of "
+            f"its buyer, so {what} sent there would land with the customer (if they use Yuki), not in this company's "
+            "books; use the dossier's own Yuki inbox address for sales documents, and this address for expenses "
+            "only")
 REGISTERED = "registered"
 """`export --to registered`: each document to the inboxes registered for its company (`company set-inbox`), not an
 address list (an address has an @, so this word is never one)."""

@@ -308,6 +308,12 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
     if len(given) > 1:
         raise InputError(f"{' and '.join(given)} contradict each other: give one of them; nothing was changed")
     inboxes = _recipient_dicts(addresses)
+    from ublexport.recipients import by_buyer_refusal, files_by_buyer
+
+    for inbox in inboxes:  # the main inboxes get the sales documents
+        if files_by_buyer(inbox["address"]):
+            raise InputError(by_buyer_refusal(inbox["address"], "an invoice or credit note")
+                             + f" (--expenses {inbox['address']}); nothing was changed")
     values: dict[str, Any] = {"inboxes": inboxes}
     if expenses is not None:
         values["expenses_inboxes"] = _recipient_dicts(expenses)

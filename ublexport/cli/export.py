@@ -32,8 +32,11 @@ from ublexport.cli.config import db_option, settings_options
 from ublexport.model import Status
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ublexport.export import ExportLedger, Plan, Result
     from ublexport.plan import PlanItem
+    from ublexport.recipients import Recipient
     from ublexport.settings import Settings
 
 PROGRESS_FROM = 6  # show a progress bar from this many deliveries on
@@ -164,6 +167,22 @@ def stop_on_signals(stopped: list[str], signals: list[int]) -> asyncio.Event:
     return stop
 
 
+def _refuse_sales_to_shared_address(the_plan: Plan, inboxes: Sequence[Recipient] | None) -> None:
+    """Yuki's shared purchase-invoice address given for an export with sales documents going: refused whole, before
+    anything is sent (recipients.YUKI_BY_BUYER; the expenses alone go with `--kind expense`)."""
+    from ublexport.errors import InputError
+    from ublexport.recipients import by_buyer_refusal, files_by_buyer
+
+    shared = [r.address for r in inboxes or () if files_by_buyer(r.address)]
+    if not shared:
+        return
+    sales = [i.label for i in the_plan.iter_going() if i.summary is not None and i.summary.kind != "expense"]
+    if sales:
+        named = ", ".join(sales[:3]) + (f" and {len(sales) - 3} more" if len(sales) > 3 else "")
+        raise InputError(by_buyer_refusal(shared[0], "a sales document") + f". Going: {named}; export the expenses "
+                         "alone with --kind expense. Nothing was sent")
+
+
 @click.command(cls=Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--to", "to", required=True, envvar="UBLEXPORT_TO", show_envvar=True,
@@ -231,6 +250,7 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
         filters = Filters(frozenset(kinds), frozenset(statuses), *issued, frozenset(numbers))
         with counting("reading documents", disable=as_json) as step:  # a year's folder takes seconds
             the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile, progress=step)
+        _refuse_sales_to_shared_address(the_plan, inboxes)
         print_plan(the_plan, None if inboxes is None else [r.address for r in inboxes], transport.description,
                    stderr=as_json)
         if ledger is None and dry_run is None:
