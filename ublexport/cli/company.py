@@ -302,14 +302,13 @@ def set_inbox(company_id: int, addresses: str, expenses: str | None, no_expenses
     "acme@yukiworks.nl; Kantoor <boekhouding@kantoor.nl>". Every address is checked; one bad address
     changes nothing."""
     from ublexport.errors import InputError
+    from ublexport.recipients import by_buyer_refusal, files_by_buyer
 
     given = [name for name, on in (("--expenses", expenses is not None), ("--no-expenses", no_expenses),
                                    ("--skip-expenses", skip_expenses)) if on]
     if len(given) > 1:
         raise InputError(f"{' and '.join(given)} contradict each other: give one of them; nothing was changed")
     inboxes = _recipient_dicts(addresses)
-    from ublexport.recipients import by_buyer_refusal, files_by_buyer
-
     for inbox in inboxes:  # the main inboxes get the sales documents
         if files_by_buyer(inbox["address"]):
             raise InputError(by_buyer_refusal(inbox["address"], "an invoice or credit note")

@@ -118,9 +118,8 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
 @json_option
 @handle_errors
 def history(company_id: int | None, document_id: int | None, kinds: tuple[str, ...], numbers: tuple[str, ...],
-            inbox: str | None,
-            states: tuple[str, ...], in_doubt: bool, since: dt.datetime | None, until: dt.datetime | None, tries: bool,
-            db_url: str | None, home: Path | None, as_json: bool) -> None:
+            inbox: str | None, states: tuple[str, ...], in_doubt: bool, since: dt.datetime | None,
+            until: dt.datetime | None, tries: bool, db_url: str | None, home: Path | None, as_json: bool) -> None:
     """What went where and when, with the server's reply: one row per e-mail (document version x inbox).
 
     The table shows local time with its UTC offset; --json gives ISO 8601 times in UTC (with the offset).
