@@ -86,6 +86,7 @@ def test_a_quarter_is_its_local_days_from_the_first_midnight_to_the_last(ledger:
                                                                        "Q-0101", "Q-0101"]
     assert [n for n, _ in rows(ledger, "--until", "2026-09-30")] == ["Q-0930", "Q-0930"]
     assert len(rows(ledger)) == 8  # no period: everything
+    assert len(rows(ledger, "--since", "0001-01-01", "--until", "9999-12-31")) == 8  # the calendar's ends: no bound
     assert len(rows(ledger, "--state", "queued", "--state", "sent")) == 8
     assert rows(ledger, "--state", "queued") == [("Q-1001", "b@kantoor.nl")]
     assert run(ledger, "history", "--state", "failed", "--state", "expired").stdout.strip() == (

@@ -129,8 +129,8 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
     first, last = period(since, until)
     # local days: from the first day's midnight up to (not including) the midnight after the last, on this
     # machine's clock (TZ), as the table shows the times
-    start = dt.datetime.combine(first, dt.time()).astimezone() if first is not None else None
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()).astimezone() if last is not None else None
+    start = _local_midnight(first)
+    end = _local_midnight(last, days_after=1)
 
     with open_ledger(home, db_url, reads=True) as ledger:
         with ledger.store.transaction() as session:  # an unknown id is an error, not an empty history
@@ -197,6 +197,17 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
                 times = f" (x{t['attempts']})" if t["attempts"] > 1 else ""  # one row for a run's retries alike
                 said = [f"{e.id}: {at} {t['result']}{times}", str(t["code"] or ""), t["message"] or ""]
                 click.echo(" ".join(part for part in said if part))
+
+
+def _local_midnight(day: dt.date | None, *, days_after: int = 0) -> dt.datetime | None:
+    """The start of DAY (plus DAYS_AFTER) on this machine's clock, aware; None (no bound) for no day, or for one at
+    the calendar's very ends (0001-01-01, 9999-12-31), which no ledger row can be beyond."""
+    if day is None:
+        return None
+    try:
+        return dt.datetime.combine(day + dt.timedelta(days=days_after), dt.time()).astimezone()
+    except (OverflowError, ValueError):
+        return None
 
 
 @click.command(cls=Command)
