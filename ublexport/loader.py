@@ -82,22 +82,28 @@ def read_json(path: Path) -> Any:
     encodings apart by it, so such a file is read as what it says it is rather than refused. A file in a legacy
     8-bit encoding (an é saved as Windows-1252) is refused with the byte and what to do: guessing the encoding
     would put wrong letters in a name or address that then goes to the accountant."""
+    data = b""
     try:
         if _size(path) > 2 * MAX_FILE_BYTES:  # a PDF inline as base64 fits
             raise InputError(f"larger than {2 * MAX_FILE_BYTES // 1_000_000} MB: not a document", source=str(path))
-        return json.loads(path.read_bytes(), object_pairs_hook=_unique_keys)
+        data = path.read_bytes()
+        return json.loads(data, object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise InputError("file not found", source=str(path)) from None
     except _DuplicateKey as exc:
         raise InputError(f"the key {exc.args[0]!r} appears twice in one object; keep one of them",
                          source=str(path)) from None
-    except UnicodeDecodeError as exc:
-        byte = exc.object[exc.start]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        binary = _binary(data)
+        if binary is not None:  # a PDF or photo given for its JSON, or other binary content
+            raise InputError(f"not a JSON document: {binary}; give the document's .json file (its PDF goes in it "
+                             'as "pdf": {"file": "..."})', source=str(path)) from None
+        if isinstance(exc, json.JSONDecodeError):
+            raise InputError(f"not valid JSON ({exc})", source=str(path)) from None
+        byte = data[exc.start]
         raise InputError(f"not UTF-8 text (byte 0x{byte:02X} at position {exc.start} cannot be read as "
                          f"{exc.encoding}: an accented letter such as é or ë saved as Windows-1252 or Latin-1?); "
                          "save the file as UTF-8", source=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc})", source=str(path)) from None
     except RecursionError:  # arrays nested thousands deep: no document is
         raise InputError("not valid JSON for a document (nested too deeply)", source=str(path)) from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits (Python's limit on int conversion)
@@ -105,6 +111,24 @@ def read_json(path: Path) -> Any:
         raise InputError(f"not valid JSON for a document ({why})", source=str(path)) from None
     except OSError as exc:  # a folder named x.json, no permission, an I/O error: this file only, not the export
         raise InputError(f"cannot read this file ({exc.strerror or exc})", source=str(path)) from None
+
+
+def _binary(data: bytes) -> str | None:
+    """What a file that is no JSON text is, when it is plainly not text at all: a PDF, JPEG or PNG by its magic
+    bytes, else binary content by control characters in its first kilobyte as the JSON reader decodes it (a text in
+    UTF-16 has NUL bytes, but no control characters once decoded). None for text, however wrong its JSON."""
+    from ublexport.filetypes import sniff
+
+    kind = sniff(data)
+    if kind is not None:
+        return f"a {kind.extension.upper()} file"
+    if b"\0" not in data[:1024]:
+        return None
+    try:
+        text = data[:1024].decode(json.detect_encoding(data), "ignore")
+    except LookupError:  # pragma: no cover - detect_encoding names only codecs Python has
+        return "binary content"
+    return "binary content" if any(ord(c) < 32 and c not in "\t\r\n" for c in text) else None
 
 
 def _inline_file(base: Path, value: Any, field: str, source: str) -> Any:

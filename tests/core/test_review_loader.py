@@ -164,3 +164,28 @@ def test_a_windows_1252_file_is_refused_naming_the_byte_and_the_remedy(tmp_path:
     result = CliRunner().invoke(main, ["render", str(path), "--pdf", "none"])
     assert result.exit_code == 2 and "save the file as UTF-8" in result.stderr
     assert result.stdout == ""
+
+
+def test_a_pdf_or_other_binary_file_given_for_a_json_document_says_so(tmp_path: Path) -> None:
+    """A scan saved (or renamed) as the document's .json: named for what it is, not for a letter in Windows-1252."""
+    pdf = tmp_path / "invoice.json"
+    pdf.write_bytes((SAMPLES / "files" / "INV-88123.pdf").read_bytes())
+    with pytest.raises(InputError) as info:
+        read_json(pdf)
+    assert str(info.value) == (f"{pdf}: not a JSON document: a PDF file; give the document's .json file (its PDF goes "
+                               'in it as "pdf": {"file": "..."})')
+    other = tmp_path / "other.json"
+    other.write_bytes(b"\x00\x01\x02\xfe\xff" * 50)
+    with pytest.raises(InputError, match=r"other\.json: not a JSON document: binary content"):
+        read_json(other)
+    photo = tmp_path / "photo.json"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)))
+    with pytest.raises(InputError, match=r"photo\.json: not a JSON document: a JPG file"):
+        read_json(photo)
+
+
+def test_a_utf16_file_with_a_json_mistake_is_named_for_the_mistake_not_as_binary(tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    path.write_bytes('{"kind": "invoice",}'.encode("utf-16"))
+    with pytest.raises(InputError, match=r"doc\.json: not valid JSON \(Expecting property name"):
+        read_json(path)
