@@ -134,6 +134,10 @@ def test_an_end_before_the_start_is_refused(ledger: dict[str, str]) -> None:
     result = run(ledger, "history", "--since", "2026-12-31", "--until", "2026-10-01", code=2)
     assert "--until 2026-10-01 is before --since 2026-12-31" in result.stderr
     assert result.stdout == ""
+    two = run(ledger, "history", "--inbox", "a@yukiworks.nl; b@kantoor.nl", code=2)
+    assert "--inbox takes one address, not 2 (a@yukiworks.nl; b@kantoor.nl); nothing is listed" in two.stderr
+    typo = run(ledger, "history", "--inbox", "a@yukiworks", code=2)
+    assert "invalid recipient address(es); nothing is listed" in typo.stderr and "nothing was sent" not in typo.stderr
     bad = run(ledger, "history", "--since", "2026-13-01", code=2)
     assert "'2026-13-01' does not match the format '%Y-%m-%d'" in bad.stderr
 

@@ -141,8 +141,11 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
         if inbox is not None:  # `Yuki <a@x.nl>` or a@x.nl: the address, as the ledger keys it
             from ublexport.recipients import parse_recipients
 
-            parsed = parse_recipients(inbox)  # a bad address is input (exit 2), named
-            inbox = parsed[0].address if parsed else inbox
+            # a bad address is input (exit 2), named
+            parsed = parse_recipients(inbox, what="nothing is listed", example="--inbox dossier@yukiworks.nl")
+            if len(parsed) > 1:
+                raise InputError(f"--inbox takes one address, not {len(parsed)} ({inbox}); nothing is listed")
+            inbox = parsed[0].address
         entries = ledger.history(company_id=company_id, document_id=document_id, with_tries=as_json or tries,
                                  inbox=inbox, states=states, numbers=numbers, in_doubt=in_doubt, since=start,
                                  before=end, kinds=kinds)
