@@ -444,6 +444,8 @@ def test_resend_takes_several_ids_and_goes_on_after_a_refused_one(env: dict[str,
     assert "has not gone to a@yukiworks.nl yet" in rows[1]["error"]
     history = json.loads(run(env, "history", "--state", "queued", "--json").stdout)
     assert sorted(h["resend_of"] or 0 for h in history) == [0, 1, 2]  # M-0003's own row and the two resends
+    bad = run(env, "resend", "1", "2", "--to", "kantoor@boekhouder", code=2)  # one bad address: no ID is tried
+    assert "invalid recipient address(es); nothing was queued" in bad.stderr and bad.stdout == ""
     table = run(env, "resend", "99", "1", code=2)
     assert "error: no delivery with id 99 (see `ublexport history`)" in table.stderr
     assert "has not gone to a@yukiworks.nl yet" in table.stderr  # 1's resend waits now: refused, said

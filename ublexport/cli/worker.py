@@ -232,7 +232,7 @@ def resend(delivery_ids: tuple[int, ...], to: str | None, any_company: bool, db_
     from ublexport.errors import UblexportError
     from ublexport.recipients import parse_recipients
 
-    recipients = parse_recipients(to) if to else None  # one bad address queues nothing
+    recipients = parse_recipients(to, what="nothing was queued") if to else None  # one bad address: none
     rows: list[dict[str, Any]] = []
     exit_code = 0
     with open_ledger(home, db_url, by) as ledger:
