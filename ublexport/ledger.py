@@ -1409,8 +1409,9 @@ class Ledger:
 
     def resend(self, delivery_id: int, to: Sequence[Recipient] | None = None) -> list[int]:
         """Queue the same document version again on purpose: a new row (new Message-ID) per inbox, pointing at
-        the first delivery. Without `to`, to the inbox of DELIVERY_ID."""
-        from ublexport.recipients import parse_recipients
+        the first delivery. Without `to`, to the inbox of DELIVERY_ID. A sales document never goes to Yuki's
+        shared purchase-invoice address (recipients.YUKI_BY_BUYER)."""
+        from ublexport.recipients import by_buyer_refusal, files_by_buyer, parse_recipients
 
         now = self.store.now()
         with self.store.transaction() as session:
@@ -1445,8 +1446,6 @@ class Ledger:
             if to and not self.any_company:
                 self._refuse_other_clients(session, base.company_id, targets)
             if document.kind != "expense":
-                from ublexport.recipients import by_buyer_refusal, files_by_buyer
-
                 for recipient in targets:
                     if files_by_buyer(recipient.address):
                         raise InputError(f"delivery {delivery_id}: "
@@ -1518,10 +1517,10 @@ class Ledger:
                 numbers: Sequence[str] = (), in_doubt: bool = False, since: dt.datetime | None = None,
                 before: dt.datetime | None = None, kinds: Sequence[str] = ()) -> list[HistoryEntry]:
         """What went where and when, with the server's last reply (and every try when asked). IN_DOUBT: only
-        the rows with a try logged in doubt, which the inbox may hold twice. KINDS: only documents of these kinds
-        (DocumentKind values). SINCE / BEFORE (aware datetimes): only
-        the rows whose time, as `history` shows it (sent, else last changed), is at or after SINCE and before
-        BEFORE: a month's or a VAT quarter's deliveries out of a ledger of years."""
+        the rows with a try logged in doubt, which the inbox may hold twice. STATES, NUMBERS, KINDS (DocumentKind
+        values): any of these. SINCE / BEFORE (aware datetimes): only the rows whose time, as `history` shows it
+        (sent, else last changed), is at or after SINCE and before BEFORE: a month's or a VAT quarter's deliveries
+        out of a ledger of years."""
         query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name, DocumentRow.status,
                         DocumentRow.version, CompanyRow.auto_export)
                  .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
