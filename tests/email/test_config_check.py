@@ -304,6 +304,39 @@ def test_to_registered_asks_about_every_registered_inbox(smtp_server: ServerFact
     assert handler.data_commands == 0 and handler.received == []
 
 
+def test_to_registered_fails_a_company_whose_sales_would_go_to_yukis_shared_address(
+        smtp_server: ServerFactory, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ubl@yukiworks.nl among a company's main inboxes (stored before `company set-inbox` refused it) would send its
+    invoices to the customer's administration: FAILED, naming the company and what to run; as its expenses inbox it
+    is right and passes."""
+    from sqlalchemy import update
+
+    from tests.ledger.conftest import SAMPLES
+    from ublexport.store import CompanyRow, Store
+
+    server, _ = smtp_server()
+    monkeypatch.setenv("UBLEXPORT_TO", "registered")
+    cli = CliRunner()
+    for args in (["company", "add", str(SAMPLES / "company.json")],
+                 ["company", "add", str(SAMPLES / "02-invoice-nl-nl.json")],
+                 ["company", "set-inbox", "1", "dossier@x.test"],
+                 ["company", "set-inbox", "2", "devries@x.test", "--expenses", "ubl@yukiworks.be"]):
+        assert cli.invoke(main, args).exit_code == 0
+    first = results(check(*through(server, "--smtp-security", "none", "--json")).output)
+    assert not [c for c in first if c.startswith("company ")]  # as an expenses inbox: fine
+    with Store.open(f"sqlite:///{home / 'ublexport.db'}") as store, store.transaction() as session:
+        session.execute(update(CompanyRow).where(CompanyRow.id == 1).values(
+            inboxes=[{"address": "dossier@x.test", "display_name": None},
+                     {"address": "ubl@yukiworks.nl", "display_name": None}]))
+    result = check(*through(server, "--smtp-security", "none", "--json"))
+    assert result.exit_code == 4, result.output  # (this machine's DNS knows no yukiworks domain either)
+    found = results(result.output)["company 1"]
+    assert found["result"] == "failed"
+    assert found["detail"].startswith("ubl@yukiworks.nl is Yuki's shared address for purchase invoices")
+    assert found["detail"].endswith("`ublexport company set-inbox 1 ... --expenses ubl@yukiworks.nl`")
+    assert "company 2" not in results(result.output)
+
+
 # --- the sender's domain: SPF and DMARC, from a DNS server of the test's own ------------------------------------------
 
 def dns_findings(server: Any, sender: str = SENDER) -> dict[str, dict[str, str]]:

@@ -109,16 +109,17 @@ def check(settings: Any, to: str | None, as_json: bool) -> None:
     no mail, 1 when the ledger cannot be used, 2 for an invalid address or setting."""
     import asyncio
 
-    from ublexport.checks import FAILED, failed
+    from ublexport.checks import FAILED, Finding, failed
     from ublexport.deliver.probe import check_smtp
     from ublexport.recipients import means_registered, parse_recipients
     from ublexport.store.status import ledger_status, registered_inboxes
 
+    misused: list[Finding] = []
     if means_registered(to):  # as export --to registered (UBLEXPORT_TO=registered)
-        recipients = registered_inboxes(settings.db_url)
+        recipients, misused = registered_inboxes(settings.db_url)
     else:
         recipients = parse_recipients(to, what="nothing was asked") if to else []
-    findings = asyncio.run(check_smtp(settings, recipients))
+    findings = asyncio.run(check_smtp(settings, recipients)) + misused
     if settings.smtp_host:  # will the inboxes' domains take mail, and trust the sender's domain sent from there?
         from ublexport.deliver.domain import check_inbox_domains, check_sender
 
