@@ -1423,7 +1423,7 @@ class Ledger:
                                  f"validation: {base.last_message}); fix the document and import it again")
             document = session.get(DocumentRow, base.document_id)
             assert document is not None
-            label = f"{document.kind.replace('_', ' ')} {document.number}"
+            label = document.label
             if document.status in NEVER_SENT:
                 raise InputError(f"delivery {delivery_id}: {label} is {document.status} now; it is not sent again")
             if base.version != document.version:
@@ -1492,7 +1492,7 @@ class Ledger:
                     out.append(BounceResult(bounce, None, None, "not an e-mail of this ledger", False))
                     continue
                 document = session.get(DocumentRow, row.document_id)
-                label = f"{document.kind.replace('_', ' ')} {document.number}" if document is not None else None
+                label = document.label if document is not None else None
                 note = (f"{BOUNCED}{bounce.status} {bounce.diagnostic}".strip()
                         + (f" (reported by {bounce.reporter})" if bounce.reporter else ""))
                 if bounce.action != "failed":

@@ -90,7 +90,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     MODEL is the same document already validated (saves a validation when the caller has it). WHILE_OFF queues
     even when the rule is off (the rows wait until it is on, see ledger.due_query): for a document that was
     forwarded already and must now go elsewhere, or as another version (retarget, catch_up)."""
-    result = Forwarded(document.id, document.version, f"{document.kind.replace('_', ' ')} {document.number}")
+    result = Forwarded(document.id, document.version, document.label)
     # FOR SHARE, read afresh (the callers took it already, before the document): `company auto-export on` changes
     # the rule under FOR UPDATE, so this import either sees the rule on or commits before the catch-up that follows
     # the switch looks for what never went

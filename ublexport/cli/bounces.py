@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ublexport.cli.common import (
+    DAY,
     EXIT_DELIVERY,
     Command,
     console,
@@ -22,7 +23,7 @@ from ublexport.cli.company import load, open_ledger, store_options
 
 
 @click.command(cls=Command)
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]),
+@click.option("--since", type=DAY, metavar="YYYY-MM-DD",
               help="Reports that arrived on or after this day (default: the last 30 days).")
 @store_options
 @json_option

@@ -158,6 +158,11 @@ class DocumentRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    @property
+    def label(self) -> str:
+        """As Document.label: "credit note 2026-0001", the name every message gives the document."""
+        return f"{self.kind.replace('_', ' ')} {self.number}"
+
 
 class DocumentVersion(Base):
     __tablename__ = "document_versions"
