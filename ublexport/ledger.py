@@ -470,17 +470,23 @@ def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime)
     rows = session.execute(select(DocumentRow.id, DocumentRow.kind).where(
         DocumentRow.id.in_({c.document_id for c in auto})))
     kinds: dict[int, str] = {document_id: kind for document_id, kind in rows}
-    closed = []
+    closed: dict[str, list[int]] = {}  # why -> the rows
     for c in auto:
-        if c.inbox not in catalog.inbox_keys(companies[c.company_id], kinds.get(c.document_id, "")):
-            closed.append(c.id)
+        company, kind = companies[c.company_id], kinds.get(c.document_id, "")
+        if c.inbox not in catalog.inbox_keys(company, kind):
+            why = (f"not sent: {catalog.shared_refusal(company, 'a sales document')}"
+                   if kind != "expense" and c.inbox in {a.casefold() for a in catalog.shared_main_inboxes(company)}
+                   else f"{CLOSED} (found by the worker)")
+            closed.setdefault(why, []).append(c.id)
     if not closed:
         return claimed
-    session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(closed),
-                                              _DELIVERIES.c.state == S.sending.value).values(
-        state=S.failed.value, next_attempt_at=None, lease_owner=None, lease_expires_at=None, updated_at=now,
-        last_message=f"{CLOSED} (found by the worker)"))
-    return [c for c in claimed if c.id not in closed]
+    for why, ids in closed.items():
+        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(ids),
+                                                  _DELIVERIES.c.state == S.sending.value).values(
+            state=S.failed.value, next_attempt_at=None, lease_owner=None, lease_expires_at=None, updated_at=now,
+            last_message=why))
+    gone = {i for ids in closed.values() for i in ids}
+    return [c for c in claimed if c.id not in gone]
 
 
 def _batch_rows(session: Session, documents: Sequence[tuple[int, int, int]]) -> list[Any]:
@@ -910,7 +916,8 @@ class Ledger:
                     out.append(NoInbox(f"{EXPENSES_SKIPPED}; `ublexport company set-inbox {row.id} ... "
                                        "--no-expenses` forwards them again", POLICY))
                 elif not (recipients := catalog.recipients_of(row, record.kind)):
-                    out.append(NoInbox(f"company {row.id} ({row.name}) has no inbox registered: `ublexport company "
+                    out.append(NoInbox(catalog.shared_refusal(row, "a sales document") if row.inboxes else
+                                       f"company {row.id} ({row.name}) has no inbox registered: `ublexport company "
                                        f"set-inbox {row.id} ADDRESSES`, or give the inbox(es) with --to", INPUT))
                 else:
                     out.append(recipients)
@@ -1431,6 +1438,12 @@ class Ledger:
                                  f"{document.version} replaced; resend a delivery of the current version "
                                  f"(`ublexport history --document {document.id}`)")
             targets = list(to) if to else parse_recipients(base.recipient)
+            if document.kind != "expense":
+                for recipient in targets:
+                    if files_by_buyer(recipient.address):
+                        raise InputError(f"delivery {delivery_id}: "
+                                         + by_buyer_refusal(recipient.address, f"{label}, a sales document,")
+                                         + "; nothing was queued")
             first_row = session.get(DeliveryRow, base.resend_of) if base.resend_of is not None else base
             if not to and first_row is not None and first_row.origin == "auto" and base.inbox == first_row.inbox:
                 # the rule's delivery (or a resend of it to the same inbox) to an inbox the accountant has removed
@@ -1445,12 +1458,6 @@ class Ledger:
                                      f"{', '.join(sorted(listed)) or 'none'}); nothing was queued")
             if to and not self.any_company:
                 self._refuse_other_clients(session, base.company_id, targets)
-            if document.kind != "expense":
-                for recipient in targets:
-                    if files_by_buyer(recipient.address):
-                        raise InputError(f"delivery {delivery_id}: "
-                                         + by_buyer_refusal(recipient.address, f"{label}, a sales document,")
-                                         + "; nothing was queued")
             new_ids = []
             for recipient in targets:
                 key = recipient_key(recipient)

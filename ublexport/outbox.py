@@ -114,6 +114,9 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     if result.reason:
         return result
     recipients = catalog.recipients_of(company, document.kind)
+    if not recipients:  # its only main inbox is Yuki's shared purchase-invoice address (stored before it was refused)
+        result.reason = catalog.shared_refusal(company, f"{document.label}, a sales document,")
+        return result
     done = existing_inboxes(session, document)
     listed = {r.address.casefold() for r in recipients}
     reopen = [row.id for inbox, row in done.items() if row.closed and inbox in listed]

@@ -241,13 +241,17 @@ def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) 
     with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
         row = catalog.get_company(session, company_id)
         data = {**company_dict(row), "identity": row.identity}
+        warnings = [catalog.shared_refusal(row, "its invoices and credit notes")] if catalog.shared_main_inboxes(
+            row) else []
         changes: list[dict[str, Any]] = [
             {"at": c.at.isoformat(), "by": c.by, "change": c.field, "before": c.before, "after": c.after}
             for c in session.scalars(select(RuleChange).where(RuleChange.company_id == company_id)
                                      .order_by(RuleChange.id))]
     if as_json:
-        print_json({**data, "rule_history": changes})
+        print_json({**data, "rule_history": changes, "warnings": warnings})
         return
+    for warning in warnings:  # stored before `set-inbox` refused it: its sales documents are not sent there
+        click.echo(f"warning: {warning}", err=True)
     rows = [("name", data["name"]), ("VAT number", data["vat_number"]),
             ("enterprise number", data["enterprise_number"]), ("KvK number", data["kvk_number"]),
             ("inboxes", _addresses(data["inboxes"]) or "(none)"),

@@ -141,10 +141,35 @@ def register_company(session: Session, company: Company, *, by: str,
 
 def inboxes_of(company: CompanyRow, kind: str) -> list[dict[str, Any]]:
     """The inboxes the rule sends a document of this kind to: the expenses inbox(es) for an expense when set (none
-    when the company's expenses are not forwarded, see skips_expenses)."""
-    if kind == "expense" and company.expenses_inboxes is not None:
-        return list(company.expenses_inboxes)
-    return list(company.inboxes or [])
+    when the company's expenses are not forwarded, see skips_expenses).
+
+    Never, for a sales document, Yuki's shared purchase-invoice address (recipients.YUKI_BY_BUYER): `company
+    set-inbox` refuses it among the main inboxes, but one stored there before it did would file the company's
+    invoices in its customer's administration. It stays stored (and receives the expenses, as a main inbox does
+    when no expenses inbox is set) until the accountant sets the inboxes again; see shared_main_inboxes."""
+    if kind == "expense":
+        return list(company.expenses_inboxes if company.expenses_inboxes is not None else company.inboxes or [])
+    from ublexport.recipients import files_by_buyer
+
+    return [i for i in company.inboxes or [] if not files_by_buyer(str(i["address"]))]
+
+
+def shared_main_inboxes(company: CompanyRow) -> list[str]:
+    """Yuki's shared purchase-invoice addresses stored among the company's main inboxes (before `company set-inbox`
+    refused them): what its sales documents do not go to (inboxes_of), and what `config check --to registered`
+    and the rule's messages name."""
+    from ublexport.recipients import files_by_buyer
+
+    return [str(i["address"]) for i in company.inboxes or [] if files_by_buyer(str(i["address"]))]
+
+
+def shared_refusal(company: CompanyRow, what: str) -> str:
+    """Why WHAT does not go to the company's Yuki shared address stored among its main inboxes, and what to run."""
+    from ublexport.recipients import by_buyer_refusal
+
+    address = shared_main_inboxes(company)[0]
+    return (f"{by_buyer_refusal(address, what)}; set company {company.id}'s inboxes without it: `ublexport company "
+            f"set-inbox {company.id} ... --expenses {address}`")
 
 
 def recipients_of(company: CompanyRow, kind: str) -> list[Recipient]:
@@ -159,7 +184,6 @@ def skips_expenses(company: CompanyRow) -> bool:
     way (in Belgium from 2026 most arrive through Peppol, straight into the administration), and a copy by e-mail
     would be booked twice. Stored as an empty list of expenses inboxes; None sends them to the main inboxes."""
     return company.expenses_inboxes is not None and not company.expenses_inboxes
-
 
 
 def inbox_keys(company: CompanyRow, kind: str) -> set[str]:

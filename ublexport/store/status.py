@@ -86,11 +86,11 @@ def unusable(exc: DBAPIError) -> str:
 def registered_inboxes(url: str) -> tuple[list[Recipient], list[Finding]]:
     """Every inbox registered for a company (its main and its expenses inboxes), each once: what `config check --to
     registered` asks the server about, as `export --to registered` and the rule send there; and a FAILED finding for
-    each company whose sales documents would go to Yuki's shared purchase-invoice address (recipients.YUKI_BY_BUYER:
-    registered before `company set-inbox` refused it). Read as it is (nothing created or upgraded); InputError when
-    there is no ledger or no inbox in it."""
-    from ublexport.recipients import by_buyer_refusal, files_by_buyer
-    from ublexport.store.catalog import recipients_of
+    each company with Yuki's shared purchase-invoice address among its main inboxes (recipients.YUKI_BY_BUYER:
+    registered before `company set-inbox` refused it; its sales documents are not sent there, see
+    catalog.inboxes_of, and go nowhere when it is the only one). Read as it is (nothing created or upgraded);
+    InputError when there is no ledger or no inbox in it."""
+    from ublexport.store.catalog import recipients_of, shared_main_inboxes, shared_refusal
 
     store = Store.open(url, upgrade=False, existing=True)
     found: dict[str, Recipient] = {}
@@ -98,14 +98,11 @@ def registered_inboxes(url: str) -> tuple[list[Recipient], list[Finding]]:
     try:
         with store.transaction() as session:
             for row in session.scalars(select(CompanyRow).order_by(CompanyRow.id)):
-                sales = recipients_of(row, "invoice")
-                for recipient in [*sales, *recipients_of(row, "expense")]:
+                for recipient in [*recipients_of(row, "invoice"), *recipients_of(row, "expense")]:
                     found.setdefault(recipient.address.casefold(), recipient)
-                for r in sales:
-                    if files_by_buyer(r.address):
-                        why = by_buyer_refusal(r.address, "an invoice or credit note")
-                        misused.append(Finding(f"company {row.id}", FAILED, f"{why}; set its inboxes without it: "
-                                               f"`ublexport company set-inbox {row.id} ... --expenses {r.address}`"))
+                if shared_main_inboxes(row):
+                    misused.append(Finding(f"company {row.id}", FAILED,
+                                           shared_refusal(row, "an invoice or credit note")))
     except DBAPIError as exc:
         raise UblexportError(unusable(exc)) from exc
     finally:
