@@ -32,7 +32,10 @@ _BE_VAT = re.compile(r"BE[01]?\d{9}")
 # such as 9925 or 9944), a Belgian enterprise number (KBO/BCE, 0208, which a Belgian VAT number holds) or a Dutch
 # KvK number (0106). A GLN (0088), a relation code or an e-mail address says nothing either way.
 VAT, KBO, KVK, OIN = "VAT", "KBO", "KvK", "OIN"
-_VAT_PREFIX = {scheme: country for country, scheme in VAT_SCHEMES.items() if country != "GR"}  # 9933 is EL
+# (9933 is EL; 0184 and 0211 hold the Danish and Italian VAT numbers; 9902, 9955, 9906 and 0213, withdrawn, the
+# Danish, Swedish, Italian and Finnish ones in a UBL from an older generator)
+_VAT_PREFIX = {**{scheme: country for country, scheme in VAT_SCHEMES.items() if country != "GR"},
+               "0184": "DK", "0211": "IT", "9902": "DK", "9955": "SE", "9906": "IT", "0213": "FI"}
 _SCHEMES = {ENTERPRISE_SCHEME: KBO, KVK_SCHEME: KVK, OIN_SCHEME: OIN, **dict.fromkeys(_VAT_PREFIX, VAT)}
 
 Identifier = tuple[str | None, str]  # (kind, normalised value); kind None: shown, never compared

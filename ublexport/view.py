@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -36,12 +37,24 @@ TYPE_CODES = {
 
 # EAS codes (Peppol electronic address schemes) for VAT numbers, by country prefix.
 VAT_SCHEMES = {
-    "BE": "9925", "NL": "9944", "DE": "9930", "FR": "9957", "LU": "9938", "IT": "9906", "ES": "9920",
-    "AT": "9915", "IE": "9935", "PT": "9946", "DK": "9902", "SE": "9955", "FI": "0213", "PL": "9945",
+    "BE": "9925", "NL": "9944", "DE": "9930", "FR": "9957", "LU": "9938", "ES": "9920",
+    "AT": "9915", "IE": "9935", "PT": "9946", "PL": "9945",
     "CZ": "9929", "SK": "9950", "HU": "9910", "SI": "9949", "HR": "9934", "RO": "9947", "BG": "9926",
     "GR": "9933", "EL": "9933", "CY": "9928", "MT": "9943", "EE": "9931", "LV": "9939", "LT": "9937",
     "GB": "9932",
 }
+"""The Peppol electronic address scheme (EAS) of each country's VAT number, where Peppol's list has one."""
+
+# Denmark, Sweden, Italy and Finland have no VAT scheme in Peppol's list (9902, 9955, 9906 and 0213 were withdrawn:
+# PEPPOL-EN16931-CL008 refuses them): their parties are addressed by the business register number that the VAT
+# number holds, as in Peppol's own examples. (scheme, the address made from a VAT number stdnum has checked)
+REGISTER_SCHEMES: dict[str, tuple[str, Callable[[str], str]]] = {
+    "DK": ("0184", lambda vat: vat),  # CVR, written DK12345678 (Peppol's Danish examples); the VAT number is DK+CVR
+    "SE": ("0007", lambda vat: vat[2:12]),  # organisationsnummer: a VAT number is SE + its 10 digits + 01
+    "IT": ("0211", lambda vat: vat),  # partita IVA, IT + 11 digits (PEPPOL-COMMON-R047 checks that form)
+    "FI": ("0216", lambda vat: "0037" + vat[2:]),  # OVT code: 0037 + the Y-tunnus' 8 digits, the VAT number's
+}
+DANISH_CVR_SCHEME = "0184"  # a Danish supplier's legal id (DK-R-002, DK-R-014)
 ENTERPRISE_SCHEME = "0208"  # Belgian enterprise number (KBO/BCE)
 KVK_SCHEME = "0106"  # Dutch Chamber of Commerce
 OIN_SCHEME = "0190"  # Dutch public body (Organisatie-identificatienummer)
@@ -116,6 +129,8 @@ def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None,
         return kvk, KVK_SCHEME
     if vat and vat.startswith("BE"):
         return vat[2:], ENTERPRISE_SCHEME
+    if vat and vat.startswith("DK"):
+        return vat, DANISH_CVR_SCHEME
     return None, None
 
 
@@ -133,6 +148,9 @@ def _endpoint_of(legal: str | None, scheme: str | None, vat: str | None,
         return legal, scheme
     if vat and vat[:2] in VAT_SCHEMES:
         return vat, VAT_SCHEMES[vat[:2]]
+    if vat and vat[:2] in REGISTER_SCHEMES:
+        scheme, address = REGISTER_SCHEMES[vat[:2]]
+        return address(vat), scheme
     if email:
         return email, "EM"
     return None, None
