@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal, DecimalException
@@ -802,10 +802,23 @@ class Document(Closed):
         if not check:
             return
         kind = self.kind
-        # A discount at a rate no line (or charge) has takes off VAT that was never charged (a negative VAT
-        # breakdown); a charge at its own rate is legitimate (shipping at 21 % on goods at 6 %).
-        taxed = {line.vat_key for line in self.lines} | {ac.vat_key for ac in self.allowances_charges if ac.charge}
+        sales = kind in (DocumentKind.invoice, DocumentKind.proforma, DocumentKind.credit_note)
+        if sales:
+            self._standard_rates()  # first: a rate that is a typo (20 % in Belgium) is named as one
+            self._line_discounts(computed.lines)
+        # A discount at a rate no line has takes off VAT that was never charged (a negative VAT breakdown). A cost
+        # charged with a supply (shipping, packing, insurance, travel) is part of its taxable amount and follows its
+        # VAT (Art. 78 VAT Directive; art. 26 WBTW, art. 8 Wet OB): on a sales document a charge at a rate no line
+        # has is refused too. A supplier's invoice (an expense) is recorded as it came, its charges as it taxed them.
+        lines = {line.vat_key for line in self.lines}
+        taxed = lines | {ac.vat_key for ac in self.allowances_charges if ac.charge}
         for i, ac in enumerate(self.allowances_charges):
+            if ac.charge and sales and ac.vat_key not in lines:
+                raise ValueError(f"allowances_charges[{i}]: a charge at VAT {_vat_label(ac.vat_key)}, but no line has "
+                                 "that category and rate; a cost charged with a supply (shipping, packing, "
+                                 "travel) follows the VAT of what it comes with (Art. 78 VAT Directive): give it the "
+                                 "category and rate of those lines (one charge per rate, split in proportion, when "
+                                 "they have several); a separate service is a line of its own")
             if not ac.charge and ac.vat_key not in taxed:
                 raise ValueError(f"allowances_charges[{i}]: a discount at VAT {_vat_label(ac.vat_key)}, but no line "
                                  "has that category and rate; give it the category and rate of the lines it "
@@ -823,9 +836,6 @@ class Document(Closed):
             remedy = ("make it a credit note (kind credit_note) with positive amounts" if kind == DocumentKind.invoice
                       else "a proforma announces an invoice; credit with a credit note instead")
             raise ValueError(f"lines: this {kind.value} totals {total} before VAT; {remedy}")
-        sales = kind in (DocumentKind.invoice, DocumentKind.proforma, DocumentKind.credit_note)
-        if sales:
-            self._standard_rates()
         unit = ROUNDING_UNITS.get(self.currency, ONE)
         if sales and abs(self.rounding_amount) >= unit:  # a supplier's invoice is recorded as it came
             raise ValueError(f"rounding_amount: {self.rounding_amount} is no rounding: the rounding of the amount due "
@@ -847,6 +857,23 @@ class Document(Closed):
                 and self.due_date is None and not (self.payment and self.payment.terms)):
             raise ValueError(f"due_date: {computed.payable} is due, so the {kind.value} needs a due date (due_date) "
                              "or payment terms (payment.terms) (BR-CO-25)")
+
+    @staticmethod
+    def _line_discounts(lines: Sequence[Any]) -> None:
+        """A line's discounts (BG-27) take off part of what the line charges: never more (the line would credit
+        the customer inside an invoice, silently), and never on a return or correction line (a negative quantity
+        or price), where a discount adds to what is refunded instead of reducing it. LINES: totals.LineTotals."""
+        for i, lt in enumerate(lines):
+            if not lt.allowances:
+                continue
+            if lt.gross < 0:
+                raise ValueError(f"lines[{i}].allowances_charges: a discount on a line of {lt.gross} (a return or "
+                                 f"correction) would refund {lt.allowances} more instead of less; give the net unit "
+                                 "price after the discount instead (unit_price)")
+            if lt.allowances > lt.gross + lt.charges:
+                raise ValueError(f"lines[{i}].allowances_charges: discounts of {lt.allowances} on a line of "
+                                 f"{lt.gross + lt.charges}: a line's discount cannot exceed the line; a credit is "
+                                 "a line with a negative quantity, or a credit note")
 
     def _standard_rates(self) -> None:
         """A Belgian or Dutch seller charges VAT (S) on a domestic supply at its country's rates: 5.5 % or 20.123 % is

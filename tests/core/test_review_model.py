@@ -67,7 +67,27 @@ def test_credit_note_with_quantity_minus_one_is_refused() -> None:
 def test_credit_note_made_negative_by_a_line_allowance_is_refused() -> None:
     message = refused(data(kind="credit_note", credited_invoice=CREDITED, due_date=None, lines=[
         line(price="10.00", allowances_charges=[{"amount": "15.00", "reason": "Korting"}])]))
-    assert "credit note's amounts are positive" in message
+    assert "lines[0].allowances_charges: discounts of 15.00 on a line of 10.00" in message
+
+
+def test_a_line_discount_larger_than_its_line_or_on_a_return_line_is_refused() -> None:
+    """A line of 10.00 with a 20.00 discount would go out as -10.00 inside an invoice; a return line (-1 x 100.00)
+    with the sale's 10.00 discount copied onto it would refund 110.00 instead of 90.00."""
+    korting = [{"amount": "20.00", "reason": "Korting"}]
+    message = refused(data(lines=[line(quantity="3", price="50.00"), line(price="10.00", allowances_charges=korting)]))
+    assert ("lines[1].allowances_charges: discounts of 20.00 on a line of 10.00: a line's discount cannot exceed "
+            "the line") in message
+    message = refused(data(lines=[line(quantity="3", price="50.00"), line(
+        quantity="-1", allowances_charges=[{"amount": "10.00", "reason": "Korting"}])]))
+    assert ("lines[1].allowances_charges: a discount on a line of -100.00 (a return or correction) would refund "
+            "10.00 more instead of less; give the net unit price after the discount") in message
+    surcharged = accepted(data(lines=[line(price="10.00", allowances_charges=[  # a surcharge makes room for it
+        {"charge": True, "amount": "15.00", "reason": "Spoed"}, {"amount": "20.00", "reason": "Korting"}])]))
+    assert compute(surcharged).tax_exclusive == Decimal("5.00")
+    returned = accepted(data(lines=[line(quantity="3", price="50.00"), line(quantity="-1", price="90.00")]))
+    assert compute(returned).tax_exclusive == Decimal("60.00")
+    accepted(expense(due_date=None, lines=[line(quantity="-1", allowances_charges=[  # a supplier's, as it came
+        {"amount": "10.00", "reason": "Korting"}])]))
 
 
 def test_negative_invoice_is_refused_make_it_a_credit_note() -> None:
@@ -140,9 +160,22 @@ def test_discount_at_a_rate_no_line_has_is_refused() -> None:
     message = refused(data(allowances_charges=[
         {"amount": "15.00", "reason": "Korting", "vat_category": "S", "vat_rate": "6"}]))
     assert "allowances_charges[0]" in message and "S 6 %" in message and "no line" in message
-    # a charge at its own rate is legitimate: shipping at 21 % on goods at 6 %
-    doc = accepted(data(lines=[line(rate="6")], allowances_charges=[
-        {"charge": True, "amount": "7.50", "reason": "Verzending", "vat_category": "S", "vat_rate": "21"}]))
+
+
+
+def test_a_charge_follows_the_vat_of_the_lines_it_comes_with() -> None:
+    """Shipping, packing and insurance charged with a supply are part of its taxable amount (Art. 78 VAT Directive,
+    art. 26 WBTW, art. 8 Wet OB): on goods at 6 % they are at 6 %, on an intra-community supply (K) part of it."""
+    shipping = {"charge": True, "amount": "7.50", "reason": "Verzending", "vat_category": "S", "vat_rate": "21"}
+    message = refused(data(lines=[line(rate="6")], allowances_charges=[shipping]))
+    assert ("allowances_charges[0]: a charge at VAT S 21 %, but no line has that category and rate; a cost charged "
+            "with a supply (shipping, packing, travel) follows the VAT of what it comes with (Art. 78 VAT Directive)"
+            ) in message
+    doc = accepted(data(lines=[line(rate="6"), line(rate="21")], allowances_charges=[shipping]))
+    assert {(g.rate, g.taxable) for g in compute(doc).vat_groups} == {(Decimal(6), Decimal("100.00")),
+                                                                         (Decimal(21), Decimal("107.50"))}
+    # a supplier's invoice is recorded as the supplier taxed it
+    doc = accepted(expense(lines=[line(rate="6")], allowances_charges=[shipping]))
     assert {(g.rate, g.taxable) for g in compute(doc).vat_groups} == {(Decimal(6), Decimal("100.00")),
                                                                          (Decimal(21), Decimal("7.50"))}
 
@@ -296,14 +329,14 @@ def test_cached_totals_do_not_survive_a_copy_with_other_lines() -> None:
 
 
 def test_messages_print_rates_as_written_and_euro_advice_is_consistent() -> None:
-    assert "S 20 %" in refused(data(lines=[line(rate="21")], allowances_charges=[
+    assert "S 20 %" in refused(expense(lines=[line(rate="21")], allowances_charges=[
         {"charge": False, "amount": "5.00", "reason": "Korting", "vat_category": "S", "vat_rate": "20"}]))
     message = refused(data(tax_currency="USD", tax_exchange_rate="1.08"))
     assert "in euro already" in message and 'write "tax_currency": "EUR"' not in message
 
 
 def test_a_discount_at_the_rate_of_a_charge_is_accepted() -> None:
-    accepted(data(lines=[line(rate="6")], allowances_charges=[
+    accepted(expense(lines=[line(rate="6")], allowances_charges=[
         {"charge": True, "amount": "20.00", "reason": "Verzending", "vat_category": "S", "vat_rate": "21"},
         {"charge": False, "amount": "5.00", "reason": "Korting verzending", "vat_category": "S", "vat_rate": "21"}]))
 
