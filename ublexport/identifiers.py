@@ -13,7 +13,7 @@ from functools import lru_cache
 import email_validator
 from stdnum import bic as std_bic
 from stdnum import iban as std_iban
-from stdnum import vatin
+from stdnum import iso11649, vatin
 from stdnum.be import ogm_vcs
 from stdnum.be import vat as be_vat
 from stdnum.exceptions import InvalidChecksum, ValidationError
@@ -99,11 +99,13 @@ def bic(value: str) -> str:
 
 
 _OGM = re.compile(r"[0-9]{3}/[0-9]{4}/[0-9]{5}")
+_RF = re.compile(r"RF[0-9]{2}[0-9A-Z ]+")  # an ISO 11649 creditor reference, as printed or compact
 
 
 def structured_reference(value: str) -> str:
     """A Belgian structured communication (+++123/4567/89012+++) is checked (mod 97) and kept in its printed
-    form; any other free payment reference is kept as given. Twelve bare digits are not taken for one: a Dutch
+    form; an ISO 11649 creditor reference (RF18 5390 0754 7034) is checked (mod 97) and kept as given; any other
+    free payment reference is kept as given. Twelve bare digits are not taken for one: a Dutch
     betalingskenmerk or a customer number looks the same, and rewriting what was given would change the stored
     document's version (and send it again)."""
     text = value.strip()
@@ -115,6 +117,12 @@ def structured_reference(value: str) -> str:
             raise _explain(exc, f"structured reference {value!r}", "+++010/8068/17183+++",
                            "the invoice or transfer form it belongs to") from None
         return f"+++{ogm_vcs.format(digits)}+++"
+    if _RF.fullmatch(text):  # the European structured reference: a typo in it sends the payment back or astray
+        try:
+            iso11649.validate(text)
+        except ValidationError as exc:
+            raise _explain(exc, f"creditor reference {value!r} (ISO 11649)", "RF18 5390 0754 7034",
+                           "the invoice or transfer form it belongs to") from None
     return text
 
 

@@ -141,6 +141,13 @@ def test_a_wrong_check_digit_says_where_to_copy_the_value_from() -> None:
 
     with pytest.raises(ValueError, match="copy it again from the invoice or transfer form it belongs to"):
         identifiers.structured_reference("+++123/4567/89012+++")
+    with pytest.raises(ValueError, match=r"creditor reference 'RF18 5390 0754 7035' \(ISO 11649\) has a wrong "
+                                         "check digit; copy it again from the invoice or transfer form"):
+        identifiers.structured_reference("RF18 5390 0754 7035")
+    for written in ("RF18 5390 0754 7034", "RF18539007547034", "RF712348231"):  # kept as given: the version stays
+        assert identifiers.structured_reference(written) == written
+    for free in ("RF-2026-0001", "Rf18 5390", "REF 2026/12"):  # not one: free text, as before
+        assert identifiers.structured_reference(free) == free
     with pytest.raises(ValueError, match="copy it again from the account holder's bank details"):
         identifiers.iban("BE71096123456760")
     with pytest.raises(ValueError, match="copy it again from the official register"):
