@@ -10,6 +10,7 @@ import base64
 import functools
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -42,8 +43,17 @@ def describe(error: ValidationError, schema: str = "ublexport schema") -> list[s
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown field; check the spelling (see `{schema}`)"
-        problems.append(f"{_field_path(loc)}: {message}")
+        elif err["type"] == "string_too_short" and (err.get("ctx") or {}).get("min_length") == 1:
+            message = "is empty (or only spaces); fill it in, or leave the field out where it is optional"
+        if not loc and _NAMES_A_FIELD.match(message):  # a check across fields that names the one to fix first
+            problems.append(message)
+        else:
+            problems.append(f"{_field_path(loc)}: {message}")
     return problems
+
+
+# `lines[0].allowances_charges: ...`, `due_date: ...`: a document-wide message that begins with the field it is about
+_NAMES_A_FIELD = re.compile(r"[a-z_]+(?:\[[0-9]+\])?(?:\.[a-z_]+(?:\[[0-9]+\])?)*: ")
 
 
 class _DuplicateKey(ValueError):

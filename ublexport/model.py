@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -265,9 +266,12 @@ def _price(value: Decimal) -> Decimal:
     return value
 
 
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. BE, NL"),
+# Codes are upper case; "be" or "eur" typed by hand means BE and EUR: upper-cased inside pydantic-core (no Python
+# call), after its pattern, which therefore takes either case. Nothing stored holds a lower-case code: it was refused.
+_UPPER = StringConstraints(to_upper=True)
+CountryCode = Annotated[str, _UPPER, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, e.g. BE, NL"),
                         AfterValidator(_iso3166)]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR"),
+CurrencyCode = Annotated[str, _UPPER, Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217, e.g. EUR"),
                          AfterValidator(_iso4217)]
 
 
@@ -505,7 +509,7 @@ class Line(VatMixin):
     name: Line1
     description: Text | None = None
     quantity: Number
-    unit_code: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,3}$"), AfterValidator(_rec20)] = Field(
+    unit_code: Annotated[str, _UPPER, Field(pattern=r"^[A-Za-z0-9]{1,3}$"), AfterValidator(_rec20)] = Field(
         "C62", description="UN/ECE rec 20")
     unit_price: Annotated[Number, AfterValidator(_price)] = Field(
         description="net price per unit, before line allowances (BR-27)")
@@ -692,7 +696,8 @@ class Document(Closed):
                     "Belgian and Dutch law require it (NL-R-001)"
                 )
         elif self.credited_invoice is not None:
-            raise ValueError("only a credit note has a credited_invoice")
+            raise ValueError(f"credited_invoice: only a credit note credits an invoice; this is {_article(kind.value)} "
+                             f"{kind.value.replace('_', ' ')} (leave credited_invoice out, or make it a credit note)")
         if self.preceding_invoices:
             self._preceding()
         if self.period is not None:
@@ -702,9 +707,10 @@ class Document(Closed):
         if (self.tax_currency is None) != (self.tax_exchange_rate is None):
             raise ValueError("tax_currency and tax_exchange_rate go together (BR-53)")
         if self.tax_currency is not None and self.tax_currency == self.currency:
-            raise ValueError("tax_currency must differ from the document currency (PEPPOL-EN16931-R005)")
+            raise ValueError(f"tax_currency: {self.tax_currency} is the document currency itself; leave tax_currency "
+                             "and tax_exchange_rate out (PEPPOL-EN16931-R005)")
         if self.due_date is not None and self.due_date < self.issue_date:
-            raise ValueError("due_date is before issue_date")
+            raise ValueError(f"due_date: {self.due_date} is before the issue_date {self.issue_date}")
         credited = self.credited_invoice.issue_date if self.credited_invoice is not None else None
         if credited is not None and credited > self.issue_date:
             raise ValueError(f"credited_invoice.issue_date {credited} is after this credit "

@@ -130,6 +130,13 @@ def document_pdf(document: Document, totals: Totals) -> bytes:
     return make_pdf(document, totals)
 
 
+def _named(exc: InputError, source: str | None) -> InputError:
+    """EXC naming the file SOURCE too, when it names none yet."""
+    if exc.source is not None or source is None:
+        return exc
+    return InputError(exc.detail, source=source, problems=exc.problems)
+
+
 def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMode.embed,
             source: str | None = None) -> Prepared:
     """Render and validate; raise InvalidDocumentError (with every violation) when it may not leave."""
@@ -155,7 +162,10 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
         return Prepared(document, xml, report, None, attached)
     if document.kind == DocumentKind.quote:
         raise InputError(f"{document.label}: a quote is not an invoice and never becomes an e-invoice", source=source)
-    totals = compute(document)
+    try:
+        totals = compute(document)
+    except InputError as exc:  # stated totals that disagree: name the file, as the model's errors do
+        raise _named(exc, source) from None
     pdf_bytes = document_pdf(document, totals) if pdf != PdfMode.none else None
     if pdf == PdfMode.attach and pdf_bytes is not None:
         _check_visual_copy(document, pdf_bytes)
@@ -163,9 +173,7 @@ def prepare(document: Document, *, profile: str = "peppol", pdf: PdfMode = PdfMo
     try:
         xml = render(document, profile=chosen, pdf=pdf_bytes if pdf == PdfMode.embed else None, totals=totals)
     except InputError as exc:  # found while rendering (NL-R-007, ...): name the file too, as the model's errors do
-        if exc.source is not None or source is None:
-            raise
-        raise InputError(exc.detail, source=source, problems=exc.problems) from None
+        raise _named(exc, source) from None
     beside = pdf_bytes if pdf == PdfMode.attach else None
     # before validating: a document too large to send is refused without the time and memory its checks would take
     check_message_size(document.label, xml, beside, source)

@@ -189,3 +189,56 @@ def test_a_utf16_file_with_a_json_mistake_is_named_for_the_mistake_not_as_binary
     path.write_bytes('{"kind": "invoice",}'.encode("utf-16"))
     with pytest.raises(InputError, match=r"doc\.json: not valid JSON \(Expecting property name"):
         read_json(path)
+
+
+# --- messages that name the field and the file (review of the seventeenth session) -----------------------------------
+
+
+def _render(tmp_path: Path, values: dict[str, object]) -> tuple[int, str]:
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(values), encoding="utf-8")
+    result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "doc.xml")])
+    return result.exit_code, result.output
+
+
+def _sample() -> dict[str, object]:
+    values: dict[str, object] = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    values["company"] = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    return values
+
+
+def test_a_check_across_fields_is_named_by_its_field_not_as_the_document(tmp_path: Path) -> None:
+    code, output = _render(tmp_path, {**_sample(), "due_date": "2026-10-01"})
+    assert code == 2
+    assert "  - due_date: 2026-10-01 is before the issue_date 2026-11-02" in output and "(document)" not in output
+
+
+def test_stated_totals_that_disagree_name_the_file(tmp_path: Path) -> None:
+    code, output = _render(tmp_path, {**_sample(), "stated_totals": {"payable": "1.00"}})
+    assert code == 2
+    assert f"{tmp_path / 'doc.json'}: invoice 2026-0001: the stated totals disagree with the lines" in output
+
+
+def test_codes_typed_in_lower_case_are_read_in_upper_case(tmp_path: Path) -> None:
+    values = _sample()
+    customer = dict(values["customer"])  # type: ignore[call-overload]
+    customer["invoice_address"] = {**customer["invoice_address"], "country": "be"}
+    lines = [dict(line) for line in values["lines"]]  # type: ignore[attr-defined]
+    lines[0]["unit_code"] = "hur"
+    document = load_document(_write(tmp_path, {**values, "currency": "eur", "customer": customer, "lines": lines}))
+    assert (document.currency, document.customer.invoice_address.country,  # type: ignore[union-attr]
+            document.lines[0].unit_code) == ("EUR", "BE", "HUR")
+
+
+def test_a_name_of_spaces_only_is_said_to_be_empty(tmp_path: Path) -> None:
+    values = _sample()
+    code, output = _render(tmp_path, {**values, "customer": {**values["customer"],  # type: ignore[dict-item]
+                                                             "organisation_name": "   "}})
+    assert code == 2
+    assert "customer.organisation_name: is empty (or only spaces); fill it in" in output
+
+
+def _write(tmp_path: Path, values: dict[str, object]) -> Path:
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(values), encoding="utf-8")
+    return path
