@@ -62,3 +62,29 @@ def test_a_value_that_only_resembles_a_name_is_a_value(tmp_path: Path) -> None:
     run("company", "add", str(Path(SAMPLE).parent / "company.json"))  # a ledger to list
     code, out, err = run("documents", "list", "--number", "-5", "--json")
     assert code == 0 and json.loads(out) == [], err
+
+
+@pytest.mark.parametrize(("args", "option", "hint"), [
+    (("export", SAMPLE, "--to", "a@x.example", "--to", "b@y.example"), "--to", True),  # sent to b alone, once
+    (("export", SAMPLE, "--to=a@x.example", "--to", "b@y.example", "--json"), "--to", True),
+    (("company", "set-inbox", "1", "a@x.example", "--expenses", "x@y.example", "--expenses", "y@y.example"),
+     "--expenses", True),
+    (("history", "--inbox", "a@x.example", "--inbox", "b@x.example"), "--inbox", False),
+    (("resend", "1", "--to", "a@x.example", "--to", "b@y.example"), "--to", True),
+    (("render", SAMPLE, "-o", "a.xml", "--output", "b.xml"), "-o", False),  # the long and short name alike
+])
+def test_an_option_of_one_value_given_twice_is_refused_not_the_last_one_taken(
+        tmp_path: Path, args: tuple[str, ...], option: str, hint: bool) -> None:
+    code, out, err = run(*args)
+    assert code == 2
+    message = json.loads(out)["error"] if "--json" in args else err
+    assert f"'{option}" in message and "given 2 times; give it once" in message
+    assert ('takes several addresses in one: --to "a@x.be; b@y.nl"' in message
+            or 'takes several addresses in one: --expenses "a@x.be; b@y.nl"' in message) == hint
+    assert not (tmp_path / "home" / "inbox").exists() and not (tmp_path / "a.xml").exists()
+
+
+def test_a_flag_or_a_repeatable_option_may_be_given_twice(tmp_path: Path) -> None:
+    code, out, _ = run("export", SAMPLE, "--to", "d@x.example", "--kind", "invoice", "--kind", "expense",
+                       "--dry-run", "out", "--json", "--json")
+    assert code == 0 and [r["result"] for r in json.loads(out)["results"]] == ["written"]

@@ -76,13 +76,22 @@ class Command(click.Command):
     e-mails into a new folder named "--json" and printed a table, and `--to --json` would look for an inbox of that
     name. So the value an option ends up with (given as the next word, as `--opt=value`, glued to a short option, or
     from the environment) is refused when it is one of the command's own option names (`-h` too), a bare `--`, or
-    looks like a long option (--word); a file that really is named so can still be given as ./--json."""
+    looks like a long option (--word); a file that really is named so can still be given as ./--json.
+
+    Nor is an option that takes one value given twice: click keeps the last, so `export --to A --to B` sent to B
+    alone, and `set-inbox --expenses X --expenses Y` stored Y alone, each without a word."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # the words as given, before a path type turns ./--json into --json (click's own parser, run once more)
-        given, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+        given, _, order = self.make_parser(ctx).parse_args(args=list(args))
         options = [param for param in self.get_params(ctx) if isinstance(param, click.Option)]
         names = {name for param in options for name in (*param.opts, *param.secondary_opts)}
+        for param in options:
+            if not (param.multiple or param.is_flag or param.count) and order.count(param) > 1:
+                also = (f' (it takes several addresses in one: {param.opts[-1]} "a@x.be; b@y.nl")'
+                        if param.name in ("to", "expenses") else "")
+                raise click.BadParameter(f"given {order.count(param)} times; give it once{also}", ctx=ctx,
+                                         param=param)
         for param in options:
             if param.is_flag or param.count or param.name is None:
                 continue
