@@ -15,6 +15,7 @@ import datetime as dt
 import email
 import email.parser
 import email.policy
+import email.utils
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -45,6 +46,8 @@ class Bounce:
     status: str  # the enhanced status code, e.g. 5.1.1
     diagnostic: str  # the refusing server's reply, when given
     reporter: str  # the server that wrote the report
+    report_id: str = ""  # the report's own Message-ID: which report a bounce in the ledger came from
+    dated: dt.datetime | None = None  # the report's Date (aware), when it has a valid one
 
     @property
     def code(self) -> int | None:
@@ -53,7 +56,9 @@ class Bounce:
         return int(found.group(1)) if found else None
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        data["dated"] = self.dated.isoformat() if self.dated is not None else None
+        return data
 
 
 def _address(field: str | None) -> str:
@@ -93,6 +98,8 @@ def parse_report(data: bytes) -> list[Bounce]:
     per_message, recipients = blocks[0], blocks[1:]
     reporter = _address(per_message.get("Reporting-MTA"))
     message_id = _original_message_id(report)
+    report_id = " ".join(str(report.get("Message-ID", "")).split())
+    dated = _date(report.get("Date"))
     out = []
     for block in recipients:
         action = str(block.get("Action", "")).strip().lower()
@@ -100,8 +107,18 @@ def parse_report(data: bytes) -> list[Bounce]:
             continue
         recipient = _address(block.get("Original-Recipient")) or _address(block.get("Final-Recipient"))
         diagnostic = server_text(" ".join(str(block.get("Diagnostic-Code", "")).partition(";")[2].split()))
-        out.append(Bounce(message_id, recipient, action, str(block.get("Status", "")).strip(), diagnostic, reporter))
+        out.append(Bounce(message_id, recipient, action, str(block.get("Status", "")).strip(), diagnostic, reporter,
+                          report_id, dated))
     return out
+
+
+def _date(value: str | None) -> dt.datetime | None:
+    """A report's Date header as an aware datetime; None when absent, unreadable or without a zone."""
+    try:
+        dated = email.utils.parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    return dated if dated is not None and dated.tzinfo is not None else None
 
 
 def _imap_date(day: dt.date) -> str:

@@ -242,6 +242,19 @@ BOUNCED = "bounced after the server took it: "
 """The start of a delivery's last message once a delivery report said it failed (Ledger.record_bounces)."""
 
 
+def _bounced_before(session: Session, row: DeliveryRow, bounce: Bounce) -> bool:
+    """The report is about a send before the row's last one: a bounced delivery that went again (the next export,
+    under the same Message-ID) is sent, and `bounces`, which reads 30 days of reports each time, would find the old
+    report again, mark it failed again, and the next export would send it once more, round after round. A report is
+    known by its own Message-ID, logged with the bounce it made; one without it is judged by its Date."""
+    if bounce.report_id:
+        return session.scalar(select(AttemptRow.id).where(
+            AttemptRow.delivery_id == row.id, AttemptRow.result == "bounced",
+            AttemptRow.message.contains(f"[report {bounce.report_id}]", autoescape=True)).limit(1)) is not None
+    sent = row.sent_at
+    return bounce.dated is not None and sent is not None and bounce.dated < sent
+
+
 @dataclass(frozen=True)
 class BounceResult:
     """What record_bounces did with one report line: the delivery it is about (None when the ledger does not know
@@ -1509,7 +1522,12 @@ class Ledger:
                     out.append(BounceResult(bounce, row.id, label, "marked failed already", False))
                 elif row.state != S.sent.value:
                     out.append(BounceResult(bounce, row.id, label, f"{row.state} in the ledger: unchanged", False))
+                elif _bounced_before(session, row, bounce):
+                    out.append(BounceResult(bounce, row.id, label, "about an earlier send: it went again since, "
+                                            "sent in the ledger: unchanged", False))
                 else:
+                    if bounce.report_id:
+                        note += f" [report {bounce.report_id}]"
                     row.state, row.last_code, row.last_message, row.updated_at = (S.failed.value, bounce.code,
                                                                                   note, now)
                     session.add(AttemptRow(delivery_id=row.id, at=now, owner=self.owner, result="bounced",

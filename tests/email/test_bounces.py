@@ -99,15 +99,22 @@ def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mailbox]:
     process.wait(timeout=10)
 
 
+_REPORTS = iter(range(1, 1_000_000))
+
+
 def report(message_id: str, recipient: str, *, action: str = "failed", status: str = "5.1.1",
            diagnostic: str = "smtp; 550 5.1.1 <{r}>: Recipient address rejected: User unknown",
-           whole: bool = False) -> bytes:
-    """A delivery report as Postfix writes one (text/rfc822-headers), or as Exchange does (the whole message)."""
+           whole: bool = False, report_id: str | None = "", dated: str | None = None) -> bytes:
+    """A delivery report as Postfix writes one (text/rfc822-headers), or as Exchange does (the whole message); with
+    its own Message-ID (a new one unless REPORT_ID is given; None: none) and, when given, its Date."""
+    if report_id == "":
+        report_id = f"<report-{next(_REPORTS)}@mx.dewaele.example>"
+    own = (f"Message-ID: {report_id}\r\n" if report_id else "") + (f"Date: {dated}\r\n" if dated else "")
     original = (f"From: {SENDER}\r\nTo: {recipient}\r\nSubject: Factuur\r\nMessage-ID: {message_id}\r\n"
                 "MIME-Version: 1.0\r\n" + ("Content-Type: text/plain\r\n\r\nthe body\r\n" if whole else ""))
     returned = ("Content-Type: message/rfc822\r\n\r\n" + original if whole
                 else "Content-Type: text/rfc822-headers\r\n\r\n" + original)
-    return (f"From: MAILER-DAEMON@mx.dewaele.example (Mail Delivery System)\r\nTo: {SENDER}\r\n"
+    return (f"From: MAILER-DAEMON@mx.dewaele.example (Mail Delivery System)\r\nTo: {SENDER}\r\n{own}"
             "Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
             'Content-Type: multipart/report; report-type=delivery-status; boundary="B1"\r\n\r\n'
             "--B1\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not be "
@@ -162,7 +169,7 @@ def test_a_bounce_marks_its_delivery_failed_once_and_the_mailbox_is_only_read(
     row = history["invoice 2026-0001"]
     assert row["state"] == "failed" and row["last_code"] == 550
     assert row["last_message"].startswith("bounced after the server took it: 5.1.1 550 5.1.1")
-    assert row["last_message"].endswith("(reported by mx.dewaele.example)")
+    assert "(reported by mx.dewaele.example) [report <report-" in row["last_message"]
     assert [t["result"] for t in row["tries"]] == ["sent", "bounced"]
     assert history["credit note CN-2026-0001"]["state"] == "sent"
 
@@ -185,6 +192,38 @@ def test_the_next_export_sends_a_bounced_delivery_again(smtp_server: ServerFacto
     again = exported(server)  # the invoice goes again, under its Message-ID; the credit note arrived: not again
     assert again["invoice 2026-0001"] == ids["invoice 2026-0001"]
     assert len(handler.received) == 3
+    # the next `bounces` reads the same report again (30 days): it is about the earlier send, and changes nothing;
+    # marking the row failed again made each export send it once more, round after round
+    later = run("bounces", "--json", env=mailbox.env())
+    assert later.exit_code == 0, later.output
+    ours = [b for b in json.loads(later.stdout)["bounces"] if b["message_id"] == ids["invoice 2026-0001"]]
+    assert [b["result"] for b in ours] == ["about an earlier send: it went again since, sent in the ledger: unchanged"]
+    exported(server)  # and the next export finds it received: not sent again
+    assert len(handler.received) == 3
+    # a new report about it (the inbox still full) is about the new send: marked failed again
+    mailbox.deliver(report(ids["invoice 2026-0001"], "dossier@yukiworks.example", status="5.2.2",
+                           diagnostic="smtp; 552 5.2.2 mailbox full"))
+    assert run("bounces", env=mailbox.env()).exit_code == 4
+
+
+def test_a_report_without_its_own_message_id_is_judged_by_its_date(smtp_server: ServerFactory, home: Path,
+                                                                   mailbox: Mailbox) -> None:
+    from ublexport.bounces import parse_report
+
+    server, handler = smtp_server()
+    ids = exported(server)
+    invoice = ids["invoice 2026-0001"]
+    old = report(invoice, "dossier@yukiworks.example", report_id=None, dated="Sun, 1 Nov 2026 10:00:00 +0100")
+    assert parse_report(old)[0].report_id == "" and str(parse_report(old)[0].dated) == "2026-11-01 10:00:00+01:00"
+    mailbox.deliver(old)
+    result = run("bounces", "--json", env=mailbox.env())  # dated before the send: about an earlier one
+    assert result.exit_code == 0, result.output
+    assert [b["result"] for b in json.loads(result.stdout)["bounces"] if b["message_id"] == invoice] == [
+        "about an earlier send: it went again since, sent in the ledger: unchanged"]
+    mailbox.deliver(report(invoice, "dossier@yukiworks.example", report_id=None, dated="Fri, 1 Jan 2100 10:00:00 "
+                           "+0100"))
+    assert run("bounces", env=mailbox.env()).exit_code == 4  # after it: marked failed
+    assert len(handler.received) == 2
 
 
 def test_the_mailbox_settings_are_needed_and_checked(home: Path, mailbox: Mailbox, tmp_path: Path) -> None:
