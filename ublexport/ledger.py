@@ -242,6 +242,21 @@ BOUNCED = "bounced after the server took it: "
 """The start of a delivery's last message once a delivery report said it failed (Ledger.record_bounces)."""
 
 
+def _window_starts(session: Session, claimed: Sequence[Claimed], now: dt.datetime) -> dict[int, dt.datetime]:
+    """When each row's retry window (Backoff.give_up_after) began: its first try, logged (one query, for the rows of
+    a batch that did not go); now for a row tried for the first time. Not when the row was made: a row queued while
+    its company's rule was paused, or while its document was a draft, or by an export days before, would otherwise
+    expire on its first temporary refusal (a greylisting 450) and never be tried again."""
+    first = {c.id: now for c in claimed}
+    tried = [c.id for c in claimed if c.attempts]
+    for start in range(0, len(tried), 500):
+        for delivery_id, at in session.execute(
+                select(AttemptRow.delivery_id, func.min(AttemptRow.at)).where(
+                    AttemptRow.delivery_id.in_(tried[start:start + 500])).group_by(AttemptRow.delivery_id)):
+            first[delivery_id] = at if at is not None else now  # (min keeps the column type: aware UTC)
+    return first
+
+
 def _bounced_before(session: Session, row: DeliveryRow, bounce: Bounce) -> bool:
     """The report is about a send before the row's last one: a bounced delivery that went again (the next export,
     under the same Message-ID) is sent, and `bounces`, which reads 30 days of reports each time, would find the old
@@ -1220,6 +1235,7 @@ class Ledger:
         other: list[dict[str, Any]] = []
         attempts: list[dict[str, Any]] = []
         unconfirmed = _unconfirmed_before(session, [c.id for c, o in results if o.doubtful_tries])
+        started = _window_starts(session, [c for c, o in results if o.state != "sent"], now)
         for claimed, outcome in results:
             tries = max(1, int(getattr(outcome, "attempts", 1) or 1))
             total = claimed.attempts + tries
@@ -1235,12 +1251,12 @@ class Ledger:
                               "b_message": f"{note}{_LAST}{outcome.message or ''}"[:4000]})
             elif outcome.state in ("refused", "unknown"):  # the session, not this message: due again at once;
                 # past the retry window it expires like any other row (a refusal that lasts days needs a human)
-                alive = self.backoff.next_attempt(claimed.created_at, now, total) is not None
+                alive = self.backoff.next_attempt(started[claimed.id], now, total) is not None
                 other.append({**params, "b_state": (S.queued if alive else S.expired).value,
                               "b_next": now if alive else None})
             else:
                 when = (None if outcome.state == "permanent"
-                        else self.backoff.next_attempt(claimed.created_at, now, total))
+                        else self.backoff.next_attempt(started[claimed.id], now, total))
                 state = S.failed if outcome.state == "permanent" else (S.deferred if when else S.expired)
                 other.append({**params, "b_state": state.value, "b_next": when})
             note = (f" (lease lost to {lost[claimed.id]}: not recorded over its claim)"

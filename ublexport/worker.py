@@ -169,6 +169,11 @@ class Worker:
                         setattr(self.stats, state, getattr(self.stats, state) + 1)
                         if state == "deferred":
                             self._deferred.add(claimed.id)
+                    if state == "expired":  # said as "tried again later" when it happened: the window has closed
+                        _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: expired, "
+                             "not tried again: its temporary failures lasted past the retry window (from its first "
+                             f"try; `history --tries` has each); `ublexport resend {claimed.id}` once the cause is "
+                             "fixed")
                     if state == "failed" and outcome.doubtful_tries:  # given up (UNCONFIRMED_LIMIT): a human looks
                         _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: given up, "
                              f"the server was given it at least {UNCONFIRMED_LIMIT} times (`history --tries` has "

@@ -335,7 +335,8 @@ def test_a_refusal_that_lasts_past_the_retry_window_expires_the_row(tmp_path: Pa
     with store.transaction() as session:
         row = session.get(DeliveryRow, delivery_id)
         assert row is not None and row.state == "queued"
-        session.execute(update(DeliveryRow).values(created_at=row.created_at - dt.timedelta(days=6)))
+        # its first try six days ago: the window counts from the first try (ledger._window_starts)
+        session.execute(update(AttemptRow).values(at=row.created_at - dt.timedelta(days=6)))
     delivery_id, _ = ledger.claim(prepared("01-invoice-be-be.json"), "a@x.test", resend=False)  # type: ignore[misc]
     ledger.record(delivery_id, Outcome("a@x.test", "refused", 535, "refused the login"))
     with store.transaction() as session:

@@ -78,6 +78,26 @@ def test_transient_backoff_then_expired(store: Store) -> None:
         assert len(list(session.scalars(select(AttemptRow)))) == 9
 
 
+def test_the_retry_window_counts_from_the_first_try_not_from_when_the_row_was_made(store: Store) -> None:
+    """A row queued while its company's rule was paused (a holiday), or by an export days before, was past the
+    window its first time: one greylisting 450 expired it, and nothing ever tried it again."""
+    setup_company(store, inboxes="dewaele@yukiworks.nl")
+    queue(store, 1)
+    backoff = Backoff(give_up_after=dt.timedelta(days=5))
+    ledger = Ledger(store, backoff=backoff)
+    first = rows(store)[0].created_at + dt.timedelta(days=12)  # tried for the first time twelve days later
+    (c,) = ledger.claim_due(1, now=first)
+    states = ledger.record_outcomes([(c, Out(c.inbox, "transient", 450, "greylisted"))], now=first)
+    (r,) = rows(store)
+    assert states == {r.id: "deferred"} and r.next_attempt_at == first + dt.timedelta(minutes=5)
+    later = first + dt.timedelta(days=4)  # within five days of the first try: still retried
+    (c,) = ledger.claim_due(1, now=later)
+    assert ledger.record_outcomes([(c, Out(c.inbox, "refused", 421, "busy"))], now=later) == {r.id: "queued"}
+    end = first + dt.timedelta(days=5)  # five days after the first try: given up
+    (c,) = ledger.claim_due(1, now=end)
+    assert ledger.record_outcomes([(c, Out(c.inbox, "transient", 450, "greylisted"))], now=end) == {r.id: "expired"}
+
+
 def test_permanent_failure_is_final(store: Store) -> None:
     setup_company(store, inboxes="dewaele@yukiworks.nl")
     queue(store, 1)

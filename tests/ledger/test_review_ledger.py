@@ -201,8 +201,12 @@ def test_the_worker_counts_expired_deliveries_as_expired_and_exits_4(store: Stor
     document = make_document("invoice", "X-1", "sent")
     [(_, forwarded)] = import_documents(store, [("X-1", document)], renderer=fake_render, by="t")
     assert not isinstance(forwarded, Exception) and len(forwarded.queued) == 2
-    with store.transaction() as session:  # queued an hour ago: past a retry window of 3.6 s
-        session.execute(update(DeliveryRow).values(created_at=utcnow() - dt.timedelta(hours=1)))
+    with store.transaction() as session:  # first tried an hour ago: past a retry window of 3.6 s
+        hour_ago = utcnow() - dt.timedelta(hours=1)
+        session.execute(update(DeliveryRow).values(created_at=hour_ago, attempts=1))
+        for row in session.scalars(select(DeliveryRow)):
+            session.add(AttemptRow(delivery_id=row.id, at=hour_ago, owner="t", result="transient", code=451,
+                                   message="try later", tries=1, message_id=row.message_id, sha256=row.sha256))
     smtp_server.handler.refuse = {"dewaele@yukiworks.nl": "451 4.3.0 try later",
                                   "boekhouding@kantoor.nl": "451 4.3.0 try later"}
     env = {**smtp_server.env(), "UBLEXPORT_DB": sqlite_url, "UBLEXPORT_HOME": str(tmp_path)}
@@ -211,6 +215,7 @@ def test_the_worker_counts_expired_deliveries_as_expired_and_exits_4(store: Stor
     assert (stats["sent"], stats["deferred"], stats["expired"], stats["failed"]) == (0, 0, 2, 0)
     assert {h.state for h in Ledger(store).history()} == {"expired"}
     assert result.exit_code == 4  # given up on: a delivery failed (README, "Exit codes")
+    assert result.stderr.count(": expired, not tried again: its temporary failures lasted past the retry window") == 2
 
 
 def test_what_the_rule_queued_waits_while_auto_export_is_off(store: Store) -> None:
