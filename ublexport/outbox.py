@@ -213,6 +213,8 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     skipped: set[int] = set()  # of those, expenses the company no longer forwards at all (--skip-expenses)
     for delivery_id, inbox, state, message, lease, document in rows:
         if inbox in catalog.inbox_keys(company, document.kind):
+            if is_closed(state, message):  # closed when its inbox was removed, or its expenses skipped, and listed
+                documents.setdefault(document.id, document)  # again: forward reopens the same row (Message-ID)
             continue
         if is_closed(state, message):
             continue  # closed by an earlier change already

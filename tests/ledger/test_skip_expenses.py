@@ -58,6 +58,25 @@ def test_an_expense_queued_before_the_switch_is_not_sent_after_it(tmp_path: Path
     assert row["last_message"].startswith("not sent: the inbox was removed from the company's inboxes for its "
                                           "expenses: the accountant set that this company's expenses are not "
                                           "forwarded"), row
+    # forwarded again (--no-expenses, as the closing note advises): the same row goes, under its Message-ID
+    back = json.loads(run_cli(env, "company", "set-inbox", "1", DOSSIER, "--no-expenses", "--json").stdout)
+    assert [(f["document"], f["queued"]) for f in back["retargeted"]["forwarded"]] == [("expense INV-6", [row["id"]])]
+    run_cli(env, "worker", "--once")
+    assert [r.rcpt for r in smtp_server.received] == [DOSSIER] and "INV-6" in smtp_server.received[0].subject
+    [again] = json.loads(run_cli(env, "history", "--json").stdout)
+    assert (again["id"], again["state"], again["message_id"]) == (row["id"], "sent", row["message_id"])
+
+
+def test_an_inbox_removed_and_listed_again_gets_what_it_had_not_received(tmp_path: Path,
+                                                                         smtp_server: SmtpServer) -> None:
+    env = {**office(tmp_path, f"{DOSSIER}; boekhouding@kantoor.nl"), **smtp_server.env()}
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "2026-0300"))
+    run_cli(env, "company", "set-inbox", "1", DOSSIER)  # the office's copy removed: its row closed
+    closed = {h["inbox"]: h["state"] for h in json.loads(run_cli(env, "history", "--json").stdout)}
+    assert closed == {DOSSIER: "queued", "boekhouding@kantoor.nl": "failed"}
+    run_cli(env, "company", "set-inbox", "1", f"{DOSSIER}; boekhouding@kantoor.nl")  # listed again: reopened
+    run_cli(env, "worker", "--once")
+    assert sorted(r.rcpt for r in smtp_server.received) == ["boekhouding@kantoor.nl", DOSSIER]
 
 
 def test_by_hand_to_its_inbox_it_is_refused_unless_resent_on_purpose(tmp_path: Path, smtp_server: SmtpServer) -> None:
