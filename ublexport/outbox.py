@@ -216,8 +216,12 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
             if is_closed(state, message):  # closed when its inbox was removed, or its expenses skipped, and listed
                 documents.setdefault(document.id, document)  # again: forward reopens the same row (Message-ID)
             continue
-        if is_closed(state, message):
-            continue  # closed by an earlier change already
+        if is_closed(state, message):  # closed by an earlier change already; an expense closed because the
+            # company's expenses were not forwarded goes to its expenses inbox now that they are (--expenses X)
+            if (document.kind == "expense" and EXPENSES_SKIPPED in (message or "")
+                    and not catalog.skips_expenses(company)):
+                documents.setdefault(document.id, document)
+            continue
         documents.setdefault(document.id, document)
         if state in (DeliveryState.queued.value, DeliveryState.deferred.value):
             closing.append(delivery_id)

@@ -67,6 +67,16 @@ def test_an_expense_queued_before_the_switch_is_not_sent_after_it(tmp_path: Path
     assert (again["id"], again["state"], again["message_id"]) == (row["id"], "sent", row["message_id"])
 
 
+def test_an_expense_closed_by_the_skip_goes_to_an_expenses_inbox_set_later(tmp_path: Path,
+                                                                           smtp_server: SmtpServer) -> None:
+    env = {**office(tmp_path), **smtp_server.env()}
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "INV-8", status="received", kind="expense"))
+    run_cli(env, "company", "set-inbox", "1", DOSSIER, "--skip-expenses")
+    run_cli(env, "company", "set-inbox", "1", DOSSIER, "--expenses", "aankoop@yukiworks.nl")
+    run_cli(env, "worker", "--once")
+    assert [r.rcpt for r in smtp_server.received] == ["aankoop@yukiworks.nl"]
+
+
 def test_an_inbox_removed_and_listed_again_gets_what_it_had_not_received(tmp_path: Path,
                                                                          smtp_server: SmtpServer) -> None:
     env = {**office(tmp_path, f"{DOSSIER}; boekhouding@kantoor.nl"), **smtp_server.env()}
