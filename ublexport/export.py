@@ -744,6 +744,13 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                                         "it only in the company's details (address, phone, e-mail, account, legal "
                                         "mention) or its PDF, so the accountant has the invoice as issued: not sent "
                                         "again (use --resend to send it anyway)")
+                    elif getattr(claimed, "stale", False):  # OlderCopy: never received by this inbox
+                        result = Result(item.source, item.label, inbox.address, REFUSED,
+                                        "this file is an older copy: it holds version "
+                                        f"{getattr(claimed, 'version', '?')} of the document, whose latest is "
+                                        f"version {getattr(claimed, 'latest', '?')} (edited since); export the file "
+                                        "of the latest version, or give --resend to send this older copy on purpose",
+                                        refusal=INPUT)
                     elif getattr(claimed, "latest", None) is not None:  # Received: an older copy of the document
                         result = Result(item.source, item.label, inbox.address, ALREADY,
                                         "this file is an older copy: it holds version "

@@ -167,6 +167,17 @@ class InFlight:
 
 
 @dataclass(frozen=True)
+class OlderCopy:
+    """The file holds an earlier version of the document than the latest the ledger has, and this inbox has not
+    received that version: not sent without --resend. An invoice edited since (a corrected quantity) would reach a
+    new inbox as it was before, and the accountant would book the outdated one."""
+
+    version: int
+    latest: int
+    stale: bool = True
+
+
+@dataclass(frozen=True)
 class Received:
     """This inbox already received this content, and it is an earlier version of the document than the latest
     (the file is an older copy): not sent, and the store still holds the latest version."""
@@ -286,8 +297,8 @@ class BounceResult:
                 "new": self.new, **self.bounce.as_dict()}
 
 
-Claim = (tuple[int, str] | InFlight | Received | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed | Unconfirmed
-         | None)
+Claim = (tuple[int, str] | InFlight | Received | OlderCopy | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed
+         | Unconfirmed | None)
 """What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
 (Received when that version is not the latest); InFlight; Elsewhere; Foreign; CompanyDetailsOnly; or Unconfirmed."""
 
@@ -570,6 +581,21 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
         elif listed and key in catalog.all_inbox_keys(company):
             out[i] = Elsewhere(", ".join(sorted(listed)), kind, unsent=True)
     return out
+
+
+def _older_copies(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
+                  documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, OlderCopy]:
+    """The requests (by index) whose file is an older version of its document than the latest stored, for an inbox
+    that has not received that version (one that has is told so by the claim: Received). ROWS: _batch_rows."""
+    older = {d[0] for d in documents}
+    d = _DOCUMENTS.c
+    latest: dict[int, int] = {i: v for i, v in session.execute(select(d.id, d.version).where(d.id.in_(older)))}
+    received = {(document_id, version, inbox) for document_id, version, inbox, state, _ in rows
+                if state == S.sent.value}
+    return {i: OlderCopy(version, latest[document_id])
+            for i, ((_, recipient), (document_id, version, _)) in enumerate(zip(parsed, documents, strict=True))
+            if version < latest.get(document_id, version)
+            and (document_id, version, recipient_key(recipient)) not in received}
 
 
 NOT_ONLY_LOCAL = or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local")
@@ -980,11 +1006,13 @@ class Ledger:
         pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
         batch = _batch_rows(session, documents)
         foreign = {} if self.any_company else self._foreign(session, parsed, documents, batch)
-        elsewhere: dict[int, Elsewhere | Foreign | CompanyDetailsOnly] = {
+        elsewhere: dict[int, Elsewhere | Foreign | CompanyDetailsOnly | OlderCopy] = {
             **({} if resend else _received_elsewhere(session, parsed, documents, batch)), **foreign}
         if not resend:
             elsewhere.update({i: found for i, found in _details_only(session, parsed, documents, batch,
                                                                      local=self.via == "local").items()
+                              if i not in elsewhere})
+            elsewhere.update({i: found for i, found in _older_copies(session, parsed, documents, batch).items()
                               if i not in elsewhere})
         values = [delivery_values(document_id, company_id, version, recipient, sender=self.sender,
                                   origin="export", by=self.by, sha256=sha, now=now, pdf_sha256=pdf_sha)

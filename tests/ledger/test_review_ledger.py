@@ -165,7 +165,7 @@ def delivery_sha(xml: bytes) -> str:
 
 
 def test_an_older_copy_of_a_document_is_its_earlier_version_not_a_new_one(store: Store) -> None:
-    from ublexport.ledger import Received
+    from ublexport.ledger import OlderCopy, Received
     from ublexport.store import DocumentRow, DocumentVersion
 
     ledger = Ledger(store, sender="export@dewaele.be")
@@ -176,7 +176,11 @@ def test_an_older_copy_of_a_document_is_its_earlier_version_not_a_new_one(store:
         ledger.record(claim[0], Out(INBOX, "sent", 250, "queued"))
 
     assert ledger.claim(v1, INBOX, resend=False) == Received(1, 2)  # the inbox has it; the file is older
-    new_inbox = ledger.claim(v1, "other@kantoor.nl", resend=False)  # an inbox that never got version 1
+    # an inbox that never got version 1: not sent the outdated invoice unless on purpose (the review's oldcopy.sh)
+    assert ledger.claim(v1, "other@kantoor.nl", resend=False) == OlderCopy(1, 2)
+    with store.transaction() as session:
+        assert {(d.inbox, d.version) for d in session.scalars(select(DeliveryRow))} == {(INBOX, 1), (INBOX, 2)}
+    new_inbox = ledger.claim(v1, "other@kantoor.nl", resend=True)
     assert isinstance(new_inbox, tuple)
     with store.transaction() as session:
         document = session.scalars(select(DocumentRow)).one()

@@ -101,3 +101,4 @@ def test_by_hand_to_its_inbox_it_is_refused_unless_resent_on_purpose(tmp_path: P
     # an address that is not one of the company's inboxes (an office copy) is the exporter's own choice
     run_cli(env, "export", expense, "--to", "archief@kantoor.be")
     assert [r.rcpt for r in smtp_server.received] == [DOSSIER, "archief@kantoor.be"]
+
