@@ -143,8 +143,11 @@ def test_a_postgresql_schema_that_does_not_exist_is_named_as_the_cause(tmp_path:
     env = {"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": url}
     result = run_cli(env, "company", "add", str(SAMPLES / "company.json"), "--json", code=1)
     assert "the schema the URL's search_path names does not exist" in json.loads(result.stdout)["error"]
-    said = json.loads(run_cli(env, "history", "--json", code=2).stdout)["error"]  # reading: no ledger there
-    assert said.startswith("there is no ledger at postgresql://postgres@127.0.0.1:5432/test?options=")
+    # reading says the same, exit 1 as `company add` (not "no ledger yet: create it with `company add`", exit 2)
+    said = json.loads(run_cli(env, "history", "--json", code=1).stdout)["error"]
+    assert said.startswith("postgresql://postgres@127.0.0.1:5432/test?options=") and said.endswith(
+        ": the schema its search_path names does not exist, so no ledger can be there: create it (CREATE SCHEMA "
+        "...), or fix the URL")
 
 
 # --- a row taken over from a sender that stopped mid-send --------------------------------------------------------

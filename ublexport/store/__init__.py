@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import Engine, inspect, make_url
+from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ublexport.errors import InputError
+from ublexport.errors import InputError, UblexportError
 from ublexport.store import clock
 from ublexport.store.clock import utcnow
 from ublexport.store.engine import make_engine, normalize_url
@@ -47,6 +47,14 @@ def _no_ledger(url: str) -> NoReturn:
                      "company add` or an export")
 
 
+def schema_missing(engine: Engine) -> bool:
+    """PostgreSQL: none of the schemas the URL's search_path names exists (current_schema() is then NULL)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT current_schema()")).scalar() is None
+
+
 def _must_exist_file(url: str) -> None:
     """A SQLite ledger's file must exist before it is opened: connecting would create it."""
     try:
@@ -73,7 +81,13 @@ class Store:
             _must_exist_file(url)
         engine = make_engine(url, **engine_kwargs)
         if existing and not inspect(engine).has_table(str(SchemaVersion.__tablename__)):
+            missing = schema_missing(engine)
             engine.dispose()
+            if missing:  # not "nothing done yet": `company add` would fail on it too (exit 1, as it does)
+                from ublexport.settings import mask_url
+
+                raise UblexportError(f"{mask_url(url)}: the schema its search_path names does not exist, so no "
+                                     "ledger can be there: create it (CREATE SCHEMA ...), or fix the URL")
             _no_ledger(url)
         if upgrade:
             migrate(engine)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from ublexport.checks import FAILED, INFO, OK, Finding
 from ublexport.errors import InputError, UblexportError
 from ublexport.store import LATEST, CompanyRow, DeliveryRow, NoLedgerError, Store
-from ublexport.store.engine import make_engine, normalize_url
 from ublexport.store.migrations import current_version
 
 if TYPE_CHECKING:
@@ -31,15 +30,9 @@ def _status(url: str) -> tuple[str, str]:
     try:
         store = Store.open(url, upgrade=False, existing=True)
     except NoLedgerError:
-        try:
-            if _no_schema(url):
-                return FAILED, (f"{shown}: the schema its search_path names does not exist, so no ledger can be "
-                                "created there: create it (CREATE SCHEMA ...), or fix the URL")
-        except DBAPIError as exc:
-            return FAILED, unusable(exc)
         return INFO, f"none yet at {shown}: the first export, `documents import` or `company add` creates it"
-    except UblexportError as exc:  # a URL that cannot be read, a folder that cannot be made, a SQLite too old
-        return FAILED, str(exc)
+    except UblexportError as exc:  # a URL that cannot be read, a folder that cannot be made, a SQLite too old, a
+        return FAILED, str(exc)  # PostgreSQL schema that does not exist (Store.open)
     except DBAPIError as exc:
         return FAILED, unusable(exc)
     try:
@@ -59,18 +52,6 @@ def _status(url: str) -> tuple[str, str]:
         return INFO, (f"{store.dialect} at {shown}, schema {version}: upgraded in place to {LATEST} by the next "
                       f"command that writes to it ({held})")
     return OK, f"{store.dialect} at {shown}, schema {version} (current): {held}"
-
-
-def _no_schema(url: str) -> bool:
-    """PostgreSQL: none of the schemas the URL's search_path names exists (current_schema() is then NULL)."""
-    if not normalize_url(url).startswith("postgresql"):
-        return False  # (make_engine would create a SQLite ledger's folder)
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT current_schema()")).scalar() is None
-    finally:
-        engine.dispose()
 
 
 def unusable(exc: DBAPIError) -> str:
