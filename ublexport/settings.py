@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,9 @@ class Settings:
     imap_user: str | None = None
     imap_password: str | None = field(default=None, repr=False)
     imap_folder: str = "INBOX"
+    # what is wrong with the sending settings, when read leniently (load_settings): the commands that only read the
+    # ledger or show the settings run, and say it, rather than refuse as a send must
+    problems: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.imap_folder:  # `imap_folder = ""` in the file: the default, not an unnamed folder
@@ -207,10 +210,13 @@ def _coerce(raw: Mapping[str, Any], where: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+def load_settings(config_file: Path | None = None, *, lenient: bool = False, **overrides: object) -> Settings:
     """Explicit overrides (None = not given) > environment (UBLEXPORT_*) > TOML file > defaults.
 
-    The TOML file is `config_file`, else $UBLEXPORT_CONFIG, else HOME/config.toml when present."""
+    The TOML file is `config_file`, else $UBLEXPORT_CONFIG, else HOME/config.toml when present. LENIENT: settings
+    that disagree with each other (port 465 with STARTTLS, a password without a user, a bad sender) are returned
+    in `problems` instead of refused: for the commands that only read the ledger or show the settings (`config
+    show` is where one looks when an export refuses them). A value that cannot be read at all is refused still."""
     unknown = set(overrides) - set(SOURCES)
     if unknown:
         raise TypeError(f"unknown setting(s): {sorted(unknown)}")
@@ -245,8 +251,10 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
             # derived once per run: real servers refuse or score "EHLO localhost"; the sender's domain is ours
             values["local_hostname"] = _sender_domain(values.get("sender")) or Settings.local_hostname
     settings = Settings(**values)
-    _check(settings, where, problems)
-    return settings
+    problems += settings_problems(settings, where)
+    if problems and not lenient:
+        raise InputError("invalid settings", problems=problems)
+    return replace(settings, problems=tuple(problems)) if problems else settings
 
 
 IMPLICIT_TLS_PORT = 465
@@ -340,11 +348,12 @@ def smtp_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def _check(settings: Settings, where: Mapping[str, str] | None = None, problems: list[str] | None = None) -> None:
+def settings_problems(settings: Settings, where: Mapping[str, str] | None = None) -> list[str]:
+    """What is wrong with settings that were each read: the sender, the reply-to, a password without a user."""
     from ublexport.recipients import parse_recipients, parse_sender
 
     where = where or {}
-    problems = list(problems or [])
+    problems: list[str] = []
     try:
         parse_sender(settings.sender)
     except InputError as exc:
@@ -357,5 +366,4 @@ def _check(settings: Settings, where: Mapping[str, str] | None = None, problems:
             problems.append(f"reply_to (UBLEXPORT_REPLY_TO): {exc}")
     if settings.smtp_password and not settings.smtp_user:
         problems.append("UBLEXPORT_SMTP_PASSWORD is set but no SMTP user (UBLEXPORT_SMTP_USER)")
-    if problems:
-        raise InputError("invalid settings", problems=problems)
+    return problems

@@ -18,6 +18,8 @@ from ublexport.errors import InputError
 from ublexport.recipients import parse_recipients
 from ublexport.settings import load_settings
 
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
 SENDER = "Dewaele <export@dewaele.be>"
 
 
@@ -38,6 +40,32 @@ def test_a_contradictory_port_and_security_is_refused(home: Path, monkeypatch: p
     text = str(caught.value)
     assert "UBLEXPORT_SMTP_PORT is" in text and "UBLEXPORT_SMTP_SECURITY is" in text
     assert f"{security!r}" in text and str(port) in text
+
+
+def test_settings_that_disagree_refuse_a_send_but_not_the_commands_that_only_read(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(Review of the seventeenth session.) Port 465 with STARTTLS, or a password without a user, in the shared
+    environment file made `config show` (where one looks to find out), `history` and `company list` exit 2 too."""
+    monkeypatch.setenv("UBLEXPORT_SMTP_HOST", "mail.example")
+    monkeypatch.setenv("UBLEXPORT_SMTP_PORT", "465")
+    monkeypatch.setenv("UBLEXPORT_SMTP_SECURITY", "starttls")
+    monkeypatch.setenv("UBLEXPORT_SMTP_PASSWORD", "s3cret-pw")
+    monkeypatch.setenv("UBLEXPORT_FROM", SENDER)
+    cli = CliRunner()
+    assert cli.invoke(main, ["company", "add", str(SAMPLES / "company.json")]).exit_code == 0  # (sends nothing)
+    shown = cli.invoke(main, ["config", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    problems = json.loads(shown.stdout)["problems"]
+    assert len(problems) == 2 and problems[0].startswith("UBLEXPORT_SMTP_SECURITY is 'starttls' but")
+    assert problems[1] == "UBLEXPORT_SMTP_PASSWORD is set but no SMTP user (UBLEXPORT_SMTP_USER)"
+    table = cli.invoke(main, ["config", "show"])
+    assert table.exit_code == 0 and "problem: UBLEXPORT_SMTP_PASSWORD is set but no SMTP user" in table.stderr
+    assert "s3cret-pw" not in shown.output + table.output
+    for args in (["history"], ["company", "list", "--json"], ["documents", "list"], ["inbox", "list"]):
+        result = cli.invoke(main, args)
+        assert result.exit_code == 0, (args, result.output)
+    refused = cli.invoke(main, ["export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@x.example"])
+    assert refused.exit_code == 2 and "port 465 is implicit TLS" in refused.output
 
 
 # --- item 4: a real sender and EHLO name with an SMTP server ---------------------------------------------------

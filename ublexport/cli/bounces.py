@@ -42,7 +42,7 @@ def bounces(since: dt.datetime | None, db_url: str | None, home: Path | None, as
     cannot be used, 2 a setting is missing."""
     from ublexport.bounces import parse_report, read_reports
 
-    settings = load(home, db_url)
+    settings = load(home, db_url, lenient=True)  # reads a mailbox and the ledger: the SMTP settings play no part
     day = (since.date() if since else dt.date.today() - dt.timedelta(days=30))
     found = [bounce for data in read_reports(settings, day) for bounce in parse_report(data)]
     with open_ledger(home, db_url, reads=True) as ledger:

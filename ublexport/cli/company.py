@@ -63,14 +63,16 @@ by_option = click.option("--by", metavar="NAME", envvar="UBLEXPORT_BY", show_env
                          help="Who makes this change, for the history (default: $USER).")
 
 
-def load(home: Path | None, db_url: str | None, config_file: Path | None = None) -> Settings:
-    """The settings `export` would use (TOML file, environment, options), with this command's --home and --db."""
+def load(home: Path | None, db_url: str | None, config_file: Path | None = None, *,
+         lenient: bool = False) -> Settings:
+    """The settings `export` would use (TOML file, environment, options), with this command's --home and --db;
+    LENIENT for a command that sends nothing (settings.load_settings)."""
     from ublexport.settings import load_settings
 
     if config_file is None:
         ctx = click.get_current_context(silent=True)
         config_file = ctx.meta.get(CONFIG_KEY) if ctx is not None else None
-    return load_settings(config_file, home=home, db_url=db_url)
+    return load_settings(config_file, lenient=lenient, home=home, db_url=db_url)
 
 
 def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, *, queues: bool = False,
@@ -81,7 +83,8 @@ def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, *,
     "@localhost" for good, so that is refused here, before anything is stored, as the worker would refuse to send."""
     from ublexport.ledger import Ledger
 
-    settings = load(home, db_url)
+    # what queues no e-mail (reading the ledger, registering a company) needs no sending settings that agree
+    settings = load(home, db_url, lenient=not queues)
     if queues and settings.smtp_host:
         from ublexport.errors import InputError
         from ublexport.settings import smtp_problems

@@ -40,8 +40,9 @@ db_option = click.option("--db", "db_url", envvar="UBLEXPORT_DB", show_envvar=Tr
                               "(default: ublexport.db in the data directory).")
 
 
-def settings_options(func: F) -> F:
-    """Add the settings options; the command receives a loaded `settings` instead of the raw values."""
+def settings_options(func: F, *, lenient: bool = False) -> F:
+    """Add the settings options; the command receives a loaded `settings` instead of the raw values (LENIENT:
+    settings that disagree are in settings.problems instead of refused; see settings.load_settings)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, config_file: Path | None, home: Path | None, smtp_host: str | None,
@@ -49,7 +50,7 @@ def settings_options(func: F) -> F:
                 reply_to: str | None, db_url: str | None = None, **kwargs: Any) -> Any:
         from ublexport.settings import load_settings
 
-        settings = load_settings(config_file, home=home, smtp_host=smtp_host, smtp_port=smtp_port,
+        settings = load_settings(config_file, lenient=lenient, home=home, smtp_host=smtp_host, smtp_port=smtp_port,
                                  smtp_security=smtp_security, smtp_user=smtp_user, sender=sender,
                                  reply_to=reply_to, db_url=db_url)
         return func(*args, settings=settings, **kwargs)
@@ -69,12 +70,14 @@ def config() -> None:
 @json_option
 @db_option
 @handle_errors
-@settings_options
+@functools.partial(settings_options, lenient=True)
 def show(settings: Any, as_json: bool) -> None:
-    """Print the settings in effect; the SMTP password is masked."""
+    """Print the settings in effect; the SMTP password is masked. Settings that disagree with each other (which an
+    export or the worker refuses) are shown too, each problem said under the table (--json: "problems")."""
     from ublexport import allocator
 
     data = settings.masked()
+    data["problems"] = list(settings.problems)
     data["transport"] = _transport_description(settings)
     data["worker_malloc"] = allocator.describe()  # the allocator of a large export's worker processes
     if as_json:
@@ -85,7 +88,10 @@ def show(settings: Any, as_json: bool) -> None:
         # where each is set: `sender` is UBLEXPORT_FROM / `from` (the password: the environment only)
         where = {**SOURCES, "worker_malloc": (allocator.ENV, "")}
         print_table("Settings", ["setting", "value", "environment", "config file"],
-                    [(k, "-" if v is None else v, *where.get(k, ("", ""))) for k, v in data.items()])
+                    [(k, "-" if v is None else v, *where.get(k, ("", ""))) for k, v in data.items()
+                     if k != "problems"])
+        for problem in settings.problems:  # what an export or the worker would refuse
+            click.echo(f"problem: {problem}", err=True)
 
 
 @config.command("check")

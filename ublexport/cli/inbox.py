@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from pathlib import Path
@@ -32,7 +33,7 @@ def inbox() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=2525, show_default=True, help="Port (0: any free).")
 @handle_errors
-@settings_options
+@functools.partial(settings_options, lenient=True)  # the local inbox sends nothing out
 def serve(host: str, port: int, settings: Any) -> None:
     """Run an SMTP server that stores everything it receives into the local inbox (Ctrl-C to stop).
 
@@ -66,7 +67,7 @@ def _valid_text(valid: bool | None) -> str:
 @inbox.command("list")
 @json_option
 @handle_errors
-@settings_options
+@functools.partial(settings_options, lenient=True)  # the local inbox sends nothing out
 def list_(as_json: bool, settings: Any) -> None:
     """List what arrived, oldest first: the number (JSON: position) is what `show` takes."""
     from ublexport.inbox import list_messages
@@ -88,7 +89,7 @@ def list_(as_json: bool, settings: Any) -> None:
 @click.option("--save-attachments", type=click.Path(file_okay=False, path_type=Path),
               help="Write the attachments into this folder.")
 @handle_errors
-@settings_options
+@functools.partial(settings_options, lenient=True)  # the local inbox sends nothing out
 def show(number: int, as_json: bool, save_attachments: Path | None, settings: Any) -> None:
     """Show message NUMBER: headers, text, attachments and whether the UBL is valid."""
     from ublexport.compose import safe_filename
