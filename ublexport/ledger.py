@@ -40,6 +40,7 @@ from ublexport.deliver import UNCONFIRMED_LIMIT
 from ublexport.errors import InputError
 from ublexport.model import Company
 from ublexport.policy import EXPENSES_SKIPPED
+from ublexport.recipients import address_key
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
 from ublexport.store.models import (
@@ -514,7 +515,7 @@ def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime)
         company, kind = companies[c.company_id], kinds.get(c.document_id, "")
         if c.inbox not in catalog.inbox_keys(company, kind):
             why = (f"not sent: {catalog.shared_refusal(company, 'a sales document')}"
-                   if kind != "expense" and c.inbox in {a.casefold() for a in catalog.shared_main_inboxes(company)}
+                   if kind != "expense" and c.inbox in set(map(address_key, catalog.shared_main_inboxes(company)))
                    else f"{CLOSED} (found by the worker)")
             closed.setdefault(why, []).append(c.id)
     if not closed:
@@ -769,7 +770,7 @@ def new_message_id(sender: str) -> str:
 
 
 def recipient_key(recipient: Recipient) -> str:
-    return recipient.address.casefold()
+    return address_key(recipient.address)
 
 
 def queue_rows(session: Session, document: DocumentRow, recipients: Iterable[Recipient], *, sender: str,
@@ -1600,7 +1601,7 @@ class Ledger:
         if document_id is not None:
             query = query.where(DeliveryRow.document_id == document_id)
         if inbox is not None:  # what went to one address (an old, mistyped one): as the ledger keys it
-            query = query.where(DeliveryRow.inbox == inbox.strip().casefold())
+            query = query.where(DeliveryRow.inbox == address_key(inbox))
         if states:
             query = query.where(DeliveryRow.state.in_(set(states)))
         if numbers:

@@ -45,6 +45,7 @@ from ublexport.ledger import (
 )
 from ublexport.model import Document, DocumentKind, Status, as_stored
 from ublexport.policy import EXPENSES_SKIPPED, SENT, exportable
+from ublexport.recipients import address_key
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
 from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow
@@ -118,7 +119,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
         result.reason = catalog.shared_refusal(company, f"{document.label}, a sales document,")
         return result
     done = existing_inboxes(session, document)
-    listed = {r.address.casefold() for r in recipients}
+    listed = {address_key(r.address) for r in recipients}
     reopen = [row.id for inbox, row in done.items() if row.closed and inbox in listed]
     if reopen:  # an inbox removed and listed again before its row went: the same row (and Message-ID) goes
         now = now or session_now(session)
@@ -127,11 +128,11 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
                         .values(state=DeliveryState.queued.value, next_attempt_at=now, last_message=None,
                                 updated_at=now))
         result.queued, result.inboxes = list(reopen), [i for i, row in done.items() if row.id in reopen]
-    todo = [r for r in recipients if r.address.casefold() not in done]
+    todo = [r for r in recipients if address_key(r.address) not in done]
     unchanged = (received_but_for_company(session, document.id, document.version, document.content)
                  if todo and document.version > 1 else set())
     if unchanged:  # only the company's own details changed since an inbox received the document: not sent again
-        todo = [r for r in todo if r.address.casefold() not in unchanged]
+        todo = [r for r in todo if address_key(r.address) not in unchanged]
         if not todo and not reopen:
             result.reason = ("only the company's details (address, phone, account, legal mention...) or the PDF "
                              "changed since this document reached every inbox: not sent again (`ublexport export "

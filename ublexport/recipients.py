@@ -98,9 +98,17 @@ buyer is the customer, so it would land in the customer's administration if they
 company's books."""
 
 
+def address_key(address: str) -> str:
+    """An inbox as the ledger keys it (deliveries.inbox) and as two addresses are told the same: lower case, not
+    case-folded. Case folding maps ß to ss and ς to σ, which IDNA 2008 keeps apart: a@straße.example
+    (xn--strae-oqa) and a@strasse.example are two domains, and folding them into one dropped an inbox and took one
+    for the other ("already exported"). For an ASCII address the two are the same."""
+    return address.strip().lower()
+
+
 def files_by_buyer(address: str) -> bool:
     """One of YUKI_BY_BUYER (as `Recipient.address` spells it, or typed in any case)."""
-    return address.strip().casefold() in YUKI_BY_BUYER
+    return address_key(address) in YUKI_BY_BUYER
 
 
 def by_buyer_refusal(address: str, what: str) -> str:
@@ -219,7 +227,7 @@ def parse_recipients(text: str, *, check_deliverability: bool = False, what: str
         except ValueError as exc:
             problems.append(f"{item.strip()!r}: {exc}")
             continue
-        key = recipient.address.casefold()
+        key = address_key(recipient.address)
         if key not in seen:
             seen.add(key)
             recipients.append(recipient)

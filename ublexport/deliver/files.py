@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ublexport.compose import Composed, message_bytes, safe_filename
 from ublexport.deliver import Outcome
+from ublexport.recipients import address_key
 
 
 def eml_name(message: Composed, recipient: str) -> str:
@@ -37,7 +38,7 @@ class FilesTransport:
         """eml_name, unless another message of this run has it: two numbers a file name cannot tell apart
         (2026/0001 and 2026-0001) get -2, -3... instead of one overwriting the other."""
         name = first = eml_name(message, recipient)
-        owner = (message.message_id, recipient.casefold())
+        owner = (message.message_id, address_key(recipient))
         n = 1
         while self._owners.setdefault(name, owner) != owner:
             n += 1

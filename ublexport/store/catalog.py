@@ -188,12 +188,17 @@ def skips_expenses(company: CompanyRow) -> bool:
 
 def inbox_keys(company: CompanyRow, kind: str) -> set[str]:
     """inboxes_of as the ledger keys its rows (deliveries.inbox: the address, case-folded)."""
-    return {str(item["address"]).casefold() for item in inboxes_of(company, kind)}
+    from ublexport.recipients import address_key
+
+    return {address_key(str(item["address"])) for item in inboxes_of(company, kind)}
 
 
 def all_inbox_keys(company: CompanyRow) -> set[str]:
     """Every inbox registered for the company, for any kind of document (inbox_keys' form)."""
-    return {str(item["address"]).casefold() for item in [*(company.inboxes or []), *(company.expenses_inboxes or [])]}
+    from ublexport.recipients import address_key
+
+    return {address_key(str(item["address"])) for item in [*(company.inboxes or []),
+                                                            *(company.expenses_inboxes or [])]}
 
 
 def rule_of(row: CompanyRow) -> dict[str, Any]:

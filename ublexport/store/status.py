@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ublexport.checks import FAILED, INFO, OK, Finding
 from ublexport.errors import InputError, UblexportError
+from ublexport.recipients import address_key
 from ublexport.store import LATEST, CompanyRow, DeliveryRow, NoLedgerError, Store
 from ublexport.store.migrations import current_version
 
@@ -80,7 +81,7 @@ def registered_inboxes(url: str) -> tuple[list[Recipient], list[Finding]]:
         with store.transaction() as session:
             for row in session.scalars(select(CompanyRow).order_by(CompanyRow.id)):
                 for recipient in [*recipients_of(row, "invoice"), *recipients_of(row, "expense")]:
-                    found.setdefault(recipient.address.casefold(), recipient)
+                    found.setdefault(address_key(recipient.address), recipient)
                 if shared_main_inboxes(row):
                     misused.append(Finding(f"company {row.id}", FAILED,
                                            shared_refusal(row, "an invoice or credit note")))

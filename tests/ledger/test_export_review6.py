@@ -1,5 +1,6 @@
-"""An older copy of a document (its file from before an edit) is not sent to an inbox that never had any version of
-it, unless on purpose: the accountant would book the invoice as it was before its correction."""
+"""Exports that could reach the wrong inbox, or the right one with the wrong content: an older copy of a document (its
+file from before an edit) is not sent to an inbox that never had any version of it, unless on purpose (the accountant
+would book the invoice as it was before its correction); an IDN domain is not taken for another."""
 
 from __future__ import annotations
 
@@ -32,3 +33,20 @@ def test_an_older_copy_is_not_sent_to_an_inbox_that_never_had_it_unless_on_purpo
     assert [r.rcpt for r in smtp_server.received] == [DOSSIER, DOSSIER]
     run_cli(env, "export", str(old), "--to", "archief@kantoor.be", "--resend")
     assert [r.rcpt for r in smtp_server.received] == [DOSSIER, DOSSIER, "archief@kantoor.be"]
+
+
+def test_an_idn_domain_with_sharp_s_is_its_own_inbox_not_the_ss_one(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """(Review of the seventeenth session.) straße.example (xn--strae-oqa) and strasse.example are two domains
+    under IDNA 2008; case folding made them one inbox: one was dropped from a list, and an export to the other said
+    "already exported"."""
+    from ublexport.recipients import address_key, parse_recipients
+
+    both = parse_recipients("a@straße.example; a@strasse.example; A@STRASSE.example")
+    assert [r.ascii_address for r in both] == ["a@xn--strae-oqa.example", "a@strasse.example"]
+    assert address_key("A@Straße.Example ") == "a@straße.example" != address_key("a@strasse.example")
+    env = {**office(tmp_path, None, on=False), **smtp_server.env()}
+    invoice = invoice_file(tmp_path, "2026-0500")
+    run_cli(env, "export", invoice, "--to", "a@straße.example")
+    again = json.loads(run_cli(env, "export", invoice, "--to", "a@strasse.example", "--json").stdout)
+    assert [r["result"] for r in again["results"]] == ["sent"]
+    assert sorted(r.rcpt for r in smtp_server.received) == ["a@strasse.example", "a@xn--strae-oqa.example"]
