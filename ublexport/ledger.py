@@ -349,6 +349,9 @@ class HistoryEntry:
     waits: str | None = None  # why a queued or deferred row is not sent now (due_query), else None
     in_doubt: int = 0  # its tries that may have arrived unconfirmed (IN_DOUBT): the inbox may have it twice
     tries: list[dict[str, Any]] = field(default_factory=list)
+    # the Message-IDs those unconfirmed tries went under: the row's own, unless its bytes changed since (another
+    # --pdf or --profile: a new Message-ID), when the inbox may hold the earlier copy under the earlier one
+    in_doubt_message_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """As JSON, named as every command names things: `document` the label (invoice 2026-0001), `number`."""
@@ -1641,12 +1644,18 @@ class Ledger:
                             AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(part))
                         .group_by(AttemptRow.delivery_id)):
                     by_id[delivery_id].in_doubt = int(count)
+                for delivery_id, message_id in session.execute(
+                        select(AttemptRow.delivery_id, AttemptRow.message_id).distinct().where(
+                            AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(part),
+                            AttemptRow.message_id.is_not(None)).order_by(AttemptRow.delivery_id,
+                                                                          AttemptRow.message_id)):
+                    by_id[delivery_id].in_doubt_message_ids.append(message_id)
                 if with_tries:
                     for a in session.scalars(select(AttemptRow).where(AttemptRow.delivery_id.in_(part))
                                              .order_by(AttemptRow.id)):
                         by_id[a.delivery_id].tries.append({"at": a.at.isoformat(), "owner": a.owner,
                                                            "result": a.result, "code": a.code, "message": a.message,
-                                                           "attempts": a.tries})
+                                                           "attempts": a.tries, "message_id": a.message_id})
         return entries
 
     def counts(self) -> dict[str, int]:

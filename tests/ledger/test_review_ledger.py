@@ -373,3 +373,33 @@ def test_an_import_going_back_to_earlier_content_is_a_new_version(store: Store) 
         assert not isinstance(result, Exception), result
         versions.append(result.version)
     assert versions == [1, 2, 3]
+
+
+def test_history_names_the_message_id_of_an_unconfirmed_copy_sent_under_another(store: Store) -> None:
+    """(Review of the seventeenth session.) A try lost at the end of DATA, then the export run again with other
+    bytes (--pdf attach): a new Message-ID, rightly; history said "may be in the inbox twice, same Message-ID" and
+    showed only the new one, so the accountant could not search for the earlier copy."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+
+    ledger = Ledger(store, sender="export@dewaele.be")
+    first = ledger.claim(prepared("M-6", xml=b"<Invoice>embedded</Invoice>"), INBOX, resend=False)
+    assert isinstance(first, tuple)
+    ledger.record(first[0], Out(INBOX, "transient", None, "connection lost during DATA", lost="connection lost "
+                                "after the whole message", lost_tries=1))
+    other = ledger.claim(prepared("M-6", xml=b"<Invoice>attached</Invoice>"), INBOX, resend=False)
+    assert isinstance(other, tuple) and other[1] != first[1]
+    ledger.record(other[0], Out(INBOX, "sent", 250, "queued as B"))
+    [entry] = ledger.history()
+    assert (entry.message_id, entry.in_doubt_message_ids) == (other[1], [first[1]])
+    assert [t["message_id"] for t in entry.tries] == [first[1], other[1]]
+    url = str(store.engine.url.render_as_string(hide_password=False))
+    result = CliRunner().invoke(main, ["history", "--tries", "--db", url], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert f"may be in the inbox twice: an earlier try under Message-ID {first[1]} was not confirmed" in result.output
+    assert "same Message-ID" not in result.output and f"[Message-ID {first[1]}]" in result.output
+    data = json.loads(CliRunner().invoke(main, ["history", "--json", "--db", url]).stdout)
+    assert data[0]["in_doubt_message_ids"] == [first[1]]

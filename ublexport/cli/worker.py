@@ -180,8 +180,7 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
                      e.version, e.inbox, e.state + (" (local inbox only)" if e.state == "sent" and e.via == "local"
                                                     else "") + (f" (resend of {e.resend_of})" if e.resend_of else "")
                      + (f" (waits: {e.waits})" if e.waits else "")
-                     + ((" (may be in the inbox twice, same Message-ID: an earlier try was not confirmed)"
-                         if e.state == "sent" else " (may be in the inbox already: not sent again by itself)"
+                     + ((_twice(e) if e.state == "sent" else " (may be in the inbox already: not sent again by itself)"
                          if e.state == "failed" else " (may be in the inbox already: an earlier try was not "
                          "confirmed; it goes again under the same Message-ID)") if e.in_doubt else ""),
                      e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
@@ -197,9 +196,21 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
             click.echo(f"{e.id}: Message-ID {e.message_id}")
             for t in e.tries:
                 at = local_time(dt.datetime.fromisoformat(t["at"]), seconds=True)
+                if t.get("message_id") and t["message_id"] != e.message_id:  # the bytes changed since: said per try
+                    at += f" [Message-ID {t['message_id']}]"
                 times = f" (x{t['attempts']})" if t["attempts"] > 1 else ""  # one row for a run's retries alike
                 said = [f"{e.id}: {at} {t['result']}{times}", str(t["code"] or ""), t["message"] or ""]
                 click.echo(" ".join(part for part in said if part))
+
+
+def _twice(e: Any) -> str:
+    """Why a sent row may be in the inbox twice, naming the Message-ID to search for when the unconfirmed copy
+    went under another one than the row's (its bytes changed between the tries: another --pdf or --profile)."""
+    others = [m for m in e.in_doubt_message_ids if m != e.message_id]
+    if others:
+        return (f" (may be in the inbox twice: an earlier try under Message-ID {', '.join(others)} was not "
+                "confirmed)")
+    return " (may be in the inbox twice, same Message-ID: an earlier try was not confirmed)"
 
 
 def _local_midnight(day: dt.date | None, *, days_after: int = 0) -> dt.datetime | None:
