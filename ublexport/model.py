@@ -461,6 +461,14 @@ class VatMixin(Closed):
             self.exemption_reason or self.exemption_reason_code
         ):
             raise ValueError(f"category {cat} takes no exemption reason (BR-{cat}-10)")
+        if self.exemption_reason_code is not None:
+            from ublexport.rules.codes import VATEX_CATEGORY
+
+            belongs, rule_id = VATEX_CATEGORY.get(self.exemption_reason_code, (cat.value, ""))
+            if belongs != cat.value:
+                raise ValueError(f"exemption_reason_code {self.exemption_reason_code} is the code of category "
+                                 f"{belongs}, not {cat} ({rule_id}): give the line category {belongs}, or the code "
+                                 f"of its own exemption")
         return self
 
     @property

@@ -351,6 +351,22 @@ def _period(period: Period | None) -> tuple[str | None, str | None] | None:
     return (_date(period.start), _date(period.end)) if period is not None else None
 
 
+def _dutch_addresses(document: Document, expense: bool) -> None:
+    """A Dutch supplier's address, and a Dutch customer's, holds street, postal code and city (NL-R-002, NL-R-004):
+    said here at the input's field, not after rendering at an XPath."""
+    seller = ("supplier.invoice_address", document.counterparty.invoice_address) if expense else (
+        "company.address", document.company.address)
+    buyer = ("company.address", document.company.address) if expense else (
+        "customer.invoice_address", document.counterparty.invoice_address)
+    for (field_name, address), party, rule_id in ((seller, "supplier", "NL-R-002"), (buyer, "customer", "NL-R-004")):
+        if address.country != "NL":
+            continue
+        missing = [name for name in ("street", "postal_code", "city") if not getattr(address, name)]
+        if missing:
+            raise InputError(f"{document.label}: {field_name}: a Dutch supplier's invoice gives the {party}'s "
+                             f"street, postal_code and city ({rule_id}); add its {' and '.join(missing)}")
+
+
 def build(document: Document, *, profile: str | None = None, pdf: bytes | None = None,
           totals: Totals | None = None) -> UblView:
     """The view of a document for the templates. `pdf` is embedded as an AdditionalDocumentReference.
@@ -402,6 +418,8 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         raise InputError(f"{document.label}: a Dutch supplier's invoice must say how to pay (NL-R-007): "
                          f"give {field} or payment.iban, or payment.means_code for a payment without an account "
                          "(48 card, 10 cash, ...)")
+    if seller == "NL" and profile == "peppol":
+        _dutch_addresses(document, expense)
     seller_iban = (document.counterparty.iban if expense else document.company.iban)
     seller_bic = (document.counterparty.bic if expense else document.company.bic)
     if credit and not (pay and pay.iban):
@@ -446,6 +464,11 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             bic=(pay.bic if pay and pay.bic else seller_bic if iban == seller_iban else None) if iban else None,
             terms=pay.terms if pay else None,
         )
+    if profile == "nlcius" and seller == "NL" and totals.payable > 0 and (payment is None or not payment.means_code):
+        # (a credit note's positive amount is payable too: NLCIUS wants to know how the refund goes)
+        raise InputError(f"{document.label}: under NLCIUS a Dutch supplier's {document.kind.value.replace('_', ' ')} "
+                         "states how it is paid (BR-NL-11): give payment.iban (for a credit note the customer's "
+                         "account for the refund), or payment.means_code 57 (standing agreement) or 48 (bank card)")
 
     attachments: tuple[AttachmentView, ...] = ()
     if pdf is not None:

@@ -286,6 +286,19 @@ PEPPOL_ISO4217 = _codes(
     "XCD XDR XOF XPD XPF XPT XSU XTS XUA YER ZAR ZMW ZWG XXX CNH XCG"
 )
 
+#: The VAT category each of these exemption reason codes belongs to, and the rule that says so (PEPPOL-EN16931-P0104
+#: to P0111); the input model refuses a mismatch at its field, before rendering (model.VatMixin)
+VATEX_CATEGORY = {
+    "VATEX-EU-G": ("G", "PEPPOL-EN16931-P0104"),
+    "VATEX-EU-O": ("O", "PEPPOL-EN16931-P0105"),
+    "VATEX-EU-IC": ("K", "PEPPOL-EN16931-P0106"),
+    "VATEX-EU-AE": ("AE", "PEPPOL-EN16931-P0107"),
+    "VATEX-EU-D": ("E", "PEPPOL-EN16931-P0108"),
+    "VATEX-EU-F": ("E", "PEPPOL-EN16931-P0109"),
+    "VATEX-EU-I": ("E", "PEPPOL-EN16931-P0110"),
+    "VATEX-EU-J": ("E", "PEPPOL-EN16931-P0111"),
+}
+
 #: Peppol electronic address schemes (PEPPOL-EN16931-CL008)
 PEPPOL_EAS = _codes(
     "0002 0007 0009 0060 0088 0096 0097 0106 0130 0135 0142 0151 0183 0184 0188 0190 0191 0192 0195 0196 0198 "

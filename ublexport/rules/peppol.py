@@ -1024,16 +1024,6 @@ def cl008(doc: Doc) -> Iterator[Element]:
             yield el
 
 
-_VATEX_CATEGORY = (
-    ("VATEX-EU-G", "G", "PEPPOL-EN16931-P0104"),
-    ("VATEX-EU-O", "O", "PEPPOL-EN16931-P0105"),
-    ("VATEX-EU-IC", "K", "PEPPOL-EN16931-P0106"),
-    ("VATEX-EU-AE", "AE", "PEPPOL-EN16931-P0107"),
-    ("VATEX-EU-D", "E", "PEPPOL-EN16931-P0108"),
-    ("VATEX-EU-F", "E", "PEPPOL-EN16931-P0109"),
-    ("VATEX-EU-I", "E", "PEPPOL-EN16931-P0110"),
-    ("VATEX-EU-J", "E", "PEPPOL-EN16931-P0111"),
-)
 
 
 def _make_vatex(code: str, category: str, rule_id: str) -> None:
@@ -1048,5 +1038,5 @@ def _make_vatex(code: str, category: str, rule_id: str) -> None:
     rule(rule_id, "fatal", message, FAMILY, needs=(cbc.TaxExemptionReasonCode,))(check)
 
 
-for _code, _category, _rule_id in _VATEX_CATEGORY:
+for _code, (_category, _rule_id) in codes.VATEX_CATEGORY.items():
     _make_vatex(_code, _category, _rule_id)

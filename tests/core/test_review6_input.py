@@ -1,0 +1,64 @@
+"""Refusals said at the input's field, before rendering, instead of as a rule at an XPath after it (review of the
+seventeenth session): a Dutch address without street or postal code, an NLCIUS credit note that does not say how
+the refund goes, an exemption code of another VAT category."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ublexport.errors import InputError
+from ublexport.model import Document
+from ublexport.pipeline import PdfMode, prepare
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def dutch(**changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = json.loads((SAMPLES / "02-invoice-nl-nl.json").read_text(encoding="utf-8"))
+    values.update(changes)
+    return values
+
+
+@pytest.mark.parametrize(("where", "field", "rule_id", "party"), [
+    ("customer", "customer.invoice_address", "NL-R-004", "customer"),
+    ("company", "company.address", "NL-R-002", "supplier"),
+])
+def test_a_dutch_address_without_street_or_postal_code_is_named_at_its_field(where: str, field: str, rule_id: str,
+                                                                              party: str) -> None:
+    values = dutch()
+    address = values["customer"]["invoice_address"] if where == "customer" else values["company"]["address"]
+    del address["street"], address["postal_code"]
+    with pytest.raises(InputError) as refused:
+        prepare(Document.model_validate(values), pdf=PdfMode.none)
+    assert str(refused.value) == (f"invoice NL-2026-118: {field}: a Dutch supplier's invoice gives the {party}'s "
+                                  f"street, postal_code and city ({rule_id}); add its street and postal_code")
+    # a Dutch private customer goes as plain EN 16931, where NL-R-004 does not apply: not refused
+    person = dutch(customer={"first_name": "Jan", "last_name": "Berg", "invoice_address": {"city": "Breda",
+                                                                                            "country": "NL"}})
+    assert prepare(Document.model_validate(person), pdf=PdfMode.none).report.profile == "en16931"
+
+
+def test_an_nlcius_credit_note_says_how_the_refund_goes() -> None:
+    values = dutch(kind="credit_note", status="sent", due_date=None, payment=None,
+                   credited_invoice={"number": "NL-2026-100", "issue_date": "2026-10-01"})
+    with pytest.raises(InputError, match=r"under NLCIUS a Dutch supplier's credit note states how it is paid "
+                                         r"\(BR-NL-11\): give payment.iban"):
+        prepare(Document.model_validate(values), profile="nlcius", pdf=PdfMode.none)
+    refund = copy.deepcopy(values)
+    refund["payment"] = {"means_code": "57"}
+    assert prepare(Document.model_validate(refund), profile="nlcius", pdf=PdfMode.none).report.valid
+    assert prepare(Document.model_validate(values), profile="peppol", pdf=PdfMode.none).report.valid
+
+
+def test_an_exemption_code_of_another_category_is_refused_at_the_line() -> None:
+    line = {"name": "Levering", "quantity": "1", "unit_price": "100.00", "vat_category": "E", "vat_rate": "0",
+            "exemption_reason_code": "VATEX-EU-IC"}
+    with pytest.raises(ValueError, match=r"lines\.0\n  Value error, exemption_reason_code VATEX-EU-IC is the code of "
+                                         r"category K, not E \(PEPPOL-EN16931-P0106\)"):
+        Document.model_validate(dutch(lines=[line]))
+    Document.model_validate(dutch(lines=[{**line, "exemption_reason_code": "VATEX-EU-132"}]))  # E's own
