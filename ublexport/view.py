@@ -489,9 +489,12 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         # delivery address alone states no date
         date = d.date if d and d.date else document.issue_date if intra_community and document.period is None \
             else None
-        address = d.address if d and d.address else document.counterparty.invoice_address if not expense \
-            else document.company.address
-        delivery = DeliveryView(_date(date), AddressView.of(address))
+        # BT-75..80 likewise: given, or the buyer's address only where BR-IC-12 needs a country to deliver to (an
+        # intra-Community supply); a delivery date alone does not say where (a renovation site at 6 % is a legal
+        # mention, and the invoice address is not it)
+        address = d.address if d and d.address else None if not intra_community \
+            else document.counterparty.invoice_address if not expense else document.company.address
+        delivery = DeliveryView(_date(date), AddressView.of(address) if address is not None else None)
 
     lines = []
     rates: dict[Decimal, str] = {}  # a document has few distinct rates: format each once (equal Decimals print alike)

@@ -62,3 +62,29 @@ def test_an_exemption_code_of_another_category_is_refused_at_the_line() -> None:
                                          r"category K, not E \(PEPPOL-EN16931-P0106\)"):
         Document.model_validate(dutch(lines=[line]))
     Document.model_validate(dutch(lines=[{**line, "exemption_reason_code": "VATEX-EU-132"}]))  # E's own
+
+
+def test_a_delivery_date_alone_does_not_invent_where_the_delivery_went() -> None:
+    """BT-75..80 only when given, or where BR-IC-12 needs a country (an intra-Community supply): a delivery date
+    alone wrote the customer's invoice address as the place of delivery (on an expense, the company's own)."""
+    from lxml import etree
+
+    ns = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+          "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
+    dated = etree.fromstring(prepare(Document.model_validate(dutch(delivery={"date": "2026-10-14"})),
+                                     pdf=PdfMode.none).xml)
+    assert dated.findtext("cac:Delivery/cbc:ActualDeliveryDate", namespaces=ns) == "2026-10-14"
+    assert dated.find("cac:Delivery/cac:DeliveryLocation", ns) is None
+    site = {"street": "Bouwplaats 1", "city": "Zeist", "postal_code": "3701 AA", "country": "NL"}
+    given = etree.fromstring(prepare(Document.model_validate(dutch(delivery={"date": "2026-10-14", "address": site})),
+                                     pdf=PdfMode.none).xml)
+    assert given.findtext("cac:Delivery/cac:DeliveryLocation/cac:Address/cbc:StreetName", namespaces=ns) == \
+        "Bouwplaats 1"
+    values = dutch(lines=[{"name": "Pomp", "quantity": "1", "unit_price": "900.00", "vat_category": "K",
+                           "vat_rate": "0"}])
+    values["customer"] = {"organisation_name": "Pumpen GmbH", "vat_number": "DE136695976",
+                          "invoice_address": {"street": "Hauptstr. 1", "city": "Köln", "postal_code": "50667",
+                                              "country": "DE"}}
+    supply = etree.fromstring(prepare(Document.model_validate(values), pdf=PdfMode.none).xml)
+    assert supply.findtext("cac:Delivery/cac:DeliveryLocation/cac:Address/cac:Country/cbc:IdentificationCode",
+                           namespaces=ns) == "DE"  # BR-IC-12: where the goods went, the buyer's address
