@@ -8,7 +8,7 @@ BR-CO-16. Templates only print what this module returns.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Context, Decimal
 
 from ublexport.errors import InputError
@@ -16,6 +16,7 @@ from ublexport.model import (
     DEFAULT_EXEMPTION,
     Document,
     DocumentAllowanceCharge,
+    DocumentKind,
     Line,
     VatCategory,
     VatMixin,
@@ -166,6 +167,8 @@ def summarise(document: Document) -> Totals:
         tax = q2(EXACT.divide(EXACT.multiply(taxable, rate), 100)) if rate else ZERO
         text, code = _exemption(items, category, document.label)
         groups.append(VatGroup(category, rate, taxable, tax, text, code, lines_taxable))
+    if document.kind == DocumentKind.expense and len(groups) == 1:
+        groups[0] = _as_the_supplier_rounded(document, groups[0], len(document.lines) + len(adjustments))
 
     vat_total = sum((g.tax for g in groups), ZERO)
     tax_inclusive = tax_exclusive + vat_total
@@ -187,6 +190,20 @@ def summarise(document: Document) -> Totals:
         payable=payable,
         vat_groups=tuple(groups),
     )
+
+
+def _as_the_supplier_rounded(document: Document, group: VatGroup, items: int) -> VatGroup:
+    """An expense's VAT as the supplier's invoice states it (stated_totals.vat), where it differs from EN 16931's
+    (the taxable amount times the rate, rounded once) only as rounding each line does: at most a cent per line, and
+    below one unit, which BR-CO-17 tolerates. A till receipt of three items at 0.99 states VAT 0.63 where the
+    breakdown gives 0.62; the buyer deducts the VAT its invoice states, and the accountant books that, so the UBL
+    carries it. One VAT rate only: a total over several rates cannot be split between them."""
+    stated = document.stated_totals.vat if document.stated_totals is not None else None
+    if stated is None or not group.rate or stated == group.tax:
+        return group
+    if abs(stated - group.tax) <= min(CENT * items, Decimal("0.99")) and (stated < 0) == (group.tax < 0):
+        return replace(group, tax=stated)
+    return group
 
 
 def _check_stated(document: Document, totals: Totals) -> None:

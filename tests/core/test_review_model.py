@@ -423,3 +423,30 @@ def test_spanish_regional_taxes_render_per_rate_and_pass_their_rules(category: s
     assert groups == [(category, taxes[0]), (category, taxes[1])]
     message = refused(data(lines=[line(category=category, rate="7", exemption_reason="Exento")]))
     assert f"category {category} takes no exemption reason" in message
+
+
+# --- an expense's VAT as its supplier rounded it (review of the seventeenth session) ------------------------------
+
+
+def test_an_expense_carries_the_vat_its_supplier_stated_when_it_rounded_per_line() -> None:
+    """A till receipt of three items at 0.99 (21 %) states VAT 0.63, rounded per line; EN 16931's breakdown gives
+    0.62. It was refused, or booked with 0.62 and a rounding of 0.01: the deductible VAT was not the invoice's."""
+    from ublexport.pipeline import PdfMode, prepare
+
+    receipt = [line(price="0.99"), line(price="0.99"), line(price="0.99")]
+    document = accepted(expense(lines=receipt, stated_totals={"vat": "0.63", "tax_inclusive": "3.60",
+                                                              "payable": "3.60"}))
+    totals = compute(document)
+    assert (totals.vat_groups[0].tax, totals.vat_total, totals.payable) == (Decimal("0.63"), Decimal("0.63"),
+                                                                            Decimal("3.60"))
+    xml = prepare(document, pdf=PdfMode.none).xml  # BR-CO-17 tolerates it: valid
+    assert b'<cbc:TaxAmount currencyID="EUR">0.63</cbc:TaxAmount>' in xml
+    assert b'<cbc:TaxInclusiveAmount currencyID="EUR">3.60</cbc:TaxInclusiveAmount>' in xml
+    # more than a cent per line is no rounding: refused, naming the stated and the computed VAT
+    with pytest.raises(InputError, match=r"stated_totals.vat: 0.66 stated, 0.62 computed"):
+        compute(accepted(expense(lines=receipt, stated_totals={"vat": "0.66"})))
+    # over two rates the total cannot be split between them, and our own invoices always follow EN 16931
+    with pytest.raises(InputError, match=r"stated_totals.vat: 0.64 stated, 0.63 computed"):
+        compute(accepted(expense(lines=[*receipt, line(price="0.10", rate="6")], stated_totals={"vat": "0.64"})))
+    with pytest.raises(InputError, match=r"stated_totals.vat: 0.63 stated, 0.62 computed"):
+        compute(accepted(data(lines=receipt, stated_totals={"vat": "0.63"})))
