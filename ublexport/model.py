@@ -181,7 +181,12 @@ def _single_line(value: str) -> str:
     if "\n" in value or "\r" in value or "\t" in value or _SEPARATORS.search(value):
         raise ValueError("must be a single line (no line breaks or tabs; U+0085, U+2028 and U+2029 break lines "
                          "too)")
-    return _no_control(value).strip()
+    value = _no_control(value).strip()
+    if not value.isprintable() and _input_rules() and not any(c.isprintable() and not c.isspace() for c in value):
+        # (only a text with an unprintable character is looked at again: the common case costs one C call)
+        raise ValueError("has no visible character (only zero-width or other invisible characters): the name or "
+                         "number would print as nothing; write it out")
+    return value
 
 
 Line1 = Annotated[str, Field(min_length=1), AfterValidator(_single_line)]
@@ -469,6 +474,11 @@ class VatMixin(Closed):
                 raise ValueError(f"exemption_reason_code {self.exemption_reason_code} is the code of category "
                                  f"{belongs}, not {cat} ({rule_id}): give the line category {belongs}, or the code "
                                  f"of its own exemption")
+            own = DEFAULT_EXEMPTION.get(cat)  # AE, K, G and O have one code each; the others are exemptions (E)
+            if own is not None and self.exemption_reason_code != own[0]:
+                raise ValueError(f"exemption_reason_code {self.exemption_reason_code} is an exemption (category E); "
+                                 f"category {cat} ({own[1].lower()}) has the code {own[0]}: give that, or leave "
+                                 "the code out (it is filled in)")
         return self
 
     @property

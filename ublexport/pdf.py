@@ -170,9 +170,11 @@ class _Sheet:
         self.y += height
 
     def wrap(self, text: str, room: float) -> list[str]:
-        """Text in lines at most `room` mm wide, broken at spaces (a word wider than that is cut), line breaks kept."""
+        """Text in lines at most `room` mm wide, broken at spaces (a word wider than that is cut), line breaks kept:
+        CR LF, CR and the Unicode line and paragraph separators as LF, a tab as a space (the fonts have no glyph for them, and fpdf2
+        printed its warning with the raw characters to the terminal)."""
         lines = []
-        for paragraph in text.split("\n"):
+        for paragraph in text.replace("\r\n", "\n").translate(_BREAKS).split("\n"):
             line = ""
             for word in paragraph.split(" "):
                 candidate = f"{line} {word}" if line else word
@@ -200,6 +202,10 @@ class _Sheet:
     def paragraph(self, text: str, height: float, x: float = LEFT + 1, right: float = RIGHT - 1) -> None:
         for line in self.wrap(text, right - x):
             self.row(height, ((x, line, False),))
+
+
+# (not U+0085: wrap also measures text already in WinAnsi code points, where 0x85 is the ellipsis)
+_BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n", "\t": " "})
 
 
 def _rate_label(category: VatCategory, rate: Decimal | None, lang: str) -> str:

@@ -88,3 +88,49 @@ def test_a_delivery_date_alone_does_not_invent_where_the_delivery_went() -> None
     supply = etree.fromstring(prepare(Document.model_validate(values), pdf=PdfMode.none).xml)
     assert supply.findtext("cac:Delivery/cac:DeliveryLocation/cac:Address/cac:Country/cbc:IdentificationCode",
                            namespaces=ns) == "DE"  # BR-IC-12: where the goods went, the buyer's address
+
+
+def test_a_reverse_charge_line_with_an_exemption_code_is_refused() -> None:
+    line = {"name": "Werk", "quantity": "1", "unit_price": "100.00", "vat_category": "AE", "vat_rate": "0",
+            "exemption_reason_code": "VATEX-EU-132-1I"}
+    with pytest.raises(ValueError, match=r"exemption_reason_code VATEX-EU-132-1I is an exemption \(category E\); "
+                                         r"category AE \(reverse charge\) has the code VATEX-EU-AE"):
+        Document.model_validate(dutch(lines=[line]))
+    Document.model_validate(dutch(lines=[{**line, "exemption_reason_code": "VATEX-EU-AE"}]))
+
+
+@pytest.mark.parametrize("name", ["\u200b", " \u200b\u2060 ", "\ufeff"])
+def test_a_name_of_invisible_characters_only_is_refused(name: str) -> None:
+    values = dutch()
+    values["customer"]["organisation_name"] = name
+    with pytest.raises(ValueError, match=r"customer.organisation_name\n  Value error, has no visible character"):
+        Document.model_validate(values)
+    values["customer"]["organisation_name"] = "Janssen\u00a0Bouw\u200bB.V."  # visible, with invisible inside
+    Document.model_validate(values)
+
+
+def test_tabs_and_carriage_returns_in_a_description_are_spaces_and_breaks_in_the_pdf(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """The fonts have no glyph for them: fpdf2 printed its warning, with the raw characters, to the terminal."""
+    import io
+
+    from pypdf import PdfReader
+
+    from ublexport.pdf import make_pdf
+    from ublexport.totals import compute
+
+    values = dutch()
+    values["lines"][0]["description"] = "Onderdelen:\tpomp\r\nklep\rfilter"
+    document = Document.model_validate(values)
+    text = PdfReader(io.BytesIO(make_pdf(document, compute(document)))).pages[0].extract_text()
+    assert "Onderdelen: pomp" in text and "\nklep" in text and "\nfilter" in text
+    assert "missing the following glyphs" not in capfd.readouterr().err
+
+
+def test_libxml2s_advice_to_its_programmer_is_not_passed_on() -> None:
+    from ublexport.xsd import parse
+
+    deep = b"<a>" * 3000 + b"</a>" * 3000
+    with pytest.raises(InputError) as refused:
+        parse(deep, "deep.xml")
+    assert "XML_PARSE_HUGE" not in str(refused.value) and "no invoice comes near this limit" in str(refused.value)
