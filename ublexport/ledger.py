@@ -301,7 +301,8 @@ class BounceResult:
 Claim = (tuple[int, str] | InFlight | Received | OlderCopy | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed
          | Unconfirmed | None)
 """What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
-(Received when that version is not the latest); InFlight; Elsewhere; Foreign; CompanyDetailsOnly; or Unconfirmed."""
+(Received when that version is not the latest); OlderCopy (not sent without --resend); InFlight; Elsewhere;
+Foreign; CompanyDetailsOnly; or Unconfirmed."""
 
 
 @dataclass(frozen=True)
@@ -587,13 +588,17 @@ def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recip
     return out
 
 
+def _latest_versions(session: Session, document_ids: Iterable[int]) -> dict[int, int]:
+    """Each document's latest version, as the store holds it (one query)."""
+    d = _DOCUMENTS.c
+    return {i: v for i, v in session.execute(select(d.id, d.version).where(d.id.in_(set(document_ids))))}
+
+
 def _older_copies(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
                   documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, OlderCopy]:
     """The requests (by index) whose file is an older version of its document than the latest stored, for an inbox
     that has not received that version (one that has is told so by the claim: Received). ROWS: _batch_rows."""
-    older = {d[0] for d in documents}
-    d = _DOCUMENTS.c
-    latest: dict[int, int] = {i: v for i, v in session.execute(select(d.id, d.version).where(d.id.in_(older)))}
+    latest = _latest_versions(session, [d[0] for d in documents])
     received = {(document_id, version, inbox) for document_id, version, inbox, state, _ in rows
                 if state == S.sent.value}
     return {i: OlderCopy(version, latest[document_id])
@@ -1115,9 +1120,7 @@ class Ledger:
                                     updated_at=now), leases)
         received = [n for n, claim in enumerate(out) if claim is None]
         if received:  # say so when what the inbox has is an older copy than the latest version
-            d = _DOCUMENTS.c
-            latest: dict[int, int] = {i: v for i, v in session.execute(select(d.id, d.version).where(
-                d.id.in_({documents[n][0] for n in received})))}
+            latest = _latest_versions(session, [documents[n][0] for n in received])
             for n in received:
                 document_id, version, _ = documents[n]
                 if version < latest[document_id]:

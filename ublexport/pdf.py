@@ -171,8 +171,8 @@ class _Sheet:
 
     def wrap(self, text: str, room: float) -> list[str]:
         """Text in lines at most `room` mm wide, broken at spaces (a word wider than that is cut), line breaks kept:
-        CR LF, CR and the Unicode line and paragraph separators as LF, a tab as a space (the fonts have no glyph for them, and fpdf2
-        printed its warning with the raw characters to the terminal)."""
+        CR LF, CR and the Unicode line and paragraph separators as LF, a tab as a space (the fonts have no glyph for
+        them, and fpdf2 printed its warning with the raw characters to the terminal)."""
         lines = []
         for paragraph in text.replace("\r\n", "\n").translate(_BREAKS).split("\n"):
             line = ""
