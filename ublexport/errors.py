@@ -10,6 +10,13 @@ _SERVER_BYTE = re.compile("[\udc80-\udcff]")  # a byte that was not UTF-8, as ai
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+def reply_text(code: int | None, message: str | None) -> str:
+    """A server's reply on one line, its code first and once: a text that names the code already (a refused
+    session's: "... refused the sender at MAIL FROM: 553 5.7.1 ...") is not prefixed with it again."""
+    text = (message or "").strip()
+    return f"{code} {text}".strip() if code and str(code) not in text else text
+
+
 def server_text(text: str, limit: int = 4000) -> str:
     """What a server said, as text a database and a terminal can take: a byte that is not UTF-8 (a Latin-1 "reçu")
     as \\xNN, NUL and other control characters as \\uXXXX, at most LIMIT characters. One such reply failed the

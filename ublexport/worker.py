@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ublexport.deliver import UNCONFIRMED_LIMIT
+from ublexport.errors import reply_text
 from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
 from ublexport.ledger_wait import back_off, outcomes_of, patiently, reason
 
@@ -225,8 +226,7 @@ class Worker:
                     return
                 self._outage = None  # the server answered
                 if outcome.state != "sent":
-                    self.stats.last_problem = f"{c.inbox}: {outcome.code or ''} {outcome.message or ''}".replace(
-                        ":  ", ": ").strip()
+                    self.stats.last_problem = f"{c.inbox}: {reply_text(outcome.code, outcome.message)}"
                     # said as it happens, so a service's log shows each one when it happens, not only at exit
                     what = {"transient": "tried again later", "permanent": "refused, not retried"}.get(
                         outcome.state, outcome.state)

@@ -403,3 +403,26 @@ def test_history_names_the_message_id_of_an_unconfirmed_copy_sent_under_another(
     assert "same Message-ID" not in result.output and f"[Message-ID {first[1]}]" in result.output
     data = json.loads(CliRunner().invoke(main, ["history", "--json", "--db", url]).stdout)
     assert data[0]["in_doubt_message_ids"] == [first[1]]
+
+
+def test_a_reply_that_names_its_code_is_not_prefixed_with_it_again(store: Store) -> None:
+    """(Review of the seventeenth session.) history and the worker said "553 127.0.0.1:25 refused the sender ...:
+    553 5.7.1": the code twice."""
+    from click.testing import CliRunner
+
+    from ublexport.cli import main
+    from ublexport.errors import reply_text
+
+    assert reply_text(553, "mx:25 refused the sender <a@b> at MAIL FROM: 553 5.7.1 no") == (
+        "mx:25 refused the sender <a@b> at MAIL FROM: 553 5.7.1 no")
+    assert reply_text(451, "RCPT TO: 4.3.0 busy") == "451 RCPT TO: 4.3.0 busy"
+    assert reply_text(None, " lost ") == "lost" and reply_text(None, None) == ""
+    ledger = Ledger(store, sender="export@dewaele.be")
+    claim = ledger.claim(prepared("R-1"), INBOX, resend=False)
+    assert isinstance(claim, tuple)
+    ledger.record(claim[0], Out(INBOX, "refused", 553, "mx:25 refused the sender <export@dewaele.be> at MAIL FROM: "
+                                "553 5.7.1 not allowed"))
+    url = str(store.engine.url.render_as_string(hide_password=False))
+    result = CliRunner().invoke(main, ["history", "--db", url], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "mx:25 refused the sender" in result.output and "553 mx:25" not in result.output

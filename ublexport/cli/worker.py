@@ -24,7 +24,7 @@ from ublexport.cli.common import (
     print_table,
 )
 from ublexport.cli.company import by_option, load, open_ledger, store_options
-from ublexport.errors import InputError
+from ublexport.errors import InputError, reply_text
 
 
 @click.command(cls=Command)
@@ -183,7 +183,7 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
                      + ((_twice(e) if e.state == "sent" else " (may be in the inbox already: not sent again by itself)"
                          if e.state == "failed" else " (may be in the inbox already: an earlier try was not "
                          "confirmed; it goes again under the same Message-ID)") if e.in_doubt else ""),
-                     e.attempts, f"{e.last_code or ''} {e.last_message or ''}".strip(), when))
+                     e.attempts, reply_text(e.last_code, e.last_message), when))
     print_table("History", columns, rows)
     # a quarter's history is hundreds of rows: what needs a look is in the count
     counted = collections.Counter("sent (local inbox only)" if e.state == "sent" and e.via == "local" else e.state
