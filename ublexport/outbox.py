@@ -48,7 +48,7 @@ from ublexport.policy import EXPENSES_SKIPPED, SENT, exportable
 from ublexport.recipients import address_key
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
-from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow
+from ublexport.store.models import CompanyRow, DeliveryRow, DeliveryState, DocumentRow, RuleChange
 
 if TYPE_CHECKING:
     from ublexport.settings import Settings
@@ -272,11 +272,24 @@ def _current_rows(session: Session, *where: Any) -> Any:
         .where(*where))
 
 
+def _ever_registered(session: Session, company: CompanyRow) -> set[str]:
+    """Every inbox the company has had registered, now or before (its rule history), as the ledger keys them."""
+    keys = catalog.all_inbox_keys(company)
+    for before, after in session.execute(select(RuleChange.before, RuleChange.after)
+                                         .where(RuleChange.company_id == company.id)):
+        for rule in (before, after):
+            for name in ("inboxes", "expenses_inboxes"):
+                keys.update(address_key(str(item["address"])) for item in (rule or {}).get(name) or [])
+    return keys
+
+
 def _only_at_removed(session: Session, company: CompanyRow) -> int:
     """How many documents' current versions were sent (really, not only into the local inbox) to an inbox of the
     company no longer listed for their kind, and have not reached (nor are on their way to) every inbox listed now:
     an accountant who corrects a mistyped dossier inbox, beside the office copy that did get them, is told that the
-    corrected one has not."""
+    corrected one has not. Only inboxes the company ever had registered count: an address a document was exported
+    to by hand (an office archive) was never one of its inboxes, and was not removed."""
+    registered = _ever_registered(session, company)
     kinds: dict[int, str] = {}
     present: dict[int, set[str]] = {}  # document -> the inboxes with a row of its current version (not closed)
     removed: set[int] = set()  # documents sent to an inbox no longer listed for their kind
@@ -285,7 +298,7 @@ def _only_at_removed(session: Session, company: CompanyRow) -> int:
         kinds[document_id] = kind
         if not is_closed(state, message):
             present.setdefault(document_id, set()).add(inbox)
-        if (state == DeliveryState.sent.value and via != "local"
+        if (state == DeliveryState.sent.value and via != "local" and inbox in registered
                 and inbox not in catalog.inbox_keys(company, kind)):
             removed.add(document_id)
     return sum(1 for document_id in removed

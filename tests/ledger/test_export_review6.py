@@ -50,3 +50,14 @@ def test_an_idn_domain_with_sharp_s_is_its_own_inbox_not_the_ss_one(tmp_path: Pa
     again = json.loads(run_cli(env, "export", invoice, "--to", "a@strasse.example", "--json").stdout)
     assert [r["result"] for r in again["results"]] == ["sent"]
     assert sorted(r.rcpt for r in smtp_server.received) == ["a@strasse.example", "a@xn--strae-oqa.example"]
+
+
+def test_set_inbox_counts_only_documents_sent_to_an_inbox_that_was_registered(tmp_path: Path,
+                                                                              smtp_server: SmtpServer) -> None:
+    """(Review of the seventeenth session.) A copy exported by hand to the office archive was counted among the
+    documents that "reached an inbox no longer set", an address that was never one of the company's inboxes."""
+    env = {**office(tmp_path, DOSSIER, on=False), **smtp_server.env()}
+    run_cli(env, "export", invoice_file(tmp_path, "2026-0600"), "--to", "archief@kantoor.be")
+    run_cli(env, "export", invoice_file(tmp_path, "2026-0601"), "--to", DOSSIER)
+    moved = json.loads(run_cli(env, "company", "set-inbox", "1", "nieuw@yukiworks.nl", "--json").stdout)
+    assert moved["retargeted"]["only_at_removed_inboxes"] == 1  # 2026-0601, which the old dossier inbox had
