@@ -348,7 +348,7 @@ class HistoryEntry:
     next_attempt_at: dt.datetime | None
     via: str | None = None  # how a sent row went: "smtp", or "local" (only the local inbox)
     waits: str | None = None  # why a queued or deferred row is not sent now (due_query), else None
-    in_doubt: int = 0  # its tries that may have arrived unconfirmed (IN_DOUBT): the inbox may have it twice
+    in_doubt_tries: int = 0  # its tries that may have arrived unconfirmed (IN_DOUBT): the inbox may have it twice
     tries: list[dict[str, Any]] = field(default_factory=list)
     # the Message-IDs those unconfirmed tries went under: the row's own, unless its bytes changed since (another
     # --pdf or --profile: a new Message-ID), when the inbox may hold the earlier copy under the earlier one
@@ -357,6 +357,7 @@ class HistoryEntry:
     def as_dict(self) -> dict[str, Any]:
         """As JSON, named as every command names things: `document` the label (invoice 2026-0001), `number`."""
         out = dict(self.__dict__)
+        out["in_doubt"] = self.in_doubt_tries > 0  # a yes or no, as export's --json says it; the count beside it
         out["number"] = self.document
         out["document"] = f"{self.kind.replace('_', ' ')} {self.document}"  # as Document.label
         for key in ("created_at", "updated_at", "sent_at", "next_attempt_at"):
@@ -1646,7 +1647,7 @@ class Ledger:
                                func.sum(case((AttemptRow.tries > 0, AttemptRow.tries), else_=1))).where(
                             AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(part))
                         .group_by(AttemptRow.delivery_id)):
-                    by_id[delivery_id].in_doubt = int(count)
+                    by_id[delivery_id].in_doubt_tries = int(count)
                 for delivery_id, message_id in session.execute(
                         select(AttemptRow.delivery_id, AttemptRow.message_id).distinct().where(
                             AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(part),

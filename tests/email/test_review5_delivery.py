@@ -356,10 +356,10 @@ def test_a_message_that_may_have_arrived_is_marked_once_it_is_sent_again(tmp_pat
     silent = TransportError("smtp://x", None, "x:25 did not answer at DATA within 600 s.", maybe_delivered=True)
     ledger.record(delivery_id, silent.outcome("a@x.test"))
     [waiting] = ledger.history()
-    assert (waiting.state, waiting.in_doubt) == ("queued", 1)
+    assert (waiting.state, waiting.in_doubt_tries) == ("queued", 1)
     again = ledger.claim(prepared("01-invoice-be-be.json"), "a@x.test", resend=False)
     assert again == (delivery_id, message_id)  # the same row, the same Message-ID
     ledger.record(delivery_id, Outcome("a@x.test", "sent", 250, "ok"))
     [sent] = ledger.history()
-    assert (sent.state, sent.in_doubt) == ("sent", 1)
+    assert (sent.state, sent.in_doubt_tries) == ("sent", 1)
     assert [t["result"] for t in sent.tries] == ["in doubt", "sent"]

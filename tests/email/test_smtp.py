@@ -126,7 +126,7 @@ def test_a_connection_lost_during_data_is_logged_in_doubt_and_the_export_says_so
     [result] = run_async(go())
     assert (result.status, result.reason, result.in_doubt, result.attempts) == (SENT, SENT_AFTER_LOST, True, 2)
     [entry] = ledger.history(in_doubt=True)
-    assert (entry.state, entry.in_doubt, entry.attempts) == ("sent", 1, 2)
+    assert (entry.state, entry.in_doubt_tries, entry.attempts) == ("sent", 1, 2)
     assert [(t["result"], t["attempts"]) for t in entry.tries] == [("in doubt", 1), ("sent", 1)]
     assert entry.tries[0]["message"].startswith("connection lost during DATA")
     assert entry.tries[0]["message"].endswith("it may have arrived")

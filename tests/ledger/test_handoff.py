@@ -54,7 +54,7 @@ def test_an_export_killed_mid_batch_leaves_in_doubt_only_what_it_handed(
         with store.transaction() as session:  # claimed afresh: nothing of the new claim is handed yet
             assert set(session.scalars(select(DeliveryRow.handed_at).where(DeliveryRow.id.in_(ids)))) == {None}
         again.record_many([(i, Out(INBOX, "sent", 250, "ok")) for i in ids])
-        assert [e.in_doubt for e in again.history(ids=ids)] == [1, 0, 0]
+        assert [e.in_doubt_tries for e in again.history(ids=ids)] == [1, 0, 0]
 
 
 @pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_url"])

@@ -24,6 +24,8 @@ def test_the_same_thing_has_the_same_name_in_every_command(tmp_path: Path, smtp_
     assert (entry["document"], entry["number"], entry["document_id"]) == ("invoice S-1", "S-1",
                                                                           imported["document_id"])
     assert (entry["state"], entry["attempts"]) == ("sent", 1)
+    # `in_doubt` is a yes or no in history as in export (it was a count here, a bool there); the count beside it
+    assert (entry["in_doubt"], entry["in_doubt_tries"]) == (False, 0)
     assert [(t["result"], t["attempts"]) for t in entry["tries"]] == [("sent", 1)]
 
     exported = json.loads(run_cli(env, "export", str(path), "--to", "dossier@yukiworks.nl", "--json").stdout)
@@ -33,6 +35,7 @@ def test_the_same_thing_has_the_same_name_in_every_command(tmp_path: Path, smtp_
     [result] = exported["results"]
     assert (result["document"], result["result"], result["attempts"]) == ("invoice S-1", "already-exported", 0)
     assert "status" not in result and "state" not in planned
+    assert result["in_doubt"] is False
 
     [listed] = json.loads(run_cli(env, "documents", "list", "--json").stdout)
     assert (listed["number"], listed["status"], listed["document_id"]) == ("S-1", "sent", imported["document_id"])

@@ -80,7 +80,7 @@ def test_an_export_waits_for_a_locked_ledger_to_record_what_went_out(
     assert ("export: the outcome of 1 e-mail waits to be recorded: the ledger database could not be used "
             "(database is locked); trying again in 1 s") in result.stderr
     history = json.loads(run_cli(env, "history", "--json").stdout)
-    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", 0)]
+    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", False)]
     # and the next run sends nothing again
     again = json.loads(run_cli(env, "export", str(folder), "--to", INBOX, "--json").stdout)
     assert [r["result"] for r in again["results"]] == ["already-exported"]
@@ -137,7 +137,7 @@ def test_on_postgresql_connections_cut_between_transactions_are_taken_again_unse
     result = run_cli(env, "export", str(documents(tmp_path, 1)), "--to", INBOX, "--json")
     assert [r["result"] for r in json.loads(result.stdout)["results"]] == ["sent"]
     history = json.loads(run_cli(env, "history", "--json").stdout)
-    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", 0)]
+    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", False)]
 
 
 def test_on_postgresql_an_export_waits_for_a_server_that_refuses_it_for_a_while(
@@ -157,7 +157,7 @@ def test_on_postgresql_an_export_waits_for_a_server_that_refuses_it_for_a_while(
             "(connection failed: ") in result.stderr
     assert f'role "{role}" is not permitted to log in' in result.stderr
     history = json.loads(run_cli(env, "history", "--json").stdout)
-    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", 0)]
+    assert [(h["state"], h["in_doubt"]) for h in history] == [("sent", False)]
 
 
 def test_an_export_whose_next_claim_meets_the_lock_waits_and_goes_on(
@@ -180,7 +180,7 @@ def test_an_export_whose_next_claim_meets_the_lock_waits_and_goes_on(
     assert len(smtp_server.received) == count
     assert len({r.message_id for r in smtp_server.received}) == count  # each once
     history = json.loads(run_cli(env, "history", "--json").stdout)
-    assert len(history) == count and {(h["state"], h["in_doubt"]) for h in history} == {("sent", 0)}
+    assert len(history) == count and {(h["state"], h["in_doubt"]) for h in history} == {("sent", False)}
 
 
 def test_a_stopped_run_gives_up_waiting_to_claim_at_once(tmp_path: Path) -> None:
@@ -265,7 +265,7 @@ def test_a_worker_with_rows_in_hand_waits_for_the_lock_instead_of_exiting(
     assert stats.sent == rows and stats.ledger_waits >= 1
     assert len(smtp_server.received) == rows
     assert said in capsys.readouterr().err
-    assert [(h.state, h.in_doubt) for h in Ledger(store).history()] == [("sent", 0)] * rows
+    assert [(h.state, h.in_doubt_tries) for h in Ledger(store).history()] == [("sent", 0)] * rows
 
 
 def test_what_waiting_cannot_cure_is_raised_at_once() -> None:

@@ -174,7 +174,7 @@ def test_a_row_taken_over_from_a_stopped_worker_says_the_inbox_may_have_it_twice
     assert waiting.stdout.count("may be in the inbox already") == 2
     alive.record_outcomes([(c, Out(KEPT, "sent", 250, "queued as 1")) for c in taken])
     entries = alive.history(with_tries=True)
-    assert [(e.state, e.in_doubt, e.attempts) for e in entries] == [("sent", 1, 1), ("sent", 1, 1)]
+    assert [(e.state, e.in_doubt_tries, e.attempts) for e in entries] == [("sent", 1, 1), ("sent", 1, 1)]
     doubt = entries[0].tries[0]
     assert (doubt["result"], doubt["owner"], doubt["attempts"]) == ("in doubt", "worker:elsewhere:1:dead", 0)
     assert "it may have arrived; it goes again under the same Message-ID" in doubt["message"]
@@ -184,7 +184,7 @@ def test_a_row_taken_over_from_a_stopped_worker_says_the_inbox_may_have_it_twice
     queue(store, 1, prefix="X")
     [clean] = alive.claim_due(10)
     alive.record_outcomes([(clean, Out(KEPT, "sent", 250, "queued as 2"))])
-    assert [e.in_doubt for e in alive.history(ids=[clean.id])] == [0]
+    assert [e.in_doubt_tries for e in alive.history(ids=[clean.id])] == [0]
     # what the accountant looks for in Yuki: the doubled ones only
     env = {"UBLEXPORT_HOME": str(tmp_path), "UBLEXPORT_DB": sqlite_url}
     listed = json.loads(run_cli(env, "history", "--in-doubt", "--json").stdout)
@@ -310,7 +310,7 @@ def test_a_row_its_stopped_holder_never_handed_is_taken_over_quietly_and_waits_f
     alive = Ledger(store, owner="worker:elsewhere:2:alive")
     taken = alive.claim_due(10, now=utcnow() + dt.timedelta(seconds=5))
     assert sorted(c.id for c in taken) == sorted(c.id for c in claimed)
-    assert [e.in_doubt for e in alive.history(ids=[c.id for c in claimed])] == [1, 0, 0]
+    assert [e.in_doubt_tries for e in alive.history(ids=[c.id for c in claimed])] == [1, 0, 0]
     rule_off(store, company_id)
     assert [c.id for c in alive.still_wanted_many(taken)] == [claimed[0].id]  # the one in doubt is finished
     assert [h.state for h in alive.history(ids=[c.id for c in claimed])] == ["sending", "queued", "queued"]

@@ -70,7 +70,7 @@ def test_the_third_unconfirmed_try_gives_the_row_up_and_only_resend_claims_it_ag
         f"{UNCONFIRMED}: the server was given the whole message {UNCONFIRMED_LIMIT} times and never confirmed it")
     assert message_id in given_up.last_message and "did not answer at DATA" in given_up.last_message
     [entry] = ledger.history()
-    assert entry.in_doubt == UNCONFIRMED_LIMIT and [t["result"] for t in entry.tries] == ["in doubt"] * 3
+    assert entry.in_doubt_tries == UNCONFIRMED_LIMIT and [t["result"] for t in entry.tries] == ["in doubt"] * 3
     # the worker never claims it, an export run again does not send it ...
     assert ledger.claim_due(10) == []
     again = ledger.claim(prepared("01-invoice-be-be.json"), INBOX, resend=False)
@@ -137,7 +137,7 @@ def test_connections_lost_during_data_count_towards_giving_up_with_silent_ends(a
     assert given_up.last_message is not None and given_up.last_message.startswith(
         f"{UNCONFIRMED}: the server was given the whole message 3 times")
     [entry] = ledger.history()
-    assert entry.in_doubt == 3
+    assert entry.in_doubt_tries == 3
     assert [(t["result"], t["attempts"]) for t in entry.tries] == [("in doubt", 1)] * 3
 
 
@@ -178,7 +178,7 @@ def test_an_export_run_again_stops_sending_to_a_server_that_hangs_up_at_the_end_
     assert "the connection was lost once the server had the whole message" in result.reason  # type: ignore[attr-defined]
     assert server.delivered == UNCONFIRMED_LIMIT
     [given_up] = ledger.history()
-    assert is_unconfirmed(given_up.state, given_up.last_message) and given_up.in_doubt == UNCONFIRMED_LIMIT
+    assert is_unconfirmed(given_up.state, given_up.last_message) and given_up.in_doubt_tries == UNCONFIRMED_LIMIT
     [result] = export()
     assert server.delivered == UNCONFIRMED_LIMIT
     assert result.reason.startswith(f"not sent again: {UNCONFIRMED}")  # type: ignore[attr-defined]
@@ -208,7 +208,7 @@ def test_an_export_run_sends_a_row_only_as_often_as_earlier_runs_left_it(
     result = export(attempts=5)
     assert server.delivered == UNCONFIRMED_LIMIT and result.attempts == 1  # type: ignore[attr-defined]
     [given_up] = ledger.history()
-    assert is_unconfirmed(given_up.state, given_up.last_message) and given_up.in_doubt == UNCONFIRMED_LIMIT
+    assert is_unconfirmed(given_up.state, given_up.last_message) and given_up.in_doubt_tries == UNCONFIRMED_LIMIT
     assert f"given the whole message {UNCONFIRMED_LIMIT} times" in (given_up.last_message or "")
 
 
@@ -325,7 +325,7 @@ def test_a_running_worker_gives_a_row_up_after_three_silent_ends_of_data(
     stats = _serve_until_failed(ledger, settings, 2, poll=0.1, settle=1.5)
     assert stats.failed == 2 and server.delivered == 2 * UNCONFIRMED_LIMIT
     history = Ledger(store).history()
-    assert [(h.state, h.in_doubt) for h in history] == [("failed", UNCONFIRMED_LIMIT)] * 2
+    assert [(h.state, h.in_doubt_tries) for h in history] == [("failed", UNCONFIRMED_LIMIT)] * 2
     said = capsys.readouterr().err
     assert all(_said_given_up(said, h) for h in history)
     with store.transaction() as session:
@@ -352,7 +352,7 @@ def test_a_running_worker_gives_a_row_up_after_three_connections_lost_at_the_end
     # one delivery, deferred twice and then given up: counted once, by the state it ends in (before: 2 deferred too)
     assert (stats.failed, stats.deferred, server.delivered) == (1, 0, UNCONFIRMED_LIMIT)
     [entry] = Ledger(store).history()
-    assert (entry.state, entry.in_doubt) == ("failed", UNCONFIRMED_LIMIT)
+    assert (entry.state, entry.in_doubt_tries) == ("failed", UNCONFIRMED_LIMIT)
     assert is_unconfirmed(entry.state, entry.last_message)
     assert _said_given_up(capsys.readouterr().err, entry)
 

@@ -182,13 +182,13 @@ def history(company_id: int | None, document_id: int | None, kinds: tuple[str, .
                      + (f" (waits: {e.waits})" if e.waits else "")
                      + ((_twice(e) if e.state == "sent" else " (may be in the inbox already: not sent again by itself)"
                          if e.state == "failed" else " (may be in the inbox already: an earlier try was not "
-                         "confirmed; it goes again under the same Message-ID)") if e.in_doubt else ""),
+                         "confirmed; it goes again under the same Message-ID)") if e.in_doubt_tries else ""),
                      e.attempts, reply_text(e.last_code, e.last_message), when))
     print_table("History", columns, rows)
     # a quarter's history is hundreds of rows: what needs a look is in the count
     counted = collections.Counter("sent (local inbox only)" if e.state == "sent" and e.via == "local" else e.state
                                   for e in entries)
-    doubled = sum(1 for e in entries if e.in_doubt)
+    doubled = sum(1 for e in entries if e.in_doubt_tries)
     click.echo(f"{len(entries)} e-mail(s): " + ", ".join(f"{n} {state}" for state, n in sorted(counted.items()))
                + (f"; {doubled} may be in the inbox twice (--in-doubt)" if doubled else ""))
     if tries:
