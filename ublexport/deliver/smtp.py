@@ -145,7 +145,8 @@ class SmtpTransport:
                 # 454 4.7.0 "temporary authentication failure" (the server's password back end is down, or it
                 # throttles logins): the password may be right; the message is retried, the run does not end as
                 # for a refused login (exit 4, which a service is told not to restart)
-                raise aiosmtplib.SMTPResponseException(exc.code, f"login put off by the server: {exc.message}") from None
+                put_off = f"login put off by the server: {exc.message}"
+                raise aiosmtplib.SMTPResponseException(exc.code, put_off) from None
             raise TransportError(self.description, exc.code,
                                  f"{self.host}:{self.port} refused the login of {s.smtp_user!r}: {exc.code} "
                                  f"{exc.message}; check UBLEXPORT_SMTP_USER and UBLEXPORT_SMTP_PASSWORD") from None
