@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -220,6 +221,8 @@ SENT_AGAIN = ("sent again: a run that stopped mid-send had handed it, so the inb
 _UNLESS_GIVEN_UP = (f"still queued, it goes again under the same Message-ID (`history --in-doubt` marks it), "
                     f"unless it has now been given {UNCONFIRMED_LIMIT} times unconfirmed: then it is given up for you "
                     "to look in the inbox")
+_STILL_QUEUED = "; still queued: the next export or the worker tries again (`ublexport history`)"
+_QUEUED_UNTIL_FIXED = "; still queued, due again once the settings are fixed"
 SENT_AFTER_LOST = ("sent on a retry: an earlier try lost the connection once the server had the whole message, so "
                    "the inbox may hold it twice (same Message-ID); look for a double booking (`ublexport history "
                    "--in-doubt`)")
@@ -396,6 +399,9 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     # the transport's remembered refusal (the same exception) never reached the server
     refusals: list[TransportError] = []
     untried: list[int] = []  # rows claimed but not tried once the run stopped: released, due again at once
+    # rows a result calls "still queued": recording may have closed them instead (past the retry window, or given
+    # up unconfirmed), which only the ledger knows once it recorded them; their results are worded again then
+    retried: dict[int, tuple[int, int]] = {}
 
     def done(order: int, slot: int, result: Result) -> None:
         if keep_ok or not result.ok or result.in_doubt:
@@ -477,19 +483,19 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             else:
                 status = FAILED
                 reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
-                          else "the server refused the session; still queued, due again once the settings are "
-                               "fixed" if outcome.state == "refused"
+                          else "the server refused the session" + _QUEUED_UNTIL_FIXED if outcome.state == "refused"
                           else "no answer once the message was given: it may have arrived; " + _UNLESS_GIVEN_UP
                                if outcome.in_doubt
                           else f"not delivered after {outcome.attempts} attempt(s); the connection was lost once "
                                "the server had the whole message, so it may have arrived; " + _UNLESS_GIVEN_UP
                                if outcome.lost and claimed is not None
                           else f"not delivered after {outcome.attempts} attempt(s)" + (
-                              "; still queued: the next export or the worker tries again (`ublexport history`)"
-                              if claimed is not None else "") + (
+                              _STILL_QUEUED if claimed is not None else "") + (
                               "; a try lost the connection once the server had the whole message: it may have "
                               "arrived" if outcome.lost else ""))
             reported = True
+            if status == FAILED and claimed is not None and outcome.state != "permanent":
+                retried[claimed[0]] = (order, slot)
             done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
                                      outcome.message, outcome.attempts, message_id,
                                      in_doubt=again or outcome.in_doubt or bool(outcome.lost)))
@@ -807,5 +813,33 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         release = getattr(use_ledger, "release", None)
         if untried and callable(release):  # "stays queued", as the stop message says, not `sending` for a lease
             release(untried, owner=own_name)
+    if retried and hasattr(use_ledger, "history"):
+        _reword_closed(collected, retried, use_ledger)
     collected.sort(key=lambda entry: (entry[0], entry[1]))
     return [result for _, _, result in collected]
+
+
+def _reword_closed(collected: list[tuple[int, int, Result]], retried: dict[int, tuple[int, int]],
+                   ledger: Any) -> None:
+    """The results that said "still queued" of a row the ledger closed when it recorded them: past its retry
+    window (expired) or given up unconfirmed. Nothing tries those again, and the export must not say it will."""
+    from ublexport.ledger import closed_note, is_unconfirmed
+
+    closed: dict[tuple[int, int], str] = {}
+    ids = list(retried)
+    for start in range(0, len(ids), 500):
+        for entry in ledger.history(ids=ids[start:start + 500], with_tries=False):
+            if entry.state == "expired" or is_unconfirmed(entry.state, entry.last_message):
+                closed[retried[entry.id]] = closed_note(entry.id, entry.state)
+    for index, (order, slot, result) in enumerate(collected):
+        note = closed.get((order, slot))
+        if note is None:
+            continue
+        reason = result.reason  # what went wrong stays; what it said would happen next is what did
+        for promise in (_UNLESS_GIVEN_UP, _STILL_QUEUED[2:], _QUEUED_UNTIL_FIXED[2:]):
+            if promise in reason:
+                reason = reason.replace(promise, note)
+                break
+        else:
+            reason = f"{reason}; {note}"
+        collected[index] = (order, slot, dataclasses.replace(result, reason=reason))

@@ -453,6 +453,17 @@ def unconfirmed_note(tries: int, message_id: str) -> str:
             "again with --resend)")
 
 
+def closed_note(delivery_id: int, state: str) -> str:
+    """What a row closed while it was being retried says to whoever sent it (the worker's line, an export's
+    result): EXPIRED, past its retry window, or (any other state) given up unconfirmed. Nothing tries it again."""
+    if state == "expired":
+        return ("expired, not tried again: its temporary failures lasted past the retry window (from its first try; "
+                f"`history --tries` has each); `ublexport resend {delivery_id}` once the cause is fixed")
+    return (f"given up, the server was given it at least {UNCONFIRMED_LIMIT} times (`history --tries` has each) and "
+            f"never confirmed it; it may be in the inbox: look there, and `ublexport resend {delivery_id}` only if "
+            "it is not")
+
+
 _LAST = ". Last: "
 """Between the note and the server's last reply in last_message of a row given up unconfirmed."""
 

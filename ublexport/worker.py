@@ -31,9 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ublexport.deliver import UNCONFIRMED_LIMIT
 from ublexport.errors import reply_text
-from ublexport.ledger import Backoff, Claimed, Ledger, default_owner
+from ublexport.ledger import Backoff, Claimed, Ledger, closed_note, default_owner
 from ublexport.ledger_wait import back_off, outcomes_of, patiently, reason
 
 if TYPE_CHECKING:
@@ -170,16 +169,11 @@ class Worker:
                         setattr(self.stats, state, getattr(self.stats, state) + 1)
                         if state == "deferred":
                             self._deferred.add(claimed.id)
-                    if state == "expired":  # said as "tried again later" when it happened: the window has closed
-                        _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: expired, "
-                             "not tried again: its temporary failures lasted past the retry window (from its first "
-                             f"try; `history --tries` has each); `ublexport resend {claimed.id}` once the cause is "
-                             "fixed")
-                    if state == "failed" and outcome.doubtful_tries:  # given up (UNCONFIRMED_LIMIT): a human looks
-                        _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: given up, "
-                             f"the server was given it at least {UNCONFIRMED_LIMIT} times (`history --tries` has "
-                             "each) and never confirmed it; it may be in the inbox: look there, and "
-                             f"`ublexport resend {claimed.id}` only if it is not")
+                    if state == "expired" or (state == "failed" and outcome.doubtful_tries):
+                        # expired: said as "tried again later" when it happened, the window has closed; failed
+                        # with unconfirmed tries: given up (UNCONFIRMED_LIMIT), a human looks
+                        _say(f"delivery {claimed.id} (document {claimed.document_id}) to {claimed.inbox}: "
+                             f"{closed_note(claimed.id, state)}")
 
     async def _with_rows(self, what: str, function: Callable[..., T], *args: Any, stoppable: bool = False,
                          **kwargs: Any) -> T:

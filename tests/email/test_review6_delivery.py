@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,36 @@ def test_a_temporary_login_failure_is_retried_not_taken_for_a_wrong_password(  #
     second = run_async(go())
     assert [r.status for r in second] == ["sent"] and len(handler.received) == 1
     assert handler.logins == [("user", "secret")] * 5
+
+
+def test_an_export_says_expired_of_a_row_its_try_closed_not_still_queued(
+        smtp_server: ServerFactory, home: Path, tmp_path: Path) -> None:
+    """The export worded each result before the ledger recorded it: a row whose temporary failures outlasted the
+    retry window (counted from its first try, days ago) was expired by that record, and the export still said
+    "still queued: the next export or the worker tries again". Nothing would have."""
+
+    handler = FaultHandler(rcpt_script={"a@x.test": ["450 4.2.0 mailbox busy"]})
+    server, _ = smtp_server(handler)
+    settings = settings_for(server, home)
+    store = Store.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(store, sender="export@dewaele.be")
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with open_transport(settings) as transport:
+            return await run(plan([SAMPLES / "01-invoice-be-be.json"]), "a@x.test", transport, ledger=ledger,
+                             sender=settings.sender, base_delay=0.01, max_delay=0.05, attempts=2)
+
+    [first] = run_async(go())
+    assert first.status == "failed" and "still queued: the next export or the worker tries again" in first.reason
+    with store.transaction() as session:  # its first try six days ago: past the 5-day window
+        for attempt in session.scalars(select(AttemptRow)):
+            attempt.at -= dt.timedelta(days=6)
+        row_id = session.scalars(select(DeliveryRow.id)).one()
+
+    [second] = run_async(go())
+    with store.transaction() as session:
+        assert session.scalars(select(DeliveryRow.state)).all() == ["expired"]
+    assert second.status == "failed" and "still queued" not in second.reason
+    assert second.reason == (f"not delivered after 2 attempt(s); expired, not tried again: its temporary failures "
+                             "lasted past the retry window (from its first try; `history --tries` has each); "
+                             f"`ublexport resend {row_id}` once the cause is fixed")

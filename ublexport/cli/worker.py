@@ -44,7 +44,7 @@ from ublexport.errors import InputError, reply_text
               envvar="UBLEXPORT_RETRY_CAP", show_envvar=True, help="Longest delay between retries (doubling).")
 @click.option("--give-up-after", type=click.FloatRange(0.001), default=120.0, show_default=True, metavar="HOURS",
               envvar="UBLEXPORT_GIVE_UP_AFTER", show_envvar=True,
-              help="Stop retrying a delivery this long after it was queued (it becomes expired).")
+              help="Stop retrying a delivery this long after its first try (it becomes expired).")
 @click.option("--local-inbox", "local_inbox", is_flag=True,
               help="Without an SMTP server, deliver into the embedded local inbox (to try it out); the e-mails "
                    "then never reach the real inboxes.")
