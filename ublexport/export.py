@@ -51,7 +51,7 @@ from ublexport.plan import (
     prepare_item,
     prepare_many_in_worker,
 )
-from ublexport.policy import EXPENSES_SKIPPED
+from ublexport.policy import EXPENSES_SKIPPED, earlier_version_note
 from ublexport.recipients import REGISTERED, Recipient, parse_recipients
 
 if TYPE_CHECKING:
@@ -743,13 +743,12 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
                     elif getattr(claimed, "problem", None) is not None:  # Misnamed: another client's numbers
                         result = Result(item.source, item.label, inbox.address, REFUSED,
                                         str(getattr(claimed, "problem", "")), refusal=INPUT)
-                    elif getattr(claimed, "received", None) is not None:  # CompanyDetailsOnly
+                    elif getattr(claimed, "received", None) is not None:  # EarlierVersion
                         result = Result(item.source, item.label, inbox.address, ALREADY,
-                                        f"this inbox already received version {getattr(claimed, 'received', '?')}"
-                                        f" of this document; version {getattr(claimed, 'version', '?')} differs from "
-                                        "it only in the company's details (address, phone, e-mail, account, legal "
-                                        "mention) or its PDF, so the accountant has the invoice as issued: not sent "
-                                        "again (use --resend to send it anyway)")
+                                        earlier_version_note(getattr(claimed, "received", 0),
+                                                             getattr(claimed, "version", 0),
+                                                             bool(getattr(claimed, "details_only", False)),
+                                                             item.label))
                     elif getattr(claimed, "stale", False):  # OlderCopy: never received by this inbox
                         result = Result(item.source, item.label, inbox.address, REFUSED,
                                         "this file is an older copy: it holds version "

@@ -212,13 +212,17 @@ class Foreign:
 
 
 @dataclass(frozen=True)
-class CompanyDetailsOnly:
-    """This inbox received version RECEIVED of the document, and the version asked for differs from it only in the
-    company's contact and payment details (phone, e-mail, account, street): the invoice as issued is there already,
-    and would be booked twice. Not sent without --resend (the rule decides the same, see outbox.forward)."""
+class EarlierVersion:
+    """This inbox received version RECEIVED of the document, and VERSION, the one asked for, is a later one: Yuki
+    has the document under its number already, and another copy would be booked twice (or land in the accountant's
+    manual work as a duplicate). Not sent without --resend; the rule decides the same (see outbox.forward).
+    DETAILS_ONLY: the two differ only in the company's contact and payment details or the PDF, so the accountant
+    has the invoice as issued; otherwise the document itself changed after it reached the inbox (a sent invoice
+    is corrected with a credit note), which the export says so that someone tells the accountant."""
 
     received: int
     version: int
+    details_only: bool
 
 
 @dataclass(frozen=True)
@@ -298,11 +302,11 @@ class BounceResult:
                 "new": self.new, **self.bounce.as_dict()}
 
 
-Claim = (tuple[int, str] | InFlight | Received | OlderCopy | Elsewhere | Foreign | CompanyDetailsOnly | Misnamed
+Claim = (tuple[int, str] | InFlight | Received | OlderCopy | Elsewhere | Foreign | EarlierVersion | Misnamed
          | Unconfirmed | None)
 """What `claim` answers: (delivery_id, message_id) to send under; None: this inbox already received this version
 (Received when that version is not the latest); OlderCopy (not sent without --resend); InFlight; Elsewhere;
-Foreign; CompanyDetailsOnly; or Unconfirmed."""
+Foreign; EarlierVersion; or Unconfirmed."""
 
 
 @dataclass(frozen=True)
@@ -648,24 +652,24 @@ def _but_contact(content: dict[str, Any]) -> str:
     return content_digest({**rest, "company": company})
 
 
-def received_but_for_company(session: Session, document_id: int, version: int,
-                             content: dict[str, Any] | None = None) -> set[str]:
-    """The inboxes (keys) whose latest received version of the document differs from VERSION only in the company's
-    contact and payment details (_CONTACT_FIELDS, the address lines). An invoicing system that imports its sent
-    documents again after the company's phone number or account changed makes each a new version; the accountant
-    has the invoice already, as issued, and would book it twice. A change to the document itself, or to the
-    company's name, numbers or country, goes as before; so does a version that differs from the latest an inbox
-    received, even if an older one was the same. The rule (outbox.forward) and a hand export (Ledger.claim_many)
-    both ask this; CONTENT is VERSION's stored content when the caller has it at hand."""
-    return received_but_for_company_many(session, [(document_id, version, content)])[(document_id, version)]
+def received_before(session: Session, document_id: int, version: int,
+                    content: dict[str, Any] | None = None) -> dict[str, tuple[int, bool]]:
+    """The inboxes (keys) that received an earlier version of the document than VERSION, each with the latest it
+    received and whether that one differs from VERSION only in the company's contact and payment details
+    (_CONTACT_FIELDS, the address lines) or the PDF. Yuki files a document by its number: a second version is a
+    second booking of that number, or a duplicate in the accountant's manual work, so neither the rule
+    (outbox.forward) nor a hand export (Ledger.claim_many) sends it there again unasked (Tribe CRM's Yuki link
+    syncs an invoice once, and never again once Yuki has it). CONTENT is VERSION's stored content when the
+    caller has it at hand."""
+    return received_before_many(session, [(document_id, version, content)])[(document_id, version)]
 
 
-def received_but_for_company_many(session: Session, wanted: Sequence[tuple[int, int, dict[str, Any] | None]], *,
-                                  local: bool = False) -> dict[tuple[int, int], set[str]]:
-    """received_but_for_company for several (document id, version, content or None) at once, in two queries: a
-    claimed batch or a page of the catch-up asks for many documents. LOCAL: what went into the local inbox counts
-    as received too (an export into the local inbox itself)."""
-    out: dict[tuple[int, int], set[str]] = {(d, v): set() for d, v, _ in wanted}
+def received_before_many(session: Session, wanted: Sequence[tuple[int, int, dict[str, Any] | None]], *,
+                         local: bool = False) -> dict[tuple[int, int], dict[str, tuple[int, bool]]]:
+    """received_before for several (document id, version, content or None) at once, in two queries: a claimed
+    batch or a page of the catch-up asks for many documents. LOCAL: what went into the local inbox counts as
+    received too (an export into the local inbox itself)."""
+    out: dict[tuple[int, int], dict[str, tuple[int, bool]]] = {(d, v): {} for d, v, _ in wanted}
     if not wanted:
         return out
     received: dict[int, list[tuple[str, int]]] = {}
@@ -704,18 +708,18 @@ def received_but_for_company_many(session: Session, wanted: Sequence[tuple[int, 
         inboxes = latest.get((document_id, version))
         if inboxes:
             current = but_contact((document_id, version), content)
-            out[(document_id, version)] = {inbox for inbox, v in inboxes.items()
-                                           if current is not None and but_contact((document_id, v)) == current}
+            out[(document_id, version)] = {
+                inbox: (v, current is not None and but_contact((document_id, v)) == current)
+                for inbox, v in inboxes.items()}
     return out
 
 
-def _details_only(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
-                  documents: Sequence[tuple[int, int, int]], rows: Sequence[Any], *,
-                  local: bool = False) -> dict[int, CompanyDetailsOnly]:
-    """The requests (by index) for an inbox that has no row of this version but received an earlier one that
-    differs from it only in the company's details (received_but_for_company). ROWS (_batch_rows) tell which
-    requests could be such without a query: in a first export, or a run of unchanged documents, none is; the rest
-    are asked together (two queries for the batch)."""
+def _earlier_versions(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
+                      documents: Sequence[tuple[int, int, int]], rows: Sequence[Any], *,
+                      local: bool = False) -> dict[int, EarlierVersion]:
+    """The requests (by index) for an inbox that has no row of this version but received an earlier one
+    (received_before). ROWS (_batch_rows) tell which requests could be such without a query: in a first export,
+    or a run of unchanged documents, none is; the rest are asked together (two queries for the batch)."""
     current: set[tuple[int, int, str]] = set()
     earlier: dict[tuple[int, str], list[int]] = {}
     for document_id, version, inbox, state, via in rows:
@@ -729,10 +733,14 @@ def _details_only(session: Session, parsed: Sequence[tuple[Prepared, Recipient]]
                   and any(v < c[3] for v in earlier.get((c[2], c[4]), ()))]
     if not candidates:
         return {}
-    same = received_but_for_company_many(session, list({(d, v): (d, v, p.record.content)
-                                                        for _, p, d, v, _ in candidates}.values()), local=local)
-    return {i: CompanyDetailsOnly(max(v for v in earlier[(d, key)] if v < version), version)
-            for i, _, d, version, key in candidates if key in same[(d, version)]}
+    before = received_before_many(session, list({(d, v): (d, v, p.record.content)
+                                                 for _, p, d, v, _ in candidates}.values()), local=local)
+    found: dict[int, EarlierVersion] = {}
+    for i, _, d, version, key in candidates:
+        if key in before[(d, version)]:
+            received, details_only = before[(d, version)][key]
+            found[i] = EarlierVersion(received, version, details_only)
+    return found
 
 
 def inbox_owners(session: Session) -> dict[str, dict[int, str]]:
@@ -1027,11 +1035,11 @@ class Ledger:
         pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
         batch = _batch_rows(session, documents)
         foreign = {} if self.any_company else self._foreign(session, parsed, documents, batch)
-        elsewhere: dict[int, Elsewhere | Foreign | CompanyDetailsOnly | OlderCopy] = {
+        elsewhere: dict[int, Elsewhere | Foreign | EarlierVersion | OlderCopy] = {
             **({} if resend else _received_elsewhere(session, parsed, documents, batch)), **foreign}
         if not resend:
-            elsewhere.update({i: found for i, found in _details_only(session, parsed, documents, batch,
-                                                                     local=self.via == "local").items()
+            elsewhere.update({i: found for i, found in _earlier_versions(session, parsed, documents, batch,
+                                                                         local=self.via == "local").items()
                               if i not in elsewhere})
             elsewhere.update({i: found for i, found in _older_copies(session, parsed, documents, batch).items()
                               if i not in elsewhere})
@@ -1146,8 +1154,10 @@ class Ledger:
         The companies' inboxes are read once per ledger (an export run)."""
         if self._inbox_owners is None:
             self._inbox_owners = inbox_owners(session)
-        # what already reached that inbox (sent before its owner was registered) is reported as such, not refused
-        received = {(d, v, box) for d, v, box, state, _ in rows if state == S.sent.value}
+        # what already reached that inbox (sent before its owner was registered) is reported as such, not refused;
+        # a copy only in the local inbox reached nothing: through a server it is another client's inbox as before
+        received = {(d, v, box) for d, v, box, state, via in rows
+                    if state == S.sent.value and (self.via == "local" or via != "local")}
         out: dict[int, Foreign] = {}
         for i, ((prepared, recipient), (document_id, version, company_id)) in enumerate(zip(parsed, documents,
                                                                                              strict=True)):
@@ -1512,7 +1522,9 @@ class Ledger:
             if base.version != document.version:
                 raise InputError(f"delivery {delivery_id} is of version {base.version} of {label}, which version "
                                  f"{document.version} replaced; resend a delivery of the current version "
-                                 f"(`ublexport history --document {document.id}`)")
+                                 f"(`ublexport history --document {document.id}`), or send the current version "
+                                 "where it never went on purpose (`ublexport export FILE --to INBOX --resend`: an "
+                                 "edit of a document an inbox has is not sent there unasked)")
             targets = list(to) if to else parse_recipients(base.recipient)
             if document.kind != "expense":
                 for recipient in targets:

@@ -38,13 +38,13 @@ from ublexport.ledger import (
     existing_inboxes,
     is_closed,
     queue_rows,
-    received_but_for_company,
-    received_but_for_company_many,
+    received_before,
+    received_before_many,
     retryable,
     store_payload,
 )
 from ublexport.model import Document, DocumentKind, Status, as_stored
-from ublexport.policy import EXPENSES_SKIPPED, SENT, exportable
+from ublexport.policy import EXPENSES_SKIPPED, SENT, earlier_version_note, exportable
 from ublexport.recipients import address_key
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
@@ -129,14 +129,16 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
                                 updated_at=now))
         result.queued, result.inboxes = list(reopen), [i for i, row in done.items() if row.id in reopen]
     todo = [r for r in recipients if address_key(r.address) not in done]
-    unchanged = (received_but_for_company(session, document.id, document.version, document.content)
-                 if todo and document.version > 1 else set())
-    if unchanged:  # only the company's own details changed since an inbox received the document: not sent again
-        todo = [r for r in todo if address_key(r.address) not in unchanged]
+    before = (received_before(session, document.id, document.version, document.content)
+              if todo and document.version > 1 else {})
+    if before:  # an inbox received an earlier version: Yuki has the document under its number already
+        todo = [r for r in todo if address_key(r.address) not in before]
         if not todo and not reopen:
-            result.reason = ("only the company's details (address, phone, account, legal mention...) or the PDF "
-                             "changed since this document reached every inbox: not sent again (`ublexport export "
-                             "FILE --to INBOX --resend` sends this version on purpose)")
+            result.reason = earlier_version_note(
+                max(v for v, _ in before.values()), document.version, all(d for _, d in before.values()),
+                document.label,
+                on_purpose="`ublexport export FILE --to INBOX --resend` sends this version on purpose").replace(
+                "this inbox already received", f"{', '.join(sorted(before))} already received", 1)
             return result
     if not todo:
         if reopen:
@@ -338,11 +340,11 @@ def _needing(session: Session, company: CompanyRow, documents: Sequence[Document
             rows.setdefault(document_id, set()).add(inbox)
     missing = {document.id: catalog.inbox_keys(company, document.kind) - rows.get(document.id, set())
                for document in documents}
-    # as forward: not where only the company's details changed since (asked for the page at once)
-    same = received_but_for_company_many(session, [(d.id, d.version, d.content) for d in documents
-                                                   if missing[d.id] and d.version > 1])
+    # as forward: not where an earlier version was received (asked for the page at once)
+    before = received_before_many(session, [(d.id, d.version, d.content) for d in documents
+                                            if missing[d.id] and d.version > 1])
     return [document for document in documents
-            if missing[document.id] - same.get((document.id, document.version), set())]
+            if missing[document.id] - before.get((document.id, document.version), {}).keys()]
 
 
 def catch_up_count(session: Session, company: CompanyRow, *, page: int = 1000) -> int:

@@ -23,7 +23,8 @@ def test_an_older_copy_is_not_sent_to_an_inbox_that_never_had_it_unless_on_purpo
     old = tmp_path / "v1.json"
     shutil.copy(invoice_file(tmp_path, "2026-0400", note="3 uur"), old)
     run_cli(env, "export", str(old), "--to", DOSSIER)
-    run_cli(env, "export", invoice_file(tmp_path, "2026-0400", note="4 uur (corrected)"), "--to", DOSSIER)
+    corrected = invoice_file(tmp_path, "2026-0400", note="4 uur (corrected)")
+    run_cli(env, "export", corrected, "--to", DOSSIER, "--resend")  # an edit after it reached Yuki: on purpose
     refused = json.loads(run_cli(env, "export", str(old), "--to", "archief@kantoor.be", "--json", code=2).stdout)
     [row] = refused["results"]
     assert (row["result"], row["refusal"]) == ("refused", "input")

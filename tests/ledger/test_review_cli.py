@@ -356,10 +356,12 @@ def test_resend_refuses_what_would_go_twice_a_draft_or_a_replaced_version(env: d
     waiting = run(env, "resend", "1", code=2)
     assert "has not gone to a@yukiworks.nl yet" in waiting.stderr and "nothing was queued" in waiting.stderr
     run(env, "worker", "--once")
-    run(env, "documents", "import", write(tmp_path, "W-0001", "sent", note="v2"))  # version 2, queued
+    edited = write(tmp_path, "W-0001", "sent", note="v2")
+    imported = json.loads(run(env, "documents", "import", edited, "--json").stdout)
+    assert imported[0]["queued"] == []  # version 2 is not queued for an inbox that has version 1 (see README)
     replaced = run(env, "resend", "1", code=2)
     assert "is of version 1 of invoice W-0001, which version 2 replaced" in replaced.stderr
-    run(env, "worker", "--once")
+    run(env, "export", edited, "--to", "a@yukiworks.nl", "--resend")  # version 2 on purpose: row 2
     run(env, "documents", "import", write(tmp_path, "W-0001", "draft", note="v2"))
     assert "is draft now" in run(env, "resend", "2", code=2).stderr
     run(env, "worker", "--once")

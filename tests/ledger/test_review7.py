@@ -1,0 +1,29 @@
+"""Seventh round (the eighteenth session's reviewers): the ledger's side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.ledger.conftest import SmtpServer, run_cli
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def test_a_copy_only_in_the_local_inbox_does_not_open_another_clients_inbox(tmp_path: Path,
+                                                                            smtp_server: SmtpServer) -> None:
+    """README order: the samples exported into the local inbox, then Dewaele registered with that dossier inbox,
+    then a server set and the same export run: De Vries's invoice went over SMTP into Dewaele's Yuki dossier
+    without --any-company, because its copy in the local inbox counted as "already reached that inbox"."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    devries = str(SAMPLES / "02-invoice-nl-nl.json")
+    run_cli(env, "export", str(SAMPLES / "01-invoice-be-be.json"), devries, "--to", "dossier@yukiworks.nl")
+    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl")  # 1: Dewaele (the first file's company)
+    env.update(smtp_server.env())
+    out = json.loads(run_cli(env, "export", devries, "--to", "dossier@yukiworks.nl", "--json", code=2).stdout)
+    [result] = out["results"]
+    assert result["result"] == "refused" and "--any-company" in result["reason"]
+    assert smtp_server.received == []
+    forced = json.loads(run_cli(env, "export", devries, "--to", "dossier@yukiworks.nl", "--any-company",
+                                "--json").stdout)
+    assert [r["result"] for r in forced["results"]] == ["sent"] and len(smtp_server.received) == 1
