@@ -109,6 +109,10 @@ def read_json(path: Path) -> Any:
             raise InputError(f"not a JSON document: {binary}; give the document's .json file (its PDF goes in it "
                              'as "pdf": {"file": "..."})', source=str(path)) from None
         if isinstance(exc, json.JSONDecodeError):
+            if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):  # a supplier's UBL, or other XML or HTML
+                raise InputError("not a JSON document: XML (a UBL e-invoice?); give the document's .json file: a "
+                                 'supplier\'s UBL goes in an expense as "received_ubl": {"file": "..."}, and '
+                                 "`ublexport validate FILE` checks a UBL file", source=str(path)) from None
             raise InputError(f"not valid JSON ({exc})", source=str(path)) from None
         byte = data[exc.start]
         raise InputError(f"not UTF-8 text (byte 0x{byte:02X} at position {exc.start} cannot be read as "
@@ -299,6 +303,14 @@ def read_documents(paths: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
             yield path, data
         else:
             raise InputError("no such file or folder", source=str(path))
+
+
+def no_documents_note(paths: Iterable[Path]) -> str:
+    """Said when PATHS held no document at all: a folder of PDFs, company files only, or the wrong folder (one that
+    does not exist is refused). Not an error: an hourly import of a drop folder finds it empty most hours."""
+    shown = ", ".join(str(p) for p in paths)
+    return (f"no documents in {shown}: a folder is searched (with its subfolders) for .json files whose top level "
+            'has a "kind"; company files, other JSON and PDFs (they go inside a document as "pdf") are skipped')
 
 
 def document_paths(paths: Iterable[Path]) -> Iterator[Path]:

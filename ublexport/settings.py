@@ -328,7 +328,7 @@ def smtp_problems(settings: Settings) -> list[str]:
     if sender.address.lower().endswith("@localhost"):
         problems.append(f"from: with an SMTP server ({settings.smtp_host!r}) the sender must be a real address of "
                         f"your domain, not {settings.sender!r}, which servers refuse or score as spam; set "
-                        "UBLEXPORT_FROM or `from` in the config file (or `export --from`)")
+                        "UBLEXPORT_FROM or `from` in the config file (`export` also takes --from)")
     server = _server_problem(settings.smtp_host) if settings.smtp_host else None
     if server:
         problems.append(f"smtp_host (UBLEXPORT_SMTP_HOST, --smtp-host, or `smtp_host` in the config file): "

@@ -75,9 +75,13 @@ def show(settings: Any, as_json: bool) -> None:
     """Print the settings in effect; the SMTP password is masked. Settings that disagree with each other (which an
     export or the worker refuses) are shown too, each problem said under the table (--json: "problems")."""
     from ublexport import allocator
+    from ublexport.settings import smtp_problems
 
     data = settings.masked()
-    data["problems"] = list(settings.problems)
+    # with a server set, also what opening it would refuse (the export's and the worker's first check): a sender
+    # left at ublexport@localhost is the most common of them
+    problems = list(settings.problems) + (smtp_problems(settings) if settings.smtp_host else [])
+    data["problems"] = list(dict.fromkeys(problems))
     data["transport"] = _transport_description(settings)
     data["worker_malloc"] = allocator.describe()  # the allocator of a large export's worker processes
     if as_json:
@@ -90,7 +94,7 @@ def show(settings: Any, as_json: bool) -> None:
         print_table("Settings", ["setting", "value", "environment", "config file"],
                     [(k, "-" if v is None else v, *where.get(k, ("", ""))) for k, v in data.items()
                      if k != "problems"])
-        for problem in settings.problems:  # what an export or the worker would refuse
+        for problem in data["problems"]:  # what an export or the worker would refuse
             click.echo(f"problem: {problem}", err=True)
 
 

@@ -60,12 +60,14 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
     Exits 2 when a file was refused (the others are imported), 3 when a document was imported but not forwarded
     because it does not pass validation (history shows why)."""
     from ublexport.errors import InputError
-    from ublexport.loader import document_paths, load_document
+    from ublexport.loader import document_paths, load_document, no_documents_note
     from ublexport.outbox import import_documents
     from ublexport.plan import same_document
     from ublexport.record import Record
 
     files = list(document_paths(paths))
+    if not files:
+        click.echo(no_documents_note(paths), err=True)
     rows: list[dict[str, Any]] = []
     refused = 0
     # two files of one run that are the same document (company, kind, number) with other content: one of them is

@@ -250,6 +250,10 @@ def export(paths: tuple[Path, ...], to: str, kinds: tuple[str, ...], statuses: t
         filters = Filters(frozenset(kinds), frozenset(statuses), *issued, frozenset(numbers))
         with counting("reading documents", disable=as_json) as step:  # a year's folder takes seconds
             the_plan = plan(list(paths), filters, pdf=PdfMode(pdf_mode), profile=profile, progress=step)
+        if not the_plan.kept and not the_plan.compact.going and not the_plan.filtered_out:
+            from ublexport.loader import no_documents_note
+
+            click.echo(no_documents_note(paths), err=True)
         _refuse_sales_to_shared_address(the_plan, inboxes)
         print_plan(the_plan, None if inboxes is None else [r.address for r in inboxes], transport.description,
                    stderr=as_json)

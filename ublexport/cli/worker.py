@@ -252,7 +252,7 @@ def resend(delivery_ids: tuple[int, ...], to: str | None, any_company: bool, db_
             try:
                 ids = ledger.resend(delivery_id, recipients)
             except UblexportError as exc:
-                rows.append({"delivery_id": delivery_id, "error": str(exc)})
+                rows.append({"id": delivery_id, "error": str(exc)})  # `id`, as the rows queued (history's)
                 exit_code = max(exit_code, exc.exit_code)
                 continue
             rows += [e.as_dict() for e in ledger.history(ids=ids, with_tries=False)]
@@ -265,6 +265,10 @@ def resend(delivery_ids: tuple[int, ...], to: str | None, any_company: bool, db_
             click.echo(f"queued delivery {r['id']}: {r['document']} to {r['inbox']} (resend of {r['resend_of']})")
     queued = sum("error" not in r for r in rows)
     if queued:
-        click.echo(f"run `ublexport worker --once` to send {'it' if queued == 1 else 'them'} now", err=True)
+        from ublexport.settings import load_settings
+
+        # without a server the worker refuses to run unless told to use the local inbox: say the command that works
+        local = "" if load_settings(home=home, lenient=True).smtp_host else " --local-inbox"
+        click.echo(f"run `ublexport worker --once{local}` to send {'it' if queued == 1 else 'them'} now", err=True)
     if exit_code:
         sys.exit(exit_code)

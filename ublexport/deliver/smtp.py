@@ -118,7 +118,9 @@ class SmtpTransport:
                     secret = " and never sends the password in clear text" if s.smtp_user else ""
                     raise TransportError(self.description, None,
                                          f"the server does not offer STARTTLS; ublexport requires it{secret} "
-                                         "(set UBLEXPORT_SMTP_SECURITY=tls for implicit TLS on port 465)")
+                                         "(set UBLEXPORT_SMTP_SECURITY=tls for implicit TLS on port 465, or none for a "
+                                         "server on this machine without TLS, such as `ublexport inbox serve`, and "
+                                         "without a password)")
                 stage = "STARTTLS"
                 await smtp.starttls(server_hostname=self.host)
                 stage = "EHLO"

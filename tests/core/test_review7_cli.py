@@ -1,0 +1,66 @@
+"""Seventh round (the eighteenth session's README and CLI review): what a new user met."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ublexport.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def invoke(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env={"UBLEXPORT_HOME": str(tmp_path / "home"), "COLUMNS": "250",
+                                                       "UBLEXPORT_SMTP_HOST": "", "UBLEXPORT_FROM": "", **env})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_config_show_names_the_sender_a_server_would_refuse(tmp_path: Path) -> None:
+    """With UBLEXPORT_SMTP_HOST set and no UBLEXPORT_FROM, `config show` listed no problem while export and the
+    worker refused the sender ublexport@localhost (exit 2): the one place to look said all was well."""
+    code, out, err = invoke(tmp_path, "config", "show", "--json", UBLEXPORT_SMTP_HOST="smtp.example.com")
+    problems = json.loads(out)["problems"]
+    assert code == 0 and len(problems) == 1 and problems[0].startswith("from: with an SMTP server")
+    assert "`export` also takes --from" in problems[0]  # the worker has no --from
+    code, out, err = invoke(tmp_path, "config", "show", UBLEXPORT_SMTP_HOST="smtp.example.com")
+    assert code == 0 and "problem: from: with an SMTP server" in err
+    code, out, _ = invoke(tmp_path, "config", "show", "--json", UBLEXPORT_SMTP_HOST="smtp.example.com",
+                          UBLEXPORT_FROM="Dewaele <export@dewaele.be>")
+    assert json.loads(out)["problems"] == []
+
+
+def test_a_folder_without_documents_is_said_not_passed_over(tmp_path: Path) -> None:
+    """`export samples/files` (PDFs only) printed two empty tables and "nothing to do", and `documents import`
+    of a folder without documents an empty table: which folder, and what counts as a document, went unsaid."""
+    code, _, err = invoke(tmp_path, "export", str(SAMPLES / "files"), "--to", "a@yukiworks.nl")
+    assert code == 0 and f"no documents in {SAMPLES / 'files'}: a folder is searched" in err
+    code, _, err = invoke(tmp_path, "documents", "import", str(SAMPLES / "files"))
+    assert code == 0 and f"no documents in {SAMPLES / 'files'}" in err
+    code, _, err = invoke(tmp_path, "export", str(SAMPLES), "--to", "a@yukiworks.nl", "--dry-run",
+                          str(tmp_path / "out"))
+    assert code == 0 and "no documents in" not in err
+
+
+def test_a_ubl_given_where_the_json_belongs_is_named_as_xml(tmp_path: Path) -> None:
+    """A supplier's UBL given to render, export or import got Python's "Expecting value: line 1 column 1"."""
+    ubl = tmp_path / "supplier.xml"
+    ubl.write_text('\ufeff<?xml version="1.0" encoding="UTF-8"?>\n<Invoice/>\n', encoding="utf-8")
+    code, _, err = invoke(tmp_path, "render", str(ubl))
+    assert code == 2 and "not a JSON document: XML (a UBL e-invoice?)" in err and "received_ubl" in err
+    assert "Expecting value" not in err
+
+
+def test_resend_says_the_command_that_sends_it_without_a_server(tmp_path: Path) -> None:
+    """`resend` said "run `ublexport worker --once`", which without a server exits 2 (it needs --local-inbox)."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}"}
+    invoke(tmp_path, "export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@yukiworks.nl", **env)
+    code, _, err = invoke(tmp_path, "resend", "1", **env)
+    assert code == 0 and "run `ublexport worker --once --local-inbox` to send it now" in err
+    code, _, _ = invoke(tmp_path, "worker", "--once", "--local-inbox", **env)
+    assert code == 0
+    code, _, err = invoke(tmp_path, "resend", "1", **env, UBLEXPORT_SMTP_HOST="smtp.example.com",
+                          UBLEXPORT_FROM="export@dewaele.be")
+    assert code == 0 and "run `ublexport worker --once` to send it now" in err
