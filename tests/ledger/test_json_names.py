@@ -39,3 +39,4 @@ def test_the_same_thing_has_the_same_name_in_every_command(tmp_path: Path, smtp_
 
     [listed] = json.loads(run_cli(env, "documents", "list", "--json").stdout)
     assert (listed["number"], listed["status"], listed["document_id"]) == ("S-1", "sent", imported["document_id"])
+    assert listed["document"] == "invoice S-1"  # the label, as every other command's JSON names it

@@ -183,7 +183,7 @@ def list_(company_id: int | None, statuses: tuple[str, ...], kinds: tuple[str, .
             for doc_id, version, state, n in session.execute(grouped):
                 counts.setdefault(doc_id, {}).setdefault(int(version), {})[state] = int(n)
         data: list[dict[str, Any]] = [
-            {"document_id": d.id, "company_id": d.company_id, "kind": d.kind, "number": d.number,
+            {"document_id": d.id, "document": d.label, "company_id": d.company_id, "kind": d.kind, "number": d.number,
              "issue_date": d.issue_date.isoformat(), "status": d.status, "version": d.version,
              "deliveries": counts.get(d.id, {}).get(d.version, {}),
              "deliveries_by_version": {str(v): c for v, c in sorted(counts.get(d.id, {}).items())}}
