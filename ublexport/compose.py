@@ -91,6 +91,11 @@ TEXTS: dict[str, dict[str, str]] = {
            "pdf_attached": "The PDF is attached to this e-mail as a separate file.",
            "footer": "One document per e-mail, sent by ublexport."},
 }
+# a Dutch company writing Dutch (localize.wording): the words a Dutch bookkeeper uses
+KIND_NAMES[localize.NETHERLANDS] = {**KIND_NAMES["nl"], DocumentKind.expense: "Inkoopfactuur"}
+TEXTS[localize.NETHERLANDS] = {
+    **TEXTS["nl"], "intro": "Bijgaand vindt u het volgende document van {company} als UBL e-factuur.",
+    "intro_expense": "Bijgaand vindt u een inkoopfactuur van {supplier} aan {company} als UBL e-factuur."}
 _CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
 _CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}"
 
@@ -152,7 +157,8 @@ def payable(prepared: Prepared) -> tuple[Decimal, str] | None:
 def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     document = prepared.document
     language = Language(document.company.language).value
-    texts, kind_name = TEXTS[language], KIND_NAMES[language][document.kind]
+    words = localize.wording(document.company)
+    texts, kind_name = TEXTS[words], KIND_NAMES[words][document.kind]
     counterparty = document.counterparty.full_name
     amount = payable(prepared)
     amount_text = localize.amount(amount[0], amount[1], language) if amount else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 # (thousands separator, decimal sign) per language
 _SEPARATORS = {"nl": (".", ","), "fr": (" ", ","), "en": (",", ".")}
@@ -40,3 +41,16 @@ def date(value: dt.date, language: str) -> str:
     """A date as the language writes it; English keeps ISO 8601, unambiguous to every reader."""
     pattern = _DATES.get(language)
     return value.strftime(pattern) if pattern else value.isoformat()
+
+
+NETHERLANDS = "nl-NL"
+"""The wording key of a Dutch company writing Dutch: the words are Dutch Dutch, not Flemish (see wording)."""
+
+
+def wording(company: Any) -> str:
+    """Which words a company's e-mail and PDF use: its language, except that a company in the Netherlands writing
+    Dutch gets the words a Dutch bookkeeper uses (betalingskenmerk, grondslag, inkoopfactuur, bijgaand) instead
+    of the Belgian ones (mededeling, maatstaf van heffing, aankoopfactuur, in bijlage). Numbers and dates are the
+    same in both (1.234,56; 02-11-2026), so `decimal`, `amount` and `date` take the language alone."""
+    language = str(company.language.value if hasattr(company.language, "value") else company.language)
+    return NETHERLANDS if language == "nl" and company.address.country == "NL" else language

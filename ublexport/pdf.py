@@ -68,6 +68,10 @@ WORDS: dict[str, dict[str, str]] = {
            "credited": "Amount credited", "not_invoice": "This is not an invoice: the invoice will follow.",
            "terms": "Payment terms", "page": "Page"},
 }
+# a Dutch company writing Dutch (localize.wording): the words a Dutch bookkeeper uses
+TITLES[localize.NETHERLANDS] = {**TITLES["nl"], DocumentKind.expense: "Inkoopfactuur"}
+WORDS[localize.NETHERLANDS] = {**WORDS["nl"], "reference": "Betalingskenmerk", "taxable": "Grondslag",
+                               "page": "Pagina"}
 # The unit of a quantity (UN/ECE Rec 20), printed beside it: 12 is not 12 m² (the law wants the quantity of the
 # goods or the extent of the services). A piece (C62) is shown bare; a unit without a symbol here, by its code.
 UNITS: dict[str, dict[str, str]] = {
@@ -288,8 +292,8 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     from fpdf import FPDF
 
     lang = document.company.language.value
-    w = WORDS[lang]
-    title = TITLES[lang].get(document.kind, document.kind.value)
+    w = WORDS[localize.wording(document.company)]
+    title = TITLES[localize.wording(document.company)].get(document.kind, document.kind.value)
     cur = document.currency
     company, other = document.company, document.counterparty
     expense = document.kind == DocumentKind.expense

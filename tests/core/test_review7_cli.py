@@ -64,3 +64,31 @@ def test_resend_says_the_command_that_sends_it_without_a_server(tmp_path: Path) 
     code, _, err = invoke(tmp_path, "resend", "1", **env, UBLEXPORT_SMTP_HOST="smtp.example.com",
                           UBLEXPORT_FROM="export@dewaele.be")
     assert code == 0 and "run `ublexport worker --once` to send it now" in err
+
+
+def test_a_dutch_company_writes_dutch_not_flemish() -> None:
+    """De Vries (Utrecht) got Belgian words on its PDF and e-mail: Mededeling, Maatstaf van heffing, In bijlage,
+    Aankoopfactuur, Blad. A Dutch bookkeeper writes betalingskenmerk, grondslag, bijgaand, inkoopfactuur, pagina;
+    a Belgian company keeps its own words."""
+    import dataclasses
+
+    from tests.core.test_review_pdf import _sample, _texts
+    from tests.email.conftest import prepared
+    from ublexport.compose import subject_and_body
+
+    dutch = " ".join(_texts(_sample("02-invoice-nl-nl.json")))
+    assert "Betalingskenmerk: NL-2026-118" in dutch and "Grondslag" in dutch
+    assert "Mededeling" not in dutch and "Maatstaf van heffing" not in dutch
+    belgian = " ".join(_texts(_sample("01-invoice-be-be.json")))
+    assert "Mededeling: +++202/6000/00192+++" in belgian and "Maatstaf van heffing" in belgian
+
+    _, body = subject_and_body(prepared("02-invoice-nl-nl.json"))
+    assert body.startswith("Bijgaand vindt u het volgende document van De Vries Installatietechniek B.V.")
+    expense = prepared("08-expense.json")  # Atelier Dewaele (Gent), then the same company moved to Utrecht
+    subject, body = subject_and_body(expense)
+    assert subject.startswith("Aankoopfactuur INV-88123") and body.startswith("In bijlage vindt u een aankoopfactuur")
+    company = expense.document.company
+    moved = company.model_copy(update={"address": company.address.model_copy(update={"country": "NL"})})
+    subject, body = subject_and_body(dataclasses.replace(
+        expense, document=expense.document.model_copy(update={"company": moved})))
+    assert subject.startswith("Inkoopfactuur INV-88123") and body.startswith("Bijgaand vindt u een inkoopfactuur")
