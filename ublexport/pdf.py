@@ -44,7 +44,8 @@ WORDS: dict[str, dict[str, str]] = {
            "vat_amount": "Btw-bedrag", "vat_total": "Totaal btw", "tax_inclusive": "Totaal incl. btw",
            "prepaid": "Reeds betaald", "rounding": "Afronding", "payable": "Te betalen", "reference": "Mededeling",
            "credited": "Te crediteren", "not_invoice": "Dit is geen factuur: de factuur volgt.",
-           "terms": "Betalingsvoorwaarden", "page": "Blad"},
+           "terms": "Betalingsvoorwaarden", "page": "Blad",
+           "summary": "Opgemaakt door ublexport uit de geboekte gegevens: niet de factuur van de leverancier."},
     "fr": {"date": "Date", "due": "Échéance", "delivery": "Date de livraison", "buyer_ref": "Votre référence",
            "order_ref": "Commande", "credits": "Note de crédit relative à la facture", "period": "Période",
            "refers": "Se rapporte à la facture", "of": "du", "seller": "De",
@@ -55,7 +56,8 @@ WORDS: dict[str, dict[str, str]] = {
            "vat_amount": "Montant TVA", "vat_total": "Total TVA", "tax_inclusive": "Total TVAC",
            "prepaid": "Déjà payé", "rounding": "Arrondi", "payable": "À payer", "reference": "Communication",
            "credited": "Montant crédité", "not_invoice": "Ce document n'est pas une facture : la facture suivra.",
-           "terms": "Conditions de paiement", "page": "Page"},
+           "terms": "Conditions de paiement", "page": "Page",
+           "summary": "Établi par ublexport à partir des données enregistrées : pas la facture du fournisseur."},
     "en": {"date": "Date", "due": "Due date", "delivery": "Delivery date", "buyer_ref": "Your reference",
            "order_ref": "Order", "credits": "Credit note for invoice", "refers": "Refers to invoice",
            "period": "Period", "of": "of", "seller": "From",
@@ -66,7 +68,8 @@ WORDS: dict[str, dict[str, str]] = {
            "vat_amount": "VAT amount", "vat_total": "Total VAT", "tax_inclusive": "Total incl. VAT",
            "prepaid": "Paid in advance", "rounding": "Rounding", "payable": "Payable", "reference": "Reference",
            "credited": "Amount credited", "not_invoice": "This is not an invoice: the invoice will follow.",
-           "terms": "Payment terms", "page": "Page"},
+           "terms": "Payment terms", "page": "Page",
+           "summary": "Made by ublexport from the recorded data: not the supplier's invoice."},
 }
 # a Dutch company writing Dutch (localize.wording): the words a Dutch bookkeeper uses
 TITLES[localize.NETHERLANDS] = {**TITLES["nl"], DocumentKind.expense: "Inkoopfactuur"}
@@ -330,6 +333,10 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if document.kind == DocumentKind.proforma:  # announces an invoice: not to be booked as one
         sheet.font("B")
         sheet.row(6, ((left, _text(w["not_invoice"]), False),))
+        sheet.font()
+    if expense:  # the supplier's invoice is not at hand (else it is the visual copy): this image must not pass
+        sheet.font("B")  # for it with an auditor, since deducting the VAT needs the supplier's own invoice
+        sheet.row(6, ((left, _text(w["summary"]), False),))
         sheet.font()
     def day(value: dt.date) -> str:
         return localize.date(value, lang)

@@ -112,10 +112,20 @@ def beside_received(document: Document, xml: bytes, pdf: PdfMode = PdfMode.embed
 
     A received UBL is passed on unchanged, so its PDF cannot be embedded: it goes beside it as <number>.pdf (Yuki
     merges a pair of the same name into one document) when asked to (--pdf attach), or when the supplier embedded
-    none, which would otherwise leave the accountant a booking without its image."""
-    beside = pdf == PdfMode.attach or (pdf == PdfMode.embed and not embeds_visual_copy(xml))
-    if not beside or document.pdf is None:
+    none, which would otherwise leave the accountant a booking without its image. An expense without a PDF of its
+    own whose UBL embeds none either gets the generated one (marked as made by ublexport), as any expense without
+    a PDF does: Yuki books from an image."""
+    embedded = embeds_visual_copy(xml)
+    beside = pdf == PdfMode.attach or (pdf == PdfMode.embed and not embedded)
+    if not beside:
         return None
+    if document.pdf is None:
+        if embedded:  # (--pdf attach) the supplier's own image is in its UBL: no summary beside it
+            return None
+        from ublexport.pdf import make_pdf
+        from ublexport.totals import compute
+
+        return make_pdf(document, compute(document))
     from ublexport.pdf import as_pdf
 
     return as_pdf(document.pdf.content, document)

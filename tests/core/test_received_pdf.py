@@ -52,13 +52,36 @@ def test_a_received_ubl_with_its_own_pdf_goes_alone() -> None:
         ("INV-88123.xml", received)]
 
 
-def test_without_any_pdf_the_email_claims_none() -> None:
+def test_without_any_pdf_the_generated_one_goes_beside_marked_as_ours() -> None:
+    """(Yuki review, eighteenth session) A supplier's UBL without a PDF, for an expense without one either, went
+    alone: Yuki had no image to book from, though every other expense without a PDF gets the generated one. It
+    goes beside, and says it is not the supplier's invoice (an auditor must not take it for that)."""
+    import io
+
+    from pypdf import PdfReader
+
     prepared = prepare(received_expense(supplier_sent(), None))
-    body = subject_and_body(prepared)[1]
-    assert prepared.pdf is None and BESIDE not in body and INSIDE not in body
+    assert prepared.pdf is not None and prepared.pdf.startswith(b"%PDF-")
+    assert _files(prepared) == ["INV-88123.xml", "INV-88123.pdf"] and BESIDE in subject_and_body(prepared)[1]
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(prepared.pdf)).pages)
+    assert "Opgemaakt door ublexport uit de geboekte gegevens: niet de factuur van de leverancier." in text
+    assert prepare(received_expense(supplier_sent(pdf=PdfMode.embed), None), pdf=PdfMode.attach).pdf is None
     ours = prepare(received_expense(supplier_sent(), None).model_copy(update={"received_ubl": None}),
                    pdf=PdfMode.none)
     assert INSIDE not in subject_and_body(ours)[1]  # a preview without a PDF does not say it has one
+
+
+def test_a_sales_document_pdf_carries_no_such_mark() -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from ublexport.loader import load_document
+
+    prepared = prepare(load_document(SAMPLES / "01-invoice-be-be.json"), pdf=PdfMode.attach)
+    assert prepared.pdf is not None
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(prepared.pdf)).pages)
+    assert "ublexport" not in text
 
 
 def test_the_mark_is_an_element_not_a_word_in_a_note() -> None:
