@@ -648,14 +648,39 @@ SALES_STATUSES = frozenset({Status.draft, Status.sent, Status.paid, Status.cance
 EXPENSE_STATUSES = frozenset({Status.received, Status.booked, Status.paid, Status.cancelled})
 
 
+class StatedVat(Closed):
+    """The VAT a document states at one category and rate (a till receipt's "6 %: 0,44")."""
+
+    vat_category: VatCategory
+    vat_rate: Number | None = Field(None, ge=0, le=100, description="percent; omitted for category O")
+    vat: Amount
+
+    @property
+    def vat_key(self) -> tuple[VatCategory, Decimal | None]:
+        return (self.vat_category, self.vat_rate.normalize() if self.vat_rate is not None else None)
+
+
 class StatedTotals(Closed):
-    """Totals as printed on the user's own copy; only checked, never used (ublexport computes totals)."""
+    """Totals as printed on the user's own copy; checked, never used (ublexport computes totals), except for a
+    supplier's VAT, which an expense carries as its invoice states it where it differs only as per-line rounding
+    does (totals._as_the_supplier_rounded)."""
 
     line_total: Amount | None = None
     tax_exclusive: Amount | None = None
     vat: Amount | None = None
+    vat_breakdown: list[StatedVat] | None = Field(
+        None, description="the VAT stated per category and rate (each at most once), as a receipt over several "
+                          "rates prints it")
     tax_inclusive: Amount | None = None
     payable: Amount | None = None
+
+    @model_validator(mode="after")
+    def _each_rate_once(self) -> StatedTotals:
+        keys = [v.vat_key for v in self.vat_breakdown or ()]
+        twice = next((k for k in keys if keys.count(k) > 1), None)
+        if twice is not None:
+            raise ValueError(f"vat_breakdown names {twice[0]} at {twice[1]} % twice; state each rate once")
+        return self
 
 
 class Document(Closed):

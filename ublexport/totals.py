@@ -167,8 +167,8 @@ def summarise(document: Document) -> Totals:
         tax = q2(EXACT.divide(EXACT.multiply(taxable, rate), 100)) if rate else ZERO
         text, code = _exemption(items, category, document.label)
         groups.append(VatGroup(category, rate, taxable, tax, text, code, lines_taxable))
-    if document.kind == DocumentKind.expense and len(groups) == 1:
-        groups[0] = _as_the_supplier_rounded(document, groups[0], len(document.lines) + len(adjustments))
+    if document.kind == DocumentKind.expense:
+        groups = _as_the_supplier_rounded(document, groups, [len(items) for items in members.values()])
 
     vat_total = sum((g.tax for g in groups), ZERO)
     tax_inclusive = tax_exclusive + vat_total
@@ -192,18 +192,27 @@ def summarise(document: Document) -> Totals:
     )
 
 
-def _as_the_supplier_rounded(document: Document, group: VatGroup, items: int) -> VatGroup:
-    """An expense's VAT as the supplier's invoice states it (stated_totals.vat), where it differs from EN 16931's
-    (the taxable amount times the rate, rounded once) only as rounding each line does: at most a cent per line, and
-    below one unit, which BR-CO-17 tolerates. A till receipt of three items at 0.99 states VAT 0.63 where the
-    breakdown gives 0.62; the buyer deducts the VAT its invoice states, and the accountant books that, so the UBL
-    carries it. One VAT rate only: a total over several rates cannot be split between them."""
-    stated = document.stated_totals.vat if document.stated_totals is not None else None
-    if stated is None or not group.rate or stated == group.tax:
-        return group
-    if abs(stated - group.tax) <= min(CENT * items, Decimal("0.99")) and (stated < 0) == (group.tax < 0):
-        return replace(group, tax=stated)
-    return group
+def _as_the_supplier_rounded(document: Document, groups: list[VatGroup], items: list[int]) -> list[VatGroup]:
+    """An expense's VAT as the supplier's invoice states it, where it differs from EN 16931's (the taxable amount
+    times the rate, rounded once) only as rounding each line does: at most a cent per line (ITEMS: the lines and
+    document allowances or charges of each group), and below one unit, which BR-CO-17 tolerates. A till receipt of
+    three items at 0.99 states VAT 0.63 where the breakdown gives 0.62; the buyer deducts the VAT its invoice
+    states, and the accountant books that, so the UBL carries it. Per rate from stated_totals.vat_breakdown; the
+    total stated_totals.vat alone only at one rate, since a total over several rates cannot be split."""
+    stated = document.stated_totals
+    if stated is None:
+        return groups
+    by_key = {v.vat_key: v.vat for v in stated.vat_breakdown or ()}
+    if not by_key and stated.vat is not None and len(groups) == 1:
+        by_key = {(groups[0].category, groups[0].rate): stated.vat}
+    out = []
+    for group, count in zip(groups, items, strict=True):
+        said = by_key.get((group.category, group.rate))
+        if (said is not None and group.rate and said != group.tax and (said < 0) == (group.tax < 0)
+                and abs(said - group.tax) <= min(CENT * count, Decimal("0.99"))):
+            group = replace(group, tax=said)
+        out.append(group)
+    return out
 
 
 def _check_stated(document: Document, totals: Totals) -> None:
@@ -222,6 +231,15 @@ def _check_stated(document: Document, totals: Totals) -> None:
         for name, value in computed.items()
         if getattr(stated, name) is not None and getattr(stated, name) != value
     ]
+    groups = {(g.category, g.rate): g.tax for g in totals.vat_groups}
+    for i, said in enumerate(stated.vat_breakdown or ()):
+        category, rate = said.vat_key
+        at = f"{category} at {rate} %" if rate is not None else str(category)
+        if said.vat_key not in groups:
+            wrong.append(f"stated_totals.vat_breakdown[{i}]: no line or charge is at {at}")
+        elif groups[said.vat_key] != said.vat:
+            wrong.append(f"stated_totals.vat_breakdown[{i}]: VAT {said.vat} stated at {at}, "
+                         f"{groups[said.vat_key]} computed")
     if wrong:
         raise InputError(
             f"{document.label}: the stated totals disagree with the lines (EN 16931 rounds each line to cents, "

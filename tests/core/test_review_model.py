@@ -450,3 +450,33 @@ def test_an_expense_carries_the_vat_its_supplier_stated_when_it_rounded_per_line
         compute(accepted(expense(lines=[*receipt, line(price="0.10", rate="6")], stated_totals={"vat": "0.64"})))
     with pytest.raises(InputError, match=r"stated_totals.vat: 0.63 stated, 0.62 computed"):
         compute(accepted(data(lines=receipt, stated_totals={"vat": "0.63"})))
+
+
+def test_an_expense_over_several_rates_carries_the_vat_its_supplier_stated_per_rate() -> None:
+    """(Yuki review, eighteenth session) A supermarket receipt of 3 x 0.99 at 21 % and 2.35 at 6 % prints VAT
+    0.63 and 0.14, rounded per line; the breakdown gives 0.62 and 0.14, and a total of 0.77 was refused as
+    "0.77 stated, 0.76 computed", or Yuki got 0.76. Stated per rate, each rate carries the receipt's VAT."""
+    from ublexport.pipeline import PdfMode, prepare
+
+    receipt = [line(price="0.99"), line(price="0.99"), line(price="0.99"), line(price="2.35", rate="6")]
+    breakdown = [{"vat_category": "S", "vat_rate": "21", "vat": "0.63"},
+                 {"vat_category": "S", "vat_rate": "6.0", "vat": "0.14"}]  # 6.0 is 6
+    document = accepted(expense(lines=receipt, stated_totals={"vat": "0.77", "vat_breakdown": breakdown,
+                                                              "payable": "6.09"}))
+    totals = compute(document)
+    assert [g.tax for g in totals.vat_groups] == [Decimal("0.63"), Decimal("0.14")]
+    assert (totals.vat_total, totals.payable) == (Decimal("0.77"), Decimal("6.09"))
+    xml = prepare(document, pdf=PdfMode.none).xml  # BR-CO-17 tolerates a cent per line: valid
+    assert b'<cbc:TaxAmount currencyID="EUR">0.77</cbc:TaxAmount>' in xml
+    # more than a cent per line of that rate is no rounding; a rate without a line is a typing error
+    wrong = [{"vat_category": "S", "vat_rate": "21", "vat": "0.66"},
+             {"vat_category": "S", "vat_rate": "12", "vat": "0.14"}]
+    with pytest.raises(InputError) as info:
+        compute(accepted(expense(lines=receipt, stated_totals={"vat_breakdown": wrong})))
+    assert info.value.problems == ["stated_totals.vat_breakdown[0]: VAT 0.66 stated at S at 21 %, 0.62 computed",
+                                   "stated_totals.vat_breakdown[1]: no line or charge is at S at 12 %"]
+    # our own invoices always follow EN 16931; a rate stated twice is refused at the field
+    with pytest.raises(InputError, match=r"VAT 0.63 stated at S at 21 %, 0.62 computed"):
+        compute(accepted(data(lines=receipt, stated_totals={"vat_breakdown": breakdown})))
+    assert "names S at 21 % twice" in refused(expense(lines=receipt, stated_totals={
+        "vat_breakdown": [breakdown[0], {**breakdown[0], "vat": "0.62"}]}))
