@@ -92,3 +92,22 @@ def test_a_dutch_company_writes_dutch_not_flemish() -> None:
     subject, body = subject_and_body(dataclasses.replace(
         expense, document=expense.document.model_copy(update={"company": moved})))
     assert subject.startswith("Inkoopfactuur INV-88123") and body.startswith("Bijgaand vindt u een inkoopfactuur")
+
+
+def test_a_warning_in_a_suppliers_ubl_is_not_explained_as_our_own_choice(tmp_path: Path) -> None:
+    """(Yuki review) `render` of an expense passed on as the supplier's UBL, which names the supplier's code for
+    us (UBL-CR-202), said "on purpose: the relation code is the debtor number Yuki books the invoice on": neither
+    ours nor true of an expense. It says the supplier wrote it."""
+    import base64
+    import copy
+
+    from tests.core.test_review2_received import OUR_PARTY, expense, supplier_sent
+
+    ubl = supplier_sent(customer={**copy.deepcopy(OUR_PARTY), "relation_code": "K-DEW"})
+    data = expense()
+    data["received_ubl"] = {"filename": "supplier.xml", "content_base64": base64.b64encode(ubl).decode()}
+    path = tmp_path / "expense.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    code, _, err = invoke(tmp_path, "render", str(path))
+    assert code == 0 and "UBL-CR-202" in err and "(in the supplier's UBL, passed on unchanged)" in err
+    assert "debtor number" not in err

@@ -49,6 +49,9 @@ def render(document: Path, output: Path | None, pdf_mode: str, profile: str) -> 
     else:
         sys.stdout.buffer.write(prepared.xml)
     for warning in prepared.report.violations:
+        if doc.received_ubl is not None:  # the supplier wrote it; it is passed on as received, not ours to explain
+            click.echo(f"warning: {warning} (in the supplier's UBL, passed on unchanged)", err=True)
+            continue
         why = WARNED_ON_PURPOSE.get(warning.rule)
         click.echo(f"warning: {warning}" + (f" (on purpose: {why})" if why else ""), err=True)
     for note in _identity_notes(doc):
