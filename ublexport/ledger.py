@@ -831,8 +831,7 @@ def delivery_values(document_id: int, company_id: int, version: int, recipient: 
     }
 
 
-CLOSED = "not sent: the inbox was removed from the company's inboxes"
-"""last_message of a row closed by a change of inboxes (outbox.retarget): reopened if the inbox is listed again."""
+CLOSED = catalog.CLOSED  # (re-exported: the ledger's callers know it from here)
 
 
 def is_closed(state: str, message: str | None) -> bool:

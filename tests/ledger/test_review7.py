@@ -27,3 +27,19 @@ def test_a_copy_only_in_the_local_inbox_does_not_open_another_clients_inbox(tmp_
     forced = json.loads(run_cli(env, "export", devries, "--to", "dossier@yukiworks.nl", "--any-company",
                                 "--json").stdout)
     assert [r["result"] for r in forced["results"]] == ["sent"] and len(smtp_server.received) == 1
+
+
+def test_rows_closed_by_an_inbox_change_are_counted_as_closed_not_failed(tmp_path: Path) -> None:
+    """After the accountant corrected a mistyped inbox, `company list` said "10 failed": the rows closed on
+    purpose counted as failures, the state the README tells the accountant to look into and resend."""
+    from tests.ledger.test_review4_worker import invoice_file, office
+
+    env = office(tmp_path, "dossier@yukiwrks.nl")  # mistyped; the rule is on
+    for number in ("C-1", "C-2"):
+        run_cli(env, "documents", "import", invoice_file(tmp_path, number))
+    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl")
+    [company] = json.loads(run_cli(env, "company", "list", "--json").stdout)
+    assert company["deliveries"] == {"closed": 2, "queued": 2}
+    listed = json.loads(run_cli(env, "documents", "list", "--json").stdout)
+    assert [d["deliveries"] for d in listed] == [{"closed": 1, "queued": 1}] * 2
+    assert "2 closed, 2 queued" in run_cli(env, "company", "list").stdout

@@ -357,8 +357,19 @@ LOCAL_ONLY = "sent_local_only"
 """A delivery sent into the local inbox only (via "local"): nothing reached Yuki, so it is not counted as sent."""
 
 
+CLOSED = "not sent: the inbox was removed from the company's inboxes"
+"""last_message of a row closed by a change of inboxes (outbox.retarget): reopened if the inbox is listed again."""
+
+CLOSED_STATE = "closed"
+"""How the listing commands count a row closed by a change of inboxes (stored as failed, with CLOSED)."""
+
+
 def shown_state() -> Any:
     """A delivery's state as the listing commands count it: *sent* into the local inbox only is LOCAL_ONLY (history
-    says *sent (local inbox only)*), every other state as stored. A SQL expression, for GROUP BY."""
+    says *sent (local inbox only)*), a row closed by a change of inboxes CLOSED_STATE (no server refused it: it
+    was never sent, on purpose, and is no failure to look into), every other state as stored. A SQL expression,
+    for GROUP BY."""
     return case((and_(DeliveryRow.state == "sent", DeliveryRow.via == "local"), literal(LOCAL_ONLY)),
+                (and_(DeliveryRow.state == "failed", DeliveryRow.last_message.startswith(CLOSED, autoescape=True)),
+                 literal(CLOSED_STATE)),
                 else_=DeliveryRow.state)
