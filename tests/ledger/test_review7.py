@@ -43,3 +43,20 @@ def test_rows_closed_by_an_inbox_change_are_counted_as_closed_not_failed(tmp_pat
     listed = json.loads(run_cli(env, "documents", "list", "--json").stdout)
     assert [d["deliveries"] for d in listed] == [{"closed": 1, "queued": 1}] * 2
     assert "2 closed, 2 queued" in run_cli(env, "company", "list").stdout
+
+
+def test_company_add_of_the_same_file_again_says_unchanged(tmp_path: Path) -> None:
+    """`company add` after an export (which registers its companies) said "updated company 1" though nothing
+    changed: the accountant looked for what had."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    company = str(SAMPLES / "company.json")
+    assert run_cli(env, "company", "add", company).stdout.startswith("registered company 1: Atelier Dewaele BV")
+    assert run_cli(env, "company", "add", company).stdout.startswith("unchanged: company 1: Atelier Dewaele BV")
+    again = json.loads(run_cli(env, "company", "add", company, "--json").stdout)
+    assert (again["created"], again["changed"]) == (False, False)
+    moved = json.loads((SAMPLES / "company.json").read_text(encoding="utf-8"))
+    moved["phone"] = "+32 9 111 11 11"
+    path = tmp_path / "company.json"
+    path.write_text(json.dumps(moved), encoding="utf-8")
+    assert run_cli(env, "company", "add", str(path)).stdout.startswith("updated company 1: Atelier Dewaele BV")
+    assert json.loads(run_cli(env, "company", "add", str(path), "--json").stdout)["changed"] is False

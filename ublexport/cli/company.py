@@ -182,13 +182,16 @@ def add(file: Path, rename: bool, correcting: int | None, new: bool, db_url: str
                              f"file names {identity.name!r}; a file copied from another client with its numbers "
                              "left in? Correct the numbers; if the company was renamed, give --rename. Nothing was "
                              "changed")
+        before = dict(known.identity) if known is not None else None
         row, created = catalog.register_company(session, identity, by=ledger.by, correcting=fixed)
         session.flush()
+        changed = created or row.identity != before
         data = company_dict(row)
     if as_json:
-        print_json({**data, "created": created, "was": was if was != data["name"] else None})
+        print_json({**data, "created": created, "changed": changed, "was": was if was != data["name"] else None})
     else:
-        verb = "registered" if created else "updated"
+        # the same file again (an export registers its companies too): nothing changed, and it says so
+        verb = "registered" if created else "updated" if changed else "unchanged:"
         click.echo(f"{verb} company {data['id']}: {data['name']}"
                    + (f" (was: {was})" if was is not None and was != data["name"] else ""))
         if created:
