@@ -244,8 +244,10 @@ def _party(name: str, address: Address, vat: str | None, enterprise: str | None,
     rows.append(address.country)
     if vat:
         rows.append(f"{w['vat_no']} {vat_as_written(vat)}")
-    if enterprise:
-        rows.append(f"{w['enterprise']} {enterprise}")
+    if enterprise:  # as the Crossroads Bank for Enterprises writes it: 0765.432.146
+        digits = "".join(ch for ch in enterprise if ch.isdigit())
+        shown = f"{digits[:4]}.{digits[4:7]}.{digits[7:]}" if len(digits) == 10 else enterprise
+        rows.append(f"{w['enterprise']} {shown}")
     if kvk:
         rows.append(f"{w['kvk']} {kvk}")
     return rows

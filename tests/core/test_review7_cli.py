@@ -111,3 +111,19 @@ def test_a_warning_in_a_suppliers_ubl_is_not_explained_as_our_own_choice(tmp_pat
     code, _, err = invoke(tmp_path, "render", str(path))
     assert code == 0 and "UBL-CR-202" in err and "(in the supplier's UBL, passed on unchanged)" in err
     assert "debtor number" not in err
+
+
+def test_an_id_that_is_no_number_is_said_so_and_help_shows_no_int64_range(tmp_path: Path) -> None:
+    """`resend abc` said "is not a valid integer range" and every --help showed [1<=x<=9223372036854775807]."""
+    for given in ("abc", "0", "99999999999999999999", "١٢"):  # Arabic-Indic digits are no ledger id either
+        code, _, err = invoke(tmp_path, "resend", given)
+        assert code == 2 and f"{given!r} is not an id: ids are whole numbers from 1" in err
+    _, out, _ = invoke(tmp_path, "history", "--help")
+    assert "--company ID" in out and "9223372036854775807" not in out
+
+
+def test_the_pdf_writes_a_belgian_enterprise_number_as_the_register_does() -> None:
+    from tests.core.test_review_pdf import _sample, _texts
+
+    texts = _texts(_sample("01-invoice-be-be.json"))
+    assert "Ondernemingsnr. 0765.432.146" in texts and "Ondernemingsnr. 0812.345.603" in texts

@@ -86,8 +86,9 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ublexport")
 def main() -> None:
-    """Send a company's invoices, credit notes and expenses to its accountant's Yuki inbox as Peppol BIS 3.0
-    UBL e-invoices by e-mail, one document per e-mail, recorded in a ledger so nothing is sent twice or lost."""
+    """Send a company's invoices, credit notes, proforma invoices and expenses to its accountant's Yuki inbox as
+    UBL e-invoices (Peppol BIS 3.0; a proforma as plain EN 16931) by e-mail, one document per e-mail, recorded in a
+    ledger so nothing is sent twice or lost."""
 
 
 def run(*args: Any) -> None:  # pragma: no cover - convenience for python -m

@@ -32,8 +32,30 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ROW_ID = click.IntRange(1, 2**63 - 1)
-"""A ledger id: a number too large for the database column is a usage error (exit 2), not an overflow."""
+class _RowId(click.ParamType[int]):
+    """A ledger id: a whole number from 1; one too large for the database column is a usage error (exit 2), not an
+    overflow. Not click.IntRange, whose help shows [1<=x<=9223372036854775807] and whose error calls "abc" not "a
+    valid integer range"."""
+
+    name = "id"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            number = int(text) if text.isascii() and text.isdigit() else 0
+        if not 1 <= number < 2**63:
+            self.fail(f"{value!r} is not an id: ids are whole numbers from 1, as `ublexport history`, `company "
+                      "list` and `documents list` show them", param, ctx)
+        return number
+
+
+ROW_ID = _RowId()
+"""A ledger id (see _RowId)."""
 
 SUMMARY_ROWS = 200  # above this many results, a table lists only those that need attention (export, import)
 

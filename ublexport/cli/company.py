@@ -409,7 +409,8 @@ def auto_export(company_id: int, state: str, since: dt.datetime | None, db_url: 
                         f"company {company_id}: {waiting} document(s) issued since {start.isoformat()} were stored "
                         "while auto-export was off and never went; give --since: "
                         f"`--since {start.isoformat()}` forwards them too, `--since {dt.date.today().isoformat()}` "
-                        "only what comes from today. Nothing was changed")
+                        "only documents issued from today on (those stored during the pause stay unsent). Nothing "
+                        "was changed")
             else:
                 catalog.change_rule(session, row, by=ledger.by, field="auto_export", auto_export=False)
             data = company_dict(row)

@@ -200,7 +200,7 @@ def _refuse_sales_to_shared_address(the_plan: Plan, inboxes: Sequence[Recipient]
               help="Rule set: Peppol BIS Billing 3.0, or NLCIUS (SI-UBL 2.0) for Dutch B2B.")
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
               help="Write the composed .eml files into this folder instead of sending (every selected document; "
-                   "the ledger is not used).")
+                   "nothing is recorded in the ledger: only --to registered reads it, for the inboxes).")
 @click.option("--resend", is_flag=True, help="Send again to inboxes that already received the document.")
 @click.option("--any-company", is_flag=True,
               help="Also send to an inbox registered for another company (one Yuki inbox is one administration).")
