@@ -139,7 +139,7 @@ def test_an_end_before_the_start_is_refused(ledger: dict[str, str]) -> None:
     typo = run(ledger, "history", "--inbox", "a@yukiworks", code=2)
     assert "invalid recipient address(es); nothing is listed" in typo.stderr and "nothing was sent" not in typo.stderr
     bad = run(ledger, "history", "--since", "2026-13-01", code=2)
-    assert "'2026-13-01' does not match the format '%Y-%m-%d'" in bad.stderr
+    assert "'2026-13-01' is not a day: write YYYY-MM-DD, e.g. 2026-10-01" in bad.stderr
 
 
 def test_documents_list_takes_the_documents_issued_in_a_period(ledger: dict[str, str]) -> None:

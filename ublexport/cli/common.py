@@ -68,8 +68,27 @@ keeps the two equal)."""
 kinds_option = click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS),
                             help="Only these kinds (repeatable), e.g. --kind expense: the purchase invoices.")
 
-DAY = click.DateTime(["%Y-%m-%d"])
-"""A calendar day on the command line (YYYY-MM-DD); a month 13 is a usage error naming the format."""
+class _Day(click.DateTime):
+    """A calendar day on the command line (YYYY-MM-DD); a month 13 or a 31 November is a usage error that says
+    which, not click's "does not match the format '%Y-%m-%d'"."""
+
+    def __init__(self) -> None:
+        super().__init__(["%Y-%m-%d"])
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import datetime as dt
+
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.datetime.strptime(str(value).strip(), "%Y-%m-%d")
+        except ValueError as exc:
+            why = "" if "does not match format" in str(exc) else f" ({exc})"
+            self.fail(f"{value!r} is not a day{why}: write YYYY-MM-DD, e.g. 2026-10-01", param, ctx)
+
+
+DAY = _Day()
+"""A calendar day on the command line (see _Day)."""
 
 
 def issued_options(command: F) -> F:

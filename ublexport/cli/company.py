@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ublexport.cli.common import ROW_ID, Group, handle_errors, json_option, local_time, print_json, print_table
+from ublexport.cli.common import DAY, ROW_ID, Group, handle_errors, json_option, local_time, print_json, print_table
 
 if TYPE_CHECKING:
     from ublexport.ledger import Ledger
@@ -369,7 +369,7 @@ CATCH_UP_BATCH = 200  # documents forwarded (rendered, validated, queued) per tr
 @company.command("auto-export")
 @click.argument("company_id", metavar="ID", type=ROW_ID)
 @click.argument("state", type=click.Choice(["on", "off"]))
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+@click.option("--since", type=DAY, metavar="YYYY-MM-DD",
               help="Forward documents issued on or after this date, those already stored too (default when "
                    "switching on: the date it had, else today).")
 @store_options
