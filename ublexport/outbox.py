@@ -129,6 +129,14 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
                                 updated_at=now))
         result.queued, result.inboxes = list(reopen), [i for i, row in done.items() if row.id in reopen]
     todo = [r for r in recipients if address_key(r.address) not in done]
+    other = _received_by_other_inbox(session, company, [document]).get(document.id) if todo else None
+    if other is not None:  # the administration has it already, through the inbox for the company's other documents
+        todo = []
+        if not reopen:
+            result.reason = (f"already received by {other}, the company's inbox for its other documents (sent "
+                             "there before this inbox was set): one administration would book it twice "
+                             "(`ublexport export FILE --to INBOX --resend` sends it on purpose)")
+            return result
     before = (received_before(session, document.id, document.version, document.content)
               if todo and document.version > 1 else {})
     if before:  # an inbox received an earlier version: Yuki has the document under its number already
@@ -254,6 +262,27 @@ def retarget(session: Session, company: CompanyRow, *, sender: str, by: str,
     return result
 
 
+def _received_by_other_inbox(session: Session, company: CompanyRow,
+                             documents: Sequence[DocumentRow]) -> dict[int, str]:
+    """Of DOCUMENTS, those that reached (really, any version) an inbox the company registered for its other
+    documents, with that inbox: an expense exported by hand, or forwarded, to the dossier inbox before the
+    accountant set a purchase inbox. The rule does not send it to the purchase inbox as well: both feed one
+    administration, which would book it twice (the mirror of ledger._received_elsewhere, for a hand export)."""
+    every = catalog.all_inbox_keys(company)
+    others = {d.id: every - catalog.inbox_keys(company, d.kind) for d in documents}
+    wanted = [d for d, keys in others.items() if keys]
+    if not wanted:
+        return {}
+    found: dict[int, str] = {}
+    for document_id, inbox in session.execute(
+            select(DeliveryRow.document_id, DeliveryRow.inbox).where(
+                DeliveryRow.document_id.in_(wanted), DeliveryRow.state == DeliveryState.sent.value, NOT_ONLY_LOCAL)
+            .order_by(DeliveryRow.id)):
+        if inbox in others[document_id]:
+            found.setdefault(document_id, inbox)
+    return found
+
+
 def _already_there(session: Session, document: DocumentRow) -> str:
     """For a document that may not leave now (a draft or cancelled again): where it went before, if anywhere. An
     invoice sent, then cancelled or put back to draft in the invoicing system, is in the accountant's books."""
@@ -343,8 +372,9 @@ def _needing(session: Session, company: CompanyRow, documents: Sequence[Document
     # as forward: not where an earlier version was received (asked for the page at once)
     before = received_before_many(session, [(d.id, d.version, d.content) for d in documents
                                             if missing[d.id] and d.version > 1])
-    return [document for document in documents
-            if missing[document.id] - before.get((document.id, document.version), {}).keys()]
+    elsewhere = _received_by_other_inbox(session, company, [d for d in documents if missing[d.id]])
+    return [document for document in documents if document.id not in elsewhere
+            and missing[document.id] - before.get((document.id, document.version), {}).keys()]
 
 
 def catch_up_count(session: Session, company: CompanyRow, *, page: int = 1000) -> int:

@@ -60,3 +60,23 @@ def test_company_add_of_the_same_file_again_says_unchanged(tmp_path: Path) -> No
     path.write_text(json.dumps(moved), encoding="utf-8")
     assert run_cli(env, "company", "add", str(path)).stdout.startswith("updated company 1: Atelier Dewaele BV")
     assert json.loads(run_cli(env, "company", "add", str(path), "--json").stdout)["changed"] is False
+
+
+def test_an_expense_the_dossier_inbox_has_is_not_forwarded_to_a_purchase_inbox_set_later(
+        tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """README review: the samples exported by hand to the dossier inbox, then the company registered with that
+    dossier and a purchase inbox, and the rule switched on since 1 January: the catch-up queued the expense the
+    dossier already had for the purchase inbox too. One administration would book it twice."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250",
+           **smtp_server.env()}
+    expense = str(SAMPLES / "08-expense.json")
+    run_cli(env, "export", expense, "--to", "dossier@yukiworks.nl")
+    run_cli(env, "company", "set-inbox", "1", "dossier@yukiworks.nl", "--expenses", "aankoop@yukiworks.nl")
+    on = json.loads(run_cli(env, "company", "auto-export", "1", "on", "--since", "2026-01-01", "--json").stdout)
+    assert on["caught_up"] == []
+    [imported] = json.loads(run_cli(env, "documents", "import", expense, "--json").stdout)
+    assert imported["queued"] == [] and imported["reason"].startswith(
+        "already received by dossier@yukiworks.nl, the company's inbox for its other documents")
+    run_cli(env, "worker", "--once")
+    assert [r.rcpt for r in smtp_server.received] == ["dossier@yukiworks.nl"]
+    assert {h["inbox"] for h in json.loads(run_cli(env, "history", "--json").stdout)} == {"dossier@yukiworks.nl"}
