@@ -177,7 +177,8 @@ def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     lines = [intro.format(company=company, supplier=supplier, of_company=_of(company), of_supplier=_of(supplier)), ""]
     if document.kind == DocumentKind.proforma:
         lines[1:1] = [texts["proforma"]]
-    lines += [f"{label + ':':<{width}} {value}" for label, value in rows]
+    colon = localize.colon(language).rstrip()  # "Date :" in French
+    lines += [f"{label + colon:<{width + len(colon) - 1}} {value}" for label, value in rows]
     if prepared.pdf is not None:
         lines += ["", texts["pdf_attached"]]
     elif prepared.embeds_visual_copy:

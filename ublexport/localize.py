@@ -43,6 +43,17 @@ def date(value: dt.date, language: str) -> str:
     return value.strftime(pattern) if pattern else value.isoformat()
 
 
+def colon(language: str) -> str:
+    """What follows a label: French sets a (no-break) space before its colon, "Date : 02/11/2026"; Dutch and English
+    write "Datum: 02-11-2026"."""
+    return "\u00a0: " if language == "fr" else ": "
+
+
+def percent(text: str, language: str) -> str:
+    """A rate as the language writes it: "21 %" in French (no-break space), "21%" in Dutch and English."""
+    return f"{text}\u00a0%" if language == "fr" else f"{text}%"
+
+
 NETHERLANDS = "nl-NL"
 """The wording key of a Dutch company writing Dutch: the words are Dutch Dutch, not Flemish (see wording)."""
 

@@ -219,7 +219,7 @@ def _rate_label(category: VatCategory, rate: Decimal | None, lang: str) -> str:
     """'21%' for the standard rate; a zero rate names its category ('0% AE'), since 0% alone says nothing."""
     if rate is None:
         return category.value
-    text = f"{localize.decimal(number(rate), lang)}%"
+    text = localize.percent(localize.decimal(number(rate), lang), lang)
     return text if category == VatCategory.S else f"{text} {category.value}"
 
 
@@ -349,24 +349,25 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     def span(period: Period) -> str:  # "01-11-2026 – 30-11-2026"; an open end as "…"
         return " – ".join(day(d) if d is not None else "…" for d in (period.start, period.end))
 
-    facts = [f"{w['date']}: {day(document.issue_date)}"]
+    c = localize.colon(lang)  # "Datum: ", "Date : "
+    facts = [f"{w['date']}{c}{day(document.issue_date)}"]
     if document.due_date:
-        facts.append(f"{w['due']}: {day(document.due_date)}")
+        facts.append(f"{w['due']}{c}{day(document.due_date)}")
     if document.delivery and document.delivery.date:
-        facts.append(f"{w['delivery']}: {day(document.delivery.date)}")
+        facts.append(f"{w['delivery']}{c}{day(document.delivery.date)}")
     if document.period is not None:
-        facts.append(f"{w['period']}: {span(document.period)}")
+        facts.append(f"{w['period']}{c}{span(document.period)}")
     credited = document.credited_invoice
     credits = document.kind == DocumentKind.credit_note  # a credit note's references are all invoices it credits
     for said, references in (("credits", [credited] if credited is not None else []),
                              ("credits" if credits else "refers", document.preceding_invoices)):
         for ref in references:
             of = f" {w['of']} {day(ref.issue_date)}" if ref.issue_date else ""
-            facts.append(f"{w[said]}: {ref.number}{of}")
+            facts.append(f"{w[said]}{c}{ref.number}{of}")
     if document.buyer_reference:
-        facts.append(f"{w['buyer_ref']}: {document.buyer_reference}")
+        facts.append(f"{w['buyer_ref']}{c}{document.buyer_reference}")
     if document.order_reference:
-        facts.append(f"{w['order_ref']}: {document.order_reference}")
+        facts.append(f"{w['order_ref']}{c}{document.order_reference}")
     sheet.paragraph(_text("\n".join(facts)), 6)
     sheet.skip(4)
 
@@ -414,7 +415,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         # than a page still breaks where it must)
         block = 6 + 5 * (len(names) - 1) + 5 * len(line.allowances_charges)
         details = "\n".join(text for text in (line.description,  # BT-154, then the line's period (BG-26)
-                                               f"{w['period']}: {span(line.period)}" if line.period else None) if text)
+                                               f"{w['period']}{c}{span(line.period)}" if line.period else None) if text)
         if details:
             block += 4 * (details.count("\n") + 1 + int(sheet.width(_text(details)) / 60))
         sheet.keep(min(block, sheet.BOTTOM - sheet.TOP - 20))
@@ -498,11 +499,11 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if iban:
         # the seller's BIC belongs to the seller's IBAN only, as in the UBL (view.build)
         bic = pay.bic if pay and pay.bic else seller_party.bic if iban == seller_party.iban else None
-        payment.append(f"IBAN: {iban}" + (f"   BIC: {bic}" if bic else ""))
+        payment.append(f"IBAN{c}{iban}" + (f"   BIC{c}{bic}" if bic else ""))
     if pay and pay.reference:
-        payment.append(f"{w['reference']}: {pay.reference}")
+        payment.append(f"{w['reference']}{c}{pay.reference}")
     if pay and pay.terms:
-        payment.append(f"{w['terms']}: {pay.terms}")
+        payment.append(f"{w['terms']}{c}{pay.terms}")
     if payment:
         sheet.skip(4)
         sheet.paragraph(_text("\n".join(payment)), 6)

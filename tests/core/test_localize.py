@@ -50,7 +50,7 @@ def _big(language: str) -> Document:
 
 @pytest.mark.parametrize(("language", "line", "payable", "due"), [
     ("nl", ["1,5", "1.000,00", "21%", "1.500,00"], "1.815,00 EUR", "02-12-2026"),
-    ("fr", ["1,5", "1 000,00", "21%", "1 500,00"], "1 815,00 EUR", "02/12/2026"),
+    ("fr", ["1,5", "1 000,00", "21\u00a0%", "1 500,00"], "1 815,00 EUR", "02/12/2026"),
     ("en", ["1.5", "1,000.00", "21%", "1,500.00"], "1,815.00 EUR", "2026-12-02"),
 ])
 def test_the_pdf_writes_numbers_and_dates_as_its_language_does(language: str, line: list[str], payable: str,

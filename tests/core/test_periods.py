@@ -128,7 +128,7 @@ def test_a_line_period_without_a_document_period_is_fine() -> None:
 
 @pytest.mark.parametrize(("language", "document_said", "line_said"), [
     ("nl", "Periode: 01-11-2026 – 30-11-2026", "Periode: 15-11-2026 – …"),
-    ("fr", "Période: 01/11/2026 – 30/11/2026", "Période: 15/11/2026 – …"),
+    ("fr", "Période\u00a0: 01/11/2026 – 30/11/2026", "Période\u00a0: 15/11/2026 – …"),
     ("en", "Period: 2026-11-01 – 2026-11-30", "Period: 2026-11-15 – …"),
 ])
 def test_the_pdf_states_the_periods(language: str, document_said: str, line_said: str) -> None:

@@ -168,7 +168,7 @@ def test_a_wrong_reference_is_refused_naming_the_field(changes: dict[str, Any], 
 
 @pytest.mark.parametrize(("language", "said"), [
     ("nl", ["Verwijst naar factuur: 2026-0040 van 15-09-2026", "Verwijst naar factuur: 2026-0071"]),
-    ("fr", ["Se rapporte à la facture: 2026-0040 du 15/09/2026", "Se rapporte à la facture: 2026-0071"]),
+    ("fr", ["Se rapporte à la facture\u00a0: 2026-0040 du 15/09/2026", "Se rapporte à la facture\u00a0: 2026-0071"]),
     ("en", ["Refers to invoice: 2026-0040 of 2026-09-15", "Refers to invoice: 2026-0071"]),
 ])
 def test_the_pdf_says_which_invoices_it_refers_to(language: str, said: list[str]) -> None:

@@ -127,3 +127,23 @@ def test_the_pdf_writes_a_belgian_enterprise_number_as_the_register_does() -> No
 
     texts = _texts(_sample("01-invoice-be-be.json"))
     assert "Ondernemingsnr. 0765.432.146" in texts and "Ondernemingsnr. 0812.345.603" in texts
+
+
+def test_french_sets_a_space_before_its_colon_and_percent_sign() -> None:
+    """(README review) French labels read "Date:" and rates "21%"; French writes "Date : " and "21 %" (with a
+    no-break space, so that the colon never starts a line). Dutch and English keep "Datum:" and "21%"."""
+    from tests.core.test_review_pdf import _pdf_rows, _texts
+    from tests.email.conftest import prepared
+    from tests.email.test_compose import _in_language
+    from ublexport.compose import subject_and_body
+    from ublexport.model import Language
+    from ublexport.totals import compute
+
+    french = _in_language(prepared("01-invoice-be-be.json"), Language.fr)  # type: ignore[arg-type]
+    _, body = subject_and_body(french)
+    assert "\nDate\u00a0:    02/11/2026\n" in body and "\nÀ payer\u00a0: 355,93 EUR\n" in body
+    texts = _texts(_pdf_rows(french.document))
+    assert "Date\u00a0: 02/11/2026" in texts and "21\u00a0%" in texts
+    assert compute(french.document).payable  # (the same document, only its language changed)
+    _, dutch = subject_and_body(prepared("01-invoice-be-be.json"))
+    assert "\nDatum:      02-11-2026\n" in dutch and "\nTe betalen: EUR 355,93\n" in dutch
