@@ -69,6 +69,9 @@ KIND_NAMES: dict[str, dict[DocumentKind, str]] = {
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {"intro": "In bijlage vindt u het volgende document van {company} als UBL e-factuur.",
            "intro_expense": "In bijlage vindt u een aankoopfactuur van {supplier} aan {company} als UBL e-factuur.",
+           "intro_expense_credit": "In bijlage vindt u een creditnota van {supplier} aan {company} als UBL "
+                                   "e-factuur.",
+           "expense_credit": "Creditnota (aankoop)",
            "proforma": "Dit is een pro-formafactuur: geen factuur, niet te boeken; de factuur volgt.",
            "kind": "Soort", "number": "Nummer", "date": "Datum", "customer": "Klant", "supplier": "Leverancier",
            "amount": "Te betalen", "credited": "Te crediteren", "pdf": "De PDF zit in het UBL-bestand.",
@@ -77,6 +80,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "fr": {"intro": "Veuillez trouver ci-joint le document suivant {of_company} en facture électronique UBL.",
            "intro_expense": "Veuillez trouver ci-joint une facture d'achat {of_supplier} à {company} en facture "
                             "électronique UBL.",
+           "intro_expense_credit": "Veuillez trouver ci-joint une note de crédit {of_supplier} à {company} en "
+                                   "facture électronique UBL.",
+           "expense_credit": "Note de crédit (achat)",
            "proforma": "Ceci est une facture pro forma : ce n'est pas une facture, à ne pas comptabiliser ; la "
                        "facture suivra.",
            "kind": "Type", "number": "Numéro", "date": "Date", "customer": "Client", "supplier": "Fournisseur",
@@ -85,6 +91,8 @@ TEXTS: dict[str, dict[str, str]] = {
            "footer": "Un document par e-mail, envoyé par ublexport."},
     "en": {"intro": "Attached is the following document of {company} as a UBL e-invoice.",
            "intro_expense": "Attached is a purchase invoice from {supplier} to {company} as a UBL e-invoice.",
+           "intro_expense_credit": "Attached is a credit note from {supplier} to {company} as a UBL e-invoice.",
+           "expense_credit": "Credit note (purchase)",
            "proforma": "This is a pro forma invoice: not an invoice, not to be booked; the invoice will follow.",
            "kind": "Kind", "number": "Number", "date": "Date", "customer": "Customer", "supplier": "Supplier",
            "amount": "Amount due", "credited": "Amount credited", "pdf": "The PDF is embedded in the UBL file.",
@@ -95,7 +103,9 @@ TEXTS: dict[str, dict[str, str]] = {
 KIND_NAMES[localize.NETHERLANDS] = {**KIND_NAMES["nl"], DocumentKind.expense: "Inkoopfactuur"}
 TEXTS[localize.NETHERLANDS] = {
     **TEXTS["nl"], "intro": "Bijgaand vindt u het volgende document van {company} als UBL e-factuur.",
-    "intro_expense": "Bijgaand vindt u een inkoopfactuur van {supplier} aan {company} als UBL e-factuur."}
+    "intro_expense": "Bijgaand vindt u een inkoopfactuur van {supplier} aan {company} als UBL e-factuur.",
+    "intro_expense_credit": "Bijgaand vindt u een creditnota van {supplier} aan {company} als UBL e-factuur.",
+    "expense_credit": "Creditnota (inkoop)"}
 _CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
 _CAC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}"
 
@@ -158,7 +168,8 @@ def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     document = prepared.document
     language = Language(document.company.language).value
     words = localize.wording(document.company)
-    texts, kind_name = TEXTS[words], KIND_NAMES[words][document.kind]
+    texts = TEXTS[words]
+    kind_name = texts["expense_credit"] if document.credit_note else KIND_NAMES[words][document.kind]
     counterparty = document.counterparty.full_name
     amount = payable(prepared)
     amount_text = localize.amount(amount[0], amount[1], language) if amount else None
@@ -169,11 +180,12 @@ def subject_and_body(prepared: Prepared) -> tuple[str, str]:
     rows = [(texts["kind"], kind_name), (texts["number"], document.number),
             (texts["date"], localize.date(document.issue_date, language)), (role, counterparty)]
     if amount_text:
-        rows.append((texts["credited" if document.kind == DocumentKind.credit_note else "amount"], amount_text))
+        rows.append((texts["credited" if document.is_credit else "amount"], amount_text))
     width = max(len(label) for label, _ in rows) + 1
     company = document.company.name
     supplier = counterparty if document.kind == DocumentKind.expense else ""
-    intro = texts["intro_expense" if document.kind == DocumentKind.expense else "intro"]
+    intro = texts["intro_expense_credit" if document.credit_note
+                  else "intro_expense" if document.kind == DocumentKind.expense else "intro"]
     lines = [intro.format(company=company, supplier=supplier, of_company=_of(company), of_supplier=_of(supplier)), ""]
     if document.kind == DocumentKind.proforma:
         lines[1:1] = [texts["proforma"]]

@@ -698,6 +698,16 @@ class Document(Closed):
     company: Company
     customer: Party | None = Field(None, description="for invoices, credit notes, proformas and quotes")
     supplier: Party | None = Field(None, description="for expenses: who sent us the purchase invoice")
+    credit_note: Literal[True] | None = Field(
+        None, description="an expense that is its supplier's credit note, entered with positive amounts as the "
+                          "supplier prints them: it goes as a UBL CreditNote (381); a negative expense still goes "
+                          "as an invoice with negative amounts")
+
+    @field_validator("credit_note", mode="before")
+    @classmethod
+    def _false_is_not_given(cls, value: Any) -> Any:
+        """false is the same as leaving it out, and hashes so (record.content_digest drops only null)."""
+        return None if value is False else value
     lines: list[Line] = Field(min_length=1)
     allowances_charges: list[DocumentAllowanceCharge] = Field(default_factory=list)
     payment: Payment | None = None
@@ -732,7 +742,13 @@ class Document(Closed):
             if self.status not in SALES_STATUSES:
                 raise ValueError(f"{_article(kind.value)} {kind.value.replace('_', ' ')}'s status is draft, sent, "
                                  f"paid or cancelled, not {self.status}")
-        if kind == DocumentKind.credit_note:
+        if self.credit_note and kind != DocumentKind.expense:
+            raise ValueError(f"credit_note: only an expense is marked a credit note (the supplier's); a credit note "
+                             f"of your own is kind credit_note, not {_article(kind.value)} "
+                             f"{kind.value.replace('_', ' ')}")
+        if self.credit_note:
+            pass  # a supplier's credit note names the invoice it credits when the supplier did: recorded as it came
+        elif kind == DocumentKind.credit_note:
             if self.credited_invoice is None and self.company.address.country in ("BE", "NL"):
                 raise ValueError(
                     "a credit note must name the invoice it credits (credited_invoice: number and issue_date); "
@@ -878,7 +894,7 @@ class Document(Closed):
                                  f" take off more than the lines at that rate ({group.lines_taxable}); a discount "
                                  "cannot exceed what it discounts")
         total = computed.tax_exclusive
-        if kind == DocumentKind.credit_note and total < 0:
+        if self.is_credit and total < 0:
             raise ValueError(f"lines: this credit note totals {total} before VAT; a credit note's amounts are "
                              "positive: it credits by being a credit note; write quantity 1, not -1")
         if kind in (DocumentKind.invoice, DocumentKind.proforma) and total < 0:
@@ -1061,6 +1077,12 @@ class Document(Closed):
         party = self.supplier if self.kind == DocumentKind.expense else self.customer
         assert party is not None  # guaranteed by _consistent
         return party
+
+    @property
+    def is_credit(self) -> bool:
+        """A credit note: our own (kind credit_note) or a supplier's (an expense marked credit_note). It goes as a
+        UBL CreditNote with positive amounts, asks no payment of its buyer, and says "to be credited"."""
+        return self.kind == DocumentKind.credit_note or bool(self.credit_note)
 
     @property
     def label(self) -> str:

@@ -73,6 +73,9 @@ WORDS: dict[str, dict[str, str]] = {
 }
 # a Dutch company writing Dutch (localize.wording): the words a Dutch bookkeeper uses
 TITLES[localize.NETHERLANDS] = {**TITLES["nl"], DocumentKind.expense: "Inkoopfactuur"}
+# a supplier's credit note (an expense marked credit_note)
+CREDIT_TITLES = {"nl": "Creditnota (aankoop)", localize.NETHERLANDS: "Creditnota (inkoop)",
+                 "fr": "Note de crédit (achat)", "en": "Credit note (purchase)"}
 WORDS[localize.NETHERLANDS] = {**WORDS["nl"], "reference": "Betalingskenmerk", "taxable": "Grondslag",
                                "page": "Pagina"}
 # The unit of a quantity (UN/ECE Rec 20), printed beside it: 12 is not 12 m² (the law wants the quantity of the
@@ -298,7 +301,8 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
 
     lang = document.company.language.value
     w = WORDS[localize.wording(document.company)]
-    title = TITLES[localize.wording(document.company)].get(document.kind, document.kind.value)
+    title = (CREDIT_TITLES[localize.wording(document.company)] if document.credit_note
+             else TITLES[localize.wording(document.company)].get(document.kind, document.kind.value))
     cur = document.currency
     company, other = document.company, document.counterparty
     expense = document.kind == DocumentKind.expense
@@ -358,7 +362,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if document.period is not None:
         facts.append(f"{w['period']}{c}{span(document.period)}")
     credited = document.credited_invoice
-    credits = document.kind == DocumentKind.credit_note  # a credit note's references are all invoices it credits
+    credits = document.is_credit  # a credit note's references are all invoices it credits
     for said, references in (("credits", [credited] if credited is not None else []),
                              ("credits" if credits else "refers", document.preceding_invoices)):
         for ref in references:
@@ -487,7 +491,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     if totals.rounding:
         total(w["rounding"], totals.rounding)
     sheet.font("B")
-    credit = document.kind == DocumentKind.credit_note  # credited to the customer, not a payment asked of them
+    credit = document.is_credit  # credited to the buyer, not a payment asked of them
     total(w["credited" if credit else "payable"], totals.payable)
     sheet.font()
 

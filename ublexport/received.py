@@ -172,7 +172,7 @@ def _reference(value: str) -> str:
 
 
 def _vat_and_payment_differences(document: Document, root: etree._Element, totals: Totals, *,
-                                 negate: bool) -> list[str]:
+                                 negate: bool, credit: bool) -> list[str]:
     """What the accountant books (the VAT per rate) and pays (account, reference, due date) from the UBL must be
     what the expense records: a UBL that splits the VAT otherwise is another booking, and an account other than the
     supplier's known one is the classic invoice fraud. The VAT follows the amount due's rounding tolerance;
@@ -208,7 +208,7 @@ def _vat_and_payment_differences(document: Document, root: etree._Element, total
                 if a.text and a.text.strip()}
     # every account the UBL asks payment to must be the known one: a second PaymentMeans naming the known account
     # must not make the fraudster's first one pass. A credit note names the buyer's account, for the refund: ours.
-    if account and not negate and accounts - {_normal(account)}:
+    if account and not credit and accounts - {_normal(account)}:
         field = "payment.iban" if pay and pay.iban else "supplier.iban"
         problems.append(f"payee account (cac:PayeeFinancialAccount, BT-84): {', '.join(sorted(accounts))} in the UBL, "
                         f"{account!r} in {field}; if the supplier says its account changed, confirm that with the "
@@ -250,16 +250,21 @@ def check_matches(document: Document, xml: bytes, totals: Totals, source: str | 
     stated = document.stated_totals.payable if document.stated_totals else None
     ours = stated if stated is not None else totals.payable
     field = "stated_totals.payable" if stated is not None else "the total of the lines"
-    # A supplier's credit note is entered as an expense with negative amounts (it is booked as one), while its UBL
-    # is a CreditNote whose amounts are positive: it credits by being a credit note.
+    # A supplier's credit note is entered as an expense marked credit_note, with its positive amounts, or as an
+    # expense with negative amounts (booked as one), while its UBL is a CreditNote whose amounts are positive: it
+    # credits by being a credit note. An expense marked a credit note is never the supplier's invoice.
     credit_note = etree.QName(root).localname == "CreditNote"
-    if credit_note:
+    negate = credit_note and not document.credit_note
+    if document.credit_note and not credit_note:
+        problems.append("document type: an invoice (Invoice) in the UBL, a credit note in credit_note; leave "
+                        "credit_note out for the supplier's invoice")
+    if negate:
         field += " (negated: the UBL is a credit note, entered as an expense with negative amounts)"
-    expected = -ours if credit_note else ours
+    expected = -ours if negate else ours
     if payable is None or not _same_amount(payable, expected, exact=stated is not None):
         differs("amount due (cbc:PayableAmount, BT-115)", payable_text, f"{ours:.2f}", field)
 
-    problems += _vat_and_payment_differences(document, root, totals, negate=credit_note)
+    problems += _vat_and_payment_differences(document, root, totals, negate=negate, credit=credit_note)
 
     # A party is compared only when both sides name it by an identifier of a comparable kind; a valid UBL always
     # does for the seller (BR-CO-26) and, under Peppol, names the buyer by its endpoint (PEPPOL-EN16931-R010),

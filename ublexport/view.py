@@ -411,7 +411,7 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
     has_account = bool((pay and pay.iban) or (document.counterparty.iban if expense else document.company.iban))
     # A credit note asks no payment of the customer: the seller's account is not offered as payee unless the
     # payment block says so (a refund), and NL-R-007 wants means of payment only from customer to supplier.
-    credit = document.kind == DocumentKind.credit_note
+    credit = document.is_credit  # (a supplier's credit note asks no payment of us either)
     if seller == "NL" and not credit and totals.payable > 0 and not (
             has_account or (pay and pay.means_code not in ("30", "58"))):
         field = "supplier.iban" if expense else "company.iban"
@@ -518,13 +518,13 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
     credited = document.credited_invoice
     references = [credited, *document.preceding_invoices] if credited is not None else document.preceding_invoices
     return UblView(
-        root="CreditNote" if document.kind == DocumentKind.credit_note else "Invoice",
+        root="CreditNote" if document.is_credit else "Invoice",
         customization_id=customization,
         profile_id=profile_id,
         number=document.number,
         issue_date=document.issue_date.isoformat(),
         due_date=_date(document.due_date),
-        type_code=TYPE_CODES[document.kind],
+        type_code=TYPE_CODES[DocumentKind.credit_note if document.is_credit else document.kind],
         note=document_note(document, totals),
         currency=document.currency,
         tax_currency=document.tax_currency,
