@@ -434,12 +434,20 @@ EXEMPTIONS: dict[tuple[str, str], dict[VatCategory, str]] = {
 }
 
 
+# Another country's seller (a supplier abroad, on an expense): our default in the reader's language, without a
+# Belgian or Dutch article of law, which would be wrong on a German or American invoice.
+NEUTRAL_EXEMPTIONS: dict[str, dict[VatCategory, str]] = {"nl": EXEMPTIONS[("NL", "nl")],
+                                                         "fr": EXEMPTIONS[("NL", "fr")]}
+
+
 def exemption_text(category: VatCategory, text: str | None, language: str, country: str) -> str | None:
     """TEXT, or our default text for CATEGORY in LANGUAGE as the seller's COUNTRY words it, when TEXT is that
-    default (see EXEMPTIONS; English, and other countries' sellers, keep the English default)."""
+    default (see EXEMPTIONS; another country's seller gets NEUTRAL_EXEMPTIONS; English keeps the English default).
+    A Dutch company's expense from an American supplier said "Not subject to VAT" in a Dutch document."""
     default = DEFAULT_EXEMPTION.get(category)
     if default is not None and text == default[1]:
-        return EXEMPTIONS.get((country, language), {}).get(category, text)
+        words = EXEMPTIONS.get((country, language)) or NEUTRAL_EXEMPTIONS.get(language, {})
+        return words.get(category, text)
     return text
 
 

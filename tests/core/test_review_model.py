@@ -480,3 +480,19 @@ def test_an_expense_over_several_rates_carries_the_vat_its_supplier_stated_per_r
         compute(accepted(data(lines=receipt, stated_totals={"vat_breakdown": breakdown})))
     assert "names S at 21 % twice" in refused(expense(lines=receipt, stated_totals={
         "vat_breakdown": [breakdown[0], {**breakdown[0], "vat": "0.62"}]}))
+
+
+def test_a_foreign_suppliers_zero_rated_expense_gets_its_mention_in_the_readers_language() -> None:
+    """(Yuki review, eighteenth session) An American supplier's expense outside the scope of VAT (O) said "Not
+    subject to VAT" in a Dutch company's document; a German supplier's intra-Community supply would have got a
+    Belgian article of law. Abroad, the reader's language without an article: "Niet onderworpen aan btw"."""
+    from ublexport.pipeline import PdfMode, prepare
+
+    supplier = {"organisation_name": "Acme Cloud Inc.", "relation_code": "C9001",
+                "invoice_address": {"street": "1 Main St", "city": "Austin", "postal_code": "78701",
+                                    "country": "US"}}
+    document = accepted(expense(supplier=supplier, currency="USD", lines=[line(category="O", rate=None)],
+                                payment=None))
+    xml = prepare(document, pdf=PdfMode.none).xml
+    assert b"<cbc:TaxExemptionReason>Niet onderworpen aan btw</cbc:TaxExemptionReason>" in xml
+    assert b"Not subject to VAT" not in xml
