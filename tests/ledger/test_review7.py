@@ -80,3 +80,13 @@ def test_an_expense_the_dossier_inbox_has_is_not_forwarded_to_a_purchase_inbox_s
     run_cli(env, "worker", "--once")
     assert [r.rcpt for r in smtp_server.received] == ["dossier@yukiworks.nl"]
     assert {h["inbox"] for h in json.loads(run_cli(env, "history", "--json").stdout)} == {"dossier@yukiworks.nl"}
+
+
+def test_documents_import_names_the_refusal_in_its_table(tmp_path: Path) -> None:
+    """The table said only REFUSED for a refused file; why was on stderr only, below it."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "invoice"}', encoding="utf-8")
+    result = run_cli(env, "documents", "import", str(bad), code=2)
+    assert "REFUSED: not a valid document" in result.stdout and "status: Field required" in result.stderr

@@ -124,8 +124,9 @@ def import_(paths: tuple[Path, ...], db_url: str | None, home: Path | None, by: 
 
 
 def _forwarded_text_dict(row: dict[str, Any]) -> str:
-    if "error" in row:
-        return "REFUSED"
+    if "error" in row:  # its first line: the file is named in the table, every problem under it (stderr)
+        first = str(row["error"]).split("\n", 1)[0].removeprefix(f"{row['file']}: ")
+        return f"REFUSED: {first}"
     from ublexport.outbox import Forwarded
 
     fields = {k: row[k] for k in ("document_id", "version", "queued", "inboxes", "reason", "failed")}
