@@ -150,7 +150,7 @@ def _inline_file(base: Path, value: Any, field: str, source: str) -> Any:
         extra = set(value) - {"file", "filename"}
         if extra:
             raise InputError(f"{field}: unknown field(s) {sorted(extra)}", source=source)
-        path = (base / str(value["file"])).resolve()
+        path = _resolved(base, str(value["file"]), f"{field}.file", source)
         try:
             try:
                 size = _size(path)
@@ -207,7 +207,7 @@ def load_company(path: Path, *, of_document: bool = True) -> Company:
     data = read_json(path)
     inline = of_document and isinstance(data, dict) and "kind" in data and "company" in data
     if inline and isinstance(data["company"], str):
-        return load_company(_real_path(path.parent, data["company"]), of_document=False)
+        return load_company(_resolved(path.parent, data["company"], "company", str(path)), of_document=False)
     try:
         return Company.model_validate(data["company"] if inline else data)
     except ValidationError as exc:
@@ -237,6 +237,16 @@ def _company_json(path: Path) -> Any:
     return cached[1]
 
 
+def _resolved(base: Path, name: str, field: str, source: str) -> Path:
+    """NAME (a path the document gives, relative to it) made absolute; a NUL byte in it or a loop of symbolic links
+    is this document's problem, named at its field, not a traceback that ends the export of every other one."""
+    try:
+        return _real_path(base, name) if field == "company" else (base / name).resolve()
+    except (ValueError, RuntimeError, OSError) as exc:  # embedded null byte; symlink loop; a path too long
+        why = "it holds a NUL character" if isinstance(exc, ValueError) else f"it cannot be followed ({exc})"
+        raise InputError(f"{field}: the path {name!r} is not a file's path: {why}", source=source) from None
+
+
 @functools.lru_cache(maxsize=256)
 def _real_path(base: Path, name: str) -> Path:
     """Where a document's company reference points: every document of a folder names the same file, and
@@ -251,8 +261,9 @@ def resolve(data: Any, base: Path, source: str) -> Any:
     data = dict(data)
     company = data.get("company")
     if isinstance(company, str):
+        where = _resolved(base, company, "company", source)
         try:
-            data["company"] = _company_json(_real_path(base, company))
+            data["company"] = _company_json(where)
         except InputError as exc:  # name the document and its field, not only the company file
             reason = exc.args[0].removeprefix(f"{exc.source}: ") if exc.source else exc.args[0]
             message = (f"company: file {company} not found" if reason == "file not found"

@@ -147,3 +147,32 @@ def test_french_sets_a_space_before_its_colon_and_percent_sign() -> None:
     assert compute(french.document).payable  # (the same document, only its language changed)
     _, dutch = subject_and_body(prepared("01-invoice-be-be.json"))
     assert "\nDatum:      02-11-2026\n" in dutch and "\nTe betalen: EUR 355,93\n" in dutch
+
+
+# --- the security review of the eighteenth session ------------------------------------------------------------
+
+
+def test_a_nul_or_a_symlink_loop_in_a_files_path_refuses_that_document_only(tmp_path: Path) -> None:
+    """A NUL byte in pdf.file, received_ubl.file or company, or a loop of symbolic links there, ended the whole
+    export with a traceback (ValueError: embedded null byte; RuntimeError: Symlink loop), exit 1, nothing sent."""
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    (folder / "a").symlink_to(folder / "b")
+    (folder / "b").symlink_to(folder / "a")
+    base = json.loads((SAMPLES / "01-invoice-be-be.json").read_text(encoding="utf-8"))
+    base["company"] = str(SAMPLES / "company.json")
+    bad = {"1-loop.json": {**base, "number": "L-1", "pdf": {"file": "a"}},
+           "2-nul.json": {**base, "number": "L-2", "received_ubl": {"file": "x\u0000.xml"}},
+           "3-company.json": {**base, "number": "L-3", "company": "c\u0000.json"}}
+    for name, data in bad.items():
+        (folder / name).write_text(json.dumps(data), encoding="utf-8")
+    (folder / "4-good.json").write_text(json.dumps({**base, "number": "L-4"}), encoding="utf-8")
+    code, out, err = invoke(tmp_path, "export", str(folder), "--to", "a@yukiworks.nl", "--dry-run",
+                            str(tmp_path / "out"), "--json")
+    assert code == 2 and "Traceback" not in err
+    results = {r["file"].rsplit("/", 1)[-1]: r for r in json.loads(out)["results"]}
+    assert results["4-good.json"]["result"] == "written"
+    assert "pdf.file: the path 'a' is not a file's path: it cannot be followed" in results["1-loop.json"]["reason"]
+    assert "received_ubl.file: the path 'x\\x00.xml' is not a file's path: it holds a NUL character" in \
+        results["2-nul.json"]["reason"]
+    assert "company: the path 'c\\x00.json' is not a file's path" in results["3-company.json"]["reason"]
