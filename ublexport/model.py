@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -176,21 +177,53 @@ Text = Annotated[str, Field(min_length=1), AfterValidator(_no_control)]
 _SEPARATORS = re.compile("[\x85\u2028\u2029]")  # NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR: e-mail clients break lines
 
 
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")  # embeddings, overrides and isolates: they reorder what is shown
+LINE_MAX = 500
+"""The longest one-line text (a name, a reference): no company's name is longer, and the name goes into the
+e-mail's Subject; 200,000 characters made a header of 248 kB, past what mail servers take (Postfix: 100 kB)."""
+
+
 def _single_line(value: str) -> str:
     """Control characters and line breaks in one call: names and numbers are most of a document's fields."""
     if "\n" in value or "\r" in value or "\t" in value or _SEPARATORS.search(value):
         raise ValueError("must be a single line (no line breaks or tabs; U+0085, U+2028 and U+2029 break lines "
                          "too)")
     value = _no_control(value).strip()
-    if not value.isprintable() and _input_rules() and not any(c.isprintable() and not c.isspace() for c in value):
+    if len(value) > LINE_MAX and _input_rules():
+        raise ValueError(f"is {len(value)} characters long; a name or reference has at most {LINE_MAX}")
+    if not value.isprintable() and _input_rules():
         # (only a text with an unprintable character is looked at again: the common case costs one C call)
-        raise ValueError("has no visible character (only zero-width or other invisible characters): the name or "
-                         "number would print as nothing; write it out")
+        if not any(c.isprintable() and not c.isspace() for c in value):
+            raise ValueError("has no visible character (only zero-width or other invisible characters): the name "
+                             "or number would print as nothing; write it out")
+        bidi = _BIDI.search(value)
+        if bidi is not None:  # U+202E shows "fdp.exe" as "exe.pdf": in a Subject, a name can be made to read as another
+            raise ValueError(f"contains U+{ord(bidi.group()):04X}, a bidirectional control that changes the order in "
+                             "which the text is shown; remove it")
+    return value
+
+
+def _plain_number(value: str) -> str:
+    """A document's number as the accountant's system matches it: no invisible characters (a zero-width space, a
+    direction mark) and no look-alike of the hyphen. "2026-0001", "2026-0001" + U+200B and "2026" U+2011 "0001"
+    print alike, were three documents, and went as three invoices 2026-0001 past the conflict check."""
+    if value.isascii() or not _input_rules():
+        return value
+    for char in value:
+        kind = unicodedata.category(char)
+        if kind == "Cf" or (kind == "Zs" and char != " ") or (kind == "Pd" and char != "-"):
+            name = unicodedata.name(char, "an invisible character")
+            raise ValueError(f"contains U+{ord(char):04X} ({name.lower()}), which prints like nothing or like "
+                             "another character; write the number with plain characters (a hyphen is -)")
     return value
 
 
 Line1 = Annotated[str, Field(min_length=1), AfterValidator(_single_line)]
 """A one-line text: names, numbers, references. Never a line break, so it is safe in a header or file name."""
+
+DocumentNumber = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line),
+                           AfterValidator(_plain_number)]
+"""A document's number (or an invoice it refers to): one line of plain characters, at most 100."""
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -590,7 +623,7 @@ class InvoiceReference(Closed):
     final invoice settles, the invoice a corrective invoice corrects. The accountant's system books it against that
     invoice only when the number is the one on it."""
 
-    number: Line1
+    number: DocumentNumber
     issue_date: IsoDate | None = None
 
 
@@ -694,7 +727,7 @@ class StatedTotals(Closed):
 class Document(Closed):
     kind: DocumentKind
     status: Status
-    number: Line1 = Field(max_length=100)
+    number: DocumentNumber
     issue_date: IsoDate
     due_date: IsoDate | None = None
     currency: CurrencyCode = "EUR"

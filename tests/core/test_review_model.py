@@ -496,3 +496,28 @@ def test_a_foreign_suppliers_zero_rated_expense_gets_its_mention_in_the_readers_
     xml = prepare(document, pdf=PdfMode.none).xml
     assert b"<cbc:TaxExemptionReason>Niet onderworpen aan btw</cbc:TaxExemptionReason>" in xml
     assert b"Not subject to VAT" not in xml
+
+
+@pytest.mark.parametrize("number", ["2026-0001\u200b", "2026\u20110001", "2026-0001\u202e", "2026\u00a00001",
+                                    "\u20662026-0001\u2069"])
+def test_a_number_with_an_invisible_or_look_alike_character_is_refused(number: str) -> None:
+    """(Security review, eighteenth session) Four copies of one invoice numbered 2026-0001 with a zero-width space,
+    a non-breaking hyphen or a direction override went as four invoices that all read 2026-0001."""
+    message = refused(data(number=number))
+    assert message.startswith("number: contains U+") and ("write the number with plain characters" in message
+                                                          or "a bidirectional control" in message)
+    assert "credited_invoice.number: contains U+" in refused(data(credited_invoice={"number": number},
+                                                                  kind="credit_note"))
+
+
+def test_a_name_with_a_direction_override_or_of_thousands_of_characters_is_refused() -> None:
+    """U+202E shows a name backwards in the Subject; a 200,000-character name made a 248 kB header, past what
+    Postfix takes (100 kB)."""
+    customer = copy.deepcopy(CUSTOMER)
+    customer["organisation_name"] = "Bakkerij \u202eVN sreeteP"
+    assert "customer.organisation_name: contains U+202E, a bidirectional control" in refused(
+        data(customer=customer))
+    customer["organisation_name"] = "B" * 501
+    assert "is 501 characters long; a name or reference has at most 500" in refused(data(customer=customer))
+    customer["organisation_name"] = "Ünïcödé Bakkerij \u0645\u062e\u0628\u0632"  # letters of any script still go
+    accepted(data(customer=customer))
