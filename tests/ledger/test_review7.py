@@ -90,3 +90,23 @@ def test_documents_import_names_the_refusal_in_its_table(tmp_path: Path) -> None
     bad.write_text('{"kind": "invoice"}', encoding="utf-8")
     result = run_cli(env, "documents", "import", str(bad), code=2)
     assert "REFUSED: not a valid document" in result.stdout and "status: Field required" in result.stderr
+
+
+def test_a_ledger_file_that_is_no_database_or_a_damaged_one_is_said_not_a_traceback(tmp_path: Path) -> None:
+    """`echo hello > ublexport.db`, or a ledger with 500 bytes overwritten: `history` and `export` ended in a
+    sqlalchemy traceback (file is not a database / database disk image is malformed), --json printed nothing."""
+    db = tmp_path / "ublexport.db"
+    env = {"UBLEXPORT_HOME": str(tmp_path), "COLUMNS": "250"}
+    db.write_text("hello\n")
+    for args in (("history",), ("export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@yukiworks.nl")):
+        result = run_cli(env, *args, "--json", code=1)
+        answer = json.loads(result.stdout)
+        assert answer["exit_code"] == 1 and "file is not a database" in answer["error"]
+        assert "not a SQLite database, or it is damaged" in answer["error"] and "Traceback" not in result.stderr
+    db.unlink()
+    run_cli(env, "company", "add", str(SAMPLES / "company.json"))
+    data = bytearray(db.read_bytes())
+    data[4096:8192] = b"\xff" * 4096  # a page of the ledger overwritten
+    db.write_bytes(bytes(data))
+    result = run_cli(env, "company", "list", code=1)
+    assert "the ledger database cannot be used" in result.stderr and "Traceback" not in result.stderr

@@ -198,7 +198,8 @@ def handle_errors(func: F) -> F:
             if not isinstance(exc, DBAPIError):
                 raise
             missing_schema = type(exc.orig).__name__ == "InvalidSchemaName"
-            if not isinstance(exc, OperationalError) and not missing_schema:
+            damaged = type(exc.orig).__name__ == "DatabaseError"  # SQLite: not a database, or a malformed one
+            if not isinstance(exc, OperationalError) and not missing_schema and not damaged:
                 raise
             # the ledger's database is down or unreachable: a message, not a traceback
             from ublexport.store.status import unusable

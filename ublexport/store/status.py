@@ -62,6 +62,10 @@ def unusable(exc: DBAPIError) -> str:
     reason = text.splitlines()[0] if text else type(exc).__name__
     if type(exc.orig).__name__ == "InvalidSchemaName":
         reason += " (the schema the URL's search_path names does not exist: create it, or fix the URL)"
+    elif type(exc.orig).__name__ == "DatabaseError" and ("not a database" in reason or "malformed" in reason):
+        # a file that is no SQLite ledger, or a damaged one: nothing is written to it, and nothing is sent
+        reason += (" (the ledger file is not a SQLite database, or it is damaged: restore it from a backup, or "
+                   "save what is readable with sqlite3's .recover; nothing was sent)")
     return f"the ledger database cannot be used: {reason}; check UBLEXPORT_DB / --db and that it runs"
 
 
