@@ -146,11 +146,12 @@ def mask_url(url: str) -> str:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from ublexport.loader import read_regular
+
+    if not path.exists():
+        raise InputError("configuration file not found", source=str(path))
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError("configuration file not found", source=str(path)) from None
+        data = tomllib.loads(read_regular(path, 1_000_000, "configuration file").decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"not valid TOML ({exc})", source=str(path)) from None
     section = data.get("ublexport", data)  # accept a [ublexport] table or top-level keys

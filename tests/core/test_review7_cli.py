@@ -176,3 +176,30 @@ def test_a_nul_or_a_symlink_loop_in_a_files_path_refuses_that_document_only(tmp_
     assert "received_ubl.file: the path 'x\\x00.xml' is not a file's path: it holds a NUL character" in \
         results["2-nul.json"]["reason"]
     assert "company: the path 'c\\x00.json' is not a file's path" in results["3-company.json"]["reason"]
+
+
+def test_a_device_or_a_pipe_is_refused_where_a_file_is_read(tmp_path: Path) -> None:
+    """`validate /dev/zero` grew to 4.8 GB in four seconds and a FIFO blocked for ever; so did a FIFO given as
+    UBLEXPORT_SMTP_CAFILE (past SIGTERM) and /dev/zero as UBLEXPORT_DKIM_KEY_FILE."""
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for given in ("/dev/zero", str(fifo)):
+        code, out, _ = invoke(tmp_path, "validate", given)
+        assert code == 2 and f"{given} cannot be read (not a regular file: a device or a pipe)" in out
+    document = str(SAMPLES / "01-invoice-be-be.json")
+    server = {"UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": "9", "UBLEXPORT_FROM": "a@dewaele.be"}
+    code, _, err = invoke(tmp_path, "export", document, "--to", "a@yukiworks.nl", **server,
+                          UBLEXPORT_SMTP_CAFILE=str(fifo))
+    assert code == 2 and f"UBLEXPORT_SMTP_CAFILE: {fifo} cannot be read (not a regular file" in err
+    code, _, err = invoke(tmp_path, "export", document, "--to", "a@yukiworks.nl", **server,
+                          UBLEXPORT_DKIM_SELECTOR="s1", UBLEXPORT_DKIM_KEY_FILE="/dev/zero")
+    assert code == 2 and "UBLEXPORT_DKIM_KEY_FILE: /dev/zero cannot be read (not a regular file" in err
+    code, _, err = invoke(tmp_path, "config", "show", UBLEXPORT_CONFIG=str(fifo))
+    assert code == 2 and "configuration file: " in err and "not a regular file" in err
+    garbage = tmp_path / "ca.pem"
+    garbage.write_bytes(b"no certificate here")
+    code, _, err = invoke(tmp_path, "export", document, "--to", "a@yukiworks.nl", **server,
+                          UBLEXPORT_SMTP_CAFILE=str(garbage))
+    assert code == 2 and f"UBLEXPORT_SMTP_CAFILE: {garbage} holds no PEM certificate" in err

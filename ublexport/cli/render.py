@@ -100,13 +100,21 @@ def validate(files: tuple[Path, ...], profile: str, as_json: bool) -> None:
     Exits 0 when every file is valid (warnings allowed), 3 when a UBL document is not, 2 when a file is no XML
     at all (a JSON document given by mistake)."""
     from ublexport.errors import InputError, Violation
+    from ublexport.loader import MAX_FILE_BYTES as MAX_UBL_BYTES
+    from ublexport.loader import read_regular
     from ublexport.validate import Report, check_bytes
 
     reports = []
     unreadable = set()
     with counting("validating", len(files), disable=as_json or len(files) < 2) as step:
         for path in files:
-            data = path.read_bytes()
+            try:  # a regular file of a sensible size: not /dev/zero, not a FIFO
+                data = read_regular(path, MAX_UBL_BYTES, "validate")
+            except InputError as exc:
+                reports.append(Report(str(path), None, profile, [Violation("XML", "fatal", str(exc))]))
+                unreadable.add(str(path))
+                step()
+                continue
             try:
                 reports.append(check_bytes(data, str(path), None if profile == "auto" else profile))
             except InputError as exc:

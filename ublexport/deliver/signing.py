@@ -66,6 +66,10 @@ class Signer:
         return int(dkim.crypto.parse_pem_private_key(self.key)["modulus"])
 
 
+KEY_FILE_MAX = 64 * 1024
+"""A PEM private key is a few kilobytes (RSA 4096: about 3.3 kB)."""
+
+
 def signer_problem(selector: str | None, key_file: Path | None) -> str | None:
     """Why these settings cannot sign (asked when an SMTP transport is opened), or None."""
     if (selector is None) != (key_file is None):
@@ -75,10 +79,13 @@ def signer_problem(selector: str | None, key_file: Path | None) -> str | None:
     if not selector.isascii() or not _SELECTOR.fullmatch(selector):
         return (f"UBLEXPORT_DKIM_SELECTOR: {selector!r} is not a DKIM selector (letters, digits, '-' and '_', labels "
                 "separated by '.', as in the TXT record's name <selector>._domainkey.<domain>)")
+    from ublexport.errors import InputError
+    from ublexport.loader import read_regular
+
     try:
-        pem = key_file.read_bytes()
-    except OSError as exc:
-        return f"UBLEXPORT_DKIM_KEY_FILE: {key_file} cannot be read ({exc.strerror or exc})"
+        pem = read_regular(key_file, KEY_FILE_MAX, "UBLEXPORT_DKIM_KEY_FILE")
+    except InputError as exc:
+        return str(exc)
     import dkim.crypto
 
     try:
@@ -114,4 +121,7 @@ def load_signer(sender: str, selector: str | None, key_file: Path | None) -> Sig
     """The signer of these settings (checked by signer_problem first), or None when DKIM is not set."""
     if selector is None or key_file is None:
         return None
-    return Signer(selector, sender_domain(sender).lower(), key_file.read_bytes())
+    from ublexport.loader import read_regular
+
+    return Signer(selector, sender_domain(sender).lower(),
+                  read_regular(key_file, KEY_FILE_MAX, "UBLEXPORT_DKIM_KEY_FILE"))

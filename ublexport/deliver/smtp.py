@@ -26,7 +26,18 @@ def make_tls_context(cafile: str | None = None) -> ssl.SSLContext:
     """The system's trust store (plus an optional private CA); certificate and host name verification on."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if cafile:
-        context.load_verify_locations(cafile=cafile)
+        from pathlib import Path
+
+        from ublexport.loader import read_regular
+
+        # read here, not by OpenSSL from the path: a FIFO there blocked the export past SIGTERM
+        pem = read_regular(Path(cafile), 10_000_000, "UBLEXPORT_SMTP_CAFILE")
+        try:
+            context.load_verify_locations(cadata=pem.decode("ascii"))
+        except (UnicodeDecodeError, ssl.SSLError) as exc:
+            from ublexport.errors import InputError
+
+            raise InputError(f"UBLEXPORT_SMTP_CAFILE: {cafile} holds no PEM certificate ({exc})") from None
     return context
 
 
@@ -64,6 +75,8 @@ class SmtpTransport:
         user = f"{settings.smtp_user}@" if settings.smtp_user else ""
         self.description = f"smtp://{user}{self.host}:{self.port} ({SECURITY_LABEL[self.security]})"
         self._tls_context = tls_context
+        if self.security != "none" and settings.smtp_cafile and tls_context is None:
+            self._context()  # a CA file that cannot be read is said now, before the plan, not as "cannot connect"
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._idle: list[aiosmtplib.SMTP] = []
         self._sender = envelope_sender(settings.sender)
