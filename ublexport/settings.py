@@ -114,6 +114,7 @@ class Settings:
 
 
 _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+_KEYWORD_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 
 
 def mask_url(url: str) -> str:
@@ -125,6 +126,8 @@ def mask_url(url: str) -> str:
     libpq's ?password= parameter by a pattern."""
     scheme, sep, rest = url.partition("://")
     if not sep:
+        # libpq's keyword form (host=h password=pw dbname=d), which is no URL: its password by a pattern
+        url = _KEYWORD_PASSWORD.sub(r"\g<1>***", url)
         # no scheme (a typo: postgres//u:pw@h/db, u:pw@h): whatever stands before an @ may be a password
         head, at, tail = url.rpartition("@")
         return f"{head.split(':', 1)[0]}:***@{tail}" if at and ":" in head else url

@@ -203,3 +203,19 @@ def test_a_device_or_a_pipe_is_refused_where_a_file_is_read(tmp_path: Path) -> N
     code, _, err = invoke(tmp_path, "export", document, "--to", "a@yukiworks.nl", **server,
                           UBLEXPORT_SMTP_CAFILE=str(garbage))
     assert code == 2 and f"UBLEXPORT_SMTP_CAFILE: {garbage} holds no PEM certificate" in err
+
+
+def test_a_database_password_is_never_printed_in_part(tmp_path: Path) -> None:
+    """postgresql://bob:DB@S3cr3t@host/db was masked at its last @ while libpq split at the first and printed
+    "failed to resolve host 'S3cr3t@127.0.0.1'"; libpq's keyword form (host=... password=...) was printed whole,
+    by `config show` and in the error."""
+    from ublexport.settings import mask_url
+
+    code, out, err = invoke(tmp_path, "history", "--json", UBLEXPORT_DB="postgresql://bob:DB@S3cr3t@127.0.0.1/test")
+    assert code == 2 and "S3cr3t" not in out + err and "its password holds an '@'; write it as %40" in err
+    keywords = "host=127.0.0.1 password=DBS3cr3t dbname=test"
+    code, out, err = invoke(tmp_path, "config", "show", "--json", UBLEXPORT_DB=keywords)
+    assert json.loads(out)["db_url"] == "host=127.0.0.1 password=*** dbname=test"
+    code, out, err = invoke(tmp_path, "history", UBLEXPORT_DB=keywords)
+    assert code == 2 and "DBS3cr3t" not in out + err
+    assert mask_url("host=h password='a b c' user=u") == "host=h password=*** user=u"

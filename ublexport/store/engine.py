@@ -90,6 +90,15 @@ def _check_sqlite_version() -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for URL (already normalized or not); creates the SQLite file's folder when needed."""
     text = normalize_url(url)
+    _, sep, rest = text.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0] if sep else ""
+    if authority.count("@") > 1:
+        # postgresql://bob:p@ss@host/db: libpq takes the host to start after the first @ and prints it in its
+        # error ("failed to resolve host 'ss@host'"), the password's end with it
+        from ublexport.settings import mask_url
+
+        raise InputError(f"database URL {mask_url(url)!r}: its password holds an '@'; write it as %40 (a URL "
+                         "percent-encodes @ : / ? # in the user and password), e.g. postgresql://bob:p%40ss@host/db")
     try:
         parsed = make_url(text)
     except (ValueError, ArgumentError):  # a port that is no number, an unclosed [ ...: said without the password
