@@ -57,10 +57,15 @@ def sniff(content: bytes) -> FileType | None:
 def visual_copy_type(content: bytes, label: str, filename: str | None) -> FileType:
     """The type of a document's visual copy (BT-125), or InputError naming the document and the file."""
     found = sniff(content)
+    shown = f" ({filename})" if filename else ""
     if found is None:
-        shown = f" ({filename})" if filename else ""
         raise InputError(f"the pdf of {label}{shown} is not a PDF, PNG or JPEG (judged by its content, "
                          "not its name); give the document as a PDF, or a scan of it as PNG or JPEG")
+    if found is PDF and b"%%EOF" not in content[-PDF_HEADER_WITHIN:]:
+        # a PDF ends with %%EOF (readers look for it in the last kilobyte, as for the header in the first): a
+        # download or copy cut short would go to the accountant as an image that does not open
+        raise InputError(f"the pdf of {label}{shown} is cut short: a PDF ends with %%EOF and this one does not (a "
+                         "download or copy that did not finish?); give the whole file")
     return found
 
 

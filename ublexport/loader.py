@@ -43,6 +43,9 @@ def describe(error: ValidationError, schema: str = "ublexport schema") -> list[s
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown field; check the spelling (see `{schema}`)"
+        elif err["type"] == "string_unicode":  # a lone surrogate ("\ud800" in the JSON): no character at all
+            message = ("holds an escape (\\uD800-\\uDFFF) that is half of a character, not a character; retype "
+                       "the text")
         elif err["type"] == "string_too_short" and (err.get("ctx") or {}).get("min_length") == 1:
             message = "is empty (or only spaces); fill it in, or leave the field out where it is optional"
         if not loc and _NAMES_A_FIELD.match(message):  # a check across fields that names the one to fix first

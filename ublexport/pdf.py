@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from itertools import zip_longest
@@ -290,8 +291,10 @@ def as_pdf(content: bytes, document: Document) -> bytes:
         pdf.image(io.BytesIO(content), x=10, y=10, w=190, h=277, keep_aspect_ratio=True)
     except Exception as exc:  # Pillow's or fpdf2's: a truncated, corrupt or oversized image
         shown = f" ({document.pdf.filename})" if document.pdf and document.pdf.filename else ""
+        # (Pillow names the stream it read, "<_io.BytesIO object at 0x7f...>": not the user's file, left out)
+        why = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc)).strip() or type(exc).__name__
         raise InputError(f"the pdf of {document.label}{shown} is a {kind.extension.upper()} that cannot be read: "
-                         f"{exc}; give a PDF of the document, or another scan") from None
+                         f"{why}; give a PDF of the document, or another scan") from None
     return bytes(pdf.output())
 
 

@@ -194,8 +194,8 @@ def _coerce(raw: Mapping[str, Any], where: Mapping[str, str]) -> dict[str, Any]:
                 out[name] = number
             elif name == "timeout":
                 number_f = float(value)
-                if not number_f > 0:
-                    raise ValueError("must be positive")
+                if not 0 < number_f < 86_400:  # (nan fails both; inf would wait for ever)
+                    raise ValueError("must be a number of seconds above 0 and below a day")
                 out[name] = number_f
             elif name == "smtp_security":
                 text = str(value).strip().lower()

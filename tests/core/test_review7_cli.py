@@ -219,3 +219,34 @@ def test_a_database_password_is_never_printed_in_part(tmp_path: Path) -> None:
     code, out, err = invoke(tmp_path, "history", UBLEXPORT_DB=keywords)
     assert code == 2 and "DBS3cr3t" not in out + err
     assert mask_url("host=h password='a b c' user=u") == "host=h password=*** user=u"
+
+
+def test_small_input_oddities_are_named_plainly(tmp_path: Path) -> None:
+    """A 9-byte "%PDF-1.4" went as the expense's image; a broken JPEG was "cannot identify image file
+    <_io.BytesIO object at 0x7f...>"; a lone surrogate "unable to parse raw data as a unicode string"; timeout =
+    inf was taken (every wait for ever)."""
+    import base64
+
+    base = json.loads((SAMPLES / "08-expense.json").read_text(encoding="utf-8"))
+    base["company"] = str(SAMPLES / "company.json")
+
+    def render(data: dict[str, object]) -> str:
+        path = tmp_path / "doc.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        code, _, err = invoke(tmp_path, "render", str(path))
+        assert code == 2, err
+        return err
+
+    cut = {"filename": "scan.pdf", "content_base64": base64.b64encode(b"%PDF-1.4\n").decode()}
+    assert "is cut short: a PDF ends with %%EOF and this one does not" in render({**base, "pdf": cut})
+    jpeg = {"filename": "scan.jpg", "content_base64": base64.b64encode(b"\xff\xd8\xff" + b"\0" * 64).decode()}
+    err = render({**base, "pdf": jpeg})
+    assert "is a JPG that cannot be read" in err and "BytesIO" not in err
+    path = tmp_path / "doc.json"
+    plain = {k: v for k, v in base.items() if k != "pdf"}
+    path.write_text(json.dumps(plain).replace("Groothandel Verbeke NV", "Groothandel \\ud800 NV", 1),
+                    encoding="utf-8")
+    code, _, err = invoke(tmp_path, "render", str(path))
+    assert code == 2 and "is half of a character, not a character; retype the text" in err
+    code, _, err = invoke(tmp_path, "config", "show", UBLEXPORT_TIMEOUT="inf")
+    assert code == 2 and "must be a number of seconds above 0 and below a day" in err
