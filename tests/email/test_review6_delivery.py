@@ -93,3 +93,20 @@ def test_an_export_says_expired_of_a_row_its_try_closed_not_still_queued(
     assert second.reason == (f"not delivered after 2 attempt(s); expired, not tried again: its temporary failures "
                              "lasted past the retry window (from its first try; `history --tries` has each); "
                              f"`ublexport resend {row_id}` once the cause is fixed")
+
+
+def test_a_dry_run_keeps_two_numbers_that_differ_only_in_case_apart(home: Path, tmp_path: Path) -> None:
+    """A-1 and a-1 made invoice-A-1--... and invoice-a-1--...: one file on Windows and macOS, whose file names
+    ignore case, so one document's .eml overwrote the other's (noticed in the seventeenth session)."""
+    import json
+
+    from tests.email.test_review4_delivery import invoke, sample_as
+
+    sample_as(tmp_path, "a.json", "INV-A1")
+    sample_as(tmp_path, "b.json", "inv-a1")
+    out = tmp_path / "dry"
+    result = invoke("export", str(tmp_path / "docs"), "--to", "a@x.test", "--dry-run", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["result"] for r in json.loads(result.stdout)["results"]] == ["written", "written"]
+    names = sorted(p.name for p in out.iterdir())
+    assert len({name.lower() for name in names}) == 2, names

@@ -36,11 +36,12 @@ class FilesTransport:
 
     def _name(self, message: Composed, recipient: str) -> str:
         """eml_name, unless another message of this run has it: two numbers a file name cannot tell apart
-        (2026/0001 and 2026-0001) get -2, -3... instead of one overwriting the other."""
+        (2026/0001 and 2026-0001; A-1 and a-1, one file on Windows and macOS, whose file names ignore case) get
+        -2, -3... instead of one overwriting the other."""
         name = first = eml_name(message, recipient)
         owner = (message.message_id, address_key(recipient))
         n = 1
-        while self._owners.setdefault(name, owner) != owner:
+        while self._owners.setdefault(name.lower(), owner) != owner:
             n += 1
             name = f"{first[:-len('.eml')]}-{n}.eml"
         return name
