@@ -170,7 +170,30 @@ def validate_address(addr: str, *, check_deliverability: bool = False,
             test_environment=not check_deliverability)
     except email_validator.EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
+    mixed = _mixed_scripts(result.domain)
+    if mixed:
+        raise ValueError(mixed)
     return result.normalized, result.ascii_email or result.normalized
+
+
+_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+
+
+def _mixed_scripts(domain: str) -> str | None:
+    """A domain label that mixes Latin, Cyrillic and Greek letters: exаmple.com with a Cyrillic а reads as
+    example.com and is another domain (xn--exmple-4nf.com); the accountant's e-mail would go to whoever owns it.
+    IDNA 2008 allows it, Unicode's security guidance (UTS #39) does not: no real inbox domain mixes them."""
+    import unicodedata
+
+    for label in domain.split("."):
+        if label.isascii():
+            continue
+        scripts = {name.split(" ", 1)[0] for name in (unicodedata.name(ch, "") for ch in label if ch.isalpha())}
+        found = [script for script in _SCRIPTS if script in scripts]
+        if len(found) > 1:
+            return (f"the domain's label {label!r} mixes {' and '.join(s.title() for s in found)} letters, which "
+                    "read alike: a look-alike of another domain? Type the address again")
+    return None
 
 
 def undecodable(text: str) -> bool:

@@ -110,3 +110,18 @@ def test_a_dry_run_keeps_two_numbers_that_differ_only_in_case_apart(home: Path, 
     assert [r["result"] for r in json.loads(result.stdout)["results"]] == ["written", "written"]
     names = sorted(p.name for p in out.iterdir())
     assert len({name.lower() for name in names}) == 2, names
+
+
+@pytest.mark.parametrize("address", ["dossier@yukiw\u043erks.nl", "dossier@yukiworks.n\u03bfl"])
+def test_an_inbox_domain_mixing_latin_and_cyrillic_or_greek_letters_is_refused(address: str) -> None:
+    """(Security review) a@exаmple.com with a Cyrillic а is xn--exmple-4nf.com, another domain that reads the same:
+    the accountant's documents would go to whoever registered it. One script per label, as UTS #39 advises;
+    müller.de, пример.рф and ελλάδα.gr still go."""
+    from ublexport.errors import InputError
+    from ublexport.recipients import parse_recipients
+
+    with pytest.raises(InputError) as caught:
+        parse_recipients(address)
+    assert "letters, which read alike: a look-alike of another domain?" in caught.value.problems[0]
+    assert [r.ascii_address for r in parse_recipients("a@müller.de; b@пример.рф; c@ελλάδα.gr")] == [
+        "a@xn--mller-kva.de", "b@xn--e1afmkfd.xn--p1ai", "c@xn--hxakic4aa.gr"]
