@@ -110,3 +110,14 @@ def test_a_ledger_file_that_is_no_database_or_a_damaged_one_is_said_not_a_traceb
     db.write_bytes(bytes(data))
     result = run_cli(env, "company", "list", code=1)
     assert "the ledger database cannot be used" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_company_show_counts_its_deliveries_per_state_as_company_list_does(tmp_path: Path) -> None:
+    from tests.ledger.test_review4_worker import invoice_file, office
+
+    env = office(tmp_path)
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "C-1"))
+    shown = json.loads(run_cli(env, "company", "show", "1", "--json").stdout)
+    [listed] = json.loads(run_cli(env, "company", "list", "--json").stdout)
+    assert shown["deliveries"] == listed["deliveries"] == {"queued": 1}
+    assert "1 queued" in run_cli(env, "company", "show", "1").stdout

@@ -206,19 +206,14 @@ def add(file: Path, rename: bool, correcting: int | None, new: bool, db_url: str
 def list_(db_url: str | None, home: Path | None, as_json: bool) -> None:
     """Every registered company with its inboxes, whether auto-export is on, and its deliveries per state: the
     accountant's overview of which administrations need a look (failed, deferred, queued)."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from ublexport.cli.documents import state_counts
-    from ublexport.store import catalog
-    from ublexport.store.models import CompanyRow, DeliveryRow
+    from ublexport.store.models import CompanyRow
 
     with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
         data = [company_dict(r) for r in session.scalars(select(CompanyRow).order_by(CompanyRow.id))]
-        shown = catalog.shown_state()
-        counts: dict[int, dict[str, int]] = {}
-        for company_id, state, n in session.execute(select(DeliveryRow.company_id, shown, func.count())
-                                                    .group_by(DeliveryRow.company_id, shown)):
-            counts.setdefault(company_id, {})[state] = int(n)
+        counts = _deliveries_per_state(session)
     for d in data:
         d["deliveries"] = counts.get(d["id"], {})
     if as_json:
@@ -232,6 +227,24 @@ def list_(db_url: str | None, home: Path | None, as_json: bool) -> None:
                   d["auto_export_since"] or "", state_counts(d["deliveries"])) for d in data])
 
 
+def _deliveries_per_state(session: Any, company_id: int | None = None) -> dict[int, dict[str, int]]:
+    """Each company's deliveries per state as the listing commands count them (catalog.shown_state): company id ->
+    state -> count; one company's only when COMPANY_ID is given."""
+    from sqlalchemy import func, select
+
+    from ublexport.store import catalog
+    from ublexport.store.models import DeliveryRow
+
+    shown = catalog.shown_state()
+    query = select(DeliveryRow.company_id, shown, func.count()).group_by(DeliveryRow.company_id, shown)
+    if company_id is not None:
+        query = query.where(DeliveryRow.company_id == company_id)
+    counts: dict[int, dict[str, int]] = {}
+    for owner, state, n in session.execute(query):
+        counts.setdefault(owner, {})[state] = int(n)
+    return counts
+
+
 @company.command("show")
 @click.argument("company_id", metavar="ID", type=ROW_ID)
 @store_options
@@ -241,12 +254,14 @@ def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) 
     """A company's identity, rule and the history of rule changes (who, when, what)."""
     from sqlalchemy import select
 
+    from ublexport.cli.documents import state_counts
     from ublexport.store import catalog
     from ublexport.store.models import RuleChange
 
     with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
         row = catalog.get_company(session, company_id)
-        data = {**company_dict(row), "identity": row.identity}
+        data = {**company_dict(row), "identity": row.identity,
+                "deliveries": _deliveries_per_state(session, company_id).get(company_id, {})}  # as `company list`
         warnings = [catalog.shared_refusal(row, "its invoices and credit notes")] if catalog.shared_main_inboxes(
             row) else []
         changes: list[dict[str, Any]] = [
@@ -264,7 +279,8 @@ def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) 
             ("expenses inbox", _expenses(data["expenses_inboxes"], "(same as inboxes)")),
             ("auto-export", "on" if data["auto_export"] else "off"), ("since", data["auto_export_since"]),
             ("rule changed", (f"{local_time(data['rule_changed_at'])} by {data['rule_changed_by'] or ''}"
-                              if data["rule_changed_at"] else ""))]
+                              if data["rule_changed_at"] else "")),
+            ("deliveries", state_counts(data["deliveries"]) or "(none)")]
     print_table(f"Company {company_id}", ["field", "value"], rows)
     print_table("Rule history", ["at", "by", "change", "now"],
                 [(local_time(c["at"]), c["by"], c["change"],
