@@ -144,9 +144,8 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
         if not todo and not reopen:
             result.reason = earlier_version_note(
                 max(v for v, _ in before.values()), document.version, all(d for _, d in before.values()),
-                document.label,
-                on_purpose="`ublexport export FILE --to INBOX --resend` sends this version on purpose").replace(
-                "this inbox already received", f"{', '.join(sorted(before))} already received", 1)
+                document.label, inbox=", ".join(sorted(before)),
+                on_purpose="`ublexport export FILE --to INBOX --resend` sends this version on purpose")
             return result
     if not todo:
         if reopen:

@@ -44,15 +44,16 @@ EXPENSES_SKIPPED = ("the accountant set that this company's expenses are not for
 inboxes."""
 
 
-def earlier_version_note(received: int, version: int, details_only: bool, label: str, *,
+def earlier_version_note(received: int, version: int, details_only: bool, label: str, *, inbox: str = "this inbox",
                          on_purpose: str = "give --resend to send this version on purpose") -> str:
     """Why a later version of a document is not sent to an inbox that received an earlier one (ledger.EarlierVersion):
-    Yuki files a document by its number. ON_PURPOSE: how to send it anyway, as the command at hand does it."""
+    Yuki files a document by its number. INBOX: which (the rule names them); ON_PURPOSE: how to send it anyway, as
+    the command at hand does it."""
     if details_only:
-        return (f"this inbox already received version {received} of this document; version {version} differs from "
+        return (f"{inbox} already received version {received} of this document; version {version} differs from "
                 "it only in the company's details (address, phone, e-mail, account, legal mention) or its PDF, so "
                 f"the accountant has the invoice as issued: not sent again ({on_purpose})")
-    return (f"this inbox already received version {received} of {label}, and version {version} changes the "
+    return (f"{inbox} already received version {received} of {label}, and version {version} changes the "
             f"document itself: Yuki would book {label} a second time, or set the copy aside as a duplicate, so it is "
             "not sent again. A sent invoice is corrected with a credit note (the edit stays in the ledger); tell "
             f"the accountant, or {on_purpose}")
