@@ -524,8 +524,7 @@ class VatMixin(Closed):
 
     @property
     def vat_key(self) -> tuple[VatCategory, Decimal | None]:
-        rate = self.vat_rate.normalize() if self.vat_rate is not None else None
-        return (self.vat_category, rate)
+        return vat_key(self.vat_category, self.vat_rate)
 
 
 class LineAllowanceCharge(Closed):
@@ -689,6 +688,11 @@ SALES_STATUSES = frozenset({Status.draft, Status.sent, Status.paid, Status.cance
 EXPENSE_STATUSES = frozenset({Status.received, Status.booked, Status.paid, Status.cancelled})
 
 
+def vat_key(category: VatCategory, rate: Decimal | None) -> tuple[VatCategory, Decimal | None]:
+    """What a VAT breakdown (BG-23) is grouped by: the category and the rate as a number (6, 6.0 and 6.00 are one)."""
+    return (category, rate.normalize() if rate is not None else None)
+
+
 class StatedVat(Closed):
     """The VAT a document states at one category and rate (a till receipt's "6 %: 0,44")."""
 
@@ -698,7 +702,7 @@ class StatedVat(Closed):
 
     @property
     def vat_key(self) -> tuple[VatCategory, Decimal | None]:
-        return (self.vat_category, self.vat_rate.normalize() if self.vat_rate is not None else None)
+        return vat_key(self.vat_category, self.vat_rate)
 
 
 class StatedTotals(Closed):
