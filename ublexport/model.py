@@ -859,6 +859,17 @@ class Document(Closed):
                 raise ValueError(f"preceding_invoices[{i}].issue_date: {ref.issue_date} is after this document's "
                                  f"issue_date {self.issue_date}: it refers to an earlier invoice")
 
+    def _advance_paid_twice(self) -> None:
+        """A final invoice that names its advance invoices and takes them off as a prepaid amount declares their VAT
+        a second time: each advance invoice already made its VAT chargeable (art. 17 §1 and 22bis WBTW; art. 13 lid 2
+        Wet OB), and BT-113 takes off money, not VAT. Yuki books the full VAT of the final invoice on top."""
+        numbers = ", ".join(ref.number for ref in self.preceding_invoices)
+        raise ValueError(f"prepaid_amount: {self.prepaid_amount} with preceding_invoices ({numbers}) and no line "
+                         "deducting them: the VAT of an advance invoice was charged on it, so this invoice would "
+                         "charge it a second time; deduct each advance invoice as a line with a negative quantity at "
+                         "its VAT rate instead. prepaid_amount is for a payment received without an invoice of its "
+                         "own; an earlier invoice only corrected here goes in the note")
+
     def _lines_within_period(self, period: Period) -> None:
         """A line's period lies within the document's (PEPPOL-EN16931-R110/R111): an invoice for November does not
         bill December on one of its lines."""
@@ -961,6 +972,9 @@ class Document(Closed):
             raise ValueError(f"rounding_amount: {self.rounding_amount} with prepaid_amount {self.prepaid_amount} "
                              f"leaves {computed.payable} due of the {name}'s total {computed.tax_inclusive}; an amount "
                              "due cannot be negative: leave the rounding out when nothing is left to pay")
+        if (kind == DocumentKind.invoice and self.preceding_invoices and self.prepaid_amount > 0
+                and not any(line.net < 0 for line in computed.lines)):
+            self._advance_paid_twice()
         # Expenses are excepted: a supplier's negative invoice is booked as the supplier sent it (Peppol allows it),
         # and a supplier's invoice is recorded as it came, with or without a due date.
         if (kind in (DocumentKind.invoice, DocumentKind.proforma) and computed.payable > 0

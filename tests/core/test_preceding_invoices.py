@@ -60,6 +60,29 @@ def test_a_payment_received_on_the_invoice_itself_is_its_prepaid_amount() -> Non
     assert root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=NS) == "5050.00"
 
 
+def test_advances_taken_off_as_a_prepaid_amount_are_refused_as_their_vat_would_be_charged_twice() -> None:
+    """The advance invoices made their VAT chargeable; as BT-113 the final invoice would charge 2,100 on top of it."""
+    with pytest.raises(ValidationError) as caught:
+        document(number="2026-0102", preceding_invoices=ADVANCES, lines=[WORK], prepaid_amount="6050.00")
+    message = str(caught.value)
+    assert "prepaid_amount: 6050.00 with preceding_invoices (2026-0040, 2026-0071)" in message
+    assert "deduct each advance invoice as a line with a negative quantity" in message
+
+
+def test_a_prepaid_amount_without_earlier_invoices_is_a_payment_received() -> None:
+    prepared = prepare(document(lines=[WORK], prepaid_amount="3630.00"), pdf=PdfMode.none)
+    payable = etree.fromstring(prepared.xml).findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=NS)
+    assert payable == "8470.00"
+
+
+def test_a_suppliers_final_invoice_is_recorded_as_it_came() -> None:
+    """An expense is the supplier's document: how it took off its advances is the supplier's to answer for."""
+    from tests.core.test_review_model import expense
+
+    doc = Document.model_validate(expense(preceding_invoices=ADVANCES, prepaid_amount="1.00"))
+    assert doc.prepaid_amount == 1
+
+
 def test_the_references_come_right_after_the_order_reference_as_the_schema_orders_them() -> None:
     prepared = prepare(final_invoice(order_reference="PO-7"), pdf=PdfMode.none)
     names = [etree.QName(e).localname for e in etree.fromstring(prepared.xml)]
