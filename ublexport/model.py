@@ -467,19 +467,27 @@ EXEMPTIONS: dict[tuple[str, str], dict[VatCategory, str]] = {
 }
 
 
-# Another country's seller (a supplier abroad, on an expense): our default in the reader's language, without a
-# Belgian or Dutch article of law, which would be wrong on a German or American invoice.
-NEUTRAL_EXEMPTIONS: dict[str, dict[VatCategory, str]] = {"nl": EXEMPTIONS[("NL", "nl")],
-                                                         "fr": EXEMPTIONS[("NL", "fr")]}
+# Another country's seller (a supplier abroad, on an expense): our default in the reader's (the company's) language
+# and country's words, without a Belgian or Dutch article of law, which would be wrong on a German or American
+# invoice. A Belgian bookkeeper reads "verlegging van heffing" where a Dutch one reads "btw verlegd".
+NEUTRAL_EXEMPTIONS: dict[tuple[str, str], dict[VatCategory, str]] = {
+    ("BE", "nl"): {VatCategory.AE: "Verlegging van heffing", VatCategory.K: "Vrijgestelde intracommunautaire levering",
+                   VatCategory.G: "Vrijgestelde uitvoer", VatCategory.O: "Niet onderworpen aan btw"},
+    ("BE", "fr"): {VatCategory.AE: "Autoliquidation", VatCategory.K: "Livraison intracommunautaire exemptée",
+                   VatCategory.G: "Exportation exemptée", VatCategory.O: "Non soumis à la TVA"},
+    ("NL", "nl"): EXEMPTIONS[("NL", "nl")],
+    ("NL", "fr"): EXEMPTIONS[("NL", "fr")],
+}
 
 
-def exemption_text(category: VatCategory, text: str | None, language: str, country: str) -> str | None:
+def exemption_text(category: VatCategory, text: str | None, language: str, country: str, reader: str) -> str | None:
     """TEXT, or our default text for CATEGORY in LANGUAGE as the seller's COUNTRY words it, when TEXT is that
-    default (see EXEMPTIONS; another country's seller gets NEUTRAL_EXEMPTIONS; English keeps the English default).
-    A Dutch company's expense from an American supplier said "Not subject to VAT" in a Dutch document."""
+    default (see EXEMPTIONS; another country's seller gets NEUTRAL_EXEMPTIONS as the READER's country words it;
+    English keeps the English default). A Dutch company's expense from an American supplier said "Not subject to VAT"
+    in a Dutch document."""
     default = DEFAULT_EXEMPTION.get(category)
     if default is not None and text == default[1]:
-        words = EXEMPTIONS.get((country, language)) or NEUTRAL_EXEMPTIONS.get(language, {})
+        words = EXEMPTIONS.get((country, language)) or NEUTRAL_EXEMPTIONS.get((reader, language), {})
         return words.get(category, text)
     return text
 
@@ -1063,7 +1071,10 @@ class Document(Closed):
         buyer_legal = (self.company.enterprise_number or self.company.kvk_number) if buyer is None else (
             buyer.enterprise_number or buyer.kvk_number or buyer.oin)
         if VatCategory.O in categories and len(categories) > 1:
-            raise ValueError("category O (not subject to VAT) cannot be mixed with other VAT categories (BR-O-11)")
+            raise ValueError("category O (not subject to VAT) cannot be mixed with other VAT categories (BR-O-11); "
+                             "costs paid in the customer's name and for their account (court fees, tourist tax) "
+                             "next to taxed lines are exempt instead: category E, vat_rate 0, exemption_reason_code "
+                             "VATEX-EU-79-C with its text (Art. 79(c) VAT Directive; art. 28, 3° WBTW)")
         rule = {VatCategory.S: "BR-S-02", VatCategory.Z: "BR-Z-02", VatCategory.E: "BR-E-02",
                 VatCategory.AE: "BR-AE-02", VatCategory.K: "BR-IC-02", VatCategory.G: "BR-G-02"}
         for category in sorted(categories & rule.keys()):

@@ -227,10 +227,11 @@ def _rate_label(category: VatCategory, rate: Decimal | None, lang: str) -> str:
     return text if category == VatCategory.S else f"{text} {category.value}"
 
 
-def _exemption(group: VatGroup, lang: str, country: str) -> str | None:
+def _exemption(group: VatGroup, lang: str, country: str, reader: str) -> str | None:
     """The exemption reason the UBL carries: our default text in the document's language, as the seller's country
     words it (model.EXEMPTIONS)."""
-    text, code = exemption_text(group.category, group.exemption_reason, lang, country), group.exemption_reason_code
+    text = exemption_text(group.category, group.exemption_reason, lang, country, reader)
+    code = group.exemption_reason_code
     if text and code:
         return f"{text} ({code})"
     return text or code
@@ -479,7 +480,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         sheet.row(6, ((left, _text(_rate_label(group.category, group.rate, lang)), False),
                       (label_x, f"{figure(money(group.taxable))} {cur}", True),
                       (right, f"{figure(money(group.tax))} {cur}", True, right - label_x - 2)))
-        reason = _exemption(group, lang, seller_country(document))
+        reason = _exemption(group, lang, seller_country(document), document.company.address.country)
         if reason:
             sheet.font("I", 9)
             sheet.paragraph(_text(reason), 5, left + 3, label_x)

@@ -521,3 +521,35 @@ def test_a_name_with_a_direction_override_or_of_thousands_of_characters_is_refus
     assert "is 501 characters long; a name or reference has at most 500" in refused(data(customer=customer))
     customer["organisation_name"] = "Ünïcödé Bakkerij \u0645\u062e\u0628\u0632"  # letters of any script still go
     accepted(data(customer=customer))
+
+
+@pytest.mark.parametrize(("country", "mention"), [("BE", "Verlegging van heffing"), ("NL", "Btw verlegd")])
+def test_a_foreign_suppliers_reverse_charge_is_worded_as_the_readers_country_words_it(country: str,
+                                                                                    mention: str) -> None:
+    """(Bookkeeper review, nineteenth session) A Belgian company's German supplier's reverse charge said the Dutch
+    "Btw verlegd"; a Belgian supplier's on the same company's expense said "Verlegging van heffing"."""
+    from tests.core.strategies import NL_COMPANY
+    from ublexport.pipeline import PdfMode, prepare
+
+    supplier = {"organisation_name": "Maschinenbau Schmidt GmbH", "vat_number": "DE136695976",
+                "iban": "DE89370400440532013000",
+                "invoice_address": {"street": "Hauptstr. 1", "city": "Köln", "postal_code": "50667", "country": "DE"}}
+    values = expense(supplier=supplier, lines=[line(category="AE", rate="0")])
+    if country == "NL":
+        values["company"] = copy.deepcopy(NL_COMPANY)
+    xml = prepare(accepted(values), pdf=PdfMode.none).xml
+    assert f"<cbc:TaxExemptionReason>{mention}</cbc:TaxExemptionReason>".encode() in xml
+
+
+def test_category_o_next_to_taxed_lines_is_refused_naming_the_exemption_for_disbursements() -> None:
+    """(Bookkeeper review, nineteenth session) Court fees advanced in the customer's name next to the lawyer's fees
+    were refused with "cannot be mixed" and no way forward: such costs are exempt (E, VATEX-EU-79-C)."""
+    from ublexport.pipeline import PdfMode, prepare
+
+    fees = line()
+    disbursed = {"name": "Griffierechten voorgeschoten", "quantity": "1", "unit_price": "165.00"}
+    message = refused(data(lines=[fees, {**disbursed, "vat_category": "O"}]))
+    assert "(BR-O-11)" in message and "VATEX-EU-79-C" in message
+    exempt = {**disbursed, "vat_category": "E", "vat_rate": "0", "exemption_reason_code": "VATEX-EU-79-C",
+              "exemption_reason": "Voorgeschoten in naam en voor rekening van de klant (art. 28, 3° WBTW)"}
+    assert prepare(accepted(data(lines=[fees, exempt])), pdf=PdfMode.none).report.valid
