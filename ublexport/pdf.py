@@ -37,7 +37,7 @@ TITLES = {
 WORDS: dict[str, dict[str, str]] = {
     "nl": {"date": "Datum", "due": "Vervaldatum", "delivery": "Leverdatum", "buyer_ref": "Uw referentie",
            "order_ref": "Bestelling", "credits": "Creditnota voor factuur", "refers": "Verwijst naar factuur",
-           "period": "Periode", "of": "van", "seller": "Van",
+           "period": "Periode", "of": "van", "seller": "Van", "delivered_at": "Leveringsadres",
            "buyer": "Aan", "vat_no": "Btw-nr.", "enterprise": "Ondernemingsnr.", "kvk": "KvK-nr.",
            "desc": "Omschrijving", "qty": "Aantal", "price": "Prijs", "adj": "Korting", "vat": "Btw",
            "amount": "Bedrag", "allowance": "Korting", "charge": "Toeslag", "line_total": "Totaal lijnen",
@@ -49,7 +49,7 @@ WORDS: dict[str, dict[str, str]] = {
            "summary": "Opgemaakt door ublexport uit de geboekte gegevens: niet de factuur van de leverancier."},
     "fr": {"date": "Date", "due": "Échéance", "delivery": "Date de livraison", "buyer_ref": "Votre référence",
            "order_ref": "Commande", "credits": "Note de crédit relative à la facture", "period": "Période",
-           "refers": "Se rapporte à la facture", "of": "du", "seller": "De",
+           "refers": "Se rapporte à la facture", "of": "du", "seller": "De", "delivered_at": "Adresse de livraison",
            "buyer": "À", "vat_no": "N° TVA", "enterprise": "N° d'entreprise", "kvk": "N° KvK",
            "desc": "Description", "qty": "Quantité", "price": "Prix", "adj": "Remise", "vat": "TVA",
            "amount": "Montant", "allowance": "Remise", "charge": "Supplément", "line_total": "Total des lignes",
@@ -61,7 +61,7 @@ WORDS: dict[str, dict[str, str]] = {
            "summary": "Établi par ublexport à partir des données enregistrées : pas la facture du fournisseur."},
     "en": {"date": "Date", "due": "Due date", "delivery": "Delivery date", "buyer_ref": "Your reference",
            "order_ref": "Order", "credits": "Credit note for invoice", "refers": "Refers to invoice",
-           "period": "Period", "of": "of", "seller": "From",
+           "period": "Period", "of": "of", "seller": "From", "delivered_at": "Delivery address",
            "buyer": "To", "vat_no": "VAT no.", "enterprise": "Enterprise no.", "kvk": "KvK no.",
            "desc": "Description", "qty": "Quantity", "price": "Price", "adj": "Discount", "vat": "VAT",
            "amount": "Amount", "allowance": "Discount", "charge": "Charge", "line_total": "Total of lines",
@@ -78,7 +78,7 @@ TITLES[localize.NETHERLANDS] = {**TITLES["nl"], DocumentKind.expense: "Inkoopfac
 CREDIT_TITLES = {"nl": "Creditnota (aankoop)", localize.NETHERLANDS: "Creditnota (inkoop)",
                  "fr": "Note de crédit (achat)", "en": "Credit note (purchase)"}
 WORDS[localize.NETHERLANDS] = {**WORDS["nl"], "reference": "Betalingskenmerk", "taxable": "Grondslag",
-                               "page": "Pagina"}
+                               "page": "Pagina", "delivered_at": "Afleveradres"}
 # The unit of a quantity (UN/ECE Rec 20), printed beside it: 12 is not 12 m² (the law wants the quantity of the
 # goods or the extent of the services). A piece (C62) is shown bare; a unit without a symbol here, by its code.
 UNITS: dict[str, dict[str, str]] = {
@@ -310,11 +310,13 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     cur = document.currency
     company, other = document.company, document.counterparty
     expense = document.kind == DocumentKind.expense
-    # BR-O-02/03/04: like the UBL, a document not subject to VAT names neither party's VAT number
+    # BR-O-02/03/04 keep the VAT numbers out of the UBL of a supply not subject to VAT; the image still names the
+    # seller's, which Belgian and Dutch law want on every invoice of a taxable person (art. 5 §1 KB nr. 1, Art.
+    # 226(3) VAT Directive), and leaves out the buyer's, which no VAT is charged against
     vat_ids = not any(g.category == VatCategory.O for g in totals.vat_groups)
-    ours = _party(company.name, company.address, company.vat_number if vat_ids else None,
+    ours = _party(company.name, company.address, company.vat_number if vat_ids or not expense else None,
                   company.enterprise_number, company.kvk_number, w, None if expense else company.legal_info)
-    theirs = _party(other.full_name, other.invoice_address, other.vat_number if vat_ids else None,
+    theirs = _party(other.full_name, other.invoice_address, other.vat_number if vat_ids or expense else None,
                     other.enterprise_number, other.kvk_number, w)
     seller, buyer = (theirs, ours) if expense else (ours, theirs)
 
@@ -363,6 +365,10 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         facts.append(f"{w['due']}{c}{day(document.due_date)}")
     if document.delivery and document.delivery.date:
         facts.append(f"{w['delivery']}{c}{day(document.delivery.date)}")
+    if document.delivery and document.delivery.address:  # the worksite of a 6 % renovation, goods sent elsewhere
+        at = document.delivery.address
+        place = " ".join(part for part in (at.postal_code, at.city) if part)
+        facts.append(f"{w['delivered_at']}{c}{', '.join(p for p in (at.street, place, at.country) if p)}")
     if document.period is not None:
         facts.append(f"{w['period']}{c}{span(document.period)}")
     credited = document.credited_invoice

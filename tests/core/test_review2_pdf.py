@@ -93,3 +93,23 @@ def test_an_image_is_an_image_even_with_pdf_in_its_comment_and_xml_is_no_pdf() -
     assert sniff(b"\xff\xd8\xff\xfe\x00\x10%PDF-1.4 in a comment") == JPEG
     assert sniff(b"\x89PNG\r\n\x1a\n" + b"%PDF-1.7") == PNG
     assert sniff(b"<?xml version='1.0'?><note>%PDF-1.4</note>") is None
+
+
+def test_a_supply_not_subject_to_vat_still_names_the_sellers_vat_number_on_the_pdf() -> None:
+    """(Bookkeeper review, nineteenth session) BR-O-02 keeps the VAT numbers out of the UBL of a service to a Swiss
+    company; the PDF dropped the seller's too, which Belgian law wants on every invoice (art. 5 §1 KB nr. 1)."""
+    swiss = {"organisation_name": "Bäckerei Müller AG", "vat_number": "CHE116281710MWST",
+             "invoice_address": {"street": "Marktgasse 3", "city": "Basel", "postal_code": "4051", "country": "CH"}}
+    lines = [{"name": "Advies", "quantity": "1", "unit_price": "800.00", "vat_category": "O"}]
+    texts = "\n".join(_printed(Document.model_validate(invoice(customer=swiss, lines=lines))))
+    assert f"Btw-nr. {COMPANY['vat_number']}" in texts
+    assert "CHE116281710MWST" not in texts and "CHE-116.281.710 MWST" not in texts
+
+
+def test_the_delivery_address_is_printed_as_the_ubl_carries_it() -> None:
+    """(Bookkeeper review, nineteenth session) A 6 % renovation's worksite was in cac:Delivery but not on the PDF."""
+    delivery = {"date": "2026-10-20",
+                "address": {"street": "Molenstraat 4", "city": "Aalst", "postal_code": "9300", "country": "BE"}}
+    texts = "\n".join(_printed(Document.model_validate(invoice(delivery=delivery))))
+    assert "Leveringsadres: Molenstraat 4, 9300 Aalst, BE" in texts
+    assert "Leverdatum: 20-10-2026" in texts
