@@ -98,7 +98,6 @@ class DeliveryError(UblexportError):
     recipient: str
     code: int | None
     message: str
-    transient: bool = False
     exit_code: int = field(default=4, init=False)
 
     def __post_init__(self) -> None:

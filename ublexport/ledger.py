@@ -658,9 +658,9 @@ def received_before(session: Session, document_id: int, version: int,
     received and whether that one differs from VERSION only in the company's contact and payment details
     (_CONTACT_FIELDS, the address lines) or the PDF. Yuki files a document by its number: a second version is a
     second booking of that number, or a duplicate in the accountant's manual work, so neither the rule
-    (outbox.forward) nor a hand export (Ledger.claim_many) sends it there again unasked (Tribe CRM's Yuki link
-    syncs an invoice once, and never again once Yuki has it). CONTENT is VERSION's stored content when the
-    caller has it at hand."""
+    (outbox.forward) nor a hand export (Ledger.claim_many, through received_before_many) sends it there again
+    unasked (Tribe CRM's Yuki link syncs an invoice once, and never again once Yuki has it). CONTENT is VERSION's
+    stored content when the caller has it at hand."""
     return received_before_many(session, [(document_id, version, content)])[(document_id, version)]
 
 
@@ -882,14 +882,14 @@ class Ledger:
         # batches, and looking it up (and validating its model) again for each batch showed up in the profile.
         # Companies are never deleted, so an id stays valid for the life of this ledger.
         self._company_ids: dict[str, int] = {}
-        self._company_checked: dict[str, str | None] = {}  # company JSON -> why refused (catalog.company_of), or None
+        self._company_checked: dict[str, str | None] = {}  # company JSON -> why refused (catalog.misnamed), or None
         # the rows this object claimed (claim_many) and has not recorded or released: "this run is sending it"
         # means these, not the owner name in the row, which a process restarted under a fixed name shares
         self._holding: set[int] = set()
-        # rows claim_due took over from a holder that stopped (logged in doubt): they are finished whatever the rule
-        # says now (still_wanted), as they may have arrived already
+        # rows claim_due or a claim took over from a holder that stopped (logged in doubt): they are finished
+        # whatever the rule says now (still_wanted_many), as they may have arrived already
         self._doubted: set[int] = set()
-        # rows claimed again that earlier tries may have delivered unconfirmed: how many (see unconfirmed_before)
+        # rows claimed again that earlier tries may have delivered unconfirmed: how many (see _unconfirmed_before)
         self._unconfirmed: dict[int, int] = {}
         # `export --any-company`: send to an inbox registered for other companies too (see Foreign)
         self.any_company = False

@@ -1191,5 +1191,3 @@ def _vat_label(key: tuple[VatCategory, Decimal | None]) -> str:
     category, rate = key
     return f"{category.value} {format(rate, 'f')} %" if rate is not None else category.value
 
-
-Kind = Literal["invoice", "credit_note", "proforma", "expense", "quote"]

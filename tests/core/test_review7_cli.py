@@ -64,6 +64,12 @@ def test_resend_says_the_command_that_sends_it_without_a_server(tmp_path: Path) 
     code, _, err = invoke(tmp_path, "resend", "1", **env, UBLEXPORT_SMTP_HOST="smtp.example.com",
                           UBLEXPORT_FROM="export@dewaele.be")
     assert code == 0 and "run `ublexport worker --once` to send it now" in err
+    # (Code review, nineteenth session) a server named in the --config file counts too, as the worker reads it
+    config = tmp_path / "elsewhere.toml"
+    config.write_text('smtp_host = "smtp.example.com"\nfrom = "export@dewaele.be"\n', encoding="utf-8")
+    assert invoke(tmp_path, "worker", "--once", "--local-inbox", **env)[0] == 0
+    code, _, err = invoke(tmp_path, "resend", "1", "--config", str(config), **env)
+    assert code == 0 and "run `ublexport worker --once` to send it now" in err
 
 
 def test_a_dutch_company_writes_dutch_not_flemish() -> None:

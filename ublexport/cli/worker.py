@@ -265,10 +265,9 @@ def resend(delivery_ids: tuple[int, ...], to: str | None, any_company: bool, db_
             click.echo(f"queued delivery {r['id']}: {r['document']} to {r['inbox']} (resend of {r['resend_of']})")
     queued = sum("error" not in r for r in rows)
     if queued:
-        from ublexport.settings import load_settings
-
         # without a server the worker refuses to run unless told to use the local inbox: say the command that works
-        local = "" if load_settings(home=home, lenient=True).smtp_host else " --local-inbox"
+        # (the settings as the worker reads them: --config's file too)
+        local = "" if load(home, db_url, lenient=True).smtp_host else " --local-inbox"
         click.echo(f"run `ublexport worker --once{local}` to send {'it' if queued == 1 else 'them'} now", err=True)
     if exit_code:
         sys.exit(exit_code)

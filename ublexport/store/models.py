@@ -88,9 +88,6 @@ class DeliveryState(StrEnum):
     expired = "expired"  # transient failures for longer than the retry window: given up
 
 
-CLAIMABLE = (DeliveryState.queued, DeliveryState.deferred)
-FINAL = (DeliveryState.sent, DeliveryState.failed, DeliveryState.expired)
-
 
 class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JsonType, list[Any]: JsonType}  # noqa: RUF012
