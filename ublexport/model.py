@@ -480,11 +480,16 @@ NEUTRAL_EXEMPTIONS: dict[tuple[str, str], dict[VatCategory, str]] = {
 }
 
 
-def exemption_text(category: VatCategory, text: str | None, language: str, country: str, reader: str) -> str | None:
+def exemption_text(category: VatCategory, text: str | None, language: str, country: str, reader: str,
+                   code: str | None = None) -> str | None:
     """TEXT, or our default text for CATEGORY in LANGUAGE as the seller's COUNTRY words it, when TEXT is that
     default (see EXEMPTIONS; another country's seller gets NEUTRAL_EXEMPTIONS as the READER's country words it;
     English keeps the English default). A Dutch company's expense from an American supplier said "Not subject to VAT"
-    in a Dutch document."""
+    in a Dutch document. No TEXT but an EU exemption CODE: the words that code stands for (vatex.words)."""
+    if text is None and code is not None:
+        from ublexport import vatex
+
+        return vatex.words(code, language)
     default = DEFAULT_EXEMPTION.get(category)
     if default is not None and text == default[1]:
         words = EXEMPTIONS.get((country, language)) or NEUTRAL_EXEMPTIONS.get((reader, language), {})

@@ -230,8 +230,8 @@ def _rate_label(category: VatCategory, rate: Decimal | None, lang: str) -> str:
 def _exemption(group: VatGroup, lang: str, country: str, reader: str) -> str | None:
     """The exemption reason the UBL carries: our default text in the document's language, as the seller's country
     words it (model.EXEMPTIONS)."""
-    text = exemption_text(group.category, group.exemption_reason, lang, country, reader)
     code = group.exemption_reason_code
+    text = exemption_text(group.category, group.exemption_reason, lang, country, reader, code)
     if text and code:
         return f"{text} ({code})"
     return text or code

@@ -551,7 +551,8 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         vat=tuple(
             VatView(money(g.taxable), money(g.tax), g.category.value, _rate(g.rate), g.exemption_reason_code,
                     exemption_text(g.category, g.exemption_reason, document.company.language.value,
-                                   seller_country(document), document.company.address.country))
+                                   seller_country(document), document.company.address.country,
+                                   g.exemption_reason_code))
             for g in totals.vat_groups
         ),
         line_total=money(totals.line_total),
