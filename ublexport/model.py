@@ -301,7 +301,8 @@ def _price(value: Decimal) -> Decimal:
     if value < 0:
         raise ValueError(f"{value}: a price is never negative (BR-27); a returned item or a deduction is a line with "
                          "a negative quantity, a discount an allowance")
-    return value
+    # "-0.00" is no negative price, but written as given the official validators (Saxon) read it as below zero (BR-27)
+    return value if value else value.copy_abs()
 
 
 # Codes are upper case; "be" or "eur" typed by hand means BE and EUR: upper-cased inside pydantic-core (no Python
@@ -552,7 +553,25 @@ class LineAllowanceCharge(Closed):
     def _has_reason(self) -> LineAllowanceCharge:
         if not (self.reason or self.reason_code):
             raise ValueError("an allowance or charge needs a reason or reason_code (BR-41/42, BR-43/44)")
+        if self.reason_code is not None and _input_rules():
+            self._code_of_its_list(self.reason_code)
         return self
+
+    def _code_of_its_list(self, code: str) -> None:
+        """A discount's code is UNCL 5189's, a surcharge's UNCL 7161's (BR-CL-19/20): the wrong list's code made a
+        document the rules refuse after rendering, at an XPath instead of this field."""
+        from ublexport.rules.codes import UNCL5189, UNCL7161
+
+        if self.charge and code not in UNCL7161:
+            other = " is a discount's (UNCL 5189)" if code in UNCL5189 else " is no UNCL 7161 code"
+            raise ValueError(f"reason_code: {code}{other}; a surcharge (charge) takes a UNCL 7161 code such as FC "
+                             "(freight), ABL (packaging) or SAA (shipping and handling), or leave the code out and "
+                             "give the reason in words (BR-CL-20)")
+        if not self.charge and code not in UNCL5189:
+            other = " is a surcharge's (UNCL 7161)" if code in UNCL7161 else " is no UNCL 5189 code"
+            raise ValueError(f"reason_code: {code}{other}; a discount (allowance) takes a UNCL 5189 code such as 95 "
+                             "(discount), 100 (special rebate) or 104 (standard), or leave the code out and give the "
+                             "reason in words (BR-CL-19)")
 
 
 class DocumentAllowanceCharge(LineAllowanceCharge, VatMixin):
@@ -678,6 +697,14 @@ class Payment(Closed):
 class Delivery(Closed):
     date: IsoDate | None = None
     address: Address | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Delivery:
+        """An empty delivery (a template's "delivery": {}) rendered an empty cac:Delivery, which Peppol refuses
+        (PEPPOL-EN16931-R008) after rendering instead of here."""
+        if self.date is None and self.address is None and _input_rules():
+            raise ValueError("give its date, its address or both, or leave delivery out")
+        return self
 
 
 class DocumentKind(StrEnum):
@@ -805,7 +832,12 @@ class Document(Closed):
                              f"of your own is kind credit_note, not {_article(kind.value)} "
                              f"{kind.value.replace('_', ' ')}")
         if self.credit_note:
-            pass  # a supplier's credit note names the invoice it credits when the supplier did: recorded as it came
+            # a supplier's credit note names the invoice it credits when the supplier did: recorded as it came; but
+            # a Dutch supplier's must (NL-R-001), or the document the rules check after rendering can never go
+            if (self.credited_invoice is None and self.received_ubl is None and self.supplier is not None
+                    and self.supplier.invoice_address.country == "NL" and _input_rules()):
+                raise ValueError("credited_invoice: a Dutch supplier's credit note names the invoice it credits "
+                                 "(NL-R-001): give its number, and its issue date when the credit note says it")
         elif kind == DocumentKind.credit_note:
             if self.credited_invoice is None and self.company.address.country in ("BE", "NL"):
                 raise ValueError(

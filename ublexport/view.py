@@ -13,14 +13,24 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from ublexport.errors import InputError
 from ublexport.filetypes import named_for, safe_filename, visual_copy_type
 from ublexport.identifiers import vat_as_written
-from ublexport.model import Address, Company, Document, DocumentKind, Party, Period, exemption_text, input_rules
+from ublexport.model import (
+    Address,
+    Company,
+    Document,
+    DocumentKind,
+    Party,
+    Period,
+    VatMixin,
+    exemption_text,
+    input_rules,
+)
 from ublexport.totals import Totals, compute
 
 PEPPOL_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
@@ -61,7 +71,9 @@ OIN_SCHEME = "0190"  # Dutch public body (Organisatie-identificatienummer)
 
 
 def money(value: Decimal) -> str:
-    return f"{value:.2f}"
+    """Two decimals; a zero as 0.00, never -0.00 (a product of -0 and a price), which a validator may take for below
+    zero."""
+    return f"{value:.2f}" if value else f"{abs(value):.2f}"
 
 
 def number(value: Decimal) -> str:
@@ -166,6 +178,9 @@ def _written(vat: str | None) -> str | None:
     return vat_as_written(vat) if vat else None
 
 
+NATIONAL_RULES_WE_CANNOT_MEET = frozenset({"GR", "IS"})
+
+
 def profile_for(document: Document, requested: str = "peppol") -> str:
     """The rule set a document is rendered and checked for.
 
@@ -174,9 +189,16 @@ def profile_for(document: Document, requested: str = "peppol") -> str:
     is a private person without enterprise, KvK or VAT number (Peppol is B2B and requires an electronic address
     for both parties, PEPPOL-EN16931-R010/R020; the person's e-mail becomes the EN 16931 address instead).
 
+    An expense from a Greek or an Icelandic supplier goes as EN 16931 too: Peppol's national rules for those sellers
+    want what only the supplier's own e-invoice has (GR-R-001/004: an invoice number of six segments with the
+    supplier's TIN and the MARK number its tax authority gave it; IS-R-002: the kennitala), not the copy we make of
+    its paper or PDF invoice.
+
     NLCIUS (SI-UBL 2.0) is the Dutch CIUS, for a Dutch supplier's invoice: asked for a supplier elsewhere, the
     document goes as Peppol BIS, which every receiver of NLCIUS reads too."""
     if document.kind == DocumentKind.proforma or not has_peppol_address(document.counterparty):
+        return "en16931"
+    if document.kind == DocumentKind.expense and seller_country(document) in NATIONAL_RULES_WE_CANNOT_MEET:
         return "en16931"
     if requested == "nlcius" and seller_country(document) != "NL":
         return "peppol"
@@ -367,6 +389,28 @@ def _dutch_addresses(document: Document, expense: bool) -> None:
                              f"street, postal_code and city ({rule_id}); add its {' and '.join(missing)}")
 
 
+SWEDISH_RATES = frozenset({Decimal(6), Decimal(12), Decimal(25)})
+
+
+def _italian_or_swedish_supplier(document: Document, country: str) -> None:
+    """What Peppol's national rules ask of an Italian supplier's address (IT-R-002/004) and a Swedish supplier's
+    VAT rates (SE-R-006), said at the input's field rather than after rendering at an XPath."""
+    if country == "IT":
+        address = document.counterparty.invoice_address
+        missing = [name for name in ("street", "postal_code") if not getattr(address, name)]
+        if missing:
+            raise InputError(f"{document.label}: supplier.invoice_address: an Italian supplier's invoice gives its "
+                             f"street and postal_code (IT-R-002, IT-R-004); add its {' and '.join(missing)}")
+        return
+    items: tuple[tuple[str, Sequence[VatMixin]], ...] = (("lines", document.lines),
+                                                         ("allowances_charges", document.allowances_charges))
+    for name, group in items:
+        for i, item in enumerate(group):
+            if item.vat_category == "S" and item.vat_rate not in SWEDISH_RATES:
+                raise InputError(f"{document.label}: {name}[{i}]: a Swedish supplier charges 25, 12 or 6 % VAT "
+                                 f"(SE-R-006), not {number(item.vat_rate or Decimal(0))} %")
+
+
 def build(document: Document, *, profile: str | None = None, pdf: bytes | None = None,
           totals: Totals | None = None) -> UblView:
     """The view of a document for the templates. `pdf` is embedded as an AdditionalDocumentReference.
@@ -420,6 +464,8 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
                          "(48 card, 10 cash, ...)")
     if seller == "NL" and profile == "peppol":
         _dutch_addresses(document, expense)
+    if expense and profile == "peppol" and seller in ("IT", "SE"):
+        _italian_or_swedish_supplier(document, seller)
     seller_iban = (document.counterparty.iban if expense else document.company.iban)
     seller_bic = (document.counterparty.bic if expense else document.company.bic)
     if credit and not (pay and pay.iban):

@@ -54,3 +54,4 @@ def test_text_the_user_gave_is_kept_as_given() -> None:
     xml = etree.fromstring(prepare(document(lines=[line]), pdf=PdfMode.none).xml)
     assert xml.findtext("cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReason",
                         namespaces=NS) == "Vrijgesteld art. 44 § 2, 4° WBTW"
+

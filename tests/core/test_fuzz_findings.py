@@ -1,0 +1,123 @@
+"""What fuzzing the input against the official Schematron found (nineteenth session): input the model took that
+made a document the official validators refuse, or that our checks refused only after rendering, without naming
+the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.core.docs import document, invoice
+from tests.rules.official import official
+from ublexport.model import Document
+from ublexport.pipeline import PdfMode, prepare
+
+
+def test_a_negative_zero_is_written_as_zero() -> None:
+    """(Fuzzing against the official Schematron, nineteenth session) A unit price "-0.00" passed our BR-27 and went
+    out as <cbc:PriceAmount>-0.00</cbc:PriceAmount>, which Saxon-based validators refuse (BR-27)."""
+    lines = [{"name": "Gratis staal", "quantity": "-0", "unit_price": "-0.00", "vat_category": "S", "vat_rate": "21"},
+             {"name": "Work", "quantity": "1", "unit_price": "10.00", "vat_category": "S", "vat_rate": "21"}]
+    xml = prepare(document(lines=lines), pdf=PdfMode.none).xml
+    assert b">-0" not in xml
+    assert b"<cbc:PriceAmount currencyID=\"EUR\">0.00</cbc:PriceAmount>" in xml
+    assert not [f for f in official(xml) if f[1] == "fatal"]
+
+
+def _refused(values: dict[str, Any]) -> str:
+    from ublexport.loader import describe
+
+    with pytest.raises(ValidationError) as info:
+        Document.model_validate(values)
+    return "\n".join(describe(info.value))
+
+
+def test_an_empty_delivery_is_refused_at_its_field() -> None:
+    """`"delivery": {}` (from a template) passed the model and was refused after rendering by
+    PEPPOL-EN16931-R008 at /Invoice/cac:Delivery."""
+    assert _refused(invoice(delivery={})) == "delivery: give its date, its address or both, or leave delivery out"
+    assert document(delivery={"date": "2026-11-01"}).delivery is not None
+
+
+@pytest.mark.parametrize(("charge", "code", "said"), [
+    (True, "95", "reason_code: 95 is a discount's (UNCL 5189); a surcharge (charge) takes a UNCL 7161 code"),
+    (False, "FC", "reason_code: FC is a surcharge's (UNCL 7161); a discount (allowance) takes a UNCL 5189 code"),
+    (False, "ZZ9", "reason_code: ZZ9 is no UNCL 5189 code"),
+])
+def test_a_reason_code_of_the_wrong_list_is_refused_at_its_field(charge: bool, code: str, said: str) -> None:
+    """A charge coded 95 (an allowance's code) was refused after rendering by BR-CL-20 at an XPath."""
+    adjustment = {"charge": charge, "amount": "5.00", "reason_code": code, "vat_category": "S", "vat_rate": "21"}
+    message = _refused(invoice(allowances_charges=[adjustment]))
+    assert message.startswith("allowances_charges[0]: " + said)
+    right = {**adjustment, "reason_code": "FC" if charge else "95"}
+    assert prepare(document(allowances_charges=[right]), pdf=PdfMode.none).report.valid
+
+
+def test_a_dutch_suppliers_credit_note_must_name_the_invoice_it_credits() -> None:
+    """An NL supplier's credit note (an expense marked credit_note) without credited_invoice passed the model and
+    could never go: NL-R-001 refused it after rendering, at /CreditNote/cbc:CreditNoteTypeCode."""
+    from tests.core.strategies import NL_CUSTOMER
+    from tests.core.test_review_model import expense
+
+    supplier = {**NL_CUSTOMER, "iban": "NL91ABNA0417164300"}
+    values = expense(supplier=supplier, credit_note=True)
+    assert _refused(values).startswith("credited_invoice: a Dutch supplier's credit note names the invoice it credits")
+    values["credited_invoice"] = {"number": "INK-88", "issue_date": "2026-10-01"}
+    assert prepare(Document.model_validate(values), pdf=PdfMode.none).report.valid
+
+
+def _supplier(country: str, vat: str | None, **address: str) -> dict[str, Any]:
+    supplier: dict[str, Any] = {"organisation_name": "Supplier", "relation_code": "L77",
+                                "invoice_address": {"city": "City", "country": country, **address}}
+    if vat is not None:
+        supplier["vat_number"] = vat
+    return supplier
+
+
+@pytest.mark.parametrize("country", ["GR", "IS"])
+def test_a_greek_or_icelandic_suppliers_expense_goes_as_en16931(country: str) -> None:
+    """A Greek supplier's expense went as Peppol BIS, which the official rules refuse with nine fatals (GR-R-001:
+    an invoice number of six segments with the supplier's TIN; GR-R-004: the MARK number; GR-R-009): what only
+    the supplier's own e-invoice has. As EN 16931 it passes, and Yuki reads it the same."""
+    from tests.core.test_review_model import expense
+
+    vat = "EL094259216" if country == "GR" else "IS123456"
+    supplier = _supplier(country, vat, street="Odos 1", postal_code="10431")
+    values = expense(supplier=supplier, lines=[{"name": "Software", "quantity": "1", "unit_price": "100.00",
+                                                "vat_category": "S", "vat_rate": "24"}], payment=None)
+    prepared = prepare(Document.model_validate(values), pdf=PdfMode.none)
+    assert prepared.report.profile == "en16931"
+    assert not [f for f in official(prepared.xml, peppol=False) if f[1] == "fatal"]
+
+
+def test_an_italian_supplier_gives_street_and_postal_code() -> None:
+    """IT-R-002/004 refused an Italian supplier's expense without a postal code after rendering."""
+    from tests.core.test_review_model import expense
+    from ublexport.errors import InputError
+
+    line = {"name": "Caffè", "quantity": "1", "unit_price": "100.00", "vat_category": "S", "vat_rate": "22"}
+    values = expense(supplier=_supplier("IT", "IT00743110157", street="Via Roma 1"), lines=[line], payment=None)
+    with pytest.raises(InputError, match=r"supplier.invoice_address: an Italian supplier's invoice gives its street "
+                                         r"and postal_code \(IT-R-002, IT-R-004\); add its postal_code"):
+        prepare(Document.model_validate(values), pdf=PdfMode.none)
+    values["supplier"]["invoice_address"]["postal_code"] = "20121"
+    prepared = prepare(Document.model_validate(values), pdf=PdfMode.none)
+    assert not [f for f in official(prepared.xml) if f[1] == "fatal"]
+
+
+def test_a_swedish_supplier_charges_swedish_rates() -> None:
+    """SE-R-006 refused a Swedish supplier's expense at 21 % (a typo for 25) after rendering."""
+    from tests.core.test_review_model import expense
+    from ublexport.errors import InputError
+
+    line = {"name": "Licens", "quantity": "1", "unit_price": "100.00", "vat_category": "S", "vat_rate": "21"}
+    supplier = _supplier("SE", "SE556703748501", street="Gatan 1", postal_code="11122")
+    values = expense(supplier=supplier, lines=[line], payment=None)
+    with pytest.raises(InputError, match=r"lines\[0\]: a Swedish supplier charges 25, 12 or 6 % VAT \(SE-R-006\), "
+                                         r"not 21 %"):
+        prepare(Document.model_validate(values), pdf=PdfMode.none)
+    values["lines"][0]["vat_rate"] = "25"
+    prepared = prepare(Document.model_validate(values), pdf=PdfMode.none)
+    assert not [f for f in official(prepared.xml) if f[1] == "fatal"]
