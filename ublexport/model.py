@@ -378,6 +378,9 @@ class Party(Closed):
     enterprise_number: EnterpriseNumber | None = None
     kvk_number: KvkNumber | None = None
     oin: OinNumber | None = Field(None, description="a Dutch public body's OIN: its Peppol address (scheme 0190)")
+    tax_registration: Line1 | None = Field(
+        None, description="a supplier's tax registration number where it has no EU VAT number (BT-32): a US EIN, "
+                          "a UK UTR; it lets a service bought outside the EU be entered as reverse charge (AE)")
     invoice_address: Address
     postal_address: Address | None = None
     iban: Iban | None = Field(None, description="a supplier's account, for expenses")
@@ -421,6 +424,10 @@ class VatCategory(StrEnum):
 ZERO_CATEGORIES = frozenset({VatCategory.Z, VatCategory.E, VatCategory.AE, VatCategory.K, VatCategory.G,
                              VatCategory.O})
 EXEMPTION_NEEDED = frozenset({VatCategory.E, VatCategory.AE, VatCategory.K, VatCategory.G, VatCategory.O})
+TAX_REGISTRATION_SERVES = frozenset({VatCategory.S, VatCategory.Z, VatCategory.E, VatCategory.AE})
+"""The categories whose rule (BR-S/Z/E/AE-02) takes the seller's tax registration (BT-32) for its VAT number; an
+intra-Community supply and an export need the VAT number itself (BR-IC-02, BR-G-02)."""
+
 DEFAULT_EXEMPTION = {
     VatCategory.AE: ("VATEX-EU-AE", "Reverse charge"),
     VatCategory.K: ("VATEX-EU-IC", "Intra-Community supply"),
@@ -1102,8 +1109,13 @@ class Document(Closed):
         """Refuse early what the per-category VAT rules (BR-x-02, BR-O-11) would refuse after rendering."""
         categories = {item.vat_category for item in (*self.lines, *self.allowances_charges)}
         seller_vat, buyer = self.company.vat_number, self.customer
+        seller_registered: str | None = None  # BT-32, which BR-S/Z/E/AE-02 take instead of a VAT number
         if self.kind == DocumentKind.expense:
             seller_vat, buyer = (self.supplier.vat_number if self.supplier else None), None
+            seller_registered = self.supplier.tax_registration if self.supplier else None
+        elif self.customer is not None and self.customer.tax_registration is not None:
+            raise ValueError("customer.tax_registration: only the seller's tax registration goes on an invoice "
+                             "(BT-32): give it for a supplier, on an expense")
         buyer_vat = self.company.vat_number if buyer is None else buyer.vat_number
         buyer_legal = (self.company.enterprise_number or self.company.kvk_number) if buyer is None else (
             buyer.enterprise_number or buyer.kvk_number or buyer.oin)
@@ -1115,8 +1127,10 @@ class Document(Closed):
         rule = {VatCategory.S: "BR-S-02", VatCategory.Z: "BR-Z-02", VatCategory.E: "BR-E-02",
                 VatCategory.AE: "BR-AE-02", VatCategory.K: "BR-IC-02", VatCategory.G: "BR-G-02"}
         for category in sorted(categories & rule.keys()):
-            if not seller_vat:
-                raise ValueError(f"VAT category {category} needs the seller's VAT number ({rule[category]})")
+            if not seller_vat and not (seller_registered and category in TAX_REGISTRATION_SERVES):
+                also = (" or, for a supplier without one, its tax_registration" if category in TAX_REGISTRATION_SERVES
+                        and self.kind == DocumentKind.expense else "")
+                raise ValueError(f"VAT category {category} needs the seller's VAT number{also} ({rule[category]})")
         if VatCategory.AE in categories and not (buyer_vat or buyer_legal):
             raise ValueError("reverse charge (AE) needs the buyer's VAT or company number (BR-AE-02)")
         if VatCategory.AE in categories and leaves and self.customer is not None and not buyer_vat:

@@ -38,7 +38,8 @@ WORDS: dict[str, dict[str, str]] = {
     "nl": {"date": "Datum", "due": "Vervaldatum", "delivery": "Leverdatum", "buyer_ref": "Uw referentie",
            "order_ref": "Bestelling", "credits": "Creditnota voor factuur", "refers": "Verwijst naar factuur",
            "period": "Periode", "of": "van", "seller": "Van", "delivered_at": "Leveringsadres",
-           "buyer": "Aan", "vat_no": "Btw-nr.", "enterprise": "Ondernemingsnr.", "kvk": "KvK-nr.",
+           "buyer": "Aan", "vat_no": "Btw-nr.", "tax_no": "Fiscaal nr.", "enterprise": "Ondernemingsnr.",
+           "kvk": "KvK-nr.",
            "desc": "Omschrijving", "qty": "Aantal", "price": "Prijs", "adj": "Korting", "vat": "Btw",
            "amount": "Bedrag", "allowance": "Korting", "charge": "Toeslag", "line_total": "Totaal lijnen",
            "tax_exclusive": "Totaal excl. btw", "rate": "Btw-tarief", "taxable": "Maatstaf van heffing",
@@ -50,7 +51,7 @@ WORDS: dict[str, dict[str, str]] = {
     "fr": {"date": "Date", "due": "Échéance", "delivery": "Date de livraison", "buyer_ref": "Votre référence",
            "order_ref": "Commande", "credits": "Note de crédit relative à la facture", "period": "Période",
            "refers": "Se rapporte à la facture", "of": "du", "seller": "De", "delivered_at": "Adresse de livraison",
-           "buyer": "À", "vat_no": "N° TVA", "enterprise": "N° d'entreprise", "kvk": "N° KvK",
+           "buyer": "À", "vat_no": "N° TVA", "tax_no": "N° fiscal", "enterprise": "N° d'entreprise", "kvk": "N° KvK",
            "desc": "Description", "qty": "Quantité", "price": "Prix", "adj": "Remise", "vat": "TVA",
            "amount": "Montant", "allowance": "Remise", "charge": "Supplément", "line_total": "Total des lignes",
            "tax_exclusive": "Total HTVA", "rate": "Taux de TVA", "taxable": "Base d'imposition",
@@ -62,7 +63,7 @@ WORDS: dict[str, dict[str, str]] = {
     "en": {"date": "Date", "due": "Due date", "delivery": "Delivery date", "buyer_ref": "Your reference",
            "order_ref": "Order", "credits": "Credit note for invoice", "refers": "Refers to invoice",
            "period": "Period", "of": "of", "seller": "From", "delivered_at": "Delivery address",
-           "buyer": "To", "vat_no": "VAT no.", "enterprise": "Enterprise no.", "kvk": "KvK no.",
+           "buyer": "To", "vat_no": "VAT no.", "tax_no": "Tax no.", "enterprise": "Enterprise no.", "kvk": "KvK no.",
            "desc": "Description", "qty": "Quantity", "price": "Price", "adj": "Discount", "vat": "VAT",
            "amount": "Amount", "allowance": "Discount", "charge": "Charge", "line_total": "Total of lines",
            "tax_exclusive": "Total excl. VAT", "rate": "VAT rate", "taxable": "Taxable amount",
@@ -238,7 +239,7 @@ def _exemption(group: VatGroup, lang: str, country: str, reader: str) -> str | N
 
 
 def _party(name: str, address: Address, vat: str | None, enterprise: str | None, kvk: str | None,
-           w: dict[str, str], legal: str | None = None) -> list[str]:
+           w: dict[str, str], legal: str | None = None, tax_registration: str | None = None) -> list[str]:
     """Name, address and identifiers: what Belgian and Dutch law require of both parties on an invoice; LEGAL is
     the seller's legal form and register (BT-33), which Belgian company law wants beside its name."""
     rows = [name]
@@ -249,6 +250,8 @@ def _party(name: str, address: Address, vat: str | None, enterprise: str | None,
     rows.append(address.country)
     if vat:
         rows.append(f"{w['vat_no']} {vat_as_written(vat)}")
+    if tax_registration:  # BT-32: a supplier abroad without an EU VAT number
+        rows.append(f"{w['tax_no']} {tax_registration}")
     if enterprise:  # as the Crossroads Bank for Enterprises writes it: 0765.432.146
         digits = "".join(ch for ch in enterprise if ch.isdigit())
         shown = f"{digits[:4]}.{digits[4:7]}.{digits[7:]}" if len(digits) == 10 else enterprise
@@ -317,7 +320,7 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
     ours = _party(company.name, company.address, company.vat_number if vat_ids or not expense else None,
                   company.enterprise_number, company.kvk_number, w, None if expense else company.legal_info)
     theirs = _party(other.full_name, other.invoice_address, other.vat_number if vat_ids or expense else None,
-                    other.enterprise_number, other.kvk_number, w)
+                    other.enterprise_number, other.kvk_number, w, None, other.tax_registration if expense else None)
     seller, buyer = (theirs, ours) if expense else (ours, theirs)
 
     # The core fonts show Windows-1252 only; a document with other letters (Dvořák, Łódź, Ελληνική) is set in

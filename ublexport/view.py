@@ -127,6 +127,7 @@ class PartyView:
     email: str | None
     legal_form: str | None = None  # BT-33, the seller's only (the UBL has no such field for the buyer)
     account: str | None = None  # the relation code: Yuki's debtor (or creditor) number, see build
+    tax_registration: str | None = None  # BT-32, a supplier's without an EU VAT number (PartyTaxScheme TAX)
 
 
 def _legal_id(vat: str | None, enterprise: str | None, kvk: str | None,
@@ -260,7 +261,7 @@ def counterparty(party: Party) -> PartyView:
         address=AddressView.of(party.invoice_address), vat_number=vat,
         registration_name=name, legal_id=legal, legal_scheme=legal_scheme,
         contact_name=name if party.is_person else None,
-        phone=party.phone or party.mobile, email=email,
+        phone=party.phone or party.mobile, email=email, tax_registration=party.tax_registration,
     )
 
 

@@ -121,3 +121,40 @@ def test_a_swedish_supplier_charges_swedish_rates() -> None:
     values["lines"][0]["vat_rate"] = "25"
     prepared = prepare(Document.model_validate(values), pdf=PdfMode.none)
     assert not [f for f in official(prepared.xml) if f[1] == "fatal"]
+
+
+def test_a_service_bought_outside_the_eu_is_reverse_charged_on_the_suppliers_tax_registration() -> None:
+    """(Bookkeeper review, nineteenth session) A US SaaS supplier has no EU VAT number, so AE was refused (BR-AE-02)
+    and the expense went as O, *Niet onderworpen aan btw*, inviting a booking without the self-assessment the buyer
+    owes (art. 21 § 2 and 51 § 2, 1° WBTW). BR-AE-02 takes the seller's tax registration (BT-32) too."""
+    from lxml import etree
+
+    from tests.core.test_review2_pdf import _printed
+    from tests.core.test_review_model import expense
+
+    supplier = _supplier("US", None, street="1 Main St", postal_code="78701")
+    line = {"name": "Cloud hosting", "quantity": "1", "unit_price": "49.00", "vat_category": "AE", "vat_rate": "0"}
+    values = expense(supplier=supplier, lines=[line], currency="USD", payment=None)
+    message = _refused(values)
+    assert "VAT category AE needs the seller's VAT number or, for a supplier without one, its tax_registration" in (
+        message)
+    values["supplier"]["tax_registration"] = "12-3456789"
+    document = Document.model_validate(values)
+    prepared = prepare(document, pdf=PdfMode.none)
+    assert not [f for f in official(prepared.xml, peppol=prepared.report.profile == "peppol") if f[1] == "fatal"]
+    root = etree.fromstring(prepared.xml)
+    ns = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+          "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}
+    scheme = root.find("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme", namespaces=ns)
+    assert scheme is not None
+    assert scheme.findtext("cbc:CompanyID", namespaces=ns) == "12-3456789"
+    assert scheme.findtext("cac:TaxScheme/cbc:ID", namespaces=ns) == "TAX"
+    assert root.findtext(".//cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReason",
+                         namespaces=ns) == "Verlegging van heffing"
+    assert "Fiscaal nr. 12-3456789" in "\n".join(_printed(document))
+
+
+def test_a_customer_has_no_tax_registration_of_ours_to_give() -> None:
+    customer = {"organisation_name": "Acme", "vat_number": "BE0765432146", "tax_registration": "X",
+                "invoice_address": {"city": "Gent", "country": "BE"}}
+    assert "customer.tax_registration: only the seller's tax registration" in _refused(invoice(customer=customer))
