@@ -34,6 +34,7 @@ NEWER_OR_STRICTER = {
     "DK-R-017": "not in the 2024 stylesheet: a Danish customer's legal CompanyID has scheme 0184",
     "UBL-SR-53": "not in the 2024 stylesheet: a PartyTaxScheme needs its CompanyID",
     "PEPPOL-EN16931-R051": "later releases added cac:TaxSubtotal/cbc:TaxAmount to the amounts whose currency is BT-5",
+    "SE-R-013": "new in 3.0.21: the Luhn digit of a Swedish organisation number",
 }
 # Rules relaxed since: only the old stylesheet may fire them.
 OLDER_OR_STRICTER = {
@@ -41,10 +42,11 @@ OLDER_OR_STRICTER = {
     "NL-R-008": "3.0.21 restricts the payment means codes only when the customer is in the Netherlands too",
     "PEPPOL-EN16931-R007": "3.0.21 accepts profile 02 (urn:fdc:peppol.eu:2017:poacc:billing:02:1.0)",
 }
-# CEN has since renamed the Canary Islands (IGIC) and Ceuta/Melilla (IPSI) rules, and 1.3.16 made BR-CO-25 a warning.
+# CEN has since renamed the Canary Islands (IGIC) and Ceuta/Melilla (IPSI) rules; 1.3.16 made BR-CO-25 a warning and
+# 3.0.21 the Swedish organisation number's format (SE-R-003/004) fatal.
 _RENAMED = re.compile(r"BR-(IG|IP)-(\d+)")
 _RENAMES = {"IG": "AF", "IP": "AG"}
-SEVERITY = {"BR-CO-25": "warning"}
+SEVERITY = {"BR-CO-25": "warning", "SE-R-003": "fatal", "SE-R-004": "fatal"}
 
 
 @dataclass(frozen=True)

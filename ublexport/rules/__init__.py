@@ -4,7 +4,8 @@
 
 - ``en16931``: CEN/TC 434 EN 16931 rules (BR-*, BR-CO-*, BR-DEC-*, per VAT category, BR-CL-*).
 - ``peppol``: EN 16931 + Peppol BIS Billing 3.0.21 (PEPPOL-EN16931-*, PEPPOL-COMMON-*) + the national rules NO-R-*,
-  DK-R-* and NL-R-* (Norwegian, Danish, Dutch suppliers).
+  DK-R-*, IT-R-*, SE-R-*, GR-R-*/GR-S-*, IS-R-* and NL-R-* (Norwegian, Danish, Italian, Swedish, Greek, Icelandic and
+  Dutch suppliers).
 - ``nlcius``: EN 16931 + NLCIUS / SI-UBL 2.0 (BR-NL-*).
 """
 
@@ -19,6 +20,7 @@ from ublexport.rules import (  # noqa: F401  (register the rules)
     codelists,
     core,
     national,
+    national_more,
     nl,
     nlcius,
     peppol,
