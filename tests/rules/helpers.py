@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -94,3 +95,32 @@ def fired(root: etree._Element, profile: str = "peppol") -> set[str]:
     from ublexport.rules import check
 
     return {v.rule for v in check(root, profile)}
+
+
+# --- mutations as values: a rule's failing case written as what to change -------------------------------------------
+
+Mutation = Callable[[etree._Element], None]
+
+
+def text(path: str, value: str) -> Mutation:
+    return lambda r: set_text(r, path, value)
+
+
+def drop(path: str) -> Mutation:
+    return lambda r: remove(r, path)
+
+
+def attr(path: str, name: str, value: str | None) -> Mutation:
+    return lambda r: set_attr(r, path, name, value)
+
+
+def add(parent: str, snippet: str, before: str | None = None) -> Mutation:
+    return lambda r: insert(r, parent, snippet, before=before)
+
+
+def seq(*mutations: Mutation) -> Mutation:
+    def run(r: etree._Element) -> None:
+        for m in mutations:
+            m(r)
+
+    return run

@@ -6,19 +6,34 @@ it the buyer, moved there), one broken variant per rule, and the official Schema
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from lxml import etree
 
-from tests.rules.helpers import CN, CUS, LMT, ST, SUP, VAT, fired, insert, load, remove, set_attr, set_text
+from tests.rules.helpers import (
+    CN,
+    CUS,
+    LMT,
+    ST,
+    SUP,
+    VAT,
+    Mutation,
+    add,
+    attr,
+    drop,
+    fired,
+    insert,
+    load,
+    remove,
+    seq,
+    set_attr,
+    set_text,
+    text,
+)
 from tests.rules.official import OfficialError, difference, official
 from ublexport.rules import BY_ID, check, rules_for
 from ublexport.rules._doc import Doc
 from ublexport.rules.national_more import _date_castable, _se_orgnr_ok, _tin_ok
 from ublexport.validate import check_bytes
-
-Mutation = Callable[[etree._Element], None]
 
 NATIONAL = ("SE-R-", "IT-R-", "GR-R-", "GR-S-", "IS-R-")
 ADDRESS = "cac:PostalAddress"
@@ -109,30 +124,6 @@ COUNTRIES: dict[str, Mutation] = {"SE": swedish, "IT": italian, "GR": greek, "IS
 
 
 # --- mutations --------------------------------------------------------------------------------------------------------
-
-
-def text(path: str, value: str) -> Mutation:
-    return lambda r: set_text(r, path, value)
-
-
-def drop(path: str) -> Mutation:
-    return lambda r: remove(r, path)
-
-
-def attr(path: str, name: str, value: str | None) -> Mutation:
-    return lambda r: set_attr(r, path, name, value)
-
-
-def add(parent: str, snippet: str, before: str | None = None) -> Mutation:
-    return lambda r: insert(r, parent, snippet, before=before)
-
-
-def seq(*mutations: Mutation) -> Mutation:
-    def run(r: etree._Element) -> None:
-        for m in mutations:
-            m(r)
-
-    return run
 
 
 def giro(branch: str, account: str, code: str = "30") -> Mutation:

@@ -5,15 +5,33 @@ Each case names the rule id (the test id), the reference document it starts from
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from lxml import etree
 
-from tests.rules.helpers import CUS, L1, LMT, ST, SUP, VAT, fired, insert, load, one, remove, set_attr, set_text, xp
-
-Mutation = Callable[[etree._Element], None]
+from tests.rules.helpers import (
+    CUS,
+    L1,
+    LMT,
+    ST,
+    SUP,
+    VAT,
+    Mutation,
+    add,
+    attr,
+    drop,
+    fired,
+    insert,
+    load,
+    one,
+    remove,
+    seq,
+    set_attr,
+    set_text,
+    text,
+    xp,
+)
 
 CHARGE = "cac:AllowanceCharge[cbc:ChargeIndicator='true']"
 ALLOW = "cac:AllowanceCharge[cbc:ChargeIndicator='false']"
@@ -48,30 +66,6 @@ def add_doc_ac(snippet: str) -> Mutation:
 
 def add_line_ac(snippet: str) -> Mutation:
     return lambda r: insert(r, L1, snippet, before="cac:Item")
-
-
-def text(path: str, value: str) -> Mutation:
-    return lambda r: set_text(r, path, value)
-
-
-def drop(path: str) -> Mutation:
-    return lambda r: remove(r, path)
-
-
-def attr(path: str, name: str, value: str | None) -> Mutation:
-    return lambda r: set_attr(r, path, name, value)
-
-
-def add(parent: str, snippet: str, before: str | None = None) -> Mutation:
-    return lambda r: insert(r, parent, snippet, before=before)
-
-
-def seq(*mutations: Mutation) -> Mutation:
-    def run(r: etree._Element) -> None:
-        for m in mutations:
-            m(r)
-
-    return run
 
 
 def nl_supplier(customer_nl: bool = False) -> Mutation:
