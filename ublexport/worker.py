@@ -335,8 +335,10 @@ class Worker:
 def run_worker(settings: Settings, *, once: bool, batch: int = 50, concurrency: int | None = None,
                backoff: Backoff | None = None, lease: dt.timedelta | None = None, poll: float = 2.0,
                db_url: str | None = None, transport: Transport | None = None, progress: Progress | None = None,
-               install_signals: bool = True) -> WorkerStats:
-    """Run a worker in this process until nothing is due (`once`) or until SIGTERM/SIGINT."""
+               install_signals: bool = True, existing: bool = False) -> WorkerStats:
+    """Run a worker in this process until nothing is due (`once`) or until SIGTERM/SIGINT. EXISTING: only on a
+    ledger that is there (the CLI's): a mistyped UBLEXPORT_DB would otherwise make an empty one and report
+    "nothing to do" for ever, while the real queue waits."""
     from ublexport.deliver import open_transport
 
     kwargs: dict[str, Any] = {"owner": default_owner("worker")}
@@ -344,7 +346,7 @@ def run_worker(settings: Settings, *, once: bool, batch: int = 50, concurrency: 
         kwargs["backoff"] = backoff
     if lease is not None:
         kwargs["lease"] = lease
-    ledger = Ledger.open(settings, db_url=db_url, **kwargs)
+    ledger = Ledger.open(settings, db_url=db_url, existing=existing, **kwargs)
     try:
         chosen = transport or open_transport(settings)
         worker = Worker(ledger, chosen, sender=settings.sender, reply_to=settings.reply_to, batch=batch,

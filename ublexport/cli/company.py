@@ -76,8 +76,10 @@ def load(home: Path | None, db_url: str | None, config_file: Path | None = None,
 
 
 def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, *, queues: bool = False,
-                reads: bool = False, **kwargs: Any) -> Ledger:
-    """The ledger of the settings in effect; ``reads``: the command only reads it, so it must exist (Store.open).
+                reads: bool = False, existing: bool = False, **kwargs: Any) -> Ledger:
+    """The ledger of the settings in effect; ``reads``: the command only reads it, so it must exist (Store.open);
+    ``existing``: the command changes only what is there (resend, mark-sent), so it must exist too: a mistyped
+    UBLEXPORT_HOME or UBLEXPORT_DB then says so instead of creating an empty ledger.
     ``queues``: the command may queue e-mails (import, mark-sent), whose
     Message-IDs are minted now from the sender's domain; with an SMTP server and no real sender they would carry
     "@localhost" for good, so that is refused here, before anything is stored, as the worker would refuse to send."""
@@ -93,7 +95,7 @@ def open_ledger(home: Path | None, db_url: str | None, by: str | None = None, *,
         if problems:
             raise InputError("nothing imported or marked: e-mails queued now would be sent later under this sender",
                              problems=problems)
-    ledger = Ledger.open(settings, by=by, existing=reads, **kwargs)
+    ledger = Ledger.open(settings, by=by, existing=reads or existing, **kwargs)
     return ledger
 
 

@@ -232,7 +232,7 @@ def mark_sent(ids: tuple[int, ...], db_url: str | None, home: Path | None, by: s
     # one row per ID, in the order given: a refusal must not hide what was already committed and queued
     rows: list[dict[str, Any]] = []
     exit_code = 0
-    with open_ledger(home, db_url, by, queues=True) as ledger:
+    with open_ledger(home, db_url, by, queues=True, existing=True) as ledger:
         for document_id in ids:
             try:
                 result = document_sent(ledger, document_id, source="mark-sent")

@@ -75,7 +75,7 @@ def worker(once: bool, batch: int, concurrency: int | None, poll: float, lease: 
     backoff = Backoff(first=dt.timedelta(seconds=retry_first), cap=dt.timedelta(seconds=retry_cap),
                       give_up_after=dt.timedelta(hours=give_up_after))
     stats = run_worker(settings, once=once, batch=batch, concurrency=concurrency, backoff=backoff,
-                       lease=dt.timedelta(seconds=lease), poll=poll, progress=print_progress)
+                       lease=dt.timedelta(seconds=lease), poll=poll, progress=print_progress, existing=True)
     local = not settings.smtp_host  # the embedded inbox: say so, as export does, so nobody takes it for delivery
     if as_json:
         print_json({**stats.as_dict(), "nothing_left_this_machine": local})
@@ -246,7 +246,7 @@ def resend(delivery_ids: tuple[int, ...], to: str | None, any_company: bool, db_
     recipients = parse_recipients(to, what="nothing was queued") if to else None  # one bad address: none
     rows: list[dict[str, Any]] = []
     exit_code = 0
-    with open_ledger(home, db_url, by) as ledger:
+    with open_ledger(home, db_url, by, existing=True) as ledger:
         ledger.any_company = any_company
         for delivery_id in delivery_ids:
             try:
