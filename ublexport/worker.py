@@ -57,9 +57,26 @@ class WorkerStats:
     errors: list[str] = field(default_factory=list)
     ledger_waits: int = 0  # times the ledger database could not be used between batches, and was waited for
     server_waits: int = 0  # times the mail server could not be reached, and was waited for (not with --once)
+    # each delivery that did not go, by its state once recorded (a script pages on "failed", retries on "deferred"
+    # and resends by id); one that went at a later try leaves it; at most PROBLEMS_LISTED, the rest counted
+    problems: dict[int, dict[str, Any]] = field(default_factory=dict)
+    problems_not_listed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "problems": list(self.problems.values())}
+
+    def note(self, claimed: Claimed, state: str, code: int | None, message: str) -> None:
+        """Keep (or drop, once sent) what a delivery's last try left it in."""
+        if state == "sent":
+            self.problems.pop(claimed.id, None)
+        elif claimed.id in self.problems or len(self.problems) < PROBLEMS_LISTED:
+            self.problems[claimed.id] = {"id": claimed.id, "document_id": claimed.document_id,
+                                         "inbox": claimed.inbox, "state": state, "code": code, "message": message}
+        else:
+            self.problems_not_listed += 1
+
+
+PROBLEMS_LISTED = 1000
 
 
 Progress = Callable[[WorkerStats], None]
@@ -163,6 +180,7 @@ class Worker:
                     # not deferred; a row whose lease another worker took meanwhile counts for that worker
                     state = states.get(claimed.id)
                     if state in ("sent", "deferred", "expired", "failed"):
+                        self.stats.note(claimed, state, outcome.code, outcome.message)
                         if claimed.id in self._deferred:  # counted when it was deferred: now it counts as this
                             self._deferred.discard(claimed.id)
                             self.stats.deferred -= 1

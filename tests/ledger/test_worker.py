@@ -64,6 +64,15 @@ def test_worker_defers_transient_and_fails_permanent(store: Store, sqlite_url: s
     states = {(h.inbox, h.state, h.last_code) for h in Ledger(store).history()}
     assert states == {("boekhouding@kantoor.nl", "deferred", 450), ("dewaele@yukiworks.nl", "failed", 550)}
     assert smtp_server.received == []
+    # (Integrator review, nineteenth session) --json named no delivery that failed; a script could not page on
+    # a 550 apart from a 450, nor resend by id
+    problems = stats.as_dict()["problems"]
+    by_id = {h.id: h for h in Ledger(store).history()}
+    assert len(problems) == 4 and {p["id"] for p in problems} == set(by_id)
+    for problem in problems:
+        row = by_id[problem["id"]]
+        assert (problem["inbox"], problem["state"], problem["code"]) == (row.inbox, row.state, row.last_code)
+        assert problem["document_id"] == row.document_id and problem["message"]
 
 
 def test_worker_real_documents_rendered_and_delivered(store: Store, sqlite_url: str, smtp_server: SmtpServer,
