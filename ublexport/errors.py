@@ -31,6 +31,11 @@ class UblexportError(Exception):
     exit_code = 1
 
 
+class OutputError(UblexportError):
+    """Standard output could not be written (a full disk, a closed file): what ran before is done and recorded;
+    only its report is lost. Said on stderr alone: a JSON answer on stdout would fail the same way."""
+
+
 class InputError(UblexportError):
     """Input that cannot become a document: names the file, the field and what to do."""
 

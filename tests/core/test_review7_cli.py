@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -256,3 +257,20 @@ def test_small_input_oddities_are_named_plainly(tmp_path: Path) -> None:
     assert code == 2 and "is half of a character, not a character; retype the text" in err
     code, _, err = invoke(tmp_path, "config", "show", UBLEXPORT_TIMEOUT="inf")
     assert code == 2 and "must be a number of seconds above 0 and below a day" in err
+
+
+def test_a_full_disk_under_stdout_is_said_without_a_traceback(tmp_path: Path) -> None:
+    """(Integrator review, nineteenth session) `history --json > /dev/full` printed two tracebacks and "check the
+    path you gave", the handler's JSON answer failing the same way as the output it answered for."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "UBLEXPORT_HOME": str(tmp_path / "home")}
+    subprocess.run([sys.executable, "-m", "ublexport", "export", str(SAMPLES / "01-invoice-be-be.json"), "--to",
+                    "a@yukiworks.nl"], env=env, capture_output=True, check=True)
+    for args in (["history", "--json"], ["history"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "ublexport", *args], env=env, stdout=full,
+                                  stderr=subprocess.PIPE, text=True)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "No space left on device" in done.stderr and "check the path you gave" not in done.stderr

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ublexport.errors import InputError, UblexportError
+from ublexport.errors import InputError, OutputError, UblexportError
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -175,7 +175,9 @@ def handle_errors(func: F) -> F:
             sys.exit(EXIT_ERROR)
         except UblexportError as exc:
             click.echo(f"error: {exc}", err=True)
-            if kwargs.get("as_json"):
+            if isinstance(exc, OutputError):  # nothing more to stdout, nor at the interpreter's last flush
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            elif kwargs.get("as_json"):
                 problems = list(getattr(exc, "problems", []))
                 message = str(exc).split("\n  - ")[0] if problems else str(exc)
                 print_json({"error": message, "problems": problems, "exit_code": exc.exit_code})
@@ -185,7 +187,8 @@ def handle_errors(func: F) -> F:
             where = f" ({exc.filename})" if exc.filename else ""
             # in the data folder: the set-up (exit 1); elsewhere: a path the user gave (-o, --save-attachments): input
             hint = ("check UBLEXPORT_HOME / --home and that the folder is yours to write" if in_home
-                    else "check the path you gave")
+                    else "check the path you gave" if exc.filename
+                    else "check the free space and where the output goes; what ran before is done and recorded")
             code = EXIT_ERROR if in_home or not exc.filename else EXIT_INPUT
             message = f"{exc.strerror or exc}{where}; {hint}"
             click.echo(f"error: {message}", err=True)
@@ -239,7 +242,16 @@ def local_time(when: Any, *, seconds: bool = False) -> str:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # stdout on a full disk: not "the path you gave", and no second try at JSON
+        from ublexport.errors import OutputError
+
+        raise OutputError(f"cannot write the output to standard output ({exc.strerror or exc}); what ran is done "
+                          "and recorded in the ledger (`ublexport history`)") from None
 
 
 PIPED_WIDTH = 160  # columns for tables written to a file, a pipe or cron's mail (COLUMNS overrides it)
