@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ublexport.cli import main
+from ublexport.store.engine import SQLITE_BUSY_SECONDS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -274,3 +275,26 @@ def test_a_full_disk_under_stdout_is_said_without_a_traceback(tmp_path: Path) ->
                                   stderr=subprocess.PIPE, text=True)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert "No space left on device" in done.stderr and "check the path you gave" not in done.stderr
+
+
+def test_the_reading_commands_read_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """(Integrator review, nineteenth session) Every transaction began IMMEDIATE, so `documents list` and `company
+    list` waited 61 s behind another process's write, then failed "database is locked"."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    env = {**os.environ, "UBLEXPORT_HOME": str(tmp_path / "home")}
+    subprocess.run([sys.executable, "-m", "ublexport", "export", str(SAMPLES / "01-invoice-be-be.json"), "--to",
+                    "a@yukiworks.nl"], env=env, capture_output=True, check=True)
+    writer = sqlite3.connect(tmp_path / "home" / "ublexport.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a long export's commit, held
+    try:
+        for args in (["documents", "list", "--json"], ["company", "list", "--json"]):
+            done = subprocess.run([sys.executable, "-m", "ublexport", *args], env=env, capture_output=True,
+                                  text=True, timeout=SQLITE_BUSY_SECONDS / 2)
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -213,7 +213,7 @@ def list_(db_url: str | None, home: Path | None, as_json: bool) -> None:
     from ublexport.cli.documents import state_counts
     from ublexport.store.models import CompanyRow
 
-    with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
+    with open_ledger(home, db_url, reads=True) as ledger, ledger.store.reading() as session:
         data = [company_dict(r) for r in session.scalars(select(CompanyRow).order_by(CompanyRow.id))]
         counts = _deliveries_per_state(session)
     for d in data:
@@ -260,7 +260,7 @@ def show(company_id: int, db_url: str | None, home: Path | None, as_json: bool) 
     from ublexport.store import catalog
     from ublexport.store.models import RuleChange
 
-    with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
+    with open_ledger(home, db_url, reads=True) as ledger, ledger.store.reading() as session:
         row = catalog.get_company(session, company_id)
         data = {**company_dict(row), "identity": row.identity,
                 "deliveries": _deliveries_per_state(session, company_id).get(company_id, {})}  # as `company list`

@@ -157,7 +157,7 @@ def list_(company_id: int | None, statuses: tuple[str, ...], kinds: tuple[str, .
     from ublexport.store.models import DeliveryRow, DocumentRow
 
     first, last = period(since, until)
-    with open_ledger(home, db_url, reads=True) as ledger, ledger.store.transaction() as session:
+    with open_ledger(home, db_url, reads=True) as ledger, ledger.store.reading() as session:
         if company_id is not None:
             catalog.get_company(session, company_id)  # an unknown id is an error, not an empty list
         filters = [DocumentRow.company_id == company_id] if company_id is not None else []

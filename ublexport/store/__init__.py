@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ublexport.errors import InputError, UblexportError
 from ublexport.store import clock
 from ublexport.store.clock import utcnow
-from ublexport.store.engine import make_engine, normalize_url
+from ublexport.store.engine import READS_ONLY, make_engine, normalize_url
 from ublexport.store.migrations import LATEST, migrate
 from ublexport.store.models import (
     AttemptRow,
@@ -71,6 +71,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._readers = sessionmaker(engine.execution_options(**{READS_ONLY: True}), expire_on_commit=False)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True, existing: bool = False, **engine_kwargs: Any) -> Store:
@@ -80,7 +81,8 @@ class Store:
         if existing:
             _must_exist_file(url)
         engine = make_engine(url, **engine_kwargs)
-        if existing and not inspect(engine).has_table(str(SchemaVersion.__tablename__)):
+        if existing and not inspect(engine.execution_options(**{READS_ONLY: True})).has_table(
+                str(SchemaVersion.__tablename__)):
             missing = schema_missing(engine)
             engine.dispose()
             if missing:  # not "nothing done yet": `company add` would fail on it too (exit 1, as it does)
@@ -106,6 +108,13 @@ class Store:
     def transaction(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any exception (then re-raised)."""
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads (history, lists): on SQLite it takes no write lock, so it does not wait
+        behind another process's write (engine.READS_ONLY). Writing in it is a mistake the database may refuse."""
+        with self._readers.begin() as session:
             yield session
 
     def close(self) -> None:

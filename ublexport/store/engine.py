@@ -26,6 +26,8 @@ from ublexport.errors import InputError, UblexportError
 from ublexport.record import json_dumps
 
 SQLITE_BUSY_SECONDS = 60
+READS_ONLY = "ublexport_reads_only"
+"""The execution option of Store.reading's transactions (a deferred BEGIN on SQLite)."""
 SQLITE_MINIMUM = (3, 35)
 """The ledger's statements use INSERT ... ON CONFLICT and UPDATE/INSERT ... RETURNING (SQLite 3.35, March 2021).
 Python uses the SQLite library it was built with, or the system's (an older Linux distribution's may be 3.31)."""
@@ -59,7 +61,10 @@ def _sqlite_listeners(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # a reading transaction (Store.reading) takes no write lock: with WAL it reads while another process
+        # writes, where BEGIN IMMEDIATE made `history` wait up to busy_timeout behind a long export's commit
+        reads = connection.get_execution_options().get(READS_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reads else "BEGIN IMMEDIATE")
 
 
 def _postgres_listeners(engine: Engine) -> None:

@@ -121,7 +121,13 @@ def current_version(conn: Connection) -> int:
 
 
 def migrate(engine: Engine) -> int:
-    """Create or upgrade the schema; returns the version now in effect."""
+    """Create or upgrade the schema; returns the version now in effect. A ledger already at LATEST is only read
+    (engine.READS_ONLY): opening it takes no write lock, so `history` does not wait behind another process's write."""
+    from ublexport.store.engine import READS_ONLY
+
+    with engine.execution_options(**{READS_ONLY: True}).connect() as conn:
+        if inspect(conn).has_table(str(SchemaVersion.__tablename__)) and current_version(conn) == LATEST:
+            return LATEST
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
