@@ -8,7 +8,6 @@ at a time just before they go (ublexport.handoff) and records in group commits.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -20,19 +19,30 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
 from ublexport import allocator
+from ublexport.claims import (
+    Claim,
+    EarlierVersion,
+    Elsewhere,
+    Foreign,
+    InFlight,
+    Misnamed,
+    OlderCopy,
+    Received,
+    Unconfirmed,
+)
 from ublexport.compose import compose, new_message_id
 from ublexport.deliver import UNCONFIRMED_LIMIT, Outcome, Transport, TransportError, send_with_retry
 from ublexport.errors import InputError
 from ublexport.handoff import Handoff
 from ublexport.ledger_wait import claims_of, handing_of, outcomes_of, patiently
-from ublexport.ledger_wait import reason as ledger_reason  # (run() has a local `reason`)
+from ublexport.ledger_wait import reason as ledger_reason  # (deliver has a local `reason`)
 from ublexport.pipeline import Prepared
 from ublexport.plan import (
     DUPLICATE,
@@ -49,13 +59,10 @@ from ublexport.plan import (
     plan,
     prepare_in_worker,
     prepare_item,
-    prepare_many_in_worker,
 )
 from ublexport.policy import EXPENSES_SKIPPED, earlier_version_note
+from ublexport.prepare_ahead import prepared_items
 from ublexport.recipients import REGISTERED, Recipient, parse_recipients
-
-if TYPE_CHECKING:
-    from ublexport.ledger import Claim
 
 __all__ = ["ALREADY", "DUPLICATE", "FAILED", "INPUT", "INVALID", "IN_FLIGHT", "KEEP_DOCUMENTS", "POLICY", "REFUSED",
            "SENT", "WORKERS_FROM", "WRITTEN", "CompactItems", "ExportLedger", "Filters", "GroupCommit",
@@ -69,21 +76,19 @@ IN_FLIGHT = "in-flight"  # being sent right now by another process
 
 
 class ExportLedger(Protocol):
-    """Remembers what went where; implemented by the ledger (ublexport.ledger)."""
+    """Remembers what went where; implemented by the ledger (ublexport.ledger.Ledger).
 
-    def claim(self, prepared: Prepared, inbox: str, *, resend: bool) -> Claim:
-        """See Claim."""
-        ...
-
-    def record(self, delivery_id: int, outcome: Outcome) -> None: ...
+    `run` also uses these members of a ledger that has them, and goes without what each is for when it has not (the
+    tests' in-memory ledgers): `registered` (needed for REGISTERED), `hand`, `doubted`, `unconfirmed_left`, `owner`,
+    `renew`, `lease`, `release`, `history` and `via`. _ExportRun.__init__ is the one place that looks them up."""
 
     def claim_many(self, requests: Sequence[tuple[Prepared, str | Recipient]], *,
                    resend: bool) -> list[Claim]:
-        """`claim` for a batch, in one transaction."""
+        """Claim each (document, inbox) in one transaction: see ublexport.claims.Claim."""
         ...
 
     def record_many(self, outcomes: Sequence[tuple[int, Outcome]]) -> None:
-        """`record` for a batch, in one transaction."""
+        """Record each claimed row's outcome, in one transaction."""
         ...
 
 
@@ -136,7 +141,6 @@ def exit_code(results: Iterable[Result]) -> int:
 
 NOT_ATTEMPTED = "not attempted: "  # a Result's reason when the run stopped before it (followed by why)
 WORKERS_FROM = 100  # from this many documents on, render and validate in worker processes (start-up ~1 s)
-CHUNK = 16  # documents per worker task, at most
 LEDGER_SWITCH_INTERVAL = 0.0005  # seconds; see run()
 
 
@@ -303,7 +307,7 @@ def _say(text: str) -> None:
     print(f"export: {text}", file=sys.stderr, flush=True)
 
 
-Claims = list["Claim"]
+Claims = list[Claim]
 
 
 async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Transport, *,
@@ -322,8 +326,7 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     Documents are rendered and validated just ahead of the sends: for a large batch in `workers` worker processes
     (default: one per core but one, from WORKERS_FROM documents on), else on the event loop one at a time (a
     thread would fight the loop for the GIL), or in `pool` when given (`workers_for`: the caller shuts it
-    down). Ledger claims and records run on one thread, in batches (up to
-    `batch` documents per claim, growing from 1 so the first e-mail leaves at once), overlapping the rendering.
+    down). Ledger claims run in batches of up to `batch` documents (see _ExportRun for how the run goes).
     The transport must already be entered (`async with transport`). A TransportError (TLS, AUTH, no STARTTLS)
     stops the run: what was not attempted yet is reported as failed with that error, which is also appended to
     `stopped` when given (the CLI reports it as the run's error).
@@ -334,188 +337,220 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
     Once the run stops for any reason, nothing more is rendered or claimed.
     With `keep_ok=False` only the results that need attention are returned (every result still goes to
     `progress`), so that memory does not grow with the size of the batch."""
-    # each document's inboxes: the same for all, or (REGISTERED) its company's, looked up with each claim
-    registered = recipients == REGISTERED
-    inboxes = None if registered else (
-        parse_recipients(recipients) if isinstance(recipients, str) else list(recipients))
-    lookup = getattr(ledger, "registered", None)  # asked even in a dry run, which claims nothing
-    if registered and not callable(lookup):
-        raise InputError("--to registered needs the ledger, where the accountant registers each company's inboxes")
-    dry_run = bool(getattr(transport, "dry_run", False))
-    use_ledger = ledger if not dry_run else None
-    # one thread for every ledger call: one database connection, one malloc arena (a pool of threads each holding
-    # a SQLite connection with its own page cache made the resident memory grow with the batch)
-    ledger_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ublexport-ledger")
-    loop = asyncio.get_running_loop()
-    # While the ledger thread runs Python (a claim of 64 documents is ~20 ms of it), the event loop waits for the
-    # GIL each time an SMTP reply arrives, up to the switch interval (5 ms by default) per wait: on one connection
-    # that stalls the whole conversation. A shorter interval bounds each wait; restored when the run ends.
-    switch_interval = sys.getswitchinterval()
-    if use_ledger is not None:
-        sys.setswitchinterval(min(switch_interval, LEDGER_SWITCH_INTERVAL))
+    return await _ExportRun(plan, recipients, transport, ledger=ledger, progress=progress, sender=sender,
+                            reply_to=reply_to, resend=resend, attempts=attempts, base_delay=base_delay,
+                            max_delay=max_delay, concurrency=concurrency, batch=batch, keep_ok=keep_ok,
+                            workers=workers, pool=pool, stopped=stopped, stop=stop).run()
 
-    async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await loop.run_in_executor(ledger_thread, functools.partial(function, *args, **kwargs))
 
-    commits = GroupCommit(use_ledger, in_thread) if use_ledger is not None else None
-    mark = getattr(use_ledger, "hand", None)  # a ledger that tells "in doubt" from "never left" (Ledger.hand)
-    doubted = getattr(use_ledger, "doubted", None)  # ... and which of its claims it took over in doubt
-    left = getattr(use_ledger, "unconfirmed_left", None)  # ... and how many unconfirmed tries a claim has left
-    handoff = None
-    if callable(mark):
-        async def hand(ids: Sequence[int]) -> Sequence[int]:
-            result: Sequence[int] = await patiently(in_thread, mark, ids, what=handing_of(len(ids)), say=_say,
-                                                    until=stop)
-            return result
+def _member(ledger: object, name: str) -> Callable[..., Any] | None:
+    """The ledger's method NAME, or None when it has none (see ExportLedger)."""
+    member = getattr(ledger, name, None)
+    return member if callable(member) else None
 
-        handoff = Handoff(hand)
-    if hasattr(use_ledger, "via"):  # the ledger records how each row went: the local inbox is not the real one
-        use_ledger.via = getattr(transport, "kind", None)  # type: ignore[union-attr]
 
-    async def heartbeat(renew: Callable[[], Any], interval: float) -> None:
+class _ExportRun:
+    """One call of `run`: its settings, the ledger members it uses, and the state its tasks share.
+
+    `produce` renders the going documents just ahead (ublexport.prepare_ahead) and `claim`s them in batches
+    (growing from 1 so the first e-mail leaves at once, up to `batch` documents), each batch in one ledger
+    transaction overlapping the rendering, and puts each document with its inboxes and claims on `queue`.
+    `dispatch` takes them off in plan order and starts one `deliver` task per (document, inbox) claimed to be sent,
+    at most `concurrency` at once (`slots`); a claim that sends nothing is a result at once (`_claim_result`). The
+    claimed rows are marked handed a few at a time just before they go (`handoff`, ublexport.handoff), the
+    outcomes recorded in group commits (`commits`), and the leases renewed meanwhile (`heartbeat`). Every ledger
+    call runs on one thread (`in_thread`).
+
+    Once the run stops (`abort` says why: the caller's `stop`, a TransportError, a ledger that cannot be used or
+    leases that cannot be renewed), nothing more is rendered, claimed or sent: the claimed rows not tried are
+    released (`untried`), and each document not attempted is reported as such."""
+
+    def __init__(self, plan: Plan, recipients: Sequence[Recipient] | str, transport: Transport, *,
+                 ledger: ExportLedger | None, progress: Callable[[Result], None] | None, sender: str,
+                 reply_to: str | None, resend: bool, attempts: int, base_delay: float, max_delay: float,
+                 concurrency: int, batch: int, keep_ok: bool, workers: int | None,
+                 pool: ProcessPoolExecutor | None, stopped: list[str] | None, stop: asyncio.Event | None) -> None:
+        self.plan, self.transport, self.progress, self.stop = plan, transport, progress, stop
+        self.sender, self.reply_to, self.resend, self.keep_ok = sender, reply_to, resend, keep_ok
+        self.attempts, self.base_delay, self.max_delay = attempts, base_delay, max_delay
+        self.batch, self.workers, self.pool = batch, workers, pool
+        # each document's inboxes: the same for all, or (REGISTERED) its company's, looked up with each claim
+        registered = recipients == REGISTERED
+        self.inboxes = None if registered else (
+            parse_recipients(recipients) if isinstance(recipients, str) else list(recipients))
+        self.lookup = _member(ledger, "registered")  # asked even in a dry run, which claims nothing
+        if registered and self.lookup is None:
+            raise InputError("--to registered needs the ledger, where the accountant registers each company's inboxes")
+        self.dry_run = bool(getattr(transport, "dry_run", False))
+        self.use_ledger = use_ledger = ledger if not self.dry_run else None
+        # one thread for every ledger call: one database connection, one malloc arena (a pool of threads each
+        # holding a SQLite connection with its own page cache made the resident memory grow with the batch)
+        self.ledger_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ublexport-ledger")
+        self.loop = asyncio.get_running_loop()
+        # While the ledger thread runs Python (a claim of 64 documents is ~20 ms of it), the event loop waits for
+        # the GIL each time an SMTP reply arrives, up to the switch interval (5 ms by default) per wait: on one
+        # connection that stalls the whole conversation. A shorter interval bounds each wait; restored at the end.
+        self.switch_interval = sys.getswitchinterval()
+        if use_ledger is not None:
+            sys.setswitchinterval(min(self.switch_interval, LEDGER_SWITCH_INTERVAL))
+        self.commits = GroupCommit(use_ledger, self.in_thread) if use_ledger is not None else None
+        # The ledger's members beyond ExportLedger, looked up here once and nowhere else: ublexport.ledger.Ledger
+        # has them all; a ledger without one (the tests' in-memory ledgers) goes without what it is for.
+        self.mark = _member(use_ledger, "hand")  # tells "in doubt" from "never left" (Ledger.hand)
+        self.doubted = _member(use_ledger, "doubted")  # ... and which of its claims it took over in doubt
+        self.left = _member(use_ledger, "unconfirmed_left")  # ... and how many unconfirmed tries a claim has left
+        self.handoff = Handoff(self.hand) if self.mark is not None else None
+        if hasattr(use_ledger, "via"):  # the ledger records how each row went: the local inbox is not the real one
+            use_ledger.via = getattr(transport, "kind", None)  # type: ignore[union-attr]
+        self.own_name = getattr(use_ledger, "owner", None)  # the lease owner of this run's claims
+        self.renew = _member(use_ledger, "renew")  # a ledger with leases (ublexport.ledger.Ledger)
+        lease = getattr(use_ledger, "lease", None)
+        self.beat_every = max(0.05, lease.total_seconds() / 3) if isinstance(lease, dt.timedelta) else None
+        self.release = _member(use_ledger, "release")  # the claimed rows not tried: due again at once
+        self.reword = hasattr(use_ledger, "history")  # which "still queued" rows recording closed (_reword_closed)
+
+        # the state the tasks share
+        self.collected: list[tuple[int, int, Result]] = []  # (order, slot, result), sorted at the end
+        self.abort: list[str] = stopped if stopped is not None else []  # why the run stopped (the first)
+        # the server refused the session (TransportError): logged by each send that met it on its own (the first,
+        # or several connections timing out at DATA at once, whose messages may have arrived); the sends that only
+        # got the transport's remembered refusal (the same exception) never reached the server
+        self.refusals: list[TransportError] = []
+        self.untried: list[int] = []  # rows claimed but not tried once the run stopped: released, due again at once
+        # rows a result calls "still queued": recording may have closed them instead (past the retry window, or
+        # given up unconfirmed), which only the ledger knows once it recorded them; their results are worded again
+        self.retried: dict[int, tuple[int, int]] = {}
+        self.remaining: dict[int, int] = {}  # inboxes still to go of each item being sent (by id)
+        self.handed = 0  # going items handed to the senders, in plan order: the rest was never attempted
+        # room for two claimed batches: the senders keep going while the next batch is rendered and claimed
+        self.queue: asyncio.Queue[tuple[PlanItem, list[Recipient], Claims] | None] = asyncio.Queue(
+            maxsize=2 * max(1, batch))
+        self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.tasks: set[asyncio.Task[None]] = set()  # the deliveries under way
+        # exceptions of finished tasks: a discarded task must not take its error along
+        self.crashed: list[BaseException] = []
+
+    async def run(self) -> list[Result]:
+        """Start the tasks, send what is claimed, and whatever happens close down (`close`); see `run`."""
+        plan, commits = self.plan, self.commits
+        for refused in plan.refused:
+            self.done(refused.order, 0, _refused(refused))
+        workers = self.workers
+        if workers is None:
+            workers = default_workers() if plan.going_count >= WORKERS_FROM else 0
+        unprepared = len(plan.compact) > 0 or any(i.prepared is None for i in plan.kept if i.state == "go")
+        own_pool = self.pool is None
+        if self.pool is None:
+            self.pool = worker_pool(workers) if workers > 0 and unprepared else None
+        producer = asyncio.create_task(self.produce())
+        recorder = asyncio.create_task(commits.run()) if commits is not None else None
+        beat = (asyncio.create_task(self.heartbeat(self.renew, self.beat_every))
+                if self.renew is not None and self.beat_every is not None else None)
+        if beat is not None:
+            beat.add_done_callback(self.lost_leases)
+        if recorder is not None:
+            recorder.add_done_callback(self.lost_ledger)
+        try:
+            await self.dispatch()
+            await producer
+            await asyncio.gather(*self.tasks, return_exceptions=True)  # every one finishes; `forget` kept errors
+            if self.abort:
+                self.report_not_handed()
+            if self.crashed:
+                raise self.crashed[0]
+            if commits is not None and recorder is not None:
+                commits.closing = True
+                commits.wakeup.set()
+                await recorder
+            if beat is not None and beat.done() and not beat.cancelled():
+                beat.result()  # the heartbeat gave up: raise its error rather than lose it
+        finally:
+            await self.close(producer, recorder, beat, own_pool=own_pool)
+        if self.retried and self.reword:
+            _reword_closed(self.collected, self.retried, self.use_ledger)
+        self.collected.sort(key=lambda entry: (entry[0], entry[1]))
+        return [result for _, _, result in self.collected]
+
+    async def close(self, producer: asyncio.Task[None], recorder: asyncio.Task[None] | None,
+                    beat: asyncio.Task[None] | None, *, own_pool: bool) -> None:
+        """However the run ended: stop its tasks, record what was sent, release what was not tried."""
+        for task in [producer, *self.tasks]:
+            if not task.done():
+                task.cancel()
+        if beat is not None:  # after the last record: the leases were held until then
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await beat
+        if recorder is not None:  # awaited either way: a failure of its own is then not reported a second time
+            if not recorder.done():
+                recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await recorder
+        if self.pool is not None and own_pool:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.ledger_thread.shutdown(wait=True)  # a record still running there finishes before flush_now
+        sys.setswitchinterval(self.switch_interval)
+        if self.commits is not None:
+            self.commits.flush_now()
+        if self.untried and self.release is not None:  # "stays queued", as the stop message says, not `sending`
+            self.release(self.untried, owner=self.own_name)
+
+    async def in_thread(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await self.loop.run_in_executor(self.ledger_thread, functools.partial(function, *args, **kwargs))
+
+    async def hand(self, ids: Sequence[int]) -> Sequence[int]:
+        """Mark these claimed rows handed (the Handoff's mark), patiently."""
+        result: Sequence[int] = await patiently(self.in_thread, self.mark, ids, what=handing_of(len(ids)), say=_say,
+                                                until=self.stop)
+        return result
+
+    async def heartbeat(self, renew: Callable[[], Any], interval: float) -> None:
         """Renew the leases of every row this run holds (ublexport.worker does the same): a row waiting in the
         queue or between retries outlives a lease taken once, and the worker or another export would then claim
         and send it while this run still does. A failed renewal (a busy database) is tried again at the next
-        beat; failing for a whole lease, the error ends the run (see below)."""
+        beat; failing for a whole lease, the error ends the run (see lost_leases)."""
         failures = 0
         while True:
             await asyncio.sleep(interval)
             try:
-                await in_thread(renew)
+                await self.in_thread(renew)
                 failures = 0
             except Exception:
                 failures += 1
                 if failures >= 3:
                     raise
 
-    own_name = getattr(use_ledger, "owner", None)  # the lease owner of this run's claims
-    renew = getattr(use_ledger, "renew", None)  # a ledger with leases (ublexport.ledger.Ledger)
-    lease = getattr(use_ledger, "lease", None)
-    beat_every = max(0.05, lease.total_seconds() / 3) if isinstance(lease, dt.timedelta) else None
-    collected: list[tuple[int, int, Result]] = []
-    abort: list[str] = stopped if stopped is not None else []
-    # the server refused the session (TransportError): logged by each send that met it on its own (the first, or
-    # several connections timing out at DATA at once, whose messages may have arrived); the sends that only got
-    # the transport's remembered refusal (the same exception) never reached the server
-    refusals: list[TransportError] = []
-    untried: list[int] = []  # rows claimed but not tried once the run stopped: released, due again at once
-    # rows a result calls "still queued": recording may have closed them instead (past the retry window, or given
-    # up unconfirmed), which only the ledger knows once it recorded them; their results are worded again then
-    retried: dict[int, tuple[int, int]] = {}
+    def lost_leases(self, task: asyncio.Task[None]) -> None:
+        """A heartbeat that gave up stops new sends at once: past the lease, the worker may send the same rows."""
+        if not task.cancelled() and task.exception() is not None:
+            self.abort.append(f"the leases could not be renewed ({task.exception()!r}); run the export again")
 
-    def done(order: int, slot: int, result: Result) -> None:
-        if keep_ok or not result.ok or result.in_doubt:
-            collected.append((order, slot, result))
-        if progress is not None:
-            progress(result)
+    def lost_ledger(self, task: asyncio.Task[None]) -> None:
+        """Outcomes that cannot be written stop new sends at once: each e-mail sent after that would be sent again
+        by the next run (the ledger has it `sending`). The sends waiting for room are woken to see it."""
+        if not task.cancelled() and task.exception() is not None:
+            self.abort.append(f"the ledger could not record what was sent ({task.exception()!r}); run the export "
+                              "again once the ledger database can be used")
+            if self.commits is not None:
+                self.commits.room.set()
 
-    async def deliver(order: int, item: PlanItem, prepared: Prepared, slot: int, inbox: Recipient,
-                      claimed: tuple[int, str] | None) -> None:
-        recorded = reported = False  # an unexpected error below must still leave one outcome and one result
-        message_id = claimed[1] if claimed is not None else None
-        try:
-            if commits is not None and not commits.room.is_set():
-                await commits.room.wait()  # the ledger is behind: no more e-mails it could not record
-            if abort:
-                reported = True
-                if claimed is not None:
-                    untried.append(claimed[0])
-                done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
-                                         NOT_ATTEMPTED + abort[0]))
-                return
-            message_id = message_id or new_message_id(sender)
-            try:
-                message = compose(prepared, inbox, sender=sender, message_id=message_id, reply_to=reply_to)
-            except InputError as exc:
-                if claimed is not None and handoff is not None:
-                    handoff.forget(claimed[0])
-                if claimed is not None and commits is not None:
-                    recorded = True
-                    commits.add(claimed[0], Outcome(inbox.address, "permanent", None, str(exc)))
-                reported = True
-                done(order, slot, Result(item.source, item.label, inbox.address, REFUSED, str(exc),
-                                         message_id=message_id, refusal=INPUT))
-                return
-            if claimed is not None and handoff is not None:
-                try:
-                    ours = await handoff.hand(claimed[0])
-                except Exception as exc:  # the ledger could not be used, past its patience (or the run stopped)
-                    if not abort:
-                        abort.append(f"the ledger could not mark what is being sent ({ledger_reason(exc)}); run the "
-                                     "export again once the ledger database can be used")
-                    ours = None
-                if ours is None or abort:  # never handed: queued as before, no try logged, due again at once
-                    reported = True
-                    untried.append(claimed[0])
-                    done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
-                                             NOT_ATTEMPTED + abort[0], message_id=message_id))
-                    return
-                if not ours:  # its lease ran out and another process took it: that one sends it
-                    reported = recorded = True
-                    done(order, slot, Result(item.source, item.label, inbox.address, IN_FLIGHT,
-                                             "taken over by another process while it waited here; not sent twice",
-                                             message_id=message_id))
-                    return
-            try:
-                outcome = await send_with_retry(
-                    transport, message, inbox.address, attempts=attempts, base_delay=base_delay,
-                    max_delay=max_delay, stop=stop,
-                    unconfirmed_left=left(claimed[0]) if claimed is not None and callable(left) else UNCONFIRMED_LIMIT)
-            except TransportError as exc:
-                if any(exc is met for met in refusals):  # another send met it first: this one never reached it
-                    reported = True
-                    if claimed is not None:
-                        untried.append(claimed[0])  # queued as before, no try logged, due again at once
-                    done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
-                                             NOT_ATTEMPTED + abort[0], message_id=message_id))
-                    return
-                refusals.append(exc)  # this send met it: its try is logged
-                if not abort:
-                    abort.append(exc.message)
-                outcome = exc.outcome(inbox.address)
-            if claimed is not None and commits is not None:
-                recorded = True
-                commits.add(claimed[0], outcome)
-            again = claimed is not None and callable(doubted) and bool(doubted(claimed[0]))
-            if outcome.ok:
-                status = WRITTEN if dry_run else SENT
-                reason = SENT_AGAIN if again else SENT_AFTER_LOST if outcome.lost else ""
-            else:
-                status = FAILED
-                reason = ("refused by the server (final, not retried)" if outcome.state == "permanent"
-                          else "the server refused the session" + _QUEUED_UNTIL_FIXED if outcome.state == "refused"
-                          else "no answer once the message was given: it may have arrived; " + _UNLESS_GIVEN_UP
-                               if outcome.in_doubt
-                          else f"not delivered after {outcome.attempts} attempt(s); the connection was lost once "
-                               "the server had the whole message, so it may have arrived; " + _UNLESS_GIVEN_UP
-                               if outcome.lost and claimed is not None
-                          else f"not delivered after {outcome.attempts} attempt(s)" + (
-                              _STILL_QUEUED if claimed is not None else "") + (
-                              "; a try lost the connection once the server had the whole message: it may have "
-                              "arrived" if outcome.lost else ""))
-            reported = True
-            if status == FAILED and claimed is not None and outcome.state != "permanent":
-                retried[claimed[0]] = (order, slot)
-            done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
-                                     outcome.message, outcome.attempts, message_id,
-                                     in_doubt=again or outcome.in_doubt or bool(outcome.lost)))
-        except Exception as exc:  # a bug or a library's surprise: one failed delivery, never a silent one
-            error = f"{type(exc).__name__}: {exc}".strip()
-            text = f"{item.label} to {inbox.address}: unexpected error, not known to be delivered: {error}"
-            if not recorded and claimed is not None and commits is not None:
-                # transient: the row is retried (same Message-ID) by the next export or the worker
-                commits.add(claimed[0], Outcome(inbox.address, "transient", None, text))
-            if reported:
-                raise  # the result went out already; the error is in the reporting itself: let run() raise it
-            done(order, slot, Result(item.source, item.label, inbox.address, FAILED, text,
-                                     message_id=message_id))
-        finally:
-            slots.release()
-            finished(item)
+    def forget(self, task: asyncio.Task[None]) -> None:
+        """Finished tasks are not kept for the whole run, but their exception is: `gather` only sees the tasks
+        still in the set, and an exception nobody retrieves vanishes (the run would exit 0, the row `sending`)."""
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.crashed.append(cast(BaseException, task.exception()))
 
-    def finished(item: PlanItem) -> None:
+    def done(self, order: int, slot: int, result: Result) -> None:
+        if self.keep_ok or not result.ok or result.in_doubt:
+            self.collected.append((order, slot, result))
+        if self.progress is not None:
+            self.progress(result)
+
+    def finished(self, item: PlanItem) -> None:
         """One inbox done; after the last, drop what the item holds (the XML, the document) for the rest of the
         run, so a batch of 20,000 needs no more memory than one of 2,000."""
+        remaining = self.remaining
         remaining[id(item)] -= 1
         if remaining[id(item)] == 0:
             del remaining[id(item)]
@@ -523,28 +558,44 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
             if item.packed is not None:
                 item.document = None
 
-    for refused in plan.refused:
-        done(refused.order, 0, _refused(refused))
+    async def produce(self) -> None:
+        """Render ahead and claim in batches, one claim at a time and in plan order; then end the queue."""
+        claiming: asyncio.Task[None] | None = None
+        abort, batch = self.abort, self.batch
+        try:
+            waiting: list[PlanItem] = []
+            size = 1
+            async with contextlib.aclosing(prepared_items(self.plan, self.pool, ahead=2 * max(1, batch))) as items:
+                async for item in items:
+                    if abort:  # stopped: render and claim no more (what was not handed is reported at the end)
+                        break
+                    waiting.append(item)
+                    if len(waiting) >= size:
+                        if claiming is not None:
+                            await claiming  # one claim at a time, in order; the next batch was prepared meanwhile
+                        claiming = asyncio.create_task(self.claim(waiting))
+                        waiting, size = [], min(size * 2, max(1, batch))
+            if claiming is not None:
+                await claiming
+            if not abort:
+                await self.claim(waiting)
+        finally:
+            if claiming is not None and not claiming.done():
+                claiming.cancel()
+            await self.queue.put(None)
 
-    # room for two claimed batches: the senders keep going while the next batch is rendered and claimed
-    queue: asyncio.Queue[tuple[PlanItem, list[Recipient], Claims] | None] = asyncio.Queue(maxsize=2 * max(1, batch))
-    if workers is None:
-        workers = default_workers() if plan.going_count >= WORKERS_FROM else 0
-    unprepared = len(plan.compact) > 0 or any(i.prepared is None for i in plan.kept if i.state == "go")
-    own_pool = pool is None
-    if pool is None:
-        pool = worker_pool(workers) if workers > 0 and unprepared else None
-
-    async def claim(items: list[PlanItem]) -> None:
+    async def claim(self, items: list[PlanItem]) -> None:
         """Claim every (document, inbox) of a batch in one ledger transaction, then hand them to the senders."""
+        inboxes, use_ledger, handoff = self.inboxes, self.use_ledger, self.handoff
         ready = [i for i in items if i.prepared is not None]
         targets: list[list[Recipient]] = [inboxes] * len(ready) if inboxes is not None else []
         if inboxes is None:
             try:
-                found = await patiently(in_thread, lookup, [i.prepared for i in ready], [i.source for i in ready],
-                                        what=claims_of(len(ready)), say=_say, until=stop)
+                found = await patiently(self.in_thread, self.lookup, [i.prepared for i in ready],
+                                        [i.source for i in ready], what=claims_of(len(ready)), say=_say,
+                                        until=self.stop)
             except Exception:
-                if abort:
+                if self.abort:
                     return
                 raise
             for item, target in zip(ready, found, strict=True):
@@ -559,10 +610,11 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         claims: Claims = [None] * len(requests)
         if use_ledger is not None:
             try:
-                claims = await patiently(in_thread, functools.partial(use_ledger.claim_many, requests, resend=resend),
-                                         what=claims_of(len(ready)), say=_say, until=stop)
+                claims = await patiently(self.in_thread,
+                                         functools.partial(use_ledger.claim_many, requests, resend=self.resend),
+                                         what=claims_of(len(ready)), say=_say, until=self.stop)
             except Exception:
-                if abort:  # stopped while waiting for the ledger: never claimed, reported as not attempted
+                if self.abort:  # stopped while waiting for the ledger: never claimed, reported as not attempted
                     return
                 raise
         if handoff is not None:  # in the order the senders will take them: marked ahead in chunks
@@ -574,248 +626,209 @@ async def run(plan: Plan, recipients: Sequence[Recipient] | str, transport: Tran
         for item in items:
             start = position.get(id(item))
             target = ready_targets.get(id(item), [])
-            await queue.put((item, target, [] if start is None else claims[start:start + len(target)]))
-            handed[0] += 1
+            await self.queue.put((item, target, [] if start is None else claims[start:start + len(target)]))
+            self.handed += 1
 
-    async def prepared_items() -> AsyncGenerator[PlanItem, None]:
-        """The going items in plan order, each rendered and validated (or turned into a refusal)."""
-        if pool is None:
-            for item in plan.iter_going():
-                if item.prepared is None:
-                    prepare_item(item, plan.profile, plan.pdf)
-                    await asyncio.sleep(0)  # let the SMTP replies that arrived meanwhile be handled
-                yield item
-            return
-        # Items go to the workers in chunks (1, 2, 4, ... up to CHUNK): one task per document cost a pickled call,
-        # a queue hand-off and a wake-up of this loop each, on the process that also talks SMTP.
-        ahead: collections.deque[tuple[list[PlanItem], asyncio.Future[list[Preparation]]]] = collections.deque()
-        queued = 0
-        chunk: list[PlanItem] = []
-        size = 1
-
-        def submit() -> None:
-            nonlocal chunk, size, queued
-            jobs = [(i.source, i.packed) for i in chunk]
-            ahead.append((chunk, loop.run_in_executor(pool, prepare_many_in_worker, jobs, plan.profile, plan.pdf)))
-            queued += len(chunk)
-            chunk, size = [], min(2 * size, CHUNK)
-
-        async def oldest() -> list[PlanItem]:
-            nonlocal queued
-            items, future = ahead.popleft()
-            queued -= len(items)
-            for item, preparation in zip(items, await future, strict=True):
-                preparation.apply(item)
-            return items
-
-        for item in plan.iter_going():
-            if item.prepared is not None:  # prepared already (plan(prepare_now=True)): after those before it
-                if chunk:
-                    submit()
-                while ahead:
-                    for done_item in await oldest():
-                        yield done_item
-                yield item
-                continue
-            chunk.append(item)
-            if len(chunk) >= size:
-                submit()
-            while queued >= 2 * max(1, batch):  # enough work queued for the workers; take the oldest
-                for done_item in await oldest():
-                    yield done_item
-        if chunk:
-            submit()
-        while ahead:
-            for done_item in await oldest():
-                yield done_item
-
-    async def produce() -> None:
-        claiming: asyncio.Task[None] | None = None
-        try:
-            waiting: list[PlanItem] = []
-            size = 1
-            async with contextlib.aclosing(prepared_items()) as items:
-                async for item in items:
-                    if abort:  # stopped: render and claim no more (what was not handed is reported at the end)
-                        break
-                    waiting.append(item)
-                    if len(waiting) >= size:
-                        if claiming is not None:
-                            await claiming  # one claim at a time, in order; the next batch was prepared meanwhile
-                        claiming = asyncio.create_task(claim(waiting))
-                        waiting, size = [], min(size * 2, max(1, batch))
-            if claiming is not None:
-                await claiming
-            if not abort:
-                await claim(waiting)
-        finally:
-            if claiming is not None and not claiming.done():
-                claiming.cancel()
-            await queue.put(None)
-
-    handed = [0]  # going items handed to the senders, in plan order: the rest was never attempted
-    slots = asyncio.Semaphore(max(1, concurrency))
-    producer = asyncio.create_task(produce())
-    recorder = asyncio.create_task(commits.run()) if commits is not None else None
-    beat = (asyncio.create_task(heartbeat(renew, beat_every))
-            if callable(renew) and beat_every is not None else None)
-
-    def lost_leases(task: asyncio.Task[None]) -> None:
-        """A heartbeat that gave up stops new sends at once: past the lease, the worker may send the same rows."""
-        if not task.cancelled() and task.exception() is not None:
-            abort.append(f"the leases could not be renewed ({task.exception()!r}); run the export again")
-
-    if beat is not None:
-        beat.add_done_callback(lost_leases)
-
-    def lost_ledger(task: asyncio.Task[None]) -> None:
-        """Outcomes that cannot be written stop new sends at once: each e-mail sent after that would be sent again
-        by the next run (the ledger has it `sending`). The sends waiting for room are woken to see it."""
-        if not task.cancelled() and task.exception() is not None:
-            abort.append(f"the ledger could not record what was sent ({task.exception()!r}); run the export again "
-                         "once the ledger database can be used")
-            if commits is not None:
-                commits.room.set()
-
-    if recorder is not None:
-        recorder.add_done_callback(lost_ledger)
-    tasks: set[asyncio.Task[None]] = set()
-    crashed: list[BaseException] = []  # exceptions of finished tasks: a discarded task must not take its error along
-    remaining: dict[int, int] = {}
-
-    def forget(task: asyncio.Task[None]) -> None:
-        """Finished tasks are not kept for the whole run, but their exception is: `gather` only sees the tasks
-        still in the set, and an exception nobody retrieves vanishes (the run would exit 0, the row `sending`)."""
-        tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            crashed.append(cast(BaseException, task.exception()))
-
-    try:
+    async def dispatch(self) -> None:
+        """The senders' loop: each claimed document off the queue, in plan order, and one `deliver` task for each
+        of its inboxes claimed to be sent (at most `concurrency` at once); a claim that sends nothing, and a
+        document refused meanwhile, is reported at once."""
+        queue, slots, tasks, use_ledger = self.queue, self.slots, self.tasks, self.use_ledger
         while (entry := await queue.get()) is not None:
             item, targets, claims = entry
             order = item.order
             if item.prepared is None:  # refused while preparing (invalid or unreadable), or with no inbox registered
-                done(order, 0, _refused(item))
+                self.done(order, 0, _refused(item))
                 continue
-            remaining[id(item)] = len(targets)
+            self.remaining[id(item)] = len(targets)
             prepared = item.prepared
             for slot, inbox in enumerate(targets):
                 claimed = claims[slot] if use_ledger is not None else None
                 if use_ledger is not None and not isinstance(claimed, tuple):
-                    if claimed is not None and getattr(claimed, "ours", False):  # this very run sends it
-                        result = Result(item.source, item.label, inbox.address, DUPLICATE,
-                                        "the same document version is given twice in this export: sent once",
-                                        message_id=getattr(claimed, "message_id", None))
-                    elif claimed is not None and hasattr(claimed, "owner"):  # InFlight: another live process
-                        result = Result(item.source, item.label, inbox.address, IN_FLIGHT,
-                                        f"being sent right now by {claimed.owner or 'another process'}; not sent twice",
-                                        message_id=getattr(claimed, "message_id", None))
-                    elif getattr(claimed, "owners", None) is not None:  # Foreign: another company's inbox
-                        result = Result(item.source, item.label, inbox.address, REFUSED,
-                                        f"{inbox.address} is the inbox of {getattr(claimed, 'owners', '?')}, not of "
-                                        f"{getattr(claimed, 'company', 'this document')!r}: one Yuki inbox is one "
-                                        "administration; export this company's documents to its own inbox (or give "
-                                        "--any-company)", refusal=INPUT)
-                    elif getattr(claimed, "skipped", False):  # Elsewhere: the company's expenses go another way
-                        result = Result(item.source, item.label, inbox.address, REFUSED,
-                                        f"{EXPENSES_SKIPPED}; not sent to {inbox.address} (use --resend to send it "
-                                        "anyway)", refusal=POLICY)
-                    elif getattr(claimed, "unsent", False):  # Elsewhere: an inbox for the company's other kinds
-                        kind = str(getattr(claimed, "kind", "document")).replace("_", " ")
-                        result = Result(item.source, item.label, inbox.address, REFUSED,
-                                        f"the company's inbox(es) for its {kind}s: {getattr(claimed, 'inbox', '?')}; "
-                                        f"{inbox.address} is registered for its other documents, and one "
-                                        "administration would book it twice once the rule sends it there; export "
-                                        f"its {kind}s to {getattr(claimed, 'inbox', '?')} (or give --resend to send "
-                                        f"it to {inbox.address} anyway)", refusal=INPUT)
-                    elif getattr(claimed, "inbox", None) is not None:  # Elsewhere: the company's own inbox has it
-                        kind = str(getattr(claimed, "kind", "document")).replace("_", " ")
-                        how = "queued for" if getattr(claimed, "pending", False) else "received by"
-                        result = Result(item.source, item.label, inbox.address, ALREADY,
-                                        f"already {how} {getattr(claimed, 'inbox', '?')}, the company's inbox "
-                                        f"for its {kind}s; {inbox.address} is not one of them (use --resend to send "
-                                        "it there too)")
-                    elif getattr(claimed, "note", None) is not None:  # Unconfirmed: given up, may be there
-                        result = Result(item.source, item.label, inbox.address, FAILED,
-                                        f"not sent again: {getattr(claimed, 'note', '')} (delivery "
-                                        f"{getattr(claimed, 'delivery_id', '?')})",
-                                        message_id=getattr(claimed, "message_id", None), in_doubt=True)
-                    elif getattr(claimed, "problem", None) is not None:  # Misnamed: another client's numbers
-                        result = Result(item.source, item.label, inbox.address, REFUSED,
-                                        str(getattr(claimed, "problem", "")), refusal=INPUT)
-                    elif getattr(claimed, "received", None) is not None:  # EarlierVersion
-                        result = Result(item.source, item.label, inbox.address, ALREADY,
-                                        earlier_version_note(getattr(claimed, "received", 0),
-                                                             getattr(claimed, "version", 0),
-                                                             bool(getattr(claimed, "details_only", False)),
-                                                             item.label))
-                    elif getattr(claimed, "stale", False):  # OlderCopy: never received by this inbox
-                        result = Result(item.source, item.label, inbox.address, REFUSED,
-                                        "this file is an older copy: it holds version "
-                                        f"{getattr(claimed, 'version', '?')} of the document, whose latest is "
-                                        f"version {getattr(claimed, 'latest', '?')} (edited since); export the file "
-                                        "of the latest version, or give --resend to send this older copy on purpose",
-                                        refusal=INPUT)
-                    elif getattr(claimed, "latest", None) is not None:  # Received: an older copy of the document
-                        result = Result(item.source, item.label, inbox.address, ALREADY,
-                                        "this file is an older copy: it holds version "
-                                        f"{getattr(claimed, 'version', '?')} of the document, whose latest is "
-                                        f"version {getattr(claimed, 'latest', '?')};"
-                                        " this inbox already received it, and the stored document stays at the "
-                                        "latest (use --resend to send the older copy again)")
-                    else:
-                        result = Result(item.source, item.label, inbox.address, ALREADY,
-                                        "this inbox already received this version (use --resend to send it again)")
-                    done(order, slot, result)
-                    finished(item)
+                    self.done(order, slot, _claim_result(item, inbox.address, claimed))
+                    self.finished(item)
                     continue
                 await slots.acquire()
-                task = asyncio.create_task(deliver(order, item, prepared, slot, inbox,
-                                                   claimed if isinstance(claimed, tuple) else None))
+                task = asyncio.create_task(self.deliver(order, item, prepared, slot, inbox,
+                                                        claimed if isinstance(claimed, tuple) else None))
                 tasks.add(task)
-                task.add_done_callback(forget)
-        await producer
-        await asyncio.gather(*tasks, return_exceptions=True)  # every one finishes; `forget` kept their errors
-        if abort:  # stopped before the end of the plan: say so for each document never handed to a sender
-            addresses = [r.address for r in inboxes] if inboxes is not None else [None]  # registered: not looked up
-            for item in itertools.islice(plan.iter_going(), handed[0], None):
-                for slot, address in enumerate(addresses):
-                    done(item.order, slot, Result(item.source, item.label, address, FAILED,
-                                                  NOT_ATTEMPTED + abort[0]))
-        if crashed:
-            raise crashed[0]
-        if commits is not None and recorder is not None:
-            commits.closing = True
-            commits.wakeup.set()
-            await recorder
-        if beat is not None and beat.done() and not beat.cancelled():
-            beat.result()  # the heartbeat gave up: raise its error rather than lose it
-    finally:
-        for task in [producer, *tasks]:
-            if not task.done():
-                task.cancel()
-        if beat is not None:  # after the last record: the leases were held until then
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await beat
-        if recorder is not None:  # awaited either way: a failure of its own is then not reported a second time
-            if not recorder.done():
-                recorder.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await recorder
-        if pool is not None and own_pool:
-            pool.shutdown(wait=True, cancel_futures=True)
-        ledger_thread.shutdown(wait=True)  # a record still running there finishes before flush_now
-        sys.setswitchinterval(switch_interval)
-        if commits is not None:
-            commits.flush_now()
-        release = getattr(use_ledger, "release", None)
-        if untried and callable(release):  # "stays queued", as the stop message says, not `sending` for a lease
-            release(untried, owner=own_name)
-    if retried and hasattr(use_ledger, "history"):
-        _reword_closed(collected, retried, use_ledger)
-    collected.sort(key=lambda entry: (entry[0], entry[1]))
-    return [result for _, _, result in collected]
+                task.add_done_callback(self.forget)
+
+    def report_not_handed(self) -> None:
+        """Stopped before the end of the plan: say so for each document never handed to a sender."""
+        # (registered: not looked up)
+        addresses = [r.address for r in self.inboxes] if self.inboxes is not None else [None]
+        for item in itertools.islice(self.plan.iter_going(), self.handed, None):
+            for slot, address in enumerate(addresses):
+                self.done(item.order, slot, Result(item.source, item.label, address, FAILED,
+                                                   NOT_ATTEMPTED + self.abort[0]))
+
+    async def deliver(self, order: int, item: PlanItem, prepared: Prepared, slot: int, inbox: Recipient,
+                      claimed: tuple[int, str] | None) -> None:
+        """Send PREPARED to INBOX (under CLAIMED's row and Message-ID when the ledger gave one) and report it: one
+        result and, for a claimed row, one outcome recorded (or the row released untried), whatever happens."""
+        abort, commits, handoff = self.abort, self.commits, self.handoff
+        recorded = reported = False  # an unexpected error below must still leave one outcome and one result
+        message_id = claimed[1] if claimed is not None else None
+        try:
+            if commits is not None and not commits.room.is_set():
+                await commits.room.wait()  # the ledger is behind: no more e-mails it could not record
+            if abort:
+                reported = True
+                if claimed is not None:
+                    self.untried.append(claimed[0])
+                self.done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
+                                              NOT_ATTEMPTED + abort[0]))
+                return
+            message_id = message_id or new_message_id(self.sender)
+            try:
+                message = compose(prepared, inbox, sender=self.sender, message_id=message_id, reply_to=self.reply_to)
+            except InputError as exc:
+                if claimed is not None and handoff is not None:
+                    handoff.forget(claimed[0])
+                if claimed is not None and commits is not None:
+                    recorded = True
+                    commits.add(claimed[0], Outcome(inbox.address, "permanent", None, str(exc)))
+                reported = True
+                self.done(order, slot, Result(item.source, item.label, inbox.address, REFUSED, str(exc),
+                                              message_id=message_id, refusal=INPUT))
+                return
+            if claimed is not None and handoff is not None:
+                try:
+                    ours = await handoff.hand(claimed[0])
+                except Exception as exc:  # the ledger could not be used, past its patience (or the run stopped)
+                    if not abort:
+                        abort.append(f"the ledger could not mark what is being sent ({ledger_reason(exc)}); run the "
+                                     "export again once the ledger database can be used")
+                    ours = None
+                if ours is None or abort:  # never handed: queued as before, no try logged, due again at once
+                    reported = True
+                    self.untried.append(claimed[0])
+                    self.done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
+                                                  NOT_ATTEMPTED + abort[0], message_id=message_id))
+                    return
+                if not ours:  # its lease ran out and another process took it: that one sends it
+                    reported = recorded = True
+                    self.done(order, slot, Result(item.source, item.label, inbox.address, IN_FLIGHT,
+                                                  "taken over by another process while it waited here; not sent "
+                                                  "twice", message_id=message_id))
+                    return
+            try:
+                outcome = await send_with_retry(
+                    self.transport, message, inbox.address, attempts=self.attempts, base_delay=self.base_delay,
+                    max_delay=self.max_delay, stop=self.stop,
+                    unconfirmed_left=self.left(claimed[0]) if claimed is not None and self.left is not None
+                    else UNCONFIRMED_LIMIT)
+            except TransportError as exc:
+                if any(exc is met for met in self.refusals):  # another send met it first: this one never reached it
+                    reported = True
+                    if claimed is not None:
+                        self.untried.append(claimed[0])  # queued as before, no try logged, due again at once
+                    self.done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
+                                                  NOT_ATTEMPTED + abort[0], message_id=message_id))
+                    return
+                self.refusals.append(exc)  # this send met it: its try is logged
+                if not abort:
+                    abort.append(exc.message)
+                outcome = exc.outcome(inbox.address)
+            if claimed is not None and commits is not None:
+                recorded = True
+                commits.add(claimed[0], outcome)
+            again = claimed is not None and self.doubted is not None and bool(self.doubted(claimed[0]))
+            if outcome.ok:
+                status = WRITTEN if self.dry_run else SENT
+                reason = SENT_AGAIN if again else SENT_AFTER_LOST if outcome.lost else ""
+            else:
+                status, reason = FAILED, _failed_reason(outcome, queued=claimed is not None)
+            reported = True
+            if status == FAILED and claimed is not None and outcome.state != "permanent":
+                self.retried[claimed[0]] = (order, slot)
+            self.done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
+                                          outcome.message, outcome.attempts, message_id,
+                                          in_doubt=again or outcome.in_doubt or bool(outcome.lost)))
+        except Exception as exc:  # a bug or a library's surprise: one failed delivery, never a silent one
+            error = f"{type(exc).__name__}: {exc}".strip()
+            text = f"{item.label} to {inbox.address}: unexpected error, not known to be delivered: {error}"
+            if not recorded and claimed is not None and commits is not None:
+                # transient: the row is retried (same Message-ID) by the next export or the worker
+                commits.add(claimed[0], Outcome(inbox.address, "transient", None, text))
+            if reported:
+                raise  # the result went out already; the error is in the reporting itself: let run() raise it
+            self.done(order, slot, Result(item.source, item.label, inbox.address, FAILED, text,
+                                          message_id=message_id))
+        finally:
+            self.slots.release()
+            self.finished(item)
+
+
+def _failed_reason(outcome: Outcome, *, queued: bool) -> str:
+    """Why an e-mail was not delivered, and what happens to it next. QUEUED: it has a ledger row, tried again."""
+    return ("refused by the server (final, not retried)" if outcome.state == "permanent"
+            else "the server refused the session" + _QUEUED_UNTIL_FIXED if outcome.state == "refused"
+            else "no answer once the message was given: it may have arrived; " + _UNLESS_GIVEN_UP
+            if outcome.in_doubt
+            else f"not delivered after {outcome.attempts} attempt(s); the connection was lost once the server had the "
+                 "whole message, so it may have arrived; " + _UNLESS_GIVEN_UP
+            if outcome.lost and queued
+            else f"not delivered after {outcome.attempts} attempt(s)" + (_STILL_QUEUED if queued else "") + (
+                "; a try lost the connection once the server had the whole message: it may have arrived"
+                if outcome.lost else ""))
+
+
+def _claim_result(item: PlanItem, inbox: str, claimed: Claim) -> Result:
+    """The result of a claim that gives nothing to send to INBOX (not a (delivery_id, message_id); see Claim)."""
+    match claimed:
+        case InFlight(ours=True):  # this very run sends it
+            return Result(item.source, item.label, inbox, DUPLICATE,
+                          "the same document version is given twice in this export: sent once",
+                          message_id=claimed.message_id)
+        case InFlight():  # another live process
+            return Result(item.source, item.label, inbox, IN_FLIGHT,
+                          f"being sent right now by {claimed.owner or 'another process'}; not sent twice",
+                          message_id=claimed.message_id)
+        case Foreign():  # another company's inbox
+            return Result(item.source, item.label, inbox, REFUSED,
+                          f"{inbox} is the inbox of {claimed.owners}, not of {claimed.company!r}: one Yuki inbox is "
+                          "one administration; export this company's documents to its own inbox (or give "
+                          "--any-company)", refusal=INPUT)
+        case Elsewhere(skipped=True):  # the company's expenses go another way
+            return Result(item.source, item.label, inbox, REFUSED,
+                          f"{EXPENSES_SKIPPED}; not sent to {inbox} (use --resend to send it anyway)", refusal=POLICY)
+        case Elsewhere(unsent=True):  # an inbox for the company's other kinds of documents
+            kind = claimed.kind.replace("_", " ")
+            return Result(item.source, item.label, inbox, REFUSED,
+                          f"the company's inbox(es) for its {kind}s: {claimed.inbox}; {inbox} is registered for its "
+                          "other documents, and one administration would book it twice once the rule sends it "
+                          f"there; export its {kind}s to {claimed.inbox} (or give --resend to send it to {inbox} "
+                          "anyway)", refusal=INPUT)
+        case Elsewhere():  # the company's own inbox has it
+            kind = claimed.kind.replace("_", " ")
+            how = "queued for" if claimed.pending else "received by"
+            return Result(item.source, item.label, inbox, ALREADY,
+                          f"already {how} {claimed.inbox}, the company's inbox for its {kind}s; {inbox} is not one "
+                          "of them (use --resend to send it there too)")
+        case Unconfirmed():  # given up, may be there
+            return Result(item.source, item.label, inbox, FAILED,
+                          f"not sent again: {claimed.note} (delivery {claimed.delivery_id})",
+                          message_id=claimed.message_id, in_doubt=True)
+        case Misnamed():  # another client's numbers
+            return Result(item.source, item.label, inbox, REFUSED, claimed.problem, refusal=INPUT)
+        case EarlierVersion():
+            return Result(item.source, item.label, inbox, ALREADY,
+                          earlier_version_note(claimed.received, claimed.version, claimed.details_only, item.label))
+        case OlderCopy():  # never received by this inbox
+            return Result(item.source, item.label, inbox, REFUSED,
+                          f"this file is an older copy: it holds version {claimed.version} of the document, whose "
+                          f"latest is version {claimed.latest} (edited since); export the file of the latest "
+                          "version, or give --resend to send this older copy on purpose", refusal=INPUT)
+        case Received():  # an older copy of the document, received by this inbox
+            return Result(item.source, item.label, inbox, ALREADY,
+                          f"this file is an older copy: it holds version {claimed.version} of the document, whose "
+                          f"latest is version {claimed.latest}; this inbox already received it, and the stored "
+                          "document stays at the latest (use --resend to send the older copy again)")
+        case _:  # None: this inbox already received this version
+            return Result(item.source, item.label, inbox, ALREADY,
+                          "this inbox already received this version (use --resend to send it again)")
 
 
 def _reword_closed(collected: list[tuple[int, int, Result]], retried: dict[int, tuple[int, int]],
