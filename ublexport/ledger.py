@@ -1558,7 +1558,7 @@ class Ledger:
                 query = query.where(when < before)
         if limit is not None:
             query = query.limit(limit)
-        with self.store.transaction() as session:
+        with self.store.reading() as session:
             entries = [HistoryEntry(
                 id=d.id, company_id=d.company_id, company=name, document_id=d.document_id, document=number,
                 kind=kind, version=d.version, inbox=d.inbox, recipient=d.recipient, state=d.state, origin=d.origin,

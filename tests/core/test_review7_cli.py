@@ -290,7 +290,7 @@ def test_the_reading_commands_read_while_another_process_holds_the_write_lock(tm
     writer = sqlite3.connect(tmp_path / "home" / "ublexport.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # a long export's commit, held
     try:
-        for args in (["documents", "list", "--json"], ["company", "list", "--json"]):
+        for args in (["documents", "list", "--json"], ["company", "list", "--json"], ["history", "--json"]):
             done = subprocess.run([sys.executable, "-m", "ublexport", *args], env=env, capture_output=True,
                                   text=True, timeout=SQLITE_BUSY_SECONDS / 2)
             assert done.returncode == 0, done.stderr
