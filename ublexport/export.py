@@ -107,6 +107,10 @@ class Result:
     violations: tuple[str, ...] = ()
     # sent again after a run that stopped mid-send had handed it (Ledger.doubted): the inbox may hold it twice
     in_doubt: bool = False
+    delivery_id: int | None = None  # the ledger row (`history`, `resend` take it), when the ledger claimed one
+    # where that row stands once the run ended (sent, deferred, queued, failed, expired; `history`'s state): a
+    # script pages on failed and expired, and leaves what is deferred or queued to the worker or the next run
+    state: str | None = None
 
     @property
     def untried(self) -> bool:
@@ -123,7 +127,7 @@ class Result:
         return {"file": self.source, "document": self.document, "inbox": self.inbox, "result": self.status,
                 "reason": self.reason, "code": self.code, "message": self.message, "attempts": self.attempts,
                 "message_id": self.message_id, "refusal": self.refusal, "violations": list(self.violations),
-                "in_doubt": self.in_doubt}
+                "in_doubt": self.in_doubt, "id": self.delivery_id, "state": self.state}
 
 
 def exit_code(results: Iterable[Result]) -> int:
@@ -468,6 +472,8 @@ class _ExportRun:
             await self.close(producer, recorder, beat, own_pool=own_pool)
         if self.retried and self.reword:
             _reword_closed(self.collected, self.retried, self.use_ledger)
+        if self.reword:
+            _ledger_states(self.collected, self.use_ledger)
         self.collected.sort(key=lambda entry: (entry[0], entry[1]))
         return [result for _, _, result in self.collected]
 
@@ -670,6 +676,7 @@ class _ExportRun:
         abort, commits, handoff = self.abort, self.commits, self.handoff
         recorded = reported = False  # an unexpected error below must still leave one outcome and one result
         message_id = claimed[1] if claimed is not None else None
+        row = claimed[0] if claimed is not None else None  # each Result below names it (delivery_id)
         try:
             if commits is not None and not commits.room.is_set():
                 await commits.room.wait()  # the ledger is behind: no more e-mails it could not record
@@ -678,7 +685,7 @@ class _ExportRun:
                 if claimed is not None:
                     self.untried.append(claimed[0])
                 self.done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
-                                              NOT_ATTEMPTED + abort[0]))
+                                              NOT_ATTEMPTED + abort[0], delivery_id=row))
                 return
             message_id = message_id or new_message_id(self.sender)
             try:
@@ -691,7 +698,7 @@ class _ExportRun:
                     commits.add(claimed[0], Outcome(inbox.address, "permanent", None, str(exc)))
                 reported = True
                 self.done(order, slot, Result(item.source, item.label, inbox.address, REFUSED, str(exc),
-                                              message_id=message_id, refusal=INPUT))
+                                              message_id=message_id, refusal=INPUT, delivery_id=row))
                 return
             if claimed is not None and handoff is not None:
                 try:
@@ -705,13 +712,13 @@ class _ExportRun:
                     reported = True
                     self.untried.append(claimed[0])
                     self.done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
-                                                  NOT_ATTEMPTED + abort[0], message_id=message_id))
+                                                  NOT_ATTEMPTED + abort[0], message_id=message_id, delivery_id=row))
                     return
                 if not ours:  # its lease ran out and another process took it: that one sends it
                     reported = recorded = True
                     self.done(order, slot, Result(item.source, item.label, inbox.address, IN_FLIGHT,
                                                   "taken over by another process while it waited here; not sent "
-                                                  "twice", message_id=message_id))
+                                                  "twice", message_id=message_id, delivery_id=row))
                     return
             try:
                 outcome = await send_with_retry(
@@ -725,7 +732,7 @@ class _ExportRun:
                     if claimed is not None:
                         self.untried.append(claimed[0])  # queued as before, no try logged, due again at once
                     self.done(order, slot, Result(item.source, item.label, inbox.address, FAILED,
-                                                  NOT_ATTEMPTED + abort[0], message_id=message_id))
+                                                  NOT_ATTEMPTED + abort[0], message_id=message_id, delivery_id=row))
                     return
                 self.refusals.append(exc)  # this send met it: its try is logged
                 if not abort:
@@ -745,7 +752,8 @@ class _ExportRun:
                 self.retried[claimed[0]] = (order, slot)
             self.done(order, slot, Result(item.source, item.label, inbox.address, status, reason, outcome.code,
                                           outcome.message, outcome.attempts, message_id,
-                                          in_doubt=again or outcome.in_doubt or bool(outcome.lost)))
+                                          in_doubt=again or outcome.in_doubt or bool(outcome.lost), delivery_id=row,
+                                          state=SENT if status == SENT and row is not None else None))
         except Exception as exc:  # a bug or a library's surprise: one failed delivery, never a silent one
             error = f"{type(exc).__name__}: {exc}".strip()
             text = f"{item.label} to {inbox.address}: unexpected error, not known to be delivered: {error}"
@@ -755,7 +763,7 @@ class _ExportRun:
             if reported:
                 raise  # the result went out already; the error is in the reporting itself: let run() raise it
             self.done(order, slot, Result(item.source, item.label, inbox.address, FAILED, text,
-                                          message_id=message_id))
+                                          message_id=message_id, delivery_id=row))
         finally:
             self.slots.release()
             self.finished(item)
@@ -829,6 +837,22 @@ def _claim_result(item: PlanItem, inbox: str, claimed: Claim) -> Result:
         case _:  # None: this inbox already received this version
             return Result(item.source, item.label, inbox, ALREADY,
                           "this inbox already received this version (use --resend to send it again)")
+
+
+def _ledger_states(collected: list[tuple[int, int, Result]], ledger: Any) -> None:
+    """Where each row that did not go stands once the run ended (`history`'s state): a failed result is final
+    (failed, expired) or goes again by itself (deferred, queued), which its reason says in words and a script
+    reads here. A sent one was set when it went."""
+    pending = [(index, result.delivery_id) for index, (_, _, result) in enumerate(collected)
+               if result.delivery_id is not None and result.state is None]
+    states: dict[int, str] = {}
+    ids = sorted({row for _, row in pending if row is not None})
+    for start in range(0, len(ids), 500):
+        states.update((entry.id, entry.state) for entry in ledger.history(ids=ids[start:start + 500],
+                                                                           with_tries=False))
+    for index, row in pending:
+        order, slot, result = collected[index]
+        collected[index] = (order, slot, dataclasses.replace(result, state=states.get(row or 0)))
 
 
 def _reword_closed(collected: list[tuple[int, int, Result]], retried: dict[int, tuple[int, int]],

@@ -1,0 +1,31 @@
+"""Eighth round (the nineteenth session's reviewers): what a script integrating ublexport reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.ledger.conftest import SmtpServer, run_cli
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def test_an_export_result_names_its_ledger_row_and_where_it_stands(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """`export --json` said "failed" alike of a 550 (final) and a 451 (queued again, the worker retries): a script
+    paged on both or on neither, and had to search `history` for the id `resend` takes."""
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path), **smtp_server.env()}
+    smtp_server.handler.refuse = {"gone@yukiworks.nl": "550 5.1.1 no such user",
+                                  "busy@yukiworks.nl": "451 4.3.0 try later"}
+    out = json.loads(run_cli(env, "export", str(SAMPLES / "01-invoice-be-be.json"), "--to",
+                             "gone@yukiworks.nl; busy@yukiworks.nl; ok@yukiworks.nl", "--attempts", "1",
+                             "--json", code=4).stdout)
+    by_inbox = {r["inbox"]: r for r in out["results"]}
+    assert {inbox: (r["result"], r["state"]) for inbox, r in by_inbox.items()} == {
+        "gone@yukiworks.nl": ("failed", "failed"), "busy@yukiworks.nl": ("failed", "deferred"),
+        "ok@yukiworks.nl": ("sent", "sent")}
+    history = {e["id"]: e for e in json.loads(run_cli(env, "history", "--json").stdout)}
+    for inbox, result in by_inbox.items():
+        assert history[result["id"]]["inbox"] == inbox and history[result["id"]]["state"] == result["state"]
+    smtp_server.handler.refuse = {}
+    resent = json.loads(run_cli(env, "resend", str(by_inbox["gone@yukiworks.nl"]["id"]), "--json").stdout)
+    assert resent[0]["resend_of"] == by_inbox["gone@yukiworks.nl"]["id"]
