@@ -29,3 +29,29 @@ def test_an_export_result_names_its_ledger_row_and_where_it_stands(tmp_path: Pat
     smtp_server.handler.refuse = {}
     resent = json.loads(run_cli(env, "resend", str(by_inbox["gone@yukiworks.nl"]["id"]), "--json").stdout)
     assert resent[0]["resend_of"] == by_inbox["gone@yukiworks.nl"]["id"]
+
+
+def test_worker_json_tells_a_server_that_is_down_from_one_that_refuses(tmp_path: Path,
+                                                                       smtp_server: SmtpServer) -> None:
+    """`worker --once` exits 4 with only an `error` string both for "down, try later" and "refused the settings,
+    fix them": a script could not tell whether to wait or to page."""
+    from tests.ledger.conftest import free_port
+    from tests.ledger.test_review4_worker import invoice_file, office
+
+    env = office(tmp_path)
+    run_cli(env, "documents", "import", invoice_file(tmp_path, "U-1"))
+    down = {**env, "UBLEXPORT_SMTP_HOST": "127.0.0.1", "UBLEXPORT_SMTP_PORT": str(free_port()),
+            "UBLEXPORT_SMTP_SECURITY": "none", "UBLEXPORT_FROM": "export@dewaele.be"}
+    answer = json.loads(run_cli(down, "worker", "--once", "--json", code=4).stdout)
+    assert answer["unreachable"] is True and "cannot connect" in answer["error"]
+    smtp_server.handler.refuse_sender = "550 5.7.1 sender not allowed"
+    refused = {**env, **smtp_server.env(), "UBLEXPORT_FROM": "export@dewaele.be"}
+    answer = json.loads(run_cli(refused, "worker", "--once", "--json", code=4).stdout)
+    assert answer["unreachable"] is False and "550" in answer["error"]
+
+
+def test_a_resend_refusal_names_the_id_asked_for_as_a_queued_row_does(tmp_path: Path) -> None:
+    env = {"UBLEXPORT_DB": f"sqlite:///{tmp_path / 'l.db'}", "UBLEXPORT_HOME": str(tmp_path)}
+    run_cli(env, "export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@yukiworks.nl")
+    rows = json.loads(run_cli(env, "resend", "1", "99", "--json", code=2).stdout)
+    assert [(r["resend_of"], "error" in r) for r in rows] == [(1, False), (99, True)]

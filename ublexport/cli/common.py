@@ -180,7 +180,10 @@ def handle_errors(func: F) -> F:
             elif kwargs.get("as_json"):
                 problems = list(getattr(exc, "problems", []))
                 message = str(exc).split("\n  - ")[0] if problems else str(exc)
-                print_json({"error": message, "problems": problems, "exit_code": exc.exit_code})
+                answer: dict[str, Any] = {"error": message, "problems": problems, "exit_code": exc.exit_code}
+                if hasattr(exc, "unreachable"):  # a mail server (TransportError): down, or refusing the settings
+                    answer["unreachable"] = bool(exc.unreachable)  # waiting cures the one, new settings the other
+                print_json(answer)
             sys.exit(exc.exit_code)
         except OSError as exc:  # the machine's, not ours: a folder that is a file, not writable, a full disk
             in_home = _in_data_folder(exc.filename, kwargs.get("home"))

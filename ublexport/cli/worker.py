@@ -252,7 +252,8 @@ def resend(delivery_ids: tuple[int, ...], to: str | None, any_company: bool, db_
             try:
                 ids = ledger.resend(delivery_id, recipients)
             except UblexportError as exc:
-                rows.append({"id": delivery_id, "error": str(exc)})  # `id`, as the rows queued (history's)
+                # `id`, as the rows queued (history's); `resend_of` the id asked for, as in a row queued
+                rows.append({"id": delivery_id, "resend_of": delivery_id, "error": str(exc)})
                 exit_code = max(exit_code, exc.exit_code)
                 continue
             rows += [e.as_dict() for e in ledger.history(ids=ids, with_tries=False)]
