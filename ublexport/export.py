@@ -473,7 +473,11 @@ class _ExportRun:
         if self.retried and self.reword:
             _reword_closed(self.collected, self.retried, self.use_ledger)
         if self.reword:
-            _ledger_states(self.collected, self.use_ledger)
+            try:
+                _ledger_states(self.collected, self.use_ledger)
+            except Exception as exc:  # a ledger still down: the results stand, their state unknown (null)
+                _say(f"could not read back where the deliveries stand ({ledger_reason(exc)}); see `ublexport "
+                     "history` once the ledger can be used")
         self.collected.sort(key=lambda entry: (entry[0], entry[1]))
         return [result for _, _, result in self.collected]
 
@@ -818,7 +822,7 @@ def _claim_result(item: PlanItem, inbox: str, claimed: Claim) -> Result:
         case Unconfirmed():  # given up, may be there
             return Result(item.source, item.label, inbox, FAILED,
                           f"not sent again: {claimed.note} (delivery {claimed.delivery_id})",
-                          message_id=claimed.message_id, in_doubt=True)
+                          message_id=claimed.message_id, in_doubt=True, delivery_id=claimed.delivery_id)
         case Misnamed():  # another client's numbers
             return Result(item.source, item.label, inbox, REFUSED, claimed.problem, refusal=INPUT)
         case EarlierVersion():

@@ -839,12 +839,7 @@ class Document(Closed):
                              f"of your own is kind credit_note, not {_article(kind.value)} "
                              f"{kind.value.replace('_', ' ')}")
         if self.credit_note:
-            # a supplier's credit note names the invoice it credits when the supplier did: recorded as it came; but
-            # a Dutch supplier's must (NL-R-001), or the document the rules check after rendering can never go
-            if (self.credited_invoice is None and self.received_ubl is None and self.supplier is not None
-                    and self.supplier.invoice_address.country == "NL" and _input_rules()):
-                raise ValueError("credited_invoice: a Dutch supplier's credit note names the invoice it credits "
-                                 "(NL-R-001): give its number, and its issue date when the credit note says it")
+            pass  # a supplier's credit note names the invoice it credits when the supplier did: recorded as it came
         elif kind == DocumentKind.credit_note:
             if self.credited_invoice is None and self.company.address.country in ("BE", "NL"):
                 raise ValueError(

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 
-# Art. 226(14) VAT Directive, in its Dutch, French and English versions
+# Art. 226(14) VAT Directive, in its Dutch, French and English versions: the codes CEF gives the margin schemes (F,
+# I, J). VATEX-EU-D (second-hand means of transport, the transitional arrangements) has no such words: a code.
 MARGIN_SCHEMES: dict[str, dict[str, str]] = {
-    "VATEX-EU-D": {"nl": "Bijzondere regeling — reisbureaus", "fr": "Régime particulier — agences de voyages",
-                   "en": "Margin scheme — Travel agents"},
     "VATEX-EU-F": {"nl": "Bijzondere regeling — gebruikte goederen", "fr": "Régime particulier — biens d'occasion",
                    "en": "Margin scheme — Second-hand goods"},
     "VATEX-EU-I": {"nl": "Bijzondere regeling — kunstvoorwerpen", "fr": "Régime particulier — objets d'art",

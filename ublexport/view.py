@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -179,9 +180,6 @@ def _written(vat: str | None) -> str | None:
     return vat_as_written(vat) if vat else None
 
 
-NATIONAL_RULES_WE_CANNOT_MEET = frozenset({"GR", "IS"})
-
-
 def profile_for(document: Document, requested: str = "peppol") -> str:
     """The rule set a document is rendered and checked for.
 
@@ -199,7 +197,8 @@ def profile_for(document: Document, requested: str = "peppol") -> str:
     document goes as Peppol BIS, which every receiver of NLCIUS reads too."""
     if document.kind == DocumentKind.proforma or not has_peppol_address(document.counterparty):
         return "en16931"
-    if document.kind == DocumentKind.expense and seller_country(document) in NATIONAL_RULES_WE_CANNOT_MEET:
+    if document.kind == DocumentKind.expense and document.supplier is not None and (
+            rules_country(document.supplier) == "GR" or document.supplier.invoice_address.country == "IS"):
         return "en16931"
     if requested == "nlcius" and seller_country(document) != "NL":
         return "peppol"
@@ -391,25 +390,44 @@ def _dutch_addresses(document: Document, expense: bool) -> None:
 
 
 SWEDISH_RATES = frozenset({Decimal(6), Decimal(12), Decimal(25)})
+_ITALIAN_TAX_ID = re.compile(r"[A-Z0-9]{11,16}")
 
 
-def _italian_or_swedish_supplier(document: Document, country: str) -> None:
-    """What Peppol's national rules ask of an Italian supplier's address (IT-R-002/004) and a Swedish supplier's
-    VAT rates (SE-R-006), said at the input's field rather than after rendering at an XPath."""
-    if country == "IT":
-        address = document.counterparty.invoice_address
+def rules_country(party: Party) -> str:
+    """The supplier's country as the Peppol rules of Italy and Greece find it ($supplierCountry): its VAT number's
+    prefix (EL for Greece), else its address; a supplier with an EL number and an address abroad is Greek to them."""
+    prefix = party.vat_number[:2].upper() if party.vat_number else ""
+    return "GR" if prefix == "EL" else prefix or party.invoice_address.country
+
+
+def _national_supplier(document: Document) -> None:
+    """What Peppol's national rules ask of a supplier's expense that only the input can say, at its field rather
+    than after rendering at an XPath: a Dutch supplier's credit note names the invoice it credits (NL-R-001), an
+    Italian supplier's address gives street and postal code and its tax registration is 11 to 16 letters and digits
+    (IT-R-001/002/004), a Swedish supplier charges 25, 12 or 6 % (SE-R-006, for an SE address and VAT number)."""
+    supplier = document.counterparty
+    address = supplier.invoice_address
+    if (document.credit_note and address.country == "NL" and document.credited_invoice is None
+            and not document.preceding_invoices):
+        raise InputError(f"{document.label}: credited_invoice: a Dutch supplier's credit note names the invoice it "
+                         "credits (NL-R-001): give its number, and its issue date when the credit note says it")
+    if rules_country(supplier) == "IT":
         missing = [name for name in ("street", "postal_code") if not getattr(address, name)]
         if missing:
             raise InputError(f"{document.label}: supplier.invoice_address: an Italian supplier's invoice gives its "
                              f"street and postal_code (IT-R-002, IT-R-004); add its {' and '.join(missing)}")
-        return
-    items: tuple[tuple[str, Sequence[VatMixin]], ...] = (("lines", document.lines),
-                                                         ("allowances_charges", document.allowances_charges))
-    for name, group in items:
-        for i, item in enumerate(group):
-            if item.vat_category == "S" and item.vat_rate not in SWEDISH_RATES:
-                raise InputError(f"{document.label}: {name}[{i}]: a Swedish supplier charges 25, 12 or 6 % VAT "
-                                 f"(SE-R-006), not {number(item.vat_rate or Decimal(0))} %")
+        registration = supplier.tax_registration
+        if registration is not None and not _ITALIAN_TAX_ID.fullmatch(registration.strip()):
+            raise InputError(f"{document.label}: supplier.tax_registration: an Italian supplier's tax registration "
+                             "(codice fiscale or partita IVA) is 11 to 16 capital letters and digits (IT-R-001)")
+    if address.country == "SE" and (supplier.vat_number or "").upper().startswith("SE"):
+        items: tuple[tuple[str, Sequence[VatMixin]], ...] = (("lines", document.lines),
+                                                             ("allowances_charges", document.allowances_charges))
+        for name, group in items:
+            for i, item in enumerate(group):
+                if item.vat_category == "S" and item.vat_rate not in SWEDISH_RATES:
+                    raise InputError(f"{document.label}: {name}[{i}]: a Swedish supplier charges 25, 12 or 6 % "
+                                     f"VAT (SE-R-006), not {number(item.vat_rate or Decimal(0))} %")
 
 
 def build(document: Document, *, profile: str | None = None, pdf: bytes | None = None,
@@ -465,8 +483,8 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
                          "(48 card, 10 cash, ...)")
     if seller == "NL" and profile == "peppol":
         _dutch_addresses(document, expense)
-    if expense and profile == "peppol" and seller in ("IT", "SE"):
-        _italian_or_swedish_supplier(document, seller)
+    if expense and profile == "peppol" and input_rules():
+        _national_supplier(document)
     seller_iban = (document.counterparty.iban if expense else document.company.iban)
     seller_bic = (document.counterparty.bic if expense else document.company.bic)
     if credit and not (pay and pay.iban):

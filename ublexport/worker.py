@@ -60,20 +60,22 @@ class WorkerStats:
     # each delivery that did not go, by its state once recorded (a script pages on "failed", retries on "deferred"
     # and resends by id); one that went at a later try leaves it; at most PROBLEMS_LISTED, the rest counted
     problems: dict[int, dict[str, Any]] = field(default_factory=dict)
-    problems_not_listed: int = 0
+    unlisted: set[int] = field(default_factory=set)  # the deliveries past PROBLEMS_LISTED, counted once each
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "problems": list(self.problems.values())}
+        fields = {k: v for k, v in self.__dict__.items() if k != "unlisted"}
+        return {**fields, "problems": list(self.problems.values()), "problems_not_listed": len(self.unlisted)}
 
     def note(self, claimed: Claimed, state: str, code: int | None, message: str) -> None:
         """Keep (or drop, once sent) what a delivery's last try left it in."""
         if state == "sent":
             self.problems.pop(claimed.id, None)
+            self.unlisted.discard(claimed.id)
         elif claimed.id in self.problems or len(self.problems) < PROBLEMS_LISTED:
             self.problems[claimed.id] = {"id": claimed.id, "document_id": claimed.document_id,
                                          "inbox": claimed.inbox, "state": state, "code": code, "message": message}
         else:
-            self.problems_not_listed += 1
+            self.unlisted.add(claimed.id)
 
 
 PROBLEMS_LISTED = 1000

@@ -57,15 +57,21 @@ def test_a_reason_code_of_the_wrong_list_is_refused_at_its_field(charge: bool, c
 
 def test_a_dutch_suppliers_credit_note_must_name_the_invoice_it_credits() -> None:
     """An NL supplier's credit note (an expense marked credit_note) without credited_invoice passed the model and
-    could never go: NL-R-001 refused it after rendering, at /CreditNote/cbc:CreditNoteTypeCode."""
+    could never go: NL-R-001 refused it after rendering, at /CreditNote/cbc:CreditNoteTypeCode. An invoice named in
+    preceding_invoices is a BillingReference too, which NL-R-001 takes (the review of this session's diff)."""
     from tests.core.strategies import NL_CUSTOMER
     from tests.core.test_review_model import expense
+    from ublexport.errors import InputError
 
     supplier = {**NL_CUSTOMER, "iban": "NL91ABNA0417164300"}
     values = expense(supplier=supplier, credit_note=True)
-    assert _refused(values).startswith("credited_invoice: a Dutch supplier's credit note names the invoice it credits")
-    values["credited_invoice"] = {"number": "INK-88", "issue_date": "2026-10-01"}
-    assert prepare(Document.model_validate(values), pdf=PdfMode.none).report.valid
+    with pytest.raises(InputError, match="credited_invoice: a Dutch supplier's credit note names the invoice it "
+                                         r"credits \(NL-R-001\)"):
+        prepare(Document.model_validate(values), pdf=PdfMode.none)
+    for given in ({"credited_invoice": {"number": "INK-88", "issue_date": "2026-10-01"}},
+                  {"preceding_invoices": [{"number": "INK-88"}]}):
+        prepared = prepare(Document.model_validate({**values, **given}), pdf=PdfMode.none)
+        assert not [f for f in official(prepared.xml) if f[1] == "fatal" and f[0] != "NL-R-007"]
 
 
 def _supplier(country: str, vat: str | None, **address: str) -> dict[str, Any]:
@@ -76,15 +82,16 @@ def _supplier(country: str, vat: str | None, **address: str) -> dict[str, Any]:
     return supplier
 
 
-@pytest.mark.parametrize("country", ["GR", "IS"])
+@pytest.mark.parametrize("country", ["GR", "IS", "EL-abroad"])
 def test_a_greek_or_icelandic_suppliers_expense_goes_as_en16931(country: str) -> None:
     """A Greek supplier's expense went as Peppol BIS, which the official rules refuse with nine fatals (GR-R-001:
     an invoice number of six segments with the supplier's TIN; GR-R-004: the MARK number; GR-R-009): what only
     the supplier's own e-invoice has. As EN 16931 it passes, and Yuki reads it the same."""
     from tests.core.test_review_model import expense
 
-    vat = "EL094259216" if country == "GR" else "IS123456"
-    supplier = _supplier(country, vat, street="Odos 1", postal_code="10431")
+    # EL-abroad: a Greek VAT number with an address in Cyprus is Greek to the rules ($supplierCountry)
+    vat = "IS123456" if country == "IS" else "EL094259216"
+    supplier = _supplier("CY" if country == "EL-abroad" else country, vat, street="Odos 1", postal_code="10431")
     values = expense(supplier=supplier, lines=[{"name": "Software", "quantity": "1", "unit_price": "100.00",
                                                 "vat_category": "S", "vat_rate": "24"}], payment=None)
     prepared = prepare(Document.model_validate(values), pdf=PdfMode.none)
@@ -158,3 +165,32 @@ def test_a_customer_has_no_tax_registration_of_ours_to_give() -> None:
     customer = {"organisation_name": "Acme", "vat_number": "BE0765432146", "tax_registration": "X",
                 "invoice_address": {"city": "Gent", "country": "BE"}}
     assert "customer.tax_registration: only the seller's tax registration" in _refused(invoice(customer=customer))
+
+
+def test_the_national_checks_ask_what_the_rules_ask_and_spare_stored_documents() -> None:
+    """(Review of this session's diff) The Swedish check took any Swedish address where SE-R-006 wants an SE VAT
+    number too, applied to documents stored before it, and an Italian supplier's tax registration (BT-32) went
+    unchecked until IT-R-001 refused it after rendering."""
+    from tests.core.test_review_model import expense
+    from ublexport.errors import InputError, InvalidDocumentError
+    from ublexport.model import as_stored
+
+    line = {"name": "Licens", "quantity": "1", "unit_price": "100.00", "vat_category": "S", "vat_rate": "21"}
+    swedish_address = {**_supplier("SE", None, street="Gatan 1", postal_code="11122"),
+                       "tax_registration": "Godkänd för F-skatt"}  # no SE VAT number: SE-R-006 does not apply
+    from ublexport.view import _national_supplier
+
+    _national_supplier(Document.model_validate(expense(supplier=swedish_address, lines=[line], payment=None)))
+    swedish = _supplier("SE", "SE556703748501", street="Gatan 1", postal_code="11122")
+    stored = expense(supplier=swedish, lines=[line], payment=None)
+    with as_stored(), pytest.raises(InvalidDocumentError, match="SE-R-006"):  # the rule says it, not the input check
+        prepare(Document.model_validate(stored), pdf=PdfMode.none)
+    italian = {**_supplier("IT", "IT00743110157", street="Via Roma 1", postal_code="20121"),
+               "tax_registration": "RSSMRA"}
+    values = expense(supplier=italian, lines=[{**line, "vat_rate": "22"}], payment=None)
+    with pytest.raises(InputError, match=r"supplier.tax_registration: an Italian supplier's tax registration .* "
+                                         r"\(IT-R-001\)"):
+        prepare(Document.model_validate(values), pdf=PdfMode.none)
+    values["supplier"]["tax_registration"] = "RSSMRA80A01F205X"
+    prepared = prepare(Document.model_validate(values), pdf=PdfMode.none)
+    assert not [f for f in official(prepared.xml) if f[1] == "fatal"]

@@ -30,8 +30,9 @@ def test_a_code_is_written_out_as_the_article_it_cites(code: str, language: str,
     assert words(code, language) == expected
 
 
-def test_a_national_code_gets_no_words_of_ours() -> None:
+def test_a_national_code_or_one_that_is_no_margin_scheme_gets_no_words_of_ours() -> None:
     assert words("VATEX-FR-FRANCHISE", "nl") is None
+    assert words("VATEX-EU-D", "nl") is None  # second-hand means of transport: CEF names no margin scheme for it
 
 
 def test_a_second_hand_sale_given_by_its_code_says_the_margin_scheme_in_the_ubl_and_on_the_pdf() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.ledger.conftest import SmtpServer, run_cli
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -55,3 +57,28 @@ def test_a_resend_refusal_names_the_id_asked_for_as_a_queued_row_does(tmp_path: 
     run_cli(env, "export", str(SAMPLES / "01-invoice-be-be.json"), "--to", "a@yukiworks.nl")
     rows = json.loads(run_cli(env, "resend", "1", "99", "--json", code=2).stdout)
     assert [(r["resend_of"], "error" in r) for r in rows] == [(1, False), (99, True)]
+
+
+def test_the_problems_past_the_list_are_counted_once_each_and_leave_once_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(Review of this session's diff) A delivery deferred again and again in a long-running worker was counted
+    at each try past the list, and never taken off once it went."""
+    from ublexport import worker
+    from ublexport.ledger import Claimed
+
+    monkeypatch.setattr(worker, "PROBLEMS_LISTED", 1)
+    stats = worker.WorkerStats()
+
+    def row(delivery_id: int) -> Claimed:
+        import datetime as dt
+
+        return Claimed(id=delivery_id, document_id=delivery_id, company_id=1, version=1,
+                       inbox=f"{delivery_id}@yukiworks.nl", recipient=f"{delivery_id}@yukiworks.nl",
+                       message_id=f"<{delivery_id}@x>", sha256=None, attempts=0,
+                       created_at=dt.datetime.now(dt.UTC), origin="export")
+
+    for delivery_id in (1, 2, 2, 3):
+        stats.note(row(delivery_id), "deferred", 451, "busy")
+    assert [p["id"] for p in stats.as_dict()["problems"]] == [1] and stats.as_dict()["problems_not_listed"] == 2
+    stats.note(row(2), "sent", 250, "ok")
+    stats.note(row(1), "sent", 250, "ok")
+    assert stats.as_dict()["problems"] == [] and stats.as_dict()["problems_not_listed"] == 1

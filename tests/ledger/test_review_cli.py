@@ -441,7 +441,7 @@ def test_resend_takes_several_ids_and_goes_on_after_a_refused_one(env: dict[str,
     run(env, "worker", "--once")
     run(env, "documents", "import", write(tmp_path, "M-0003", "sent"))  # queued, not sent yet: delivery 3
     rows = json.loads(run(env, "resend", "1", "3", "2", "--json", code=2).stdout)
-    assert [(r.get("resend_of"), r["id"], "error" in r) for r in rows] == [(1, 4, False), (None, 3, True),
+    assert [(r.get("resend_of"), r["id"], "error" in r) for r in rows] == [(1, 4, False), (3, 3, True),
                                                                           (2, 5, False)]
     assert [r["document"] for r in rows if "error" not in r] == ["invoice M-0001", "invoice M-0002"]
     assert "has not gone to a@yukiworks.nl yet" in rows[1]["error"]

@@ -182,6 +182,8 @@ def test_an_export_run_again_stops_sending_to_a_server_that_hangs_up_at_the_end_
     [result] = export()
     assert server.delivered == UNCONFIRMED_LIMIT
     assert result.reason.startswith(f"not sent again: {UNCONFIRMED}")  # type: ignore[attr-defined]
+    # the row a script resends, and its state: failed, given up (the review of the nineteenth session's diff)
+    assert (result.delivery_id, result.state) == (given_up.id, given_up.state) == (given_up.id, "failed")  # type: ignore[attr-defined]
 
 
 def test_an_export_run_sends_a_row_only_as_often_as_earlier_runs_left_it(
