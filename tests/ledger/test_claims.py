@@ -330,21 +330,21 @@ def test_a_company_registered_in_a_claim_that_failed_is_not_remembered(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """The ledger remembers company ids across batches, but only once they are committed: a batch that fails after
     registering its company rolls the registration back, and the next batch registers it again."""
-    import ublexport.ledger as ledger_module
+    import ublexport.ledger.rows as ledger_rows  # where the claim looks store_payloads up
     from ublexport.store import CompanyRow
 
     ledger = Ledger(store)
-    real = ledger_module.store_payloads
+    real = ledger_rows.store_payloads
 
     def failing(*args: object, **kwargs: object) -> list[str]:
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(ledger_module, "store_payloads", failing)
+    monkeypatch.setattr(ledger_rows, "store_payloads", failing)
     with pytest.raises(RuntimeError, match="disk is full"):
         ledger.claim_many([(prepared("C-1"), "acme@yukiworks.nl")], resend=False)
     with store.transaction() as session:
         assert session.scalars(select(CompanyRow)).all() == []  # rolled back with the batch
-    monkeypatch.setattr(ledger_module, "store_payloads", real)
+    monkeypatch.setattr(ledger_rows, "store_payloads", real)
     first = ledger.claim_many([(prepared("C-1"), "acme@yukiworks.nl")], resend=False)[0]
     second = ledger.claim_many([(prepared("C-2"), "acme@yukiworks.nl")], resend=False)[0]
     assert first is not None and second is not None

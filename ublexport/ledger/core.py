@@ -1,42 +1,19 @@
-"""The ledger: the only place that decides "was this sent?".
+"""The Ledger: claims (a manual export's and the worker's), outcomes, leases, resends and history over a Store.
 
-One row per (document, version, inbox) in `deliveries`, with the Message-ID minted and the XML stored before any
-SMTP session starts, so that a retry (after a transient failure or a crash) re-sends byte-identical content under the
-same Message-ID and Yuki can drop the duplicate. Rows are claimed under a lease before sending and recorded after;
-nothing is ever deleted.
-
-Claiming between several workers:
-- PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then mark the rows `sending` with a lease, in one transaction;
-  a second worker skips the locked rows instead of waiting for them or taking them too.
-- SQLite: every transaction starts with `BEGIN IMMEDIATE` (see ublexport.store.engine), so the select-and-mark is
-  atomic between processes.
-A worker killed with SIGKILL leaves its rows `sending`; they become claimable again when the lease expires, or at
-once when a worker on the same host sees that the owning process is gone (`recover_dead_owners`). Only the rows it
-had marked handed (`hand`, `still_wanted_many`: committed just before their e-mails went to the server) are taken
-over "in doubt"; the rest of its claimed batch never left and is taken over quietly.
-
-SMTP cannot deliver exactly once: a worker killed between the server's 250 and our commit re-sends that message.
-It does so with the same Message-ID; that is the only duplicate the ledger allows.
-"""
+The statements it runs and what it reads are in the package's other modules (see ublexport.ledger)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import os
-import socket
-import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Select, Table, and_, bindparam, case, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ublexport.claims import (  # what a claim answers, made here; re-exported (`from ublexport.ledger import ...`)
+from ublexport.claims import (
     Claim,
     EarlierVersion,
     Elsewhere,
@@ -50,21 +27,45 @@ from ublexport.claims import (  # what a claim answers, made here; re-exported (
 )
 from ublexport.deliver import UNCONFIRMED_LIMIT
 from ublexport.errors import InputError
+from ublexport.ledger import rows as ledger_rows
+from ublexport.ledger.bounces import BounceResult, mark_bounced
+from ublexport.ledger.history import HistoryEntry, history_query, read_history
+from ublexport.ledger.leases import CLAIM_ATTEMPTS, Backoff, default_by, default_owner, owner_dead, retryable
+from ublexport.ledger.notes import _LAST, IN_DOUBT, is_unconfirmed, unconfirmed_note
+from ublexport.ledger.prior import (
+    _batch_rows,
+    _earlier_versions,
+    _latest_versions,
+    _older_copies,
+    _received_elsewhere,
+    inbox_owners,
+)
+from ublexport.ledger.rows import (
+    _ATTEMPTS,
+    _DELIVERIES,
+    NEVER_SENT,
+    Claimed,
+    S,
+    _claimed,
+    _claimed_with_owner,
+    _mark_handed,
+    _of_localhost,
+    _unconfirmed_before,
+    _unlisted_closed,
+    _window_starts,
+    delivery_values,
+    due_query,
+    insert_ignore,
+    log_in_doubt,
+    mark_claimed,
+    new_message_id,
+    recipient_key,
+)
 from ublexport.model import Company
 from ublexport.policy import EXPENSES_SKIPPED
-from ublexport.recipients import address_key
 from ublexport.store import Store, catalog
 from ublexport.store.clock import session_now
-from ublexport.store.models import (
-    AttemptRow,
-    CompanyRow,
-    DeliveryRow,
-    DeliveryState,
-    DocumentRow,
-    DocumentVersion,
-    Payload,
-    UTCDateTime,
-)
+from ublexport.store.models import CompanyRow, DeliveryRow, DocumentRow, DocumentVersion, Payload
 
 if TYPE_CHECKING:
     from ublexport.bounces import Bounce
@@ -72,12 +73,6 @@ if TYPE_CHECKING:
     from ublexport.pipeline import Prepared
     from ublexport.recipients import Recipient
     from ublexport.settings import Settings
-
-S = DeliveryState
-_DELIVERIES = cast(Table, DeliveryRow.__table__)
-_ATTEMPTS = cast(Table, AttemptRow.__table__)
-_PAYLOADS = cast(Table, Payload.__table__)
-_DOCUMENTS = cast(Table, DocumentRow.__table__)
 
 
 class OutcomeLike(Protocol):
@@ -103,669 +98,6 @@ class OutcomeLike(Protocol):
 
     @property
     def doubtful_tries(self) -> int: ...  # its tries that may have arrived unconfirmed (UNCONFIRMED_LIMIT)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Retry schedule for transient failures: first, doubling, capped; given up after `give_up_after`.
-
-    The last retry is scheduled at the deadline itself, so a message gets its chance right before it expires."""
-
-    first: dt.timedelta = dt.timedelta(minutes=5)
-    factor: float = 2.0
-    cap: dt.timedelta = dt.timedelta(hours=1)
-    give_up_after: dt.timedelta = dt.timedelta(days=5)
-
-    def delay(self, attempts: int) -> dt.timedelta:
-        seconds = self.first.total_seconds() * self.factor ** max(0, attempts - 1)
-        return dt.timedelta(seconds=min(seconds, self.cap.total_seconds()))
-
-    def next_attempt(self, created_at: dt.datetime, now: dt.datetime, attempts: int) -> dt.datetime | None:
-        """When to try again after `attempts` tries, or None: give up (expired)."""
-        deadline = created_at + self.give_up_after
-        if now >= deadline:
-            return None
-        return min(now + self.delay(attempts), deadline)
-
-
-CLAIM_ATTEMPTS = 5  # a claim that lost a race of first inserts runs again (see Ledger.claim_many)
-
-
-def retryable(exc: IntegrityError | OperationalError) -> bool:
-    """A unique key that a concurrent transaction filled first, or a deadlock/serialization failure: running the
-    transaction again resolves it. Other errors (a full disk, a lost database) are raised at once."""
-    if isinstance(exc, IntegrityError):
-        return True
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(getattr(exc, "orig", None), "pgcode",
-                                                                            None)
-    return code in ("40P01", "40001")
-
-
-def default_owner(role: str = "worker") -> str:
-    """`role:host:pid:token`: the host and pid let a restarted worker see that a lease's owner is dead."""
-    return f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def owner_dead(owner: str | None) -> bool:
-    """True only when the owner is a process of this host that no longer exists (else we cannot know)."""
-    parts = (owner or "").split(":")
-    if len(parts) != 4 or parts[1] != socket.gethostname() or not parts[2].isdigit():
-        return False
-    return not _pid_alive(int(parts[2]))
-
-
-def default_by() -> str:
-    """Who made a change, when not given with --by: the login name."""
-    return os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
-
-
-BOUNCED = "bounced after the server took it: "
-"""The start of a delivery's last message once a delivery report said it failed (Ledger.record_bounces)."""
-
-
-def _window_starts(session: Session, claimed: Sequence[Claimed], now: dt.datetime) -> dict[int, dt.datetime]:
-    """When each row's retry window (Backoff.give_up_after) began: its first try, logged (one query, for the rows of
-    a batch that did not go); now for a row tried for the first time. Not when the row was made: a row queued while
-    its company's rule was paused, or while its document was a draft, or by an export days before, would otherwise
-    expire on its first temporary refusal (a greylisting 450) and never be tried again."""
-    first = {c.id: now for c in claimed}
-    tried = [c.id for c in claimed if c.attempts]
-    for start in range(0, len(tried), 500):
-        for delivery_id, at in session.execute(
-                select(AttemptRow.delivery_id, func.min(AttemptRow.at)).where(
-                    AttemptRow.delivery_id.in_(tried[start:start + 500])).group_by(AttemptRow.delivery_id)):
-            first[delivery_id] = at if at is not None else now  # (min keeps the column type: aware UTC)
-    return first
-
-
-def _bounced_before(session: Session, row: DeliveryRow, bounce: Bounce) -> bool:
-    """The report is about a send before the row's last one: a bounced delivery that went again (the next export,
-    under the same Message-ID) is sent, and `bounces`, which reads 30 days of reports each time, would find the old
-    report again, mark it failed again, and the next export would send it once more, round after round. A report is
-    known by its own Message-ID, logged with the bounce it made; one without it is judged by its Date."""
-    if bounce.report_id:
-        return session.scalar(select(AttemptRow.id).where(
-            AttemptRow.delivery_id == row.id, AttemptRow.result == "bounced",
-            AttemptRow.message.contains(f"[report {bounce.report_id}]", autoescape=True)).limit(1)) is not None
-    sent = row.sent_at
-    return bounce.dated is not None and sent is not None and bounce.dated < sent
-
-
-@dataclass(frozen=True)
-class BounceResult:
-    """What record_bounces did with one report line: the delivery it is about (None when the ledger does not know
-    the e-mail), its document, and what was done (NEW: marked failed now)."""
-
-    bounce: Bounce
-    delivery_id: int | None
-    document: str | None
-    result: str
-    new: bool
-
-    def as_dict(self) -> dict[str, object]:
-        return {"delivery_id": self.delivery_id, "document": self.document, "result": self.result,
-                "new": self.new, **self.bounce.as_dict()}
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A delivery handed to a sender under a lease: everything needed to compose the message."""
-
-    id: int
-    document_id: int
-    company_id: int
-    version: int
-    inbox: str
-    recipient: str
-    message_id: str
-    sha256: str | None
-    attempts: int
-    created_at: dt.datetime
-    origin: str
-    pdf_sha256: str | None = None  # the file sent beside the XML (`--pdf attach`)
-
-
-@dataclass
-class HistoryEntry:
-    id: int
-    company_id: int
-    company: str
-    document_id: int
-    document: str
-    kind: str
-    version: int
-    inbox: str
-    recipient: str
-    state: str
-    origin: str
-    resend_of: int | None
-    attempts: int
-    last_code: int | None
-    last_message: str | None
-    message_id: str
-    sha256: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    sent_at: dt.datetime | None
-    next_attempt_at: dt.datetime | None
-    via: str | None = None  # how a sent row went: "smtp", or "local" (only the local inbox)
-    waits: str | None = None  # why a queued or deferred row is not sent now (due_query), else None
-    in_doubt_tries: int = 0  # its tries that may have arrived unconfirmed (IN_DOUBT): the inbox may have it twice
-    tries: list[dict[str, Any]] = field(default_factory=list)
-    # the Message-IDs those unconfirmed tries went under: the row's own, unless its bytes changed since (another
-    # --pdf or --profile: a new Message-ID), when the inbox may hold the earlier copy under the earlier one
-    in_doubt_message_ids: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """As JSON, named as every command names things: `document` the label (invoice 2026-0001), `number`."""
-        out = dict(self.__dict__)
-        out["in_doubt"] = self.in_doubt_tries > 0  # a yes or no, as export's --json says it; the count beside it
-        out["number"] = self.document
-        out["document"] = f"{self.kind.replace('_', ' ')} {self.document}"  # as Document.label
-        for key in ("created_at", "updated_at", "sent_at", "next_attempt_at"):
-            value = out[key]
-            out[key] = value.isoformat() if value else None
-        return out
-
-
-# --- low-level statements (module functions so that tests can compare them with a naive claim) ----------------
-
-
-NEVER_SENT = ("draft", "cancelled")
-"""Document statuses whose queued rows wait (model.Status; a quote is never queued at all)."""
-
-
-def _waits(row: DeliveryRow, status: str, current: int, rule_on: bool) -> str | None:
-    """Why due_query passes a queued or deferred row by (for history): the document's state, its version, or the
-    company's rule switched off."""
-    if row.state not in (S.queued.value, S.deferred.value) or row.origin == "resend":
-        return None
-    if status in NEVER_SENT:
-        return f"the document is {status} now"
-    if row.origin == "auto" and row.version != current:
-        return f"replaced by version {current}: never sent"
-    if row.origin == "auto" and not rule_on:
-        return "auto-export is off for this company"
-    return None
-
-
-def due_query(now: dt.datetime, limit: int, *, lock: bool = True) -> Select[Any]:
-    """Rows that may be sent now: queued/deferred and due, or `sending` with an expired lease (a dead worker).
-
-    What the auto-export rule queued waits while the accountant has switched the rule off: "off" means nothing more
-    is forwarded, not only that nothing new is queued. Those rows stay queued (nothing is deleted) and go when the
-    rule is on again. A row in doubt (`sending`, its worker dead) is finished either way, under its Message-ID:
-    it may have arrived already. Manual exports and resends are someone's explicit request and always go.
-
-    Likewise a row waits while its document is a draft or cancelled again (an invoice queued when it was sent, then
-    cancelled in the invoicing system, must not reach Yuki), and a row the rule queued for a version that was
-    replaced before it went never goes: the new version has rows of its own, and Yuki would book both. A resend is
-    someone's explicit request and goes regardless."""
-    auto_on = select(CompanyRow.id).where(CompanyRow.auto_export.is_(True))
-    current = (select(DocumentRow.id)
-               .where(DocumentRow.id == DeliveryRow.document_id, DocumentRow.status.notin_(NEVER_SENT),
-                      or_(DeliveryRow.origin != "auto", DocumentRow.version == DeliveryRow.version))
-               .exists())
-    query = (
-        select(DeliveryRow.id)
-        .where(or_(and_(DeliveryRow.state.in_([S.queued.value, S.deferred.value]),
-                        DeliveryRow.next_attempt_at <= now,
-                        or_(DeliveryRow.origin != "auto", DeliveryRow.company_id.in_(auto_on)),
-                        or_(DeliveryRow.origin == "resend", current)),
-                   and_(DeliveryRow.state == S.sending.value, DeliveryRow.lease_expires_at <= now)))
-        .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
-        .limit(limit)
-    )
-    if lock:
-        query = query.with_for_update(skip_locked=True)
-    return query
-
-
-def mark_claimed(session: Session, ids: Sequence[int], *, owner: str, now: dt.datetime,
-                 lease: dt.timedelta) -> None:
-    session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(list(ids)))
-                    .values(state=S.sending.value, lease_owner=owner, lease_expires_at=now + lease, handed_at=None,
-                            updated_at=now))
-
-
-def _mark_handed(session: Session, ids: Sequence[int], *, now: dt.datetime) -> None:
-    """Rows (held under this session's lock) about to go to their server: see Ledger.hand."""
-    if ids:
-        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(list(ids))).values(handed_at=now))
-
-
-_IDS_PER_STATEMENT = 10_000
-
-IN_DOUBT = "in doubt"
-"""The result logged for a try that may have reached the inbox unconfirmed: a row taken over from a holder that
-stopped while it held it (tries 0: it may not have been made at all, see log_in_doubt), tries that lost the
-connection during DATA (Outcome.lost_tries), or a server silent at the end of DATA; the last two count towards
-UNCONFIRMED_LIMIT (see _unconfirmed_before)."""
-
-
-UNCONFIRMED = "given up unconfirmed"
-"""The start of last_message of a row given up after UNCONFIRMED_LIMIT tries that may have arrived (is_unconfirmed)."""
-
-
-def unconfirmed_note(tries: int, message_id: str) -> str:
-    return (f"{UNCONFIRMED}: the server was given the whole message {tries} times and never confirmed it (no answer "
-            f"at the end, or the connection lost), so it may be in the inbox up to {tries} times (Message-ID "
-            f"{message_id}); it is not sent again by itself. Look for it in "
-            "the accountant's inbox and, only if it is not there, send it with `ublexport resend ID` (or export it "
-            "again with --resend)")
-
-
-def closed_note(delivery_id: int, state: str) -> str:
-    """What a row closed while it was being retried says to whoever sent it (the worker's line, an export's
-    result): EXPIRED, past its retry window, or (any other state) given up unconfirmed. Nothing tries it again."""
-    if state == "expired":
-        return ("expired, not tried again: its temporary failures lasted past the retry window (from its first try; "
-                f"`history --tries` has each); `ublexport resend {delivery_id}` once the cause is fixed")
-    return (f"given up, the server was given it at least {UNCONFIRMED_LIMIT} times (`history --tries` has each) and "
-            f"never confirmed it; it may be in the inbox: look there, and `ublexport resend {delivery_id}` only if "
-            "it is not")
-
-
-_LAST = ". Last: "
-"""Between the note and the server's last reply in last_message of a row given up unconfirmed."""
-
-
-def is_unconfirmed(state: str, message: str | None) -> bool:
-    """A row given up after UNCONFIRMED_LIMIT tries that may have arrived."""
-    return state == S.failed.value and (message or "").startswith(UNCONFIRMED)
-
-
-def _unconfirmed_before(session: Session, ids: Sequence[int]) -> dict[int, int]:
-    """Per delivery, its logged tries that may have arrived (in doubt, made: a take-over's tries 0 is not one)."""
-    if not ids:
-        return {}
-    a = _ATTEMPTS.c
-    return {int(i): int(n) for i, n in session.execute(
-        select(a.delivery_id, func.sum(a.tries)).where(a.delivery_id.in_(list(ids)), a.result == IN_DOUBT,
-                                                       a.tries > 0)
-        .group_by(a.delivery_id))}
-
-
-def log_in_doubt(session: Session, rows: Sequence[Any], *, now: dt.datetime) -> None:
-    """ROWS (id, lease_owner, message_id, sha256) are taken over from a holder that stopped while it held them
-    (killed, or its lease ran out): each may have reached the inbox already, and goes again under the same
-    Message-ID. The try nobody saw the end of is logged (tries 0: it may not have been made at all), so that
-    history says the inbox may hold the message twice instead of showing one clean try."""
-    if rows:
-        session.execute(_ATTEMPTS.insert(), [
-            {"delivery_id": r.id, "at": now, "owner": r.lease_owner or "", "result": IN_DOUBT, "code": None,
-             "message": f"{r.lease_owner or 'its sender'} stopped while holding it, before its outcome was recorded: "
-                        "it may have arrived; it goes again under the same Message-ID",
-             "tries": 0, "message_id": r.message_id, "sha256": r.sha256} for r in rows])
-
-
-_CLAIMED_COLUMNS = tuple(_DELIVERIES.c[f.name] for f in dataclasses.fields(Claimed))
-
-
-def _claimed_with_owner(session: Session, ids: Sequence[int]) -> list[tuple[Claimed, str | None]]:
-    """The rows as Claimed, with their lease owner: plain columns, no ORM objects (a group commit of a large
-    export records dozens of rows at a time, and building a DeliveryRow for each was most of its CPU)."""
-    t = _DELIVERIES.c
-    rows = session.execute(select(*_CLAIMED_COLUMNS, t.lease_owner).where(t.id.in_(list(ids))).order_by(t.id))
-    return [(Claimed(*row[:-1]), row[-1]) for row in rows]
-
-
-def _claimed(session: Session, ids: Sequence[int]) -> list[Claimed]:
-    return [claimed for claimed, _ in _claimed_with_owner(session, ids)]
-
-
-def _unlisted_closed(session: Session, claimed: list[Claimed], now: dt.datetime) -> list[Claimed]:
-    """The claimed rows the rule made for an inbox the company no longer lists are closed (CLOSED), not sent.
-
-    `company set-inbox` closes those it finds (outbox.retarget); one being sent at that moment, or queued by an
-    import that read the old inboxes, escapes it and would go to the removed address, retried for days. The
-    worker asks the company's inboxes of today before it sends."""
-    auto = [c for c in claimed if c.origin == "auto"]
-    if not auto:
-        return claimed
-    companies = {row.id: row for row in session.scalars(
-        select(CompanyRow).where(CompanyRow.id.in_({c.company_id for c in auto})))}
-    rows = session.execute(select(DocumentRow.id, DocumentRow.kind).where(
-        DocumentRow.id.in_({c.document_id for c in auto})))
-    kinds: dict[int, str] = {document_id: kind for document_id, kind in rows}
-    closed: dict[str, list[int]] = {}  # why -> the rows
-    for c in auto:
-        company, kind = companies[c.company_id], kinds.get(c.document_id, "")
-        if c.inbox not in catalog.inbox_keys(company, kind):
-            why = (f"not sent: {catalog.shared_refusal(company, 'a sales document')}"
-                   if kind != "expense" and c.inbox in set(map(address_key, catalog.shared_main_inboxes(company)))
-                   else f"{CLOSED} (found by the worker)")
-            closed.setdefault(why, []).append(c.id)
-    if not closed:
-        return claimed
-    for why, ids in closed.items():
-        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(ids),
-                                                  _DELIVERIES.c.state == S.sending.value).values(
-            state=S.failed.value, next_attempt_at=None, lease_owner=None, lease_expires_at=None, updated_at=now,
-            last_message=why))
-    gone = {i for ids in closed.values() for i in ids}
-    return [c for c in claimed if c.id not in gone]
-
-
-def _batch_rows(session: Session, documents: Sequence[tuple[int, int, int]]) -> list[Any]:
-    """The rows of a claimed batch's documents that went or are on their way (sent, queued, retried, being sent):
-    (document_id, version, inbox, state, via), read once for both _received_elsewhere and Ledger._foreign."""
-    t = _DELIVERIES.c
-    return list(session.execute(select(t.document_id, t.version, t.inbox, t.state, t.via).where(
-        t.document_id.in_({d[0] for d in documents}),
-        t.state.in_([S.sent.value, S.queued.value, S.deferred.value, S.sending.value]))))
-
-
-def _received_elsewhere(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
-                        documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, Elsewhere]:
-    """The requests (by index) for an inbox that is not one of the company's inboxes for the document's kind:
-
-    - of a version that already reached one that is (really: not only the local inbox), or is queued or being
-      retried for one. An accountant exporting a period by hand to the dossier inbox would otherwise send the
-      expenses the rule sent (or is about to send) to the purchase inbox a second time;
-    - to an inbox registered for the company's other documents (the dossier inbox, for an expense of a company
-      with a purchase inbox; the purchase inbox, for an invoice): the rule sends it to the inbox for its kind, now
-      or later, and one administration would book it twice (`unsent`).
-
-    One query for the batch; a request for one of the company's own inboxes for the kind, or for an inbox no
-    rule knows, is never affected. ROWS: _batch_rows."""
-    sent: dict[tuple[int, int], set[str]] = {}
-    waiting: set[tuple[int, int, str]] = set()
-    for document_id, version, inbox, state, via in rows:
-        if state == S.sent.value and via == "local":
-            continue  # only the local inbox has it: not received
-        sent.setdefault((document_id, version), set()).add(inbox)
-        if state != S.sent.value:
-            waiting.add((document_id, version, inbox))
-    companies = {row.id: row for row in session.scalars(
-        select(CompanyRow).where(CompanyRow.id.in_({d[2] for d in documents})))}
-    out: dict[int, Elsewhere] = {}
-    for i, ((prepared, recipient), (document_id, version, company_id)) in enumerate(zip(parsed, documents,
-                                                                                         strict=True)):
-        key = recipient_key(recipient)
-        company = companies[company_id]
-        kind = prepared.record.kind  # (not the model: rebuilt from the Record in the sending process, ~1 ms)
-        if kind == "expense" and catalog.skips_expenses(company) and key in catalog.all_inbox_keys(company):
-            out[i] = Elsewhere(key, kind, skipped=True)  # to one of its inboxes, which gets them another way
-            continue
-        listed = catalog.inbox_keys(company, kind)
-        if key in listed:
-            continue
-        got = sent.get((document_id, version), set())
-        if key in got:
-            continue  # this inbox has it, or will: the claim says so
-        there = sorted(got & listed)
-        if there:
-            out[i] = Elsewhere(there[0], kind, (document_id, version, there[0]) in waiting)
-        elif listed and key in catalog.all_inbox_keys(company):
-            out[i] = Elsewhere(", ".join(sorted(listed)), kind, unsent=True)
-    return out
-
-
-def _latest_versions(session: Session, document_ids: Iterable[int]) -> dict[int, int]:
-    """Each document's latest version, as the store holds it (one query)."""
-    d = _DOCUMENTS.c
-    return {i: v for i, v in session.execute(select(d.id, d.version).where(d.id.in_(set(document_ids))))}
-
-
-def _older_copies(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
-                  documents: Sequence[tuple[int, int, int]], rows: Sequence[Any]) -> dict[int, OlderCopy]:
-    """The requests (by index) whose file is an older version of its document than the latest stored, for an inbox
-    that has not received that version (one that has is told so by the claim: Received). ROWS: _batch_rows."""
-    latest = _latest_versions(session, [d[0] for d in documents])
-    received = {(document_id, version, inbox) for document_id, version, inbox, state, _ in rows
-                if state == S.sent.value}
-    return {i: OlderCopy(version, latest[document_id])
-            for i, ((_, recipient), (document_id, version, _)) in enumerate(zip(parsed, documents, strict=True))
-            if version < latest.get(document_id, version)
-            and (document_id, version, recipient_key(recipient)) not in received}
-
-
-NOT_ONLY_LOCAL = or_(DeliveryRow.via.is_(None), DeliveryRow.via != "local")
-"""A sent row that reached a real inbox, not only the embedded local one (rows from before `via` are NULL)."""
-
-
-# The company's contact and payment details: a new phone number, e-mail address, account or street does not make an
-# invoice already issued (and received) another one; nor does a legal mention (BT-33) added to the letterhead later.
-# Its name, numbers, country and language do (a corrected VAT number must reach the accountant).
-_CONTACT_FIELDS = ("phone", "email", "iban", "bic", "legal_info")
-_ADDRESS_LINES = ("street", "additional_street", "city", "postal_code", "region")
-
-
-def _but_contact(content: dict[str, Any]) -> str:
-    """The version hash of CONTENT without the company's contact and payment details, and without the PDF: a
-    rescanned receipt or a PDF printed with the new letterhead is the same invoice, which the accountant has."""
-    from ublexport.identifiers import vat_as_written
-    from ublexport.record import content_digest
-
-    company = {key: value for key, value in (content.get("company") or {}).items() if key not in _CONTACT_FIELDS}
-    if isinstance(company.get("address"), dict):
-        company["address"] = {k: v for k, v in company["address"].items() if k not in _ADDRESS_LINES}
-    rest = {k: v for k, v in content.items() if k != "pdf"}
-    for party in ("customer", "supplier"):  # a Greek number typed GR or EL is one number (the UBL writes EL)
-        if isinstance(rest.get(party), dict) and rest[party].get("vat_number"):
-            rest[party] = {**rest[party], "vat_number": vat_as_written(rest[party]["vat_number"])}
-    if company.get("vat_number"):
-        company["vat_number"] = vat_as_written(company["vat_number"])
-    return content_digest({**rest, "company": company})
-
-
-def received_before(session: Session, document_id: int, version: int,
-                    content: dict[str, Any] | None = None) -> dict[str, tuple[int, bool]]:
-    """The inboxes (keys) that received an earlier version of the document than VERSION, each with the latest it
-    received and whether that one differs from VERSION only in the company's contact and payment details
-    (_CONTACT_FIELDS, the address lines) or the PDF. Yuki files a document by its number: a second version is a
-    second booking of that number, or a duplicate in the accountant's manual work, so neither the rule
-    (outbox.forward) nor a hand export (Ledger.claim_many, through received_before_many) sends it there again
-    unasked (Tribe CRM's Yuki link syncs an invoice once, and never again once Yuki has it). CONTENT is VERSION's
-    stored content when the caller has it at hand."""
-    return received_before_many(session, [(document_id, version, content)])[(document_id, version)]
-
-
-def received_before_many(session: Session, wanted: Sequence[tuple[int, int, dict[str, Any] | None]], *,
-                         local: bool = False) -> dict[tuple[int, int], dict[str, tuple[int, bool]]]:
-    """received_before for several (document id, version, content or None) at once, in two queries: a claimed
-    batch or a page of the catch-up asks for many documents. LOCAL: what went into the local inbox counts as
-    received too (an export into the local inbox itself)."""
-    out: dict[tuple[int, int], dict[str, tuple[int, bool]]] = {(d, v): {} for d, v, _ in wanted}
-    if not wanted:
-        return out
-    received: dict[int, list[tuple[str, int]]] = {}
-    for document_id, inbox, version in session.execute(
-            select(DeliveryRow.document_id, DeliveryRow.inbox, DeliveryRow.version).where(
-                DeliveryRow.document_id.in_({d for d, _, _ in wanted}), DeliveryRow.state == S.sent.value,
-                *(() if local else (NOT_ONLY_LOCAL,)))):
-        received.setdefault(document_id, []).append((inbox, version))
-    latest: dict[tuple[int, int], dict[str, int]] = {}  # (document, version asked) -> inbox -> latest below it
-    needed: set[tuple[int, int]] = set()
-    for document_id, version, content in wanted:
-        below: dict[str, int] = {}
-        for inbox, sent in received.get(document_id, ()):
-            if sent < version:
-                below[inbox] = max(sent, below.get(inbox, 0))
-        if below:
-            latest[(document_id, version)] = below
-            needed |= {(document_id, v) for v in below.values()}
-            if content is None:
-                needed.add((document_id, version))
-    if not needed:
-        return out
-    contents: dict[tuple[int, int], dict[str, Any]] = {
-        (d, v): c for d, v, c in session.execute(
-            select(DocumentVersion.document_id, DocumentVersion.version, DocumentVersion.content).where(
-                tuple_(DocumentVersion.document_id, DocumentVersion.version).in_(sorted(needed))))}
-    hashes: dict[tuple[int, int], str] = {}
-
-    def but_contact(key: tuple[int, int], content: dict[str, Any] | None = None) -> str | None:
-        if key not in hashes:
-            given = content if content is not None else contents.get(key)
-            hashes[key] = "" if given is None else _but_contact(given)
-        return hashes[key] or None
-
-    for document_id, version, content in wanted:
-        inboxes = latest.get((document_id, version))
-        if inboxes:
-            current = but_contact((document_id, version), content)
-            out[(document_id, version)] = {
-                inbox: (v, current is not None and but_contact((document_id, v)) == current)
-                for inbox, v in inboxes.items()}
-    return out
-
-
-def _earlier_versions(session: Session, parsed: Sequence[tuple[Prepared, Recipient]],
-                      documents: Sequence[tuple[int, int, int]], rows: Sequence[Any], *,
-                      local: bool = False) -> dict[int, EarlierVersion]:
-    """The requests (by index) for an inbox that has no row of this version but received an earlier one
-    (received_before). ROWS (_batch_rows) tell which requests could be such without a query: in a first export,
-    or a run of unchanged documents, none is; the rest are asked together (two queries for the batch)."""
-    current: set[tuple[int, int, str]] = set()
-    earlier: dict[tuple[int, str], list[int]] = {}
-    for document_id, version, inbox, state, via in rows:
-        current.add((document_id, version, inbox))
-        if state == S.sent.value and (local or via != "local"):
-            earlier.setdefault((document_id, inbox), []).append(version)
-    candidates = [(i, prepared, document_id, version, recipient_key(recipient))
-                  for i, ((prepared, recipient), (document_id, version, _)) in enumerate(zip(parsed, documents,
-                                                                                                 strict=True))]
-    candidates = [c for c in candidates if c[3] > 1 and (c[2], c[3], c[4]) not in current
-                  and any(v < c[3] for v in earlier.get((c[2], c[4]), ()))]
-    if not candidates:
-        return {}
-    before = received_before_many(session, list({(d, v): (d, v, p.record.content)
-                                                 for _, p, d, v, _ in candidates}.values()), local=local)
-    found: dict[int, EarlierVersion] = {}
-    for i, _, d, version, key in candidates:
-        if key in before[(d, version)]:
-            received, details_only = before[(d, version)][key]
-            found[i] = EarlierVersion(received, version, details_only)
-    return found
-
-
-def inbox_owners(session: Session) -> dict[str, dict[int, str]]:
-    """Every registered inbox (key) -> the companies it is registered for ({id: name})."""
-    owners: dict[str, dict[int, str]] = {}
-    for row in session.scalars(select(CompanyRow)):
-        for key in catalog.all_inbox_keys(row):
-            owners.setdefault(key, {})[row.id] = row.name
-    return owners
-
-
-def insert_ignore(session: Session, rows: Sequence[dict[str, Any]], *, index_elements: Sequence[str],
-                  table: Any = _DELIVERIES, returning: bool = True) -> list[int]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids of the rows actually inserted ([] without
-    `returning`, or for a table without ids).
-
-    The unique constraint, not a prior SELECT, is what keeps "one row per (document, version, inbox)" true when
-    the same event arrives twice at the same moment."""
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # no .values(rows): an executemany of one cached statement. With RETURNING, SQLAlchemy folds the rows into one
-    # long multi-row statement ("insertmanyvalues") whose text the driver parses afresh each time (psycopg caches
-    # only statements up to 4 kB): a caller that does not need the ids saves that
-    stmt = insert_fn(table).on_conflict_do_nothing(index_elements=list(index_elements))
-    if returning and "id" in table.c:
-        return [int(i) for i in session.scalars(stmt.returning(table.c.id), list(rows)) if i is not None]
-    session.execute(stmt, list(rows))
-    return []
-
-
-def store_payload(session: Session, xml: bytes) -> str:
-    return store_payloads(session, [xml], now=session_now(session))[0]
-
-
-def store_payloads(session: Session, xmls: Sequence[bytes], *, now: dt.datetime) -> list[str]:
-    """Store each XML once by its sha256 (content-addressed, never overwritten); the hashes, in order."""
-    digests = [hashlib.sha256(xml).hexdigest() for xml in xmls]
-    unique = {d: x for d, x in zip(digests, xmls, strict=True)}
-    insert_ignore(session, [{"sha256": d, "xml": x, "size": len(x), "created_at": now} for d, x in unique.items()],
-                  index_elements=["sha256"], table=_PAYLOADS)
-    return digests
-
-
-def _of_localhost(address: str) -> bool:
-    """A Message-ID (<...@localhost>) or sender address of the local inbox, which needs no domain."""
-    return address.lower().rstrip(">").endswith("@localhost")
-
-
-def new_message_id(sender: str) -> str:
-    from ublexport.compose import new_message_id as mint
-
-    return mint(sender)
-
-
-def recipient_key(recipient: Recipient) -> str:
-    return address_key(recipient.address)
-
-
-def queue_rows(session: Session, document: DocumentRow, recipients: Iterable[Recipient], *, sender: str,
-               origin: str, by: str, sha256: str | None, failure: str | None = None,
-               now: dt.datetime | None = None, pdf_sha256: str | None = None) -> list[int]:
-    """Queue the original (resend_seq 0) delivery of this document version to each inbox; ids of new rows.
-
-    A failure (the document did not pass validation) is recorded as a `failed` row without payload, so that
-    history shows why it was not forwarded; an edited document is a new version and gets new rows."""
-    now = now or session_now(session)
-    values = [delivery_values(document.id, document.company_id, document.version, recipient, sender=sender,
-                              origin=origin, by=by, sha256=sha256, now=now, failure=failure,
-                              pdf_sha256=pdf_sha256)
-              for recipient in recipients]
-    return insert_ignore(session, values, index_elements=["document_id", "version", "inbox", "resend_seq"])
-
-
-def delivery_values(document_id: int, company_id: int, version: int, recipient: Recipient, *, sender: str,
-                    origin: str, by: str, sha256: str | None, now: dt.datetime,
-                    failure: str | None = None, pdf_sha256: str | None = None) -> dict[str, Any]:
-    """The columns of a new original delivery row (resend_seq 0) with a freshly minted Message-ID."""
-    return {
-        "document_id": document_id, "company_id": company_id, "version": version,
-        "inbox": recipient_key(recipient), "recipient": recipient.header(), "resend_seq": 0, "resend_of": None,
-        "origin": origin, "message_id": new_message_id(sender), "sha256": sha256, "pdf_sha256": pdf_sha256 or "",
-        "state": S.failed.value if failure else S.queued.value, "attempts": 0,
-        "next_attempt_at": None if failure else now, "lease_owner": None, "lease_expires_at": None,
-        "last_code": None, "last_message": failure, "created_by": by, "created_at": now, "updated_at": now,
-        "sent_at": None,
-    }
-
-
-CLOSED = catalog.CLOSED  # (re-exported: the ledger's callers know it from here)
-
-
-def is_closed(state: str, message: str | None) -> bool:
-    """A row closed by a change of inboxes (CLOSED), as opposed to one a server refused."""
-    return state == S.failed.value and (message or "").startswith(CLOSED)
-
-
-@dataclass(frozen=True)
-class Existing:
-    """A row of the document's current version for one inbox (resend_seq 0), as forwarding sees it."""
-
-    id: int
-    state: str
-    invalid: str | None  # why it was not forwarded (the document was found invalid then), else None
-    closed: bool  # closed by a change of inboxes, never sent
-
-
-def existing_inboxes(session: Session, document: DocumentRow) -> dict[str, Existing]:
-    """The inboxes that have a row of the document's current version."""
-    rows = session.execute(select(DeliveryRow.inbox, DeliveryRow.id, DeliveryRow.state, DeliveryRow.sha256,
-                                  DeliveryRow.last_message).where(
-        DeliveryRow.document_id == document.id, DeliveryRow.version == document.version,
-        DeliveryRow.resend_seq == 0))
-    return {inbox: Existing(row_id, state, (message or "not a valid document") if sha is None else None,
-                            is_closed(state, message))
-            for inbox, row_id, state, sha, message in rows}
 
 
 # --- the ledger -----------------------------------------------------------------------------------------------
@@ -935,9 +267,10 @@ class Ledger:
     def _claim_in(self, session: Session, parsed: Sequence[tuple[Prepared, Recipient]], *, resend: bool,
                   now: dt.datetime) -> list[Claim]:
         documents = self._documents(session, [prepared for prepared, _ in parsed], now=now)
-        hashes = store_payloads(session, [prepared.xml for prepared, _ in parsed], now=now)
+        # (looked up in ledger.rows at each call, where a test replaces it)
+        hashes = ledger_rows.store_payloads(session, [prepared.xml for prepared, _ in parsed], now=now)
         pdfs = [prepared.pdf for prepared, _ in parsed]  # `--pdf attach`: kept so that a retry sends it too
-        stored = iter(store_payloads(session, [p for p in pdfs if p is not None], now=now))
+        stored = iter(ledger_rows.store_payloads(session, [p for p in pdfs if p is not None], now=now))
         # "" for no file: NULL stays for rows from before migration 3, whose file is unknown
         pdf_hashes = ["" if p is None else next(stored) for p in pdfs]
         batch = _batch_rows(session, documents)
@@ -1485,37 +818,8 @@ class Ledger:
         that `history` shows it and `resend` or the next export can follow. One transaction; running it again over
         the same reports changes nothing. A report about an e-mail the ledger does not know is returned as such."""
         now = self.store.now()
-        out: list[BounceResult] = []
         with self.store.transaction() as session:
-            for bounce in bounces:
-                row = session.execute(select(DeliveryRow).where(DeliveryRow.message_id == bounce.message_id)
-                                      .with_for_update()).scalar_one_or_none() if bounce.message_id else None
-                if row is None:
-                    out.append(BounceResult(bounce, None, None, "not an e-mail of this ledger", False))
-                    continue
-                document = session.get(DocumentRow, row.document_id)
-                label = document.label if document is not None else None
-                note = (f"{BOUNCED}{bounce.status} {bounce.diagnostic}".strip()
-                        + (f" (reported by {bounce.reporter})" if bounce.reporter else ""))
-                if bounce.action != "failed":
-                    out.append(BounceResult(bounce, row.id, label, f"delayed, not refused: {row.state}, unchanged",
-                                            False))
-                elif row.state == S.failed.value and (row.last_message or "").startswith(BOUNCED):
-                    out.append(BounceResult(bounce, row.id, label, "marked failed already", False))
-                elif row.state != S.sent.value:
-                    out.append(BounceResult(bounce, row.id, label, f"{row.state} in the ledger: unchanged", False))
-                elif _bounced_before(session, row, bounce):
-                    out.append(BounceResult(bounce, row.id, label, "about an earlier send: it went again since, "
-                                            "sent in the ledger: unchanged", False))
-                else:
-                    if bounce.report_id:
-                        note += f" [report {bounce.report_id}]"
-                    row.state, row.last_code, row.last_message, row.updated_at = (S.failed.value, bounce.code,
-                                                                                  note, now)
-                    session.add(AttemptRow(delivery_id=row.id, at=now, owner=self.owner, result="bounced",
-                                           code=bounce.code, message=note, tries=0, message_id=row.message_id,
-                                           sha256=row.sha256))
-                    out.append(BounceResult(bounce, row.id, label, "marked failed", True))
+            out = mark_bounced(session, bounces, owner=self.owner, now=now)
         return out
 
     def history(self, *, company_id: int | None = None, document_id: int | None = None,
@@ -1528,68 +832,11 @@ class Ledger:
         values): any of these. SINCE / BEFORE (aware datetimes): only the rows whose time, as `history` shows it
         (sent, else last changed), is at or after SINCE and before BEFORE: a month's or a VAT quarter's deliveries
         out of a ledger of years."""
-        query = (select(DeliveryRow, DocumentRow.number, DocumentRow.kind, CompanyRow.name, DocumentRow.status,
-                        DocumentRow.version, CompanyRow.auto_export)
-                 .join(DocumentRow, DocumentRow.id == DeliveryRow.document_id)
-                 .join(CompanyRow, CompanyRow.id == DeliveryRow.company_id)
-                 .order_by(DeliveryRow.id))
-        if company_id is not None:
-            query = query.where(DeliveryRow.company_id == company_id)
-        if document_id is not None:
-            query = query.where(DeliveryRow.document_id == document_id)
-        if inbox is not None:  # what went to one address (an old, mistyped one): as the ledger keys it
-            query = query.where(DeliveryRow.inbox == address_key(inbox))
-        if states:
-            query = query.where(DeliveryRow.state.in_(set(states)))
-        if numbers:
-            query = query.where(DocumentRow.number.in_(set(numbers)))
-        if kinds:
-            query = query.where(DocumentRow.kind.in_(set(kinds)))
-        if ids is not None:
-            query = query.where(DeliveryRow.id.in_(list(ids)))
-        if in_doubt:
-            query = query.where(DeliveryRow.id.in_(select(AttemptRow.delivery_id)
-                                                   .where(AttemptRow.result == IN_DOUBT)))
-        if since is not None or before is not None:
-            when = func.coalesce(DeliveryRow.sent_at, DeliveryRow.updated_at, type_=UTCDateTime)
-            if since is not None:
-                query = query.where(when >= since)
-            if before is not None:
-                query = query.where(when < before)
-        if limit is not None:
-            query = query.limit(limit)
+        query = history_query(company_id=company_id, document_id=document_id, ids=ids, limit=limit, inbox=inbox,
+                              states=states, numbers=numbers, in_doubt=in_doubt, since=since, before=before,
+                              kinds=kinds)
         with self.store.reading() as session:
-            entries = [HistoryEntry(
-                id=d.id, company_id=d.company_id, company=name, document_id=d.document_id, document=number,
-                kind=kind, version=d.version, inbox=d.inbox, recipient=d.recipient, state=d.state, origin=d.origin,
-                resend_of=d.resend_of, attempts=d.attempts, last_code=d.last_code, last_message=d.last_message,
-                message_id=d.message_id, sha256=d.sha256, created_at=d.created_at, updated_at=d.updated_at,
-                sent_at=d.sent_at, next_attempt_at=d.next_attempt_at, via=d.via,
-                waits=_waits(d, status, current, rule_on))
-                for d, number, kind, name, status, current, rule_on in session.execute(query)]
-            by_id = {e.id: e for e in entries}
-            ids_all = list(by_id)
-            # in slices: a driver takes at most 65,535 parameters per statement, a ledger of some years has more rows
-            for start in range(0, len(ids_all), _IDS_PER_STATEMENT):
-                part = ids_all[start:start + _IDS_PER_STATEMENT]
-                for delivery_id, count in session.execute(
-                        select(AttemptRow.delivery_id,  # a take-over's tries 0 is one try nobody saw end
-                               func.sum(case((AttemptRow.tries > 0, AttemptRow.tries), else_=1))).where(
-                            AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(part))
-                        .group_by(AttemptRow.delivery_id)):
-                    by_id[delivery_id].in_doubt_tries = int(count)
-                for delivery_id, message_id in session.execute(
-                        select(AttemptRow.delivery_id, AttemptRow.message_id).distinct().where(
-                            AttemptRow.result == IN_DOUBT, AttemptRow.delivery_id.in_(part),
-                            AttemptRow.message_id.is_not(None)).order_by(AttemptRow.delivery_id,
-                                                                          AttemptRow.message_id)):
-                    by_id[delivery_id].in_doubt_message_ids.append(message_id)
-                if with_tries:
-                    for a in session.scalars(select(AttemptRow).where(AttemptRow.delivery_id.in_(part))
-                                             .order_by(AttemptRow.id)):
-                        by_id[a.delivery_id].tries.append({"at": a.at.isoformat(), "owner": a.owner,
-                                                           "result": a.result, "code": a.code, "message": a.message,
-                                                           "attempts": a.tries, "message_id": a.message_id})
+            entries = read_history(session, query, with_tries=with_tries)
         return entries
 
     def counts(self) -> dict[str, int]:
