@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -60,6 +61,17 @@ ROW_ID = _RowId()
 SUMMARY_ROWS = 200  # above this many results, a table lists only those that need attention (export, import)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+
+# The settings every command shares, declared once: `export` and `config` take them as values (cli/config.py), the
+# ledger commands remember --config on the context (cli/company.py store_options)
+CONFIG_FILE = click.Path(dir_okay=False, path_type=Path)
+CONFIG_HELP = "TOML settings file (default: HOME/config.toml when present)."
+home_option = click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+                           envvar="UBLEXPORT_HOME", show_envvar=True,
+                           help="Data directory (local inbox, ledger). [default: ~/.ublexport]")
+db_option = click.option("--db", "db_url", envvar="UBLEXPORT_DB", show_envvar=True, metavar="URL",
+                         help="Ledger database: sqlite:///PATH or postgresql://USER@HOST/DB "
+                              "(default: ublexport.db in the data directory).")
 
 KINDS = ("invoice", "credit_note", "proforma", "expense", "quote")
 """model.DocumentKind's values, spelled here so that listing commands need not import the model for --help (a test
@@ -224,7 +236,6 @@ def _in_data_folder(filename: Any, home: Any) -> bool:
     if not filename:
         return False
     import os
-    from pathlib import Path
 
     folder = Path(str(home or os.environ.get("UBLEXPORT_HOME") or "~/.ublexport")).expanduser().absolute()
     path = Path(os.fsdecode(filename)).expanduser().absolute()

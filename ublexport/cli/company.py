@@ -13,7 +13,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ublexport.cli.common import DAY, ROW_ID, Group, handle_errors, json_option, local_time, print_json, print_table
+from ublexport.cli.common import (
+    CONFIG_FILE,
+    CONFIG_HELP,
+    DAY,
+    ROW_ID,
+    Group,
+    db_option,
+    handle_errors,
+    home_option,
+    json_option,
+    local_time,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from ublexport.ledger import Ledger
@@ -35,15 +48,9 @@ def _remember_config(ctx: click.Context, param: click.Parameter, value: Path | N
 
 def store_options(func: F) -> F:
     """--config, --db and --home, with their environment variables: the same settings as `export`."""
-    func = click.option("--config", type=click.Path(dir_okay=False, path_type=Path), envvar="UBLEXPORT_CONFIG",
-                        show_envvar=True, expose_value=False, callback=_remember_config, is_eager=True,
-                        help="TOML settings file (default: HOME/config.toml when present).")(func)
-    func = click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="UBLEXPORT_HOME",
-                        show_envvar=True, help="Data directory (default ~/.ublexport).")(func)
-    func = click.option("--db", "db_url", envvar="UBLEXPORT_DB", show_envvar=True, metavar="URL",
-                        help="Ledger database: sqlite:///PATH or postgresql://USER@HOST/DB "
-                             "(default: ublexport.db in the data directory).")(func)
-    return func
+    func = click.option("--config", type=CONFIG_FILE, envvar="UBLEXPORT_CONFIG", show_envvar=True,
+                        expose_value=False, callback=_remember_config, is_eager=True, help=CONFIG_HELP)(func)
+    return db_option(home_option(func))
 
 
 def _one_line_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

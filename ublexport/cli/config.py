@@ -10,15 +10,26 @@ from typing import Any, TypeVar
 
 import click
 
-from ublexport.cli.common import EXIT_DELIVERY, EXIT_ERROR, Group, handle_errors, json_option, print_json, print_table
+from ublexport.cli.common import (
+    CONFIG_FILE,
+    CONFIG_HELP,
+    EXIT_DELIVERY,
+    EXIT_ERROR,
+    Group,
+    db_option,
+    handle_errors,
+    home_option,
+    json_option,
+    print_json,
+    print_table,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 SETTINGS_OPTIONS = [
-    click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="UBLEXPORT_CONFIG",
-                 show_envvar=True, help="TOML settings file (default: HOME/config.toml when present)."),
-    click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="UBLEXPORT_HOME",
-                 show_envvar=True, help="Data directory (local inbox, ledger). [default: ~/.ublexport]"),
+    click.option("--config", "config_file", type=CONFIG_FILE, envvar="UBLEXPORT_CONFIG", show_envvar=True,
+                 help=CONFIG_HELP),
+    home_option,
     click.option("--smtp-host", envvar="UBLEXPORT_SMTP_HOST", show_envvar=True,
                  help="SMTP server; without one, mail goes to the embedded local inbox."),
     click.option("--smtp-port", type=click.IntRange(1, 65535), envvar="UBLEXPORT_SMTP_PORT", show_envvar=True,
@@ -34,10 +45,8 @@ SETTINGS_OPTIONS = [
 ]
 
 
-# for the commands that use the ledger (export, config show); settings_options turns it into settings.db_url
-db_option = click.option("--db", "db_url", envvar="UBLEXPORT_DB", show_envvar=True, metavar="URL",
-                         help="Ledger database: sqlite:///PATH or postgresql://USER@HOST/DB "
-                              "(default: ublexport.db in the data directory).")
+# for the commands that use the ledger (export, config show), db_option: settings_options turns it into
+# settings.db_url
 
 
 def settings_options(func: F, *, lenient: bool = False) -> F:

@@ -19,6 +19,7 @@ from ublexport.cli.common import (
     Command,
     console,
     counting,
+    db_option,
     handle_errors,
     issued_options,
     json_option,
@@ -28,7 +29,7 @@ from ublexport.cli.common import (
     print_json,
     print_table,
 )
-from ublexport.cli.config import db_option, settings_options
+from ublexport.cli.config import settings_options
 from ublexport.model import Status
 
 if TYPE_CHECKING:
