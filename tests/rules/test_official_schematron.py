@@ -64,7 +64,8 @@ def test_the_official_examples_get_the_official_verdict(path: Path) -> None:
     assert not difference(theirs, ours(report)), path.name
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same documents each run, so that a version difference never met before cannot fail CI at random
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_what_we_render_passes_the_official_rules(data: dict[str, object]) -> None:
     prepared = prepare(Document.model_validate(data), pdf=PdfMode.none)
