@@ -11,16 +11,18 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from itertools import zip_longest
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ublexport import localize
 from ublexport.errors import InputError
 from ublexport.identifiers import vat_as_written
-from ublexport.model import Address, Document, DocumentKind, Period, VatCategory, exemption_text
-from ublexport.totals import Totals, VatGroup
+from ublexport.model import Address, Document, DocumentKind, Line, Period, VatCategory, exemption_text
+from ublexport.totals import LineTotals, Totals, VatGroup
 from ublexport.view import document_note, money, number, price, seller_country
 
 if TYPE_CHECKING:
@@ -303,35 +305,50 @@ def as_pdf(content: bytes, document: Document) -> bytes:
 
 
 def make_pdf(document: Document, totals: Totals) -> bytes:
-    """Everything the UBL says, so that the image the accountant books from adds up and is legally complete."""
-    from fpdf import FPDF
+    """Everything the UBL says, so that the image the accountant books from adds up and is legally complete: the
+    sections below in the order the page shows them, each drawn by its own function on one shared _Page."""
+    wording = localize.wording(document.company)
+    title = _title(document, wording)
+    unicode = _needs_unicode(document)
+    pdf = _new_pdf(document, title, unicode)
+    page = _Page(document, totals, _Sheet(pdf, unicode=unicode), WORDS[wording], document.company.language.value,
+                 str if unicode else _winansi)
+    _heading(page, title)
+    _facts(page)
+    _parties(page)
+    _lines(page)
+    _totals(page)
+    _vat_breakdown(page)
+    _amount_due(page)
+    _payment(page)
+    _note(page)
+    _page_numbers(page, title)
+    return bytes(pdf.output())
 
-    lang = document.company.language.value
-    w = WORDS[localize.wording(document.company)]
-    title = (CREDIT_TITLES[localize.wording(document.company)] if document.credit_note
-             else TITLES[localize.wording(document.company)].get(document.kind, document.kind.value))
-    cur = document.currency
-    company, other = document.company, document.counterparty
-    expense = document.kind == DocumentKind.expense
-    # BR-O-02/03/04 keep the VAT numbers out of the UBL of a supply not subject to VAT; the image still names the
-    # seller's, which Belgian and Dutch law want on every invoice of a taxable person (art. 5 §1 KB nr. 1, Art.
-    # 226(3) VAT Directive), and leaves out the buyer's, which no VAT is charged against
-    vat_ids = not any(g.category == VatCategory.O for g in totals.vat_groups)
-    ours = _party(company.name, company.address, company.vat_number if vat_ids or not expense else None,
-                  company.enterprise_number, company.kvk_number, w, None if expense else company.legal_info)
-    theirs = _party(other.full_name, other.invoice_address, other.vat_number if vat_ids or expense else None,
-                    other.enterprise_number, other.kvk_number, w, None, other.tax_registration if expense else None)
-    seller, buyer = (theirs, ours) if expense else (ours, theirs)
 
-    # The core fonts show Windows-1252 only; a document with other letters (Dvořák, Łódź, Ελληνική) is set in
-    # DejaVu Sans, embedded (shipped in ublexport/fonts; about 20 ms more and a subset of the font in the file), so
-    # the visual copy names the customer as the UBL does rather than with "?"
+def _title(document: Document, wording: str) -> str:
+    """The kind of document in the company's words ("Factuur", "Creditnota (inkoop)"): the first thing the page says."""
+    if document.credit_note:
+        return CREDIT_TITLES[wording]
+    return TITLES[wording].get(document.kind, document.kind.value)
+
+
+def _needs_unicode(document: Document) -> bool:
+    """Whether the document has letters the core fonts cannot show.
+
+    The core fonts show Windows-1252 only; a document with other letters (Dvořák, Łódź, Ελληνική) is set in
+    DejaVu Sans, embedded (shipped in ublexport/fonts; about 20 ms more and a subset of the font in the file), so
+    the visual copy names the customer as the UBL does rather than with "?"."""
     try:
         document.model_dump_json(exclude={"pdf", "received_ubl"}).encode("cp1252")
-        unicode = False
     except UnicodeEncodeError:
-        unicode = True
-    _text = str if unicode else _winansi
+        return True
+    return False
+
+
+def _new_pdf(document: Document, title: str, unicode: bool) -> FPDF:
+    """An A4 document with its first page, made deterministic (_deterministic), with DejaVu Sans when UNICODE."""
+    from fpdf import FPDF
 
     pdf = FPDF(format="A4")
     if unicode:
@@ -340,29 +357,72 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
     _deterministic(pdf, document, document.model_dump_json().encode(), f"{title} {document.number}")
     pdf.add_page()
-    sheet = _Sheet(pdf, unicode=unicode)
-    left, right = sheet.LEFT + 1, sheet.RIGHT - 1
+    return pdf
+
+
+@dataclass(slots=True)
+class _Page:
+    """What every section of make_pdf draws with: the sheet, the document and its totals, the words and the
+    language they are written in, and `text`, which makes a string printable in the font chosen (_winansi for the
+    core fonts, unchanged for DejaVu Sans)."""
+
+    document: Document
+    totals: Totals
+    sheet: _Sheet
+    w: dict[str, str]
+    lang: str
+    text: Callable[[str], str]
+    c: str = field(init=False)  # the colon after a label: "Datum: ", "Date : " (localize.colon)
+
+    LEFT: ClassVar[float] = _Sheet.LEFT + 1  # where text starts
+    RIGHT: ClassVar[float] = _Sheet.RIGHT - 1  # where right-aligned amounts end
+    MIDDLE: ClassVar[float] = _Sheet.LEFT + 95 + 1  # the buyer's column beside the seller's
+    LABEL_X: ClassVar[float] = _Sheet.LEFT + 155 - 1  # right edge of the totals' labels
+
+    def __post_init__(self) -> None:
+        self.c = localize.colon(self.lang)
+
+    def day(self, value: dt.date) -> str:
+        return localize.date(value, self.lang)
+
+    def figure(self, text: str) -> str:
+        """An amount, price or quantity as the e-mail writes it (ublexport.localize)."""
+        return localize.decimal(text, self.lang)
+
+    def span(self, period: Period) -> str:
+        """"01-11-2026 – 30-11-2026"; an open end as "…"."""
+        return " – ".join(self.day(d) if d is not None else "…" for d in (period.start, period.end))
+
+    def total(self, label: str, amount: Decimal, currency: str | None = None) -> None:
+        """One row of the totals: the label right-aligned before the amount (wrapped above it when long)."""
+        sheet = self.sheet
+        *more, last = sheet.wrap(self.text(label), 150)
+        for text in more:
+            sheet.row(5, ((self.LABEL_X, text, True),))
+        shown = f"{self.figure(money(amount))} {self.document.currency if currency is None else currency}"
+        sheet.row(6, ((self.LABEL_X, last, True), (self.RIGHT, shown, True, self.RIGHT - self.LABEL_X - 2)))
+
+
+def _heading(page: _Page, title: str) -> None:
+    """The title and number, and what the document is not: a pro forma announces an invoice (not to be booked as
+    one); an expense's image, made because the supplier's invoice is not at hand (else it is the visual copy), must
+    not pass for that invoice with an auditor, since deducting the VAT needs the supplier's own."""
+    sheet, document = page.sheet, page.document
     sheet.font("B", 18)
-    sheet.row(10, ((left, _text(f"{title} {document.number}"), False),))
+    sheet.row(10, ((page.LEFT, page.text(f"{title} {document.number}"), False),))
     sheet.font()
-    if document.kind == DocumentKind.proforma:  # announces an invoice: not to be booked as one
-        sheet.font("B")
-        sheet.row(6, ((left, _text(w["not_invoice"]), False),))
-        sheet.font()
-    if expense:  # the supplier's invoice is not at hand (else it is the visual copy): this image must not pass
-        sheet.font("B")  # for it with an auditor, since deducting the VAT needs the supplier's own invoice
-        sheet.row(6, ((left, _text(w["summary"]), False),))
-        sheet.font()
-    def day(value: dt.date) -> str:
-        return localize.date(value, lang)
+    notices = (("not_invoice", document.kind == DocumentKind.proforma),
+               ("summary", document.kind == DocumentKind.expense))
+    for word, applies in notices:
+        if applies:
+            sheet.font("B")
+            sheet.row(6, ((page.LEFT, page.text(page.w[word]), False),))
+            sheet.font()
 
-    def figure(text: str) -> str:  # an amount, price or quantity as the e-mail writes it (ublexport.localize)
-        return localize.decimal(text, lang)
 
-    def span(period: Period) -> str:  # "01-11-2026 – 30-11-2026"; an open end as "…"
-        return " – ".join(day(d) if d is not None else "…" for d in (period.start, period.end))
-
-    c = localize.colon(lang)  # "Datum: ", "Date : "
+def _facts(page: _Page) -> None:
+    """The dates, the delivery, the period and the references, one "label: value" a line."""
+    document, w, c, day = page.document, page.w, page.c, page.day
     facts = [f"{w['date']}{c}{day(document.issue_date)}"]
     if document.due_date:
         facts.append(f"{w['due']}{c}{day(document.due_date)}")
@@ -373,166 +433,263 @@ def make_pdf(document: Document, totals: Totals) -> bytes:
         place = " ".join(part for part in (at.postal_code, at.city) if part)
         facts.append(f"{w['delivered_at']}{c}{', '.join(p for p in (at.street, place, at.country) if p)}")
     if document.period is not None:
-        facts.append(f"{w['period']}{c}{span(document.period)}")
-    credited = document.credited_invoice
-    credits = document.is_credit  # a credit note's references are all invoices it credits
-    for said, references in (("credits", [credited] if credited is not None else []),
-                             ("credits" if credits else "refers", document.preceding_invoices)):
-        for ref in references:
-            of = f" {w['of']} {day(ref.issue_date)}" if ref.issue_date else ""
-            facts.append(f"{w[said]}{c}{ref.number}{of}")
+        facts.append(f"{w['period']}{c}{page.span(document.period)}")
+    facts += _invoice_references(page)
     if document.buyer_reference:
         facts.append(f"{w['buyer_ref']}{c}{document.buyer_reference}")
     if document.order_reference:
         facts.append(f"{w['order_ref']}{c}{document.order_reference}")
-    sheet.paragraph(_text("\n".join(facts)), 6)
-    sheet.skip(4)
+    page.sheet.paragraph(page.text("\n".join(facts)), 6)
+    page.sheet.skip(4)
 
-    # Both parties side by side: name, address and identifiers
-    middle = sheet.LEFT + 95 + 1
+
+def _invoice_references(page: _Page) -> list[str]:
+    """The invoices the document credits or refers to, each with its date when known: a credit note's references
+    are all invoices it credits."""
+    document, w, c = page.document, page.w, page.c
+    credited = document.credited_invoice
+    said = "credits" if document.is_credit else "refers"
+    facts = []
+    for word, references in (("credits", [credited] if credited is not None else []),
+                             (said, document.preceding_invoices)):
+        for ref in references:
+            of = f" {w['of']} {page.day(ref.issue_date)}" if ref.issue_date else ""
+            facts.append(f"{w[word]}{c}{ref.number}{of}")
+    return facts
+
+
+def _parties(page: _Page) -> None:
+    """Both parties side by side, seller left: name, address and identifiers (_party)."""
+    sheet, left, middle = page.sheet, page.LEFT, page.MIDDLE
+    seller, buyer = _seller_and_buyer(page.document, page.totals, page.w)
     sheet.font("B")
-    sheet.row(6, ((left, _text(w["seller"]), False), (middle, _text(w["buyer"]), False)))
+    sheet.row(6, ((left, page.text(page.w["seller"]), False), (middle, page.text(page.w["buyer"]), False)))
     sheet.font()
-    seller = sheet.wrap(_text("\n".join(seller)), 93)
-    buyer = sheet.wrap(_text("\n".join(buyer)), 93)
-    for mine, theirs_ in zip_longest(seller, buyer, fillvalue=""):
-        sheet.row(5, ((left, mine, False), (middle, theirs_, False)))
+    sellers = sheet.wrap(page.text("\n".join(seller)), 93)
+    buyers = sheet.wrap(page.text("\n".join(buyer)), 93)
+    for mine, theirs in zip_longest(sellers, buyers, fillvalue=""):
+        sheet.row(5, ((left, mine, False), (middle, theirs, False)))
     sheet.skip(6)
 
-    # The lines: each shows its net amount (BT-131), after its own allowances and charges, which are listed below
-    # it in their own column, so that the amounts column adds up to the total of the lines (BT-106).
-    adjusted = any(lt.line.allowances_charges for lt in totals.lines)
-    if adjusted:
-        heads: tuple[str, ...] = (w["desc"], w["qty"], w["price"], w["adj"], w["vat"], w["amount"])
-        edges: tuple[float, ...] = (83, 101, 125, 147, 167, 200)  # right edge of each column, in mm
-    else:
-        heads = (w["desc"], w["qty"], w["price"], w["vat"], w["amount"])
-        edges = (105, 123, 147, 167, 200)
-    desc_room = edges[0] - left - 1
-    qty_x, price_x, adj_x, vat_x, amount_x = (e - 1 for e in (edges[1], edges[2], edges[3], edges[-2], edges[-1]))
-    def heading() -> None:
-        sheet.font("B")
-        sheet.row(7, ((left, _text(heads[0]), False),
-                      *((edge - 1, _text(head), True) for edge, head in zip(edges[1:], heads[1:], strict=True))))
-        sheet.rule()
-        sheet.font()
 
+def _seller_and_buyer(document: Document, totals: Totals, w: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The rows of each party; an expense's seller is the supplier.
+
+    BR-O-02/03/04 keep the VAT numbers out of the UBL of a supply not subject to VAT; the image still names the
+    seller's, which Belgian and Dutch law want on every invoice of a taxable person (art. 5 §1 KB nr. 1, Art.
+    226(3) VAT Directive), and leaves out the buyer's, which no VAT is charged against."""
+    company, other = document.company, document.counterparty
+    expense = document.kind == DocumentKind.expense
+    vat_ids = not any(g.category == VatCategory.O for g in totals.vat_groups)
+    ours = _party(company.name, company.address, company.vat_number if vat_ids or not expense else None,
+                  company.enterprise_number, company.kvk_number, w, None if expense else company.legal_info)
+    theirs = _party(other.full_name, other.invoice_address, other.vat_number if vat_ids or expense else None,
+                    other.enterprise_number, other.kvk_number, w, None, other.tax_registration if expense else None)
+    return (theirs, ours) if expense else (ours, theirs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """The lines table's layout: its headings and where each column ends, with a discount column only when a line
+    has allowances or charges of its own."""
+
+    adjusted: bool
+    heads: tuple[str, ...]
+    edges: tuple[float, ...]  # right edge of each column, in mm
+    desc_room: float  # the width of the description column
+    qty_x: float  # the x at which the text of each right-aligned column ends (adj_x: only when adjusted)
+    price_x: float
+    adj_x: float
+    vat_x: float
+    amount_x: float
+
+    @classmethod
+    def of(cls, totals: Totals, w: dict[str, str]) -> _Columns:
+        """The layout for these lines, headed in these words."""
+        adjusted = any(lt.line.allowances_charges for lt in totals.lines)
+        if adjusted:
+            heads: tuple[str, ...] = (w["desc"], w["qty"], w["price"], w["adj"], w["vat"], w["amount"])
+            edges: tuple[float, ...] = (83, 101, 125, 147, 167, 200)
+        else:
+            heads = (w["desc"], w["qty"], w["price"], w["vat"], w["amount"])
+            edges = (105, 123, 147, 167, 200)
+        qty_x, price_x, adj_x, vat_x, amount_x = (e - 1 for e in (edges[1], edges[2], edges[3], edges[-2], edges[-1]))
+        return cls(adjusted, heads, edges, edges[0] - _Page.LEFT - 1, qty_x, price_x, adj_x, vat_x, amount_x)
+
+
+def _lines(page: _Page) -> None:
+    """The lines: each shows its net amount (BT-131), after its own allowances and charges, which are listed below
+    it in their own column, so that the amounts column adds up to the total of the lines (BT-106). The columns'
+    headings are repeated on every page the lines continue on."""
+    sheet = page.sheet
+    columns = _Columns.of(page.totals, page.w)
+    heading = partial(_table_heading, page, columns)
     heading()
-    sheet.heading = heading  # on every page the lines continue on
-    rates: dict[tuple[VatCategory, Decimal | None], str] = {}
-    for lt in totals.lines:
+    sheet.heading = heading
+    rates: dict[tuple[VatCategory, Decimal | None], str] = {}  # each rate's label, made once
+    for lt in page.totals.lines:
         line = lt.line
         key = (line.vat_category, line.vat_rate)
         rate = rates.get(key)
         if rate is None:
-            rate = rates[key] = _text(_rate_label(*key, lang))
-        name = _text(line.name)
-        names = sheet.wrap(name, desc_room) if sheet.width(name) > desc_room else (name,)  # never cut a name short
-        # the line, its own discounts and charges and its description on one page (estimated; a block taller
-        # than a page still breaks where it must)
-        block = 6 + 5 * (len(names) - 1) + 5 * len(line.allowances_charges)
-        details = "\n".join(text for text in (line.description,  # BT-154, then the line's period (BG-26)
-                                               f"{w['period']}{c}{span(line.period)}" if line.period else None) if text)
-        if details:
-            block += 4 * (details.count("\n") + 1 + int(sheet.width(_text(details)) / 60))
-        sheet.keep(min(block, sheet.BOTTOM - sheet.TOP - 20))
-        unit = _unit(line.unit_code, lang)
-        quantity = figure(number(line.quantity))
-        quantity = f"{quantity} {unit}" if unit else quantity
-        sheet.row(6, ((left, names[0], False), (qty_x, _text(quantity), True, qty_x - edges[0] - 1),
-                      (price_x, figure(price(line.unit_price)), True, price_x - qty_x - 2),
-                      (vat_x, rate, True, vat_x - (adj_x if adjusted else price_x) - 2),
-                      (amount_x, figure(money(lt.net)), True, amount_x - vat_x - 2)))
-        for rest in names[1:]:
-            sheet.row(5, ((left, rest, False),))
-        if line.allowances_charges:
-            sheet.font("I", 9)
-            for a in line.allowances_charges:
-                word = w["charge"] if a.charge else w["allowance"]
-                *more, label = sheet.wrap(_text(f"{word}: {a.reason or a.reason_code}"), price_x - left - 4)
-                for text in more:
-                    sheet.row(5, ((left + 3, text, False),))
-                sheet.row(5, ((left + 3, label, False),
-                              (adj_x, figure(money(a.amount if a.charge else -a.amount)), True, adj_x - price_x - 2)))
-            sheet.font()
-        if details:
-            sheet.font("", 8)
-            sheet.paragraph(_text(details), 4, left + 3, edges[0] - 1)
-            sheet.font()
+            rate = rates[key] = page.text(_rate_label(*key, page.lang))
+        _line(page, columns, lt, rate)
     sheet.heading = None
     sheet.skip(4)
 
-    label_x = sheet.LEFT + 155 - 1
 
-    def total(label: str, amount: Decimal, currency: str = cur) -> None:
-        *more, last = sheet.wrap(_text(label), 150)
-        for text in more:
-            sheet.row(5, ((label_x, text, True),))
-        sheet.row(6, ((label_x, last, True), (right, f"{figure(money(amount))} {currency}", True, right - label_x - 2)))
-
-    if document.allowances_charges:  # document level (BG-20/21): each with its reason and VAT rate
-        total(w["line_total"], totals.line_total)
-        for a in document.allowances_charges:
-            word = w["charge"] if a.charge else w["allowance"]
-            total(f"{word}: {a.reason or a.reason_code} ({w['vat']} {_rate_label(*a.vat_key, lang)})",
-                  a.amount if a.charge else -a.amount)
+def _table_heading(page: _Page, columns: _Columns) -> None:
+    """The columns' headings in bold over a rule: above the first line, and again at the top of each new page."""
+    sheet, text = page.sheet, page.text
     sheet.font("B")
-    total(w["tax_exclusive"], totals.tax_exclusive)
-
-    # The VAT breakdown (BG-23): one row per category and rate, with the exemption reason a zero rate needs
-    sheet.skip(3)
-    sheet.row(6, ((left, _text(w["rate"]), False), (label_x, _text(w["taxable"]), True),
-                  (right, _text(w["vat_amount"]), True)))
+    sheet.row(7, ((page.LEFT, text(columns.heads[0]), False),
+                  *((edge - 1, text(head), True)
+                    for edge, head in zip(columns.edges[1:], columns.heads[1:], strict=True))))
     sheet.rule()
     sheet.font()
-    for group in totals.vat_groups:
-        sheet.row(6, ((left, _text(_rate_label(group.category, group.rate, lang)), False),
-                      (label_x, f"{figure(money(group.taxable))} {cur}", True),
-                      (right, f"{figure(money(group.tax))} {cur}", True, right - label_x - 2)))
-        reason = _exemption(group, lang, seller_country(document), document.company.address.country)
-        if reason:
-            sheet.font("I", 9)
-            sheet.paragraph(_text(reason), 5, left + 3, label_x)
-            sheet.font()
-    sheet.skip(3)
-    total(w["vat_total"], totals.vat_total)
-    if totals.vat_total_tax_currency is not None and document.tax_currency:
-        total(f"{w['vat_total']} ({document.tax_currency})", totals.vat_total_tax_currency, document.tax_currency)
-    total(w["tax_inclusive"], totals.tax_inclusive)
-    if totals.prepaid:
-        total(w["prepaid"], -totals.prepaid)
-    if totals.rounding:
-        total(w["rounding"], totals.rounding)
-    sheet.font("B")
-    credit = document.is_credit  # credited to the buyer, not a payment asked of them
-    total(w["credited" if credit else "payable"], totals.payable)
+
+
+def _line(page: _Page, columns: _Columns, lt: LineTotals, rate: str) -> None:
+    """One line: its name (wrapped, never cut short), quantity with its unit, price, VAT rate and net amount, then
+    its own allowances and charges and its description and period, kept on one page where they fit."""
+    sheet, text, figure, left = page.sheet, page.text, page.figure, page.LEFT
+    line = lt.line
+    name = text(line.name)
+    names = sheet.wrap(name, columns.desc_room) if sheet.width(name) > columns.desc_room else (name,)
+    details = "\n".join(part for part in (line.description,  # BT-154, then the line's period (BG-26)
+                                           f"{page.w['period']}{page.c}{page.span(line.period)}" if line.period
+                                           else None) if part)
+    # the line, its own discounts and charges and its description on one page (estimated; a block taller than a
+    # page still breaks where it must)
+    block = 6 + 5 * (len(names) - 1) + 5 * len(line.allowances_charges)
+    if details:
+        block += 4 * (details.count("\n") + 1 + int(sheet.width(text(details)) / 60))
+    sheet.keep(min(block, sheet.BOTTOM - sheet.TOP - 20))
+    unit = _unit(line.unit_code, page.lang)
+    quantity = figure(number(line.quantity))
+    quantity = f"{quantity} {unit}" if unit else quantity
+    qty_x, price_x, vat_x, amount_x = columns.qty_x, columns.price_x, columns.vat_x, columns.amount_x
+    sheet.row(6, ((left, names[0], False), (qty_x, text(quantity), True, qty_x - columns.edges[0] - 1),
+                  (price_x, figure(price(line.unit_price)), True, price_x - qty_x - 2),
+                  (vat_x, rate, True, vat_x - (columns.adj_x if columns.adjusted else price_x) - 2),
+                  (amount_x, figure(money(lt.net)), True, amount_x - vat_x - 2)))
+    for rest in names[1:]:
+        sheet.row(5, ((left, rest, False),))
+    if line.allowances_charges:
+        _line_adjustments(page, columns, line)
+    if details:
+        sheet.font("", 8)
+        sheet.paragraph(text(details), 4, left + 3, columns.edges[0] - 1)
+        sheet.font()
+
+
+def _line_adjustments(page: _Page, columns: _Columns, line: Line) -> None:
+    """A line's own allowances and charges, in italics under it: the reason, and the amount in the discount column
+    (negative for an allowance)."""
+    sheet, left, price_x, adj_x = page.sheet, page.LEFT, columns.price_x, columns.adj_x
+    sheet.font("I", 9)
+    for a in line.allowances_charges:
+        word = page.w["charge"] if a.charge else page.w["allowance"]
+        *more, label = sheet.wrap(page.text(f"{word}: {a.reason or a.reason_code}"), price_x - left - 4)
+        for text in more:
+            sheet.row(5, ((left + 3, text, False),))
+        sheet.row(5, ((left + 3, label, False),
+                      (adj_x, page.figure(money(a.amount if a.charge else -a.amount)), True, adj_x - price_x - 2)))
     sheet.font()
 
-    # How to pay: the seller's account (or the one the payment names) and the payment reference, as in the UBL
+
+def _totals(page: _Page) -> None:
+    """The total excluding VAT, in bold, after the total of the lines and the document's own allowances and
+    charges (BG-20/21), each with its reason and VAT rate, when it has any."""
+    document, totals, w = page.document, page.totals, page.w
+    if document.allowances_charges:
+        page.total(w["line_total"], totals.line_total)
+        for a in document.allowances_charges:
+            word = w["charge"] if a.charge else w["allowance"]
+            page.total(f"{word}: {a.reason or a.reason_code} ({w['vat']} {_rate_label(*a.vat_key, page.lang)})",
+                       a.amount if a.charge else -a.amount)
+    page.sheet.font("B")
+    page.total(w["tax_exclusive"], totals.tax_exclusive)
+
+
+def _vat_breakdown(page: _Page) -> None:
+    """The VAT breakdown (BG-23): one row per category and rate, with the exemption reason a zero rate needs."""
+    sheet, document, cur, left, right, label_x = (page.sheet, page.document, page.document.currency, page.LEFT,
+                                                  page.RIGHT, page.LABEL_X)
+    sheet.skip(3)
+    sheet.font("B")
+    sheet.row(6, ((left, page.text(page.w["rate"]), False), (label_x, page.text(page.w["taxable"]), True),
+                  (right, page.text(page.w["vat_amount"]), True)))
+    sheet.rule()
+    sheet.font()
+    for group in page.totals.vat_groups:
+        sheet.row(6, ((left, page.text(_rate_label(group.category, group.rate, page.lang)), False),
+                      (label_x, f"{page.figure(money(group.taxable))} {cur}", True),
+                      (right, f"{page.figure(money(group.tax))} {cur}", True, right - label_x - 2)))
+        reason = _exemption(group, page.lang, seller_country(document), document.company.address.country)
+        if reason:
+            sheet.font("I", 9)
+            sheet.paragraph(page.text(reason), 5, left + 3, label_x)
+            sheet.font()
+    sheet.skip(3)
+
+
+def _amount_due(page: _Page) -> None:
+    """The VAT total (also in the tax currency, when there is one), the total including VAT, what was paid in
+    advance and the rounding, and in bold what is payable, or credited to the buyer by a credit note (not a
+    payment asked of them)."""
+    document, totals, w = page.document, page.totals, page.w
+    page.total(w["vat_total"], totals.vat_total)
+    if totals.vat_total_tax_currency is not None and document.tax_currency:
+        page.total(f"{w['vat_total']} ({document.tax_currency})", totals.vat_total_tax_currency, document.tax_currency)
+    page.total(w["tax_inclusive"], totals.tax_inclusive)
+    if totals.prepaid:
+        page.total(w["prepaid"], -totals.prepaid)
+    if totals.rounding:
+        page.total(w["rounding"], totals.rounding)
+    page.sheet.font("B")
+    page.total(w["credited" if document.is_credit else "payable"], totals.payable)
+    page.sheet.font()
+
+
+def _payment(page: _Page) -> None:
+    """How to pay: the seller's account (or the one the payment names; for a refund, the customer's, never the
+    seller's) and the payment reference and terms, as in the UBL."""
+    document, w, c = page.document, page.w, page.c
     pay = document.payment
-    seller_party = other if expense else company
-    iban = pay.iban if pay and pay.iban else (None if credit else seller_party.iban)  # a refund: the customer's
+    seller = document.counterparty if document.kind == DocumentKind.expense else document.company
+    iban = pay.iban if pay and pay.iban else (None if document.is_credit else seller.iban)
     payment = []
     if iban:
         # the seller's BIC belongs to the seller's IBAN only, as in the UBL (view.build)
-        bic = pay.bic if pay and pay.bic else seller_party.bic if iban == seller_party.iban else None
+        bic = pay.bic if pay and pay.bic else seller.bic if iban == seller.iban else None
         payment.append(f"IBAN{c}{iban}" + (f"   BIC{c}{bic}" if bic else ""))
     if pay and pay.reference:
         payment.append(f"{w['reference']}{c}{pay.reference}")
     if pay and pay.terms:
         payment.append(f"{w['terms']}{c}{pay.terms}")
     if payment:
-        sheet.skip(4)
-        sheet.paragraph(_text("\n".join(payment)), 6)
-    note = document_note(document, totals)  # as the UBL's note
+        page.sheet.skip(4)
+        page.sheet.paragraph(page.text("\n".join(payment)), 6)
+
+
+def _note(page: _Page) -> None:
+    """The document's note, as the UBL's note (view.document_note)."""
+    note = document_note(page.document, page.totals)
     if note:
-        sheet.skip(4)
-        sheet.paragraph(_text(note), 5)
+        page.sheet.skip(4)
+        page.sheet.paragraph(page.text(note), 5)
+
+
+def _page_numbers(page: _Page, title: str) -> None:
+    """On a document of several pages, each says whose it is and which ("Factuur 2026-0001 – Blad 2/3"), so that
+    a page that comes loose can be put back."""
+    sheet = page.sheet
+    pdf = sheet.pdf
     pages = pdf.pages_count
-    if pages > 1:  # a page that comes loose still says whose it is, and which
+    if pages > 1:
         sheet.font("", 8)
-        for page in range(1, pages + 1):
-            pdf.page = page
-            footer = _text(f"{title} {document.number} – {w['page']} {page}/{pages}")
+        for n in range(1, pages + 1):
+            pdf.page = n
+            footer = page.text(f"{title} {page.document.number} – {page.w['page']} {n}/{pages}")
             pdf.text(sheet.RIGHT - sheet.width(footer), sheet.BOTTOM + 8, footer)
-    return bytes(pdf.output())

@@ -430,18 +430,80 @@ def _national_supplier(document: Document) -> None:
                                      f"VAT (SE-R-006), not {number(item.vat_rate or Decimal(0))} %")
 
 
+# The CustomizationID and ProfileID of each profile (anything else: Peppol BIS Billing 3.0)
+_SPECIFICATIONS: dict[str, tuple[str, str | None]] = {
+    "en16931": (EN16931_CUSTOMIZATION, None),
+    "nlcius": (NLCIUS_CUSTOMIZATION, PEPPOL_PROFILE),
+}
+
+
 def build(document: Document, *, profile: str | None = None, pdf: bytes | None = None,
           totals: Totals | None = None) -> UblView:
     """The view of a document for the templates. `pdf` is embedded as an AdditionalDocumentReference.
 
-    `profile` is "peppol", "nlcius" or "en16931"; by default the one profile_for chooses."""
+    `profile` is "peppol", "nlcius" or "en16931"; by default the one profile_for chooses. Each step decides one
+    part of the UBL and refuses, naming the field, what the profile's rules would refuse after rendering; the steps
+    run in this order so that a document with several faults is always refused for the same one first."""
     profile = profile or profile_for(document)
     if document.kind == DocumentKind.quote:
         raise InputError(f"{document.label}: a quote is not an invoice and never becomes an e-invoice")
     totals = totals or compute(document)
+    expense = document.kind == DocumentKind.expense
+    supplier, customer = _parties(document, profile, totals, expense)
+    customization, profile_id = _SPECIFICATIONS.get(profile, (PEPPOL_CUSTOMIZATION, PEPPOL_PROFILE))
+    seller = seller_country(document)
+    _national_rules(document, profile, totals, expense, seller)
+    payment = _payment(document, profile, totals, supplier, customer, expense, seller)
+    attachments = _attachments(document, pdf)
+    delivery = _delivery(document, totals, expense)
+    lines = _lines(totals)
+    return UblView(
+        root="CreditNote" if document.is_credit else "Invoice",
+        customization_id=customization,
+        profile_id=profile_id,
+        number=document.number,
+        issue_date=document.issue_date.isoformat(),
+        due_date=_date(document.due_date),
+        type_code=TYPE_CODES[DocumentKind.credit_note if document.is_credit else document.kind],
+        note=document_note(document, totals),
+        currency=document.currency,
+        tax_currency=document.tax_currency,
+        # PEPPOL-EN16931-R003 wants a buyer reference or an order reference: our own number only fills the gap.
+        buyer_reference=document.buyer_reference or (None if document.order_reference else document.number),
+        order_reference=document.order_reference,
+        period=_period(document.period),
+        billing_references=_billing_references(document, profile),
+        attachments=attachments,
+        supplier=supplier,
+        customer=customer,
+        delivery=delivery,
+        payment=payment,
+        allowances_charges=tuple(
+            AllowanceChargeView("true" if a.charge else "false", a.reason_code, a.reason, money(a.amount),
+                                a.vat_category.value, _rate(a.vat_rate))
+            for a in document.allowances_charges
+        ),
+        tax_amount=money(totals.vat_total),
+        tax_amount_tax_currency=money(totals.vat_total_tax_currency)
+        if totals.vat_total_tax_currency is not None else None,
+        vat=_vat_breakdown(document, totals, seller),
+        line_total=money(totals.line_total),
+        tax_exclusive=money(totals.tax_exclusive),
+        tax_inclusive=money(totals.tax_inclusive),
+        allowance_total=money(totals.allowance_total) if document.allowances_charges else None,
+        charge_total=money(totals.charge_total) if document.allowances_charges else None,
+        prepaid=money(totals.prepaid) if totals.prepaid else None,
+        rounding=money(totals.rounding) if totals.rounding else None,
+        payable=money(totals.payable),
+        lines=lines,
+    )
+
+
+def _parties(document: Document, profile: str, totals: Totals, expense: bool) -> tuple[PartyView, PartyView]:
+    """The supplier and the customer (an expense's supplier is the counterparty), with what each profile and rule
+    wants left out of them; refused when Peppol could not address either."""
     company = company_party(document.company)
     other = counterparty(document.counterparty)
-    expense = document.kind == DocumentKind.expense
     if expense or profile == "nlcius":
         # BT-33 is the seller's; NLCIUS advises against it (BR-NL-26: Dutch law has no such mention)
         company = replace(company, legal_form=None)
@@ -460,107 +522,134 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
         customer = replace(customer, identifier=None)
     if supplier.identifier is not None and (supplier.legal_id or supplier.vat_number):
         supplier = replace(supplier, identifier=None)
+    return supplier, customer
 
-    if profile == "en16931":
-        customization, profile_id = EN16931_CUSTOMIZATION, None
-    elif profile == "nlcius":
-        customization, profile_id = NLCIUS_CUSTOMIZATION, PEPPOL_PROFILE
-    else:
-        customization, profile_id = PEPPOL_CUSTOMIZATION, PEPPOL_PROFILE
 
-    payment = None
+def _national_rules(document: Document, profile: str, totals: Totals, expense: bool, seller: str) -> None:
+    """Refuse, at the input's field, what the national rules would refuse of the rendered UBL: a Dutch supplier's
+    invoice says how to pay (NL-R-007) and gives full Dutch addresses; a supplier's expense meets its country's
+    rules (_national_supplier)."""
     pay = document.payment
-    seller = seller_country(document)
     has_account = bool((pay and pay.iban) or (document.counterparty.iban if expense else document.company.iban))
     # A credit note asks no payment of the customer: the seller's account is not offered as payee unless the
     # payment block says so (a refund), and NL-R-007 wants means of payment only from customer to supplier.
     credit = document.is_credit  # (a supplier's credit note asks no payment of us either)
     if seller == "NL" and not credit and totals.payable > 0 and not (
             has_account or (pay and pay.means_code not in ("30", "58"))):
-        field = "supplier.iban" if expense else "company.iban"
+        where = "supplier.iban" if expense else "company.iban"
         raise InputError(f"{document.label}: a Dutch supplier's invoice must say how to pay (NL-R-007): "
-                         f"give {field} or payment.iban, or payment.means_code for a payment without an account "
+                         f"give {where} or payment.iban, or payment.means_code for a payment without an account "
                          "(48 card, 10 cash, ...)")
     if seller == "NL" and profile == "peppol":
         _dutch_addresses(document, expense)
     if expense and profile == "peppol" and input_rules():
         _national_supplier(document)
-    seller_iban = (document.counterparty.iban if expense else document.company.iban)
-    seller_bic = (document.counterparty.bic if expense else document.company.bic)
+
+
+def _payment(document: Document, profile: str, totals: Totals, supplier: PartyView, customer: PartyView,
+             expense: bool, seller: str) -> PaymentView | None:
+    """PaymentMeans and PaymentTerms: how the buyer pays into the seller's account, or what a credit note says of
+    its refund; refused under NLCIUS when a Dutch supplier's document does not say how it is paid (BR-NL-11)."""
+    pay = document.payment
+    payee = document.counterparty if expense else document.company
+    credit = document.is_credit
+    payment = None
     if credit and not (pay and pay.iban):
-        # a credit note asks no payment, so no account is offered as payee; what it says about the refund (a
-        # reference, terms, a due date: BT-9 sits in PaymentMeans in a CreditNote) is kept, with means code 1
-        # ("instrument not defined") unless a means without an account was given: a transfer (30, 58, often
-        # written on every document by invoicing systems) has no account to go to here
-        reference = pay.reference if pay else None
-        code = pay.means_code if pay and pay.means_code not in ("30", "58") else "1"
-        # NL-R-008: between Dutch parties a payment means is 30, 48, 49, 57, 58 or 59, and 30/58 need an account:
-        # without the refund account such a credit note carries no PaymentMeans (its terms still go)
-        dutch = seller == "NL" and document.counterparty.invoice_address.country == "NL" and code == "1"
-        if dutch and reference and input_rules():
-            # the reference would have nowhere to go: refuse rather than drop it without a word (a document stored
-            # before this rule goes as it was checked then, without it)
-            raise InputError(f"{document.label}: between Dutch parties a credit note states a payment reference only "
-                             "with a means of payment, and NL-R-008 allows none without an account: give the "
-                             "customer's account for the refund (payment.iban), payment.means_code 57 (standing "
-                             "agreement) or 48 (bank card), or leave payment.reference out")
-        if not dutch and (reference or document.due_date or (pay is not None and code != "1")):
-            payment = PaymentView(means_code=code, reference=reference, iban=None, account_name=None, bic=None,
-                                  terms=pay.terms if pay else None)
-        elif pay is not None and pay.terms:
-            payment = PaymentView(means_code=None, reference=None, iban=None, account_name=None, bic=None,
-                                  terms=pay.terms)
-    elif pay is not None or (seller_iban and not credit):
-        # a credit note's refund goes to the customer's account (payment.iban), never the seller's
-        iban = pay.iban if pay and pay.iban else seller_iban
-        code = pay.means_code if pay else "30"
-        if code in ("30", "58") and not iban:
-            where = "supplier.iban (the supplier's account)" if expense else "company.iban"
-            raise InputError(f"{document.label}: payment by credit transfer (code {code}) needs the seller's IBAN: "
-                             f"give payment.iban or {where} (BR-61)")
-        payment = PaymentView(
-            means_code=code,
-            reference=pay.reference if pay else None,
-            iban=iban,
-            # (NLCIUS advises against the account name, BR-NL-30: the IBAN alone names the account)
-            account_name=(customer if credit else supplier).registration_name if iban and profile != "nlcius"
-            else None,
-            # The seller's BIC belongs to the seller's IBAN only: another account gets its own BIC or none.
-            bic=(pay.bic if pay and pay.bic else seller_bic if iban == seller_iban else None) if iban else None,
-            terms=pay.terms if pay else None,
-        )
+        payment = _refund(document, seller)
+    elif pay is not None or (payee.iban and not credit):
+        payment = _transfer(document, profile, payee, supplier, customer, expense)
     if profile == "nlcius" and seller == "NL" and totals.payable > 0 and (payment is None or not payment.means_code):
         # (a credit note's positive amount is payable too: NLCIUS wants to know how the refund goes)
         raise InputError(f"{document.label}: under NLCIUS a Dutch supplier's {document.kind.value.replace('_', ' ')} "
                          "states how it is paid (BR-NL-11): give payment.iban (for a credit note the customer's "
                          "account for the refund), or payment.means_code 57 (standing agreement) or 48 (bank card)")
+    return payment
 
-    attachments: tuple[AttachmentView, ...] = ()
-    if pdf is not None:
-        # BT-125: the mimeCode and the file name follow the content (a photographed receipt is a JPEG), and the
-        # name is a plain file name (a number such as 2026/0001 is not a path), as the e-mail attachment's is.
-        given = document.pdf.filename if document.pdf else None
-        filetype = visual_copy_type(pdf, document.label, given)
-        name = named_for(given, filetype) if given else safe_filename(document.number, filetype.extension)
-        attachments = (AttachmentView(id=document.number, description=document.label, filename=name,
-                                      mime=filetype.mime, content_base64=base64.b64encode(pdf).decode()),)
 
-    delivery = None
+def _refund(document: Document, seller: str) -> PaymentView | None:
+    """A credit note without the customer's account: it asks no payment, so no account is offered as payee.
+
+    What it says about the refund (a reference, terms, a due date: BT-9 sits in PaymentMeans in a CreditNote) is
+    kept, with means code 1 ("instrument not defined") unless a means without an account was given: a transfer (30,
+    58, often written on every document by invoicing systems) has no account to go to here."""
+    pay = document.payment
+    reference = pay.reference if pay else None
+    code = pay.means_code if pay and pay.means_code not in ("30", "58") else "1"
+    # NL-R-008: between Dutch parties a payment means is 30, 48, 49, 57, 58 or 59, and 30/58 need an account:
+    # without the refund account such a credit note carries no PaymentMeans (its terms still go)
+    dutch = seller == "NL" and document.counterparty.invoice_address.country == "NL" and code == "1"
+    if dutch and reference and input_rules():
+        # the reference would have nowhere to go: refuse rather than drop it without a word (a document stored
+        # before this rule goes as it was checked then, without it)
+        raise InputError(f"{document.label}: between Dutch parties a credit note states a payment reference only "
+                         "with a means of payment, and NL-R-008 allows none without an account: give the "
+                         "customer's account for the refund (payment.iban), payment.means_code 57 (standing "
+                         "agreement) or 48 (bank card), or leave payment.reference out")
+    if not dutch and (reference or document.due_date or (pay is not None and code != "1")):
+        return PaymentView(means_code=code, reference=reference, iban=None, account_name=None, bic=None,
+                           terms=pay.terms if pay else None)
+    if pay is not None and pay.terms:
+        return PaymentView(means_code=None, reference=None, iban=None, account_name=None, bic=None, terms=pay.terms)
+    return None
+
+
+def _transfer(document: Document, profile: str, payee: Company | Party, supplier: PartyView, customer: PartyView,
+              expense: bool) -> PaymentView:
+    """The payment block, or the seller's account (PAYEE's): a credit note's refund goes to the customer's account
+    (payment.iban), never the seller's. A credit transfer needs an account (BR-61)."""
+    pay = document.payment
+    iban = pay.iban if pay and pay.iban else payee.iban
+    code = pay.means_code if pay else "30"
+    if code in ("30", "58") and not iban:
+        where = "supplier.iban (the supplier's account)" if expense else "company.iban"
+        raise InputError(f"{document.label}: payment by credit transfer (code {code}) needs the seller's IBAN: "
+                         f"give payment.iban or {where} (BR-61)")
+    return PaymentView(
+        means_code=code,
+        reference=pay.reference if pay else None,
+        iban=iban,
+        # (NLCIUS advises against the account name, BR-NL-30: the IBAN alone names the account)
+        account_name=(customer if document.is_credit else supplier).registration_name
+        if iban and profile != "nlcius" else None,
+        # The seller's BIC belongs to the seller's IBAN only: another account gets its own BIC or none.
+        bic=(pay.bic if pay and pay.bic else payee.bic if iban == payee.iban else None) if iban else None,
+        terms=pay.terms if pay else None,
+    )
+
+
+def _attachments(document: Document, pdf: bytes | None) -> tuple[AttachmentView, ...]:
+    """The visual copy as an AdditionalDocumentReference (BT-125), when there is one: the mimeCode and the file name
+    follow the content (a photographed receipt is a JPEG), and the name is a plain file name (a number such as
+    2026/0001 is not a path), as the e-mail attachment's is."""
+    if pdf is None:
+        return ()
+    given = document.pdf.filename if document.pdf else None
+    filetype = visual_copy_type(pdf, document.label, given)
+    name = named_for(given, filetype) if given else safe_filename(document.number, filetype.extension)
+    return (AttachmentView(id=document.number, description=document.label, filename=name,
+                           mime=filetype.mime, content_base64=base64.b64encode(pdf).decode()),)
+
+
+def _delivery(document: Document, totals: Totals, expense: bool) -> DeliveryView | None:
+    """The delivery (BG-13), given or needed by an intra-Community supply (BR-IC-11/12).
+
+    BT-72 states a fact (the tax point): given, or the issue date only where BR-IC-11 needs a date and the README
+    says so (an intra-Community supply without an invoicing period, which BR-IC-11 takes instead); a delivery address
+    alone states no date. BT-75..80 likewise: given, or the buyer's address only where BR-IC-12 needs a country to
+    deliver to (an intra-Community supply); a delivery date alone does not say where (a renovation site at 6 % is a
+    legal mention, and the invoice address is not it)."""
     intra_community = any(g.category == "K" for g in totals.vat_groups)
-    if document.delivery is not None or intra_community:
-        d = document.delivery
-        # BT-72 states a fact (the tax point): given, or the issue date only where BR-IC-11 needs a date and the
-        # README says so (an intra-Community supply without an invoicing period, which BR-IC-11 takes instead); a
-        # delivery address alone states no date
-        date = d.date if d and d.date else document.issue_date if intra_community and document.period is None \
-            else None
-        # BT-75..80 likewise: given, or the buyer's address only where BR-IC-12 needs a country to deliver to (an
-        # intra-Community supply); a delivery date alone does not say where (a renovation site at 6 % is a legal
-        # mention, and the invoice address is not it)
-        address = d.address if d and d.address else None if not intra_community \
-            else document.counterparty.invoice_address if not expense else document.company.address
-        delivery = DeliveryView(_date(date), AddressView.of(address) if address is not None else None)
+    if document.delivery is None and not intra_community:
+        return None
+    d = document.delivery
+    date = d.date if d and d.date else document.issue_date if intra_community and document.period is None else None
+    address = d.address if d and d.address else None if not intra_community \
+        else document.counterparty.invoice_address if not expense else document.company.address
+    return DeliveryView(_date(date), AddressView.of(address) if address is not None else None)
 
+
+def _lines(totals: Totals) -> tuple[LineView, ...]:
+    """The invoice lines (BG-25), numbered from 1, with their net amounts and own allowances and charges."""
     lines = []
     rates: dict[Decimal, str] = {}  # a document has few distinct rates: format each once (equal Decimals print alike)
     for i, lt in enumerate(totals.lines, start=1):
@@ -580,53 +669,23 @@ def build(document: Document, *, profile: str | None = None, pdf: bytes | None =
             vat_category=line.vat_category.value, vat_rate=vat_rate,
             price=price(line.unit_price), period=_period(line.period),
         ))
+    return tuple(lines)
+
+
+def _billing_references(document: Document, profile: str) -> tuple[tuple[str, str | None], ...]:
+    """The invoices the document credits or follows (BG-3), the credited one first. (NLCIUS advises against the
+    preceding invoice's date, BR-NL-24: the number identifies it.)"""
     credited = document.credited_invoice
     references = [credited, *document.preceding_invoices] if credited is not None else document.preceding_invoices
-    return UblView(
-        root="CreditNote" if document.is_credit else "Invoice",
-        customization_id=customization,
-        profile_id=profile_id,
-        number=document.number,
-        issue_date=document.issue_date.isoformat(),
-        due_date=_date(document.due_date),
-        type_code=TYPE_CODES[DocumentKind.credit_note if document.is_credit else document.kind],
-        note=document_note(document, totals),
-        currency=document.currency,
-        tax_currency=document.tax_currency,
-        # PEPPOL-EN16931-R003 wants a buyer reference or an order reference: our own number only fills the gap.
-        buyer_reference=document.buyer_reference or (None if document.order_reference else document.number),
-        order_reference=document.order_reference,
-        period=_period(document.period),
-        # (NLCIUS advises against the preceding invoice's date, BR-NL-24: the number identifies it)
-        billing_references=tuple((r.number, None if profile == "nlcius" else _date(r.issue_date))
-                                 for r in references),
-        attachments=attachments,
-        supplier=supplier,
-        customer=customer,
-        delivery=delivery,
-        payment=payment,
-        allowances_charges=tuple(
-            AllowanceChargeView("true" if a.charge else "false", a.reason_code, a.reason, money(a.amount),
-                                a.vat_category.value, _rate(a.vat_rate))
-            for a in document.allowances_charges
-        ),
-        tax_amount=money(totals.vat_total),
-        tax_amount_tax_currency=money(totals.vat_total_tax_currency)
-        if totals.vat_total_tax_currency is not None else None,
-        vat=tuple(
-            VatView(money(g.taxable), money(g.tax), g.category.value, _rate(g.rate), g.exemption_reason_code,
-                    exemption_text(g.category, g.exemption_reason, document.company.language.value,
-                                   seller_country(document), document.company.address.country,
-                                   g.exemption_reason_code))
-            for g in totals.vat_groups
-        ),
-        line_total=money(totals.line_total),
-        tax_exclusive=money(totals.tax_exclusive),
-        tax_inclusive=money(totals.tax_inclusive),
-        allowance_total=money(totals.allowance_total) if document.allowances_charges else None,
-        charge_total=money(totals.charge_total) if document.allowances_charges else None,
-        prepaid=money(totals.prepaid) if totals.prepaid else None,
-        rounding=money(totals.rounding) if totals.rounding else None,
-        payable=money(totals.payable),
-        lines=tuple(lines),
+    return tuple((r.number, None if profile == "nlcius" else _date(r.issue_date)) for r in references)
+
+
+def _vat_breakdown(document: Document, totals: Totals, seller: str) -> tuple[VatView, ...]:
+    """One VAT subtotal (BG-23) per category and rate, with the exemption reason in the company's language and the
+    seller's country's words."""
+    return tuple(
+        VatView(money(g.taxable), money(g.tax), g.category.value, _rate(g.rate), g.exemption_reason_code,
+                exemption_text(g.category, g.exemption_reason, document.company.language.value,
+                               seller, document.company.address.country, g.exemption_reason_code))
+        for g in totals.vat_groups
     )
