@@ -155,7 +155,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
             result.failed = next(iter(invalid.values())).removeprefix("not forwarded: ")
             result.reason = "this version was not forwarded: it is not a valid document (fix it and import it again)"
         else:
-            result.reason = "already queued or sent for every inbox (see `ublexport history`)"
+            result.reason = ALREADY_IN_LEDGER
         return result
     sha, pdf_sha, failure = None, None, None
     try:
@@ -176,8 +176,14 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     if failure is None:
         result.queued += rows
     if not rows:
-        result.reason = "already queued or sent for every inbox (see `ublexport history`)"
+        result.reason = ALREADY_IN_LEDGER
     return result
+
+
+# what an import says of a document every inbox of which has a row already: queued, sent, or failed (a 550 is not
+# queued again by importing the document once more: `resend` sends it, once the inbox is fixed)
+ALREADY_IN_LEDGER = ("already in the ledger for every inbox: queued, sent or failed (`ublexport history`; a failed "
+                     "delivery goes again with `ublexport resend ID`)")
 
 
 @dataclass

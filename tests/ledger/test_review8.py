@@ -82,3 +82,18 @@ def test_the_problems_past_the_list_are_counted_once_each_and_leave_once_sent(mo
     stats.note(row(2), "sent", 250, "ok")
     stats.note(row(1), "sent", 250, "ok")
     assert stats.as_dict()["problems"] == [] and stats.as_dict()["problems_not_listed"] == 1
+
+
+def test_importing_again_after_a_refusal_says_resend_not_already_queued_or_sent(tmp_path: Path,
+                                                                                smtp_server: SmtpServer) -> None:
+    """(Integrator review, nineteenth session) Re-importing a document whose delivery the server refused (550)
+    said "already queued or sent for every inbox": it was neither, and importing never sends it again."""
+    from tests.ledger.test_review4_worker import invoice_file, office
+
+    env = {**office(tmp_path), **smtp_server.env()}
+    smtp_server.handler.refuse = {"dossier@yukiworks.nl": "550 5.1.1 no such user"}
+    path = invoice_file(tmp_path, "F-1")
+    run_cli(env, "documents", "import", path)
+    run_cli(env, "worker", "--once", code=4)
+    [again] = json.loads(run_cli(env, "documents", "import", path, "--json").stdout)
+    assert "queued, sent or failed" in again["reason"] and "ublexport resend ID" in again["reason"]

@@ -54,7 +54,7 @@ def test_mark_sent_reports_every_id_and_goes_on_after_an_unknown_one(env: dict[s
     table = run(env, "documents", "mark-sent", str(first), "999", str(second), code=2)
     assert "invoice R-0001" in table.stdout and "invoice R-0002" in table.stdout
     assert "NOT marked sent: no document with id 999" in table.stdout
-    assert table.stdout.count("already queued or sent for every inbox") == 2
+    assert table.stdout.count("already in the ledger for every inbox") == 2
 
 
 def test_unknown_filters_are_refused(env: dict[str, str], tmp_path: Path) -> None:
