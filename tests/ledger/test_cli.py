@@ -66,7 +66,7 @@ def test_import_list_mark_sent_worker_history_resend(env: dict[str, str], smtp_s
     draft_id = imported[0]["document_id"]
     marked = json.loads(run(env, "documents", "mark-sent", str(draft_id), "--json").stdout)
     assert marked[0]["inboxes"] == ["a@yukiworks.nl"]
-    assert "already queued or sent" in run(env, "documents", "mark-sent", str(draft_id)).stdout
+    assert "already in the ledger for every inbox" in run(env, "documents", "mark-sent", str(draft_id)).stdout
     docs = json.loads(run(env, "documents", "list", "--json").stdout)
     assert {(d["kind"], d["status"]) for d in docs} == {("invoice", "sent"), ("quote", "sent")}
     assert "Documents" in run(env, "documents", "list").stdout
