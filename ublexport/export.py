@@ -105,6 +105,7 @@ class Result:
     message_id: str | None = None
     refusal: str | None = None
     violations: tuple[str, ...] = ()
+    violation_details: tuple[dict[str, object], ...] = ()  # the same, as `validate --json` gives them (objects)
     # sent again after a run that stopped mid-send had handed it (Ledger.doubted): the inbox may hold it twice
     in_doubt: bool = False
     delivery_id: int | None = None  # the ledger row (`history`, `resend` take it), when the ledger claimed one
@@ -127,6 +128,7 @@ class Result:
         return {"file": self.source, "document": self.document, "inbox": self.inbox, "result": self.status,
                 "reason": self.reason, "code": self.code, "message": self.message, "attempts": self.attempts,
                 "message_id": self.message_id, "refusal": self.refusal, "violations": list(self.violations),
+                "violation_details": list(self.violation_details),
                 "in_doubt": self.in_doubt, "id": self.delivery_id, "state": self.state}
 
 
@@ -221,7 +223,8 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 def _refused(item: PlanItem) -> Result:
     status = DUPLICATE if item.refusal == DUPLICATE else REFUSED
     return Result(item.source, item.label, None, status, item.reason, refusal=item.refusal,
-                  violations=tuple(str(v) for v in item.violations))
+                  violations=tuple(str(v) for v in item.violations),
+                  violation_details=tuple(v.as_dict() for v in item.violations))
 
 
 SENT_AGAIN = ("sent again: a run that stopped mid-send had handed it, so the inbox may hold it twice (same "

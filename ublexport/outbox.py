@@ -75,6 +75,8 @@ class Forwarded:
     inboxes: list[str] = field(default_factory=list)
     reason: str = ""
     failed: str | None = None  # the document did not pass validation
+    # and why, as `validate --json` gives it (rule, flag, message, location, line): for a script, not a string
+    violations: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """As JSON: the label under "document", the key `export` and `history` give it."""
@@ -170,6 +172,7 @@ def forward(session: Session, document: DocumentRow, *, sender: str, by: str,
     except (InvalidDocumentError, NotExportableError, InputError) as exc:
         failure = f"not forwarded: {exc}"
         result.failed = str(exc)
+        result.violations = [v.as_dict() for v in getattr(exc, "violations", ())]
     rows = queue_rows(session, document, todo, sender=sender, origin="auto", by=by, sha256=sha,
                       failure=failure, now=now, pdf_sha256=pdf_sha)
     result.inboxes += [r.address for r in todo]

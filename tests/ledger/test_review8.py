@@ -97,3 +97,28 @@ def test_importing_again_after_a_refusal_says_resend_not_already_queued_or_sent(
     run_cli(env, "worker", "--once", code=4)
     [again] = json.loads(run_cli(env, "documents", "import", path, "--json").stdout)
     assert "queued, sent or failed" in again["reason"] and "ublexport resend ID" in again["reason"]
+
+
+def test_a_refusal_for_invalid_ubl_gives_its_violations_as_validate_gives_them(tmp_path: Path) -> None:
+    """(Integrator review, nineteenth session) `validate --json` gives each violation as an object; `export` and
+    `documents import` gave strings, or only the error's text: a script had to parse prose to find the rule."""
+    from tests.ledger.test_message_size import expense_with_scan
+    from tests.ledger.test_review4_worker import office
+
+    env = office(tmp_path)
+    path = expense_with_scan(tmp_path, 0.01)
+    base = (Path(__file__).resolve().parents[1] / "fixtures" / "ubl-examples" / "peppol-3.0.21" / "base-example.xml")
+    broken = base.read_text(encoding="utf-8").replace("<cbc:PayableAmount currencyID=\"EUR\">1656.25",
+                                                      "<cbc:PayableAmount currencyID=\"EUR\">1656.26")
+    (path.parent / "files" / "supplier.xml").write_text(broken, encoding="utf-8")
+    data = json.loads(path.read_text())
+    data["received_ubl"] = {"file": "files/supplier.xml"}
+    path.write_text(json.dumps(data))
+    [imported] = json.loads(run_cli(env, "documents", "import", str(path), "--json", code=3).stdout)
+    assert {"rule": "BR-CO-16", "flag": "fatal"}.items() <= imported["violations"][0].items()
+    exported = json.loads(run_cli(env, "export", str(path), "--to", "a@yukiworks.nl", "--resend", "--json",
+                                  code=3).stdout)
+    [result] = exported["results"]
+    details = result["violation_details"]
+    assert [d["rule"] for d in details] == [v.split("]")[0].lstrip("[") for v in result["violations"]]
+    assert any(d["rule"] == "BR-CO-16" and d["flag"] == "fatal" and d["line"] for d in details)
