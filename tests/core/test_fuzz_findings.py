@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from tests.core.docs import document, invoice
+from tests.core.test_review_model import refused
 from tests.rules.official import official
 from ublexport.model import Document
 from ublexport.pipeline import PdfMode, prepare
@@ -26,18 +26,10 @@ def test_a_negative_zero_is_written_as_zero() -> None:
     assert not [f for f in official(xml) if f[1] == "fatal"]
 
 
-def _refused(values: dict[str, Any]) -> str:
-    from ublexport.loader import describe
-
-    with pytest.raises(ValidationError) as info:
-        Document.model_validate(values)
-    return "\n".join(describe(info.value))
-
-
 def test_an_empty_delivery_is_refused_at_its_field() -> None:
     """`"delivery": {}` (from a template) passed the model and was refused after rendering by
     PEPPOL-EN16931-R008 at /Invoice/cac:Delivery."""
-    assert _refused(invoice(delivery={})) == "delivery: give its date, its address or both, or leave delivery out"
+    assert refused(invoice(delivery={})) == "delivery: give its date, its address or both, or leave delivery out"
     assert document(delivery={"date": "2026-11-01"}).delivery is not None
 
 
@@ -49,7 +41,7 @@ def test_an_empty_delivery_is_refused_at_its_field() -> None:
 def test_a_reason_code_of_the_wrong_list_is_refused_at_its_field(charge: bool, code: str, said: str) -> None:
     """A charge coded 95 (an allowance's code) was refused after rendering by BR-CL-20 at an XPath."""
     adjustment = {"charge": charge, "amount": "5.00", "reason_code": code, "vat_category": "S", "vat_rate": "21"}
-    message = _refused(invoice(allowances_charges=[adjustment]))
+    message = refused(invoice(allowances_charges=[adjustment]))
     assert message.startswith("allowances_charges[0]: " + said)
     right = {**adjustment, "reason_code": "FC" if charge else "95"}
     assert prepare(document(allowances_charges=[right]), pdf=PdfMode.none).report.valid
@@ -142,7 +134,7 @@ def test_a_service_bought_outside_the_eu_is_reverse_charged_on_the_suppliers_tax
     supplier = _supplier("US", None, street="1 Main St", postal_code="78701")
     line = {"name": "Cloud hosting", "quantity": "1", "unit_price": "49.00", "vat_category": "AE", "vat_rate": "0"}
     values = expense(supplier=supplier, lines=[line], currency="USD", payment=None)
-    message = _refused(values)
+    message = refused(values)
     assert "VAT category AE needs the seller's VAT number or, for a supplier without one, its tax_registration" in (
         message)
     values["supplier"]["tax_registration"] = "12-3456789"
@@ -164,7 +156,7 @@ def test_a_service_bought_outside_the_eu_is_reverse_charged_on_the_suppliers_tax
 def test_a_customer_has_no_tax_registration_of_ours_to_give() -> None:
     customer = {"organisation_name": "Acme", "vat_number": "BE0765432146", "tax_registration": "X",
                 "invoice_address": {"city": "Gent", "country": "BE"}}
-    assert "customer.tax_registration: only the seller's tax registration" in _refused(invoice(customer=customer))
+    assert "customer.tax_registration: only the seller's tax registration" in refused(invoice(customer=customer))
 
 
 def test_the_national_checks_ask_what_the_rules_ask_and_spare_stored_documents() -> None:
