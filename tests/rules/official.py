@@ -29,12 +29,23 @@ Finding = tuple[str, str]  # (rule id, flag)
 # Rules added or made stricter since the 2024 stylesheets: only ours may fire them.
 NEWER_OR_STRICTER = {
     "PEPPOL-COMMON-R049": "3.0.21 checks the Swedish organisation number's Luhn digit, not only its ten digits",
-    "PEPPOL-COMMON-R054": "not in the 2024 stylesheet: a Dutch KvK number (0106) has eight digits (a warning)",
-    "PEPPOL-COMMON-R056-2": "not in the 2024 stylesheet: the format of a Dutch VAT number (a warning)",
+    "PEPPOL-COMMON-R054": "not in the 2024 stylesheet: a Dutch KvK number (0106) has eight digits (fatal from 3.1.0)",
+    "PEPPOL-COMMON-R056-2": "not in the 2024 stylesheet: the format of a Dutch VAT number (fatal from 3.1.0)",
     "DK-R-017": "not in the 2024 stylesheet: a Danish customer's legal CompanyID has scheme 0184",
     "UBL-SR-53": "not in the 2024 stylesheet: a PartyTaxScheme needs its CompanyID",
     "PEPPOL-EN16931-R051": "later releases added cac:TaxSubtotal/cbc:TaxAmount to the amounts whose currency is BT-5",
     "SE-R-013": "new in 3.0.21: the Luhn digit of a Swedish organisation number",
+    "PEPPOL-EN16931-P0112": "not in the 2024 stylesheet: types 326, 384 and 389 only between German (384: or Slovak) "
+    "organisations (3.0.22)",
+    "PEPPOL-COMMON-R043": "the November 2026 release (3.1.0): a Belgian enterprise number starts with 0 or 1",
+    "PEPPOL-COMMON-R055": "not in the 2024 stylesheet: a Dutch OIN (0190) has twenty digits (fatal from 3.1.0)",
+    "PEPPOL-COMMON-R056-1": "not in the 2024 stylesheet: a Dutch VAT number given as scheme 9944 (fatal from 3.1.0)",
+    "PEPPOL-COMMON-R057": "not in the 2024 stylesheet: a Dutch establishment number (0217) has twelve digits",
+    "PEPPOL-COMMON-R058": "new in 3.1.0: a Luxembourg VAT number's mod-89 check digits (a warning)",
+    "PEPPOL-COMMON-R059": "new in 3.1.0: a Luxembourg matricule (0240) and its check digit (a warning)",
+    "PEPPOL-COMMON-R062": "new in 3.1.0: a Belgian VAT number's format and mod-97 check digits (a warning)",
+    # 3.1.0's cardinalities EN 16931 infers for elements UBL leaves optional ("exactly one")
+    **{f"PEPPOL-EN16931-R{n}": "new in 3.1.0: an element EN 16931 needs exactly once" for n in range(140, 277)},
 }
 # Rules relaxed since: only the old stylesheet may fire them.
 OLDER_OR_STRICTER = {

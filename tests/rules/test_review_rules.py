@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 
@@ -100,12 +101,25 @@ def _counts(violations: list[Violation]) -> str:
     return f"{sum(v.flag == 'fatal' for v in violations)}F/{sum(v.flag == 'warning' for v in violations)}W"
 
 
+# What the November 2026 release (3.1.0) changes that we apply ahead of its date (README, "Peppol releases"): the
+# README's counts are 3.0.21's, so its new rules are not counted and the Dutch identifier rules count as warnings.
+MADE_FATAL_BY_3_1 = {"PEPPOL-COMMON-R054", "PEPPOL-COMMON-R055", "PEPPOL-COMMON-R056-1", "PEPPOL-COMMON-R056-2",
+                     "PEPPOL-COMMON-R057"}
+NEW_IN_3_1 = {"PEPPOL-COMMON-R058", "PEPPOL-COMMON-R059", "PEPPOL-COMMON-R062",
+              *(f"PEPPOL-EN16931-R{n}" for n in range(140, 277))}
+
+
+def _as_in_3_0_21(found: list[Violation]) -> list[Violation]:
+    return [dataclasses.replace(v, flag="warning") if v.rule in MADE_FATAL_BY_3_1 else v for v in found
+            if v.rule not in NEW_IN_3_1]
+
+
 @pytest.mark.parametrize(("name", "cen", "peppol"), _readme_verdicts(), ids=lambda v: str(v))
 def test_verdicts_match_the_reference_readme(name: str, cen: str, peppol: str) -> None:
     """The official validators' counts: CEN 1.3.16 (our en16931 family) and the Peppol 3.0.21 Schematron (our
     peppol family, national rules included), both run on each official example."""
     (path,) = (p for p in REFERENCE.rglob("*") if p.name == name)
-    found = check(etree.parse(str(path), PARSER).getroot(), "peppol")
+    found = _as_in_3_0_21(check(etree.parse(str(path), PARSER).getroot(), "peppol"))
     assert _counts([v for v in found if BY_ID[v.rule].family == "en16931"]) == cen
     assert _counts([v for v in found if BY_ID[v.rule].family != "en16931"]) == peppol
 

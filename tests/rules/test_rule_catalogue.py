@@ -612,8 +612,11 @@ CASES: list[Case] = [
             ("PEPPOL-COMMON-R055", "0190", "00000001234567890000", "0000000123456789000"),
             ("PEPPOL-COMMON-R056-1", "9944", "NL123456789B01", "NL123456789"),
             ("PEPPOL-COMMON-R057", "0217", "123456789012", "12345678901"),
+            ("PEPPOL-COMMON-R059", "0240", "20152212349", "20152212348"),
         )
     ],
+    Case("PEPPOL-COMMON-R058", text(f"{SUP}/cac:PartyTaxScheme/cbc:CompanyID", "LU15027443")),
+    Case("PEPPOL-COMMON-R062", text(f"{SUP}/cac:PartyTaxScheme/cbc:CompanyID", "BE0403019262")),
     Case(
         "PEPPOL-COMMON-R046", seq(attr(f"{SUP}/cbc:EndpointID", "schemeID", "9907"), text(f"{SUP}/cbc:EndpointID", "1"))
     ),

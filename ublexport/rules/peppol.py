@@ -1,7 +1,12 @@
-"""Peppol BIS Billing 3.0.21 rules: PEPPOL-EN16931-R*, -P*, -CL*, -F001 and PEPPOL-COMMON-R* (identifier checks).
+"""Peppol BIS Billing 3.0 rules: PEPPOL-EN16931-R*, -P*, -CL*, -F001 and PEPPOL-COMMON-R* (identifier checks).
 
-National rules: Dutch NL-R-* in ``nl.py``, Norwegian NO-R-* and Danish DK-R-* in ``national.py``; the others
-(DE, GR, IS, IT, SE, ...) are not implemented.
+The release followed is 3.0.21 (May 2026, with the EAS code 0158 OpenPeppol added on 2026-08-18), with the 3.0.22
+hotfix's P0112 (mandatory from 2026-12-14) and, ahead of their mandatory date (2027-02-22), the November 2026
+release's (3.1.0) stricter identifier rules: a document that passes them is valid under both. Its relaxations wait
+for that date (README, "Peppol releases").
+
+National rules: Dutch NL-R-* in ``nl.py``, Norwegian NO-R-* and Danish DK-R-* in ``national.py``, Swedish, Italian,
+Greek and Icelandic in ``national_more.py``; the others (DE, SK, ...) are not implemented.
 """
 
 from __future__ import annotations
@@ -545,6 +550,9 @@ _DIGITS_8 = re.compile(r"[0-9]{8}")
 _DIGITS_20 = re.compile(r"[0-9]{20}")
 _NL_VAT_NUMBER = re.compile(r"NL[0-9]{9}B[0-9]{2}")
 _DIGITS_12 = re.compile(r"[0-9]{12}")
+_BE_ENTERPRISE = re.compile(r"[01][0-9]{9}")
+_BE_VAT = re.compile(r"BE[01][0-9]{9}")
+_LU_VAT = re.compile(r"LU[0-9]{8}")
 
 
 def _digits(value: str) -> list[int]:
@@ -572,6 +580,29 @@ def mod11_ok(value: str) -> bool:
 def mod97_0208_ok(value: str) -> bool:
     """u:mod97-0208 (Belgian enterprise number): the last two digits are 97 - (first eight mod 97)."""
     return int(value[8:10]) == 97 - int(value[:8]) % 97
+
+
+def lu_vat_ok(value: str) -> bool:
+    """R058 (VALUE upper-cased): LU and eight digits, the last two the first six modulo 89 (u:mod89-LU_VAT)."""
+    return _LU_VAT.fullmatch(value) is not None and int(value[2:8]) % 89 == int(value[8:10])
+
+
+_LU_MATRICULE_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def lu_matricule_ok(value: str) -> bool:
+    """R059, u:check-lux-0240: eleven digits, a legal form code (digits 5-6) from 20 to 99, and a mod-11 check digit;
+    form 24 also takes the check digit of the older rule (12 less the remainder)."""
+    if _DIGITS_11.fullmatch(value) is None:
+        return False
+    form = int(value[4:6])
+    if not 20 <= form <= 99:
+        return False
+    digits = _digits(value)
+    remainder = sum(d * w for d, w in zip(digits, _LU_MATRICULE_WEIGHTS, strict=False)) % 11
+    expected = 0 if remainder == 0 else 11 - remainder
+    older = 1 if remainder == 0 else 0 if remainder == 1 else 12 - remainder
+    return digits[10] == expected or (form == 24 and digits[10] == older)
 
 
 def codice_ipa_ok(value: str) -> bool:
@@ -636,14 +667,21 @@ def _is_number(value: str) -> bool:
     return _NUMBER.fullmatch(value) is not None
 
 
-# Each scheme: (rule id, flag, message, test, endpoint only). Order = priority order in the Schematron pattern.
+# Each entry: (scheme, rule id, flag, message, test, endpoint only), in the order of the Schematron pattern, which
+# decides which rule an identifier matching several contexts falls under (the first). The order and the rules are the
+# November 2026 release's (3.1.0, mandatory from 2027-02-22), applied ahead of it: its changes here only refuse what
+# is no real number (a Belgian enterprise number starting with 2 to 9, a Dutch KvK number of seven digits: R043 and
+# R054-R057 are fatal) or only warn (the Belgian and Luxembourg VAT numbers, the Luxembourg matricule), so what passes
+# now passes then. Not yet its R040, which takes a GLN of thirteen digits only: every official 3.0.21 example has a
+# 19-digit test GLN as the seller's address, and documents modelled on them are valid until that date. The three VAT
+# entries ("BE-VAT", ...) test a cac:PartyTaxScheme's VAT number by its prefix instead of a schemeID.
 _COMMON: list[tuple[str, str, str, str, object, bool]] = [
     (
         "0088",
         "PEPPOL-COMMON-R040",
         "fatal",
         "GLN must have a valid format according to GS1 rules.",
-        lambda v: gln_ok(norm(v)),
+        lambda v: gln_ok(norm(v)),  # 3.1.0 wants thirteen digits: from 2027-02-22 (README, "Peppol releases")
         False,
     ),
     (
@@ -663,27 +701,19 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         False,
     ),
     (
-        "0096",
-        "PEPPOL-COMMON-R052",
-        "fatal",
-        "Danish chamber of commerce number (P) MUST be stated in the correct format.",
-        lambda v: len(v) == 10 and v.isdigit(),
-        False,
-    ),
-    (
-        "0198",
-        "PEPPOL-COMMON-R053",
-        "fatal",
-        "Danish ERSTORG number (SE) MUST be stated in the correct format.",
-        lambda v: len(v) == 10 and v[:2] == "DK" and v[2:10].isdigit(),
-        False,
-    ),
-    (
         "0208",
         "PEPPOL-COMMON-R043",
         "fatal",
         "Belgian enterprise number MUST be stated in the correct format.",
-        lambda v: _DIGITS_10.fullmatch(norm(v)) is not None and mod97_0208_ok(norm(v)),
+        lambda v: _BE_ENTERPRISE.fullmatch(norm(v)) is not None and mod97_0208_ok(norm(v)),
+        False,
+    ),
+    (
+        "BE-VAT",
+        "PEPPOL-COMMON-R062",
+        "warning",
+        "Belgian VAT number MUST be stated in the correct format.",
+        lambda v: _BE_VAT.fullmatch(norm(v).upper()) is not None and mod97_0208_ok(norm(v)[2:]),
         False,
     ),
     (
@@ -735,9 +765,25 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         False,
     ),
     (
+        "0096",
+        "PEPPOL-COMMON-R052",
+        "fatal",
+        "Danish chamber of commerce number (P) MUST be stated in the correct format.",
+        lambda v: len(v) == 10 and v.isdigit(),
+        False,
+    ),
+    (
+        "0198",
+        "PEPPOL-COMMON-R053",
+        "fatal",
+        "Danish ERSTORG number (SE) MUST be stated in the correct format.",
+        lambda v: len(v) == 10 and v[:2] == "DK" and v[2:10].isdigit(),
+        False,
+    ),
+    (
         "0106",
         "PEPPOL-COMMON-R054",
-        "warning",
+        "fatal",
         "Dutch Chamber of Commerce (KVK) numbers (0106) MUST be stated in the correct format (12345678).",
         lambda v: _DIGITS_8.fullmatch(norm(v)) is not None,
         False,
@@ -745,7 +791,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
     (
         "0190",
         "PEPPOL-COMMON-R055",
-        "warning",
+        "fatal",
         "Dutch organization identification numbers (0190) MUST be stated in the correct format (12345678901234567890).",
         lambda v: _DIGITS_20.fullmatch(norm(v)) is not None,
         False,
@@ -753,7 +799,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
     (
         "9944",
         "PEPPOL-COMMON-R056-1",
-        "warning",
+        "fatal",
         "Dutch VAT numbers (9944) MUST be stated in the correct format (NL123456789B12).",
         lambda v: _NL_VAT_NUMBER.fullmatch(norm(v)) is not None,
         False,
@@ -761,7 +807,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
     (
         "NL-VAT",
         "PEPPOL-COMMON-R056-2",
-        "warning",
+        "fatal",
         "Dutch VAT numbers MUST have the format (NL123456789B12).",
         lambda v: _NL_VAT_NUMBER.fullmatch(norm(v)) is not None,
         False,
@@ -769,9 +815,25 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
     (
         "0217",
         "PEPPOL-COMMON-R057",
-        "warning",
+        "fatal",
         "Dutch Chamber of Commerce Establishment numbers (0217) MUST be stated in the correct format (123456789012).",
         lambda v: _DIGITS_12.fullmatch(norm(v)) is not None,
+        False,
+    ),
+    (
+        "LU-VAT",
+        "PEPPOL-COMMON-R058",
+        "warning",
+        "Luxembourg VAT number MUST be stated in the correct format.",
+        lambda v: lu_vat_ok(norm(v).upper()),
+        False,
+    ),
+    (
+        "0240",
+        "PEPPOL-COMMON-R059",
+        "warning",
+        "Luxembourg Register of Legal Persons number (Matricule) MUST be stated in the correct format.",
+        lambda v: lu_matricule_ok(norm(v)),
         False,
     ),
 ]
@@ -783,10 +845,13 @@ def _identifier_candidates(doc: Doc) -> list[Element]:
     return out
 
 
+# A VAT number's prefix -> its entry (R062, R056-2, R058): a cac:PartyTaxScheme/cbc:CompanyID whose scheme is VAT
+_VAT_PREFIXES = {"BE": "BE-VAT", "NL": "NL-VAT", "LU": "LU-VAT"}
 # schemeID -> (position in _COMMON, endpoint only); the keys are distinct, so an element's schemeID matches one
-# entry at most, and only the NL-VAT entry (which tests the element, not its schemeID) can come before it.
-_BY_SCHEME = {entry[0]: (position, entry[5]) for position, entry in enumerate(_COMMON) if entry[0] != "NL-VAT"}
-_NL_VAT_POSITION = next(position for position, entry in enumerate(_COMMON) if entry[0] == "NL-VAT")
+# entry at most, and only a VAT entry (which tests the element, not its schemeID) can come before it.
+_BY_SCHEME = {entry[0]: (position, entry[5]) for position, entry in enumerate(_COMMON)
+              if entry[0] not in _VAT_PREFIXES.values()}
+_POSITION = {entry[0]: position for position, entry in enumerate(_COMMON)}
 
 
 _T_ENDPOINT_ID = cbc.EndpointID
@@ -800,21 +865,23 @@ def _matching_scheme(el: Element) -> str | None:
     entry = _BY_SCHEME.get(scheme) if scheme is not None else None
     if entry is not None and entry[1] and el.tag != _T_ENDPOINT_ID:
         entry = None  # that rule applies to an EndpointID only
-    if entry is not None and entry[0] < _NL_VAT_POSITION:
-        return scheme
     if el.tag == _T_COMPANY_ID:
-        pts = el.getparent()
-        if pts is not None and pts.tag == _T_PARTY_TAX_SCHEME and _starts_nl(el) and _vat_scheme_normalized(pts):
-            return "NL-VAT"
+        vat = _vat_entry(el)
+        if vat is not None and (entry is None or _POSITION[vat] < entry[0]):
+            return vat
     return scheme if entry is not None else None
 
 
-def _starts_nl(el: Element) -> bool:
-    """normalize-space(el) starts with 'NL' (a text starting so needs no normalising)."""
+def _vat_entry(el: Element) -> str | None:
+    """The VAT entry whose context matches a cbc:CompanyID: in a cac:PartyTaxScheme of scheme VAT, its
+    normalize-space() starting with BE or NL (as written), or with LU in any case (R058 upper-cases it first)."""
+    pts = el.getparent()
+    if pts is None or pts.tag != _T_PARTY_TAX_SCHEME:
+        return None
     text = el.text
-    if text is not None and text.startswith("NL"):
-        return True
-    return norm(el).startswith("NL")
+    prefix = text[:2] if text is not None and not text[:1].isspace() and not len(el) else norm(el)[:2]
+    key = _VAT_PREFIXES.get(prefix) or ("LU-VAT" if prefix.upper() == "LU" else None)
+    return key if key is not None and _vat_scheme_normalized(pts) else None
 
 
 def _vat_scheme_normalized(pts: Element) -> bool:
@@ -975,12 +1042,19 @@ def p0100(doc: Doc) -> Iterator[Element]:
 @peppol_rule(
     "PEPPOL-EN16931-P0112",
     "fatal",
-    "Invoice type code 326 or 384 are only allowed when both buyer and seller are German organizations",
+    "Invoice type code 326 or 389 is only allowed when both buyer and seller are German organizations, 384 when "
+    "both are German or both are Slovak organizations",
     needs=(cbc.InvoiceTypeCode,),
 )
 def p0112(doc: Doc) -> Iterator[Element]:
+    """As the 3.0.22 hotfix has it (mandatory from 2026-12-14; 3.0.21 allowed 326 and 384 between German
+    organisations only): a corrected invoice (384) also between two Slovak ones, a self-billed one (389) only between
+    German ones. P0100 keeps 389 out of profile 01 in any case. Countries are the postal addresses', as for R002."""
     for el in doc.all(cbc.InvoiceTypeCode):
-        if norm(el) in ("326", "384") and not _both_german(doc):
+        code = norm(el)
+        if code in ("326", "384", "389") and not (
+            _both_german(doc) or (code == "384" and doc.supplier_country == doc.customer_country == "SK")
+        ):
             yield el
 
 
