@@ -114,6 +114,10 @@ def corpus_ms(profiles: list[str], count: int = 500, repeat: int = 7) -> dict[st
 def main(argv: list[str]) -> int:
     from ublexport.rules import check
 
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        print("usage: python -m ublexport.rules._bench [PROFILE ...] | --corpus [PROFILE|own ...] | --rules [PROFILE]")
+        return 0
     if argv[:1] == ["--corpus"]:
         for profile, ms in corpus_ms(argv[1:] or ["own"]).items():
             print(f"corpus, fresh trees   {profile:8} {ms:7.3f} ms (median)")
