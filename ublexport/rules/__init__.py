@@ -3,9 +3,9 @@
 ``check(root, profile)`` returns every violated rule as a :class:`~ublexport.errors.Violation`:
 
 - ``en16931``: CEN/TC 434 EN 16931 rules (BR-*, BR-CO-*, BR-DEC-*, per VAT category, BR-CL-*).
-- ``peppol``: EN 16931 + Peppol BIS Billing 3.0.21 (PEPPOL-EN16931-*, PEPPOL-COMMON-*) + the national rules NO-R-*,
-  DK-R-*, IT-R-*, SE-R-*, GR-R-*/GR-S-*, IS-R-* and NL-R-* (Norwegian, Danish, Italian, Swedish, Greek, Icelandic and
-  Dutch suppliers).
+- ``peppol``: EN 16931 + Peppol BIS Billing 3.0.21 (PEPPOL-EN16931-*, PEPPOL-COMMON-*; and 3.1.0's mandatory
+  cardinalities PEPPOL-EN16931-R140 .. R276) + the national rules NO-R-*, DK-R-*, IT-R-*, SE-R-*, GR-R-*/GR-S-*, IS-R-*
+  and NL-R-* (Norwegian, Danish, Italian, Swedish, Greek, Icelandic and Dutch suppliers).
 - ``nlcius``: EN 16931 + NLCIUS / SI-UBL 2.0 (BR-NL-*).
 """
 
@@ -17,6 +17,7 @@ from lxml import etree
 
 from ublexport.errors import Violation
 from ublexport.rules import (  # noqa: F401  (register the rules)
+    cardinality,
     codelists,
     core,
     national,
