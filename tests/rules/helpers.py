@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -124,3 +124,34 @@ def seq(*mutations: Mutation) -> Mutation:
             m(r)
 
     return run
+
+
+# --- what ublexport renders, for "nothing of ours fires on it" tests --------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def prepared_samples() -> Iterator[tuple[str, etree._Element, str]]:
+    """(file name, parsed UBL, profile it goes with) of every sample that becomes an e-invoice we render (no quote,
+    no supplier's UBL passed on), as `pipeline.prepare` makes it (its PDF embedded): it has passed the checks."""
+    from ublexport.loader import document_paths, load_document
+    from ublexport.pipeline import prepare
+
+    for path in document_paths([SAMPLES]):
+        document = load_document(path)
+        if document.kind.value == "quote" or document.received_ubl is not None:
+            continue
+        prepared = prepare(document)
+        yield path.name, etree.fromstring(prepared.xml), prepared.report.profile
+
+
+def rendered_corpus(count: int) -> Iterator[tuple[str, etree._Element, str]]:
+    """(number, parsed UBL, profile) of the first COUNT generated benchmark documents, rendered (not checked), every
+    tenth-ish one with a PDF embedded."""
+    from benchmarks.corpus import documents
+    from ublexport.render import render
+    from ublexport.view import profile_for
+
+    for document in documents(count):
+        pdf = b"%PDF-1.4 test\n%%EOF\n" if document.number.endswith("7") else None
+        yield document.number, etree.fromstring(render(document, pdf=pdf)), profile_for(document, "peppol")

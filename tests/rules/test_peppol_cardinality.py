@@ -32,7 +32,9 @@ from tests.rules.helpers import (
     insert,
     load,
     one,
+    prepared_samples,
     remove,
+    rendered_corpus,
     seq,
 )
 from ublexport.errors import Violation
@@ -41,7 +43,6 @@ from ublexport.rules import cardinality as cardinality_module
 from ublexport.rules.cardinality import PATTERN
 from ublexport.rules.peppol import FAMILY
 
-ROOT = Path(__file__).resolve().parents[2]
 IDS = [f"PEPPOL-EN16931-R{n}" for n in range(140, 277)]
 # the Schematron's prefixes, for the XPath reading of its contexts
 SCH = {**NS, "ubl-invoice": NS["inv"], "ubl-creditnote": NS["cn"]}
@@ -448,31 +449,16 @@ def test_official_examples_pass_under_the_profile_we_give_them(path: Path) -> No
 
 
 def test_samples_pass() -> None:
-    from ublexport.loader import document_paths, load_document
-    from ublexport.pipeline import PdfMode, prepare
-
     checked = 0
-    for path in document_paths([ROOT / "samples"]):
-        document = load_document(path)
-        if document.kind.value == "quote" or document.received_ubl is not None:
-            continue  # no e-invoice, or one we do not render
-        prepared = prepare(document, pdf=PdfMode.none)
-        root = etree.fromstring(prepared.xml)
-        assert ours(check(root, prepared.report.profile)) == [], path.name
-        assert ours(prepared.report.violations) == [], path.name
+    for name, root, profile in prepared_samples():
+        assert ours(check(root, profile)) == [], name
         checked += 1
     assert checked >= 8
 
 
 def test_generated_corpus_passes() -> None:
-    from benchmarks.corpus import documents
-    from ublexport.render import render
-    from ublexport.view import profile_for
-
-    for document in documents(60):
-        pdf = b"%PDF-1.4 test\n%%EOF\n" if document.number.endswith("7") else None
-        root = etree.fromstring(render(document, pdf=pdf))
-        assert ours(check(root, profile_for(document, "peppol"))) == [], document.number
+    for number, root, profile in rendered_corpus(60):
+        assert ours(check(root, profile)) == [], number
 
 
 # --- the short cut -----------------------------------------------------------------------------------------------

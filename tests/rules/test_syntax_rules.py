@@ -32,7 +32,9 @@ from tests.rules.helpers import (
     insert,
     load,
     one,
+    prepared_samples,
     remove,
+    rendered_corpus,
     set_attr,
 )
 from tests.rules.helpers import set_text as set_text_of
@@ -40,7 +42,6 @@ from ublexport.errors import Violation
 from ublexport.rules import BY_ID, check, rules_for
 from ublexport.rules._doc import location
 
-ROOT = Path(__file__).resolve().parents[2]
 Mutation = Callable[[etree._Element], None]
 
 SYNTAX_IDS = sorted(r.id for r in BY_ID.values() if r.check.__module__ == "ublexport.rules.syntax")
@@ -440,30 +441,16 @@ def test_official_examples_pass(path: Path) -> None:
 
 
 def test_samples_pass() -> None:
-    from ublexport.loader import document_paths, load_document
-    from ublexport.pipeline import prepare
-
     checked = 0
-    for path in document_paths([ROOT / "samples"]):
-        document = load_document(path)
-        if document.kind.value == "quote" or document.received_ubl is not None:
-            continue  # no e-invoice, or one we do not render
-        prepared = prepare(document)
-        root = etree.fromstring(prepared.xml)
-        assert _ours(check(root, prepared.report.profile)) == [], path.name
+    for name, root, profile in prepared_samples():
+        assert _ours(check(root, profile)) == [], name
         checked += 1
     assert checked >= 8
 
 
 def test_generated_corpus_passes() -> None:
-    from benchmarks.corpus import documents
-    from ublexport.render import render
-    from ublexport.view import profile_for
-
-    for document in documents(50):
-        pdf = b"%PDF-1.4 test\n%%EOF\n" if document.number.endswith("7") else None
-        root = etree.fromstring(render(document, pdf=pdf))
-        assert _ours(check(root, profile_for(document, "peppol"))) == [], document.number
+    for number, root, profile in rendered_corpus(50):
+        assert _ours(check(root, profile)) == [], number
 
 
 # --- the shared pass agrees with a plain reading of the Schematron -------------------------------------------------

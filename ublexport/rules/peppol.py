@@ -554,6 +554,11 @@ _BE_VAT = re.compile(r"BE[01][0-9]{9}")
 _LU_VAT = re.compile(r"LU[0-9]{8}")
 
 
+def _ascii_digits(value: str) -> bool:
+    """translate(value, '1234567890', '') = '': the digits 0-9 only (str.isdigit also takes '²' and Arabic digits)."""
+    return value.isascii() and value.isdigit()
+
+
 def _digits(value: str) -> list[int]:
     return [ord(ch) - 48 for ch in value]
 
@@ -673,7 +678,8 @@ def _is_number(value: str) -> bool:
 # R054-R057 are fatal) or only warn (the Belgian and Luxembourg VAT numbers, the Luxembourg matricule), so what passes
 # now passes then. Not yet its R040, which takes a GLN of thirteen digits only: every official 3.0.21 example has a
 # 19-digit test GLN as the seller's address, and documents modelled on them are valid until that date. The three VAT
-# entries ("BE-VAT", ...) test a cac:PartyTaxScheme's VAT number by its prefix instead of a schemeID.
+# entries ("BE-VAT", ...) test a cac:PartyTaxScheme's VAT number by its prefix instead of a schemeID; where 3.1.0's
+# order gives such a number to R062 and 3.0.21's to its scheme's rule, both apply (_matching_schemes).
 _COMMON: list[tuple[str, str, str, str, object, bool]] = [
     (
         "0088",
@@ -696,7 +702,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R042",
         "fatal",
         "Danish organization number (CVR) MUST be stated in the correct format.",
-        lambda v: (len(v) == 10 and v[:2] == "DK" and v[2:10].isdigit()) or (len(v) == 8 and v.isdigit()),
+        lambda v: (len(v) == 10 and v[:2] == "DK" and _ascii_digits(v[2:10])) or (len(v) == 8 and _ascii_digits(v)),
         False,
     ),
     (
@@ -768,7 +774,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R052",
         "fatal",
         "Danish chamber of commerce number (P) MUST be stated in the correct format.",
-        lambda v: len(v) == 10 and v.isdigit(),
+        lambda v: len(v) == 10 and _ascii_digits(v),
         False,
     ),
     (
@@ -776,7 +782,7 @@ _COMMON: list[tuple[str, str, str, str, object, bool]] = [
         "PEPPOL-COMMON-R053",
         "fatal",
         "Danish ERSTORG number (SE) MUST be stated in the correct format.",
-        lambda v: len(v) == 10 and v[:2] == "DK" and v[2:10].isdigit(),
+        lambda v: len(v) == 10 and v[:2] == "DK" and _ascii_digits(v[2:10]),
         False,
     ),
     (
@@ -858,8 +864,14 @@ _T_COMPANY_ID = cbc.CompanyID
 _T_PARTY_TAX_SCHEME = cac.PartyTaxScheme
 
 
-def _matching_scheme(el: Element) -> str | None:
-    """The first identifier rule of the Peppol pattern whose context matches this element."""
+# The schemes whose rules 3.0.21 has: there, a Belgian or Luxembourg VAT number given with one of their schemeIDs is
+# checked as that scheme says, as the two VAT entries did not exist (3.1.0's R062 comes before most of them).
+_SCHEMES_3_0_21 = frozenset(_BY_SCHEME) - {"0240"}
+
+
+def _matching_schemes(el: Element) -> tuple[str, ...]:
+    """The identifier rules that apply to this element: the first of the Peppol pattern whose context matches it, in
+    3.1.0's pattern and (where that differs) in 3.0.21's, so that what either release refuses is refused."""
     scheme = el.get("schemeID")
     entry = _BY_SCHEME.get(scheme) if scheme is not None else None
     if entry is not None and entry[1] and el.tag != _T_ENDPOINT_ID:
@@ -867,8 +879,10 @@ def _matching_scheme(el: Element) -> str | None:
     if el.tag == _T_COMPANY_ID:
         vat = _vat_entry(el)
         if vat is not None and (entry is None or _POSITION[vat] < entry[0]):
-            return vat
-    return scheme if entry is not None else None
+            if entry is not None and vat != "NL-VAT" and scheme in _SCHEMES_3_0_21:
+                return vat, scheme
+            return (vat,)
+    return (scheme,) if entry is not None and scheme is not None else ()
 
 
 def _vat_entry(el: Element) -> str | None:
@@ -898,8 +912,7 @@ def _identifiers_by_scheme(doc: Doc) -> dict[str, list[Element]]:
     if cached is None:
         cached = {}
         for el in _identifier_candidates(doc):
-            key = _matching_scheme(el)
-            if key is not None:
+            for key in _matching_schemes(el):
                 cached.setdefault(key, []).append(el)
         doc.memo["common"] = cached
     return cached
