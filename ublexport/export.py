@@ -43,6 +43,7 @@ from ublexport.errors import InputError
 from ublexport.handoff import Handoff
 from ublexport.ledger_wait import claims_of, handing_of, outcomes_of, patiently
 from ublexport.ledger_wait import reason as ledger_reason  # (deliver has a local `reason`)
+from ublexport.loader import json_files
 from ublexport.pipeline import Prepared
 from ublexport.plan import (
     DUPLICATE,
@@ -192,7 +193,7 @@ def workers_for(paths: Sequence[Path], workers: int | None = None) -> Iterator[P
     found = 0
     for path in paths:
         if path.is_dir():
-            found += sum(1 for _ in itertools.islice(path.rglob("*.json"), WORKERS_FROM - found))
+            found += sum(1 for _ in itertools.islice(json_files(path), WORKERS_FROM - found))
         elif path.exists():
             found += 1
         if found >= WORKERS_FROM:

@@ -242,3 +242,29 @@ def _write(tmp_path: Path, values: dict[str, object]) -> Path:
     path = tmp_path / "doc.json"
     path.write_text(json.dumps(values), encoding="utf-8")
     return path
+
+
+def test_a_folder_is_walked_as_rglob_would_walk_it(tmp_path: Path) -> None:
+    """json_files replaced Path.rglob("*.json") (whose Path objects grew the export's peak memory with the batch):
+    the same entries, hidden files, a folder named *.json, a pipe and symbolic links included, and a symbolic link
+    to a folder listed but not followed."""
+    import os
+
+    from ublexport.loader import json_files
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.json").write_text("{}")
+    (tmp_path / "upper.JSON").write_text("{}")
+    (tmp_path / ".hidden.json").write_text("{}")
+    (tmp_path / "folder.json").mkdir()
+    (tmp_path / "folder.json" / "inner.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("")
+    os.symlink(tmp_path / "a", tmp_path / "link")
+    os.symlink(tmp_path / "a", tmp_path / "dirlink.json")
+    os.symlink(tmp_path / "a" / "x.json", tmp_path / "filelink.json")
+    os.mkfifo(tmp_path / "pipe.json")
+    ours = sorted(json_files(tmp_path))
+    assert ours == sorted(str(p) for p in tmp_path.rglob("*.json"))
+    assert [os.path.relpath(p, tmp_path) for p in ours] == [
+        ".hidden.json", "a/x.json", "dirlink.json", "filelink.json", "folder.json", "folder.json/inner.json",
+        "pipe.json"]
