@@ -210,3 +210,11 @@ def test_what_we_render_passes_the_new_checks() -> None:
         assert not {v.rule for v in check(root)} & new, name
         checked += 1
     assert checked >= 8
+
+
+def test_a_partita_iva_has_ascii_digits_only() -> None:
+    """u:checkPIVA casts the number as xs:integer, whose digits are 0-9 only (str.isdigit takes Arabic-Indic ones)."""
+    from ublexport.rules.peppol import partita_iva_ok
+
+    assert partita_iva_ok("IT07643520567")
+    assert not partita_iva_ok("IT" + "07643520567".translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")))

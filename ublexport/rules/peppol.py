@@ -639,7 +639,7 @@ def partita_iva_ok(value: str) -> bool:
     if value[:2] not in ("IT", "it"):
         return True
     code = value[2:]
-    if len(code) != 11 or not code.isdigit():
+    if len(code) != 11 or not _ascii_digits(code):  # castable as xs:integer: the digits 0-9
         return False
     total = 0
     for i, ch in enumerate(code):
