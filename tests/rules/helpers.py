@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -155,3 +156,25 @@ def rendered_corpus(count: int) -> Iterator[tuple[str, etree._Element, str]]:
     for document in documents(count):
         pdf = b"%PDF-1.4 test\n%%EOF\n" if document.number.endswith("7") else None
         yield document.number, etree.fromstring(render(document, pdf=pdf)), profile_for(document, "peppol")
+
+
+Findings = Callable[[etree._Element], set[tuple[str, str]]]
+
+
+def disagreements(bases: list[etree._Element], count: int, rng: random.Random,
+                  mutate: Callable[[etree._Element, random.Random], None], ours: Findings,
+                  reference: Findings) -> tuple[list[tuple[bytes, list[tuple[str, str]]]], set[str]]:
+    """COUNT mutants of BASES (taken in turn), each checked by OURS and by REFERENCE (a plain reading of the
+    Schematron): the mutants on which they differ (the start of the XML and the findings only one side has), and
+    every rule id the reference found, to show the mutations reach the rules."""
+    differing: list[tuple[bytes, list[tuple[str, str]]]] = []
+    fired_rules: set[str] = set()
+    for i in range(count):
+        root = copy.deepcopy(bases[i % len(bases)])
+        mutate(root, rng)
+        expected = reference(root)
+        fired_rules |= {rule_id for rule_id, _location in expected}
+        got = ours(root)
+        if got != expected:
+            differing.append((etree.tostring(root)[:300], sorted(got ^ expected)))
+    return differing, fired_rules
